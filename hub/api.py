@@ -1,0 +1,310 @@
+"""The REST API under /api (documented by /api/openapi.json, see `hub.openapi`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.auth import API_TOKEN_PREFIX, SESSION_COOKIE, Principal, verify_password
+from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
+from hub.models import Channel, Conversation, MessageRow
+from hub.services import Services
+
+M = TypeVar("M", bound=BaseModel)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+# Request bodies
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginBody(_Body):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenBody(_Body):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class SendBody(_Body):
+    client_id: str = Field(min_length=1, max_length=100)
+    text: str | None = Field(default=None, max_length=10_000)
+
+
+class VisitorTokenBody(_Body):
+    channel: str = Field(min_length=1, max_length=64, description="The channel's public key")
+    token: str | None = Field(default=None, max_length=4096, description="A previous visitor token")
+
+
+# Plumbing
+
+
+def services(request: Request) -> Services:
+    value: Services = request.app.state.services
+    return value
+
+
+async def read_body(request: Request, model: type[M]) -> M:
+    """Parse a JSON body, refusing one over the limit before reading it whole."""
+    limit = services(request).settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise TooBig(f"Request bodies are limited to {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooBig(f"Request bodies are limited to {limit} bytes.")
+        chunks.append(chunk)
+    try:
+        return model.model_validate_json(b"".join(chunks) or b"{}")
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise BadRequest(f"Invalid body at {where}: {first['msg']}") from None
+
+
+async def authenticate(request: Request) -> Principal:
+    svc = services(request)
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        token = header[7:].strip()
+        principal = await svc.store.principal_for_api_token(token) if token.startswith(API_TOKEN_PREFIX) else None
+        if principal is None:
+            raise Unauthenticated("The bearer token is not valid.")
+        return principal
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise Unauthenticated()
+    user_id, workspace_id, nonce = svc.signer.read_session(cookie)
+    if request.method not in SAFE_METHODS and not svc.signer.check_csrf(nonce, request.headers.get("x-csrf-token")):
+        raise CsrfFailed()
+    principal = await svc.store.principal(user_id, workspace_id, "session")
+    if principal is None:
+        raise Unauthenticated("The session's membership is gone.")
+    return principal
+
+
+def parse_uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"No such {what}.") from None
+
+
+def page_limit(request: Request, default: int = 50) -> int:
+    raw = request.query_params.get("limit", str(default))
+    maximum = services(request).settings.page_max_items
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise BadRequest(f"limit must be an integer from 1 to {maximum}.")
+    return int(raw)
+
+
+def conversation_json(row: Conversation) -> dict[str, Any]:
+    return {
+        "id": str(row.id), "channel_id": str(row.channel_id), "contact_id": str(row.contact_id),
+        "kind": row.kind, "status": row.status,
+        "assignee_id": str(row.assignee_id) if row.assignee_id else None,
+        "last_activity_at": row.last_activity_at.isoformat(),
+        "last_message_preview": row.last_message_preview, "last_event_id": row.last_event_id,
+    }
+
+
+def message_json(row: MessageRow) -> dict[str, Any]:
+    sender = {"type": row.sender_type, "id": row.sender_id, "name": row.sender_name}
+    return {
+        "id": str(row.id), "workspace_id": str(row.workspace_id), "channel_id": str(row.channel_id),
+        "conversation_id": str(row.conversation_id), "contact_id": str(row.contact_id),
+        "channel_kind": row.channel_kind, "kind": row.kind, "direction": row.direction,
+        "sender": {k: v for k, v in sender.items() if v is not None}, "text": row.text,
+        "attachments": row.attachments, "reply_to": row.reply_to, "reactions": row.reactions,
+        "edited": row.edited, "deleted": row.deleted, "platform_message_id": row.platform_message_id,
+        "client_id": row.client_id, "sent_at": row.sent_at.isoformat(), "status": row.status,
+        "error": row.error, "event_id": row.event_id,
+    }
+
+
+def channel_json(row: Channel) -> dict[str, Any]:
+    # Secrets never leave the server; only whether the channel has them.
+    return {
+        "id": str(row.id), "kind": row.kind, "name": row.name, "public_key": row.public_key,
+        "allowed_origins": row.allowed_origins, "status": row.status,
+        "has_secrets": row.secrets is not None,
+        "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None,
+    }
+
+
+def principal_json(principal: Principal) -> dict[str, Any]:
+    return {
+        "user_id": str(principal.user_id), "workspace_id": str(principal.workspace_id),
+        "role": principal.role, "name": principal.name,
+    }
+
+
+# Endpoints
+
+
+async def login(request: Request) -> Response:
+    svc = services(request)
+    body = await read_body(request, LoginBody)
+    user = await svc.store.user_by_email(body.email) if "@" in body.email else None
+    if not verify_password(user.password_hash if user else None, body.password) or user is None:
+        await svc.store.audit(None, "anonymous", None, "login.failed")
+        raise Unauthenticated("Wrong e-mail or password.")
+    workspace_id = await svc.store.first_workspace(user.id)
+    if workspace_id is None:
+        raise Forbidden("This user belongs to no workspace.")
+    principal = await svc.store.principal(user.id, workspace_id, "session")
+    assert principal is not None
+    cookie = svc.signer.session_cookie(user.id, workspace_id)
+    _, _, nonce = svc.signer.read_session(cookie)
+    await svc.store.audit(workspace_id, "user", str(user.id), "login.succeeded")
+    response = JSONResponse({"user": principal_json(principal), "csrf_token": svc.signer.csrf_token(nonce)})
+    response.set_cookie(
+        SESSION_COOKIE, cookie, max_age=svc.settings.session_max_age_s, httponly=True, samesite="lax",
+        secure=(svc.settings.public_url or "").startswith("https://"), path="/",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    principal = await authenticate(request)
+    await services(request).store.audit(principal.workspace_id, "user", str(principal.user_id), "logout")
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: Request) -> Response:
+    principal = await authenticate(request)
+    body: dict[str, Any] = {"user": principal_json(principal)}
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if principal.via == "session" and cookie:
+        body["csrf_token"] = services(request).signer.csrf_token(services(request).signer.read_session(cookie)[2])
+    return JSONResponse(body)
+
+
+async def socket_token(request: Request) -> Response:
+    principal = await authenticate(request)
+    svc = services(request)
+    return JSONResponse(
+        {"token": svc.signer.socket_token(principal), "expires_in_s": svc.settings.socket_token_max_age_s}
+    )
+
+
+async def create_token(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_body(request, TokenBody)
+    row, token = await services(request).store.create_api_token(principal, body.name)
+    await services(request).store.audit(principal.workspace_id, "user", str(principal.user_id),
+                                        "api_token.created", "api_token", str(row.id))
+    return JSONResponse({"id": str(row.id), "name": row.name, "token": token}, status_code=201)
+
+
+async def list_channels(request: Request) -> Response:
+    principal = await authenticate(request)
+    rows = await services(request).store.channels(principal.workspace_id)
+    return JSONResponse({"items": [channel_json(r) for r in rows]})
+
+
+async def list_conversations(request: Request) -> Response:
+    principal = await authenticate(request)
+    status = request.query_params.get("status")
+    if status is not None and status not in ("open", "pending", "resolved", "snoozed"):
+        raise BadRequest("status must be open, pending, resolved or snoozed.")
+    rows, cursor = await services(request).store.conversations(
+        principal.workspace_id, status=status, limit=page_limit(request),
+        cursor=request.query_params.get("cursor"),
+    )
+    return JSONResponse({"items": [conversation_json(r) for r in rows], "next_cursor": cursor})
+
+
+async def get_conversation(request: Request) -> Response:
+    principal = await authenticate(request)
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    row = await services(request).store.conversation(principal.workspace_id, conversation_id)
+    if row is None:
+        raise NotFound("No such conversation.")
+    return JSONResponse(conversation_json(row))
+
+
+async def list_messages(request: Request) -> Response:
+    principal = await authenticate(request)
+    svc = services(request)
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    if await svc.store.conversation(principal.workspace_id, conversation_id) is None:
+        raise NotFound("No such conversation.")
+    rows, before = await svc.store.messages(
+        principal.workspace_id, conversation_id, limit=page_limit(request),
+        before=request.query_params.get("before"),
+    )
+    return JSONResponse({"items": [message_json(r) for r in rows], "next_before": before})
+
+
+async def send_message(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_body(request, SendBody)
+    text = body.text.strip() if body.text else None
+    if not text:
+        raise BadRequest("A message needs text.")
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    message_id, published = await services(request).ingress.agent_message(
+        principal, conversation_id, body.client_id, text, []
+    )
+    return JSONResponse(
+        {"message_id": str(message_id), "event_id": published.id, "duplicate": published.duplicate},
+        status_code=200 if published.duplicate else 202,
+    )
+
+
+async def visitor_token(request: Request) -> Response:
+    """Public: the widget asks for a visitor token for its channel's public key."""
+    svc = services(request)
+    origin = request.headers.get("origin")
+    if request.method == "OPTIONS":
+        return _cors(Response(status_code=204), origin, preflight=True)
+    body = await read_body(request, VisitorTokenBody)
+    token, claims = await svc.webchat.issue(body.channel, origin, body.token)
+    conversation = svc.ingress.visitor_conversation(claims)
+    return _cors(
+        JSONResponse({"token": token, "visitor_id": claims.visitor_id, "conversation_id": str(conversation.id)}),
+        origin,
+    )
+
+
+def _cors(response: Response, origin: str | None, *, preflight: bool = False) -> Response:
+    # The token itself is refused to a foreign origin by `WebChat.issue`; CORS only lets
+    # the allowed page read the answer.
+    if origin:
+        response.headers["access-control-allow-origin"] = origin
+        response.headers["vary"] = "Origin"
+    if preflight:
+        response.headers["access-control-allow-methods"] = "POST"
+        response.headers["access-control-allow-headers"] = "content-type"
+        response.headers["access-control-max-age"] = "600"
+    return response
+
+
+routes = [
+    Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/logout", logout, methods=["POST"]),
+    Route("/api/me", me, methods=["GET"]),
+    Route("/api/agent/socket-token", socket_token, methods=["POST"]),
+    Route("/api/tokens", create_token, methods=["POST"]),
+    Route("/api/channels", list_channels, methods=["GET"]),
+    Route("/api/conversations", list_conversations, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}/messages", send_message, methods=["POST"]),
+    Route("/api/widget/token", visitor_token, methods=["POST", "OPTIONS"]),
+]

@@ -1,0 +1,114 @@
+"""The ASGI app: REST, websockets, the widget and the agent page. Errors become responses
+here, in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from hub import api, openapi, ws
+from hub.errors import HubError
+from hub.services import Services
+from hub.settings import Settings
+from hub.worker import Worker
+
+log = logging.getLogger("hub.app")
+
+STATIC = Path(__file__).parent / "static"
+WIDGET = Path(__file__).parent.parent / "widget"
+
+
+async def hub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    return JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse({"error": {"code": code, "message": exc.detail}}, status_code=exc.status_code)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": HubError().as_dict()}, status_code=500)
+
+
+async def health(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    bus_ok = await svc.bus.ping()
+    try:
+        async with svc.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+        db_ok = True
+    except Exception:
+        db_ok = False
+    status = 200 if bus_ok else 503  # the live path needs the bus; the database may catch up
+    return JSONResponse({"bus": bus_ok, "database": db_ok, "node": svc.settings.node_id}, status_code=status)
+
+
+async def widget_js(request: Request) -> Response:
+    return FileResponse(WIDGET / "widget.js", media_type="application/javascript",
+                        headers={"cache-control": "public, max-age=300"})
+
+
+async def inbox_page(request: Request) -> Response:
+    return FileResponse(STATIC / "inbox.html", media_type="text/html")
+
+
+async def demo_page(request: Request) -> Response:
+    key = request.query_params.get("channel", "")
+    html = (WIDGET / "demo.html").read_text().replace("{{CHANNEL}}", _attr(key))
+    return HTMLResponse(html)
+
+
+def _attr(value: str) -> str:
+    return "".join(c for c in value if c.isalnum() or c in "-_")
+
+
+def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
+    """A web process; with `run_worker` (the embedded default) it also runs the worker role."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = Services.build(settings)
+        app.state.services = services
+        await services.bus.start()
+        await services.fanout.start()
+        worker = Worker(settings, services.bus, services.store.sessions) if run_worker else None
+        if worker is not None:
+            await worker.start()
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await services.close()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", health),
+        Route("/api/openapi.json", openapi.endpoint),
+        *api.routes,
+        WebSocketRoute("/ws/agent", ws.agent_socket),
+        WebSocketRoute("/ws/visitor", ws.visitor_socket),
+        Route("/widget.js", widget_js),
+        Route("/", inbox_page),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    if settings.demo:
+        routes.append(Route("/demo", demo_page))
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HubError: hub_error, HTTPException: http_error, Exception: unexpected_error},
+    )

@@ -1,0 +1,129 @@
+"""Credentials: argon2id passwords, signed session cookies with CSRF tokens, bearer API
+tokens, short-lived agent socket tokens and visitor tokens.
+
+Every signed value uses its own itsdangerous salt, so a token of one kind is never
+accepted as another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from hub.errors import Unauthenticated
+from hub.settings import Settings
+
+SESSION_COOKIE = "hub_session"
+API_TOKEN_PREFIX = "hubt_"
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant work whether or not the user exists, so timing does not reveal e-mails."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_api_token() -> tuple[str, str]:
+    """A fresh bearer token and the hash stored for it (the token itself is shown once)."""
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an agent (user in a workspace) with a role."""
+
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    role: str
+    via: str  # session | token | socket
+    name: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorClaims:
+    workspace_id: uuid.UUID
+    channel_id: uuid.UUID
+    visitor_id: str
+
+
+class Signer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        key = settings.secret_key
+        self._session = URLSafeTimedSerializer(key, salt="hub.session")
+        self._socket = URLSafeTimedSerializer(key, salt="hub.agent-socket")
+        self._visitor = URLSafeTimedSerializer(key, salt="hub.visitor")
+        self._csrf_key = hashlib.sha256(("hub.csrf:" + key).encode()).digest()
+
+    # Sessions (cookie) and their CSRF token
+
+    def session_cookie(self, user_id: uuid.UUID, workspace_id: uuid.UUID) -> str:
+        return self._session.dumps({"u": str(user_id), "w": str(workspace_id), "n": secrets.token_hex(8)})
+
+    def read_session(self, cookie: str) -> tuple[uuid.UUID, uuid.UUID, str]:
+        data = self._loads(self._session, cookie, self.settings.session_max_age_s)
+        return uuid.UUID(data["u"]), uuid.UUID(data["w"]), str(data["n"])
+
+    def csrf_token(self, session_nonce: str) -> str:
+        return hmac.new(self._csrf_key, session_nonce.encode(), hashlib.sha256).hexdigest()
+
+    def check_csrf(self, session_nonce: str, given: str | None) -> bool:
+        return given is not None and hmac.compare_digest(self.csrf_token(session_nonce), given)
+
+    # Agent socket tokens (what the browser puts in hello)
+
+    def socket_token(self, principal: Principal) -> str:
+        return self._socket.dumps(
+            {"u": str(principal.user_id), "w": str(principal.workspace_id), "r": principal.role}
+        )
+
+    def read_socket_token(self, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+        data = self._loads(self._socket, token, self.settings.socket_token_max_age_s)
+        return uuid.UUID(data["u"]), uuid.UUID(data["w"])
+
+    # Visitor tokens
+
+    def visitor_token(self, claims: VisitorClaims) -> str:
+        return self._visitor.dumps(
+            {"w": str(claims.workspace_id), "c": str(claims.channel_id), "v": claims.visitor_id}
+        )
+
+    def read_visitor_token(self, token: str) -> VisitorClaims:
+        data = self._loads(self._visitor, token, self.settings.visitor_token_max_age_s)
+        return VisitorClaims(uuid.UUID(data["w"]), uuid.UUID(data["c"]), str(data["v"]))
+
+    @staticmethod
+    def _loads(serializer: URLSafeTimedSerializer, token: str, max_age_s: int) -> dict[str, str]:
+        try:
+            data = serializer.loads(token, max_age=max_age_s)
+        except SignatureExpired:
+            raise Unauthenticated("The token has expired.") from None
+        except (BadSignature, ValueError, UnicodeError):
+            raise Unauthenticated("The token is not valid.") from None
+        if not isinstance(data, dict):
+            raise Unauthenticated("The token is not valid.")
+        return data

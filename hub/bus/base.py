@@ -1,0 +1,118 @@
+"""The bus contract: per-workspace event streams, shared by web nodes and workers.
+
+Two implementations keep this contract: `RedisBus` (Redis Streams, production) and
+`MemoryBus` (one process, the embedded default). `tests/test_bus_contract.py` runs
+the same suite against both.
+
+Contract
+--------
+- Each workspace has one append-only stream. `publish` appends an event and returns
+  its id, a stream entry id ``"<ms>-<seq>"``; ids increase strictly within a stream and
+  are what clients see as event ids and resume cursors.
+- `publish(..., dedupe_key=k)` appends at most once per key within `dedupe_ttl_s`:
+  a repeated key appends nothing and answers the first event's id with
+  ``duplicate=True``. Check and append are one atomic step.
+- Streams are trimmed to about `stream_maxlen` entries. `read(w, after)` answers the
+  events with id > `after` in order, or raises `CursorTooOld` when any event after
+  `after` is no longer kept (trimmed or deleted) or when `after` is beyond the newest
+  id the stream ever had (the stream was lost): never a silent gap.
+- `tail(positions, ...)` blocks until any of the given workspaces has events after its
+  position (or `block_ms` passes, or `wake()` is called) and answers them; this is the
+  one reader a web node runs for all its rooms.
+- Consumer groups give at-least-once processing to workers: `read_group` hands each
+  new event to one consumer of the group; it stays pending until `ack`; `autoclaim`
+  hands events pending longer than `min_idle_ms` to another consumer. A group created
+  by `ensure_group` starts at the beginning of the stream, so nothing published before
+  the first worker started is missed.
+- `workspaces()` lists every workspace that has published at least once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from hub.errors import BadFrame
+
+ZERO_ID = "0-0"
+_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+
+
+def parse_id(event_id: str) -> tuple[int, int]:
+    """A stream id as a comparable pair; `BadFrame` if it is not one."""
+    match = _ID.match(event_id) if isinstance(event_id, str) else None
+    if match is None:
+        raise BadFrame("A cursor is a stream id such as '1718000000000-0'.")
+    return int(match.group(1)), int(match.group(2))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    name: str
+    data: str  # JSON text of an object
+    conversation_id: str = ""
+
+    def frame(self) -> str:
+        """The `event` frame sent to clients, built without re-encoding `data`."""
+        return (
+            '{"type":"event","id":"' + self.id + '","name":' + json.dumps(self.name)
+            + ',"data":' + self.data + "}"
+        )
+
+    def payload(self) -> dict[str, object]:
+        value = json.loads(self.data)
+        assert isinstance(value, dict)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    id: str
+    duplicate: bool = False
+
+
+Batch = list[tuple[str, list[Event]]]  # (workspace_id, events in order)
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def publish(
+        self,
+        workspace_id: str,
+        name: str,
+        data: str,
+        *,
+        conversation_id: str = "",
+        dedupe_key: str | None = None,
+    ) -> Published: ...
+
+    async def last_id(self, workspace_id: str) -> str: ...
+
+    async def read(self, workspace_id: str, after: str, count: int) -> list[Event]: ...
+
+    async def tail(self, positions: Mapping[str, str], *, count: int, block_ms: int) -> Batch: ...
+
+    def wake(self) -> None: ...
+
+    async def workspaces(self) -> set[str]: ...
+
+    async def ensure_group(self, group: str, workspace_ids: Iterable[str]) -> None: ...
+
+    async def read_group(
+        self, group: str, consumer: str, workspace_ids: Iterable[str], *, count: int, block_ms: int
+    ) -> Batch: ...
+
+    async def ack(self, group: str, workspace_id: str, ids: Iterable[str]) -> None: ...
+
+    async def autoclaim(
+        self, group: str, consumer: str, workspace_id: str, *, min_idle_ms: int, count: int
+    ) -> list[Event]: ...

@@ -1,0 +1,227 @@
+"""The in-process bus of the embedded default, with the contract of `hub.bus.base`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from hub.bus.base import ZERO_ID, Batch, Event, Published, parse_id
+from hub.errors import CursorTooOld
+
+
+@dataclass
+class _Group:
+    next_index: int = 0  # absolute index of the next never-delivered entry
+    pending: dict[str, tuple[str, float]] = field(default_factory=dict)  # id -> (consumer, t)
+
+
+@dataclass
+class _Stream:
+    entries: deque[Event] = field(default_factory=deque)
+    first_index: int = 0  # absolute index of entries[0]
+    last_id: str = ZERO_ID
+    max_deleted_id: str = ZERO_ID
+    groups: dict[str, _Group] = field(default_factory=dict)
+
+
+class MemoryBus:
+    def __init__(self, *, stream_maxlen: int, dedupe_ttl_s: int) -> None:
+        self.stream_maxlen = stream_maxlen
+        self.dedupe_ttl_s = dedupe_ttl_s
+        self._streams: dict[str, _Stream] = {}
+        self._dedupe: dict[tuple[str, str], tuple[str, float]] = {}
+        self._changed = asyncio.Condition()
+        self._woken = False
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.wake()
+
+    async def ping(self) -> bool:
+        return True
+
+    def _stream(self, workspace_id: str) -> _Stream:
+        stream = self._streams.get(workspace_id)
+        if stream is None:
+            stream = self._streams[workspace_id] = _Stream()
+        return stream
+
+    def _next_id(self, stream: _Stream) -> str:
+        ms = int(time.time() * 1000)
+        last_ms, last_seq = parse_id(stream.last_id)
+        if ms > last_ms:
+            return f"{ms}-0"
+        return f"{last_ms}-{last_seq + 1}"
+
+    async def publish(
+        self,
+        workspace_id: str,
+        name: str,
+        data: str,
+        *,
+        conversation_id: str = "",
+        dedupe_key: str | None = None,
+    ) -> Published:
+        now = time.monotonic()
+        if dedupe_key is not None:
+            seen = self._dedupe.get((workspace_id, dedupe_key))
+            if seen is not None and seen[1] > now:
+                return Published(seen[0], duplicate=True)
+        stream = self._stream(workspace_id)
+        event = Event(self._next_id(stream), name, data, conversation_id)
+        stream.entries.append(event)
+        stream.last_id = event.id
+        if dedupe_key is not None:
+            self._dedupe[(workspace_id, dedupe_key)] = (event.id, now + self.dedupe_ttl_s)
+            if len(self._dedupe) > 4 * self.stream_maxlen:
+                self._expire_dedupe(now)
+        while len(stream.entries) > self.stream_maxlen:
+            dropped = stream.entries.popleft()
+            stream.first_index += 1
+            stream.max_deleted_id = dropped.id
+            for group in stream.groups.values():
+                group.pending.pop(dropped.id, None)
+        async with self._changed:
+            self._changed.notify_all()
+        return Published(event.id)
+
+    def _expire_dedupe(self, now: float) -> None:
+        for key in [k for k, (_, until) in self._dedupe.items() if until <= now]:
+            del self._dedupe[key]
+
+    async def last_id(self, workspace_id: str) -> str:
+        stream = self._streams.get(workspace_id)
+        return stream.last_id if stream else ZERO_ID
+
+    def _after(self, stream: _Stream, after: str, count: int) -> list[Event]:
+        cursor = parse_id(after)
+        if cursor < parse_id(stream.max_deleted_id) or cursor > parse_id(stream.last_id):
+            raise CursorTooOld()
+        return self._slice_after(stream, cursor, count)
+
+    @staticmethod
+    def _slice_after(stream: _Stream, cursor: tuple[int, int], count: int) -> list[Event]:
+        entries = stream.entries
+        lo, hi = 0, len(entries)
+        while lo < hi:  # first entry with id > cursor
+            mid = (lo + hi) // 2
+            if parse_id(entries[mid].id) <= cursor:
+                lo = mid + 1
+            else:
+                hi = mid
+        return [entries[i] for i in range(lo, min(lo + count, len(entries)))]
+
+    async def read(self, workspace_id: str, after: str, count: int) -> list[Event]:
+        stream = self._streams.get(workspace_id)
+        if stream is None:
+            if parse_id(after) > (0, 0):
+                raise CursorTooOld()
+            return []
+        return self._after(stream, after, count)
+
+    def _ready(self, positions: Mapping[str, str], count: int) -> Batch:
+        batch: Batch = []
+        for workspace_id, position in positions.items():
+            stream = self._streams.get(workspace_id)
+            if stream is None:
+                continue
+            events = self._slice_after(stream, parse_id(position), count)
+            if events:
+                batch.append((workspace_id, events))
+        return batch
+
+    async def tail(self, positions: Mapping[str, str], *, count: int, block_ms: int) -> Batch:
+        deadline = time.monotonic() + block_ms / 1000
+        async with self._changed:
+            while True:
+                batch = self._ready(positions, count)
+                remaining = deadline - time.monotonic()
+                if batch or remaining <= 0 or self._woken:
+                    self._woken = False
+                    return batch
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+    def wake(self) -> None:
+        self._woken = True
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def workspaces(self) -> set[str]:
+        return set(self._streams)
+
+    async def ensure_group(self, group: str, workspace_ids: Iterable[str]) -> None:
+        for workspace_id in workspace_ids:
+            stream = self._stream(workspace_id)
+            stream.groups.setdefault(group, _Group(next_index=stream.first_index))
+
+    async def read_group(
+        self, group: str, consumer: str, workspace_ids: Iterable[str], *, count: int, block_ms: int
+    ) -> Batch:
+        ids = list(workspace_ids)
+        deadline = time.monotonic() + block_ms / 1000
+        async with self._changed:
+            while True:
+                batch = self._deliver(group, consumer, ids, count)
+                remaining = deadline - time.monotonic()
+                if batch or remaining <= 0:
+                    return batch
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+    def _deliver(self, group: str, consumer: str, workspace_ids: list[str], count: int) -> Batch:
+        batch: Batch = []
+        now = time.monotonic()
+        for workspace_id in workspace_ids:
+            stream = self._streams.get(workspace_id)
+            state = stream.groups.get(group) if stream else None
+            if stream is None or state is None:
+                continue
+            start = max(state.next_index, stream.first_index) - stream.first_index
+            events = [stream.entries[i] for i in range(start, min(start + count, len(stream.entries)))]
+            if events:
+                state.next_index = stream.first_index + start + len(events)
+                for event in events:
+                    state.pending[event.id] = (consumer, now)
+                batch.append((workspace_id, events))
+        return batch
+
+    async def ack(self, group: str, workspace_id: str, ids: Iterable[str]) -> None:
+        stream = self._streams.get(workspace_id)
+        state = stream.groups.get(group) if stream else None
+        if state is not None:
+            for event_id in ids:
+                state.pending.pop(event_id, None)
+
+    async def autoclaim(
+        self, group: str, consumer: str, workspace_id: str, *, min_idle_ms: int, count: int
+    ) -> list[Event]:
+        stream = self._streams.get(workspace_id)
+        state = stream.groups.get(group) if stream else None
+        if stream is None or state is None:
+            return []
+        now = time.monotonic()
+        idle = [
+            event_id
+            for event_id, (_, since) in sorted(state.pending.items(), key=lambda kv: parse_id(kv[0]))
+            if (now - since) * 1000 >= min_idle_ms
+        ][:count]
+        by_id = {e.id: e for e in stream.entries} if idle else {}
+        claimed = []
+        for event_id in idle:
+            state.pending[event_id] = (consumer, now)
+            if event_id in by_id:
+                claimed.append(by_id[event_id])
+        return claimed

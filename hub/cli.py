@@ -1,0 +1,174 @@
+"""The `hub` command: serve, worker, migrate, create-admin, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from hub.settings import Settings, SettingsError
+
+
+def _uvicorn_config(app: object, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        ws="websockets",
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=settings.ping_interval_s,
+        ws_ping_timeout=settings.ping_interval_s,
+        ws_per_message_deflate=False,  # compression costs far more memory per socket than it saves
+        log_level="info",
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from hub.app import create_app
+
+    settings = Settings.from_env()
+    # Without Redis the bus lives in this process, so the worker role must too.
+    app = create_app(settings, run_worker=settings.redis_url is None)
+    uvicorn.Server(_uvicorn_config(app, settings, args.host, args.port)).run()
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from hub.bus import make_bus
+    from hub.db import make_engine, sessionmaker
+    from hub.worker import Worker
+
+    settings = Settings.from_env()
+    if settings.redis_url is None:
+        raise SettingsError(
+            "Environment variable REDIS_URL is missing; a separate worker needs Redis "
+            "(the embedded default runs its worker inside `hub demo` or `hub serve --with-worker`)."
+        )
+
+    async def run() -> None:
+        bus = make_bus(settings)
+        engine = make_engine(settings)
+        await bus.start()
+        worker = Worker(settings, bus, sessionmaker(engine))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await worker.start()
+        logging.getLogger("hub.worker").info("worker %s started", worker.consumer)
+        await stop.wait()
+        await worker.stop()
+        await bus.close()
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from hub.db import migrate
+
+    migrate(Settings.from_env())
+    print("Database is at the latest schema.")
+
+
+def cmd_create_admin(args: argparse.Namespace) -> None:
+    from hub.db import make_engine, migrate, sessionmaker
+    from hub.store import Store
+
+    settings = Settings.from_env()
+    password = args.password or getpass.getpass("Password for the new admin: ")
+    if len(password) < 10:
+        raise SettingsError("The admin password needs at least 10 characters.")
+    migrate(settings)
+
+    async def run() -> None:
+        engine = make_engine(settings)
+        try:
+            workspace, user = await Store(sessionmaker(engine)).create_workspace_with_admin(
+                args.workspace, args.email, password, args.name
+            )
+        finally:
+            await engine.dispose()
+        print(f"Created workspace {workspace.id} ({workspace.name}) with admin {user.email}.")
+
+    asyncio.run(run())
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from hub.app import create_app
+    from hub.db import make_engine, migrate, sessionmaker
+    from hub.demo import seed
+    from hub.store import Store
+
+    data_dir = Path(args.data_dir)
+    # The demo is the embedded default by definition: its own SQLite file, the in-process bus.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    settings = Settings.from_env(env, demo=True, data_dir=data_dir)
+    if settings.public_url is None:
+        settings = settings.with_overrides(public_url=f"http://{args.host}:{args.port}")
+    migrate(settings)
+    origins = sorted({settings.public_url or "", f"http://127.0.0.1:{args.port}", f"http://localhost:{args.port}"} - {""})
+
+    async def seed_once() -> object:
+        engine = make_engine(settings)
+        try:
+            return await seed(Store(sessionmaker(engine)), data_dir, origins)
+        finally:
+            await engine.dispose()
+
+    demo = asyncio.run(seed_once())
+    base = settings.public_url
+    print(
+        "\nSosyoCRM hub demo is running (SQLite and the in-process bus; data in "
+        f"{data_dir.resolve()}).\n"
+        f"  Inbox:      {base}/\n"
+        f"  E-mail:     {demo.email}\n"  # type: ignore[attr-defined]
+        f"  Password:   {demo.password}\n"  # type: ignore[attr-defined]
+        f"  Demo page:  {base}/demo?channel={demo.public_key}\n",  # type: ignore[attr-defined]
+        flush=True,
+    )
+    app = create_app(settings, run_worker=True)
+    uvicorn.Server(_uvicorn_config(app, settings, args.host, args.port)).run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="hub", description="SosyoCRM hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run a web process")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
+    sub.add_parser("worker", help="run stream consumers (needs REDIS_URL)").set_defaults(run=cmd_worker)
+    sub.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
+    admin = sub.add_parser("create-admin", help="create a workspace and its admin")
+    admin.add_argument("--workspace", required=True, help="workspace name")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", default=None)
+    admin.add_argument("--password", default=None, help="read from the terminal when omitted")
+    admin.set_defaults(run=cmd_create_admin)
+    demo = sub.add_parser("demo", help="run everything in one process on SQLite, seeded")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--data-dir", default="hub-data")
+    demo.set_defaults(run=cmd_demo)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        args.run(args)
+    except SettingsError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""One error hierarchy. Each class carries its HTTP status, websocket close code and
+machine-readable code; `hub.app` and `hub.ws` map them to responses in one place each."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class CloseCode(IntEnum):
+    """Every websocket close code the hub sends (docs/protocol.md)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    RESTART = 1012
+    TOO_SLOW = 1013
+    BAD_FRAME = 4400
+    UNAUTHENTICATED = 4401
+    FORBIDDEN = 4403
+    HELLO_TIMEOUT = 4408
+    CURSOR_TOO_OLD = 4409
+
+
+class HubError(Exception):
+    status = 500
+    close_code = CloseCode.INTERNAL
+    code = "internal_error"
+    default_message = "Internal error."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class BadRequest(HubError):
+    status = 400
+    close_code = CloseCode.BAD_FRAME
+    code = "bad_request"
+    default_message = "The request is malformed."
+
+
+class BadFrame(BadRequest):
+    code = "bad_frame"
+    default_message = "The frame is malformed."
+
+
+class Unauthenticated(HubError):
+    status = 401
+    close_code = CloseCode.UNAUTHENTICATED
+    code = "unauthenticated"
+    default_message = "Authentication is required."
+
+
+class Forbidden(HubError):
+    status = 403
+    close_code = CloseCode.FORBIDDEN
+    code = "forbidden"
+    default_message = "Not allowed."
+
+
+class OriginNotAllowed(Forbidden):
+    code = "origin_not_allowed"
+    default_message = "This page's origin is not allowed for the channel."
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+    default_message = "Missing or wrong X-CSRF-Token header."
+
+
+class NotFound(HubError):
+    status = 404
+    close_code = CloseCode.BAD_FRAME
+    code = "not_found"
+    default_message = "Not found."
+
+
+class HelloTimeout(HubError):
+    status = 408
+    close_code = CloseCode.HELLO_TIMEOUT
+    code = "hello_timeout"
+    default_message = "No hello frame in time."
+
+
+class CursorTooOld(HubError):
+    """The resume cursor points before the oldest event still kept: reload over REST."""
+
+    status = 410
+    close_code = CloseCode.CURSOR_TOO_OLD
+    code = "cursor_too_old"
+    default_message = "The resume cursor is older than the oldest kept event; reload over REST."
+
+
+class TooBig(HubError):
+    status = 413
+    close_code = CloseCode.TOO_BIG
+    code = "too_big"
+    default_message = "The frame or body is over the size limit."
+
+
+class TooSlow(HubError):
+    status = 503
+    close_code = CloseCode.TOO_SLOW
+    code = "too_slow"
+    default_message = "The client did not keep up; reconnect and resume."
+
+
+class Unavailable(HubError):
+    status = 503
+    close_code = CloseCode.RESTART
+    code = "unavailable"
+    default_message = "A backing service is unavailable; retry shortly."
+
+
+class Conflict(HubError):
+    status = 409
+    close_code = CloseCode.BAD_FRAME
+    code = "conflict"
+    default_message = "That conflicts with what exists."
+
+
+class MethodNotAllowed(HubError):
+    status = 405
+    close_code = CloseCode.BAD_FRAME
+    code = "method_not_allowed"
+    default_message = "Method not allowed."

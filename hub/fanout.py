@@ -1,0 +1,223 @@
+"""Fan-out on one web node: one bus reader for all rooms, and bounded per-socket outboxes.
+
+A room is a workspace that has sockets on this node. One task tails every room's
+stream (`Bus.tail`) and hands each event's frame, encoded once, to the room's live
+sockets: every agent, and the visitors of the event's conversation.
+
+Backpressure: a socket's outbox holds at most `outbox_max_frames` frames. Offering
+one more never waits: `Outlet.overflow` closes that socket with 1013 (reconnect and
+resume) and the room carries on. Nothing else in this module can block on a socket.
+
+Resume: a socket joins as "catching up" from its cursor, reads the stream itself
+until it has reached the room's position, and only then turns live; the comparison
+and the switch happen without an await in between, so no event is missed or sent
+twice. See `Fanout.join`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hub.bus import Bus, Event, parse_id
+from hub.errors import CursorTooOld, HubError, TooSlow
+
+log = logging.getLogger("hub.fanout")
+
+READ_BATCH = 500
+
+
+class Outlet:
+    """The sending half of one socket: a bounded outbox drained by the socket's pump."""
+
+    __slots__ = ("closing", "conversation_id", "error", "limit", "outbox", "ready", "workspace_id")
+
+    def __init__(self, limit: int, workspace_id: str = "", conversation_id: str | None = None) -> None:
+        self.outbox: deque[str] = deque()
+        self.limit = limit
+        self.ready = asyncio.Event()
+        self.closing = False
+        self.error: HubError | None = None
+        self.workspace_id = workspace_id
+        self.conversation_id = conversation_id  # None: an agent, who sees the whole workspace
+
+    def offer(self, frame: str) -> None:
+        if self.closing:
+            return
+        if len(self.outbox) >= self.limit:
+            self.overflow()
+            return
+        self.outbox.append(frame)
+        self.ready.set()
+
+    def overflow(self) -> None:
+        """The overflow policy: drop what is queued and close with 1013 so the client resumes."""
+        self.outbox.clear()
+        error = TooSlow()
+        self.outbox.append('{"type":"error","code":"' + error.code + '","message":"' + error.message + '"}')
+        self.shut(error)
+
+    def shut(self, error: HubError) -> None:
+        if not self.closing:
+            self.closing = True
+            self.error = error
+            self.ready.set()
+
+    def sees(self, event: Event) -> bool:
+        return self.conversation_id is None or event.conversation_id == self.conversation_id
+
+
+@dataclass
+class Room:
+    last_id: str | None = None  # None until the room knows its stream position
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    agents: set[Outlet] = field(default_factory=set)
+    visitors: dict[str, set[Outlet]] = field(default_factory=dict)
+    catching_up: set[Outlet] = field(default_factory=set)
+
+    def empty(self) -> bool:
+        return not (self.agents or self.visitors or self.catching_up)
+
+    def go_live(self, outlet: Outlet) -> None:
+        self.catching_up.discard(outlet)
+        if outlet.conversation_id is None:
+            self.agents.add(outlet)
+        else:
+            self.visitors.setdefault(outlet.conversation_id, set()).add(outlet)
+
+    def remove(self, outlet: Outlet) -> None:
+        self.catching_up.discard(outlet)
+        self.agents.discard(outlet)
+        if outlet.conversation_id is not None:
+            members = self.visitors.get(outlet.conversation_id)
+            if members is not None:
+                members.discard(outlet)
+                if not members:
+                    del self.visitors[outlet.conversation_id]
+
+
+class Fanout:
+    def __init__(self, bus: Bus, *, resume_max_events: int, block_ms: int = 5000) -> None:
+        self.bus = bus
+        self.resume_max_events = resume_max_events
+        self.block_ms = block_ms
+        self.rooms: dict[str, Room] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hub-fanout")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def join(
+        self, outlet: Outlet, resume_from: str | None, welcome: Callable[[str, bool], None]
+    ) -> None:
+        """Attach a socket to its room. Calls `welcome(cursor, resumed)` once the start
+        position is known to be good, then queues the missed events, then goes live.
+        Raises `CursorTooOld` (before any welcome) if `resume_from` was trimmed."""
+        workspace_id = outlet.workspace_id
+        room = self.rooms.get(workspace_id)
+        if room is None:
+            room = self.rooms[workspace_id] = Room()
+            try:
+                room.last_id = await self.bus.last_id(workspace_id)
+            except BaseException:
+                del self.rooms[workspace_id]
+                room.ready.set()
+                raise
+            room.ready.set()
+            self.bus.wake()
+        elif not room.ready.is_set():
+            await room.ready.wait()
+            if self.rooms.get(workspace_id) is not room:
+                return await self.join(outlet, resume_from, welcome)
+        assert room.last_id is not None
+        if resume_from is None:
+            welcome(room.last_id, False)
+            room.go_live(outlet)
+            return
+        room.catching_up.add(outlet)
+        try:
+            await self._catch_up(room, outlet, resume_from, welcome)
+        except BaseException:
+            self.leave(outlet)
+            raise
+
+    async def _catch_up(
+        self, room: Room, outlet: Outlet, cursor: str, welcome: Callable[[str, bool], None]
+    ) -> None:
+        read = 0
+        welcomed = False
+        while True:
+            events = await self.bus.read(outlet.workspace_id, cursor, READ_BATCH)
+            if not welcomed:
+                welcome(cursor, True)
+                welcomed = True
+            for event in events:
+                if outlet.sees(event):
+                    outlet.offer(event.frame())
+                cursor = event.id
+            while len(outlet.outbox) > outlet.limit // 2 and not outlet.closing:
+                await asyncio.sleep(0.01)  # a resume waits for its reader instead of overflowing
+            if outlet.closing:
+                return
+            read += len(events)
+            assert room.last_id is not None
+            # No await between this comparison and go_live: the room cannot move meanwhile.
+            if len(events) < READ_BATCH and parse_id(cursor) >= parse_id(room.last_id):
+                room.go_live(outlet)
+                return
+            if read > self.resume_max_events or not events:
+                raise CursorTooOld("Too many events to resume; reload over REST.")
+
+    def leave(self, outlet: Outlet) -> None:
+        room = self.rooms.get(outlet.workspace_id)
+        if room is None:
+            return
+        room.remove(outlet)
+        if room.empty() and room.ready.is_set():
+            del self.rooms[outlet.workspace_id]
+
+    def dispatch(self, workspace_id: str, events: list[Event]) -> None:
+        room = self.rooms.get(workspace_id)
+        if room is None or room.last_id is None:
+            return
+        position = parse_id(room.last_id)
+        for event in events:
+            if parse_id(event.id) <= position:
+                continue  # already dispatched (a room re-created while the tail was blocked)
+            room.last_id = event.id
+            position = parse_id(event.id)
+            frame = event.frame()
+            for outlet in room.agents:
+                outlet.offer(frame)
+            if event.conversation_id:
+                for outlet in room.visitors.get(event.conversation_id, ()):
+                    outlet.offer(frame)
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            positions = {w: r.last_id for w, r in self.rooms.items() if r.last_id is not None}
+            try:
+                batch = await self.bus.tail(positions, count=1000, block_ms=self.block_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("bus tail failed; retrying in %.1fs", backoff, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            for workspace_id, events in batch:
+                self.dispatch(workspace_id, events)

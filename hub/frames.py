@@ -1,0 +1,107 @@
+"""Wire frames of the realtime protocol v1 (docs/protocol.md). `schemas/` is generated from
+these models by `scripts/export-schemas`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from hub.message import Attachment
+
+EVENT_NAMES = (
+    "message.created",
+    "message.updated",
+    "conversation.created",
+    "conversation.updated",
+    "typing",
+    "presence",
+    "contact.updated",
+    "contact.deleted",
+    "channel.updated",
+)
+
+Cursor = Annotated[str, Field(pattern=r"^\d{1,20}-\d{1,20}$", max_length=41)]
+ClientId = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# client -> server
+
+
+class Hello(_Frame):
+    type: Literal["hello"]
+    token: str = Field(min_length=1, max_length=4096)
+    resume_from: Cursor | None = None
+
+
+class MessageSend(_Frame):
+    type: Literal["message.send"]
+    client_id: ClientId
+    conversation_id: uuid.UUID | None = Field(
+        default=None, description="Required for agents; a visitor has one conversation"
+    )
+    text: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+
+
+class Typing(_Frame):
+    type: Literal["typing"]
+    conversation_id: uuid.UUID | None = None
+    on: bool
+
+
+class Read(_Frame):
+    type: Literal["read"]
+    conversation_id: uuid.UUID | None = None
+    up_to: Cursor
+
+
+class Ping(_Frame):
+    type: Literal["ping"]
+
+
+ClientFrame = Annotated[Hello | MessageSend | Typing | Read | Ping, Field(discriminator="type")]
+client_frame = TypeAdapter[ClientFrame](ClientFrame)
+
+
+# server -> client
+
+
+class Welcome(_Frame):
+    type: Literal["welcome"] = "welcome"
+    cursor: Cursor = Field(description="Id of the last event before the ones that follow")
+    resumed: bool
+
+
+class EventFrame(_Frame):
+    type: Literal["event"] = "event"
+    id: Cursor
+    name: Literal[EVENT_NAMES]  # type: ignore[valid-type]
+    data: dict[str, Any]
+
+
+class Ack(_Frame):
+    type: Literal["ack"] = "ack"
+    client_id: ClientId
+    message_id: uuid.UUID
+    duplicate: bool = False
+
+
+class Error(_Frame):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    client_id: ClientId | None = None
+
+
+class Pong(_Frame):
+    type: Literal["pong"] = "pong"
+
+
+ServerFrame = Annotated[Welcome | EventFrame | Ack | Error | Pong, Field(discriminator="type")]
+server_frame = TypeAdapter[ServerFrame](ServerFrame)

@@ -1,0 +1,166 @@
+"""Everything that enters the tenant stream goes through here: visitor and agent messages,
+typing, read positions and presence. Adapters' webhooks will use `publish_message` too.
+
+Inbound de-duplication happens here, before publishing, keyed on (channel, platform
+message id); for sends from our own clients the platform message id is derived from
+the sender and its `client_id`, which makes a retried send harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from hub.auth import Principal, VisitorClaims
+from hub.bus import Bus, Published
+from hub.errors import NotFound
+from hub.message import (
+    ChannelKind,
+    DeliveryStatus,
+    Direction,
+    Message,
+    Sender,
+    SenderType,
+    contact_id_for,
+    conversation_id_for,
+    message_id_for,
+    utc_now,
+)
+from hub.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    channel_id: uuid.UUID
+    contact_id: uuid.UUID
+    channel_kind: str
+    kind: str
+
+
+def message_event(message: Message, contact: dict[str, str | None] | None = None) -> str:
+    data: dict[str, object] = {"message": message.model_dump(mode="json", exclude_none=True)}
+    if contact is not None:
+        data["contact"] = contact
+    return json.dumps(data, separators=(",", ":"))
+
+
+class Ingress:
+    def __init__(self, bus: Bus, store: Store, *, cache_size: int = 10_000, cache_ttl_s: float = 30.0) -> None:
+        self.bus = bus
+        self.store = store
+        self._conversations: OrderedDict[tuple[uuid.UUID, uuid.UUID], tuple[float, ConversationRef]] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_ttl_s = cache_ttl_s
+
+    async def publish_message(
+        self, message: Message, contact: dict[str, str | None] | None = None
+    ) -> Published:
+        return await self.bus.publish(
+            str(message.workspace_id),
+            "message.created",
+            message_event(message, contact),
+            conversation_id=str(message.conversation_id),
+            dedupe_key=f"msg:{message.channel_id}:{message.platform_message_id}",
+        )
+
+    # Web chat visitors
+
+    @staticmethod
+    def visitor_conversation(claims: VisitorClaims) -> ConversationRef:
+        contact_id = contact_id_for(claims.workspace_id, claims.channel_id, claims.visitor_id)
+        return ConversationRef(
+            id=conversation_id_for(claims.workspace_id, claims.channel_id, claims.visitor_id),
+            workspace_id=claims.workspace_id,
+            channel_id=claims.channel_id,
+            contact_id=contact_id,
+            channel_kind=ChannelKind.WEBCHAT,
+            kind="dm",
+        )
+
+    async def visitor_message(
+        self, claims: VisitorClaims, client_id: str, text: str | None, attachments: list[dict[str, object]],
+        name: str | None = None,
+    ) -> tuple[uuid.UUID, Published]:
+        ref = self.visitor_conversation(claims)
+        platform_message_id = f"v:{claims.visitor_id}:{client_id}"
+        message = Message(
+            id=message_id_for(ref.channel_id, platform_message_id),
+            workspace_id=ref.workspace_id, channel_id=ref.channel_id, conversation_id=ref.id,
+            contact_id=ref.contact_id, channel_kind=ChannelKind.WEBCHAT, direction=Direction.IN,
+            sender=Sender(type=SenderType.CONTACT, id=str(ref.contact_id), name=name),
+            text=text, attachments=attachments,  # type: ignore[arg-type]
+            platform_message_id=platform_message_id, client_id=client_id, sent_at=utc_now(),
+            status=DeliveryStatus.RECEIVED,
+        )
+        contact = {"id": str(ref.contact_id), "name": name, "platform_user_id": claims.visitor_id}
+        return message.id, await self.publish_message(message, contact)
+
+    # Agents
+
+    async def conversation(self, workspace_id: uuid.UUID, conversation_id: uuid.UUID) -> ConversationRef:
+        key = (workspace_id, conversation_id)
+        cached = self._conversations.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            self._conversations.move_to_end(key)
+            return cached[1]
+        row = await self.store.conversation(workspace_id, conversation_id)
+        if row is None:
+            raise NotFound("No such conversation in this workspace.")
+        channel = await self.store.channel(workspace_id, row.channel_id)
+        if channel is None:
+            raise NotFound("The conversation's channel is gone.")
+        ref = ConversationRef(row.id, row.workspace_id, row.channel_id, row.contact_id, channel.kind, row.kind)
+        self._conversations[key] = (now + self._cache_ttl_s, ref)
+        if len(self._conversations) > self._cache_size:
+            self._conversations.popitem(last=False)
+        return ref
+
+    async def agent_message(
+        self, principal: Principal, conversation_id: uuid.UUID, client_id: str, text: str | None,
+        attachments: list[dict[str, object]],
+    ) -> tuple[uuid.UUID, Published]:
+        ref = await self.conversation(principal.workspace_id, conversation_id)
+        platform_message_id = f"a:{principal.user_id}:{client_id}"
+        # Web chat delivers through the stream itself; platform channels are sent by the
+        # worker's send group, which reports the status back (adapters issue).
+        status = DeliveryStatus.SENT if ref.channel_kind == ChannelKind.WEBCHAT else DeliveryStatus.PENDING
+        message = Message(
+            id=message_id_for(ref.channel_id, platform_message_id),
+            workspace_id=ref.workspace_id, channel_id=ref.channel_id, conversation_id=ref.id,
+            contact_id=ref.contact_id, channel_kind=ref.channel_kind,  # type: ignore[arg-type]
+            kind=ref.kind,  # type: ignore[arg-type]
+            direction=Direction.OUT,
+            sender=Sender(type=SenderType.AGENT, id=str(principal.user_id), name=principal.name or None),
+            text=text, attachments=attachments,  # type: ignore[arg-type]
+            platform_message_id=platform_message_id, client_id=client_id, sent_at=utc_now(),
+            status=status,
+        )
+        return message.id, await self.publish_message(message)
+
+    # Ephemeral and small state events
+
+    async def typing(self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, on: bool,
+                     who: dict[str, str | None]) -> None:
+        data = {"conversation_id": str(conversation_id), "on": on, "by": who}
+        await self.bus.publish(str(workspace_id), "typing", json.dumps(data), conversation_id=str(conversation_id))
+
+    async def agent_read(self, principal: Principal, conversation_id: uuid.UUID, up_to: str) -> None:
+        data = {"conversation_id": str(conversation_id),
+                "read": {"user_id": str(principal.user_id), "up_to": up_to}}
+        # Agents' read positions are for agents only: no conversation id, so visitors skip it.
+        await self.bus.publish(str(principal.workspace_id), "conversation.updated", json.dumps(data))
+
+    async def visitor_read(self, ref: ConversationRef, up_to: str) -> None:
+        data = {"conversation_id": str(ref.id), "contact_read_up_to": up_to}
+        await self.bus.publish(str(ref.workspace_id), "conversation.updated", json.dumps(data),
+                               conversation_id=str(ref.id))
+
+    async def presence(self, principal: Principal, state: str) -> None:
+        data = {"user_id": str(principal.user_id), "name": principal.name, "state": state}
+        await self.bus.publish(str(principal.workspace_id), "presence", json.dumps(data))

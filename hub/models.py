@@ -1,0 +1,197 @@
+"""Tables (SQLModel). Every workspace-owned row carries `workspace_id`; `hub.store` scopes
+every query by it. Schema changes are Alembic migrations under `hub/migrations`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from hub.message import utc_now
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on both engines (SQLite keeps no zone; we store UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            from datetime import UTC
+
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default_factory=utc_now, sa_type=UTCDateTime, **kw)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_type=JSONType)
+
+
+class Workspace(SQLModel, table=True):
+    __tablename__ = "workspaces"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    retention_days: int | None = None
+    created_at: datetime = _ts()
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(max_length=200)
+    password_hash: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "memberships"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "user_id"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    role: str = Field(max_length=20)  # admin | agent
+    created_at: datetime = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    token_hash: str = Field(max_length=64, unique=True)  # sha256 hex; the token is shown once
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Channel(SQLModel, table=True):
+    __tablename__ = "channels"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=20)
+    name: str = Field(max_length=200)
+    public_key: str | None = Field(default=None, max_length=64, unique=True)
+    account_ids: dict[str, str] = _json(dict)
+    secrets: str | None = Field(default=None, sa_type=sa.Text)  # Fernet token of a JSON object
+    allowed_origins: list[str] = _json(list)
+    settings: dict[str, Any] = _json(dict)
+    status: str = Field(default="connected", max_length=20)
+    created_at: datetime = _ts()
+    last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ContactIdentity(SQLModel, table=True):
+    __tablename__ = "contact_identities"
+    __table_args__ = (sa.UniqueConstraint("channel_id", "platform_user_id"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    contact_id: uuid.UUID = Field(foreign_key="contacts.id", ondelete="CASCADE", index=True)
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    platform_user_id: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (sa.Index("ix_conversations_activity", "workspace_id", "last_activity_at", "id"),)
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    contact_id: uuid.UUID = Field(foreign_key="contacts.id", ondelete="CASCADE", index=True)
+    kind: str = Field(default="dm", max_length=20)
+    status: str = Field(default="open", max_length=20)  # open | pending | resolved | snoozed
+    assignee_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_activity_at: datetime = _ts()
+    last_message_preview: str | None = Field(default=None, max_length=200)
+    last_event_id: str | None = Field(default=None, max_length=45)
+    created_at: datetime = _ts()
+
+
+class ConversationRead(SQLModel, table=True):
+    """How far each agent has read each conversation."""
+
+    __tablename__ = "conversation_reads"
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    conversation_id: uuid.UUID = Field(
+        foreign_key="conversations.id", ondelete="CASCADE", primary_key=True
+    )
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    up_to: str = Field(max_length=45)  # an event id
+    read_at: datetime = _ts()
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("channel_id", "platform_message_id"),
+        sa.Index("ix_messages_conversation_time", "conversation_id", "sent_at", "id"),
+    )
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    contact_id: uuid.UUID = Field(foreign_key="contacts.id", ondelete="CASCADE")
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    channel_kind: str = Field(max_length=20)
+    kind: str = Field(default="dm", max_length=20)
+    direction: str = Field(max_length=4)
+    sender_type: str = Field(max_length=10)
+    sender_id: str | None = Field(default=None, max_length=64)
+    sender_name: str | None = Field(default=None, max_length=200)
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    attachments: list[dict[str, Any]] = _json(list)
+    reply_to: str | None = Field(default=None, max_length=200)
+    reactions: list[dict[str, Any]] = _json(list)
+    edited: bool = False
+    deleted: bool = False
+    platform_message_id: str = Field(max_length=200)
+    client_id: str | None = Field(default=None, max_length=100)
+    sent_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(max_length=20)
+    error: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    event_id: str | None = Field(default=None, max_length=45)
+    created_at: datetime = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only; holds ids and hashes, never message text or contact details."""
+
+    __tablename__ = "audit_events"
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: uuid.UUID | None = Field(default=None, index=True)
+    at: datetime = _ts()
+    actor_type: str = Field(max_length=20)  # user | system | platform
+    actor_id: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=60)
+    target_type: str | None = Field(default=None, max_length=30)
+    target_id: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] = _json(dict)

@@ -1,0 +1,134 @@
+"""The "persist" consumer group: applies tenant events to the database, idempotently.
+
+Delivery is at-least-once (a batch may be applied again after a crash or a claim), so
+every write is an insert that ignores a conflict or an update guarded to move forward
+only; applying a batch twice leaves the same rows as applying it once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hub.bus import Event
+from hub.message import Message, utc_now
+from hub.models import Contact, ContactIdentity, Conversation, ConversationRead, MessageRow
+from hub.store import Sessions
+
+PREVIEW_CHARS = 200
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) -> None:
+    """Apply a batch in one transaction; events this group does not store are skipped."""
+    async with sessions() as session, session.begin():
+        for event in events:
+            if event.name == "message.created":
+                await _message_created(session, event)
+            elif event.name == "conversation.updated":
+                await _conversation_updated(session, uuid.UUID(workspace_id), event)
+
+
+async def _message_created(session: AsyncSession, event: Event) -> None:
+    data = event.payload()
+    message = Message.model_validate(data["message"])
+    contact = data.get("contact") or {}
+    now = utc_now()
+    await session.execute(
+        _insert(session, Contact.__table__)
+        .values(id=message.contact_id, workspace_id=message.workspace_id, name=contact.get("name"),
+                email=contact.get("email"), created_at=now, updated_at=now)
+        .on_conflict_do_nothing()
+    )
+    if contact.get("platform_user_id"):
+        await session.execute(
+            _insert(session, ContactIdentity.__table__)
+            .values(id=uuid.uuid4(), workspace_id=message.workspace_id, contact_id=message.contact_id,
+                    channel_id=message.channel_id, platform_user_id=contact["platform_user_id"],
+                    created_at=now)
+            .on_conflict_do_nothing()
+        )
+    preview = (message.text or ("[attachment]" if message.attachments else ""))[:PREVIEW_CHARS]
+    conversations = Conversation.__table__
+    upsert = _insert(session, conversations).values(
+        id=message.conversation_id, workspace_id=message.workspace_id, channel_id=message.channel_id,
+        contact_id=message.contact_id, kind=message.kind, status="open",
+        last_activity_at=message.sent_at, last_message_preview=preview, last_event_id=event.id,
+        created_at=now,
+    )
+    newer = conversations.c.last_activity_at <= upsert.excluded.last_activity_at
+    reopen = sa.case(
+        (sa.and_(newer, upsert.excluded.status == "open", sa.literal(message.direction == "in"),
+                 conversations.c.status == "resolved"), "open"),
+        else_=conversations.c.status,
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                "last_activity_at": sa.case((newer, upsert.excluded.last_activity_at),
+                                            else_=conversations.c.last_activity_at),
+                "last_message_preview": sa.case((newer, upsert.excluded.last_message_preview),
+                                                else_=conversations.c.last_message_preview),
+                "last_event_id": sa.case((newer, upsert.excluded.last_event_id),
+                                         else_=conversations.c.last_event_id),
+                "status": reopen,
+            },
+        )
+    )
+    await session.execute(
+        _insert(session, MessageRow.__table__)
+        .values(**_message_row(message, event.id, now))
+        .on_conflict_do_nothing()
+    )
+
+
+def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, Any]:
+    dumped = message.model_dump(mode="json")
+    return dict(
+        id=message.id, workspace_id=message.workspace_id, conversation_id=message.conversation_id,
+        contact_id=message.contact_id, channel_id=message.channel_id, channel_kind=message.channel_kind,
+        kind=message.kind, direction=message.direction, sender_type=message.sender.type,
+        sender_id=message.sender.id, sender_name=message.sender.name, text=message.text,
+        attachments=dumped["attachments"], reply_to=message.reply_to, reactions=dumped["reactions"],
+        edited=message.edited, deleted=message.deleted, platform_message_id=message.platform_message_id,
+        client_id=message.client_id, sent_at=message.sent_at, status=message.status,
+        error=dumped["error"], raw=message.raw, event_id=event_id, created_at=now,
+    )
+
+
+async def _conversation_updated(session: AsyncSession, workspace_id: uuid.UUID, event: Event) -> None:
+    data = event.payload()
+    read = data.get("read")
+    if not isinstance(read, dict) or "user_id" not in read:
+        return
+    conversation_id = uuid.UUID(str(data["conversation_id"]))
+    exists = await session.execute(
+        sa.select(Conversation.__table__.c.id).where(
+            Conversation.__table__.c.id == conversation_id,
+            Conversation.__table__.c.workspace_id == workspace_id,
+        )
+    )
+    if exists.first() is None:
+        return
+    reads = ConversationRead.__table__
+    upsert = _insert(session, reads).values(
+        workspace_id=workspace_id, conversation_id=conversation_id,
+        user_id=uuid.UUID(str(read["user_id"])), up_to=str(read["up_to"]), read_at=utc_now(),
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["conversation_id", "user_id"],
+            set_={"up_to": upsert.excluded.up_to, "read_at": upsert.excluded.read_at},
+        )
+    )

@@ -1,0 +1,50 @@
+"""The long-lived parts of a process, built once from the settings and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.auth import Signer
+from hub.bus import Bus, make_bus
+from hub.db import make_engine, sessionmaker
+from hub.fanout import Fanout
+from hub.ingress import Ingress
+from hub.settings import Settings
+from hub.store import Store
+from hub.webchat import WebChat
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    bus: Bus
+    store: Store
+    signer: Signer
+    ingress: Ingress
+    webchat: WebChat
+    fanout: Fanout
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        engine = make_engine(settings)
+        bus = make_bus(settings)
+        store = Store(sessionmaker(engine))
+        signer = Signer(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            bus=bus,
+            store=store,
+            signer=signer,
+            ingress=Ingress(bus, store, cache_ttl_s=settings.cache_ttl_s),
+            webchat=WebChat(store, signer, cache_ttl_s=settings.cache_ttl_s),
+            fanout=Fanout(bus, resume_max_events=settings.resume_max_events),
+        )
+
+    async def close(self) -> None:
+        await self.fanout.stop()
+        await self.bus.close()
+        await self.engine.dispose()

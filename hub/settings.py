@@ -1,0 +1,217 @@
+"""The one place that reads the environment.
+
+`Settings.from_env()` is called once at start-up; the frozen object is passed down
+to everything that needs a value. A missing or malformed variable stops start-up
+with one sentence naming it (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+T = TypeVar("T")
+
+DEFAULT_DATA_DIR = "hub-data"
+MIN_SECRET_KEY_CHARS = 32
+
+
+class SettingsError(Exception):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str
+    encryption_keys: tuple[str, ...]
+    data_dir: Path
+    database_url: str
+    redis_url: str | None = None
+    public_url: str | None = None
+    redis_prefix: str = "hub"
+    demo: bool = False
+    node_id: str = ""
+
+    # Limits
+    max_frame_bytes: int = 64 * 1024
+    max_body_bytes: int = 1024 * 1024
+    max_message_chars: int = 10_000
+    outbox_max_frames: int = 1024
+    stream_maxlen: int = 100_000
+    resume_max_events: int = 10_000
+    page_max_items: int = 200
+
+    # Timeouts and lifetimes
+    hello_timeout_s: float = 10.0
+    ping_interval_s: float = 20.0
+    session_max_age_s: int = 14 * 24 * 3600
+    socket_token_max_age_s: int = 120
+    visitor_token_max_age_s: int = 180 * 24 * 3600
+    dedupe_ttl_s: int = 7 * 24 * 3600
+    claim_idle_ms: int = 30_000
+    cache_ttl_s: float = 30.0
+
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_redis(self) -> bool:
+        return self.redis_url is not None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, demo: bool = False, **overrides: object
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        data_dir = Path(str(overrides.pop("data_dir", None) or env.get("HUB_DATA_DIR") or DEFAULT_DATA_DIR))
+        secret_key = reader.get("HUB_SECRET_KEY", str, default=None)
+        keys_raw = reader.get("HUB_ENCRYPTION_KEYS", str, default=None)
+        if demo:
+            secret_key = secret_key or _demo_secret(data_dir / "secret_key", lambda: os.urandom(32).hex())
+            keys_raw = keys_raw or _demo_secret(
+                data_dir / "encryption_key", lambda: Fernet.generate_key().decode()
+            )
+        if not secret_key:
+            raise SettingsError(
+                "Environment variable HUB_SECRET_KEY is missing; set it to a random string of "
+                f"at least {MIN_SECRET_KEY_CHARS} characters (only `hub demo` generates one)."
+            )
+        if len(secret_key) < MIN_SECRET_KEY_CHARS:
+            raise SettingsError(
+                f"Environment variable HUB_SECRET_KEY is too short; it needs at least "
+                f"{MIN_SECRET_KEY_CHARS} characters."
+            )
+        if not keys_raw:
+            raise SettingsError(
+                "Environment variable HUB_ENCRYPTION_KEYS is missing; set it to one or more "
+                "comma-separated Fernet keys, newest first."
+            )
+        keys = tuple(k.strip() for k in keys_raw.split(",") if k.strip())
+        for index, key in enumerate(keys):
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise SettingsError(
+                    f"Environment variable HUB_ENCRYPTION_KEYS holds a malformed Fernet key at "
+                    f"position {index + 1}; each key is 32 url-safe base64-encoded bytes."
+                ) from None
+        database_url = _database_url(
+            env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{(data_dir / 'hub.db').resolve()}"
+        )
+        redis_url = env.get("REDIS_URL") or None
+        if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise SettingsError(
+                "Environment variable REDIS_URL must start with redis://, rediss:// or unix://."
+            )
+        public_url = env.get("HUB_PUBLIC_URL") or None
+        if public_url is not None:
+            parts = urlsplit(public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise SettingsError(
+                    "Environment variable HUB_PUBLIC_URL must be an absolute http(s) URL, "
+                    "such as https://hub.example.com."
+                )
+            public_url = public_url.rstrip("/")
+        values: dict[str, object] = dict(
+            secret_key=secret_key,
+            encryption_keys=keys,
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            public_url=public_url,
+            redis_prefix=reader.get("HUB_REDIS_PREFIX", _prefix, default="hub"),
+            demo=demo,
+            node_id=reader.get("HUB_NODE_ID", str, default=os.urandom(6).hex()),
+        )
+        for name, kind in _TUNABLES.items():
+            variable = "HUB_" + name.upper()
+            if variable in env:
+                values[name] = reader.get(variable, kind, default=None)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_TUNABLES: dict[str, Callable[[str], object]] = {}
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError
+    return value
+
+
+def _prefix(raw: str) -> str:
+    if not raw or any(c in raw for c in " {}"):
+        raise ValueError
+    return raw
+
+
+for _name, _default in Settings.__dataclass_fields__.items():
+    if _name.endswith(("_bytes", "_frames", "_maxlen", "_chars", "_events", "_items", "_ms")) or (
+        _name.endswith("_s") and _default.type == "int"
+    ):
+        _TUNABLES[_name] = _positive_int
+    elif _name.endswith("_s"):
+        _TUNABLES[_name] = _positive_float
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def get(self, name: str, cast: Callable[[str], T], *, default: T | None) -> T:
+        raw = self.env.get(name)
+        if raw is None or raw == "":
+            return default  # type: ignore[return-value]
+        try:
+            return cast(raw)
+        except ValueError:
+            kind = {"_positive_int": "a positive integer", "_positive_float": "a positive number"}
+            expected = kind.get(getattr(cast, "__name__", ""), "a valid value")
+            raise SettingsError(f"Environment variable {name} must be {expected}, not {raw!r}.") from None
+
+
+def _database_url(url: str) -> str:
+    scheme = url.split(":", 1)[0]
+    if scheme in ("postgres", "postgresql"):
+        return "postgresql+asyncpg:" + url.split(":", 1)[1]
+    if scheme == "sqlite":
+        return "sqlite+aiosqlite:" + url.split(":", 1)[1]
+    if scheme in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+        return url
+    raise SettingsError(
+        "Environment variable DATABASE_URL must be a postgresql:// or sqlite:// URL."
+    )
+
+
+def _demo_secret(path: Path, make: Callable[[], str]) -> str:
+    """The demo keeps its generated secrets in its data directory, so a second run reuses them."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value

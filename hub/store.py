@@ -1,0 +1,236 @@
+"""Database reads and writes. Every query on workspace-owned rows is scoped by workspace id."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hub.auth import Principal, hash_password, new_api_token, token_hash
+from hub.errors import BadRequest, Conflict, NotFound
+from hub.models import (
+    ApiToken,
+    AuditEvent,
+    Channel,
+    Conversation,
+    Membership,
+    MessageRow,
+    User,
+    Workspace,
+)
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+class Store:
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    # Workspaces, users, memberships
+
+    async def create_workspace_with_admin(
+        self, workspace_name: str, email: str, password: str, user_name: str | None = None
+    ) -> tuple[Workspace, User]:
+        email = normalize_email(email)
+        async with self.sessions() as s, s.begin():
+            existing = (await s.exec(select(User).where(User.email == email))).first()
+            if existing is not None:
+                raise Conflict(f"A user with the e-mail {email} already exists.")
+            workspace = Workspace(name=workspace_name)
+            user = User(email=email, name=user_name or email.split("@")[0], password_hash=hash_password(password))
+            s.add(workspace)
+            s.add(user)
+            await s.flush()
+            s.add(Membership(workspace_id=workspace.id, user_id=user.id, role="admin"))
+            s.add(AuditEvent(workspace_id=workspace.id, actor_type="system", action="workspace.created",
+                             target_type="workspace", target_id=str(workspace.id)))
+        return workspace, user
+
+    async def add_member(self, workspace_id: uuid.UUID, email: str, password: str, role: str, name: str | None = None) -> User:
+        email = normalize_email(email)
+        async with self.sessions() as s, s.begin():
+            user = User(email=email, name=name or email.split("@")[0], password_hash=hash_password(password))
+            s.add(user)
+            await s.flush()
+            s.add(Membership(workspace_id=workspace_id, user_id=user.id, role=role))
+        return user
+
+    async def user_by_email(self, email: str) -> User | None:
+        async with self.sessions() as s:
+            return (await s.exec(select(User).where(User.email == normalize_email(email)))).first()
+
+    async def principal(self, user_id: uuid.UUID, workspace_id: uuid.UUID, via: str) -> Principal | None:
+        async with self.sessions() as s:
+            row = (
+                await s.exec(
+                    select(Membership.role, User.name)
+                    .join(User, col(User.id) == Membership.user_id)
+                    .where(Membership.user_id == user_id, Membership.workspace_id == workspace_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        return Principal(user_id, workspace_id, row[0], via, row[1])
+
+    async def first_workspace(self, user_id: uuid.UUID) -> uuid.UUID | None:
+        async with self.sessions() as s:
+            return (
+                await s.exec(
+                    select(Membership.workspace_id)
+                    .where(Membership.user_id == user_id)
+                    .order_by(col(Membership.created_at))
+                )
+            ).first()
+
+    async def workspace(self, workspace_id: uuid.UUID) -> Workspace | None:
+        async with self.sessions() as s:
+            return await s.get(Workspace, workspace_id)
+
+    async def audit(self, workspace_id: uuid.UUID | None, actor_type: str, actor_id: str | None,
+                    action: str, target_type: str | None = None, target_id: str | None = None) -> None:
+        async with self.sessions() as s, s.begin():
+            s.add(AuditEvent(workspace_id=workspace_id, actor_type=actor_type, actor_id=actor_id,
+                             action=action, target_type=target_type, target_id=target_id))
+
+    # API tokens
+
+    async def create_api_token(self, principal: Principal, name: str) -> tuple[ApiToken, str]:
+        token, digest = new_api_token()
+        row = ApiToken(workspace_id=principal.workspace_id, user_id=principal.user_id, name=name, token_hash=digest)
+        async with self.sessions() as s, s.begin():
+            s.add(row)
+        return row, token
+
+    async def principal_for_api_token(self, token: str) -> Principal | None:
+        async with self.sessions() as s:
+            row = (
+                await s.exec(
+                    select(ApiToken).where(ApiToken.token_hash == token_hash(token),
+                                           col(ApiToken.revoked_at).is_(None))
+                )
+            ).first()
+        if row is None:
+            return None
+        return await self.principal(row.user_id, row.workspace_id, "token")
+
+    # Channels
+
+    async def create_channel(
+        self, workspace_id: uuid.UUID, kind: str, name: str, *, allowed_origins: list[str] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Channel:
+        channel = Channel(
+            workspace_id=workspace_id, kind=kind, name=name,
+            public_key=secrets.token_urlsafe(18) if kind == "webchat" else None,
+            allowed_origins=allowed_origins or [], settings=settings or {},
+        )
+        async with self.sessions() as s, s.begin():
+            s.add(channel)
+        return channel
+
+    async def channel_by_public_key(self, public_key: str) -> Channel | None:
+        async with self.sessions() as s:
+            return (await s.exec(select(Channel).where(Channel.public_key == public_key))).first()
+
+    async def channel(self, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> Channel | None:
+        async with self.sessions() as s:
+            return (
+                await s.exec(select(Channel).where(Channel.workspace_id == workspace_id, Channel.id == channel_id))
+            ).first()
+
+    async def channels(self, workspace_id: uuid.UUID) -> list[Channel]:
+        async with self.sessions() as s:
+            return list((await s.exec(select(Channel).where(Channel.workspace_id == workspace_id)
+                                      .order_by(col(Channel.created_at)))).all())
+
+    # Conversations and messages
+
+    async def conversation(self, workspace_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
+        async with self.sessions() as s:
+            return (
+                await s.exec(
+                    select(Conversation).where(
+                        Conversation.workspace_id == workspace_id, Conversation.id == conversation_id
+                    )
+                )
+            ).first()
+
+    async def conversations(
+        self, workspace_id: uuid.UUID, *, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Conversation], str | None]:
+        """Newest activity first; `cursor` continues after the last row of the previous page."""
+        query = select(Conversation).where(Conversation.workspace_id == workspace_id)
+        if status:
+            query = query.where(Conversation.status == status)
+        if cursor:
+            at, last_id = decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    col(Conversation.last_activity_at) < at,
+                    sa.and_(col(Conversation.last_activity_at) == at, col(Conversation.id) < last_id),
+                )
+            )
+        query = query.order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
+        async with self.sessions() as s:
+            rows = list((await s.exec(query.limit(limit + 1))).all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].last_activity_at, rows[-1].id) if more else None
+        return rows, next_cursor
+
+    async def messages(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, *, limit: int, before: str | None
+    ) -> tuple[list[MessageRow], str | None]:
+        """A page of a conversation's history, oldest first; `next_before` fetches the page older
+        than this one (None when this page reaches the start)."""
+        query = select(MessageRow).where(
+            MessageRow.workspace_id == workspace_id, MessageRow.conversation_id == conversation_id
+        )
+        if before:
+            at, last_id = decode_cursor(before)
+            query = query.where(
+                sa.or_(
+                    col(MessageRow.sent_at) < at,
+                    sa.and_(col(MessageRow.sent_at) == at, col(MessageRow.id) < last_id),
+                )
+            )
+        query = query.order_by(col(MessageRow.sent_at).desc(), col(MessageRow.id).desc()).limit(limit + 1)
+        async with self.sessions() as s:
+            rows = list((await s.exec(query)).all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_before = encode_cursor(rows[-1].sent_at, rows[-1].id) if more else None
+        rows.reverse()
+        return rows, next_before
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise BadRequest("That is not an e-mail address.")
+    return email
+
+
+def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
+    raw = json.dumps([at.isoformat(), str(row_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, row_id = json.loads(raw)
+        return datetime.fromisoformat(at), uuid.UUID(row_id)
+    except (ValueError, TypeError):
+        raise BadRequest("The cursor is not valid.") from None
+
+
+__all__ = ["NotFound", "Store"]

@@ -1,0 +1,115 @@
+"""Stream consumers that are not tied to a socket. Today: the "persist" group.
+
+Each worker is one consumer of the group; several share the work. A batch is acked
+only after its transaction committed. Entries another consumer left pending for
+`claim_idle_ms` (it crashed) are claimed and applied here. If the database is down,
+nothing is acked and the batch is retried with backoff; live delivery is unaffected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+from sqlalchemy import exc as sa_exc
+
+from hub import persist
+from hub.bus import Batch, Bus, Event
+from hub.settings import Settings
+from hub.store import Sessions
+
+log = logging.getLogger("hub.worker")
+
+PERSIST_GROUP = "persist"
+# Errors that retrying cannot fix (as opposed to the database being away).
+UNAPPLIABLE = (ValueError, KeyError, TypeError, sa_exc.IntegrityError, sa_exc.DataError)
+BATCH = 200
+
+
+class Worker:
+    def __init__(self, settings: Settings, bus: Bus, sessions: Sessions, *, block_ms: int = 1000) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.sessions = sessions
+        self.block_ms = block_ms
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{settings.node_id}"
+        self._known: set[str] = set()
+        self._retry: Batch = []  # read but not yet applied: retried before reading more
+        self._task: asyncio.Task[None] | None = None
+        self.applied = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="hub-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def run(self) -> None:
+        backoff = 0.2
+        last_claim = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self._refresh_workspaces()
+                if loop.time() - last_claim > self.settings.claim_idle_ms / 2000:
+                    last_claim = loop.time()
+                    await self._claim_stale()
+                if not self._known:
+                    await asyncio.sleep(self.block_ms / 1000)
+                    continue
+                if not self._retry:
+                    self._retry = await self.bus.read_group(
+                        PERSIST_GROUP, self.consumer, sorted(self._known), count=BATCH,
+                        block_ms=self.block_ms,
+                    )
+                while self._retry:
+                    await self._apply(*self._retry[0])
+                    self._retry.pop(0)
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("persist failed; retrying in %.1fs", backoff, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _refresh_workspaces(self) -> None:
+        current = await self.bus.workspaces()
+        new = current - self._known
+        if new:
+            await self.bus.ensure_group(PERSIST_GROUP, new)
+            self._known |= new
+
+    async def _claim_stale(self) -> None:
+        for workspace_id in sorted(self._known):
+            while True:
+                events = await self.bus.autoclaim(
+                    PERSIST_GROUP, self.consumer, workspace_id,
+                    min_idle_ms=self.settings.claim_idle_ms, count=BATCH,
+                )
+                if not events:
+                    break
+                await self._apply(workspace_id, events)
+
+    async def _apply(self, workspace_id: str, events: list[Event]) -> None:
+        try:
+            await persist.apply(self.sessions, workspace_id, events)
+        except UNAPPLIABLE:
+            # A malformed event must not block the ones behind it: apply one by one and
+            # skip (log, ack) only the ones that cannot be applied.
+            for event in events:
+                try:
+                    await persist.apply(self.sessions, workspace_id, [event])
+                except UNAPPLIABLE:
+                    log.error("skipping event %s of workspace %s: cannot be applied", event.id,
+                              workspace_id, exc_info=True)
+        await self.bus.ack(PERSIST_GROUP, workspace_id, [e.id for e in events])
+        self.applied += len(events)

@@ -1,0 +1,215 @@
+"""The websocket endpoints `/ws/agent` and `/ws/visitor`: they only pump frames through
+`hub.protocol.Protocol` and carry out its actions. Errors become close codes in one
+place (`Session.run`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from hub import protocol as p
+from hub.auth import API_TOKEN_PREFIX, Principal, VisitorClaims
+from hub.errors import CloseCode, Forbidden, HubError, NotFound, TooBig, Unauthenticated
+from hub.fanout import Outlet
+from hub.ingress import ConversationRef
+from hub.services import Services
+
+log = logging.getLogger("hub.ws")
+
+
+class Session:
+    def __init__(self, services: Services, websocket: WebSocket, *, agent: bool) -> None:
+        settings = services.settings
+        self.services = services
+        self.websocket = websocket
+        self.agent = agent
+        self.protocol = p.Protocol(
+            agent=agent, max_frame_bytes=settings.max_frame_bytes, max_message_chars=settings.max_message_chars
+        )
+        self.outlet = Outlet(settings.outbox_max_frames)
+        self.principal: Principal | None = None
+        self.visitor: VisitorClaims | None = None
+        self.conversation: ConversationRef | None = None
+
+    async def run(self) -> None:
+        await self.websocket.accept()
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            await self._receive_loop()
+        except WebSocketDisconnect:
+            pass
+        except HubError as error:
+            self._do(self.protocol.fail(error))
+        except Exception:
+            log.exception("websocket session failed")
+            self._do(self.protocol.fail(HubError()))
+        finally:
+            self.services.fanout.leave(self.outlet)
+            self.outlet.shut(_GONE)  # no-op if a close is already under way
+            try:
+                await asyncio.wait_for(sender, timeout=5)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                sender.cancel()
+            if self.principal is not None:
+                await self._quietly(self.services.ingress.presence(self.principal, "offline"))
+
+    async def _receive_loop(self) -> None:
+        settings = self.services.settings
+        try:
+            message = await asyncio.wait_for(self.websocket.receive(), settings.hello_timeout_s)
+        except TimeoutError:
+            self._do(self.protocol.hello_timeout())
+            return
+        while not self.outlet.closing:
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            await self._handle(self.protocol.receive(data))
+            if self.outlet.closing:
+                return
+            message = await self.websocket.receive()
+
+    async def _handle(self, actions: list[p.Action]) -> None:
+        for action in actions:
+            if isinstance(action, p.Authenticate):
+                await self._authenticate(action)
+            elif isinstance(action, p.Send):
+                await self._request(action.client_id, self._send(action))
+            elif isinstance(action, p.SetTyping):
+                await self._request(None, self._typing(action))
+            elif isinstance(action, p.MarkRead):
+                await self._request(None, self._read(action))
+            else:
+                self._do([action])
+
+    def _do(self, actions: list[p.Action]) -> None:
+        for action in actions:
+            if isinstance(action, p.Reply):
+                self.outlet.offer(action.frame)
+            elif isinstance(action, p.Close):
+                self.outlet.shut(_Closing(action.code, action.reason))
+
+    async def _request(self, client_id: str | None, work: Any) -> None:
+        """One request inside a good frame: its own failure is answered, the socket stays."""
+        try:
+            await work
+        except (NotFound, Forbidden, TooBig) as error:
+            self.outlet.offer(self.protocol.fail_request(error, client_id))
+
+    async def _authenticate(self, hello: p.Authenticate) -> None:
+        services = self.services
+        if self.agent:
+            self.principal = await self._agent_principal(hello.token)
+            self.outlet.workspace_id = str(self.principal.workspace_id)
+        else:
+            origin = self.websocket.headers.get("origin")
+            self.visitor = await services.webchat.authenticate(hello.token, origin)
+            self.conversation = services.ingress.visitor_conversation(self.visitor)
+            self.outlet.workspace_id = str(self.visitor.workspace_id)
+            self.outlet.conversation_id = str(self.conversation.id)
+
+        def welcome(cursor: str, resumed: bool) -> None:
+            self.outlet.offer(self.protocol.accept(cursor, resumed))
+
+        await services.fanout.join(self.outlet, hello.resume_from, welcome)
+        if self.principal is not None:
+            await services.ingress.presence(self.principal, "online")
+
+    async def _agent_principal(self, token: str) -> Principal:
+        store = self.services.store
+        if token.startswith(API_TOKEN_PREFIX):
+            principal = await store.principal_for_api_token(token)
+        else:
+            user_id, workspace_id = self.services.signer.read_socket_token(token)
+            principal = await store.principal(user_id, workspace_id, "socket")
+        if principal is None:
+            raise Unauthenticated("The token is not valid.")
+        return principal
+
+    async def _own_conversation(self, conversation_id: uuid.UUID | None) -> ConversationRef:
+        if self.principal is not None:
+            assert conversation_id is not None  # the protocol requires it of agents
+            return await self.services.ingress.conversation(self.principal.workspace_id, conversation_id)
+        assert self.conversation is not None
+        if conversation_id is not None and conversation_id != self.conversation.id:
+            raise Forbidden("A visitor can only write to its own conversation.")
+        return self.conversation
+
+    async def _send(self, send: p.Send) -> None:
+        ingress = self.services.ingress
+        if self.principal is not None:
+            assert send.conversation_id is not None
+            message_id, published = await ingress.agent_message(
+                self.principal, send.conversation_id, send.client_id, send.text, send.attachments
+            )
+        else:
+            assert self.visitor is not None
+            await self._own_conversation(send.conversation_id)
+            message_id, published = await ingress.visitor_message(
+                self.visitor, send.client_id, send.text, send.attachments
+            )
+        self.outlet.offer(self.protocol.ack(send.client_id, message_id, published.duplicate))
+
+    async def _typing(self, typing: p.SetTyping) -> None:
+        ref = await self._own_conversation(typing.conversation_id)
+        if self.principal is not None:
+            who = {"type": "agent", "id": str(self.principal.user_id), "name": self.principal.name}
+        else:
+            who = {"type": "contact", "id": str(ref.contact_id), "name": None}
+        await self.services.ingress.typing(ref.workspace_id, ref.id, typing.on, who)
+
+    async def _read(self, read: p.MarkRead) -> None:
+        ref = await self._own_conversation(read.conversation_id)
+        if self.principal is not None:
+            await self.services.ingress.agent_read(self.principal, ref.id, read.up_to)
+        else:
+            await self.services.ingress.visitor_read(ref, read.up_to)
+
+    async def _send_loop(self) -> None:
+        outlet, websocket = self.outlet, self.websocket
+        try:
+            while True:
+                await outlet.ready.wait()
+                outlet.ready.clear()
+                while outlet.outbox:
+                    await websocket.send_text(outlet.outbox.popleft())
+                if outlet.closing:
+                    break
+            error = outlet.error
+            if error is not None and error is not _GONE:
+                await websocket.close(error.close_code, error.code)
+        except Exception:
+            pass  # the peer is gone; the receive side ends the session
+
+    @staticmethod
+    async def _quietly(work: Any) -> None:
+        try:
+            await work
+        except Exception:
+            log.warning("could not publish presence", exc_info=True)
+
+
+class _Closing(HubError):
+    """A close decided by the protocol (its error frame was already queued)."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.close_code = code
+        self.code = reason
+
+
+_GONE = _Closing(CloseCode.NORMAL, "gone")  # the peer left: stop sending, close nothing
+
+
+async def agent_socket(websocket: WebSocket) -> None:
+    await Session(websocket.app.state.services, websocket, agent=True).run()
+
+
+async def visitor_socket(websocket: WebSocket) -> None:
+    await Session(websocket.app.state.services, websocket, agent=False).run()
