@@ -21,7 +21,7 @@ def _uvicorn_config(app: object, settings: Settings, host: str, port: int) -> uv
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
-        ws="websockets",
+        ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ping_interval_s,
         ws_ping_timeout=settings.ping_interval_s,

@@ -77,12 +77,15 @@ class Room:
     agents: set[Outlet] = field(default_factory=set)
     visitors: dict[str, set[Outlet]] = field(default_factory=dict)
     catching_up: set[Outlet] = field(default_factory=set)
+    # Caught up past the room's position: live from the first event after their cursor.
+    joining: dict[Outlet, tuple[int, int]] = field(default_factory=dict)
 
     def empty(self) -> bool:
-        return not (self.agents or self.visitors or self.catching_up)
+        return not (self.agents or self.visitors or self.catching_up or self.joining)
 
     def go_live(self, outlet: Outlet) -> None:
         self.catching_up.discard(outlet)
+        self.joining.pop(outlet, None)
         if outlet.conversation_id is None:
             self.agents.add(outlet)
         else:
@@ -90,6 +93,7 @@ class Room:
 
     def remove(self, outlet: Outlet) -> None:
         self.catching_up.discard(outlet)
+        self.joining.pop(outlet, None)
         self.agents.discard(outlet)
         if outlet.conversation_id is not None:
             members = self.visitors.get(outlet.conversation_id)
@@ -173,9 +177,13 @@ class Fanout:
                 return
             read += len(events)
             assert room.last_id is not None
-            # No await between this comparison and go_live: the room cannot move meanwhile.
+            # No await between this comparison and the switch: the room cannot move meanwhile.
             if len(events) < READ_BATCH and parse_id(cursor) >= parse_id(room.last_id):
-                room.go_live(outlet)
+                if cursor == room.last_id:
+                    room.go_live(outlet)
+                else:  # read ahead of the room: skip what the room has yet to dispatch
+                    room.catching_up.discard(outlet)
+                    room.joining[outlet] = parse_id(cursor)
                 return
             if read > self.resume_max_events or not events:
                 raise CursorTooOld("Too many events to resume; reload over REST.")
@@ -198,6 +206,9 @@ class Fanout:
                 continue  # already dispatched (a room re-created while the tail was blocked)
             room.last_id = event.id
             position = parse_id(event.id)
+            if room.joining:
+                for outlet in [o for o, cursor in room.joining.items() if position > cursor]:
+                    room.go_live(outlet)
             frame = event.frame()
             for outlet in room.agents:
                 outlet.offer(frame)

@@ -1,16 +1,297 @@
-"""The OpenAPI document of the REST API, served at /api/openapi.json."""
+"""The OpenAPI 3.1 document of the REST API, served at /api/openapi.json.
+
+Request bodies are the pydantic models of `hub.api`; responses are the models below, which
+mirror `conversation_json`, `message_json`, `channel_json` and `principal_json` (and are
+checked against real answers in tests/test_openapi.py). Starlette answers HEAD for every
+GET route on its own; it is not listed.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonSchemaMode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from hub import api
+from hub.auth import SESSION_COOKIE
+from hub.frames import Cursor
+from hub.message import ChannelKind, Message, MessageKind
+from hub.settings import Settings
 
-def document() -> dict[str, Any]:
-    return {"openapi": "3.1.0", "info": {"title": "SosyoCRM hub", "version": "1"}, "paths": {}}
+REF = "#/components/schemas/{model}"
+
+
+# Response bodies
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(_Out):
+    code: str = Field(description="Machine-readable: bad_request, unauthenticated, csrf_failed...")
+    message: str
+
+
+class ErrorBody(_Out):
+    error: ErrorDetail
+
+
+class User(_Out):
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    role: Literal["admin", "agent"]
+    name: str
+
+
+class LoginResult(_Out):
+    user: User
+    csrf_token: str = Field(description="Send it as X-CSRF-Token on unsafe requests")
+
+
+class Me(_Out):
+    user: User
+    csrf_token: str | None = Field(default=None, description="Only for a cookie session")
+
+
+class SocketToken(_Out):
+    token: str = Field(description="The token of the websocket `hello` frame")
+    expires_in_s: int
+
+
+class CreatedToken(_Out):
+    id: uuid.UUID
+    name: str
+    token: str = Field(pattern="^hubt_", description="Shown this once; only its hash is kept")
+
+
+class ChannelOut(_Out):
+    id: uuid.UUID
+    kind: ChannelKind
+    name: str
+    public_key: str | None = Field(description="The web-chat widget's key; none for other kinds")
+    allowed_origins: list[str]
+    status: str
+    has_secrets: bool = Field(description="Secrets themselves are never returned")
+    last_event_at: datetime | None
+
+
+class ConversationOut(_Out):
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    contact_id: uuid.UUID
+    kind: MessageKind
+    status: Literal["open", "pending", "resolved", "snoozed"]
+    assignee_id: uuid.UUID | None
+    last_activity_at: datetime
+    last_message_preview: str | None
+    last_event_id: Cursor | None
+
+
+class StoredMessage(Message):
+    """A message as history answers it: the normalized message and the id of its event."""
+
+    event_id: Cursor | None = Field(description="The stream id of its message.created event")
+
+
+class ChannelPage(_Out):
+    items: list[ChannelOut]
+
+
+class ConversationPage(_Out):
+    items: list[ConversationOut]
+    next_cursor: str | None = Field(description="The `cursor` of the next page; none at the end")
+
+
+class MessagePage(_Out):
+    items: list[StoredMessage] = Field(description="Oldest first")
+    next_before: str | None = Field(description="The `before` of older messages; none at the start")
+
+
+class SendResult(_Out):
+    message_id: uuid.UUID
+    event_id: Cursor
+    duplicate: bool = Field(description="True when this client_id was sent before")
+
+
+class VisitorToken(_Out):
+    token: str = Field(description="The token of the visitor websocket's `hello` frame")
+    visitor_id: str
+    conversation_id: uuid.UUID
+
+
+class Health(_Out):
+    bus: bool
+    database: bool
+    node: str
+
+
+# Operations
+
+ERRORS = {
+    400: "The body, a parameter or the cursor is malformed (`bad_request`)",
+    401: "No valid session or bearer token (`unauthenticated`)",
+    403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`)",
+    404: "No such resource in this workspace (`not_found`)",
+    413: "The body is over HUB_MAX_BODY_BYTES (`too_big`)",
+}
+
+
+@dataclass(frozen=True)
+class _Op:
+    summary: str
+    ok: dict[int, tuple[str, type[BaseModel] | None]]
+    errors: tuple[int, ...]
+    body: type[BaseModel] | None = None
+    params: tuple[dict[str, Any], ...] = ()
+    auth: bool = True
+    description: str = ""
+
+
+def _param(name: str, where: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "description": description,
+            "schema": schema}
+
+
+def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
+    conversation = _param("conversation_id", "path", "A conversation id",
+                          {"type": "string", "format": "uuid"})
+    limit = _param("limit", "query", "Page size",
+                   {"type": "integer", "minimum": 1, "maximum": page_max_items, "default": 50})
+    status = _param("status", "query", "Only conversations in this status",
+                    {"type": "string", "enum": ["open", "pending", "resolved", "snoozed"]})
+    cursor = _param("cursor", "query", "`next_cursor` of the previous page", {"type": "string"})
+    before = _param("before", "query", "`next_before` of the previous page", {"type": "string"})
+    messages = "/api/conversations/{conversation_id}/messages"
+    return {
+        ("/healthz", "get"): _Op(
+            "Liveness and readiness",
+            {200: ("The bus answers", Health), 503: ("The bus is down", Health)}, (), auth=False,
+            description="`database` may be false while the bus is up: live traffic still flows."),
+        ("/api/auth/login", "post"): _Op(
+            "Log in with e-mail and password", {200: ("Logged in; sets the cookie", LoginResult)},
+            (400, 401, 403, 413), body=api.LoginBody, auth=False,
+            description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax)."),
+        ("/api/auth/logout", "post"): _Op(
+            "Log out", {204: ("Logged out; the cookie is cleared", None)}, (401, 403)),
+        ("/api/me", "get"): _Op(
+            "The caller", {200: ("The user, and the CSRF token of a cookie session", Me)}, (401,)),
+        ("/api/agent/socket-token", "post"): _Op(
+            "A short-lived token for the agent websocket", {200: ("The token", SocketToken)},
+            (401, 403),
+            description="For the `hello` frame of /ws/agent (docs/protocol.md); never in a URL."),
+        ("/api/tokens", "post"): _Op(
+            "Create an API bearer token", {201: ("Created", CreatedToken)}, (400, 401, 403, 413),
+            body=api.TokenBody),
+        ("/api/channels", "get"): _Op(
+            "The workspace's channels", {200: ("All channels", ChannelPage)}, (401,)),
+        ("/api/conversations", "get"): _Op(
+            "Conversations, newest activity first", {200: ("A page", ConversationPage)}, (400, 401),
+            params=(limit, cursor, status)),
+        ("/api/conversations/{conversation_id}", "get"): _Op(
+            "One conversation", {200: ("The conversation", ConversationOut)}, (401, 404),
+            params=(conversation,)),
+        (messages, "get"): _Op(
+            "A conversation's history", {200: ("A page, oldest first", MessagePage)},
+            (400, 401, 404), params=(conversation, limit, before)),
+        (messages, "post"): _Op(
+            "Send a text reply",
+            {202: ("Accepted onto the stream", SendResult), 200: ("Sent before", SendResult)},
+            (400, 401, 403, 404, 413), body=api.SendBody, params=(conversation,),
+            description="Idempotent on `client_id`: a retry answers the first message's ids "
+                        "with `duplicate: true` and status 200."),
+        ("/api/widget/token", "post"): _Op(
+            "A visitor token for the web-chat widget",
+            {200: ("The token and the visitor's conversation", VisitorToken)},
+            (400, 403, 404, 413), body=api.VisitorTokenBody, auth=False,
+            description="Public. The request's Origin must be one of the channel's allowed "
+                        "origins. Pass a previous `token` to keep the visitor and conversation."),
+    }
+
+
+# Assembly
+
+
+class _Components:
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {}
+
+    def ref(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template=REF, mode=mode)
+        for name, definition in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+            if self.schemas.setdefault(name, definition) != definition:
+                raise ValueError(f"Two different schemas are named {name}.")
+        return {"$ref": REF.format(model=model.__name__)}
+
+
+def _security(method: str) -> list[dict[str, list[str]]]:
+    unsafe = method.upper() not in api.SAFE_METHODS
+    return [{"session": [], "csrf": []} if unsafe else {"session": []}, {"bearer": []}]
+
+
+def _operation(components: _Components, path: str, method: str, op: _Op) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, (description, model) in sorted(op.ok.items()):
+        responses[str(status)] = {"description": description}
+        if model is not None:
+            schema = components.ref(model, "serialization")
+            responses[str(status)]["content"] = {"application/json": {"schema": schema}}
+    error = {"application/json": {"schema": components.ref(ErrorBody, "serialization")}}
+    for status in op.errors:
+        responses[str(status)] = {"description": ERRORS[status], "content": error}
+    words = [w.strip("{}") for w in path.split("/") if w and w != "api"]
+    operation: dict[str, Any] = {
+        "operationId": "_".join([method, *words]).replace("-", "_").replace(".", "_"),
+        "summary": op.summary,
+        "parameters": list(op.params),
+        "responses": responses,
+        "security": _security(method) if op.auth else [],
+    }
+    if op.description:
+        operation["description"] = op.description
+    if op.body is not None:
+        schema = components.ref(op.body, "validation")
+        content = {"application/json": {"schema": schema}}
+        operation["requestBody"] = {"required": True, "content": content}
+    return operation
+
+
+@functools.cache
+def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
+    """The document (built once per page limit and cached: do not mutate it)."""
+    components = _Components()
+    paths: dict[str, dict[str, Any]] = {}
+    for (path, method), op in _operations(page_max_items).items():
+        paths.setdefault(path, {})[method] = _operation(components, path, method, op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "SosyoCRM hub",
+            "version": "1",
+            "description": "The REST API. Live events come over the websockets (docs/protocol.md).",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(components.schemas.items())),
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                            "description": "Set by POST /api/auth/login"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
+                         "description": "The csrf_token of login or /api/me; sent with the "
+                                        "cookie on every unsafe method"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "hubt_...",
+                           "description": "An API token from POST /api/tokens"},
+            },
+        },
+    }
 
 
 async def endpoint(request: Request) -> Response:
-    return JSONResponse(document())
+    return JSONResponse(document(request.app.state.services.settings.page_max_items))

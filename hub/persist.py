@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.bus import Event
 from hub.message import Message, utc_now
@@ -24,14 +24,14 @@ from hub.store import Sessions
 PREVIEW_CHARS = 200
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+def _insert(session: AsyncConnection, table: Any) -> Any:
+    return (postgresql.insert if session.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) -> None:
     """Apply a batch in one transaction; events this group does not store are skipped."""
-    async with sessions() as session, session.begin():
+    async with sessions() as orm, orm.begin():
+        session = await orm.connection()
         for event in events:
             if event.name == "message.created":
                 await _message_created(session, event)
@@ -39,7 +39,7 @@ async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) 
                 await _conversation_updated(session, uuid.UUID(workspace_id), event)
 
 
-async def _message_created(session: AsyncSession, event: Event) -> None:
+async def _message_created(session: AsyncConnection, event: Event) -> None:
     data = event.payload()
     message = Message.model_validate(data["message"])
     contact = data.get("contact") or {}
@@ -107,7 +107,7 @@ def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, An
     )
 
 
-async def _conversation_updated(session: AsyncSession, workspace_id: uuid.UUID, event: Event) -> None:
+async def _conversation_updated(session: AsyncConnection, workspace_id: uuid.UUID, event: Event) -> None:
     data = event.payload()
     read = data.get("read")
     if not isinstance(read, dict) or "user_id" not in read:

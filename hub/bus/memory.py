@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -32,7 +32,9 @@ class MemoryBus:
         self.stream_maxlen = stream_maxlen
         self.dedupe_ttl_s = dedupe_ttl_s
         self._streams: dict[str, _Stream] = {}
-        self._dedupe: dict[tuple[str, str], tuple[str, float]] = {}
+        # Ordered by expiry (one TTL for all keys), so expiring pops from the front only.
+        self._dedupe: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        self._published: set[str] = set()  # ensure_group also creates streams
         self._changed = asyncio.Condition()
         self._woken = False
 
@@ -76,10 +78,11 @@ class MemoryBus:
         event = Event(self._next_id(stream), name, data, conversation_id)
         stream.entries.append(event)
         stream.last_id = event.id
+        self._published.add(workspace_id)
         if dedupe_key is not None:
+            self._expire_dedupe(now)
             self._dedupe[(workspace_id, dedupe_key)] = (event.id, now + self.dedupe_ttl_s)
-            if len(self._dedupe) > 4 * self.stream_maxlen:
-                self._expire_dedupe(now)
+            self._dedupe.move_to_end((workspace_id, dedupe_key))
         while len(stream.entries) > self.stream_maxlen:
             dropped = stream.entries.popleft()
             stream.first_index += 1
@@ -91,8 +94,8 @@ class MemoryBus:
         return Published(event.id)
 
     def _expire_dedupe(self, now: float) -> None:
-        for key in [k for k, (_, until) in self._dedupe.items() if until <= now]:
-            del self._dedupe[key]
+        while self._dedupe and next(iter(self._dedupe.values()))[1] <= now:
+            self._dedupe.popitem(last=False)
 
     async def last_id(self, workspace_id: str) -> str:
         stream = self._streams.get(workspace_id)
@@ -158,7 +161,7 @@ class MemoryBus:
             self._changed.notify_all()
 
     async def workspaces(self) -> set[str]:
-        return set(self._streams)
+        return set(self._published)
 
     async def ensure_group(self, group: str, workspace_ids: Iterable[str]) -> None:
         for workspace_id in workspace_ids:
@@ -190,7 +193,8 @@ class MemoryBus:
             if stream is None or state is None:
                 continue
             start = max(state.next_index, stream.first_index) - stream.first_index
-            events = [stream.entries[i] for i in range(start, min(start + count, len(stream.entries)))]
+            end = min(start + count, len(stream.entries))
+            events = [stream.entries[i] for i in range(start, end)]
             if events:
                 state.next_index = stream.first_index + start + len(events)
                 for event in events:
@@ -213,11 +217,9 @@ class MemoryBus:
         if stream is None or state is None:
             return []
         now = time.monotonic()
-        idle = [
-            event_id
-            for event_id, (_, since) in sorted(state.pending.items(), key=lambda kv: parse_id(kv[0]))
-            if (now - since) * 1000 >= min_idle_ms
-        ][:count]
+        pending = sorted(state.pending.items(), key=lambda kv: parse_id(kv[0]))
+        idle = [event_id for event_id, (_, since) in pending if (now - since) * 1000 >= min_idle_ms]
+        idle = idle[:count]
         by_id = {e.id: e for e in stream.entries} if idle else {}
         claimed = []
         for event_id in idle:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
+from redis.typing import KeyT, StreamIdT
 
 from hub.bus.base import ZERO_ID, Batch, Event, Published, parse_id
 from hub.errors import CursorTooOld
@@ -95,10 +98,17 @@ def _events(entries: Sequence[tuple[str | None, dict[str, str] | None]]) -> list
 
 class _Clients:
     def __init__(self, url: str) -> None:
+        # No retries on the shared pool: a publish without a dedupe key is not idempotent, and
+        # every caller already retries with backoff.
         self.pool = ConnectionPool.from_url(url, decode_responses=True, socket_connect_timeout=5)
         self.redis = Redis(connection_pool=self.pool)
         # The tail blocks in XREAD on a connection of its own, which CLIENT UNBLOCK targets.
-        self.tail = Redis(connection_pool=self.pool, single_connection_client=True)
+        # XREAD is safe to repeat, so a connection that died between tails is replaced quietly.
+        self.tail_pool = ConnectionPool.from_url(
+            url, decode_responses=True, socket_connect_timeout=5, max_connections=1,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self.tail = Redis(connection_pool=self.tail_pool, single_connection_client=True)
         self.publish: AsyncScript = self.redis.register_script(_PUBLISH)
         self.read: AsyncScript = self.redis.register_script(_READ)
         self.last_id: AsyncScript = self.redis.register_script(_LAST_ID)
@@ -150,6 +160,7 @@ class RedisBus:
                 await self._unblocker
         self._clients = None
         await clients.tail.aclose()
+        await clients.tail_pool.aclose()
         await clients.redis.aclose()
         await clients.pool.aclose()
 
@@ -172,7 +183,7 @@ class RedisBus:
         keys = [self._key(workspace_id)]
         if dedupe_key is not None:
             keys.append(f"{self.prefix}:{{w:{workspace_id}}}:dedupe:{dedupe_key}")
-        args = [self.stream_maxlen, self.dedupe_ttl_s, name, conversation_id, data]
+        args: list[str | int] = [self.stream_maxlen, self.dedupe_ttl_s, name, conversation_id, data]
         event_id, duplicate = await self._c.publish(keys=keys, args=args)
         if workspace_id not in self._registered:
             # After the append: a failed publish must not list a workspace with no events.
@@ -195,7 +206,7 @@ class RedisBus:
     async def tail(self, positions: Mapping[str, str], *, count: int, block_ms: int) -> Batch:
         for position in positions.values():
             parse_id(position)
-        streams = {self._key(w): p for w, p in positions.items()}
+        streams: dict[KeyT, StreamIdT] = {self._key(w): p for w, p in positions.items()}
         owners = {self._key(w): w for w in positions}
         clients = self._c
         async with self._tail_lock:
@@ -206,14 +217,15 @@ class RedisBus:
                 self._woken.clear()
                 return []
             await self._connect_tail(clients)
-            # No await between this check and the XREAD being sent: a wake() from here on
-            # finds _tailing set and unblocks the read; one from before makes it non-blocking.
+            # A wake() from here on finds _tailing set and unblocks the XREAD (retrying until
+            # it is blocked at the server); one from before makes this read non-blocking.
             woken = self._woken.is_set()
             self._tailing = not woken
             try:
-                reply: list[Any] = await clients.tail.xread(
+                # decode_responses=True and RESP2: [[key, [(id, {field: value})]]]
+                reply = cast(list[Any], await clients.tail.xread(
                     streams, count=count, block=None if woken or block_ms <= 0 else block_ms
-                )
+                ))
             finally:
                 self._tailing = False
                 self._woken.clear()
@@ -249,7 +261,7 @@ class RedisBus:
             self._unblocker = None
 
     async def workspaces(self) -> set[str]:
-        return set(await self._c.redis.smembers(f"{self.prefix}:workspaces"))
+        return cast(set[str], await self._c.redis.smembers(f"{self.prefix}:workspaces"))
 
     async def ensure_group(self, group: str, workspace_ids: Iterable[str]) -> None:
         keys = [self._key(w) for w in workspace_ids]
@@ -270,21 +282,22 @@ class RedisBus:
         if not ids:
             await asyncio.sleep(max(block_ms, 0) / 1000)
             return []
-        streams = {self._key(w): ">" for w in ids}
+        streams: dict[KeyT, StreamIdT] = {self._key(w): ">" for w in ids}
         owners = {self._key(w): w for w in ids}
         block = block_ms if block_ms > 0 else None
         redis = self._c.redis
-        try:
-            reply: list[Any] = await redis.xreadgroup(
-                group, consumer, streams, count=count, block=block
-            )
-        except ResponseError as exc:
-            if not str(exc).startswith("NOGROUP"):
-                raise
-            # The stream and its groups were lost (a flush, a restart without persistence):
-            # recreate them instead of failing until the worker restarts.
-            await self.ensure_group(group, ids)
-            reply = await redis.xreadgroup(group, consumer, streams, count=count, block=block)
+        for attempt in range(2):
+            try:
+                reply = cast(list[Any], await redis.xreadgroup(
+                    group, consumer, streams, count=count, block=block
+                ))
+                break
+            except ResponseError as exc:
+                if attempt or not str(exc).startswith("NOGROUP"):
+                    raise
+                # The stream and its groups were lost (a flush, a restart without
+                # persistence): recreate them instead of failing until the worker restarts.
+                await self.ensure_group(group, ids)
         return [(owners[key], _events(entries)) for key, entries in reply if entries]
 
     async def ack(self, group: str, workspace_id: str, ids: Iterable[str]) -> None:

@@ -1,0 +1,93 @@
+"""The hub's plugin for the shared fan-out harness (`fanout.py hub URL ...`, HUB_PLUGIN=fanout_plugin).
+
+- `publish` pushes each payload through the hub's real ingress: `Ingress.visitor_message`, the
+  code path of a web-chat visitor's `message.send` (normalized `Message`, dedupe key, the publish
+  Lua script on the workspace's stream), on a `RedisBus` built from the same settings as the
+  server (REDIS_URL, HUB_REDIS_PREFIX). The payload is the message text.
+- `open_subscriber` opens an agent socket on /ws/agent, authenticated with an API token in hello.
+- `extract` answers the text of `message.created` event frames and None for anything else
+  (welcome, presence of the other subscribers).
+
+Configuration comes from the environment that `scripts/bench/run` sets: the hub's own variables
+(REDIS_URL, HUB_REDIS_PREFIX, HUB_SECRET_KEY, HUB_ENCRYPTION_KEYS, DATABASE_URL) and
+HUB_BENCH_WORKSPACE, HUB_BENCH_CHANNEL, HUB_BENCH_TOKEN. A harness room name maps to one
+visitor, so each room is one conversation of the benchmark workspace.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import uuid
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from hub.auth import VisitorClaims
+from hub.bus.redis import RedisBus
+from hub.db import make_engine, sessionmaker
+from hub.ingress import Ingress
+from hub.settings import Settings
+from hub.store import Store
+
+_ingress: Ingress | None = None
+_counter = itertools.count()
+_run = uuid.uuid4().hex[:8]  # client ids unique per publisher process: no dedupe hits across runs
+
+
+async def _get_ingress() -> Ingress:
+    global _ingress
+    if _ingress is None:
+        settings = Settings.from_env()
+        if settings.redis_url is None:
+            raise RuntimeError("REDIS_URL is not set: the benchmark needs the hub's Redis bus")
+        bus = RedisBus(settings.redis_url, prefix=settings.redis_prefix,
+                       stream_maxlen=settings.stream_maxlen, dedupe_ttl_s=settings.dedupe_ttl_s)
+        await bus.start()
+        # The store is not used by visitor_message; the engine connects only when first used.
+        _ingress = Ingress(bus, Store(sessionmaker(make_engine(settings))), cache_ttl_s=settings.cache_ttl_s)
+    return _ingress
+
+
+def _claims(room: str) -> VisitorClaims:
+    return VisitorClaims(uuid.UUID(os.environ["HUB_BENCH_WORKSPACE"]),
+                         uuid.UUID(os.environ["HUB_BENCH_CHANNEL"]), f"bench-{room}")
+
+
+async def publish(room: str, payload_str: str) -> None:
+    ingress = await _get_ingress()
+    await ingress.visitor_message(_claims(room), f"{_run}-{next(_counter)}", payload_str, [])
+
+
+async def close() -> None:
+    """Closes the publisher's bus (for in-process use; the harness's publisher just exits)."""
+    global _ingress
+    if _ingress is not None:
+        await _ingress.bus.close()
+        _ingress = None
+
+
+async def open_subscriber(url: str, room: str) -> ClientConnection:
+    ws = await connect(url, compression=None, max_size=None, ping_interval=None, open_timeout=30)
+    await ws.send(json.dumps({"type": "hello", "token": os.environ["HUB_BENCH_TOKEN"]}))
+    while True:
+        frame: dict[str, Any] = json.loads(await ws.recv())
+        if frame.get("type") == "welcome":
+            return ws
+        if frame.get("type") == "error":
+            await ws.close()
+            raise RuntimeError(f"the hub refused the subscriber: {frame}")
+
+
+async def extract(frame_str: str) -> str | None:
+    if '"message.created"' not in frame_str:
+        if '"type":"error"' in frame_str:  # e.g. too_slow before a 1013 close: shows up as loss
+            print(f"fanout_plugin: subscriber got {frame_str}", file=sys.stderr)
+        return None
+    frame = json.loads(frame_str)
+    if frame.get("type") != "event" or frame.get("name") != "message.created":
+        return None
+    text = frame["data"]["message"].get("text")
+    return text if isinstance(text, str) else None

@@ -1,0 +1,45 @@
+"""Seeding workspaces for app tests (through the store, the way `hub create-admin` does)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from hub.auth import Principal
+from hub.db import make_engine, migrate, sessionmaker
+from hub.settings import Settings
+from hub.store import Store
+
+ORIGIN = "https://shop.example"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    workspace_id: uuid.UUID
+    admin_id: uuid.UUID
+    email: str
+    password: str
+    public_key: str
+    channel_id: uuid.UUID
+    api_token: str
+
+
+async def make_tenant(settings: Settings, name: str = "acme", origins: list[str] | None = None) -> Tenant:
+    engine = make_engine(settings)
+    try:
+        store = Store(sessionmaker(engine))
+        email = f"admin-{uuid.uuid4().hex[:8]}@{name}.example"
+        password = "pw-" + uuid.uuid4().hex
+        workspace, user = await store.create_workspace_with_admin(name, email, password, f"{name} admin")
+        channel = await store.create_channel(workspace.id, "webchat", "Site", allowed_origins=origins or [ORIGIN])
+        _, token = await store.create_api_token(Principal(user.id, workspace.id, "admin", "token"), "tests")
+        assert channel.public_key is not None
+        return Tenant(workspace.id, user.id, email, password, channel.public_key, channel.id, token)
+    finally:
+        await engine.dispose()
+
+
+def prepare(settings: Settings, *names: str) -> list[Tenant]:
+    migrate(settings)
+    return [asyncio.run(make_tenant(settings, name)) for name in names]

@@ -1,0 +1,441 @@
+"""The bus contract of `hub.bus.base`, run against `MemoryBus` and `RedisBus` (real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis.asyncio as aioredis
+from conftest import REDIS_URL, free_port
+
+from hub.bus.base import ZERO_ID, Bus, Event, parse_id
+from hub.bus.memory import MemoryBus
+from hub.bus.redis import RedisBus
+from hub.errors import BadFrame, CursorTooOld
+
+MakeBus = Callable[..., Awaitable[Bus]]
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
+    kind = request.param
+    prefix = request.getfixturevalue("redis_prefix") if kind == "redis" else ""
+    made: list[Bus] = []
+
+    async def make(stream_maxlen: int = 1000, dedupe_ttl_s: int = 600) -> Bus:
+        bus: Bus
+        if kind == "redis":
+            bus = RedisBus(
+                REDIS_URL, prefix=prefix, stream_maxlen=stream_maxlen, dedupe_ttl_s=dedupe_ttl_s
+            )
+        else:
+            bus = MemoryBus(stream_maxlen=stream_maxlen, dedupe_ttl_s=dedupe_ttl_s)
+        await bus.start()
+        made.append(bus)
+        return bus
+
+    yield make
+    for bus in made:
+        await bus.close()
+
+
+@pytest.fixture
+async def bus(make_bus: MakeBus) -> Bus:
+    return await make_bus()
+
+
+def data(i: int) -> str:
+    return json.dumps({"i": i, "text": f"message {i} çğü"})
+
+
+async def publish_many(bus: Bus, workspace_id: str, n: int, start: int = 0) -> list[Event]:
+    events = []
+    for i in range(start, start + n):
+        conversation_id = f"c{i % 3}" if i % 2 else ""
+        published = await bus.publish(
+            workspace_id, f"event.{i}", data(i), conversation_id=conversation_id
+        )
+        assert not published.duplicate
+        events.append(Event(published.id, f"event.{i}", data(i), conversation_id))
+    return events
+
+
+async def kept(bus: Bus, workspace_id: str) -> list[Event]:
+    """Every event the stream still keeps (a tail from the very beginning)."""
+    batch = await bus.tail({workspace_id: ZERO_ID}, count=100_000, block_ms=0)
+    return [e for w, events in batch for e in events if w == workspace_id]
+
+
+# --- publish and read ------------------------------------------------------------------
+
+
+async def test_ids_increase_and_read_returns_everything_intact(bus: Bus) -> None:
+    events = await publish_many(bus, "w1", 12)
+    ids = [parse_id(e.id) for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert await bus.read("w1", ZERO_ID, 100) == events
+    assert await bus.read("w1", "9-0", 100) == events  # before the first event, nothing lost
+    assert await bus.last_id("w1") == events[-1].id
+    assert (await bus.read("w1", ZERO_ID, 100))[1].payload() == {"i": 1, "text": "message 1 çğü"}
+
+
+async def test_read_from_a_cursor_returns_exactly_the_later_events(bus: Bus) -> None:
+    events = await publish_many(bus, "w1", 10)
+    assert await bus.read("w1", events[3].id, 100) == events[4:]
+    assert await bus.read("w1", events[3].id, 2) == events[4:6]
+    assert await bus.read("w1", ZERO_ID, 3) == events[:3]
+    assert await bus.read("w1", events[-1].id, 100) == []
+
+
+async def test_workspaces_have_separate_streams(bus: Bus) -> None:
+    a = await publish_many(bus, "wa", 3)
+    b = await publish_many(bus, "wb", 2, start=100)
+    assert await bus.read("wa", ZERO_ID, 100) == a
+    assert await bus.read("wb", ZERO_ID, 100) == b
+
+
+async def test_unknown_workspace_is_empty_and_rejects_later_cursors(bus: Bus) -> None:
+    assert await bus.last_id("nobody") == ZERO_ID
+    assert await bus.read("nobody", ZERO_ID, 10) == []
+    with pytest.raises(CursorTooOld):
+        await bus.read("nobody", "1700000000000-0", 10)
+
+
+# --- dedupe ----------------------------------------------------------------------------
+
+
+async def test_dedupe_key_appends_once_and_answers_the_first_id(bus: Bus) -> None:
+    first = await bus.publish("w1", "message.created", data(1), dedupe_key="ig:mid.1")
+    again = await bus.publish("w1", "message.created", data(2), dedupe_key="ig:mid.1")
+    assert not first.duplicate
+    assert again.duplicate and again.id == first.id
+    assert [(e.id, e.data) for e in await bus.read("w1", ZERO_ID, 10)] == [(first.id, data(1))]
+
+
+async def test_concurrent_publishes_of_one_dedupe_key_append_one_event(bus: Bus) -> None:
+    results = await asyncio.gather(
+        *(bus.publish("w1", "message.created", data(i), dedupe_key="k") for i in range(50))
+    )
+    assert sum(not r.duplicate for r in results) == 1
+    assert len({r.id for r in results}) == 1
+    assert [e.id for e in await bus.read("w1", ZERO_ID, 100)] == [results[0].id]
+
+
+async def test_different_dedupe_keys_and_workspaces_are_independent(bus: Bus) -> None:
+    a = await bus.publish("w1", "x", data(1), dedupe_key="k1")
+    b = await bus.publish("w1", "x", data(2), dedupe_key="k2")
+    c = await bus.publish("w2", "x", data(3), dedupe_key="k1")
+    assert not (a.duplicate or b.duplicate or c.duplicate)
+    assert a.id != b.id
+    assert [e.id for e in await bus.read("w1", ZERO_ID, 10)] == [a.id, b.id]
+    assert [e.id for e in await bus.read("w2", ZERO_ID, 10)] == [c.id]
+
+
+# --- trimming and cursors --------------------------------------------------------------
+
+
+async def test_trimmed_stream_rejects_old_cursors_and_serves_recent_ones(make_bus: MakeBus) -> None:
+    bus = await make_bus(stream_maxlen=10)
+    events = await publish_many(bus, "w1", 200)
+    ids = [e.id for e in events]
+    left = await kept(bus, "w1")
+    assert 10 <= len(left) < 150  # "about stream_maxlen"
+    assert left == events[-len(left):]
+    for cursor in (ZERO_ID, ids[0], ids[-len(left) - 2]):
+        with pytest.raises(CursorTooOld):
+            await bus.read("w1", cursor, 1000)
+    # A cursor at the newest trimmed event misses nothing, so it is still good.
+    assert await bus.read("w1", ids[-len(left) - 1], 1000) == left
+    assert await bus.read("w1", ids[-4], 1000) == events[-3:]
+    assert await bus.last_id("w1") == ids[-1]
+
+
+async def test_cursor_beyond_the_newest_id_is_too_old(bus: Bus) -> None:
+    events = await publish_many(bus, "w1", 3)
+    ms, seq = parse_id(events[-1].id)
+    for cursor in (f"{ms}-{seq + 1}", f"{ms + 1}-0", "99999999999999999999-0"):
+        with pytest.raises(CursorTooOld):
+            await bus.read("w1", cursor, 10)
+
+
+@pytest.mark.parametrize("cursor", ["", "abc", "12", "1-2-3", "-1-0", "1-a", " 1-0"])
+async def test_garbage_cursor_is_a_bad_frame(bus: Bus, cursor: str) -> None:
+    await publish_many(bus, "w1", 1)
+    with pytest.raises(BadFrame):
+        await bus.read("w1", cursor, 10)
+
+
+# --- tail ------------------------------------------------------------------------------
+
+
+async def test_tail_returns_events_after_each_position(bus: Bus) -> None:
+    a = await publish_many(bus, "wa", 3)
+    b = await publish_many(bus, "wb", 2, start=10)
+    positions = {"wa": a[0].id, "wb": ZERO_ID, "wc": ZERO_ID, "wd": b[-1].id}
+    batch = await bus.tail(positions, count=100, block_ms=1000)
+    assert dict(batch) == {"wa": a[1:], "wb": b}
+    limited = await bus.tail(positions, count=1, block_ms=1000)
+    assert dict(limited) == {"wa": a[1:2], "wb": b[:1]}
+
+
+async def test_tail_blocks_until_something_is_published(bus: Bus) -> None:
+    a = await publish_many(bus, "wa", 1)
+    started = time.monotonic()
+    tail = asyncio.create_task(bus.tail({"wa": a[0].id, "wb": ZERO_ID}, count=100, block_ms=5000))
+    await asyncio.sleep(0.1)
+    assert not tail.done()
+    published = await bus.publish("wb", "typing", data(7), conversation_id="c1")
+    batch = await asyncio.wait_for(tail, 1)
+    assert time.monotonic() - started < 1
+    assert batch == [("wb", [Event(published.id, "typing", data(7), "c1")])]
+
+
+async def test_tail_times_out_empty(bus: Bus) -> None:
+    started = time.monotonic()
+    assert await bus.tail({"wa": ZERO_ID}, count=10, block_ms=100) == []
+    assert await bus.tail({}, count=10, block_ms=100) == []
+    assert 0.15 < time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("positions", [{"wa": ZERO_ID}, {}], ids=["rooms", "no-rooms"])
+async def test_wake_returns_a_blocked_tail_promptly(bus: Bus, positions: dict[str, str]) -> None:
+    tail = asyncio.create_task(bus.tail(positions, count=10, block_ms=5000))
+    await asyncio.sleep(0.1)
+    assert not tail.done()
+    woken = time.monotonic()
+    bus.wake()
+    assert await asyncio.wait_for(tail, 2) == []
+    assert time.monotonic() - woken < 0.5
+
+
+async def test_wake_just_before_or_as_the_tail_starts_is_not_lost(bus: Bus) -> None:
+    for settle in range(20):  # wake at different points of the tail getting under way
+        tail = asyncio.create_task(bus.tail({"wa": ZERO_ID}, count=10, block_ms=5000))
+        for _ in range(settle % 5):
+            await asyncio.sleep(0)
+        if settle >= 10:
+            await asyncio.sleep(0.001 * (settle - 10))
+        bus.wake()
+        assert await asyncio.wait_for(tail, 0.5) == []
+    bus.wake()  # woken while no tail runs: the next one does not block
+    started = time.monotonic()
+    assert await bus.tail({"wa": ZERO_ID}, count=10, block_ms=5000) == []
+    assert time.monotonic() - started < 0.5
+
+
+async def test_close_returns_a_blocked_tail(make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    tail = asyncio.create_task(bus.tail({"wa": ZERO_ID}, count=10, block_ms=5000))
+    await asyncio.sleep(0.1)
+    await asyncio.wait_for(bus.close(), 2)
+    assert await asyncio.wait_for(tail, 1) == []
+
+
+# --- consumer groups -------------------------------------------------------------------
+
+
+async def drain(bus: Bus, group: str, consumer: str, workspace_id: str, count: int) -> list[Event]:
+    batch = await bus.read_group(group, consumer, [workspace_id], count=count, block_ms=0)
+    return [e for w, events in batch for e in events if w == workspace_id]
+
+
+async def test_group_splits_events_between_consumers_from_the_start(bus: Bus) -> None:
+    before = await publish_many(bus, "w1", 10)
+    await bus.ensure_group("persist", ["w1"])
+    after = await publish_many(bus, "w1", 10, start=10)
+    got: dict[str, list[Event]] = {"c1": [], "c2": []}
+    while True:
+        one = await drain(bus, "persist", "c1", "w1", 3)
+        two = await drain(bus, "persist", "c2", "w1", 4)
+        got["c1"] += one
+        got["c2"] += two
+        if not one and not two:
+            break
+    ids = {c: [e.id for e in events] for c, events in got.items()}
+    assert got["c1"] and got["c2"]
+    assert not set(ids["c1"]) & set(ids["c2"])
+    assert sorted(got["c1"] + got["c2"], key=lambda e: parse_id(e.id)) == before + after
+    for events in ids.values():
+        assert events == sorted(events, key=parse_id)
+
+    await bus.ensure_group("persist", ["w1"])  # again: harmless, does not rewind
+    assert await drain(bus, "persist", "c1", "w1", 100) == []
+    await bus.ensure_group("audit", ["w1"])
+    assert await drain(bus, "audit", "x", "w1", 100) == before + after
+
+
+async def test_read_group_over_several_workspaces(bus: Bus) -> None:
+    await bus.ensure_group("g", ["wa", "wb", "wc"])
+    a = await publish_many(bus, "wa", 2)
+    b = await publish_many(bus, "wb", 3, start=5)
+    batch = await bus.read_group("g", "c1", ["wa", "wb", "wc"], count=100, block_ms=0)
+    assert dict(batch) == {"wa": a, "wb": b}
+
+
+async def test_read_group_blocks_until_publish_and_runs_beside_a_blocked_tail(bus: Bus) -> None:
+    await bus.ensure_group("g", ["w1"])
+    tail = asyncio.create_task(bus.tail({"other": ZERO_ID}, count=10, block_ms=5000))
+    reader = asyncio.create_task(bus.read_group("g", "c1", ["w1"], count=10, block_ms=5000))
+    await asyncio.sleep(0.1)
+    assert not reader.done()
+    started = time.monotonic()
+    events = await publish_many(bus, "w1", 1)
+    assert await asyncio.wait_for(reader, 1) == [("w1", events)]
+    assert time.monotonic() - started < 1
+    assert not tail.done()
+    bus.wake()
+    assert await asyncio.wait_for(tail, 1) == []
+
+
+async def test_unacked_events_are_autoclaimed_after_min_idle(bus: Bus) -> None:
+    await bus.ensure_group("g", ["w1"])
+    events = await publish_many(bus, "w1", 5)
+    assert await drain(bus, "g", "c1", "w1", 100) == events
+    await bus.ack("g", "w1", [events[0].id, events[3].id])
+    assert await bus.autoclaim("g", "c2", "w1", min_idle_ms=60_000, count=100) == []
+    await asyncio.sleep(0.1)
+    assert await bus.autoclaim("g", "c2", "w1", min_idle_ms=50, count=2) == [events[1], events[2]]
+    # Claiming resets the idle time: c3 gets only the one c2 did not take.
+    assert await bus.autoclaim("g", "c3", "w1", min_idle_ms=50, count=100) == [events[4]]
+    await bus.ack("g", "w1", [e.id for e in events])
+    await asyncio.sleep(0.1)
+    assert await bus.autoclaim("g", "c4", "w1", min_idle_ms=50, count=100) == []
+    assert await drain(bus, "g", "c1", "w1", 100) == []  # new deliveries only, none left
+
+
+async def test_autoclaim_finds_idle_events_behind_many_busy_ones(bus: Bus) -> None:
+    await bus.ensure_group("g", ["w1"])
+    events = await publish_many(bus, "w1", 15)
+    assert await drain(bus, "g", "c1", "w1", 100) == events
+    await asyncio.sleep(0.1)
+    assert await bus.autoclaim("g", "c2", "w1", min_idle_ms=50, count=12) == events[:12]
+    # The first dozen are busy again (just claimed); the idle ones sit behind them.
+    assert await bus.autoclaim("g", "c3", "w1", min_idle_ms=50, count=1) == [events[12]]
+
+
+# --- registry, health ------------------------------------------------------------------
+
+
+async def test_workspaces_lists_those_that_published(bus: Bus) -> None:
+    assert await bus.workspaces() == set()
+    await publish_many(bus, "wa", 2)
+    await bus.publish("wb", "x", data(1), dedupe_key="k")
+    await bus.publish("wb", "x", data(1), dedupe_key="k")
+    await bus.ensure_group("g", ["wc"])  # a group alone is not a publish
+    assert await bus.workspaces() == {"wa", "wb"}
+
+
+async def test_ping(bus: Bus) -> None:
+    assert await bus.ping() is True
+
+
+# --- Redis only ------------------------------------------------------------------------
+
+
+async def redis_bus(prefix: str, **kwargs: int) -> RedisBus:
+    bus = RedisBus(REDIS_URL, prefix=prefix, stream_maxlen=kwargs.get("stream_maxlen", 1000),
+                   dedupe_ttl_s=kwargs.get("dedupe_ttl_s", 600))
+    await bus.start()
+    return bus
+
+
+@pytest.mark.redis
+async def test_two_redis_buses_on_one_prefix_see_each_other(redis_prefix: str) -> None:
+    one, two = await redis_bus(redis_prefix), await redis_bus(redis_prefix)
+    try:
+        tail = asyncio.create_task(one.tail({"w1": ZERO_ID}, count=10, block_ms=5000))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        events = await publish_many(two, "w1", 2)
+        batch = await asyncio.wait_for(tail, 1)
+        assert time.monotonic() - started < 1
+        assert batch and batch[0][0] == "w1" and batch[0][1] == events[: len(batch[0][1])]
+        assert await one.read("w1", ZERO_ID, 10) == events
+        assert await one.last_id("w1") == events[-1].id
+        dup = await one.publish("w1", "x", data(1), dedupe_key="k")
+        assert (await two.publish("w1", "x", data(1), dedupe_key="k")).id == dup.id
+        assert await one.workspaces() == {"w1"}
+    finally:
+        await one.close()
+        await two.close()
+
+
+@pytest.mark.redis
+async def test_redis_key_layout(redis_prefix: str) -> None:
+    bus = await redis_bus(redis_prefix, dedupe_ttl_s=300)
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        published = await bus.publish("w1", "message.created", data(1), conversation_id="c9",
+                                      dedupe_key="ig:1")
+        stream = f"{redis_prefix}:{{w:w1}}:events"
+        assert await client.xrange(stream) == [
+            (published.id, {"n": "message.created", "c": "c9", "d": data(1)})
+        ]
+        dedupe = f"{redis_prefix}:{{w:w1}}:dedupe:ig:1"
+        assert await client.get(dedupe) == published.id
+        assert 0 < await client.ttl(dedupe) <= 300
+        assert await client.smembers(f"{redis_prefix}:workspaces") == {"w1"}
+    finally:
+        await client.aclose()
+        await bus.close()
+
+
+@pytest.mark.redis
+async def test_redis_deleted_or_lost_events_are_never_a_silent_gap(redis_prefix: str) -> None:
+    bus = await redis_bus(redis_prefix)
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    stream = f"{redis_prefix}:{{w:w1}}:events"
+    try:
+        events = await publish_many(bus, "w1", 5)
+        await bus.ensure_group("g", ["w1"])
+        await client.xdel(stream, events[2].id)
+        with pytest.raises(CursorTooOld):
+            await bus.read("w1", events[1].id, 10)
+        assert await bus.read("w1", events[2].id, 10) == events[3:]
+        await client.delete(stream)  # the stream is lost, e.g. Redis restarted without AOF
+        assert await bus.last_id("w1") == ZERO_ID
+        with pytest.raises(CursorTooOld):
+            await bus.read("w1", events[-1].id, 10)
+        # The lost group is recreated instead of failing every read.
+        fresh = await publish_many(bus, "w1", 1)
+        assert await bus.read_group("g", "c1", ["w1"], count=10, block_ms=0) == [("w1", fresh)]
+        assert await bus.autoclaim("nogroup", "c1", "w1", min_idle_ms=0, count=10) == []
+    finally:
+        await client.aclose()
+        await bus.close()
+
+
+@pytest.mark.redis
+async def test_redis_wake_reaches_a_tail_that_reconnected(redis_prefix: str) -> None:
+    bus = await redis_bus(redis_prefix)
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        assert await bus.tail({"w1": ZERO_ID}, count=10, block_ms=1) == []
+        for settle in range(8):  # wake at different points of the reconnect
+            old_id = bus._tail_id
+            await client.client_kill_filter(_id=str(old_id))
+            tail = asyncio.create_task(bus.tail({"w1": ZERO_ID}, count=10, block_ms=5000))
+            for _ in range(settle):
+                await asyncio.sleep(0)
+            woken = time.monotonic()
+            bus.wake()
+            assert await asyncio.wait_for(tail, 2) == []
+            assert time.monotonic() - woken < 0.5
+            assert bus._tail_id not in (None, old_id)
+    finally:
+        await client.aclose()
+        await bus.close()
+
+
+@pytest.mark.redis
+async def test_redis_ping_is_false_when_unreachable() -> None:
+    bus = RedisBus(f"redis://127.0.0.1:{free_port()}/0", prefix="x", stream_maxlen=10,
+                   dedupe_ttl_s=10)
+    await bus.start()
+    try:
+        assert await bus.ping() is False
+    finally:
+        await bus.close()

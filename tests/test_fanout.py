@@ -1,0 +1,124 @@
+"""Fan-out on one node over the in-process bus: resume exactness, visitor filtering, backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from hub.bus.memory import MemoryBus
+from hub.errors import CursorTooOld, TooSlow
+from hub.fanout import Fanout, Outlet
+
+
+@pytest.fixture
+async def fanout() -> Fanout:
+    bus = MemoryBus(stream_maxlen=10_000, dedupe_ttl_s=60)
+    fan = Fanout(bus, resume_max_events=5_000, block_ms=200)
+    await fan.start()
+    yield fan
+    await fan.stop()
+
+
+def ids_of(outlet: Outlet) -> list[str]:
+    return [json.loads(f)["id"] for f in outlet.outbox if json.loads(f)["type"] == "event"]
+
+
+async def publish(bus: MemoryBus, n: int, conversation: str = "c1", workspace: str = "w") -> list[str]:
+    return [
+        (await bus.publish(workspace, "message.created", json.dumps({"i": i}), conversation_id=conversation)).id
+        for i in range(n)
+    ]
+
+
+async def settle(fan: Fanout, outlet: Outlet, count: int) -> None:
+    for _ in range(200):
+        if len(ids_of(outlet)) >= count:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_live_outlet_gets_every_event_once_in_order(fanout: Fanout) -> None:
+    outlet = Outlet(10_000, "w")
+    welcomed: list[tuple[str, bool]] = []
+    await fanout.join(outlet, None, lambda c, r: welcomed.append((c, r)))
+    assert welcomed == [("0-0", False)]
+    sent = await publish(fanout.bus, 50)  # type: ignore[arg-type]
+    await settle(fanout, outlet, 50)
+    assert ids_of(outlet) == sent
+
+
+async def test_resume_while_publishing_has_no_gap_and_no_duplicate(fanout: Fanout) -> None:
+    bus = fanout.bus
+    watcher = Outlet(100_000, "w")  # keeps the room alive and its position moving
+    await fanout.join(watcher, None, lambda c, r: None)
+    first = await publish(bus, 700)  # type: ignore[arg-type]
+    cursor = first[99]
+
+    async def keep_publishing() -> list[str]:
+        out = []
+        for _ in range(30):
+            out += await publish(bus, 10)  # type: ignore[arg-type]
+            await asyncio.sleep(0)
+        return out
+
+    resumer = Outlet(100_000, "w")
+    later, _ = await asyncio.gather(
+        keep_publishing(), fanout.join(resumer, cursor, lambda c, r: resumer.outbox.append(
+            json.dumps({"type": "welcome", "cursor": c, "resumed": r})))
+    )
+    expected = first[100:] + later
+    await settle(fanout, resumer, len(expected))
+    assert json.loads(resumer.outbox[0]) == {"type": "welcome", "cursor": cursor, "resumed": True}
+    assert ids_of(resumer) == expected
+
+
+async def test_visitor_sees_only_its_conversation(fanout: Fanout) -> None:
+    visitor = Outlet(1000, "w", conversation_id="mine")
+    agent = Outlet(1000, "w")
+    await fanout.join(visitor, None, lambda c, r: None)
+    await fanout.join(agent, None, lambda c, r: None)
+    theirs = await publish(fanout.bus, 3, "theirs")  # type: ignore[arg-type]
+    mine = await publish(fanout.bus, 2, "mine")  # type: ignore[arg-type]
+    await fanout.bus.publish("w", "presence", "{}")
+    await settle(fanout, agent, 6)
+    assert ids_of(agent)[:5] == theirs + mine
+    assert ids_of(visitor) == mine
+
+
+async def test_other_workspaces_are_invisible(fanout: Fanout) -> None:
+    outlet = Outlet(1000, "w")
+    await fanout.join(outlet, None, lambda c, r: None)
+    await publish(fanout.bus, 5, workspace="other")  # type: ignore[arg-type]
+    mine = await publish(fanout.bus, 1)  # type: ignore[arg-type]
+    await settle(fanout, outlet, 1)
+    await asyncio.sleep(0.05)
+    assert ids_of(outlet) == mine
+
+
+async def test_slow_outlet_is_closed_with_1013_and_room_carries_on(fanout: Fanout) -> None:
+    slow = Outlet(10, "w")
+    fast = Outlet(10_000, "w")
+    await fanout.join(slow, None, lambda c, r: None)
+    await fanout.join(fast, None, lambda c, r: None)
+    sent = await publish(fanout.bus, 100)  # type: ignore[arg-type]
+    await settle(fanout, fast, 100)
+    assert ids_of(fast) == sent
+    assert slow.closing and isinstance(slow.error, TooSlow)
+    assert slow.error.close_code == 1013
+    assert len(slow.outbox) == 1 and json.loads(slow.outbox[0])["code"] == "too_slow"
+
+
+async def test_resume_from_trimmed_cursor_is_too_old() -> None:
+    bus = MemoryBus(stream_maxlen=10, dedupe_ttl_s=60)
+    fan = Fanout(bus, resume_max_events=1000, block_ms=100)
+    sent = await publish(bus, 30)
+    welcomed: list[object] = []
+    with pytest.raises(CursorTooOld):
+        await fan.join(Outlet(100, "w"), sent[2], lambda c, r: welcomed.append(c))
+    assert welcomed == []  # no welcome before the refusal
+    assert fan.rooms == {}
+    outlet = Outlet(100, "w")
+    await fan.join(outlet, sent[25], lambda c, r: None)
+    assert ids_of(outlet) == sent[26:]

@@ -1,0 +1,302 @@
+"""schemas/*.json: current with the models, and in agreement with the frames the code sends."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel
+
+from hub import frames
+from hub.auth import Principal, VisitorClaims
+from hub.bus.base import Event, Published
+from hub.errors import BadFrame, CursorTooOld, HelloTimeout, HubError, TooBig
+from hub.fanout import Outlet
+from hub.ingress import Ingress, message_event
+from hub.message import (
+    Attachment,
+    AttachmentType,
+    ChannelKind,
+    DeliveryStatus,
+    Direction,
+    Message,
+    Sender,
+    SenderType,
+)
+from hub.protocol import Close, Protocol, Reply
+from hub.schemas import generate, render
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+GENERATED = generate()
+
+
+def validator(name: str) -> Draft202012Validator:
+    schema = GENERATED[name]
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+CLIENT = validator("client-frame.json")
+SERVER = validator("server-frame.json")
+MESSAGE = validator("message.json")
+
+
+def assert_valid(check: Draft202012Validator, frame: str | dict[str, Any]) -> None:
+    instance = json.loads(frame) if isinstance(frame, str) else frame
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in check.iter_errors(instance)]
+    assert not errors, f"{instance} does not validate: {errors}"
+
+
+# (a) the files are what the models generate
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_schema_file_is_current(name: str) -> None:
+    path = SCHEMAS / name
+    hint = "run scripts/export-schemas and commit schemas/"
+    assert path.exists(), f"schemas/{name} is missing: {hint}"
+    current = path.read_text(encoding="utf-8")
+    assert current == render(GENERATED[name]), f"schemas/{name} is stale: {hint}"
+
+
+def test_no_schema_file_is_left_over() -> None:
+    files = {p.relative_to(SCHEMAS).as_posix() for p in SCHEMAS.rglob("*.json")}
+    hint = "schemas/ holds files the models no longer produce: run scripts/export-schemas"
+    assert files == set(GENERATED), hint
+
+
+# (b) examples of every frame type
+
+CONVERSATION = "0b8a1c1e-5d0e-4a8b-9f51-3c1f4f3c2a10"
+MESSAGE_ID = "5e0d6f0a-7c1b-4f6e-8d2a-1b9c0e3f4a55"
+
+VALID_CLIENT = [
+    {"type": "hello", "token": "hubt_abc"},
+    {"type": "hello", "token": "signed.socket.token", "resume_from": "1718000000000-0"},
+    {"type": "hello", "token": "t", "resume_from": None},
+    {"type": "message.send", "client_id": "c-1", "text": "Hi"},
+    {"type": "message.send", "client_id": "c-2", "conversation_id": CONVERSATION, "text": "Hello",
+     "attachments": [{"type": "image", "url": "https://cdn.example/a.png", "size": 1024}]},
+    {"type": "typing", "conversation_id": CONVERSATION, "on": True},
+    {"type": "typing", "on": False},
+    {"type": "read", "conversation_id": CONVERSATION, "up_to": "1718000000000-3"},
+    {"type": "read", "up_to": "5-0"},
+    {"type": "ping"},
+]
+
+INVALID_CLIENT = {
+    "unknown type": {"type": "subscribe", "token": "x"},
+    "no type": {"token": "x"},
+    "missing token": {"type": "hello"},
+    "empty token": {"type": "hello", "token": ""},
+    "extra field": {"type": "hello", "token": "x", "room": "all"},
+    "extra field on ping": {"type": "ping", "at": 1},
+    "bad cursor": {"type": "hello", "token": "x", "resume_from": "latest"},
+    "missing client_id": {"type": "message.send", "text": "Hi"},
+    "bad conversation id": {"type": "typing", "conversation_id": "nope", "on": True},
+    "unknown attachment type": {"type": "message.send", "client_id": "c",
+                                "attachments": [{"type": "gif"}]},
+    "typing without on": {"type": "typing", "conversation_id": CONVERSATION},
+    "not an object": ["hello"],
+}
+
+VALID_SERVER = [
+    {"type": "welcome", "cursor": "1718000000000-0", "resumed": False},
+    {"type": "event", "id": "1718000000001-0", "name": "typing",
+     "data": {"conversation_id": CONVERSATION, "on": True, "by": {"type": "agent", "id": "u"}}},
+    {"type": "ack", "client_id": "c-1", "message_id": MESSAGE_ID, "duplicate": True},
+    {"type": "ack", "client_id": "c-1", "message_id": MESSAGE_ID},
+    {"type": "error", "code": "bad_frame", "message": "The frame is malformed."},
+    {"type": "error", "code": "too_big", "message": "Too long.", "client_id": "c-1"},
+    {"type": "pong"},
+]
+
+INVALID_SERVER = {
+    "unknown type": {"type": "hi"},
+    "no type": {"cursor": "1-0", "resumed": False},
+    "empty object": {},
+    "unknown event name": {"type": "event", "id": "1-0", "name": "message.exploded", "data": {}},
+    "data not an object": {"type": "event", "id": "1-0", "name": "typing", "data": []},
+    "extra field": {"type": "pong", "at": 1},
+    "ack without message_id": {"type": "ack", "client_id": "c"},
+    "bad message id": {"type": "ack", "client_id": "c", "message_id": "not-a-uuid"},
+}
+
+
+@pytest.mark.parametrize("frame", VALID_CLIENT, ids=lambda f: f["type"])
+def test_valid_client_frames(frame: dict[str, Any]) -> None:
+    assert_valid(CLIENT, frame)
+    frames.client_frame.validate_python(frame)  # the schema and the model agree
+
+
+@pytest.mark.parametrize("frame", INVALID_CLIENT.values(), ids=INVALID_CLIENT.keys())
+def test_invalid_client_frames(frame: Any) -> None:
+    assert not CLIENT.is_valid(frame)
+
+
+@pytest.mark.parametrize("frame", VALID_SERVER, ids=lambda f: f["type"])
+def test_valid_server_frames(frame: dict[str, Any]) -> None:
+    assert_valid(SERVER, frame)
+    frames.server_frame.validate_python(frame)
+
+
+@pytest.mark.parametrize("frame", INVALID_SERVER.values(), ids=INVALID_SERVER.keys())
+def test_invalid_server_frames(frame: Any) -> None:
+    assert not SERVER.is_valid(frame)
+
+
+def test_client_and_server_frames_are_not_interchangeable() -> None:
+    for frame in VALID_CLIENT:
+        assert not SERVER.is_valid(frame)
+    for frame in VALID_SERVER:
+        assert not CLIENT.is_valid(frame)
+
+
+# (c) frames produced by the code
+
+
+def a_message(**changes: Any) -> Message:
+    values: dict[str, Any] = dict(
+        id=uuid.uuid4(), workspace_id=uuid.uuid4(), channel_id=uuid.uuid4(),
+        conversation_id=uuid.uuid4(), contact_id=uuid.uuid4(), channel_kind=ChannelKind.INSTAGRAM,
+        direction=Direction.IN,
+        sender=Sender(type=SenderType.CONTACT, id="17841400000000000", name="Ayşe"), text="Merhaba",
+        attachments=[Attachment(type=AttachmentType.IMAGE, media_id="m-1", mime_type="image/jpeg")],
+        platform_message_id="mid.1", sent_at="2024-06-10T08:00:00Z", status=DeliveryStatus.RECEIVED,
+        raw={"unsupported": {"kind": "poll"}},
+    )
+    values.update(changes)
+    return Message(**values)
+
+
+def test_message_created_event_frame_validates() -> None:
+    message = a_message()
+    contact = {"id": str(message.contact_id), "name": "Ayşe", "platform_user_id": "17"}
+    data = message_event(message, contact)
+    frame = Event("1718000000000-0", "message.created", data, str(message.conversation_id)).frame()
+    assert_valid(SERVER, frame)
+    assert_valid(MESSAGE, json.loads(frame)["data"]["message"])
+
+
+def test_failed_outbound_message_validates() -> None:
+    message = a_message(
+        direction=Direction.OUT, sender=Sender(type=SenderType.AGENT, id="u-1"),
+        status=DeliveryStatus.FAILED, error={"code": "131047", "message": "Re-engagement needed"},
+    )
+    assert_valid(MESSAGE, message.model_dump(mode="json"))
+    assert_valid(MESSAGE, json.loads(message_event(message))["message"])
+
+
+def test_message_schema_refuses_what_the_model_refuses() -> None:
+    good = a_message().model_dump(mode="json")
+    assert not MESSAGE.is_valid({**good, "direction": "sideways"})
+    assert not MESSAGE.is_valid({**good, "colour": "red"})
+    assert not MESSAGE.is_valid({k: v for k, v in good.items() if k != "platform_message_id"})
+
+
+def test_protocol_frames_validate() -> None:
+    protocol = Protocol(agent=True, max_frame_bytes=65536, max_message_chars=10)
+    protocol.receive('{"type":"hello","token":"t"}')
+    assert_valid(SERVER, protocol.accept("1718000000000-0", True))
+    assert_valid(SERVER, Protocol.ack("c-1", uuid.uuid4(), True))
+    [pong] = protocol.receive('{"type":"ping"}')
+    assert isinstance(pong, Reply)
+    assert_valid(SERVER, pong.frame)
+    send = {"type": "message.send", "client_id": "c-9", "conversation_id": CONVERSATION,
+            "text": "x" * 11}
+    [too_long] = protocol.receive(json.dumps(send))
+    assert isinstance(too_long, Reply)
+    assert_valid(SERVER, too_long.frame)
+    assert json.loads(too_long.frame)["client_id"] == "c-9"
+    assert_valid(SERVER, Protocol.fail_request(TooBig(), None))
+
+
+@pytest.mark.parametrize("error", [BadFrame(), HelloTimeout(), CursorTooOld(), TooBig()])
+def test_closing_error_frames_validate(error: HubError) -> None:
+    protocol = Protocol(agent=False, max_frame_bytes=65536, max_message_chars=10)
+    reply, close = protocol.fail(error)
+    assert isinstance(reply, Reply) and isinstance(close, Close)
+    assert_valid(SERVER, reply.frame)
+
+
+def test_overflow_frame_validates() -> None:
+    outlet = Outlet(limit=1)
+    outlet.offer("{}")
+    outlet.offer("{}")
+    [frame] = outlet.outbox
+    assert_valid(SERVER, frame)
+
+
+class RecordingBus:
+    """Just enough of the bus for `Ingress`: every publish becomes the frame a client would get."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    async def publish(self, workspace_id: str, name: str, data: str, *, conversation_id: str = "",
+                      dedupe_key: str | None = None) -> Published:
+        event_id = f"1718000000000-{len(self.frames)}"
+        self.frames.append(Event(event_id, name, data, conversation_id).frame())
+        return Published(event_id)
+
+
+async def test_ingress_event_frames_validate() -> None:
+    bus = RecordingBus()
+    ingress = Ingress(bus, store=None)  # type: ignore[arg-type]
+    claims = VisitorClaims(uuid.uuid4(), uuid.uuid4(), "visitor-1")
+    ref = ingress.visitor_conversation(claims)
+    agent = Principal(uuid.uuid4(), claims.workspace_id, "agent", "socket", "Ann")
+    await ingress.visitor_message(claims, "c-1", "Hi", [{"type": "file", "url": "https://x/y.pdf"}])
+    who: dict[str, str | None] = {"type": "contact", "id": str(ref.contact_id), "name": None}
+    await ingress.typing(ref.workspace_id, ref.id, True, who)
+    await ingress.visitor_read(ref, "1718000000000-0")
+    await ingress.agent_read(agent, ref.id, "1718000000000-0")
+    await ingress.presence(agent, "online")
+    names = [json.loads(f)["name"] for f in bus.frames]
+    assert names == [
+        "message.created", "typing", "conversation.updated", "conversation.updated", "presence"
+    ]
+    for frame in bus.frames:
+        assert_valid(SERVER, frame)
+    assert_valid(MESSAGE, json.loads(bus.frames[0])["data"]["message"])
+
+
+# (d) model -> JSON -> model is the identity, and the schema accepts what the model makes
+
+cursors = st.from_regex(r"\A[0-9]{1,20}-[0-9]{1,20}\Z")
+client_ids = st.text(min_size=1, max_size=100)
+optional_text = st.none() | st.text(max_size=50)
+attachments = st.builds(
+    Attachment,
+    type=st.sampled_from(AttachmentType),
+    url=optional_text, media_id=optional_text, mime_type=optional_text, name=optional_text,
+    size=st.none() | st.integers(min_value=0, max_value=2**53),
+    caption=optional_text,
+    latitude=st.none() | st.floats(allow_nan=False, allow_infinity=False),
+    longitude=st.none() | st.floats(allow_nan=False, allow_infinity=False),
+)
+conversation_ids = st.none() | st.uuids()
+client_frames = st.one_of(
+    st.builds(frames.Hello, type=st.just("hello"), token=st.text(min_size=1, max_size=4096),
+              resume_from=st.none() | cursors),
+    st.builds(frames.MessageSend, type=st.just("message.send"), client_id=client_ids,
+              conversation_id=conversation_ids, text=st.none() | st.text(),
+              attachments=st.lists(attachments, max_size=10)),
+    st.builds(frames.Typing, type=st.just("typing"), conversation_id=conversation_ids,
+              on=st.booleans()),
+    st.builds(frames.Read, type=st.just("read"), conversation_id=conversation_ids, up_to=cursors),
+    st.builds(frames.Ping, type=st.just("ping")),
+)
+
+
+@given(client_frames)
+def test_client_frame_round_trips(frame: BaseModel) -> None:
+    encoded = frame.model_dump_json()
+    assert frames.client_frame.validate_json(encoded) == frame
+    assert_valid(CLIENT, encoded)

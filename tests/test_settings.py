@@ -1,0 +1,77 @@
+"""Settings: read once from the environment; a bad value stops start-up naming the variable."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from hub.settings import Settings, SettingsError
+
+KEY = Fernet.generate_key().decode()
+SECRET = "s" * 40
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {"HUB_SECRET_KEY": SECRET, "HUB_ENCRYPTION_KEYS": KEY, **extra}
+
+
+def test_defaults_are_the_embedded_default(tmp_path: Path) -> None:
+    s = Settings.from_env(env(HUB_DATA_DIR=str(tmp_path)))
+    assert s.redis_url is None
+    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/hub.db"
+    assert s.encryption_keys == (KEY,)
+    assert s.max_frame_bytes == 65536
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    s = Settings.from_env(env())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.redis_url = "redis://x"  # type: ignore[misc]
+
+
+def test_postgres_url_gets_the_async_driver() -> None:
+    s = Settings.from_env(env(DATABASE_URL="postgresql://u@h:5432/db"))
+    assert s.database_url == "postgresql+asyncpg://u@h:5432/db"
+    assert not s.is_sqlite
+
+
+def test_tunables_with_units(tmp_path: Path) -> None:
+    s = Settings.from_env(env(HUB_MAX_FRAME_BYTES="1024", HUB_HELLO_TIMEOUT_S="2.5", HUB_SESSION_MAX_AGE_S="60"))
+    assert (s.max_frame_bytes, s.hello_timeout_s, s.session_max_age_s) == (1024, 2.5, 60)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"HUB_ENCRYPTION_KEYS": KEY}, "HUB_SECRET_KEY"),
+        ({"HUB_SECRET_KEY": "short", "HUB_ENCRYPTION_KEYS": KEY}, "HUB_SECRET_KEY"),
+        ({"HUB_SECRET_KEY": SECRET}, "HUB_ENCRYPTION_KEYS"),
+        (env(HUB_ENCRYPTION_KEYS=KEY + ",not-a-key"), "HUB_ENCRYPTION_KEYS"),
+        (env(DATABASE_URL="mysql://x/y"), "DATABASE_URL"),
+        (env(REDIS_URL="http://localhost"), "REDIS_URL"),
+        (env(HUB_PUBLIC_URL="example.com"), "HUB_PUBLIC_URL"),
+        (env(HUB_MAX_FRAME_BYTES="lots"), "HUB_MAX_FRAME_BYTES"),
+        (env(HUB_MAX_FRAME_BYTES="-5"), "HUB_MAX_FRAME_BYTES"),
+        (env(HUB_HELLO_TIMEOUT_S="0"), "HUB_HELLO_TIMEOUT_S"),
+        (env(HUB_REDIS_PREFIX="a{b}"), "HUB_REDIS_PREFIX"),
+    ],
+)
+def test_bad_values_name_the_variable_in_one_sentence(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(environ)
+    message = str(info.value)
+    assert variable in message
+    assert message.count(". ") == 0 or message.endswith(".")
+    assert "\n" not in message
+
+
+def test_demo_generates_secrets_once_and_reuses_them(tmp_path: Path) -> None:
+    first = Settings.from_env({}, demo=True, data_dir=tmp_path)
+    second = Settings.from_env({}, demo=True, data_dir=tmp_path)
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
+    assert first.encryption_keys == second.encryption_keys
+    Fernet(first.encryption_keys[0])
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
