@@ -1,0 +1,255 @@
+"""The OpenAPI document: complete, well-formed, served by the app, and true of real answers."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from hub import api
+from hub.app import create_app
+from hub.openapi import document
+from hub.settings import Settings
+from tests.helpers import ORIGIN, Tenant, prepare
+
+DOC = document()
+METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+DOCUMENTED_ELSEWHERE = {("/healthz", "get")}
+
+
+def api_operations() -> set[tuple[str, str]]:
+    operations = set()
+    for route in api.routes:
+        assert isinstance(route, Route) and route.methods is not None
+        # Starlette adds HEAD to every GET route by itself; OPTIONS is CORS plumbing.
+        for method in route.methods - {"HEAD", "OPTIONS"}:
+            operations.add((route.path, method.lower()))
+    return operations
+
+
+def documented_operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in DOC["paths"].items():
+        for method, operation in item.items():
+            assert method in METHODS, f"{path} has a non-method key {method}"
+            yield path, method, operation
+
+
+def test_every_route_is_documented_and_nothing_else() -> None:
+    documented = {(path, method) for path, method, _ in documented_operations()}
+    assert documented == api_operations() | DOCUMENTED_ELSEWHERE
+
+
+def test_document_structure() -> None:
+    assert DOC["openapi"] == "3.1.0"
+    assert DOC["info"]["title"] and DOC["info"]["version"]
+    schemes = DOC["components"]["securitySchemes"]
+    session, csrf = schemes["session"], schemes["csrf"]
+    assert (session["type"], session["in"], session["name"]) == ("apiKey", "cookie", "hub_session")
+    assert (csrf["type"], csrf["in"], csrf["name"]) == ("apiKey", "header", "X-CSRF-Token")
+    assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"] == "bearer"
+    for schema in DOC["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)  # 3.1 schemas are JSON Schema 2020-12
+
+
+def test_every_ref_resolves() -> None:
+    refs: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(DOC)
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/"), ref
+        target: Any = DOC
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            assert isinstance(target, dict) and part in target, f"{ref} does not resolve"
+            target = target[part]
+
+
+@pytest.mark.parametrize("path,method", sorted(api_operations() | DOCUMENTED_ELSEWHERE))
+def test_operation_is_complete(path: str, method: str) -> None:
+    operation = DOC["paths"][path][method]
+    assert operation["summary"]
+    assert operation["operationId"]
+    declared = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
+    assert declared == set(re.findall(r"{(\w+)}", path))
+    responses = operation["responses"]
+    assert any(status.startswith("2") for status in responses)
+    for status, response in responses.items():
+        assert response["description"]
+        if status[0] == "4":
+            schema = response["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+    security = operation["security"]
+    if security:
+        assert {"bearer": []} in security
+        session = {"session": [], "csrf": []} if method != "get" else {"session": []}
+        assert session in security
+        assert "401" in responses
+        if method != "get":
+            assert "403" in responses  # a missing CSRF token
+    if "requestBody" in operation:
+        assert "400" in responses and "413" in responses
+
+
+def test_query_parameters() -> None:
+    def names(path: str, method: str) -> set[str]:
+        return {p["name"] for p in DOC["paths"][path][method]["parameters"] if p["in"] == "query"}
+
+    assert names("/api/conversations", "get") == {"limit", "cursor", "status"}
+    assert names("/api/conversations/{conversation_id}/messages", "get") == {"limit", "before"}
+    [limit] = [p for p in document(20)["paths"]["/api/conversations"]["get"]["parameters"]
+               if p["name"] == "limit"]
+    assert limit["schema"]["maximum"] == 20
+
+
+def test_error_shape() -> None:
+    check = schema_validator("ErrorBody")
+    assert check.is_valid({"error": {"code": "not_found", "message": "No such conversation."}})
+    assert not check.is_valid({"error": {"code": "not_found"}})
+    assert not check.is_valid({"code": "not_found", "message": "x"})
+
+
+def test_spec_validator_if_installed() -> None:
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(json.loads(json.dumps(DOC)))
+
+
+# Through the app: it serves the document, and real answers match it
+
+
+def schema_validator(name: str, doc: dict[str, Any] = DOC) -> Draft202012Validator:
+    schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+class Checked:
+    """A test client whose every answer must be one the document promises."""
+
+    def __init__(self, client: TestClient, doc: dict[str, Any]) -> None:
+        self.client = client
+        self.doc = doc
+        self.seen: set[tuple[str, str, int]] = set()
+
+    def call(self, method: str, template: str, path: str | None = None, **kwargs: Any) -> Any:
+        response = self.client.request(method, path or template, **kwargs)
+        operation = self.doc["paths"][template][method.lower()]
+        documented = operation["responses"].get(str(response.status_code))
+        assert documented, f"{method} {template} answered an undocumented {response.status_code}"
+        content = documented.get("content")
+        if content is None:
+            assert not response.content
+        else:
+            name = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            body = response.json()
+            errors = [e.message for e in schema_validator(name, self.doc).iter_errors(body)]
+            assert not errors, f"{method} {template} {response.status_code}: {body} {errors}"
+        self.seen.add((template, method.lower(), response.status_code))
+        return response
+
+
+@pytest.fixture
+def app_env(settings: Settings) -> Iterator[tuple[TestClient, Tenant]]:
+    [tenant] = prepare(settings, "acme")  # migrates first
+    with TestClient(create_app(settings, run_worker=True)) as client:
+        yield client, tenant
+
+
+def test_endpoint_serves_the_document(
+    app_env: tuple[TestClient, Tenant], settings: Settings
+) -> None:
+    client, _ = app_env
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == json.loads(json.dumps(document(settings.page_max_items)))
+
+
+def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> None:
+    client, tenant = app_env
+    checked = Checked(client, client.get("/api/openapi.json").json())
+
+    def status(method: str, template: str, path: str | None = None, **kwargs: Any) -> int:
+        return int(checked.call(method, template, path, **kwargs).status_code)
+
+    def body(method: str, template: str, path: str | None = None, **kwargs: Any) -> Any:
+        return checked.call(method, template, path, **kwargs).json()
+
+    credentials = {"email": tenant.email, "password": tenant.password}
+    assert status("GET", "/healthz") == 200
+    assert status("GET", "/api/me") == 401
+    assert status("POST", "/api/auth/login", json={**credentials, "password": "no"}) == 401
+    csrf = {"x-csrf-token": body("POST", "/api/auth/login", json=credentials)["csrf_token"]}
+    assert status("GET", "/api/me") == 200
+    assert status("POST", "/api/agent/socket-token") == 403  # no CSRF header
+    assert status("POST", "/api/agent/socket-token", headers=csrf) == 200
+    assert status("POST", "/api/tokens", json={"name": ""}, headers=csrf) == 400
+    assert status("POST", "/api/tokens", json={"name": "ci"}, headers=csrf) == 201
+    assert status("GET", "/api/channels") == 200
+    bearer = {"authorization": f"Bearer {tenant.api_token}"}
+    assert status("GET", "/api/channels", headers=bearer) == 200
+    assert status("GET", "/api/conversations", params={"limit": 0}) == 400
+    assert status("GET", "/api/conversations", params={"status": "lost"}) == 400
+
+    widget, origin = {"channel": tenant.public_key}, {"origin": ORIGIN}
+    evil = {"origin": "https://evil.example"}
+    assert status("POST", "/api/widget/token", json=widget, headers=evil) == 403
+    assert status("POST", "/api/widget/token", json={"channel": "nope"}, headers=origin) == 404
+    visitor = body("POST", "/api/widget/token", json=widget, headers=origin)
+    with client.websocket_connect("/ws/visitor", headers=origin) as ws:
+        ws.send_text(json.dumps({"type": "hello", "token": visitor["token"]}))
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_text(json.dumps({"type": "message.send", "client_id": "v-1", "text": "Hi"}))
+        while ws.receive_json()["type"] != "ack":
+            pass
+
+    def listed() -> list[Any]:
+        return list(body("GET", "/api/conversations", params={"limit": 1})["items"])
+
+    assert [c["id"] for c in eventually(listed)] == [visitor["conversation_id"]]
+    one = "/api/conversations/{conversation_id}"
+    path = one.format(conversation_id=visitor["conversation_id"])
+    assert status("GET", one, path) == 200
+    assert status("GET", one, one.format(conversation_id=uuid.uuid4())) == 404
+    messages, reply = one + "/messages", {"client_id": "a-1", "text": "Hello!"}
+    assert status("POST", messages, path + "/messages", json=reply, headers=csrf) == 202
+    assert status("POST", messages, path + "/messages", json=reply, headers=csrf) == 200
+    empty = {"client_id": "a-2"}
+    assert status("POST", messages, path + "/messages", json=empty, headers=csrf) == 400
+    assert status("POST", messages, path + "/messages", json=reply) == 403
+    huge = {**reply, "text": "x" * 10_000, "padding": "y" * 2_000_000}
+    assert status("POST", messages, path + "/messages", json=huge, headers=csrf) == 413
+
+    def history() -> list[Any]:
+        items = list(body("GET", messages, path + "/messages")["items"])
+        return items if len(items) == 2 else []
+
+    assert [m["client_id"] for m in eventually(history)] == ["v-1", "a-1"]
+    assert status("POST", "/api/auth/logout", headers=csrf) == 204
+    assert status("POST", "/api/auth/logout", headers=csrf) == 401
+    assert api_operations() <= {(p, m) for p, m, _ in checked.seen}
+
+
+def eventually(probe: Any, timeout_s: float = 5.0) -> Any:
+    """The worker persists in the background; wait for the answer to show it."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := probe()) and time.monotonic() < deadline:
+        time.sleep(0.025)
+    return value

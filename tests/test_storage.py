@@ -1,0 +1,173 @@
+"""Migrations and the persist group's writes, on SQLite and on the real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+from hub import persist
+from hub.bus import Event
+from hub.db import alembic_config, make_engine, migrate, sessionmaker
+from hub.ingress import message_event
+from hub.message import (
+    ChannelKind,
+    DeliveryStatus,
+    Direction,
+    Message,
+    Sender,
+    SenderType,
+    contact_id_for,
+    conversation_id_for,
+    message_id_for,
+    utc_now,
+)
+from hub.models import MessageRow
+from hub.settings import Settings
+from hub.store import Store
+from tests.conftest import make_settings
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "sqlite":
+        return make_settings(tmp_path)
+    base = request.getfixturevalue("postgres_database")
+    # One schema of its own per test inside the run's database keeps tests independent.
+    return make_settings(tmp_path, database_url=_fresh_pg_database(base))
+
+
+def _fresh_pg_database(base_url: str) -> str:
+    import asyncpg
+
+    name = "hub_t_" + uuid.uuid4().hex[:10]
+    admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    _created.append((admin_url, name))
+    return "postgresql+asyncpg:" + base_url.rsplit("/", 1)[0].split(":", 1)[1] + "/" + name
+
+
+_created: list[tuple[str, str]] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _drop_created() -> object:
+    yield
+    import asyncpg
+
+    async def drop() -> None:
+        for admin_url, name in _created:
+            conn = await asyncpg.connect(admin_url)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+        _created.clear()
+
+    if _created:
+        asyncio.run(drop())
+
+
+@pytest.fixture
+async def engine(db_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    await asyncio.to_thread(migrate, db_settings)
+    engine = make_engine(db_settings)
+    yield engine
+    await engine.dispose()
+
+
+def test_migrations_match_the_models_and_downgrade(db_settings: Settings) -> None:
+    migrate(db_settings)
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    async def diff() -> list[object]:
+        engine = make_engine(db_settings)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
+                )
+        finally:
+            await engine.dispose()
+
+    differences = [d for d in asyncio.run(diff()) if not _is_type_only(d)]
+    assert differences == []
+    command.downgrade(alembic_config(db_settings), "base")
+    migrate(db_settings)  # and up again
+
+
+def _is_type_only(diff: object) -> bool:
+    # UTCDateTime is a TypeDecorator over DateTime(timezone=True): the same column type.
+    return isinstance(diff, list) and all(d[0] == "modify_type" for d in diff)
+
+
+def _message(workspace_id: uuid.UUID, channel_id: uuid.UUID, visitor: str, n: int, sent_at: object) -> Message:
+    pmid = f"v:{visitor}:{n}"
+    return Message(
+        id=message_id_for(channel_id, pmid), workspace_id=workspace_id, channel_id=channel_id,
+        conversation_id=conversation_id_for(workspace_id, channel_id, visitor),
+        contact_id=contact_id_for(workspace_id, channel_id, visitor), channel_kind=ChannelKind.WEBCHAT,
+        direction=Direction.IN, sender=Sender(type=SenderType.CONTACT), text=f"text {n}",
+        platform_message_id=pmid, sent_at=sent_at, status=DeliveryStatus.RECEIVED,  # type: ignore[arg-type]
+    )
+
+
+async def test_persist_is_idempotent_and_keeps_the_newest_preview(engine: AsyncEngine) -> None:
+    store = Store(sessionmaker(engine))
+    workspace, _ = await store.create_workspace_with_admin("w", f"a{uuid.uuid4().hex[:6]}@x.example", "pw")
+    channel = await store.create_channel(workspace.id, "webchat", "site", allowed_origins=["*"])
+    base = utc_now()
+    from datetime import timedelta
+
+    events = [
+        Event(f"{1000 + i}-0", "message.created",
+              message_event(_message(workspace.id, channel.id, "vis", i, base + timedelta(seconds=i)),
+                            {"id": None, "name": "Ada", "platform_user_id": "vis"}),
+              "c")
+        for i in range(5)
+    ]
+    await persist.apply(store.sessions, str(workspace.id), events)
+    # Redelivered, reordered, partially: nothing doubles and the newest stays newest.
+    await persist.apply(store.sessions, str(workspace.id), [events[4], events[1], events[0]])
+    async with engine.connect() as conn:
+        count = (await conn.execute(sa.select(sa.func.count()).select_from(MessageRow.__table__))).scalar()
+        identities = (await conn.execute(sa.text("SELECT count(*) FROM contact_identities"))).scalar()
+    assert count == 5 and identities == 1
+    [conversation], _ = await store.conversations(workspace.id, status=None, limit=10, cursor=None)
+    assert conversation.last_message_preview == "text 4"
+    assert conversation.last_event_id == "1004-0"
+    rows, more = await store.messages(workspace.id, conversation.id, limit=10, before=None)
+    assert [r.text for r in rows] == [f"text {i}" for i in range(5)] and more is None
+
+
+async def test_read_positions_are_stored(engine: AsyncEngine) -> None:
+    store = Store(sessionmaker(engine))
+    workspace, user = await store.create_workspace_with_admin("w", f"a{uuid.uuid4().hex[:6]}@x.example", "pw")
+    channel = await store.create_channel(workspace.id, "webchat", "site")
+    message = _message(workspace.id, channel.id, "v", 1, utc_now())
+    read = {"conversation_id": str(message.conversation_id), "read": {"user_id": str(user.id), "up_to": "5-0"}}
+    await persist.apply(store.sessions, str(workspace.id), [
+        Event("1-0", "message.created", message_event(message), ""),
+        Event("2-0", "conversation.updated", json.dumps(read), ""),
+        Event("3-0", "typing", "{}", ""),
+    ])
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.text("SELECT up_to FROM conversation_reads"))).all()
+    assert [r[0] for r in rows] == ["5-0"]
