@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
+from hub.errors import HubError
 from hub.settings import Settings, SettingsError
 
 
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         args.run(args)
-    except SettingsError as exc:
+    except (SettingsError, HubError) as exc:
         print(f"hub: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -1,4 +1,4 @@
-"""The hub's plugin for the shared fan-out harness (`fanout.py hub URL ...`, HUB_PLUGIN=fanout_plugin).
+"""The hub's plugin for the shared fan-out harness (`fanout.py hub URL`, HUB_PLUGIN=fanout_plugin).
 
 - `publish` pushes each payload through the hub's real ingress: `Ingress.visitor_message`, the
   code path of a web-chat visitor's `message.send` (normalized `Message`, dedupe key, the publish
@@ -43,17 +43,26 @@ async def _get_ingress() -> Ingress:
         settings = Settings.from_env()
         if settings.redis_url is None:
             raise RuntimeError("REDIS_URL is not set: the benchmark needs the hub's Redis bus")
-        bus = RedisBus(settings.redis_url, prefix=settings.redis_prefix,
-                       stream_maxlen=settings.stream_maxlen, dedupe_ttl_s=settings.dedupe_ttl_s)
+        bus = RedisBus(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            stream_maxlen=settings.stream_maxlen,
+            dedupe_ttl_s=settings.dedupe_ttl_s,
+        )
         await bus.start()
         # The store is not used by visitor_message; the engine connects only when first used.
-        _ingress = Ingress(bus, Store(sessionmaker(make_engine(settings))), cache_ttl_s=settings.cache_ttl_s)
+        _ingress = Ingress(
+            bus, Store(sessionmaker(make_engine(settings))), cache_ttl_s=settings.cache_ttl_s
+        )
     return _ingress
 
 
 def _claims(room: str) -> VisitorClaims:
-    return VisitorClaims(uuid.UUID(os.environ["HUB_BENCH_WORKSPACE"]),
-                         uuid.UUID(os.environ["HUB_BENCH_CHANNEL"]), f"bench-{room}")
+    return VisitorClaims(
+        uuid.UUID(os.environ["HUB_BENCH_WORKSPACE"]),
+        uuid.UUID(os.environ["HUB_BENCH_CHANNEL"]),
+        f"bench-{room}",
+    )
 
 
 async def publish(room: str, payload_str: str) -> None:

@@ -1,0 +1,263 @@
+"""The widget and the agent inbox in a real Chromium against a real `hub demo`.
+
+Outside CI a missing Chromium skips these tests; with CI=true they fail instead.
+Set CHROMIUM to use another binary than /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.servers import HubProcess, demo, demo_seed
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+
+
+def _need_chromium() -> None:
+    if os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM):
+        return
+    message = f"Chromium is not installed at {CHROMIUM} (set CHROMIUM to its path)"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: browser tests fail instead of skipping)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    _need_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[tuple[HubProcess, dict[str, str]]]:
+    tmp: Path = tmp_path_factory.mktemp("browser-hub")
+    proc = demo(tmp).start()
+    try:
+        yield proc, demo_seed(tmp)
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def contexts(browser: Any) -> Iterator[Any]:
+    """New isolated browser contexts (own cookies and storage), closed after the test."""
+    made: list[Any] = []
+
+    def new() -> Any:
+        context = browser.new_context(viewport={"width": 1200, "height": 800})
+        context.set_default_timeout(TIMEOUT_MS)
+        made.append(context)
+        return context
+
+    yield new
+    for context in made:
+        context.close()
+
+
+def log_in(page: Any, base: str, email: str, password: str) -> None:
+    page.goto(base + "/")
+    page.locator("[data-ib=login-email]").fill(email)
+    page.locator("[data-ib=login-password]").fill(password)
+    page.locator("[data-ib=login-submit]").click()
+
+
+def wait_persisted(base: str, seed: dict[str, str], count: int, timeout_s: float = 10) -> None:
+    """Wait until the persist worker has stored `count` messages in the one conversation."""
+    with httpx.Client(base_url=base, timeout=5) as client:
+        client.post("/api/auth/login", json={"email": seed["email"], "password": seed["password"]}).raise_for_status()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            items = client.get("/api/conversations").json()["items"]
+            stored = len(client.get(f"/api/conversations/{items[0]['id']}/messages").json()["items"]) if items else 0
+            if stored >= count or time.monotonic() > deadline:
+                assert stored == count, f"{stored} messages stored, expected {count}"
+                return
+            time.sleep(0.1)
+
+
+def test_visitor_and_agent_chat_live_and_visitor_keeps_conversation_across_reload(
+    hub: tuple[HubProcess, dict[str, str]], contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    proc, seed = hub
+    base = proc.base_url
+
+    # The agent is logged in before the visitor writes: the conversation must arrive live.
+    agent = contexts().new_page()
+    log_in(agent, base, seed["email"], seed["password"])
+    expect(agent.locator("[data-ib=status]")).to_have_text("Live")
+    expect(agent.locator("[data-ib=conversation]")).to_have_count(0)
+
+    visitor = contexts().new_page()
+    visitor.goto(f"{base}/demo?channel={seed['public_key']}")
+    visitor.locator("[data-sc=launcher]").click()
+    expect(visitor.locator("[data-sc=panel]")).to_be_visible()
+    expect(visitor.locator("[data-sc=status]")).to_have_text("Online")
+    visitor.locator("[data-sc=input]").fill("Hi! Is the <b>Ethiopia</b> in stock?")
+    visitor.locator("[data-sc=input]").press("Enter")
+    mine = visitor.locator("[data-sc=message][data-direction=in]")
+    expect(mine).to_have_count(1)
+    expect(mine).to_contain_text("Hi! Is the <b>Ethiopia</b> in stock?")
+    expect(mine.locator("b")).to_have_count(0)  # shown as text, never parsed as markup
+    expect(mine).to_have_attribute("data-id", re.compile(r"^[0-9a-f-]{36}$"))  # acked via its event
+    expect(visitor.locator("[data-sc=input]")).to_have_value("")
+
+    conversation = agent.locator("[data-ib=conversation]")
+    expect(conversation).to_have_count(1)  # arrived live: the agent page was not reloaded
+    expect(conversation).to_contain_text("Ethiopia")
+    conversation.click()
+    incoming = agent.locator("[data-ib=message][data-direction=in]")
+    expect(incoming).to_have_count(1)
+    expect(incoming).to_contain_text("Hi! Is the <b>Ethiopia</b> in stock?")
+    expect(incoming.locator("b")).to_have_count(0)
+
+    # Typing shows on both sides.
+    visitor.locator("[data-sc=input]").press_sequentially("Also")
+    expect(agent.locator("[data-ib=typing]")).to_be_visible()
+    visitor.locator("[data-sc=input]").fill("")
+    agent.locator("[data-ib=reply]").press_sequentially("Y")
+    expect(visitor.locator("[data-sc=typing]")).to_be_visible()
+    expect(visitor.locator("[data-sc=typing]")).to_have_text("Agent is typing…")
+
+    agent.locator("[data-ib=reply]").fill("Yes, roasted on Tuesday.\nShall I reserve a bag?")
+    agent.locator("[data-ib=reply]").press("Enter")
+    expect(agent.locator("[data-ib=message][data-direction=out]")).to_have_count(1)
+    expect(agent.locator("[data-ib=reply]")).to_have_value("")
+    reply = visitor.locator("[data-sc=message][data-direction=out]")
+    expect(reply).to_have_count(1)
+    expect(reply).to_contain_text("Shall I reserve a bag?")
+    expect(visitor.locator("[data-sc=typing]")).to_be_hidden()
+
+    # After a reload the visitor sees the history and continues the same conversation.
+    token = visitor.evaluate(f"localStorage.getItem('sosyocrm:{seed['public_key']}:token')")
+    assert token
+    visitor.reload()
+    expect(visitor.locator("[data-sc=panel]")).to_be_visible()  # the panel stays open in this tab
+    expect(visitor.locator("[data-sc=message]")).to_have_count(2)
+    expect(visitor.locator("[data-sc=status]")).to_have_text("Online")
+    visitor.locator("[data-sc=input]").fill("Yes please, one bag.")
+    visitor.locator("[data-sc=input]").press("Enter")
+    expect(visitor.locator("[data-sc=message][data-direction=in]")).to_have_count(2)
+    assert visitor.evaluate(f"localStorage.getItem('sosyocrm:{seed['public_key']}:token')")
+
+    expect(incoming).to_have_count(2)  # live, in the open conversation
+    expect(incoming.last).to_contain_text("Yes please, one bag.")
+    expect(conversation).to_have_count(1)
+    expect(conversation).to_contain_text("Yes please, one bag.")
+
+    # The history is the database's too: a fresh load of the inbox shows all three messages.
+    wait_persisted(base, seed, 3)
+    agent.reload()
+    expect(conversation).to_have_count(1)
+    conversation.click()
+    expect(agent.locator("[data-ib=message]")).to_have_count(3)
+
+
+def test_widget_is_isolated_in_a_shadow_root_and_talks_only_to_the_hub(
+    hub: tuple[HubProcess, dict[str, str]], contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    proc, seed = hub
+    hub_origin = proc.base_url
+    page = contexts().new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("websocket", lambda socket: requests.append(socket.url))
+    page.add_init_script("""
+        document.addEventListener('DOMContentLoaded', () => {
+            const style = document.createElement('style');
+            style.textContent = 'button { background: red !important; color: red !important; }'
+                + ' div, section { font-family: cursive !important; display: block; }';
+            document.head.appendChild(style);
+        });
+    """)
+    page.goto(f"{hub_origin}/demo?channel={seed['public_key']}")
+    launcher = page.locator("[data-sc=launcher]")
+    expect(launcher).to_be_visible()
+
+    placement = page.evaluate("""() => {
+        const host = document.getElementById('sosyocrm-chat');
+        return {
+            inBody: host !== null && host.parentElement === document.body,
+            shadow: host !== null && host.shadowRoot !== null,
+            inLightDom: document.querySelector('[data-sc]') !== null,
+            pageButton: (() => {
+                const b = document.body.appendChild(document.createElement('button'));
+                const color = getComputedStyle(b).backgroundColor;
+                b.remove();
+                return color;
+            })(),
+        };
+    }""")
+    assert placement["inBody"] and placement["shadow"]
+    assert not placement["inLightDom"]
+
+    red = "rgb(255, 0, 0)"
+    assert placement["pageButton"] == red  # the page's style is live outside the widget
+    assert launcher.evaluate("e => getComputedStyle(e).backgroundColor") != red
+    assert launcher.evaluate("e => getComputedStyle(e).position") == "fixed"
+    box = launcher.bounding_box()
+    assert box is not None and box["x"] > 1000 and box["y"] > 600  # bottom-right
+
+    launcher.click()
+    expect(page.locator("[data-sc=status]")).to_have_text("Online")
+    assert page.locator("[data-sc=send]").evaluate("e => getComputedStyle(e).backgroundColor") != red
+    assert "cursive" not in page.locator("[data-sc=messages]").evaluate("e => getComputedStyle(e).fontFamily")
+
+    window_api = page.evaluate("Object.keys(window.SosyoChat).sort()")
+    assert window_api == ["close", "open", "toggle"]
+    page.evaluate("window.SosyoChat.close()")
+    expect(page.locator("[data-sc=panel]")).to_be_hidden()
+    page.evaluate("window.SosyoChat.toggle()")
+    expect(page.locator("[data-sc=panel]")).to_be_visible()
+
+    host = urlsplit(hub_origin).netloc
+    foreign = [url for url in requests if urlsplit(url).netloc != host or not url.startswith(("http", "ws"))]
+    assert requests and not foreign, foreign
+    assert any(url.endswith("/api/widget/token") for url in requests)
+    assert f"ws://{host}/ws/visitor" in requests  # the token travels in hello, never in the URL
+
+
+def test_wrong_password_shows_an_error_and_no_inbox(
+    hub: tuple[HubProcess, dict[str, str]], contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    proc, seed = hub
+    page = contexts().new_page()
+    log_in(page, proc.base_url, seed["email"], "not-the-password")
+    error = page.locator("[data-ib=login-error]")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("Wrong e-mail or password")
+    expect(page.locator("[data-ib=login-submit]")).to_be_enabled()
+    expect(page.locator("[data-ib=conversations]")).to_be_hidden()
+    expect(page.locator("[data-ib=conversation]")).to_have_count(0)
+    expect(page.locator("[data-ib=logout]")).to_be_hidden()

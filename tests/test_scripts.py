@@ -1,0 +1,114 @@
+"""The repo's entry points: scripts are present, executable and parse; the Procfile names the
+processes; the benchmark plugin publishes through the real ingress and reads its own frames."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from cryptography.fernet import Fernet
+
+from hub.bus.redis import RedisBus
+from hub.message import conversation_id_for
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")  # as tests/conftest.py
+BASH_SCRIPTS = [
+    ".ci/run",
+    "scripts/test",
+    "scripts/demo",
+    "scripts/lib/venv.sh",
+    "scripts/lib/services.sh",
+]
+
+
+@pytest.mark.parametrize("path", BASH_SCRIPTS)
+def test_bash_scripts_parse(path: str) -> None:
+    script = ROOT / path
+    assert script.is_file(), f"{path} is missing"
+    if not path.endswith(".sh"):
+        assert os.access(script, os.X_OK), f"{path} is not executable"
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_bench_runner_answers_help() -> None:
+    runner = ROOT / "scripts/bench/run"
+    assert os.access(runner, os.X_OK)
+    result = subprocess.run(
+        [sys.executable, str(runner), "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--systems" in result.stdout
+
+
+def test_procfile_names_the_processes() -> None:
+    processes = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
+    assert processes["web"].split()[:2] == ["hub", "serve"]
+    assert "0.0.0.0" in processes["web"] and "$PORT" in processes["web"].replace("{", "").replace(
+        "}", ""
+    )
+    assert processes["worker"].strip() == "hub worker"
+    assert processes["release"].strip() == "hub migrate"
+
+
+def _load_plugin() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "fanout_plugin_" + uuid.uuid4().hex[:6], ROOT / "scripts/bench/fanout_plugin.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.redis
+async def test_bench_plugin_publishes_through_the_ingress(
+    redis_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace, channel = uuid.uuid4(), uuid.uuid4()
+    for name in [k for k in os.environ if k.startswith("HUB_") or k == "DATABASE_URL"]:
+        monkeypatch.delenv(name)
+    env = {
+        "REDIS_URL": REDIS_URL,
+        "HUB_REDIS_PREFIX": redis_prefix,
+        "HUB_SECRET_KEY": "bench-test-" + uuid.uuid4().hex,
+        "HUB_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "HUB_DATA_DIR": str(tmp_path),
+        "HUB_BENCH_WORKSPACE": str(workspace),
+        "HUB_BENCH_CHANNEL": str(channel),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    plugin = _load_plugin()
+    payloads = [json.dumps({"t": 1.5, "i": i, "pad": "x" * 120}) for i in range(3)]
+    try:
+        for payload in payloads:
+            await plugin.publish("r0", payload)
+    finally:
+        await plugin.close()
+
+    bus = RedisBus(REDIS_URL, prefix=redis_prefix, stream_maxlen=1000, dedupe_ttl_s=60)
+    await bus.start()
+    try:
+        events = await bus.read(str(workspace), "0-0", 100)
+    finally:
+        await bus.close()
+    assert [e.name for e in events] == ["message.created"] * 3
+    assert {e.conversation_id for e in events} == {
+        str(conversation_id_for(workspace, channel, "bench-r0"))
+    }
+    assert [await plugin.extract(e.frame()) for e in events] == payloads
+
+    assert await plugin.extract('{"type":"welcome","cursor":"0-0","resumed":false}') is None
+    presence = '{"type":"event","id":"1-0","name":"presence","data":{"state":"online"}}'
+    assert await plugin.extract(presence) is None
