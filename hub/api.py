@@ -37,7 +37,7 @@ class TokenBody(_Body):
 
 class SendBody(_Body):
     client_id: str = Field(min_length=1, max_length=100)
-    text: str | None = Field(default=None, max_length=10_000)
+    text: str | None = Field(default=None, max_length=100_000)
 
 
 class VisitorTokenBody(_Body):
@@ -130,7 +130,7 @@ def message_json(row: MessageRow) -> dict[str, Any]:
         "attachments": row.attachments, "reply_to": row.reply_to, "reactions": row.reactions,
         "edited": row.edited, "deleted": row.deleted, "platform_message_id": row.platform_message_id,
         "client_id": row.client_id, "sent_at": row.sent_at.isoformat(), "status": row.status,
-        "error": row.error, "event_id": row.event_id,
+        "error": row.error, "raw": row.raw, "event_id": row.event_id,
     }
 
 
@@ -257,6 +257,9 @@ async def send_message(request: Request) -> Response:
     text = body.text.strip() if body.text else None
     if not text:
         raise BadRequest("A message needs text.")
+    limit = services(request).settings.max_message_chars
+    if len(text) > limit:
+        raise TooBig(f"Messages are limited to {limit} characters.")
     conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
     message_id, published = await services(request).ingress.agent_message(
         principal, conversation_id, body.client_id, text, []

@@ -128,7 +128,8 @@ class Fanout:
     ) -> None:
         """Attach a socket to its room. Calls `welcome(cursor, resumed)` once the start
         position is known to be good, then queues the missed events, then goes live.
-        Raises `CursorTooOld` (before any welcome) if `resume_from` was trimmed."""
+        Raises `CursorTooOld` if `resume_from` was trimmed (before the welcome), or if more
+        than `resume_max_events` would have to be replayed (the client reloads over REST)."""
         workspace_id = outlet.workspace_id
         room = self.rooms.get(workspace_id)
         if room is None:

@@ -22,7 +22,7 @@ EVENT_NAMES = (
     "channel.updated",
 )
 
-Cursor = Annotated[str, Field(pattern=r"^\d{1,20}-\d{1,20}$", max_length=41)]
+Cursor = Annotated[str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$", max_length=41)]
 ClientId = Annotated[str, Field(min_length=1, max_length=100)]
 
 

@@ -38,12 +38,12 @@ from typing import Protocol
 from hub.errors import BadFrame
 
 ZERO_ID = "0-0"
-_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 
 
 def parse_id(event_id: str) -> tuple[int, int]:
     """A stream id as a comparable pair; `BadFrame` if it is not one."""
-    match = _ID.match(event_id) if isinstance(event_id, str) else None
+    match = _ID.fullmatch(event_id) if isinstance(event_id, str) else None
     if match is None:
         raise BadFrame("A cursor is a stream id such as '1718000000000-0'.")
     return int(match.group(1)), int(match.group(2))
