@@ -79,7 +79,11 @@ async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         token = header[7:].strip()
-        principal = await svc.store.principal_for_api_token(token) if token.startswith(API_TOKEN_PREFIX) else None
+        principal = (
+            await svc.store.principal_for_api_token(token)
+            if token.startswith(API_TOKEN_PREFIX)
+            else None
+        )
         if principal is None:
             raise Unauthenticated("The bearer token is not valid.")
         return principal
@@ -87,7 +91,9 @@ async def authenticate(request: Request) -> Principal:
     if not cookie:
         raise Unauthenticated()
     user_id, workspace_id, nonce = svc.signer.read_session(cookie)
-    if request.method not in SAFE_METHODS and not svc.signer.check_csrf(nonce, request.headers.get("x-csrf-token")):
+    if request.method not in SAFE_METHODS and not svc.signer.check_csrf(
+        nonce, request.headers.get("x-csrf-token")
+    ):
         raise CsrfFailed()
     principal = await svc.store.principal(user_id, workspace_id, "session")
     if principal is None:
@@ -112,33 +118,55 @@ def page_limit(request: Request, default: int = 50) -> int:
 
 def conversation_json(row: Conversation) -> dict[str, Any]:
     return {
-        "id": str(row.id), "channel_id": str(row.channel_id), "contact_id": str(row.contact_id),
-        "kind": row.kind, "status": row.status,
+        "id": str(row.id),
+        "channel_id": str(row.channel_id),
+        "contact_id": str(row.contact_id),
+        "kind": row.kind,
+        "status": row.status,
         "assignee_id": str(row.assignee_id) if row.assignee_id else None,
         "last_activity_at": row.last_activity_at.isoformat(),
-        "last_message_preview": row.last_message_preview, "last_event_id": row.last_event_id,
+        "last_message_preview": row.last_message_preview,
+        "last_event_id": row.last_event_id,
     }
 
 
 def message_json(row: MessageRow) -> dict[str, Any]:
     sender = {"type": row.sender_type, "id": row.sender_id, "name": row.sender_name}
     return {
-        "id": str(row.id), "workspace_id": str(row.workspace_id), "channel_id": str(row.channel_id),
-        "conversation_id": str(row.conversation_id), "contact_id": str(row.contact_id),
-        "channel_kind": row.channel_kind, "kind": row.kind, "direction": row.direction,
-        "sender": {k: v for k, v in sender.items() if v is not None}, "text": row.text,
-        "attachments": row.attachments, "reply_to": row.reply_to, "reactions": row.reactions,
-        "edited": row.edited, "deleted": row.deleted, "platform_message_id": row.platform_message_id,
-        "client_id": row.client_id, "sent_at": row.sent_at.isoformat(), "status": row.status,
-        "error": row.error, "raw": row.raw, "event_id": row.event_id,
+        "id": str(row.id),
+        "workspace_id": str(row.workspace_id),
+        "channel_id": str(row.channel_id),
+        "conversation_id": str(row.conversation_id),
+        "contact_id": str(row.contact_id),
+        "channel_kind": row.channel_kind,
+        "kind": row.kind,
+        "direction": row.direction,
+        "sender": {k: v for k, v in sender.items() if v is not None},
+        "text": row.text,
+        "attachments": row.attachments,
+        "reply_to": row.reply_to,
+        "reactions": row.reactions,
+        "edited": row.edited,
+        "deleted": row.deleted,
+        "platform_message_id": row.platform_message_id,
+        "client_id": row.client_id,
+        "sent_at": row.sent_at.isoformat(),
+        "status": row.status,
+        "error": row.error,
+        "raw": row.raw,
+        "event_id": row.event_id,
     }
 
 
 def channel_json(row: Channel) -> dict[str, Any]:
     # Secrets never leave the server; only whether the channel has them.
     return {
-        "id": str(row.id), "kind": row.kind, "name": row.name, "public_key": row.public_key,
-        "allowed_origins": row.allowed_origins, "status": row.status,
+        "id": str(row.id),
+        "kind": row.kind,
+        "name": row.name,
+        "public_key": row.public_key,
+        "allowed_origins": row.allowed_origins,
+        "status": row.status,
         "has_secrets": row.secrets is not None,
         "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None,
     }
@@ -146,8 +174,10 @@ def channel_json(row: Channel) -> dict[str, Any]:
 
 def principal_json(principal: Principal) -> dict[str, Any]:
     return {
-        "user_id": str(principal.user_id), "workspace_id": str(principal.workspace_id),
-        "role": principal.role, "name": principal.name,
+        "user_id": str(principal.user_id),
+        "workspace_id": str(principal.workspace_id),
+        "role": principal.role,
+        "name": principal.name,
     }
 
 
@@ -169,17 +199,26 @@ async def login(request: Request) -> Response:
     cookie = svc.signer.session_cookie(user.id, workspace_id)
     _, _, nonce = svc.signer.read_session(cookie)
     await svc.store.audit(workspace_id, "user", str(user.id), "login.succeeded")
-    response = JSONResponse({"user": principal_json(principal), "csrf_token": svc.signer.csrf_token(nonce)})
+    response = JSONResponse(
+        {"user": principal_json(principal), "csrf_token": svc.signer.csrf_token(nonce)}
+    )
     response.set_cookie(
-        SESSION_COOKIE, cookie, max_age=svc.settings.session_max_age_s, httponly=True, samesite="lax",
-        secure=(svc.settings.public_url or "").startswith("https://"), path="/",
+        SESSION_COOKIE,
+        cookie,
+        max_age=svc.settings.session_max_age_s,
+        httponly=True,
+        samesite="lax",
+        secure=(svc.settings.public_url or "").startswith("https://"),
+        path="/",
     )
     return response
 
 
 async def logout(request: Request) -> Response:
     principal = await authenticate(request)
-    await services(request).store.audit(principal.workspace_id, "user", str(principal.user_id), "logout")
+    await services(request).store.audit(
+        principal.workspace_id, "user", str(principal.user_id), "logout"
+    )
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -190,7 +229,9 @@ async def me(request: Request) -> Response:
     body: dict[str, Any] = {"user": principal_json(principal)}
     cookie = request.cookies.get(SESSION_COOKIE)
     if principal.via == "session" and cookie:
-        body["csrf_token"] = services(request).signer.csrf_token(services(request).signer.read_session(cookie)[2])
+        body["csrf_token"] = services(request).signer.csrf_token(
+            services(request).signer.read_session(cookie)[2]
+        )
     return JSONResponse(body)
 
 
@@ -198,7 +239,10 @@ async def socket_token(request: Request) -> Response:
     principal = await authenticate(request)
     svc = services(request)
     return JSONResponse(
-        {"token": svc.signer.socket_token(principal), "expires_in_s": svc.settings.socket_token_max_age_s}
+        {
+            "token": svc.signer.socket_token(principal),
+            "expires_in_s": svc.settings.socket_token_max_age_s,
+        }
     )
 
 
@@ -206,8 +250,14 @@ async def create_token(request: Request) -> Response:
     principal = await authenticate(request)
     body = await read_body(request, TokenBody)
     row, token = await services(request).store.create_api_token(principal, body.name)
-    await services(request).store.audit(principal.workspace_id, "user", str(principal.user_id),
-                                        "api_token.created", "api_token", str(row.id))
+    await services(request).store.audit(
+        principal.workspace_id,
+        "user",
+        str(principal.user_id),
+        "api_token.created",
+        "api_token",
+        str(row.id),
+    )
     return JSONResponse({"id": str(row.id), "name": row.name, "token": token}, status_code=201)
 
 
@@ -223,7 +273,9 @@ async def list_conversations(request: Request) -> Response:
     if status is not None and status not in ("open", "pending", "resolved", "snoozed"):
         raise BadRequest("status must be open, pending, resolved or snoozed.")
     rows, cursor = await services(request).store.conversations(
-        principal.workspace_id, status=status, limit=page_limit(request),
+        principal.workspace_id,
+        status=status,
+        limit=page_limit(request),
         cursor=request.query_params.get("cursor"),
     )
     return JSONResponse({"items": [conversation_json(r) for r in rows], "next_cursor": cursor})
@@ -245,7 +297,9 @@ async def list_messages(request: Request) -> Response:
     if await svc.store.conversation(principal.workspace_id, conversation_id) is None:
         raise NotFound("No such conversation.")
     rows, before = await svc.store.messages(
-        principal.workspace_id, conversation_id, limit=page_limit(request),
+        principal.workspace_id,
+        conversation_id,
+        limit=page_limit(request),
         before=request.query_params.get("before"),
     )
     return JSONResponse({"items": [message_json(r) for r in rows], "next_before": before})
@@ -280,7 +334,13 @@ async def visitor_token(request: Request) -> Response:
     token, claims = await svc.webchat.issue(body.channel, origin, body.token)
     conversation = svc.ingress.visitor_conversation(claims)
     return _cors(
-        JSONResponse({"token": token, "visitor_id": claims.visitor_id, "conversation_id": str(conversation.id)}),
+        JSONResponse(
+            {
+                "token": token,
+                "visitor_id": claims.visitor_id,
+                "conversation_id": str(conversation.id),
+            }
+        ),
         origin,
     )
 

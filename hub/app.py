@@ -35,7 +35,9 @@ async def hub_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse({"error": {"code": code, "message": exc.detail}}, status_code=exc.status_code)
+    return JSONResponse(
+        {"error": {"code": code, "message": exc.detail}}, status_code=exc.status_code
+    )
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -53,12 +55,17 @@ async def health(request: Request) -> Response:
     except Exception:
         db_ok = False
     status = 200 if bus_ok else 503  # the live path needs the bus; the database may catch up
-    return JSONResponse({"bus": bus_ok, "database": db_ok, "node": svc.settings.node_id}, status_code=status)
+    return JSONResponse(
+        {"bus": bus_ok, "database": db_ok, "node": svc.settings.node_id}, status_code=status
+    )
 
 
 async def widget_js(request: Request) -> Response:
-    return FileResponse(WIDGET / "widget.js", media_type="application/javascript",
-                        headers={"cache-control": "public, max-age=300"})
+    return FileResponse(
+        WIDGET / "widget.js",
+        media_type="application/javascript",
+        headers={"cache-control": "public, max-age=300"},
+    )
 
 
 async def inbox_page(request: Request) -> Response:
@@ -110,5 +117,9 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HubError: hub_error, HTTPException: http_error, Exception: unexpected_error},
+        exception_handlers={
+            HubError: hub_error,
+            HTTPException: http_error,
+            Exception: unexpected_error,
+        },
     )

@@ -82,7 +82,9 @@ class Signer:
     # Sessions (cookie) and their CSRF token
 
     def session_cookie(self, user_id: uuid.UUID, workspace_id: uuid.UUID) -> str:
-        return self._session.dumps({"u": str(user_id), "w": str(workspace_id), "n": secrets.token_hex(8)})
+        return self._session.dumps(
+            {"u": str(user_id), "w": str(workspace_id), "n": secrets.token_hex(8)}
+        )
 
     def read_session(self, cookie: str) -> tuple[uuid.UUID, uuid.UUID, str]:
         data = self._loads(self._session, cookie, self.settings.session_max_age_s)

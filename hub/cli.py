@@ -117,7 +117,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if settings.public_url is None:
         settings = settings.with_overrides(public_url=f"http://{args.host}:{args.port}")
     migrate(settings)
-    origins = sorted({settings.public_url or "", f"http://127.0.0.1:{args.port}", f"http://localhost:{args.port}"} - {""})
+    origins = sorted(
+        {
+            settings.public_url or "",
+            f"http://127.0.0.1:{args.port}",
+            f"http://localhost:{args.port}",
+        }
+        - {""}
+    )
 
     async def seed_once() -> object:
         engine = make_engine(settings)
@@ -148,7 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(run=cmd_serve)
-    sub.add_parser("worker", help="run stream consumers (needs REDIS_URL)").set_defaults(run=cmd_worker)
+    sub.add_parser("worker", help="run stream consumers (needs REDIS_URL)").set_defaults(
+        run=cmd_worker
+    )
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
     admin = sub.add_parser("create-admin", help="create a workspace and its admin")
     admin.add_argument("--workspace", required=True, help="workspace name")
@@ -162,7 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--data-dir", default="hub-data")
     demo.set_defaults(run=cmd_demo)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         args.run(args)

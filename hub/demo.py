@@ -30,16 +30,24 @@ async def seed(store: Store, data_dir: Path, origins: list[str]) -> DemoSeed:
     if path.exists():
         saved = json.loads(path.read_text())
         async with store.sessions() as s, s.begin():
-            channel = (await s.exec(select(Channel).where(Channel.public_key == saved["public_key"]))).one()
+            channel = (
+                await s.exec(select(Channel).where(Channel.public_key == saved["public_key"]))
+            ).one()
             channel.allowed_origins = sorted(set(channel.allowed_origins) | set(origins))
             s.add(channel)
         return DemoSeed(saved["email"], saved["password"], saved["public_key"])
     password = secrets.token_urlsafe(12)
-    workspace, _ = await store.create_workspace_with_admin("Demo workspace", DEMO_EMAIL, password, "Demo admin")
-    channel = await store.create_channel(workspace.id, "webchat", "Website chat", allowed_origins=origins)
+    workspace, _ = await store.create_workspace_with_admin(
+        "Demo workspace", DEMO_EMAIL, password, "Demo admin"
+    )
+    channel = await store.create_channel(
+        workspace.id, "webchat", "Website chat", allowed_origins=origins
+    )
     assert channel.public_key is not None
     result = DemoSeed(DEMO_EMAIL, password, channel.public_key)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump({"email": result.email, "password": result.password, "public_key": result.public_key}, f)
+        json.dump(
+            {"email": result.email, "password": result.password, "public_key": result.public_key}, f
+        )
     return result

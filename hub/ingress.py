@@ -50,10 +50,14 @@ def message_event(message: Message, contact: dict[str, str | None] | None = None
 
 
 class Ingress:
-    def __init__(self, bus: Bus, store: Store, *, cache_size: int = 10_000, cache_ttl_s: float = 30.0) -> None:
+    def __init__(
+        self, bus: Bus, store: Store, *, cache_size: int = 10_000, cache_ttl_s: float = 30.0
+    ) -> None:
         self.bus = bus
         self.store = store
-        self._conversations: OrderedDict[tuple[uuid.UUID, uuid.UUID], tuple[float, ConversationRef]] = OrderedDict()
+        self._conversations: OrderedDict[
+            tuple[uuid.UUID, uuid.UUID], tuple[float, ConversationRef]
+        ] = OrderedDict()
         self._cache_size = cache_size
         self._cache_ttl_s = cache_ttl_s
 
@@ -83,18 +87,29 @@ class Ingress:
         )
 
     async def visitor_message(
-        self, claims: VisitorClaims, client_id: str, text: str | None, attachments: list[dict[str, object]],
+        self,
+        claims: VisitorClaims,
+        client_id: str,
+        text: str | None,
+        attachments: list[dict[str, object]],
         name: str | None = None,
     ) -> tuple[uuid.UUID, Published]:
         ref = self.visitor_conversation(claims)
         platform_message_id = f"v:{claims.visitor_id}:{client_id}"
         message = Message(
             id=message_id_for(ref.channel_id, platform_message_id),
-            workspace_id=ref.workspace_id, channel_id=ref.channel_id, conversation_id=ref.id,
-            contact_id=ref.contact_id, channel_kind=ChannelKind.WEBCHAT, direction=Direction.IN,
+            workspace_id=ref.workspace_id,
+            channel_id=ref.channel_id,
+            conversation_id=ref.id,
+            contact_id=ref.contact_id,
+            channel_kind=ChannelKind.WEBCHAT,
+            direction=Direction.IN,
             sender=Sender(type=SenderType.CONTACT, id=str(ref.contact_id), name=name),
-            text=text, attachments=attachments,  # type: ignore[arg-type]
-            platform_message_id=platform_message_id, client_id=client_id, sent_at=utc_now(),
+            text=text,
+            attachments=attachments,
+            platform_message_id=platform_message_id,
+            client_id=client_id,
+            sent_at=utc_now(),
             status=DeliveryStatus.RECEIVED,
         )
         contact = {"id": str(ref.contact_id), "name": name, "platform_user_id": claims.visitor_id}
@@ -102,7 +117,9 @@ class Ingress:
 
     # Agents
 
-    async def conversation(self, workspace_id: uuid.UUID, conversation_id: uuid.UUID) -> ConversationRef:
+    async def conversation(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> ConversationRef:
         key = (workspace_id, conversation_id)
         cached = self._conversations.get(key)
         now = time.monotonic()
@@ -115,51 +132,86 @@ class Ingress:
         channel = await self.store.channel(workspace_id, row.channel_id)
         if channel is None:
             raise NotFound("The conversation's channel is gone.")
-        ref = ConversationRef(row.id, row.workspace_id, row.channel_id, row.contact_id, channel.kind, row.kind)
+        ref = ConversationRef(
+            row.id, row.workspace_id, row.channel_id, row.contact_id, channel.kind, row.kind
+        )
         self._conversations[key] = (now + self._cache_ttl_s, ref)
         if len(self._conversations) > self._cache_size:
             self._conversations.popitem(last=False)
         return ref
 
     async def agent_message(
-        self, principal: Principal, conversation_id: uuid.UUID, client_id: str, text: str | None,
+        self,
+        principal: Principal,
+        conversation_id: uuid.UUID,
+        client_id: str,
+        text: str | None,
         attachments: list[dict[str, object]],
     ) -> tuple[uuid.UUID, Published]:
         ref = await self.conversation(principal.workspace_id, conversation_id)
         platform_message_id = f"a:{principal.user_id}:{client_id}"
         # Web chat delivers through the stream itself; platform channels are sent by the
         # worker's send group, which reports the status back (adapters issue).
-        status = DeliveryStatus.SENT if ref.channel_kind == ChannelKind.WEBCHAT else DeliveryStatus.PENDING
+        status = (
+            DeliveryStatus.SENT
+            if ref.channel_kind == ChannelKind.WEBCHAT
+            else DeliveryStatus.PENDING
+        )
         message = Message(
             id=message_id_for(ref.channel_id, platform_message_id),
-            workspace_id=ref.workspace_id, channel_id=ref.channel_id, conversation_id=ref.id,
-            contact_id=ref.contact_id, channel_kind=ref.channel_kind,  # type: ignore[arg-type]
-            kind=ref.kind,  # type: ignore[arg-type]
+            workspace_id=ref.workspace_id,
+            channel_id=ref.channel_id,
+            conversation_id=ref.id,
+            contact_id=ref.contact_id,
+            channel_kind=ref.channel_kind,
+            kind=ref.kind,
             direction=Direction.OUT,
-            sender=Sender(type=SenderType.AGENT, id=str(principal.user_id), name=principal.name or None),
-            text=text, attachments=attachments,  # type: ignore[arg-type]
-            platform_message_id=platform_message_id, client_id=client_id, sent_at=utc_now(),
+            sender=Sender(
+                type=SenderType.AGENT, id=str(principal.user_id), name=principal.name or None
+            ),
+            text=text,
+            attachments=attachments,
+            platform_message_id=platform_message_id,
+            client_id=client_id,
+            sent_at=utc_now(),
             status=status,
         )
         return message.id, await self.publish_message(message)
 
     # Ephemeral and small state events
 
-    async def typing(self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, on: bool,
-                     who: dict[str, str | None]) -> None:
+    async def typing(
+        self,
+        workspace_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        on: bool,
+        who: dict[str, str | None],
+    ) -> None:
         data = {"conversation_id": str(conversation_id), "on": on, "by": who}
-        await self.bus.publish(str(workspace_id), "typing", json.dumps(data), conversation_id=str(conversation_id))
+        await self.bus.publish(
+            str(workspace_id), "typing", json.dumps(data), conversation_id=str(conversation_id)
+        )
 
-    async def agent_read(self, principal: Principal, conversation_id: uuid.UUID, up_to: str) -> None:
-        data = {"conversation_id": str(conversation_id),
-                "read": {"user_id": str(principal.user_id), "up_to": up_to}}
+    async def agent_read(
+        self, principal: Principal, conversation_id: uuid.UUID, up_to: str
+    ) -> None:
+        data = {
+            "conversation_id": str(conversation_id),
+            "read": {"user_id": str(principal.user_id), "up_to": up_to},
+        }
         # Agents' read positions are for agents only: no conversation id, so visitors skip it.
-        await self.bus.publish(str(principal.workspace_id), "conversation.updated", json.dumps(data))
+        await self.bus.publish(
+            str(principal.workspace_id), "conversation.updated", json.dumps(data)
+        )
 
     async def visitor_read(self, ref: ConversationRef, up_to: str) -> None:
         data = {"conversation_id": str(ref.id), "contact_read_up_to": up_to}
-        await self.bus.publish(str(ref.workspace_id), "conversation.updated", json.dumps(data),
-                               conversation_id=str(ref.id))
+        await self.bus.publish(
+            str(ref.workspace_id),
+            "conversation.updated",
+            json.dumps(data),
+            conversation_id=str(ref.id),
+        )
 
     async def presence(self, principal: Principal, state: str) -> None:
         data = {"user_id": str(principal.user_id), "name": principal.name, "state": state}

@@ -121,7 +121,9 @@ class ContactIdentity(SQLModel, table=True):
 
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
-    __table_args__ = (sa.Index("ix_conversations_activity", "workspace_id", "last_activity_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_conversations_activity", "workspace_id", "last_activity_at", "id"),
+    )
     id: uuid.UUID = Field(primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
     channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")

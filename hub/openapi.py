@@ -156,63 +156,107 @@ class _Op:
 
 
 def _param(name: str, where: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": where == "path", "description": description,
-            "schema": schema}
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "description": description,
+        "schema": schema,
+    }
 
 
 def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
-    conversation = _param("conversation_id", "path", "A conversation id",
-                          {"type": "string", "format": "uuid"})
-    limit = _param("limit", "query", "Page size",
-                   {"type": "integer", "minimum": 1, "maximum": page_max_items, "default": 50})
-    status = _param("status", "query", "Only conversations in this status",
-                    {"type": "string", "enum": ["open", "pending", "resolved", "snoozed"]})
+    conversation = _param(
+        "conversation_id", "path", "A conversation id", {"type": "string", "format": "uuid"}
+    )
+    limit = _param(
+        "limit",
+        "query",
+        "Page size",
+        {"type": "integer", "minimum": 1, "maximum": page_max_items, "default": 50},
+    )
+    status = _param(
+        "status",
+        "query",
+        "Only conversations in this status",
+        {"type": "string", "enum": ["open", "pending", "resolved", "snoozed"]},
+    )
     cursor = _param("cursor", "query", "`next_cursor` of the previous page", {"type": "string"})
     before = _param("before", "query", "`next_before` of the previous page", {"type": "string"})
     messages = "/api/conversations/{conversation_id}/messages"
     return {
         ("/healthz", "get"): _Op(
             "Liveness and readiness",
-            {200: ("The bus answers", Health), 503: ("The bus is down", Health)}, (), auth=False,
-            description="`database` may be false while the bus is up: live traffic still flows."),
+            {200: ("The bus answers", Health), 503: ("The bus is down", Health)},
+            (),
+            auth=False,
+            description="`database` may be false while the bus is up: live traffic still flows.",
+        ),
         ("/api/auth/login", "post"): _Op(
-            "Log in with e-mail and password", {200: ("Logged in; sets the cookie", LoginResult)},
-            (400, 401, 403, 413), body=api.LoginBody, auth=False,
-            description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax)."),
+            "Log in with e-mail and password",
+            {200: ("Logged in; sets the cookie", LoginResult)},
+            (400, 401, 403, 413),
+            body=api.LoginBody,
+            auth=False,
+            description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax).",
+        ),
         ("/api/auth/logout", "post"): _Op(
-            "Log out", {204: ("Logged out; the cookie is cleared", None)}, (401, 403)),
+            "Log out", {204: ("Logged out; the cookie is cleared", None)}, (401, 403)
+        ),
         ("/api/me", "get"): _Op(
-            "The caller", {200: ("The user, and the CSRF token of a cookie session", Me)}, (401,)),
+            "The caller", {200: ("The user, and the CSRF token of a cookie session", Me)}, (401,)
+        ),
         ("/api/agent/socket-token", "post"): _Op(
-            "A short-lived token for the agent websocket", {200: ("The token", SocketToken)},
+            "A short-lived token for the agent websocket",
+            {200: ("The token", SocketToken)},
             (401, 403),
-            description="For the `hello` frame of /ws/agent (docs/protocol.md); never in a URL."),
+            description="For the `hello` frame of /ws/agent (docs/protocol.md); never in a URL.",
+        ),
         ("/api/tokens", "post"): _Op(
-            "Create an API bearer token", {201: ("Created", CreatedToken)}, (400, 401, 403, 413),
-            body=api.TokenBody),
+            "Create an API bearer token",
+            {201: ("Created", CreatedToken)},
+            (400, 401, 403, 413),
+            body=api.TokenBody,
+        ),
         ("/api/channels", "get"): _Op(
-            "The workspace's channels", {200: ("All channels", ChannelPage)}, (401,)),
+            "The workspace's channels", {200: ("All channels", ChannelPage)}, (401,)
+        ),
         ("/api/conversations", "get"): _Op(
-            "Conversations, newest activity first", {200: ("A page", ConversationPage)}, (400, 401),
-            params=(limit, cursor, status)),
+            "Conversations, newest activity first",
+            {200: ("A page", ConversationPage)},
+            (400, 401),
+            params=(limit, cursor, status),
+        ),
         ("/api/conversations/{conversation_id}", "get"): _Op(
-            "One conversation", {200: ("The conversation", ConversationOut)}, (401, 404),
-            params=(conversation,)),
+            "One conversation",
+            {200: ("The conversation", ConversationOut)},
+            (401, 404),
+            params=(conversation,),
+        ),
         (messages, "get"): _Op(
-            "A conversation's history", {200: ("A page, oldest first", MessagePage)},
-            (400, 401, 404), params=(conversation, limit, before)),
+            "A conversation's history",
+            {200: ("A page, oldest first", MessagePage)},
+            (400, 401, 404),
+            params=(conversation, limit, before),
+        ),
         (messages, "post"): _Op(
             "Send a text reply",
             {202: ("Accepted onto the stream", SendResult), 200: ("Sent before", SendResult)},
-            (400, 401, 403, 404, 413), body=api.SendBody, params=(conversation,),
+            (400, 401, 403, 404, 413),
+            body=api.SendBody,
+            params=(conversation,),
             description="Idempotent on `client_id`: a retry answers the first message's ids "
-                        "with `duplicate: true` and status 200."),
+            "with `duplicate: true` and status 200.",
+        ),
         ("/api/widget/token", "post"): _Op(
             "A visitor token for the web-chat widget",
             {200: ("The token and the visitor's conversation", VisitorToken)},
-            (400, 403, 404, 413), body=api.VisitorTokenBody, auth=False,
+            (400, 403, 404, 413),
+            body=api.VisitorTokenBody,
+            auth=False,
             description="Public. The request's Origin must be one of the channel's allowed "
-                        "origins. Pass a previous `token` to keep the visitor and conversation."),
+            "origins. Pass a previous `token` to keep the visitor and conversation.",
+        ),
     }
 
 
@@ -281,13 +325,25 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
         "components": {
             "schemas": dict(sorted(components.schemas.items())),
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
-                            "description": "Set by POST /api/auth/login"},
-                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
-                         "description": "The csrf_token of login or /api/me; sent with the "
-                                        "cookie on every unsafe method"},
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "hubt_...",
-                           "description": "An API token from POST /api/tokens"},
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": SESSION_COOKIE,
+                    "description": "Set by POST /api/auth/login",
+                },
+                "csrf": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-CSRF-Token",
+                    "description": "The csrf_token of login or /api/me; sent with the "
+                    "cookie on every unsafe method",
+                },
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "hubt_...",
+                    "description": "An API token from POST /api/tokens",
+                },
             },
         },
     }

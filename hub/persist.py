@@ -15,13 +15,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
 
+import hub.models  # noqa: F401  (registers the tables)
 from hub.bus import Event
 from hub.message import Message, utc_now
-from hub.models import Contact, ContactIdentity, Conversation, ConversationRead, MessageRow
 from hub.store import Sessions
 
 PREVIEW_CHARS = 200
+_TABLES = SQLModel.metadata.tables
+CONTACTS = _TABLES["contacts"]
+IDENTITIES = _TABLES["contact_identities"]
+CONVERSATIONS = _TABLES["conversations"]
+READS = _TABLES["conversation_reads"]
+MESSAGES = _TABLES["messages"]
 
 
 def _insert(session: AsyncConnection, table: Any) -> Any:
@@ -40,54 +47,83 @@ async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) 
 
 
 async def _message_created(session: AsyncConnection, event: Event) -> None:
-    data = event.payload()
+    data: dict[str, Any] = event.payload()
     message = Message.model_validate(data["message"])
     contact = data.get("contact") or {}
     now = utc_now()
     await session.execute(
-        _insert(session, Contact.__table__)
-        .values(id=message.contact_id, workspace_id=message.workspace_id, name=contact.get("name"),
-                email=contact.get("email"), created_at=now, updated_at=now)
+        _insert(session, CONTACTS)
+        .values(
+            id=message.contact_id,
+            workspace_id=message.workspace_id,
+            name=contact.get("name"),
+            email=contact.get("email"),
+            created_at=now,
+            updated_at=now,
+        )
         .on_conflict_do_nothing()
     )
     if contact.get("platform_user_id"):
         await session.execute(
-            _insert(session, ContactIdentity.__table__)
-            .values(id=uuid.uuid4(), workspace_id=message.workspace_id, contact_id=message.contact_id,
-                    channel_id=message.channel_id, platform_user_id=contact["platform_user_id"],
-                    created_at=now)
+            _insert(session, IDENTITIES)
+            .values(
+                id=uuid.uuid4(),
+                workspace_id=message.workspace_id,
+                contact_id=message.contact_id,
+                channel_id=message.channel_id,
+                platform_user_id=contact["platform_user_id"],
+                created_at=now,
+            )
             .on_conflict_do_nothing()
         )
     preview = (message.text or ("[attachment]" if message.attachments else ""))[:PREVIEW_CHARS]
-    conversations = Conversation.__table__
+    conversations = CONVERSATIONS
     upsert = _insert(session, conversations).values(
-        id=message.conversation_id, workspace_id=message.workspace_id, channel_id=message.channel_id,
-        contact_id=message.contact_id, kind=message.kind, status="open",
-        last_activity_at=message.sent_at, last_message_preview=preview, last_event_id=event.id,
+        id=message.conversation_id,
+        workspace_id=message.workspace_id,
+        channel_id=message.channel_id,
+        contact_id=message.contact_id,
+        kind=message.kind,
+        status="open",
+        last_activity_at=message.sent_at,
+        last_message_preview=preview,
+        last_event_id=event.id,
         created_at=now,
     )
     newer = conversations.c.last_activity_at <= upsert.excluded.last_activity_at
     reopen = sa.case(
-        (sa.and_(newer, upsert.excluded.status == "open", sa.literal(message.direction == "in"),
-                 conversations.c.status == "resolved"), "open"),
+        (
+            sa.and_(
+                newer,
+                upsert.excluded.status == "open",
+                sa.literal(message.direction == "in"),
+                conversations.c.status == "resolved",
+            ),
+            "open",
+        ),
         else_=conversations.c.status,
     )
     await session.execute(
         upsert.on_conflict_do_update(
             index_elements=["id"],
             set_={
-                "last_activity_at": sa.case((newer, upsert.excluded.last_activity_at),
-                                            else_=conversations.c.last_activity_at),
-                "last_message_preview": sa.case((newer, upsert.excluded.last_message_preview),
-                                                else_=conversations.c.last_message_preview),
-                "last_event_id": sa.case((newer, upsert.excluded.last_event_id),
-                                         else_=conversations.c.last_event_id),
+                "last_activity_at": sa.case(
+                    (newer, upsert.excluded.last_activity_at),
+                    else_=conversations.c.last_activity_at,
+                ),
+                "last_message_preview": sa.case(
+                    (newer, upsert.excluded.last_message_preview),
+                    else_=conversations.c.last_message_preview,
+                ),
+                "last_event_id": sa.case(
+                    (newer, upsert.excluded.last_event_id), else_=conversations.c.last_event_id
+                ),
                 "status": reopen,
             },
         )
     )
     await session.execute(
-        _insert(session, MessageRow.__table__)
+        _insert(session, MESSAGES)
         .values(**_message_row(message, event.id, now))
         .on_conflict_do_nothing()
     )
@@ -96,35 +132,57 @@ async def _message_created(session: AsyncConnection, event: Event) -> None:
 def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, Any]:
     dumped = message.model_dump(mode="json")
     return dict(
-        id=message.id, workspace_id=message.workspace_id, conversation_id=message.conversation_id,
-        contact_id=message.contact_id, channel_id=message.channel_id, channel_kind=message.channel_kind,
-        kind=message.kind, direction=message.direction, sender_type=message.sender.type,
-        sender_id=message.sender.id, sender_name=message.sender.name, text=message.text,
-        attachments=dumped["attachments"], reply_to=message.reply_to, reactions=dumped["reactions"],
-        edited=message.edited, deleted=message.deleted, platform_message_id=message.platform_message_id,
-        client_id=message.client_id, sent_at=message.sent_at, status=message.status,
-        error=dumped["error"], raw=message.raw, event_id=event_id, created_at=now,
+        id=message.id,
+        workspace_id=message.workspace_id,
+        conversation_id=message.conversation_id,
+        contact_id=message.contact_id,
+        channel_id=message.channel_id,
+        channel_kind=message.channel_kind,
+        kind=message.kind,
+        direction=message.direction,
+        sender_type=message.sender.type,
+        sender_id=message.sender.id,
+        sender_name=message.sender.name,
+        text=message.text,
+        attachments=dumped["attachments"],
+        reply_to=message.reply_to,
+        reactions=dumped["reactions"],
+        edited=message.edited,
+        deleted=message.deleted,
+        platform_message_id=message.platform_message_id,
+        client_id=message.client_id,
+        sent_at=message.sent_at,
+        status=message.status,
+        error=dumped["error"],
+        raw=message.raw,
+        event_id=event_id,
+        created_at=now,
     )
 
 
-async def _conversation_updated(session: AsyncConnection, workspace_id: uuid.UUID, event: Event) -> None:
-    data = event.payload()
+async def _conversation_updated(
+    session: AsyncConnection, workspace_id: uuid.UUID, event: Event
+) -> None:
+    data: dict[str, Any] = event.payload()
     read = data.get("read")
     if not isinstance(read, dict) or "user_id" not in read:
         return
     conversation_id = uuid.UUID(str(data["conversation_id"]))
     exists = await session.execute(
-        sa.select(Conversation.__table__.c.id).where(
-            Conversation.__table__.c.id == conversation_id,
-            Conversation.__table__.c.workspace_id == workspace_id,
+        sa.select(CONVERSATIONS.c.id).where(
+            CONVERSATIONS.c.id == conversation_id,
+            CONVERSATIONS.c.workspace_id == workspace_id,
         )
     )
     if exists.first() is None:
         return
-    reads = ConversationRead.__table__
+    reads = READS
     upsert = _insert(session, reads).values(
-        workspace_id=workspace_id, conversation_id=conversation_id,
-        user_id=uuid.UUID(str(read["user_id"])), up_to=str(read["up_to"]), read_at=utc_now(),
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        user_id=uuid.UUID(str(read["user_id"])),
+        up_to=str(read["up_to"]),
+        read_at=utc_now(),
     )
     await session.execute(
         upsert.on_conflict_do_update(

@@ -78,9 +78,9 @@ PONG = '{"type":"pong"}'
 
 
 def error_frame(error: HubError, client_id: str | None = None) -> str:
-    return frames.Error(code=error.code, message=error.message, client_id=client_id).model_dump_json(
-        exclude_none=True
-    )
+    return frames.Error(
+        code=error.code, message=error.message, client_id=client_id
+    ).model_dump_json(exclude_none=True)
 
 
 class Protocol:
@@ -127,7 +127,11 @@ class Protocol:
             return self.fail(BadFrame("Agents name the conversation_id of message.send."))
         text = frame.text.strip() if frame.text else None
         if not text and not frame.attachments:
-            return [Reply(error_frame(BadFrame("A message needs text or attachments."), frame.client_id))]
+            return [
+                Reply(
+                    error_frame(BadFrame("A message needs text or attachments."), frame.client_id)
+                )
+            ]
         if text and len(text) > self.max_message_chars:
             error = TooBig(f"Messages are limited to {self.max_message_chars} characters.")
             return [Reply(error_frame(error, frame.client_id))]
@@ -159,7 +163,12 @@ class Protocol:
     @staticmethod
     def ack(client_id: str, message_id: uuid.UUID, duplicate: bool) -> str:
         return json.dumps(
-            {"type": "ack", "client_id": client_id, "message_id": str(message_id), "duplicate": duplicate}
+            {
+                "type": "ack",
+                "client_id": client_id,
+                "message_id": str(message_id),
+                "duplicate": duplicate,
+            }
         )
 
     @staticmethod

@@ -76,11 +76,15 @@ class Settings:
     ) -> Settings:
         env = os.environ if environ is None else environ
         reader = _Reader(env)
-        data_dir = Path(str(overrides.pop("data_dir", None) or env.get("HUB_DATA_DIR") or DEFAULT_DATA_DIR))
+        data_dir = Path(
+            str(overrides.pop("data_dir", None) or env.get("HUB_DATA_DIR") or DEFAULT_DATA_DIR)
+        )
         secret_key = reader.get("HUB_SECRET_KEY", str, default=None)
         keys_raw = reader.get("HUB_ENCRYPTION_KEYS", str, default=None)
         if demo:
-            secret_key = secret_key or _demo_secret(data_dir / "secret_key", lambda: os.urandom(32).hex())
+            secret_key = secret_key or _demo_secret(
+                data_dir / "secret_key", lambda: os.urandom(32).hex()
+            )
             keys_raw = keys_raw or _demo_secret(
                 data_dir / "encryption_key", lambda: Fernet.generate_key().decode()
             )
@@ -189,7 +193,9 @@ class _Reader:
         except ValueError:
             kind = {"_positive_int": "a positive integer", "_positive_float": "a positive number"}
             expected = kind.get(getattr(cast, "__name__", ""), "a valid value")
-            raise SettingsError(f"Environment variable {name} must be {expected}, not {raw!r}.") from None
+            raise SettingsError(
+                f"Environment variable {name} must be {expected}, not {raw!r}."
+            ) from None
 
 
 def _database_url(url: str) -> str:

@@ -45,19 +45,34 @@ class Store:
             if existing is not None:
                 raise Conflict(f"A user with the e-mail {email} already exists.")
             workspace = Workspace(name=workspace_name)
-            user = User(email=email, name=user_name or email.split("@")[0], password_hash=hash_password(password))
+            user = User(
+                email=email,
+                name=user_name or email.split("@")[0],
+                password_hash=hash_password(password),
+            )
             s.add(workspace)
             s.add(user)
             await s.flush()
             s.add(Membership(workspace_id=workspace.id, user_id=user.id, role="admin"))
-            s.add(AuditEvent(workspace_id=workspace.id, actor_type="system", action="workspace.created",
-                             target_type="workspace", target_id=str(workspace.id)))
+            s.add(
+                AuditEvent(
+                    workspace_id=workspace.id,
+                    actor_type="system",
+                    action="workspace.created",
+                    target_type="workspace",
+                    target_id=str(workspace.id),
+                )
+            )
         return workspace, user
 
-    async def add_member(self, workspace_id: uuid.UUID, email: str, password: str, role: str, name: str | None = None) -> User:
+    async def add_member(
+        self, workspace_id: uuid.UUID, email: str, password: str, role: str, name: str | None = None
+    ) -> User:
         email = normalize_email(email)
         async with self.sessions() as s, s.begin():
-            user = User(email=email, name=name or email.split("@")[0], password_hash=hash_password(password))
+            user = User(
+                email=email, name=name or email.split("@")[0], password_hash=hash_password(password)
+            )
             s.add(user)
             await s.flush()
             s.add(Membership(workspace_id=workspace_id, user_id=user.id, role=role))
@@ -67,7 +82,9 @@ class Store:
         async with self.sessions() as s:
             return (await s.exec(select(User).where(User.email == normalize_email(email)))).first()
 
-    async def principal(self, user_id: uuid.UUID, workspace_id: uuid.UUID, via: str) -> Principal | None:
+    async def principal(
+        self, user_id: uuid.UUID, workspace_id: uuid.UUID, via: str
+    ) -> Principal | None:
         async with self.sessions() as s:
             row = (
                 await s.exec(
@@ -94,17 +111,37 @@ class Store:
         async with self.sessions() as s:
             return await s.get(Workspace, workspace_id)
 
-    async def audit(self, workspace_id: uuid.UUID | None, actor_type: str, actor_id: str | None,
-                    action: str, target_type: str | None = None, target_id: str | None = None) -> None:
+    async def audit(
+        self,
+        workspace_id: uuid.UUID | None,
+        actor_type: str,
+        actor_id: str | None,
+        action: str,
+        target_type: str | None = None,
+        target_id: str | None = None,
+    ) -> None:
         async with self.sessions() as s, s.begin():
-            s.add(AuditEvent(workspace_id=workspace_id, actor_type=actor_type, actor_id=actor_id,
-                             action=action, target_type=target_type, target_id=target_id))
+            s.add(
+                AuditEvent(
+                    workspace_id=workspace_id,
+                    actor_type=actor_type,
+                    actor_id=actor_id,
+                    action=action,
+                    target_type=target_type,
+                    target_id=target_id,
+                )
+            )
 
     # API tokens
 
     async def create_api_token(self, principal: Principal, name: str) -> tuple[ApiToken, str]:
         token, digest = new_api_token()
-        row = ApiToken(workspace_id=principal.workspace_id, user_id=principal.user_id, name=name, token_hash=digest)
+        row = ApiToken(
+            workspace_id=principal.workspace_id,
+            user_id=principal.user_id,
+            name=name,
+            token_hash=digest,
+        )
         async with self.sessions() as s, s.begin():
             s.add(row)
         return row, token
@@ -113,8 +150,9 @@ class Store:
         async with self.sessions() as s:
             row = (
                 await s.exec(
-                    select(ApiToken).where(ApiToken.token_hash == token_hash(token),
-                                           col(ApiToken.revoked_at).is_(None))
+                    select(ApiToken).where(
+                        ApiToken.token_hash == token_hash(token), col(ApiToken.revoked_at).is_(None)
+                    )
                 )
             ).first()
         if row is None:
@@ -124,13 +162,21 @@ class Store:
     # Channels
 
     async def create_channel(
-        self, workspace_id: uuid.UUID, kind: str, name: str, *, allowed_origins: list[str] | None = None,
+        self,
+        workspace_id: uuid.UUID,
+        kind: str,
+        name: str,
+        *,
+        allowed_origins: list[str] | None = None,
         settings: dict[str, Any] | None = None,
     ) -> Channel:
         channel = Channel(
-            workspace_id=workspace_id, kind=kind, name=name,
+            workspace_id=workspace_id,
+            kind=kind,
+            name=name,
             public_key=secrets.token_urlsafe(18) if kind == "webchat" else None,
-            allowed_origins=allowed_origins or [], settings=settings or {},
+            allowed_origins=allowed_origins or [],
+            settings=settings or {},
         )
         async with self.sessions() as s, s.begin():
             s.add(channel)
@@ -143,22 +189,36 @@ class Store:
     async def channel(self, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> Channel | None:
         async with self.sessions() as s:
             return (
-                await s.exec(select(Channel).where(Channel.workspace_id == workspace_id, Channel.id == channel_id))
+                await s.exec(
+                    select(Channel).where(
+                        Channel.workspace_id == workspace_id, Channel.id == channel_id
+                    )
+                )
             ).first()
 
     async def channels(self, workspace_id: uuid.UUID) -> list[Channel]:
         async with self.sessions() as s:
-            return list((await s.exec(select(Channel).where(Channel.workspace_id == workspace_id)
-                                      .order_by(col(Channel.created_at)))).all())
+            return list(
+                (
+                    await s.exec(
+                        select(Channel)
+                        .where(Channel.workspace_id == workspace_id)
+                        .order_by(col(Channel.created_at))
+                    )
+                ).all()
+            )
 
     # Conversations and messages
 
-    async def conversation(self, workspace_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
+    async def conversation(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> Conversation | None:
         async with self.sessions() as s:
             return (
                 await s.exec(
                     select(Conversation).where(
-                        Conversation.workspace_id == workspace_id, Conversation.id == conversation_id
+                        Conversation.workspace_id == workspace_id,
+                        Conversation.id == conversation_id,
                     )
                 )
             ).first()
@@ -175,10 +235,14 @@ class Store:
             query = query.where(
                 sa.or_(
                     col(Conversation.last_activity_at) < at,
-                    sa.and_(col(Conversation.last_activity_at) == at, col(Conversation.id) < last_id),
+                    sa.and_(
+                        col(Conversation.last_activity_at) == at, col(Conversation.id) < last_id
+                    ),
                 )
             )
-        query = query.order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
+        query = query.order_by(
+            col(Conversation.last_activity_at).desc(), col(Conversation.id).desc()
+        )
         async with self.sessions() as s:
             rows = list((await s.exec(query.limit(limit + 1))).all())
         more = len(rows) > limit
@@ -202,7 +266,9 @@ class Store:
                     sa.and_(col(MessageRow.sent_at) == at, col(MessageRow.id) < last_id),
                 )
             )
-        query = query.order_by(col(MessageRow.sent_at).desc(), col(MessageRow.id).desc()).limit(limit + 1)
+        query = query.order_by(col(MessageRow.sent_at).desc(), col(MessageRow.id).desc()).limit(
+            limit + 1
+        )
         async with self.sessions() as s:
             rows = list((await s.exec(query)).all())
         more = len(rows) > limit

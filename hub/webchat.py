@@ -34,8 +34,11 @@ class WebChannel:
 
 def _web_channel(row: Channel) -> WebChannel:
     return WebChannel(
-        row.id, row.workspace_id, row.public_key or "",
-        tuple(o.rstrip("/") for o in row.allowed_origins), row.status != "disconnected",
+        row.id,
+        row.workspace_id,
+        row.public_key or "",
+        tuple(o.rstrip("/") for o in row.allowed_origins),
+        row.status != "disconnected",
     )
 
 
@@ -74,7 +77,9 @@ class WebChat:
             raise Unauthenticated("The visitor token's channel is not available.")
         return channel
 
-    async def issue(self, public_key: str, origin: str | None, previous: str | None) -> tuple[str, VisitorClaims]:
+    async def issue(
+        self, public_key: str, origin: str | None, previous: str | None
+    ) -> tuple[str, VisitorClaims]:
         """A visitor token for the channel; a still-valid previous token of the same channel
         keeps the same visitor (and so the same conversation)."""
         channel = await self.by_public_key(public_key)
@@ -87,7 +92,9 @@ class WebChat:
                 old = None
             if old is not None and old.channel_id == channel.id:
                 visitor_id = old.visitor_id
-        claims = VisitorClaims(channel.workspace_id, channel.id, visitor_id or secrets.token_hex(16))
+        claims = VisitorClaims(
+            channel.workspace_id, channel.id, visitor_id or secrets.token_hex(16)
+        )
         return self.signer.visitor_token(claims), claims
 
     async def authenticate(self, token: str, origin: str | None) -> VisitorClaims:

@@ -29,7 +29,9 @@ BATCH = 200
 
 
 class Worker:
-    def __init__(self, settings: Settings, bus: Bus, sessions: Sessions, *, block_ms: int = 1000) -> None:
+    def __init__(
+        self, settings: Settings, bus: Bus, sessions: Sessions, *, block_ms: int = 1000
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.sessions = sessions
@@ -67,7 +69,10 @@ class Worker:
                     continue
                 if not self._retry:
                     self._retry = await self.bus.read_group(
-                        PERSIST_GROUP, self.consumer, sorted(self._known), count=BATCH,
+                        PERSIST_GROUP,
+                        self.consumer,
+                        sorted(self._known),
+                        count=BATCH,
                         block_ms=self.block_ms,
                     )
                 while self._retry:
@@ -92,8 +97,11 @@ class Worker:
         for workspace_id in sorted(self._known):
             while True:
                 events = await self.bus.autoclaim(
-                    PERSIST_GROUP, self.consumer, workspace_id,
-                    min_idle_ms=self.settings.claim_idle_ms, count=BATCH,
+                    PERSIST_GROUP,
+                    self.consumer,
+                    workspace_id,
+                    min_idle_ms=self.settings.claim_idle_ms,
+                    count=BATCH,
                 )
                 if not events:
                     break
@@ -109,7 +117,11 @@ class Worker:
                 try:
                     await persist.apply(self.sessions, workspace_id, [event])
                 except UNAPPLIABLE:
-                    log.error("skipping event %s of workspace %s: cannot be applied", event.id,
-                              workspace_id, exc_info=True)
+                    log.error(
+                        "skipping event %s of workspace %s: cannot be applied",
+                        event.id,
+                        workspace_id,
+                        exc_info=True,
+                    )
         await self.bus.ack(PERSIST_GROUP, workspace_id, [e.id for e in events])
         self.applied += len(events)

@@ -28,7 +28,9 @@ class Session:
         self.websocket = websocket
         self.agent = agent
         self.protocol = p.Protocol(
-            agent=agent, max_frame_bytes=settings.max_frame_bytes, max_message_chars=settings.max_message_chars
+            agent=agent,
+            max_frame_bytes=settings.max_frame_bytes,
+            max_message_chars=settings.max_message_chars,
         )
         self.outlet = Outlet(settings.outbox_max_frames)
         self.principal: Principal | None = None
@@ -135,7 +137,9 @@ class Session:
     async def _own_conversation(self, conversation_id: uuid.UUID | None) -> ConversationRef:
         if self.principal is not None:
             assert conversation_id is not None  # the protocol requires it of agents
-            return await self.services.ingress.conversation(self.principal.workspace_id, conversation_id)
+            return await self.services.ingress.conversation(
+                self.principal.workspace_id, conversation_id
+            )
         assert self.conversation is not None
         if conversation_id is not None and conversation_id != self.conversation.id:
             raise Forbidden("A visitor can only write to its own conversation.")
@@ -158,6 +162,7 @@ class Session:
 
     async def _typing(self, typing: p.SetTyping) -> None:
         ref = await self._own_conversation(typing.conversation_id)
+        who: dict[str, str | None]
         if self.principal is not None:
             who = {"type": "agent", "id": str(self.principal.user_id), "name": self.principal.name}
         else:

@@ -25,15 +25,23 @@ class Tenant:
     api_token: str
 
 
-async def make_tenant(settings: Settings, name: str = "acme", origins: list[str] | None = None) -> Tenant:
+async def make_tenant(
+    settings: Settings, name: str = "acme", origins: list[str] | None = None
+) -> Tenant:
     engine = make_engine(settings)
     try:
         store = Store(sessionmaker(engine))
         email = f"admin-{uuid.uuid4().hex[:8]}@{name}.example"
         password = "pw-" + uuid.uuid4().hex
-        workspace, user = await store.create_workspace_with_admin(name, email, password, f"{name} admin")
-        channel = await store.create_channel(workspace.id, "webchat", "Site", allowed_origins=origins or [ORIGIN])
-        _, token = await store.create_api_token(Principal(user.id, workspace.id, "admin", "token"), "tests")
+        workspace, user = await store.create_workspace_with_admin(
+            name, email, password, f"{name} admin"
+        )
+        channel = await store.create_channel(
+            workspace.id, "webchat", "Site", allowed_origins=origins or [ORIGIN]
+        )
+        _, token = await store.create_api_token(
+            Principal(user.id, workspace.id, "admin", "token"), "tests"
+        )
         assert channel.public_key is not None
         return Tenant(workspace.id, user.id, email, password, channel.public_key, channel.id, token)
     finally:

@@ -45,7 +45,10 @@ class HubProcess:
         assert self.log_path is not None
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "hub.cli", *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         if self.port is not None:
             self._wait_healthy(wait_s)
@@ -66,7 +69,11 @@ class HubProcess:
         raise RuntimeError(f"hub {self.args[0]} did not become healthy:\n{self.output()}")
 
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+        return (
+            self.log_path.read_text(errors="replace")
+            if self.log_path and self.log_path.exists()
+            else ""
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> str:
         if self.proc is not None and self.proc.poll() is None:
@@ -80,7 +87,11 @@ class HubProcess:
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HUB_") and k not in ("DATABASE_URL", "REDIS_URL")
+    }
     env.update(extra)
     return env
 
@@ -89,7 +100,9 @@ def demo(tmp_path: Path, port: int | None = None) -> HubProcess:
     port = port or free_port()
     data_dir = tmp_path / "demo-data"
     process = HubProcess(
-        ["demo", "--port", str(port), "--data-dir", str(data_dir)], base_env(), port=port,
+        ["demo", "--port", str(port), "--data-dir", str(data_dir)],
+        base_env(),
+        port=port,
         log_path=tmp_path / f"demo-{port}.log",
     )
     return process

@@ -1,4 +1,5 @@
-"""REST and websocket behaviour through the app, on the embedded default (SQLite, in-process bus)."""
+"""REST and websocket behaviour through the app, on the embedded default (SQLite and the
+in-process bus)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,18 @@ from tests.helpers import ORIGIN, Tenant, prepare
 
 @pytest.fixture
 def env(settings: Settings) -> Iterator[tuple[TestClient, Tenant, Tenant]]:
-    settings = settings.with_overrides(hello_timeout_s=0.5, max_frame_bytes=2048, max_body_bytes=4096)
+    settings = settings.with_overrides(
+        hello_timeout_s=0.5, max_frame_bytes=2048, max_body_bytes=4096
+    )
     acme, globex = prepare(settings, "acme", "globex")
     with TestClient(create_app(settings, run_worker=True), base_url="http://testserver") as client:
         yield client, acme, globex
 
 
 def login(client: TestClient, tenant: Tenant) -> str:
-    response = client.post("/api/auth/login", json={"email": tenant.email, "password": tenant.password})
+    response = client.post(
+        "/api/auth/login", json={"email": tenant.email, "password": tenant.password}
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["csrf_token"])
 
@@ -34,7 +39,9 @@ def error_code(response: Any) -> str:
     return str(response.json()["error"]["code"])
 
 
-def visitor_token(client: TestClient, tenant: Tenant, previous: str | None = None) -> dict[str, str]:
+def visitor_token(
+    client: TestClient, tenant: Tenant, previous: str | None = None
+) -> dict[str, str]:
     body = {"channel": tenant.public_key} | ({"token": previous} if previous else {})
     response = client.post("/api/widget/token", json=body, headers={"origin": ORIGIN})
     assert response.status_code == 200, response.text
@@ -86,7 +93,9 @@ def wait_for(predicate: Any, timeout_s: float = 5.0) -> Any:
 
 def test_login_sets_an_httponly_lax_session_cookie(env: tuple[TestClient, Tenant, Tenant]) -> None:
     client, acme, _ = env
-    response = client.post("/api/auth/login", json={"email": acme.email.upper(), "password": acme.password})
+    response = client.post(
+        "/api/auth/login", json={"email": acme.email.upper(), "password": acme.password}
+    )
     assert response.status_code == 200
     cookie = response.headers["set-cookie"]
     assert "hub_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
@@ -95,7 +104,9 @@ def test_login_sets_an_httponly_lax_session_cookie(env: tuple[TestClient, Tenant
     assert me["user"]["role"] == "admin"
 
 
-def test_wrong_password_and_unknown_user_look_the_same(env: tuple[TestClient, Tenant, Tenant]) -> None:
+def test_wrong_password_and_unknown_user_look_the_same(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
     client, acme, _ = env
     wrong = client.post("/api/auth/login", json={"email": acme.email, "password": "nope"})
     unknown = client.post("/api/auth/login", json={"email": "who@x.example", "password": "nope"})
@@ -105,12 +116,17 @@ def test_wrong_password_and_unknown_user_look_the_same(env: tuple[TestClient, Te
     assert client.get("/api/me").status_code == 401
 
 
-def test_state_changes_with_a_cookie_need_the_csrf_token(env: tuple[TestClient, Tenant, Tenant]) -> None:
+def test_state_changes_with_a_cookie_need_the_csrf_token(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
     client, acme, _ = env
     csrf = login(client, acme)
     refused = client.post("/api/agent/socket-token")
     assert refused.status_code == 403 and error_code(refused) == "csrf_failed"
-    assert client.post("/api/agent/socket-token", headers={"x-csrf-token": "0" * 64}).status_code == 403
+    assert (
+        client.post("/api/agent/socket-token", headers={"x-csrf-token": "0" * 64}).status_code
+        == 403
+    )
     assert client.post("/api/agent/socket-token", headers={"x-csrf-token": csrf}).status_code == 200
     assert client.post("/api/auth/logout", headers={"x-csrf-token": csrf}).status_code == 204
     assert client.get("/api/me").status_code == 401
@@ -123,7 +139,9 @@ def test_bearer_tokens(env: tuple[TestClient, Tenant, Tenant]) -> None:
     bad = client.get("/api/conversations", headers={"authorization": "Bearer hubt_forged"})
     assert bad.status_code == 401 and error_code(bad) == "unauthenticated"
     # A bearer call needs no CSRF token: nothing in it is sent by a browser on its own.
-    created = client.post("/api/tokens", json={"name": "ci"}, headers={"authorization": f"Bearer {acme.api_token}"})
+    created = client.post(
+        "/api/tokens", json={"name": "ci"}, headers={"authorization": f"Bearer {acme.api_token}"}
+    )
     assert created.status_code == 201 and created.json()["token"].startswith("hubt_")
 
 
@@ -134,7 +152,9 @@ def test_bad_bodies_get_machine_readable_errors(env: tuple[TestClient, Tenant, T
     client, _, _ = env
     assert error_code(client.post("/api/auth/login", content=b"{not json")) == "bad_request"
     assert error_code(client.post("/api/auth/login", json={"email": "a@b.c"})) == "bad_request"
-    big = client.post("/api/auth/login", content=b"x" * 10_000, headers={"content-type": "application/json"})
+    big = client.post(
+        "/api/auth/login", content=b"x" * 10_000, headers={"content-type": "application/json"}
+    )
     assert big.status_code == 413 and error_code(big) == "too_big"
     assert error_code(client.get("/api/nowhere")) == "not_found"
     assert error_code(client.delete("/api/conversations")) == "method_not_allowed"
@@ -143,7 +163,11 @@ def test_bad_bodies_get_machine_readable_errors(env: tuple[TestClient, Tenant, T
 
 def test_widget_token_checks_the_origin(env: tuple[TestClient, Tenant, Tenant]) -> None:
     client, acme, _ = env
-    foreign = client.post("/api/widget/token", json={"channel": acme.public_key}, headers={"origin": "https://evil.example"})
+    foreign = client.post(
+        "/api/widget/token",
+        json={"channel": acme.public_key},
+        headers={"origin": "https://evil.example"},
+    )
     assert foreign.status_code == 403 and error_code(foreign) == "origin_not_allowed"
     unknown = client.post("/api/widget/token", json={"channel": "nope"}, headers={"origin": ORIGIN})
     assert unknown.status_code == 404
@@ -153,35 +177,52 @@ def test_widget_token_checks_the_origin(env: tuple[TestClient, Tenant, Tenant]) 
     assert again["conversation_id"] == first["conversation_id"]
     assert visitor_token(client, acme)["visitor_id"] != first["visitor_id"]
     preflight = client.options("/api/widget/token", headers={"origin": ORIGIN})
-    assert preflight.status_code == 204 and preflight.headers["access-control-allow-methods"] == "POST"
+    assert (
+        preflight.status_code == 204 and preflight.headers["access-control-allow-methods"] == "POST"
+    )
 
 
 # Web chat end to end (in-process)
 
 
-def test_visitor_and_agent_chat_and_history_is_persisted(env: tuple[TestClient, Tenant, Tenant]) -> None:
+def test_visitor_and_agent_chat_and_history_is_persisted(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
     client, acme, _ = env
     visitor = visitor_token(client, acme)
     auth = {"authorization": f"Bearer {acme.api_token}"}
-    with client.websocket_connect("/ws/agent") as agent, client.websocket_connect(
-        "/ws/visitor", headers={"origin": ORIGIN}
-    ) as ws:
+    with (
+        client.websocket_connect("/ws/agent") as agent,
+        client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws,
+    ):
         hello(agent, acme.api_token)
         hello(ws, visitor["token"])
-        ws.send_text(json.dumps({"type": "message.send", "client_id": "v1", "text": "Hello, shop!"}))
+        ws.send_text(
+            json.dumps({"type": "message.send", "client_id": "v1", "text": "Hello, shop!"})
+        )
         ack = next_ack(ws)
         assert ack["type"] == "ack" and ack["client_id"] == "v1" and ack["duplicate"] is False
         created = next_event(agent, "message.created")["data"]["message"]
         assert created["text"] == "Hello, shop!" and created["direction"] == "in"
         assert created["conversation_id"] == visitor["conversation_id"]
         # The same client_id again (a retry after a reconnect) makes no second message.
-        ws.send_text(json.dumps({"type": "message.send", "client_id": "v1", "text": "Hello, shop!"}))
+        ws.send_text(
+            json.dumps({"type": "message.send", "client_id": "v1", "text": "Hello, shop!"})
+        )
         assert next_ack(ws) == ack | {"duplicate": True}
 
         conversation_id = visitor["conversation_id"]
         wait_for(lambda: client.get("/api/conversations", headers=auth).json()["items"])
-        agent.send_text(json.dumps({"type": "message.send", "client_id": "a1", "conversation_id": conversation_id,
-                                    "text": "Hi! How can I help?"}))
+        agent.send_text(
+            json.dumps(
+                {
+                    "type": "message.send",
+                    "client_id": "a1",
+                    "conversation_id": conversation_id,
+                    "text": "Hi! How can I help?",
+                }
+            )
+        )
         reply = next_event(ws, "message.created")["data"]["message"]
         assert reply["text"] == "Hi! How can I help?" and reply["direction"] == "out"
         assert reply["sender"]["type"] == "agent" and reply["status"] == "sent"
@@ -200,14 +241,18 @@ def test_message_pages_walk_back_with_a_cursor(env: tuple[TestClient, Tenant, Te
     with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
         hello(ws, visitor["token"])
         for i in range(7):
-            ws.send_text(json.dumps({"type": "message.send", "client_id": f"c{i}", "text": f"m{i}"}))
+            ws.send_text(
+                json.dumps({"type": "message.send", "client_id": f"c{i}", "text": f"m{i}"})
+            )
             assert ws.receive_json()["type"] in ("ack", "event")
     url = f"/api/conversations/{visitor['conversation_id']}/messages"
     wait_for(lambda: len(items(client, url, auth)) == 7)
     seen: list[str] = []
     before = None
     while True:
-        page = client.get(url, params={"limit": 3} | ({"before": before} if before else {}), headers=auth).json()
+        page = client.get(
+            url, params={"limit": 3} | ({"before": before} if before else {}), headers=auth
+        ).json()
         seen = [m["text"] for m in page["items"]] + seen
         before = page["next_before"]
         if before is None:
@@ -220,16 +265,27 @@ def test_message_pages_walk_back_with_a_cursor(env: tuple[TestClient, Tenant, Te
 def test_tenants_are_isolated(env: tuple[TestClient, Tenant, Tenant]) -> None:
     client, acme, globex = env
     visitor = visitor_token(client, acme)
-    with client.websocket_connect("/ws/agent") as spy, client.websocket_connect(
-        "/ws/visitor", headers={"origin": ORIGIN}
-    ) as ws:
+    with (
+        client.websocket_connect("/ws/agent") as spy,
+        client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws,
+    ):
         hello(spy, globex.api_token)
         hello(ws, visitor["token"])
-        ws.send_text(json.dumps({"type": "message.send", "client_id": "x", "text": "secret order 42"}))
+        ws.send_text(
+            json.dumps({"type": "message.send", "client_id": "x", "text": "secret order 42"})
+        )
         ws.receive_json()
         # The other workspace's agent cannot write to it either.
-        spy.send_text(json.dumps({"type": "message.send", "client_id": "y", "text": "hi",
-                                  "conversation_id": visitor["conversation_id"]}))
+        spy.send_text(
+            json.dumps(
+                {
+                    "type": "message.send",
+                    "client_id": "y",
+                    "text": "hi",
+                    "conversation_id": visitor["conversation_id"],
+                }
+            )
+        )
         seen = []
         while (frame := spy.receive_json())["type"] != "error":
             seen.append(frame)
@@ -258,11 +314,19 @@ def test_rest_send_is_idempotent(env: tuple[TestClient, Tenant, Tenant]) -> None
         ws.send_text(json.dumps({"type": "message.send", "client_id": "v", "text": "hi"}))
         ws.receive_json()
     url = f"/api/conversations/{visitor['conversation_id']}/messages"
-    wait_for(lambda: client.get(f"/api/conversations/{visitor['conversation_id']}", headers=auth).status_code == 200)
+    wait_for(
+        lambda: (
+            client.get(f"/api/conversations/{visitor['conversation_id']}", headers=auth).status_code
+            == 200
+        )
+    )
     first = client.post(url, json={"client_id": "r1", "text": "reply"}, headers=auth)
     second = client.post(url, json={"client_id": "r1", "text": "reply"}, headers=auth)
     assert first.status_code == 202 and second.status_code == 200
-    assert first.json()["message_id"] == second.json()["message_id"] and second.json()["duplicate"] is True
+    assert (
+        first.json()["message_id"] == second.json()["message_id"]
+        and second.json()["duplicate"] is True
+    )
     wait_for(lambda: len(items(client, url, auth)) == 2)
 
 
@@ -320,7 +384,9 @@ def test_resume_gets_exactly_the_missed_events(env: tuple[TestClient, Tenant, Te
     with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
         cursor = hello(ws, visitor["token"])["cursor"]
         for i in range(3):
-            ws.send_text(json.dumps({"type": "message.send", "client_id": f"r{i}", "text": f"t{i}"}))
+            ws.send_text(
+                json.dumps({"type": "message.send", "client_id": f"r{i}", "text": f"t{i}"})
+            )
         frames = [ws.receive_json() for _ in range(6)]
     events = [f for f in frames if f["type"] == "event"]
     with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
@@ -332,8 +398,16 @@ def test_resume_gets_exactly_the_missed_events(env: tuple[TestClient, Tenant, Te
         assert ws.receive_json() == {"type": "pong"}  # nothing more was queued
     with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
         assert hello(ws, visitor["token"], resume_from=cursor)["resumed"] is True
-        assert [ws.receive_json()["data"]["message"]["text"] for _ in range(3)] == ["t0", "t1", "t2"]
+        assert [ws.receive_json()["data"]["message"]["text"] for _ in range(3)] == [
+            "t0",
+            "t1",
+            "t2",
+        ]
     with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
-        ws.send_text(json.dumps({"type": "hello", "token": visitor["token"], "resume_from": "99999999999999-0"}))
+        ws.send_text(
+            json.dumps(
+                {"type": "hello", "token": visitor["token"], "resume_from": "99999999999999-0"}
+            )
+        )
         assert ws.receive_json()["code"] == "cursor_too_old"
         assert closed_with(ws) == 4409

@@ -148,6 +148,10 @@ def test_visitor_and_agent_chat_live_and_visitor_keeps_conversation_across_reloa
     visitor.locator("[data-sc=input]").press_sequentially("Also")
     expect(agent.locator("[data-ib=typing]")).to_be_visible()
     visitor.locator("[data-sc=input]").fill("")
+    # The hub answers an agent's typing/send for a conversation not stored yet with not_found
+    # (it looks the conversation up in the database); the reply is retried by the inbox, typing
+    # is not, so let the persist worker catch up first.
+    wait_persisted(base, seed, 1)
     agent.locator("[data-ib=reply]").press_sequentially("Y")
     expect(visitor.locator("[data-sc=typing]")).to_be_visible()
     expect(visitor.locator("[data-sc=typing]")).to_have_text("Agent is typing…")

@@ -14,17 +14,29 @@ from tests.servers import base_env, demo, demo_seed
 
 
 def hub(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hub.cli", *args], env=env or base_env(),
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        env=env or base_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_demo_prints_what_a_newcomer_needs_and_reuses_its_data(tmp_path: Path) -> None:
     first = demo(tmp_path).start()
     try:
-        page = httpx.get(first.base_url + "/demo", params={"channel": demo_seed(tmp_path)["public_key"]})
+        page = httpx.get(
+            first.base_url + "/demo", params={"channel": demo_seed(tmp_path)["public_key"]}
+        )
         assert page.status_code == 200
-        assert f'<script src="/widget.js" data-channel="{demo_seed(tmp_path)["public_key"]}" async></script>' in page.text
-        assert httpx.get(first.base_url + "/widget.js").headers["content-type"].startswith("application/javascript")
+        key = demo_seed(tmp_path)["public_key"]
+        assert f'<script src="/widget.js" data-channel="{key}" async></script>' in page.text
+        assert (
+            httpx.get(first.base_url + "/widget.js")
+            .headers["content-type"]
+            .startswith("application/javascript")
+        )
         assert httpx.get(first.base_url + "/").status_code == 200
     finally:
         out = first.stop()
@@ -36,10 +48,16 @@ def test_demo_prints_what_a_newcomer_needs_and_reuses_its_data(tmp_path: Path) -
 
     second = demo(tmp_path).start()  # another port, the same data directory
     try:
-        login = httpx.post(second.base_url + "/api/auth/login", json={"email": seed["email"], "password": seed["password"]})
+        login = httpx.post(
+            second.base_url + "/api/auth/login",
+            json={"email": seed["email"], "password": seed["password"]},
+        )
         assert login.status_code == 200
-        token = httpx.post(second.base_url + "/api/widget/token", json={"channel": seed["public_key"]},
-                           headers={"origin": second.base_url})
+        token = httpx.post(
+            second.base_url + "/api/widget/token",
+            json={"channel": seed["public_key"]},
+            headers={"origin": second.base_url},
+        )
         assert token.status_code == 200  # this run's origin was added to the demo channel
     finally:
         out = second.stop()
@@ -50,25 +68,49 @@ def test_demo_prints_what_a_newcomer_needs_and_reuses_its_data(tmp_path: Path) -
 def test_serve_without_a_secret_key_stops_with_one_sentence(tmp_path: Path) -> None:
     result = hub("serve", env=base_env(HUB_DATA_DIR=str(tmp_path)))
     assert result.returncode == 2
-    assert re.fullmatch(r"hub: Environment variable HUB_SECRET_KEY is missing;[^\n]*\.\n", result.stderr)
+    assert re.fullmatch(
+        r"hub: Environment variable HUB_SECRET_KEY is missing;[^\n]*\.\n", result.stderr
+    )
 
 
 def test_worker_needs_redis(tmp_path: Path) -> None:
-    env = base_env(HUB_SECRET_KEY="k" * 40, HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-                   HUB_DATA_DIR=str(tmp_path))
+    env = base_env(
+        HUB_SECRET_KEY="k" * 40,
+        HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        HUB_DATA_DIR=str(tmp_path),
+    )
     result = hub("worker", env=env)
     assert result.returncode == 2 and "REDIS_URL" in result.stderr
 
 
 def test_migrate_and_create_admin(tmp_path: Path) -> None:
-    env = base_env(HUB_SECRET_KEY="k" * 40, HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-                   HUB_DATA_DIR=str(tmp_path))
+    env = base_env(
+        HUB_SECRET_KEY="k" * 40,
+        HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        HUB_DATA_DIR=str(tmp_path),
+    )
     assert hub("migrate", env=env).returncode == 0
-    created = hub("create-admin", "--workspace", "Acme", "--email", "Boss@Acme.example",
-                  "--password", "a-long-password", env=env)
+    created = hub(
+        "create-admin",
+        "--workspace",
+        "Acme",
+        "--email",
+        "Boss@Acme.example",
+        "--password",
+        "a-long-password",
+        env=env,
+    )
     assert created.returncode == 0, created.stderr
     assert "with admin boss@acme.example" in created.stdout
-    again = hub("create-admin", "--workspace", "Acme", "--email", "boss@acme.example",
-                "--password", "a-long-password", env=env)
+    again = hub(
+        "create-admin",
+        "--workspace",
+        "Acme",
+        "--email",
+        "boss@acme.example",
+        "--password",
+        "a-long-password",
+        env=env,
+    )
     assert again.returncode != 0 and "already exists" in again.stderr
     assert "Traceback" not in again.stderr

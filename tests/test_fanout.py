@@ -1,4 +1,5 @@
-"""Fan-out on one node over the in-process bus: resume exactness, visitor filtering, backpressure."""
+"""Fan-out on one node over the in-process bus: resume exactness, visitor filtering and
+backpressure."""
 
 from __future__ import annotations
 
@@ -25,9 +26,15 @@ def ids_of(outlet: Outlet) -> list[str]:
     return [json.loads(f)["id"] for f in outlet.outbox if json.loads(f)["type"] == "event"]
 
 
-async def publish(bus: MemoryBus, n: int, conversation: str = "c1", workspace: str = "w") -> list[str]:
+async def publish(
+    bus: MemoryBus, n: int, conversation: str = "c1", workspace: str = "w"
+) -> list[str]:
     return [
-        (await bus.publish(workspace, "message.created", json.dumps({"i": i}), conversation_id=conversation)).id
+        (
+            await bus.publish(
+                workspace, "message.created", json.dumps({"i": i}), conversation_id=conversation
+            )
+        ).id
         for i in range(n)
     ]
 
@@ -65,8 +72,14 @@ async def test_resume_while_publishing_has_no_gap_and_no_duplicate(fanout: Fanou
 
     resumer = Outlet(100_000, "w")
     later, _ = await asyncio.gather(
-        keep_publishing(), fanout.join(resumer, cursor, lambda c, r: resumer.outbox.append(
-            json.dumps({"type": "welcome", "cursor": c, "resumed": r})))
+        keep_publishing(),
+        fanout.join(
+            resumer,
+            cursor,
+            lambda c, r: resumer.outbox.append(
+                json.dumps({"type": "welcome", "cursor": c, "resumed": r})
+            ),
+        ),
     )
     expected = first[100:] + later
     await settle(fanout, resumer, len(expected))

@@ -37,12 +37,19 @@ def cluster(
     _psql(f'CREATE DATABASE "{env["DATABASE_URL"].rsplit("/", 1)[1]}"')
     processes: list[HubProcess] = []
     try:
-        subprocess.run([sys.executable, "-m", "hub.cli", "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "hub.cli", "migrate"], env=env, check=True, capture_output=True
+        )
         tenant = asyncio.run(make_tenant(Settings.from_env(env)))
         for name in ("a", "b"):
             port = free_port()
             processes.append(
-                HubProcess(["serve", "--port", str(port)], env, port=port, log_path=tmp_path / f"web-{name}.log").start()
+                HubProcess(
+                    ["serve", "--port", str(port)],
+                    env,
+                    port=port,
+                    log_path=tmp_path / f"web-{name}.log",
+                ).start()
             )
         processes.append(HubProcess(["worker"], env, log_path=tmp_path / "worker.log").start())
         yield processes, tenant, env
@@ -84,17 +91,28 @@ async def test_visitor_and_agent_on_different_nodes(
 ) -> None:
     (node_a, node_b, worker), tenant, _ = cluster
     async with httpx.AsyncClient() as http:
-        issued = (await http.post(node_a.base_url + "/api/widget/token", json={"channel": tenant.public_key},
-                                  headers={"origin": ORIGIN})).json()
-        async with websockets.connect(node_b.ws_url + "/ws/agent") as agent, websockets.connect(
-            node_a.ws_url + "/ws/visitor", origin=ORIGIN  # type: ignore[arg-type]
-        ) as visitor:
+        issued = (
+            await http.post(
+                node_a.base_url + "/api/widget/token",
+                json={"channel": tenant.public_key},
+                headers={"origin": ORIGIN},
+            )
+        ).json()
+        async with (
+            websockets.connect(node_b.ws_url + "/ws/agent") as agent,
+            websockets.connect(
+                node_a.ws_url + "/ws/visitor",
+                origin=ORIGIN,  # type: ignore[arg-type]
+            ) as visitor,
+        ):
             await agent.send(json.dumps({"type": "hello", "token": tenant.api_token}))
             await frame_of(agent, "welcome")
             await visitor.send(json.dumps({"type": "hello", "token": issued["token"]}))
             await frame_of(visitor, "welcome")
 
-            await visitor.send(json.dumps({"type": "message.send", "client_id": "m1", "text": "from node a"}))
+            await visitor.send(
+                json.dumps({"type": "message.send", "client_id": "m1", "text": "from node a"})
+            )
             seen = await frame_of(agent, "event", "message.created")
             assert seen["data"]["message"]["text"] == "from node a"
             await visitor.send(json.dumps({"type": "typing", "on": True}))
@@ -103,12 +121,26 @@ async def test_visitor_and_agent_on_different_nodes(
 
             conversation_id = seen["data"]["message"]["conversation_id"]
             auth = {"authorization": f"Bearer {tenant.api_token}"}
-            for _ in range(100):  # the worker persists; the agent's node then finds the conversation
-                if (await http.get(f"{node_b.base_url}/api/conversations/{conversation_id}", headers=auth)).status_code == 200:
+            for _ in range(
+                100
+            ):  # the worker persists; the agent's node then finds the conversation
+                if (
+                    await http.get(
+                        f"{node_b.base_url}/api/conversations/{conversation_id}", headers=auth
+                    )
+                ).status_code == 200:
                     break
                 await asyncio.sleep(0.1)
-            await agent.send(json.dumps({"type": "message.send", "client_id": "r1",
-                                         "conversation_id": conversation_id, "text": "from node b"}))
+            await agent.send(
+                json.dumps(
+                    {
+                        "type": "message.send",
+                        "client_id": "r1",
+                        "conversation_id": conversation_id,
+                        "text": "from node b",
+                    }
+                )
+            )
             reply = await frame_of(visitor, "event", "message.created", "out")
             assert reply["data"]["message"]["text"] == "from node b"
             cursor = reply["id"]
@@ -119,11 +151,21 @@ async def test_visitor_and_agent_on_different_nodes(
             await agent.send(json.dumps({"type": "hello", "token": tenant.api_token}))
             await frame_of(agent, "welcome")
             for i in range(3):
-                await agent.send(json.dumps({"type": "message.send", "client_id": f"away{i}",
-                                             "conversation_id": conversation_id, "text": f"away {i}"}))
+                await agent.send(
+                    json.dumps(
+                        {
+                            "type": "message.send",
+                            "client_id": f"away{i}",
+                            "conversation_id": conversation_id,
+                            "text": f"away {i}",
+                        }
+                    )
+                )
                 await frame_of(agent, "ack")
         async with websockets.connect(node_b.ws_url + "/ws/visitor", origin=ORIGIN) as visitor:  # type: ignore[arg-type]
-            await visitor.send(json.dumps({"type": "hello", "token": issued["token"], "resume_from": cursor}))
+            await visitor.send(
+                json.dumps({"type": "hello", "token": issued["token"], "resume_from": cursor})
+            )
             assert (await frame_of(visitor, "welcome"))["resumed"] is True
             missed = [await frame_of(visitor, "event", "message.created") for _ in range(3)]
             assert [m["data"]["message"]["text"] for m in missed] == ["away 0", "away 1", "away 2"]

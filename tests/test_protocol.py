@@ -88,19 +88,27 @@ def test_malformed_json_unknown_type_and_binary() -> None:
 
 def test_frame_over_limit_is_1009() -> None:
     proto = opened()
-    error = closes_with(proto.receive('{"type":"ping","x":"' + "a" * 5000 + '"}'), CloseCode.TOO_BIG)
+    error = closes_with(
+        proto.receive('{"type":"ping","x":"' + "a" * 5000 + '"}'), CloseCode.TOO_BIG
+    )
     assert error["code"] == "too_big"
 
 
 def test_bad_resume_cursor_is_bad_frame() -> None:
     proto = Protocol(agent=True, max_frame_bytes=4096, max_message_chars=100)
-    closes_with(proto.receive('{"type":"hello","token":"x","resume_from":"yesterday"}'), CloseCode.BAD_FRAME)
+    closes_with(
+        proto.receive('{"type":"hello","token":"x","resume_from":"yesterday"}'), CloseCode.BAD_FRAME
+    )
 
 
 def test_send_for_agent_needs_conversation() -> None:
-    closes_with(opened().receive('{"type":"message.send","client_id":"c","text":"hi"}'), CloseCode.BAD_FRAME)
+    closes_with(
+        opened().receive('{"type":"message.send","client_id":"c","text":"hi"}'), CloseCode.BAD_FRAME
+    )
     actions = opened().receive(
-        json.dumps({"type": "message.send", "client_id": "c", "text": " hi ", "conversation_id": CONV})
+        json.dumps(
+            {"type": "message.send", "client_id": "c", "text": " hi ", "conversation_id": CONV}
+        )
     )
     assert actions == [Send("c", uuid.UUID(CONV), "hi", [])]
 
@@ -115,7 +123,9 @@ def test_empty_and_too_long_messages_are_answered_not_fatal() -> None:
     [reply] = proto.receive('{"type":"message.send","client_id":"c1","text":"   "}')
     assert isinstance(reply, Reply)
     assert json.loads(reply.frame)["client_id"] == "c1"
-    [reply] = proto.receive(json.dumps({"type": "message.send", "client_id": "c2", "text": "x" * 101}))
+    [reply] = proto.receive(
+        json.dumps({"type": "message.send", "client_id": "c2", "text": "x" * 101})
+    )
     assert json.loads(reply.frame)["code"] == "too_big"
     assert proto.state is State.OPEN
 
@@ -142,7 +152,9 @@ ERROR_CODES = {"bad_frame", "too_big", "hello_timeout", "not_found", "forbidden"
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 frame_like = st.fixed_dictionaries(
@@ -158,12 +170,16 @@ frame_like = st.fixed_dictionaries(
         "extra": json_values,
     },
 ).map(json.dumps)
-inputs = st.one_of(frame_like, st.text(max_size=300), st.binary(max_size=50), json_values.map(json.dumps))
+inputs = st.one_of(
+    frame_like, st.text(max_size=300), st.binary(max_size=50), json_values.map(json.dumps)
+)
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.booleans(), st.booleans(), st.lists(inputs, min_size=1, max_size=6))
-def test_arbitrary_frames_yield_only_documented_outcomes(agent: bool, hello_first: bool, data: list[object]) -> None:
+def test_arbitrary_frames_yield_only_documented_outcomes(
+    agent: bool, hello_first: bool, data: list[object]
+) -> None:
     proto = Protocol(agent=agent, max_frame_bytes=256, max_message_chars=50)
     if hello_first:
         proto.receive('{"type":"hello","token":"t"}')

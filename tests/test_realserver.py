@@ -1,5 +1,5 @@
-"""Against a real uvicorn (`hub demo` on loopback): limits enforced by the server itself, bad clients
-that disturb nobody else, and a reader that stops reading being cut off with 1013."""
+"""Against a real uvicorn (`hub demo` on loopback): limits enforced by the server itself, bad
+clients that disturb nobody else, and a reader that stops reading being cut off with 1013."""
 
 from __future__ import annotations
 
@@ -26,9 +26,13 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[HubProcess, dict[str, st
     try:
         seed = demo_seed(tmp_path)
         async with httpx.AsyncClient(base_url=process.base_url) as http:
-            login = await http.post("/api/auth/login", json={"email": seed["email"], "password": seed["password"]})
+            login = await http.post(
+                "/api/auth/login", json={"email": seed["email"], "password": seed["password"]}
+            )
             csrf = login.json()["csrf_token"]
-            created = await http.post("/api/tokens", json={"name": "t"}, headers={"x-csrf-token": csrf})
+            created = await http.post(
+                "/api/tokens", json={"name": "t"}, headers={"x-csrf-token": csrf}
+            )
         yield process, seed, created.json()["token"]
     finally:
         output = await asyncio.to_thread(process.stop)
@@ -37,8 +41,11 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[HubProcess, dict[str, st
 
 async def visitor_token(process: HubProcess, seed: dict[str, str]) -> str:
     async with httpx.AsyncClient() as http:
-        response = await http.post(process.base_url + "/api/widget/token", json={"channel": seed["public_key"]},
-                                   headers={"origin": process.base_url})
+        response = await http.post(
+            process.base_url + "/api/widget/token",
+            json={"channel": seed["public_key"]},
+            headers={"origin": process.base_url},
+        )
         return str(response.json()["token"])
 
 
@@ -79,19 +86,21 @@ async def test_bad_clients_get_their_close_codes_and_disturb_nobody(
         return await close_code(ws)
 
     codes = await asyncio.gather(
-        bad("{oops"),                                          # malformed JSON
-        bad('{"type":"subscribe"}'),                           # unknown frame type
-        bad("x" * 70_000),                                     # over the frame limit: the server cuts it
-        bad(b"\x00\x01"),                                      # binary
+        bad("{oops"),  # malformed JSON
+        bad('{"type":"subscribe"}'),  # unknown frame type
+        bad("x" * 70_000),  # over the frame limit: the server cuts it
+        bad(b"\x00\x01"),  # binary
         bad('{"type":"hello","token":"forged.token.value"}'),  # bad token
-        bad(None),                                             # no hello in time
+        bad(None),  # no hello in time
     )
     assert codes == [4400, 4400, 1009, 4400, 4401, 4408]
 
     visitor = await connect(process, "/ws/visitor")
     await visitor.send(json.dumps({"type": "hello", "token": await visitor_token(process, seed)}))
     await until(visitor, lambda f: f["type"] == "welcome")
-    await visitor.send(json.dumps({"type": "message.send", "client_id": "ok", "text": "still here"}))
+    await visitor.send(
+        json.dumps({"type": "message.send", "client_id": "ok", "text": "still here"})
+    )
     event = await until(agent, lambda f: f.get("name") == "message.created")
     assert event["data"]["message"]["text"] == "still here"
     await agent.close()
@@ -124,13 +133,15 @@ async def test_a_reader_that_stops_is_closed_1013_while_the_room_carries_on(
     text = "y" * 9000
     for chunk in range(20):  # paced, so the reader that keeps up never holds more than a chunk
         for i in range(50):
-            await visitor.send(json.dumps({"type": "message.send", "client_id": f"f{chunk}-{i}", "text": text}))
+            await visitor.send(
+                json.dumps({"type": "message.send", "client_id": f"f{chunk}-{i}", "text": text})
+            )
         for _ in range(50):
             await until(reader, lambda f: f.get("name") == "message.created")
     # The reader got all 1,000; the stalled client, when it reads again, finds the 1013 close.
     saw_too_slow = False
     received = 0
-    with pytest.raises(ConnectionClosed) as closed:  # noqa: PT012
+    with pytest.raises(ConnectionClosed) as closed:
         async with asyncio.timeout(30):
             while True:
                 frame = json.loads(await stalled.recv())

@@ -39,7 +39,9 @@ def test_postgres_url_gets_the_async_driver() -> None:
 
 
 def test_tunables_with_units(tmp_path: Path) -> None:
-    s = Settings.from_env(env(HUB_MAX_FRAME_BYTES="1024", HUB_HELLO_TIMEOUT_S="2.5", HUB_SESSION_MAX_AGE_S="60"))
+    s = Settings.from_env(
+        env(HUB_MAX_FRAME_BYTES="1024", HUB_HELLO_TIMEOUT_S="2.5", HUB_SESSION_MAX_AGE_S="60")
+    )
     assert (s.max_frame_bytes, s.hello_timeout_s, s.session_max_age_s) == (1024, 2.5, 60)
 
 
@@ -59,7 +61,9 @@ def test_tunables_with_units(tmp_path: Path) -> None:
         (env(HUB_REDIS_PREFIX="a{b}"), "HUB_REDIS_PREFIX"),
     ],
 )
-def test_bad_values_name_the_variable_in_one_sentence(environ: dict[str, str], variable: str) -> None:
+def test_bad_values_name_the_variable_in_one_sentence(
+    environ: dict[str, str], variable: str
+) -> None:
     with pytest.raises(SettingsError) as info:
         Settings.from_env(environ)
     message = str(info.value)

@@ -102,7 +102,9 @@ def test_migrations_match_the_models_and_downgrade(db_settings: Settings) -> Non
         try:
             async with engine.connect() as conn:
                 return await conn.run_sync(
-                    lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
+                    lambda sync: compare_metadata(
+                        MigrationContext.configure(sync), SQLModel.metadata
+                    )
                 )
         finally:
             await engine.dispose()
@@ -118,37 +120,57 @@ def _is_type_only(diff: object) -> bool:
     return isinstance(diff, list) and all(d[0] == "modify_type" for d in diff)
 
 
-def _message(workspace_id: uuid.UUID, channel_id: uuid.UUID, visitor: str, n: int, sent_at: object) -> Message:
+def _message(
+    workspace_id: uuid.UUID, channel_id: uuid.UUID, visitor: str, n: int, sent_at: object
+) -> Message:
     pmid = f"v:{visitor}:{n}"
     return Message(
-        id=message_id_for(channel_id, pmid), workspace_id=workspace_id, channel_id=channel_id,
+        id=message_id_for(channel_id, pmid),
+        workspace_id=workspace_id,
+        channel_id=channel_id,
         conversation_id=conversation_id_for(workspace_id, channel_id, visitor),
-        contact_id=contact_id_for(workspace_id, channel_id, visitor), channel_kind=ChannelKind.WEBCHAT,
-        direction=Direction.IN, sender=Sender(type=SenderType.CONTACT), text=f"text {n}",
-        platform_message_id=pmid, sent_at=sent_at, status=DeliveryStatus.RECEIVED,  # type: ignore[arg-type]
+        contact_id=contact_id_for(workspace_id, channel_id, visitor),
+        channel_kind=ChannelKind.WEBCHAT,
+        direction=Direction.IN,
+        sender=Sender(type=SenderType.CONTACT),
+        text=f"text {n}",
+        platform_message_id=pmid,
+        sent_at=sent_at,
+        status=DeliveryStatus.RECEIVED,  # type: ignore[arg-type]
     )
 
 
 async def test_persist_is_idempotent_and_keeps_the_newest_preview(engine: AsyncEngine) -> None:
     store = Store(sessionmaker(engine))
-    workspace, _ = await store.create_workspace_with_admin("w", f"a{uuid.uuid4().hex[:6]}@x.example", "pw")
+    workspace, _ = await store.create_workspace_with_admin(
+        "w", f"a{uuid.uuid4().hex[:6]}@x.example", "pw"
+    )
     channel = await store.create_channel(workspace.id, "webchat", "site", allowed_origins=["*"])
     base = utc_now()
     from datetime import timedelta
 
     events = [
-        Event(f"{1000 + i}-0", "message.created",
-              message_event(_message(workspace.id, channel.id, "vis", i, base + timedelta(seconds=i)),
-                            {"id": None, "name": "Ada", "platform_user_id": "vis"}),
-              "c")
+        Event(
+            f"{1000 + i}-0",
+            "message.created",
+            message_event(
+                _message(workspace.id, channel.id, "vis", i, base + timedelta(seconds=i)),
+                {"id": None, "name": "Ada", "platform_user_id": "vis"},
+            ),
+            "c",
+        )
         for i in range(5)
     ]
     await persist.apply(store.sessions, str(workspace.id), events)
     # Redelivered, reordered, partially: nothing doubles and the newest stays newest.
     await persist.apply(store.sessions, str(workspace.id), [events[4], events[1], events[0]])
     async with engine.connect() as conn:
-        count = (await conn.execute(sa.select(sa.func.count()).select_from(MessageRow.__table__))).scalar()
-        identities = (await conn.execute(sa.text("SELECT count(*) FROM contact_identities"))).scalar()
+        count = (
+            await conn.execute(sa.select(sa.func.count()).select_from(MessageRow.__table__))
+        ).scalar()
+        identities = (
+            await conn.execute(sa.text("SELECT count(*) FROM contact_identities"))
+        ).scalar()
     assert count == 5 and identities == 1
     [conversation], _ = await store.conversations(workspace.id, status=None, limit=10, cursor=None)
     assert conversation.last_message_preview == "text 4"
@@ -159,15 +181,24 @@ async def test_persist_is_idempotent_and_keeps_the_newest_preview(engine: AsyncE
 
 async def test_read_positions_are_stored(engine: AsyncEngine) -> None:
     store = Store(sessionmaker(engine))
-    workspace, user = await store.create_workspace_with_admin("w", f"a{uuid.uuid4().hex[:6]}@x.example", "pw")
+    workspace, user = await store.create_workspace_with_admin(
+        "w", f"a{uuid.uuid4().hex[:6]}@x.example", "pw"
+    )
     channel = await store.create_channel(workspace.id, "webchat", "site")
     message = _message(workspace.id, channel.id, "v", 1, utc_now())
-    read = {"conversation_id": str(message.conversation_id), "read": {"user_id": str(user.id), "up_to": "5-0"}}
-    await persist.apply(store.sessions, str(workspace.id), [
-        Event("1-0", "message.created", message_event(message), ""),
-        Event("2-0", "conversation.updated", json.dumps(read), ""),
-        Event("3-0", "typing", "{}", ""),
-    ])
+    read = {
+        "conversation_id": str(message.conversation_id),
+        "read": {"user_id": str(user.id), "up_to": "5-0"},
+    }
+    await persist.apply(
+        store.sessions,
+        str(workspace.id),
+        [
+            Event("1-0", "message.created", message_event(message), ""),
+            Event("2-0", "conversation.updated", json.dumps(read), ""),
+            Event("3-0", "typing", "{}", ""),
+        ],
+    )
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.text("SELECT up_to FROM conversation_reads"))).all()
     assert [r[0] for r in rows] == ["5-0"]

@@ -51,7 +51,7 @@ textarea{flex:1;resize:none;border:1px solid #ccd;border-radius:12px;padding:9px
 textarea:focus{border-color:var(--c)}
 .sd{width:38px;height:38px;border-radius:50%;background:var(--c);color:#fff;display:grid;place-items:center}
 .sd svg{width:18px}
-@media(max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}}
+@media(max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}.p:not([hidden])~.l{display:none}}
 </style>
 <section class="p" data-sc="panel" role="dialog" aria-label="Chat" hidden>
 <header><div><b>Chat with us</b><small data-sc="status">Offline</small></div><button class="x" aria-label="Close chat">&times;</button></header>

@@ -59,8 +59,13 @@ class Event:
     def frame(self) -> str:
         """The `event` frame sent to clients, built without re-encoding `data`."""
         return (
-            '{"type":"event","id":"' + self.id + '","name":' + json.dumps(self.name)
-            + ',"data":' + self.data + "}"
+            '{"type":"event","id":"'
+            + self.id
+            + '","name":'
+            + json.dumps(self.name)
+            + ',"data":'
+            + self.data
+            + "}"
         )
 
     def payload(self) -> dict[str, object]:

@@ -46,7 +46,9 @@ end
 # set before a failed XADD would answer "duplicate" with no event for the whole TTL.
 # Redis 7.0 trimming does not advance max-deleted-entry-id (only XDEL does), so the script
 # trims exactly and records the newest trimmed id itself; `read` relies on it to see gaps.
-_PUBLISH = _LIB + """
+_PUBLISH = (
+    _LIB
+    + """
 local stream, dedupe = KEYS[1], KEYS[2]
 if dedupe then
   local seen = redis.call('GET', dedupe)
@@ -66,10 +68,13 @@ end
 if dedupe then redis.call('SET', dedupe, id, 'EX', ARGV[2]) end
 return {id, 0}
 """
+)
 
 # KEYS: stream; ARGV: after (canonical id), count. Nil means CursorTooOld. The check and
 # the range run in one script so no trim can fall between them.
-_READ = _LIB + """
+_READ = (
+    _LIB
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if ARGV[1] == '0-0' then return {} end
   return false
@@ -80,11 +85,15 @@ if less(ARGV[1], f['max-deleted-entry-id']) or less(last, ARGV[1]) then return f
 if ARGV[1] == last then return {} end
 return redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
 """
+)
 
-_LAST_ID = _LIB + """
+_LAST_ID = (
+    _LIB
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return '0-0' end
 return info(KEYS[1])['last-generated-id']
 """
+)
 
 
 def _event(event_id: str, fields: Mapping[str, str]) -> Event:
@@ -105,7 +114,10 @@ class _Clients:
         # The tail blocks in XREAD on a connection of its own, which CLIENT UNBLOCK targets.
         # XREAD is safe to repeat, so a connection that died between tails is replaced quietly.
         self.tail_pool = ConnectionPool.from_url(
-            url, decode_responses=True, socket_connect_timeout=5, max_connections=1,
+            url,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            max_connections=1,
             retry=Retry(NoBackoff(), 1),
         )
         self.tail = Redis(connection_pool=self.tail_pool, single_connection_client=True)
@@ -223,9 +235,12 @@ class RedisBus:
             self._tailing = not woken
             try:
                 # decode_responses=True and RESP2: [[key, [(id, {field: value})]]]
-                reply = cast(list[Any], await clients.tail.xread(
-                    streams, count=count, block=None if woken or block_ms <= 0 else block_ms
-                ))
+                reply = cast(
+                    list[Any],
+                    await clients.tail.xread(
+                        streams, count=count, block=None if woken or block_ms <= 0 else block_ms
+                    ),
+                )
             finally:
                 self._tailing = False
                 self._woken.clear()
@@ -288,9 +303,10 @@ class RedisBus:
         redis = self._c.redis
         for attempt in range(2):
             try:
-                reply = cast(list[Any], await redis.xreadgroup(
-                    group, consumer, streams, count=count, block=block
-                ))
+                reply = cast(
+                    list[Any],
+                    await redis.xreadgroup(group, consumer, streams, count=count, block=block),
+                )
                 break
             except ResponseError as exc:
                 if attempt or not str(exc).startswith("NOGROUP"):
@@ -313,8 +329,12 @@ class RedisBus:
         while len(claimed) < count:
             try:
                 reply: list[Any] = await self._c.redis.xautoclaim(
-                    self._key(workspace_id), group, consumer, min_idle_ms,
-                    start_id=start, count=count - len(claimed),
+                    self._key(workspace_id),
+                    group,
+                    consumer,
+                    min_idle_ms,
+                    start_id=start,
+                    count=count - len(claimed),
                 )
             except ResponseError as exc:
                 if str(exc).startswith("NOGROUP"):

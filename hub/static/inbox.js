@@ -70,7 +70,7 @@
     loginView.hidden = false;
     loginError.textContent = message || '';
     loginError.hidden = !message;
-    email.focus();
+    (message && email.value ? password : email).focus();
   }
 
   function start(data) {
@@ -373,7 +373,12 @@
     } else if (f.type === 'ack') {
       const p = pending.get(f.client_id);
       if (p) p.acked = true;
-    } else if (f.type === 'error' && f.client_id) {
+    } else if (f.type === 'error' && !f.client_id) {
+      // typing/read on a conversation the database does not have yet (the persist worker lags
+      // the stream): forget that typing was announced so the next key press tries again.
+      console.warn('[inbox]', f.code, f.message);
+      if (f.code === 'not_found') typingOn = null;
+    } else if (f.type === 'error') {
       const p = pending.get(f.client_id);
       if (!p) return;
       if (f.code === 'not_found' && p.tries++ < 3) { // a brand-new conversation may not be stored yet
@@ -404,7 +409,9 @@
       }
       const buffer = recent.get(c.id) || [];
       buffer.push(m);
+      recent.delete(c.id); // re-inserted last: the map is kept in order of activity
       recent.set(c.id, buffer.slice(-50));
+      if (recent.size > 200) recent.delete(recent.keys().next().value);
       if (c.id === openId) {
         addMessage(m);
         if (m.sender && m.sender.type === 'contact') typingEl.hidden = true;
