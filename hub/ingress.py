@@ -41,6 +41,36 @@ class ConversationRef:
     channel_kind: str
     kind: str
 
+    def message(
+        self,
+        platform_message_id: str,
+        client_id: str,
+        text: str | None,
+        attachments: list[dict[str, object]],
+        *,
+        direction: Direction,
+        status: DeliveryStatus,
+        sender: Sender,
+    ) -> Message:
+        """A new message in this conversation, sent now by one of our own clients."""
+        return Message(
+            id=message_id_for(self.channel_id, platform_message_id),
+            workspace_id=self.workspace_id,
+            channel_id=self.channel_id,
+            conversation_id=self.id,
+            contact_id=self.contact_id,
+            channel_kind=self.channel_kind,
+            kind=self.kind,
+            direction=direction,
+            sender=sender,
+            text=text,
+            attachments=attachments,
+            platform_message_id=platform_message_id,
+            client_id=client_id,
+            sent_at=utc_now(),
+            status=status,
+        )
+
 
 def message_event(message: Message, contact: dict[str, str | None] | None = None) -> str:
     data: dict[str, object] = {"message": message.model_dump(mode="json", exclude_none=True)}
@@ -95,22 +125,14 @@ class Ingress:
         name: str | None = None,
     ) -> tuple[uuid.UUID, Published]:
         ref = self.visitor_conversation(claims)
-        platform_message_id = f"v:{claims.visitor_id}:{client_id}"
-        message = Message(
-            id=message_id_for(ref.channel_id, platform_message_id),
-            workspace_id=ref.workspace_id,
-            channel_id=ref.channel_id,
-            conversation_id=ref.id,
-            contact_id=ref.contact_id,
-            channel_kind=ChannelKind.WEBCHAT,
+        message = ref.message(
+            f"v:{claims.visitor_id}:{client_id}",
+            client_id,
+            text,
+            attachments,
             direction=Direction.IN,
-            sender=Sender(type=SenderType.CONTACT, id=str(ref.contact_id), name=name),
-            text=text,
-            attachments=attachments,
-            platform_message_id=platform_message_id,
-            client_id=client_id,
-            sent_at=utc_now(),
             status=DeliveryStatus.RECEIVED,
+            sender=Sender(type=SenderType.CONTACT, id=str(ref.contact_id), name=name),
         )
         contact = {"id": str(ref.contact_id), "name": name, "platform_user_id": claims.visitor_id}
         return message.id, await self.publish_message(message, contact)
@@ -149,32 +171,19 @@ class Ingress:
         attachments: list[dict[str, object]],
     ) -> tuple[uuid.UUID, Published]:
         ref = await self.conversation(principal.workspace_id, conversation_id)
-        platform_message_id = f"a:{principal.user_id}:{client_id}"
         # Web chat delivers through the stream itself; platform channels are sent by the
         # worker's send group, which reports the status back (adapters issue).
-        status = (
-            DeliveryStatus.SENT
-            if ref.channel_kind == ChannelKind.WEBCHAT
-            else DeliveryStatus.PENDING
-        )
-        message = Message(
-            id=message_id_for(ref.channel_id, platform_message_id),
-            workspace_id=ref.workspace_id,
-            channel_id=ref.channel_id,
-            conversation_id=ref.id,
-            contact_id=ref.contact_id,
-            channel_kind=ref.channel_kind,
-            kind=ref.kind,
+        webchat = ref.channel_kind == ChannelKind.WEBCHAT
+        message = ref.message(
+            f"a:{principal.user_id}:{client_id}",
+            client_id,
+            text,
+            attachments,
             direction=Direction.OUT,
+            status=DeliveryStatus.SENT if webchat else DeliveryStatus.PENDING,
             sender=Sender(
                 type=SenderType.AGENT, id=str(principal.user_id), name=principal.name or None
             ),
-            text=text,
-            attachments=attachments,
-            platform_message_id=platform_message_id,
-            client_id=client_id,
-            sent_at=utc_now(),
-            status=status,
         )
         return message.id, await self.publish_message(message)
 
