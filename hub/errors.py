@@ -92,7 +92,7 @@ class CursorTooOld(HubError):
     status = 410
     close_code = CloseCode.CURSOR_TOO_OLD
     code = "cursor_too_old"
-    default_message = "The resume cursor is older than the oldest kept event; reload over REST."
+    default_message = "The resume cursor is not among the kept events; reload over REST."
 
 
 class TooBig(HubError):

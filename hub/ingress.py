@@ -31,6 +31,10 @@ from hub.message import (
 )
 from hub.store import Store
 
+# Conversation facts never change, so the directory entry only needs to outlive the
+# conversation's first days; later lookups find the stored conversation.
+DIRECTORY_TTL_S = 30 * 24 * 3600
+
 
 @dataclass(frozen=True, slots=True)
 class ConversationRef:
@@ -40,6 +44,23 @@ class ConversationRef:
     contact_id: uuid.UUID
     channel_kind: str
     kind: str
+
+    def encode(self) -> str:
+        return f"{self.channel_id}|{self.contact_id}|{self.channel_kind}|{self.kind}"
+
+    @classmethod
+    def decode(
+        cls, conversation_id: uuid.UUID, workspace_id: uuid.UUID, value: str
+    ) -> ConversationRef:
+        channel_id, contact_id, channel_kind, kind = value.split("|")
+        return cls(
+            conversation_id,
+            workspace_id,
+            uuid.UUID(channel_id),
+            uuid.UUID(contact_id),
+            channel_kind,
+            kind,
+        )
 
     def message(
         self,
@@ -94,6 +115,20 @@ class Ingress:
     async def publish_message(
         self, message: Message, contact: dict[str, str | None] | None = None
     ) -> Published:
+        ref = ConversationRef(
+            message.conversation_id,
+            message.workspace_id,
+            message.channel_id,
+            message.contact_id,
+            message.channel_kind,
+            message.kind,
+        )
+        if self._cached(ref.workspace_id, ref.id) is None:
+            # Agents on any node may answer before the worker has stored the conversation.
+            await self.bus.remember(
+                str(ref.workspace_id), f"conv:{ref.id}", ref.encode(), ttl_s=DIRECTORY_TTL_S
+            )
+            self._cache(ref)
         return await self.bus.publish(
             str(message.workspace_id),
             "message.created",
@@ -142,25 +177,42 @@ class Ingress:
     async def conversation(
         self, workspace_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> ConversationRef:
+        cached = self._cached(workspace_id, conversation_id)
+        if cached is not None:
+            return cached
+        remembered = await self.bus.recall(str(workspace_id), f"conv:{conversation_id}")
+        if remembered is not None:
+            ref = ConversationRef.decode(conversation_id, workspace_id, remembered)
+        else:
+            row = await self.store.conversation(workspace_id, conversation_id)
+            if row is None:
+                raise NotFound("No such conversation in this workspace.")
+            channel = await self.store.channel(workspace_id, row.channel_id)
+            if channel is None:
+                raise NotFound("The conversation's channel is gone.")
+            ref = ConversationRef(
+                row.id, row.workspace_id, row.channel_id, row.contact_id, channel.kind, row.kind
+            )
+        self._cache(ref)
+        return ref
+
+    def _cached(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> ConversationRef | None:
         key = (workspace_id, conversation_id)
         cached = self._conversations.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            self._conversations.move_to_end(key)
-            return cached[1]
-        row = await self.store.conversation(workspace_id, conversation_id)
-        if row is None:
-            raise NotFound("No such conversation in this workspace.")
-        channel = await self.store.channel(workspace_id, row.channel_id)
-        if channel is None:
-            raise NotFound("The conversation's channel is gone.")
-        ref = ConversationRef(
-            row.id, row.workspace_id, row.channel_id, row.contact_id, channel.kind, row.kind
+        if cached is None or cached[0] <= time.monotonic():
+            return None
+        self._conversations.move_to_end(key)
+        return cached[1]
+
+    def _cache(self, ref: ConversationRef) -> None:
+        self._conversations[(ref.workspace_id, ref.id)] = (
+            time.monotonic() + self._cache_ttl_s,
+            ref,
         )
-        self._conversations[key] = (now + self._cache_ttl_s, ref)
         if len(self._conversations) > self._cache_size:
             self._conversations.popitem(last=False)
-        return ref
 
     async def agent_message(
         self,

@@ -77,7 +77,8 @@ async def test_ids_increase_and_read_returns_everything_intact(bus: Bus) -> None
     ids = [parse_id(e.id) for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert await bus.read("w1", ZERO_ID, 100) == events
-    assert await bus.read("w1", "9-0", 100) == events  # before the first event, nothing lost
+    with pytest.raises(CursorTooOld):  # from before the stream began: unknown, not "nothing lost"
+        await bus.read("w1", "9-0", 100)
     assert await bus.last_id("w1") == events[-1].id
     assert (await bus.read("w1", ZERO_ID, 100))[1].payload() == {"i": 1, "text": "message 1 çğü"}
 
@@ -143,7 +144,7 @@ async def test_trimmed_stream_rejects_old_cursors_and_serves_recent_ones(make_bu
     ids = [e.id for e in events]
     left = await kept(bus, "w1")
     assert 10 <= len(left) < 150  # "about stream_maxlen"
-    assert left == events[-len(left):]
+    assert left == events[-len(left) :]
     for cursor in (ZERO_ID, ids[0], ids[-len(left) - 2]):
         with pytest.raises(CursorTooOld):
             await bus.read("w1", cursor, 1000)
@@ -336,8 +337,12 @@ async def test_ping(bus: Bus) -> None:
 
 
 async def redis_bus(prefix: str, **kwargs: int) -> RedisBus:
-    bus = RedisBus(REDIS_URL, prefix=prefix, stream_maxlen=kwargs.get("stream_maxlen", 1000),
-                   dedupe_ttl_s=kwargs.get("dedupe_ttl_s", 600))
+    bus = RedisBus(
+        REDIS_URL,
+        prefix=prefix,
+        stream_maxlen=kwargs.get("stream_maxlen", 1000),
+        dedupe_ttl_s=kwargs.get("dedupe_ttl_s", 600),
+    )
     await bus.start()
     return bus
 
@@ -368,8 +373,9 @@ async def test_redis_key_layout(redis_prefix: str) -> None:
     bus = await redis_bus(redis_prefix, dedupe_ttl_s=300)
     client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
     try:
-        published = await bus.publish("w1", "message.created", data(1), conversation_id="c9",
-                                      dedupe_key="ig:1")
+        published = await bus.publish(
+            "w1", "message.created", data(1), conversation_id="c9", dedupe_key="ig:1"
+        )
         stream = f"{redis_prefix}:{{w:w1}}:events"
         assert await client.xrange(stream) == [
             (published.id, {"n": "message.created", "c": "c9", "d": data(1)})
@@ -432,10 +438,45 @@ async def test_redis_wake_reaches_a_tail_that_reconnected(redis_prefix: str) -> 
 
 @pytest.mark.redis
 async def test_redis_ping_is_false_when_unreachable() -> None:
-    bus = RedisBus(f"redis://127.0.0.1:{free_port()}/0", prefix="x", stream_maxlen=10,
-                   dedupe_ttl_s=10)
+    bus = RedisBus(
+        f"redis://127.0.0.1:{free_port()}/0", prefix="x", stream_maxlen=10, dedupe_ttl_s=10
+    )
     await bus.start()
     try:
         assert await bus.ping() is False
     finally:
         await bus.close()
+
+
+async def test_a_new_stream_refuses_cursors_from_before_it(make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    # A cursor from an earlier life of the stream (before a restart or a loss): never a gap.
+    old_cursor = f"{int(time.time() * 1000) - 60_000}-5"
+    first = (await bus.publish("w-reborn", "m", "{}")).id
+    await bus.publish("w-reborn", "m", "{}")
+    with pytest.raises(CursorTooOld):
+        await bus.read("w-reborn", old_cursor, 10)
+    assert len(await bus.read("w-reborn", ZERO_ID, 10)) == 2  # "seen nothing": all of it
+    assert len(await bus.read("w-reborn", first, 10)) == 1
+
+
+async def test_a_stream_made_by_a_group_still_gets_its_baseline(make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    await bus.ensure_group("g", ["w-grouped"])
+    old_cursor = f"{int(time.time() * 1000) - 60_000}-0"
+    await bus.publish("w-grouped", "m", "{}")
+    with pytest.raises(CursorTooOld):
+        await bus.read("w-grouped", old_cursor, 10)
+
+
+async def test_remember_and_recall(make_bus: MakeBus) -> None:
+    bus, other = await make_bus(), await make_bus()
+    assert await bus.recall("w1", "conv:x") is None
+    await bus.remember("w1", "conv:x", "a|b|webchat|dm", ttl_s=60)
+    assert await bus.recall("w1", "conv:x") == "a|b|webchat|dm"
+    assert await bus.recall("w2", "conv:x") is None
+    if isinstance(bus, RedisBus):
+        assert await other.recall("w1", "conv:x") == "a|b|webchat|dm"  # shared by processes
+    await bus.remember("w1", "conv:x", "newer", ttl_s=1)
+    await asyncio.sleep(1.2)
+    assert await bus.recall("w1", "conv:x") is None

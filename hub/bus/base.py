@@ -25,6 +25,14 @@ Contract
   by `ensure_group` starts at the beginning of the stream, so nothing published before
   the first worker started is missed.
 - `workspaces()` lists every workspace that has published at least once.
+- A stream that is new (never had an event, or was lost and re-created) treats every id
+  before its first event as deleted: an old cursor gets `CursorTooOld`, not a gap. Only
+  `0-0` ("seen nothing yet", the cursor of an empty stream) reads from the start, as long
+  as nothing was ever trimmed.
+- `remember(w, key, value, ttl_s)` / `recall(w, key)`: a small per-workspace directory
+  shared by all processes (facts the hot path needs without asking the database, such
+  as which channel a conversation belongs to). `recall` answers None for an unknown or
+  expired key.
 """
 
 from __future__ import annotations
@@ -99,6 +107,10 @@ class Bus(Protocol):
         conversation_id: str = "",
         dedupe_key: str | None = None,
     ) -> Published: ...
+
+    async def remember(self, workspace_id: str, key: str, value: str, *, ttl_s: int) -> None: ...
+
+    async def recall(self, workspace_id: str, key: str) -> str | None: ...
 
     async def last_id(self, workspace_id: str) -> str: ...
 

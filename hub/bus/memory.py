@@ -35,6 +35,7 @@ class MemoryBus:
         # Ordered by expiry (one TTL for all keys), so expiring pops from the front only.
         self._dedupe: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._published: set[str] = set()  # ensure_group also creates streams
+        self._kv: dict[tuple[str, str], tuple[str, float]] = {}
         self._changed = asyncio.Condition()
         self._woken = False
 
@@ -76,6 +77,10 @@ class MemoryBus:
                 return Published(seen[0], duplicate=True)
         stream = self._stream(workspace_id)
         event = Event(self._next_id(stream), name, data, conversation_id)
+        if stream.last_id == ZERO_ID:
+            # A new stream (after a restart, say): cursors from before it are unknown and
+            # must get CursorTooOld rather than a silent gap.
+            stream.max_deleted_id = event.id.split("-")[0] + "-0"
         stream.entries.append(event)
         stream.last_id = event.id
         self._published.add(workspace_id)
@@ -97,13 +102,28 @@ class MemoryBus:
         while self._dedupe and next(iter(self._dedupe.values()))[1] <= now:
             self._dedupe.popitem(last=False)
 
+    async def remember(self, workspace_id: str, key: str, value: str, *, ttl_s: int) -> None:
+        now = time.monotonic()
+        self._kv[(workspace_id, key)] = (value, now + ttl_s)
+        if len(self._kv) > 4 * self.stream_maxlen:
+            for stale in [k for k, (_, until) in self._kv.items() if until <= now]:
+                del self._kv[stale]
+
+    async def recall(self, workspace_id: str, key: str) -> str | None:
+        found = self._kv.get((workspace_id, key))
+        return found[0] if found is not None and found[1] > time.monotonic() else None
+
     async def last_id(self, workspace_id: str) -> str:
         stream = self._streams.get(workspace_id)
         return stream.last_id if stream else ZERO_ID
 
     def _after(self, stream: _Stream, after: str, count: int) -> list[Event]:
         cursor = parse_id(after)
-        if cursor < parse_id(stream.max_deleted_id) or cursor > parse_id(stream.last_id):
+        # 0-0 ("I have seen nothing") stays good while nothing was ever trimmed.
+        whole = cursor == (0, 0) and stream.first_index == 0
+        if (cursor < parse_id(stream.max_deleted_id) and not whole) or cursor > parse_id(
+            stream.last_id
+        ):
             raise CursorTooOld()
         return self._slice_after(stream, cursor, count)
 

@@ -54,6 +54,7 @@ if dedupe then
   local seen = redis.call('GET', dedupe)
   if seen then return {seen, 1} end
 end
+local fresh = redis.call('EXISTS', stream) == 0 or tonumber(info(stream)['entries-added']) == 0
 local excess = redis.call('XLEN', stream) + 1 - tonumber(ARGV[1])
 local trimmed = false
 if excess > 0 then
@@ -64,6 +65,10 @@ local id = redis.call('XADD', stream, 'MAXLEN', ARGV[1], '*',
   'n', ARGV[3], 'c', ARGV[4], 'd', ARGV[5])
 if trimmed and less(info(stream)['max-deleted-entry-id'], trimmed) then
   redis.call('XSETID', stream, id, 'MAXDELETEDID', trimmed)
+elseif fresh then
+  -- A new stream (or one lost and re-created): cursors from before it are unknown, so they
+  -- must get CursorTooOld rather than a silent gap. Everything before it counts as deleted.
+  redis.call('XSETID', stream, id, 'MAXDELETEDID', string.match(id, '^(%d+)-') .. '-0')
 end
 if dedupe then redis.call('SET', dedupe, id, 'EX', ARGV[2]) end
 return {id, 0}
@@ -81,7 +86,11 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 local f = info(KEYS[1])
 local last = f['last-generated-id']
-if less(ARGV[1], f['max-deleted-entry-id']) or less(last, ARGV[1]) then return false end
+-- 0-0 ("I have seen nothing") stays good while nothing was ever deleted.
+local whole = ARGV[1] == '0-0' and tonumber(f['entries-added']) == tonumber(f['length'])
+if (less(ARGV[1], f['max-deleted-entry-id']) and not whole) or less(last, ARGV[1]) then
+  return false
+end
 if ARGV[1] == last then return {} end
 return redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
 """
@@ -202,6 +211,13 @@ class RedisBus:
             await self._c.redis.sadd(f"{self.prefix}:workspaces", workspace_id)
             self._registered.add(workspace_id)
         return Published(str(event_id), bool(duplicate))
+
+    async def remember(self, workspace_id: str, key: str, value: str, *, ttl_s: int) -> None:
+        await self._c.redis.set(f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}", value, ex=ttl_s)
+
+    async def recall(self, workspace_id: str, key: str) -> str | None:
+        value = await self._c.redis.get(f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}")
+        return None if value is None else str(value)
 
     async def last_id(self, workspace_id: str) -> str:
         return str(await self._c.last_id(keys=[self._key(workspace_id)]))
