@@ -411,3 +411,46 @@ def test_resume_gets_exactly_the_missed_events(env: tuple[TestClient, Tenant, Te
         )
         assert ws.receive_json()["code"] == "cursor_too_old"
         assert closed_with(ws) == 4409
+
+
+def test_conversation_pages_walk_with_a_cursor(env: tuple[TestClient, Tenant, Tenant]) -> None:
+    client, acme, _ = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    for n in range(5):
+        visitor = visitor_token(client, acme)
+        with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+            hello(ws, visitor["token"])
+            ws.send_text(json.dumps({"type": "message.send", "client_id": "c", "text": f"v{n}"}))
+            next_ack(ws)
+    wait_for(lambda: len(items(client, "/api/conversations", auth)) == 5)
+    previews: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/conversations", params=params, headers=auth).json()
+        previews += [c["last_message_preview"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert previews == ["v4", "v3", "v2", "v1", "v0"]  # newest activity first, each once
+    bad = client.get("/api/conversations", params={"status": "lost"}, headers=auth)
+    assert error_code(bad) == "bad_request"
+
+
+def test_sessions_and_tokens_expire(settings: Settings) -> None:
+    settings = settings.with_overrides(session_max_age_s=1, visitor_token_max_age_s=1)
+    [acme] = prepare(settings, "acme")
+    with TestClient(create_app(settings, run_worker=True), base_url="http://testserver") as client:
+        login(client, acme)
+        token = visitor_token(client, acme)["token"]
+        assert client.get("/api/me").status_code == 200
+        cookie = client.cookies["hub_session"]
+        time.sleep(2.1)
+        # The browser would drop it by itself; the server refuses it even when it is replayed.
+        client.cookies.clear()
+        expired = client.get("/api/me", headers={"cookie": f"hub_session={cookie}"})
+        assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+        with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+            ws.send_text(json.dumps({"type": "hello", "token": token}))
+            assert ws.receive_json()["code"] == "unauthenticated"
+            assert closed_with(ws) == 4401
