@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.auth import API_TOKEN_PREFIX, SESSION_COOKIE, Principal, verify_password
+from hub.channels import ConnectBody, webhook_info
 from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
 from hub.models import Channel, Conversation, MessageRow
 from hub.services import Services
@@ -53,8 +54,8 @@ def services(request: Request) -> Services:
     return value
 
 
-async def read_body(request: Request, model: type[M]) -> M:
-    """Parse a JSON body, refusing one over the limit before reading it whole."""
+async def read_raw(request: Request) -> bytes:
+    """The body's bytes, refusing one over the limit before reading it whole."""
     limit = services(request).settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -66,8 +67,14 @@ async def read_body(request: Request, model: type[M]) -> M:
         if size > limit:
             raise TooBig(f"Request bodies are limited to {limit} bytes.")
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_body(request: Request, model: type[M]) -> M:
+    """Parse a JSON body into `model`, with a machine-readable 400 for what does not fit."""
+    body = await read_raw(request)
     try:
-        return model.model_validate_json(b"".join(chunks) or b"{}")
+        return model.model_validate_json(body or b"{}")
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
@@ -267,6 +274,36 @@ async def list_channels(request: Request) -> Response:
     return JSONResponse({"items": [channel_json(r) for r in rows]})
 
 
+def require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise Forbidden("Only admins may do this.")
+
+
+def public_base(request: Request) -> str:
+    return services(request).settings.public_url or str(request.base_url).rstrip("/")
+
+
+async def connect_channel(request: Request) -> Response:
+    principal = await authenticate(request)
+    require_admin(principal)
+    body = await read_body(request, ConnectBody)
+    channel, shown = await services(request).channels.connect(
+        principal.workspace_id, principal.user_id, body
+    )
+    answer = channel_json(channel) | {"webhook": webhook_info(channel, public_base(request), shown)}
+    return JSONResponse(answer, status_code=201)
+
+
+async def disconnect_channel(request: Request) -> Response:
+    principal = await authenticate(request)
+    require_admin(principal)
+    channel_id = parse_uuid(request.path_params["channel_id"], "channel")
+    channel = await services(request).channels.disconnect(
+        principal.workspace_id, principal.user_id, channel_id
+    )
+    return JSONResponse(channel_json(channel))
+
+
 async def list_conversations(request: Request) -> Response:
     principal = await authenticate(request)
     status = request.query_params.get("status")
@@ -365,6 +402,8 @@ routes = [
     Route("/api/agent/socket-token", socket_token, methods=["POST"]),
     Route("/api/tokens", create_token, methods=["POST"]),
     Route("/api/channels", list_channels, methods=["GET"]),
+    Route("/api/channels", connect_channel, methods=["POST"]),
+    Route("/api/channels/{channel_id}", disconnect_channel, methods=["DELETE"]),
     Route("/api/conversations", list_conversations, methods=["GET"]),
     Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
     Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),

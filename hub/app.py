@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import api, openapi, ws
+from hub import api, openapi, webhooks, ws
 from hub.errors import HubError
 from hub.services import Services
 from hub.settings import Settings
@@ -106,6 +106,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         Route("/healthz", health),
         Route("/api/openapi.json", openapi.endpoint),
         *api.routes,
+        *webhooks.routes,
         WebSocketRoute("/ws/agent", ws.agent_socket),
         WebSocketRoute("/ws/visitor", ws.visitor_socket),
         Route("/widget.js", widget_js),

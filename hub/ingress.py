@@ -14,6 +14,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from adapters.base import ChannelContext, MessageChange, NewMessage, Parsed
 from hub.auth import Principal, VisitorClaims
 from hub.bus import Bus, Published
 from hub.errors import NotFound
@@ -274,6 +275,55 @@ class Ingress:
             conversation_id=str(ref.id),
         )
 
+    # Platform webhooks
+
+    async def publish_parsed(self, ctx: ChannelContext, parsed: Parsed) -> Published:
+        """One parsed webhook event onto the workspace stream, de-duplicated by its platform id."""
+        workspace = str(ctx.workspace_id)
+        if isinstance(parsed, NewMessage):
+            contact = parsed.contact
+            return await self.publish_message(
+                parsed.message,
+                {
+                    "id": str(parsed.message.contact_id),
+                    "name": contact.name or contact.username,
+                    "platform_user_id": contact.platform_user_id,
+                },
+            )
+        if isinstance(parsed, MessageChange):
+            return await self.bus.publish(
+                workspace,
+                "message.updated",
+                json.dumps(change_event(ctx, parsed)),
+                conversation_id=str(parsed.conversation_id or ""),
+                dedupe_key=f"chg:{parsed.channel_id}:{parsed.dedupe_key}",
+            )
+        data = {
+            "conversation_id": str(parsed.conversation_id),
+            "contact_read": {
+                "platform_message_id": parsed.platform_message_id,
+                "at": parsed.at.isoformat(),
+            },
+        }
+        return await self.bus.publish(
+            workspace,
+            "conversation.updated",
+            json.dumps(data),
+            conversation_id=str(parsed.conversation_id),
+            dedupe_key=f"read:{parsed.conversation_id}:{parsed.at.isoformat()}:{parsed.platform_message_id}",
+        )
+
     async def presence(self, principal: Principal, state: str) -> None:
         data = {"user_id": str(principal.user_id), "name": principal.name, "state": state}
         await self.bus.publish(str(principal.workspace_id), "presence", json.dumps(data))
+
+
+def change_event(ctx: ChannelContext, change: MessageChange) -> dict[str, object]:
+    return {
+        "channel_id": str(change.channel_id),
+        "conversation_id": str(change.conversation_id) if change.conversation_id else None,
+        "platform_message_id": change.platform_message_id,
+        "message_id": str(message_id_for(change.channel_id, change.platform_message_id)),
+        "changes": change.changes,
+        "at": change.at.isoformat(),
+    }

@@ -98,6 +98,18 @@ class Channel(SQLModel, table=True):
     last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class ChannelAccount(SQLModel, table=True):
+    """Which channel an account id on a platform belongs to: how `/webhooks/meta` routes."""
+
+    __tablename__ = "channel_accounts"
+    __table_args__ = (sa.UniqueConstraint("kind", "account_id"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=20)
+    account_id: str = Field(max_length=100)
+
+
 class Contact(SQLModel, table=True):
     __tablename__ = "contacts"
     id: uuid.UUID = Field(primary_key=True)

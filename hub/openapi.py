@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from hub import api
 from hub.auth import SESSION_COOKIE
+from hub.channels import ConnectBody
 from hub.frames import Cursor
 from hub.message import ChannelKind, Message, MessageKind
 from hub.settings import Settings
@@ -83,6 +84,21 @@ class ChannelOut(_Out):
     last_event_at: datetime | None
 
 
+class WebhookInfo(_Out):
+    url: str = Field(description="Paste it as the callback URL in the platform's dashboard")
+    verify_token: str | None = Field(default=None, description="Own-app Meta channels; shown once")
+    secret_token: str | None = Field(
+        default=None, description="Telegram's secret_token; shown once"
+    )
+    hosted_app: bool | None = Field(
+        default=None, description="Delivered through the hub's Meta app"
+    )
+
+
+class ConnectedChannel(ChannelOut):
+    webhook: WebhookInfo
+
+
 class ConversationOut(_Out):
     id: uuid.UUID
     channel_id: uuid.UUID
@@ -140,6 +156,7 @@ ERRORS = {
     401: "No valid session or bearer token (`unauthenticated`)",
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`)",
     404: "No such resource in this workspace (`not_found`)",
+    409: "Conflicts with what exists (`conflict`)",
     413: "The body is over HUB_MAX_BODY_BYTES (`too_big`)",
 }
 
@@ -220,6 +237,22 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
         ),
         ("/api/channels", "get"): _Op(
             "The workspace's channels", {200: ("All channels", ChannelPage)}, (401,)
+        ),
+        ("/api/channels", "post"): _Op(
+            "Connect a channel (admins)",
+            {201: ("Connected; what to paste where", ConnectedChannel)},
+            (400, 401, 403, 409, 413),
+            body=ConnectBody,
+            description="Secrets are stored encrypted and never returned; a generated verify "
+            "token or Telegram secret token is shown in this answer only.",
+        ),
+        ("/api/channels/{channel_id}", "delete"): _Op(
+            "Disconnect a channel (admins)",
+            {200: ("Disconnected; its secrets are destroyed", ChannelOut)},
+            (401, 403, 404),
+            params=(
+                _param("channel_id", "path", "A channel id", {"type": "string", "format": "uuid"}),
+            ),
         ),
         ("/api/conversations", "get"): _Op(
             "Conversations, newest activity first",

@@ -42,6 +42,8 @@ async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) 
         for event in events:
             if event.name == "message.created":
                 await _message_created(session, event)
+            elif event.name == "message.updated":
+                await _message_updated(session, uuid.UUID(workspace_id), event)
             elif event.name == "conversation.updated":
                 await _conversation_updated(session, uuid.UUID(workspace_id), event)
 
@@ -190,3 +192,50 @@ async def _conversation_updated(
             set_={"up_to": upsert.excluded.up_to, "read_at": upsert.excluded.read_at},
         )
     )
+
+
+STATUS_ORDER = {"received": 0, "pending": 1, "sent": 2, "delivered": 3, "read": 4}
+
+
+async def _message_updated(session: AsyncConnection, workspace_id: uuid.UUID, event: Event) -> None:
+    """A reaction, edit, unsend or delivery status, applied to the message it names. Each
+    change is idempotent: a reaction replaces the same person's earlier one, statuses only
+    move forward (failed ends a send that was not yet delivered)."""
+    data: dict[str, Any] = event.payload()
+    where = sa.and_(
+        MESSAGES.c.workspace_id == workspace_id,
+        MESSAGES.c.channel_id == uuid.UUID(str(data["channel_id"])),
+        MESSAGES.c.platform_message_id == str(data["platform_message_id"]),
+    )
+    row = (
+        await session.execute(sa.select(MESSAGES.c.reactions, MESSAGES.c.status).where(where))
+    ).first()
+    if row is None:
+        return  # a message from before the channel was connected, or not ours
+    changes: dict[str, Any] = data.get("changes") or {}
+    values: dict[str, Any] = {}
+    if isinstance(changes.get("reaction"), dict):
+        reaction = changes["reaction"]
+        by = reaction.get("by")
+        kept = [r for r in (row.reactions or []) if r.get("by") != by]
+        if reaction.get("action") != "unreact":
+            kept.append(
+                {k: reaction.get(k) for k in ("emoji", "reaction", "by") if reaction.get(k)}
+            )
+        values["reactions"] = kept
+    if "text" in changes:
+        values["text"] = changes["text"]
+    if changes.get("edited"):
+        values["edited"] = True
+    if changes.get("deleted"):
+        # The person took the message back: keep that it existed, not what it said.
+        values.update(deleted=True, text=None, attachments=[])
+    status = changes.get("status")
+    if isinstance(status, str):
+        current = STATUS_ORDER.get(row.status, 0)
+        if status == "failed" and row.status not in ("delivered", "read"):
+            values.update(status="failed", error=changes.get("error"))
+        elif STATUS_ORDER.get(status, -1) > current:
+            values["status"] = status
+    if values:
+        await session.execute(sa.update(MESSAGES).where(where).values(**values))

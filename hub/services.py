@@ -8,11 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.auth import Signer
 from hub.bus import Bus, make_bus
+from hub.channels import Channels
 from hub.db import make_engine, sessionmaker
 from hub.fanout import Fanout
 from hub.ingress import Ingress
 from hub.settings import Settings
 from hub.store import Store
+from hub.vault import Vault
 from hub.webchat import WebChat
 
 
@@ -26,6 +28,8 @@ class Services:
     ingress: Ingress
     webchat: WebChat
     fanout: Fanout
+    vault: Vault
+    channels: Channels
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -33,6 +37,7 @@ class Services:
         bus = make_bus(settings)
         store = Store(sessionmaker(engine))
         signer = Signer(settings)
+        vault = Vault(settings.encryption_keys)
         return cls(
             settings=settings,
             engine=engine,
@@ -42,6 +47,8 @@ class Services:
             ingress=Ingress(bus, store, cache_ttl_s=settings.cache_ttl_s),
             webchat=WebChat(store, signer, cache_ttl_s=settings.cache_ttl_s),
             fanout=Fanout(bus, resume_max_events=settings.resume_max_events),
+            vault=vault,
+            channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s),
         )
 
     async def close(self) -> None:

@@ -38,6 +38,11 @@ class Settings:
     demo: bool = False
     node_id: str = ""
 
+    # The hosted Meta app (one callback URL for every customer's accounts)
+    meta_app_id: str | None = None
+    meta_app_secret: str | None = None
+    meta_verify_token: str | None = None
+
     # Limits
     max_frame_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
@@ -139,6 +144,9 @@ class Settings:
             redis_prefix=reader.get("HUB_REDIS_PREFIX", _prefix, default="hub"),
             demo=demo,
             node_id=reader.get("HUB_NODE_ID", str, default=os.urandom(6).hex()),
+            meta_app_id=env.get("HUB_META_APP_ID") or None,
+            meta_app_secret=env.get("HUB_META_APP_SECRET") or None,
+            meta_verify_token=env.get("HUB_META_VERIFY_TOKEN") or None,
         )
         for name, kind in _TUNABLES.items():
             variable = "HUB_" + name.upper()

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
-from conftest import REDIS_URL, free_port
 
 from hub.bus.base import ZERO_ID, Bus, Event, parse_id
 from hub.bus.memory import MemoryBus
 from hub.bus.redis import RedisBus
 from hub.errors import BadFrame, CursorTooOld
+from tests.conftest import REDIS_URL, free_port
 
 MakeBus = Callable[..., Awaitable[Bus]]
 

@@ -115,8 +115,11 @@ def test_query_parameters() -> None:
 
     assert names("/api/conversations", "get") == {"limit", "cursor", "status"}
     assert names("/api/conversations/{conversation_id}/messages", "get") == {"limit", "before"}
-    [limit] = [p for p in document(20)["paths"]["/api/conversations"]["get"]["parameters"]
-               if p["name"] == "limit"]
+    [limit] = [
+        p
+        for p in document(20)["paths"]["/api/conversations"]["get"]["parameters"]
+        if p["name"] == "limit"
+    ]
     assert limit["schema"]["maximum"] == 20
 
 
@@ -243,6 +246,22 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
         return items if len(items) == 2 else []
 
     assert [m["client_id"] for m in eventually(history)] == ["v-1", "a-1"]
+    bot = {"kind": "telegram", "name": "Bot", "bot_token": "12345:" + "a" * 30}
+    connected = body("POST", "/api/channels", json=bot, headers=csrf)
+    assert connected["webhook"]["secret_token"] and connected["kind"] == "telegram"
+    assert status("POST", "/api/channels", json=bot, headers=csrf) == 409
+    assert (
+        status("POST", "/api/channels", json={"kind": "whatsapp", "name": "x"}, headers=csrf) == 400
+    )
+    page = {"kind": "messenger", "name": "Page", "account_id": "42", "access_token": "t"}
+    assert body("POST", "/api/channels", json=page, headers=csrf)["webhook"]["hosted_app"] is True
+    own = page | {"account_id": "43", "app_secret": "s" * 20}
+    assert body("POST", "/api/channels", json=own, headers=csrf)["webhook"]["verify_token"]
+    one_channel = "/api/channels/{channel_id}"
+    gone = one_channel.format(channel_id=connected["id"])
+    assert body("DELETE", one_channel, gone, headers=csrf)["status"] == "disconnected"
+    missing = one_channel.format(channel_id=uuid.uuid4())
+    assert status("DELETE", one_channel, missing, headers=csrf) == 404
     assert status("POST", "/api/auth/logout", headers=csrf) == 204
     assert status("POST", "/api/auth/logout", headers=csrf) == 401
     assert api_operations() <= {(p, m) for p, m, _ in checked.seen}

@@ -1,0 +1,390 @@
+"""Telegram Bot API inbound: the secret-token check and one `Update` into new messages and
+message changes.
+
+Threads: the chat (a private chat is the user; a group, supergroup or channel is itself),
+or `"<chat id>:<thread id>"` for a forum topic. Message ids are per chat, so a platform
+message id is `"<chat id>:<message_id>"`. Pure apart from one thing: a callback query
+carries no time, so its message is stamped with the time it is parsed (received).
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+from datetime import datetime
+from typing import Any
+
+from adapters.base import (
+    ChannelContext,
+    Contact,
+    MessageChange,
+    ParseResult,
+    conversation_for,
+    new_message,
+    unsupported,
+    utc_from_s,
+)
+from hub.message import Attachment, AttachmentType, Direction, utc_now
+
+SECRET_HEADER = "x-telegram-bot-api-secret-token"
+MESSAGES = ("message", "channel_post", "business_message")
+EDITS = ("edited_message", "edited_channel_post", "edited_business_message")
+# What the model holds entirely: a message with any other key keeps itself as `raw`
+# (forwards, voice and video-note flags, contact cards, stories, venues, business
+# connection ids, anything unknown).
+PLAIN_KEYS = {
+    "message_id",
+    "message_thread_id",
+    "is_topic_message",
+    "from",
+    "chat",
+    "date",
+    "text",
+    "caption",
+    "entities",
+    "caption_entities",
+    "link_preview_options",
+    "reply_to_message",
+    "has_protected_content",
+    "media_group_id",
+    "show_caption_above_media",
+    "has_media_spoiler",
+    "photo",
+    "document",
+    "audio",
+    "video",
+    "sticker",
+    "location",
+}
+# Keys of a message that are about it rather than its content (to name what is unsupported).
+ABOUT_KEYS = PLAIN_KEYS | {
+    "sender_chat",
+    "sender_boost_count",
+    "sender_business_bot",
+    "business_connection_id",
+    "forward_origin",
+    "forward_from",
+    "forward_from_chat",
+    "forward_from_message_id",
+    "forward_signature",
+    "forward_sender_name",
+    "forward_date",
+    "is_automatic_forward",
+    "external_reply",
+    "quote",
+    "reply_to_story",
+    "via_bot",
+    "edit_date",
+    "is_from_offline",
+    "author_signature",
+    "effect_id",
+    "reply_markup",
+}
+
+
+def secret_ok(header: str | None, token: str) -> bool:
+    """`X-Telegram-Bot-Api-Secret-Token` equals the `secret_token` we set, compared in
+    constant time. No header, or no token configured: refused."""
+    if header is None or not token:
+        return False
+    given = header.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(given, token.encode("utf-8", "surrogatepass"))
+
+
+def parse(update: dict[str, Any], ctx: ChannelContext) -> ParseResult:
+    """One Update (with or without `update_id`). Polls, chat-member updates, inline queries
+    and everything else the inbox has no use for are counted as ignored."""
+    result = ParseResult()
+    if not isinstance(update, dict):
+        result.ignored += 1
+        return result
+    for key in MESSAGES:
+        if key in update:
+            _message(update[key], ctx, result)
+            return result
+    for key in EDITS:
+        if key in update:
+            _edit(update[key], ctx, result)
+            return result
+    if "callback_query" in update:
+        _callback(update["callback_query"], ctx, result)
+    elif "message_reaction" in update:
+        _reaction(update["message_reaction"], ctx, result)
+    else:
+        result.ignored += 1
+    return result
+
+
+def _message(message: Any, ctx: ChannelContext, result: ParseResult) -> None:
+    if not isinstance(message, dict):
+        result.ignored += 1
+        return
+    chat = _dict(message.get("chat"))
+    chat_id = _id(chat.get("id"))
+    message_id = _id(message.get("message_id"))
+    at = _when(message.get("date"))
+    if chat_id is None or message_id is None or at is None:
+        result.ignored += 1
+        return
+    sender = _dict(message.get("from"))
+    ours = sender.get("is_bot") is True and _id(sender.get("id")) == ctx.account_id
+    person = _person(sender) if not ours else None
+    contact = person or Contact(chat_id, _name(chat) or _str(chat.get("title")), _username(chat))
+    text = _str(message.get("text")) or _str(message.get("caption"))
+    attachments = _attachments(message)
+    raw: dict[str, Any] | None = None
+    if not text and not attachments:
+        attachments = [unsupported({"type": _content_key(message)})]
+        raw = message
+    elif set(message) - PLAIN_KEYS:
+        raw = message
+    result.events.append(
+        new_message(
+            ctx,
+            thread=_thread(message, chat_id),
+            contact=contact,
+            platform_message_id=f"{chat_id}:{message_id}",
+            sent_at=at,
+            direction=Direction.OUT if ours else Direction.IN,
+            text=text,
+            attachments=attachments,
+            reply_to=_reply_to(message, chat_id),
+            raw=raw,
+        )
+    )
+
+
+def _edit(message: Any, ctx: ChannelContext, result: ParseResult) -> None:
+    """An edited text or caption. Edits without either (a live location moving, a media
+    swap) say nothing the model holds, and are ignored."""
+    message = _dict(message)
+    chat_id = _id(_dict(message.get("chat")).get("id"))
+    message_id = _id(message.get("message_id"))
+    edit_date = message.get("edit_date", message.get("date"))
+    at = _when(edit_date)
+    text = _str(message.get("text")) or _str(message.get("caption"))
+    if chat_id is None or message_id is None or at is None or text is None:
+        result.ignored += 1
+        return
+    result.events.append(
+        MessageChange(
+            channel_id=ctx.channel_id,
+            conversation_id=conversation_for(ctx, _thread(message, chat_id)),
+            platform_message_id=f"{chat_id}:{message_id}",
+            changes={"text": text, "edited": True},
+            at=at,
+            dedupe_key=f"edit:{chat_id}:{message_id}:{edit_date}",
+        )
+    )
+
+
+def _callback(query: Any, ctx: ChannelContext, result: ParseResult) -> None:
+    """A button of ours was pressed: the button's data as a message from the contact."""
+    query = _dict(query)
+    query_id = _id(query.get("id"))
+    person = _person(_dict(query.get("from")))
+    message = _dict(query.get("message"))
+    chat_id = _id(_dict(message.get("chat")).get("id"))
+    thread = _thread(message, chat_id) if chat_id else person.platform_user_id if person else None
+    if query_id is None or person is None or thread is None:
+        result.ignored += 1
+        return
+    text = _str(query.get("data")) or _str(query.get("game_short_name"))
+    result.events.append(
+        new_message(
+            ctx,
+            thread=thread,
+            contact=person,
+            platform_message_id=f"callback:{query_id}",
+            sent_at=utc_now(),  # a callback query carries no time: when we received it
+            direction=Direction.IN,
+            text=text,
+            attachments=[] if text else [unsupported({"type": "callback_query"})],
+            raw=query,
+        )
+    )
+
+
+def _reaction(update: Any, ctx: ChannelContext, result: ParseResult) -> None:
+    """A user's reactions to a message changed (the update lists old and new)."""
+    update = _dict(update)
+    chat_id = _id(_dict(update.get("chat")).get("id"))
+    message_id = _id(update.get("message_id"))
+    at = _when(update.get("date"))
+    if chat_id is None or message_id is None or at is None:
+        result.ignored += 1
+        return
+    by = _id(_dict(update.get("user")).get("id")) or _id(_dict(update.get("actor_chat")).get("id"))
+    new = [r for r in _list(update.get("new_reaction")) if isinstance(r, dict)]
+    emoji = next((_str(r.get("emoji")) for r in new if r.get("type") == "emoji"), None)
+    result.events.append(
+        MessageChange(
+            channel_id=ctx.channel_id,
+            conversation_id=conversation_for(ctx, chat_id),
+            platform_message_id=f"{chat_id}:{message_id}",
+            changes={
+                "reaction": {"emoji": emoji, "action": "react" if new else "unreact", "by": by}
+            },
+            at=at,
+            dedupe_key=f"reaction:{chat_id}:{message_id}:{by}:{update.get('date')}:{emoji or ''}",
+        )
+    )
+
+
+def _attachments(message: dict[str, Any]) -> list[Attachment]:
+    attachments: list[Attachment] = []
+    sizes = [
+        p for p in _list(message.get("photo")) if isinstance(p, dict) and _id(p.get("file_id"))
+    ]
+    if sizes:
+        largest = max(
+            sizes,
+            key=lambda p: (_int(p.get("width")) * _int(p.get("height")), _int(p.get("file_size"))),
+        )
+        attachments.append(_file(AttachmentType.IMAGE, largest))
+    if "animation" in message:  # also sent as `document` for old clients: one attachment
+        attachments += _files(AttachmentType.VIDEO, message.get("animation"))
+    else:
+        attachments += _files(AttachmentType.FILE, message.get("document"))
+    for key, kind in (
+        ("video", AttachmentType.VIDEO),
+        ("video_note", AttachmentType.VIDEO),
+        ("audio", AttachmentType.AUDIO),
+        ("voice", AttachmentType.AUDIO),
+    ):
+        attachments += _files(kind, message.get(key))
+    sticker = _dict(message.get("sticker"))
+    if _id(sticker.get("file_id")):
+        attachment = _file(AttachmentType.STICKER, sticker)
+        attachments.append(attachment.model_copy(update={"caption": _str(sticker.get("emoji"))}))
+    venue = _dict(message.get("venue"))
+    location = _dict(venue.get("location") or message.get("location"))
+    latitude, longitude = _float(location.get("latitude")), _float(location.get("longitude"))
+    if latitude is not None and longitude is not None:
+        attachments.append(
+            Attachment(
+                type=AttachmentType.LOCATION,
+                latitude=latitude,
+                longitude=longitude,
+                name=_str(venue.get("title")),
+                caption=_str(venue.get("address")),
+            )
+        )
+    contact = _dict(message.get("contact"))
+    if _str(contact.get("phone_number")) or _str(contact.get("first_name")):
+        attachments.append(
+            Attachment(
+                type=AttachmentType.CONTACT,
+                name=_name(contact),
+                caption=_str(contact.get("phone_number")),
+            )
+        )
+    story = _dict(message.get("story"))
+    story_chat = _dict(story.get("chat"))
+    if _id(story.get("id")) and _id(story_chat.get("id")):
+        attachments.append(
+            Attachment(
+                type=AttachmentType.STORY,
+                media_id=f"{_id(story_chat.get('id'))}:{_id(story.get('id'))}",
+                name=_str(story_chat.get("title")) or _username(story_chat),
+            )
+        )
+    return attachments
+
+
+def _files(kind: AttachmentType, value: Any) -> list[Attachment]:
+    value = _dict(value)
+    return [_file(kind, value)] if _id(value.get("file_id")) else []
+
+
+def _file(kind: AttachmentType, value: dict[str, Any]) -> Attachment:
+    size = value.get("file_size")
+    return Attachment(
+        type=kind,
+        media_id=_id(value.get("file_id")),
+        mime_type=_str(value.get("mime_type")),
+        name=_str(value.get("file_name")),
+        size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+    )
+
+
+def _thread(message: dict[str, Any], chat_id: str) -> str:
+    topic = _id(message.get("message_thread_id"))
+    return f"{chat_id}:{topic}" if message.get("is_topic_message") is True and topic else chat_id
+
+
+def _reply_to(message: dict[str, Any], chat_id: str) -> str | None:
+    """The replied-to message, in the same chat. In a forum topic every message "replies"
+    to the topic's first message; that is the thread, not a reply."""
+    replied = _id(_dict(message.get("reply_to_message")).get("message_id"))
+    if replied is None:
+        return None
+    if message.get("is_topic_message") is True and replied == _id(message.get("message_thread_id")):
+        return None
+    return f"{chat_id}:{replied}"
+
+
+def _content_key(message: dict[str, Any]) -> str:
+    """What the message carries that we do not know (poll, dice, a service message...)."""
+    return next((str(key) for key in message if key not in ABOUT_KEYS), "unknown")
+
+
+def _person(user: dict[str, Any]) -> Contact | None:
+    user_id = _id(user.get("id"))
+    return Contact(user_id, _name(user), _username(user)) if user_id else None
+
+
+def _name(user: dict[str, Any]) -> str | None:
+    parts = [_str(user.get("first_name")), _str(user.get("last_name"))]
+    return " ".join(p for p in parts if p) or None
+
+
+def _username(user: dict[str, Any]) -> str | None:
+    return _str(user.get("username"))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return _str(value)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _when(value: Any) -> datetime | None:
+    """Telegram's epoch seconds in UTC; None when it is not a time."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    try:
+        return utc_from_s(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+__all__ = ["SECRET_HEADER", "parse", "secret_ok"]

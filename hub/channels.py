@@ -1,0 +1,257 @@
+"""Platform channels: connecting and disconnecting them, and finding the channel (with its
+decrypted secrets) that a webhook is for, by account id or by channel id, without a
+database round trip per delivery."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
+
+from adapters.base import ChannelContext
+from hub.errors import BadRequest, Conflict, NotFound
+from hub.message import ChannelKind
+from hub.models import AuditEvent, Channel, ChannelAccount
+from hub.store import Store
+from hub.vault import Vault
+
+PLATFORM_KINDS = (
+    ChannelKind.INSTAGRAM,
+    ChannelKind.MESSENGER,
+    ChannelKind.WHATSAPP,
+    ChannelKind.TELEGRAM,
+)
+META_KINDS = (ChannelKind.INSTAGRAM, ChannelKind.MESSENGER, ChannelKind.WHATSAPP)
+ACCOUNT_FIELD = {
+    ChannelKind.INSTAGRAM: "instagram_account_id",
+    ChannelKind.MESSENGER: "page_id",
+    ChannelKind.WHATSAPP: "phone_number_id",
+    ChannelKind.TELEGRAM: "bot_id",
+}
+
+
+class ConnectBody(BaseModel):
+    """What an admin pastes to connect a channel by hand. Secrets go in, never come out."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: ChannelKind
+    name: str = Field(min_length=1, max_length=200)
+    account_id: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=r"^[^\s/]+$",
+        description="Instagram account id, Page id or WhatsApp phone number id; for Telegram "
+        "the bot id is read from the bot token",
+    )
+    business_account_id: str | None = Field(
+        default=None, max_length=100, description="WhatsApp WABA id"
+    )
+    access_token: str | None = Field(default=None, max_length=4096)
+    app_secret: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Only for a channel with its own Meta app; the hosted app's otherwise",
+    )
+    verify_token: str | None = Field(default=None, min_length=8, max_length=200)
+    bot_token: str | None = Field(default=None, max_length=200, pattern=r"^[0-9]+:[A-Za-z0-9_-]+$")
+    allowed_origins: list[str] = Field(default_factory=list, max_length=50)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    context: ChannelContext
+    secrets: dict[str, str]
+    status: str
+
+    @property
+    def active(self) -> bool:
+        return self.status != "disconnected"
+
+
+class Channels:
+    def __init__(self, store: Store, vault: Vault, *, cache_ttl_s: float) -> None:
+        self.store = store
+        self.vault = vault
+        self.cache_ttl_s = cache_ttl_s
+        self._by_account: dict[tuple[str, str], tuple[float, Resolved | None]] = {}
+        self._by_id: dict[uuid.UUID, tuple[float, Resolved | None]] = {}
+
+    # Connecting
+
+    async def connect(
+        self, workspace_id: uuid.UUID, actor_id: uuid.UUID, body: ConnectBody
+    ) -> tuple[Channel, dict[str, str]]:
+        """Create the channel; answers it with the secrets generated for the admin to paste
+        (the verify token or webhook secret), shown this once."""
+        kind = ChannelKind(body.kind)
+        if kind is ChannelKind.WEBCHAT:
+            channel = await self.store.create_channel(
+                workspace_id, kind, body.name, allowed_origins=body.allowed_origins
+            )
+            await self.store.audit(
+                workspace_id, "user", str(actor_id), "channel.connected", "channel", str(channel.id)
+            )
+            return channel, {}
+        sealed, account_id, shown = self._secrets_for(kind, body)
+        account_ids = {ACCOUNT_FIELD[kind]: account_id}
+        if body.business_account_id:
+            account_ids["business_account_id"] = body.business_account_id
+        channel = Channel(
+            workspace_id=workspace_id,
+            kind=kind,
+            name=body.name,
+            account_ids=account_ids,
+            secrets=sealed,
+        )
+        async with self.store.sessions() as s, s.begin():
+            taken = (
+                await s.exec(
+                    select(ChannelAccount).where(
+                        ChannelAccount.kind == kind, ChannelAccount.account_id == account_id
+                    )
+                )
+            ).first()
+            if taken is not None:
+                raise Conflict("That account is already connected to a channel.")
+            s.add(channel)
+            await s.flush()
+            s.add(
+                ChannelAccount(
+                    workspace_id=workspace_id,
+                    channel_id=channel.id,
+                    kind=kind,
+                    account_id=account_id,
+                )
+            )
+            s.add(
+                AuditEvent(
+                    workspace_id=workspace_id,
+                    actor_type="user",
+                    actor_id=str(actor_id),
+                    action="channel.connected",
+                    target_type="channel",
+                    target_id=str(channel.id),
+                )
+            )
+        self._by_account.pop((kind.value, account_id), None)  # it may be cached as unknown
+        return channel, shown
+
+    def _secrets_for(self, kind: ChannelKind, body: ConnectBody) -> tuple[str, str, dict[str, str]]:
+        if kind is ChannelKind.TELEGRAM:
+            if not body.bot_token:
+                raise BadRequest("A Telegram channel needs the bot_token from BotFather.")
+            webhook_secret = secrets.token_urlsafe(32)  # 1-256 of A-Z a-z 0-9 _ -
+            sealed = self.vault.seal(
+                {"bot_token": body.bot_token, "webhook_secret": webhook_secret}
+            )
+            # Shown once, for setWebhook's secret_token (until the hub calls setWebhook itself).
+            return sealed, body.bot_token.split(":", 1)[0], {"secret_token": webhook_secret}
+        if not body.account_id or not body.access_token:
+            raise BadRequest(f"A {kind.value} channel needs account_id and access_token.")
+        values = {"access_token": body.access_token}
+        shown: dict[str, str] = {}
+        if body.app_secret:
+            values["app_secret"] = body.app_secret
+            values["verify_token"] = body.verify_token or secrets.token_urlsafe(24)
+            shown["verify_token"] = values["verify_token"]
+        return self.vault.seal(values), body.account_id, shown
+
+    async def disconnect(
+        self, workspace_id: uuid.UUID, actor_id: uuid.UUID, channel_id: uuid.UUID
+    ) -> Channel:
+        """Stop routing to the channel and destroy its secrets; its conversations stay."""
+        async with self.store.sessions() as s, s.begin():
+            channel = (
+                await s.exec(
+                    select(Channel).where(
+                        Channel.workspace_id == workspace_id, Channel.id == channel_id
+                    )
+                )
+            ).first()
+            if channel is None:
+                raise NotFound("No such channel.")
+            for account in (
+                await s.exec(select(ChannelAccount).where(ChannelAccount.channel_id == channel_id))
+            ).all():
+                await s.delete(account)
+            channel.status = "disconnected"
+            channel.secrets = None
+            s.add(channel)
+            s.add(
+                AuditEvent(
+                    workspace_id=workspace_id,
+                    actor_type="user",
+                    actor_id=str(actor_id),
+                    action="channel.disconnected",
+                    target_type="channel",
+                    target_id=str(channel_id),
+                )
+            )
+        self._by_id.pop(channel_id, None)
+        for key in [
+            k for k, (_, r) in self._by_account.items() if r and r.context.channel_id == channel_id
+        ]:
+            del self._by_account[key]
+        return channel
+
+    # Routing webhooks
+
+    async def by_account(self, kind: ChannelKind, account_id: str) -> Resolved | None:
+        key = (kind.value, account_id)
+        cached = self._by_account.get(key)
+        if cached is None or cached[0] <= time.monotonic():
+            async with self.store.sessions() as s:
+                row = (
+                    await s.exec(
+                        select(Channel)
+                        .join(ChannelAccount, ChannelAccount.channel_id == Channel.id)  # type: ignore[arg-type]
+                        .where(
+                            ChannelAccount.kind == kind.value,
+                            ChannelAccount.account_id == account_id,
+                        )
+                    )
+                ).first()
+            cached = self._by_account[key] = (
+                time.monotonic() + self.cache_ttl_s,
+                self._resolve(row),
+            )
+        return cached[1] if cached[1] is not None and cached[1].active else None
+
+    async def by_id(self, channel_id: uuid.UUID) -> Resolved | None:
+        cached = self._by_id.get(channel_id)
+        if cached is None or cached[0] <= time.monotonic():
+            async with self.store.sessions() as s:
+                row = await s.get(Channel, channel_id)
+            cached = self._by_id[channel_id] = (
+                time.monotonic() + self.cache_ttl_s,
+                self._resolve(row),
+            )
+        return cached[1] if cached[1] is not None and cached[1].active else None
+
+    def _resolve(self, row: Channel | None) -> Resolved | None:
+        if row is None or row.kind not in {k.value for k in PLATFORM_KINDS}:
+            return None
+        kind = ChannelKind(row.kind)
+        account_id = str(row.account_ids.get(ACCOUNT_FIELD[kind], ""))
+        context = ChannelContext(row.workspace_id, row.id, kind, account_id)
+        return Resolved(context, self.vault.open(row.secrets), row.status)
+
+
+def webhook_info(channel: Channel, base_url: str, shown: dict[str, str]) -> dict[str, Any]:
+    """What the admin pastes into the platform's dashboard."""
+    kind = channel.kind
+    if kind == ChannelKind.TELEGRAM:
+        return {"url": f"{base_url}/webhooks/telegram/{channel.id}", **shown}
+    if kind in {k.value for k in META_KINDS}:
+        if "verify_token" in shown:
+            return {
+                "url": f"{base_url}/webhooks/meta/{channel.id}",
+                "verify_token": shown["verify_token"],
+            }
+        return {"url": f"{base_url}/webhooks/meta", "hosted_app": True}
+    return {}
