@@ -53,6 +53,7 @@ class NewMessage:
 
     message: Message
     contact: Contact
+    thread: str = ""  # what the conversation id was derived from: the reply's address
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,7 @@ def new_message(
         status=DeliveryStatus.RECEIVED if direction == Direction.IN else DeliveryStatus.SENT,
         raw=raw,
     )
-    return NewMessage(message, contact)
+    return NewMessage(message, contact, thread)
 
 
 def unsupported(raw: dict[str, Any]) -> Attachment:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,7 +20,6 @@ from hub import api, openapi, webhooks, ws
 from hub.errors import HubError
 from hub.services import Services
 from hub.settings import Settings
-from hub.worker import Worker
 
 log = logging.getLogger("hub.app")
 
@@ -91,7 +91,8 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         app.state.services = services
         await services.bus.start()
         await services.fanout.start()
-        worker = Worker(settings, services.bus, services.store.sessions) if run_worker else None
+        client = httpx.AsyncClient(timeout=10)
+        worker = services.worker(client) if run_worker else None
         if worker is not None:
             await worker.start()
         app.state.worker = worker
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         finally:
             if worker is not None:
                 await worker.stop()
+            await client.aclose()
             await services.close()
 
     routes: list[BaseRoute] = [

@@ -199,6 +199,25 @@ class Channels:
             del self._by_account[key]
         return channel
 
+    async def mark(self, channel_id: uuid.UUID, status: str) -> None:
+        """A platform told us the channel's token is dead (or it came back): admins see it."""
+        async with self.store.sessions() as s, s.begin():
+            channel = await s.get(Channel, channel_id)
+            if channel is None or channel.status in (status, "disconnected"):
+                return
+            channel.status = status
+            s.add(channel)
+            s.add(
+                AuditEvent(
+                    workspace_id=channel.workspace_id,
+                    actor_type="platform",
+                    action=f"channel.{status.replace('_', '-')}",
+                    target_type="channel",
+                    target_id=str(channel_id),
+                )
+            )
+        self._by_id.pop(channel_id, None)
+
     # Routing webhooks
 
     async def by_account(self, kind: ChannelKind, account_id: str) -> Resolved | None:

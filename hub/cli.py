@@ -44,32 +44,31 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    from hub.bus import make_bus
-    from hub.db import make_engine, sessionmaker
-    from hub.worker import Worker
+    import httpx
+
+    from hub.services import Services
 
     settings = Settings.from_env()
     if settings.redis_url is None:
         raise SettingsError(
             "Environment variable REDIS_URL is missing; a separate worker needs Redis "
-            "(the embedded default runs its worker inside `hub demo` or `hub serve --with-worker`)."
+            "(without Redis, `hub demo` and `hub serve` run the worker role themselves)."
         )
 
     async def run() -> None:
-        bus = make_bus(settings)
-        engine = make_engine(settings)
-        await bus.start()
-        worker = Worker(settings, bus, sessionmaker(engine))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await worker.start()
-        logging.getLogger("hub.worker").info("worker %s started", worker.consumer)
-        await stop.wait()
-        await worker.stop()
-        await bus.close()
-        await engine.dispose()
+        services = Services.build(settings)
+        await services.bus.start()
+        async with httpx.AsyncClient(timeout=10) as client:
+            worker = services.worker(client)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await worker.start()
+            logging.getLogger("hub.worker").info("worker %s started", worker.name)
+            await stop.wait()
+            await worker.stop()
+        await services.close()
 
     asyncio.run(run())
 

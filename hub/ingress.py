@@ -45,15 +45,16 @@ class ConversationRef:
     contact_id: uuid.UUID
     channel_kind: str
     kind: str
+    thread: str = ""  # the platform's address of the other party (empty for web chat)
 
     def encode(self) -> str:
-        return f"{self.channel_id}|{self.contact_id}|{self.channel_kind}|{self.kind}"
+        return f"{self.channel_id}|{self.contact_id}|{self.channel_kind}|{self.kind}|{self.thread}"
 
     @classmethod
     def decode(
         cls, conversation_id: uuid.UUID, workspace_id: uuid.UUID, value: str
     ) -> ConversationRef:
-        channel_id, contact_id, channel_kind, kind = value.split("|")
+        channel_id, contact_id, channel_kind, kind, thread = value.split("|", 4)
         return cls(
             conversation_id,
             workspace_id,
@@ -61,6 +62,7 @@ class ConversationRef:
             uuid.UUID(contact_id),
             channel_kind,
             kind,
+            thread,
         )
 
     def message(
@@ -94,10 +96,14 @@ class ConversationRef:
         )
 
 
-def message_event(message: Message, contact: dict[str, str | None] | None = None) -> str:
+def message_event(
+    message: Message, contact: dict[str, str | None] | None = None, thread: str = ""
+) -> str:
     data: dict[str, object] = {"message": message.model_dump(mode="json", exclude_none=True)}
     if contact is not None:
         data["contact"] = contact
+    if thread:
+        data["thread"] = thread
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -114,7 +120,12 @@ class Ingress:
         self._cache_ttl_s = cache_ttl_s
 
     async def publish_message(
-        self, message: Message, contact: dict[str, str | None] | None = None
+        self,
+        message: Message,
+        contact: dict[str, str | None] | None = None,
+        *,
+        thread: str = "",
+        inbound: bool = True,
     ) -> Published:
         ref = ConversationRef(
             message.conversation_id,
@@ -123,8 +134,9 @@ class Ingress:
             message.contact_id,
             message.channel_kind,
             message.kind,
+            thread,
         )
-        if self._cached(ref.workspace_id, ref.id) is None:
+        if inbound and self._cached(ref.workspace_id, ref.id) is None:
             # Agents on any node may answer before the worker has stored the conversation.
             await self.bus.remember(
                 str(ref.workspace_id), f"conv:{ref.id}", ref.encode(), ttl_s=DIRECTORY_TTL_S
@@ -133,7 +145,7 @@ class Ingress:
         return await self.bus.publish(
             str(message.workspace_id),
             "message.created",
-            message_event(message, contact),
+            message_event(message, contact, thread),
             conversation_id=str(message.conversation_id),
             dedupe_key=f"msg:{message.channel_id}:{message.platform_message_id}",
         )
@@ -192,7 +204,13 @@ class Ingress:
             if channel is None:
                 raise NotFound("The conversation's channel is gone.")
             ref = ConversationRef(
-                row.id, row.workspace_id, row.channel_id, row.contact_id, channel.kind, row.kind
+                row.id,
+                row.workspace_id,
+                row.channel_id,
+                row.contact_id,
+                channel.kind,
+                row.kind,
+                row.thread or "",
             )
         self._cache(ref)
         return ref
@@ -238,7 +256,7 @@ class Ingress:
                 type=SenderType.AGENT, id=str(principal.user_id), name=principal.name or None
             ),
         )
-        return message.id, await self.publish_message(message)
+        return message.id, await self.publish_message(message, inbound=False)
 
     # Ephemeral and small state events
 
@@ -284,17 +302,24 @@ class Ingress:
             contact = parsed.contact
             return await self.publish_message(
                 parsed.message,
-                {
+                thread=parsed.thread,
+                contact={
                     "id": str(parsed.message.contact_id),
                     "name": contact.name or contact.username,
                     "platform_user_id": contact.platform_user_id,
                 },
             )
         if isinstance(parsed, MessageChange):
+            data = change_event(ctx, parsed)
+            ours = await self.bus.recall(
+                workspace, f"pmid:{parsed.channel_id}:{parsed.platform_message_id}"
+            )
+            if ours is not None:  # a status of a reply we sent: name our message
+                data["message_id"] = ours
             return await self.bus.publish(
                 workspace,
                 "message.updated",
-                json.dumps(change_event(ctx, parsed)),
+                json.dumps(data),
                 conversation_id=str(parsed.conversation_id or ""),
                 dedupe_key=f"chg:{parsed.channel_id}:{parsed.dedupe_key}",
             )

@@ -86,6 +86,7 @@ async def _message_created(session: AsyncConnection, event: Event) -> None:
         channel_id=message.channel_id,
         contact_id=message.contact_id,
         kind=message.kind,
+        thread=data.get("thread") or None,
         status="open",
         last_activity_at=message.sent_at,
         last_message_preview=preview,
@@ -121,6 +122,7 @@ async def _message_created(session: AsyncConnection, event: Event) -> None:
                     (newer, upsert.excluded.last_event_id), else_=conversations.c.last_event_id
                 ),
                 "status": reopen,
+                "thread": sa.func.coalesce(CONVERSATIONS.c.thread, upsert.excluded.thread),
             },
         )
     )
@@ -225,6 +227,8 @@ async def _message_updated(session: AsyncConnection, workspace_id: uuid.UUID, ev
         values["reactions"] = kept
     if "text" in changes:
         values["text"] = changes["text"]
+    if changes.get("platform_message_id"):
+        values["platform_message_id"] = str(changes["platform_message_id"])  # ours, now sent
     if changes.get("edited"):
         values["edited"] = True
     if changes.get("deleted"):

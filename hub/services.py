@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.outbound import Platforms
 from hub.auth import Signer
 from hub.bus import Bus, make_bus
 from hub.channels import Channels
 from hub.db import make_engine, sessionmaker
 from hub.fanout import Fanout
 from hub.ingress import Ingress
+from hub.sender import Sender
 from hub.settings import Settings
 from hub.store import Store
 from hub.vault import Vault
 from hub.webchat import WebChat
+from hub.worker import PERSIST_GROUP, SEND_GROUP, Consumer, Persister, Worker
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Services:
     fanout: Fanout
     vault: Vault
     channels: Channels
+    platforms: Platforms
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -49,6 +54,21 @@ class Services:
             fanout=Fanout(bus, resume_max_events=settings.resume_max_events),
             vault=vault,
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s),
+            platforms=Platforms(
+                graph=settings.graph_url,
+                instagram=settings.instagram_graph_url,
+                telegram=settings.telegram_api_url,
+            ),
+        )
+
+    def worker(self, client: httpx.AsyncClient) -> Worker:
+        """The worker role on this process's bus: persist and send."""
+        settings, bus = self.settings, self.bus
+        return Worker(
+            [
+                Consumer(settings, bus, PERSIST_GROUP, Persister(self.store.sessions).handle),
+                Consumer(settings, bus, SEND_GROUP, Sender(self, client).handle),
+            ]
         )
 
     async def close(self) -> None:

@@ -43,6 +43,11 @@ class Settings:
     meta_app_secret: str | None = None
     meta_verify_token: str | None = None
 
+    # Platform API base URLs (tests point them at a fake platform on loopback)
+    graph_url: str = "https://graph.facebook.com/v23.0"
+    instagram_graph_url: str = "https://graph.instagram.com/v23.0"
+    telegram_api_url: str = "https://api.telegram.org"
+
     # Limits
     max_frame_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
@@ -148,6 +153,10 @@ class Settings:
             meta_app_secret=env.get("HUB_META_APP_SECRET") or None,
             meta_verify_token=env.get("HUB_META_VERIFY_TOKEN") or None,
         )
+        for name in ("graph_url", "instagram_graph_url", "telegram_api_url"):
+            variable = "HUB_" + name.upper()
+            if env.get(variable):
+                values[name] = _base_url(variable, env[variable])
         for name, kind in _TUNABLES.items():
             variable = "HUB_" + name.upper()
             if variable in env:
@@ -204,6 +213,13 @@ class _Reader:
             raise SettingsError(
                 f"Environment variable {name} must be {expected}, not {raw!r}."
             ) from None
+
+
+def _base_url(variable: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"Environment variable {variable} must be an absolute http(s) URL.")
+    return raw.rstrip("/")
 
 
 def _database_url(url: str) -> str:

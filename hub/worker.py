@@ -1,9 +1,13 @@
-"""Stream consumers that are not tied to a socket. Today: the "persist" group.
+"""The worker role: stream consumers that are not tied to a socket, one per consumer group.
 
-Each worker is one consumer of the group; several share the work. A batch is acked
-only after its transaction committed. Entries another consumer left pending for
-`claim_idle_ms` (it crashed) are claimed and applied here. If the database is down,
-nothing is acked and the batch is retried with backoff; live delivery is unaffected.
+- "persist" applies tenant events to the database (`hub.persist`).
+- "send" performs agents' replies on the platforms (`hub.sender`).
+
+Each worker is one consumer of each group; several workers share the work. A batch is
+acked only after its handler finished. Entries another consumer left pending for
+`claim_idle_ms` (it crashed) are claimed and handled here. If a handler fails (the
+database is away, say), nothing is acked and the batch is retried with backoff; live
+delivery is unaffected.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import exc as sa_exc
 
@@ -23,27 +28,32 @@ from hub.store import Sessions
 log = logging.getLogger("hub.worker")
 
 PERSIST_GROUP = "persist"
+SEND_GROUP = "send"
 # Errors that retrying cannot fix (as opposed to the database being away).
 UNAPPLIABLE = (ValueError, KeyError, TypeError, sa_exc.IntegrityError, sa_exc.DataError)
 BATCH = 200
 
+# (workspace id, events, claimed from a consumer that stopped) -> done
+Handler = Callable[[str, list[Event], bool], Awaitable[None]]
 
-class Worker:
+
+class Consumer:
     def __init__(
-        self, settings: Settings, bus: Bus, sessions: Sessions, *, block_ms: int = 1000
+        self, settings: Settings, bus: Bus, group: str, handle: Handler, *, block_ms: int = 1000
     ) -> None:
         self.settings = settings
         self.bus = bus
-        self.sessions = sessions
+        self.group = group
+        self.handle = handle
         self.block_ms = block_ms
-        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{settings.node_id}"
+        self.name = f"{socket.gethostname()}-{os.getpid()}-{settings.node_id}"
         self._known: set[str] = set()
-        self._retry: Batch = []  # read but not yet applied: retried before reading more
+        self._retry: Batch = []  # read but not yet handled: retried before reading more
         self._task: asyncio.Task[None] | None = None
-        self.applied = 0
+        self.handled = 0
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="hub-worker")
+        self._task = asyncio.create_task(self.run(), name=f"hub-{self.group}")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -69,20 +79,20 @@ class Worker:
                     continue
                 if not self._retry:
                     self._retry = await self.bus.read_group(
-                        PERSIST_GROUP,
-                        self.consumer,
+                        self.group,
+                        self.name,
                         sorted(self._known),
                         count=BATCH,
                         block_ms=self.block_ms,
                     )
                 while self._retry:
-                    await self._apply(*self._retry[0])
+                    await self._handle(*self._retry[0], claimed=False)
                     self._retry.pop(0)
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("persist failed; retrying in %.1fs", backoff, exc_info=True)
+                log.warning("%s failed; retrying in %.1fs", self.group, backoff, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
@@ -90,24 +100,34 @@ class Worker:
         current = await self.bus.workspaces()
         new = current - self._known
         if new:
-            await self.bus.ensure_group(PERSIST_GROUP, new)
+            await self.bus.ensure_group(self.group, new)
             self._known |= new
 
     async def _claim_stale(self) -> None:
         for workspace_id in sorted(self._known):
             while True:
                 events = await self.bus.autoclaim(
-                    PERSIST_GROUP,
-                    self.consumer,
+                    self.group,
+                    self.name,
                     workspace_id,
                     min_idle_ms=self.settings.claim_idle_ms,
                     count=BATCH,
                 )
                 if not events:
                     break
-                await self._apply(workspace_id, events)
+                await self._handle(workspace_id, events, claimed=True)
 
-    async def _apply(self, workspace_id: str, events: list[Event]) -> None:
+    async def _handle(self, workspace_id: str, events: list[Event], *, claimed: bool) -> None:
+        await self.handle(workspace_id, events, claimed)
+        await self.bus.ack(self.group, workspace_id, [e.id for e in events])
+        self.handled += len(events)
+
+
+class Persister:
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         try:
             await persist.apply(self.sessions, workspace_id, events)
         except UNAPPLIABLE:
@@ -123,5 +143,22 @@ class Worker:
                         workspace_id,
                         exc_info=True,
                     )
-        await self.bus.ack(PERSIST_GROUP, workspace_id, [e.id for e in events])
-        self.applied += len(events)
+
+
+class Worker:
+    """One consumer in each group, sharing the process's bus."""
+
+    def __init__(self, consumers: list[Consumer]) -> None:
+        self.consumers = consumers
+
+    async def start(self) -> None:
+        for consumer in self.consumers:
+            await consumer.start()
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+
+    @property
+    def name(self) -> str:
+        return self.consumers[0].name

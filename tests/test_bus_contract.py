@@ -480,3 +480,16 @@ async def test_remember_and_recall(make_bus: MakeBus) -> None:
     await bus.remember("w1", "conv:x", "newer", ttl_s=1)
     await asyncio.sleep(1.2)
     assert await bus.recall("w1", "conv:x") is None
+
+
+async def test_remember_only_new_is_a_claim_one_caller_wins(make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    results = await asyncio.gather(
+        *(bus.remember("w1", "claim:m1", f"worker-{i}", ttl_s=60, only_new=True) for i in range(20))
+    )
+    assert results.count(True) == 1
+    winner = await bus.recall("w1", "claim:m1")
+    assert winner == f"worker-{results.index(True)}"
+    assert (
+        await bus.remember("w1", "claim:m1", "late", ttl_s=60) is True
+    )  # plain remember overwrites

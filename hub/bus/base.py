@@ -32,7 +32,8 @@ Contract
 - `remember(w, key, value, ttl_s)` / `recall(w, key)`: a small per-workspace directory
   shared by all processes (facts the hot path needs without asking the database, such
   as which channel a conversation belongs to). `recall` answers None for an unknown or
-  expired key.
+  expired key. With `only_new`, `remember` stores nothing over a live key and answers
+  False: a claim that exactly one process wins.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class Bus(Protocol):
         dedupe_key: str | None = None,
     ) -> Published: ...
 
-    async def remember(self, workspace_id: str, key: str, value: str, *, ttl_s: int) -> None: ...
+    async def remember(
+        self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
+    ) -> bool: ...
 
     async def recall(self, workspace_id: str, key: str) -> str | None: ...
 

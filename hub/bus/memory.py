@@ -102,12 +102,18 @@ class MemoryBus:
         while self._dedupe and next(iter(self._dedupe.values()))[1] <= now:
             self._dedupe.popitem(last=False)
 
-    async def remember(self, workspace_id: str, key: str, value: str, *, ttl_s: int) -> None:
+    async def remember(
+        self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
+    ) -> bool:
         now = time.monotonic()
+        found = self._kv.get((workspace_id, key))
+        if only_new and found is not None and found[1] > now:
+            return False
         self._kv[(workspace_id, key)] = (value, now + ttl_s)
         if len(self._kv) > 4 * self.stream_maxlen:
             for stale in [k for k, (_, until) in self._kv.items() if until <= now]:
                 del self._kv[stale]
+        return True
 
     async def recall(self, workspace_id: str, key: str) -> str | None:
         found = self._kv.get((workspace_id, key))

@@ -215,8 +215,13 @@ class RedisBus:
             self._registered.add(workspace_id)
         return Published(str(event_id), bool(duplicate))
 
-    async def remember(self, workspace_id: str, key: str, value: str, *, ttl_s: int) -> None:
-        await self._c.redis.set(f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}", value, ex=ttl_s)
+    async def remember(
+        self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
+    ) -> bool:
+        stored = await self._c.redis.set(
+            f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}", value, ex=ttl_s, nx=only_new
+        )
+        return bool(stored)
 
     async def recall(self, workspace_id: str, key: str) -> str | None:
         value = await self._c.redis.get(f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}")

@@ -1,0 +1,226 @@
+"""Sending an agent's reply to a platform: the shared types and the one I/O entry point.
+
+Sans-I/O like inbound: each platform module has a pure `build(Outgoing, Platforms) ->
+Request` and a pure `interpret(status, body, headers) -> Outcome`; `send` is the thin pump
+between them and the only code here that touches the network. It never raises for
+anything the platform or the network does: every answer becomes an `Outcome`, which the
+send worker turns into a retry, a "reconnect this channel" prompt or a failed message.
+
+Tokens: Meta takes a bearer header; Telegram's documented API puts the bot token in the
+path (`/bot<token>/`). `Request.redacted_url` and `repr(Request)` hide it, and a filter on
+the `httpx` logger masks it in httpx's own "HTTP Request: POST <url>" log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from hub.message import ChannelKind
+
+TIMEOUT_S = 10.0
+_BOT_TOKEN = re.compile(r"/bot[^/?#\s]+")  # Telegram's token path segment, wherever it appears
+
+
+def redact(text: str) -> str:
+    """`text` with any Telegram `/bot<token>` path segment masked."""
+    return _BOT_TOKEN.sub("/bot<redacted>", text)
+
+
+@dataclass(frozen=True, slots=True)
+class Platforms:
+    """Where each API lives; tests point these at the fake platform server."""
+
+    graph: str = "https://graph.facebook.com/v23.0"
+    instagram: str = "https://graph.instagram.com/v23.0"
+    telegram: str = "https://api.telegram.org"
+
+
+def base_urls(root: str | None = None) -> Platforms:
+    """The real platforms, or all three under one `root` (a fake server, an egress proxy):
+    `{root}/graph/v23.0`, `{root}/instagram/v23.0` and `{root}/telegram`."""
+    if root is None:
+        return Platforms()
+    root = root.rstrip("/")
+    return Platforms(f"{root}/graph/v23.0", f"{root}/instagram/v23.0", f"{root}/telegram")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One text reply to send. `recipient` is the other party's platform id (IGSID, PSID,
+    wa_id, Telegram chat id or "chat:thread" for a forum topic); `reply_to` a platform
+    message id ("chat:message_id" on Telegram); `comment_id` set answers a comment, in
+    public or as a private DM (`public`). `secrets`: `access_token` (Meta) or `bot_token`."""
+
+    kind: ChannelKind
+    account_id: str
+    recipient: str
+    text: str
+    reply_to: str | None = None
+    comment_id: str | None = None
+    public: bool = False
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP call to make. Exactly one of `json` / `form` is the body."""
+
+    method: str
+    url: str
+    json: dict[str, Any] | None = None
+    form: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL safe to log: Telegram's `/bot<token>/` masked."""
+        return redact(self.url)
+
+    def __repr__(self) -> str:
+        # Header values are credentials (Authorization); only their names are shown.
+        return (
+            f"Request({self.method} {self.redacted_url}, json={self.json!r}, "
+            f"form={self.form!r}, headers={sorted(self.headers)!r})"
+        )
+
+
+OutcomeKind = Literal["sent", "retry", "needs_reconnect", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to a send. Build with the classmethods; match on `kind`:
+    - sent: `platform_message_id` is set.
+    - retry: try again, after `after_s` seconds when the platform said (else back off).
+    - needs_reconnect: the token is expired or revoked; retrying cannot help.
+    - failed: permanent for this message; `reason` is for the agent, `code` for machines.
+    `code` is the platform's (Graph "131047" or "10/2018278", Telegram "403"), or ours:
+    "http_<status>", "network", "bad_response", "too_long", "missing_secret", "unsupported".
+    """
+
+    kind: OutcomeKind
+    platform_message_id: str | None = None
+    after_s: float | None = None
+    reason: str = ""
+    code: str = ""
+
+    @classmethod
+    def sent(cls, platform_message_id: str) -> Outcome:
+        return cls("sent", platform_message_id=platform_message_id)
+
+    @classmethod
+    def retry(cls, reason: str, code: str, after_s: float | None = None) -> Outcome:
+        return cls("retry", after_s=after_s, reason=reason, code=code)
+
+    @classmethod
+    def needs_reconnect(cls, reason: str, code: str) -> Outcome:
+        return cls("needs_reconnect", reason=reason, code=code)
+
+    @classmethod
+    def failed(cls, reason: str, code: str) -> Outcome:
+        return cls("failed", reason=reason, code=code)
+
+
+class Unsendable(ValueError):
+    """`build` cannot express this Outgoing as a request; nothing was sent. `send` turns it
+    into a failed Outcome (`code`), or needs_reconnect for a missing secret."""
+
+    code = "unsupported"
+
+
+class TooLong(Unsendable):
+    """The text exceeds the platform's limit (characters): Telegram and WhatsApp 4096,
+    Messenger 2000, Instagram 1000. Raised by `build`, so nothing is sent."""
+
+    code = "too_long"
+
+    def __init__(self, limit: int, length: int) -> None:
+        super().__init__(f"text is {length} characters; the limit here is {limit}")
+        self.limit = limit
+        self.length = length
+
+
+class MissingSecret(Unsendable):
+    code = "missing_secret"
+
+
+def check_length(text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise TooLong(limit, len(text))
+
+
+def secret(out: Outgoing, name: str) -> str:
+    value = out.secrets.get(name)
+    if not value:
+        raise MissingSecret(f"the channel has no {name}")
+    return value
+
+
+def retry_after_header(headers: Mapping[str, str]) -> float | None:
+    """`Retry-After` in seconds (the delta form; an HTTP date would need a clock, so it is
+    treated as absent and the worker backs off on its own)."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
+async def send(
+    client: httpx.AsyncClient, out: Outgoing, platforms: Platforms, *, timeout_s: float = TIMEOUT_S
+) -> Outcome:
+    """Build, perform, interpret. Never raises for the platform's or the network's doing."""
+    # Imported here: the platform modules import this module's types.
+    from adapters import send_meta, send_telegram
+
+    telegram = out.kind == ChannelKind.TELEGRAM
+    build = send_telegram.build if telegram else send_meta.build
+    interpret = send_telegram.interpret if telegram else send_meta.interpret
+    try:
+        request = build(out, platforms)
+    except MissingSecret as exc:
+        return Outcome.needs_reconnect(str(exc), exc.code)
+    except Unsendable as exc:
+        return Outcome.failed(str(exc), exc.code)
+    try:
+        response = await client.request(
+            request.method,
+            request.url,
+            json=request.json,
+            data=request.form,
+            headers=request.headers,
+            timeout=timeout_s,
+        )
+    except httpx.TransportError as exc:  # timeouts included: TimeoutException subclasses it
+        return Outcome.retry(redact(f"{type(exc).__name__}: {exc}"), "network")
+    try:
+        body: Any = response.json()
+    except ValueError:  # an HTML error page from a proxy, an empty body
+        body = None
+    return interpret(response.status_code, body, response.headers)
+
+
+class _RedactBotTokens(logging.Filter):
+    """httpx logs every request's full URL at INFO; on Telegram that URL holds the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact(str(arg)) if isinstance(arg, str | httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+_httpx_logger = logging.getLogger("httpx")
+if not any(isinstance(f, _RedactBotTokens) for f in _httpx_logger.filters):
+    _httpx_logger.addFilter(_RedactBotTokens())

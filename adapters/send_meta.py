@@ -1,0 +1,148 @@
+"""Sending on Meta's Graph API: Instagram, Messenger and WhatsApp (PLATFORMS.md §2c, §3b,
+§4b). Pure: `build` makes the request, `interpret` reads the answer; `adapters.outbound.send`
+does the I/O.
+
+Endpoints, all POST with `Authorization: Bearer <access_token>` and a JSON body:
+- Instagram DM: `{instagram}/{ig_id}/messages` `{recipient:{id}, message:{text}}`
+- Messenger DM: `{graph}/{page_id}/messages`, the same plus `messaging_type: RESPONSE`
+- private reply to a comment: the DM call with `recipient: {comment_id}`
+- public reply: Instagram `{instagram}/{comment_id}/replies`, Facebook
+  `{graph}/{comment_id}/comments`, both `{message}`; the answer is `{id}`
+- WhatsApp: `{graph}/{phone_number_id}/messages` `{messaging_product, recipient_type, to,
+  type: text, text:{body, preview_url}}`, plus `context:{message_id}` for a reply
+
+`reply_to` is ignored on Instagram and Messenger DMs: the platform reference documents no
+reply field for their Send API, and an unknown field risks a (#100) rejection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from adapters.outbound import (
+    Outcome,
+    Outgoing,
+    Platforms,
+    Request,
+    Unsendable,
+    check_length,
+    retry_after_header,
+    secret,
+)
+from adapters.whatsapp import sent_message_id
+from hub.message import ChannelKind
+
+# Characters. Meta documents 2000 for the Messenger Send API; Instagram's is 1000.
+LIMITS = {ChannelKind.INSTAGRAM: 1000, ChannelKind.MESSENGER: 2000, ChannelKind.WHATSAPP: 4096}
+
+# Graph error codes that mean "slow down", not "this message is wrong": 4 app, 17 user,
+# 32 page, 613 custom rate limits; WhatsApp 80007 account, 130429 throughput, 131056 pair.
+THROTTLED = frozenset({4, 17, 32, 613, 80007, 130429, 131056})
+# Meta's error-handling guide says to wait and retry these: 1 unknown ("possibly a
+# temporary issue due to downtime"), 2 service; WhatsApp 131016 service unavailable.
+TRANSIENT = frozenset({1, 2, 131016})
+TOKEN_EXPIRED = 190
+# Subcodes that mean the token no longer works whatever the code: 458 app not installed,
+# 460 password changed, 463 expired, 467 invalid.
+TOKEN_SUBCODES = frozenset({458, 460, 463, 467})
+
+
+def build(out: Outgoing, platforms: Platforms) -> Request:
+    """Raises `TooLong` past the channel's limit, `MissingSecret` without `access_token`,
+    `Unsendable` for what the channel cannot carry (a WhatsApp comment reply)."""
+    limit = LIMITS.get(out.kind)
+    if limit is None:
+        raise Unsendable(f"{out.kind} is not sent through the Graph API")
+    check_length(out.text, limit)
+    headers = {"Authorization": f"Bearer {secret(out, 'access_token')}"}
+    base = platforms.instagram if out.kind == ChannelKind.INSTAGRAM else platforms.graph
+    if out.kind == ChannelKind.WHATSAPP:
+        if out.comment_id is not None:
+            raise Unsendable("WhatsApp has no comments to reply to")
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": out.recipient,
+            "type": "text",
+            "text": {"body": out.text, "preview_url": False},
+        }
+        if out.reply_to:
+            body["context"] = {"message_id": out.reply_to}
+        return Request("POST", f"{base}/{_seg(out.account_id)}/messages", body, headers=headers)
+    if out.comment_id is not None and out.public:
+        edge = "replies" if out.kind == ChannelKind.INSTAGRAM else "comments"
+        url = f"{base}/{_seg(out.comment_id)}/{edge}"
+        return Request("POST", url, {"message": out.text}, headers=headers)
+    recipient = {"comment_id": out.comment_id} if out.comment_id else {"id": out.recipient}
+    body = {"recipient": recipient, "message": {"text": out.text}}
+    if out.kind == ChannelKind.MESSENGER:
+        body["messaging_type"] = "RESPONSE"  # answering the person within the 24 h window
+    return Request("POST", f"{base}/{_seg(out.account_id)}/messages", body, headers=headers)
+
+
+def interpret(status: int, body: Any, headers: Mapping[str, str]) -> Outcome:
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return _error(status, error, headers)
+    if 200 <= status < 300:
+        platform_id = _message_id(body)
+        if platform_id is None:
+            return Outcome.failed("the platform answered without a message id", "bad_response")
+        return Outcome.sent(platform_id)
+    if status >= 500 or status == 429:
+        return Outcome.retry(f"HTTP {status}", f"http_{status}", retry_after_header(headers))
+    return Outcome.failed(f"HTTP {status}", f"http_{status}")
+
+
+def _error(status: int, error: dict[str, Any], headers: Mapping[str, str]) -> Outcome:
+    """One ladder from a Graph error object to an outcome; codes decide, titles never do
+    (Meta: "build your app's error handling logic around code values")."""
+    code = _int(error.get("code"))
+    subcode = _int(error.get("error_subcode"))
+    code_text = f"{code}/{subcode}" if subcode is not None else str(code or f"http_{status}")
+    reason = _reason(error) or f"HTTP {status}"
+    if code in THROTTLED or status == 429:
+        return Outcome.retry(reason, code_text, retry_after_header(headers))
+    if code == TOKEN_EXPIRED or subcode in TOKEN_SUBCODES:
+        return Outcome.needs_reconnect(reason, code_text)
+    if code in TRANSIENT or status >= 500:
+        return Outcome.retry(reason, code_text, retry_after_header(headers))
+    return Outcome.failed(reason, code_text)
+
+
+def _reason(error: dict[str, Any]) -> str | None:
+    """The most human text the error carries: the user-facing message, then WhatsApp's
+    `error_data.details` (the title alone says "Re-engagement message"), then `message`."""
+    data = error.get("error_data")
+    details = data.get("details") if isinstance(data, dict) else None
+    for text in (error.get("error_user_msg"), details, error.get("message")):
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+    return None
+
+
+def _message_id(body: Any) -> str | None:
+    """`message_id` (Instagram, Messenger), `messages[0].id` (WhatsApp) or `id` (a comment)."""
+    if not isinstance(body, dict):
+        return None
+    for candidate in (body.get("message_id"), sent_message_id(body), body.get("id")):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+        if isinstance(candidate, int) and not isinstance(candidate, bool):
+            return str(candidate)
+    return None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _seg(value: str) -> str:
+    """One path segment: an id with a "/" or "?" must not reach another endpoint."""
+    return quote(value, safe="")

@@ -1,0 +1,232 @@
+"""Agents' replies go out through the send group to a fake platform on loopback, which checks
+each request against the documented shape; the outcome comes back as message.updated."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.bus import Event
+from hub.sender import Sender
+from hub.settings import Settings
+from tests.fakeplatform import MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
+from tests.fixtures import load
+from tests.helpers import Tenant, prepare
+
+PSID = "1412611362105802"  # the sender in messenger/webhook_text_full.json
+
+
+@dataclass
+class Env:
+    client: TestClient
+    fake: FakePlatform
+    tenant: Tenant
+    settings: Settings
+    channels: dict[str, dict[str, Any]]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.tenant.api_token}"}
+
+
+@pytest.fixture
+def env(settings: Settings) -> Iterator[Env]:
+    with running_fake() as fake:
+        urls = fake.base_urls()
+        settings = settings.with_overrides(
+            meta_app_secret="hosted-secret-for-tests",
+            graph_url=urls.graph,
+            instagram_graph_url=urls.instagram,
+            telegram_api_url=urls.telegram,
+        )
+        [tenant] = prepare(settings, "acme")
+        with TestClient(create_app(settings, run_worker=True)) as client:
+            auth = {"authorization": f"Bearer {tenant.api_token}"}
+            channels = {}
+            for name, body in {
+                "messenger": {
+                    "kind": "messenger",
+                    "name": "Page",
+                    "account_id": MESSENGER.account_id,
+                    "access_token": MESSENGER.token,
+                },
+                "whatsapp": {
+                    "kind": "whatsapp",
+                    "name": "WA",
+                    "account_id": WHATSAPP.account_id,
+                    "access_token": WHATSAPP.token,
+                },
+                "telegram": {"kind": "telegram", "name": "Bot", "bot_token": TELEGRAM.token},
+            }.items():
+                response = client.post("/api/channels", json=body, headers=auth)
+                assert response.status_code == 201, response.text
+                channels[name] = response.json()
+            yield Env(client, fake, tenant, settings, channels)
+
+
+def deliver_meta(env: Env, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    digest = hmac.new(b"hosted-secret-for-tests", data, hashlib.sha256).hexdigest()
+    answer = env.client.post(
+        "/webhooks/meta", content=data, headers={"x-hub-signature-256": f"sha256={digest}"}
+    )
+    assert answer.status_code == 200 and answer.json()["accepted"] >= 1, answer.text
+
+
+def messenger_conversation(env: Env) -> str:
+    body = load("messenger/webhook_text_full.json")
+    entry = body["entry"][0]
+    entry["id"] = entry["messaging"][0]["recipient"]["id"] = MESSENGER.account_id
+    deliver_meta(env, body)
+    return str(
+        wait(
+            lambda: (
+                env.client.get("/api/conversations", headers=env.auth).json()["items"] or [None]
+            )[0]
+        )["id"]
+    )
+
+
+def wait(probe: Any, timeout_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := probe():
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def reply(env: Env, conversation_id: str, client_id: str, text: str) -> str:
+    answer = env.client.post(
+        f"/api/conversations/{conversation_id}/messages",
+        json={"client_id": client_id, "text": text},
+        headers=env.auth,
+    )
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["message_id"])
+
+
+def stored(env: Env, conversation_id: str, message_id: str, status: str) -> dict[str, Any]:
+    def probe() -> Any:
+        items = env.client.get(
+            f"/api/conversations/{conversation_id}/messages", headers=env.auth
+        ).json()["items"]
+        found = [m for m in items if m["id"] == message_id and m["status"] == status]
+        return found[0] if found else None
+
+    return dict(wait(probe))
+
+
+def test_a_messenger_reply_is_sent_once_and_becomes_sent(env: Env) -> None:
+    conversation_id = messenger_conversation(env)
+    env.fake.fail_next("/messages", 500, {"error": {"message": "An unknown error", "code": 2}})
+    message_id = reply(env, conversation_id, "r1", "Thanks, on its way!")
+    message = stored(env, conversation_id, message_id, "sent")
+    sent = [r for r in env.fake.requests if r.path.endswith(f"/{MESSENGER.account_id}/messages")]
+    accepted = [r for r in sent if r.answer and "message_id" in r.answer]
+    assert len(accepted) == 1  # the 500 was retried; the message went out once
+    assert accepted[0].body["recipient"] == {"id": PSID}
+    assert accepted[0].body["message"] == {"text": "Thanks, on its way!"}
+    assert accepted[0].headers["authorization"] == f"Bearer {MESSENGER.token}"
+    assert message["platform_message_id"] == accepted[0].answer["message_id"]
+    assert not env.fake.rejected
+
+
+def test_an_expired_token_fails_the_send_and_asks_for_a_reconnect(env: Env) -> None:
+    conversation_id = messenger_conversation(env)
+    env.fake.fail_next(
+        "/messages",
+        400,
+        {
+            "error": {
+                "message": "Error validating access token: Session has expired",
+                "type": "OAuthException",
+                "code": 190,
+            }
+        },
+    )
+    message_id = reply(env, conversation_id, "r2", "Hello?")
+    failed = stored(env, conversation_id, message_id, "failed")
+    assert failed["error"]["code"] == "needs_reconnect" and "expired" in failed["error"]["message"]
+    channels = env.client.get("/api/channels", headers=env.auth).json()["items"]
+    assert {c["kind"]: c["status"] for c in channels}["messenger"] == "needs_reconnect"
+
+
+def test_whatsapp_outside_the_window_fails_with_the_platform_reason(env: Env) -> None:
+    body = load("whatsapp/message_text.json")
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = WHATSAPP.account_id
+    deliver_meta(env, body)
+    conversation_id = wait(
+        lambda: (env.client.get("/api/conversations", headers=env.auth).json()["items"] or [None])[
+            0
+        ]
+    )["id"]
+    env.fake.fail_next(
+        "/messages",
+        400,
+        {
+            "error": {
+                "message": "Re-engagement message",
+                "type": "OAuthException",
+                "code": 131047,
+                "error_data": {
+                    "messaging_product": "whatsapp",
+                    "details": "Message failed to send because more than 24 hours have passed "
+                    "since the customer last replied to this number.",
+                },
+            }
+        },
+    )
+    message_id = reply(env, conversation_id, "w1", "Are you still there?")
+    failed = stored(env, conversation_id, message_id, "failed")
+    assert failed["error"]["code"] == "131047" and "24 hours" in failed["error"]["message"]
+
+
+def test_a_telegram_reply_goes_to_the_chat(env: Env) -> None:
+    channel = env.channels["telegram"]
+    update = load("telegram/update_private_text_message.json")
+    answer = env.client.post(
+        f"/webhooks/telegram/{channel['id']}",
+        content=json.dumps(update),
+        headers={"x-telegram-bot-api-secret-token": channel["webhook"]["secret_token"]},
+    )
+    assert answer.json()["accepted"] == 1
+    conversation_id = wait(
+        lambda: (env.client.get("/api/conversations", headers=env.auth).json()["items"] or [None])[
+            0
+        ]
+    )["id"]
+    message_id = reply(env, conversation_id, "t1", "Merhaba!")
+    message = stored(env, conversation_id, message_id, "sent")
+    [request] = [r for r in env.fake.requests if r.path.endswith("/sendMessage")]
+    assert request.body["chat_id"] == 218485655 and request.body["text"] == "Merhaba!"
+    assert message["platform_message_id"].startswith("218485655:")
+
+
+def test_a_claimed_send_is_never_performed_again(env: Env) -> None:
+    conversation_id = messenger_conversation(env)
+    message_id = reply(env, conversation_id, "r3", "Only once")
+    stored(env, conversation_id, message_id, "sent")
+    services = env.client.app.state.services  # type: ignore[attr-defined]
+    workspace = str(env.tenant.workspace_id)
+    events = env.client.portal.call(services.bus.read, workspace, "0-0", 1000)  # type: ignore[union-attr]
+    [created] = [e for e in events if e.name == "message.created" and message_id in e.data]
+    before = len(env.fake.requests)
+
+    async def redeliver(event: Event) -> None:
+        async with httpx.AsyncClient() as http:
+            await Sender(services, http).handle(workspace, [copy.copy(event)], True)
+
+    env.client.portal.call(redeliver, created)  # as if another worker claimed it after a crash
+    assert len(env.fake.requests) == before
