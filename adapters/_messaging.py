@@ -17,6 +17,9 @@ from adapters.base import (
     MessageChange,
     ParseResult,
     ReadUpTo,
+    as_dict,
+    as_id,
+    as_list,
     conversation_for,
     new_message,
     unsupported,
@@ -45,23 +48,6 @@ _MESSAGE_EXTRAS = ("quick_reply", "referral", "app_id", "metadata")
 
 
 # Defensive readers
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def as_id(value: Any) -> str | None:
-    """Platform ids are strings; some payloads send numbers. Anything else is no id."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**100:
-        return str(value)  # (a huge int would not even convert)
-    return None
 
 
 def as_text(value: Any) -> str | None:

@@ -157,3 +157,27 @@ def unsupported(raw: dict[str, Any]) -> Attachment:
 
 def conversation_for(ctx: ChannelContext, thread: str) -> uuid.UUID:
     return conversation_id_for(ctx.workspace_id, ctx.channel_id, thread)
+
+
+# Reading untrusted JSON: the wrong type is "absent", never an exception.
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_id(value: Any) -> str | None:
+    """Platform ids are strings; some payloads send numbers. Anything else is no id."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**100:
+        return str(value)  # (a huge int would not even convert)
+    return None
+
+
+def nonempty_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

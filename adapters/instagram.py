@@ -14,15 +14,20 @@ from typing import Any
 
 from adapters._messaging import (
     NOBODY,
-    as_dict,
-    as_id,
-    as_list,
     as_text,
     parse_element,
     parse_messaging,
     when,
 )
-from adapters.base import ChannelContext, Contact, ParseResult, new_message
+from adapters.base import (
+    ChannelContext,
+    Contact,
+    ParseResult,
+    as_dict,
+    as_id,
+    as_list,
+    new_message,
+)
 from hub.message import Direction, MessageKind
 
 COMMENT_FIELDS = ("comments", "live_comments")

@@ -11,9 +11,6 @@ from typing import Any
 
 from adapters._messaging import (
     NOBODY,
-    as_dict,
-    as_id,
-    as_list,
     as_text,
     ms,
     parse_messaging,
@@ -24,6 +21,9 @@ from adapters.base import (
     Contact,
     MessageChange,
     ParseResult,
+    as_dict,
+    as_id,
+    as_list,
     conversation_for,
     new_message,
 )

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.base import as_list
 from hub.message import ChannelKind
 
 SIGNATURE_HEADER = "x-hub-signature-256"
@@ -74,7 +75,7 @@ def split(body: Any) -> Split:
         return Split([], 1)
     pieces: list[Piece] = []
     ignored = 0
-    for entry in _list(body.get("entry")):
+    for entry in as_list(body.get("entry")):
         if not isinstance(entry, dict):
             ignored += 1
             continue
@@ -85,14 +86,10 @@ def split(body: Any) -> Split:
         if kind is not ChannelKind.WHATSAPP:
             pieces.append(Piece(kind, entry_id, entry))
             continue
-        for change in _list(entry.get("changes")):
+        for change in as_list(entry.get("changes")):
             value = change.get("value") if isinstance(change, dict) else None
             metadata = value.get("metadata") if isinstance(value, dict) else None
             number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
             piece_entry = {**entry, "changes": [change]}
             pieces.append(Piece(kind, str(number or entry_id), piece_entry))
     return Split(pieces, ignored)
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []

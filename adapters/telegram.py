@@ -19,8 +19,12 @@ from adapters.base import (
     Contact,
     MessageChange,
     ParseResult,
+    as_dict,
+    as_id,
+    as_list,
     conversation_for,
     new_message,
+    nonempty_text,
     unsupported,
     utc_from_s,
 )
@@ -119,18 +123,20 @@ def _message(message: Any, ctx: ChannelContext, result: ParseResult) -> None:
     if not isinstance(message, dict):
         result.ignored += 1
         return
-    chat = _dict(message.get("chat"))
-    chat_id = _id(chat.get("id"))
-    message_id = _id(message.get("message_id"))
+    chat = as_dict(message.get("chat"))
+    chat_id = as_id(chat.get("id"))
+    message_id = as_id(message.get("message_id"))
     at = _when(message.get("date"))
     if chat_id is None or message_id is None or at is None:
         result.ignored += 1
         return
-    sender = _dict(message.get("from"))
-    ours = sender.get("is_bot") is True and _id(sender.get("id")) == ctx.account_id
+    sender = as_dict(message.get("from"))
+    ours = sender.get("is_bot") is True and as_id(sender.get("id")) == ctx.account_id
     person = _person(sender) if not ours else None
-    contact = person or Contact(chat_id, _name(chat) or _str(chat.get("title")), _username(chat))
-    text = _str(message.get("text")) or _str(message.get("caption"))
+    contact = person or Contact(
+        chat_id, _name(chat) or nonempty_text(chat.get("title")), _username(chat)
+    )
+    text = nonempty_text(message.get("text")) or nonempty_text(message.get("caption"))
     attachments = _attachments(message)
     raw: dict[str, Any] | None = None
     if not text and not attachments:
@@ -157,12 +163,12 @@ def _message(message: Any, ctx: ChannelContext, result: ParseResult) -> None:
 def _edit(message: Any, ctx: ChannelContext, result: ParseResult) -> None:
     """An edited text or caption. Edits without either (a live location moving, a media
     swap) say nothing the model holds, and are ignored."""
-    message = _dict(message)
-    chat_id = _id(_dict(message.get("chat")).get("id"))
-    message_id = _id(message.get("message_id"))
+    message = as_dict(message)
+    chat_id = as_id(as_dict(message.get("chat")).get("id"))
+    message_id = as_id(message.get("message_id"))
     edit_date = message.get("edit_date", message.get("date"))
     at = _when(edit_date)
-    text = _str(message.get("text")) or _str(message.get("caption"))
+    text = nonempty_text(message.get("text")) or nonempty_text(message.get("caption"))
     if chat_id is None or message_id is None or at is None or text is None:
         result.ignored += 1
         return
@@ -180,16 +186,16 @@ def _edit(message: Any, ctx: ChannelContext, result: ParseResult) -> None:
 
 def _callback(query: Any, ctx: ChannelContext, result: ParseResult) -> None:
     """A button of ours was pressed: the button's data as a message from the contact."""
-    query = _dict(query)
-    query_id = _id(query.get("id"))
-    person = _person(_dict(query.get("from")))
-    message = _dict(query.get("message"))
-    chat_id = _id(_dict(message.get("chat")).get("id"))
+    query = as_dict(query)
+    query_id = as_id(query.get("id"))
+    person = _person(as_dict(query.get("from")))
+    message = as_dict(query.get("message"))
+    chat_id = as_id(as_dict(message.get("chat")).get("id"))
     thread = _thread(message, chat_id) if chat_id else person.platform_user_id if person else None
     if query_id is None or person is None or thread is None:
         result.ignored += 1
         return
-    text = _str(query.get("data")) or _str(query.get("game_short_name"))
+    text = nonempty_text(query.get("data")) or nonempty_text(query.get("game_short_name"))
     result.events.append(
         new_message(
             ctx,
@@ -207,16 +213,18 @@ def _callback(query: Any, ctx: ChannelContext, result: ParseResult) -> None:
 
 def _reaction(update: Any, ctx: ChannelContext, result: ParseResult) -> None:
     """A user's reactions to a message changed (the update lists old and new)."""
-    update = _dict(update)
-    chat_id = _id(_dict(update.get("chat")).get("id"))
-    message_id = _id(update.get("message_id"))
+    update = as_dict(update)
+    chat_id = as_id(as_dict(update.get("chat")).get("id"))
+    message_id = as_id(update.get("message_id"))
     at = _when(update.get("date"))
     if chat_id is None or message_id is None or at is None:
         result.ignored += 1
         return
-    by = _id(_dict(update.get("user")).get("id")) or _id(_dict(update.get("actor_chat")).get("id"))
-    new = [r for r in _list(update.get("new_reaction")) if isinstance(r, dict)]
-    emoji = next((_str(r.get("emoji")) for r in new if r.get("type") == "emoji"), None)
+    by = as_id(as_dict(update.get("user")).get("id")) or as_id(
+        as_dict(update.get("actor_chat")).get("id")
+    )
+    new = [r for r in as_list(update.get("new_reaction")) if isinstance(r, dict)]
+    emoji = next((nonempty_text(r.get("emoji")) for r in new if r.get("type") == "emoji"), None)
     result.events.append(
         MessageChange(
             channel_id=ctx.channel_id,
@@ -234,7 +242,7 @@ def _reaction(update: Any, ctx: ChannelContext, result: ParseResult) -> None:
 def _attachments(message: dict[str, Any]) -> list[Attachment]:
     attachments: list[Attachment] = []
     sizes = [
-        p for p in _list(message.get("photo")) if isinstance(p, dict) and _id(p.get("file_id"))
+        p for p in as_list(message.get("photo")) if isinstance(p, dict) and as_id(p.get("file_id"))
     ]
     if sizes:
         largest = max(
@@ -253,12 +261,14 @@ def _attachments(message: dict[str, Any]) -> list[Attachment]:
         ("voice", AttachmentType.AUDIO),
     ):
         attachments += _files(kind, message.get(key))
-    sticker = _dict(message.get("sticker"))
-    if _id(sticker.get("file_id")):
+    sticker = as_dict(message.get("sticker"))
+    if as_id(sticker.get("file_id")):
         attachment = _file(AttachmentType.STICKER, sticker)
-        attachments.append(attachment.model_copy(update={"caption": _str(sticker.get("emoji"))}))
-    venue = _dict(message.get("venue"))
-    location = _dict(venue.get("location") or message.get("location"))
+        attachments.append(
+            attachment.model_copy(update={"caption": nonempty_text(sticker.get("emoji"))})
+        )
+    venue = as_dict(message.get("venue"))
+    location = as_dict(venue.get("location") or message.get("location"))
     latitude, longitude = _float(location.get("latitude")), _float(location.get("longitude"))
     if latitude is not None and longitude is not None:
         attachments.append(
@@ -266,60 +276,62 @@ def _attachments(message: dict[str, Any]) -> list[Attachment]:
                 type=AttachmentType.LOCATION,
                 latitude=latitude,
                 longitude=longitude,
-                name=_str(venue.get("title")),
-                caption=_str(venue.get("address")),
+                name=nonempty_text(venue.get("title")),
+                caption=nonempty_text(venue.get("address")),
             )
         )
-    contact = _dict(message.get("contact"))
-    if _str(contact.get("phone_number")) or _str(contact.get("first_name")):
+    contact = as_dict(message.get("contact"))
+    if nonempty_text(contact.get("phone_number")) or nonempty_text(contact.get("first_name")):
         attachments.append(
             Attachment(
                 type=AttachmentType.CONTACT,
                 name=_name(contact),
-                caption=_str(contact.get("phone_number")),
+                caption=nonempty_text(contact.get("phone_number")),
             )
         )
-    story = _dict(message.get("story"))
-    story_chat = _dict(story.get("chat"))
-    if _id(story.get("id")) and _id(story_chat.get("id")):
+    story = as_dict(message.get("story"))
+    story_chat = as_dict(story.get("chat"))
+    if as_id(story.get("id")) and as_id(story_chat.get("id")):
         attachments.append(
             Attachment(
                 type=AttachmentType.STORY,
-                media_id=f"{_id(story_chat.get('id'))}:{_id(story.get('id'))}",
-                name=_str(story_chat.get("title")) or _username(story_chat),
+                media_id=f"{as_id(story_chat.get('id'))}:{as_id(story.get('id'))}",
+                name=nonempty_text(story_chat.get("title")) or _username(story_chat),
             )
         )
     return attachments
 
 
 def _files(kind: AttachmentType, value: Any) -> list[Attachment]:
-    value = _dict(value)
-    return [_file(kind, value)] if _id(value.get("file_id")) else []
+    value = as_dict(value)
+    return [_file(kind, value)] if as_id(value.get("file_id")) else []
 
 
 def _file(kind: AttachmentType, value: dict[str, Any]) -> Attachment:
     size = value.get("file_size")
     return Attachment(
         type=kind,
-        media_id=_id(value.get("file_id")),
-        mime_type=_str(value.get("mime_type")),
-        name=_str(value.get("file_name")),
+        media_id=as_id(value.get("file_id")),
+        mime_type=nonempty_text(value.get("mime_type")),
+        name=nonempty_text(value.get("file_name")),
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
     )
 
 
 def _thread(message: dict[str, Any], chat_id: str) -> str:
-    topic = _id(message.get("message_thread_id"))
+    topic = as_id(message.get("message_thread_id"))
     return f"{chat_id}:{topic}" if message.get("is_topic_message") is True and topic else chat_id
 
 
 def _reply_to(message: dict[str, Any], chat_id: str) -> str | None:
     """The replied-to message, in the same chat. In a forum topic every message "replies"
     to the topic's first message; that is the thread, not a reply."""
-    replied = _id(_dict(message.get("reply_to_message")).get("message_id"))
+    replied = as_id(as_dict(message.get("reply_to_message")).get("message_id"))
     if replied is None:
         return None
-    if message.get("is_topic_message") is True and replied == _id(message.get("message_thread_id")):
+    if message.get("is_topic_message") is True and replied == as_id(
+        message.get("message_thread_id")
+    ):
         return None
     return f"{chat_id}:{replied}"
 
@@ -330,37 +342,17 @@ def _content_key(message: dict[str, Any]) -> str:
 
 
 def _person(user: dict[str, Any]) -> Contact | None:
-    user_id = _id(user.get("id"))
+    user_id = as_id(user.get("id"))
     return Contact(user_id, _name(user), _username(user)) if user_id else None
 
 
 def _name(user: dict[str, Any]) -> str | None:
-    parts = [_str(user.get("first_name")), _str(user.get("last_name"))]
+    parts = [nonempty_text(user.get("first_name")), nonempty_text(user.get("last_name"))]
     return " ".join(p for p in parts if p) or None
 
 
 def _username(user: dict[str, Any]) -> str | None:
-    return _str(user.get("username"))
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    return _str(value)
+    return nonempty_text(user.get("username"))
 
 
 def _int(value: Any) -> int:

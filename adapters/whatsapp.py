@@ -19,8 +19,11 @@ from adapters.base import (
     Contact,
     MessageChange,
     ParseResult,
+    as_id,
+    as_list,
     conversation_for,
     new_message,
+    nonempty_text,
     unsupported,
     utc_from_any,
 )
@@ -62,14 +65,14 @@ def parse(entry: dict[str, Any], ctx: ChannelContext) -> ParseResult:
             continue
         before = (len(result.events), result.ignored)
         names = _names(value.get("contacts"))
-        errors = [e for e in _list(value.get("errors")) if isinstance(e, dict)]
+        errors = [e for e in as_list(value.get("errors")) if isinstance(e, dict)]
         attached = False
         elements = value.get("messages" if field == "messages" else "message_echoes")
         direction = Direction.IN if field == "messages" else Direction.OUT
-        for element in _list(elements):
+        for element in as_list(elements):
             attached |= _message(element, names, errors, direction, ctx, result)
         if field == "messages":
-            for status in _list(value.get("statuses")):
+            for status in as_list(value.get("statuses")):
                 _status(status, ctx, result)
         if errors and not attached:
             result.ignored += len(errors)  # errors of the change itself: for the caller's log
@@ -99,14 +102,14 @@ def _message(
     if not isinstance(element, dict):
         result.ignored += 1
         return False
-    sender = _id(element.get("from"))
-    wamid = _id(element.get("id"))
+    sender = as_id(element.get("from"))
+    wamid = as_id(element.get("id"))
     at = _when(element.get("timestamp"))
-    peer = sender if direction == Direction.IN else _id(element.get("to"))
+    peer = sender if direction == Direction.IN else as_id(element.get("to"))
     if sender is None or wamid is None or at is None or peer is None:
         result.ignored += 1
         return False
-    kind = _str(element.get("type")) or ""
+    kind = nonempty_text(element.get("type")) or ""
     body = element.get(kind)
     body = body if isinstance(body, dict) else {}
     conversation = conversation_for(ctx, peer)
@@ -146,7 +149,7 @@ def _message(
             direction=direction,
             text=text,
             attachments=attachments,
-            reply_to=_id(context.get("id")),
+            reply_to=as_id(context.get("id")),
             raw=raw,
         )
     )
@@ -155,24 +158,24 @@ def _message(
 
 def _content(element: dict[str, Any]) -> tuple[str | None, list[Attachment]]:
     """Text and attachments of a message; nothing at all when the model cannot express it."""
-    kind = _str(element.get("type")) or ""
+    kind = nonempty_text(element.get("type")) or ""
     body = element.get(kind)
     if kind == "contacts":
-        cards = [_card(card) for card in _list(body) if isinstance(card, dict)]
+        cards = [_card(card) for card in as_list(body) if isinstance(card, dict)]
         return None, cards
     if not isinstance(body, dict):
         return None, []
     if kind == "text":
-        return _str(body.get("body")), []
+        return nonempty_text(body.get("body")), []
     if kind in MEDIA:
         return None, [
             Attachment(
                 type=MEDIA[kind],
-                url=_str(body.get("url")),
-                media_id=_id(body.get("id")),
-                mime_type=_str(body.get("mime_type")),
-                name=_str(body.get("filename")),
-                caption=_str(body.get("caption")),
+                url=nonempty_text(body.get("url")),
+                media_id=as_id(body.get("id")),
+                mime_type=nonempty_text(body.get("mime_type")),
+                name=nonempty_text(body.get("filename")),
+                caption=nonempty_text(body.get("caption")),
             )
         ]
     if kind == "location":
@@ -184,32 +187,32 @@ def _content(element: dict[str, Any]) -> tuple[str | None, list[Attachment]]:
                 type=AttachmentType.LOCATION,
                 latitude=latitude,
                 longitude=longitude,
-                name=_str(body.get("name")),
-                caption=_str(body.get("address")),
+                name=nonempty_text(body.get("name")),
+                caption=nonempty_text(body.get("address")),
             )
         ]
     if kind == "interactive":
-        reply_type = _str(body.get("type")) or ""
+        reply_type = nonempty_text(body.get("type")) or ""
         reply = body.get(reply_type)
         reply = reply if isinstance(reply, dict) else {}
         if reply_type in ("button_reply", "list_reply"):
-            return _str(reply.get("title")), []
+            return nonempty_text(reply.get("title")), []
         if reply_type == "nfm_reply":  # a completed Flow: its body, the answers in raw
-            return _str(reply.get("body")), []
+            return nonempty_text(reply.get("body")), []
         return None, []
     if kind == "button":  # a template's quick-reply button: the payload stays in raw
-        return _str(body.get("text")) or _str(body.get("payload")), []
+        return nonempty_text(body.get("text")) or nonempty_text(body.get("payload")), []
     return None, []  # order, system, identity, unsupported, unknown
 
 
 def _card(card: dict[str, Any]) -> Attachment:
     name = card.get("name")
     name = name if isinstance(name, dict) else {}
-    phones = [p for p in _list(card.get("phones")) if isinstance(p, dict)]
+    phones = [p for p in as_list(card.get("phones")) if isinstance(p, dict)]
     return Attachment(
         type=AttachmentType.CONTACT,
-        name=_str(name.get("formatted_name")) or _str(name.get("first_name")),
-        caption=_str(phones[0].get("phone")) if phones else None,
+        name=nonempty_text(name.get("formatted_name")) or nonempty_text(name.get("first_name")),
+        caption=nonempty_text(phones[0].get("phone")) if phones else None,
     )
 
 
@@ -225,13 +228,13 @@ def _change(
     """A reaction, an edit or a revoke (an unsend): a change to an earlier message."""
     changes: dict[str, Any]
     if kind == "reaction":
-        target = _id(body.get("message_id"))
-        emoji = _str(body.get("emoji"))  # empty or missing: the reaction was removed
+        target = as_id(body.get("message_id"))
+        emoji = nonempty_text(body.get("emoji"))  # empty or missing: the reaction was removed
         changes = {
             "reaction": {"emoji": emoji, "action": "react" if emoji else "unreact", "by": sender}
         }
     elif kind == "edit":
-        target = _id(body.get("original_message_id"))
+        target = as_id(body.get("original_message_id"))
         edited = body.get("message")
         edited = edited if isinstance(edited, dict) else {}
         text, attachments = _content(edited)
@@ -240,7 +243,7 @@ def _change(
         if text or caption:
             changes["text"] = text or caption
     else:
-        target = _id(body.get("original_message_id"))
+        target = as_id(body.get("original_message_id"))
         changes = {"deleted": True}
     if target is None:
         return None
@@ -259,16 +262,16 @@ def _status(status: Any, ctx: ChannelContext, result: ParseResult) -> None:
     if not isinstance(status, dict):
         result.ignored += 1
         return
-    wamid = _id(status.get("id"))
-    state = STATUSES.get(_str(status.get("status")) or "")
+    wamid = as_id(status.get("id"))
+    state = STATUSES.get(nonempty_text(status.get("status")) or "")
     at = _when(status.get("timestamp"))
     if wamid is None or state is None or at is None:
         result.ignored += 1
         return
-    recipient = _id(status.get("recipient_id"))
+    recipient = as_id(status.get("recipient_id"))
     changes: dict[str, Any] = {"status": state}
     if state == "failed":
-        errors = [e for e in _list(status.get("errors")) if isinstance(e, dict)]
+        errors = [e for e in as_list(status.get("errors")) if isinstance(e, dict)]
         changes["error"] = _error(errors[0] if errors else {})
     result.events.append(
         MessageChange(
@@ -286,39 +289,23 @@ def _error(error: dict[str, Any]) -> dict[str, str]:
     """{code, message} of a DeliveryError: the code as a string, the most specific text
     (`error_data.details`, which Meta says to build on, then `message`, then `title`)."""
     data = error.get("error_data")
-    details = _str(data.get("details")) if isinstance(data, dict) else None
-    code = _id(error.get("code"))
-    message = details or _str(error.get("message")) or _str(error.get("title"))
+    details = nonempty_text(data.get("details")) if isinstance(data, dict) else None
+    code = as_id(error.get("code"))
+    message = details or nonempty_text(error.get("message")) or nonempty_text(error.get("title"))
     return {"code": code or "unknown", "message": message or "failed"}
 
 
 def _names(contacts: Any) -> dict[str, str]:
     names: dict[str, str] = {}
-    for contact in _list(contacts):
+    for contact in as_list(contacts):
         if not isinstance(contact, dict):
             continue
         profile = contact.get("profile")
-        name = _str(profile.get("name")) if isinstance(profile, dict) else None
-        wa_id = _id(contact.get("wa_id"))
+        name = nonempty_text(profile.get("name")) if isinstance(profile, dict) else None
+        wa_id = as_id(contact.get("wa_id"))
         if wa_id and name:
             names[wa_id] = name
     return names
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    return _str(value)
 
 
 def _float(value: Any) -> float | None:
