@@ -288,7 +288,7 @@ async def connect_channel(request: Request) -> Response:
     require_admin(principal)
     body = await read_body(request, ConnectBody)
     channel, shown = await services(request).channels.connect(
-        principal.workspace_id, principal.user_id, body
+        principal.workspace_id, principal.user_id, body, public_base(request)
     )
     answer = channel_json(channel) | {"webhook": webhook_info(channel, public_base(request), shown)}
     return JSONResponse(answer, status_code=201)

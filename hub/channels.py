@@ -4,21 +4,27 @@ database round trip per delivery."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
+from adapters import send_telegram
 from adapters.base import ChannelContext
+from adapters.outbound import Platforms, Request, redact
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.message import ChannelKind
 from hub.models import AuditEvent, Channel, ChannelAccount
 from hub.store import Store
 from hub.vault import Vault
+
+log = logging.getLogger("hub.channels")
 
 PLATFORM_KINDS = (
     ChannelKind.INSTAGRAM,
@@ -74,17 +80,20 @@ class Resolved:
 
 
 class Channels:
-    def __init__(self, store: Store, vault: Vault, *, cache_ttl_s: float) -> None:
+    def __init__(
+        self, store: Store, vault: Vault, *, cache_ttl_s: float, platforms: Platforms | None = None
+    ) -> None:
         self.store = store
         self.vault = vault
         self.cache_ttl_s = cache_ttl_s
+        self.platforms = platforms or Platforms()
         self._by_account: dict[tuple[str, str], tuple[float, Resolved | None]] = {}
         self._by_id: dict[uuid.UUID, tuple[float, Resolved | None]] = {}
 
     # Connecting
 
     async def connect(
-        self, workspace_id: uuid.UUID, actor_id: uuid.UUID, body: ConnectBody
+        self, workspace_id: uuid.UUID, actor_id: uuid.UUID, body: ConnectBody, base_url: str = ""
     ) -> tuple[Channel, dict[str, str]]:
         """Create the channel; answers it with the secrets generated for the admin to paste
         (the verify token or webhook secret), shown this once."""
@@ -98,10 +107,23 @@ class Channels:
             )
             return channel, {}
         sealed, account_id, shown = self._secrets_for(kind, body)
+        channel_id = uuid.uuid4()
+        if await self._taken(kind, account_id):
+            raise Conflict("That account is already connected to a channel.")
+        if kind is ChannelKind.TELEGRAM:  # after the check: never re-point a connected bot
+            assert body.bot_token is not None
+            url = f"{base_url}/webhooks/telegram/{channel_id}"
+            request = send_telegram.set_webhook(
+                body.bot_token, url, shown["secret_token"], self.platforms
+            )
+            ok, why = await _bot_api(request)
+            if not ok:
+                raise BadRequest(f"Telegram did not accept the webhook: {why}")
         account_ids = {ACCOUNT_FIELD[kind]: account_id}
         if body.business_account_id:
             account_ids["business_account_id"] = body.business_account_id
         channel = Channel(
+            id=channel_id,
             workspace_id=workspace_id,
             kind=kind,
             name=body.name,
@@ -141,6 +163,15 @@ class Channels:
         self._by_account.pop((kind.value, account_id), None)  # it may be cached as unknown
         return channel, shown
 
+    async def _taken(self, kind: ChannelKind, account_id: str) -> bool:
+        async with self.store.sessions() as s:
+            found = await s.exec(
+                select(ChannelAccount).where(
+                    ChannelAccount.kind == kind, ChannelAccount.account_id == account_id
+                )
+            )
+            return found.first() is not None
+
     def _secrets_for(self, kind: ChannelKind, body: ConnectBody) -> tuple[str, str, dict[str, str]]:
         if kind is ChannelKind.TELEGRAM:
             if not body.bot_token:
@@ -179,6 +210,7 @@ class Channels:
                 await s.exec(select(ChannelAccount).where(ChannelAccount.channel_id == channel_id))
             ).all():
                 await s.delete(account)
+            secrets = self.vault.open(channel.secrets) if channel.secrets else {}
             channel.status = "disconnected"
             channel.secrets = None
             s.add(channel)
@@ -193,6 +225,12 @@ class Channels:
                 )
             )
         self._by_id.pop(channel_id, None)
+        if channel.kind == ChannelKind.TELEGRAM and secrets.get("bot_token"):
+            ok, why = await _bot_api(
+                send_telegram.delete_webhook(secrets["bot_token"], self.platforms)
+            )
+            if not ok:  # the channel is gone either way; its updates now get 404
+                log.warning("Telegram deleteWebhook failed for channel %s: %s", channel_id, why)
         for key in [
             k for k, (_, r) in self._by_account.items() if r and r.context.channel_id == channel_id
         ]:
@@ -259,6 +297,19 @@ class Channels:
         account_id = str(row.account_ids.get(ACCOUNT_FIELD[kind], ""))
         context = ChannelContext(row.workspace_id, row.id, kind, account_id)
         return Resolved(context, self.vault.open(row.secrets), row.status)
+
+
+async def _bot_api(request: Request) -> tuple[bool, str]:
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.request(request.method, request.url, json=request.json)
+    except httpx.TransportError as exc:
+        return False, redact(f"{type(exc).__name__}: {exc}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return send_telegram.call_ok(response.status_code, body)
 
 
 def webhook_info(channel: Channel, base_url: str, shown: dict[str, str]) -> dict[str, Any]:

@@ -43,6 +43,11 @@ class Services:
         store = Store(sessionmaker(engine))
         signer = Signer(settings)
         vault = Vault(settings.encryption_keys)
+        platforms = Platforms(
+            graph=settings.graph_url,
+            instagram=settings.instagram_graph_url,
+            telegram=settings.telegram_api_url,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -53,12 +58,8 @@ class Services:
             webchat=WebChat(store, signer, cache_ttl_s=settings.cache_ttl_s),
             fanout=Fanout(bus, resume_max_events=settings.resume_max_events),
             vault=vault,
-            channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s),
-            platforms=Platforms(
-                graph=settings.graph_url,
-                instagram=settings.instagram_graph_url,
-                telegram=settings.telegram_api_url,
-            ),
+            channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),
+            platforms=platforms,
         )
 
     def worker(self, client: httpx.AsyncClient) -> Worker:

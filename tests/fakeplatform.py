@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -155,6 +156,8 @@ class FakePlatform:
                 post(f"{ig}/messages", partial(self._dm, IG)),
                 post(f"{ig}/replies", partial(self._comment, IG)),
                 post("/telegram/bot{token}/sendMessage", self._telegram, telegram=True),
+                post("/telegram/bot{token}/setWebhook", self._set_webhook, telegram=True),
+                post("/telegram/bot{token}/deleteWebhook", self._delete_webhook, telegram=True),
                 Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE"]),
             ]
         )
@@ -280,6 +283,39 @@ class FakePlatform:
         if "message_thread_id" in body:
             result |= {"message_thread_id": body["message_thread_id"], "is_topic_message": True}
         return {"ok": True, "result": result}
+
+    def _bot(self, request: Request) -> Account:
+        bot = next((a for a in self.accounts if a.kind == TG), None)
+        if bot is None or request.path_params["token"] != bot.token:
+            raise Reject("Unauthorized", status=401, code=401)
+        return bot
+
+    def _set_webhook(self, request: Request, body: Any) -> dict[str, Any]:
+        self._bot(request)
+        allowed = {
+            "url",
+            "secret_token",
+            "allowed_updates",
+            "drop_pending_updates",
+            "max_connections",
+        }
+        _keys(body, required={"url"}, allowed=allowed)
+        if not _str(body["url"]) or not body["url"].startswith("https://"):
+            raise Reject("Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        token = body.get("secret_token")
+        if token is not None and not (
+            isinstance(token, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,256}", token)
+        ):
+            raise Reject("Bad Request: secret token contains unallowed characters")
+        updates = body.get("allowed_updates", [])
+        if not isinstance(updates, list) or not all(_str(u) for u in updates):
+            raise Reject("fake: allowed_updates must be a list of strings")
+        return {"ok": True, "result": True, "description": "Webhook was set"}
+
+    def _delete_webhook(self, request: Request, body: Any) -> dict[str, Any]:
+        self._bot(request)
+        _keys(body, required=set(), allowed={"drop_pending_updates"})
+        return {"ok": True, "result": True, "description": "Webhook was deleted"}
 
     # Helpers
 

@@ -18,6 +18,7 @@ from hub import api
 from hub.app import create_app
 from hub.openapi import document
 from hub.settings import Settings
+from tests.fakeplatform import TELEGRAM, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
 
 DOC = document()
@@ -171,9 +172,14 @@ class Checked:
 
 @pytest.fixture
 def app_env(settings: Settings) -> Iterator[tuple[TestClient, Tenant]]:
-    [tenant] = prepare(settings, "acme")  # migrates first
-    with TestClient(create_app(settings, run_worker=True)) as client:
-        yield client, tenant
+    with running_fake() as fake:  # connecting a Telegram bot calls setWebhook
+        settings = settings.with_overrides(
+            public_url="https://hub.example", telegram_api_url=fake.base_urls().telegram
+        )
+        [tenant] = prepare(settings, "acme")  # migrates first
+        app = create_app(settings, run_worker=True)
+        with TestClient(app, base_url="https://hub.example") as client:
+            yield client, tenant
 
 
 def test_endpoint_serves_the_document(
@@ -246,7 +252,7 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
         return items if len(items) == 2 else []
 
     assert [m["client_id"] for m in eventually(history)] == ["v-1", "a-1"]
-    bot = {"kind": "telegram", "name": "Bot", "bot_token": "12345:" + "a" * 30}
+    bot = {"kind": "telegram", "name": "Bot", "bot_token": TELEGRAM.token}
     connected = body("POST", "/api/channels", json=bot, headers=csrf)
     assert connected["webhook"]["secret_token"] and connected["kind"] == "telegram"
     assert status("POST", "/api/channels", json=bot, headers=csrf) == 409

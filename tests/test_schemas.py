@@ -82,8 +82,13 @@ VALID_CLIENT = [
     {"type": "hello", "token": "signed.socket.token", "resume_from": "1718000000000-0"},
     {"type": "hello", "token": "t", "resume_from": None},
     {"type": "message.send", "client_id": "c-1", "text": "Hi"},
-    {"type": "message.send", "client_id": "c-2", "conversation_id": CONVERSATION, "text": "Hello",
-     "attachments": [{"type": "image", "url": "https://cdn.example/a.png", "size": 1024}]},
+    {
+        "type": "message.send",
+        "client_id": "c-2",
+        "conversation_id": CONVERSATION,
+        "text": "Hello",
+        "attachments": [{"type": "image", "url": "https://cdn.example/a.png", "size": 1024}],
+    },
     {"type": "typing", "conversation_id": CONVERSATION, "on": True},
     {"type": "typing", "on": False},
     {"type": "read", "conversation_id": CONVERSATION, "up_to": "1718000000000-3"},
@@ -101,16 +106,23 @@ INVALID_CLIENT = {
     "bad cursor": {"type": "hello", "token": "x", "resume_from": "latest"},
     "missing client_id": {"type": "message.send", "text": "Hi"},
     "bad conversation id": {"type": "typing", "conversation_id": "nope", "on": True},
-    "unknown attachment type": {"type": "message.send", "client_id": "c",
-                                "attachments": [{"type": "gif"}]},
+    "unknown attachment type": {
+        "type": "message.send",
+        "client_id": "c",
+        "attachments": [{"type": "gif"}],
+    },
     "typing without on": {"type": "typing", "conversation_id": CONVERSATION},
     "not an object": ["hello"],
 }
 
 VALID_SERVER = [
     {"type": "welcome", "cursor": "1718000000000-0", "resumed": False},
-    {"type": "event", "id": "1718000000001-0", "name": "typing",
-     "data": {"conversation_id": CONVERSATION, "on": True, "by": {"type": "agent", "id": "u"}}},
+    {
+        "type": "event",
+        "id": "1718000000001-0",
+        "name": "typing",
+        "data": {"conversation_id": CONVERSATION, "on": True, "by": {"type": "agent", "id": "u"}},
+    },
     {"type": "ack", "client_id": "c-1", "message_id": MESSAGE_ID, "duplicate": True},
     {"type": "ack", "client_id": "c-1", "message_id": MESSAGE_ID},
     {"type": "error", "code": "bad_frame", "message": "The frame is malformed."},
@@ -164,12 +176,19 @@ def test_client_and_server_frames_are_not_interchangeable() -> None:
 
 def a_message(**changes: Any) -> Message:
     values: dict[str, Any] = dict(
-        id=uuid.uuid4(), workspace_id=uuid.uuid4(), channel_id=uuid.uuid4(),
-        conversation_id=uuid.uuid4(), contact_id=uuid.uuid4(), channel_kind=ChannelKind.INSTAGRAM,
+        id=uuid.uuid4(),
+        workspace_id=uuid.uuid4(),
+        channel_id=uuid.uuid4(),
+        conversation_id=uuid.uuid4(),
+        contact_id=uuid.uuid4(),
+        channel_kind=ChannelKind.INSTAGRAM,
         direction=Direction.IN,
-        sender=Sender(type=SenderType.CONTACT, id="17841400000000000", name="Ayşe"), text="Merhaba",
+        sender=Sender(type=SenderType.CONTACT, id="17841400000000000", name="Ayşe"),
+        text="Merhaba",
         attachments=[Attachment(type=AttachmentType.IMAGE, media_id="m-1", mime_type="image/jpeg")],
-        platform_message_id="mid.1", sent_at="2024-06-10T08:00:00Z", status=DeliveryStatus.RECEIVED,
+        platform_message_id="mid.1",
+        sent_at="2024-06-10T08:00:00Z",
+        status=DeliveryStatus.RECEIVED,
         raw={"unsupported": {"kind": "poll"}},
     )
     values.update(changes)
@@ -187,8 +206,10 @@ def test_message_created_event_frame_validates() -> None:
 
 def test_failed_outbound_message_validates() -> None:
     message = a_message(
-        direction=Direction.OUT, sender=Sender(type=SenderType.AGENT, id="u-1"),
-        status=DeliveryStatus.FAILED, error={"code": "131047", "message": "Re-engagement needed"},
+        direction=Direction.OUT,
+        sender=Sender(type=SenderType.AGENT, id="u-1"),
+        status=DeliveryStatus.FAILED,
+        error={"code": "131047", "message": "Re-engagement needed"},
     )
     assert_valid(MESSAGE, message.model_dump(mode="json"))
     assert_valid(MESSAGE, json.loads(message_event(message))["message"])
@@ -209,8 +230,12 @@ def test_protocol_frames_validate() -> None:
     [pong] = protocol.receive('{"type":"ping"}')
     assert isinstance(pong, Reply)
     assert_valid(SERVER, pong.frame)
-    send = {"type": "message.send", "client_id": "c-9", "conversation_id": CONVERSATION,
-            "text": "x" * 11}
+    send = {
+        "type": "message.send",
+        "client_id": "c-9",
+        "conversation_id": CONVERSATION,
+        "text": "x" * 11,
+    }
     [too_long] = protocol.receive(json.dumps(send))
     assert isinstance(too_long, Reply)
     assert_valid(SERVER, too_long.frame)
@@ -249,7 +274,11 @@ async def test_ingress_event_frames_validate() -> None:
     frames_out = [e.frame() for e in await bus.read(str(claims.workspace_id), "0-0", 100)]
     names = [json.loads(f)["name"] for f in frames_out]
     assert names == [
-        "message.created", "typing", "conversation.updated", "conversation.updated", "presence"
+        "message.created",
+        "typing",
+        "conversation.updated",
+        "conversation.updated",
+        "presence",
     ]
     for frame in frames_out:
         assert_valid(SERVER, frame)
@@ -264,7 +293,10 @@ optional_text = st.none() | st.text(max_size=50)
 attachments = st.builds(
     Attachment,
     type=st.sampled_from(AttachmentType),
-    url=optional_text, media_id=optional_text, mime_type=optional_text, name=optional_text,
+    url=optional_text,
+    media_id=optional_text,
+    mime_type=optional_text,
+    name=optional_text,
     size=st.none() | st.integers(min_value=0, max_value=2**53),
     caption=optional_text,
     latitude=st.none() | st.floats(allow_nan=False, allow_infinity=False),
@@ -272,13 +304,23 @@ attachments = st.builds(
 )
 conversation_ids = st.none() | st.uuids()
 client_frames = st.one_of(
-    st.builds(frames.Hello, type=st.just("hello"), token=st.text(min_size=1, max_size=4096),
-              resume_from=st.none() | cursors),
-    st.builds(frames.MessageSend, type=st.just("message.send"), client_id=client_ids,
-              conversation_id=conversation_ids, text=st.none() | st.text(),
-              attachments=st.lists(attachments, max_size=10)),
-    st.builds(frames.Typing, type=st.just("typing"), conversation_id=conversation_ids,
-              on=st.booleans()),
+    st.builds(
+        frames.Hello,
+        type=st.just("hello"),
+        token=st.text(min_size=1, max_size=4096),
+        resume_from=st.none() | cursors,
+    ),
+    st.builds(
+        frames.MessageSend,
+        type=st.just("message.send"),
+        client_id=client_ids,
+        conversation_id=conversation_ids,
+        text=st.none() | st.text(),
+        attachments=st.lists(attachments, max_size=10),
+    ),
+    st.builds(
+        frames.Typing, type=st.just("typing"), conversation_id=conversation_ids, on=st.booleans()
+    ),
     st.builds(frames.Read, type=st.just("read"), conversation_id=conversation_ids, up_to=cursors),
     st.builds(frames.Ping, type=st.just("ping")),
 )

@@ -46,12 +46,14 @@ def env(settings: Settings) -> Iterator[Env]:
         urls = fake.base_urls()
         settings = settings.with_overrides(
             meta_app_secret="hosted-secret-for-tests",
+            public_url="https://hub.example",
             graph_url=urls.graph,
             instagram_graph_url=urls.instagram,
             telegram_api_url=urls.telegram,
         )
         [tenant] = prepare(settings, "acme")
-        with TestClient(create_app(settings, run_worker=True)) as client:
+        app = create_app(settings, run_worker=True)
+        with TestClient(app, base_url="https://hub.example") as client:
             auth = {"authorization": f"Bearer {tenant.api_token}"}
             channels = {}
             for name, body in {

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.db import make_engine
 from hub.settings import Settings
+from tests.fakeplatform import TELEGRAM, FakePlatform, running_fake
 from tests.fixtures import load, raw
 from tests.helpers import Tenant, prepare
 
@@ -35,6 +36,7 @@ class Env:
     settings: Settings
     channels: dict[str, dict[str, Any]]
     tokens: dict[str, str]
+    fake: FakePlatform
 
     @property
     def auth(self) -> dict[str, str]:
@@ -48,7 +50,14 @@ def sign(body: bytes, secret: str) -> dict[str, str]:
 
 @pytest.fixture
 def env(settings: Settings) -> Iterator[Env]:
+    with running_fake() as fake:
+        yield from _env(settings, fake)
+
+
+def _env(settings: Settings, fake: FakePlatform) -> Iterator[Env]:
     settings = settings.with_overrides(
+        public_url="https://hub.example",
+        telegram_api_url=fake.base_urls().telegram,
         meta_app_id="1234",
         meta_app_secret="hosted-" + secrets.token_hex(16),
         meta_verify_token="verify-" + secrets.token_hex(8),
@@ -59,9 +68,11 @@ def env(settings: Settings) -> Iterator[Env]:
         "wa": "EAA" + secrets.token_hex(20),
         "ig": "IGQ" + secrets.token_hex(20),
         "ig_secret": "own-app-" + secrets.token_hex(16),
-        "bot": f"777000:{secrets.token_urlsafe(24)}",
+        "bot": TELEGRAM.token,
     }
-    with TestClient(create_app(settings, run_worker=True), base_url="http://hub.test") as client:
+    with TestClient(
+        create_app(settings, run_worker=True), base_url="https://hub.example"
+    ) as client:
         auth = {"authorization": f"Bearer {tenant.api_token}"}
         bodies = {
             "messenger": {
@@ -90,7 +101,7 @@ def env(settings: Settings) -> Iterator[Env]:
             response = client.post("/api/channels", json=body, headers=auth)
             assert response.status_code == 201, response.text
             channels[name] = response.json()
-        yield Env(client, tenant, settings, channels, tokens)
+        yield Env(client, tenant, settings, channels, tokens, fake)
 
 
 def post_meta(
@@ -148,7 +159,7 @@ def test_hosted_handshake_echoes_the_challenge_verbatim(env: Env) -> None:
 def test_own_app_channel_handshake_uses_its_own_verify_token(env: Env) -> None:
     channel = env.channels["instagram"]
     webhook = channel["webhook"]
-    assert webhook["url"] == f"http://hub.test/webhooks/meta/{channel['id']}"
+    assert webhook["url"] == f"https://hub.example/webhooks/meta/{channel['id']}"
     params = {
         "hub.mode": "subscribe",
         "hub.verify_token": webhook["verify_token"],
@@ -374,3 +385,25 @@ def test_disconnecting_stops_routing_and_destroys_the_secrets(env: Env) -> None:
         headers=env.auth,
     )
     assert again.status_code == 201  # the account is free to connect again
+
+
+def test_connecting_a_bot_sets_its_webhook_and_disconnecting_deletes_it(env: Env) -> None:
+    channel = env.channels["telegram"]
+    fake = env.fake
+    [registered] = [r for r in fake.requests if r.path.endswith("/setWebhook")]
+    assert registered.body["url"] == f"https://hub.example/webhooks/telegram/{channel['id']}"
+    assert registered.body["secret_token"] == channel["webhook"]["secret_token"]
+    assert "message_reaction" in registered.body["allowed_updates"]
+    env.client.delete(f"/api/channels/{channel['id']}", headers=env.auth)
+    assert [r.path.endswith("/deleteWebhook") for r in fake.requests].count(True) == 1
+
+
+def test_a_bot_token_telegram_refuses_is_not_connected(env: Env) -> None:
+    env.fake.fail_next(
+        "/setWebhook", 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+    )
+    body = {"kind": "telegram", "name": "Other", "bot_token": "7000000002:AAHsomething"}
+    refused = env.client.post("/api/channels", json=body, headers=env.auth)
+    assert refused.status_code == 400 and "Unauthorized" in refused.json()["error"]["message"]
+    kinds = [c["name"] for c in env.client.get("/api/channels", headers=env.auth).json()["items"]]
+    assert "Other" not in kinds
