@@ -66,6 +66,7 @@ class Outgoing:
     comment_id: str | None = None
     public: bool = False
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    human_agent: bool = False  # past the 24 h window: Meta's HUMAN_AGENT tag (7 days)
 
 
 @dataclass(frozen=True, slots=True)

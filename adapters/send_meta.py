@@ -77,7 +77,9 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
         return Request("POST", url, {"message": out.text}, headers=headers)
     recipient = {"comment_id": out.comment_id} if out.comment_id else {"id": out.recipient}
     body = {"recipient": recipient, "message": {"text": out.text}}
-    if out.kind == ChannelKind.MESSENGER:
+    if out.human_agent:  # a person's reply between 24 hours and 7 days after the last message
+        body |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+    elif out.kind == ChannelKind.MESSENGER:
         body["messaging_type"] = "RESPONSE"  # answering the person within the 24 h window
     return Request("POST", f"{base}/{_seg(out.account_id)}/messages", body, headers=headers)
 

@@ -10,9 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.window import window
 from hub.auth import API_TOKEN_PREFIX, SESSION_COOKIE, Principal, verify_password
 from hub.channels import ConnectBody, webhook_info
 from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
+from hub.message import utc_now
 from hub.models import Channel, Conversation, MessageRow
 from hub.services import Services
 
@@ -124,7 +126,11 @@ def page_limit(request: Request, default: int = 50) -> int:
 
 
 def conversation_json(row: Conversation) -> dict[str, Any]:
+    open_window = window(row.channel_kind or "", row.last_inbound_at, utc_now())
     return {
+        "channel_kind": row.channel_kind,
+        "last_inbound_at": row.last_inbound_at.isoformat() if row.last_inbound_at else None,
+        "window": open_window.as_json(),
         "id": str(row.id),
         "channel_id": str(row.channel_id),
         "contact_id": str(row.contact_id),

@@ -141,7 +141,9 @@ class Conversation(SQLModel, table=True):
     channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
     contact_id: uuid.UUID = Field(foreign_key="contacts.id", ondelete="CASCADE", index=True)
     kind: str = Field(default="dm", max_length=20)
+    channel_kind: str | None = Field(default=None, max_length=20)
     thread: str | None = Field(default=None, max_length=300)  # the platform address to reply to
+    last_inbound_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # opens the window
     status: str = Field(default="open", max_length=20)  # open | pending | resolved | snoozed
     assignee_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

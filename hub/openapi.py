@@ -99,9 +99,18 @@ class ConnectedChannel(ChannelOut):
     webhook: WebhookInfo
 
 
+class MessagingWindow(_Out):
+    open: bool = Field(description="Whether a reply can be sent now")
+    closes_at: datetime | None = Field(description="When it closes; none: no window here")
+    human_agent: bool = Field(description="Past 24 h: sent with Meta's HUMAN_AGENT tag")
+
+
 class ConversationOut(_Out):
     id: uuid.UUID
     channel_id: uuid.UUID
+    channel_kind: ChannelKind | None
+    last_inbound_at: datetime | None = Field(description="The person's latest message")
+    window: MessagingWindow
     contact_id: uuid.UUID
     kind: MessageKind
     status: Literal["open", "pending", "resolved", "snoozed"]

@@ -86,7 +86,9 @@ async def _message_created(session: AsyncConnection, event: Event) -> None:
         channel_id=message.channel_id,
         contact_id=message.contact_id,
         kind=message.kind,
+        channel_kind=message.channel_kind,
         thread=data.get("thread") or None,
+        last_inbound_at=message.sent_at if message.direction == "in" else None,
         status="open",
         last_activity_at=message.sent_at,
         last_message_preview=preview,
@@ -123,6 +125,20 @@ async def _message_created(session: AsyncConnection, event: Event) -> None:
                 ),
                 "status": reopen,
                 "thread": sa.func.coalesce(CONVERSATIONS.c.thread, upsert.excluded.thread),
+                "channel_kind": upsert.excluded.channel_kind,
+                # The person's latest message opens the window; ours and older ones do not.
+                "last_inbound_at": sa.case(
+                    (
+                        sa.or_(
+                            conversations.c.last_inbound_at.is_(None),
+                            conversations.c.last_inbound_at < upsert.excluded.last_inbound_at,
+                        ),
+                        sa.func.coalesce(
+                            upsert.excluded.last_inbound_at, conversations.c.last_inbound_at
+                        ),
+                    ),
+                    else_=conversations.c.last_inbound_at,
+                ),
             },
         )
     )

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from adapters.outbound import Outcome, Outgoing, send
+from adapters.window import window
 from hub.bus import Event
-from hub.message import ChannelKind, DeliveryStatus, Direction
+from hub.message import ChannelKind, DeliveryStatus, Direction, utc_now
 
 if TYPE_CHECKING:
     from hub.services import Services
@@ -133,6 +134,14 @@ class Sender:
         if not ref.thread:
             return Outcome.failed("The conversation has no platform address.", "no_address")
         comment = ref.thread.split(":", 1)[1] if ref.thread.startswith("comment:") else None
+        row = await services.store.conversation(uuid.UUID(workspace_id), ref.id)
+        current = window(ref.channel_kind, row.last_inbound_at if row else None, utc_now())
+        if comment is None and not current.open:  # public comment replies have no window
+            closed = current.closes_at.isoformat() if current.closes_at else "earlier"
+            return Outcome.failed(
+                f"The messaging window closed at {closed}: the person has to write first.",
+                "window_closed",
+            )
         return Outgoing(
             kind=resolved.context.kind,
             account_id=resolved.context.account_id,
@@ -142,6 +151,7 @@ class Sender:
             comment_id=comment,
             public=comment is not None,
             secrets=resolved.secrets,
+            human_agent=current.human_agent and comment is None,
         )
 
     async def _update(

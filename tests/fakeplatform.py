@@ -205,10 +205,13 @@ class FakePlatform:
 
     def _dm(self, kind: ChannelKind, request: Request, body: Any) -> dict[str, Any]:
         self._auth(request, self._node_account(request, kind))
-        allowed = {"recipient", "message", "messaging_type"}
+        allowed = {"recipient", "message", "messaging_type", "tag"}
         _keys(body, required={"recipient", "message"}, allowed=allowed)
         if kind == FB and body.get("messaging_type") not in MESSAGING_TYPES:
             raise Reject("fake: messaging_type must be RESPONSE, UPDATE or MESSAGE_TAG")
+        tagged = body.get("messaging_type") == "MESSAGE_TAG"
+        if tagged != ("tag" in body) or body.get("tag", "HUMAN_AGENT") != "HUMAN_AGENT":
+            raise Reject("fake: a MESSAGE_TAG send needs tag HUMAN_AGENT, and only it has a tag")
         recipient = body["recipient"]
         if not isinstance(recipient, dict) or len(recipient) != 1:
             raise Reject("fake: recipient must be {id} or {comment_id}")

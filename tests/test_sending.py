@@ -86,10 +86,12 @@ def deliver_meta(env: Env, body: dict[str, Any]) -> None:
     assert answer.status_code == 200 and answer.json()["accepted"] >= 1, answer.text
 
 
-def messenger_conversation(env: Env) -> str:
+def messenger_conversation(env: Env, age_s: float = 60) -> str:
+    """A conversation whose person wrote `age_s` seconds ago (the recording is from 2017)."""
     body = load("messenger/webhook_text_full.json")
     entry = body["entry"][0]
     entry["id"] = entry["messaging"][0]["recipient"]["id"] = MESSENGER.account_id
+    entry["time"] = entry["messaging"][0]["timestamp"] = int((time.time() - age_s) * 1000)
     deliver_meta(env, body)
     return str(
         wait(
@@ -98,6 +100,19 @@ def messenger_conversation(env: Env) -> str:
             )[0]
         )["id"]
     )
+
+
+def whatsapp_body(age_s: float) -> dict[str, Any]:
+    body = load("whatsapp/message_text.json")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = WHATSAPP.account_id
+    value["messages"][0]["timestamp"] = str(int(time.time() - age_s))
+    return dict(body)
+
+
+def first_conversation(env: Env) -> dict[str, Any]:
+    items = lambda: env.client.get("/api/conversations", headers=env.auth).json()["items"]  # noqa: E731
+    return dict(wait(lambda: (items() or [None])[0]))
 
 
 def wait(probe: Any, timeout_s: float = 10.0) -> Any:
@@ -166,8 +181,7 @@ def test_an_expired_token_fails_the_send_and_asks_for_a_reconnect(env: Env) -> N
 
 
 def test_whatsapp_outside_the_window_fails_with_the_platform_reason(env: Env) -> None:
-    body = load("whatsapp/message_text.json")
-    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = WHATSAPP.account_id
+    body = whatsapp_body(age_s=60)
     deliver_meta(env, body)
     conversation_id = wait(
         lambda: (env.client.get("/api/conversations", headers=env.auth).json()["items"] or [None])[
@@ -232,3 +246,33 @@ def test_a_claimed_send_is_never_performed_again(env: Env) -> None:
 
     env.client.portal.call(redeliver, created)  # as if another worker claimed it after a crash
     assert len(env.fake.requests) == before
+
+
+def test_past_24_hours_messenger_replies_carry_the_human_agent_tag(env: Env) -> None:
+    conversation_id = messenger_conversation(env, age_s=2 * 86400)
+    window = first_conversation(env)["window"]
+    assert window["open"] is True and window["human_agent"] is True
+    message_id = reply(env, conversation_id, "h1", "Sorry for the wait!")
+    stored(env, conversation_id, message_id, "sent")
+    [request] = [r for r in env.fake.requests if r.path.endswith("/messages")]
+    assert request.body["messaging_type"] == "MESSAGE_TAG" and request.body["tag"] == "HUMAN_AGENT"
+
+
+def test_past_7_days_messenger_refuses_before_calling_the_platform(env: Env) -> None:
+    conversation_id = messenger_conversation(env, age_s=8 * 86400)
+    assert first_conversation(env)["window"]["open"] is False
+    message_id = reply(env, conversation_id, "h2", "Hello again")
+    failed = stored(env, conversation_id, message_id, "failed")
+    assert failed["error"]["code"] == "window_closed"
+    assert not [r for r in env.fake.requests if r.path.endswith("/messages")]
+
+
+def test_whatsapp_past_24_hours_is_closed(env: Env) -> None:
+    deliver_meta(env, whatsapp_body(age_s=25 * 3600))
+    conversation = first_conversation(env)
+    assert (
+        conversation["window"]["open"] is False and conversation["window"]["human_agent"] is False
+    )
+    message_id = reply(env, conversation["id"], "w2", "Still there?")
+    assert stored(env, conversation["id"], message_id, "failed")["error"]["code"] == "window_closed"
+    assert not [r for r in env.fake.requests if r.path.endswith("/messages")]

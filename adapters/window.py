@@ -1,0 +1,49 @@
+"""The messaging window: how long after a person's last message a business may answer.
+
+- WhatsApp: 24 hours; after that only templates, which the inbox does not send.
+- Messenger and Instagram: 24 hours as a standard response; up to 7 days with the
+  `HUMAN_AGENT` tag, which is for replies written by a person (what an inbox sends).
+- Public comment replies, Telegram and web chat: no window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hub.message import ChannelKind
+
+STANDARD = timedelta(hours=24)
+HUMAN_AGENT = timedelta(days=7)
+WINDOWED = (ChannelKind.WHATSAPP, ChannelKind.MESSENGER, ChannelKind.INSTAGRAM)
+TAGGED = (ChannelKind.MESSENGER, ChannelKind.INSTAGRAM)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    open: bool
+    closes_at: datetime | None  # None: no window on this channel
+    human_agent: bool = False  # past the standard window: send with the HUMAN_AGENT tag
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "open": self.open,
+            "closes_at": self.closes_at.isoformat() if self.closes_at else None,
+            "human_agent": self.human_agent,
+        }
+
+
+def window(kind: str, last_inbound_at: datetime | None, now: datetime) -> Window:
+    """The window of a conversation whose person last wrote at `last_inbound_at` (None:
+    not known yet, which on the send path means the message that opened it just came)."""
+    if kind not in WINDOWED:
+        return Window(True, None)
+    if last_inbound_at is None:
+        last_inbound_at = now
+    standard_end = last_inbound_at + STANDARD
+    if now < standard_end:
+        return Window(True, standard_end)
+    if kind in TAGGED:
+        tagged_end = last_inbound_at + HUMAN_AGENT
+        return Window(now < tagged_end, tagged_end, human_agent=now < tagged_end)
+    return Window(False, standard_end)

@@ -1,0 +1,28 @@
+"""conversation window
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-29 06:44:52.309504
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("channel_kind", sa.String(length=20), nullable=True))
+        batch_op.add_column(sa.Column("last_inbound_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_column("last_inbound_at")
+        batch_op.drop_column("channel_kind")
