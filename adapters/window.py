@@ -33,9 +33,15 @@ class Window:
         }
 
 
+PRIVATE_REPLY = "comment-private"  # a private message answering a comment: 7 days, untagged
+
+
 def window(kind: str, last_inbound_at: datetime | None, now: datetime) -> Window:
     """The window of a conversation whose person last wrote at `last_inbound_at` (None:
     not known yet, which on the send path means the message that opened it just came)."""
+    if kind == PRIVATE_REPLY:
+        start = last_inbound_at or now
+        return Window(now < start + HUMAN_AGENT, start + HUMAN_AGENT)
     if kind not in WINDOWED:
         return Window(True, None)
     if last_inbound_at is None:

@@ -41,6 +41,10 @@ class TokenBody(_Body):
 class SendBody(_Body):
     client_id: str = Field(min_length=1, max_length=100)
     text: str | None = Field(default=None, max_length=100_000)
+    private_reply: bool = Field(
+        default=False,
+        description="In a comment conversation: a private message, not a public reply",
+    )
 
 
 class VisitorTokenBody(_Body):
@@ -163,6 +167,7 @@ def message_json(row: MessageRow) -> dict[str, Any]:
         "deleted": row.deleted,
         "platform_message_id": row.platform_message_id,
         "client_id": row.client_id,
+        "private_reply": row.private_reply,
         "sent_at": row.sent_at.isoformat(),
         "status": row.status,
         "error": row.error,
@@ -359,7 +364,7 @@ async def send_message(request: Request) -> Response:
         raise TooBig(f"Messages are limited to {limit} characters.")
     conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
     message_id, published = await services(request).ingress.agent_message(
-        principal, conversation_id, body.client_id, text, []
+        principal, conversation_id, body.client_id, text, [], body.private_reply
     )
     return JSONResponse(
         {"message_id": str(message_id), "event_id": published.id, "duplicate": published.duplicate},

@@ -47,6 +47,11 @@ class MessageSend(_Frame):
     )
     text: str | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+    private_reply: bool = Field(
+        default=False,
+        description="In a comment conversation: answer the comment as a private message "
+        "instead of a public reply",
+    )
 
 
 class Typing(_Frame):

@@ -72,6 +72,7 @@ class ConversationRef:
         text: str | None,
         attachments: list[dict[str, object]],
         *,
+        private_reply: bool = False,
         direction: Direction,
         status: DeliveryStatus,
         sender: Sender,
@@ -93,6 +94,7 @@ class ConversationRef:
             client_id=client_id,
             sent_at=utc_now(),
             status=status,
+            private_reply=private_reply and self.kind == "comment",
         )
 
 
@@ -240,6 +242,7 @@ class Ingress:
         client_id: str,
         text: str | None,
         attachments: list[dict[str, object]],
+        private_reply: bool = False,
     ) -> tuple[uuid.UUID, Published]:
         ref = await self.conversation(principal.workspace_id, conversation_id)
         # Web chat delivers through the stream itself; platform channels are sent by the
@@ -250,6 +253,7 @@ class Ingress:
             client_id,
             text,
             attachments,
+            private_reply=private_reply,
             direction=Direction.OUT,
             status=DeliveryStatus.SENT if webchat else DeliveryStatus.PENDING,
             sender=Sender(

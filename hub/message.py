@@ -125,6 +125,9 @@ class Message(_Model):
     deleted: bool = False
     platform_message_id: str
     client_id: str | None = None
+    private_reply: bool = Field(
+        default=False, description="A reply to a comment sent as a private message, not in public"
+    )
     sent_at: datetime = Field(description="Platform timestamp, UTC")
     status: DeliveryStatus
     error: DeliveryError | None = None

@@ -171,6 +171,7 @@ def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, An
         deleted=message.deleted,
         platform_message_id=message.platform_message_id,
         client_id=message.client_id,
+        private_reply=message.private_reply,
         sent_at=message.sent_at,
         status=message.status,
         error=dumped["error"],

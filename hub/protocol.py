@@ -58,6 +58,7 @@ class Send:
     conversation_id: uuid.UUID | None
     text: str | None
     attachments: list[dict[str, object]]
+    private_reply: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,9 @@ class Protocol:
             error = TooBig(f"Messages are limited to {self.max_message_chars} characters.")
             return [Reply(error_frame(error, frame.client_id))]
         attachments = [a.model_dump(exclude_none=True) for a in frame.attachments]
-        return [Send(frame.client_id, frame.conversation_id, text, attachments)]
+        return [
+            Send(frame.client_id, frame.conversation_id, text, attachments, frame.private_reply)
+        ]
 
     def hello_timeout(self) -> list[Action]:
         if self.state is not State.AWAIT_HELLO:

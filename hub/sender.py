@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from adapters.outbound import Outcome, Outgoing, send
-from adapters.window import window
+from adapters.window import PRIVATE_REPLY, window
 from hub.bus import Event
 from hub.message import ChannelKind, DeliveryStatus, Direction, utc_now
 
@@ -136,7 +136,10 @@ class Sender:
         comment = ref.thread.split(":", 1)[1] if ref.thread.startswith("comment:") else None
         row = await services.store.conversation(uuid.UUID(workspace_id), ref.id)
         current = window(ref.channel_kind, row.last_inbound_at if row else None, utc_now())
-        if comment is None and not current.open:  # public comment replies have no window
+        private = comment is not None and bool(message.get("private_reply"))
+        if private:  # Meta: one private reply to a comment, within 7 days of it
+            current = window(PRIVATE_REPLY, row.last_inbound_at if row else None, utc_now())
+        if (comment is None or private) and not current.open:  # public replies have no window
             closed = current.closes_at.isoformat() if current.closes_at else "earlier"
             return Outcome.failed(
                 f"The messaging window closed at {closed}: the person has to write first.",
@@ -149,7 +152,7 @@ class Sender:
             text=str(message.get("text") or ""),
             reply_to=message.get("reply_to"),
             comment_id=comment,
-            public=comment is not None,
+            public=comment is not None and not private,
             secrets=resolved.secrets,
             human_agent=current.human_agent and comment is None,
         )

@@ -150,7 +150,12 @@ class Session:
         if self.principal is not None:
             assert send.conversation_id is not None
             message_id, published = await ingress.agent_message(
-                self.principal, send.conversation_id, send.client_id, send.text, send.attachments
+                self.principal,
+                send.conversation_id,
+                send.client_id,
+                send.text,
+                send.attachments,
+                send.private_reply,
             )
         else:
             assert self.visitor is not None

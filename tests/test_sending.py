@@ -276,3 +276,34 @@ def test_whatsapp_past_24_hours_is_closed(env: Env) -> None:
     message_id = reply(env, conversation["id"], "w2", "Still there?")
     assert stored(env, conversation["id"], message_id, "failed")["error"]["code"] == "window_closed"
     assert not [r for r in env.fake.requests if r.path.endswith("/messages")]
+
+
+def comment_conversation(env: Env) -> dict[str, Any]:
+    body = load("messenger/page_feed_comment_batched_two_entries.json")
+    body["entry"] = body["entry"][:1]
+    body["entry"][0]["id"] = MESSENGER.account_id
+    body["entry"][0]["changes"][0]["value"]["created_time"] = int(time.time())
+    deliver_meta(env, body)
+    return first_conversation(env)
+
+
+def test_a_comment_is_answered_in_public_unless_the_agent_asks_for_private(env: Env) -> None:
+    conversation = comment_conversation(env)
+    assert conversation["kind"] == "comment"
+    root = "139560936744456_139562213411528"  # the top-level comment of the thread
+    public_id = reply(env, conversation["id"], "c1", "Thank you!")
+    stored(env, conversation["id"], public_id, "sent")
+    [public] = [r for r in env.fake.requests if r.path.endswith(f"/{root}/comments")]
+    assert public.body == {"message": "Thank you!"}
+
+    answer = env.client.post(
+        f"/api/conversations/{conversation['id']}/messages",
+        json={"client_id": "c2", "text": "Sent you the details.", "private_reply": True},
+        headers=env.auth,
+    )
+    private_id = answer.json()["message_id"]
+    assert stored(env, conversation["id"], private_id, "sent")["private_reply"] is True
+    [private] = [
+        r for r in env.fake.requests if r.path.endswith(f"/{MESSENGER.account_id}/messages")
+    ]
+    assert private.body["recipient"] == {"comment_id": root}
