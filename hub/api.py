@@ -15,7 +15,7 @@ from hub.auth import API_TOKEN_PREFIX, SESSION_COOKIE, Principal, verify_passwor
 from hub.channels import ConnectBody, webhook_info
 from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
 from hub.message import utc_now
-from hub.models import Channel, Conversation, MessageRow
+from hub.models import Channel, Contact, Conversation, MessageRow
 from hub.services import Services
 
 M = TypeVar("M", bound=BaseModel)
@@ -129,9 +129,19 @@ def page_limit(request: Request, default: int = 50) -> int:
     return int(raw)
 
 
-def conversation_json(row: Conversation) -> dict[str, Any]:
+def contact_json(contact_id: uuid.UUID, row: Contact | None) -> dict[str, Any]:
+    return {
+        "id": str(contact_id),
+        "name": row.name if row else None,
+        "username": row.username if row else None,
+        "picture_url": row.picture_url if row else None,
+    }
+
+
+def conversation_json(row: Conversation, contact: Contact | None = None) -> dict[str, Any]:
     open_window = window(row.channel_kind or "", row.last_inbound_at, utc_now())
     return {
+        "contact": contact_json(row.contact_id, contact),
         "channel_kind": row.channel_kind,
         "last_inbound_at": row.last_inbound_at.isoformat() if row.last_inbound_at else None,
         "window": open_window.as_json(),
@@ -326,7 +336,11 @@ async def list_conversations(request: Request) -> Response:
         limit=page_limit(request),
         cursor=request.query_params.get("cursor"),
     )
-    return JSONResponse({"items": [conversation_json(r) for r in rows], "next_cursor": cursor})
+    contacts = await services(request).store.contacts(
+        principal.workspace_id, [r.contact_id for r in rows]
+    )
+    items = [conversation_json(r, contacts.get(r.contact_id)) for r in rows]
+    return JSONResponse({"items": items, "next_cursor": cursor})
 
 
 async def get_conversation(request: Request) -> Response:
@@ -335,7 +349,8 @@ async def get_conversation(request: Request) -> Response:
     row = await services(request).store.conversation(principal.workspace_id, conversation_id)
     if row is None:
         raise NotFound("No such conversation.")
-    return JSONResponse(conversation_json(row))
+    contacts = await services(request).store.contacts(principal.workspace_id, [row.contact_id])
+    return JSONResponse(conversation_json(row, contacts.get(row.contact_id)))
 
 
 async def list_messages(request: Request) -> Response:

@@ -116,6 +116,8 @@ class Contact(SQLModel, table=True):
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
+    username: str | None = Field(default=None, max_length=200)
+    picture_url: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

@@ -105,8 +105,16 @@ class MessagingWindow(_Out):
     human_agent: bool = Field(description="Past 24 h: sent with Meta's HUMAN_AGENT tag")
 
 
+class ContactOut(_Out):
+    id: uuid.UUID
+    name: str | None
+    username: str | None
+    picture_url: str | None = Field(description="From the platform's profile; may expire")
+
+
 class ConversationOut(_Out):
     id: uuid.UUID
+    contact: ContactOut
     channel_id: uuid.UUID
     channel_kind: ChannelKind | None
     last_inbound_at: datetime | None = Field(description="The person's latest message")

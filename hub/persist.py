@@ -42,6 +42,8 @@ async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) 
         for event in events:
             if event.name == "message.created":
                 await _message_created(session, event)
+            elif event.name == "contact.updated":
+                await _contact_updated(session, uuid.UUID(workspace_id), event)
             elif event.name == "message.updated":
                 await _message_updated(session, uuid.UUID(workspace_id), event)
             elif event.name == "conversation.updated":
@@ -260,3 +262,18 @@ async def _message_updated(session: AsyncConnection, workspace_id: uuid.UUID, ev
             values["status"] = status
     if values:
         await session.execute(sa.update(MESSAGES).where(where).values(**values))
+
+
+async def _contact_updated(session: AsyncConnection, workspace_id: uuid.UUID, event: Event) -> None:
+    """A profile fetched from the platform: what it says replaces what we had."""
+    data: dict[str, Any] = event.payload()
+    values = {k: data[k] for k in ("name", "username", "picture_url") if data.get(k)}
+    if values:
+        await session.execute(
+            sa.update(CONTACTS)
+            .where(
+                CONTACTS.c.workspace_id == workspace_id,
+                CONTACTS.c.id == uuid.UUID(str(data["contact_id"])),
+            )
+            .values(**values, updated_at=utc_now())
+        )

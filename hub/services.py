@@ -14,12 +14,13 @@ from hub.channels import Channels
 from hub.db import make_engine, sessionmaker
 from hub.fanout import Fanout
 from hub.ingress import Ingress
+from hub.profiles import Profiler
 from hub.sender import Sender
 from hub.settings import Settings
 from hub.store import Store
 from hub.vault import Vault
 from hub.webchat import WebChat
-from hub.worker import PERSIST_GROUP, SEND_GROUP, Consumer, Persister, Worker
+from hub.worker import PERSIST_GROUP, PROFILE_GROUP, SEND_GROUP, Consumer, Persister, Worker
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Services:
             [
                 Consumer(settings, bus, PERSIST_GROUP, Persister(self.store.sessions).handle),
                 Consumer(settings, bus, SEND_GROUP, Sender(self, client).handle),
+                Consumer(settings, bus, PROFILE_GROUP, Profiler(self, client).handle),
             ]
         )
 

@@ -20,6 +20,7 @@ from hub.models import (
     ApiToken,
     AuditEvent,
     Channel,
+    Contact,
     Conversation,
     Membership,
     MessageRow,
@@ -222,6 +223,19 @@ class Store:
                     )
                 )
             ).first()
+
+    async def contacts(
+        self, workspace_id: uuid.UUID, ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, Contact]:
+        if not ids:
+            return {}
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Contact).where(
+                    Contact.workspace_id == workspace_id, col(Contact.id).in_(ids)
+                )
+            )
+            return {row.id: row for row in rows.all()}
 
     async def conversations(
         self, workspace_id: uuid.UUID, *, status: str | None, limit: int, cursor: str | None

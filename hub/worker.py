@@ -29,6 +29,7 @@ log = logging.getLogger("hub.worker")
 
 PERSIST_GROUP = "persist"
 SEND_GROUP = "send"
+PROFILE_GROUP = "profile"
 # Errors that retrying cannot fix (as opposed to the database being away).
 UNAPPLIABLE = (ValueError, KeyError, TypeError, sa_exc.IntegrityError, sa_exc.DataError)
 BATCH = 200

@@ -158,6 +158,8 @@ class FakePlatform:
                 post("/telegram/bot{token}/sendMessage", self._telegram, telegram=True),
                 post("/telegram/bot{token}/setWebhook", self._set_webhook, telegram=True),
                 post("/telegram/bot{token}/deleteWebhook", self._delete_webhook, telegram=True),
+                Route(graph, partial(self._profile, FB), methods=["GET"]),
+                Route(ig, partial(self._profile, IG), methods=["GET"]),
                 Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE"]),
             ]
         )
@@ -286,6 +288,45 @@ class FakePlatform:
         if "message_thread_id" in body:
             result |= {"message_thread_id": body["message_thread_id"], "is_topic_message": True}
         return {"ok": True, "result": result}
+
+    async def _profile(self, kind: ChannelKind, request: Request) -> Response:
+        """GET /{psid or igsid}?fields=...: the user-profile endpoints."""
+        received = Received(
+            "GET",
+            request.url.path,
+            request.url.query,
+            {k.lower(): v for k, v in request.headers.items()},
+            None,
+        )
+        allowed = (
+            {"first_name", "last_name", "profile_pic"}
+            if kind == FB
+            else {"name", "username", "profile_pic"}
+        )
+        try:
+            if "access_token" in request.query_params:
+                raise Reject("fake: a token in the query string ends up in logs; use the header")
+            self._auth(request, *[a for a in self.accounts if a.kind == kind])
+            fields = set(request.query_params.get("fields", "").split(","))
+            if not fields or not fields <= allowed:
+                raise Reject(f"fake: profile fields must be some of {sorted(allowed)}")
+        except Reject as exc:
+            self.rejected.append((received, str(exc)))
+            return _error(False, exc)
+        script = self._scripted(request.url.path)
+        node = request.path_params["node"]
+        values = {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "name": "Ada Lovelace",
+            "username": "ada.l",
+            "profile_pic": f"https://cdn.example/{node}.jpg",
+        }
+        answer = {"id": node} | {f: values[f] for f in fields}
+        self.requests.append(
+            dataclasses.replace(received, answer=script.body if script else answer)
+        )
+        return script.response() if script is not None else JSONResponse(answer)
 
     def _bot(self, request: Request) -> Account:
         bot = next((a for a in self.accounts if a.kind == TG), None)

@@ -307,3 +307,33 @@ def test_a_comment_is_answered_in_public_unless_the_agent_asks_for_private(env: 
         r for r in env.fake.requests if r.path.endswith(f"/{MESSENGER.account_id}/messages")
     ]
     assert private.body["recipient"] == {"comment_id": root}
+
+
+def test_a_new_messenger_contact_gets_their_name_and_picture(env: Env) -> None:
+    messenger_conversation(env)
+
+    def named() -> Any:
+        contact = first_conversation(env)["contact"]
+        return contact if contact["name"] else None
+
+    contact = wait(named)
+    assert contact == {
+        "id": contact["id"],
+        "name": "Ada Lovelace",
+        "username": None,
+        "picture_url": f"https://cdn.example/{PSID}.jpg",
+    }
+    [asked] = [r for r in env.fake.requests if r.method == "GET" and r.path.endswith(f"/{PSID}")]
+    assert asked.headers["authorization"] == f"Bearer {MESSENGER.token}"
+    messenger_conversation(env)  # another message the same day: no second fetch
+    time.sleep(0.3)
+    assert len([r for r in env.fake.requests if r.method == "GET"]) == 1
+
+
+def test_a_profile_the_platform_refuses_leaves_the_id(env: Env) -> None:
+    env.fake.fail_next(f"/{PSID}", 400, {"error": {"message": "No permission", "code": 10}})
+    messenger_conversation(env)
+    wait(lambda: [r for r in env.fake.requests if r.method == "GET"])  # asked, and refused
+    time.sleep(0.3)
+    contact = first_conversation(env)["contact"]
+    assert contact["name"] is None and contact["id"]

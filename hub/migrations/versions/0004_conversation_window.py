@@ -20,6 +20,9 @@ def upgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("channel_kind", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("last_inbound_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("username", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("picture_url", sa.Text(), nullable=True))
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("private_reply", sa.Boolean(), server_default=sa.false(), nullable=False)
@@ -29,6 +32,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("private_reply")
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_column("picture_url")
+        batch_op.drop_column("username")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_column("last_inbound_at")
         batch_op.drop_column("channel_kind")
