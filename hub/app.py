@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import api, openapi, webhooks, ws
+from hub import api, oauth, openapi, webhooks, ws
 from hub.errors import HubError
 from hub.services import Services
 from hub.settings import Settings
@@ -109,6 +109,8 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         Route("/api/openapi.json", openapi.endpoint),
         *api.routes,
         *webhooks.routes,
+        *oauth.api_routes,
+        *oauth.routes,
         WebSocketRoute("/ws/agent", ws.agent_socket),
         WebSocketRoute("/ws/visitor", ws.visitor_socket),
         Route("/widget.js", widget_js),

@@ -9,6 +9,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from sqlmodel import select
 
 from adapters import send_telegram
 from adapters.base import ChannelContext
+from adapters.instagram_login import Account as IgAccount
 from adapters.outbound import Platforms, Request, redact
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.message import ChannelKind
@@ -236,6 +238,99 @@ class Channels:
         ]:
             del self._by_account[key]
         return channel
+
+    async def connect_instagram(
+        self,
+        workspace_id: uuid.UUID,
+        actor_id: uuid.UUID,
+        name: str,
+        account: IgAccount,
+        token: str,
+        expires_at: datetime,
+    ) -> Channel:
+        """A channel from Business Login for Instagram; connecting an account this workspace
+        already has renews its token (the way back from "needs reconnect")."""
+        settings = {
+            "username": account.username,
+            "picture_url": account.picture_url,
+            "token_expires_at": expires_at.isoformat(),
+        }
+        sealed = self.vault.seal({"access_token": token})
+        async with self.store.sessions() as s, s.begin():
+            held = (
+                await s.exec(
+                    select(ChannelAccount).where(
+                        ChannelAccount.kind == ChannelKind.INSTAGRAM,
+                        ChannelAccount.account_id == account.account_id,
+                    )
+                )
+            ).first()
+            if held is not None and held.workspace_id != workspace_id:
+                raise Conflict("That Instagram account is connected to another workspace.")
+            channel = await s.get(Channel, held.channel_id) if held is not None else None
+            if channel is None:
+                channel = Channel(
+                    workspace_id=workspace_id,
+                    kind=ChannelKind.INSTAGRAM,
+                    name=name,
+                    account_ids={ACCOUNT_FIELD[ChannelKind.INSTAGRAM]: account.account_id},
+                )
+                s.add(channel)
+                await s.flush()
+                s.add(
+                    ChannelAccount(
+                        workspace_id=workspace_id,
+                        channel_id=channel.id,
+                        kind=ChannelKind.INSTAGRAM,
+                        account_id=account.account_id,
+                    )
+                )
+            channel.secrets = sealed
+            channel.settings = {**channel.settings, **settings}
+            channel.status = "connected"
+            s.add(channel)
+            s.add(
+                AuditEvent(
+                    workspace_id=workspace_id,
+                    actor_type="user",
+                    actor_id=str(actor_id),
+                    action="channel.connected",
+                    target_type="channel",
+                    target_id=str(channel.id),
+                )
+            )
+        self._by_id.pop(channel.id, None)
+        self._by_account.pop((ChannelKind.INSTAGRAM.value, account.account_id), None)
+        return channel
+
+    async def instagram_tokens_due(self, before: datetime) -> list[tuple[uuid.UUID, str]]:
+        async with self.store.sessions() as s:
+            rows = (
+                await s.exec(
+                    select(Channel).where(
+                        Channel.kind == ChannelKind.INSTAGRAM, Channel.status == "connected"
+                    )
+                )
+            ).all()
+        due = []
+        for row in rows:
+            expires = row.settings.get("token_expires_at")
+            token = self.vault.open(row.secrets).get("access_token")
+            if expires and token and datetime.fromisoformat(expires) <= before:
+                due.append((row.id, token))
+        return due
+
+    async def replace_token(self, channel_id: uuid.UUID, token: str, expires_at: datetime) -> None:
+        async with self.store.sessions() as s, s.begin():
+            channel = await s.get(Channel, channel_id)
+            if channel is None:
+                return
+            channel.secrets = self.vault.seal(
+                {**self.vault.open(channel.secrets), "access_token": token}
+            )
+            channel.settings = {**channel.settings, "token_expires_at": expires_at.isoformat()}
+            s.add(channel)
+        self._by_id.pop(channel_id, None)
 
     async def mark(self, channel_id: uuid.UUID, status: str) -> None:
         """A platform told us the channel's token is dead (or it came back): admins see it."""

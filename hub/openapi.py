@@ -24,6 +24,7 @@ from hub.auth import SESSION_COOKIE
 from hub.channels import ConnectBody
 from hub.frames import Cursor
 from hub.message import ChannelKind, Message, MessageKind
+from hub.oauth import AuthorizeBody
 from hub.settings import Settings
 
 REF = "#/components/schemas/{model}"
@@ -110,6 +111,11 @@ class ContactOut(_Out):
     name: str | None
     username: str | None
     picture_url: str | None = Field(description="From the platform's profile; may expire")
+
+
+class AuthorizeUrl(_Out):
+    url: str = Field(description="Send the admin's browser here")
+    scopes: list[str]
 
 
 class ConversationOut(_Out):
@@ -262,6 +268,14 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             body=ConnectBody,
             description="Secrets are stored encrypted and never returned; a generated verify "
             "token or Telegram secret token is shown in this answer only.",
+        ),
+        ("/api/channels/instagram/authorize", "post"): _Op(
+            "Start connecting Instagram with Business Login (admins)",
+            {200: ("Where to send the browser", AuthorizeUrl)},
+            (400, 401, 403, 413),
+            body=AuthorizeBody,
+            description="The callback (/oauth/instagram/callback) checks the signed state, "
+            "stores the account with its long-lived token and redirects to the inbox.",
         ),
         ("/api/channels/{channel_id}", "delete"): _Op(
             "Disconnect a channel (admins)",

@@ -18,6 +18,7 @@ from hub.profiles import Profiler
 from hub.sender import Sender
 from hub.settings import Settings
 from hub.store import Store
+from hub.tokens import TokenRefresher
 from hub.vault import Vault
 from hub.webchat import WebChat
 from hub.worker import PERSIST_GROUP, PROFILE_GROUP, SEND_GROUP, Consumer, Persister, Worker
@@ -64,14 +65,15 @@ class Services:
         )
 
     def worker(self, client: httpx.AsyncClient) -> Worker:
-        """The worker role on this process's bus: persist and send."""
+        """The worker role on this process's bus: persist, send, profiles, token refresh."""
         settings, bus = self.settings, self.bus
         return Worker(
             [
                 Consumer(settings, bus, PERSIST_GROUP, Persister(self.store.sessions).handle),
                 Consumer(settings, bus, SEND_GROUP, Sender(self, client).handle),
                 Consumer(settings, bus, PROFILE_GROUP, Profiler(self, client).handle),
-            ]
+            ],
+            tasks=[TokenRefresher(self)],
         )
 
     async def close(self) -> None:

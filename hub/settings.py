@@ -47,6 +47,12 @@ class Settings:
     graph_url: str = "https://graph.facebook.com/v23.0"
     instagram_graph_url: str = "https://graph.instagram.com/v23.0"
     telegram_api_url: str = "https://api.telegram.org"
+    instagram_authorize_url: str = "https://www.instagram.com/oauth/authorize"
+    instagram_oauth_url: str = "https://api.instagram.com/oauth"
+
+    # Business Login for Instagram (the hosted app's Instagram app id and secret)
+    instagram_app_id: str | None = None
+    instagram_app_secret: str | None = None
 
     # Limits
     max_frame_bytes: int = 64 * 1024
@@ -153,7 +159,15 @@ class Settings:
             meta_app_secret=env.get("HUB_META_APP_SECRET") or None,
             meta_verify_token=env.get("HUB_META_VERIFY_TOKEN") or None,
         )
-        for name in ("graph_url", "instagram_graph_url", "telegram_api_url"):
+        values["instagram_app_id"] = env.get("HUB_INSTAGRAM_APP_ID") or None
+        values["instagram_app_secret"] = env.get("HUB_INSTAGRAM_APP_SECRET") or None
+        for name in (
+            "graph_url",
+            "instagram_graph_url",
+            "telegram_api_url",
+            "instagram_authorize_url",
+            "instagram_oauth_url",
+        ):
             variable = "HUB_" + name.upper()
             if env.get(variable):
                 values[name] = _base_url(variable, env[variable])

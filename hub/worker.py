@@ -16,7 +16,8 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from sqlalchemy import exc as sa_exc
 
@@ -146,19 +147,26 @@ class Persister:
                     )
 
 
-class Worker:
-    """One consumer in each group, sharing the process's bus."""
+class Task(Protocol):
+    async def start(self) -> None: ...
 
-    def __init__(self, consumers: list[Consumer]) -> None:
+    async def stop(self) -> None: ...
+
+
+class Worker:
+    """One consumer in each group, sharing the process's bus, and periodic tasks."""
+
+    def __init__(self, consumers: list[Consumer], tasks: Sequence[Task] = ()) -> None:
         self.consumers = consumers
+        self.tasks = list(tasks)
 
     async def start(self) -> None:
-        for consumer in self.consumers:
-            await consumer.start()
+        for part in [*self.consumers, *self.tasks]:
+            await part.start()
 
     async def stop(self) -> None:
-        for consumer in self.consumers:
-            await consumer.stop()
+        for part in [*self.consumers, *self.tasks]:
+            await part.stop()
 
     @property
     def name(self) -> str:

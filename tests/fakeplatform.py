@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 import uvicorn
 from starlette.applications import Starlette
@@ -158,6 +159,11 @@ class FakePlatform:
                 post("/telegram/bot{token}/sendMessage", self._telegram, telegram=True),
                 post("/telegram/bot{token}/setWebhook", self._set_webhook, telegram=True),
                 post("/telegram/bot{token}/deleteWebhook", self._delete_webhook, telegram=True),
+                Route("/iglogin/oauth/access_token", self._ig_code, methods=["POST"]),
+                Route("/instagram/access_token", self._ig_exchange, methods=["GET"]),
+                Route("/instagram/refresh_access_token", self._ig_refresh, methods=["GET"]),
+                Route("/instagram/{version}/me", self._ig_me, methods=["GET"]),
+                Route(f"{ig}/subscribed_apps", self._ig_subscribe, methods=["POST"]),
                 Route(graph, partial(self._profile, FB), methods=["GET"]),
                 Route(ig, partial(self._profile, IG), methods=["GET"]),
                 Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE"]),
@@ -327,6 +333,102 @@ class FakePlatform:
             dataclasses.replace(received, answer=script.body if script else answer)
         )
         return script.response() if script is not None else JSONResponse(answer)
+
+    # Business Login for Instagram. The app's id and secret, and the code the "user" grants.
+    IG_APP_ID = "990000000000001"
+    IG_APP_SECRET = "ig-app-secret-for-tests"
+    IG_CODE = "AQD-granted-code"
+    IG_SHORT = "IGQshort-lived-token"
+
+    async def _oauth(self, request: Request, check: Callable[[dict[str, str]], Any]) -> Response:
+        form = parse_qsl((await request.body()).decode()) if request.method == "POST" else []
+        params = {**dict(request.query_params), **dict(form)}
+        received = Received(
+            request.method,
+            request.url.path,
+            request.url.query,
+            {k.lower(): v for k, v in request.headers.items()},
+            params,
+        )
+        try:
+            answer = check(params)
+        except Reject as exc:
+            self.rejected.append((received, str(exc)))
+            return _error(False, exc)
+        script = self._scripted(request.url.path)
+        self.requests.append(
+            dataclasses.replace(received, answer=script.body if script else answer)
+        )
+        return script.response() if script is not None else JSONResponse(answer)
+
+    async def _ig_code(self, request: Request) -> Response:
+        def check(p: dict[str, str]) -> Any:
+            expected = {
+                "client_id": self.IG_APP_ID,
+                "client_secret": self.IG_APP_SECRET,
+                "grant_type": "authorization_code",
+                "code": self.IG_CODE,
+            }
+            if any(p.get(k) != v for k, v in expected.items()) or not p.get("redirect_uri"):
+                raise Reject("Invalid authorization code", code=400)
+            return {
+                "data": [
+                    {
+                        "access_token": self.IG_SHORT,
+                        "user_id": INSTAGRAM.account_id,
+                        "permissions": "instagram_business_basic",
+                    }
+                ]
+            }
+
+        return await self._oauth(request, check)
+
+    async def _ig_exchange(self, request: Request) -> Response:
+        def check(p: dict[str, str]) -> Any:
+            if p != {
+                "grant_type": "ig_exchange_token",
+                "client_secret": self.IG_APP_SECRET,
+                "access_token": self.IG_SHORT,
+            }:
+                raise Reject("fake: ig_exchange_token needs the app secret and the short token")
+            return {"access_token": INSTAGRAM.token, "token_type": "bearer", "expires_in": 5183944}
+
+        return await self._oauth(request, check)
+
+    async def _ig_refresh(self, request: Request) -> Response:
+        def check(p: dict[str, str]) -> Any:
+            if p.get("grant_type") != "ig_refresh_token" or not p.get("access_token"):
+                raise Reject("fake: ig_refresh_token needs the long-lived token")
+            return {
+                "access_token": "IGQrefreshed-" + uuid.uuid4().hex,
+                "token_type": "bearer",
+                "expires_in": 5183944,
+            }
+
+        return await self._oauth(request, check)
+
+    async def _ig_me(self, request: Request) -> Response:
+        def check(p: dict[str, str]) -> Any:
+            self._auth(request, INSTAGRAM)
+            return {
+                "user_id": INSTAGRAM.account_id,
+                "username": "kahve.co",
+                "profile_picture_url": "https://cdn.example/kahve.jpg",
+                "id": "1",
+            }
+
+        return await self._oauth(request, check)
+
+    async def _ig_subscribe(self, request: Request) -> Response:
+        def check(p: dict[str, str]) -> Any:
+            self._auth(request, INSTAGRAM)
+            if request.path_params["node"] != INSTAGRAM.account_id or "messages" not in p.get(
+                "subscribed_fields", ""
+            ):
+                raise Reject("fake: subscribe the connected account to at least messages")
+            return {"success": True}
+
+        return await self._oauth(request, check)
 
     def _bot(self, request: Request) -> Account:
         bot = next((a for a in self.accounts if a.kind == TG), None)

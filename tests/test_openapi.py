@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from hub import api
+from hub import api, oauth
 from hub.app import create_app
 from hub.openapi import document
 from hub.settings import Settings
@@ -28,7 +28,7 @@ DOCUMENTED_ELSEWHERE = {("/healthz", "get")}
 
 def api_operations() -> set[tuple[str, str]]:
     operations = set()
-    for route in api.routes:
+    for route in [*api.routes, *oauth.api_routes]:
         assert isinstance(route, Route) and route.methods is not None
         # Starlette adds HEAD to every GET route by itself; OPTIONS is CORS plumbing.
         for method in route.methods - {"HEAD", "OPTIONS"}:
@@ -174,7 +174,10 @@ class Checked:
 def app_env(settings: Settings) -> Iterator[tuple[TestClient, Tenant]]:
     with running_fake() as fake:  # connecting a Telegram bot calls setWebhook
         settings = settings.with_overrides(
-            public_url="https://hub.example", telegram_api_url=fake.base_urls().telegram
+            public_url="https://hub.example",
+            telegram_api_url=fake.base_urls().telegram,
+            instagram_app_id="990000000000001",
+            instagram_app_secret="ig-app-secret-for-tests",
         )
         [tenant] = prepare(settings, "acme")  # migrates first
         app = create_app(settings, run_worker=True)
@@ -263,6 +266,11 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert body("POST", "/api/channels", json=page, headers=csrf)["webhook"]["hosted_app"] is True
     own = page | {"account_id": "43", "app_secret": "s" * 20}
     assert body("POST", "/api/channels", json=own, headers=csrf)["webhook"]["verify_token"]
+    authorize = "/api/channels/instagram/authorize"
+    assert body("POST", authorize, json={"name": "Shop IG"}, headers=csrf)["url"].startswith(
+        "https://"
+    )
+    assert status("POST", authorize, json={"name": ""}, headers=csrf) == 400
     one_channel = "/api/channels/{channel_id}"
     gone = one_channel.format(channel_id=connected["id"])
     assert body("DELETE", one_channel, gone, headers=csrf)["status"] == "disconnected"
