@@ -67,6 +67,7 @@ class Outgoing:
     public: bool = False
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     human_agent: bool = False  # past the 24 h window: Meta's HUMAN_AGENT tag (7 days)
+    reaction: str | None = None  # an emoji on the message `reply_to` names ("" removes it)
 
 
 @dataclass(frozen=True, slots=True)

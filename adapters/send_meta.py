@@ -55,6 +55,8 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
     limit = LIMITS.get(out.kind)
     if limit is None:
         raise Unsendable(f"{out.kind} is not sent through the Graph API")
+    if out.reaction is not None:
+        return _reaction(out, platforms)
     check_length(out.text, limit)
     headers = {"Authorization": f"Bearer {secret(out, 'access_token')}"}
     base = platforms.instagram if out.kind == ChannelKind.INSTAGRAM else platforms.graph
@@ -82,6 +84,23 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
     elif out.kind == ChannelKind.MESSENGER:
         body["messaging_type"] = "RESPONSE"  # answering the person within the 24 h window
     return Request("POST", f"{base}/{_seg(out.account_id)}/messages", body, headers=headers)
+
+
+def _reaction(out: Outgoing, platforms: Platforms) -> Request:
+    """WhatsApp: `type: reaction` on `/messages`; an empty emoji removes ours."""
+    if out.kind != ChannelKind.WHATSAPP or not out.reply_to:
+        raise Unsendable("reactions are sent on WhatsApp, to a message")
+    body = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": out.recipient,
+        "type": "reaction",
+        "reaction": {"message_id": out.reply_to, "emoji": out.reaction},
+    }
+    headers = {"Authorization": f"Bearer {secret(out, 'access_token')}"}
+    return Request(
+        "POST", f"{platforms.graph}/{_seg(out.account_id)}/messages", body, headers=headers
+    )
 
 
 def interpret(status: int, body: Any, headers: Mapping[str, str]) -> Outcome:

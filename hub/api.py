@@ -45,6 +45,20 @@ class SendBody(_Body):
         default=False,
         description="In a comment conversation: a private message, not a public reply",
     )
+    reply_to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The platform message id of the message this answers",
+    )
+
+
+class ReactionBody(_Body):
+    client_id: str = Field(min_length=1, max_length=100)
+    platform_message_id: str = Field(
+        min_length=1, max_length=200, description="The message reacted to"
+    )
+    emoji: str = Field(max_length=16, description="An empty string takes the reaction back")
 
 
 class VisitorTokenBody(_Body):
@@ -379,10 +393,23 @@ async def send_message(request: Request) -> Response:
         raise TooBig(f"Messages are limited to {limit} characters.")
     conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
     message_id, published = await services(request).ingress.agent_message(
-        principal, conversation_id, body.client_id, text, [], body.private_reply
+        principal, conversation_id, body.client_id, text, [], body.private_reply, body.reply_to
     )
     return JSONResponse(
         {"message_id": str(message_id), "event_id": published.id, "duplicate": published.duplicate},
+        status_code=200 if published.duplicate else 202,
+    )
+
+
+async def react(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_body(request, ReactionBody)
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    published = await services(request).ingress.agent_reaction(
+        principal, conversation_id, body.client_id, body.platform_message_id, body.emoji
+    )
+    return JSONResponse(
+        {"event_id": published.id, "duplicate": published.duplicate},
         status_code=200 if published.duplicate else 202,
     )
 
@@ -434,5 +461,6 @@ routes = [
     Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
     Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),
     Route("/api/conversations/{conversation_id}/messages", send_message, methods=["POST"]),
+    Route("/api/conversations/{conversation_id}/reactions", react, methods=["POST"]),
     Route("/api/widget/token", visitor_token, methods=["POST", "OPTIONS"]),
 ]

@@ -47,6 +47,12 @@ class MessageSend(_Frame):
     )
     text: str | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+    reply_to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The platform message id of the message this answers (quoted on the platform)",
+    )
     private_reply: bool = Field(
         default=False,
         description="In a comment conversation: answer the comment as a private message "

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from adapters.base import ChannelContext, MessageChange, NewMessage, Parsed
 from hub.auth import Principal, VisitorClaims
 from hub.bus import Bus, Published
-from hub.errors import NotFound
+from hub.errors import BadRequest, NotFound
 from hub.message import (
     ChannelKind,
     DeliveryStatus,
@@ -73,6 +73,7 @@ class ConversationRef:
         attachments: list[dict[str, object]],
         *,
         private_reply: bool = False,
+        reply_to: str | None = None,
         direction: Direction,
         status: DeliveryStatus,
         sender: Sender,
@@ -95,6 +96,7 @@ class ConversationRef:
             sent_at=utc_now(),
             status=status,
             private_reply=private_reply and self.kind == "comment",
+            reply_to=reply_to,
         )
 
 
@@ -243,6 +245,7 @@ class Ingress:
         text: str | None,
         attachments: list[dict[str, object]],
         private_reply: bool = False,
+        reply_to: str | None = None,
     ) -> tuple[uuid.UUID, Published]:
         ref = await self.conversation(principal.workspace_id, conversation_id)
         # Web chat delivers through the stream itself; platform channels are sent by the
@@ -254,6 +257,7 @@ class Ingress:
             text,
             attachments,
             private_reply=private_reply,
+            reply_to=reply_to,
             direction=Direction.OUT,
             status=DeliveryStatus.SENT if webchat else DeliveryStatus.PENDING,
             sender=Sender(
@@ -261,6 +265,42 @@ class Ingress:
             ),
         )
         return message.id, await self.publish_message(message, inbound=False)
+
+    async def agent_reaction(
+        self,
+        principal: Principal,
+        conversation_id: uuid.UUID,
+        client_id: str,
+        platform_message_id: str,
+        emoji: str,
+    ) -> Published:
+        """An agent reacts to a message (an empty emoji takes the reaction back): shown at
+        once as `message.updated`, and sent to the platform by the send group."""
+        ref = await self.conversation(principal.workspace_id, conversation_id)
+        if ref.channel_kind != ChannelKind.WHATSAPP:
+            raise BadRequest("Reactions are sent on WhatsApp conversations.")
+        by = f"agent:{principal.user_id}"
+        data = {
+            "channel_id": str(ref.channel_id),
+            "conversation_id": str(ref.id),
+            "platform_message_id": platform_message_id,
+            "message_id": str(message_id_for(ref.channel_id, platform_message_id)),
+            "changes": {
+                "reaction": {
+                    "emoji": emoji or None,
+                    "action": "react" if emoji else "unreact",
+                    "by": by,
+                }
+            },
+            "send": {"reaction": emoji, "client_id": client_id},
+        }
+        return await self.bus.publish(
+            str(ref.workspace_id),
+            "message.updated",
+            json.dumps(data),
+            conversation_id=str(ref.id),
+            dedupe_key=f"react:{principal.user_id}:{client_id}",
+        )
 
     # Ephemeral and small state events
 

@@ -160,6 +160,11 @@ class SendResult(_Out):
     duplicate: bool = Field(description="True when this client_id was sent before")
 
 
+class ReactionResult(_Out):
+    event_id: Cursor
+    duplicate: bool = Field(description="True when this client_id was sent before")
+
+
 class VisitorToken(_Out):
     token: str = Field(description="The token of the visitor websocket's `hello` frame")
     visitor_id: str
@@ -311,6 +316,18 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             params=(conversation,),
             description="Idempotent on `client_id`: a retry answers the first message's ids "
             "with `duplicate: true` and status 200.",
+        ),
+        ("/api/conversations/{conversation_id}/reactions", "post"): _Op(
+            "React to a message (WhatsApp)",
+            {
+                202: ("Accepted; shown at once, sent by the worker", ReactionResult),
+                200: ("Sent before", ReactionResult),
+            },
+            (400, 401, 403, 404, 413),
+            body=api.ReactionBody,
+            params=(conversation,),
+            description="An empty emoji takes the reaction back. If the platform refuses it, a "
+            "`message.updated` takes it back in the inbox, with the reason.",
         ),
         ("/api/widget/token", "post"): _Op(
             "A visitor token for the web-chat widget",

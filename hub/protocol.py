@@ -59,6 +59,7 @@ class Send:
     text: str | None
     attachments: list[dict[str, object]]
     private_reply: bool = False
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,14 @@ class Protocol:
             return [Reply(error_frame(error, frame.client_id))]
         attachments = [a.model_dump(exclude_none=True) for a in frame.attachments]
         return [
-            Send(frame.client_id, frame.conversation_id, text, attachments, frame.private_reply)
+            Send(
+                frame.client_id,
+                frame.conversation_id,
+                text,
+                attachments,
+                frame.private_reply,
+                frame.reply_to,
+            )
         ]
 
     def hello_timeout(self) -> list[Action]:

@@ -12,6 +12,7 @@ again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
@@ -41,6 +42,8 @@ class Sender:
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         for event in events:
+            if event.name == "message.updated" and '"send"' in event.data:
+                await self._react_once(workspace_id, event)
             if event.name != "message.created":
                 continue
             message: dict[str, Any] = event.payload().get("message") or {}  # type: ignore[assignment]
@@ -100,10 +103,60 @@ class Sender:
                 workspace_id, message, _failed(outcome.code or outcome.kind, outcome.reason)
             )
 
+    async def _react_once(self, workspace_id: str, event: Event) -> None:
+        """An agent's reaction: claimed like a message, so it is sent at most once; if the
+        platform refuses it, the reaction is taken back in the inbox."""
+        data: dict[str, Any] = event.payload()
+        send = data.get("send")
+        if not isinstance(send, dict):
+            return
+        key = f"send:react:{event.id}"
+        if not await self.services.bus.remember(
+            workspace_id, key, "claimed", ttl_s=CLAIM_TTL_S, only_new=True
+        ):
+            return
+        outgoing = await self._outgoing(
+            workspace_id, {**data, "id": data["message_id"], "text": ""}
+        )
+        if isinstance(outgoing, Outgoing):
+            outgoing = dataclasses.replace(
+                outgoing,
+                reaction=str(send.get("reaction") or ""),
+                reply_to=data["platform_message_id"],
+            )
+            outcome = await self._retrying(outgoing, str(data["message_id"]))
+        else:
+            outcome = outgoing
+        if outcome.kind != "sent":
+            reaction = dict(data["changes"]["reaction"], action="unreact", emoji=None)
+            await self.services.bus.publish(
+                workspace_id,
+                "message.updated",
+                json.dumps(
+                    {
+                        **{
+                            k: data[k]
+                            for k in (
+                                "channel_id",
+                                "conversation_id",
+                                "platform_message_id",
+                                "message_id",
+                            )
+                        },
+                        "changes": {"reaction": reaction},
+                        "error": {"code": outcome.code or outcome.kind, "message": outcome.reason},
+                    }
+                ),
+                conversation_id=str(data["conversation_id"]),
+            )
+
     async def _attempt(self, workspace_id: str, message: dict[str, Any]) -> Outcome:
         outgoing = await self._outgoing(workspace_id, message)
         if isinstance(outgoing, Outcome):
             return outgoing
+        return await self._retrying(outgoing, str(message["id"]))
+
+    async def _retrying(self, outgoing: Outgoing, label: str) -> Outcome:
         platforms = self.services.platforms
         outcome = await send(self.client, outgoing, platforms)
         for delay in RETRY_DELAYS_S:
@@ -112,7 +165,7 @@ class Sender:
             wait = outcome.after_s if outcome.after_s is not None else delay
             if wait > MAX_WAIT_S:
                 break
-            log.info("send of %s retried in %.1fs: %s", message["id"], wait, outcome.reason)
+            log.info("send of %s retried in %.1fs: %s", label, wait, outcome.reason)
             await asyncio.sleep(wait)
             outcome = await send(self.client, outgoing, platforms)
         if outcome.kind == "retry":

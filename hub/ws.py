@@ -156,6 +156,7 @@ class Session:
                 send.text,
                 send.attachments,
                 send.private_reply,
+                send.reply_to,
             )
         else:
             assert self.visitor is not None

@@ -240,6 +240,8 @@ class FakePlatform:
 
     def _whatsapp(self, request: Request, body: Any) -> dict[str, Any]:
         self._auth(request, self._node_account(request, WA))
+        if isinstance(body, dict) and body.get("type") == "reaction":
+            return self._whatsapp_reaction(body)
         required = {"messaging_product", "recipient_type", "to", "type", "text"}
         _keys(body, required=required, allowed=required | {"context"})
         if body["messaging_product"] != "whatsapp":
@@ -262,6 +264,27 @@ class FakePlatform:
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
             "messages": [{"id": wamid}],
+        }
+
+    def _whatsapp_reaction(self, body: dict[str, Any]) -> dict[str, Any]:
+        required = {"messaging_product", "recipient_type", "to", "type", "reaction"}
+        _keys(body, required=required, allowed=required)
+        if body["messaging_product"] != "whatsapp" or body["recipient_type"] != "individual":
+            raise Reject('fake: messaging_product "whatsapp", recipient_type "individual"')
+        reaction = body["reaction"]
+        _keys(
+            reaction,
+            required={"message_id", "emoji"},
+            allowed={"message_id", "emoji"},
+            where="reaction",
+        )
+        if not _str(reaction["message_id"]) or not isinstance(reaction["emoji"], str):
+            raise Reject("fake: reaction needs a message_id and an emoji (empty to remove)")
+        to = body["to"]
+        return {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}],
+            "messages": [{"id": f"wamid.{uuid.uuid4().hex.upper()}"}],
         }
 
     def _telegram(self, request: Request, body: Any) -> dict[str, Any]:

@@ -244,6 +244,11 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     messages, reply = one + "/messages", {"client_id": "a-1", "text": "Hello!"}
     assert status("POST", messages, path + "/messages", json=reply, headers=csrf) == 202
     assert status("POST", messages, path + "/messages", json=reply, headers=csrf) == 200
+    reactions = one + "/reactions"
+    wave = {"client_id": "re-1", "platform_message_id": "v:1", "emoji": "👍"}
+    assert (
+        status("POST", reactions, path + "/reactions", json=wave, headers=csrf) == 400
+    )  # web chat
     empty = {"client_id": "a-2"}
     assert status("POST", messages, path + "/messages", json=empty, headers=csrf) == 400
     assert status("POST", messages, path + "/messages", json=reply) == 403

@@ -337,3 +337,51 @@ def test_a_profile_the_platform_refuses_leaves_the_id(env: Env) -> None:
     time.sleep(0.3)
     contact = first_conversation(env)["contact"]
     assert contact["name"] is None and contact["id"]
+
+
+def test_a_whatsapp_reply_quotes_the_message_it_answers(env: Env) -> None:
+    deliver_meta(env, whatsapp_body(age_s=60))
+    conversation = first_conversation(env)
+    answer = env.client.post(
+        f"/api/conversations/{conversation['id']}/messages",
+        json={"client_id": "q1", "text": "Yes, that one.", "reply_to": "wamid.xyzxyz"},
+        headers=env.auth,
+    )
+    message = stored(env, conversation["id"], answer.json()["message_id"], "sent")
+    assert message["reply_to"] == "wamid.xyzxyz"
+    [request] = [
+        r for r in env.fake.requests if r.path.endswith(f"/{WHATSAPP.account_id}/messages")
+    ]
+    assert request.body["context"] == {"message_id": "wamid.xyzxyz"}
+
+
+def test_an_agent_reaction_is_shown_and_sent_to_whatsapp(env: Env) -> None:
+    deliver_meta(env, whatsapp_body(age_s=60))
+    conversation = first_conversation(env)
+    url = f"/api/conversations/{conversation['id']}/reactions"
+    body = {"client_id": "re1", "platform_message_id": "wamid.xyzxyz", "emoji": "👍"}
+    assert env.client.post(url, json=body, headers=env.auth).status_code == 202
+    assert env.client.post(url, json=body, headers=env.auth).status_code == 200  # a retry: once
+
+    def reacted() -> Any:
+        items = env.client.get(
+            f"/api/conversations/{conversation['id']}/messages", headers=env.auth
+        ).json()["items"]
+        return items[0]["reactions"] if items and items[0]["reactions"] else None
+
+    [reaction] = wait(reacted)
+    assert reaction["emoji"] == "👍" and reaction["by"] == f"agent:{env.tenant.admin_id}"
+    wait(lambda: [r for r in env.fake.requests if r.body and r.body.get("type") == "reaction"])
+    sent = [r for r in env.fake.requests if r.body and r.body.get("type") == "reaction"]
+    assert len(sent) == 1
+    assert sent[0].body["reaction"] == {"message_id": "wamid.xyzxyz", "emoji": "👍"}
+    assert sent[0].body["to"] == "972987654321"
+
+
+def test_reactions_elsewhere_are_refused(env: Env) -> None:
+    conversation_id = messenger_conversation(env)
+    body = {"client_id": "re2", "platform_message_id": "mid.1", "emoji": "👍"}
+    refused = env.client.post(
+        f"/api/conversations/{conversation_id}/reactions", json=body, headers=env.auth
+    )
+    assert refused.status_code == 400
