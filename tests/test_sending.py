@@ -385,3 +385,20 @@ def test_reactions_elsewhere_are_refused(env: Env) -> None:
         f"/api/conversations/{conversation_id}/reactions", json=body, headers=env.auth
     )
     assert refused.status_code == 400
+
+
+def test_status_webhooks_move_our_sent_message_forward(env: Env) -> None:
+    deliver_meta(env, whatsapp_body(age_s=60))
+    conversation = first_conversation(env)
+    message_id = reply(env, conversation["id"], "s1", "On its way")
+    sent = stored(env, conversation["id"], message_id, "sent")
+    for status in ("delivered", "read", "sent"):  # a late "sent" never moves it back
+        body = load(f"whatsapp/status_{status}.json")
+        value = body["entry"][0]["changes"][0]["value"]
+        value["metadata"]["phone_number_id"] = WHATSAPP.account_id
+        value["statuses"][0]["id"] = sent["platform_message_id"]
+        deliver_meta(env, body)
+    assert (
+        stored(env, conversation["id"], message_id, "read")["platform_message_id"]
+        == sent["platform_message_id"]
+    )

@@ -407,3 +407,12 @@ def test_a_bot_token_telegram_refuses_is_not_connected(env: Env) -> None:
     assert refused.status_code == 400 and "Unauthorized" in refused.json()["error"]["message"]
     kinds = [c["name"] for c in env.client.get("/api/channels", headers=env.auth).json()["items"]]
     assert "Other" not in kinds
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    ["meta/permissions_webhook_test_bkrs.json", "meta/graph_webhook_user_photos_doc_example.json"],
+)
+def test_other_graph_objects_are_acknowledged_and_ignored(env: Env, fixture: str) -> None:
+    answer = post_meta(env, fixture)
+    assert answer.status_code == 200 and answer.json() == {"accepted": 0, "ignored": 1}
