@@ -152,16 +152,7 @@ class Channels:
                     account_id=account_id,
                 )
             )
-            s.add(
-                AuditEvent(
-                    workspace_id=workspace_id,
-                    actor_type="user",
-                    actor_id=str(actor_id),
-                    action="channel.connected",
-                    target_type="channel",
-                    target_id=str(channel.id),
-                )
-            )
+            s.add(_audit(workspace_id, actor_id, "channel.connected", channel.id))
         self._by_account.pop((kind.value, account_id), None)  # it may be cached as unknown
         return channel, shown
 
@@ -216,16 +207,7 @@ class Channels:
             channel.status = "disconnected"
             channel.secrets = None
             s.add(channel)
-            s.add(
-                AuditEvent(
-                    workspace_id=workspace_id,
-                    actor_type="user",
-                    actor_id=str(actor_id),
-                    action="channel.disconnected",
-                    target_type="channel",
-                    target_id=str(channel_id),
-                )
-            )
+            s.add(_audit(workspace_id, actor_id, "channel.disconnected", channel_id))
         self._by_id.pop(channel_id, None)
         if channel.kind == ChannelKind.TELEGRAM and secrets.get("bot_token"):
             ok, why = await _bot_api(
@@ -289,16 +271,7 @@ class Channels:
             channel.settings = {**channel.settings, **settings}
             channel.status = "connected"
             s.add(channel)
-            s.add(
-                AuditEvent(
-                    workspace_id=workspace_id,
-                    actor_type="user",
-                    actor_id=str(actor_id),
-                    action="channel.connected",
-                    target_type="channel",
-                    target_id=str(channel.id),
-                )
-            )
+            s.add(_audit(workspace_id, actor_id, "channel.connected", channel.id))
         self._by_id.pop(channel.id, None)
         self._by_account.pop((ChannelKind.INSTAGRAM.value, account.account_id), None)
         return channel
@@ -341,12 +314,8 @@ class Channels:
             channel.status = status
             s.add(channel)
             s.add(
-                AuditEvent(
-                    workspace_id=channel.workspace_id,
-                    actor_type="platform",
-                    action=f"channel.{status.replace('_', '-')}",
-                    target_type="channel",
-                    target_id=str(channel_id),
+                _audit(
+                    channel.workspace_id, None, f"channel.{status.replace('_', '-')}", channel_id
                 )
             )
         self._by_id.pop(channel_id, None)
@@ -392,6 +361,20 @@ class Channels:
         account_id = str(row.account_ids.get(ACCOUNT_FIELD[kind], ""))
         context = ChannelContext(row.workspace_id, row.id, kind, account_id)
         return Resolved(context, self.vault.open(row.secrets), row.status)
+
+
+def _audit(
+    workspace_id: uuid.UUID, actor_id: uuid.UUID | None, action: str, channel_id: uuid.UUID
+) -> AuditEvent:
+    """Channel audit rows hold ids only; no actor means the platform did it."""
+    return AuditEvent(
+        workspace_id=workspace_id,
+        actor_type="user" if actor_id else "platform",
+        actor_id=str(actor_id) if actor_id else None,
+        action=action,
+        target_type="channel",
+        target_id=str(channel_id),
+    )
 
 
 async def _bot_api(request: Request) -> tuple[bool, str]:
