@@ -6,8 +6,11 @@ All pure: request parts in, decisions out. `hub.webhooks` does the I/O.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -93,3 +96,32 @@ def split(body: Any) -> Split:
             piece_entry = {**entry, "changes": [change]}
             pieces.append(Piece(kind, str(number or entry_id), piece_entry))
     return Split(pieces, ignored)
+
+
+# Signed requests (data-deletion and deauthorize callbacks)
+
+
+def signed_request(value: str, secrets: Iterable[str]) -> dict[str, Any] | None:
+    """The payload of a Meta `signed_request` ("<sig>.<payload>", base64url) when its
+    HMAC-SHA256 over the payload segment *exactly as received* (padding included) matches
+    one of the app secrets and its algorithm is HMAC-SHA256; None otherwise."""
+    if not isinstance(value, str) or value.count(".") != 1:
+        return None
+    encoded_sig, payload = value.split(".")
+    try:
+        given = _b64(encoded_sig)
+        data = json.loads(_b64(payload))
+    except (ValueError, binascii.Error):
+        return None
+    ok = False
+    for secret in secrets:
+        if secret:
+            expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
+            ok |= hmac.compare_digest(expected, given)
+    if not ok or not isinstance(data, dict) or data.get("algorithm") != "HMAC-SHA256":
+        return None
+    return data
+
+
+def _b64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
