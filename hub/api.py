@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -50,6 +51,16 @@ class SendBody(_Body):
         min_length=1,
         max_length=200,
         description="The platform message id of the message this answers",
+    )
+
+
+class ConversationPatch(_Body):
+    status: Literal["open", "pending", "resolved", "snoozed"] | None = None
+    snoozed_until: datetime | None = Field(
+        default=None, description="Required with status snoozed; a time in the future"
+    )
+    assignee_id: uuid.UUID | None = Field(
+        default=None, description="A member of the workspace; null unassigns (send it explicitly)"
     )
 
 
@@ -344,11 +355,20 @@ async def list_conversations(request: Request) -> Response:
     status = request.query_params.get("status")
     if status is not None and status not in ("open", "pending", "resolved", "snoozed"):
         raise BadRequest("status must be open, pending, resolved or snoozed.")
+    assignee: uuid.UUID | str | None = "any"
+    wanted = request.query_params.get("assignee")
+    if wanted == "me":
+        assignee = principal.user_id
+    elif wanted == "none":
+        assignee = None
+    elif wanted not in (None, "any"):
+        raise BadRequest("assignee must be me, none or any.")
     rows, cursor = await services(request).store.conversations(
         principal.workspace_id,
         status=status,
         limit=page_limit(request),
         cursor=request.query_params.get("cursor"),
+        assignee=assignee,
     )
     contacts = await services(request).store.contacts(
         principal.workspace_id, [r.contact_id for r in rows]
@@ -399,6 +419,31 @@ async def send_message(request: Request) -> Response:
         {"message_id": str(message_id), "event_id": published.id, "duplicate": published.duplicate},
         status_code=200 if published.duplicate else 202,
     )
+
+
+async def change_conversation(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_body(request, ConversationPatch)
+    svc = services(request)
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    changes: dict[str, object] = {}
+    if body.status is not None:
+        changes["status"] = body.status
+        if body.status == "snoozed":
+            until = body.snoozed_until
+            if until is None or until.tzinfo is None or until <= utc_now():
+                raise BadRequest("Snoozing needs snoozed_until, a time in the future with a zone.")
+            changes["snoozed_until"] = until.isoformat()
+    if "assignee_id" in body.model_fields_set:
+        if body.assignee_id is not None and not await svc.store.is_member(
+            principal.workspace_id, body.assignee_id
+        ):
+            raise BadRequest("The assignee is not a member of this workspace.")
+        changes["assignee_id"] = str(body.assignee_id) if body.assignee_id else None
+    if not changes:
+        raise BadRequest("Nothing to change: give status and/or assignee_id.")
+    published = await svc.ingress.change_conversation(principal, conversation_id, changes)
+    return JSONResponse({"event_id": published.id, "changes": changes}, status_code=202)
 
 
 async def react(request: Request) -> Response:
@@ -459,6 +504,7 @@ routes = [
     Route("/api/channels/{channel_id}", disconnect_channel, methods=["DELETE"]),
     Route("/api/conversations", list_conversations, methods=["GET"]),
     Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}", change_conversation, methods=["PATCH"]),
     Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),
     Route("/api/conversations/{conversation_id}/messages", send_message, methods=["POST"]),
     Route("/api/conversations/{conversation_id}/reactions", react, methods=["POST"]),

@@ -266,6 +266,16 @@ class Ingress:
         )
         return message.id, await self.publish_message(message, inbound=False)
 
+    async def change_conversation(
+        self, principal: Principal, conversation_id: uuid.UUID, changes: dict[str, object]
+    ) -> Published:
+        """Status, assignment or snooze, for every agent's inbox (not the visitor's)."""
+        ref = await self.conversation(principal.workspace_id, conversation_id)
+        data = {"conversation_id": str(ref.id), "changes": changes, "by": str(principal.user_id)}
+        return await self.bus.publish(
+            str(principal.workspace_id), "conversation.updated", json.dumps(data)
+        )
+
     async def agent_reaction(
         self,
         principal: Principal,

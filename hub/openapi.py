@@ -160,6 +160,11 @@ class SendResult(_Out):
     duplicate: bool = Field(description="True when this client_id was sent before")
 
 
+class ConversationChanged(_Out):
+    event_id: Cursor
+    changes: dict[str, Any] = Field(description="What was published as conversation.updated")
+
+
 class ReactionResult(_Out):
     event_id: Cursor
     duplicate: bool = Field(description="True when this client_id was sent before")
@@ -227,6 +232,12 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
         {"type": "string", "enum": ["open", "pending", "resolved", "snoozed"]},
     )
     cursor = _param("cursor", "query", "`next_cursor` of the previous page", {"type": "string"})
+    assignee = _param(
+        "assignee",
+        "query",
+        "Only mine, only unassigned, or all",
+        {"type": "string", "enum": ["me", "none", "any"], "default": "any"},
+    )
     before = _param("before", "query", "`next_before` of the previous page", {"type": "string"})
     messages = "/api/conversations/{conversation_id}/messages"
     return {
@@ -294,7 +305,7 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             "Conversations, newest activity first",
             {200: ("A page", ConversationPage)},
             (400, 401),
-            params=(limit, cursor, status),
+            params=(limit, cursor, status, assignee),
         ),
         ("/api/conversations/{conversation_id}", "get"): _Op(
             "One conversation",
@@ -316,6 +327,14 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             params=(conversation,),
             description="Idempotent on `client_id`: a retry answers the first message's ids "
             "with `duplicate: true` and status 200.",
+        ),
+        ("/api/conversations/{conversation_id}", "patch"): _Op(
+            "Resolve, reopen, snooze or (re)assign a conversation",
+            {202: ("Published to every agent; stored by the worker", ConversationChanged)},
+            (400, 401, 403, 404, 413),
+            body=api.ConversationPatch,
+            params=(conversation,),
+            description="A message from the contact reopens a resolved or snoozed conversation.",
         ),
         ("/api/conversations/{conversation_id}/reactions", "post"): _Op(
             "React to a message (WhatsApp)",

@@ -104,7 +104,7 @@ async def _message_created(session: AsyncConnection, event: Event) -> None:
                 newer,
                 upsert.excluded.status == "open",
                 sa.literal(message.direction == "in"),
-                conversations.c.status == "resolved",
+                conversations.c.status.in_(("resolved", "snoozed")),
             ),
             "open",
         ),
@@ -187,6 +187,9 @@ async def _conversation_updated(
     session: AsyncConnection, workspace_id: uuid.UUID, event: Event
 ) -> None:
     data: dict[str, Any] = event.payload()
+    changes = data.get("changes")
+    if isinstance(changes, dict):
+        await _conversation_changed(session, workspace_id, data, changes)
     read = data.get("read")
     if not isinstance(read, dict) or "user_id" not in read:
         return
@@ -276,4 +279,30 @@ async def _contact_updated(session: AsyncConnection, workspace_id: uuid.UUID, ev
                 CONTACTS.c.id == uuid.UUID(str(data["contact_id"])),
             )
             .values(**values, updated_at=utc_now())
+        )
+
+
+async def _conversation_changed(
+    session: AsyncConnection, workspace_id: uuid.UUID, data: dict[str, Any], changes: dict[str, Any]
+) -> None:
+    """An agent's status, assignment or snooze: the latest on the stream wins."""
+    values: dict[str, Any] = {}
+    if changes.get("status") in ("open", "pending", "resolved", "snoozed"):
+        values["status"] = changes["status"]
+        values["snoozed_until"] = (
+            datetime.fromisoformat(changes["snoozed_until"])
+            if changes["status"] == "snoozed" and changes.get("snoozed_until")
+            else None
+        )
+    if "assignee_id" in changes:
+        assignee = changes["assignee_id"]
+        values["assignee_id"] = uuid.UUID(str(assignee)) if assignee else None
+    if values:
+        await session.execute(
+            sa.update(CONVERSATIONS)
+            .where(
+                CONVERSATIONS.c.workspace_id == workspace_id,
+                CONVERSATIONS.c.id == uuid.UUID(str(data["conversation_id"])),
+            )
+            .values(**values)
         )

@@ -98,6 +98,15 @@ class Store:
             return None
         return Principal(user_id, workspace_id, row[0], via, row[1])
 
+    async def is_member(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        async with self.sessions() as s:
+            found = await s.exec(
+                select(Membership.id).where(
+                    Membership.workspace_id == workspace_id, Membership.user_id == user_id
+                )
+            )
+            return found.first() is not None
+
     async def first_workspace(self, user_id: uuid.UUID) -> uuid.UUID | None:
         async with self.sessions() as s:
             return (
@@ -238,12 +247,23 @@ class Store:
             return {row.id: row for row in rows.all()}
 
     async def conversations(
-        self, workspace_id: uuid.UUID, *, status: str | None, limit: int, cursor: str | None
+        self,
+        workspace_id: uuid.UUID,
+        *,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+        assignee: uuid.UUID | str | None = "any",
     ) -> tuple[list[Conversation], str | None]:
-        """Newest activity first; `cursor` continues after the last row of the previous page."""
+        """Newest activity first; `cursor` continues after the last row of the previous page.
+        `assignee`: "any", None (unassigned) or a user id."""
         query = select(Conversation).where(Conversation.workspace_id == workspace_id)
         if status:
             query = query.where(Conversation.status == status)
+        if assignee is None:
+            query = query.where(col(Conversation.assignee_id).is_(None))
+        elif isinstance(assignee, uuid.UUID):
+            query = query.where(Conversation.assignee_id == assignee)
         if cursor:
             at, last_id = decode_cursor(cursor)
             query = query.where(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -454,3 +455,70 @@ def test_sessions_and_tokens_expire(settings: Settings) -> None:
             ws.send_text(json.dumps({"type": "hello", "token": token}))
             assert ws.receive_json()["code"] == "unauthenticated"
             assert closed_with(ws) == 4401
+
+
+def test_resolve_assign_snooze_and_reopen(env: tuple[TestClient, Tenant, Tenant]) -> None:
+    client, acme, globex = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    visitor = visitor_token(client, acme)
+
+    def say(ws: Any, client_id: str) -> None:
+        ws.send_text(
+            json.dumps({"type": "message.send", "client_id": client_id, "text": client_id})
+        )
+        next_ack(ws)
+
+    def conversation() -> dict[str, Any]:
+        return dict(
+            client.get(f"/api/conversations/{visitor['conversation_id']}", headers=auth).json()
+        )
+
+    url = f"/api/conversations/{visitor['conversation_id']}"
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, visitor["token"])
+        say(ws, "first")
+        wait_for(lambda: client.get(url, headers=auth).status_code == 200)
+
+        mine = client.patch(
+            url, json={"assignee_id": str(acme.admin_id), "status": "resolved"}, headers=auth
+        )
+        assert mine.status_code == 202
+        wait_for(lambda: conversation()["status"] == "resolved")
+        assert conversation()["assignee_id"] == str(acme.admin_id)
+        listed = client.get("/api/conversations", params={"assignee": "me"}, headers=auth)
+        unassigned = client.get("/api/conversations", params={"assignee": "none"}, headers=auth)
+        assert [c["id"] for c in listed.json()["items"]] == [visitor["conversation_id"]]
+        assert unassigned.json()["items"] == []
+
+        say(ws, "again")  # the contact writes: a resolved conversation reopens
+        wait_for(lambda: conversation()["status"] == "open")
+
+        later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        assert (
+            client.patch(
+                url, json={"status": "snoozed", "snoozed_until": later}, headers=auth
+            ).status_code
+            == 202
+        )
+        wait_for(lambda: conversation()["status"] == "snoozed")
+        say(ws, "hello?")
+        wait_for(lambda: conversation()["status"] == "open")
+
+        assert client.patch(url, json={"assignee_id": None}, headers=auth).status_code == 202
+        wait_for(lambda: conversation()["assignee_id"] is None)
+        ws.send_text('{"type":"ping"}')
+        frames = []
+        while (frame := ws.receive_json())["type"] != "pong":
+            frames.append(frame)
+        assert not [f for f in frames if f.get("name") == "conversation.updated"]  # agents only
+
+    past = client.patch(
+        url, json={"status": "snoozed", "snoozed_until": "2020-01-01T00:00:00+00:00"}, headers=auth
+    )
+    assert past.status_code == 400
+    stranger = client.patch(url, json={"assignee_id": str(globex.admin_id)}, headers=auth)
+    assert stranger.status_code == 400
+    foreign = client.patch(
+        url, json={"status": "resolved"}, headers={"authorization": f"Bearer {globex.api_token}"}
+    )
+    assert foreign.status_code == 404

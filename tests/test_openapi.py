@@ -114,7 +114,7 @@ def test_query_parameters() -> None:
     def names(path: str, method: str) -> set[str]:
         return {p["name"] for p in DOC["paths"][path][method]["parameters"] if p["in"] == "query"}
 
-    assert names("/api/conversations", "get") == {"limit", "cursor", "status"}
+    assert names("/api/conversations", "get") == {"limit", "cursor", "status", "assignee"}
     assert names("/api/conversations/{conversation_id}/messages", "get") == {"limit", "before"}
     [limit] = [
         p
@@ -244,6 +244,10 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     messages, reply = one + "/messages", {"client_id": "a-1", "text": "Hello!"}
     assert status("POST", messages, path + "/messages", json=reply, headers=csrf) == 202
     assert status("POST", messages, path + "/messages", json=reply, headers=csrf) == 200
+    resolve = {"status": "resolved"}
+    assert body("PATCH", one, path, json=resolve, headers=csrf)["changes"] == resolve
+    assert status("PATCH", one, path, json={}, headers=csrf) == 400
+    assert status("GET", "/api/conversations", params={"assignee": "me"}) == 200
     reactions = one + "/reactions"
     wave = {"client_id": "re-1", "platform_message_id": "v:1", "emoji": "👍"}
     assert (
