@@ -52,6 +52,7 @@ class SendBody(_Body):
         max_length=200,
         description="The platform message id of the message this answers",
     )
+    note: bool = Field(default=False, description="A private note for agents, never sent")
 
 
 class ConversationPatch(_Body):
@@ -203,6 +204,7 @@ def message_json(row: MessageRow) -> dict[str, Any]:
         "platform_message_id": row.platform_message_id,
         "client_id": row.client_id,
         "private_reply": row.private_reply,
+        "note": row.note,
         "sent_at": row.sent_at.isoformat(),
         "status": row.status,
         "error": row.error,
@@ -413,7 +415,14 @@ async def send_message(request: Request) -> Response:
         raise TooBig(f"Messages are limited to {limit} characters.")
     conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
     message_id, published = await services(request).ingress.agent_message(
-        principal, conversation_id, body.client_id, text, [], body.private_reply, body.reply_to
+        principal,
+        conversation_id,
+        body.client_id,
+        text,
+        [],
+        body.private_reply,
+        body.reply_to,
+        body.note,
     )
     return JSONResponse(
         {"message_id": str(message_id), "event_id": published.id, "duplicate": published.duplicate},

@@ -53,6 +53,9 @@ class MessageSend(_Frame):
         max_length=200,
         description="The platform message id of the message this answers (quoted on the platform)",
     )
+    note: bool = Field(
+        default=False, description="Agents: a private note for the other agents, never sent"
+    )
     private_reply: bool = Field(
         default=False,
         description="In a comment conversation: answer the comment as a private message "

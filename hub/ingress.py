@@ -74,6 +74,7 @@ class ConversationRef:
         *,
         private_reply: bool = False,
         reply_to: str | None = None,
+        note: bool = False,
         direction: Direction,
         status: DeliveryStatus,
         sender: Sender,
@@ -97,6 +98,7 @@ class ConversationRef:
             status=status,
             private_reply=private_reply and self.kind == "comment",
             reply_to=reply_to,
+            note=note,
         )
 
 
@@ -130,6 +132,7 @@ class Ingress:
         *,
         thread: str = "",
         inbound: bool = True,
+        agents_only: bool = False,
     ) -> Published:
         ref = ConversationRef(
             message.conversation_id,
@@ -150,7 +153,8 @@ class Ingress:
             str(message.workspace_id),
             "message.created",
             message_event(message, contact, thread),
-            conversation_id=str(message.conversation_id),
+            # No conversation id on the stream entry: the contact's socket never gets it.
+            conversation_id="" if agents_only else str(message.conversation_id),
             dedupe_key=f"msg:{message.channel_id}:{message.platform_message_id}",
         )
 
@@ -246,6 +250,7 @@ class Ingress:
         attachments: list[dict[str, object]],
         private_reply: bool = False,
         reply_to: str | None = None,
+        note: bool = False,
     ) -> tuple[uuid.UUID, Published]:
         ref = await self.conversation(principal.workspace_id, conversation_id)
         # Web chat delivers through the stream itself; platform channels are sent by the
@@ -258,13 +263,15 @@ class Ingress:
             attachments,
             private_reply=private_reply,
             reply_to=reply_to,
+            note=note,
             direction=Direction.OUT,
-            status=DeliveryStatus.SENT if webchat else DeliveryStatus.PENDING,
+            # Notes and web chat only travel the stream; platform replies wait for the send group.
+            status=DeliveryStatus.SENT if webchat or note else DeliveryStatus.PENDING,
             sender=Sender(
                 type=SenderType.AGENT, id=str(principal.user_id), name=principal.name or None
             ),
         )
-        return message.id, await self.publish_message(message, inbound=False)
+        return message.id, await self.publish_message(message, inbound=False, agents_only=note)
 
     async def change_conversation(
         self, principal: Principal, conversation_id: uuid.UUID, changes: dict[str, object]

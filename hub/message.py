@@ -128,6 +128,10 @@ class Message(_Model):
     private_reply: bool = Field(
         default=False, description="A reply to a comment sent as a private message, not in public"
     )
+    note: bool = Field(
+        default=False,
+        description="A private note between agents: never sent, never shown to the contact",
+    )
     sent_at: datetime = Field(description="Platform timestamp, UTC")
     status: DeliveryStatus
     error: DeliveryError | None = None

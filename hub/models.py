@@ -194,6 +194,7 @@ class MessageRow(SQLModel, table=True):
     platform_message_id: str = Field(max_length=200)
     client_id: str | None = Field(default=None, max_length=100)
     private_reply: bool = False
+    note: bool = False
     sent_at: datetime = Field(sa_type=UTCDateTime)
     status: str = Field(max_length=20)
     error: dict[str, Any] | None = Field(default=None, sa_type=JSONType)

@@ -174,6 +174,7 @@ def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, An
         platform_message_id=message.platform_message_id,
         client_id=message.client_id,
         private_reply=message.private_reply,
+        note=message.note,
         sent_at=message.sent_at,
         status=message.status,
         error=dumped["error"],

@@ -60,6 +60,7 @@ class Send:
     attachments: list[dict[str, object]]
     private_reply: bool = False
     reply_to: str | None = None
+    note: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ class Protocol:
                 attachments,
                 frame.private_reply,
                 frame.reply_to,
+                frame.note and self.agent,  # a visitor's "note" would be sent as a message
             )
         ]
 

@@ -157,6 +157,7 @@ class Session:
                 send.attachments,
                 send.private_reply,
                 send.reply_to,
+                send.note,
             )
         else:
             assert self.visitor is not None

@@ -522,3 +522,57 @@ def test_resolve_assign_snooze_and_reopen(env: tuple[TestClient, Tenant, Tenant]
         url, json={"status": "resolved"}, headers={"authorization": f"Bearer {globex.api_token}"}
     )
     assert foreign.status_code == 404
+
+
+def test_private_notes_reach_agents_only(env: tuple[TestClient, Tenant, Tenant]) -> None:
+    client, acme, _ = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    visitor = visitor_token(client, acme)
+    conversation_id = visitor["conversation_id"]
+    with (
+        client.websocket_connect("/ws/agent") as agent,
+        client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws,
+    ):
+        hello(agent, acme.api_token)
+        hello(ws, visitor["token"])
+        ws.send_text(json.dumps({"type": "message.send", "client_id": "v", "text": "hi"}))
+        next_ack(ws)
+        agent.send_text(
+            json.dumps(
+                {
+                    "type": "message.send",
+                    "client_id": "n1",
+                    "note": True,
+                    "conversation_id": conversation_id,
+                    "text": "VIP, be nice",
+                }
+            )
+        )
+        note = next_event(agent, "message.created")
+        while note["data"]["message"].get("client_id") != "n1":
+            note = next_event(agent, "message.created")
+        assert note["data"]["message"]["note"] is True
+        ws.send_text('{"type":"ping"}')
+        seen = []
+        while (frame := ws.receive_json())["type"] != "pong":
+            seen.append(frame)
+        assert "VIP" not in json.dumps(seen)
+        # A visitor cannot write a note (it would only be a message the agents see as a note).
+        ws.send_text(
+            json.dumps({"type": "message.send", "client_id": "v2", "note": True, "text": "x"})
+        )
+        next_ack(ws)
+    url = f"/api/conversations/{conversation_id}/messages"
+    stored = wait_for(lambda: (found := items(client, url, auth)) and len(found) == 3 and found)
+    assert [(m["text"], m["note"]) for m in stored] == [
+        ("hi", False),
+        ("VIP, be nice", True),
+        ("x", False),
+    ]
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, visitor["token"], resume_from=stored[0]["event_id"])  # a resume skips it too
+        ws.send_text('{"type":"ping"}')
+        replayed = []
+        while (frame := ws.receive_json())["type"] != "pong":
+            replayed.append(frame)
+        assert "VIP" not in json.dumps(replayed) and len(replayed) == 1

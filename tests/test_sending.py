@@ -402,3 +402,16 @@ def test_status_webhooks_move_our_sent_message_forward(env: Env) -> None:
         stored(env, conversation["id"], message_id, "read")["platform_message_id"]
         == sent["platform_message_id"]
     )
+
+
+def test_a_note_in_a_platform_conversation_is_never_sent(env: Env) -> None:
+    conversation_id = messenger_conversation(env)
+    answer = env.client.post(
+        f"/api/conversations/{conversation_id}/messages",
+        json={"client_id": "n1", "text": "internal", "note": True},
+        headers=env.auth,
+    )
+    note = stored(env, conversation_id, answer.json()["message_id"], "sent")
+    assert note["note"] is True
+    time.sleep(0.3)
+    assert not [r for r in env.fake.requests if r.path.endswith("/messages")]

@@ -27,10 +27,14 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("private_reply", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
+        batch_op.add_column(
+            sa.Column("note", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("note")
         batch_op.drop_column("private_reply")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_column("picture_url")
