@@ -455,6 +455,43 @@ async def change_conversation(request: Request) -> Response:
     return JSONResponse({"event_id": published.id, "changes": changes}, status_code=202)
 
 
+async def get_contact(request: Request) -> Response:
+    """The contact panel: who this is on each channel, and their conversations."""
+    principal = await authenticate(request)
+    contact_id = parse_uuid(request.path_params["contact_id"], "contact")
+    found = await services(request).store.contact_panel(principal.workspace_id, contact_id)
+    if found is None:
+        raise NotFound("No such contact.")
+    contact, identities, conversations = found
+    return JSONResponse(
+        contact_json(contact.id, contact)
+        | {
+            "email": contact.email,
+            "identities": [
+                {"channel_id": str(i.channel_id), "platform_user_id": i.platform_user_id}
+                for i in identities
+            ],
+            "conversations": [conversation_json(c, contact) for c in conversations],
+        }
+    )
+
+
+async def search(request: Request) -> Response:
+    principal = await authenticate(request)
+    text = request.query_params.get("q", "").strip()
+    if not 2 <= len(text) <= 200:
+        raise BadRequest("q must be 2 to 200 characters.")
+    contacts, messages = await services(request).store.search(
+        principal.workspace_id, text, page_limit(request, default=20)
+    )
+    return JSONResponse(
+        {
+            "contacts": [contact_json(c.id, c) for c in contacts],
+            "messages": [message_json(m) for m in messages],
+        }
+    )
+
+
 async def react(request: Request) -> Response:
     principal = await authenticate(request)
     body = await read_body(request, ReactionBody)
@@ -517,5 +554,7 @@ routes = [
     Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),
     Route("/api/conversations/{conversation_id}/messages", send_message, methods=["POST"]),
     Route("/api/conversations/{conversation_id}/reactions", react, methods=["POST"]),
+    Route("/api/contacts/{contact_id}", get_contact, methods=["GET"]),
+    Route("/api/search", search, methods=["GET"]),
     Route("/api/widget/token", visitor_token, methods=["POST", "OPTIONS"]),
 ]

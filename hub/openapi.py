@@ -165,6 +165,22 @@ class ConversationChanged(_Out):
     changes: dict[str, Any] = Field(description="What was published as conversation.updated")
 
 
+class Identity(_Out):
+    channel_id: uuid.UUID
+    platform_user_id: str
+
+
+class ContactPanel(ContactOut):
+    email: str | None
+    identities: list[Identity] = Field(description="One per channel the contact wrote on")
+    conversations: list[ConversationOut] = Field(description="Newest activity first")
+
+
+class SearchResult(_Out):
+    contacts: list[ContactOut]
+    messages: list[StoredMessage] = Field(description="Newest first")
+
+
 class ReactionResult(_Out):
     event_id: Cursor
     duplicate: bool = Field(description="True when this client_id was sent before")
@@ -347,6 +363,28 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             params=(conversation,),
             description="An empty emoji takes the reaction back. If the platform refuses it, a "
             "`message.updated` takes it back in the inbox, with the reason.",
+        ),
+        ("/api/contacts/{contact_id}", "get"): _Op(
+            "A contact, their identity per channel and their conversations",
+            {200: ("The contact panel", ContactPanel)},
+            (401, 404),
+            params=(
+                _param("contact_id", "path", "A contact id", {"type": "string", "format": "uuid"}),
+            ),
+        ),
+        ("/api/search", "get"): _Op(
+            "Search contacts and messages",
+            {200: ("Matches, newest first", SearchResult)},
+            (400, 401),
+            params=(
+                _param("q", "query", "Text to find (2 to 200 characters)", {"type": "string"}),
+                _param(
+                    "limit",
+                    "query",
+                    "At most this many of each",
+                    {"type": "integer", "minimum": 1, "maximum": page_max_items, "default": 20},
+                ),
+            ),
         ),
         ("/api/widget/token", "post"): _Op(
             "A visitor token for the web-chat widget",

@@ -21,6 +21,7 @@ from hub.models import (
     AuditEvent,
     Channel,
     Contact,
+    ContactIdentity,
     Conversation,
     Membership,
     MessageRow,
@@ -283,6 +284,74 @@ class Store:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].last_activity_at, rows[-1].id) if more else None
         return rows, next_cursor
+
+    async def contact_panel(
+        self, workspace_id: uuid.UUID, contact_id: uuid.UUID
+    ) -> tuple[Contact, list[ContactIdentity], list[Conversation]] | None:
+        async with self.sessions() as s:
+            contact = (
+                await s.exec(
+                    select(Contact).where(
+                        Contact.workspace_id == workspace_id, Contact.id == contact_id
+                    )
+                )
+            ).first()
+            if contact is None:
+                return None
+            identities = (
+                await s.exec(
+                    select(ContactIdentity).where(
+                        ContactIdentity.workspace_id == workspace_id,
+                        ContactIdentity.contact_id == contact_id,
+                    )
+                )
+            ).all()
+            conversations = (
+                await s.exec(
+                    select(Conversation)
+                    .where(
+                        Conversation.workspace_id == workspace_id,
+                        Conversation.contact_id == contact_id,
+                    )
+                    .order_by(col(Conversation.last_activity_at).desc())
+                )
+            ).all()
+        return contact, list(identities), list(conversations)
+
+    async def search(
+        self, workspace_id: uuid.UUID, text: str, limit: int
+    ) -> tuple[list[Contact], list[MessageRow]]:
+        """Contacts by name, e-mail or username, and messages by text (notes included: the
+        searcher is an agent). Case-insensitive substring match."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        async with self.sessions() as s:
+            contacts = (
+                await s.exec(
+                    select(Contact)
+                    .where(
+                        Contact.workspace_id == workspace_id,
+                        sa.or_(
+                            col(Contact.name).ilike(pattern, escape="\\"),
+                            col(Contact.email).ilike(pattern, escape="\\"),
+                            col(Contact.username).ilike(pattern, escape="\\"),
+                        ),
+                    )
+                    .order_by(col(Contact.updated_at).desc())
+                    .limit(limit)
+                )
+            ).all()
+            messages = (
+                await s.exec(
+                    select(MessageRow)
+                    .where(
+                        MessageRow.workspace_id == workspace_id,
+                        col(MessageRow.text).ilike(pattern, escape="\\"),
+                    )
+                    .order_by(col(MessageRow.sent_at).desc())
+                    .limit(limit)
+                )
+            ).all()
+        return list(contacts), list(messages)
 
     async def messages(
         self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, *, limit: int, before: str | None

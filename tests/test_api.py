@@ -576,3 +576,40 @@ def test_private_notes_reach_agents_only(env: tuple[TestClient, Tenant, Tenant])
         while (frame := ws.receive_json())["type"] != "pong":
             replayed.append(frame)
         assert "VIP" not in json.dumps(replayed) and len(replayed) == 1
+
+
+def test_search_and_the_contact_panel_stay_in_the_workspace(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    client, acme, globex = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    visitor = visitor_token(client, acme)
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, visitor["token"])
+        for client_id, text in (("a", "Where is order 100%_done?"), ("b", "thanks")):
+            ws.send_text(json.dumps({"type": "message.send", "client_id": client_id, "text": text}))
+            next_ack(ws)
+    url = f"/api/conversations/{visitor['conversation_id']}"
+    wait_for(lambda: len(items(client, url + "/messages", auth)) == 2)
+    found = client.get("/api/search", params={"q": "ORDER 100%_"}, headers=auth).json()
+    assert [m["text"] for m in found["messages"]] == ["Where is order 100%_done?"]
+    assert (
+        client.get("/api/search", params={"q": "0%x"}, headers=auth).json()["messages"] == []
+    )  # % is literal
+    other = client.get(
+        "/api/search",
+        params={"q": "order"},
+        headers={"authorization": f"Bearer {globex.api_token}"},
+    )
+    assert other.json() == {"contacts": [], "messages": []}
+
+    contact_id = client.get(url, headers=auth).json()["contact"]["id"]
+    panel = client.get(f"/api/contacts/{contact_id}", headers=auth).json()
+    assert panel["identities"] == [
+        {"channel_id": str(acme.channel_id), "platform_user_id": visitor["visitor_id"]}
+    ]
+    assert [c["id"] for c in panel["conversations"]] == [visitor["conversation_id"]]
+    foreign = client.get(
+        f"/api/contacts/{contact_id}", headers={"authorization": f"Bearer {globex.api_token}"}
+    )
+    assert foreign.status_code == 404

@@ -248,6 +248,12 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert body("PATCH", one, path, json=resolve, headers=csrf)["changes"] == resolve
     assert status("PATCH", one, path, json={}, headers=csrf) == 400
     assert status("GET", "/api/conversations", params={"assignee": "me"}) == 200
+    contact = "/api/contacts/{contact_id}"
+    panel = body("GET", contact, contact.format(contact_id=body("GET", one, path)["contact"]["id"]))
+    assert [c["id"] for c in panel["conversations"]] == [visitor["conversation_id"]]
+    assert status("GET", contact, contact.format(contact_id=uuid.uuid4())) == 404
+    assert body("GET", "/api/search", params={"q": "Hi"})["messages"]
+    assert status("GET", "/api/search", params={"q": "x"}) == 400
     reactions = one + "/reactions"
     wave = {"client_id": "re-1", "platform_message_id": "v:1", "emoji": "👍"}
     assert (
