@@ -164,9 +164,12 @@ def contact_json(contact_id: uuid.UUID, row: Contact | None) -> dict[str, Any]:
     }
 
 
-def conversation_json(row: Conversation, contact: Contact | None = None) -> dict[str, Any]:
+def conversation_json(
+    row: Conversation, contact: Contact | None = None, unread: int = 0
+) -> dict[str, Any]:
     open_window = window(row.channel_kind or "", row.last_inbound_at, utc_now())
     return {
+        "unread": unread,
         "contact": contact_json(row.contact_id, contact),
         "channel_kind": row.channel_kind,
         "last_inbound_at": row.last_inbound_at.isoformat() if row.last_inbound_at else None,
@@ -372,10 +375,10 @@ async def list_conversations(request: Request) -> Response:
         cursor=request.query_params.get("cursor"),
         assignee=assignee,
     )
-    contacts = await services(request).store.contacts(
-        principal.workspace_id, [r.contact_id for r in rows]
-    )
-    items = [conversation_json(r, contacts.get(r.contact_id)) for r in rows]
+    store = services(request).store
+    contacts = await store.contacts(principal.workspace_id, [r.contact_id for r in rows])
+    unread = await store.unread(principal.workspace_id, principal.user_id, [r.id for r in rows])
+    items = [conversation_json(r, contacts.get(r.contact_id), unread.get(r.id, 0)) for r in rows]
     return JSONResponse({"items": items, "next_cursor": cursor})
 
 

@@ -165,6 +165,7 @@ class ConversationRead(SQLModel, table=True):
     )
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
     up_to: str = Field(max_length=45)  # an event id
+    up_to_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # that message's time
     read_at: datetime = _ts()
 
 

@@ -121,6 +121,7 @@ class AuthorizeUrl(_Out):
 class ConversationOut(_Out):
     id: uuid.UUID
     contact: ContactOut
+    unread: int = Field(ge=0, description="Contact messages after the caller's read position")
     channel_id: uuid.UUID
     channel_kind: ChannelKind | None
     last_inbound_at: datetime | None = Field(description="The person's latest message")

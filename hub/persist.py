@@ -203,18 +203,33 @@ async def _conversation_updated(
     )
     if exists.first() is None:
         return
+    # Unread counts compare message times, so keep the time of the message read up to.
+    up_to_at = (
+        await session.execute(
+            sa.select(sa.func.max(MESSAGES.c.sent_at)).where(
+                MESSAGES.c.conversation_id == conversation_id,
+                MESSAGES.c.event_id == str(read["up_to"]),
+            )
+        )
+    ).scalar()
     reads = READS
     upsert = _insert(session, reads).values(
         workspace_id=workspace_id,
         conversation_id=conversation_id,
         user_id=uuid.UUID(str(read["user_id"])),
         up_to=str(read["up_to"]),
+        up_to_at=up_to_at or utc_now(),
         read_at=utc_now(),
     )
+    newer = sa.or_(READS.c.up_to_at.is_(None), READS.c.up_to_at <= upsert.excluded.up_to_at)
     await session.execute(
         upsert.on_conflict_do_update(
             index_elements=["conversation_id", "user_id"],
-            set_={"up_to": upsert.excluded.up_to, "read_at": upsert.excluded.read_at},
+            set_={  # a read position only moves forward
+                "up_to": sa.case((newer, upsert.excluded.up_to), else_=READS.c.up_to),
+                "up_to_at": sa.case((newer, upsert.excluded.up_to_at), else_=READS.c.up_to_at),
+                "read_at": upsert.excluded.read_at,
+            },
         )
     )
 

@@ -23,6 +23,7 @@ from hub.models import (
     Contact,
     ContactIdentity,
     Conversation,
+    ConversationRead,
     Membership,
     MessageRow,
     User,
@@ -284,6 +285,35 @@ class Store:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].last_activity_at, rows[-1].id) if more else None
         return rows, next_cursor
+
+    async def unread(
+        self, workspace_id: uuid.UUID, user_id: uuid.UUID, conversation_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        """Messages from contacts after this agent's read position, per conversation."""
+        if not conversation_ids:
+            return {}
+        reads, messages = ConversationRead.__table__, MessageRow.__table__  # type: ignore[attr-defined]
+        read = (
+            sa.select(reads.c.up_to_at)
+            .where(
+                reads.c.conversation_id == messages.c.conversation_id,
+                reads.c.user_id == user_id,
+            )
+            .scalar_subquery()
+        )
+        query = (
+            sa.select(messages.c.conversation_id, sa.func.count())
+            .where(
+                messages.c.workspace_id == workspace_id,
+                messages.c.conversation_id.in_(conversation_ids),
+                messages.c.direction == "in",
+                sa.or_(read.is_(None), messages.c.sent_at > read),
+            )
+            .group_by(messages.c.conversation_id)
+        )
+        async with self.sessions() as s:
+            rows = (await (await s.connection()).execute(query)).all()
+        return {row[0]: int(row[1]) for row in rows}
 
     async def contact_panel(
         self, workspace_id: uuid.UUID, contact_id: uuid.UUID

@@ -613,3 +613,35 @@ def test_search_and_the_contact_panel_stay_in_the_workspace(
         f"/api/contacts/{contact_id}", headers={"authorization": f"Bearer {globex.api_token}"}
     )
     assert foreign.status_code == 404
+
+
+def test_unread_counts_follow_each_agents_read_position(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    client, acme, _ = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    visitor = visitor_token(client, acme)
+    events = []
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, visitor["token"])
+        for i in range(3):
+            ws.send_text(
+                json.dumps({"type": "message.send", "client_id": f"u{i}", "text": f"u{i}"})
+            )
+            events.append(next_event(ws, "message.created")["id"])  # its ack came first
+
+    def unread() -> int | None:
+        listed = client.get("/api/conversations", headers=auth).json()["items"]
+        return listed[0]["unread"] if listed else None
+
+    wait_for(lambda: unread() == 3)
+    with client.websocket_connect("/ws/agent") as agent:
+        hello(agent, acme.api_token)
+        read = {"type": "read", "conversation_id": visitor["conversation_id"], "up_to": events[1]}
+        agent.send_text(json.dumps(read))
+        wait_for(lambda: unread() == 1)
+        agent.send_text(
+            json.dumps(read | {"up_to": events[0]})
+        )  # an older position changes nothing
+        agent.send_text(json.dumps(read | {"up_to": events[2]}))
+        wait_for(lambda: unread() == 0)

@@ -20,6 +20,8 @@ def upgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("channel_kind", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("last_inbound_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("conversation_reads", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("up_to_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("username", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("picture_url", sa.Text(), nullable=True))
@@ -36,6 +38,8 @@ def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("note")
         batch_op.drop_column("private_reply")
+    with op.batch_alter_table("conversation_reads", schema=None) as batch_op:
+        batch_op.drop_column("up_to_at")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_column("picture_url")
         batch_op.drop_column("username")
