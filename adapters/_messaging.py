@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +74,36 @@ def party_id(element: dict[str, Any], key: str) -> str | None:
 
 
 # The messaging[] element
+
+
+ChangeHandler = Callable[[Any, ChannelContext, datetime | None, ParseResult], None]
+
+
+def parse_entry(
+    entry: Any, ctx: ChannelContext, handle_change: ChangeHandler, *, flat_change: bool = False
+) -> ParseResult:
+    """One entry of a Messenger-Platform delivery: its `messaging[]` / `standby[]` elements
+    and its `changes[]`, each change handed to the product's `handle_change`. With
+    `flat_change`, a `field`/`value` pair on the entry itself counts as one change (the
+    Business Login for Instagram shape). An entry with nothing we read counts as ignored."""
+    result = ParseResult()
+    if not isinstance(entry, dict):
+        result.ignored += 1
+        return result
+    fallback = when(entry.get("time"))
+    found = parse_messaging(entry, ctx, fallback, result)
+    changes = entry.get("changes")
+    if changes is None and flat_change and "field" in entry:
+        changes = [{"field": entry.get("field"), "value": entry.get("value")}]
+    if changes is not None:
+        found = True
+        if not isinstance(changes, list):
+            result.ignored += 1
+        for change in as_list(changes):
+            handle_change(change, ctx, fallback, result)
+    if not found:
+        result.ignored += 1
+    return result
 
 
 def parse_messaging(

@@ -16,7 +16,7 @@ from adapters._messaging import (
     NOBODY,
     as_text,
     parse_element,
-    parse_messaging,
+    parse_entry,
     when,
 )
 from adapters.base import (
@@ -25,7 +25,6 @@ from adapters.base import (
     ParseResult,
     as_dict,
     as_id,
-    as_list,
     new_message,
 )
 from hub.message import Direction, MessageKind
@@ -35,24 +34,7 @@ COMMENT_FIELDS = ("comments", "live_comments")
 
 def parse(entry: dict[str, Any], ctx: ChannelContext) -> ParseResult:
     """One entry of an Instagram delivery whose `id` is our account (ctx.account_id)."""
-    result = ParseResult()
-    if not isinstance(entry, dict):
-        result.ignored += 1
-        return result
-    fallback = when(entry.get("time"))
-    found = parse_messaging(entry, ctx, fallback, result)
-    changes = entry.get("changes")
-    if changes is None and "field" in entry:  # Business Login for Instagram: no wrapper
-        changes = [{"field": entry.get("field"), "value": entry.get("value")}]
-    if changes is not None:
-        found = True
-        if not isinstance(changes, list):
-            result.ignored += 1
-        for change in as_list(changes):
-            _change(change, ctx, fallback, result)
-    if not found:
-        result.ignored += 1
-    return result
+    return parse_entry(entry, ctx, _change, flat_change=True)
 
 
 def _change(

@@ -13,7 +13,7 @@ from adapters._messaging import (
     NOBODY,
     as_text,
     ms,
-    parse_messaging,
+    parse_entry,
     when,
 )
 from adapters.base import (
@@ -23,7 +23,6 @@ from adapters.base import (
     ParseResult,
     as_dict,
     as_id,
-    as_list,
     conversation_for,
     new_message,
 )
@@ -32,22 +31,7 @@ from hub.message import Attachment, AttachmentType, Direction, MessageKind
 
 def parse(entry: dict[str, Any], ctx: ChannelContext) -> ParseResult:
     """One entry of a Page delivery whose `id` is our Page (ctx.account_id)."""
-    result = ParseResult()
-    if not isinstance(entry, dict):
-        result.ignored += 1
-        return result
-    fallback = when(entry.get("time"))
-    found = parse_messaging(entry, ctx, fallback, result)
-    changes = entry.get("changes")
-    if changes is not None:
-        found = True
-        if not isinstance(changes, list):
-            result.ignored += 1
-        for change in as_list(changes):
-            _change(change, ctx, fallback, result)
-    if not found:
-        result.ignored += 1
-    return result
+    return parse_entry(entry, ctx, _change)
 
 
 def _change(
