@@ -247,7 +247,7 @@ async def login(request: Request) -> Response:
     body = await read_body(request, LoginBody)
     user = await svc.store.user_by_email(body.email) if "@" in body.email else None
     if not verify_password(user.password_hash if user else None, body.password) or user is None:
-        await svc.store.audit(None, "anonymous", None, "login.failed")
+        await svc.store.audit(None, "anonymous", None, "login.failed", ip=client_ip(request))
         raise Unauthenticated("Wrong e-mail or password.")
     workspace_id = await svc.store.first_workspace(user.id)
     if workspace_id is None:
@@ -256,7 +256,9 @@ async def login(request: Request) -> Response:
     assert principal is not None
     cookie = svc.signer.session_cookie(user.id, workspace_id)
     _, _, nonce = svc.signer.read_session(cookie)
-    await svc.store.audit(workspace_id, "user", str(user.id), "login.succeeded")
+    await svc.store.audit(
+        workspace_id, "user", str(user.id), "login.succeeded", ip=client_ip(request)
+    )
     response = JSONResponse(
         {"user": principal_json(principal), "csrf_token": svc.signer.csrf_token(nonce)}
     )
@@ -275,7 +277,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     principal = await authenticate(request)
     await services(request).store.audit(
-        principal.workspace_id, "user", str(principal.user_id), "logout"
+        principal.workspace_id, "user", str(principal.user_id), "logout", ip=client_ip(request)
     )
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -315,6 +317,7 @@ async def create_token(request: Request) -> Response:
         "api_token.created",
         "api_token",
         str(row.id),
+        ip=client_ip(request),
     )
     return JSONResponse({"id": str(row.id), "name": row.name, "token": token}, status_code=201)
 
@@ -328,6 +331,12 @@ async def list_channels(request: Request) -> Response:
 def require_admin(principal: Principal) -> None:
     if not principal.is_admin:
         raise Forbidden("Only admins may do this.")
+
+
+def client_ip(request: Request) -> str | None:
+    """The peer's address as the server saw it (behind a proxy, run uvicorn with
+    --proxy-headers and --forwarded-allow-ips so that this is the client's)."""
+    return request.client.host if request.client else None
 
 
 def public_base(request: Request) -> str:

@@ -169,6 +169,18 @@ class ConversationRead(SQLModel, table=True):
     read_at: datetime = _ts()
 
 
+class ConversationLabel(SQLModel, table=True):
+    __tablename__ = "conversation_labels"
+    __table_args__ = (
+        sa.Index("ix_conversation_labels_workspace_label", "workspace_id", "label"),
+    )
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    conversation_id: uuid.UUID = Field(
+        foreign_key="conversations.id", ondelete="CASCADE", primary_key=True
+    )
+    label: str = Field(max_length=50, primary_key=True)
+
+
 class MessageRow(SQLModel, table=True):
     __tablename__ = "messages"
     __table_args__ = (
@@ -208,9 +220,11 @@ class AuditEvent(SQLModel, table=True):
     """Append-only; holds ids and hashes, never message text or contact details."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_workspace_at", "workspace_id", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: uuid.UUID | None = Field(default=None, index=True)
     at: datetime = _ts()
+    ip: str | None = Field(default=None, max_length=45)
     actor_type: str = Field(max_length=20)  # user | system | platform
     actor_id: str | None = Field(default=None, max_length=64)
     action: str = Field(max_length=60)

@@ -131,6 +131,8 @@ class Store:
         action: str,
         target_type: str | None = None,
         target_id: str | None = None,
+        *,
+        ip: str | None = None,
     ) -> None:
         async with self.sessions() as s, s.begin():
             s.add(
@@ -141,6 +143,7 @@ class Store:
                     action=action,
                     target_type=target_type,
                     target_id=target_id,
+                    ip=ip,
                 )
             )
 

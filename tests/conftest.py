@@ -17,6 +17,8 @@ from cryptography.fernet import Fernet
 
 from hub.settings import Settings
 
+pytest_plugins = ["tests.browserkit"]
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

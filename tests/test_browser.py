@@ -1,97 +1,20 @@
-"""The widget and the agent inbox in a real Chromium against a real `hub demo`.
-
-Outside CI a missing Chromium skips these tests; with CI=true they fail instead.
-Set CHROMIUM to use another binary than /usr/bin/chromium.
-"""
+"""The widget and the agent inbox in a real Chromium against a real `hub demo`
+(fixtures in tests/browserkit.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.servers import HubProcess, demo, demo_seed
+from tests.browserkit import log_in
+from tests.servers import HubProcess
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # as in conftest.py
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 10_000
-
-
-def _need_chromium() -> None:
-    if (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) or shutil.which(CHROMIUM):
-        return
-    message = f"Chromium is not installed at {CHROMIUM} (set CHROMIUM to its path)"
-    if IN_CI:
-        pytest.fail(message + " (CI=true: browser tests fail instead of skipping)")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    _need_chromium()
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
-def hub(
-    tmp_path_factory: pytest.TempPathFactory, browser: Any
-) -> Iterator[tuple[HubProcess, dict[str, str]]]:
-    tmp: Path = tmp_path_factory.mktemp("browser-hub")
-    proc = demo(tmp).start()
-    try:
-        yield proc, demo_seed(tmp)
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
-def contexts(browser: Any) -> Iterator[Any]:
-    """New isolated browser contexts (own cookies and storage), closed after the test."""
-    made: list[Any] = []
-
-    def new() -> Any:
-        context = browser.new_context(viewport={"width": 1200, "height": 800})
-        context.set_default_timeout(TIMEOUT_MS)
-        made.append(context)
-        return context
-
-    yield new
-    for context in made:
-        context.close()
-
-
-def log_in(page: Any, base: str, email: str, password: str) -> None:
-    page.goto(base + "/")
-    page.locator("[data-ib=login-email]").fill(email)
-    page.locator("[data-ib=login-password]").fill(password)
-    page.locator("[data-ib=login-submit]").click()
 
 
 def wait_persisted(base: str, seed: dict[str, str], count: int, timeout_s: float = 10) -> None:
