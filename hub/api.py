@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -55,6 +55,12 @@ class SendBody(_Body):
     note: bool = Field(default=False, description="A private note for agents, never sent")
 
 
+Label = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50),
+]
+
+
 class ConversationPatch(_Body):
     status: Literal["open", "pending", "resolved", "snoozed"] | None = None
     snoozed_until: datetime | None = Field(
@@ -62,6 +68,9 @@ class ConversationPatch(_Body):
     )
     assignee_id: uuid.UUID | None = Field(
         default=None, description="A member of the workspace; null unassigns (send it explicitly)"
+    )
+    labels: list[Label] | None = Field(
+        default=None, max_length=20, description="The whole set of labels, replacing the old one"
     )
 
 
@@ -165,11 +174,16 @@ def contact_json(contact_id: uuid.UUID, row: Contact | None) -> dict[str, Any]:
 
 
 def conversation_json(
-    row: Conversation, contact: Contact | None = None, unread: int = 0
+    row: Conversation,
+    contact: Contact | None = None,
+    unread: int = 0,
+    labels: list[str] | None = None,
 ) -> dict[str, Any]:
     open_window = window(row.channel_kind or "", row.last_inbound_at, utc_now())
     return {
         "unread": unread,
+        "labels": labels or [],
+        "snoozed_until": row.snoozed_until.isoformat() if row.snoozed_until else None,
         "contact": contact_json(row.contact_id, contact),
         "channel_kind": row.channel_kind,
         "last_inbound_at": row.last_inbound_at.isoformat() if row.last_inbound_at else None,
@@ -348,7 +362,11 @@ async def connect_channel(request: Request) -> Response:
     require_admin(principal)
     body = await read_body(request, ConnectBody)
     channel, shown = await services(request).channels.connect(
-        principal.workspace_id, principal.user_id, body, public_base(request)
+        principal.workspace_id,
+        principal.user_id,
+        body,
+        public_base(request),
+        ip=client_ip(request),
     )
     answer = channel_json(channel) | {"webhook": webhook_info(channel, public_base(request), shown)}
     return JSONResponse(answer, status_code=201)
@@ -359,7 +377,7 @@ async def disconnect_channel(request: Request) -> Response:
     require_admin(principal)
     channel_id = parse_uuid(request.path_params["channel_id"], "channel")
     channel = await services(request).channels.disconnect(
-        principal.workspace_id, principal.user_id, channel_id
+        principal.workspace_id, principal.user_id, channel_id, ip=client_ip(request)
     )
     return JSONResponse(channel_json(channel))
 
@@ -377,17 +395,26 @@ async def list_conversations(request: Request) -> Response:
         assignee = None
     elif wanted not in (None, "any"):
         raise BadRequest("assignee must be me, none or any.")
+    channel = request.query_params.get("channel_id")
+    label = request.query_params.get("label", "").strip().lower() or None
     rows, cursor = await services(request).store.conversations(
         principal.workspace_id,
         status=status,
         limit=page_limit(request),
         cursor=request.query_params.get("cursor"),
         assignee=assignee,
+        channel_id=parse_uuid(channel, "channel") if channel else None,
+        label=label,
     )
     store = services(request).store
+    ids = [r.id for r in rows]
     contacts = await store.contacts(principal.workspace_id, [r.contact_id for r in rows])
-    unread = await store.unread(principal.workspace_id, principal.user_id, [r.id for r in rows])
-    items = [conversation_json(r, contacts.get(r.contact_id), unread.get(r.id, 0)) for r in rows]
+    unread = await store.unread(principal.workspace_id, principal.user_id, ids)
+    labels = await store.labels(principal.workspace_id, ids)
+    items = [
+        conversation_json(r, contacts.get(r.contact_id), unread.get(r.id, 0), labels.get(r.id))
+        for r in rows
+    ]
     return JSONResponse({"items": items, "next_cursor": cursor})
 
 
@@ -397,8 +424,32 @@ async def get_conversation(request: Request) -> Response:
     row = await services(request).store.conversation(principal.workspace_id, conversation_id)
     if row is None:
         raise NotFound("No such conversation.")
-    contacts = await services(request).store.contacts(principal.workspace_id, [row.contact_id])
-    return JSONResponse(conversation_json(row, contacts.get(row.contact_id)))
+    store = services(request).store
+    contacts = await store.contacts(principal.workspace_id, [row.contact_id])
+    unread = await store.unread(principal.workspace_id, principal.user_id, [row.id])
+    labels = await store.labels(principal.workspace_id, [row.id])
+    reads = await store.reads(principal.workspace_id, row.id)
+    body = conversation_json(
+        row, contacts.get(row.contact_id), unread.get(row.id, 0), labels.get(row.id)
+    )
+    body["reads"] = [
+        {
+            "user_id": str(r.user_id),
+            "up_to": r.up_to,
+            "up_to_at": r.up_to_at.isoformat() if r.up_to_at else None,
+        }
+        for r in reads
+    ]
+    return JSONResponse(body)
+
+
+async def presence(request: Request) -> Response:
+    """Every member's presence: online, away, or offline (no live socket)."""
+    principal = await authenticate(request)
+    svc = services(request)
+    members = await svc.store.member_ids(principal.workspace_id)
+    states = await svc.ingress.presences(principal.workspace_id, members)
+    return JSONResponse({"items": [{"user_id": k, "state": v} for k, v in states.items()]})
 
 
 async def list_messages(request: Request) -> Response:
@@ -461,8 +512,10 @@ async def change_conversation(request: Request) -> Response:
         ):
             raise BadRequest("The assignee is not a member of this workspace.")
         changes["assignee_id"] = str(body.assignee_id) if body.assignee_id else None
+    if body.labels is not None:
+        changes["labels"] = sorted(set(body.labels))
     if not changes:
-        raise BadRequest("Nothing to change: give status and/or assignee_id.")
+        raise BadRequest("Nothing to change: give status, assignee_id or labels.")
     published = await svc.ingress.change_conversation(principal, conversation_id, changes)
     return JSONResponse({"event_id": published.id, "changes": changes}, status_code=202)
 
@@ -568,5 +621,6 @@ routes = [
     Route("/api/conversations/{conversation_id}/reactions", react, methods=["POST"]),
     Route("/api/contacts/{contact_id}", get_contact, methods=["GET"]),
     Route("/api/search", search, methods=["GET"]),
+    Route("/api/presence", presence, methods=["GET"]),
     Route("/api/widget/token", visitor_token, methods=["POST", "OPTIONS"]),
 ]

@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import api, oauth, openapi, webhooks, ws
+from hub import admin, api, oauth, openapi, webhooks, ws
 from hub.errors import HubError
 from hub.services import Services
 from hub.settings import Settings
@@ -72,6 +72,10 @@ async def inbox_page(request: Request) -> Response:
     return FileResponse(STATIC / "inbox.html", media_type="text/html")
 
 
+async def admin_page(request: Request) -> Response:
+    return FileResponse(STATIC / "admin.html", media_type="text/html")
+
+
 async def demo_page(request: Request) -> Response:
     key = request.query_params.get("channel", "")
     html = (WIDGET / "demo.html").read_text().replace("{{CHANNEL}}", _attr(key))
@@ -108,6 +112,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         Route("/healthz", health),
         Route("/api/openapi.json", openapi.endpoint),
         *api.routes,
+        *admin.routes,
         *webhooks.routes,
         *oauth.api_routes,
         *oauth.routes,
@@ -115,6 +120,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         WebSocketRoute("/ws/visitor", ws.visitor_socket),
         Route("/widget.js", widget_js),
         Route("/", inbox_page),
+        Route("/admin", admin_page),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     if settings.demo:

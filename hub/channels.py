@@ -20,6 +20,7 @@ from adapters import send_telegram
 from adapters.base import ChannelContext
 from adapters.instagram_login import Account as IgAccount
 from adapters.outbound import Platforms, Request, redact
+from hub.channelsettings import normalize_origins
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.message import ChannelKind
 from hub.models import AuditEvent, Channel, ChannelAccount
@@ -95,17 +96,32 @@ class Channels:
     # Connecting
 
     async def connect(
-        self, workspace_id: uuid.UUID, actor_id: uuid.UUID, body: ConnectBody, base_url: str = ""
+        self,
+        workspace_id: uuid.UUID,
+        actor_id: uuid.UUID,
+        body: ConnectBody,
+        base_url: str = "",
+        *,
+        ip: str | None = None,
     ) -> tuple[Channel, dict[str, str]]:
         """Create the channel; answers it with the secrets generated for the admin to paste
         (the verify token or webhook secret), shown this once."""
         kind = ChannelKind(body.kind)
         if kind is ChannelKind.WEBCHAT:
             channel = await self.store.create_channel(
-                workspace_id, kind, body.name, allowed_origins=body.allowed_origins
+                workspace_id,
+                kind,
+                body.name,
+                allowed_origins=normalize_origins(body.allowed_origins),
             )
             await self.store.audit(
-                workspace_id, "user", str(actor_id), "channel.connected", "channel", str(channel.id)
+                workspace_id,
+                "user",
+                str(actor_id),
+                "channel.connected",
+                "channel",
+                str(channel.id),
+                ip=ip,
             )
             return channel, {}
         sealed, account_id, shown = self._secrets_for(kind, body)
@@ -152,7 +168,7 @@ class Channels:
                     account_id=account_id,
                 )
             )
-            s.add(_audit(workspace_id, actor_id, "channel.connected", channel.id))
+            s.add(_audit(workspace_id, actor_id, "channel.connected", channel.id, ip))
         self._by_account.pop((kind.value, account_id), None)  # it may be cached as unknown
         return channel, shown
 
@@ -186,7 +202,12 @@ class Channels:
         return self.vault.seal(values), body.account_id, shown
 
     async def disconnect(
-        self, workspace_id: uuid.UUID, actor_id: uuid.UUID, channel_id: uuid.UUID
+        self,
+        workspace_id: uuid.UUID,
+        actor_id: uuid.UUID,
+        channel_id: uuid.UUID,
+        *,
+        ip: str | None = None,
     ) -> Channel:
         """Stop routing to the channel and destroy its secrets; its conversations stay."""
         async with self.store.sessions() as s, s.begin():
@@ -207,7 +228,7 @@ class Channels:
             channel.status = "disconnected"
             channel.secrets = None
             s.add(channel)
-            s.add(_audit(workspace_id, actor_id, "channel.disconnected", channel_id))
+            s.add(_audit(workspace_id, actor_id, "channel.disconnected", channel_id, ip))
         self._by_id.pop(channel_id, None)
         if channel.kind == ChannelKind.TELEGRAM and secrets.get("bot_token"):
             ok, why = await _bot_api(
@@ -364,7 +385,11 @@ class Channels:
 
 
 def _audit(
-    workspace_id: uuid.UUID, actor_id: uuid.UUID | None, action: str, channel_id: uuid.UUID
+    workspace_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    action: str,
+    channel_id: uuid.UUID,
+    ip: str | None = None,
 ) -> AuditEvent:
     """Channel audit rows hold ids only; no actor means the platform did it."""
     return AuditEvent(
@@ -374,6 +399,7 @@ def _audit(
         action=action,
         target_type="channel",
         target_id=str(channel_id),
+        ip=ip,
     )
 
 

@@ -79,7 +79,14 @@ class Ping(_Frame):
     type: Literal["ping"]
 
 
-ClientFrame = Annotated[Hello | MessageSend | Typing | Read | Ping, Field(discriminator="type")]
+class Presence(_Frame):
+    type: Literal["presence"]
+    state: Literal["online", "away"] = Field(description="Agents only: away gets nothing new")
+
+
+ClientFrame = Annotated[
+    Hello | MessageSend | Typing | Read | Ping | Presence, Field(discriminator="type")
+]
 client_frame = TypeAdapter[ClientFrame](ClientFrame)
 
 

@@ -115,10 +115,17 @@ def message_event(
 
 class Ingress:
     def __init__(
-        self, bus: Bus, store: Store, *, cache_size: int = 10_000, cache_ttl_s: float = 30.0
+        self,
+        bus: Bus,
+        store: Store,
+        *,
+        cache_size: int = 10_000,
+        cache_ttl_s: float = 30.0,
+        presence_ttl_s: int = 90,
     ) -> None:
         self.bus = bus
         self.store = store
+        self.presence_ttl_s = presence_ttl_s
         self._conversations: OrderedDict[
             tuple[uuid.UUID, uuid.UUID], tuple[float, ConversationRef]
         ] = OrderedDict()
@@ -399,9 +406,25 @@ class Ingress:
             dedupe_key=f"read:{parsed.conversation_id}:{parsed.at.isoformat()}:{parsed.platform_message_id}",
         )
 
-    async def presence(self, principal: Principal, state: str) -> None:
-        data = {"user_id": str(principal.user_id), "name": principal.name, "state": state}
-        await self.bus.publish(str(principal.workspace_id), "presence", json.dumps(data))
+    async def presence(self, principal: Principal, state: str, *, announce: bool) -> None:
+        """Keep the agent's presence on the bus for `presence_ttl_s` (a crashed node's agents
+        lapse to offline by themselves) and announce it when it was chosen or has changed."""
+        workspace, key = str(principal.workspace_id), f"presence:{principal.user_id}"
+        if not announce:
+            announce = await self.bus.recall(workspace, key) != state
+        await self.bus.remember(workspace, key, state, ttl_s=self.presence_ttl_s)
+        if announce:
+            data = {"user_id": str(principal.user_id), "name": principal.name, "state": state}
+            await self.bus.publish(workspace, "presence", json.dumps(data))
+
+    async def presences(self, workspace_id: uuid.UUID, user_ids: list[uuid.UUID]) -> dict[str, str]:
+        workspace = str(workspace_id)
+        states = {}
+        for user_id in user_ids:
+            states[str(user_id)] = (
+                await self.bus.recall(workspace, f"presence:{user_id}") or "offline"
+            )
+        return states
 
 
 def change_event(ctx: ChannelContext, change: MessageChange) -> dict[str, object]:

@@ -171,9 +171,7 @@ class ConversationRead(SQLModel, table=True):
 
 class ConversationLabel(SQLModel, table=True):
     __tablename__ = "conversation_labels"
-    __table_args__ = (
-        sa.Index("ix_conversation_labels_workspace_label", "workspace_id", "label"),
-    )
+    __table_args__ = (sa.Index("ix_conversation_labels_workspace_label", "workspace_id", "label"),)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
     conversation_id: uuid.UUID = Field(
         foreign_key="conversations.id", ondelete="CASCADE", primary_key=True

@@ -19,9 +19,10 @@ from pydantic.json_schema import JsonSchemaMode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub import api
+from hub import admin, api
 from hub.auth import SESSION_COOKIE
 from hub.channels import ConnectBody
+from hub.channelsettings import ChannelPatch
 from hub.frames import Cursor
 from hub.message import ChannelKind, Message, MessageKind
 from hub.oauth import AuthorizeBody
@@ -130,9 +131,30 @@ class ConversationOut(_Out):
     kind: MessageKind
     status: Literal["open", "pending", "resolved", "snoozed"]
     assignee_id: uuid.UUID | None
+    snoozed_until: datetime | None = Field(description="With status snoozed: when it reopens")
+    labels: list[str] = Field(description="Lower-case, sorted")
     last_activity_at: datetime
     last_message_preview: str | None
     last_event_id: Cursor | None
+
+
+class ReadPosition(_Out):
+    user_id: uuid.UUID
+    up_to: Cursor = Field(description="The event id the agent has read up to")
+    up_to_at: datetime | None = Field(description="The time of that message")
+
+
+class ConversationDetail(ConversationOut):
+    reads: list[ReadPosition] = Field(description="How far each agent has read")
+
+
+class PresenceOut(_Out):
+    user_id: uuid.UUID
+    state: Literal["online", "away", "offline"]
+
+
+class PresenceList(_Out):
+    items: list[PresenceOut] = Field(description="Every member of the workspace")
 
 
 class StoredMessage(Message):
@@ -322,11 +344,23 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             "Conversations, newest activity first",
             {200: ("A page", ConversationPage)},
             (400, 401),
-            params=(limit, cursor, status, assignee),
+            params=(
+                limit,
+                cursor,
+                status,
+                assignee,
+                _param(
+                    "channel_id",
+                    "query",
+                    "Only this channel's",
+                    {"type": "string", "format": "uuid"},
+                ),
+                _param("label", "query", "Only those with this label", {"type": "string"}),
+            ),
         ),
         ("/api/conversations/{conversation_id}", "get"): _Op(
-            "One conversation",
-            {200: ("The conversation", ConversationOut)},
+            "One conversation, with each agent's read position",
+            {200: ("The conversation", ConversationDetail)},
             (401, 404),
             params=(conversation,),
         ),
@@ -346,7 +380,7 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             "with `duplicate: true` and status 200.",
         ),
         ("/api/conversations/{conversation_id}", "patch"): _Op(
-            "Resolve, reopen, snooze or (re)assign a conversation",
+            "Resolve, reopen, snooze, (re)assign or label a conversation",
             {202: ("Published to every agent; stored by the worker", ConversationChanged)},
             (400, 401, 403, 404, 413),
             body=api.ConversationPatch,
@@ -386,6 +420,12 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
                     {"type": "integer", "minimum": 1, "maximum": page_max_items, "default": 20},
                 ),
             ),
+        ),
+        ("/api/presence", "get"): _Op(
+            "Every member's presence",
+            {200: ("online, away or offline per member", PresenceList)},
+            (401,),
+            description="Live changes arrive as `presence` events on the agent socket.",
         ),
         ("/api/widget/token", "post"): _Op(
             "A visitor token for the web-chat widget",
@@ -451,7 +491,8 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
     """The document (built once per page limit and cached: do not mutate it)."""
     components = _Components()
     paths: dict[str, dict[str, Any]] = {}
-    for (path, method), op in _operations(page_max_items).items():
+    operations = _operations(page_max_items) | _admin_operations(page_max_items)
+    for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = _operation(components, path, method, op)
     return {
         "openapi": "3.1.0",
@@ -490,3 +531,136 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
 
 async def endpoint(request: Request) -> Response:
     return JSONResponse(document(request.app.state.services.settings.page_max_items))
+
+
+# The admin console (hub.admin)
+
+
+class MemberOut(_Out):
+    id: uuid.UUID = Field(description="The user's id")
+    name: str
+    email: str
+    role: Literal["admin", "agent"]
+    created_at: datetime = Field(description="When they joined this workspace")
+
+
+class MemberPage(_Out):
+    items: list[MemberOut] = Field(description="Oldest membership first")
+
+
+class AddedMember(MemberOut):
+    existing_user: bool = Field(
+        description="The e-mail already had an account (another workspace): it keeps its "
+        "password, and the one given was not used"
+    )
+
+
+class AuditEntry(_Out):
+    id: int
+    at: datetime
+    actor_type: Literal["user", "system", "platform", "anonymous"]
+    actor_id: str | None
+    actor_name: str | None = Field(description="The user's name, when the actor is a user")
+    action: str = Field(description="login.succeeded, member.added, channel.updated...")
+    target_type: str | None
+    target_id: str | None
+    ip: str | None = Field(description="The client's address as the hub saw it")
+    detail: dict[str, Any] = Field(description="Ids, roles, field names; no personal data")
+
+
+class AuditPage(_Out):
+    items: list[AuditEntry] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="The `cursor` of the next page; none at the end")
+
+
+class ChannelDetail(ChannelOut):
+    settings: dict[str, Any] = Field(
+        description="Web chat: title, greeting, colour, locale; Instagram: the account's "
+        "username and picture. Never secrets"
+    )
+
+
+class ChannelHealthPage(_Out):
+    items: list[ChannelDetail]
+
+
+def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
+    user = _param("user_id", "path", "A member's user id", {"type": "string", "format": "uuid"})
+    channel = _param("channel_id", "path", "A channel id", {"type": "string", "format": "uuid"})
+    when = {"type": "string", "format": "date-time"}
+    return {
+        ("/api/members", "get"): _Op(
+            "The workspace's members",
+            {200: ("Every member", MemberPage)},
+            (401,),
+            description="Any member may list them (to assign conversations).",
+        ),
+        ("/api/members", "post"): _Op(
+            "Add a member with an initial password (admins)",
+            {201: ("Added", AddedMember)},
+            (400, 401, 403, 409, 413),
+            body=admin.NewMember,
+            description="409 when the e-mail is already a member of this workspace. Audited "
+            "as `member.added`.",
+        ),
+        ("/api/members/{user_id}", "patch"): _Op(
+            "Change a member's role (admins)",
+            {200: ("The member", MemberOut)},
+            (400, 401, 403, 404, 409, 413),
+            body=admin.RoleChange,
+            params=(user,),
+            description="409 `last_admin` when it would leave the workspace without an admin. "
+            "Audited as `member.role_changed`.",
+        ),
+        ("/api/members/{user_id}", "delete"): _Op(
+            "Remove a member (admins)",
+            {204: ("Removed; their sessions and API tokens stop working here", None)},
+            (401, 403, 404, 409),
+            params=(user,),
+            description="409 `last_admin` for the workspace's last admin. Audited as "
+            "`member.removed`.",
+        ),
+        ("/api/audit", "get"): _Op(
+            "The audit log, newest first (admins)",
+            {200: ("A page", AuditPage)},
+            (400, 401, 403),
+            params=(
+                _param(
+                    "action", "query", "An action or its prefix (`member.`)", {"type": "string"}
+                ),
+                _param("actor_id", "query", "Only this actor's (a user id)", {"type": "string"}),
+                _param("since", "query", "At or after this time (with a zone)", when),
+                _param("until", "query", "Before this time (with a zone)", when),
+                _param("cursor", "query", "`next_cursor` of the previous page", {"type": "string"}),
+                _param(
+                    "limit",
+                    "query",
+                    "Page size",
+                    {"type": "integer", "minimum": 1, "maximum": page_max_items, "default": 50},
+                ),
+            ),
+        ),
+        ("/api/channels/health", "get"): _Op(
+            "Every channel with its settings and health",
+            {200: ("All channels", ChannelHealthPage)},
+            (401,),
+            description="`status` is connected, needs_reconnect (the platform refused the "
+            "token) or disconnected; `last_event_at` is when it last received a message.",
+        ),
+        ("/api/channels/{channel_id}", "get"): _Op(
+            "One channel, with its settings",
+            {200: ("The channel", ChannelDetail)},
+            (401, 404),
+            params=(channel,),
+        ),
+        ("/api/channels/{channel_id}", "patch"): _Op(
+            "Rename a channel; a web chat's origins and widget settings (admins)",
+            {200: ("The channel", ChannelDetail)},
+            (400, 401, 403, 404, 413),
+            body=ChannelPatch,
+            params=(channel,),
+            description="400 `invalid_origin` for an origin that is not scheme://host[:port], "
+            "`invalid_colour` for a colour that is not #rrggbb, `not_webchat` for web-chat "
+            "fields on another kind. Audited as `channel.updated` with the changed fields.",
+        ),
+    }

@@ -29,6 +29,7 @@ IDENTITIES = _TABLES["contact_identities"]
 CONVERSATIONS = _TABLES["conversations"]
 READS = _TABLES["conversation_reads"]
 MESSAGES = _TABLES["messages"]
+LABELS = _TABLES["conversation_labels"]
 
 
 def _insert(session: AsyncConnection, table: Any) -> Any:
@@ -313,12 +314,38 @@ async def _conversation_changed(
     if "assignee_id" in changes:
         assignee = changes["assignee_id"]
         values["assignee_id"] = uuid.UUID(str(assignee)) if assignee else None
+    conversation_id = uuid.UUID(str(data["conversation_id"]))
     if values:
         await session.execute(
             sa.update(CONVERSATIONS)
             .where(
                 CONVERSATIONS.c.workspace_id == workspace_id,
-                CONVERSATIONS.c.id == uuid.UUID(str(data["conversation_id"])),
+                CONVERSATIONS.c.id == conversation_id,
             )
             .values(**values)
+        )
+    if isinstance(changes.get("labels"), list):
+        await _set_labels(session, workspace_id, conversation_id, changes["labels"])
+
+
+async def _set_labels(
+    session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID, labels: list[Any]
+) -> None:
+    """The conversation's whole label set, replaced (the latest change on the stream wins)."""
+    exists = await session.execute(
+        sa.select(CONVERSATIONS.c.id).where(
+            CONVERSATIONS.c.workspace_id == workspace_id, CONVERSATIONS.c.id == conversation_id
+        )
+    )
+    if exists.first() is None:
+        return
+    await session.execute(sa.delete(LABELS).where(LABELS.c.conversation_id == conversation_id))
+    wanted = sorted({str(label) for label in labels if isinstance(label, str) and label})
+    if wanted:
+        await session.execute(
+            sa.insert(LABELS),
+            [
+                {"workspace_id": workspace_id, "conversation_id": conversation_id, "label": label}
+                for label in wanted
+            ],
         )

@@ -25,7 +25,7 @@ from enum import Enum, auto
 from pydantic import ValidationError
 
 from hub import frames
-from hub.errors import BadFrame, CloseCode, HelloTimeout, HubError, TooBig
+from hub.errors import BadFrame, CloseCode, Forbidden, HelloTimeout, HubError, TooBig
 
 
 class State(Enum):
@@ -75,7 +75,14 @@ class MarkRead:
     up_to: str
 
 
-Action = Reply | Close | Authenticate | Send | SetTyping | MarkRead
+@dataclass(frozen=True, slots=True)
+class SetPresence:
+    """An agent chose online or away; `None` is a heartbeat (a ping) that keeps it alive."""
+
+    state: str | None
+
+
+Action = Reply | Close | Authenticate | Send | SetTyping | MarkRead | SetPresence
 
 PONG = '{"type":"pong"}'
 
@@ -116,7 +123,11 @@ class Protocol:
         if isinstance(frame, frames.Hello):
             return self.fail(BadFrame("hello was already sent."))
         if isinstance(frame, frames.Ping):
-            return [Reply(PONG)]
+            return [Reply(PONG), SetPresence(None)] if self.agent else [Reply(PONG)]
+        if isinstance(frame, frames.Presence):
+            if not self.agent:
+                return [Reply(error_frame(Forbidden("Only agents have a presence.")))]
+            return [SetPresence(frame.state)]
         if isinstance(frame, frames.MessageSend):
             return self._send(frame)
         if self.agent and frame.conversation_id is None:

@@ -14,6 +14,7 @@ from hub.channels import Channels
 from hub.db import make_engine, sessionmaker
 from hub.fanout import Fanout
 from hub.ingress import Ingress
+from hub.members import Members
 from hub.profiles import Profiler
 from hub.sender import Sender
 from hub.settings import Settings
@@ -37,6 +38,7 @@ class Services:
     vault: Vault
     channels: Channels
     platforms: Platforms
+    members: Members
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -56,12 +58,18 @@ class Services:
             bus=bus,
             store=store,
             signer=signer,
-            ingress=Ingress(bus, store, cache_ttl_s=settings.cache_ttl_s),
+            ingress=Ingress(
+                bus,
+                store,
+                cache_ttl_s=settings.cache_ttl_s,
+                presence_ttl_s=settings.presence_ttl_s,
+            ),
             webchat=WebChat(store, signer, cache_ttl_s=settings.cache_ttl_s),
             fanout=Fanout(bus, resume_max_events=settings.resume_max_events),
             vault=vault,
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),
             platforms=platforms,
+            members=Members(store.sessions),
         )
 
     def worker(self, client: httpx.AsyncClient) -> Worker:

@@ -72,6 +72,7 @@ class Settings:
     dedupe_ttl_s: int = 7 * 24 * 3600
     claim_idle_ms: int = 30_000
     cache_ttl_s: float = 30.0
+    presence_ttl_s: int = 90  # an agent's presence lapses this long after its last ping
 
     extra: Mapping[str, str] = field(default_factory=dict)
 

@@ -23,6 +23,7 @@ from hub.models import (
     Contact,
     ContactIdentity,
     Conversation,
+    ConversationLabel,
     ConversationRead,
     Membership,
     MessageRow,
@@ -259,12 +260,21 @@ class Store:
         limit: int,
         cursor: str | None,
         assignee: uuid.UUID | str | None = "any",
+        channel_id: uuid.UUID | None = None,
+        label: str | None = None,
     ) -> tuple[list[Conversation], str | None]:
         """Newest activity first; `cursor` continues after the last row of the previous page.
         `assignee`: "any", None (unassigned) or a user id."""
         query = select(Conversation).where(Conversation.workspace_id == workspace_id)
         if status:
             query = query.where(Conversation.status == status)
+        if channel_id:
+            query = query.where(Conversation.channel_id == channel_id)
+        if label:
+            labelled = select(ConversationLabel.conversation_id).where(
+                ConversationLabel.workspace_id == workspace_id, ConversationLabel.label == label
+            )
+            query = query.where(col(Conversation.id).in_(labelled))
         if assignee is None:
             query = query.where(col(Conversation.assignee_id).is_(None))
         elif isinstance(assignee, uuid.UUID):
@@ -288,6 +298,40 @@ class Store:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].last_activity_at, rows[-1].id) if more else None
         return rows, next_cursor
+
+    async def labels(
+        self, workspace_id: uuid.UUID, conversation_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[str]]:
+        if not conversation_ids:
+            return {}
+        query = (
+            select(ConversationLabel)
+            .where(
+                ConversationLabel.workspace_id == workspace_id,
+                col(ConversationLabel.conversation_id).in_(conversation_ids),
+            )
+            .order_by(col(ConversationLabel.label))
+        )
+        found: dict[uuid.UUID, list[str]] = {}
+        async with self.sessions() as s:
+            for row in (await s.exec(query)).all():
+                found.setdefault(row.conversation_id, []).append(row.label)
+        return found
+
+    async def reads(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> list[ConversationRead]:
+        query = select(ConversationRead).where(
+            ConversationRead.workspace_id == workspace_id,
+            ConversationRead.conversation_id == conversation_id,
+        )
+        async with self.sessions() as s:
+            return list((await s.exec(query)).all())
+
+    async def member_ids(self, workspace_id: uuid.UUID) -> list[uuid.UUID]:
+        query = select(Membership.user_id).where(Membership.workspace_id == workspace_id)
+        async with self.sessions() as s:
+            return list((await s.exec(query)).all())
 
     async def unread(
         self, workspace_id: uuid.UUID, user_id: uuid.UUID, conversation_ids: list[uuid.UUID]

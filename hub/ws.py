@@ -34,6 +34,7 @@ class Session:
         )
         self.outlet = Outlet(settings.outbox_max_frames)
         self.principal: Principal | None = None
+        self.presence_state = "online"
         self.visitor: VisitorClaims | None = None
         self.conversation: ConversationRef | None = None
 
@@ -57,7 +58,9 @@ class Session:
             except (TimeoutError, asyncio.CancelledError, Exception):
                 sender.cancel()
             if self.principal is not None:
-                await self._quietly(self.services.ingress.presence(self.principal, "offline"))
+                await self._quietly(
+                    self.services.ingress.presence(self.principal, "offline", announce=True)
+                )
 
     async def _receive_loop(self) -> None:
         settings = self.services.settings
@@ -87,6 +90,8 @@ class Session:
                 await self._request(None, self._typing(action))
             elif isinstance(action, p.MarkRead):
                 await self._request(None, self._read(action))
+            elif isinstance(action, p.SetPresence):
+                await self._presence(action.state)
             else:
                 self._do([action])
 
@@ -121,7 +126,7 @@ class Session:
 
         await services.fanout.join(self.outlet, hello.resume_from, welcome)
         if self.principal is not None:
-            await services.ingress.presence(self.principal, "online")
+            await self._presence("online")
 
     async def _agent_principal(self, token: str) -> Principal:
         store = self.services.store
@@ -182,6 +187,19 @@ class Session:
             await self.services.ingress.agent_read(self.principal, ref.id, read.up_to)
         else:
             await self.services.ingress.visitor_read(ref, read.up_to)
+
+    async def _presence(self, chosen: str | None) -> None:
+        """The agent's chosen state, announced when chosen and kept alive by pings. A ping
+        announces it again only if the shared state differs, e.g. after another tab of the
+        same agent closed and said offline."""
+        assert self.principal is not None
+        if chosen is not None:
+            self.presence_state = chosen
+        await self._quietly(
+            self.services.ingress.presence(
+                self.principal, self.presence_state, announce=chosen is not None
+            )
+        )
 
     async def _send_loop(self) -> None:
         outlet, websocket = self.outlet, self.websocket

@@ -645,3 +645,114 @@ def test_unread_counts_follow_each_agents_read_position(
         )  # an older position changes nothing
         agent.send_text(json.dumps(read | {"up_to": events[2]}))
         wait_for(lambda: unread() == 0)
+
+
+def test_labels_and_channel_filter(env: tuple[TestClient, Tenant, Tenant]) -> None:
+    client, acme, globex = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    visitor = visitor_token(client, acme)
+    url = f"/api/conversations/{visitor['conversation_id']}"
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, visitor["token"])
+        ws.send_text(json.dumps({"type": "message.send", "client_id": "l1", "text": "hi"}))
+        next_ack(ws)
+    wait_for(lambda: client.get(url, headers=auth).status_code == 200)
+    with client.websocket_connect("/ws/agent") as agent:
+        hello(agent, acme.api_token)
+        patch = {"labels": ["VIP ", "billing", "vip"]}
+        assert client.patch(url, json=patch, headers=auth).status_code == 202
+        event = next_event(agent, "conversation.updated")
+        assert event["data"]["changes"] == {"labels": ["billing", "vip"]}  # trimmed, lowered, set
+    wait_for(lambda: client.get(url, headers=auth).json()["labels"] == ["billing", "vip"])
+
+    def listed(**params: str) -> list[str]:
+        return [c["id"] for c in items(client, "/api/conversations?" + _query(params), auth)]
+
+    assert listed(label="VIP") == [visitor["conversation_id"]]
+    assert listed(label="other") == []
+    assert listed(channel_id=str(acme.channel_id)) == [visitor["conversation_id"]]
+    assert listed(channel_id=str(globex.channel_id)) == []  # another workspace's channel
+    assert items(client, "/api/conversations", auth)[0]["labels"] == ["billing", "vip"]
+
+    assert client.patch(url, json={"labels": []}, headers=auth).status_code == 202
+    wait_for(lambda: client.get(url, headers=auth).json()["labels"] == [])
+    too_long = client.patch(url, json={"labels": ["x" * 51]}, headers=auth)
+    assert too_long.status_code == 400 and error_code(too_long) == "bad_request"
+    blank = client.patch(url, json={"labels": ["  "]}, headers=auth)
+    assert blank.status_code == 400
+    bad_channel = client.get("/api/conversations?channel_id=nope", headers=auth)
+    assert bad_channel.status_code == 404
+
+
+def _query(params: dict[str, str]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(params)
+
+
+def test_agent_presence_online_away_offline(env: tuple[TestClient, Tenant, Tenant]) -> None:
+    client, acme, _ = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+
+    def state() -> str:
+        found = {p["user_id"]: p["state"] for p in items(client, "/api/presence", auth)}
+        return found[str(acme.admin_id)]
+
+    assert state() == "offline"
+    with client.websocket_connect("/ws/agent") as watcher:
+        hello(watcher, acme.api_token)
+        assert next_event(watcher, "presence")["data"]["state"] == "online"
+        assert state() == "online"
+        watcher.send_text('{"type":"presence","state":"away"}')
+        event = next_event(watcher, "presence")
+        assert event["data"] == {
+            "user_id": str(acme.admin_id),
+            "name": "acme admin",
+            "state": "away",
+        }
+        assert state() == "away"
+        watcher.send_text('{"type":"ping"}')  # a heartbeat keeps the choice, announces nothing
+        frames = []
+        while (frame := watcher.receive_json())["type"] != "pong":
+            frames.append(frame)
+        assert not [f for f in frames if f.get("name") == "presence"]
+        assert state() == "away"
+        bad = '{"type":"presence","state":"busy"}'
+        watcher.send_text(bad)
+        assert watcher.receive_json()["code"] == "bad_frame"
+    wait_for(lambda: state() == "offline")
+
+    visitor = visitor_token(client, acme)
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, visitor["token"])
+        ws.send_text('{"type":"presence","state":"online"}')
+        assert ws.receive_json() == {
+            "type": "error",
+            "code": "forbidden",
+            "message": "Only agents have a presence.",
+        }
+        ws.send_text('{"type":"ping"}')
+        assert ws.receive_json()["type"] == "pong"  # the socket stays open
+
+
+def test_conversation_shows_each_agents_read_position(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    client, acme, _ = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    visitor = visitor_token(client, acme)
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, visitor["token"])
+        ws.send_text(json.dumps({"type": "message.send", "client_id": "r1", "text": "hi"}))
+        event_id = next_event(ws, "message.created")["id"]
+    url = f"/api/conversations/{visitor['conversation_id']}"
+    wait_for(lambda: client.get(url, headers=auth).status_code == 200)
+    assert client.get(url, headers=auth).json()["reads"] == []
+    with client.websocket_connect("/ws/agent") as agent:
+        hello(agent, acme.api_token)
+        read = {"type": "read", "conversation_id": visitor["conversation_id"], "up_to": event_id}
+        agent.send_text(json.dumps(read))
+        wait_for(lambda: client.get(url, headers=auth).json()["reads"])
+    reads = client.get(url, headers=auth).json()["reads"]
+    assert [(r["user_id"], r["up_to"]) for r in reads] == [(str(acme.admin_id), event_id)]
+    assert reads[0]["up_to_at"]

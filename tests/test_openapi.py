@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
-from hub import api, oauth
+from hub import admin, api, oauth
 from hub.app import create_app
 from hub.openapi import document
 from hub.settings import Settings
@@ -26,9 +26,9 @@ METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 DOCUMENTED_ELSEWHERE = {("/healthz", "get")}
 
 
-def api_operations() -> set[tuple[str, str]]:
+def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]]:
     operations = set()
-    for route in [*api.routes, *oauth.api_routes]:
+    for route in [*api.routes, *oauth.api_routes, *admin.routes] if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
         # Starlette adds HEAD to every GET route by itself; OPTIONS is CORS plumbing.
         for method in route.methods - {"HEAD", "OPTIONS"}:
@@ -114,7 +114,14 @@ def test_query_parameters() -> None:
     def names(path: str, method: str) -> set[str]:
         return {p["name"] for p in DOC["paths"][path][method]["parameters"] if p["in"] == "query"}
 
-    assert names("/api/conversations", "get") == {"limit", "cursor", "status", "assignee"}
+    assert names("/api/conversations", "get") == {
+        "limit",
+        "cursor",
+        "status",
+        "assignee",
+        "channel_id",
+        "label",
+    }
     assert names("/api/conversations/{conversation_id}/messages", "get") == {"limit", "before"}
     [limit] = [
         p
@@ -254,6 +261,7 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert status("GET", contact, contact.format(contact_id=uuid.uuid4())) == 404
     assert body("GET", "/api/search", params={"q": "Hi"})["messages"]
     assert status("GET", "/api/search", params={"q": "x"}) == 400
+    assert body("GET", "/api/presence")["items"][0]["state"] in ("online", "away", "offline")
     reactions = one + "/reactions"
     wave = {"client_id": "re-1", "platform_message_id": "v:1", "emoji": "👍"}
     assert (
@@ -293,7 +301,8 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert status("DELETE", one_channel, missing, headers=csrf) == 404
     assert status("POST", "/api/auth/logout", headers=csrf) == 204
     assert status("POST", "/api/auth/logout", headers=csrf) == 401
-    assert api_operations() <= {(p, m) for p, m, _ in checked.seen}
+    inbox = api_operations([*api.routes, *oauth.api_routes])  # the admin console's: below
+    assert inbox <= {(p, m) for p, m, _ in checked.seen}
 
 
 def eventually(probe: Any, timeout_s: float = 5.0) -> Any:
@@ -302,3 +311,66 @@ def eventually(probe: Any, timeout_s: float = 5.0) -> Any:
     while not (value := probe()) and time.monotonic() < deadline:
         time.sleep(0.025)
     return value
+
+
+def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> None:
+    client, tenant = app_env
+    checked = Checked(client, client.get("/api/openapi.json").json())
+
+    def status(method: str, template: str, path: str | None = None, **kwargs: Any) -> int:
+        return int(checked.call(method, template, path, **kwargs).status_code)
+
+    def body(method: str, template: str, path: str | None = None, **kwargs: Any) -> Any:
+        return checked.call(method, template, path, **kwargs).json()
+
+    members, health = "/api/members", "/api/channels/health"
+    assert status("GET", members) == 401
+    assert status("GET", health) == 401
+    login = {"email": tenant.email, "password": tenant.password}
+    csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
+    assert body("GET", members)["items"][0]["role"] == "admin"
+    new = {"email": "agent@acme.example", "name": "Agent", "role": "agent", "password": "p" * 12}
+    agent = body("POST", members, json=new, headers=csrf)
+    assert agent["existing_user"] is False
+    assert status("POST", members, json=new, headers=csrf) == 409
+    assert status("POST", members, json=new | {"password": "short"}, headers=csrf) == 400
+    assert status("POST", members, json=new) == 403  # no CSRF header
+    one = "/api/members/{user_id}"
+    path, me = one.format(user_id=agent["id"]), one.format(user_id=tenant.admin_id)
+    assert body("PATCH", one, path, json={"role": "admin"}, headers=csrf)["role"] == "admin"
+    assert body("PATCH", one, path, json={"role": "agent"}, headers=csrf)["role"] == "agent"
+    assert status("PATCH", one, path, json={"role": "owner"}, headers=csrf) == 400
+    assert status("PATCH", one, me, json={"role": "agent"}, headers=csrf) == 409  # last admin
+    missing = one.format(user_id=uuid.uuid4())
+    assert status("PATCH", one, missing, json={"role": "agent"}, headers=csrf) == 404
+    assert status("DELETE", one, me, headers=csrf) == 409
+    assert status("DELETE", one, missing, headers=csrf) == 404
+
+    page = body("GET", "/api/audit", params={"action": "member.", "limit": 1})
+    assert page["items"][0]["action"] == "member.role_changed" and page["next_cursor"]
+    assert status("GET", "/api/audit", params={"since": "yesterday"}) == 400
+
+    [site] = body("GET", health)["items"]
+    channel = "/api/channels/{channel_id}"
+    site_path = channel.format(channel_id=site["id"])
+    assert body("GET", channel, site_path)["settings"] == {}
+    widget = {"settings": {"title": "Hi", "colour": "#0a7f5c", "locale": "tr"}}
+    assert (
+        body("PATCH", channel, site_path, json=widget, headers=csrf)["settings"]["locale"] == "tr"
+    )
+    bad = {"allowed_origins": ["https://shop.example/path"]}
+    assert status("PATCH", channel, site_path, json=bad, headers=csrf) == 400
+    nowhere = channel.format(channel_id=uuid.uuid4())
+    assert status("GET", channel, nowhere) == 404
+    assert status("PATCH", channel, nowhere, json={"name": "x"}, headers=csrf) == 404
+
+    # As the agent: the admin operations answer 403.
+    assert status("DELETE", one, path, headers=csrf) == 204
+    assert status("POST", members, json=new | {"email": "a2@acme.example"}, headers=csrf) == 201
+    login = {"email": "a2@acme.example", "password": new["password"]}
+    csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
+    assert status("GET", "/api/audit") == 403
+    assert status("PATCH", one, me, json={"role": "agent"}, headers=csrf) == 403
+    assert status("PATCH", channel, site_path, json={"name": "x"}, headers=csrf) == 403
+    assert status("GET", members) == 200 and status("GET", health) == 200
+    assert api_operations(list(admin.routes)) <= {(p, m) for p, m, _ in checked.seen}

@@ -17,6 +17,7 @@ from hub.protocol import (
     Protocol,
     Reply,
     Send,
+    SetPresence,
     SetTyping,
     State,
 )
@@ -75,7 +76,16 @@ def test_hello_timeout_only_before_hello() -> None:
 
 
 def test_ping_pong() -> None:
-    assert opened().receive('{"type":"ping"}') == [Reply('{"type":"pong"}')]
+    pong = Reply('{"type":"pong"}')
+    assert opened().receive('{"type":"ping"}') == [pong, SetPresence(None)]  # a heartbeat
+    assert opened(agent=False).receive('{"type":"ping"}') == [pong]
+
+
+def test_presence_is_for_agents() -> None:
+    assert opened().receive('{"type":"presence","state":"away"}') == [SetPresence("away")]
+    [refused] = opened(agent=False).receive('{"type":"presence","state":"away"}')
+    assert isinstance(refused, Reply) and json.loads(refused.frame)["code"] == "forbidden"
+    closes_with(opened().receive('{"type":"presence","state":"gone"}'), CloseCode.BAD_FRAME)
 
 
 def test_malformed_json_unknown_type_and_binary() -> None:
@@ -158,13 +168,18 @@ json_values = st.recursive(
     max_leaves=12,
 )
 frame_like = st.fixed_dictionaries(
-    {"type": st.sampled_from(["hello", "message.send", "typing", "read", "ping", "nope"])},
+    {
+        "type": st.sampled_from(
+            ["hello", "message.send", "typing", "read", "ping", "presence", "nope"]
+        )
+    },
     optional={
         "token": st.text(max_size=30),
         "client_id": st.text(max_size=120),
         "conversation_id": st.one_of(st.uuids().map(str), st.text(max_size=10)),
         "text": st.text(max_size=200),
         "on": json_values,
+        "state": st.sampled_from(["online", "away", "asleep"]),
         "up_to": st.one_of(st.just("1-0"), st.text(max_size=10)),
         "resume_from": st.one_of(st.just("1-0"), st.text(max_size=10)),
         "extra": json_values,
@@ -194,6 +209,6 @@ def test_arbitrary_frames_yield_only_documented_outcomes(
                 if isinstance(parsed, frames.Error):
                     assert parsed.code in ERROR_CODES
             else:
-                assert isinstance(action, Authenticate | Send | SetTyping | MarkRead)
+                assert isinstance(action, Authenticate | Send | SetTyping | MarkRead | SetPresence)
         if proto.state is State.AUTHENTICATING:
             proto.accept("0-0", False)

@@ -30,7 +30,7 @@ from hub.message import (
     Sender,
     SenderType,
 )
-from hub.protocol import Close, Protocol, Reply
+from hub.protocol import Close, Protocol, Reply, SetPresence
 from hub.schemas import generate, render
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -227,8 +227,8 @@ def test_protocol_frames_validate() -> None:
     protocol.receive('{"type":"hello","token":"t"}')
     assert_valid(SERVER, protocol.accept("1718000000000-0", True))
     assert_valid(SERVER, Protocol.ack("c-1", uuid.uuid4(), True))
-    [pong] = protocol.receive('{"type":"ping"}')
-    assert isinstance(pong, Reply)
+    pong, heartbeat = protocol.receive('{"type":"ping"}')  # an agent's ping keeps its presence
+    assert isinstance(pong, Reply) and heartbeat == SetPresence(None)
     assert_valid(SERVER, pong.frame)
     send = {
         "type": "message.send",
@@ -270,7 +270,7 @@ async def test_ingress_event_frames_validate() -> None:
     await ingress.typing(ref.workspace_id, ref.id, True, who)
     await ingress.visitor_read(ref, "1718000000000-0")
     await ingress.agent_read(agent, ref.id, "1718000000000-0")
-    await ingress.presence(agent, "online")
+    await ingress.presence(agent, "online", announce=True)
     frames_out = [e.frame() for e in await bus.read(str(claims.workspace_id), "0-0", 100)]
     names = [json.loads(f)["name"] for f in frames_out]
     assert names == [

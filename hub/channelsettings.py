@@ -1,0 +1,179 @@
+"""What an admin may change on a channel once it is connected: its name and, for a web-chat
+channel, where the widget may be embedded (allowed origins) and how it looks (title,
+greeting, colour, locale, kept in `Channel.settings`).
+
+An origin is what a browser sends in its Origin header: `scheme://host[:port]`, nothing else.
+They are stored normalized (lower case, punycode, no default port, no trailing slash), since
+`hub.webchat` compares them exactly; `*` allows every origin.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+
+from hub.errors import BadRequest, NotFound
+from hub.models import AuditEvent, Channel, Conversation
+from hub.store import Store
+
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOST = re.compile(rf"{LABEL}(?:\.{LABEL})*")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_ORIGIN_CHARS = 300
+
+
+class InvalidOrigin(BadRequest):
+    code = "invalid_origin"
+    default_message = "An allowed origin is scheme://host[:port], with no path."
+
+
+class InvalidColour(BadRequest):
+    code = "invalid_colour"
+    default_message = "The colour must be #rrggbb."
+
+
+class NotWebChat(BadRequest):
+    code = "not_webchat"
+    default_message = "Only a web-chat channel has allowed origins and widget settings."
+
+
+class WidgetSettings(BaseModel):
+    """The web-chat widget's look. A field sent as null goes back to the widget's default."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=1, max_length=60)
+    greeting: str | None = Field(default=None, min_length=1, max_length=300)
+    colour: str | None = Field(default=None, description="#rrggbb")
+    locale: Literal["en", "tr"] | None = None
+
+
+class ChannelPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    allowed_origins: list[str] | None = Field(
+        default=None,
+        max_length=50,
+        description="Web chat: the pages' origins, scheme://host[:port]; `*` allows any",
+    )
+    settings: WidgetSettings | None = Field(default=None, description="Web chat only")
+
+
+def normalize_origin(raw: str) -> str:
+    value = raw.strip()
+    if value == "*":
+        return value
+    bad = InvalidOrigin(f"{raw[:80]!r} is not an origin: give scheme://host[:port], no path.")
+    if len(value) > MAX_ORIGIN_CHARS or any(c in value for c in "?# \\@"):
+        raise bad
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise bad from None
+    if parts.scheme not in DEFAULT_PORTS or parts.path not in ("", "/"):
+        raise bad
+    if parts.netloc.startswith("["):
+        try:
+            host = f"[{ipaddress.IPv6Address(host).compressed}]"
+        except ValueError:
+            raise bad from None
+    elif not HOST.fullmatch(host):
+        raise bad
+    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}:{port}"
+    return f"{parts.scheme}://{host}"
+
+
+def normalize_origins(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(normalize_origin(v) for v in values))
+
+
+def _widget_changes(given: WidgetSettings) -> dict[str, Any]:
+    changes = given.model_dump(include=given.model_fields_set)
+    colour = changes.get("colour")
+    if colour is not None:
+        if not COLOUR.fullmatch(colour):
+            raise InvalidColour(f"{colour[:20]!r} is not a colour: give #rrggbb.")
+        changes["colour"] = colour.lower()
+    return changes
+
+
+async def update_channel(
+    store: Store,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    patch: ChannelPatch,
+    *,
+    actor_id: uuid.UUID,
+    ip: str | None,
+) -> Channel:
+    """Apply the patch; one `channel.updated` audit row names the fields that changed.
+    Other nodes see new origins within their web-chat cache's TTL."""
+    origins = (
+        normalize_origins(patch.allowed_origins) if patch.allowed_origins is not None else None
+    )
+    widget = _widget_changes(patch.settings) if patch.settings is not None else None
+    async with store.sessions() as s, s.begin():
+        channel = (
+            await s.exec(
+                select(Channel).where(
+                    Channel.workspace_id == workspace_id, Channel.id == channel_id
+                )
+            )
+        ).first()
+        if channel is None:
+            raise NotFound("No such channel.")
+        if (origins is not None or widget is not None) and channel.kind != "webchat":
+            raise NotWebChat()
+        changed: list[str] = []
+        if patch.name is not None and patch.name != channel.name:
+            channel.name = patch.name
+            changed.append("name")
+        if origins is not None and origins != channel.allowed_origins:
+            channel.allowed_origins = origins
+            changed.append("allowed_origins")
+        if widget:
+            merged = {**channel.settings, **widget}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            changed.extend(
+                f"settings.{k}" for k in sorted(widget) if merged.get(k) != channel.settings.get(k)
+            )
+            channel.settings = merged
+        if changed:
+            s.add(channel)
+            s.add(
+                AuditEvent(
+                    workspace_id=workspace_id,
+                    actor_type="user",
+                    actor_id=str(actor_id),
+                    action="channel.updated",
+                    target_type="channel",
+                    target_id=str(channel_id),
+                    ip=ip,
+                    detail={"fields": changed},
+                )
+            )
+    return channel
+
+
+async def last_events(store: Store, workspace_id: uuid.UUID) -> dict[uuid.UUID, datetime]:
+    """When each channel last received a message, from its conversations (which the persist
+    group keeps): `Channel.last_event_at` is not written on the live path."""
+    query = (
+        select(Conversation.channel_id, sa.func.max(col(Conversation.last_inbound_at)))
+        .where(Conversation.workspace_id == workspace_id)
+        .group_by(col(Conversation.channel_id))
+    )
+    async with store.sessions() as s:
+        rows = (await s.exec(query)).all()
+    return {channel_id: at for channel_id, at in rows if at is not None}

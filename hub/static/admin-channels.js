@@ -1,0 +1,252 @@
+/* The Channels tab: health, connecting each kind (with what to paste where), disconnecting with
+ * confirmation, and the web-chat widget's settings. */
+import { api, el, ib, ibAll, stamp } from './common.js';
+
+const META = ['messenger', 'instagram', 'whatsapp'];
+const lines = (text) => text.split('\n').map((s) => s.trim()).filter(Boolean);
+const snippet = (key) => `<script src="${location.origin}/widget.js" data-channel="${key}" async></script>`;
+
+export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
+  const list = ib('channels'), empty = ib('no-channels'), notice = ib('channels-notice');
+  const form = ib('connect-form'), kind = ib('connect-kind'), opener = ib('connect-open');
+  const connectError = ib('connect-error'), submit = ib('connect-submit');
+  const result = ib('connected'), copied = ib('copied');
+  const settings = ib('webchat-form'), settingsError = ib('webchat-error'), saved = ib('webchat-saved');
+  let editing = null;
+
+  function say(node, text) {
+    node.textContent = text || '';
+    node.hidden = !text;
+  }
+
+  // The list
+
+  function row(c) {
+    const li = el('li', 'channel');
+    Object.assign(li.dataset, { ib: 'channel', id: c.id, kind: c.kind, status: c.status });
+    const info = el('div', 'info');
+    const name = el('strong', null, c.name);
+    name.dataset.ib = 'channel-name';
+    const badge = el('span', 'badge', t(`health-${c.status}`));
+    Object.assign(badge.dataset, { ib: 'health', health: c.status });
+    const last = el('small', 'muted', c.last_event_at ? t('last-event', { t: stamp(c.last_event_at) }) : t('no-events'));
+    last.dataset.ib = 'last-event';
+    if (c.last_event_at) last.title = c.last_event_at;
+    info.append(name, el('span', 'kind', t(`kind-${c.kind}`)), badge, last);
+    if (c.status === 'needs_reconnect') info.append(el('small', 'warn', t('needs-reconnect-hint')));
+    const actions = el('div', 'actions');
+    if (c.kind === 'webchat' && c.status !== 'disconnected') {
+      actions.append(button('channel-settings', t('settings'), () => openSettings(c.id)));
+    }
+    if (c.kind === 'instagram' && c.status === 'needs_reconnect') {
+      actions.append(button('reconnect', t('reconnect'), () => instagramLogin(c.name, connectErrorOr(notice))));
+    }
+    if (c.status !== 'disconnected') {
+      const off = button('disconnect', t('disconnect'), () => disconnect(c));
+      off.classList.add('danger-ghost');
+      actions.append(off);
+    }
+    li.append(info, actions);
+    return li;
+  }
+
+  function button(name, text, onClick) {
+    const b = el('button', 'ghost', text);
+    b.type = 'button';
+    b.dataset.ib = name;
+    b.addEventListener('click', onClick);
+    return b;
+  }
+
+  async function load() {
+    const r = await api('GET', '/api/channels/health');
+    if (!r.ok) return say(notice, problem(r, 'could-not-load'));
+    list.replaceChildren(...r.data.items.map(row));
+    empty.hidden = r.data.items.length > 0;
+  }
+
+  async function disconnect(c) {
+    const ok = await confirmDialog(t('disconnect-title', { name: c.name }), t('disconnect-text'), t('disconnect'));
+    if (!ok) return;
+    const r = await api('DELETE', `/api/channels/${c.id}`);
+    say(notice, r.ok ? t('disconnected-notice', { name: c.name }) : problem(r, 'could-not-change'));
+    if (settings.dataset.id === c.id) settings.hidden = true;
+    await load();
+  }
+
+  // Connecting
+
+  function showKind() {
+    const k = kind.value;
+    form.querySelectorAll('[data-kinds]').forEach((node) => { node.hidden = !node.dataset.kinds.split(' ').includes(k); });
+    if (META.includes(k)) {
+      ib('account-label').textContent = t(`account-${k}`);
+      ib('help-account').textContent = t(`help-account-${k}`);
+      ib('help-token').textContent = t(`help-token-${k}`);
+    }
+  }
+
+  function openForm(open) {
+    form.hidden = !open;
+    opener.setAttribute('aria-expanded', String(open));
+    if (open) {
+      result.hidden = true;
+      say(connectError, '');
+      showKind();
+      kind.focus();
+    } else {
+      form.reset();
+      opener.focus();
+    }
+  }
+
+  function body() {
+    const k = kind.value, name = ib('connect-name').value.trim();
+    if (!name) throw new Error(t('need-name'));
+    if (k === 'webchat') return { kind: k, name, allowed_origins: lines(ib('connect-origins').value) };
+    if (k === 'telegram') {
+      const bot = ib('connect-bot').value.trim();
+      if (!bot) throw new Error(t('need-bot'));
+      return { kind: k, name, bot_token: bot };
+    }
+    const account = ib('connect-account').value.trim(), token = ib('connect-token').value.trim();
+    if (!account || !token) throw new Error(t('need-account'));
+    const out = { kind: k, name, account_id: account, access_token: token };
+    const secret = ib('connect-secret').value.trim(), waba = ib('connect-waba').value.trim();
+    if (secret) out.app_secret = secret;
+    if (k === 'whatsapp' && waba) out.business_account_id = waba;
+    return out;
+  }
+
+  function showResult(c) {
+    const hook = c.webhook || {};
+    ib('connected-title').textContent = t('connected-title', { name: c.name });
+    let steps = 'steps-hosted';
+    if (c.kind === 'webchat') steps = 'steps-webchat';
+    else if (c.kind === 'telegram') steps = 'steps-telegram';
+    else if (hook.verify_token) steps = 'steps-own-app';
+    ib('connected-steps').textContent = t(steps);
+    ib('url-row').hidden = !hook.url;
+    ib('url-label').textContent = t(hook.hosted_app ? 'hosted-url' : 'webhook-url');
+    ib('webhook-url').textContent = hook.url || '';
+    const token = hook.verify_token || hook.secret_token || '';
+    ib('token-row').hidden = !token;
+    ib('token-label').textContent = t(hook.secret_token ? 'secret-token' : 'verify-token');
+    ib('verify-token').textContent = token;
+    ib('snippet-row').hidden = c.kind !== 'webchat';
+    ib('snippet').textContent = c.public_key ? snippet(c.public_key) : '';
+    copied.textContent = '';
+    result.hidden = false;
+    result.focus();
+  }
+
+  async function instagramLogin(name, report) {
+    const r = await api('POST', '/api/channels/instagram/authorize', { name: name || 'Instagram' });
+    if (r.ok && r.data.url && /^https?:\/\//.test(r.data.url)) {
+      location.assign(r.data.url);
+      return;
+    }
+    report(r.ok ? t('instagram-failed') : problem(r, 'instagram-failed'));
+  }
+  const connectErrorOr = (node) => (text) => say(node, text);
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    let payload;
+    try {
+      payload = body();
+    } catch (err) {
+      return say(connectError, err.message);
+    }
+    say(connectError, '');
+    submit.disabled = true;
+    submit.textContent = t('connecting');
+    try {
+      const r = await api('POST', '/api/channels', payload);
+      if (!r.ok) return say(connectError, problem(r, 'could-not-save'));
+      form.reset(); // the secrets typed in leave the page
+      form.hidden = true;
+      opener.setAttribute('aria-expanded', 'false');
+      showResult(r.data);
+      await load();
+    } finally {
+      submit.disabled = false;
+      submit.textContent = t('connect');
+    }
+  });
+  opener.addEventListener('click', () => openForm(form.hidden));
+  ib('connect-cancel').addEventListener('click', () => openForm(false));
+  kind.addEventListener('change', showKind);
+  ib('instagram-login').addEventListener('click', () => instagramLogin(ib('connect-name').value.trim(), connectErrorOr(connectError)));
+  ib('connected-done').addEventListener('click', () => {
+    result.hidden = true;
+    ['webhook-url', 'verify-token', 'snippet'].forEach((n) => { ib(n).textContent = ''; });
+    opener.focus();
+  });
+  copyButton(ib('copy-url'), ib('webhook-url'), copied);
+  copyButton(ib('copy-token'), ib('verify-token'), copied);
+  copyButton(ib('copy-snippet'), ib('snippet'), copied);
+
+  // Web-chat settings
+
+  async function openSettings(id) {
+    const r = await api('GET', `/api/channels/${id}`);
+    if (!r.ok) return say(notice, problem(r, 'could-not-load'));
+    const c = r.data, s = c.settings || {};
+    editing = c;
+    settings.dataset.id = c.id;
+    ib('webchat-title').textContent = t('webchat-title', { name: c.name });
+    ib('webchat-name').value = c.name;
+    ib('webchat-widget-title').value = s.title || '';
+    ib('webchat-greeting').value = s.greeting || '';
+    ib('webchat-colour').value = s.colour || '#4f46e5';
+    ib('webchat-locale').value = s.locale || 'en';
+    ib('webchat-origins').value = c.allowed_origins.join('\n');
+    ib('webchat-snippet').textContent = c.public_key ? snippet(c.public_key) : '';
+    say(settingsError, '');
+    say(saved, '');
+    settings.hidden = false;
+    ib('webchat-name').focus();
+  }
+
+  settings.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!editing) return;
+    say(saved, '');
+    ibAll('webchat-origins').forEach((n) => n.removeAttribute('aria-invalid'));
+    const patch = {
+      name: ib('webchat-name').value.trim() || editing.name,
+      allowed_origins: lines(ib('webchat-origins').value),
+      settings: {
+        title: ib('webchat-widget-title').value.trim() || null,
+        greeting: ib('webchat-greeting').value.trim() || null,
+        colour: ib('webchat-colour').value,
+        locale: ib('webchat-locale').value,
+      },
+    };
+    const r = await api('PATCH', `/api/channels/${editing.id}`, patch);
+    if (!r.ok) {
+      say(settingsError, problem(r, 'could-not-save'));
+      if (r.data && r.data.error && r.data.error.code === 'invalid_origin') {
+        ib('webchat-origins').setAttribute('aria-invalid', 'true');
+        ib('webchat-origins').focus();
+      }
+      return;
+    }
+    say(settingsError, '');
+    say(saved, t('saved'));
+    editing = r.data;
+    ib('webchat-origins').value = r.data.allowed_origins.join('\n'); // as normalized
+    ib('webchat-title').textContent = t('webchat-title', { name: r.data.name });
+    await load();
+  });
+  ib('webchat-close').addEventListener('click', () => {
+    settings.hidden = true;
+    editing = null;
+    const back = list.querySelector(`[data-id="${CSS.escape(settings.dataset.id || '')}"] [data-ib=channel-settings]`);
+    if (back) back.focus();
+  });
+  copyButton(ib('copy-webchat-snippet'), ib('webchat-snippet'), saved);
+
+  return { load };
+}

@@ -1,0 +1,199 @@
+/* The Members tab (add with an initial password, change role, remove) and the Audit log tab
+ * (who did what, when, from which IP; filtered, newest first, a page at a time). */
+import { api, el, ib, stamp } from './common.js';
+
+const MIN_PASSWORD = 12;
+let members = []; // shared by both tabs: names for the audit log and its "Who" filter
+
+function say(node, text) {
+  node.textContent = text || '';
+  node.hidden = !text;
+}
+
+function cell(text, label) {
+  const td = el('td', null, text);
+  if (label) td.dataset.label = label;
+  return td;
+}
+
+async function loadMembers() {
+  const r = await api('GET', '/api/members');
+  if (r.ok) members = r.data.items;
+  return r;
+}
+
+export function membersPanel(ctx) {
+  const { t, problem, confirmDialog, restart } = ctx; // ctx.me is set once signed in
+  const body = ib('members'), error = ib('members-error');
+  const form = ib('member-form'), formError = ib('member-error'), added = ib('member-added');
+  const isMe = (m) => Boolean(ctx.me) && m.id === ctx.me.user_id;
+
+  function row(m) {
+    const tr = el('tr');
+    Object.assign(tr.dataset, { ib: 'member', id: m.id, email: m.email });
+    const mine = isMe(m);
+    const name = cell(mine ? `${m.name} ${t('you')}` : m.name, t('name'));
+    const role = el('select');
+    role.dataset.ib = 'member-role';
+    role.setAttribute('aria-label', t('role-of', { name: m.name }));
+    ['agent', 'admin'].forEach((value) => {
+      const option = el('option', null, t(`role-${value}`));
+      option.value = value;
+      role.append(option);
+    });
+    role.value = m.role;
+    role.addEventListener('change', () => changeRole(m, role));
+    const roleCell = el('td');
+    roleCell.dataset.label = t('role');
+    roleCell.append(role);
+    const actions = el('td', 'row-actions');
+    if (!mine) {
+      const remove = el('button', 'ghost danger-ghost', t('remove'));
+      remove.type = 'button';
+      remove.dataset.ib = 'member-remove';
+      remove.setAttribute('aria-label', `${t('remove')}: ${m.name}`);
+      remove.addEventListener('click', () => removeMember(m));
+      actions.append(remove);
+    }
+    tr.append(name, cell(m.email, t('email')), roleCell, cell(stamp(m.created_at), t('joined')), actions);
+    return tr;
+  }
+
+  async function load() {
+    const r = await loadMembers();
+    if (!r.ok) return say(error, problem(r, 'could-not-load'));
+    body.replaceChildren(...members.map(row));
+  }
+
+  async function changeRole(m, select) {
+    say(error, '');
+    const r = await api('PATCH', `/api/members/${m.id}`, { role: select.value });
+    if (!r.ok) {
+      select.value = m.role;
+      say(error, problem(r, 'could-not-change'));
+      select.focus();
+      return;
+    }
+    m.role = r.data.role;
+    if (isMe(m) && m.role !== 'admin') restart(); // no longer an admin: the page says so
+  }
+
+  async function removeMember(m) {
+    const ok = await confirmDialog(t('remove-title', { name: m.name }), t('remove-text'), t('remove'));
+    if (!ok) return;
+    const r = await api('DELETE', `/api/members/${m.id}`);
+    say(error, r.ok ? '' : problem(r, 'could-not-change'));
+    await load();
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    say(added, '');
+    const payload = {
+      name: ib('member-name').value.trim(),
+      email: ib('member-email').value.trim(),
+      role: ib('member-role-new').value,
+      password: ib('member-password').value,
+    };
+    if (!payload.name || !payload.email) return say(formError, t('need-member'));
+    if (payload.password.length < MIN_PASSWORD) {
+      ib('member-password').focus();
+      return say(formError, t('password-short'));
+    }
+    const r = await api('POST', '/api/members', payload);
+    if (!r.ok) return say(formError, problem(r, 'could-not-save'));
+    say(formError, '');
+    say(added, t(r.data.existing_user ? 'member-existing' : 'member-added', { email: r.data.email }));
+    form.reset();
+    await load();
+  });
+
+  ib('member-generate').addEventListener('click', () => {
+    const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+    const bytes = crypto.getRandomValues(new Uint8Array(18));
+    const field = ib('member-password');
+    field.value = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+    field.focus();
+    field.select();
+  });
+
+  return { load };
+}
+
+export function auditPanel({ t, problem }) {
+  const body = ib('audit-rows'), more = ib('audit-more'), empty = ib('audit-empty'), error = ib('audit-error');
+  const form = ib('audit-filter'), actor = ib('audit-actor');
+  let cursor = null, seq = 0, channelNames = new Map();
+
+  const when = (value) => (value ? new Date(value).toISOString() : null);
+
+  function who(row) {
+    if (row.actor_type === 'user') return row.actor_name || t('actor-unknown');
+    return t(`actor-${row.actor_type}`);
+  }
+
+  function target(row) {
+    if (!row.target_type) return '';
+    let name = null;
+    if (row.target_type === 'user') name = (members.find((m) => m.id === row.target_id) || {}).name;
+    if (row.target_type === 'channel') name = channelNames.get(row.target_id);
+    return `${t(`target-${row.target_type}`)}: ${name || (row.target_id || '').slice(0, 8)}`;
+  }
+
+  function row(r) {
+    const tr = el('tr');
+    Object.assign(tr.dataset, { ib: 'audit-row', action: r.action });
+    const at = cell(stamp(r.at), t('when'));
+    at.title = r.at;
+    const action = el('td');
+    action.dataset.label = t('action');
+    const known = `a-${r.action}`;
+    action.append(el('span', null, t(known) === known ? r.action : t(known)), el('code', null, r.action));
+    const ip = cell(r.ip || '—', t('ip'));
+    ip.dataset.ib = 'audit-ip';
+    tr.append(at, cell(who(r), t('who')), action, cell(target(r), t('target')), ip);
+    return tr;
+  }
+
+  async function page(reset) {
+    const mine = ++seq;
+    const params = new URLSearchParams({ limit: '50' });
+    const filters = {
+      action: ib('audit-action').value,
+      actor_id: actor.value,
+      since: when(ib('audit-since').value),
+      until: when(ib('audit-until').value),
+      cursor: reset ? null : cursor,
+    };
+    Object.entries(filters).forEach(([k, v]) => { if (v) params.set(k, v); });
+    const r = await api('GET', `/api/audit?${params}`);
+    if (mine !== seq) return; // a newer query is on its way
+    if (!r.ok) return say(error, problem(r, 'could-not-load'));
+    say(error, '');
+    const rows = r.data.items.map(row);
+    if (reset) body.replaceChildren(...rows);
+    else body.append(...rows);
+    cursor = r.data.next_cursor;
+    more.hidden = !cursor;
+    empty.hidden = body.children.length > 0;
+  }
+
+  async function load() {
+    const [, channels] = await Promise.all([loadMembers(), api('GET', '/api/channels')]);
+    if (channels.ok) channelNames = new Map(channels.data.items.map((c) => [c.id, c.name]));
+    const chosen = actor.value;
+    const anyone = actor.options[0];
+    actor.replaceChildren(anyone, ...members.map((m) => {
+      const option = el('option', null, `${m.name} <${m.email}>`);
+      option.value = m.id;
+      return option;
+    }));
+    actor.value = members.some((m) => m.id === chosen) ? chosen : '';
+    await page(true);
+  }
+
+  form.addEventListener('submit', (e) => { e.preventDefault(); page(true); });
+  form.addEventListener('reset', () => setTimeout(() => page(true)));
+  more.addEventListener('click', () => page(false));
+  return { load };
+}

@@ -1,0 +1,153 @@
+/* SosyoCRM admin console: channels, members and the audit log. Plain ES modules, no build step.
+ * Admins only: the server refuses everything else with 403, and an agent who opens the page
+ * sees "Admins only" and no data. Text from the server reaches the page through textContent. */
+import { api, errorText, ib, languagePicker, session, translatePage, translator } from './common.js';
+import strings from './admin-strings.js';
+import { channelsPanel } from './admin-channels.js';
+import { auditPanel, membersPanel } from './admin-people.js';
+
+const t = translator(strings);
+const views = { login: document.getElementById('login'), forbidden: document.getElementById('forbidden'), app: document.getElementById('app') };
+const loginForm = ib('login-form'), loginError = ib('login-error'), loginSubmit = ib('login-submit');
+const email = ib('login-email'), password = ib('login-password');
+const TABS = ['channels', 'members', 'audit'];
+
+function show(name) {
+  Object.entries(views).forEach(([key, view]) => { view.hidden = key !== name; });
+}
+
+/* An error answer as text: known codes in the interface language, else the server's message. */
+function problem(r, fallbackKey) {
+  const code = r.data && r.data.error && r.data.error.code;
+  if (code && strings.en[`err-${code}`]) return t(`err-${code}`);
+  return errorText(r, t(fallbackKey));
+}
+
+/* The page's own confirmation dialog (never window.confirm); resolves true on OK. */
+function confirmDialog(title, text, ok) {
+  const dialog = ib('confirm-dialog');
+  ib('confirm-title').textContent = title;
+  ib('confirm-text').textContent = text;
+  ib('confirm-ok').textContent = ok;
+  dialog.returnValue = '';
+  dialog.showModal();
+  ib('confirm-cancel').focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+  });
+}
+
+/* Copies the text of `source` when `button` is pressed, and says so in `status`. */
+function copyButton(button, source, status) {
+  button.addEventListener('click', async () => {
+    const text = source.textContent;
+    status.hidden = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      status.textContent = t('copied');
+    } catch (e) {
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      status.textContent = document.execCommand('copy') ? t('copied') : t('copy-failed');
+    }
+  });
+}
+
+const ctx = { t, me: null, problem, confirmDialog, copyButton, restart: () => boot() };
+const panels = {
+  channels: channelsPanel(ctx),
+  members: membersPanel(ctx),
+  audit: auditPanel(ctx),
+};
+
+// Tabs: arrow keys move between them; the URL's hash keeps the open one across reloads.
+function selectTab(name, focus = false) {
+  if (!TABS.includes(name)) name = 'channels';
+  TABS.forEach((tab) => {
+    const button = ib(`tab-${tab}`);
+    const on = tab === name;
+    button.setAttribute('aria-selected', String(on));
+    button.tabIndex = on ? 0 : -1;
+    ib(`panel-${tab}`).hidden = !on;
+    if (on && focus) button.focus();
+  });
+  if (location.hash !== `#${name}`) history.replaceState(null, '', `#${name}`);
+  panels[name].load();
+}
+
+TABS.forEach((tab, index) => {
+  const button = ib(`tab-${tab}`);
+  button.addEventListener('click', () => selectTab(tab));
+  button.addEventListener('keydown', (e) => {
+    const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: TABS.length - 1 };
+    if (!(e.key in moves)) return;
+    e.preventDefault();
+    selectTab(TABS[(moves[e.key] + TABS.length) % TABS.length], true);
+  });
+});
+
+// Signing in and out
+
+function showLogin(message) {
+  session.clear();
+  show('login');
+  loginError.textContent = message || '';
+  loginError.hidden = !message;
+  (message && email.value ? password : email).focus();
+}
+
+function enter(data) {
+  session.set(data.csrf_token);
+  ctx.me = data.user;
+  if (data.user.role !== 'admin') {
+    show('forbidden');
+    return;
+  }
+  ib('me').textContent = data.user.name || '';
+  show('app');
+  selectTab(location.hash.slice(1));
+}
+
+async function boot() {
+  let r;
+  try {
+    r = await api('GET', '/api/me');
+  } catch (e) {
+    return showLogin(t('unreachable'));
+  }
+  if (r.status === 401) return showLogin();
+  if (!r.ok) return showLogin(problem(r, 'cannot-sign-in'));
+  enter(r.data);
+}
+
+loginForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (!email.value.trim() || !password.value) return showLogin(t('enter-credentials'));
+  loginError.hidden = true;
+  loginSubmit.disabled = true;
+  try {
+    const r = await api('POST', '/api/auth/login', { email: email.value.trim(), password: password.value });
+    if (!r.ok) return showLogin(problem(r, 'cannot-sign-in'));
+    password.value = '';
+    enter(r.data);
+  } catch (err) {
+    showLogin(t('unreachable'));
+  } finally {
+    loginSubmit.disabled = false;
+  }
+});
+
+async function logOut() {
+  try { await api('POST', '/api/auth/logout'); } catch (e) { /* signed out locally anyway */ }
+  showLogin();
+}
+ib('logout').addEventListener('click', logOut);
+ib('forbidden-logout').addEventListener('click', logOut);
+
+session.onExpired(() => showLogin(t('session-ended')));
+translatePage(t);
+languagePicker(ib('language'));
+boot();

@@ -1,0 +1,516 @@
+"""The admin console (/admin) in a real Chromium against a real `hub demo` whose Telegram bot
+API is the fake platform on loopback: connecting and disconnecting channels, members, the
+audit log, web-chat settings, an agent's "Admins only", a phone screen, Turkish, keyboard."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.browserkit import log_in, screenshot, wait_until
+from tests.fakeplatform import MESSENGER, TELEGRAM, FakePlatform, running_fake
+from tests.servers import HubProcess, base_env, demo_seed, free_port
+
+pytestmark = pytest.mark.browser
+
+PUBLIC = "https://hub.example"  # what the platforms are told (Telegram wants https)
+PASSWORD = "initial-password-42"
+
+
+@dataclass
+class Console:
+    proc: HubProcess
+    seed: dict[str, str]
+    fake: FakePlatform
+    admin: httpx.Client
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return self.proc.base_url
+
+    def add_agent(self, name: str = "Deniz Agent") -> tuple[str, str]:
+        email = f"agent-{uuid.uuid4().hex[:8]}@demo.example"
+        body = {"email": email, "name": name, "role": "agent", "password": PASSWORD}
+        answer = self.admin.post("/api/members", json=body)
+        assert answer.status_code == 201, answer.text
+        return email, str(answer.json()["id"])
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Console]:
+    tmp: Path = tmp_path_factory.mktemp("admin-hub")
+    with running_fake() as fake:
+        port = free_port()
+        env = base_env(
+            HUB_PUBLIC_URL=PUBLIC,
+            HUB_TELEGRAM_API_URL=fake.base_urls().telegram,
+            HUB_INSTAGRAM_APP_ID="990000000000001",
+            HUB_INSTAGRAM_APP_SECRET="ig-app-secret-for-tests",
+        )
+        args = ["demo", "--port", str(port), "--data-dir", str(tmp / "demo-data")]
+        proc = HubProcess(args, env, port=port, log_path=tmp / "demo.log").start()
+        try:
+            seed = demo_seed(tmp)
+            with signed_in(proc.base_url, seed["email"], seed["password"]) as admin:
+                yield Console(proc, seed, fake, admin)
+        finally:
+            proc.stop()
+
+
+@contextmanager
+def signed_in(base: str, email: str, password: str) -> Iterator[httpx.Client]:
+    """Like browserkit.api_client, for a hub whose public URL is https: its session cookie is
+    Secure, which httpx keeps off plain http, so the client sends it as a header itself."""
+    with httpx.Client(base_url=base, timeout=5) as client:
+        answer = client.post("/api/auth/login", json={"email": email, "password": password})
+        answer.raise_for_status()
+        client.headers["cookie"] = f"hub_session={answer.cookies['hub_session']}"
+        client.headers["x-csrf-token"] = answer.json()["csrf_token"]
+        client.cookies.clear()
+        yield client
+
+
+def open_console(console: Console, contexts: Any, **options: Any) -> Any:
+    """A page logged in to /admin as the demo admin, recording script errors."""
+    from playwright.sync_api import expect
+
+    page = contexts(**options).new_page()
+    watch(page, console.errors)
+    log_in(page, console.base, console.seed["email"], console.seed["password"], "/admin")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("[data-ib=channel]").first).to_be_visible()
+    return page
+
+
+def watch(page: Any, errors: list[str]) -> None:
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+
+    def console_message(message: Any) -> None:
+        # A 401 from /api/me before signing in, or a refusal the test provokes, is expected.
+        if message.type == "error" and "the server responded with a status of" not in message.text:
+            errors.append(f"console: {message.text}")
+
+    page.on("console", console_message)
+
+
+def channel_row(page: Any, name: str) -> Any:
+    return page.locator("[data-ib=channel]").filter(
+        has=page.locator("[data-ib=channel-name]", has_text=re.compile(f"^{re.escape(name)}$"))
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors(console: Console) -> Iterator[None]:
+    console.errors.clear()
+    yield
+    assert console.errors == []
+
+
+# Signing in, and who may see the console
+
+
+def test_sign_in_then_channels_with_their_health(console: Console, contexts: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = contexts().new_page()
+    watch(page, console.errors)
+    page.goto(console.base + "/admin")
+    expect(page.locator("[data-ib=login-form]")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+    log_in(page, console.base, console.seed["email"], "wrong-password", "/admin")
+    expect(page.locator("[data-ib=login-error]")).to_have_text("Wrong e-mail or password.")
+    page.locator("[data-ib=login-password]").fill(console.seed["password"])
+    page.locator("[data-ib=login-password]").press("Enter")
+    site = channel_row(page, "Website chat")
+    expect(site).to_have_attribute("data-kind", "webchat")
+    expect(site.locator("[data-ib=health]")).to_have_text("Connected")
+    expect(site.locator("[data-ib=health]")).to_have_attribute("data-health", "connected")
+    expect(site.locator("[data-ib=last-event]")).to_have_text(
+        re.compile(r"^(No events yet|Last event .+)$")
+    )
+    expect(page.locator("[data-ib=me]")).to_have_text("Demo admin")
+    expect(page.locator("[data-ib=inbox-link]")).to_have_attribute("href", "/")
+    screenshot(page, "admin-channels")
+
+
+def test_an_agent_sees_admins_only_and_the_api_refuses(console: Console, contexts: Any) -> None:
+    from playwright.sync_api import expect
+
+    email, _ = console.add_agent("Ayla Agent")
+    page = contexts().new_page()
+    watch(page, console.errors)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(urlsplit(request.url).path))
+    log_in(page, console.base, email, PASSWORD, "/admin")
+    forbidden = page.locator("[data-ib=forbidden]")
+    expect(forbidden).to_be_visible()
+    expect(forbidden).to_contain_text("Admins only")
+    expect(forbidden.get_by_role("link")).to_have_attribute("href", "/")
+    expect(page.locator("#app")).to_be_hidden()
+    expect(page.locator("[data-ib=channel]")).to_have_count(0)
+    expect(page.locator("[data-ib=member]")).to_have_count(0)
+    assert not {"/api/channels/health", "/api/audit", "/api/members"} & set(asked)
+
+    channel = f"/api/channels/{console.admin.get('/api/channels').json()['items'][0]['id']}"
+    with signed_in(console.base, email, PASSWORD) as agent:
+        assert agent.get("/api/audit").status_code == 403
+        new = {"email": "x@demo.example", "name": "X", "role": "admin", "password": PASSWORD}
+        assert agent.post("/api/members", json=new).status_code == 403
+        assert agent.patch(channel, json={"name": "Mine"}).status_code == 403
+        assert agent.delete(channel).status_code == 403
+    page.locator("[data-ib=forbidden-logout]").click()
+    expect(page.locator("[data-ib=login-form]")).to_be_visible()
+
+
+# Channels
+
+
+def test_connect_telegram_see_what_to_paste_and_disconnect_with_confirmation(
+    console: Console, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts, permissions=["clipboard-read", "clipboard-write"])
+    page.locator("[data-ib=connect-open]").click()
+    form = page.locator("[data-ib=connect-form]")
+    expect(form).to_be_visible()
+    page.locator("[data-ib=connect-kind]").select_option("telegram")
+    expect(form.locator("#help-bot")).to_contain_text("@BotFather")
+    expect(page.locator("[data-ib=connect-account]")).to_be_hidden()
+    page.locator("[data-ib=connect-name]").fill("Support bot")
+    page.locator("[data-ib=connect-bot]").fill(TELEGRAM.token)
+    page.locator("[data-ib=connect-submit]").click()
+
+    result = page.locator("[data-ib=connected]")
+    expect(result).to_be_visible()
+    expect(result).to_be_focused()
+    expect(result.locator("[data-ib=connected-title]")).to_have_text("“Support bot” is connected")
+    url = page.locator("[data-ib=webhook-url]")
+    expect(url).to_have_text(re.compile(rf"^{PUBLIC}/webhooks/telegram/[0-9a-f-]{{36}}$"))
+    expect(page.locator("[data-ib=token-label]")).to_contain_text("Secret token")
+    token = page.locator("[data-ib=verify-token]")
+    expect(token).to_have_text(re.compile(r"^[A-Za-z0-9_-]{32,}$"))
+    [registered] = [r for r in console.fake.requests if r.path.endswith("/setWebhook")]
+    assert registered.body["url"] == url.text_content()  # what Telegram was told, shown
+    assert registered.body["secret_token"] == token.text_content()
+    expect(form).to_be_hidden()
+    assert page.locator("[data-ib=connect-bot]").input_value() == ""  # the token left the page
+    page.locator("[data-ib=copy-url]").click()
+    expect(page.locator("[data-ib=copied]")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == url.text_content()
+    screenshot(page, "admin-connected")
+    page.locator("[data-ib=connected-done]").click()
+    expect(result).to_be_hidden()
+    expect(token).to_have_text("")  # shown once
+
+    bot = channel_row(page, "Support bot")
+    expect(bot.locator("[data-ib=health]")).to_have_text("Connected")
+    bot.locator("[data-ib=disconnect]").click()
+    dialog = page.locator("[data-ib=confirm-dialog]")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("[data-ib=confirm-title]")).to_have_text("Disconnect “Support bot”?")
+    page.keyboard.press("Escape")  # keyboard: Escape cancels
+    expect(dialog).to_be_hidden()
+    bot.locator("[data-ib=disconnect]").click()
+    page.locator("[data-ib=confirm-cancel]").click()
+    expect(dialog).to_be_hidden()
+    expect(bot.locator("[data-ib=health]")).to_have_text("Connected")
+    assert not [r for r in console.fake.requests if r.path.endswith("/deleteWebhook")]
+
+    bot.locator("[data-ib=disconnect]").click()
+    page.locator("[data-ib=confirm-ok]").click()
+    expect(bot.locator("[data-ib=health]")).to_have_text("Disconnected")
+    expect(bot.locator("[data-ib=health]")).to_have_attribute("data-health", "disconnected")
+    expect(bot.locator("[data-ib=disconnect]")).to_have_count(0)
+    expect(page.locator("[data-ib=channels-notice]")).to_have_text("“Support bot” is disconnected.")
+    wait_until(
+        lambda: [r for r in console.fake.requests if r.path.endswith("/deleteWebhook")],
+        what="deleteWebhook",
+    )
+    statuses = {c["name"]: c["status"] for c in console.admin.get("/api/channels").json()["items"]}
+    assert statuses["Support bot"] == "disconnected"
+
+
+def test_connect_messenger_with_its_own_app_and_the_verify_token_verifies(
+    console: Console, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts)
+    page.locator("[data-ib=connect-open]").click()
+    page.locator("[data-ib=connect-kind]").select_option("messenger")
+    expect(page.locator("[data-ib=account-label]")).to_have_text("Page ID")
+    expect(page.locator("[data-ib=help-account]")).to_contain_text("Page transparency")
+    expect(page.locator("[data-ib=help-token]")).to_contain_text("pages_messaging")
+    expect(page.locator("#help-secret")).to_contain_text("App settings → Basic → App secret")
+    expect(page.locator("[data-ib=connect-bot]")).to_be_hidden()
+    page.locator("[data-ib=connect-name]").fill("Shop Page")
+    page.locator("[data-ib=connect-submit]").click()
+    expect(page.locator("[data-ib=connect-error]")).to_have_text(
+        "Fill in the account ID and the access token."
+    )
+    page.locator("[data-ib=connect-account]").fill(MESSENGER.account_id)
+    page.locator("[data-ib=connect-token]").fill(MESSENGER.token)
+    page.locator("[data-ib=connect-secret]").fill("own-app-secret-" + uuid.uuid4().hex)
+    page.locator("[data-ib=connect-submit]").click()
+
+    expect(page.locator("[data-ib=connected-steps]")).to_contain_text("Verify and save")
+    url = page.locator("[data-ib=webhook-url]")
+    expect(url).to_have_text(re.compile(rf"^{PUBLIC}/webhooks/meta/[0-9a-f-]{{36}}$"))
+    expect(page.locator("[data-ib=token-label]")).to_have_text("Verify token")
+    verify = page.locator("[data-ib=verify-token]").text_content()
+    assert verify and len(verify) >= 24
+    # The token shown is the one the hub checks when Meta verifies the callback URL.
+    path = urlsplit(url.text_content() or "").path
+    handshake = {"hub.mode": "subscribe", "hub.verify_token": verify, "hub.challenge": "1158201444"}
+    answer = httpx.get(console.base + path, params=handshake)
+    assert (answer.status_code, answer.text) == (200, "1158201444")
+    wrong = httpx.get(console.base + path, params=handshake | {"hub.verify_token": "nope"})
+    assert wrong.status_code == 403
+
+    page.locator("[data-ib=connected-done]").click()
+    page.locator("[data-ib=connect-open]").click()  # the same Page again: refused
+    page.locator("[data-ib=connect-kind]").select_option("messenger")
+    page.locator("[data-ib=connect-name]").fill("Shop Page again")
+    page.locator("[data-ib=connect-account]").fill(MESSENGER.account_id)
+    page.locator("[data-ib=connect-token]").fill(MESSENGER.token)
+    page.locator("[data-ib=connect-submit]").click()
+    expect(page.locator("[data-ib=connect-error]")).to_contain_text("already")
+    expect(page.locator("[data-ib=connected]")).to_be_hidden()
+    expect(channel_row(page, "Shop Page").locator("[data-ib=health]")).to_have_text("Connected")
+
+
+def test_instagram_goes_through_the_business_login(console: Console, contexts: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts)
+    seen: list[str] = []
+
+    def instagram(route: Any) -> None:
+        seen.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<p>Instagram login</p>")
+
+    page.route("https://www.instagram.com/**", instagram)
+    page.locator("[data-ib=connect-open]").click()
+    page.locator("[data-ib=connect-kind]").select_option("instagram")
+    expect(page.locator("[data-ib=account-label]")).to_have_text("Instagram account ID")
+    page.locator("[data-ib=connect-name]").fill("Shop Instagram")
+    page.locator("[data-ib=instagram-login]").click()
+    page.wait_for_url("https://www.instagram.com/**")
+    [url] = seen
+    query = parse_qs(urlsplit(url).query)
+    assert query["client_id"] == ["990000000000001"]
+    assert query["redirect_uri"] == [f"{PUBLIC}/oauth/instagram/callback"]
+    assert query["state"][0]
+
+
+def test_web_chat_settings_are_saved_and_shown_after_reload(
+    console: Console, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts)
+    site = channel_row(page, "Website chat")
+    site.locator("[data-ib=channel-settings]").click()
+    form = page.locator("[data-ib=webchat-form]")
+    expect(form).to_be_visible()
+    expect(page.locator("[data-ib=webchat-name]")).to_be_focused()
+    expect(page.locator("[data-ib=webchat-snippet]")).to_contain_text(
+        f'data-channel="{console.seed["public_key"]}"'
+    )
+    origins = page.locator("[data-ib=webchat-origins]")
+    kept = origins.input_value()
+    origins.fill(kept + "\nhttps://shop.example/checkout")
+    page.locator("[data-ib=webchat-save]").click()
+    expect(page.locator("[data-ib=webchat-error]")).to_contain_text("is not an origin")
+    expect(origins).to_have_attribute("aria-invalid", "true")
+    expect(origins).to_be_focused()
+
+    origins.fill(kept + "\nHTTPS://Shop.Example:443/")
+    page.locator("[data-ib=webchat-widget-title]").fill("Kahve & Co. sohbet")
+    page.locator("[data-ib=webchat-greeting]").fill("Merhaba! <b>How</b> can we help?")
+    page.locator("[data-ib=webchat-colour]").fill("#0a7f5c")
+    page.locator("[data-ib=webchat-locale]").select_option("tr")
+    page.locator("[data-ib=webchat-save]").click()
+    expect(page.locator("[data-ib=webchat-saved]")).to_have_text("Saved.")
+    expect(page.locator("[data-ib=webchat-error]")).to_be_hidden()
+    expect(origins).to_have_value(re.compile(r"(^|\n)https://shop\.example$"))
+
+    page.reload()
+    channel_row(page, "Website chat").locator("[data-ib=channel-settings]").click()
+    expect(page.locator("[data-ib=webchat-widget-title]")).to_have_value("Kahve & Co. sohbet")
+    expect(page.locator("[data-ib=webchat-greeting]")).to_have_value(
+        "Merhaba! <b>How</b> can we help?"
+    )
+    expect(page.locator("[data-ib=webchat-colour]")).to_have_value("#0a7f5c")
+    expect(page.locator("[data-ib=webchat-locale]")).to_have_value("tr")
+    expect(page.locator("[data-ib=webchat-origins]")).to_have_value(
+        re.compile(r"https://shop\.example")
+    )
+    stored = console.admin.get("/api/channels/health").json()["items"]
+    [chat] = [c for c in stored if c["kind"] == "webchat"]
+    assert chat["settings"] == {
+        "title": "Kahve & Co. sohbet",
+        "greeting": "Merhaba! <b>How</b> can we help?",
+        "colour": "#0a7f5c",
+        "locale": "tr",
+    }
+    assert "https://shop.example" in chat["allowed_origins"]
+    page.locator("[data-ib=webchat-close]").click()
+    expect(page.locator("[data-ib=webchat-form]")).to_be_hidden()
+    expect(channel_row(page, "Website chat").locator("[data-ib=channel-settings]")).to_be_focused()
+
+
+# Members
+
+
+def test_admin_adds_an_agent_changes_the_role_and_removes_them(
+    console: Console, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts)
+    page.locator("[data-ib=tab-members]").click()
+    expect(page.locator("[data-ib=panel-members]")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"#members$"))
+    email = f"selin-{uuid.uuid4().hex[:6]}@demo.example"
+    page.locator("[data-ib=member-name]").fill("Selin <i>Agent</i>")
+    page.locator("[data-ib=member-email]").fill(email)
+    page.locator("[data-ib=member-password]").fill("too-short")
+    page.locator("[data-ib=member-submit]").click()
+    expect(page.locator("[data-ib=member-error]")).to_contain_text("at least 12 characters")
+    page.locator("[data-ib=member-generate]").click()
+    password = page.locator("[data-ib=member-password]").input_value()
+    assert len(password) == 18
+    page.locator("[data-ib=member-submit]").click()
+    expect(page.locator("[data-ib=member-added]")).to_have_text(
+        f"{email} was added. They can sign in now."
+    )
+    row = page.locator(f"[data-ib=member][data-email='{email}']")
+    expect(row).to_contain_text("Selin <i>Agent</i>")  # text, never markup
+    expect(row.locator("i")).to_have_count(0)
+    expect(row.locator("[data-ib=member-role]")).to_have_value("agent")
+    with signed_in(console.base, email, password) as agent:  # the initial password works
+        assert agent.get("/api/me").json()["user"]["role"] == "agent"
+
+        def role() -> str:
+            items = console.admin.get("/api/members").json()["items"]
+            return str(next(m["role"] for m in items if m["email"] == email))
+
+        row.locator("[data-ib=member-role]").select_option("admin")
+        wait_until(lambda: role() == "admin", what="the promotion")
+        screenshot(page, "admin-members")
+        row.locator("[data-ib=member-role]").select_option("agent")
+        wait_until(lambda: role() == "agent", what="the demotion")
+
+        # The demo admin is the last admin: demoting them is refused and the choice undone.
+        me = page.locator(f"[data-ib=member][data-email='{console.seed['email']}']")
+        expect(me).to_contain_text("(you)")
+        expect(me.locator("[data-ib=member-remove]")).to_have_count(0)
+        me.locator("[data-ib=member-role]").select_option("agent")
+        expect(page.locator("[data-ib=members-error]")).to_contain_text("at least one admin")
+        expect(me.locator("[data-ib=member-role]")).to_have_value("admin")
+
+        row.locator("[data-ib=member-remove]").click()
+        expect(page.locator("[data-ib=confirm-title]")).to_have_text("Remove Selin <i>Agent</i>?")
+        page.locator("[data-ib=confirm-ok]").click()
+        expect(row).to_have_count(0)
+        assert agent.get("/api/me").status_code == 401  # their session ended with it
+
+
+# The audit log
+
+
+def test_audit_log_shows_who_did_what_from_which_ip_and_filters(
+    console: Console, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    email, agent_id = console.add_agent("Mert Agent")
+    with signed_in(console.base, email, PASSWORD):
+        pass  # Mert logs in once
+    page = open_console(console, contexts)
+    page.locator("[data-ib=tab-audit]").click()
+    rows = page.locator("[data-ib=audit-row]")
+    newest = rows.first
+    expect(newest).to_have_attribute("data-action", "login.succeeded")  # this page's login
+    expect(newest).to_contain_text("Demo admin")
+    expect(newest.locator("[data-ib=audit-ip]")).to_have_text("127.0.0.1")
+    screenshot(page, "admin-audit")
+
+    page.locator("[data-ib=audit-action]").select_option("member.")
+    page.locator("[data-ib=audit-apply]").click()
+    expect(rows.first).to_have_attribute("data-action", re.compile(r"^member\."))
+    for action in rows.evaluate_all("rows => rows.map(r => r.dataset.action)"):
+        assert action.startswith("member.")
+    added = rows.filter(has_text="Mert Agent")
+    expect(added.first).to_contain_text("Added a member")
+    expect(added.first.locator("[data-ib=audit-ip]")).to_have_text("127.0.0.1")
+
+    page.locator("[data-ib=audit-action]").select_option("login")
+    page.locator("[data-ib=audit-actor]").select_option(agent_id)
+    page.locator("[data-ib=audit-apply]").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-action", "login.succeeded")
+    expect(rows.first).to_contain_text("Mert Agent")
+    expect(rows.first.locator("[data-ib=audit-ip]")).to_have_text("127.0.0.1")
+
+    page.locator("[data-ib=audit-since]").fill("2099-01-01T00:00")
+    page.locator("[data-ib=audit-apply]").click()
+    expect(rows).to_have_count(0)
+    expect(page.locator("[data-ib=audit-empty]")).to_be_visible()
+    page.locator("[data-ib=audit-reset]").click()
+    expect(rows.first).to_be_visible()
+    expect(page.locator("[data-ib=audit-empty]")).to_be_hidden()
+
+
+# A phone, Turkish, the keyboard
+
+
+def test_phone_screen_turkish_and_keyboard(console: Console, contexts: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts, viewport={"width": 390, "height": 800})
+    width = "document.documentElement.scrollWidth"
+    assert page.evaluate(width) <= 390  # nothing sticks out sideways
+    screenshot(page, "admin-channels-phone")
+
+    channels = page.locator("[data-ib=tab-channels]")
+    channels.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("[data-ib=tab-members]")).to_be_focused()
+    expect(page.locator("[data-ib=tab-members]")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("[data-ib=member]").first).to_be_visible()
+    assert page.evaluate(width) <= 390
+    screenshot(page, "admin-members-phone")
+    page.keyboard.press("End")
+    expect(page.locator("[data-ib=panel-audit]")).to_be_visible()
+    expect(page.locator("[data-ib=audit-row]").first).to_be_visible()
+    assert page.evaluate(width) <= 390
+    screenshot(page, "admin-audit-phone")
+    page.keyboard.press("Home")
+    expect(channels).to_be_focused()
+    page.keyboard.press("Tab")  # from the tabs into the panel: the connect button
+    expect(page.locator("[data-ib=connect-open]")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-ib=connect-kind]")).to_be_focused()
+
+    page.locator("[data-ib=language]").select_option("tr")
+    expect(channels).to_have_text("Kanallar")
+    expect(page.locator("[data-ib=connect-open]")).to_have_text("Kanal bağla")
+    expect(channel_row(page, "Website chat").locator("[data-ib=health]")).to_have_text("Bağlı")  # noqa: RUF001
+    expect(page.locator("html")).to_have_attribute("lang", "tr")
+    page.locator("[data-ib=tab-audit]").click()
+    expect(page.locator("[data-ib=audit-row]").first).to_contain_text("Giriş yaptı")  # noqa: RUF001
+    page.locator("[data-ib=language]").select_option("en")
+    expect(channels).to_have_text("Channels")

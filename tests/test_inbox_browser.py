@@ -1,0 +1,538 @@
+"""The agent inbox in a real Chromium against a real `hub demo` whose channels talk to the fake
+platform on loopback: webhooks arrive live, replies show their delivery status, comments,
+attachments, the messaging window, history paging, cut sockets, phones and Turkish."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from tests.browserkit import api_client, log_in, screenshot, wait_until
+from tests.fakeplatform import MESSENGER, WHATSAPP, FakePlatform, running_fake
+from tests.fixtures import load
+from tests.netcut import cuttable
+from tests.servers import HubProcess, base_env, demo_seed, free_port
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class Site:
+    proc: HubProcess
+    seed: dict[str, str]
+    fake: FakePlatform
+    secret: str
+    admin: httpx.Client
+
+    @property
+    def base(self) -> str:
+        return self.proc.base_url
+
+    def meta(self, body: dict[str, Any]) -> None:
+        """A webhook signed the way Meta signs it, to the hosted-app endpoint."""
+        data = json.dumps(body).encode()
+        digest = hmac.new(self.secret.encode(), data, hashlib.sha256).hexdigest()
+        answer = httpx.post(
+            self.base + "/webhooks/meta",
+            content=data,
+            headers={"x-hub-signature-256": f"sha256={digest}", "content-type": "application/json"},
+        )
+        assert answer.status_code == 200, answer.text
+
+    def messages(self, conversation_id: str) -> list[dict[str, Any]]:
+        page = self.admin.get(f"/api/conversations/{conversation_id}/messages?limit=200")
+        return list(page.json()["items"]) if page.status_code == 200 else []
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Site]:
+    tmp: Path = tmp_path_factory.mktemp("inbox-hub")
+    secret = "app-secret-" + uuid.uuid4().hex
+    with running_fake() as fake:
+        urls = fake.base_urls()
+        port = free_port()
+        env = base_env(
+            HUB_META_APP_SECRET=secret,
+            HUB_GRAPH_URL=urls.graph,
+            HUB_INSTAGRAM_GRAPH_URL=urls.instagram,
+            HUB_TELEGRAM_API_URL=urls.telegram,
+        )
+        args = ["demo", "--port", str(port), "--data-dir", str(tmp / "demo-data")]
+        proc = HubProcess(args, env, port=port, log_path=tmp / "demo.log").start()
+        try:
+            seed = demo_seed(tmp)
+            admin = api_client(proc.base_url, seed["email"], seed["password"])
+            for body in (
+                {
+                    "kind": "whatsapp",
+                    "name": "Shop WhatsApp",
+                    "account_id": WHATSAPP.account_id,
+                    "access_token": WHATSAPP.token,
+                },
+                {
+                    "kind": "messenger",
+                    "name": "Shop Page",
+                    "account_id": MESSENGER.account_id,
+                    "access_token": MESSENGER.token,
+                },
+            ):
+                answer = admin.post("/api/channels", json=body)
+                assert answer.status_code == 201, answer.text
+            yield Site(proc, seed, fake, secret, admin)
+            admin.close()
+        finally:
+            proc.stop()
+
+
+def whatsapp_text(text: str, sender: str, age_s: float = 5) -> dict[str, Any]:
+    body = load("whatsapp/message_text.json")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = WHATSAPP.account_id
+    value["contacts"][0]["wa_id"] = value["messages"][0]["from"] = sender
+    value["contacts"][0]["profile"]["name"] = f"Customer {sender[-4:]}"
+    message = value["messages"][0]
+    message["id"] = "wamid." + uuid.uuid4().hex
+    message["timestamp"] = str(int(time.time() - age_s))
+    message["text"]["body"] = text
+    return dict(body)
+
+
+def whatsapp_status(status: str, platform_id: str) -> dict[str, Any]:
+    body = load(f"whatsapp/status_{status}.json")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = WHATSAPP.account_id
+    value["statuses"][0]["id"] = platform_id
+    return dict(body)
+
+
+def sender_number() -> str:
+    return "90555" + str(uuid.uuid4().int)[:7]
+
+
+class Visitor:
+    """A web-chat visitor on a real socket (what the widget does), for driving the inbox."""
+
+    def __init__(self, site: Site) -> None:
+        origin = site.base
+        answer = httpx.post(
+            site.base + "/api/widget/token",
+            json={"channel": site.seed["public_key"]},
+            headers={"origin": origin},
+        )
+        answer.raise_for_status()
+        self.conversation_id = answer.json()["conversation_id"]
+        self.stack = ExitStack()
+        self.ws = self.stack.enter_context(
+            ws_connect(site.proc.ws_url + "/ws/visitor", origin=origin)  # type: ignore[arg-type]
+        )
+        self.ws.send(json.dumps({"type": "hello", "token": answer.json()["token"]}))
+        assert json.loads(self.ws.recv(5))["type"] == "welcome"
+
+    def say(self, text: str | None, attachments: list[dict[str, Any]] | None = None) -> None:
+        frame: dict[str, Any] = {"type": "message.send", "client_id": uuid.uuid4().hex}
+        if text:
+            frame["text"] = text
+        if attachments:
+            frame["attachments"] = attachments
+        self.ws.send(json.dumps(frame))
+        while (answer := json.loads(self.ws.recv(5)))["type"] not in ("ack", "error"):
+            pass
+        assert answer["type"] == "ack", answer
+
+    def received(self, wait_s: float = 0.5) -> list[dict[str, Any]]:
+        """Every frame that reaches the visitor within `wait_s` of quiet."""
+        frames = []
+        while True:
+            try:
+                frames.append(json.loads(self.ws.recv(wait_s)))
+            except TimeoutError:
+                return frames
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+@pytest.fixture
+def agent(site: Site, contexts: Any) -> Iterator[Any]:
+    """The demo admin's inbox, showing conversations of every status; fails the test on any
+    uncaught script error in the page."""
+    from playwright.sync_api import expect
+
+    page = contexts().new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, site.base, site.seed["email"], site.seed["password"])
+    expect(page.locator("[data-ib=status]")).to_have_text("Live")
+    page.locator("[data-ib=filter-status]").select_option("")  # every status
+    yield page
+    assert not errors, errors
+
+
+def conversation_row(page: Any, text: str) -> Any:
+    return page.locator("[data-ib=conversation]", has_text=text)
+
+
+def test_a_webhook_arrives_live_and_the_reply_follows_the_platform_status(
+    site: Site, agent: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    word = "Ethiopia-" + uuid.uuid4().hex[:6]
+    site.meta(whatsapp_text(f"Is the {word} in stock?", sender_number()))
+    row = conversation_row(agent, word)
+    expect(row).to_have_count(1)  # live: the page was not reloaded
+    expect(row.locator("[data-ib=unread]")).to_have_text("1")
+    expect(row.locator(".icon")).to_have_attribute("data-kind", "whatsapp")
+    expect(agent.locator("[data-ib=conversation]").first).to_contain_text(word)  # on top
+    conversation_id = row.get_attribute("data-id")
+    row.click()
+    expect(row.locator("[data-ib=unread]")).to_have_count(0)
+    incoming = agent.locator("[data-ib=message][data-direction=in]")
+    expect(incoming).to_have_count(1)
+    expect(incoming).to_contain_text(word)
+    expect(agent.locator("[data-ib=window]")).to_contain_text("left")
+
+    agent.locator("[data-ib=reply]").fill("Yes! Roasted on Tuesday.")
+    agent.locator("[data-ib=reply]").press("Enter")
+    out = agent.locator("[data-ib=message][data-direction=out]")
+    expect(out).to_have_count(1)
+    expect(out.locator("[data-ib=delivery]")).to_have_attribute("data-status", "sent")
+    stored = wait_until(
+        lambda: [
+            m
+            for m in site.messages(conversation_id)
+            if m["direction"] == "out" and m["status"] == "sent"
+        ],
+        what="the reply stored as sent",
+    )
+    platform_id = stored[0]["platform_message_id"]
+    assert [r for r in site.fake.requests if r.path.endswith(f"/{WHATSAPP.account_id}/messages")]
+    site.meta(whatsapp_status("delivered", platform_id))
+    expect(out.locator("[data-ib=delivery]")).to_have_attribute("data-status", "delivered")
+    site.meta(whatsapp_status("read", platform_id))
+    expect(out.locator("[data-ib=delivery]")).to_have_attribute("data-status", "read")
+    expect(out).to_have_count(1)  # the status updated the message in place
+    screenshot(agent, "inbox-thread")
+
+
+def test_outside_the_window_replies_are_blocked_but_notes_are_not(site: Site, agent: Any) -> None:
+    from playwright.sync_api import expect
+
+    word = "late-" + uuid.uuid4().hex[:6]
+    site.meta(whatsapp_text(f"Hello? {word}", sender_number(), age_s=25 * 3600))
+    conversation_row(agent, word).click()
+    window = agent.locator("[data-ib=window]")
+    expect(window).to_contain_text("closed")
+    expect(window).to_have_attribute("data-open", "false")
+    expect(agent.locator("[data-ib=reply]")).to_be_disabled()
+    expect(agent.locator("[data-ib=send]")).to_be_disabled()
+
+    agent.locator("[data-ib=mode-note]").check()
+    expect(agent.locator("[data-ib=reply]")).to_be_enabled()
+    agent.locator("[data-ib=reply]").fill("Customer wrote after hours; call them.")
+    agent.locator("[data-ib=reply]").press("Enter")
+    note = agent.locator("[data-ib=message][data-note=true]")
+    expect(note).to_have_count(1)
+    expect(note).to_contain_text("Private note")
+    expect(note.locator("[data-ib=delivery]")).to_have_count(0)  # never sent anywhere
+    time.sleep(0.3)
+    sent = [r for r in site.fake.requests if r.body and "after hours" in json.dumps(r.body)]
+    assert not sent
+
+
+def test_a_comment_shows_as_a_comment_and_can_be_answered_privately(site: Site, agent: Any) -> None:
+    from playwright.sync_api import expect
+
+    body = load("messenger/page_feed_comment_batched_two_entries.json")
+    body["entry"] = body["entry"][:1]
+    body["entry"][0]["id"] = MESSENGER.account_id
+    value = body["entry"][0]["changes"][0]["value"]
+    value["created_time"] = int(time.time())
+    site.meta(body)
+    row = agent.locator("[data-ib=conversation]", has=agent.locator(".icon[data-kind=messenger]"))
+    expect(row.first).to_be_visible()
+    expect(row.first).to_contain_text("Comment")
+    row.first.click()
+    expect(agent.locator("[data-ib=post]")).to_be_visible()
+    expect(agent.locator("[data-ib=message][data-direction=in].comment")).to_have_count(1)
+    expect(agent.locator("[data-ib=visibility]")).to_be_visible()
+    expect(agent.locator("[data-ib=window]")).to_be_hidden()  # a public reply has no window
+
+    agent.locator("[data-ib=private-reply]").check()
+    expect(agent.locator("[data-ib=window]")).to_contain_text("left")  # a private one has 7 days
+    agent.locator("[data-ib=reply]").fill("I sent you the details privately.")
+    agent.locator("[data-ib=reply]").press("Enter")
+    out = agent.locator("[data-ib=message][data-direction=out]")
+    expect(out).to_contain_text("Sent as a private message")
+    expect(out.locator("[data-ib=delivery]")).to_have_attribute("data-status", "sent")
+    private = [
+        r for r in site.fake.requests if r.path.endswith(f"/{MESSENGER.account_id}/messages")
+    ]
+    assert private and "comment_id" in private[-1].body["recipient"]
+
+
+def test_attachments_render_sensibly_and_markup_is_text(site: Site, agent: Any) -> None:
+    from playwright.sync_api import expect
+
+    dialogs: list[str] = []
+    agent.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    visitor = Visitor(site)
+    try:
+        xss = "<img src=x onerror=alert(1)> " + uuid.uuid4().hex[:6]
+        visitor.say(xss)
+        visitor.say(
+            "Here you go",
+            [
+                {"type": "image", "url": "https://cdn.example/photo.jpg", "caption": "The bag"},
+                {"type": "file", "url": "https://cdn.example/invoice.pdf", "name": "invoice.pdf"},
+                {"type": "location", "latitude": 41.0082, "longitude": 28.9784, "name": "Shop"},
+                {"type": "share", "url": "https://social.example/p/1", "caption": "This one"},
+                {"type": "story", "url": "https://social.example/s/2"},
+                {"type": "file", "url": "javascript:alert(2)", "name": "evil"},
+                {"type": "unsupported"},
+            ],
+        )
+    finally:
+        visitor.close()
+    row = conversation_row(agent, "Here you go")
+    row.click()
+    messages = agent.locator("[data-ib=message]")
+    expect(messages).to_have_count(2)
+    first = messages.first
+    expect(first.locator(".text")).to_have_text(xss)  # shown as text, never parsed
+    expect(agent.locator("img[src=x]")).to_have_count(0)
+    assert not dialogs
+
+    cards = messages.nth(1).locator("[data-ib=attachment]")
+    expect(cards).to_have_count(7)
+    image = cards.nth(0).locator("img")
+    expect(image).to_have_attribute("src", "https://cdn.example/photo.jpg")
+    expect(image).to_have_attribute("alt", "The bag")
+    expect(cards.nth(1).locator("a")).to_have_attribute("href", "https://cdn.example/invoice.pdf")
+    expect(cards.nth(1)).to_contain_text("invoice.pdf")
+    expect(cards.nth(2)).to_contain_text("Location")
+    expect(cards.nth(2).locator("a")).to_have_attribute(
+        "href", "https://www.openstreetmap.org/?mlat=41.0082&mlon=28.9784#map=16/41.0082/28.9784"
+    )
+    expect(cards.nth(3)).to_contain_text("Shared post")
+    expect(cards.nth(4)).to_contain_text("Story")
+    expect(cards.nth(5).locator("a")).to_have_count(0)  # a javascript: URL is never a link
+    expect(cards.nth(6)).to_contain_text("Unsupported content")
+    # The list shows the markup as text too.
+    expect(agent.locator("[data-ib=conversation] img")).to_have_count(0)
+
+
+def test_history_loads_older_pages_when_scrolling_up_without_duplicates(
+    site: Site, agent: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    visitor = Visitor(site)
+    tag = uuid.uuid4().hex[:6]
+    try:
+        for i in range(120):
+            visitor.say(f"line {i:03d} {tag}")
+    finally:
+        visitor.close()
+    wait_until(
+        lambda: len(site.messages(visitor.conversation_id)) == 120, what="120 stored messages"
+    )
+    conversation_row(agent, tag).click()
+    messages = agent.locator("[data-ib=message]")
+    expect(messages).to_have_count(50)
+    expect(messages.last).to_contain_text(f"line 119 {tag}")
+    for count in (100, 120):
+        agent.locator("[data-ib=messages]").evaluate("m => { m.scrollTop = 0; }")
+        expect(messages).to_have_count(count)
+    expect(messages.first).to_contain_text(f"line 000 {tag}")
+    expect(agent.locator("[data-ib=history-start]")).to_be_visible()
+    ids = messages.evaluate_all("ms => ms.map(m => m.dataset.id)")
+    assert len(set(ids)) == 120
+    texts = messages.evaluate_all("ms => ms.map(m => m.textContent)")
+    assert [t.split(" ")[1] for t in texts] == [f"{i:03d}" for i in range(120)]  # in order
+
+
+def test_a_cut_socket_reconnects_and_shows_each_missed_message_once(
+    site: Site, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    with cuttable(site.proc.port or 0) as proxy:
+        page = contexts().new_page()
+        log_in(page, proxy.base_url, site.seed["email"], site.seed["password"])
+        status = page.locator("[data-ib=status]")
+        expect(status).to_have_text("Live")
+        visitor = Visitor(site)
+        tag = uuid.uuid4().hex[:6]
+        try:
+            visitor.say(f"before {tag}")
+            conversation_row(page, tag).click()
+            expect(page.locator("[data-ib=message]")).to_have_count(1)
+            proxy.cut()
+            expect(status).to_contain_text("Reconnecting")
+            expect(status).to_have_attribute("data-state", "offline")
+            for i in range(3):
+                visitor.say(f"while cut {i} {tag}")
+            page.wait_for_timeout(300)
+            expect(page.locator("[data-ib=message]")).to_have_count(1)  # really cut
+            proxy.restore()
+            expect(status).to_have_text("Live", timeout=20_000)
+            visitor.say(f"after {tag}")
+        finally:
+            visitor.close()
+        messages = page.locator("[data-ib=message]")
+        expect(messages).to_have_count(5)
+        expect(messages.last).to_contain_text(f"after {tag}")
+        page.wait_for_timeout(500)
+        texts = messages.evaluate_all("ms => ms.map(m => m.querySelector('.text').textContent)")
+        assert texts == [
+            f"before {tag}",
+            *(f"while cut {i} {tag}" for i in range(3)),
+            f"after {tag}",
+        ]
+        expect(conversation_row(page, tag)).to_have_count(1)
+
+
+def test_phone_sized_screen_and_turkish_interface(site: Site, contexts: Any) -> None:
+    from playwright.sync_api import expect
+
+    visitor = Visitor(site)
+    tag = uuid.uuid4().hex[:6]
+    try:
+        visitor.say(f"Merhaba {tag}")
+    finally:
+        visitor.close()
+    context = contexts(viewport={"width": 390, "height": 800}, locale="tr-TR")
+    page = context.new_page()
+    page.goto(site.base + "/")
+    expect(page.locator("[data-ib=login-submit]")).to_have_text("Giriş yap")
+    log_in(page, site.base, site.seed["email"], site.seed["password"])
+    expect(page.locator("[data-ib=status]")).to_have_text("Canlı")  # noqa: RUF001
+    page.locator("[data-ib=filter-status]").select_option("")
+    row = conversation_row(page, tag)
+    expect(row).to_be_visible()
+    expect(page.locator("[data-ib=thread]")).to_be_hidden()  # one column: the list first
+    screenshot(page, "inbox-phone-list")
+    row.click()
+    expect(page.locator("[data-ib=messages]")).to_be_visible()
+    expect(page.locator("[data-ib=conversations]")).to_be_hidden()
+    expect(page.locator("[data-ib=send]")).to_have_text("Gönder")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing sticks out sideways
+    screenshot(page, "inbox-phone-thread")
+    page.locator("[data-ib=back]").click()
+    expect(page.locator("[data-ib=conversations]")).to_be_visible()
+
+
+def test_two_agents_see_each_others_replies_assignments_notes_and_presence_live(
+    site: Site, agent: Any, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    password = "pw-" + uuid.uuid4().hex
+    email = f"ayse-{uuid.uuid4().hex[:6]}@demo.example"
+    added = site.admin.post(
+        "/api/members",
+        json={"email": email, "name": "Ayşe", "role": "agent", "password": password},
+    )
+    assert added.status_code == 201, added.text
+    ayse_id = added.json()["id"]
+    other = contexts().new_page()
+    log_in(other, site.base, email, password)
+    expect(other.locator("[data-ib=status]")).to_have_text("Live")
+    expect(other.locator("[data-ib=admin-link]")).to_be_hidden()
+
+    visitor = Visitor(site)
+    tag = uuid.uuid4().hex[:6]
+    try:
+        visitor.say(f"Can someone help? {tag}")
+        visitor.received()
+        agent.reload()  # the admin's page learns of the new member on its next load
+        expect(agent.locator("[data-ib=status]")).to_have_text("Live")
+        agent.locator("[data-ib=filter-status]").select_option("")
+        conversation_row(agent, tag).click()
+        conversation_row(other, tag).click()
+        expect(agent.locator("[data-ib=seen]")).to_contain_text("Seen by Ayşe")
+
+        # Presence: Ayşe steps away; the admin's assignee list says so.
+        other.locator("[data-ib=presence]").select_option("away")
+        option = agent.locator(f"[data-ib=assignee] option[value='{ayse_id}']")
+        expect(option).to_have_attribute("data-presence", "away")
+
+        # A reply and typing from one agent show live to the other.
+        agent.locator("[data-ib=reply]").press_sequentially("Hi")
+        expect(other.locator("[data-ib=typing]")).to_be_visible()
+        agent.locator("[data-ib=reply]").fill("On it!")
+        agent.locator("[data-ib=reply]").press("Enter")
+        theirs = other.locator("[data-ib=message][data-direction=out]")
+        expect(theirs).to_have_count(1)
+        expect(theirs).to_contain_text("On it!")
+
+        # Assignment and labels, live on the other page.
+        agent.locator("[data-ib=assignee]").select_option(ayse_id)
+        expect(other.locator("[data-ib=assignee]")).to_have_value(ayse_id)
+        other.locator("[data-ib=filter-assignee]").select_option("me")
+        expect(conversation_row(other, "On it!")).to_have_count(1)
+        agent.locator("[data-ib=label-input]").fill("VIP")
+        agent.locator("[data-ib=label-input]").press("Enter")
+        expect(other.locator("[data-ib=label]")).to_have_text(["vip \u00d7"])
+
+        # A private note reaches the other agent, never the visitor.
+        agent.locator("[data-ib=mode-note]").check()
+        agent.locator("[data-ib=reply]").fill("Gold customer, be nice")
+        agent.locator("[data-ib=reply]").press("Enter")
+        expect(other.locator("[data-ib=message][data-note=true]")).to_contain_text("Gold customer")
+        frames = visitor.received(1.0)
+        texts = [
+            f["data"]["message"].get("text") for f in frames if f.get("name") == "message.created"
+        ]
+        assert "On it!" in texts and "Gold customer, be nice" not in texts
+
+        # Resolve on one page; the other sees it and can reopen.
+        other.locator("[data-ib=resolve]").click()
+        expect(agent.locator("[data-ib=reopen]")).to_be_visible()
+        expect(agent.locator("[data-ib=subtitle]")).to_contain_text("Resolved")
+        screenshot(agent, "inbox-two-agents")
+        agent.locator("[data-ib=reopen]").click()
+        expect(other.locator("[data-ib=resolve]")).to_be_visible()
+    finally:
+        visitor.close()
+
+
+def test_search_finds_messages_and_contacts_and_opens_the_contact_panel(
+    site: Site, agent: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    word = "search" + uuid.uuid4().hex[:6]
+    site.meta(whatsapp_text(f"Looking for {word}", sender_number()))
+    expect(conversation_row(agent, word)).to_have_count(1)
+    wait_until(
+        lambda: site.admin.get("/api/search", params={"q": word}).json()["messages"],
+        what="the message stored",
+    )
+    agent.keyboard.press("/")
+    expect(agent.locator("[data-ib=search]")).to_be_focused()
+    agent.keyboard.type(word)
+    result = agent.locator("[data-ib=search-result]", has_text=word)
+    expect(result).to_have_count(1)
+    result.click()
+    expect(agent.locator("[data-ib=message]")).to_contain_text([f"Looking for {word}"])
+    agent.locator("[data-ib=contact-toggle]").click()
+    panel = agent.locator("[data-ib=contact-panel]")
+    expect(panel).to_be_visible()
+    expect(panel.locator("[data-ib=identity]")).to_contain_text(["Shop WhatsApp"])
+    expect(panel.locator("[data-ib=contact-conversation]")).to_have_count(1)
+    screenshot(agent, "inbox-contact-panel")
