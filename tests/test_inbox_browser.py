@@ -23,7 +23,7 @@ from tests.browserkit import api_client, log_in, screenshot, wait_until
 from tests.fakeplatform import MESSENGER, WHATSAPP, FakePlatform, running_fake
 from tests.fixtures import load
 from tests.netcut import cuttable
-from tests.servers import HubProcess, base_env, demo_seed, free_port
+from tests.servers import HubProcess, base_env, demo, demo_seed, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -385,23 +385,37 @@ def test_a_cut_socket_reconnects_and_shows_each_missed_message_once(
             expect(status).to_have_attribute("data-state", "offline")
             for i in range(3):
                 visitor.say(f"while cut {i} {tag}")
-            page.wait_for_timeout(300)
-            expect(page.locator("[data-ib=message]")).to_have_count(1)  # really cut
+            # A reply written while offline waits, marked as sending, and goes out once.
+            page.locator("[data-ib=reply]").fill(f"typed offline {tag}")
+            page.locator("[data-ib=reply]").press("Enter")
+            expect(page.locator("[data-ib=message].sending")).to_have_count(1)
+            expect(page.locator("[data-ib=message]")).to_have_count(2)  # really cut
             proxy.restore()
             expect(status).to_have_text("Live", timeout=20_000)
             visitor.say(f"after {tag}")
         finally:
             visitor.close()
         messages = page.locator("[data-ib=message]")
-        expect(messages).to_have_count(5)
-        expect(messages.last).to_contain_text(f"after {tag}")
+        expect(messages).to_have_count(6)
+        expect(page.locator("[data-ib=message].sending")).to_have_count(0)
         page.wait_for_timeout(500)
         texts = messages.evaluate_all("ms => ms.map(m => m.querySelector('.text').textContent)")
-        assert texts == [
-            f"before {tag}",
-            *(f"while cut {i} {tag}" for i in range(3)),
-            f"after {tag}",
-        ]
+        assert sorted(texts) == sorted(
+            [
+                f"before {tag}",
+                *(f"while cut {i} {tag}" for i in range(3)),
+                f"typed offline {tag}",
+                f"after {tag}",
+            ]
+        )
+        assert texts[:4] == [f"before {tag}", *(f"while cut {i} {tag}" for i in range(3))]
+        stored = wait_until(
+            lambda: (
+                len(site.messages(visitor.conversation_id)) == 6
+                and site.messages(visitor.conversation_id)
+            )
+        )
+        assert [m["text"] for m in stored].count(f"typed offline {tag}") == 1
         expect(conversation_row(page, tag)).to_have_count(1)
 
 
@@ -500,6 +514,13 @@ def test_two_agents_see_each_others_replies_assignments_notes_and_presence_live(
         ]
         assert "On it!" in texts and "Gold customer, be nice" not in texts
 
+        # Snooze for an hour on one page; the other sees until when.
+        other.locator("[data-ib=snooze]").select_option("1h")
+        expect(agent.locator("[data-ib=subtitle]")).to_contain_text("Snoozed until")
+        expect(agent.locator("[data-ib=reopen]")).to_be_visible()
+        agent.locator("[data-ib=reopen]").click()
+        expect(other.locator("[data-ib=subtitle]")).to_contain_text("Open")
+
         # Resolve on one page; the other sees it and can reopen.
         other.locator("[data-ib=resolve]").click()
         expect(agent.locator("[data-ib=reopen]")).to_be_visible()
@@ -536,3 +557,134 @@ def test_search_finds_messages_and_contacts_and_opens_the_contact_panel(
     expect(panel.locator("[data-ib=identity]")).to_contain_text(["Shop WhatsApp"])
     expect(panel.locator("[data-ib=contact-conversation]")).to_have_count(1)
     screenshot(agent, "inbox-contact-panel")
+
+
+def whatsapp_change(fixture: str, sender: str, target: str) -> dict[str, Any]:
+    """A recorded reaction or edit (or, from the edit, a revoke) aimed at our `target`."""
+    body = load(f"whatsapp/{fixture}.json")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = WHATSAPP.account_id
+    message = value["messages"][0]
+    message["from"] = sender
+    message["id"] = "wamid." + uuid.uuid4().hex
+    message["timestamp"] = str(int(time.time()))
+    if fixture == "message_reaction":
+        message["reaction"]["message_id"] = target
+    else:
+        message["edit"]["original_message_id"] = target
+    return dict(body)
+
+
+def test_reactions_edits_and_unsends_change_the_message_in_place(site: Site, agent: Any) -> None:
+    from playwright.sync_api import expect
+
+    sender, word = sender_number(), "changes-" + uuid.uuid4().hex[:6]
+    first, second = whatsapp_text(f"First {word}", sender), whatsapp_text(f"Second {word}", sender)
+    site.meta(first)
+    site.meta(second)
+    conversation_row(agent, word).click()
+    messages = agent.locator("[data-ib=message]")
+    expect(messages).to_have_count(2)
+    ids = [b["entry"][0]["changes"][0]["value"]["messages"][0]["id"] for b in (first, second)]
+
+    site.meta(whatsapp_change("message_reaction", sender, ids[0]))
+    expect(messages.first.locator("[data-ib=reactions]")).to_have_text("\U0001f62e")
+    site.meta(whatsapp_change("message_edit", sender, ids[0]))
+    expect(messages.first.locator(".text")).to_have_text("Updated image caption")
+    expect(messages.first.locator(".meta")).to_contain_text("edited")
+    revoke = whatsapp_change("message_edit", sender, ids[1])
+    message = revoke["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["type"], message["revoke"] = "revoke", message.pop("edit")
+    site.meta(revoke)
+    expect(messages.nth(1)).to_contain_text("This message was unsent.")
+    expect(messages.nth(1)).not_to_contain_text(f"Second {word}")
+    expect(messages).to_have_count(2)
+
+    conversation_id = conversation_row(agent, word).get_attribute("data-id")
+    wait_until(
+        lambda: [
+            m for m in site.messages(conversation_id) if m["deleted"] and m["edited"] is False
+        ],
+        what="the unsend stored",
+    )
+    agent.reload()  # the same, from the database
+    expect(agent.locator("[data-ib=status]")).to_have_text("Live")
+    agent.locator("[data-ib=filter-status]").select_option("")
+    conversation_row(agent, word).click()
+    expect(messages.first.locator("[data-ib=reactions]")).to_have_text("\U0001f62e")
+    expect(messages.first.locator(".text")).to_have_text("Updated image caption")
+    expect(messages.nth(1)).to_contain_text("This message was unsent.")
+
+
+def test_a_restarted_hub_forgets_the_cursor_and_the_page_reloads_without_duplicates(
+    tmp_path: Path, contexts: Any
+) -> None:
+    """The embedded default's in-process bus starts empty after a restart, so the page's
+    cursor is refused (4409, cursor_too_old) and it reloads over REST."""
+    from playwright.sync_api import expect
+
+    proc = demo(tmp_path).start()
+    try:
+        seed = demo_seed(tmp_path)
+        site = Site(
+            proc, seed, None, "", api_client(proc.base_url, seed["email"], seed["password"])
+        )  # type: ignore[arg-type]
+        page = contexts().new_page()
+        refused: list[str] = []
+        page.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framereceived",
+                lambda frame: refused.append(frame) if "cursor_too_old" in str(frame) else None,
+            ),
+        )
+        log_in(page, proc.base_url, seed["email"], seed["password"])
+        status = page.locator("[data-ib=status]")
+        expect(status).to_have_text("Live")
+        visitor = Visitor(site)
+        try:
+            visitor.say("before the restart")
+        finally:
+            visitor.close()
+        conversation_row(page, "before the restart").click()
+        expect(page.locator("[data-ib=message]")).to_have_count(1)
+        wait_until(lambda: len(site.messages(visitor.conversation_id)) == 1, what="stored")
+        site.admin.close()
+
+        proc.stop()
+        expect(status).to_have_attribute("data-state", "offline")
+        proc.start()
+        expect(status).to_have_text("Live", timeout=40_000)
+        assert refused, "the old cursor was not refused"
+        site.admin = api_client(proc.base_url, seed["email"], seed["password"])
+        visitor = Visitor(site)
+        try:
+            visitor.say("after the restart")
+        finally:
+            visitor.close()
+        expect(conversation_row(page, "after the restart")).to_have_count(1)
+        expect(conversation_row(page, "before the restart")).to_have_count(1)
+        expect(page.locator("[data-ib=message]")).to_have_count(1)  # reloaded, not doubled
+        site.admin.close()
+    finally:
+        proc.stop()
+
+
+def test_a_send_the_platform_refuses_shows_failed_with_the_reason(site: Site, agent: Any) -> None:
+    from playwright.sync_api import expect
+
+    word = "refused-" + uuid.uuid4().hex[:6]
+    site.meta(whatsapp_text(f"Hi {word}", sender_number()))
+    conversation_row(agent, word).click()
+    expect(agent.locator("[data-ib=message]")).to_have_count(1)
+    reason = "(#131026) Message undeliverable"
+    site.fake.fail_next(
+        f"/{WHATSAPP.account_id}/messages",
+        400,
+        {"error": {"message": reason, "type": "OAuthException", "code": 131026}},
+    )
+    agent.locator("[data-ib=reply]").fill("Your order shipped")
+    agent.locator("[data-ib=reply]").press("Enter")
+    delivery = agent.locator("[data-ib=message][data-direction=out] [data-ib=delivery]")
+    expect(delivery).to_have_attribute("data-status", "failed")
+    expect(delivery).to_contain_text("Message undeliverable")
