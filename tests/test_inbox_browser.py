@@ -204,10 +204,16 @@ def test_a_webhook_arrives_live_and_the_reply_follows_the_platform_status(
     expect(incoming).to_contain_text(word)
     expect(agent.locator("[data-ib=window]")).to_contain_text("left")
 
-    agent.locator("[data-ib=reply]").fill("Yes! Roasted on Tuesday.")
-    agent.locator("[data-ib=reply]").press("Enter")
+    box = agent.locator("[data-ib=reply]")
+    box.fill("Yes!")
+    box.press("Shift+Enter")  # a new line, not a send
+    box.press_sequentially("Roasted on Tuesday.")
+    expect(box).to_have_value("Yes!\nRoasted on Tuesday.")
+    box.press("Enter")
     out = agent.locator("[data-ib=message][data-direction=out]")
     expect(out).to_have_count(1)
+    expect(out.locator(".text")).to_have_text("Yes!\nRoasted on Tuesday.")
+    expect(box).to_have_value("")
     expect(out.locator("[data-ib=delivery]")).to_have_attribute("data-status", "sent")
     stored = wait_until(
         lambda: [
