@@ -1,4 +1,5 @@
-"""The admin console's REST API: members, the audit log and channel settings.
+"""The admin console's REST API: members, the audit log, channel settings and a web chat's
+identity secret.
 
 Admins only, except reading the member list and the channels with their settings and health
 (agents assign conversations to members and see their channels). Every change is audited
@@ -26,7 +27,12 @@ from hub.api import (
     services,
 )
 from hub.auth import Principal
-from hub.channelsettings import ChannelPatch, last_events, update_channel
+from hub.channelsettings import (
+    ChannelPatch,
+    last_events,
+    rotate_identity_secret,
+    update_channel,
+)
 from hub.errors import BadRequest, NotFound
 from hub.members import Actor, AuditFilter
 from hub.models import AuditEvent, Channel
@@ -197,7 +203,25 @@ async def change_channel(request: Request) -> Response:
         actor_id=actor.user_id,
         ip=actor.ip,
     )
+    services(request).webchat.forget(channel_id)
     return JSONResponse(await _detail(request, row))
+
+
+async def new_identity_secret(request: Request) -> Response:
+    """A web chat's identity-verification secret, made anew and shown this once."""
+    principal, actor = await _admin(request)
+    channel_id = parse_uuid(request.path_params["channel_id"], "channel")
+    svc = services(request)
+    secret = await rotate_identity_secret(
+        svc.store,
+        svc.vault,
+        principal.workspace_id,
+        channel_id,
+        actor_id=actor.user_id,
+        ip=actor.ip,
+    )
+    svc.webchat.forget(channel_id)
+    return JSONResponse({"identity_secret": secret}, status_code=201)
 
 
 routes = [
@@ -210,4 +234,5 @@ routes = [
     Route("/api/channels/health", channel_health, methods=["GET"]),
     Route("/api/channels/{channel_id}", get_channel, methods=["GET"]),
     Route("/api/channels/{channel_id}", change_channel, methods=["PATCH"]),
+    Route("/api/channels/{channel_id}/identity-secret", new_identity_secret, methods=["POST"]),
 ]

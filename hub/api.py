@@ -82,11 +82,6 @@ class ReactionBody(_Body):
     emoji: str = Field(max_length=16, description="An empty string takes the reaction back")
 
 
-class VisitorTokenBody(_Body):
-    channel: str = Field(min_length=1, max_length=64, description="The channel's public key")
-    token: str | None = Field(default=None, max_length=4096, description="A previous visitor token")
-
-
 # Plumbing
 
 
@@ -379,6 +374,7 @@ async def disconnect_channel(request: Request) -> Response:
     channel = await services(request).channels.disconnect(
         principal.workspace_id, principal.user_id, channel_id, ip=client_ip(request)
     )
+    services(request).webchat.forget(channel_id)
     return JSONResponse(channel_json(channel))
 
 
@@ -570,40 +566,6 @@ async def react(request: Request) -> Response:
     )
 
 
-async def visitor_token(request: Request) -> Response:
-    """Public: the widget asks for a visitor token for its channel's public key."""
-    svc = services(request)
-    origin = request.headers.get("origin")
-    if request.method == "OPTIONS":
-        return _cors(Response(status_code=204), origin, preflight=True)
-    body = await read_body(request, VisitorTokenBody)
-    token, claims = await svc.webchat.issue(body.channel, origin, body.token)
-    conversation = svc.ingress.visitor_conversation(claims)
-    return _cors(
-        JSONResponse(
-            {
-                "token": token,
-                "visitor_id": claims.visitor_id,
-                "conversation_id": str(conversation.id),
-            }
-        ),
-        origin,
-    )
-
-
-def _cors(response: Response, origin: str | None, *, preflight: bool = False) -> Response:
-    # The token itself is refused to a foreign origin by `WebChat.issue`; CORS only lets
-    # the allowed page read the answer.
-    if origin:
-        response.headers["access-control-allow-origin"] = origin
-        response.headers["vary"] = "Origin"
-    if preflight:
-        response.headers["access-control-allow-methods"] = "POST"
-        response.headers["access-control-allow-headers"] = "content-type"
-        response.headers["access-control-max-age"] = "600"
-    return response
-
-
 routes = [
     Route("/api/auth/login", login, methods=["POST"]),
     Route("/api/auth/logout", logout, methods=["POST"]),
@@ -622,5 +584,4 @@ routes = [
     Route("/api/contacts/{contact_id}", get_contact, methods=["GET"]),
     Route("/api/search", search, methods=["GET"]),
     Route("/api/presence", presence, methods=["GET"]),
-    Route("/api/widget/token", visitor_token, methods=["POST", "OPTIONS"]),
 ]

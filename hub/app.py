@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import admin, api, oauth, openapi, webhooks, ws
+from hub import admin, api, oauth, openapi, webhooks, widgetapi, ws
 from hub.errors import HubError
 from hub.services import Services
 from hub.settings import Settings
@@ -29,7 +29,10 @@ WIDGET = Path(__file__).parent.parent / "widget"
 
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
-    return JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
+    response = JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
+    if request.url.path.startswith("/api/widget/"):  # the widget reads its error codes
+        widgetapi.cors(response, request.headers.get("origin"))
+    return response
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -112,6 +115,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         Route("/healthz", health),
         Route("/api/openapi.json", openapi.endpoint),
         *api.routes,
+        *widgetapi.routes,
         *admin.routes,
         *webhooks.routes,
         *oauth.api_routes,

@@ -1,6 +1,7 @@
 """What an admin may change on a channel once it is connected: its name and, for a web-chat
-channel, where the widget may be embedded (allowed origins) and how it looks (title,
-greeting, colour, locale, kept in `Channel.settings`).
+channel, where the widget may be embedded (allowed origins), how it looks and behaves (title,
+greeting, colour, locale, position, pre-chat form, consent, business hours; kept in
+`Channel.settings`) and its identity-verification secret (sealed in `Channel.secrets`).
 
 An origin is what a browser sends in its Origin header: `scheme://host[:port]`, nothing else.
 They are stored normalized (lower case, punycode, no default port, no trailing slash), since
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import secrets
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -21,8 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from hub.errors import BadRequest, NotFound
+from hub.hours import DAYS, BusinessHours
 from hub.models import AuditEvent, Channel, Conversation
 from hub.store import Store
+from hub.vault import Vault
 
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -46,14 +50,44 @@ class NotWebChat(BadRequest):
     default_message = "Only a web-chat channel has allowed origins and widget settings."
 
 
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+assert get_args(Day) == DAYS
+
+
+class Prechat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(default=False, description="Ask for a name (and e-mail) first")
+    require_email: bool = False
+
+
+class Hours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = Field(max_length=64, description="An IANA name, such as Europe/Istanbul")
+    days: dict[Day, Annotated[list[tuple[str, str]], Field(max_length=10)]] = Field(
+        description='Per day, ["HH:MM", "HH:MM"] ranges (start before end; "24:00" ends at '
+        "midnight); a day left out is closed"
+    )
+    offline_message: str | None = Field(default=None, min_length=1, max_length=300)
+
+    def business_hours(self) -> BusinessHours:
+        return BusinessHours.parse(self.timezone, {str(k): v for k, v in self.days.items()})
+
+
 class WidgetSettings(BaseModel):
-    """The web-chat widget's look. A field sent as null goes back to the widget's default."""
+    """The web-chat widget's look and behaviour. A field sent as null goes back to the
+    widget's default (for `hours`: always open)."""
 
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(default=None, min_length=1, max_length=60)
     greeting: str | None = Field(default=None, min_length=1, max_length=300)
     colour: str | None = Field(default=None, description="#rrggbb")
     locale: Literal["en", "tr"] | None = None
+    position: Literal["right", "left"] | None = None
+    prechat: Prechat | None = None
+    consent_required: bool | None = Field(
+        default=None, description="Keep nothing on the visitor's device until a chat starts"
+    )
+    hours: Hours | None = Field(default=None, description="Business hours; null: always open")
 
 
 class ChannelPatch(BaseModel):
@@ -105,7 +139,20 @@ def _widget_changes(given: WidgetSettings) -> dict[str, Any]:
         if not COLOUR.fullmatch(colour):
             raise InvalidColour(f"{colour[:20]!r} is not a colour: give #rrggbb.")
         changes["colour"] = colour.lower()
+    if given.hours is not None:
+        given.hours.business_hours()  # InvalidTimezone, InvalidHours
+        changes["hours"]["days"] = {
+            day: sorted([list(pair) for pair in ranges])
+            for day, ranges in given.hours.days.items()
+            if ranges
+        }
     return changes
+
+
+def widget_settings(stored: dict[str, Any]) -> WidgetSettings:
+    """A channel's stored widget settings, read back (what `update_channel` wrote)."""
+    known = {k: v for k, v in stored.items() if k in WidgetSettings.model_fields}
+    return WidgetSettings.model_validate(known)
 
 
 async def update_channel(
@@ -164,6 +211,46 @@ async def update_channel(
                 )
             )
     return channel
+
+
+async def rotate_identity_secret(
+    store: Store,
+    vault: Vault,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID,
+    ip: str | None,
+) -> str:
+    """A new identity-verification secret for a web-chat channel, replacing the old one at
+    once. Stored sealed; the caller shows it this once. The audit row holds no secret."""
+    secret = secrets.token_urlsafe(32)
+    async with store.sessions() as s, s.begin():
+        channel = (
+            await s.exec(
+                select(Channel).where(
+                    Channel.workspace_id == workspace_id, Channel.id == channel_id
+                )
+            )
+        ).first()
+        if channel is None:
+            raise NotFound("No such channel.")
+        if channel.kind != "webchat":
+            raise NotWebChat("Only a web-chat channel has an identity secret.")
+        channel.secrets = vault.seal({"identity_secret": secret})  # a web chat's only secret
+        s.add(channel)
+        s.add(
+            AuditEvent(
+                workspace_id=workspace_id,
+                actor_type="user",
+                actor_id=str(actor_id),
+                action="channel.identity_secret_rotated",
+                target_type="channel",
+                target_id=str(channel_id),
+                ip=ip,
+            )
+        )
+    return secret
 
 
 async def last_events(store: Store, workspace_id: uuid.UUID) -> dict[uuid.UUID, datetime]:

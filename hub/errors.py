@@ -67,6 +67,13 @@ class OriginNotAllowed(Forbidden):
     default_message = "This page's origin is not allowed for the channel."
 
 
+class IdentityInvalid(Forbidden):
+    """A web-chat visitor claimed a user id without the channel's valid HMAC of it."""
+
+    code = "identity_invalid"
+    default_message = "The user_id and user_hash do not verify for this channel."
+
+
 class CsrfFailed(Forbidden):
     code = "csrf_failed"
     default_message = "Missing or wrong X-CSRF-Token header."
@@ -100,6 +107,16 @@ class TooBig(HubError):
     close_code = CloseCode.TOO_BIG
     code = "too_big"
     default_message = "The frame or body is over the size limit."
+
+
+class RateLimited(HubError):
+    """Too many requests in the window. On a socket it answers one send (never fatal); the
+    close code is only what a fatal use would mean: try again later."""
+
+    status = 429
+    close_code = CloseCode.TOO_SLOW
+    code = "rate_limited"
+    default_message = "Too many messages; wait a moment and send again."
 
 
 class TooSlow(HubError):

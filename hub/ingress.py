@@ -200,6 +200,15 @@ class Ingress:
         contact = {"id": str(ref.contact_id), "name": name, "platform_user_id": claims.visitor_id}
         return message.id, await self.publish_message(message, contact)
 
+    async def visitor_profile(
+        self, claims: VisitorClaims, name: str | None, email: str | None
+    ) -> Published:
+        """What a visitor said about itself (the pre-chat form), for agents only; the persist
+        group creates the contact if the visitor has not written yet."""
+        ref = self.visitor_conversation(claims)
+        data = {"contact_id": str(ref.contact_id), "name": name, "email": email}
+        return await self.bus.publish(str(claims.workspace_id), "contact.updated", json.dumps(data))
+
     # Agents
 
     async def conversation(
@@ -341,16 +350,29 @@ class Ingress:
         )
 
     async def agent_read(
-        self, principal: Principal, conversation_id: uuid.UUID, up_to: str
+        self,
+        principal: Principal,
+        conversation_id: uuid.UUID,
+        up_to: str,
+        *,
+        tell_contact: bool = True,
     ) -> None:
         data = {
             "conversation_id": str(conversation_id),
             "read": {"user_id": str(principal.user_id), "up_to": up_to},
         }
+        workspace = str(principal.workspace_id)
         # Agents' read positions are for agents only: no conversation id, so visitors skip it.
-        await self.bus.publish(
-            str(principal.workspace_id), "conversation.updated", json.dumps(data)
-        )
+        await self.bus.publish(workspace, "conversation.updated", json.dumps(data))
+        if tell_contact:
+            # The visitor learns that its messages were read, not by whom.
+            seen = {"conversation_id": str(conversation_id), "agent_read_up_to": up_to}
+            await self.bus.publish(
+                workspace,
+                "conversation.updated",
+                json.dumps(seen),
+                conversation_id=str(conversation_id),
+            )
 
     async def visitor_read(self, ref: ConversationRef, up_to: str) -> None:
         data = {"conversation_id": str(ref.id), "contact_read_up_to": up_to}

@@ -2,8 +2,9 @@
 
 Request bodies are the pydantic models of `hub.api`; responses are the models below, which
 mirror `conversation_json`, `message_json`, `channel_json` and `principal_json` (and are
-checked against real answers in tests/test_openapi.py). Starlette answers HEAD for every
-GET route on its own; it is not listed.
+checked against real answers in tests/test_openapi.py). The widget's endpoints are
+described in `hub.widgetdocs`. Starlette answers HEAD for every GET route on its own, and the
+widget's OPTIONS (CORS preflights) are plumbing; neither is listed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic.json_schema import JsonSchemaMode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub import admin, api
+from hub import admin, api, widgetdocs
 from hub.auth import SESSION_COOKIE
 from hub.channels import ConnectBody
 from hub.channelsettings import ChannelPatch
@@ -209,12 +210,6 @@ class ReactionResult(_Out):
     duplicate: bool = Field(description="True when this client_id was sent before")
 
 
-class VisitorToken(_Out):
-    token: str = Field(description="The token of the visitor websocket's `hello` frame")
-    visitor_id: str
-    conversation_id: uuid.UUID
-
-
 class Health(_Out):
     bus: bool
     database: bool
@@ -226,7 +221,7 @@ class Health(_Out):
 ERRORS = {
     400: "The body, a parameter or the cursor is malformed (`bad_request`)",
     401: "No valid session or bearer token (`unauthenticated`)",
-    403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`)",
+    403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",
     404: "No such resource in this workspace (`not_found`)",
     409: "Conflicts with what exists (`conflict`)",
     413: "The body is over HUB_MAX_BODY_BYTES (`too_big`)",
@@ -427,15 +422,6 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             (401,),
             description="Live changes arrive as `presence` events on the agent socket.",
         ),
-        ("/api/widget/token", "post"): _Op(
-            "A visitor token for the web-chat widget",
-            {200: ("The token and the visitor's conversation", VisitorToken)},
-            (400, 403, 404, 413),
-            body=api.VisitorTokenBody,
-            auth=False,
-            description="Public. The request's Origin must be one of the channel's allowed "
-            "origins. Pass a previous `token` to keep the visitor and conversation.",
-        ),
     }
 
 
@@ -491,7 +477,8 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
     """The document (built once per page limit and cached: do not mutate it)."""
     components = _Components()
     paths: dict[str, dict[str, Any]] = {}
-    operations = _operations(page_max_items) | _admin_operations(page_max_items)
+    widget = {k: _Op(**v) for k, v in widgetdocs.operations(page_max_items).items()}
+    operations = _operations(page_max_items) | widget | _admin_operations(page_max_items)
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = _operation(components, path, method, op)
     return {
@@ -575,9 +562,14 @@ class AuditPage(_Out):
 
 class ChannelDetail(ChannelOut):
     settings: dict[str, Any] = Field(
-        description="Web chat: title, greeting, colour, locale; Instagram: the account's "
-        "username and picture. Never secrets"
+        description="Web chat: the widget settings of PATCH (title, greeting, colour, locale, "
+        "position, prechat, consent_required, hours); Instagram: the account's username and "
+        "picture. Never secrets"
     )
+
+
+class IdentitySecret(_Out):
+    identity_secret: str = Field(description="Shown this once; stored encrypted")
 
 
 class ChannelHealthPage(_Out):
@@ -660,7 +652,19 @@ def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             body=ChannelPatch,
             params=(channel,),
             description="400 `invalid_origin` for an origin that is not scheme://host[:port], "
-            "`invalid_colour` for a colour that is not #rrggbb, `not_webchat` for web-chat "
-            "fields on another kind. Audited as `channel.updated` with the changed fields.",
+            "`invalid_colour` for a colour that is not #rrggbb, `invalid_timezone` for a zone "
+            "that is not an IANA name, `invalid_hours` for a range that is not HH:MM to a "
+            "later HH:MM, `not_webchat` for web-chat fields on another kind. Audited as "
+            "`channel.updated` with the changed fields.",
+        ),
+        ("/api/channels/{channel_id}/identity-secret", "post"): _Op(
+            "Make a web chat's identity-verification secret anew (admins)",
+            {201: ("The new secret, shown this once", IdentitySecret)},
+            (400, 401, 403, 404),
+            params=(channel,),
+            description="The site's server signs its user ids with it (hex HMAC-SHA256 of the "
+            "user id) for `POST /api/widget/token`. The old secret stops working at once "
+            "(other nodes within HUB_CACHE_TTL_S). 400 `not_webchat` for another kind. Audited "
+            "as `channel.identity_secret_rotated`, without the secret.",
         ),
     }

@@ -285,18 +285,29 @@ async def _message_updated(session: AsyncConnection, workspace_id: uuid.UUID, ev
 
 
 async def _contact_updated(session: AsyncConnection, workspace_id: uuid.UUID, event: Event) -> None:
-    """A profile fetched from the platform: what it says replaces what we had."""
+    """A profile fetched from the platform, or what a web-chat visitor said about itself: what
+    it says replaces what we had (an absent or null field changes nothing). The contact may
+    not exist yet (a visitor fills the pre-chat form before writing): it is created."""
     data: dict[str, Any] = event.payload()
-    values = {k: data[k] for k in ("name", "username", "picture_url") if data.get(k)}
-    if values:
-        await session.execute(
-            sa.update(CONTACTS)
-            .where(
-                CONTACTS.c.workspace_id == workspace_id,
-                CONTACTS.c.id == uuid.UUID(str(data["contact_id"])),
-            )
-            .values(**values, updated_at=utc_now())
+    values = {k: data[k] for k in ("name", "username", "picture_url", "email") if data.get(k)}
+    if not values:
+        return
+    now = utc_now()
+    upsert = _insert(session, CONTACTS).values(
+        id=uuid.UUID(str(data["contact_id"])),
+        workspace_id=workspace_id,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={**{k: getattr(upsert.excluded, k) for k in values}, "updated_at": now},
+            # A contact id of another workspace is never touched.
+            where=CONTACTS.c.workspace_id == workspace_id,
         )
+    )
 
 
 async def _conversation_changed(

@@ -64,7 +64,7 @@ class Services:
                 cache_ttl_s=settings.cache_ttl_s,
                 presence_ttl_s=settings.presence_ttl_s,
             ),
-            webchat=WebChat(store, signer, cache_ttl_s=settings.cache_ttl_s),
+            webchat=WebChat(store, signer, vault, cache_ttl_s=settings.cache_ttl_s),
             fanout=Fanout(bus, resume_max_events=settings.resume_max_events),
             vault=vault,
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),

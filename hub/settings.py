@@ -62,6 +62,7 @@ class Settings:
     stream_maxlen: int = 100_000
     resume_max_events: int = 10_000
     page_max_items: int = 200
+    visitor_messages_per_minute: int = 20  # per web-chat visitor, counted on the bus
 
     # Timeouts and lifetimes
     hello_timeout_s: float = 10.0
@@ -204,9 +205,9 @@ def _prefix(raw: str) -> str:
 
 
 for _name, _default in Settings.__dataclass_fields__.items():
-    if _name.endswith(("_bytes", "_frames", "_maxlen", "_chars", "_events", "_items", "_ms")) or (
-        _name.endswith("_s") and _default.type == "int"
-    ):
+    if _name.endswith(
+        ("_bytes", "_frames", "_maxlen", "_chars", "_events", "_items", "_ms", "_minute")
+    ) or (_name.endswith("_s") and _default.type == "int"):
         _TUNABLES[_name] = _positive_int
     elif _name.endswith("_s"):
         _TUNABLES[_name] = _positive_float

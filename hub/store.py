@@ -431,13 +431,22 @@ class Store:
         return list(contacts), list(messages)
 
     async def messages(
-        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, *, limit: int, before: str | None
+        self,
+        workspace_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        *,
+        limit: int,
+        before: str | None,
+        notes: bool = True,
     ) -> tuple[list[MessageRow], str | None]:
         """A page of a conversation's history, oldest first; `next_before` fetches the page older
-        than this one (None when this page reaches the start)."""
+        than this one (None when this page reaches the start). Without `notes`, agents' private
+        notes are left out (the contact's own view)."""
         query = select(MessageRow).where(
             MessageRow.workspace_id == workspace_id, MessageRow.conversation_id == conversation_id
         )
+        if not notes:
+            query = query.where(col(MessageRow.note).is_(False))
         if before:
             at, last_id = decode_cursor(before)
             query = query.where(

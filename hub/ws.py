@@ -13,9 +13,18 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub import protocol as p
 from hub.auth import API_TOKEN_PREFIX, Principal, VisitorClaims
-from hub.errors import CloseCode, Forbidden, HubError, NotFound, TooBig, Unauthenticated
+from hub.errors import (
+    CloseCode,
+    Forbidden,
+    HubError,
+    NotFound,
+    RateLimited,
+    TooBig,
+    Unauthenticated,
+)
 from hub.fanout import Outlet
 from hub.ingress import ConversationRef
+from hub.message import ChannelKind
 from hub.services import Services
 
 log = logging.getLogger("hub.ws")
@@ -106,7 +115,7 @@ class Session:
         """One request inside a good frame: its own failure is answered, the socket stays."""
         try:
             await work
-        except (NotFound, Forbidden, TooBig) as error:
+        except (NotFound, Forbidden, TooBig, RateLimited) as error:
             self.outlet.offer(self.protocol.fail_request(error, client_id))
 
     async def _authenticate(self, hello: p.Authenticate) -> None:
@@ -167,10 +176,23 @@ class Session:
         else:
             assert self.visitor is not None
             await self._own_conversation(send.conversation_id)
+            await self._limit(self.visitor)
             message_id, published = await ingress.visitor_message(
                 self.visitor, send.client_id, send.text, send.attachments
             )
         self.outlet.offer(self.protocol.ack(send.client_id, message_id, published.duplicate))
+
+    async def _limit(self, visitor: VisitorClaims) -> None:
+        """At most `visitor_messages_per_minute` sends per visitor, counted on the bus so the
+        limit holds across nodes and reconnects (a retried send counts too)."""
+        limit = self.services.settings.visitor_messages_per_minute
+        sent = await self.services.bus.count(
+            str(visitor.workspace_id),
+            f"sends:{visitor.channel_id}:{visitor.visitor_id}",
+            window_s=60,
+        )
+        if sent > limit:
+            raise RateLimited(f"A visitor may send {limit} messages a minute; wait a moment.")
 
     async def _typing(self, typing: p.SetTyping) -> None:
         ref = await self._own_conversation(typing.conversation_id)
@@ -184,7 +206,12 @@ class Session:
     async def _read(self, read: p.MarkRead) -> None:
         ref = await self._own_conversation(read.conversation_id)
         if self.principal is not None:
-            await self.services.ingress.agent_read(self.principal, ref.id, read.up_to)
+            await self.services.ingress.agent_read(
+                self.principal,
+                ref.id,
+                read.up_to,
+                tell_contact=ref.channel_kind == ChannelKind.WEBCHAT,  # the only live contacts
+            )
         else:
             await self.services.ingress.visitor_read(ref, read.up_to)
 

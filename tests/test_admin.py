@@ -222,6 +222,7 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("POST", "/api/channels", {"kind": "webchat", "name": "Sneaky"}),
         ("DELETE", channel, None),
         ("PATCH", channel, {"name": "Renamed"}),
+        ("POST", channel + "/identity-secret", None),
         ("POST", "/api/channels/instagram/authorize", {"name": "IG"}),
         ("POST", "/api/members", new_member("sneaky@acme.example", role="admin")),
         ("PATCH", member, {"role": "agent"}),
@@ -261,6 +262,7 @@ def test_an_agent_gets_403_on_every_admin_endpoint(env: Env) -> None:
     # Nothing happened: the channel is connected and named as before, the admin is admin.
     channel = env.admin("GET", f"/api/channels/{env.acme.channel_id}").json()
     assert (channel["status"], channel["name"]) == ("connected", "Site")
+    assert channel["has_secrets"] is False  # no identity secret was made
     roles = {m["email"]: m["role"] for m in env.admin("GET", "/api/members").json()["items"]}
     assert roles[env.acme.email] == "admin" and "sneaky@acme.example" not in roles
     names = [c["name"] for c in env.admin("GET", "/api/channels").json()["items"]]

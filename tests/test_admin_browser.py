@@ -4,6 +4,8 @@ audit log, web-chat settings, an agent's "Admins only", a phone screen, Turkish,
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import uuid
 from collections.abc import Iterator
@@ -364,11 +366,215 @@ def test_web_chat_settings_are_saved_and_shown_after_reload(
         "greeting": "Merhaba! <b>How</b> can we help?",
         "colour": "#0a7f5c",
         "locale": "tr",
+        # what the form says about the rest, untouched: the defaults, always open
+        "position": "right",
+        "prechat": {"enabled": False, "require_email": False},
+        "consent_required": False,
     }
     assert "https://shop.example" in chat["allowed_origins"]
     page.locator("[data-ib=webchat-close]").click()
     expect(page.locator("[data-ib=webchat-form]")).to_be_hidden()
     expect(channel_row(page, "Website chat").locator("[data-ib=channel-settings]")).to_be_focused()
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+
+
+def web_chat(console: Console) -> dict[str, Any]:
+    [chat] = [
+        c for c in console.admin.get("/api/channels").json()["items"] if c["kind"] == "webchat"
+    ]
+    return dict(console.admin.get(f"/api/channels/{chat['id']}").json())
+
+
+def test_web_chat_position_prechat_consent_and_business_hours(
+    console: Console, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts)
+    channel_row(page, "Website chat").locator("[data-ib=channel-settings]").click()
+    expect(page.locator("[data-ib=webchat-form]")).to_be_visible()
+    page.locator("[data-ib=webchat-widget-title]").fill("Kahve & Co.")
+    page.locator("[data-ib=webchat-greeting]").fill("Hello!")
+    page.locator("[data-ib=webchat-colour]").fill("#0a7f5c")
+    page.locator("[data-ib=webchat-locale]").select_option("en")
+    page.locator("[data-ib=webchat-position]").select_option("left")
+    require_email = page.locator("[data-ib=webchat-prechat-email]")
+    expect(require_email).to_be_disabled()  # only with the pre-chat form
+    page.locator("[data-ib=webchat-prechat]").check()
+    require_email.check()
+    consent = page.locator("[data-ib=webchat-consent]")
+    expect(page.locator("#help-consent")).to_contain_text("no cookie and no local storage")
+    consent.focus()
+    page.keyboard.press("Space")  # keyboard: a checkbox toggles with Space
+    expect(consent).to_be_checked()
+
+    hours = page.locator("[data-ib=webchat-hours]")
+    expect(page.locator("[data-ib=webchat-always-open]")).to_be_checked()
+    expect(hours).to_be_hidden()
+    page.locator("[data-ib=webchat-set-hours]").check()
+    expect(hours).to_be_visible()
+    zone = page.locator("[data-ib=webchat-timezone]")
+    expect(zone).to_be_focused()
+    assert page.locator("#timezones option[value='Europe/Istanbul']").count() == 1
+    day = {d: page.locator(f"[data-ib=hours-day][data-day={d}]") for d in (*WEEKDAYS, "sat", "sun")}
+    for name in WEEKDAYS:
+        day[name].locator("[data-ib=hours-closed]").uncheck()
+        day[name].locator("[data-ib=hours-start]").fill("09:00")
+        day[name].locator("[data-ib=hours-end]").fill("18:00")
+    for name in ("sat", "sun"):
+        day[name].locator("[data-ib=hours-closed]").check()
+        expect(day[name].locator("[data-ib=hours-start]")).to_be_disabled()
+    offline = "We are away: leave a message <b>and</b> we write back."
+    page.locator("[data-ib=webchat-offline]").fill(offline)
+
+    # A time zone the hub does not know: the hub's own words, next to the form.
+    zone.fill("Europe/Atlantis")
+    page.locator("[data-ib=webchat-save]").click()
+    chat = web_chat(console)
+    bad_hours = {"timezone": "Europe/Atlantis", "days": {"mon": [["09:00", "18:00"]]}}
+    refused = console.admin.patch(
+        f"/api/channels/{chat['id']}", json={"settings": {"hours": bad_hours}}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "invalid_timezone"
+    error = page.locator("[data-ib=webchat-error]")
+    expect(error).to_have_text(refused.json()["error"]["message"])
+    expect(zone).to_have_attribute("aria-invalid", "true")
+    expect(zone).to_be_focused()
+    assert "hours" not in web_chat(console)["settings"]  # nothing of it was kept
+
+    zone.fill("Europe/Istanbul")
+    page.locator("[data-ib=webchat-save]").click()
+    expect(page.locator("[data-ib=webchat-saved]")).to_have_text("Saved.")
+    expect(error).to_be_hidden()
+    expect(zone).not_to_have_attribute("aria-invalid", "true")
+    screenshot(page, "admin-webchat-settings")
+
+    page.reload()
+    channel_row(page, "Website chat").locator("[data-ib=channel-settings]").click()
+    expect(page.locator("[data-ib=webchat-position]")).to_have_value("left")
+    expect(page.locator("[data-ib=webchat-prechat]")).to_be_checked()
+    expect(require_email).to_be_enabled()
+    expect(require_email).to_be_checked()
+    expect(consent).to_be_checked()
+    expect(page.locator("[data-ib=webchat-set-hours]")).to_be_checked()
+    expect(hours).to_be_visible()
+    expect(zone).to_have_value("Europe/Istanbul")
+    for name in WEEKDAYS:
+        expect(day[name].locator("[data-ib=hours-closed]")).not_to_be_checked()
+        expect(day[name].locator("[data-ib=hours-start]")).to_have_value("09:00")
+        expect(day[name].locator("[data-ib=hours-end]")).to_have_value("18:00")
+    for name in ("sat", "sun"):
+        expect(day[name].locator("[data-ib=hours-closed]")).to_be_checked()
+    expect(page.locator("[data-ib=webchat-offline]")).to_have_value(offline)
+
+    assert web_chat(console)["settings"] == {
+        "title": "Kahve & Co.",
+        "greeting": "Hello!",
+        "colour": "#0a7f5c",
+        "locale": "en",
+        "position": "left",
+        "prechat": {"enabled": True, "require_email": True},
+        "consent_required": True,
+        "hours": {
+            "timezone": "Europe/Istanbul",
+            "days": {name: [["09:00", "18:00"]] for name in WEEKDAYS},  # a closed day: left out
+            "offline_message": offline,
+        },
+    }
+
+    # A phone: the week still fits, one day under another.
+    page.set_viewport_size({"width": 390, "height": 800})
+    expect(day["sun"]).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # Back to always open: the hours go, the rest stays.
+    page.locator("[data-ib=webchat-always-open]").check()
+    expect(hours).to_be_hidden()
+    page.locator("[data-ib=webchat-save]").click()
+    expect(page.locator("[data-ib=webchat-saved]")).to_have_text("Saved.")
+    settings = web_chat(console)["settings"]
+    assert "hours" not in settings
+    assert settings["position"] == "left"
+
+
+def test_identity_secret_is_shown_once_and_turns_verification_on(
+    console: Console, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    chat = web_chat(console)
+    origin = next(o for o in chat["allowed_origins"] if o != "*")
+
+    def widget_config() -> dict[str, Any]:
+        answer = httpx.get(
+            console.base + "/api/widget/config",
+            params={"channel": chat["public_key"]},
+            headers={"Origin": origin},
+        )
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    assert widget_config()["identity"] is False
+    page = open_console(console, contexts, permissions=["clipboard-read", "clipboard-write"])
+    channel_row(page, "Website chat").locator("[data-ib=channel-settings]").click()
+    section = page.locator("[data-ib=identity]")
+    expect(section).to_contain_text("HMAC-SHA256")
+    expect(section).to_contain_text("SosyoChat.identify")
+    expect(page.locator("[data-ib=identity-example]")).to_contain_text("hashlib.sha256")
+    status = page.locator("[data-ib=identity-status]")
+    expect(status).to_have_text("Identity verification is off.")
+    result = page.locator("[data-ib=identity-result]")
+    expect(result).to_be_hidden()
+
+    page.locator("[data-ib=identity-generate]").click()  # no secret yet: nothing to confirm
+    expect(result).to_be_visible()
+    expect(result).to_be_focused()
+    shown = page.locator("[data-ib=identity-secret]")
+    expect(shown).to_have_text(re.compile(r"^\S{32,}$"))
+    secret = shown.text_content() or ""
+    expect(result).to_contain_text("Shown only this once")
+    expect(status).to_have_text("Identity verification is on.")
+    page.locator("[data-ib=copy-identity-secret]").click()
+    expect(page.locator("[data-ib=identity-copied]")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    assert widget_config()["identity"] is True
+    assert secret not in str(web_chat(console))  # the channel's JSON never holds it
+
+    # The secret shown is the one the hub checks, computed as the page's example says.
+    def identified(user_hash: str) -> httpx.Response:
+        body = {"channel": chat["public_key"], "user_id": "42", "user_hash": user_hash}
+        return httpx.post(console.base + "/api/widget/token", json=body, headers={"Origin": origin})
+
+    good = hmac.new(secret.encode(), b"42", hashlib.sha256).hexdigest()
+    assert identified(good).status_code == 200, identified(good).text
+    assert identified(good).json()["identified"] is True
+    assert identified("0" * 64).status_code in (400, 401, 403)
+
+    # A new secret would break the one in use: the page asks first; cancelling keeps it.
+    page.locator("[data-ib=identity-generate]").click()
+    dialog = page.locator("[data-ib=confirm-dialog]")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("[data-ib=confirm-title]")).to_have_text("Replace the identity secret?")
+    page.locator("[data-ib=confirm-cancel]").click()
+    expect(dialog).to_be_hidden()
+    expect(shown).to_have_text(secret)
+
+    page.locator("[data-ib=webchat-close]").click()  # closing the section clears it
+    expect(shown).to_have_text("")
+    channel_row(page, "Website chat").locator("[data-ib=channel-settings]").click()
+    expect(result).to_be_hidden()
+    expect(shown).to_have_text("")
+
+    page.reload()
+    channel_row(page, "Website chat").locator("[data-ib=channel-settings]").click()
+    expect(page.locator("[data-ib=webchat-form]")).to_be_visible()
+    expect(status).to_have_text("Identity verification is on.")
+    expect(result).to_be_hidden()
+    assert secret not in page.content()
+    assert widget_config()["identity"] is True
 
 
 # Members
@@ -508,9 +714,18 @@ def test_phone_screen_turkish_and_keyboard(console: Console, contexts: Any) -> N
     page.locator("[data-ib=language]").select_option("tr")
     expect(channels).to_have_text("Kanallar")
     expect(page.locator("[data-ib=connect-open]")).to_have_text("Kanal bağla")
-    expect(channel_row(page, "Website chat").locator("[data-ib=health]")).to_have_text("Bağlı")  # noqa: RUF001
+    expect(channel_row(page, "Website chat").locator("[data-ib=health]")).to_have_text("Bağlı")
     expect(page.locator("html")).to_have_attribute("lang", "tr")
+    channel_row(page, "Website chat").locator("[data-ib=channel-settings]").click()
+    expect(page.locator("[data-ib=webchat-hours-group] legend")).to_have_text("Çalışma saatleri")
+    monday = page.locator("[data-ib=hours-day][data-day=mon]")
+    expect(monday).to_contain_text("Pazartesi")
+    expect(monday.locator("[data-ib=hours-start]")).to_have_attribute(
+        "aria-label", "Pazartesi: açılış saati"
+    )
+    expect(page.locator("[data-ib=identity]")).to_contain_text("Kimlik doğrulama")
+    assert page.evaluate(width) <= 390
     page.locator("[data-ib=tab-audit]").click()
-    expect(page.locator("[data-ib=audit-row]").first).to_contain_text("Giriş yaptı")  # noqa: RUF001
+    expect(page.locator("[data-ib=audit-row]").first).to_contain_text("Giriş yaptı")
     page.locator("[data-ib=language]").select_option("en")
     expect(channels).to_have_text("Channels")

@@ -82,7 +82,7 @@ def test_visitor_and_agent_chat_live_and_visitor_keeps_conversation_across_reloa
     wait_persisted(base, seed, 1)
     agent.locator("[data-ib=reply]").press_sequentially("Y")
     expect(visitor.locator("[data-sc=typing]")).to_be_visible()
-    expect(visitor.locator("[data-sc=typing]")).to_have_text("Agent is typing…")
+    expect(visitor.locator("[data-sc=typing]")).to_have_text("Demo admin is typing…")
 
     agent.locator("[data-ib=reply]").fill("Yes, roasted on Tuesday.\nShall I reserve a bag?")
     agent.locator("[data-ib=reply]").press("Enter")
@@ -173,7 +173,7 @@ def test_widget_is_isolated_in_a_shadow_root_and_talks_only_to_the_hub(
     assert "cursive" not in messages.evaluate("e => getComputedStyle(e).fontFamily")
 
     window_api = page.evaluate("Object.keys(window.SosyoChat).sort()")
-    assert window_api == ["close", "open", "toggle"]
+    assert window_api == ["close", "identify", "off", "on", "open", "reset", "toggle"]
     page.evaluate("window.SosyoChat.close()")
     expect(page.locator("[data-sc=panel]")).to_be_hidden()
     page.evaluate("window.SosyoChat.toggle()")

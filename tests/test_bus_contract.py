@@ -493,3 +493,45 @@ async def test_remember_only_new_is_a_claim_one_caller_wins(make_bus: MakeBus) -
     assert (
         await bus.remember("w1", "claim:m1", "late", ttl_s=60) is True
     )  # plain remember overwrites
+
+
+# --- counters (rate limits) ------------------------------------------------------------
+
+
+async def test_count_answers_each_increment_within_a_window(make_bus: MakeBus) -> None:
+    bus, other = await make_bus(), await make_bus()
+    assert [await bus.count("w1", "sends:v1", window_s=1) for _ in range(3)] == [1, 2, 3]
+    assert await bus.count("w2", "sends:v1", window_s=1) == 1  # per workspace
+    assert await bus.count("w1", "sends:v2", window_s=1) == 1  # per key
+    if isinstance(bus, RedisBus):
+        assert await other.count("w1", "sends:v1", window_s=1) == 4  # shared by processes
+    await asyncio.sleep(1.2)
+    assert await bus.count("w1", "sends:v1", window_s=1) == 1  # a new window
+
+
+async def test_count_window_starts_at_the_first_increment_and_is_not_extended(bus: Bus) -> None:
+    assert await bus.count("w1", "k", window_s=1) == 1
+    await asyncio.sleep(0.6)
+    assert await bus.count("w1", "k", window_s=1) == 2
+    await asyncio.sleep(0.6)  # 1.2 s after the first: its window is over
+    assert await bus.count("w1", "k", window_s=1) == 1
+
+
+async def test_count_is_atomic_under_concurrency(bus: Bus) -> None:
+    values = await asyncio.gather(*(bus.count("w1", "k", window_s=60) for _ in range(50)))
+    assert sorted(values) == list(range(1, 51))
+
+
+@pytest.mark.redis
+async def test_redis_counter_key_layout_and_expiry(redis_prefix: str) -> None:
+    bus = await redis_bus(redis_prefix)
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        await bus.count("w1", "sends:v1", window_s=60)
+        await bus.count("w1", "sends:v1", window_s=60)
+        key = f"{redis_prefix}:{{w:w1}}:count:sends:v1"
+        assert await client.get(key) == "2"
+        assert 0 < await client.ttl(key) <= 60
+    finally:
+        await client.aclose()
+        await bus.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -14,7 +16,7 @@ from jsonschema import Draft202012Validator
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
-from hub import admin, api, oauth
+from hub import admin, api, oauth, widgetapi
 from hub.app import create_app
 from hub.openapi import document
 from hub.settings import Settings
@@ -28,7 +30,8 @@ DOCUMENTED_ELSEWHERE = {("/healthz", "get")}
 
 def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]]:
     operations = set()
-    for route in [*api.routes, *oauth.api_routes, *admin.routes] if routes is None else routes:
+    every = [*api.routes, *widgetapi.routes, *oauth.api_routes, *admin.routes]
+    for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
         # Starlette adds HEAD to every GET route by itself; OPTIONS is CORS plumbing.
         for method in route.methods - {"HEAD", "OPTIONS"}:
@@ -363,6 +366,14 @@ def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) ->
     nowhere = channel.format(channel_id=uuid.uuid4())
     assert status("GET", channel, nowhere) == 404
     assert status("PATCH", channel, nowhere, json={"name": "x"}, headers=csrf) == 404
+    identity = channel + "/identity-secret"
+    made = body("POST", identity, site_path + "/identity-secret", headers=csrf)
+    assert len(made["identity_secret"]) >= 40
+    assert status("POST", identity, nowhere + "/identity-secret", headers=csrf) == 404
+    page = {"kind": "messenger", "name": "Page", "account_id": "42", "access_token": "t"}
+    messenger = client.post("/api/channels", json=page, headers=csrf).json()
+    other = channel.format(channel_id=messenger["id"]) + "/identity-secret"
+    assert status("POST", identity, other, headers=csrf) == 400
 
     # As the agent: the admin operations answer 403.
     assert status("DELETE", one, path, headers=csrf) == 204
@@ -373,4 +384,65 @@ def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) ->
     assert status("PATCH", one, me, json={"role": "agent"}, headers=csrf) == 403
     assert status("PATCH", channel, site_path, json={"name": "x"}, headers=csrf) == 403
     assert status("GET", members) == 200 and status("GET", health) == 200
+    assert status("POST", identity, site_path + "/identity-secret", headers=csrf) == 403
     assert api_operations(list(admin.routes)) <= {(p, m) for p, m, _ in checked.seen}
+
+
+def test_widget_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> None:
+    client, tenant = app_env
+    checked = Checked(client, client.get("/api/openapi.json").json())
+
+    def status(method: str, template: str, **kwargs: Any) -> int:
+        return int(checked.call(method, template, **kwargs).status_code)
+
+    def body(method: str, template: str, **kwargs: Any) -> Any:
+        return checked.call(method, template, **kwargs).json()
+
+    origin, evil = {"origin": ORIGIN}, {"origin": "https://evil.example"}
+    config, key = "/api/widget/config", {"channel": tenant.public_key}
+    assert status("GET", config, params=key, headers=evil) == 403
+    assert status("GET", config, params={"channel": "nope"}, headers=origin) == 404
+    assert body("GET", config, params=key, headers=origin)["hours"] is None
+    login = {"email": tenant.email, "password": tenant.password}
+    csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
+    site = f"/api/channels/{tenant.channel_id}"
+    hours = {"timezone": "Europe/Istanbul", "days": {"mon": [["09:00", "17:00"]]}}
+    widget = {"prechat": {"enabled": True}, "hours": hours | {"offline_message": "Back soon"}}
+    assert client.patch(site, json={"settings": widget}, headers=csrf).status_code == 200
+    secret = client.post(site + "/identity-secret", headers=csrf).json()["identity_secret"]
+    shown = body("GET", config, params=key, headers=origin)
+    assert shown["identity"] is True and shown["hours"]["timezone"] == "Europe/Istanbul"
+
+    token = "/api/widget/token"
+    assert status("POST", token, json=key, headers=evil) == 403
+    assert status("POST", token, json={"channel": "nope"}, headers=origin) == 404
+    assert status("POST", token, json=key | {"user_id": ""}, headers=origin) == 400
+    assert status("POST", token, json=key | {"user_id": "u1"}, headers=origin) == 403
+    signed = hmac.new(secret.encode(), b"u1", hashlib.sha256).hexdigest()
+    who = key | {"user_id": "u1", "user_hash": signed}
+    assert body("POST", token, json=who, headers=origin)["identified"] is True
+    visitor = body("POST", token, json=key, headers=origin)
+    assert visitor["identified"] is False
+
+    profile, mine = "/api/widget/profile", {"token": visitor["token"]}
+    assert status("POST", profile, json=mine | {"name": "Ayşe"}, headers=origin) == 204
+    assert status("POST", profile, json=mine | {"email": "nope"}, headers=origin) == 400
+    assert status("POST", profile, json={"token": "forged", "name": "x"}, headers=origin) == 401
+    assert status("POST", profile, json=mine | {"name": "x"}, headers=evil) == 403
+
+    with client.websocket_connect("/ws/visitor", headers=origin) as ws:
+        ws.send_text(json.dumps({"type": "hello", "token": visitor["token"]}))
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_text(json.dumps({"type": "message.send", "client_id": "v-1", "text": "Hi"}))
+        while ws.receive_json()["type"] != "ack":
+            pass
+    history = "/api/widget/history"
+
+    def page() -> list[Any]:
+        return list(body("POST", history, json=mine, headers=origin)["items"])
+
+    assert [m["text"] for m in eventually(page)] == ["Hi"]
+    assert status("POST", history, json=mine | {"limit": 0}, headers=origin) == 400
+    assert status("POST", history, json={"token": "forged"}, headers=origin) == 401
+    assert status("POST", history, json=mine, headers=evil) == 403
+    assert api_operations(list(widgetapi.routes)) <= {(p, m) for p, m, _ in checked.seen}

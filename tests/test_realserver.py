@@ -21,7 +21,11 @@ from tests.servers import HubProcess, base_env, demo, demo_seed
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[tuple[HubProcess, dict[str, str], str]]:
     process = demo(tmp_path)
-    process.env = base_env(HUB_OUTBOX_MAX_FRAMES="64", HUB_HELLO_TIMEOUT_S="1")
+    process.env = base_env(
+        HUB_OUTBOX_MAX_FRAMES="64",
+        HUB_HELLO_TIMEOUT_S="1",
+        HUB_VISITOR_MESSAGES_PER_MINUTE="5000",  # one visitor floods the room below
+    )
     await asyncio.to_thread(process.start)
     try:
         seed = demo_seed(tmp_path)

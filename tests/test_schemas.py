@@ -269,8 +269,9 @@ async def test_ingress_event_frames_validate() -> None:
     who: dict[str, str | None] = {"type": "contact", "id": str(ref.contact_id), "name": None}
     await ingress.typing(ref.workspace_id, ref.id, True, who)
     await ingress.visitor_read(ref, "1718000000000-0")
-    await ingress.agent_read(agent, ref.id, "1718000000000-0")
+    await ingress.agent_read(agent, ref.id, "1718000000000-0")  # for agents, and the visitor's
     await ingress.presence(agent, "online", announce=True)
+    await ingress.visitor_profile(claims, "Ayşe", "ayse@example.com")
     frames_out = [e.frame() for e in await bus.read(str(claims.workspace_id), "0-0", 100)]
     names = [json.loads(f)["name"] for f in frames_out]
     assert names == [
@@ -278,7 +279,9 @@ async def test_ingress_event_frames_validate() -> None:
         "typing",
         "conversation.updated",
         "conversation.updated",
+        "conversation.updated",
         "presence",
+        "contact.updated",
     ]
     for frame in frames_out:
         assert_valid(SERVER, frame)

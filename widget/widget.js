@@ -1,9 +1,13 @@
-/*! SosyoCRM web chat (minimal). Plain ES2017, no dependencies. Embed:
+/*! SosyoCRM web chat. Plain ES2017, no dependencies. Embed:
  * <script src="https://HUB/widget.js" data-channel="PUBLIC_KEY" async></script>
- * Protocol v1 on /ws/visitor (docs/protocol.md). Colour: #sosyocrm-chat{--sc-color:#0a7}.
- * Keys "sosyocrm:<channel>:*": localStorage token keeps the visitor across reloads; sessionStorage
- * cursor (last event id, for resume_from) and history (messages shown; the hub has no visitor
- * history endpoint yet) go together, so a resume fills exactly the gap.
+ * Optional: data-user-id + data-user-hash (identity verification), data-locale (en|tr).
+ * API: window.SosyoChat.open() .close() .toggle() .identify({user_id, user_hash, name, email})
+ * .reset() .on(name, fn) .off(name, fn); events "ready", "message:received", "message:sent",
+ * also dispatched on window as "sosyochat:<name>" CustomEvents.
+ * Protocol v1 on /ws/visitor (docs/protocol.md); the token travels in hello, never in a URL.
+ * Storage keys "sosyocrm:<channel>:*": localStorage token (the visitor across reloads and tabs),
+ * sessionStorage cursor and open state. With the channel's consent setting nothing is written
+ * until the visitor starts a chat (sends a message or the pre-chat form).
  */
 (() => {
   'use strict';
@@ -13,8 +17,33 @@
   if (!channel) return console.warn('[SosyoChat] the script tag needs data-channel');
   const hub = new URL(script.src, location.href).origin;
   const K = `sosyocrm:${channel}:`;
-  const get = (s, k) => { try { return window[s].getItem(K + k); } catch (e) { return null; } };
-  const put = (s, k, v) => { try { v == null ? window[s].removeItem(K + k) : window[s].setItem(K + k, v); } catch (e) { /* off */ } };
+  const memory = {};
+  let keep = true; // false until the visitor starts a chat, when the channel asks for consent
+  const get = (s, k) => { if (!keep) return memory[s + k] == null ? null : memory[s + k]; try { return window[s].getItem(K + k); } catch (e) { return null; } };
+  const put = (s, k, v) => {
+    if (!keep) { memory[s + k] = v == null ? null : String(v); return; }
+    try { v == null ? window[s].removeItem(K + k) : window[s].setItem(K + k, v); } catch (e) { /* storage off */ }
+  };
+  const startKeeping = () => {
+    if (keep) return;
+    keep = true;
+    Object.keys(memory).forEach((k) => { const s = k.startsWith('local') ? 'localStorage' : 'sessionStorage'; put(s, k.slice(s.length), memory[k]); });
+  };
+
+  const STRINGS = {
+    en: { title: 'Chat with us', greeting: 'Hi! Ask us anything. We usually reply in a few minutes.', online: 'Online', away: 'Away',
+      connecting: 'Connecting…', reconnecting: 'Reconnecting…', unavailable: 'Chat unavailable', placeholder: 'Type a message…',
+      send: 'Send', close: 'Close chat', open: 'Chat', sending: 'Sending…', sent: 'Sent', read: 'Read', failed: 'Not sent: {m}',
+      typing: '{n} is typing…', agent: 'Agent', name: 'Name', email: 'E-mail', start: 'Start the chat', prechat: 'Tell us who you are and we will get back to you.',
+      attachment: 'Attachment', newMessage: 'New message', badEmail: 'Enter a valid e-mail address.', needName: 'Enter your name.' },
+    tr: { title: 'Bize yazın', greeting: 'Merhaba! Bize her şeyi sorabilirsiniz. Genellikle birkaç dakika içinde yanıtlarız.', online: 'Çevrimiçi', away: 'Şu an dışarıdayız',
+      connecting: 'Bağlanıyor…', reconnecting: 'Yeniden bağlanıyor…', unavailable: 'Sohbet kullanılamıyor', placeholder: 'Bir mesaj yazın…',
+      send: 'Gönder', close: 'Sohbeti kapat', open: 'Sohbet', sending: 'Gönderiliyor…', sent: 'Gönderildi', read: 'Okundu', failed: 'Gönderilemedi: {m}',
+      typing: '{n} yazıyor…', agent: 'Temsilci', name: 'Adınız', email: 'E-posta', start: 'Sohbete başla', prechat: 'Kim olduğunuzu söyleyin, size dönelim.',
+      attachment: 'Ek', newMessage: 'Yeni mesaj', badEmail: 'Geçerli bir e-posta adresi girin.', needName: 'Adınızı girin.' },
+  };
+  let lang = 'en';
+  const t = (k, v) => (STRINGS[lang][k] || STRINGS.en[k]).replace(/\{(\w)\}/g, (m, x) => (v && x in v ? v[x] : m));
 
   // UI in a shadow root: the page's CSS stays out, ours stays in.
   const host = document.createElement('div');
@@ -27,57 +56,106 @@
 button{cursor:pointer;border:0;padding:0;background:0 0;color:inherit}
 svg{fill:currentColor}
 .l,.p{position:fixed;right:20px;z-index:2147483000}
+.left .l,.left .p{right:auto;left:20px}
 .l{bottom:20px;width:56px;height:56px;border-radius:50%;background:var(--c);color:#fff;display:grid;place-items:center;box-shadow:0 6px 20px #0004}
 .l svg{width:28px}
 .u{position:absolute;top:-2px;right:-2px;min-width:20px;border-radius:10px;background:#e11;color:#fff;font-size:12px;line-height:20px;padding:0 5px}
 .p{bottom:88px;width:370px;height:min(560px,calc(100vh - 110px));background:#fff;color:#111;border-radius:16px;box-shadow:0 12px 40px #0004;display:flex;flex-direction:column;overflow:hidden}
-header{background:var(--c);color:#fff;padding:14px 16px;display:flex;justify-content:space-between}
+header{background:var(--c);color:#fff;padding:12px 16px;display:flex;gap:10px;align-items:center}
+header div{flex:1;min-width:0}
+.av{width:34px;height:34px;border-radius:50%;background:#fff3;display:grid;place-items:center;font-weight:700;flex:none}
 b{display:block;font-size:16px}
-small{font-size:12px;opacity:.85}
+small{font-size:12px;opacity:.9}
 small:before{content:"";display:inline-block;width:7px;height:7px;border-radius:50%;background:#fb2;margin-right:6px}
 [data-state=online]:before{background:#4d8}
 .x{font-size:24px;width:32px}
 .ms{flex:1;overflow-y:auto;padding:16px;background:#f6f7fb;display:flex;flex-direction:column;gap:8px}
 .m{max-width:80%;display:flex;flex-direction:column;align-self:flex-start;align-items:flex-start}
 .m[data-direction=in]{align-self:flex-end;align-items:flex-end}
-.hi,.b{padding:8px 12px;border-radius:16px 16px 16px 4px;background:#fff;border:1px solid #e5e7eb;white-space:pre-wrap;overflow-wrap:anywhere}
+.hi,.b,.off{padding:8px 12px;border-radius:16px 16px 16px 4px;background:#fff;border:1px solid #e5e7eb;white-space:pre-wrap;overflow-wrap:anywhere}
+.off{background:#fff7ed;border-color:#fed7aa}
 .m[data-direction=in] .b{background:var(--c);color:#fff;border-radius:16px 16px 4px 16px}
 .s .b{opacity:.6}
 .t{font-size:11px;color:#667}
 .f .t{color:#d22}
 .ty{padding:4px 16px;font-size:12px;color:#667;font-style:italic}
 form{display:flex;gap:8px;align-items:flex-end;padding:10px;border-top:1px solid #e5e7eb}
-textarea{flex:1;resize:none;border:1px solid #ccd;border-radius:12px;padding:9px 12px;max-height:120px;outline:0}
-textarea:focus{border-color:var(--c)}
+.pre{flex-direction:column;align-items:stretch;gap:8px;padding:16px}
+input,textarea{border:1px solid #ccd;border-radius:12px;padding:9px 12px;outline:0;color:#111;background:#fff}
+textarea{flex:1;resize:none;max-height:120px}
+input:focus,textarea:focus{border-color:var(--c)}
+.e{color:#d22;font-size:12px}
+.go{background:var(--c);color:#fff;border-radius:12px;padding:9px 12px;font-weight:600}
 .sd{width:38px;height:38px;border-radius:50%;background:var(--c);color:#fff;display:grid;place-items:center}
 .sd svg{width:18px}
 @media(max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}.p:not([hidden])~.l{display:none}}
 </style>
-<section class="p" data-sc="panel" role="dialog" aria-label="Chat" hidden>
-<header><div><b>Chat with us</b><small data-sc="status">Offline</small></div><button class="x" aria-label="Close chat">&times;</button></header>
-<div class="ms" data-sc="messages" role="log"><p class="hi">Hi! Ask us anything. We usually reply in a few minutes.</p></div>
-<div class="ty" data-sc="typing" hidden>Agent is typing…</div>
-<form><textarea data-sc="input" rows="1" maxlength="10000" placeholder="Type a message…" aria-label="Message"></textarea><button class="sd" data-sc="send" aria-label="Send"><svg viewBox="0 0 24 24"><path d="M3 20.5 21 12 3 3.5V10l12 2-12 2z"/></svg></button></form>
+<div class="w"><section class="p" data-sc="panel" role="dialog" hidden>
+<header><span class="av" data-sc="avatar" aria-hidden="true"></span><div><b data-sc="title"></b><small data-sc="status"></small></div><button class="x" data-sc="close">&times;</button></header>
+<div class="ms" data-sc="messages" role="log"><p class="hi" data-sc="greeting"></p><p class="off" data-sc="offline" hidden></p></div>
+<div class="ty" data-sc="typing" hidden></div>
+<form class="pre" data-sc="prechat" hidden novalidate><p data-sc="prechat-text"></p><input data-sc="prechat-name" autocomplete="name" maxlength="200"><input data-sc="prechat-email" type="email" autocomplete="email" maxlength="320"><p class="e" data-sc="prechat-error" hidden></p><button class="go" data-sc="prechat-start"></button></form>
+<form data-sc="composer"><textarea data-sc="input" rows="1" maxlength="10000"></textarea><button class="sd" data-sc="send"><svg viewBox="0 0 24 24"><path d="M3 20.5 21 12 3 3.5V10l12 2-12 2z"/></svg></button></form>
 </section>
-<button class="l" data-sc="launcher" type="button" aria-label="Chat" aria-expanded="false"><svg viewBox="0 0 24 24"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg><span class="u" hidden></span></button>`;
-  const $ = (s) => root.querySelector(s);
-  const panel = $('.p'), launcher = $('.l'), badge = $('.u'), list = $('.ms'), input = $('textarea'),
-    typingEl = $('.ty'), statusEl = $('small');
+<button class="l" data-sc="launcher" type="button" aria-expanded="false"><svg viewBox="0 0 24 24"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg><span class="u" data-sc="badge" hidden></span></button></div>`;
+  const $ = (n) => root.querySelector(`[data-sc="${n}"]`);
+  const wrap = root.querySelector('.w'), panel = $('panel'), launcher = $('launcher'), badge = $('badge'), list = $('messages'),
+    input = $('input'), typingEl = $('typing'), statusEl = $('status'), pre = $('prechat'), composer = $('composer');
 
-  let token = null, ws = null, live = false, busy = false, stopped = false, tries = 0, timer = 0;
-  let open = false, unread = 0, typingOn = false, typingTimer = 0, agentTimer = 0;
-  let cursor = get('sessionStorage', 'cursor');
-  if (!/^\d{1,20}-\d{1,20}$/.test(cursor)) cursor = null;
-  let conversation = get('sessionStorage', 'conversation'), history = [];
-  try { history = JSON.parse(get('sessionStorage', 'history')) || []; } catch (e) { /* empty */ }
-  const seen = new Set();
-  const outbox = new Map(); // client_id -> {frame, el, acked}, until the message's event arrives
+  let config = { title: null, greeting: null, colour: null, position: 'right', locale: null, prechat: { enabled: false }, consent_required: false, hours: null, limits: {} };
+  let token = null, ws = null, live = false, busy = false, stopped = false, tries = 0, timer = 0, loaded = false;
+  let open = false, unread = 0, typingOn = false, typingTimer = 0, agentTimer = 0, flashTimer = 0, readUpTo = null;
+  let identity = script.getAttribute('data-user-id') ? { user_id: script.getAttribute('data-user-id'), user_hash: script.getAttribute('data-user-hash') } : null;
+  let cursor = null, conversation = null, profile = null;
+  const seen = new Map(); // message id -> element
+  const outbox = new Map(); // client_id -> {frame, el, text}, until the message's event arrives
+  const listeners = {};
+  const pageTitle = document.title;
 
+  const emit = (name, detail) => {
+    (listeners[name] || []).slice().forEach((fn) => { try { fn(detail); } catch (e) { console.warn('[SosyoChat]', e); } });
+    window.dispatchEvent(new CustomEvent(`sosyochat:${name}`, { detail }));
+  };
   const uid = () => (crypto.randomUUID ? crypto.randomUUID()
     : Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => (x + 256).toString(16).slice(1)).join(''));
   const bottom = () => { list.scrollTop = list.scrollHeight; };
-  const status = (state, text) => { statusEl.dataset.state = state; statusEl.textContent = text; };
+  const status = (state, key) => { statusEl.dataset.state = state; statusEl.textContent = t(key); };
   const tx = (frame) => ws.send(JSON.stringify(frame));
+  const post = (path, body) => fetch(hub + path, { method: 'POST', credentials: 'omit', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const after = (a, b) => { const [am, as] = a.split('-').map(Number), [bm, bs] = b.split('-').map(Number); return am > bm || (am === bm && as > bs); };
+  const stateOfHours = () => (config.hours && !config.hours.open_now ? 'away' : 'online');
+
+  function localize() {
+    const wanted = (script.getAttribute('data-locale') || config.locale || navigator.language || 'en').toLowerCase();
+    lang = wanted.startsWith('tr') ? 'tr' : 'en';
+    $('title').textContent = config.title || t('title');
+    $('greeting').textContent = config.greeting || t('greeting');
+    const off = config.hours && !config.hours.open_now && config.hours.offline_message;
+    $('offline').textContent = off || '';
+    $('offline').hidden = !off;
+    panel.setAttribute('aria-label', config.title || t('title'));
+    launcher.setAttribute('aria-label', t('open'));
+    $('close').setAttribute('aria-label', t('close'));
+    $('send').setAttribute('aria-label', t('send'));
+    input.placeholder = t('placeholder');
+    input.setAttribute('aria-label', t('placeholder'));
+    input.maxLength = (config.limits && config.limits.max_message_chars) || 10000;
+    $('prechat-text').textContent = t('prechat');
+    $('prechat-name').placeholder = t('name');
+    $('prechat-name').setAttribute('aria-label', t('name'));
+    $('prechat-email').placeholder = t('email');
+    $('prechat-email').setAttribute('aria-label', t('email'));
+    $('prechat-start').textContent = t('start');
+    if (config.colour) host.style.setProperty('--sc-color', config.colour);
+    wrap.classList.toggle('left', config.position === 'left');
+    if (!live) status(stopped ? 'off' : 'connecting', stopped ? 'unavailable' : 'connecting');
+  }
+
+  function showPrechat() {
+    const needed = config.prechat && config.prechat.enabled && !get('localStorage', 'profile') && !seen.size && !outbox.size;
+    pre.hidden = !needed;
+    composer.hidden = !!needed;
+  }
 
   function bubble(direction, text, meta) {
     const el = document.createElement('div');
@@ -90,61 +168,124 @@ textarea:focus{border-color:var(--c)}
     return el;
   }
 
+  function meta(m) {
+    const d = new Date(m.sent_at);
+    const parts = [];
+    if (m.direction === 'out' && m.sender && m.sender.name) parts.push(m.sender.name);
+    if (!isNaN(d)) parts.push(d.toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit' }));
+    if (m.direction === 'in') parts.push(readUpTo && m.event_id && !after(m.event_id, readUpTo) ? t('read') : t('sent'));
+    return parts.join(' · ');
+  }
+
   function show(m, fresh) {
-    if (!m || seen.has(m.id)) return;
-    seen.add(m.id);
+    if (!m || m.note) return;
+    const known = seen.get(m.id);
+    if (known) return;
     const stick = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
     const p = m.client_id && outbox.get(m.client_id);
-    const d = new Date(m.sent_at);
-    const meta = (m.direction === 'out' && m.sender && m.sender.name ? m.sender.name + ' · ' : '')
-      + (isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
-    const el = p ? p.el : list.appendChild(bubble(m.direction, m.text || '[attachment]', ''));
+    const text = m.deleted ? '—' : m.text || (m.attachments && m.attachments.length ? `[${t('attachment')}]` : '');
+    const el = p ? p.el : bubble(m.direction, text, '');
     outbox.delete(m.client_id);
     el.className = 'm';
     el.dataset.id = m.id;
-    el.lastChild.textContent = meta;
-    if (fresh) {
-      history = history.concat({ id: m.id, direction: m.direction, text: m.text, sent_at: m.sent_at, sender: m.sender }).slice(-100);
-      put('sessionStorage', 'history', JSON.stringify(history));
-      if (m.direction === 'out') {
-        typingEl.hidden = true;
-        if (!open) { badge.textContent = ++unread; badge.hidden = false; }
-      }
+    el.dataset.at = String(Date.parse(m.sent_at) || Date.now());
+    if (m.event_id) el.dataset.event = m.event_id;
+    el.m = m;
+    el.lastChild.textContent = meta(m);
+    seen.set(m.id, el);
+    if (!p) { // in time order, so that history pages and live events interleave rightly
+      let before = list.lastElementChild;
+      while (before && before.dataset.sc === 'message' && Number(before.dataset.at) > Number(el.dataset.at)) before = before.previousElementSibling;
+      list.insertBefore(el, before ? before.nextSibling : null);
+    }
+    if (m.direction === 'out' && m.sender && m.sender.name) agent(m.sender.name);
+    if (fresh && m.direction === 'out') {
+      typingEl.hidden = true;
+      emit('message:received', { id: m.id, text: m.text, sender: m.sender && m.sender.name, sent_at: m.sent_at });
+      if (!open || document.hidden) { unread += 1; badge.textContent = unread; badge.hidden = open; flash(); }
     }
     if (stick || p) bottom();
+    showPrechat();
+  }
+
+  function agent(name) {
+    $('avatar').textContent = name.trim().split(/\s+/).slice(0, 2).map((w) => w[0]).join('').toUpperCase();
+    put('sessionStorage', 'agent', name);
+  }
+
+  function flash() { // the page title blinks while there are unread replies
+    if (flashTimer) return;
+    let on = false;
+    flashTimer = setInterval(() => {
+      if (!unread) { clearInterval(flashTimer); flashTimer = 0; document.title = pageTitle; return; }
+      on = !on;
+      document.title = on ? `(${unread}) ${t('newMessage')}` : pageTitle;
+    }, 1000);
+  }
+
+  function markRead() {
+    if (!open || document.hidden) return;
+    unread = 0;
+    badge.hidden = true;
+    if (live && cursor && seen.size) tx({ type: 'read', up_to: cursor });
+  }
+
+  async function fetchConfig() {
+    try {
+      const r = await fetch(`${hub}/api/widget/config?channel=${encodeURIComponent(channel)}`, { credentials: 'omit' });
+      if (r.status === 403 || r.status === 404) stopped = true;
+      if (r.ok) config = Object.assign(config, await r.json());
+    } catch (e) { /* the hub is unreachable: defaults, and the socket retries */ }
+    if (config.consent_required && !get('localStorage', 'token')) keep = false;
+    localize();
   }
 
   async function fetchToken() {
     const previous = get('localStorage', 'token');
-    const r = await fetch(hub + '/api/widget/token', {
-      method: 'POST', credentials: 'omit', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(previous ? { channel, token: previous } : { channel }),
-    });
-    if (r.status === 403 || r.status === 404) stopped = true; // origin not allowed, unknown channel
-    if (!r.ok) throw new Error('token request answered ' + r.status);
+    const body = identity && identity.user_id ? { channel, user_id: identity.user_id, user_hash: identity.user_hash || '' }
+      : previous ? { channel, token: previous } : { channel };
+    const r = await post('/api/widget/token', body);
+    if (r.status === 403 || r.status === 404) stopped = true; // origin not allowed, unknown channel, bad identity
+    if (!r.ok) throw new Error(`token request answered ${r.status}`);
     const j = await r.json();
     token = j.token;
     put('localStorage', 'token', token);
+    if (profile) { const body = Object.assign({ token }, profile); profile = null; post('/api/widget/profile', body).catch(() => {}); }
     if (j.conversation_id !== conversation) { // another visitor: drop what was the old one's
       conversation = j.conversation_id;
-      cursor = null; history = [];
-      ['cursor', 'history'].forEach((k) => put('sessionStorage', k, null));
+      cursor = null; loaded = false;
+      put('sessionStorage', 'cursor', null);
       put('sessionStorage', 'conversation', conversation);
-      list.querySelectorAll('.m:not(.s)').forEach((el) => el.remove());
+      seen.forEach((el) => el.remove());
+      seen.clear();
     }
+  }
+
+  async function loadHistory() { // the whole conversation, from the database, before live events
+    let before = null;
+    for (let page = 0; page < 20; page += 1) {
+      const r = await post('/api/widget/history', before ? { token, before } : { token });
+      if (!r.ok) return;
+      const j = await r.json();
+      j.items.forEach((m) => show(m, false));
+      if (!j.next_before) break;
+      before = j.next_before;
+    }
+    loaded = true;
+    bottom();
   }
 
   async function connect() {
     clearTimeout(timer);
     if (ws || busy || stopped) return;
     busy = true;
-    status('connecting', 'Connecting…');
+    status('connecting', 'connecting');
     try {
       if (!token) await fetchToken();
     } catch (e) {
       console.warn('[SosyoChat]', e.message);
       busy = false;
-      return stopped ? status('off', 'Chat unavailable') : retry();
+      return stopped ? status('off', 'unavailable') : retry();
     }
     busy = false;
     const s = ws = new WebSocket(hub.replace(/^http/, 'ws') + '/ws/visitor');
@@ -159,9 +300,9 @@ textarea:focus{border-color:var(--c)}
       ws = null; live = typingOn = false;
       s.onclose = s.onmessage = null;
       s.close();
-      if (code === 4409) { cursor = null; put('sessionStorage', 'cursor', null); } // resume from now
+      if (code === 4409) { cursor = null; put('sessionStorage', 'cursor', null); loaded = false; } // reload history
       if (code === 4401) token = null; // fetch a fresh one
-      if (code === 4403) { stopped = true; return status('off', 'Chat unavailable'); }
+      if (code === 4403) { stopped = true; return status('off', 'unavailable'); }
       retry();
     };
     s.onopen = () => tx(cursor ? { type: 'hello', token, resume_from: cursor } : { type: 'hello', token });
@@ -174,11 +315,11 @@ textarea:focus{border-color:var(--c)}
 
   function retry() { // exponential backoff with jitter
     const base = Math.min(30000, 500 * 2 ** tries++);
-    status('connecting', 'Reconnecting…');
+    status('connecting', 'reconnecting');
     timer = setTimeout(connect, base / 2 + Math.random() * base / 2);
   }
 
-  function onFrame(f) {
+  async function onFrame(f) {
     const p = f.client_id && outbox.get(f.client_id);
     if (f.type === 'welcome' || f.type === 'event') {
       cursor = f.cursor || f.id;
@@ -186,36 +327,41 @@ textarea:focus{border-color:var(--c)}
     }
     if (f.type === 'welcome') {
       live = true; tries = 0;
-      status('online', 'Online');
-      outbox.forEach((o) => { if (!o.acked) ws.send(o.frame); }); // the hub dedupes by client_id
+      status(stateOfHours(), stateOfHours());
+      const s = ws;
+      outbox.forEach((o) => { if (o.ws !== s) { o.ws = s; s.send(o.frame); } }); // the hub dedupes by client_id
+      if (!f.resumed || !loaded) await loadHistory();
+      markRead();
     } else if (f.type === 'event' && f.name === 'message.created') {
-      show(f.data.message, true);
+      show(Object.assign({}, f.data.message, { event_id: f.id }), true);
+      markRead();
     } else if (f.type === 'event' && f.name === 'typing' && f.data.by && f.data.by.type === 'agent') {
       clearTimeout(agentTimer);
+      typingEl.textContent = t('typing', { n: f.data.by.name || t('agent') });
       typingEl.hidden = !f.data.on;
       if (f.data.on) agentTimer = setTimeout(() => { typingEl.hidden = true; }, 10000);
-    } else if (f.type === 'ack' && p) {
-      p.acked = true;
+    } else if (f.type === 'event' && f.name === 'conversation.updated' && f.data.agent_read_up_to) {
+      if (!readUpTo || after(f.data.agent_read_up_to, readUpTo)) readUpTo = f.data.agent_read_up_to;
+      seen.forEach((el) => { if (el.m && el.m.direction === 'in') el.lastChild.textContent = meta(el.m); });
     } else if (f.type === 'error' && p) {
       outbox.delete(f.client_id);
       p.el.className = 'm f';
-      p.el.lastChild.textContent = 'Not sent: ' + f.message;
+      p.el.lastChild.textContent = t('failed', { m: f.message });
     }
   }
 
-  function send() {
-    const text = input.value.trim();
+  function send(text) {
     if (!text) return;
-    input.value = '';
-    grow();
+    startKeeping();
     const id = uid();
-    const el = list.appendChild(bubble('in', text, 'Sending…'));
+    const el = list.appendChild(bubble('in', text, t('sending')));
     el.className = 'm s';
     bottom();
-    const o = { frame: JSON.stringify({ type: 'message.send', client_id: id, text }), el, acked: false };
+    const o = { frame: JSON.stringify({ type: 'message.send', client_id: id, text }), el };
     outbox.set(id, o);
     typing(false);
-    if (live) ws.send(o.frame); else { stopped = false; connect(); }
+    emit('message:sent', { client_id: id, text });
+    if (live) { o.ws = ws; ws.send(o.frame); } else { stopped = false; connect(); }
   }
 
   function typing(on) { // one "on" per burst; "off" after 3 s without a key, or on send
@@ -229,36 +375,105 @@ textarea:focus{border-color:var(--c)}
     input.style.height = Math.min(input.scrollHeight + 2, 120) + 'px';
   }
 
+  async function startChat() { // the pre-chat form: who the visitor is, then the composer
+    const name = $('prechat-name').value.trim(), email = $('prechat-email').value.trim();
+    const error = $('prechat-error');
+    error.hidden = true;
+    if (!name) { error.textContent = t('needName'); error.hidden = false; return; }
+    if ((email || config.prechat.require_email) && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) { error.textContent = t('badEmail'); error.hidden = false; return; }
+    startKeeping();
+    try {
+      if (!token) await fetchToken();
+      const r = await post('/api/widget/profile', { token, name, email: email || null });
+      if (!r.ok) throw new Error(String(r.status));
+    } catch (e) {
+      error.textContent = t('unavailable'); error.hidden = false; return;
+    }
+    put('localStorage', 'profile', '1');
+    showPrechat();
+    input.focus();
+    connect();
+  }
+
   function setOpen(value, focus) {
     open = value;
     panel.hidden = !open;
     launcher.setAttribute('aria-expanded', open);
-    put('sessionStorage', 'open', open ? 1 : null);
+    if (keep) put('sessionStorage', 'open', open ? 1 : null);
     if (!open) return;
-    unread = 0;
-    badge.hidden = true;
+    markRead();
+    showPrechat();
     stopped = false;
-    connect();
+    if (!pre.hidden) { if (focus) $('prechat-name').focus(); return; }
+    if (keep || token) connect(); else status(stateOfHours(), stateOfHours());
     bottom();
     if (focus) input.focus();
   }
 
+  function reset() { // forget this visitor on this device
+    if (ws) { ws.onclose = ws.onmessage = null; ws.close(1000); ws = null; }
+    live = false; token = null; cursor = null; conversation = null; loaded = false; identity = null; readUpTo = null; unread = 0;
+    ['token', 'profile'].forEach((k) => put('localStorage', k, null));
+    ['cursor', 'conversation', 'open', 'agent'].forEach((k) => put('sessionStorage', k, null));
+    seen.forEach((el) => el.remove());
+    seen.clear();
+    outbox.forEach((o) => o.el.remove());
+    outbox.clear();
+    badge.hidden = true;
+    $('avatar').textContent = '';
+    keep = !config.consent_required;
+    showPrechat();
+    if (open) connect();
+  }
+
   launcher.onclick = () => setOpen(!open, true);
-  $('.x').onclick = () => setOpen(false);
-  $('form').onsubmit = (e) => { e.preventDefault(); send(); };
+  $('close').onclick = () => setOpen(false);
+  composer.onsubmit = (e) => { e.preventDefault(); const text = input.value.trim(); input.value = ''; grow(); send(text); };
+  pre.onsubmit = (e) => { e.preventDefault(); startChat(); };
   input.onkeydown = (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); composer.onsubmit(e); }
   };
   input.oninput = () => { grow(); typing(!!input.value.trim()); };
   addEventListener('online', () => { if (!ws && (open || token)) { tries = 0; connect(); } });
+  document.addEventListener('visibilitychange', markRead);
 
-  window.SosyoChat = { open: () => setOpen(true, true), close: () => setOpen(false), toggle: () => setOpen(!open, true) };
+  window.SosyoChat = {
+    open: () => setOpen(true, true),
+    close: () => setOpen(false),
+    toggle: () => setOpen(!open, true),
+    identify(who) {
+      if (!who || !who.user_id) return;
+      const changed = !identity || identity.user_id !== String(who.user_id);
+      identity = { user_id: String(who.user_id), user_hash: String(who.user_hash || '') };
+      if (changed) { // another person: their own conversation, from the hub
+        if (ws) { ws.onclose = ws.onmessage = null; ws.close(1000); ws = null; live = false; }
+        token = null; stopped = false;
+        if (open || get('localStorage', 'token')) connect();
+      }
+      if (who.name || who.email) {
+        profile = { name: who.name ? String(who.name) : null, email: who.email ? String(who.email) : null };
+        put('localStorage', 'profile', '1');
+        if (token && !changed) { const body = Object.assign({ token }, profile); profile = null; post('/api/widget/profile', body).catch(() => {}); }
+      }
+    },
+    reset,
+    on(name, fn) { (listeners[name] = listeners[name] || []).push(fn); },
+    off(name, fn) { listeners[name] = (listeners[name] || []).filter((x) => x !== fn); },
+  };
 
-  history.forEach((m) => show(m, false));
-  const mount = () => {
+  const mount = async () => {
     document.body.appendChild(host);
+    await fetchConfig();
+    cursor = get('sessionStorage', 'cursor');
+    if (!/^\d{1,20}-\d{1,20}$/.test(cursor || '')) cursor = null;
+    conversation = get('sessionStorage', 'conversation');
+    if (!cursor) conversation = null;
+    const name = get('sessionStorage', 'agent');
+    if (name) agent(name);
+    showPrechat();
     if (get('sessionStorage', 'open')) setOpen(true);
-    else if (get('localStorage', 'token')) connect(); // a returning visitor hears replies at once
+    else if (get('localStorage', 'token') || identity) connect(); // a returning visitor hears replies at once
+    emit('ready', { channel });
   };
   if (document.body) mount(); else addEventListener('DOMContentLoaded', mount);
 })();

@@ -34,6 +34,11 @@ Contract
   as which channel a conversation belongs to). `recall` answers None for an unknown or
   expired key. With `only_new`, `remember` stores nothing over a live key and answers
   False: a claim that exactly one process wins.
+- `count(w, key, window_s)` adds one to a per-workspace counter and answers its new value.
+  The first increment starts a fixed window of `window_s` seconds; when it ends the counter
+  is gone and the next increment answers 1 again. Increment and expiry are one atomic step,
+  so concurrent callers on any process see distinct values and a counter never outlives its
+  window (rate limits across nodes).
 """
 
 from __future__ import annotations
@@ -114,6 +119,8 @@ class Bus(Protocol):
     ) -> bool: ...
 
     async def recall(self, workspace_id: str, key: str) -> str | None: ...
+
+    async def count(self, workspace_id: str, key: str, *, window_s: int) -> int: ...
 
     async def last_id(self, workspace_id: str) -> str: ...
 

@@ -36,6 +36,7 @@ class MemoryBus:
         self._dedupe: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._published: set[str] = set()  # ensure_group also creates streams
         self._kv: dict[tuple[str, str], tuple[str, float]] = {}
+        self._counters: dict[tuple[str, str], tuple[int, float]] = {}
         self._changed = asyncio.Condition()
         self._woken = False
 
@@ -118,6 +119,16 @@ class MemoryBus:
     async def recall(self, workspace_id: str, key: str) -> str | None:
         found = self._kv.get((workspace_id, key))
         return found[0] if found is not None and found[1] > time.monotonic() else None
+
+    async def count(self, workspace_id: str, key: str, *, window_s: int) -> int:
+        now = time.monotonic()
+        found = self._counters.get((workspace_id, key))
+        value, until = (found[0] + 1, found[1]) if found and found[1] > now else (1, now + window_s)
+        self._counters[(workspace_id, key)] = (value, until)
+        if len(self._counters) > 4 * self.stream_maxlen:
+            for stale in [k for k, (_, end) in self._counters.items() if end <= now]:
+                del self._counters[stale]
+        return value
 
     async def last_id(self, workspace_id: str) -> str:
         stream = self._streams.get(workspace_id)

@@ -227,6 +227,15 @@ class RedisBus:
         value = await self._c.redis.get(f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}")
         return None if value is None else str(value)
 
+    async def count(self, workspace_id: str, key: str, *, window_s: int) -> int:
+        name = f"{self.prefix}:{{w:{workspace_id}}}:count:{key}"
+        # MULTI/EXEC: the increment and the window's expiry are applied together.
+        async with self._c.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, window_s, nx=True)
+            value, _ = await pipe.execute()
+        return int(value)
+
     async def last_id(self, workspace_id: str) -> str:
         return str(await self._c.last_id(keys=[self._key(workspace_id)]))
 
