@@ -142,9 +142,19 @@ def test_one_script_tag_on_a_third_party_page_talks_only_to_the_hub(
         "reset",
         "toggle",
     ]
+    shifts = page.evaluate(
+        """() => new Promise((done) => {
+            let total = 0;
+            const add = (list) => list.getEntries().forEach((e) => { total += e.value; });
+            new PerformanceObserver(add).observe({ type: 'layout-shift', buffered: true });
+            setTimeout(() => done(total), 300);
+        })"""
+    )
+    assert shifts == 0  # the widget moves nothing on the host page
     launcher.click()
     expect(page.locator("[data-sc=status]")).to_have_text("Online")
     expect(page.locator("[data-sc=title]")).to_have_text("Chat with us")
+    expect(page.locator("[data-sc=input]")).to_have_attribute("maxlength", "10000")  # the limit
     say(page, "Do you ship to Izmir?")
     wait_until(lambda: "message:sent" in events, what="message:sent")
     conversation_id = conversation_of(page, fresh)
