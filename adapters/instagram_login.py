@@ -54,6 +54,7 @@ class Account:
     account_id: str
     username: str | None
     picture_url: str | None
+    app_user_id: str | None = None  # `/me`'s `id`: the app-scoped id Meta's callbacks name
 
 
 def authorize_url(endpoints: Endpoints, app_id: str, redirect_uri: str, state: str) -> str:
@@ -135,6 +136,7 @@ def read_account(body: Any) -> Account | None:
         account_id,
         nonempty_text(answer.get("username")),
         nonempty_text(answer.get("profile_picture_url")),
+        as_id(answer.get("id")),
     )
 
 

@@ -7,8 +7,9 @@ anything the platform or the network does: every answer becomes an `Outcome`, wh
 send worker turns into a retry, a "reconnect this channel" prompt or a failed message.
 
 Tokens: Meta takes a bearer header; Telegram's documented API puts the bot token in the
-path (`/bot<token>/`). `Request.redacted_url` and `repr(Request)` hide it, and a filter on
-the `httpx` logger masks it in httpx's own "HTTP Request: POST <url>" log line.
+path (`/bot<token>/`), and Instagram's token exchange and refresh put the token and app
+secret in the query. `Request.redacted_url` and `repr(Request)` hide them, and a filter on
+the `httpx` logger masks them in httpx's own "HTTP Request: POST <url>" log line.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from hub.message import ChannelKind
 
 TIMEOUT_S = 10.0
 _BOT_TOKEN = re.compile(r"/bot[^/?#\s]+")  # Telegram's token path segment, wherever it appears
+# Instagram's token exchange and refresh are GETs with the token and app secret in the query.
+_QUERY_SECRET = re.compile(r"([?&](?:access_token|client_secret)=)[^&#\s]+")
 
 
 def redact(text: str) -> str:
-    """`text` with any Telegram `/bot<token>` path segment masked."""
-    return _BOT_TOKEN.sub("/bot<redacted>", text)
+    """`text` with any Telegram `/bot<token>` path segment and any `access_token` or
+    `client_secret` query value masked."""
+    return _QUERY_SECRET.sub(r"\1<redacted>", _BOT_TOKEN.sub("/bot<redacted>", text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +90,12 @@ class Request:
         return redact(self.url)
 
     def __repr__(self) -> str:
-        # Header values are credentials (Authorization); only their names are shown.
+        # Header and form values are credentials (Authorization, client_secret, code): only
+        # their names are shown.
+        form = sorted(self.form) if self.form is not None else None
         return (
             f"Request({self.method} {self.redacted_url}, json={self.json!r}, "
-            f"form={self.form!r}, headers={sorted(self.headers)!r})"
+            f"form={form!r}, headers={sorted(self.headers)!r})"
         )
 
 
@@ -211,7 +217,7 @@ async def send(
 
 
 class _RedactBotTokens(logging.Filter):
-    """httpx logs every request's full URL at INFO; on Telegram that URL holds the token."""
+    """httpx logs every request's full URL at INFO; some URLs hold a token (see `redact`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):

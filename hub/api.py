@@ -133,14 +133,16 @@ async def authenticate(request: Request) -> Principal:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise Unauthenticated()
-    user_id, workspace_id, nonce = svc.signer.read_session(cookie)
+    session = svc.signer.read_session(cookie)
     if request.method not in SAFE_METHODS and not svc.signer.check_csrf(
-        nonce, request.headers.get("x-csrf-token")
+        session.nonce, request.headers.get("x-csrf-token")
     ):
         raise CsrfFailed()
-    principal = await svc.store.principal(user_id, workspace_id, "session")
+    principal = await svc.store.principal(
+        session.user_id, session.workspace_id, "session", password_mark=session.password_mark
+    )
     if principal is None:
-        raise Unauthenticated("The session's membership is gone.")
+        raise Unauthenticated("The session has ended (membership removed or password changed).")
     return principal
 
 
@@ -252,22 +254,31 @@ def principal_json(principal: Principal) -> dict[str, Any]:
 
 
 async def login(request: Request) -> Response:
+    from hub import account  # the lockout lives with the rest of a member's credentials
+
     svc = services(request)
     body = await read_body(request, LoginBody)
+    ip = client_ip(request)
+    await account.refuse_if_locked(svc, body.email, ip)
     user = await svc.store.user_by_email(body.email) if "@" in body.email else None
     if not verify_password(user.password_hash if user else None, body.password) or user is None:
-        await svc.store.audit(None, "anonymous", None, "login.failed", ip=client_ip(request))
+        await account.note_failure(svc, body.email, ip)
+        await svc.store.audit(None, "anonymous", None, "login.failed", ip=ip)
         raise Unauthenticated("Wrong e-mail or password.")
     workspace_id = await svc.store.first_workspace(user.id)
     if workspace_id is None:
         raise Forbidden("This user belongs to no workspace.")
     principal = await svc.store.principal(user.id, workspace_id, "session")
     assert principal is not None
-    cookie = svc.signer.session_cookie(user.id, workspace_id)
-    _, _, nonce = svc.signer.read_session(cookie)
-    await svc.store.audit(
-        workspace_id, "user", str(user.id), "login.succeeded", ip=client_ip(request)
-    )
+    await svc.store.audit(workspace_id, "user", str(user.id), "login.succeeded", ip=ip)
+    return session_response(request, principal, user.password_hash)
+
+
+def session_response(request: Request, principal: Principal, password_hash: str) -> Response:
+    """A new session cookie for the principal, and its CSRF token in the body."""
+    svc = services(request)
+    cookie = svc.signer.session_cookie(principal.user_id, principal.workspace_id, password_hash)
+    nonce = svc.signer.read_session(cookie).nonce
     response = JSONResponse(
         {"user": principal_json(principal), "csrf_token": svc.signer.csrf_token(nonce)}
     )
@@ -299,7 +310,7 @@ async def me(request: Request) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if principal.via == "session" and cookie:
         body["csrf_token"] = services(request).signer.csrf_token(
-            services(request).signer.read_session(cookie)[2]
+            services(request).signer.read_session(cookie).nonce
         )
     return JSONResponse(body)
 
@@ -375,6 +386,9 @@ async def disconnect_channel(request: Request) -> Response:
         principal.workspace_id, principal.user_id, channel_id, ip=client_ip(request)
     )
     services(request).webchat.forget(channel_id)
+    await services(request).ingress.channel_updated(
+        principal.workspace_id, channel_id, "disconnected"
+    )
     return JSONResponse(channel_json(channel))
 
 

@@ -11,13 +11,15 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import admin, api, oauth, openapi, webhooks, widgetapi, ws
+from hub import account, admin, api, export, oauth, openapi, privacy, webhooks, widgetapi, ws
 from hub.errors import HubError
+from hub.headers import SecurityHeaders
 from hub.services import Services
 from hub.settings import Settings
 
@@ -115,6 +117,10 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         Route("/healthz", health),
         Route("/api/openapi.json", openapi.endpoint),
         *api.routes,
+        *account.routes,
+        *export.routes,
+        *privacy.api_routes,
+        *privacy.routes,
         *widgetapi.routes,
         *admin.routes,
         *webhooks.routes,
@@ -131,6 +137,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         routes.append(Route("/demo", demo_page))
     return Starlette(
         routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
         exception_handlers={
             HubError: hub_error,

@@ -12,6 +12,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -70,6 +71,19 @@ class VisitorClaims:
     visitor_id: str
 
 
+class Session(NamedTuple):
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    nonce: str  # the CSRF token is derived from it
+    password_mark: str  # see password_mark: a new password ends every older session
+
+
+def password_mark(password_hash: str) -> str:
+    """A short digest of the stored password hash. Sessions carry it and are refused once it
+    differs, so changing a password signs out every other session at once."""
+    return hashlib.sha256(("hub.pw:" + password_hash).encode()).hexdigest()[:16]
+
+
 class Signer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -81,14 +95,21 @@ class Signer:
 
     # Sessions (cookie) and their CSRF token
 
-    def session_cookie(self, user_id: uuid.UUID, workspace_id: uuid.UUID) -> str:
+    def session_cookie(
+        self, user_id: uuid.UUID, workspace_id: uuid.UUID, password_hash: str
+    ) -> str:
         return self._session.dumps(
-            {"u": str(user_id), "w": str(workspace_id), "n": secrets.token_hex(8)}
+            {
+                "u": str(user_id),
+                "w": str(workspace_id),
+                "n": secrets.token_hex(8),
+                "p": password_mark(password_hash),
+            }
         )
 
-    def read_session(self, cookie: str) -> tuple[uuid.UUID, uuid.UUID, str]:
+    def read_session(self, cookie: str) -> Session:
         data = self._loads(self._session, cookie, self.settings.session_max_age_s)
-        return uuid.UUID(data["u"]), uuid.UUID(data["w"]), str(data["n"])
+        return Session(uuid.UUID(data["u"]), uuid.UUID(data["w"]), str(data["n"]), str(data["p"]))
 
     def csrf_token(self, session_nonce: str) -> str:
         return hmac.new(self._csrf_key, session_nonce.encode(), hashlib.sha256).hexdigest()

@@ -20,6 +20,7 @@ from adapters import send_telegram
 from adapters.base import ChannelContext
 from adapters.instagram_login import Account as IgAccount
 from adapters.outbound import Platforms, Request, redact
+from hub import audit
 from hub.channelsettings import normalize_origins
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.message import ChannelKind
@@ -168,7 +169,8 @@ class Channels:
                     account_id=account_id,
                 )
             )
-            s.add(_audit(workspace_id, actor_id, "channel.connected", channel.id, ip))
+            connected = _audit(workspace_id, actor_id, "channel.connected", channel.id, ip)
+            await audit.append(s, connected)
         self._by_account.pop((kind.value, account_id), None)  # it may be cached as unknown
         return channel, shown
 
@@ -204,12 +206,14 @@ class Channels:
     async def disconnect(
         self,
         workspace_id: uuid.UUID,
-        actor_id: uuid.UUID,
+        actor_id: uuid.UUID | None,
         channel_id: uuid.UUID,
         *,
         ip: str | None = None,
+        action: str = "channel.disconnected",
     ) -> Channel:
-        """Stop routing to the channel and destroy its secrets; its conversations stay."""
+        """Stop routing to the channel and destroy its secrets; its conversations stay.
+        Without an actor the platform did it (a deauthorization, audited as `action`)."""
         async with self.store.sessions() as s, s.begin():
             channel = (
                 await s.exec(
@@ -228,7 +232,7 @@ class Channels:
             channel.status = "disconnected"
             channel.secrets = None
             s.add(channel)
-            s.add(_audit(workspace_id, actor_id, "channel.disconnected", channel_id, ip))
+            await audit.append(s, _audit(workspace_id, actor_id, action, channel_id, ip))
         self._by_id.pop(channel_id, None)
         if channel.kind == ChannelKind.TELEGRAM and secrets.get("bot_token"):
             ok, why = await _bot_api(
@@ -257,6 +261,8 @@ class Channels:
             "username": account.username,
             "picture_url": account.picture_url,
             "token_expires_at": expires_at.isoformat(),
+            # Who authorized the app: a deauthorize callback names them (hub.privacy).
+            "connected_by_user_id": account.app_user_id,
         }
         sealed = self.vault.seal({"access_token": token})
         async with self.store.sessions() as s, s.begin():
@@ -292,7 +298,7 @@ class Channels:
             channel.settings = {**channel.settings, **settings}
             channel.status = "connected"
             s.add(channel)
-            s.add(_audit(workspace_id, actor_id, "channel.connected", channel.id))
+            await audit.append(s, _audit(workspace_id, actor_id, "channel.connected", channel.id))
         self._by_id.pop(channel.id, None)
         self._by_account.pop((ChannelKind.INSTAGRAM.value, account.account_id), None)
         return channel
@@ -324,6 +330,9 @@ class Channels:
             )
             channel.settings = {**channel.settings, "token_expires_at": expires_at.isoformat()}
             s.add(channel)
+            refreshed = _audit(channel.workspace_id, None, "channel.token_refreshed", channel_id)
+            refreshed.actor_type = "system"  # the hub's refresher, not the platform
+            await audit.append(s, refreshed)
         self._by_id.pop(channel_id, None)
 
     async def mark(self, channel_id: uuid.UUID, status: str) -> None:
@@ -334,11 +343,8 @@ class Channels:
                 return
             channel.status = status
             s.add(channel)
-            s.add(
-                _audit(
-                    channel.workspace_id, None, f"channel.{status.replace('_', '-')}", channel_id
-                )
-            )
+            action = f"channel.{status.replace('_', '-')}"
+            await audit.append(s, _audit(channel.workspace_id, None, action, channel_id))
         self._by_id.pop(channel_id, None)
 
     # Routing webhooks

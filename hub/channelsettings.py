@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
+from hub import audit
 from hub.errors import BadRequest, NotFound
 from hub.hours import DAYS, BusinessHours
 from hub.models import AuditEvent, Channel, Conversation
@@ -198,7 +199,8 @@ async def update_channel(
             channel.settings = merged
         if changed:
             s.add(channel)
-            s.add(
+            await audit.append(
+                s,
                 AuditEvent(
                     workspace_id=workspace_id,
                     actor_type="user",
@@ -208,7 +210,7 @@ async def update_channel(
                     target_id=str(channel_id),
                     ip=ip,
                     detail={"fields": changed},
-                )
+                ),
             )
     return channel
 
@@ -239,7 +241,8 @@ async def rotate_identity_secret(
             raise NotWebChat("Only a web-chat channel has an identity secret.")
         channel.secrets = vault.seal({"identity_secret": secret})  # a web chat's only secret
         s.add(channel)
-        s.add(
+        await audit.append(
+            s,
             AuditEvent(
                 workspace_id=workspace_id,
                 actor_type="user",
@@ -248,7 +251,7 @@ async def rotate_identity_secret(
                 target_type="channel",
                 target_id=str(channel_id),
                 ip=ip,
-            )
+            ),
         )
     return secret
 

@@ -1,4 +1,4 @@
-"""The `hub` command: serve, worker, migrate, create-admin, demo."""
+"""The `hub` command: serve, worker, migrate, create-admin, demo, rotate-keys, audit verify."""
 
 from __future__ import annotations
 
@@ -147,6 +147,59 @@ def cmd_demo(args: argparse.Namespace) -> None:
     uvicorn.Server(_uvicorn_config(app, settings, args.host, args.port)).run()
 
 
+def cmd_rotate_keys(args: argparse.Namespace) -> None:
+    from hub.db import make_engine, sessionmaker
+    from hub.rotation import Rotation, rotate_secrets
+    from hub.store import Store
+    from hub.vault import SecretUnreadable, Vault
+
+    settings = Settings.from_env()
+
+    async def run() -> Rotation:
+        engine = make_engine(settings)
+        try:
+            store, vault = Store(sessionmaker(engine)), Vault(settings.encryption_keys)
+            return await rotate_secrets(store, vault, batch_rows=args.batch)
+        finally:
+            await engine.dispose()
+
+    done = asyncio.run(run())
+    print(
+        f"Rotated {done.rotated} sealed secrets to the newest key "
+        f"({done.current} already were under it)."
+    )
+    if done.unreadable:
+        raise SecretUnreadable(
+            f"{len(done.unreadable)} channels' secrets open with none of HUB_ENCRYPTION_KEYS "
+            f"and were left as they are (the first: channel {done.unreadable[0]})."
+        )
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> None:
+    from hub.audit import Verdict, verify
+    from hub.db import make_engine, sessionmaker
+
+    settings = Settings.from_env()
+
+    async def run() -> Verdict:
+        engine = make_engine(settings)
+        try:
+            return await verify(sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    verdict = asyncio.run(run())
+    print(verdict.line())
+    if not verdict.ok:
+        raise SystemExit(1)
+
+
+def _positive(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError("a whole number from 1 up")
+    return int(raw)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hub", description="SosyoCRM hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +222,18 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--data-dir", default="hub-data")
     demo.set_defaults(run=cmd_demo)
+    rotate = sub.add_parser(
+        "rotate-keys", help="re-encrypt every stored secret under the newest encryption key"
+    )
+    rotate.add_argument(
+        "--batch", type=_positive, default=100, help="channels per transaction (100)"
+    )
+    rotate.set_defaults(run=cmd_rotate_keys)
+    audit = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser(
+        "verify", help="check the audit log's hash chain; exit 1 naming the first broken row"
+    ).set_defaults(run=cmd_audit_verify)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from adapters.base import ChannelContext, MessageChange, NewMessage, Parsed
@@ -239,6 +240,11 @@ class Ingress:
         self._cache(ref)
         return ref
 
+    def forget(self, workspace_id: uuid.UUID, conversation_ids: Iterable[uuid.UUID]) -> None:
+        """Drop erased conversations from this process's cache."""
+        for conversation_id in conversation_ids:
+            self._conversations.pop((workspace_id, conversation_id), None)
+
     def _cached(
         self, workspace_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> ConversationRef | None:
@@ -427,6 +433,14 @@ class Ingress:
             conversation_id=str(parsed.conversation_id),
             dedupe_key=f"read:{parsed.conversation_id}:{parsed.at.isoformat()}:{parsed.platform_message_id}",
         )
+
+    async def channel_updated(
+        self, workspace_id: uuid.UUID, channel_id: uuid.UUID, status: str
+    ) -> Published:
+        """A channel's status changed (disconnected by an admin or by the platform): agents
+        only, so admins' consoles and inboxes show it live."""
+        data = {"channel_id": str(channel_id), "status": status}
+        return await self.bus.publish(str(workspace_id), "channel.updated", json.dumps(data))
 
     async def presence(self, principal: Principal, state: str, *, announce: bool) -> None:
         """Keep the agent's presence on the bus for `presence_ttl_s` (a crashed node's agents

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hub import audit
 from hub.auth import hash_password
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.models import AuditEvent, Membership, User
@@ -115,7 +116,9 @@ class Members:
                 raise Conflict("That e-mail is already a member of this workspace.")
             membership = Membership(workspace_id=workspace_id, user_id=user.id, role=role)
             s.add(membership)
-            s.add(_audit(workspace_id, actor, "member.added", user.id, {"role": role}))
+            await audit.append(
+                s, _audit(workspace_id, actor, "member.added", user.id, {"role": role})
+            )
         return Member(user, membership), existed
 
     async def change_role(
@@ -129,7 +132,9 @@ class Members:
                 detail = {"from": membership.role, "to": role}
                 membership.role = role
                 s.add(membership)
-                s.add(_audit(workspace_id, actor, "member.role_changed", user_id, detail))
+                await audit.append(
+                    s, _audit(workspace_id, actor, "member.role_changed", user_id, detail)
+                )
         return Member(user, membership)
 
     async def remove(self, workspace_id: uuid.UUID, actor: Actor, user_id: uuid.UUID) -> None:
@@ -141,7 +146,7 @@ class Members:
             if membership.role == "admin":
                 await _keep_an_admin(s, workspace_id)
             await s.delete(membership)
-            s.add(_audit(workspace_id, actor, "member.removed", user_id, {}))
+            await audit.append(s, _audit(workspace_id, actor, "member.removed", user_id, {}))
 
     async def audit_page(
         self, workspace_id: uuid.UUID, where: AuditFilter, *, limit: int, cursor: str | None

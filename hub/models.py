@@ -229,3 +229,25 @@ class AuditEvent(SQLModel, table=True):
     target_type: str | None = Field(default=None, max_length=30)
     target_id: str | None = Field(default=None, max_length=64)
     detail: dict[str, Any] = _json(dict)
+    prev_hash: str | None = Field(default=None, max_length=64)  # the previous row's `hash`
+    hash: str | None = Field(default=None, max_length=64)  # sha256 over prev_hash and this row
+
+
+class DeletionRequest(SQLModel, table=True):
+    """An erasure in progress or done. Keeps no personal data: the subject is a hash, and
+    `progress` holds counts and ids of our own rows, which are gone once it is done."""
+
+    __tablename__ = "deletion_requests"
+    __table_args__ = (sa.Index("ix_deletion_requests_status", "status"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    confirmation_code: str = Field(max_length=40, unique=True)
+    workspace_id: uuid.UUID | None = Field(
+        default=None, foreign_key="workspaces.id", ondelete="CASCADE"
+    )
+    source: str = Field(max_length=20)  # meta | admin
+    status: str = Field(max_length=20)  # received | in_progress | done | no_data
+    subject_hash: str = Field(max_length=64)
+    progress: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -20,7 +20,7 @@ from pydantic.json_schema import JsonSchemaMode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub import admin, api, widgetdocs
+from hub import accountdocs, admin, api, privacydocs, widgetdocs
 from hub.auth import SESSION_COOKIE
 from hub.channels import ConnectBody
 from hub.channelsettings import ChannelPatch
@@ -225,6 +225,7 @@ ERRORS = {
     404: "No such resource in this workspace (`not_found`)",
     409: "Conflicts with what exists (`conflict`)",
     413: "The body is over HUB_MAX_BODY_BYTES (`too_big`)",
+    429: "Too many attempts (`too_many_attempts`, `rate_limited`)",
 }
 
 
@@ -237,6 +238,8 @@ class _Op:
     params: tuple[dict[str, Any], ...] = ()
     auth: bool = True
     description: str = ""
+    body_media: str = "application/json"  # or a form: application/x-www-form-urlencoded
+    html: bool = False  # the 2xx answers are HTML too (for a browser), JSON when asked for
 
 
 def _param(name: str, where: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -285,10 +288,12 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
         ("/api/auth/login", "post"): _Op(
             "Log in with e-mail and password",
             {200: ("Logged in; sets the cookie", LoginResult)},
-            (400, 401, 403, 413),
+            (400, 401, 403, 413, 429),
             body=api.LoginBody,
             auth=False,
-            description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax).",
+            description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax). "
+            "After 5 failed attempts for one e-mail (or 50 from one address) in 15 minutes, "
+            "sign-in answers 429 `too_many_attempts` until the window has passed.",
         ),
         ("/api/auth/logout", "post"): _Op(
             "Log out", {204: ("Logged out; the cookie is cleared", None)}, (401, 403)
@@ -452,6 +457,8 @@ def _operation(components: _Components, path: str, method: str, op: _Op) -> dict
         if model is not None:
             schema = components.ref(model, "serialization")
             responses[str(status)]["content"] = {"application/json": {"schema": schema}}
+            if op.html:
+                responses[str(status)]["content"]["text/html"] = {"schema": {"type": "string"}}
     error = {"application/json": {"schema": components.ref(ErrorBody, "serialization")}}
     for status in op.errors:
         responses[str(status)] = {"description": ERRORS[status], "content": error}
@@ -467,7 +474,7 @@ def _operation(components: _Components, path: str, method: str, op: _Op) -> dict
         operation["description"] = op.description
     if op.body is not None:
         schema = components.ref(op.body, "validation")
-        content = {"application/json": {"schema": schema}}
+        content = {op.body_media: {"schema": schema}}
         operation["requestBody"] = {"required": True, "content": content}
     return operation
 
@@ -478,7 +485,10 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
     components = _Components()
     paths: dict[str, dict[str, Any]] = {}
     widget = {k: _Op(**v) for k, v in widgetdocs.operations(page_max_items).items()}
-    operations = _operations(page_max_items) | widget | _admin_operations(page_max_items)
+    account = {k: _Op(**v) for k, v in accountdocs.operations().items()}
+    privacy = {k: _Op(**v) for k, v in privacydocs.operations(page_max_items).items()}
+    operations = _operations(page_max_items) | widget | account | _admin_operations(page_max_items)
+    operations |= privacy
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = _operation(components, path, method, op)
     return {

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from adapters import profiles
+from hub import erasure
 from hub.bus import Event
 from hub.message import ChannelKind
 
@@ -45,9 +46,11 @@ class Profiler:
                 or not user_id
             ):
                 continue
-            await self._refresh(workspace_id, message, str(user_id))
+            await self._refresh(workspace_id, message, str(user_id), event.id)
 
-    async def _refresh(self, workspace_id: str, message: dict[str, Any], user_id: str) -> None:
+    async def _refresh(
+        self, workspace_id: str, message: dict[str, Any], user_id: str, event_id: str
+    ) -> None:
         bus = self.services.bus
         contact_id = str(message["contact_id"])
         if not await bus.remember(
@@ -64,6 +67,11 @@ class Profiler:
             await bus.remember(
                 workspace_id, f"profile:{contact_id}", "failed", ttl_s=RETRY_AFTER_FAILURE_S
             )
+            return
+        if await erasure.erased_after(bus, workspace_id, contact_id, event_id):
+            # The person was erased while we asked: their profile is not kept, and if they
+            # write again it is asked for again.
+            await bus.forget(workspace_id, [f"profile:{contact_id}"])
             return
         update = {
             "contact_id": contact_id,

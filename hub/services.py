@@ -12,6 +12,8 @@ from hub.auth import Signer
 from hub.bus import Bus, make_bus
 from hub.channels import Channels
 from hub.db import make_engine, sessionmaker
+from hub.deletions import Deletions, Sweeper
+from hub.erasure import Erasure
 from hub.fanout import Fanout
 from hub.ingress import Ingress
 from hub.members import Members
@@ -39,6 +41,7 @@ class Services:
     channels: Channels
     platforms: Platforms
     members: Members
+    deletions: Deletions
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -52,36 +55,44 @@ class Services:
             instagram=settings.instagram_graph_url,
             telegram=settings.telegram_api_url,
         )
+        ingress = Ingress(
+            bus, store, cache_ttl_s=settings.cache_ttl_s, presence_ttl_s=settings.presence_ttl_s
+        )
         return cls(
             settings=settings,
             engine=engine,
             bus=bus,
             store=store,
             signer=signer,
-            ingress=Ingress(
-                bus,
-                store,
-                cache_ttl_s=settings.cache_ttl_s,
-                presence_ttl_s=settings.presence_ttl_s,
-            ),
+            ingress=ingress,
             webchat=WebChat(store, signer, vault, cache_ttl_s=settings.cache_ttl_s),
             fanout=Fanout(bus, resume_max_events=settings.resume_max_events),
             vault=vault,
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),
             platforms=platforms,
             members=Members(store.sessions),
+            deletions=Deletions(
+                store,
+                Erasure(store.sessions, bus, ingress),
+                secret_key=settings.secret_key,
+                lease_s=settings.deletion_lease_s,
+            ),
         )
 
     def worker(self, client: httpx.AsyncClient) -> Worker:
-        """The worker role on this process's bus: persist, send, profiles, token refresh."""
+        """The worker role on this process's bus: persist, send, profiles, token refresh and
+        the deletion requests' sweep."""
         settings, bus = self.settings, self.bus
         return Worker(
             [
-                Consumer(settings, bus, PERSIST_GROUP, Persister(self.store.sessions).handle),
+                Consumer(settings, bus, PERSIST_GROUP, Persister(self.store.sessions, bus).handle),
                 Consumer(settings, bus, SEND_GROUP, Sender(self, client).handle),
                 Consumer(settings, bus, PROFILE_GROUP, Profiler(self, client).handle),
             ],
-            tasks=[TokenRefresher(self)],
+            tasks=[
+                TokenRefresher(self),
+                Sweeper(self.deletions, every_s=settings.deletion_lease_s / 2),
+            ],
         )
 
     async def close(self) -> None:

@@ -74,6 +74,7 @@ class Settings:
     claim_idle_ms: int = 30_000
     cache_ttl_s: float = 30.0
     presence_ttl_s: int = 90  # an agent's presence lapses this long after its last ping
+    deletion_lease_s: float = 60.0  # a deletion request's runner must save within this
 
     extra: Mapping[str, str] = field(default_factory=dict)
 

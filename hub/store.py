@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import secrets
 import uuid
@@ -14,8 +15,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hub import audit, auth
 from hub.auth import Principal, hash_password, new_api_token, token_hash
 from hub.errors import BadRequest, Conflict, NotFound
+from hub.message import utc_now
 from hub.models import (
     ApiToken,
     AuditEvent,
@@ -58,14 +61,15 @@ class Store:
             s.add(user)
             await s.flush()
             s.add(Membership(workspace_id=workspace.id, user_id=user.id, role="admin"))
-            s.add(
+            await audit.append(
+                s,
                 AuditEvent(
                     workspace_id=workspace.id,
                     actor_type="system",
                     action="workspace.created",
                     target_type="workspace",
                     target_id=str(workspace.id),
-                )
+                ),
             )
         return workspace, user
 
@@ -86,20 +90,70 @@ class Store:
         async with self.sessions() as s:
             return (await s.exec(select(User).where(User.email == normalize_email(email)))).first()
 
+    async def user_by_id(self, user_id: uuid.UUID) -> User | None:
+        async with self.sessions() as s:
+            return await s.get(User, user_id)
+
     async def principal(
-        self, user_id: uuid.UUID, workspace_id: uuid.UUID, via: str
+        self,
+        user_id: uuid.UUID,
+        workspace_id: uuid.UUID,
+        via: str,
+        *,
+        password_mark: str | None = None,
     ) -> Principal | None:
+        """The member, or None when the membership is gone or (for a session) the password
+        has changed since the session began."""
         async with self.sessions() as s:
             row = (
                 await s.exec(
-                    select(Membership.role, User.name)
+                    select(Membership.role, User.name, User.password_hash)
                     .join(User, col(User.id) == Membership.user_id)
                     .where(Membership.user_id == user_id, Membership.workspace_id == workspace_id)
                 )
             ).first()
         if row is None:
             return None
+        if password_mark is not None and not hmac.compare_digest(
+            password_mark, auth.password_mark(row[2])
+        ):
+            return None
         return Principal(user_id, workspace_id, row[0], via, row[1])
+
+    async def set_password(self, user_id: uuid.UUID, password: str) -> str:
+        async with self.sessions() as s, s.begin():
+            user = await s.get(User, user_id)
+            if user is None:
+                raise NotFound("No such user.")
+            user.password_hash = hash_password(password)
+            s.add(user)
+            return user.password_hash
+
+    async def api_tokens(
+        self, workspace_id: uuid.UUID, user_id: uuid.UUID | None
+    ) -> list[ApiToken]:
+        query = select(ApiToken).where(ApiToken.workspace_id == workspace_id)
+        if user_id is not None:
+            query = query.where(ApiToken.user_id == user_id)
+        async with self.sessions() as s:
+            return list((await s.exec(query.order_by(col(ApiToken.created_at)))).all())
+
+    async def revoke_api_token(
+        self, workspace_id: uuid.UUID, token_id: uuid.UUID, user_id: uuid.UUID | None
+    ) -> ApiToken:
+        """Revoke one token of the workspace (of `user_id`'s own when given)."""
+        async with self.sessions() as s, s.begin():
+            row = await s.get(ApiToken, token_id)
+            if (
+                row is None
+                or row.workspace_id != workspace_id
+                or (user_id is not None and row.user_id != user_id)
+            ):
+                raise NotFound("No such API token.")
+            if row.revoked_at is None:
+                row.revoked_at = utc_now()
+                s.add(row)
+            return row
 
     async def is_member(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> bool:
         async with self.sessions() as s:
@@ -134,9 +188,14 @@ class Store:
         target_id: str | None = None,
         *,
         ip: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
+        """One audit row in a transaction of its own (see `hub.audit.append` for a row that
+        belongs with other writes). Ids, counts and hashes only: never a message's text, a
+        contact's details, an e-mail typed at login or a secret."""
         async with self.sessions() as s, s.begin():
-            s.add(
+            await audit.append(
+                s,
                 AuditEvent(
                     workspace_id=workspace_id,
                     actor_type=actor_type,
@@ -145,7 +204,8 @@ class Store:
                     target_type=target_type,
                     target_id=target_id,
                     ip=ip,
-                )
+                    detail=detail or {},
+                ),
             )
 
     # API tokens

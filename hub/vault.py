@@ -19,6 +19,7 @@ class SecretUnreadable(HubError):
 
 class Vault:
     def __init__(self, keys: tuple[str, ...]) -> None:
+        self._newest = Fernet(keys[0])
         self._fernet = MultiFernet([Fernet(key) for key in keys])
 
     def seal(self, secrets: dict[str, str]) -> str:
@@ -33,5 +34,17 @@ class Vault:
             raise SecretUnreadable() from None
         return {str(k): str(v) for k, v in value.items()}
 
+    def is_current(self, sealed: str) -> bool:
+        """Whether `sealed` is already under the newest key."""
+        try:
+            self._newest.decrypt(sealed.encode())
+        except InvalidToken:
+            return False
+        return True
+
     def rotate(self, sealed: str) -> str:
-        return self._fernet.rotate(sealed.encode()).decode()
+        """`sealed` re-encrypted under the newest key."""
+        try:
+            return self._fernet.rotate(sealed.encode()).decode()
+        except InvalidToken:
+            raise SecretUnreadable() from None

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from sqlalchemy import exc as sa_exc
 
-from hub import persist
+from hub import erasure, persist
 from hub.bus import Batch, Bus, Event
 from hub.settings import Settings
 from hub.store import Sessions
@@ -126,10 +126,13 @@ class Consumer:
 
 
 class Persister:
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(self, sessions: Sessions, bus: Bus) -> None:
         self.sessions = sessions
+        self.bus = bus
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
+        # An erased person's events that a consumer read before they were purged.
+        events = await erasure.unerased(self.bus, workspace_id, events)
         try:
             await persist.apply(self.sessions, workspace_id, events)
         except UNAPPLIABLE:

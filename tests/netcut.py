@@ -43,7 +43,15 @@ class Cuttable:
 
     def close(self) -> None:
         self.cut()
-        self.loop.call_soon_threadsafe(self.loop.stop)
+
+        async def finish() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.loop.stop()
+
+        asyncio.run_coroutine_threadsafe(finish(), self.loop)
         self.thread.join(5)
 
     def _run(self, started: threading.Event) -> None:

@@ -26,6 +26,7 @@ from tests.fakeplatform import TG, Account, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
 
 BASE = "https://hub.example"
+DELETION_ID = "0f0f0f0f-0000-4000-8000-000000000001"  # no such request: the role decides first
 PASSWORD = "correct-horse-battery"
 
 
@@ -228,6 +229,9 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("PATCH", member, {"role": "agent"}),
         ("DELETE", member, None),
         ("GET", "/api/audit", None),
+        ("POST", "/api/deletions", {"contact_id": str(uuid.uuid4())}),
+        ("GET", "/api/deletions", None),
+        ("GET", f"/api/deletions/{DELETION_ID}", None),
     ]
 
 
@@ -241,6 +245,7 @@ def test_the_list_covers_every_admin_operation(env: Env) -> None:
     templates = {
         str(env.acme.channel_id): "{channel_id}",
         str(env.acme.admin_id): "{user_id}",
+        DELETION_ID: "{deletion_id}",
     }
     listed = set()
     for method, path, _ in admin_endpoints(env):

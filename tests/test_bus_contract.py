@@ -535,3 +535,76 @@ async def test_redis_counter_key_layout_and_expiry(redis_prefix: str) -> None:
     finally:
         await client.aclose()
         await bus.close()
+
+
+# --- erasure: purge and forget ---------------------------------------------------------
+
+
+def about(i: int, person: str, conversation: str = "") -> str:
+    return json.dumps({"i": i, "message": {"contact_id": person, "conversation_id": conversation}})
+
+
+async def test_purge_deletes_the_entries_that_mention_the_ids_up_to_a_point(bus: Bus) -> None:
+    published: list[Event] = []
+    for i, (person, conversation, room) in enumerate(
+        [("p1", "c1", "c1"), ("p2", "c2", "c2"), ("p1", "c1", ""), ("x", "", "c1"), ("p2", "", "")]
+    ):
+        data_i = about(i, person, conversation)
+        done = await bus.publish("w1", "e", data_i, conversation_id=room)
+        published.append(Event(done.id, "e", data_i, room))
+    await publish_many(bus, "w2", 2)
+    up_to = published[3].id
+    later = await bus.publish("w1", "e", about(9, "p1", "c1"), conversation_id="c1")
+
+    assert await bus.purge("w1", ["p1", "c1", ""], up_to=up_to) == 3  # by data and by room
+    remaining = [published[1], published[4], Event(later.id, "e", about(9, "p1", "c1"), "c1")]
+    assert await kept(bus, "w1") == remaining  # after `up_to` nothing was touched
+    assert await bus.purge("w1", ["p1", "c1"], up_to=up_to) == 0  # again: nothing more
+    assert await bus.purge("w1", ["nobody"], up_to=later.id) == 0
+    assert len(await kept(bus, "w2")) == 2  # another workspace's stream is its own
+    with pytest.raises(CursorTooOld):  # a reader from before a deleted entry: never a gap
+        await bus.read("w1", published[2].id, 10)
+    with pytest.raises(CursorTooOld):
+        await bus.read("w1", ZERO_ID, 10)
+    assert await bus.read("w1", published[3].id, 10) == remaining[1:]
+    assert await bus.last_id("w1") == later.id
+
+
+async def test_purged_entries_never_reach_a_consumer_group(bus: Bus) -> None:
+    await bus.ensure_group("g", ["w1"])
+    first = [await bus.publish("w1", "e", about(i, f"p{i % 2}")) for i in range(4)]
+    assert [e.id for e in await drain(bus, "g", "c1", "w1", 2)] == [p.id for p in first[:2]]
+    rest = [await bus.publish("w1", "e", about(i, f"p{i % 2}")) for i in range(4, 6)]
+    assert await bus.purge("w1", ["p0"], up_to=rest[-1].id) == 3  # pending, new and newest
+    await asyncio.sleep(0.1)
+    claimed = await bus.autoclaim("g", "c2", "w1", min_idle_ms=50, count=10)
+    assert [e.id for e in claimed] == [first[1].id]  # the pending p0 is gone
+    delivered = await drain(bus, "g", "c1", "w1", 10)
+    assert [e.id for e in delivered] == [first[3].id, rest[1].id]  # each kept one once
+    assert await drain(bus, "g", "c1", "w1", 10) == []
+    after = await bus.publish("w1", "e", about(7, "p0"))
+    assert [e.id for e in await drain(bus, "g", "c1", "w1", 10)] == [after.id]
+
+
+async def test_purge_goes_through_a_long_stream_in_batches(make_bus: MakeBus) -> None:
+    bus = await make_bus(stream_maxlen=5000)
+    ids = [
+        (await bus.publish("w1", "e", about(i, "p" if i % 7 == 0 else "q"))).id for i in range(1100)
+    ]
+    assert await bus.purge("w1", ["p"], up_to=ids[-1]) == len(range(0, 1100, 7))
+    assert [e.payload()["i"] for e in await kept(bus, "w1")] == [i for i in range(1100) if i % 7]
+
+
+async def test_forget_removes_remembered_keys(make_bus: MakeBus) -> None:
+    bus, other = await make_bus(), await make_bus()
+    await bus.remember("w1", "conv:a", "1", ttl_s=60)
+    await bus.remember("w1", "conv:b", "2", ttl_s=60)
+    await bus.remember("w2", "conv:a", "3", ttl_s=60)
+    await bus.forget("w1", ["conv:a", "never-there"])
+    await bus.forget("w1", [])
+    assert await bus.recall("w1", "conv:a") is None
+    assert await bus.recall("w1", "conv:b") == "2"
+    assert await bus.recall("w2", "conv:a") == "3"
+    if isinstance(bus, RedisBus):
+        await other.forget("w1", ["conv:b"])  # shared by processes
+        assert await bus.recall("w1", "conv:b") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -16,7 +17,7 @@ from jsonschema import Draft202012Validator
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
-from hub import admin, api, oauth, widgetapi
+from hub import account, admin, api, export, oauth, privacy, widgetapi
 from hub.app import create_app
 from hub.openapi import document
 from hub.settings import Settings
@@ -30,7 +31,16 @@ DOCUMENTED_ELSEWHERE = {("/healthz", "get")}
 
 def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]]:
     operations = set()
-    every = [*api.routes, *widgetapi.routes, *oauth.api_routes, *admin.routes]
+    every = [
+        *api.routes,
+        *account.routes,
+        *export.routes,
+        *widgetapi.routes,
+        *oauth.api_routes,
+        *admin.routes,
+        *privacy.api_routes,
+        *privacy.routes,
+    ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
         # Starlette adds HEAD to every GET route by itself; OPTIONS is CORS plumbing.
@@ -224,7 +234,18 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert status("POST", "/api/agent/socket-token") == 403  # no CSRF header
     assert status("POST", "/api/agent/socket-token", headers=csrf) == 200
     assert status("POST", "/api/tokens", json={"name": ""}, headers=csrf) == 400
-    assert status("POST", "/api/tokens", json={"name": "ci"}, headers=csrf) == 201
+    made = body("POST", "/api/tokens", json={"name": "ci"}, headers=csrf)
+    assert [t["id"] for t in body("GET", "/api/tokens")["items"]].count(made["id"]) == 1
+    one_token = "/api/tokens/{token_id}"
+    revoked = body("DELETE", one_token, one_token.format(token_id=made["id"]), headers=csrf)
+    assert revoked["revoked_at"]
+    assert status("DELETE", one_token, one_token.format(token_id=uuid.uuid4()), headers=csrf) == 404
+    change = {"current_password": "wrong", "new_password": "n" * 12}
+    assert status("POST", "/api/me/password", json=change, headers=csrf) == 401
+    assert (
+        status("POST", "/api/me/password", json={**change, "new_password": "x"}, headers=csrf)
+        == 400
+    )
     assert status("GET", "/api/channels") == 200
     bearer = {"authorization": f"Bearer {tenant.api_token}"}
     assert status("GET", "/api/channels", headers=bearer) == 200
@@ -262,6 +283,10 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     panel = body("GET", contact, contact.format(contact_id=body("GET", one, path)["contact"]["id"]))
     assert [c["id"] for c in panel["conversations"]] == [visitor["conversation_id"]]
     assert status("GET", contact, contact.format(contact_id=uuid.uuid4())) == 404
+    exported = contact + "/export"
+    dump = body("GET", exported, exported.format(contact_id=panel["id"]))
+    assert [m["text"] for m in dump["messages"]] == ["Hi", "Hello!"]
+    assert status("GET", exported, exported.format(contact_id=uuid.uuid4())) == 404
     assert body("GET", "/api/search", params={"q": "Hi"})["messages"]
     assert status("GET", "/api/search", params={"q": "x"}) == 400
     assert body("GET", "/api/presence")["items"][0]["state"] in ("online", "away", "offline")
@@ -446,3 +471,62 @@ def test_widget_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -
     assert status("POST", history, json={"token": "forged"}, headers=origin) == 401
     assert status("POST", history, json=mine, headers=evil) == 403
     assert api_operations(list(widgetapi.routes)) <= {(p, m) for p, m, _ in checked.seen}
+
+
+def test_privacy_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> None:
+    client, tenant = app_env
+    checked = Checked(client, client.get("/api/openapi.json").json())
+
+    def status(method: str, template: str, path: str | None = None, **kwargs: Any) -> int:
+        return int(checked.call(method, template, path, **kwargs).status_code)
+
+    def body(method: str, template: str, path: str | None = None, **kwargs: Any) -> Any:
+        return checked.call(method, template, path, **kwargs).json()
+
+    def signed(payload: dict[str, Any], secret: str) -> dict[str, str]:
+        segment = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+        digest = hmac.new(secret.encode(), segment.encode(), hashlib.sha256).digest()
+        signature = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return {"signed_request": f"{signature}.{segment}"}
+
+    bearer = {"authorization": f"Bearer {tenant.api_token}"}
+    own = {"kind": "messenger", "name": "Own", "account_id": "4242", "access_token": "t"}
+    secret = "own-app-secret-for-openapi"
+    assert client.post(
+        "/api/channels", json=own | {"app_secret": secret}, headers=bearer
+    ).is_success
+    user = {"algorithm": "HMAC-SHA256", "user_id": "31337"}
+    deletion, deauthorize = "/privacy/meta/data-deletion", "/privacy/meta/deauthorize"
+    accepted = body("POST", deletion, data=signed(user, secret))
+    assert status("POST", deletion, data=signed(user, "not-ours")) == 400
+    assert status("POST", deletion, data={}) == 400
+    assert body("POST", deauthorize, data=signed(user, secret)) == {}
+    assert status("POST", deauthorize, data=signed(user | {"algorithm": "none"}, secret)) == 400
+    page, json_please = "/privacy/deletion/{code}", {"accept": "application/json"}
+    code = accepted["confirmation_code"]
+    mine = page.format(code=code)
+    assert eventually(lambda: body("GET", page, mine, headers=json_please)["status"] == "no_data")
+    assert client.get(mine).headers["content-type"].startswith("text/html")
+    assert status("GET", page, page.format(code="0" * 32), headers=json_please) == 404
+
+    filed = "/api/deletions"
+    contact = {"contact_id": str(uuid.uuid4())}
+    made = body("POST", filed, json=contact, headers=bearer)
+    assert status("POST", filed, json={}, headers=bearer) == 400
+    assert status("POST", filed, json=contact) == 401
+    one = "/api/deletions/{deletion_id}"
+    path = one.format(deletion_id=made["id"])
+    assert eventually(lambda: body("GET", one, path, headers=bearer)["status"] == "no_data")
+    assert status("GET", one, one.format(deletion_id=uuid.uuid4()), headers=bearer) == 404
+    assert body("GET", filed, headers=bearer)["items"][0]["id"] == made["id"]
+    assert status("GET", filed, params={"limit": 0}, headers=bearer) == 400
+    members = {"email": "privacy-agent@acme.example", "name": "A", "role": "agent"}
+    agent = members | {"password": "p" * 12}
+    assert client.post("/api/members", json=agent, headers=bearer).status_code == 201
+    login = client.post("/api/auth/login", json={"email": agent["email"], "password": "p" * 12})
+    csrf = {"x-csrf-token": login.json()["csrf_token"]}
+    assert status("GET", filed) == 403
+    assert status("GET", one, path) == 403
+    assert status("POST", filed, json=contact, headers=csrf) == 403
+    routes = api_operations([*privacy.api_routes, *privacy.routes])
+    assert routes <= {(p, m) for p, m, _ in checked.seen}

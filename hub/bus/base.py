@@ -34,6 +34,14 @@ Contract
   as which channel a conversation belongs to). `recall` answers None for an unknown or
   expired key. With `only_new`, `remember` stores nothing over a live key and answers
   False: a claim that exactly one process wins.
+- `forget(w, keys)` removes remembered keys at once (a key never remembered is no error).
+- `purge(w, ids, up_to=...)` deletes the stream entries with id <= `up_to` that mention any
+  of `ids` (an id mentions an entry when it is the entry's conversation id or one of the
+  strings, keys or values, of its JSON data), in batches, and answers how many it deleted.
+  It is for erasing a person: deleted entries are gone for `read`, `tail` and the consumer
+  groups (an entry a consumer has read but not acked is never handed out again), and, like
+  trimmed ones, make `read` from a cursor before the newest of them raise `CursorTooOld`.
+  Running it again deletes nothing more.
 - `count(w, key, window_s)` adds one to a per-workspace counter and answers its new value.
   The first increment starts a fixed window of `window_s` seconds; when it ends the counter
   is gone and the next increment answers 1 again. Increment and expiry are one atomic step,
@@ -88,6 +96,17 @@ class Event:
         return value
 
 
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def mentions(event: Event, ids: frozenset[str]) -> bool:
+    """Whether one of `ids` is the event's conversation id or a whole string of its data
+    (the purge rule; ids with quotes or backslashes never match)."""
+    if event.conversation_id in ids:
+        return True
+    return any(found in ids for found in _STRING.findall(event.data))
+
+
 @dataclass(frozen=True, slots=True)
 class Published:
     id: str
@@ -119,6 +138,10 @@ class Bus(Protocol):
     ) -> bool: ...
 
     async def recall(self, workspace_id: str, key: str) -> str | None: ...
+
+    async def forget(self, workspace_id: str, keys: Iterable[str]) -> None: ...
+
+    async def purge(self, workspace_id: str, ids: Iterable[str], *, up_to: str) -> int: ...
 
     async def count(self, workspace_id: str, key: str, *, window_s: int) -> int: ...
 

@@ -8,7 +8,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hub.bus.base import ZERO_ID, Batch, Event, Published, parse_id
+from hub.bus.base import ZERO_ID, Batch, Event, Published, mentions, parse_id
 from hub.errors import CursorTooOld
 
 
@@ -24,6 +24,7 @@ class _Stream:
     first_index: int = 0  # absolute index of entries[0]
     last_id: str = ZERO_ID
     max_deleted_id: str = ZERO_ID
+    purged: int = 0  # entries deleted by `purge`: "0-0" no longer reads the whole stream
     groups: dict[str, _Group] = field(default_factory=dict)
 
 
@@ -120,6 +121,35 @@ class MemoryBus:
         found = self._kv.get((workspace_id, key))
         return found[0] if found is not None and found[1] > time.monotonic() else None
 
+    async def forget(self, workspace_id: str, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._kv.pop((workspace_id, key), None)
+
+    async def purge(self, workspace_id: str, ids: Iterable[str], *, up_to: str) -> int:
+        wanted = frozenset(i for i in ids if i)
+        limit = parse_id(up_to)
+        stream = self._streams.get(workspace_id)
+        if stream is None or not wanted:
+            return 0
+        kept: deque[Event] = deque()
+        deleted = 0
+        for index, event in enumerate(stream.entries):
+            if parse_id(event.id) > limit or not mentions(event, wanted):
+                kept.append(event)
+                continue
+            deleted += 1
+            if parse_id(event.id) > parse_id(stream.max_deleted_id):
+                stream.max_deleted_id = event.id
+            absolute = stream.first_index + index
+            for group in stream.groups.values():
+                group.pending.pop(event.id, None)
+                # Indexes after the deleted entry shift down by one.
+                if group.next_index > absolute - (deleted - 1):
+                    group.next_index -= 1
+        stream.entries = kept
+        stream.purged += deleted
+        return deleted
+
     async def count(self, workspace_id: str, key: str, *, window_s: int) -> int:
         now = time.monotonic()
         found = self._counters.get((workspace_id, key))
@@ -137,7 +167,7 @@ class MemoryBus:
     def _after(self, stream: _Stream, after: str, count: int) -> list[Event]:
         cursor = parse_id(after)
         # 0-0 ("I have seen nothing") stays good while nothing was ever trimmed.
-        whole = cursor == (0, 0) and stream.first_index == 0
+        whole = cursor == (0, 0) and stream.first_index == 0 and not stream.purged
         if (cursor < parse_id(stream.max_deleted_id) and not whole) or cursor > parse_id(
             stream.last_id
         ):

@@ -19,10 +19,11 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import KeyT, StreamIdT
 
-from hub.bus.base import ZERO_ID, Batch, Event, Published, parse_id
+from hub.bus.base import ZERO_ID, Batch, Event, Published, mentions, parse_id
 from hub.errors import CursorTooOld
 
 _MAX_PART = 2**64 - 1  # a stream id part is an unsigned 64-bit integer
+PURGE_BATCH = 500
 
 # Ids are compared as digit strings: Lua numbers are doubles and lose sequence numbers past 2^53.
 _LIB = """
@@ -226,6 +227,33 @@ class RedisBus:
     async def recall(self, workspace_id: str, key: str) -> str | None:
         value = await self._c.redis.get(f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}")
         return None if value is None else str(value)
+
+    async def forget(self, workspace_id: str, keys: Iterable[str]) -> None:
+        names = [f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}" for key in keys]
+        if names:
+            await self._c.redis.delete(*names)
+
+    async def purge(self, workspace_id: str, ids: Iterable[str], *, up_to: str) -> int:
+        """XRANGE in batches up to `up_to`, matched here, XDEL per batch. XDEL moves the
+        stream's max-deleted-entry-id forward, which is what makes `read` refuse the older
+        cursors; entries pending in a group are dropped by XAUTOCLAIM, never handed out."""
+        wanted = frozenset(i for i in ids if i)
+        ms, seq = parse_id(up_to)
+        if not wanted:
+            return 0
+        key, redis = self._key(workspace_id), self._c.redis
+        start, deleted = "-", 0
+        while True:
+            entries = cast(
+                list[tuple[str, dict[str, str]]],
+                await redis.xrange(key, start, f"{ms}-{seq}", count=PURGE_BATCH),
+            )
+            doomed = [i for i, fields in entries if mentions(_event(i, fields), wanted)]
+            if doomed:
+                deleted += int(await redis.xdel(key, *doomed))
+            if len(entries) < PURGE_BATCH:
+                return deleted
+            start = "(" + entries[-1][0]
 
     async def count(self, workspace_id: str, key: str, *, window_s: int) -> int:
         name = f"{self.prefix}:{{w:{workspace_id}}}:count:{key}"

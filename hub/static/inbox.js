@@ -614,9 +614,23 @@ async function showContact(contactId, openLatest) {
     li.append(b);
     return li;
   }));
+  const exportBtn = $('contact-export');
+  exportBtn.hidden = me.role !== 'admin';
+  exportBtn.onclick = () => exportContact(c.id);
   panel.hidden = false;
   $('contact-toggle').setAttribute('aria-expanded', 'true');
   if (openLatest && c.conversations.length && !c.conversations.some((x) => x.id === openId)) openConversation(c.conversations[0].id);
+}
+async function exportContact(contactId) { // a subject-access export, saved as a file
+  const r = await fetch(`/api/contacts/${encodeURIComponent(contactId)}/export`, { credentials: 'same-origin' });
+  if (!r.ok) return flash(t('action-failed', { why: r.status }));
+  const link = el('a');
+  link.href = URL.createObjectURL(await r.blob());
+  link.download = `contact-${contactId}.json`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 $('contact-toggle').addEventListener('click', () => {
   const c = conversations.get(openId);
@@ -802,6 +816,23 @@ function onEvent(id, eventName, data) {
     });
     renderList();
     if (openId) renderHeader();
+  } else if (eventName === 'contact.deleted' && data.contact_id) {
+    // The person was erased: their conversations leave the list, and the thread if open.
+    const gone = new Set(data.conversation_ids || []);
+    conversations.forEach((c) => { if (c.contact_id === data.contact_id) gone.add(c.id); });
+    gone.forEach((id) => {
+      conversations.delete(id); recent.delete(id); reads.delete(id);
+      const li = rows.get(id);
+      if (li) { li.remove(); rows.delete(id); }
+    });
+    if (typingOn && gone.has(typingOn)) { clearTimeout(typingTimer); typingOn = null; }
+    if (openId && gone.has(openId)) {
+      openId = null; thread = new Map(); loadSeq++;
+      messagesEl.querySelectorAll('.msg').forEach((m) => m.remove());
+      pane.hidden = true; placeholder.hidden = false; $('contact-panel').hidden = true;
+      appView.dataset.view = 'list';
+    }
+    renderList();
   } else if (eventName === 'presence' && data.user_id) {
     presence.set(data.user_id, data.state);
     if (!members.has(data.user_id)) members.set(data.user_id, { name: data.name });

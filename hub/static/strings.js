@@ -52,6 +52,7 @@ export default {
     'enter-credentials': 'Enter your e-mail and password.', 'sign-in-failed': 'Could not sign in.',
     unreachable: 'The hub is not reachable. Try again in a moment.',
     'action-failed': 'That did not work: {why}', language: 'Language', unread: '{n} unread',
+    export: 'Export data (JSON)',
   },
   tr: {
     'sign-in-title': 'Gelen kutunuza giriş yapın',
@@ -105,5 +106,6 @@ export default {
     'enter-credentials': 'E-posta ve parolanızı girin.', 'sign-in-failed': 'Giriş yapılamadı.',
     unreachable: 'Merkeze ulaşılamıyor. Biraz sonra yeniden deneyin.',
     'action-failed': 'Olmadı: {why}', language: 'Dil', unread: '{n} okunmamış',
+    export: 'Verileri dışa aktar (JSON)',
   },
 };

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from adapters.meta import signed_request
+from adapters.meta import Refusal, SignedRequest, read_signed_request, signed_request
 from tests.fixtures import load
 
 VECTORS = load("meta/signature_test_vectors.json")["signed_request"]
@@ -59,3 +59,32 @@ def test_recorded_callback_payloads_round_trip(fixture: str) -> None:
 @pytest.mark.parametrize("garbage", ["", "no-dot", "a.b.c", "!!!.???", "abc.e30", 123])
 def test_garbage_is_refused(garbage: Any) -> None:
     assert signed_request(garbage, ["key"]) is None
+
+
+def test_refusals_say_why_and_the_signer_is_named() -> None:
+    payload = load("meta/deauthorize_parsed_payload_bkrs_test.json")
+    good = sign(payload, "second")
+    read = read_signed_request(good, ["first", "second"])
+    assert isinstance(read, SignedRequest) and read.secret == "second" and read.payload == payload
+    assert read_signed_request(good, ["first"]) is Refusal.BAD_SIGNATURE
+    assert read_signed_request(good, []) is Refusal.BAD_SIGNATURE
+    other = sign(payload | {"algorithm": "HMAC-SHA1"}, "first")
+    assert read_signed_request(other, ["first"]) is Refusal.BAD_ALGORITHM
+    lower = sign(payload | {"algorithm": "hmac-sha256"}, "first")  # Meta compares any case
+    assert isinstance(read_signed_request(lower, ["first"]), SignedRequest)
+    for garbage in ("", "no-dot", "!!!.e30", ".e30", 42, None):
+        assert read_signed_request(garbage, ["first"]) is Refusal.MALFORMED
+
+
+def test_the_request_is_split_on_the_first_dot_and_verified_before_it_is_decoded() -> None:
+    signature, _ = sign({"algorithm": "HMAC-SHA256"}, "k").split(".")
+    dotted = "eyJhIjoxfQ.eyJiIjoyfQ"  # a payload segment with a dot in it
+    digest = hmac.new(b"k", dotted.encode(), hashlib.sha256).digest()
+    value = base64.urlsafe_b64encode(digest).decode() + "." + dotted
+    assert read_signed_request(value, ["k"]) is Refusal.MALFORMED  # signed, but not base64url
+    assert read_signed_request(signature + "." + dotted, ["k"]) is Refusal.BAD_SIGNATURE
+    padded = base64.urlsafe_b64encode(b'{"algorithm":"HMAC-SHA256","user_id":1}').decode()
+    digest = hmac.new(b"k", padded.encode(), hashlib.sha256).digest()
+    unpadded_signature = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    read = read_signed_request(unpadded_signature + "." + padded, ["k"])
+    assert isinstance(read, SignedRequest) and read.payload["user_id"] == 1

@@ -1,0 +1,293 @@
+"""Erasing one person (a contact of one workspace) from everywhere the hub keeps them.
+
+The same engine serves Meta's data-deletion callback and the admins' deletion requests
+(`hub.deletions` records the progress). Each contact is erased in steps; each step is
+idempotent, and the request is saved after every step, so a crash resumes at the step it
+was in:
+
+1. mark: the bus remembers `erased:<contact id>` = the workspace stream's newest id, for
+   `TOMBSTONE_TTL_S`. The persist group skips the contact's `message.created` and
+   `contact.updated` events up to that id (`unerased`): an event a worker had already read
+   when its stream entry went (in memory, or retried through a database outage) is not
+   written back, and a profile fetched for such an event is not published
+   (`hub.profiles`). Later events are new: a person who writes again is a contact again.
+2. stream: the stream entries up to that id that mention the contact, its conversations
+   or its messages are deleted (`Bus.purge`); pending ones are never handed out again.
+3. keys: what the bus remembers about them (the conversation directory, profile fetches,
+   send claims, platform-id lookups) is forgotten, and this process's conversation cache
+   dropped (other web nodes' caches expire within HUB_CACHE_TTL_S).
+4. database: messages (their attachment references live in them), read positions,
+   labels, conversations, identities and the contact, in one transaction.
+5. announce: `contact.deleted` {"contact_id", "conversation_ids"} for agents, after the
+   rest, so that an inbox that reloads does not find the person again.
+
+The bus's de-duplication keys (`msg:<channel>:<platform message id>` -> event id) stay
+until they expire: they hold no personal data, and they keep a platform's redelivery of
+an erased message from creating it again.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.bus import Bus, Event, parse_id
+from hub.ingress import Ingress
+from hub.message import conversation_id_for
+from hub.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
+from hub.store import Sessions
+
+TOMBSTONE_TTL_S = 30 * 24 * 3600
+STEPS = ("mark", "stream", "keys", "database", "announce")
+COUNTS = ("contacts", "conversations", "messages", "stream_entries")
+
+Counts = dict[str, int]
+
+
+@dataclass
+class Target:
+    """One contact to erase and how far it got: ids of our own rows and a stream id only."""
+
+    workspace_id: str
+    contact_id: str
+    step: int = 0
+    up_to: str = "0-0"  # the stream's newest id when it was marked
+    conversations: list[str] = field(default_factory=list)
+    found: int = 0  # rows and entries erased: nothing found, nothing announced
+
+    @property
+    def done(self) -> bool:
+        return self.step >= len(STEPS)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "workspace_id": self.workspace_id,
+            "contact_id": self.contact_id,
+            "step": self.step,
+            "up_to": self.up_to,
+            "conversations": self.conversations,
+            "found": self.found,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Target:
+        return cls(
+            str(value["workspace_id"]),
+            str(value["contact_id"]),
+            int(value.get("step", 0)),
+            str(value.get("up_to", "0-0")),
+            [str(c) for c in value.get("conversations", [])],
+            int(value.get("found", 0)),
+        )
+
+
+class Erasure:
+    def __init__(self, sessions: Sessions, bus: Bus, ingress: Ingress) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.ingress = ingress
+        self._steps: dict[str, Callable[[Target, Counts], Awaitable[None]]] = {
+            "mark": self._mark,
+            "stream": self._stream,
+            "keys": self._keys,
+            "database": self._database,
+            "announce": self._announce,
+        }
+
+    async def step(self, target: Target, counts: Counts) -> None:
+        """Carry out the target's next step and move it on (the caller saves it)."""
+        await self._steps[STEPS[target.step]](target, counts)
+        target.step += 1
+
+    async def _mark(self, target: Target, counts: Counts) -> None:
+        target.up_to = await self.bus.last_id(target.workspace_id)
+        await self.bus.remember(
+            target.workspace_id,
+            tombstone(target.contact_id),
+            target.up_to,
+            ttl_s=TOMBSTONE_TTL_S,
+        )
+
+    async def _stream(self, target: Target, counts: Counts) -> None:
+        workspace_id, contact_id = uuid.UUID(target.workspace_id), uuid.UUID(target.contact_id)
+        async with self.sessions() as orm:
+            s = await orm.connection()
+            conversations = await _conversation_ids(s, workspace_id, contact_id)
+            identities = (
+                await s.execute(
+                    sa.select(IDENTITIES.c.channel_id, IDENTITIES.c.platform_user_id).where(
+                        IDENTITIES.c.workspace_id == workspace_id,
+                        IDENTITIES.c.contact_id == contact_id,
+                    )
+                )
+            ).all()
+            messages = await _messages(s, workspace_id, contact_id, conversations)
+        # A direct conversation is addressed by the person's platform id: one the database
+        # has not stored yet (still on its way through the stream) is found this way too.
+        conversations |= {
+            conversation_id_for(workspace_id, channel_id, platform_user_id)
+            for channel_id, platform_user_id in identities
+        }
+        target.conversations = sorted(str(c) for c in conversations)
+        ids = {target.contact_id, *target.conversations, *(str(m.id) for m in messages)}
+        purged = await self.bus.purge(target.workspace_id, ids, up_to=target.up_to)
+        counts["stream_entries"] += purged
+        target.found += purged
+
+    async def _keys(self, target: Target, counts: Counts) -> None:
+        workspace_id, contact_id = uuid.UUID(target.workspace_id), uuid.UUID(target.contact_id)
+        conversations = {uuid.UUID(c) for c in target.conversations}
+        async with self.sessions() as orm:
+            messages = await _messages(
+                await orm.connection(), workspace_id, contact_id, conversations
+            )
+        keys = [f"profile:{target.contact_id}", *(f"conv:{c}" for c in target.conversations)]
+        for message in messages:
+            keys += [f"send:{message.id}", f"sent:{message.id}"]
+            if message.direction == "out":
+                keys.append(f"pmid:{message.channel_id}:{message.platform_message_id}")
+        await self.bus.forget(target.workspace_id, keys)
+        self.ingress.forget(workspace_id, conversations)
+
+    async def _database(self, target: Target, counts: Counts) -> None:
+        workspace_id, contact_id = uuid.UUID(target.workspace_id), uuid.UUID(target.contact_id)
+        async with self.sessions() as orm, orm.begin():
+            s = await orm.connection()
+            listed = {uuid.UUID(c) for c in target.conversations}
+            conversations = listed | await _conversation_ids(s, workspace_id, contact_id)
+            scope = sa.and_(
+                MESSAGES.c.workspace_id == workspace_id,
+                sa.or_(
+                    MESSAGES.c.contact_id == contact_id,
+                    MESSAGES.c.conversation_id.in_(conversations),
+                ),
+            )
+            removed = {
+                "messages": await _delete(s, sa.delete(MESSAGES).where(scope)),
+                "reads": await _delete(
+                    s, sa.delete(READS).where(READS.c.conversation_id.in_(conversations))
+                ),
+                "labels": await _delete(
+                    s, sa.delete(LABELS).where(LABELS.c.conversation_id.in_(conversations))
+                ),
+                "conversations": await _delete(
+                    s,
+                    sa.delete(CONVERSATIONS).where(
+                        CONVERSATIONS.c.workspace_id == workspace_id,
+                        sa.or_(
+                            CONVERSATIONS.c.contact_id == contact_id,
+                            CONVERSATIONS.c.id.in_(conversations),
+                        ),
+                    ),
+                ),
+                "identities": await _delete(
+                    s,
+                    sa.delete(IDENTITIES).where(
+                        IDENTITIES.c.workspace_id == workspace_id,
+                        IDENTITIES.c.contact_id == contact_id,
+                    ),
+                ),
+                "contacts": await _delete(
+                    s,
+                    sa.delete(CONTACTS).where(
+                        CONTACTS.c.workspace_id == workspace_id, CONTACTS.c.id == contact_id
+                    ),
+                ),
+            }
+        for name in ("messages", "conversations", "contacts"):
+            counts[name] += removed[name]
+        target.found += sum(removed.values())
+        target.conversations = sorted(str(c) for c in conversations)
+
+    async def _announce(self, target: Target, counts: Counts) -> None:
+        if not target.found:
+            return
+        data = {"contact_id": target.contact_id, "conversation_ids": target.conversations}
+        # No conversation id on the entry: agents only, never the person's own socket.
+        await self.bus.publish(target.workspace_id, "contact.deleted", json.dumps(data))
+
+
+def tombstone(contact_id: str) -> str:
+    return f"erased:{contact_id}"
+
+
+async def erased_after(bus: Bus, workspace_id: str, contact_id: str, event_id: str) -> bool:
+    """Whether the contact was erased after this event of theirs (so what it led to, such as
+    a profile fetched for it, must not be stored)."""
+    mark = await bus.recall(workspace_id, tombstone(contact_id))
+    return mark is not None and parse_id(event_id) <= parse_id(mark)
+
+
+async def unerased(bus: Bus, workspace_id: str, events: Sequence[Event]) -> list[Event]:
+    """The events of a batch that may be stored: a `message.created` or `contact.updated` of
+    an erased contact is dropped when it is not newer than the erasure's mark."""
+    marks: dict[str, str | None] = {}
+    kept = []
+    for event in events:
+        contact_id = _contact_of(event)
+        if contact_id is not None:
+            if contact_id not in marks:
+                marks[contact_id] = await bus.recall(workspace_id, tombstone(contact_id))
+            mark = marks[contact_id]
+            if mark is not None and parse_id(event.id) <= parse_id(mark):
+                continue
+        kept.append(event)
+    return kept
+
+
+def _contact_of(event: Event) -> str | None:
+    if event.name not in ("message.created", "contact.updated"):
+        return None
+    try:
+        data = event.payload()
+    except ValueError:
+        return None
+    message = data.get("message")
+    found = message.get("contact_id") if isinstance(message, dict) else data.get("contact_id")
+    return str(found) if found else None
+
+
+async def _conversation_ids(
+    s: AsyncConnection, workspace_id: uuid.UUID, contact_id: uuid.UUID
+) -> set[uuid.UUID]:
+    rows = await s.execute(
+        sa.select(CONVERSATIONS.c.id).where(
+            CONVERSATIONS.c.workspace_id == workspace_id,
+            CONVERSATIONS.c.contact_id == contact_id,
+        )
+    )
+    return {row[0] for row in rows.all()}
+
+
+async def _messages(
+    s: AsyncConnection,
+    workspace_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    conversations: set[uuid.UUID],
+) -> list[Any]:
+    rows = await s.execute(
+        sa.select(
+            MESSAGES.c.id,
+            MESSAGES.c.channel_id,
+            MESSAGES.c.platform_message_id,
+            MESSAGES.c.direction,
+        ).where(
+            MESSAGES.c.workspace_id == workspace_id,
+            sa.or_(
+                MESSAGES.c.contact_id == contact_id,
+                MESSAGES.c.conversation_id.in_(conversations),
+            ),
+        )
+    )
+    return list(rows.all())
+
+
+async def _delete(s: AsyncConnection, statement: sa.Delete) -> int:
+    result = await s.execute(statement)
+    return int(result.rowcount or 0)

@@ -1,0 +1,51 @@
+"""Security headers on every HTTP answer, in one ASGI middleware.
+
+- Everywhere: no MIME sniffing, no referrer.
+- The hub's own pages (inbox, admin console, demo): a Content-Security-Policy header that also
+  forbids framing them (`frame-ancestors 'none'`, and X-Frame-Options for old browsers), so no
+  other site can overlay the inbox (clickjacking).
+- Private answers (/api/*, except the widget's public ones that set their own): `no-store`, so no
+  shared or browser cache keeps conversations or tokens.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PAGES = frozenset({"/", "/admin"})
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                if path in PAGES:
+                    extra += [
+                        (b"content-security-policy", PAGE_CSP.encode()),
+                        (b"x-frame-options", b"DENY"),
+                    ]
+                if path.startswith("/api/") and b"cache-control" not in present:
+                    extra.append((b"cache-control", b"no-store"))
+                headers += [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,118 @@
+"""Access control (issue 6, item 10): sign-in lockout, password change ending other sessions,
+revocable API tokens, security headers on pages and private answers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.settings import Settings
+from tests.helpers import Tenant, prepare
+
+
+@pytest.fixture
+def env(settings: Settings) -> Iterator[tuple[TestClient, Tenant, Tenant]]:
+    settings = settings.with_overrides(public_url="https://hub.example")
+    acme, globex = prepare(settings, "acme", "globex")
+    app = create_app(settings, run_worker=True)
+    with TestClient(app, base_url="https://hub.example") as client:
+        yield client, acme, globex
+
+
+def sign_in(client: TestClient, email: str, password: str) -> httpx.Response:
+    client.cookies.clear()
+    return client.post("/api/auth/login", json={"email": email, "password": password})
+
+
+def test_repeated_failures_lock_sign_in_for_that_email(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    client, acme, globex = env
+    for _ in range(5):
+        assert sign_in(client, acme.email, "wrong").status_code == 401
+    locked = sign_in(client, acme.email, acme.password)  # even the right password now
+    assert locked.status_code == 429
+    assert locked.json()["error"]["code"] == "too_many_attempts"
+    assert sign_in(client, acme.email.upper(), acme.password).status_code == 429  # same person
+    assert sign_in(client, globex.email, globex.password).status_code == 200  # others go on
+    audit = client.get(
+        "/api/audit",
+        params={"action": "login.failed"},
+        headers={"authorization": f"Bearer {globex.api_token}"},
+    )
+    assert acme.email not in audit.text  # failures are logged without what was typed
+
+
+def test_a_new_password_ends_every_other_session(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    client, acme, _ = env
+    first = sign_in(client, acme.email, acme.password)
+    other_cookie = first.cookies["hub_session"]
+    second = sign_in(client, acme.email, acme.password)
+    csrf = second.json()["csrf_token"]
+    new = "new-pw-" + uuid.uuid4().hex
+    changed = client.post(
+        "/api/me/password",
+        json={"current_password": acme.password, "new_password": new},
+        headers={"x-csrf-token": csrf},
+    )
+    assert changed.status_code == 200, changed.text
+    assert client.get("/api/me").status_code == 200  # this browser got a new cookie
+    client.cookies.clear()
+    client.cookies.set("hub_session", other_cookie)
+    gone = client.get("/api/me")
+    assert gone.status_code == 401 and "password changed" in gone.json()["error"]["message"]
+    assert sign_in(client, acme.email, acme.password).status_code == 401
+    assert sign_in(client, acme.email, new).status_code == 200
+    bearer = {"authorization": f"Bearer {acme.api_token}"}
+    actions = [e["action"] for e in client.get("/api/audit", headers=bearer).json()["items"]]
+    assert "password.changed" in actions
+    short = client.post(
+        "/api/me/password",
+        json={"current_password": new, "new_password": "short"},
+        headers={"x-csrf-token": sign_in(client, acme.email, new).json()["csrf_token"]},
+    )
+    assert short.status_code == 400
+
+
+def test_api_tokens_are_listed_without_their_value_and_revocable(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    client, acme, globex = env
+    bearer = {"authorization": f"Bearer {acme.api_token}"}
+    made = client.post("/api/tokens", json={"name": "ci"}, headers=bearer).json()
+    second = {"authorization": f"Bearer {made['token']}"}
+    assert client.get("/api/me", headers=second).status_code == 200
+    listed = client.get("/api/tokens", headers=bearer)
+    assert made["token"] not in listed.text and acme.api_token not in listed.text
+    assert {t["name"] for t in listed.json()["items"]} == {"tests", "ci"}
+    foreign = client.delete(
+        f"/api/tokens/{made['id']}", headers={"authorization": f"Bearer {globex.api_token}"}
+    )
+    assert foreign.status_code == 404  # another workspace's token does not exist for it
+    revoked = client.delete(f"/api/tokens/{made['id']}", headers=bearer)
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    assert client.get("/api/me", headers=second).status_code == 401
+    assert client.get("/api/me", headers=bearer).status_code == 200
+
+
+def test_security_headers_and_cookie_flags(env: tuple[TestClient, Tenant, Tenant]) -> None:
+    client, acme, _ = env
+    for page in ("/", "/admin"):
+        answer = client.get(page)
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+    login = sign_in(client, acme.email, acme.password)
+    cookie = login.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" in cookie
+    assert login.headers["cache-control"] == "no-store"
+    assert client.get("/api/conversations").headers["cache-control"] == "no-store"
+    assert "no-store" not in client.get("/widget.js").headers["cache-control"]
