@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.window import window
+from hub import channeldata
 from hub.auth import API_TOKEN_PREFIX, SESSION_COOKIE, Principal, verify_password
 from hub.channels import ConnectBody, webhook_info
 from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
@@ -382,14 +384,23 @@ async def disconnect_channel(request: Request) -> Response:
     principal = await authenticate(request)
     require_admin(principal)
     channel_id = parse_uuid(request.path_params["channel_id"], "channel")
-    channel = await services(request).channels.disconnect(
+    delete_data = request.query_params.get("delete_data", "false")
+    if delete_data not in ("true", "false"):
+        raise BadRequest("delete_data must be true or false.")
+    svc = services(request)
+    channel, unsubscribed = await svc.channels.disconnect(
         principal.workspace_id, principal.user_id, channel_id, ip=client_ip(request)
     )
-    services(request).webchat.forget(channel_id)
-    await services(request).ingress.channel_updated(
-        principal.workspace_id, channel_id, "disconnected"
+    svc.webchat.forget(channel_id)
+    await svc.ingress.channel_updated(principal.workspace_id, channel_id, "disconnected")
+    answer = channel_json(channel) | unsubscribed.as_json()
+    if delete_data == "false":
+        return JSONResponse(answer)
+    row, counts = await channeldata.file(
+        svc.deletions, principal.workspace_id, channel_id, principal.user_id, ip=client_ip(request)
     )
-    return JSONResponse(channel_json(channel))
+    answer["data_deletion"] = {"id": str(row.id), "status": row.status, "counts": counts}
+    return JSONResponse(answer, background=BackgroundTask(channeldata.run, svc.deletions, row.id))
 
 
 async def list_conversations(request: Request) -> Response:

@@ -17,7 +17,19 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import account, admin, api, export, oauth, openapi, privacy, webhooks, widgetapi, ws
+from hub import (
+    account,
+    admin,
+    api,
+    export,
+    oauth,
+    openapi,
+    privacy,
+    webhooks,
+    widgetapi,
+    workspace,
+    ws,
+)
 from hub.errors import HubError
 from hub.headers import SecurityHeaders
 from hub.services import Services
@@ -123,6 +135,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         *privacy.routes,
         *widgetapi.routes,
         *admin.routes,
+        *workspace.routes,
         *webhooks.routes,
         *oauth.api_routes,
         *oauth.routes,

@@ -4,7 +4,6 @@ database round trip per delivery."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 import time
 import uuid
@@ -26,9 +25,8 @@ from hub.errors import BadRequest, Conflict, NotFound
 from hub.message import ChannelKind
 from hub.models import AuditEvent, Channel, ChannelAccount
 from hub.store import Store
+from hub.unsubscribe import Unsubscribed, unsubscribe_channel
 from hub.vault import Vault
-
-log = logging.getLogger("hub.channels")
 
 PLATFORM_KINDS = (
     ChannelKind.INSTAGRAM,
@@ -211,9 +209,10 @@ class Channels:
         *,
         ip: str | None = None,
         action: str = "channel.disconnected",
-    ) -> Channel:
-        """Stop routing to the channel and destroy its secrets; its conversations stay.
-        Without an actor the platform did it (a deauthorization, audited as `action`)."""
+    ) -> tuple[Channel, Unsubscribed]:
+        """Stop routing to the channel, destroy its secrets and unsubscribe it at the platform
+        (best effort, `hub.unsubscribe`); its conversations stay. Without an actor the
+        platform did it (a deauthorization, audited as `action`)."""
         async with self.store.sessions() as s, s.begin():
             channel = (
                 await s.exec(
@@ -234,17 +233,12 @@ class Channels:
             s.add(channel)
             await audit.append(s, _audit(workspace_id, actor_id, action, channel_id, ip))
         self._by_id.pop(channel_id, None)
-        if channel.kind == ChannelKind.TELEGRAM and secrets.get("bot_token"):
-            ok, why = await _bot_api(
-                send_telegram.delete_webhook(secrets["bot_token"], self.platforms)
-            )
-            if not ok:  # the channel is gone either way; its updates now get 404
-                log.warning("Telegram deleteWebhook failed for channel %s: %s", channel_id, why)
         for key in [
             k for k, (_, r) in self._by_account.items() if r and r.context.channel_id == channel_id
         ]:
             del self._by_account[key]
-        return channel
+        # Outside the transaction, with the secrets read before they were destroyed.
+        return channel, await unsubscribe_channel(channel, secrets, self.platforms)
 
     async def connect_instagram(
         self,

@@ -21,6 +21,12 @@ was in:
 5. announce: `contact.deleted` {"contact_id", "conversation_ids"} for agents, after the
    rest, so that an inbox that reloads does not find the person again.
 
+A target with a `channel_id` is erased from that channel only (a disconnected channel's data,
+`hub.channeldata`): its identity there, its conversations and messages in that channel, the
+same five steps scoped to the channel (the mark is `erased:<contact id>:<channel id>` and
+only holds back that channel's messages; `contact.deleted` then carries the `channel_id`,
+and the contact row goes only when nothing of the person is left).
+
 The bus's de-duplication keys (`msg:<channel>:<platform message id>` -> event id) stay
 until they expire: they hold no personal data, and they keep a platform's redelivery of
 an erased message from creating it again.
@@ -60,6 +66,7 @@ class Target:
     up_to: str = "0-0"  # the stream's newest id when it was marked
     conversations: list[str] = field(default_factory=list)
     found: int = 0  # rows and entries erased: nothing found, nothing announced
+    channel_id: str | None = None  # only what the contact has in this channel
 
     @property
     def done(self) -> bool:
@@ -73,6 +80,7 @@ class Target:
             "up_to": self.up_to,
             "conversations": self.conversations,
             "found": self.found,
+            "channel_id": self.channel_id,
         }
 
     @classmethod
@@ -84,7 +92,12 @@ class Target:
             str(value.get("up_to", "0-0")),
             [str(c) for c in value.get("conversations", [])],
             int(value.get("found", 0)),
+            str(value["channel_id"]) if value.get("channel_id") else None,
         )
+
+    @property
+    def channel(self) -> uuid.UUID | None:
+        return uuid.UUID(self.channel_id) if self.channel_id else None
 
 
 class Erasure:
@@ -109,25 +122,27 @@ class Erasure:
         target.up_to = await self.bus.last_id(target.workspace_id)
         await self.bus.remember(
             target.workspace_id,
-            tombstone(target.contact_id),
+            tombstone(target.contact_id, target.channel_id),
             target.up_to,
             ttl_s=TOMBSTONE_TTL_S,
         )
 
     async def _stream(self, target: Target, counts: Counts) -> None:
         workspace_id, contact_id = uuid.UUID(target.workspace_id), uuid.UUID(target.contact_id)
+        channel = target.channel
         async with self.sessions() as orm:
             s = await orm.connection()
-            conversations = await _conversation_ids(s, workspace_id, contact_id)
+            conversations = await _conversation_ids(s, workspace_id, contact_id, channel)
             identities = (
                 await s.execute(
                     sa.select(IDENTITIES.c.channel_id, IDENTITIES.c.platform_user_id).where(
                         IDENTITIES.c.workspace_id == workspace_id,
                         IDENTITIES.c.contact_id == contact_id,
+                        *_in_channel(IDENTITIES, channel),
                     )
                 )
             ).all()
-            messages = await _messages(s, workspace_id, contact_id, conversations)
+            messages = await _messages(s, workspace_id, contact_id, conversations, channel)
         # A direct conversation is addressed by the person's platform id: one the database
         # has not stored yet (still on its way through the stream) is found this way too.
         conversations |= {
@@ -135,7 +150,9 @@ class Erasure:
             for channel_id, platform_user_id in identities
         }
         target.conversations = sorted(str(c) for c in conversations)
-        ids = {target.contact_id, *target.conversations, *(str(m.id) for m in messages)}
+        ids = {*target.conversations, *(str(m.id) for m in messages)}
+        if channel is None:  # entries naming only the person may be of another channel
+            ids.add(target.contact_id)
         purged = await self.bus.purge(target.workspace_id, ids, up_to=target.up_to)
         counts["stream_entries"] += purged
         target.found += purged
@@ -145,9 +162,11 @@ class Erasure:
         conversations = {uuid.UUID(c) for c in target.conversations}
         async with self.sessions() as orm:
             messages = await _messages(
-                await orm.connection(), workspace_id, contact_id, conversations
+                await orm.connection(), workspace_id, contact_id, conversations, target.channel
             )
-        keys = [f"profile:{target.contact_id}", *(f"conv:{c}" for c in target.conversations)]
+        keys = [f"conv:{c}" for c in target.conversations]
+        if target.channel is None:
+            keys.append(f"profile:{target.contact_id}")
         for message in messages:
             keys += [f"send:{message.id}", f"sent:{message.id}"]
             if message.direction == "out":
@@ -157,12 +176,14 @@ class Erasure:
 
     async def _database(self, target: Target, counts: Counts) -> None:
         workspace_id, contact_id = uuid.UUID(target.workspace_id), uuid.UUID(target.contact_id)
+        channel = target.channel
         async with self.sessions() as orm, orm.begin():
             s = await orm.connection()
             listed = {uuid.UUID(c) for c in target.conversations}
-            conversations = listed | await _conversation_ids(s, workspace_id, contact_id)
+            conversations = listed | await _conversation_ids(s, workspace_id, contact_id, channel)
             scope = sa.and_(
                 MESSAGES.c.workspace_id == workspace_id,
+                *_in_channel(MESSAGES, channel),
                 sa.or_(
                     MESSAGES.c.contact_id == contact_id,
                     MESSAGES.c.conversation_id.in_(conversations),
@@ -180,6 +201,7 @@ class Erasure:
                     s,
                     sa.delete(CONVERSATIONS).where(
                         CONVERSATIONS.c.workspace_id == workspace_id,
+                        *_in_channel(CONVERSATIONS, channel),
                         sa.or_(
                             CONVERSATIONS.c.contact_id == contact_id,
                             CONVERSATIONS.c.id.in_(conversations),
@@ -191,12 +213,15 @@ class Erasure:
                     sa.delete(IDENTITIES).where(
                         IDENTITIES.c.workspace_id == workspace_id,
                         IDENTITIES.c.contact_id == contact_id,
+                        *_in_channel(IDENTITIES, channel),
                     ),
                 ),
                 "contacts": await _delete(
                     s,
                     sa.delete(CONTACTS).where(
-                        CONTACTS.c.workspace_id == workspace_id, CONTACTS.c.id == contact_id
+                        CONTACTS.c.workspace_id == workspace_id,
+                        CONTACTS.c.id == contact_id,
+                        *([] if channel is None else _nothing_left(contact_id)),
                     ),
                 ),
             }
@@ -208,13 +233,18 @@ class Erasure:
     async def _announce(self, target: Target, counts: Counts) -> None:
         if not target.found:
             return
-        data = {"contact_id": target.contact_id, "conversation_ids": target.conversations}
+        data: dict[str, Any] = {
+            "contact_id": target.contact_id,
+            "conversation_ids": target.conversations,
+        }
+        if target.channel_id is not None:  # the contact itself may stay: only these go
+            data["channel_id"] = target.channel_id
         # No conversation id on the entry: agents only, never the person's own socket.
         await self.bus.publish(target.workspace_id, "contact.deleted", json.dumps(data))
 
 
-def tombstone(contact_id: str) -> str:
-    return f"erased:{contact_id}"
+def tombstone(contact_id: str, channel_id: str | None = None) -> str:
+    return f"erased:{contact_id}:{channel_id}" if channel_id else f"erased:{contact_id}"
 
 
 async def erased_after(bus: Bus, workspace_id: str, contact_id: str, event_id: str) -> bool:
@@ -230,36 +260,60 @@ async def unerased(bus: Bus, workspace_id: str, events: Sequence[Event]) -> list
     marks: dict[str, str | None] = {}
     kept = []
     for event in events:
-        contact_id = _contact_of(event)
-        if contact_id is not None:
-            if contact_id not in marks:
-                marks[contact_id] = await bus.recall(workspace_id, tombstone(contact_id))
-            mark = marks[contact_id]
-            if mark is not None and parse_id(event.id) <= parse_id(mark):
-                continue
-        kept.append(event)
+        erased = False
+        for key in _tombstones_of(event):
+            if key not in marks:
+                marks[key] = await bus.recall(workspace_id, key)
+            mark = marks[key]
+            erased = erased or (mark is not None and parse_id(event.id) <= parse_id(mark))
+        if not erased:
+            kept.append(event)
     return kept
 
 
-def _contact_of(event: Event) -> str | None:
+def _tombstones_of(event: Event) -> list[str]:
+    """The marks that may hold the event back: its contact's, and for a message its
+    contact's in its channel (a channel's data erased, `Target.channel_id`)."""
     if event.name not in ("message.created", "contact.updated"):
-        return None
+        return []
     try:
         data = event.payload()
     except ValueError:
-        return None
+        return []
     message = data.get("message")
     found = message.get("contact_id") if isinstance(message, dict) else data.get("contact_id")
-    return str(found) if found else None
+    if not found:
+        return []
+    keys = [tombstone(str(found))]
+    if isinstance(message, dict) and message.get("channel_id"):
+        keys.append(tombstone(str(found), str(message["channel_id"])))
+    return keys
+
+
+def _in_channel(table: sa.Table, channel_id: uuid.UUID | None) -> list[sa.ColumnElement[bool]]:
+    return [] if channel_id is None else [table.c.channel_id == channel_id]
+
+
+def _nothing_left(contact_id: uuid.UUID) -> list[sa.ColumnElement[bool]]:
+    """A channel-scoped erasure removes the contact only when it has no other identity and
+    no other conversation (run in the same transaction, after those deletes)."""
+    return [
+        ~sa.exists().where(IDENTITIES.c.contact_id == contact_id),
+        ~sa.exists().where(CONVERSATIONS.c.contact_id == contact_id),
+    ]
 
 
 async def _conversation_ids(
-    s: AsyncConnection, workspace_id: uuid.UUID, contact_id: uuid.UUID
+    s: AsyncConnection,
+    workspace_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    channel_id: uuid.UUID | None = None,
 ) -> set[uuid.UUID]:
     rows = await s.execute(
         sa.select(CONVERSATIONS.c.id).where(
             CONVERSATIONS.c.workspace_id == workspace_id,
             CONVERSATIONS.c.contact_id == contact_id,
+            *_in_channel(CONVERSATIONS, channel_id),
         )
     )
     return {row[0] for row in rows.all()}
@@ -270,6 +324,7 @@ async def _messages(
     workspace_id: uuid.UUID,
     contact_id: uuid.UUID,
     conversations: set[uuid.UUID],
+    channel_id: uuid.UUID | None = None,
 ) -> list[Any]:
     rows = await s.execute(
         sa.select(
@@ -279,6 +334,7 @@ async def _messages(
             MESSAGES.c.direction,
         ).where(
             MESSAGES.c.workspace_id == workspace_id,
+            *_in_channel(MESSAGES, channel_id),
             sa.or_(
                 MESSAGES.c.contact_id == contact_id,
                 MESSAGES.c.conversation_id.in_(conversations),

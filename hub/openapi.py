@@ -20,7 +20,7 @@ from pydantic.json_schema import JsonSchemaMode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub import accountdocs, admin, api, privacydocs, widgetdocs
+from hub import accountdocs, admin, api, privacydocs, widgetdocs, workspace
 from hub.auth import SESSION_COOKIE
 from hub.channels import ConnectBody
 from hub.channelsettings import ChannelPatch
@@ -100,6 +100,28 @@ class WebhookInfo(_Out):
 
 class ConnectedChannel(ChannelOut):
     webhook: WebhookInfo
+
+
+class DataDeletion(_Out):
+    id: uuid.UUID = Field(description="The deletion request: GET /api/deletions/{deletion_id}")
+    status: str
+    counts: dict[str, int] = Field(
+        description="What it will erase: contacts (whole), contacts_kept (known on another "
+        "channel too: only this channel's identity, conversations and messages go), "
+        "conversations, messages"
+    )
+
+
+class DisconnectedChannel(ChannelOut):
+    unsubscribed: bool | None = Field(
+        description="Whether the platform confirmed it stops delivering (Graph subscribed_apps "
+        "DELETE, Telegram deleteWebhook); false when it failed or could not be asked; none for "
+        "a web chat"
+    )
+    unsubscribe_note: str | None = Field(description="Why not, when unsubscribed is false")
+    data_deletion: DataDeletion | None = Field(
+        default=None, description="With delete_data=true: the erasure started"
+    )
 
 
 class MessagingWindow(_Out):
@@ -334,11 +356,21 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
         ),
         ("/api/channels/{channel_id}", "delete"): _Op(
             "Disconnect a channel (admins)",
-            {200: ("Disconnected; its secrets are destroyed", ChannelOut)},
-            (401, 403, 404),
+            {200: ("Disconnected; its secrets are destroyed", DisconnectedChannel)},
+            (400, 401, 403, 404),
             params=(
                 _param("channel_id", "path", "A channel id", {"type": "string", "format": "uuid"}),
+                _param(
+                    "delete_data",
+                    "query",
+                    "true: also erase all of the channel's conversations, messages and "
+                    "identities (one deletion request)",
+                    {"type": "string", "enum": ["true", "false"], "default": "false"},
+                ),
             ),
+            description="The platform is told to stop delivering, best effort: the channel is "
+            "disconnected whatever it answers (`unsubscribed`). Audited as "
+            "`channel.disconnected`, and `channel.data_deleted` with counts.",
         ),
         ("/api/conversations", "get"): _Op(
             "Conversations, newest activity first",
@@ -488,7 +520,7 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
     account = {k: _Op(**v) for k, v in accountdocs.operations().items()}
     privacy = {k: _Op(**v) for k, v in privacydocs.operations(page_max_items).items()}
     operations = _operations(page_max_items) | widget | account | _admin_operations(page_max_items)
-    operations |= privacy
+    operations |= privacy | {k: _Op(**v) for k, v in workspace.operations().items()}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = _operation(components, path, method, op)
     return {

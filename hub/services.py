@@ -18,6 +18,7 @@ from hub.fanout import Fanout
 from hub.ingress import Ingress
 from hub.members import Members
 from hub.profiles import Profiler
+from hub.retention import Retention
 from hub.sender import Sender
 from hub.settings import Settings
 from hub.store import Store
@@ -80,8 +81,8 @@ class Services:
         )
 
     def worker(self, client: httpx.AsyncClient) -> Worker:
-        """The worker role on this process's bus: persist, send, profiles, token refresh and
-        the deletion requests' sweep."""
+        """The worker role on this process's bus: persist, send, profiles, token refresh, the
+        deletion requests' sweep and the retention sweep."""
         settings, bus = self.settings, self.bus
         return Worker(
             [
@@ -92,6 +93,7 @@ class Services:
             tasks=[
                 TokenRefresher(self),
                 Sweeper(self.deletions, every_s=settings.deletion_lease_s / 2),
+                Retention(self.store, bus, self.ingress, every_s=settings.retention_sweep_s),
             ],
         )
 

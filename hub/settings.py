@@ -75,6 +75,7 @@ class Settings:
     cache_ttl_s: float = 30.0
     presence_ttl_s: int = 90  # an agent's presence lapses this long after its last ping
     deletion_lease_s: float = 60.0  # a deletion request's runner must save within this
+    retention_sweep_s: float = 3600.0  # how often a worker deletes messages past retention
 
     extra: Mapping[str, str] = field(default_factory=dict)
 

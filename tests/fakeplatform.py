@@ -60,6 +60,7 @@ INSTAGRAM = Account(IG, "17841400000000001", "IGAAfake-instagram-token")
 MESSENGER = Account(FB, "102030405060708", "EAAfake-page-token")
 WHATSAPP = Account(WA, "106540352242922", "EAAfake-whatsapp-token")
 TELEGRAM = Account(TG, "7000000001", "7000000001:AAHfake-telegram-token")
+WABA_ID = "102290129340398"  # the WhatsApp Business Account that WHATSAPP's number is in
 ACCOUNTS = (INSTAGRAM, MESSENGER, WHATSAPP, TELEGRAM)
 MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
 
@@ -164,6 +165,10 @@ class FakePlatform:
                 Route("/instagram/refresh_access_token", self._ig_refresh, methods=["GET"]),
                 Route("/instagram/{version}/me", self._ig_me, methods=["GET"]),
                 Route(f"{ig}/subscribed_apps", self._ig_subscribe, methods=["POST"]),
+                Route(f"{ig}/subscribed_apps", partial(self._unsubscribe, IG), methods=["DELETE"]),
+                Route(
+                    f"{graph}/subscribed_apps", partial(self._unsubscribe, FB), methods=["DELETE"]
+                ),
                 Route(graph, partial(self._profile, FB), methods=["GET"]),
                 Route(ig, partial(self._profile, IG), methods=["GET"]),
                 Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE"]),
@@ -449,6 +454,24 @@ class FakePlatform:
                 "subscribed_fields", ""
             ):
                 raise Reject("fake: subscribe the connected account to at least messages")
+            return {"success": True}
+
+        return await self._oauth(request, check)
+
+    async def _unsubscribe(self, kind: ChannelKind, request: Request) -> Response:
+        """Page / WABA (Graph) and Instagram user (graph.instagram.com) Subscribed Apps,
+        "Deleting": DELETE with no body and the token of the node addressed, in the header."""
+
+        def check(p: dict[str, str]) -> Any:
+            node = request.path_params["node"]
+            if kind == IG:
+                self._auth(request, self._node_account(request, IG))
+            elif node == WABA_ID:
+                self._auth(request, *[a for a in self.accounts if a.kind == WA])
+            else:
+                self._auth(request, self._node_account(request, FB))
+            if p:
+                raise Reject(f"fake: unsubscribing takes no parameters, got {sorted(p)}")
             return {"success": True}
 
         return await self._oauth(request, check)

@@ -56,6 +56,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[
         env = base_env(
             HUB_PUBLIC_URL=PUBLIC,
             HUB_TELEGRAM_API_URL=fake.base_urls().telegram,
+            HUB_GRAPH_URL=fake.base_urls().graph,  # disconnecting a Page unsubscribes it
             HUB_INSTAGRAM_APP_ID="990000000000001",
             HUB_INSTAGRAM_APP_SECRET="ig-app-secret-for-tests",
         )
@@ -241,6 +242,31 @@ def test_connect_telegram_see_what_to_paste_and_disconnect_with_confirmation(
     )
     statuses = {c["name"]: c["status"] for c in console.admin.get("/api/channels").json()["items"]}
     assert statuses["Support bot"] == "disconnected"
+
+
+def test_disconnecting_can_also_delete_the_channels_data(console: Console, contexts: Any) -> None:
+    from playwright.sync_api import expect
+
+    page_id = str(900000000000000 + uuid.uuid4().int % 99999)  # not an account the fake knows
+    body = {"kind": "messenger", "name": "Old page", "account_id": page_id, "access_token": "t"}
+    assert console.admin.post("/api/channels", json=body).status_code == 201
+    page = open_console(console, contexts)
+    row = channel_row(page, "Old page")
+    row.locator("[data-ib=disconnect]").click()
+    option = page.locator("[data-ib=confirm-option]")
+    expect(option).to_be_visible()
+    expect(option).to_have_text("Also delete all conversations and messages of this channel")
+    expect(page.locator("[data-ib=confirm-option-box]")).not_to_be_checked()
+    page.locator("[data-ib=confirm-option-box]").check()
+    page.locator("[data-ib=confirm-ok]").click()
+    expect(row.locator("[data-ib=health]")).to_have_text("Disconnected")
+    notice = page.locator("[data-ib=channels-notice]")
+    expect(notice).to_contain_text("“Old page” is disconnected.")
+    expect(notice).to_contain_text("The platform could not be told to stop sending")
+    expect(notice).to_contain_text("Deleting its conversations and messages has started.")
+    assert [r for r, _ in console.fake.rejected if r.path.endswith(f"/{page_id}/subscribed_apps")]
+    audit = console.admin.get("/api/audit", params={"action": "channel.data_deleted"}).json()
+    assert audit["items"] and audit["items"][0]["detail"]["deletion_id"]
 
 
 def test_connect_messenger_with_its_own_app_and_the_verify_token_verifies(
@@ -729,3 +755,51 @@ def test_phone_screen_turkish_and_keyboard(console: Console, contexts: Any) -> N
     expect(page.locator("[data-ib=audit-row]").first).to_contain_text("Giriş yaptı")
     page.locator("[data-ib=language]").select_option("en")
     expect(channels).to_have_text("Channels")
+
+
+# The workspace's data retention
+
+
+def test_admin_sets_how_long_messages_are_kept(console: Console, contexts: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts)
+    page.locator("[data-ib=tab-workspace]").click()
+    expect(page).to_have_url(re.compile(r"#workspace$"))
+    current, days = (
+        page.locator("[data-ib=retention-current]"),
+        page.locator("[data-ib=retention-days]"),
+    )
+    expect(current).to_have_text("Messages are kept forever.")
+    expect(days).to_have_value("")
+    days.fill("0")
+    page.locator("[data-ib=retention-save]").click()
+    expect(page.locator("[data-ib=retention-error]")).to_have_text(
+        "Enter a whole number of days from 1 to 3650, or leave it empty."
+    )
+    expect(days).to_be_focused()
+    assert console.admin.get("/api/workspace").json()["retention_days"] is None
+    days.fill("400")
+    page.locator("[data-ib=retention-save]").click()
+    expect(page.locator("[data-ib=retention-saved]")).to_have_text("Saved.")
+    expect(page.locator("[data-ib=retention-error]")).to_be_hidden()
+    expect(current).to_have_text("Messages are kept for 400 days.")
+    assert console.admin.get("/api/workspace").json()["retention_days"] == 400
+    screenshot(page, "admin-retention")
+
+    page.locator("[data-ib=language]").select_option("tr")
+    expect(page.locator("[data-ib=tab-workspace]")).to_have_text("Çalışma alanı")
+    expect(current).to_have_text("Mesajlar 400 gün saklanıyor.")
+    page.locator("[data-ib=language]").select_option("en")
+    expect(current).to_have_text("Messages are kept for 400 days.")
+    expect(days).to_have_value("400")
+    days.fill("")
+    page.locator("[data-ib=retention-save]").click()
+    expect(current).to_have_text("Messages are kept forever.")
+    assert console.admin.get("/api/workspace").json()["retention_days"] is None
+    page.locator("[data-ib=tab-audit]").click()
+    page.locator("[data-ib=audit-action]").select_option("retention.")
+    page.locator("[data-ib=audit-apply]").click()
+    rows = page.locator("[data-ib=audit-row]")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("Changed the message retention")

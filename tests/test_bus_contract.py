@@ -608,3 +608,46 @@ async def test_forget_removes_remembered_keys(make_bus: MakeBus) -> None:
     if isinstance(bus, RedisBus):
         await other.forget("w1", ["conv:b"])  # shared by processes
         assert await bus.recall("w1", "conv:b") is None
+
+
+# --- retention: trim_before ----------------------------------------------------------------
+
+
+async def two_ages(bus: Bus, workspace_id: str) -> tuple[list[Event], list[Event], int]:
+    """Three older events, then two newer ones whose millisecond is the cut between them."""
+    older = await publish_many(bus, workspace_id, 3)
+    await asyncio.sleep(0.005)
+    newer = await publish_many(bus, workspace_id, 2, start=3)
+    cut = parse_id(newer[0].id)[0]
+    assert parse_id(older[-1].id)[0] < cut
+    return older, newer, cut
+
+
+async def test_trim_before_deletes_the_entries_older_than_a_millisecond(bus: Bus) -> None:
+    older, newer, cut = await two_ages(bus, "w1")
+    await publish_many(bus, "w2", 2)
+    assert await bus.trim_before("w1", cut) == 3
+    assert await kept(bus, "w1") == newer
+    assert len(await kept(bus, "w2")) == 2  # another workspace's stream is its own
+    with pytest.raises(CursorTooOld):  # a reader from before the cut: never a gap
+        await bus.read("w1", older[1].id, 10)
+    with pytest.raises(CursorTooOld):
+        await bus.read("w1", ZERO_ID, 10)
+    assert await bus.read("w1", older[-1].id, 10) == newer  # had read all that went
+    assert await bus.read("w1", newer[0].id, 10) == newer[1:]
+    assert await bus.trim_before("w1", cut) == 0  # again: nothing more
+    assert await bus.trim_before("w1", 0) == 0
+    assert await bus.trim_before("nowhere", cut) == 0
+    assert await bus.last_id("w1") == newer[-1].id
+    later = await bus.publish("w1", "e", data(9))
+    assert [e.id for e in await bus.read("w1", newer[-1].id, 10)] == [later.id]
+
+
+async def test_trimmed_entries_never_reach_a_consumer_group(bus: Bus) -> None:
+    await bus.ensure_group("g", ["w1"])
+    older, newer, cut = await two_ages(bus, "w1")
+    assert [e.id for e in await drain(bus, "g", "c1", "w1", 2)] == [e.id for e in older[:2]]
+    assert await bus.trim_before("w1", cut) == 3  # two pending, one never delivered
+    await asyncio.sleep(0.1)
+    assert await bus.autoclaim("g", "c2", "w1", min_idle_ms=50, count=10) == []
+    assert [e.id for e in await drain(bus, "g", "c1", "w1", 10)] == [e.id for e in newer]

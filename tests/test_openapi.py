@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
-from hub import account, admin, api, export, oauth, privacy, widgetapi
+from hub import account, admin, api, export, oauth, privacy, widgetapi, workspace
 from hub.app import create_app
 from hub.openapi import document
 from hub.settings import Settings
@@ -40,6 +40,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *admin.routes,
         *privacy.api_routes,
         *privacy.routes,
+        *workspace.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
@@ -196,6 +197,7 @@ def app_env(settings: Settings) -> Iterator[tuple[TestClient, Tenant]]:
         settings = settings.with_overrides(
             public_url="https://hub.example",
             telegram_api_url=fake.base_urls().telegram,
+            graph_url=fake.base_urls().graph,  # disconnecting a Page unsubscribes it
             instagram_app_id="990000000000001",
             instagram_app_secret="ig-app-secret-for-tests",
         )
@@ -314,7 +316,8 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
         status("POST", "/api/channels", json={"kind": "whatsapp", "name": "x"}, headers=csrf) == 400
     )
     page = {"kind": "messenger", "name": "Page", "account_id": "42", "access_token": "t"}
-    assert body("POST", "/api/channels", json=page, headers=csrf)["webhook"]["hosted_app"] is True
+    hosted = body("POST", "/api/channels", json=page, headers=csrf)
+    assert hosted["webhook"]["hosted_app"] is True
     own = page | {"account_id": "43", "app_secret": "s" * 20}
     assert body("POST", "/api/channels", json=own, headers=csrf)["webhook"]["verify_token"]
     authorize = "/api/channels/instagram/authorize"
@@ -324,7 +327,13 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert status("POST", authorize, json={"name": ""}, headers=csrf) == 400
     one_channel = "/api/channels/{channel_id}"
     gone = one_channel.format(channel_id=connected["id"])
-    assert body("DELETE", one_channel, gone, headers=csrf)["status"] == "disconnected"
+    disconnected = body("DELETE", one_channel, gone, headers=csrf)
+    assert disconnected["status"] == "disconnected" and disconnected["unsubscribed"] is True
+    pasted = one_channel.format(channel_id=hosted["id"])
+    wrong = {"params": {"delete_data": "maybe"}, "headers": csrf}
+    assert status("DELETE", one_channel, pasted, **wrong) == 400
+    erased = body("DELETE", one_channel, pasted, params={"delete_data": "true"}, headers=csrf)
+    assert erased["data_deletion"]["status"] == "received"
     missing = one_channel.format(channel_id=uuid.uuid4())
     assert status("DELETE", one_channel, missing, headers=csrf) == 404
     assert status("POST", "/api/auth/logout", headers=csrf) == 204
@@ -530,3 +539,28 @@ def test_privacy_answers_match_the_document(app_env: tuple[TestClient, Tenant]) 
     assert status("POST", filed, json=contact, headers=csrf) == 403
     routes = api_operations([*privacy.api_routes, *privacy.routes])
     assert routes <= {(p, m) for p, m, _ in checked.seen}
+
+
+def test_workspace_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> None:
+    client, tenant = app_env
+    checked = Checked(client, client.get("/api/openapi.json").json())
+
+    def status(method: str, **kwargs: Any) -> int:
+        return int(checked.call(method, "/api/workspace", **kwargs).status_code)
+
+    assert status("GET") == 401
+    assert status("PATCH", json={"retention_days": 30}) == 401
+    login = {"email": tenant.email, "password": tenant.password}
+    csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
+    assert status("GET") == 200
+    assert status("PATCH", json={"retention_days": 30}) == 403  # no CSRF header
+    assert status("PATCH", json={"retention_days": 30}, headers=csrf) == 200
+    assert status("PATCH", json={"retention_days": None}, headers=csrf) == 200
+    assert status("PATCH", json={"retention_days": 0}, headers=csrf) == 400
+    new = {"email": "agent@acme.example", "name": "Agent", "role": "agent", "password": "p" * 12}
+    assert client.post("/api/members", json=new, headers=csrf).status_code == 201
+    login = {"email": new["email"], "password": new["password"]}
+    csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
+    assert status("GET") == 200
+    assert status("PATCH", json={"retention_days": 30}, headers=csrf) == 403
+    assert api_operations(list(workspace.routes)) <= {(p, m) for p, m, _ in checked.seen}

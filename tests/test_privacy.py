@@ -101,7 +101,7 @@ def env(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Env]:
             public_url=BASE,
             graph_url=urls.graph,
             instagram_graph_url=urls.instagram,
-            deletion_lease_s=0.5,
+            deletion_lease_s=2.0,  # short, for the take-over test; long enough under load
         )
         [tenant] = prepare(settings, "acme")
         with TestClient(create_app(settings, run_worker=True), base_url=BASE) as client:

@@ -42,6 +42,10 @@ Contract
   groups (an entry a consumer has read but not acked is never handed out again), and, like
   trimmed ones, make `read` from a cursor before the newest of them raise `CursorTooOld`.
   Running it again deletes nothing more.
+- `trim_before(w, ms)` deletes every stream entry whose id's millisecond part is below
+  `ms` (ids are publish times: it is the retention sweep's cut) and answers how many it
+  deleted. Like trimmed and purged entries they are gone for `read`, `tail` and the groups,
+  and a cursor before the newest of them (or `0-0`) makes `read` raise `CursorTooOld`.
 - `count(w, key, window_s)` adds one to a per-workspace counter and answers its new value.
   The first increment starts a fixed window of `window_s` seconds; when it ends the counter
   is gone and the next increment answers 1 again. Increment and expiry are one atomic step,
@@ -142,6 +146,8 @@ class Bus(Protocol):
     async def forget(self, workspace_id: str, keys: Iterable[str]) -> None: ...
 
     async def purge(self, workspace_id: str, ids: Iterable[str], *, up_to: str) -> int: ...
+
+    async def trim_before(self, workspace_id: str, ms: int) -> int: ...
 
     async def count(self, workspace_id: str, key: str, *, window_s: int) -> int: ...
 

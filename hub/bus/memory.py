@@ -150,6 +150,21 @@ class MemoryBus:
         stream.purged += deleted
         return deleted
 
+    async def trim_before(self, workspace_id: str, ms: int) -> int:
+        stream = self._streams.get(workspace_id)
+        if stream is None:
+            return 0
+        trimmed = 0
+        while stream.entries and parse_id(stream.entries[0].id)[0] < ms:
+            dropped = stream.entries.popleft()
+            stream.first_index += 1
+            trimmed += 1
+            if parse_id(dropped.id) > parse_id(stream.max_deleted_id):
+                stream.max_deleted_id = dropped.id
+            for group in stream.groups.values():
+                group.pending.pop(dropped.id, None)
+        return trimmed
+
     async def count(self, workspace_id: str, key: str, *, window_s: int) -> int:
         now = time.monotonic()
         found = self._counters.get((workspace_id, key))

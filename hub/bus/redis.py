@@ -100,6 +100,24 @@ return redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
 """
 )
 
+# KEYS: stream; ARGV: the first id kept ("<ms>-0"). Answers how many entries went. As in
+# _PUBLISH, XTRIM does not advance max-deleted-entry-id on Redis 7.0: the script records the
+# newest trimmed id itself, so `read` refuses the cursors before it.
+_TRIM = (
+    _LIB
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local newest = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[1], '-', 'COUNT', 1)
+if #newest == 0 then return 0 end
+local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+local f = info(KEYS[1])
+if less(f['max-deleted-entry-id'], newest[1][1]) then
+  redis.call('XSETID', KEYS[1], f['last-generated-id'], 'MAXDELETEDID', newest[1][1])
+end
+return trimmed
+"""
+)
+
 _LAST_ID = (
     _LIB
     + """
@@ -137,6 +155,7 @@ class _Clients:
         self.publish: AsyncScript = self.redis.register_script(_PUBLISH)
         self.read: AsyncScript = self.redis.register_script(_READ)
         self.last_id: AsyncScript = self.redis.register_script(_LAST_ID)
+        self.trim: AsyncScript = self.redis.register_script(_TRIM)
 
 
 class RedisBus:
@@ -254,6 +273,13 @@ class RedisBus:
             if len(entries) < PURGE_BATCH:
                 return deleted
             start = "(" + entries[-1][0]
+
+    async def trim_before(self, workspace_id: str, ms: int) -> int:
+        """XTRIM MINID in one script with the bookkeeping `read` relies on. Entries pending
+        in a group go with the rest: XAUTOCLAIM drops them, never hands them out."""
+        if ms <= 0:
+            return 0
+        return int(await self._c.trim(keys=[self._key(workspace_id)], args=[f"{ms}-0"]))
 
     async def count(self, workspace_id: str, key: str, *, window_s: int) -> int:
         name = f"{self.prefix}:{{w:{workspace_id}}}:count:{key}"

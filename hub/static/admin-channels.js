@@ -89,13 +89,28 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
     empty.hidden = r.data.items.length > 0;
   }
 
+  /* The shared confirmation dialog, with the "also delete its data" box shown for this once. */
   async function disconnect(c) {
+    const option = ib('confirm-option'), box = ib('confirm-option-box');
+    ib('confirm-option-text').textContent = t('disconnect-delete-data');
+    box.checked = false;
+    option.hidden = false;
     const ok = await confirmDialog(t('disconnect-title', { name: c.name }), t('disconnect-text'), t('disconnect'));
+    option.hidden = true;
     if (!ok) return;
-    const r = await api('DELETE', `/api/channels/${c.id}`);
-    say(notice, r.ok ? t('disconnected-notice', { name: c.name }) : problem(r, 'could-not-change'));
+    const deleteData = box.checked;
+    box.checked = false;
+    const r = await api('DELETE', `/api/channels/${c.id}${deleteData ? '?delete_data=true' : ''}`);
+    say(notice, r.ok ? disconnectedText(c, r.data) : problem(r, 'could-not-change'));
     if (panel.dataset.id === c.id) closeSettings(false);
     await load();
+  }
+
+  function disconnectedText(c, answer) {
+    const parts = [t('disconnected-notice', { name: c.name })];
+    if (answer.unsubscribed === false) parts.push(t('not-unsubscribed', { note: answer.unsubscribe_note || '' }));
+    if (answer.data_deletion) parts.push(t('data-deletion-started'));
+    return parts.join(' ');
   }
 
   // Connecting

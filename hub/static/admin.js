@@ -1,16 +1,18 @@
-/* SosyoCRM admin console: channels, members and the audit log. Plain ES modules, no build step.
+/* SosyoCRM admin console: channels, members, the audit log and the workspace's retention.
+ * Plain ES modules, no build step.
  * Admins only: the server refuses everything else with 403, and an agent who opens the page
  * sees "Admins only" and no data. Text from the server reaches the page through textContent. */
 import { api, errorText, ib, languagePicker, session, translatePage, translator } from './common.js';
 import strings from './admin-strings.js';
 import { channelsPanel } from './admin-channels.js';
 import { auditPanel, membersPanel } from './admin-people.js';
+import { workspacePanel } from './admin-workspace.js';
 
 const t = translator(strings);
 const views = { login: document.getElementById('login'), forbidden: document.getElementById('forbidden'), app: document.getElementById('app') };
 const loginForm = ib('login-form'), loginError = ib('login-error'), loginSubmit = ib('login-submit');
 const email = ib('login-email'), password = ib('login-password');
-const TABS = ['channels', 'members', 'audit'];
+const TABS = ['channels', 'members', 'workspace', 'audit'];
 
 function show(name) {
   Object.entries(views).forEach(([key, view]) => { view.hidden = key !== name; });
@@ -61,6 +63,7 @@ const panels = {
   channels: channelsPanel(ctx),
   members: membersPanel(ctx),
   audit: auditPanel(ctx),
+  workspace: workspacePanel(ctx),
 };
 
 // Tabs: arrow keys move between them; the URL's hash keeps the open one across reloads.

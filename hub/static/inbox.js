@@ -819,7 +819,8 @@ function onEvent(id, eventName, data) {
   } else if (eventName === 'contact.deleted' && data.contact_id) {
     // The person was erased: their conversations leave the list, and the thread if open.
     const gone = new Set(data.conversation_ids || []);
-    conversations.forEach((c) => { if (c.contact_id === data.contact_id) gone.add(c.id); });
+    // Erased from one channel only (its data deleted at disconnect): just those listed go.
+    if (!data.channel_id) conversations.forEach((c) => { if (c.contact_id === data.contact_id) gone.add(c.id); });
     gone.forEach((id) => {
       conversations.delete(id); recent.delete(id); reads.delete(id);
       const li = rows.get(id);
