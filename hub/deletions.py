@@ -15,8 +15,6 @@ contact ids of our own rows and stream ids, dropped when the request ends.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -31,6 +29,7 @@ from sqlmodel import col, select
 from hub.erasure import COUNTS, Counts, Erasure, Target
 from hub.message import utc_now
 from hub.models import DeletionRequest
+from hub.periodic import Periodic
 from hub.store import Store, decode_cursor, encode_cursor
 
 log = logging.getLogger("hub.deletions")
@@ -237,33 +236,17 @@ class Deletions:
         return now
 
 
-class Sweeper:
+class Sweeper(Periodic):
     """The worker task that runs the requests nobody runs (`Deletions.due`)."""
 
+    name = "deletion-sweep"
+
     def __init__(self, deletions: Deletions, *, every_s: float) -> None:
+        super().__init__(every_s=every_s)
         self.deletions = deletions
-        self.every_s = every_s
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hub-deletion-sweep")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("deletion sweep failed; retrying", exc_info=True)
-            await asyncio.sleep(self.every_s)
+    async def round(self) -> None:
+        await self.sweep()
 
     async def sweep(self) -> int:
         """Run every due request; answers how many this sweep finished."""

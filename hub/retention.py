@@ -25,7 +25,6 @@ each workspace on the bus first, so usually one worker sweeps it per interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.bus import Bus
 from hub.ingress import Ingress
 from hub.message import utc_now
+from hub.periodic import Periodic
 from hub.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
 from hub.store import Store
 
@@ -56,8 +56,10 @@ class Swept:
     batches: int = 0
 
 
-class Retention:
+class Retention(Periodic):
     """The worker task that sweeps every workspace with a retention every `every_s`."""
+
+    name = "retention-sweep"
 
     def __init__(
         self,
@@ -69,33 +71,15 @@ class Retention:
         batch_rows: int = BATCH_ROWS,
         pause_s: float = PAUSE_S,
     ) -> None:
+        super().__init__(every_s=every_s)
         self.store = store
         self.bus = bus
         self.ingress = ingress
-        self.every_s = every_s
         self.batch_rows = batch_rows
         self.pause_s = pause_s
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hub-retention-sweep")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep(claim=True)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("retention sweep failed; retrying", exc_info=True)
-            await asyncio.sleep(self.every_s)
+    async def round(self) -> None:
+        await self.sweep(claim=True)
 
     async def sweep(self, now: datetime | None = None, *, claim: bool = False) -> dict[str, Swept]:
         """Sweep every workspace with a retention as of `now` (tests move it forward);

@@ -4,8 +4,6 @@ a refresh that fails marks the channel "needs reconnect"."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from datetime import datetime, timedelta
@@ -16,6 +14,7 @@ import httpx
 from adapters import instagram_login as ig
 from adapters.outbound import Request as Call
 from hub.message import utc_now
+from hub.periodic import Periodic
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,33 +51,17 @@ async def call(client: httpx.AsyncClient, call: Call) -> Any:
         return None
 
 
-class TokenRefresher:
+class TokenRefresher(Periodic):
     """Refreshes Instagram tokens that expire within `REFRESH_BEFORE`; a worker task."""
 
+    name = "token-refresh"
+
     def __init__(self, services: Services, *, every_s: float = REFRESH_EVERY_S) -> None:
+        super().__init__(every_s=every_s)
         self.services = services
-        self.every_s = every_s
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hub-token-refresh")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.refresh_due(utc_now())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("token refresh round failed", exc_info=True)
-            await asyncio.sleep(self.every_s)
+    async def round(self) -> None:
+        await self.refresh_due(utc_now())
 
     async def refresh_due(self, now: datetime) -> int:
         """Refresh every due token; answers how many were refreshed."""
