@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.window import window
-from hub import channeldata
+from hub import channeldata, lockout
 from hub.auth import API_TOKEN_PREFIX, SESSION_COOKIE, Principal, verify_password
 from hub.channels import ConnectBody, webhook_info
 from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
@@ -256,15 +256,13 @@ def principal_json(principal: Principal) -> dict[str, Any]:
 
 
 async def login(request: Request) -> Response:
-    from hub import account  # the lockout lives with the rest of a member's credentials
-
     svc = services(request)
     body = await read_body(request, LoginBody)
     ip = client_ip(request)
-    await account.refuse_if_locked(svc, body.email, ip)
+    await lockout.refuse_if_locked(svc, body.email, ip)
     user = await svc.store.user_by_email(body.email) if "@" in body.email else None
     if not verify_password(user.password_hash if user else None, body.password) or user is None:
-        await account.note_failure(svc, body.email, ip)
+        await lockout.note_failure(svc, body.email, ip)
         await svc.store.audit(None, "anonymous", None, "login.failed", ip=ip)
         raise Unauthenticated("Wrong e-mail or password.")
     workspace_id = await svc.store.first_workspace(user.id)

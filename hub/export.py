@@ -12,7 +12,6 @@ import json
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +29,7 @@ from hub.api import (
 )
 from hub.errors import NotFound
 from hub.message import utc_now
-from hub.models import ConversationLabel, MessageRow
+from hub.models import MessageRow
 from hub.store import Store
 
 FORMAT = "sosyocrm.contact-export.v1"
@@ -50,22 +49,6 @@ async def messages_of(
         return list((await s.exec(query)).all())
 
 
-async def labels_of(
-    store: Store, workspace_id: uuid.UUID, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[str]]:
-    found: dict[uuid.UUID, list[str]] = {}
-    if not ids:
-        return found
-    query = select(ConversationLabel).where(
-        ConversationLabel.workspace_id == workspace_id,
-        sa.and_(col(ConversationLabel.conversation_id).in_(ids)),
-    )
-    async with store.sessions() as s:
-        for row in (await s.exec(query)).all():
-            found.setdefault(row.conversation_id, []).append(row.label)
-    return found
-
-
 async def export_contact(request: Request) -> Response:
     principal = await authenticate(request)
     require_admin(principal)
@@ -77,7 +60,7 @@ async def export_contact(request: Request) -> Response:
     contact, identities, conversations = found
     ids = [c.id for c in conversations]
     messages = await messages_of(svc.store, principal.workspace_id, ids)
-    labels = await labels_of(svc.store, principal.workspace_id, ids)
+    labels = await svc.store.labels(principal.workspace_id, ids)
     reads = {c.id: await svc.store.reads(principal.workspace_id, c.id) for c in conversations}
     document: dict[str, Any] = {
         "format": FORMAT,
