@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.window import window
-from hub import channeldata, lockout
+from hub import channeldata, lockout, tenancy
 from hub.auth import API_TOKEN_PREFIX, SESSION_COOKIE, Principal, verify_password
 from hub.channels import ConnectBody, webhook_info
 from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
@@ -131,6 +131,7 @@ async def authenticate(request: Request) -> Principal:
         )
         if principal is None:
             raise Unauthenticated("The bearer token is not valid.")
+        tenancy.act_for(principal.workspace_id)
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
@@ -145,6 +146,7 @@ async def authenticate(request: Request) -> Principal:
     )
     if principal is None:
         raise Unauthenticated("The session has ended (membership removed or password changed).")
+    tenancy.act_for(principal.workspace_id)
     return principal
 
 

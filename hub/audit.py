@@ -80,7 +80,7 @@ async def append(session: AsyncSession, row: AuditEvent) -> AuditEvent:
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK)))
     else:
         await conn.execute(_SQLITE_WRITE_LOCK)
-    last = await _head(conn)
+    last = await _head(conn, postgres)
     if postgres:  # the sequence stays the source of ids; taken under the lock, they grow
         row.id = int((await conn.execute(_next_id())).scalar_one())
     else:
@@ -94,8 +94,11 @@ async def append(session: AsyncSession, row: AuditEvent) -> AuditEvent:
     return row
 
 
-async def _head(conn: AsyncConnection) -> tuple[int, str | None] | None:
-    query = sa.select(_table.c.id, _table.c.hash).order_by(_table.c.id.desc()).limit(1)
+async def _head(conn: AsyncConnection, postgres: bool) -> tuple[int, str | None] | None:
+    if postgres:  # past row-level security: the chain runs through every workspace's rows
+        query: Any = sa.text("SELECT id, hash FROM audit_chain_head()")
+    else:
+        query = sa.select(_table.c.id, _table.c.hash).order_by(_table.c.id.desc()).limit(1)
     found = (await conn.execute(query)).first()
     return (int(found.id), found.hash) if found is not None else None
 

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hub import tenancy  # noqa: F401  (row-level security: its listener scopes each transaction)
 from hub.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 import hub.models  # noqa: F401  (registers the tables)
+from hub import tenancy
 from hub.bus import Event
 from hub.message import Message, utc_now
 from hub.store import Sessions
@@ -38,6 +39,11 @@ def _insert(session: AsyncConnection, table: Any) -> Any:
 
 async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) -> None:
     """Apply a batch in one transaction; events this group does not store are skipped."""
+    with tenancy.acting_for(workspace_id):
+        await _apply(sessions, workspace_id, events)
+
+
+async def _apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) -> None:
     async with sessions() as orm, orm.begin():
         session = await orm.connection()
         for event in events:

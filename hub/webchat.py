@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub import tenancy
 from hub.auth import Signer, VisitorClaims
 from hub.errors import IdentityInvalid, NotFound, OriginNotAllowed, Unauthenticated
 from hub.models import Channel
@@ -161,4 +162,5 @@ class WebChat:
         claims = self.signer.read_visitor_token(token)
         channel = await self.by_id(claims.workspace_id, claims.channel_id)
         channel.check_origin(origin)
+        tenancy.act_for(claims.workspace_id)
         return claims

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub import protocol as p
+from hub import tenancy
 from hub.auth import API_TOKEN_PREFIX, Principal, VisitorClaims
 from hub.errors import (
     CloseCode,
@@ -146,6 +147,7 @@ class Session:
             principal = await store.principal(user_id, workspace_id, "socket")
         if principal is None:
             raise Unauthenticated("The token is not valid.")
+        tenancy.act_for(principal.workspace_id)
         return principal
 
     async def _own_conversation(self, conversation_id: uuid.UUID | None) -> ConversationRef:

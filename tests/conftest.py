@@ -62,6 +62,11 @@ def redis_prefix() -> Iterator[str]:
     _need("Redis", "127.0.0.1", 6379)
     prefix = "test-" + uuid.uuid4().hex[:12]
     yield prefix
+    forget_redis_prefix(prefix)
+
+
+def forget_redis_prefix(prefix: str) -> None:
+    """Delete every key under the prefix."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
@@ -73,24 +78,28 @@ def redis_prefix() -> Iterator[str]:
         client.close()
 
 
+def admin_sql(statement: str) -> None:
+    """One statement as the superuser on the server's `postgres` database (CREATE DATABASE...)."""
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A database of this test run's own on the real Postgres, dropped at the end."""
     _need("PostgreSQL", "127.0.0.1", 5432)
-    import asyncpg
-
     name = "hub_test_" + uuid.uuid4().hex[:12]
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    admin_sql(f'CREATE DATABASE "{name}"')
     yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

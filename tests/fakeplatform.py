@@ -477,8 +477,9 @@ class FakePlatform:
         return await self._oauth(request, check)
 
     def _bot(self, request: Request) -> Account:
-        bot = next((a for a in self.accounts if a.kind == TG), None)
-        if bot is None or request.path_params["token"] != bot.token:
+        token = request.path_params["token"]
+        bot = next((a for a in self.accounts if a.kind == TG and a.token == token), None)
+        if bot is None:
             raise Reject("Unauthorized", status=401, code=401)
         return bot
 

@@ -18,8 +18,15 @@ from hub.settings import Settings
 from tests.helpers import ORIGIN, Tenant, prepare
 
 
-@pytest.fixture
-def env(settings: Settings) -> Iterator[tuple[TestClient, Tenant, Tenant]]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def env(
+    request: pytest.FixtureRequest, settings: Settings
+) -> Iterator[tuple[TestClient, Tenant, Tenant]]:
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_database")
+        settings = settings.with_overrides(
+            database_url="postgresql+asyncpg://" + url.split("://", 1)[1]
+        )
     settings = settings.with_overrides(
         hello_timeout_s=0.5, max_frame_bytes=2048, max_body_bytes=4096
     )

@@ -17,7 +17,7 @@ import websockets
 from cryptography.fernet import Fernet
 
 from hub.settings import Settings
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, admin_sql
 from tests.helpers import ORIGIN, Tenant, make_tenant
 from tests.servers import HubProcess, base_env, free_port
 
@@ -34,7 +34,7 @@ def cluster(
         HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         HUB_CLAIM_IDLE_MS="2000",
     )
-    _psql(f'CREATE DATABASE "{env["DATABASE_URL"].rsplit("/", 1)[1]}"')
+    admin_sql(f'CREATE DATABASE "{env["DATABASE_URL"].rsplit("/", 1)[1]}"')
     processes: list[HubProcess] = []
     try:
         subprocess.run(
@@ -56,22 +56,7 @@ def cluster(
     finally:
         for process in processes:
             process.stop()
-        _psql(f'DROP DATABASE IF EXISTS "{env["DATABASE_URL"].rsplit("/", 1)[1]}" WITH (FORCE)')
-
-
-def _psql(sql: str) -> None:
-    import asyncpg
-
-    from tests.conftest import POSTGRES_URL
-
-    async def run() -> None:
-        conn = await asyncpg.connect(POSTGRES_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
+        admin_sql(f'DROP DATABASE IF EXISTS "{env["DATABASE_URL"].rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 async def frame_of(

@@ -151,6 +151,9 @@ def connect_every_kind(flow: Flow) -> None:
         "bot_token": TELEGRAM.token.split(":", 1)[1],  # the part before ":" is the bot's id
         "webhook_secret": bot["webhook"]["secret_token"],
         "identity_secret": identity,
+        # Members' credentials: a password is kept as an argon2 hash, an API token as a digest.
+        "password": flow.tenant.password,
+        "api_token": flow.tenant.api_token,
     }
 
     authorize = flow.call("POST", "/api/channels/instagram/authorize", json={"name": "IG"})

@@ -251,10 +251,17 @@ def test_consent_keeps_nothing_on_the_device_until_the_chat_starts(
 
     fresh.settings(consent_required=True)
     page = contexts().new_page()
+    # The visitor opens the chat before the settings arrive.
+    held: list[Any] = []
+    page.route("**/api/widget/config*", lambda route: held.append(route))
     page.goto(fresh.page_url())
+    wait_until(lambda: held, what="the settings request")
     page.locator("[data-sc=launcher]").click()
-    expect(page.locator("[data-sc=status]")).to_have_text("Online")
     stored = "() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]"
+    assert page.evaluate(stored) == []
+    held[0].continue_()
+    page.unroute("**/api/widget/config*")
+    expect(page.locator("[data-sc=status]")).to_have_text("Online")
     assert page.evaluate(stored) == []
     page.reload()
     page.locator("[data-sc=launcher]").click()

@@ -18,8 +18,10 @@
   const hub = new URL(script.src, location.href).origin;
   const K = `sosyocrm:${channel}:`;
   const memory = {};
-  let keep = true; // false until the visitor starts a chat, when the channel asks for consent
-  const get = (s, k) => { if (!keep) return memory[s + k] == null ? null : memory[s + k]; try { return window[s].getItem(K + k); } catch (e) { return null; } };
+  // Nothing is written to the device until the channel's settings are known, and then, when
+  // the channel asks for consent, not until the visitor starts a chat: until then, memory.
+  let keep = false;
+  const get = (s, k) => { if (!keep && (s + k) in memory) return memory[s + k]; try { return window[s].getItem(K + k); } catch (e) { return null; } };
   const put = (s, k, v) => {
     if (!keep) { memory[s + k] = v == null ? null : String(v); return; }
     try { v == null ? window[s].removeItem(K + k) : window[s].setItem(K + k, v); } catch (e) { /* storage off */ }
@@ -27,7 +29,7 @@
   const startKeeping = () => {
     if (keep) return;
     keep = true;
-    Object.keys(memory).forEach((k) => { const s = k.startsWith('local') ? 'localStorage' : 'sessionStorage'; put(s, k.slice(s.length), memory[k]); });
+    Object.keys(memory).forEach((k) => { const s = k.startsWith('local') ? 'localStorage' : 'sessionStorage'; put(s, k.slice(s.length), memory[k]); delete memory[k]; });
   };
 
   const STRINGS = {
@@ -104,6 +106,7 @@ input:focus,textarea:focus{border-color:var(--c)}
 
   let config = { title: null, greeting: null, colour: null, position: 'right', locale: null, prechat: { enabled: false }, consent_required: false, hours: null, limits: {} };
   let token = null, ws = null, live = false, busy = false, stopped = false, tries = 0, timer = 0, loaded = false;
+  let settled = false; // the settings request has ended, answered or not
   let open = false, unread = 0, typingOn = false, typingTimer = 0, agentTimer = 0, flashTimer = 0, readUpTo = null;
   let identity = script.getAttribute('data-user-id') ? { user_id: script.getAttribute('data-user-id'), user_hash: script.getAttribute('data-user-hash') } : null;
   let cursor = null, conversation = null, profile = null;
@@ -231,12 +234,15 @@ input:focus,textarea:focus{border-color:var(--c)}
   }
 
   async function fetchConfig() {
+    let known = false;
     try {
       const r = await fetch(`${hub}/api/widget/config?channel=${encodeURIComponent(channel)}`, { credentials: 'omit' });
       if (r.status === 403 || r.status === 404) stopped = true;
-      if (r.ok) config = Object.assign(config, await r.json());
+      if (r.ok) { config = Object.assign(config, await r.json()); known = true; }
     } catch (e) { /* the hub is unreachable: defaults, and the socket retries */ }
-    if (config.consent_required && !get('localStorage', 'token')) keep = false;
+    // Unknown settings keep to memory too, until the visitor writes.
+    if (known && (!config.consent_required || get('localStorage', 'token'))) startKeeping();
+    settled = true;
     localize();
   }
 
@@ -405,7 +411,8 @@ input:focus,textarea:focus{border-color:var(--c)}
     showPrechat();
     stopped = false;
     if (!pre.hidden) { if (focus) $('prechat-name').focus(); return; }
-    if (keep || token) connect(); else status(stateOfHours(), stateOfHours());
+    if (!settled) return; // mount opens it again once the settings are in
+    if (keep || token || !config.consent_required) connect(); else status(stateOfHours(), stateOfHours());
     bottom();
     if (focus) input.focus();
   }
@@ -415,6 +422,7 @@ input:focus,textarea:focus{border-color:var(--c)}
     live = false; token = null; cursor = null; conversation = null; loaded = false; identity = null; readUpTo = null; unread = 0;
     ['token', 'profile'].forEach((k) => put('localStorage', k, null));
     ['cursor', 'conversation', 'open', 'agent'].forEach((k) => put('sessionStorage', k, null));
+    Object.keys(memory).forEach((k) => delete memory[k]);
     seen.forEach((el) => el.remove());
     seen.clear();
     outbox.forEach((o) => o.el.remove());
@@ -471,7 +479,7 @@ input:focus,textarea:focus{border-color:var(--c)}
     const name = get('sessionStorage', 'agent');
     if (name) agent(name);
     showPrechat();
-    if (get('sessionStorage', 'open')) setOpen(true);
+    if (open || get('sessionStorage', 'open')) setOpen(true); // opened while the settings loaded
     else if (get('localStorage', 'token') || identity) connect(); // a returning visitor hears replies at once
     emit('ready', { channel });
   };

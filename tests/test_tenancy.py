@@ -1,0 +1,753 @@
+"""Tenant isolation, proven twice.
+
+First, Postgres row-level security on its own: work done for one workspace sees and changes
+only that workspace's rows even when a query forgets its `workspace_id` filter.
+
+Then a Hypothesis state machine drives several workspaces through the public surfaces of real
+processes (`hub serve` and `hub worker` on the real Postgres and Redis, Telegram faked on
+loopback): visitors write over the web-chat socket, Telegram webhooks arrive, agents read, reply
+and change conversations over REST (API tokens and cookie sessions) and over agent sockets, and
+every one of them also aims at the other workspaces' ids. Every answer, frame and history page
+is searched for the ids and texts of other workspaces; every foreign id must answer exactly as
+an id that does not exist does; and at the end the database itself is checked: every message
+sits in the workspace it was sent to, and nothing aimed across the line was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlmodel import select
+from websockets.sync.client import ClientConnection, connect
+
+from hub import audit, tenancy
+from hub.db import make_engine, migrate, sessionmaker
+from hub.message import ChannelKind
+from hub.models import (
+    ApiToken,
+    AuditEvent,
+    Channel,
+    Contact,
+    Conversation,
+    Membership,
+    MessageRow,
+    Workspace,
+)
+from hub.settings import Settings
+from hub.store import Store
+from tests.conftest import REDIS_URL, admin_sql, forget_redis_prefix
+from tests.databases import asyncpg_url, own_database
+from tests.fakeplatform import Account, running_fake
+from tests.helpers import ORIGIN, Tenant, make_tenant
+from tests.servers import HubProcess, base_env, free_port
+
+pytestmark = pytest.mark.postgres
+
+# Part 1: row-level security
+
+
+@pytest.fixture
+def pg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    with own_database(request, tmp_path, "postgres") as settings:
+        migrate(settings)
+        yield settings
+
+
+async def _rows(settings: Settings, statement: Any, acting_for: uuid.UUID | None) -> list[Any]:
+    engine = make_engine(settings)
+    try:
+        with tenancy.acting_for(acting_for):
+            async with sessionmaker(engine)() as s:
+                return list((await s.exec(statement)).all())
+    finally:
+        await engine.dispose()
+
+
+async def _write(settings: Settings, statement: Any, acting_for: uuid.UUID | None) -> int:
+    engine = make_engine(settings)
+    try:
+        with tenancy.acting_for(acting_for):
+            async with sessionmaker(engine)() as s, s.begin():
+                return int((await s.exec(statement)).rowcount)
+    finally:
+        await engine.dispose()
+
+
+async def _seed_conversation(settings: Settings, tenant: Tenant, text: str) -> uuid.UUID:
+    """A contact, a conversation and a message of the tenant's web-chat channel."""
+    engine = make_engine(settings)
+    contact_id, conversation_id = uuid.uuid4(), uuid.uuid4()
+    try:
+        async with sessionmaker(engine)() as s, s.begin():
+            s.add(Contact(id=contact_id, workspace_id=tenant.workspace_id, name=text))
+            await s.flush()
+            s.add(
+                Conversation(
+                    id=conversation_id,
+                    workspace_id=tenant.workspace_id,
+                    channel_id=tenant.channel_id,
+                    contact_id=contact_id,
+                )
+            )
+            await s.flush()
+            s.add(
+                MessageRow(
+                    id=uuid.uuid4(),
+                    workspace_id=tenant.workspace_id,
+                    conversation_id=conversation_id,
+                    contact_id=contact_id,
+                    channel_id=tenant.channel_id,
+                    channel_kind="webchat",
+                    direction="in",
+                    sender_type="contact",
+                    text=text,
+                    platform_message_id=uuid.uuid4().hex,
+                    sent_at=Conversation.model_fields["created_at"].default_factory(),  # type: ignore[misc]
+                    status="received",
+                )
+            )
+        return conversation_id
+    finally:
+        await engine.dispose()
+
+
+def test_every_workspace_table_is_under_a_policy(pg: Settings) -> None:
+    """A table that carries workspace data and no policy fails here: a new migration must add
+    it to 0007's list (or a policy of its own)."""
+
+    async def look() -> tuple[set[str], dict[str, bool], dict[str, list[str]]]:
+        import asyncpg
+
+        conn = await asyncpg.connect(asyncpg_url(pg))
+        try:
+            keyed = await conn.fetch(
+                "SELECT table_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND column_name = 'workspace_id'"
+            )
+            secured = await conn.fetch(
+                "SELECT relname, relrowsecurity FROM pg_class "
+                "WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
+            )
+            policies = await conn.fetch(
+                "SELECT tablename, roles::text[] AS roles, qual, with_check FROM pg_policies "
+                "WHERE schemaname = 'public'"
+            )
+        finally:
+            await conn.close()
+        tables = {r["table_name"] for r in keyed} | {"workspaces"}
+        where: dict[str, list[str]] = {}
+        for p in policies:
+            assert p["roles"] == [tenancy.ROLE], p
+            assert tenancy.SETTING in p["qual"] and tenancy.SETTING in p["with_check"], p
+            where.setdefault(p["tablename"], []).append(p["qual"])
+        return tables, {r["relname"]: r["relrowsecurity"] for r in secured}, where
+
+    tables, secured, policies = asyncio.run(look())
+    assert len(tables) >= 13
+    for table in tables:
+        assert secured[table], f"{table} has no row-level security"
+        assert policies.get(table), f"{table} has no policy"
+    assert not secured["users"]  # accounts, shared by the workspaces a user belongs to
+
+
+def test_work_for_one_workspace_sees_only_its_rows_even_unfiltered(pg: Settings) -> None:
+    acme, globex = (asyncio.run(make_tenant(pg, name)) for name in ("acme", "globex"))
+    for tenant in (acme, globex):
+        asyncio.run(_seed_conversation(pg, tenant, f"hello from {tenant.workspace_id}"))
+
+    def workspace_of(row: Any) -> uuid.UUID:
+        return row.id if isinstance(row, Workspace) else row.workspace_id
+
+    for model in (Workspace, Membership, ApiToken, Channel, Contact, Conversation, MessageRow):
+        everyone = asyncio.run(_rows(pg, select(model), None))
+        assert {workspace_of(r) for r in everyone} >= {acme.workspace_id, globex.workspace_id}
+        for tenant in (acme, globex):
+            seen = asyncio.run(_rows(pg, select(model), tenant.workspace_id))
+            assert seen, model
+            assert {workspace_of(r) for r in seen} == {tenant.workspace_id}, model
+    audited = asyncio.run(_rows(pg, select(AuditEvent), acme.workspace_id))
+    assert audited and {r.workspace_id for r in audited} == {acme.workspace_id}
+
+
+def test_work_for_one_workspace_cannot_write_into_another(pg: Settings) -> None:
+    acme, globex = (asyncio.run(make_tenant(pg, name)) for name in ("acme", "globex"))
+    asyncio.run(_seed_conversation(pg, globex, "globex's own"))
+
+    # An update and a delete with no workspace filter reach only the acting workspace's rows.
+    renamed = asyncio.run(_write(pg, sa.update(Channel).values(name="taken"), acme.workspace_id))
+    assert renamed == 1
+    gone = asyncio.run(_write(pg, sa.delete(MessageRow), acme.workspace_id))
+    assert gone == 0
+    names = {c.workspace_id: c.name for c in asyncio.run(_rows(pg, select(Channel), None))}
+    assert names[acme.workspace_id] == "taken" and names[globex.workspace_id] == "Site"
+    texts = [m.text for m in asyncio.run(_rows(pg, select(MessageRow), None))]
+    assert texts == ["globex's own"]
+
+    # A row written into another workspace is refused by the database.
+    intruder = sa.insert(Contact).values(
+        id=uuid.uuid4(), workspace_id=globex.workspace_id, name="planted"
+    )
+    with pytest.raises(sa.exc.DBAPIError, match="row-level security"):
+        asyncio.run(_write(pg, intruder, acme.workspace_id))
+    moved = sa.update(Contact).values(workspace_id=globex.workspace_id)
+    asyncio.run(_seed_conversation(pg, acme, "acme's own"))
+    with pytest.raises(sa.exc.DBAPIError, match="row-level security"):
+        asyncio.run(_write(pg, moved, acme.workspace_id))
+    contacts = asyncio.run(_rows(pg, select(Contact), None))
+    assert sorted(c.name or "" for c in contacts) == ["acme's own", "globex's own"]
+
+
+def test_the_audit_chain_runs_through_every_workspace(pg: Settings) -> None:
+    """Each workspace sees only its own audit rows, yet appends made for different workspaces
+    still form one unbroken chain (its head is read past the policy)."""
+    acme, globex = (asyncio.run(make_tenant(pg, name)) for name in ("acme", "globex"))
+
+    async def interleave() -> None:
+        engine = make_engine(pg)
+        store = Store(sessionmaker(engine))
+        try:
+            for n in range(6):
+                tenant = (acme, globex)[n % 2]
+                with tenancy.acting_for(tenant.workspace_id):
+                    await store.audit(tenant.workspace_id, "user", str(tenant.admin_id), "t.x")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(interleave())
+
+    async def verdict() -> audit.Verdict:
+        engine = make_engine(pg)
+        try:
+            return await audit.verify(sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(verdict()).ok
+    rows = asyncio.run(_rows(pg, select(AuditEvent).where(AuditEvent.action == "t.x"), None))
+    assert [r.workspace_id for r in rows] == [acme.workspace_id, globex.workspace_id] * 3
+
+
+# Part 2: the state machine, through the public surfaces of real processes
+
+WORKSPACES = 3
+MARKER = re.compile(r"zq\d{7}")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_numbers = itertools.count(1)
+
+
+@dataclass(repr=False)
+class Party:
+    """One workspace as the test drives it."""
+
+    index: int
+    tenant: Tenant
+    bot: Account
+    token_client: httpx.Client  # an API token
+    session_client: httpx.Client  # a cookie session with its CSRF token
+    telegram_id: str = ""
+    telegram_secret: str = ""
+    agent: ClientConnection | None = None
+
+    def __repr__(self) -> str:  # what Hypothesis prints of a draw: no tokens
+        return f"<workspace {self.index}>"
+
+    def client(self, via: str) -> httpx.Client:
+        return self.token_client if via == "token" else self.session_client
+
+
+@dataclass
+class World:
+    hub: HubProcess
+    settings: Settings
+    parties: list[Party]
+    owner: dict[str, int] = field(default_factory=dict)  # every id and marker made or learned
+    aimed: set[str] = field(default_factory=set)  # markers sent across the line: never stored
+
+    def marker(self, owner: int, *, aimed: bool = False) -> str:
+        text = f"zq{next(_numbers):07d}"
+        self.owner[text] = owner
+        if aimed:
+            self.aimed.add(text)
+        return text
+
+    def learn(self, owner: int, *ids: str) -> None:
+        for one in ids:
+            known = self.owner.setdefault(one, owner)
+            assert known == owner, f"{one} of workspace {known} was shown to workspace {owner}"
+
+    def check(self, viewer: int, text: str, where: str) -> None:
+        """Nothing of another workspace (an id or a marker the test knows) is in `text`."""
+        for found in itertools.chain(MARKER.findall(text), UUID.findall(text)):
+            owner = self.owner.get(found)
+            assert owner is None or owner == viewer, (
+                f"workspace {viewer} saw {found} of workspace {owner} in {where}: {text[:500]}"
+            )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("tenancy")
+    database = postgres_database + "_iso"
+    prefix = "test-iso-" + uuid.uuid4().hex[:10]
+    env = base_env(
+        DATABASE_URL=database,
+        REDIS_URL=REDIS_URL,
+        HUB_REDIS_PREFIX=prefix,
+        HUB_SECRET_KEY="isolation-" + uuid.uuid4().hex + uuid.uuid4().hex,
+        HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        HUB_PUBLIC_URL="https://hub.example",
+        HUB_CACHE_TTL_S="0.001",
+    )
+    bots = tuple(
+        Account(ChannelKind.TELEGRAM, str(n), f"{n}:AAHfake-isolation-{uuid.uuid4().hex[:12]}")
+        for n in (7_200_000_000 + uuid.uuid4().int % 10_000_000 * 10 + i for i in range(3))
+    )
+    admin_sql(f'CREATE DATABASE "{database.rsplit("/", 1)[1]}"')
+    processes: list[HubProcess] = []
+    parties: list[Party] = []
+    try:
+        with running_fake(bots) as fake, contextlib.ExitStack() as sockets:
+            env["HUB_TELEGRAM_API_URL"] = fake.base_urls().telegram
+            subprocess.run(
+                [sys.executable, "-m", "hub.cli", "migrate"], env=env, check=True, timeout=120
+            )
+            settings = Settings.from_env(env)
+            port = free_port()
+            hub = HubProcess(["serve", "--port", str(port)], env, port, tmp / "web.log").start()
+            processes.append(hub)
+            processes.append(HubProcess(["worker"], env, log_path=tmp / "worker.log").start())
+            for index, bot in enumerate(bots):
+                parties.append(_party(hub, settings, index, bot, sockets))
+            world = World(hub, settings, parties)
+            for party in parties:
+                t = party.tenant
+                world.learn(party.index, *map(str, (t.workspace_id, t.admin_id, t.channel_id)))
+                world.learn(party.index, party.telegram_id, t.public_key)
+            yield world
+    finally:
+        for party in parties:
+            party.token_client.close()
+            party.session_client.close()
+        for process in processes:
+            process.stop()
+        admin_sql(f'DROP DATABASE IF EXISTS "{database.rsplit("/", 1)[1]}" WITH (FORCE)')
+        forget_redis_prefix(prefix)
+
+
+def _party(
+    hub: HubProcess, settings: Settings, index: int, bot: Account, sockets: contextlib.ExitStack
+) -> Party:
+    tenant = asyncio.run(make_tenant(settings, f"w{index}"))
+    token_client = httpx.Client(
+        base_url=hub.base_url, headers={"authorization": f"Bearer {tenant.api_token}"}, timeout=10
+    )
+    login = httpx.post(
+        hub.base_url + "/api/auth/login",
+        json={"email": tenant.email, "password": tenant.password},
+        timeout=10,
+    )
+    assert login.status_code == 200, login.text
+    # The cookie is marked Secure (the public URL is https); send it by hand over loopback.
+    session_client = httpx.Client(
+        base_url=hub.base_url,
+        headers={
+            "cookie": f"hub_session={login.cookies['hub_session']}",
+            "x-csrf-token": login.json()["csrf_token"],
+        },
+        timeout=10,
+    )
+    party = Party(index, tenant, bot, token_client, session_client)
+    connected = token_client.post(
+        "/api/channels", json={"kind": "telegram", "name": "Bot", "bot_token": bot.token}
+    )
+    assert connected.status_code == 201, connected.text
+    party.telegram_id = connected.json()["id"]
+    party.telegram_secret = connected.json()["webhook"]["secret_token"]
+    party.agent = sockets.enter_context(connect(hub.ws_url + "/ws/agent", open_timeout=10))
+    party.agent.send(json.dumps({"type": "hello", "token": tenant.api_token}))
+    welcome = json.loads(party.agent.recv(timeout=10))
+    assert welcome["type"] == "welcome", welcome
+    return party
+
+
+def _frames(
+    socket: ClientConnection,
+    until: Callable[[dict[str, Any]], bool] | None = None,
+    timeout_s: float = 5.0,
+) -> list[str]:
+    """The frames waiting on the socket; with `until`, read on until one matches."""
+    frames: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while True:
+        wait = max(0.0, deadline - time.monotonic()) if until is not None else 0
+        try:
+            raw = socket.recv(timeout=wait)
+        except TimeoutError:
+            if until is not None:
+                raise AssertionError(f"no awaited frame in {timeout_s} s; got {frames}") from None
+            return frames
+        text = raw if isinstance(raw, str) else raw.decode()
+        frames.append(text)
+        if until is not None and until(json.loads(text)):
+            return frames
+
+
+def _error_of(answer: httpx.Response) -> tuple[int, str | None]:
+    try:
+        code = answer.json().get("error", {}).get("code")
+    except ValueError:
+        code = None
+    return answer.status_code, code
+
+
+@dataclass
+class Known:
+    """What one workspace's agents have seen stored in this run of the machine."""
+
+    conversations: list[str] = field(default_factory=list)
+    contacts: list[str] = field(default_factory=list)
+
+
+class Isolation(RuleBasedStateMachine):
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+        self.parties = world.parties
+        self.known = [Known() for _ in world.parties]
+
+    def _with_conversations(self) -> list[Party]:
+        return [p for p in self.parties if self.known[p.index].conversations]
+
+    def _stored(self, party: Party, marker: str) -> None:
+        """Wait until the owner finds the message by its marker, and learn where it is."""
+        deadline = time.monotonic() + 15
+        while True:
+            found = party.token_client.get("/api/search", params={"q": marker})
+            assert found.status_code == 200, found.text
+            self.world.check(party.index, found.text, "search")
+            messages = found.json()["messages"]
+            if messages or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert messages, f"{marker} was never stored"
+        [message] = messages
+        self.world.learn(party.index, message["conversation_id"], message["contact_id"])
+        self.world.learn(party.index, message["id"])
+        known = self.known[party.index]
+        if message["conversation_id"] not in known.conversations:
+            known.conversations.append(message["conversation_id"])
+            known.contacts.append(message["contact_id"])
+
+    # What each workspace does with its own data
+
+    @rule(p=st.integers(0, WORKSPACES - 1))
+    def a_visitor_writes(self, p: int) -> None:
+        party, w = self.parties[p], self.world
+        answer = httpx.post(
+            w.hub.base_url + "/api/widget/token",
+            json={"channel": party.tenant.public_key},
+            headers={"origin": ORIGIN},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        visitor = answer.json()
+        w.learn(p, visitor["conversation_id"], visitor["visitor_id"])
+        text = w.marker(p)
+        others = [q for q in self._with_conversations() if q is not party]
+        with connect(w.hub.ws_url + "/ws/visitor", origin=ORIGIN, open_timeout=10) as socket:  # type: ignore[arg-type]
+            socket.send(json.dumps({"type": "hello", "token": visitor["token"]}))
+            frames = _frames(socket, lambda f: f["type"] == "welcome")
+            socket.send(json.dumps({"type": "message.send", "client_id": text, "text": text}))
+            frames += _frames(socket, lambda f: f["type"] == "ack")
+            if others:  # aimed at another workspace's conversation: refused like any other
+                foreign = {
+                    "type": "message.send",
+                    "client_id": "x",
+                    "conversation_id": self.known[others[0].index].conversations[-1],
+                    "text": w.marker(p, aimed=True),
+                }
+                socket.send(json.dumps(foreign))
+                refusal = _frames(socket, lambda f: f["type"] == "error")[-1]
+                socket.send(json.dumps(foreign | {"conversation_id": str(uuid.uuid4())}))
+                unknown = _frames(socket, lambda f: f["type"] == "error")[-1]
+                assert json.loads(refusal)["code"] == json.loads(unknown)["code"] == "forbidden"
+                frames += [refusal, unknown]
+            frames += _frames(socket)
+        self._stored(party, text)
+        history = httpx.post(
+            w.hub.base_url + "/api/widget/history",
+            json={"token": visitor["token"]},
+            headers={"origin": ORIGIN},
+            timeout=10,
+        )
+        assert history.status_code == 200, history.text
+        assert text in history.text
+        for frame in [*frames, history.text]:
+            w.check(p, frame, "a visitor's socket")
+
+    @rule(p=st.integers(0, WORKSPACES - 1), same_sender=st.booleans())
+    def a_telegram_update_arrives(self, p: int, same_sender: bool) -> None:
+        party, w = self.parties[p], self.world
+        text = w.marker(p)
+        sender = 5_000 + p if same_sender else 10_000 + next(_numbers)
+        answer = httpx.post(
+            f"{w.hub.base_url}/webhooks/telegram/{party.telegram_id}",
+            json=_update(sender, text),
+            headers={"x-telegram-bot-api-secret-token": party.telegram_secret},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        self._stored(party, text)
+
+    @rule(p=st.integers(0, WORKSPACES - 1), via=st.sampled_from(["token", "session"]))
+    def the_owner_looks_around(self, p: int, via: str) -> None:
+        party, w = self.parties[p], self.world
+        client = party.client(via)
+        for path in (
+            "/api/search?q=zq&limit=100",
+            "/api/conversations?limit=100",
+            "/api/channels",
+            "/api/members",
+            "/api/audit",
+            "/api/deletions",
+            "/api/tokens",
+            "/api/workspace",
+            "/api/presence",
+        ):
+            answer = client.get(path)
+            assert answer.status_code == 200, (path, answer.text)
+            w.check(p, answer.text, path)
+
+    @precondition(lambda self: self._with_conversations())
+    @rule(data=st.data(), via=st.sampled_from(["token", "session"]))
+    def the_owner_works_a_conversation(self, data: st.DataObject, via: str) -> None:
+        party = data.draw(st.sampled_from(self._with_conversations()))
+        known = self.known[party.index]
+        w, client = self.world, party.client(via)
+        conversation = data.draw(st.sampled_from(known.conversations))
+        contact = known.contacts[known.conversations.index(conversation)]
+        base = f"/api/conversations/{conversation}"
+        for answer in (
+            client.get(base),
+            client.get(base + "/messages"),
+            client.get(f"/api/contacts/{contact}"),
+        ):
+            assert answer.status_code == 200, answer.text
+            w.check(party.index, answer.text, base)
+        text = w.marker(party.index)
+        sent = client.post(base + "/messages", json={"client_id": text, "text": text, "note": True})
+        assert sent.status_code == 202, sent.text
+        status = data.draw(st.sampled_from(["open", "resolved"]))
+        assert client.patch(base, json={"status": status}).status_code == 202
+
+    # What each workspace aims at the others
+
+    @precondition(lambda self: self._with_conversations())
+    @rule(data=st.data(), via=st.sampled_from(["token", "session"]))
+    def an_agent_aims_at_another_workspace(self, data: st.DataObject, via: str) -> None:
+        victim = data.draw(st.sampled_from(self._with_conversations()))
+        attacker = data.draw(st.sampled_from([p for p in self.parties if p is not victim]))
+        known = self.known[victim.index]
+        w, client = self.world, attacker.client(via)
+        conversation = data.draw(st.sampled_from(known.conversations))
+        contact = known.contacts[known.conversations.index(conversation)]
+        channel = data.draw(st.sampled_from([victim.telegram_id, str(victim.tenant.channel_id)]))
+        text = w.marker(attacker.index, aimed=True)
+        targets: dict[str, list[tuple[str, str, Any]]] = {
+            conversation: [
+                ("GET", "/api/conversations/{}", None),
+                ("GET", "/api/conversations/{}/messages", None),
+                ("PATCH", "/api/conversations/{}", {"status": "pending"}),
+                ("PATCH", "/api/conversations/{}", {"labels": ["stolen"]}),
+                ("PATCH", "/api/conversations/{}", {"assignee_id": str(attacker.tenant.admin_id)}),
+                ("POST", "/api/conversations/{}/messages", {"client_id": text, "text": text}),
+                (
+                    "POST",
+                    "/api/conversations/{}/reactions",
+                    {"client_id": text, "platform_message_id": "m", "emoji": "+"},
+                ),
+            ],
+            contact: [
+                ("GET", "/api/contacts/{}", None),
+                ("GET", "/api/contacts/{}/export", None),
+                # Filed (a contact may still be on its way to the database) and erases
+                # nothing: erasure is of the filing workspace's rows only.
+                ("POST", "/api/deletions", {"contact_id": "{}"}),
+            ],
+            channel: [
+                ("GET", "/api/channels/{}", None),
+                ("PATCH", "/api/channels/{}", {"name": "stolen"}),
+                ("POST", "/api/channels/{}/identity-secret", None),
+                ("DELETE", "/api/channels/{}?delete_data=true", None),
+            ],
+            str(victim.tenant.admin_id): [
+                ("PATCH", "/api/members/{}", {"role": "agent"}),
+                ("DELETE", "/api/members/{}", None),
+            ],
+        }
+        for target, attempts in targets.items():
+            for method, path, body in attempts:
+                foreign = _call(client, method, path, body, target)
+                unknown = _call(client, method, path, body, str(uuid.uuid4()))
+                assert _error_of(foreign) == _error_of(unknown), (method, path, foreign.text)
+                accepted = 202 if path == "/api/deletions" else 404
+                assert foreign.status_code in (400, accepted), (method, path, foreign.text)
+                w.check(attacker.index, foreign.text, path)
+
+    @precondition(lambda self: self._with_conversations())
+    @rule(data=st.data())
+    def an_agent_socket_aims_at_another_workspace(self, data: st.DataObject) -> None:
+        victim = data.draw(st.sampled_from(self._with_conversations()))
+        attacker = data.draw(st.sampled_from([p for p in self.parties if p is not victim]))
+        conversation = data.draw(st.sampled_from(self.known[victim.index].conversations))
+        socket = attacker.agent
+        assert socket is not None
+        text = self.world.marker(attacker.index, aimed=True)
+        for frame in (
+            {
+                "type": "message.send",
+                "client_id": text,
+                "conversation_id": conversation,
+                "text": text,
+            },
+            {"type": "typing", "conversation_id": conversation, "on": True},
+            {"type": "read", "conversation_id": conversation, "up_to": "1-0"},
+        ):
+            socket.send(json.dumps(frame))
+            got = _frames(socket, lambda f: f["type"] == "error")
+            for one in got:
+                self.world.check(attacker.index, one, "an agent socket")
+            assert json.loads(got[-1])["code"] == "not_found", got[-1]
+
+    @rule(data=st.data())
+    def a_webhook_carries_another_workspaces_secret(self, data: st.DataObject) -> None:
+        """A Telegram update signed with another workspace's bot secret, posted to this
+        workspace's channel: refused, and stored nowhere."""
+        victim = data.draw(st.sampled_from(self.parties))
+        other = data.draw(st.sampled_from([p for p in self.parties if p is not victim]))
+        w = self.world
+        answer = httpx.post(
+            f"{w.hub.base_url}/webhooks/telegram/{victim.telegram_id}",
+            json=_update(5_000 + victim.index, w.marker(other.index, aimed=True)),
+            headers={"x-telegram-bot-api-secret-token": other.telegram_secret},
+            timeout=10,
+        )
+        assert answer.status_code in (401, 403), answer.text
+
+    # What must hold after every step
+
+    @invariant()
+    def agent_sockets_carry_only_their_workspace(self) -> None:
+        for party in self.parties:
+            assert party.agent is not None
+            for frame in _frames(party.agent):
+                self.world.check(party.index, frame, "an agent socket")
+
+    def teardown(self) -> None:
+        _settle(self.world)
+
+
+def _call(client: httpx.Client, method: str, path: str, body: Any, target: str) -> httpx.Response:
+    payload = json.loads(json.dumps(body).replace("{}", target)) if body is not None else None
+    return client.request(method, path.format(target), json=payload)
+
+
+def _update(sender: int, text: str) -> dict[str, Any]:
+    person = {"id": sender, "first_name": f"Person {sender}", "username": f"user{sender}"}
+    return {
+        "update_id": next(_numbers),
+        "message": {
+            "message_id": next(_numbers),
+            "date": int(time.time()),
+            "chat": person | {"type": "private"},
+            "from": person,
+            "text": text,
+        },
+    }
+
+
+def _settle(world: World) -> None:
+    """The database after the workers have caught up: every marked message is stored in its
+    sender's workspace, nothing aimed across the line was stored, and no conversation carries
+    what another workspace tried to set on it."""
+
+    async def stored() -> tuple[list[tuple[str, uuid.UUID]], list[Any]]:
+        engine = make_engine(world.settings)
+        try:
+            async with sessionmaker(engine)() as s:
+                messages = (await s.exec(select(MessageRow.text, MessageRow.workspace_id))).all()
+                tampered = (
+                    await s.exec(
+                        sa.text(
+                            "SELECT c.id FROM conversations c WHERE c.status = 'pending' "
+                            "OR EXISTS (SELECT 1 FROM conversation_labels l "
+                            "  WHERE l.conversation_id = c.id AND l.label = 'stolen') "
+                            "OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = "
+                            "  c.assignee_id AND m.workspace_id <> c.workspace_id) "
+                            "UNION ALL SELECT id FROM channels WHERE name = 'stolen' "
+                            "  OR status <> 'connected' "
+                            "UNION ALL SELECT workspace_id FROM memberships WHERE role <> 'admin'"
+                        )
+                    )
+                ).all()
+            return [(t or "", ws) for t, ws in messages], list(tampered)
+        finally:
+            await engine.dispose()
+
+    index_of = {p.tenant.workspace_id: p.index for p in world.parties}
+    expected = {m for m in world.owner if MARKER.fullmatch(m) and m not in world.aimed}
+    deadline = time.monotonic() + 15
+    while True:
+        messages, tampered = asyncio.run(stored())
+        seen: set[str] = set()
+        for text, workspace_id in messages:
+            for marker in MARKER.findall(text):
+                owner = world.owner.get(marker)
+                assert marker not in world.aimed, f"{marker}, aimed across the line, was stored"
+                assert owner == index_of[workspace_id], f"{marker} stored in the wrong workspace"
+                seen.add(marker)
+        assert not tampered, tampered
+        if expected <= seen or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert expected <= seen, f"never stored: {sorted(expected - seen)[:10]}"
+
+
+def test_no_workspace_ever_sees_or_changes_another(world: World) -> None:
+    run_state_machine_as_test(
+        lambda: Isolation(world),
+        settings=settings(
+            max_examples=8,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    # The runs wrote into every workspace and aimed across the line.
+    owners = {o for m, o in world.owner.items() if MARKER.fullmatch(m) and m not in world.aimed}
+    assert owners == set(range(WORKSPACES)) and world.aimed
