@@ -122,12 +122,17 @@ def new_message(
     raw: dict[str, Any] | None = None,
     sender_name: str | None = None,
 ) -> NewMessage:
-    """The one way adapters build a normalized message, so ids are derived the same way."""
+    """The one way adapters build a normalized message, so ids are derived the same way.
+    Ids are derived from the platform's whole strings; what is stored is cut to its column
+    (`hub.models`), since one value too long would stop the persist group on that event."""
     contact_id = contact_id_for(ctx.workspace_id, ctx.channel_id, contact.platform_user_id)
+    contact = Contact(
+        contact.platform_user_id[:ID_CHARS], _fit(contact.name), _fit(contact.username)
+    )
     sender = (
         Sender(type=SenderType.CONTACT, id=str(contact_id), name=contact.name or contact.username)
         if direction == Direction.IN
-        else Sender(type=SenderType.AGENT, name=sender_name)
+        else Sender(type=SenderType.AGENT, name=_fit(sender_name))
     )
     message = Message(
         id=message_id_for(ctx.channel_id, platform_message_id),
@@ -141,13 +146,21 @@ def new_message(
         sender=sender,
         text=text,
         attachments=attachments or [],
-        reply_to=reply_to,
-        platform_message_id=platform_message_id,
+        reply_to=_fit(reply_to),
+        platform_message_id=platform_message_id[:ID_CHARS],
         sent_at=sent_at,
         status=DeliveryStatus.RECEIVED if direction == Direction.IN else DeliveryStatus.SENT,
         raw=raw,
     )
-    return NewMessage(message, contact, thread)
+    return NewMessage(message, contact, thread[:THREAD_CHARS])
+
+
+ID_CHARS = 200  # platform ids, names and usernames, as the columns hold them
+THREAD_CHARS = 300
+
+
+def _fit(value: str | None) -> str | None:
+    return None if value is None else value[:ID_CHARS]
 
 
 def unsupported(raw: dict[str, Any]) -> Attachment:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.window import window
-from hub import channeldata, lockout, tenancy
+from hub import channeldata, frames, lockout, tenancy
 from hub.auth import API_TOKEN_PREFIX, SESSION_COOKIE, Principal, verify_password
 from hub.channels import ConnectBody, webhook_info
 from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
@@ -111,6 +111,11 @@ async def read_raw(request: Request) -> bytes:
 async def read_body(request: Request, model: type[M]) -> M:
     """Parse a JSON body into `model`, with a machine-readable 400 for what does not fit."""
     body = await read_raw(request)
+    if b"\\u0000" in body:
+        try:
+            body = frames.without_nul(body.decode()).encode()
+        except UnicodeDecodeError:
+            raise BadRequest("The body is not UTF-8.") from None
     try:
         return model.model_validate_json(body or b"{}")
     except ValidationError as exc:
@@ -418,6 +423,8 @@ async def list_conversations(request: Request) -> Response:
         raise BadRequest("assignee must be me, none or any.")
     channel = request.query_params.get("channel_id")
     label = request.query_params.get("label", "").strip().lower() or None
+    if label is not None and "\x00" in label:  # Postgres text holds no NUL
+        raise BadRequest("label may not contain NUL.")
     rows, cursor = await services(request).store.conversations(
         principal.workspace_id,
         status=status,
@@ -565,7 +572,7 @@ async def get_contact(request: Request) -> Response:
 async def search(request: Request) -> Response:
     principal = await authenticate(request)
     text = request.query_params.get("q", "").strip()
-    if not 2 <= len(text) <= 200:
+    if not 2 <= len(text) <= 200 or "\x00" in text:  # Postgres text holds no NUL
         raise BadRequest("q must be 2 to 200 characters.")
     contacts, messages = await services(request).store.search(
         principal.workspace_id, text, page_limit(request, default=20)

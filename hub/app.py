@@ -25,6 +25,7 @@ from hub import (
     oauth,
     openapi,
     privacy,
+    status,
     webhooks,
     widgetapi,
     workspace,
@@ -32,6 +33,7 @@ from hub import (
 )
 from hub.errors import HubError
 from hub.headers import SecurityHeaders
+from hub.logs import RequestIds
 from hub.services import Services
 from hub.settings import Settings
 
@@ -127,6 +129,9 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/healthz", health),
+        Route("/readyz", status.readyz),
+        Route("/metrics", status.metrics),
+        *status.routes,
         Route("/api/openapi.json", openapi.endpoint),
         *api.routes,
         *account.routes,
@@ -150,7 +155,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         routes.append(Route("/demo", demo_page))
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(RequestIds), Middleware(SecurityHeaders)],
         lifespan=lifespan,
         exception_handlers={
             HubError: hub_error,

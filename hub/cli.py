@@ -11,27 +11,9 @@ import signal
 import sys
 from pathlib import Path
 
-import uvicorn
-
+from hub import logs, serving
 from hub.errors import HubError
 from hub.settings import Settings, SettingsError
-
-
-def _uvicorn_config(app: object, settings: Settings, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host=host,
-        port=port,
-        ws="websockets-sansio",
-        ws_max_size=settings.max_frame_bytes,
-        ws_ping_interval=settings.ping_interval_s,
-        ws_ping_timeout=settings.ping_interval_s,
-        ws_per_message_deflate=False,  # compression costs far more memory per socket than it saves
-        log_level="info",
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-    )
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -40,7 +22,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = Settings.from_env()
     # Without Redis the bus lives in this process, so the worker role must too.
     app = create_app(settings, run_worker=settings.redis_url is None)
-    uvicorn.Server(_uvicorn_config(app, settings, args.host, args.port)).run()
+    serving.serve(app, settings, args.host, args.port)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -66,8 +48,15 @@ def cmd_worker(args: argparse.Namespace) -> None:
                 loop.add_signal_handler(sig, stop.set)
             await worker.start()
             logging.getLogger("hub.worker").info("worker %s started", worker.name)
+            endpoints = None
+            if args.port:
+                endpoints = serving.worker_endpoints(services, args.host, args.port)
+                serving_task = asyncio.create_task(endpoints.serve())
             await stop.wait()
             await worker.stop()
+            if endpoints is not None:
+                endpoints.should_exit = True
+                await serving_task
         await services.close()
 
     asyncio.run(run())
@@ -144,7 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         flush=True,
     )
     app = create_app(settings, run_worker=True)
-    uvicorn.Server(_uvicorn_config(app, settings, args.host, args.port)).run()
+    serving.serve(app, settings, args.host, args.port)
 
 
 def cmd_rotate_keys(args: argparse.Namespace) -> None:
@@ -207,9 +196,15 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(run=cmd_serve)
-    sub.add_parser("worker", help="run stream consumers (needs REDIS_URL)").set_defaults(
-        run=cmd_worker
+    worker = sub.add_parser("worker", help="run stream consumers (needs REDIS_URL)")
+    worker.add_argument("--host", default="127.0.0.1", help="of --port's listener")
+    worker.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("HUB_WORKER_PORT") or 0) or None,
+        help="serve /healthz, /readyz and /metrics on this port (HUB_WORKER_PORT; none if unset)",
     )
+    worker.set_defaults(run=cmd_worker)
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
     admin = sub.add_parser("create-admin", help="create a workspace and its admin")
     admin.add_argument("--workspace", required=True, help="workspace name")
@@ -235,10 +230,14 @@ def main(argv: list[str] | None = None) -> None:
         "verify", help="check the audit log's hash chain; exit 1 naming the first broken row"
     ).set_defaults(run=cmd_audit_verify)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = os.environ.get("HUB_LOG_FORMAT") or (
+        "json" if args.command in ("serve", "worker") else "text"
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        logs.configure(fmt)
+    except ValueError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         args.run(args)
     except (SettingsError, HubError) as exc:

@@ -11,6 +11,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
+    INVALID_TEXT = 1007  # by the websocket layer: a text message that is not UTF-8
     TOO_BIG = 1009
     INTERNAL = 1011
     RESTART = 1012
@@ -131,6 +132,13 @@ class Unavailable(HubError):
     close_code = CloseCode.RESTART
     code = "unavailable"
     default_message = "A backing service is unavailable; retry shortly."
+
+
+class NotReady(Unavailable):
+    """/readyz: a backing service (the bus, the database) did not answer in time."""
+
+    code = "not_ready"
+    default_message = "Not ready: a backing service did not answer."
 
 
 class Conflict(HubError):

@@ -17,13 +17,16 @@ twice. See `Fanout.join`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hub.bus import Bus, Event, parse_id
 from hub.errors import CursorTooOld, HubError, TooSlow
+from hub.metrics import Delivery
 
 log = logging.getLogger("hub.fanout")
 
@@ -58,10 +61,14 @@ class Outlet:
     def overflow(self) -> None:
         """The overflow policy: drop what is queued and close with 1013 so the client resumes."""
         self.outbox.clear()
-        error = TooSlow()
-        self.outbox.append(
-            '{"type":"error","code":"' + error.code + '","message":"' + error.message + '"}'
-        )
+        self.fail(TooSlow())
+
+    def fail(self, error: HubError) -> None:
+        """Send what is queued, then the error frame, then close with the error's code."""
+        if self.closing:
+            return
+        frame = {"type": "error", "code": error.code, "message": error.message}
+        self.outbox.append(json.dumps(frame))
         self.shut(error)
 
     def shut(self, error: HubError) -> None:
@@ -108,10 +115,18 @@ class Room:
 
 
 class Fanout:
-    def __init__(self, bus: Bus, *, resume_max_events: int, block_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        resume_max_events: int,
+        block_ms: int = 5000,
+        delivery: Delivery | None = None,
+    ) -> None:
         self.bus = bus
         self.resume_max_events = resume_max_events
         self.block_ms = block_ms
+        self.delivery = delivery or Delivery()  # counted live deliveries (not resumes)
         self.rooms: dict[str, Room] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -219,9 +234,14 @@ class Fanout:
             frame = event.frame()
             for outlet in room.agents:
                 outlet.offer(frame)
+            handed = len(room.agents)
             if event.conversation_id:
-                for outlet in room.visitors.get(event.conversation_id, ()):
+                visitors = room.visitors.get(event.conversation_id, ())
+                for outlet in visitors:
                     outlet.offer(frame)
+                handed += len(visitors)
+            if handed:
+                self.delivery.record(handed, event.id, time.time())
 
     async def _run(self) -> None:
         backoff = 0.1

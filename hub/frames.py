@@ -3,10 +3,12 @@ these models by `scripts/export-schemas`."""
 
 from __future__ import annotations
 
+import math
+import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from hub.message import Attachment
 
@@ -21,6 +23,17 @@ EVENT_NAMES = (
     "contact.deleted",
     "channel.updated",
 )
+
+# An escaped NUL (`\u0000`) whose backslash is not itself escaped.
+_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def without_nul(text: str) -> str:
+    """JSON text with each NUL character made U+FFFD. No Postgres text or jsonb holds NUL:
+    one would fail a lookup with a 500, or stop the persist group on its event (and on every
+    event behind it)."""
+    return _NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
 
 Cursor = Annotated[str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$", max_length=41)]
 ClientId = Annotated[str, Field(min_length=1, max_length=100)]
@@ -61,6 +74,16 @@ class MessageSend(_Frame):
         description="In a comment conversation: answer the comment as a private message "
         "instead of a public reply",
     )
+
+    @field_validator("attachments")
+    @classmethod
+    def _finite(cls, value: list[Attachment]) -> list[Attachment]:
+        # NaN and 1e999 (infinity) parse, but no JSON (nor Postgres jsonb) holds them.
+        for attachment in value:
+            for degrees in (attachment.latitude, attachment.longitude):
+                if degrees is not None and not math.isfinite(degrees):
+                    raise ValueError("latitude and longitude must be finite numbers")
+        return value
 
 
 class Typing(_Frame):

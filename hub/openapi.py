@@ -238,6 +238,20 @@ class Health(_Out):
     node: str
 
 
+Check = Literal["ok", "error", "timeout"]
+
+
+class ReadyChecks(_Out):
+    redis: Check = Field(description="The bus answers PING (the in-process bus always does)")
+    database: Check = Field(description="The database answers SELECT 1")
+
+
+class Readiness(_Out):
+    ready: bool
+    checks: ReadyChecks = Field(description="Each check within 2 s: ok, error or timeout")
+    error: ErrorDetail | None = Field(default=None, description="When not ready: `not_ready`")
+
+
 # Operations
 
 ERRORS = {
@@ -306,6 +320,17 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             (),
             auth=False,
             description="`database` may be false while the bus is up: live traffic still flows.",
+        ),
+        ("/readyz", "get"): _Op(
+            "Readiness: may this node take traffic",
+            {
+                200: ("The bus and the database answer", Readiness),
+                503: ("A check failed (`not_ready`); `checks` names it", Readiness),
+            },
+            (),
+            auth=False,
+            description="For load balancers and orchestrators; /healthz only says the process "
+            "is alive. Prometheus metrics are at /metrics (docs/operations.md).",
         ),
         ("/api/auth/login", "post"): _Op(
             "Log in with e-mail and password",
@@ -618,6 +643,53 @@ class ChannelHealthPage(_Out):
     items: list[ChannelDetail]
 
 
+class SocketCounts(_Out):
+    agent: int = Field(ge=0)
+    visitor: int = Field(ge=0)
+
+
+class EventRate(_Out):
+    delivered: int = Field(ge=0, description="Event frames handed to sockets since start")
+    per_s: float = Field(ge=0, description="Frames per second over `window_s`")
+    window_s: float = Field(description="About the last minute; since start until then")
+
+
+class LatencyFigures(_Out):
+    count: int = Field(ge=0, description="Events delivered live since start")
+    p50: float | None = Field(description="Seconds from publish to the sockets; none yet: null")
+    p99: float | None
+
+
+class OutboundCount(_Out):
+    channel: str = Field(description="The channel kind")
+    result: Literal["sent", "failed", "needs_reconnect", "retry"]
+    code: str = Field(description="The error code (`none` when sent, `other` past the limit)")
+    count: int = Field(ge=0)
+
+
+class GroupFigures(_Out):
+    lag: int = Field(ge=0, description="Stream entries not yet handed to the group")
+    pending: int = Field(ge=0, description="Handed to a worker, not yet acknowledged")
+
+
+class StreamFigures(_Out):
+    entries: int = Field(ge=0, description="Entries the workspace's event stream keeps")
+    groups: dict[str, GroupFigures] = Field(description="Per consumer group (persist, send...)")
+
+
+class HubStatus(_Out):
+    node: str = Field(description="The node that answered")
+    uptime_s: float
+    sockets: SocketCounts = Field(description="Open websockets on this node, every workspace")
+    events: EventRate = Field(description="This node's delivery to sockets")
+    latency_s: LatencyFigures = Field(description="Percentiles from the latency histogram")
+    outbound: list[OutboundCount] = Field(description="Sends by this node's worker role")
+    stream: StreamFigures | None = Field(description="This workspace's; null: bus down")
+    channels: dict[str, int] | None = Field(
+        description="This workspace's channels by status; null: database down"
+    )
+
+
 def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
     user = _param("user_id", "path", "A member's user id", {"type": "string", "format": "uuid"})
     channel = _param("channel_id", "path", "A channel id", {"type": "string", "format": "uuid"})
@@ -680,6 +752,15 @@ def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             (401,),
             description="`status` is connected, needs_reconnect (the platform refused the "
             "token) or disconnected; `last_event_at` is when it last received a message.",
+        ),
+        ("/api/status", "get"): _Op(
+            "The hub's status figures (admins)",
+            {200: ("Figures now", HubStatus)},
+            (401, 403),
+            description="The admin console's Status tab. Sockets, delivery and sends are this "
+            "node's, counted since it started; `stream` and `channels` are the caller's "
+            "workspace's. The same figures for every workspace, in Prometheus form, are at "
+            "/metrics.",
         ),
         ("/api/channels/{channel_id}", "get"): _Op(
             "One channel, with its settings",

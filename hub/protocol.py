@@ -110,7 +110,7 @@ class Protocol:
         if len(data) > self.max_frame_bytes or len(data.encode()) > self.max_frame_bytes:
             return self.fail(TooBig(f"Frames are limited to {self.max_frame_bytes} bytes."))
         try:
-            frame = frames.client_frame.validate_json(data)
+            frame = frames.client_frame.validate_json(frames.without_nul(data))
         except ValidationError as exc:
             return self.fail(BadFrame(_describe(exc)))
         if self.state is State.AWAIT_HELLO:

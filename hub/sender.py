@@ -3,10 +3,11 @@ platform's API, and the result comes back as `message.updated`.
 
 Never twice: before calling the platform a worker claims the message on the bus
 (`remember(only_new=True)`). Only answers that prove nothing was sent (5xx, 429, a
-network error) are retried, by the claim holder, with backoff that honours the
-platform's wait. A claim found without an outcome means a worker died mid-call: the
-platform may or may not have the message, so it is marked failed rather than sent
-again.
+connection that could not be opened) are retried, by the claim holder, with backoff that
+honours the platform's wait. A timeout or a connection lost after the request left proves
+nothing: the send is failed ("unknown_outcome"), not retried. A claim found without an
+outcome means a worker died mid-call: the platform may or may not have the message, so it
+is marked failed ("interrupted") rather than sent again.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Sender:
             workspace_id, f"send:{message_id}", "claimed", ttl_s=CLAIM_TTL_S, only_new=True
         ):
             if await bus.recall(workspace_id, f"sent:{message_id}") is None:
+                kind = str(message.get("channel_kind"))
+                self.services.metrics.sent(kind, "failed", "interrupted")
                 await self._update(
                     workspace_id,
                     message,
@@ -76,6 +79,7 @@ class Sender:
                 )
             return
         outcome = await self._attempt(workspace_id, message)
+        self.services.metrics.sent(str(message.get("channel_kind")), outcome.kind, outcome.code)
         await bus.remember(workspace_id, f"sent:{message_id}", outcome.kind, ttl_s=CLAIM_TTL_S)
         if outcome.kind == "sent" and outcome.platform_message_id:
             # Status webhooks name the platform's id: let them find our message.
@@ -162,6 +166,12 @@ class Sender:
         for delay in RETRY_DELAYS_S:
             if outcome.kind != "retry":
                 return outcome
+            if not _provably_unsent(outcome):
+                return Outcome.failed(
+                    "The platform did not answer in time; it may have the message, so it is "
+                    "not sent again.",
+                    "unknown_outcome",
+                )
             wait = outcome.after_s if outcome.after_s is not None else delay
             if wait > MAX_WAIT_S:
                 break
@@ -226,6 +236,16 @@ class Sender:
             json.dumps(data),
             conversation_id=str(message["conversation_id"]),
         )
+
+
+# `adapters.outbound.send` names the transport error first in a network retry's reason. Only
+# these happen before the request left: a read timeout or a connection dropped after sending
+# proves nothing, and retrying it could deliver the message twice.
+UNSENT_ERRORS = ("ConnectError:", "ConnectTimeout:", "PoolTimeout:")
+
+
+def _provably_unsent(outcome: Outcome) -> bool:
+    return outcome.code != "network" or (outcome.reason or "").startswith(UNSENT_ERRORS)
 
 
 def _failed(code: str, reason: str | None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,9 +14,10 @@ from hub.channels import Channels
 from hub.db import make_engine, sessionmaker
 from hub.deletions import Deletions, Sweeper
 from hub.erasure import Erasure
-from hub.fanout import Fanout
+from hub.fanout import Fanout, Outlet
 from hub.ingress import Ingress
 from hub.members import Members
+from hub.metrics import Metrics
 from hub.profiles import Profiler
 from hub.retention import Retention
 from hub.sender import Sender
@@ -43,6 +44,8 @@ class Services:
     platforms: Platforms
     members: Members
     deletions: Deletions
+    connected: set[Outlet] = field(default_factory=set)  # every open socket on this node
+    metrics: Metrics = field(default_factory=Metrics)  # what this node counts (/metrics)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -59,6 +62,7 @@ class Services:
         ingress = Ingress(
             bus, store, cache_ttl_s=settings.cache_ttl_s, presence_ttl_s=settings.presence_ttl_s
         )
+        metrics = Metrics()
         return cls(
             settings=settings,
             engine=engine,
@@ -67,7 +71,9 @@ class Services:
             signer=signer,
             ingress=ingress,
             webchat=WebChat(store, signer, vault, cache_ttl_s=settings.cache_ttl_s),
-            fanout=Fanout(bus, resume_max_events=settings.resume_max_events),
+            fanout=Fanout(
+                bus, resume_max_events=settings.resume_max_events, delivery=metrics.delivery
+            ),
             vault=vault,
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),
             platforms=platforms,
@@ -78,6 +84,7 @@ class Services:
                 secret_key=settings.secret_key,
                 lease_s=settings.deletion_lease_s,
             ),
+            metrics=metrics,
         )
 
     def worker(self, client: httpx.AsyncClient) -> Worker:

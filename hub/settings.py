@@ -54,6 +54,9 @@ class Settings:
     instagram_app_id: str | None = None
     instagram_app_secret: str | None = None
 
+    # Monitoring: /metrics needs this bearer token when set, else a loopback client
+    metrics_token: str | None = field(default=None, repr=False)
+
     # Limits
     max_frame_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
@@ -76,6 +79,7 @@ class Settings:
     presence_ttl_s: int = 90  # an agent's presence lapses this long after its last ping
     deletion_lease_s: float = 60.0  # a deletion request's runner must save within this
     retention_sweep_s: float = 3600.0  # how often a worker deletes messages past retention
+    shutdown_grace_s: float = 10.0  # on SIGTERM: for requests and batches in hand to finish
 
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -165,6 +169,7 @@ class Settings:
         )
         values["instagram_app_id"] = env.get("HUB_INSTAGRAM_APP_ID") or None
         values["instagram_app_secret"] = env.get("HUB_INSTAGRAM_APP_SECRET") or None
+        values["metrics_token"] = env.get("HUB_METRICS_TOKEN") or None
         for name in (
             "graph_url",
             "instagram_graph_url",

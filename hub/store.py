@@ -544,7 +544,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, row_id = json.loads(raw)
         return datetime.fromisoformat(at), uuid.UUID(row_id)
-    except (ValueError, TypeError):
+    # AttributeError: a row id that is not a string; RecursionError: a deeply nested one.
+    except (ValueError, TypeError, AttributeError, RecursionError):
         raise BadRequest("The cursor is not valid.") from None
 
 

@@ -11,12 +11,14 @@ retried into an outage.
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic_core import from_json
+from sqlalchemy import exc as sa_exc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -47,22 +49,63 @@ class BadSecretToken(Unauthenticated):
     default_message = "Missing or wrong X-Telegram-Bot-Api-Secret-Token."
 
 
+async def _last_known(
+    request: Request, key: object, lookup: Awaitable[Resolved | None]
+) -> Resolved | None:
+    """A channel as the cache resolves it. When the cache's entry has expired while the
+    database is away, the resolution this node last made: nothing on the webhook path may
+    wait on Postgres (an outage would otherwise refuse every webhook once the cache expires)."""
+    known: dict[object, Resolved] | None = getattr(request.app.state, "webhook_channels", None)
+    if known is None:
+        known = request.app.state.webhook_channels = {}
+    try:
+        resolved = await lookup
+    except (OSError, TimeoutError, sa_exc.SQLAlchemyError):
+        if key not in known:
+            raise
+        log.warning("database unavailable; webhook routed by the last known channel")
+        return known[key]
+    if resolved is None:
+        known.pop(key, None)
+    else:
+        known[key] = resolved
+    return resolved
+
+
 async def _channel(request: Request, kinds: tuple[ChannelKind, ...]) -> Resolved:
     try:
         channel_id = uuid.UUID(request.path_params["channel_id"])
     except ValueError:
         raise NotFound("No such channel.") from None
-    resolved = await services(request).channels.by_id(channel_id)
+    resolved = await _last_known(request, channel_id, services(request).channels.by_id(channel_id))
     if resolved is None or resolved.context.kind not in kinds:
         raise NotFound("No such channel.")
     return resolved
 
 
 def _json(body: bytes) -> Any:
+    """The body as Postgres can store it. The parser refuses what no platform sends and
+    `json.loads` lets through: invalid UTF-8, lone surrogates, NaN, nesting past a bound
+    (`json.loads` would raise RecursionError). One unstorable value would otherwise stop the
+    persist group on that event, and every event behind it."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return _storable(from_json(body, allow_inf_nan=False))
+    except ValueError:
         raise BadRequest("The body is not JSON.") from None
+
+
+def _storable(value: Any) -> Any:
+    """NUL characters (which no Postgres text or jsonb holds) become U+FFFD; a number out of
+    float range (1e999 parses as infinity) is refused."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRequest("A number in the body is out of range.")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
 
 
 async def meta_hosted(request: Request) -> Response:
@@ -109,7 +152,11 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
                 else None
             )
         else:
-            resolved = await svc.channels.by_account(piece.kind, piece.account_id)
+            resolved = await _last_known(
+                request,
+                (piece.kind, piece.account_id),
+                svc.channels.by_account(piece.kind, piece.account_id),
+            )
         if resolved is None:
             ignored += 1
             log.info("webhook for an unconnected %s account ignored", piece.kind.value)

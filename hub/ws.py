@@ -22,6 +22,7 @@ from hub.errors import (
     RateLimited,
     TooBig,
     Unauthenticated,
+    Unavailable,
 )
 from hub.fanout import Outlet
 from hub.ingress import ConversationRef
@@ -50,6 +51,10 @@ class Session:
 
     async def run(self) -> None:
         await self.websocket.accept()
+        sockets = self.services.metrics.sockets  # open sockets by kind, for /metrics
+        kind = "agent" if self.agent else "visitor"
+        sockets[kind] += 1
+        self.services.connected.add(self.outlet)
         sender = asyncio.create_task(self._send_loop())
         try:
             await self._receive_loop()
@@ -61,6 +66,8 @@ class Session:
             log.exception("websocket session failed")
             self._do(self.protocol.fail(HubError()))
         finally:
+            sockets[kind] -= 1
+            self.services.connected.discard(self.outlet)
             self.services.fanout.leave(self.outlet)
             self.outlet.shut(_GONE)  # no-op if a close is already under way
             try:
@@ -272,3 +279,18 @@ async def agent_socket(websocket: WebSocket) -> None:
 
 async def visitor_socket(websocket: WebSocket) -> None:
     await Session(websocket.app.state.services, websocket, agent=False).run()
+
+
+async def drain(services: Services, within_s: float) -> int:
+    """Tell every socket on this node to reconnect elsewhere (`error unavailable`, close 1012)
+    and wait, at most `within_s`, for them to go. Returns how many were told."""
+    restarting = Unavailable("This node is restarting; reconnect and resume.")
+    told = list(services.connected)
+    for outlet in told:
+        outlet.fail(restarting)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    # Polled: this runs once, at shutdown, for a few seconds at most.
+    while services.connected and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    return len(told)

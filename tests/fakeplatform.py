@@ -108,6 +108,7 @@ class FakePlatform:
     accounts: tuple[Account, ...] = ACCOUNTS
     port: int = 0
     requests: list[Received] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)  # the path of every request, on arrival
     rejected: list[tuple[Received, str]] = field(default_factory=list)
     _scripts: list[_Script] = field(default_factory=list)
     _slow_s: list[float] = field(default_factory=list)
@@ -138,6 +139,7 @@ class FakePlatform:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.started.clear()
             self.rejected.clear()
             self._scripts.clear()
             self._slow_s.clear()
@@ -183,6 +185,7 @@ class FakePlatform:
 
     async def _handle(self, request: Request, telegram: bool, check: Check) -> Response:
         with self._lock:
+            self.started.append(request.url.path)
             slow_s = self._slow_s.pop(0) if self._slow_s else 0.0
         if slow_s:
             await asyncio.sleep(slow_s)

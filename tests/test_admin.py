@@ -232,6 +232,7 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("POST", "/api/deletions", {"contact_id": str(uuid.uuid4())}),
         ("GET", "/api/deletions", None),
         ("GET", f"/api/deletions/{DELETION_ID}", None),
+        ("GET", "/api/status", None),
     ]
 
 

@@ -803,3 +803,61 @@ def test_admin_sets_how_long_messages_are_kept(console: Console, contexts: Any) 
     rows = page.locator("[data-ib=audit-row]")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("Changed the message retention")
+
+
+# Status
+
+
+def test_status_tab_shows_live_figures_to_admins_only(console: Console, contexts: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts)
+    inbox = page.context.new_page()  # the same admin in the inbox: one agent socket, whose
+    watch(inbox, console.errors)  # presence event is delivered back to it
+    inbox.goto(console.base + "/")
+    expect(inbox.locator("[data-ib=status]")).to_have_attribute("data-state", "live")
+
+    page.locator("[data-ib=tab-status]").click()
+    expect(page).to_have_url(re.compile(r"#status$"))
+    expect(page.locator("[data-ib=panel-status]")).to_be_visible()
+    agents = page.locator("[data-ib=st-agents]")
+    latency = page.locator("[data-ib=st-latency]")
+
+    def live() -> bool:
+        page.locator("[data-ib=status-refresh]").click()
+        return bool(
+            agents.get_attribute("data-value") == "1" and latency.get_attribute("data-value")
+        )
+
+    wait_until(live, what="the inbox's socket and its delivered presence event")
+    expect(agents).to_have_text("1")
+    expect(latency).to_have_text(re.compile(r"^[\d.,]+ ms / [\d.,]+ ms$"))
+    assert float(page.locator("[data-ib=st-rate]").get_attribute("data-value") or 0) > 0
+    stream = int(page.locator("[data-ib=st-stream]").get_attribute("data-value") or 0)
+    assert stream >= 1
+    groups = page.locator("[data-ib=st-groups] tr")
+    expect(groups.filter(has_text="Saving history")).to_have_count(1)
+    health = page.locator("[data-ib=st-channels] td").filter(has_text=re.compile("^Connected$"))
+    expect(health).to_have_count(1)  # other tests here leave disconnected channels too
+    expect(page.locator("[data-ib=status-updated]")).to_contain_text("Updated at")
+    expect(page.locator("[data-ib=status-error]")).to_be_hidden()
+    screenshot(page, "admin-status")
+
+    inbox.close()  # the socket goes, and the next refresh says so
+    wait_until(
+        lambda: (
+            (page.locator("[data-ib=status-refresh]").click() or agents.get_attribute("data-value"))
+            == "0"
+        ),
+        what="the closed socket to leave the count",
+    )
+    page.locator("[data-ib=language]").select_option("tr")
+    expect(page.locator("[data-ib=tab-status]")).to_have_text("Durum")
+    expect(page.get_by_role("row", name=re.compile("Temsilci bağlantıları"))).to_have_count(1)
+    page.locator("[data-ib=language]").select_option("en")
+    expect(page.locator("[data-ib=tab-status]")).to_have_text("Status")
+
+    email, _ = console.add_agent("Status Agent")
+    with signed_in(console.base, email, PASSWORD) as agent:
+        refused = agent.get("/api/status")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"

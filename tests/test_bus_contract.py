@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from hub.bus.base import ZERO_ID, Bus, Event, parse_id
+from hub.bus.base import ZERO_ID, Bus, BusStats, Event, GroupStats, parse_id
 from hub.bus.memory import MemoryBus
 from hub.bus.redis import RedisBus
 from hub.errors import BadFrame, CursorTooOld
@@ -331,6 +331,30 @@ async def test_workspaces_lists_those_that_published(bus: Bus) -> None:
 
 async def test_ping(bus: Bus) -> None:
     assert await bus.ping() is True
+
+
+async def test_stats_sum_length_lag_and_pending_over_streams(make_bus: MakeBus) -> None:
+    bus = await make_bus(stream_maxlen=5)
+    assert await bus.stats() == BusStats(0, 0, {})
+    await bus.ensure_group("g", ["wa", "wb"])
+    await publish_many(bus, "wa", 3)
+    await publish_many(bus, "wb", 7)  # trimmed to 5
+    await bus.ensure_group("h", ["wa"])
+    assert await bus.stats() == BusStats(
+        2, 8, {"g": GroupStats(lag=8, pending=0), "h": GroupStats(lag=3, pending=0)}
+    )
+    [(_, handed)] = await bus.read_group("g", "c1", ["wa"], count=2, block_ms=0)
+    await bus.ack("g", "wa", [handed[0].id])
+    await bus.read_group("g", "c1", ["wb"], count=5, block_ms=0)
+    assert await bus.stats() == BusStats(
+        2, 8, {"g": GroupStats(lag=1, pending=6), "h": GroupStats(lag=3, pending=0)}
+    )
+    assert await bus.stats(["wa"]) == BusStats(
+        1, 3, {"g": GroupStats(lag=1, pending=1), "h": GroupStats(lag=3, pending=0)}
+    )
+    capped = await bus.stats(max_streams=1)
+    assert capped.streams == 1 and capped.capped and capped.entries in (3, 5)
+    assert (await bus.stats(["nobody"])).entries == 0
 
 
 # --- Redis only ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
 from hub import account, admin, api, export, oauth, privacy, widgetapi, workspace
+from hub import status as status_api
 from hub.app import create_app
 from hub.openapi import document
 from hub.settings import Settings
@@ -26,7 +27,7 @@ from tests.helpers import ORIGIN, Tenant, prepare
 
 DOC = document()
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-DOCUMENTED_ELSEWHERE = {("/healthz", "get")}
+DOCUMENTED_ELSEWHERE = {("/healthz", "get"), ("/readyz", "get")}
 
 
 def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]]:
@@ -41,6 +42,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *privacy.api_routes,
         *privacy.routes,
         *workspace.routes,
+        *status_api.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None

@@ -49,6 +49,16 @@ def test_bench_runner_answers_help() -> None:
     assert "--systems" in result.stdout
 
 
+def test_soak_answers_help() -> None:
+    soak = ROOT / "scripts/bench/soak.py"
+    assert os.access(soak, os.X_OK)
+    result = subprocess.run(
+        [sys.executable, str(soak), "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--reconnect-every" in result.stdout and "--minutes" in result.stdout
+
+
 def test_procfile_names_the_processes() -> None:
     processes = dict(
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()

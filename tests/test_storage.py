@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from hub import persist
-from hub.bus import Event
+from hub.bus import Event, make_bus
 from hub.db import alembic_config, make_engine, migrate, sessionmaker
 from hub.ingress import message_event
 from hub.message import (
@@ -33,7 +33,9 @@ from hub.message import (
 from hub.models import MessageRow
 from hub.settings import Settings
 from hub.store import Store
+from hub.worker import Persister
 from tests.conftest import make_settings
+from tests.databases import own_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -202,3 +204,52 @@ async def test_read_positions_are_stored(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.text("SELECT up_to FROM conversation_reads"))).all()
     assert [r[0] for r in rows] == ["5-0"]
+
+
+def test_an_unstorable_event_is_skipped_and_the_batch_stored(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Data Postgres refuses (a NUL, a name over its column, a row of another workspace refused
+    by row-level security) cannot be fixed by retrying: the persist worker applies the batch
+    one by one and skips only those, instead of retrying the batch forever."""
+    with own_database(request, tmp_path, "postgres") as settings:
+        migrate(settings)
+        asyncio.run(_skip_unstorable(settings))
+
+
+async def _skip_unstorable(settings: Settings) -> None:
+    engine = make_engine(settings)
+    try:
+        store = Store(sessionmaker(engine))
+        workspace, _ = await store.create_workspace_with_admin(
+            "w", f"a{uuid.uuid4().hex[:6]}@x.example", "pw"
+        )
+        other, _ = await store.create_workspace_with_admin(
+            "o", f"o{uuid.uuid4().hex[:6]}@x.example", "pw"
+        )
+        site = await store.create_channel(workspace.id, "webchat", "site", allowed_origins=["*"])
+        foreign = await store.create_channel(other.id, "webchat", "site", allowed_origins=["*"])
+        now = utc_now()
+
+        def event(n: int, message: Message, name: str = "Ada") -> Event:
+            contact = {"id": None, "name": name, "platform_user_id": message.contact_id.hex}
+            return Event(f"{2000 + n}-0", "message.created", message_event(message, contact), "c")
+
+        def mine(visitor: str, n: int) -> Message:
+            return _message(workspace.id, site.id, visitor, n, now)
+
+        with_nul = mine("v1", 1).model_copy(update={"text": "a\x00b"})
+        batch = [
+            event(0, mine("v0", 0)),
+            event(1, with_nul),
+            event(2, mine("v2", 2), name="x" * 300),
+            event(3, _message(other.id, foreign.id, "v3", 3, now)),
+            event(4, mine("v4", 4)),
+        ]
+        persister = Persister(store.sessions, make_bus(settings))
+        await persister.handle(str(workspace.id), batch, False)
+        async with engine.connect() as conn:
+            rows = await conn.execute(sa.text("SELECT text FROM messages ORDER BY text"))
+            assert list(rows.scalars()) == ["text 0", "text 4"]
+    finally:
+        await engine.dispose()

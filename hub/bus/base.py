@@ -51,6 +51,10 @@ Contract
   is gone and the next increment answers 1 again. Increment and expiry are one atomic step,
   so concurrent callers on any process see distinct values and a counter never outlives its
   window (rate limits across nodes).
+- `stats(workspace_ids)` answers how many entries the given streams keep (every workspace's,
+  up to `max_streams` of them, when None) and, per consumer group, its lag (entries not yet
+  handed to the group) and pending count (handed out, not acked), summed over the streams.
+  It is for monitoring: bounded work, read at scrape time, never on the hot path.
 """
 
 from __future__ import annotations
@@ -119,6 +123,22 @@ class Published:
 
 Batch = list[tuple[str, list[Event]]]  # (workspace_id, events in order)
 
+STATS_MAX_STREAMS = 1000  # `stats()` of every workspace looks at no more streams than this
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    lag: int  # entries of the streams not yet handed to the group
+    pending: int  # handed to a consumer, not yet acked
+
+
+@dataclass(frozen=True, slots=True)
+class BusStats:
+    streams: int  # how many workspace streams were looked at
+    entries: int  # entries they keep
+    groups: dict[str, GroupStats]  # per consumer group, summed over the streams
+    capped: bool = False  # there were more streams than `max_streams`
+
 
 class Bus(Protocol):
     async def start(self) -> None: ...
@@ -172,3 +192,7 @@ class Bus(Protocol):
     async def autoclaim(
         self, group: str, consumer: str, workspace_id: str, *, min_idle_ms: int, count: int
     ) -> list[Event]: ...
+
+    async def stats(
+        self, workspace_ids: Iterable[str] | None = None, *, max_streams: int = STATS_MAX_STREAMS
+    ) -> BusStats: ...

@@ -8,7 +8,17 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hub.bus.base import ZERO_ID, Batch, Event, Published, mentions, parse_id
+from hub.bus.base import (
+    STATS_MAX_STREAMS,
+    ZERO_ID,
+    Batch,
+    BusStats,
+    Event,
+    GroupStats,
+    Published,
+    mentions,
+    parse_id,
+)
 from hub.errors import CursorTooOld
 
 
@@ -309,3 +319,23 @@ class MemoryBus:
             if event_id in by_id:
                 claimed.append(by_id[event_id])
         return claimed
+
+    async def stats(
+        self, workspace_ids: Iterable[str] | None = None, *, max_streams: int = STATS_MAX_STREAMS
+    ) -> BusStats:
+        ids = sorted(self._published) if workspace_ids is None else list(workspace_ids)
+        entries = 0
+        lag: dict[str, int] = {}
+        pending: dict[str, int] = {}
+        for workspace_id in ids[:max_streams]:
+            stream = self._streams.get(workspace_id)
+            if stream is None:
+                continue
+            entries += len(stream.entries)
+            end = stream.first_index + len(stream.entries)
+            for name, group in stream.groups.items():
+                behind = end - max(group.next_index, stream.first_index)
+                lag[name] = lag.get(name, 0) + behind
+                pending[name] = pending.get(name, 0) + len(group.pending)
+        groups = {name: GroupStats(lag[name], pending[name]) for name in lag}
+        return BusStats(min(len(ids), max_streams), entries, groups, len(ids) > max_streams)

@@ -19,11 +19,23 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import KeyT, StreamIdT
 
-from hub.bus.base import ZERO_ID, Batch, Event, Published, mentions, parse_id
+from hub.bus.base import (
+    STATS_MAX_STREAMS,
+    ZERO_ID,
+    Batch,
+    BusStats,
+    Event,
+    GroupStats,
+    Published,
+    mentions,
+    parse_id,
+)
 from hub.errors import CursorTooOld
 
 _MAX_PART = 2**64 - 1  # a stream id part is an unsigned 64-bit integer
 PURGE_BATCH = 500
+STATS_BATCH = 200  # streams per pipelined round trip of `stats`
+LAG_COUNT_MAX = 10_000  # a lag Redis cannot tell is counted up to this many entries
 
 # Ids are compared as digit strings: Lua numbers are doubles and lose sequence numbers past 2^53.
 _LIB = """
@@ -127,6 +139,58 @@ return info(KEYS[1])['last-generated-id']
 )
 
 
+# KEYS: stream; ARGV: the most entries to count for one group. Answers {length, name, lag,
+# pending, name, lag, pending...}. XINFO GROUPS knows a group's lag only while no entry was
+# deleted past its position (our fresh-stream and trim bookkeeping moves that mark), so
+# otherwise the entries after its last-delivered-id are counted, up to ARGV[1].
+_STATS = (
+    _LIB
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local out = {redis.call('XLEN', KEYS[1])}
+local last = info(KEYS[1])['last-generated-id']
+for _, raw in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local g = {}
+  for i = 1, #raw, 2 do g[raw[i]] = raw[i + 1] end
+  local lag = g['lag']
+  if not lag then
+    local seen = g['last-delivered-id']
+    if less(seen, last) then
+      lag = #redis.call('XRANGE', KEYS[1], '(' .. seen, '+', 'COUNT', ARGV[1])
+    else
+      lag = 0
+    end
+  end
+  out[#out + 1] = g['name']
+  out[#out + 1] = lag
+  out[#out + 1] = g['pending']
+end
+return out
+"""
+)
+
+
+# KEYS: stream; ARGV: group, consumer, first id, last id, ids... Resets the idle time of the
+# listed entries that are still pending for this consumer (never takes another's), so a
+# consumer that is busy with a long batch is not taken for a crashed one. Answers how many.
+_TOUCH = """
+local wanted = {}
+for i = 5, #ARGV do wanted[ARGV[i]] = true end
+local mine = {}
+-- Other entries of ours may lie between the first and last id: look a little further.
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[4], 2 * (#ARGV - 4)
+    + 100, ARGV[2])) do
+  if wanted[p[1]] then mine[#mine + 1] = p[1] end
+end
+local n = #mine
+if n > 0 then
+  mine[n + 1] = 'JUSTID'  -- last: unpack() in the middle of a call gives only one value
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(mine))
+end
+return n
+"""
+
+
 def _event(event_id: str, fields: Mapping[str, str]) -> Event:
     return Event(event_id, fields.get("n", ""), fields.get("d", "{}"), fields.get("c", ""))
 
@@ -156,6 +220,8 @@ class _Clients:
         self.read: AsyncScript = self.redis.register_script(_READ)
         self.last_id: AsyncScript = self.redis.register_script(_LAST_ID)
         self.trim: AsyncScript = self.redis.register_script(_TRIM)
+        self.stats: AsyncScript = self.redis.register_script(_STATS)
+        self.touch: AsyncScript = self.redis.register_script(_TOUCH)
 
 
 class RedisBus:
@@ -408,6 +474,15 @@ class RedisBus:
         if event_ids:
             await self._c.redis.xack(self._key(workspace_id), group, *event_ids)
 
+    async def touch(self, group: str, consumer: str, workspace_id: str, ids: Sequence[str]) -> int:
+        """Keep this consumer's pending entries from looking abandoned while it works on them
+        (XCLAIM to itself, idle time back to 0); entries another consumer took stay theirs."""
+        if not ids:
+            return 0
+        ordered = sorted(ids, key=parse_id)
+        args = [group, consumer, ordered[0], ordered[-1], *ordered]
+        return int(await self._c.touch(keys=[self._key(workspace_id)], args=args))
+
     async def autoclaim(
         self, group: str, consumer: str, workspace_id: str, *, min_idle_ms: int, count: int
     ) -> list[Event]:
@@ -433,3 +508,37 @@ class RedisBus:
             if start == ZERO_ID:
                 break
         return claimed
+
+    async def stats(
+        self, workspace_ids: Iterable[str] | None = None, *, max_streams: int = STATS_MAX_STREAMS
+    ) -> BusStats:
+        """One script per stream (XLEN and XINFO GROUPS), pipelined in batches; every
+        workspace means the first `max_streams` of the workspace set's SSCAN."""
+        redis = self._c.redis
+        ids: list[str] = []
+        if workspace_ids is None:
+            async for workspace_id in redis.sscan_iter(f"{self.prefix}:workspaces", count=500):
+                ids.append(str(workspace_id))
+                if len(ids) > max_streams:
+                    break
+        else:
+            ids = list(workspace_ids)
+        capped, ids = len(ids) > max_streams, ids[:max_streams]
+        entries = 0
+        lag: dict[str, int] = {}
+        pending: dict[str, int] = {}
+        for start in range(0, len(ids), STATS_BATCH):
+            async with redis.pipeline(transaction=False) as pipe:
+                for workspace_id in ids[start : start + STATS_BATCH]:
+                    await self._c.stats(
+                        keys=[self._key(workspace_id)], args=[LAG_COUNT_MAX], client=pipe
+                    )
+                replies: list[list[Any]] = await pipe.execute()
+            for reply in replies:
+                entries += int(reply[0])
+                for i in range(1, len(reply), 3):
+                    name = str(reply[i])
+                    lag[name] = lag.get(name, 0) + int(reply[i + 1])
+                    pending[name] = pending.get(name, 0) + int(reply[i + 2])
+        groups = {name: GroupStats(lag[name], pending[name]) for name in lag}
+        return BusStats(len(ids), entries, groups, capped)

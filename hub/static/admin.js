@@ -1,4 +1,5 @@
-/* SosyoCRM admin console: channels, members, the audit log and the workspace's retention.
+/* SosyoCRM admin console: channels, members, the audit log, the workspace's retention and the
+ * hub's status figures.
  * Plain ES modules, no build step.
  * Admins only: the server refuses everything else with 403, and an agent who opens the page
  * sees "Admins only" and no data. Text from the server reaches the page through textContent. */
@@ -7,12 +8,13 @@ import strings from './admin-strings.js';
 import { channelsPanel } from './admin-channels.js';
 import { auditPanel, membersPanel } from './admin-people.js';
 import { workspacePanel } from './admin-workspace.js';
+import { statusPanel } from './admin-status.js';
 
 const t = translator(strings);
 const views = { login: document.getElementById('login'), forbidden: document.getElementById('forbidden'), app: document.getElementById('app') };
 const loginForm = ib('login-form'), loginError = ib('login-error'), loginSubmit = ib('login-submit');
 const email = ib('login-email'), password = ib('login-password');
-const TABS = ['channels', 'members', 'workspace', 'audit'];
+const TABS = ['channels', 'members', 'workspace', 'status', 'audit'];
 
 function show(name) {
   Object.entries(views).forEach(([key, view]) => { view.hidden = key !== name; });
@@ -64,6 +66,7 @@ const panels = {
   members: membersPanel(ctx),
   audit: auditPanel(ctx),
   workspace: workspacePanel(ctx),
+  status: statusPanel(ctx),
 };
 
 // Tabs: arrow keys move between them; the URL's hash keeps the open one across reloads.

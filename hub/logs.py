@@ -1,0 +1,125 @@
+"""Logs: one JSON object per line, or plain text, each with the id of the request or socket
+it came from.
+
+`HUB_LOG_FORMAT=json` (the default for `hub serve` and `hub worker`) writes lines such as
+
+    {"ts": "2026-11-29T12:00:00.123+00:00", "level": "info", "logger": "hub.access",
+     "msg": "POST /webhooks/meta 200", "request_id": "5f0c...",
+     "http": {"method": "POST", "path": "/webhooks/meta", "status": 200, "ms": 3.1}}
+
+and `text` (the default for `hub demo` and the one-shot commands) the same as plain lines.
+
+Request ids: `RequestIds` takes a caller's `X-Request-Id` when it is a plain token (1 to 64 of
+letters, digits, `.`, `_`, `-`), else makes one, answers it in `X-Request-Id`, and keeps it
+for everything logged while the request or the socket lasts. One access line per HTTP
+request gives the method, the path without its query (OAuth codes travel in queries), the
+status and the time taken.
+
+What is logged never holds a secret or a message's text: log calls name ids, counts and
+error codes; URLs of platform calls are redacted (`adapters.outbound`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+FORMATS = ("json", "text")
+request_id: ContextVar[str | None] = ContextVar("hub_request_id", default=None)
+access = logging.getLogger("hub.access")
+
+_GIVEN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _WithRequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        return True
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if getattr(record, "request_id", None):
+            line["request_id"] = record.request_id  # type: ignore[attr-defined]
+        if hasattr(record, "http"):
+            line["http"] = record.http
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class _TextWithRequestId(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        rid = getattr(record, "request_id", None)
+        return f"{text} [{rid}]" if rid else text
+
+
+def configure(fmt: str, level: int = logging.INFO) -> None:
+    """Send every logger's records (uvicorn's included) to stderr in this format."""
+    if fmt not in FORMATS:
+        raise ValueError(f"HUB_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {fmt!r}.")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if fmt == "json" else _TextWithRequestId(_TEXT))
+    handler.addFilter(_WithRequestId())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class RequestIds:
+    """ASGI middleware: the request id of every HTTP request and socket, and the access log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _GIVEN.fullmatch(given) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        if scope["type"] == "websocket":
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                request_id.reset(token)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = scope["path"]
+            took = {"method": scope["method"], "path": path, "status": status}
+            took["ms"] = round((time.perf_counter() - started) * 1000, 1)
+            access.info("%s %s %s", scope["method"], path, status, extra={"http": took})
+            request_id.reset(token)

@@ -1,0 +1,273 @@
+"""Private backing services for fault tests: a Postgres cluster and a Redis server of the test's
+own, on loopback and a free port, in a temporary directory, that a test may stop and start again
+without disturbing the shared servers (5432, 6379) other test runs use.
+
+    with private_postgres() as pg:      # pg.url, pg.stop(), pg.start()
+        ...
+    with private_redis() as rd:         # rd.url, rd.restart()
+        ...
+
+Postgres runs as the `postgres` OS user (initdb refuses root): when we are root, through
+`runuser -u postgres`. Both are stopped, and their directories deleted, on the way out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+REDIS_SERVER = os.environ.get("REDIS_SERVER", shutil.which("redis-server") or "redis-server")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _wait(predicate: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def available() -> str | None:
+    """Why private services cannot run here, or None."""
+    if not (PG_BIN / "initdb").exists():
+        return f"no {PG_BIN}/initdb"
+    if shutil.which(REDIS_SERVER) is None and not Path(REDIS_SERVER).exists():
+        return "no redis-server"
+    return None
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@dataclass
+class PrivatePostgres:
+    root: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        log = (self.root / "postgres.log").open("ab")
+        self.proc = subprocess.Popen(
+            _as_postgres(
+                [
+                    str(PG_BIN / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.root),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "max_connections=200",
+                ]
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait(self._ready, 30, "the private Postgres to accept connections")
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError("private Postgres exited:\n" + self.log())
+        result = subprocess.run(
+            [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-t", "1"],
+            capture_output=True,
+        )
+        return result.returncode == 0
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT): open sessions are cut, the port stops answering."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            # runuser forwards the signal to postgres.
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+        _wait(lambda: not _answers(self.port), 10, "the private Postgres port to close")
+
+    def log(self) -> str:
+        path = self.root / "postgres.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def sql(self, statement: str) -> None:
+        import asyncio
+
+        import asyncpg
+
+        async def run() -> None:
+            conn = await asyncpg.connect(self.url)
+            try:
+                await conn.execute(statement)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    root = Path(tempfile.mkdtemp(prefix="hub-pg-"))
+    root.chmod(0o755)
+    pg = PrivatePostgres(root)
+    try:
+        pg.init()
+        pg.start()
+        yield pg
+    finally:
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class PrivateRedis:
+    root: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = (self.root / "redis.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.root),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait(self._ready, 20, "the private Redis to answer")
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError("private Redis exited:\n" + self.log())
+        import redis
+
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+        _wait(lambda: not _answers(self.port), 10, "the private Redis port to close")
+
+    def restart(self, down_s: float = 0.0, sig: int = signal.SIGKILL) -> None:
+        """Stop (SIGKILL by default: a crash; with appendfsync always nothing acknowledged is
+        lost), stay down `down_s`, start again on the same port from the same files."""
+        self.stop(sig)
+        time.sleep(down_s)
+        self.start()
+
+    def log(self) -> str:
+        path = self.root / "redis.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@contextmanager
+def private_redis() -> Iterator[PrivateRedis]:
+    root = Path(tempfile.mkdtemp(prefix="hub-redis-"))
+    server = PrivateRedis(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,120 @@
+"""Structured logs of real processes (`hub/logs.py`): JSON lines with request ids, and never
+a message's text or a secret."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from websockets.sync.client import connect
+
+from hub.settings import Settings
+from tests.browserkit import wait_until
+from tests.conftest import REDIS_URL, admin_sql
+from tests.helpers import ORIGIN, Tenant, make_tenant
+from tests.servers import HubProcess, base_env, free_port
+
+
+@pytest.fixture
+def env(tmp_path: Path, postgres_database: str, redis_prefix: str) -> Iterator[dict[str, str]]:
+    database = postgres_database + "_lg" + uuid.uuid4().hex[:6]
+    admin_sql(f'CREATE DATABASE "{database.rsplit("/", 1)[1]}"')
+    try:
+        yield base_env(
+            DATABASE_URL=database,
+            REDIS_URL=REDIS_URL,
+            HUB_REDIS_PREFIX=redis_prefix,
+            HUB_SECRET_KEY="logs-" + uuid.uuid4().hex + uuid.uuid4().hex,
+            HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        )
+    finally:
+        admin_sql(f'DROP DATABASE IF EXISTS "{database.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def _lines(process: HubProcess) -> list[dict[str, Any]]:
+    parsed = []
+    for line in process.output().splitlines():
+        record = json.loads(line)  # every line is one JSON object
+        assert {"ts", "level", "logger", "msg"} <= set(record), record
+        parsed.append(record)
+    return parsed
+
+
+def test_processes_log_json_lines_with_request_ids_and_no_content(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    subprocess.run([sys.executable, "-m", "hub.cli", "migrate"], env=env, check=True, timeout=120)
+    tenant: Tenant = asyncio.run(make_tenant(Settings.from_env(env)))
+    said, answered = f"my card is {uuid.uuid4().hex}", f"refund {uuid.uuid4().hex}"
+    with ExitStack() as stack:
+        port = free_port()
+        web = HubProcess(["serve", "--port", str(port)], env, port, tmp_path / "web.log").start()
+        stack.callback(web.stop)
+        worker = HubProcess(["worker"], env, log_path=tmp_path / "worker.log").start()
+        stack.callback(worker.stop)
+        api = httpx.Client(
+            base_url=web.base_url, headers={"authorization": f"Bearer {tenant.api_token}"}
+        )
+        stack.callback(api.close)
+
+        traced = api.get("/api/me", headers={"x-request-id": "trace-abc.1"})
+        assert traced.headers["x-request-id"] == "trace-abc.1"
+        made_up = api.get("/api/me", headers={"x-request-id": "has spaces; and=signs"})
+        assert len(made_up.headers["x-request-id"]) == 32  # replaced by one of the hub's
+        assert api.get("/api/me").headers["x-request-id"] != made_up.headers["x-request-id"]
+
+        visitor = httpx.post(
+            web.base_url + "/api/widget/token",
+            json={"channel": tenant.public_key},
+            headers={"origin": ORIGIN},
+        ).json()
+        with connect(web.ws_url + "/ws/visitor", origin=ORIGIN, open_timeout=10) as socket:  # type: ignore[arg-type]
+            socket.send(json.dumps({"type": "hello", "token": visitor["token"]}))
+            socket.recv(timeout=10)
+            socket.send(json.dumps({"type": "message.send", "client_id": "c", "text": said}))
+            socket.recv(timeout=10)
+        conversation = visitor["conversation_id"]
+        wait_until(
+            lambda: api.get(f"/api/conversations/{conversation}").status_code == 200,
+            what="the conversation stored",
+        )
+        reply = {"client_id": "r", "text": answered}
+        assert api.post(f"/api/conversations/{conversation}/messages", json=reply).is_success
+        wait_until(
+            lambda: answered in api.get(f"/api/conversations/{conversation}/messages").text,
+            what="the reply stored",
+        )
+    web_lines, worker_lines = _lines(web), _lines(worker)
+
+    access = [r for r in web_lines if r["logger"] == "hub.access"]
+    [me] = [r for r in access if r.get("request_id") == "trace-abc.1"]
+    assert me["http"]["method"] == "GET" and me["http"]["path"] == "/api/me"
+    assert me["http"]["status"] == 200 and me["http"]["ms"] >= 0
+    assert any(r["http"]["path"] == "/api/widget/token" for r in access)
+    assert any(r["logger"].startswith("uvicorn") for r in web_lines)  # uvicorn's own, as JSON
+    assert any(r["msg"].startswith("worker ") for r in worker_lines)
+    printed = web.output() + worker.output()
+    for never in (said, answered, tenant.api_token, tenant.password, env["HUB_SECRET_KEY"]):
+        assert never not in printed
+
+
+def test_an_unknown_log_format_is_refused_clearly(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "migrate"],
+        env=env | {"HUB_LOG_FORMAT": "xml"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "HUB_LOG_FORMAT must be one of json, text" in done.stderr
