@@ -110,7 +110,10 @@ class Outcome:
     - needs_reconnect: the token is expired or revoked; retrying cannot help.
     - failed: permanent for this message; `reason` is for the agent, `code` for machines.
     `code` is the platform's (Graph "131047" or "10/2018278", Telegram "403"), or ours:
-    "http_<status>", "network", "bad_response", "too_long", "missing_secret", "unsupported".
+    "http_<status>", "network" (no connection could be made: nothing left, so it is retried),
+    "unknown_outcome" (no answer in time, or the connection lost after the request left: the
+    platform may have the message, so it is not sent again), "bad_response", "too_long",
+    "missing_secret", "unsupported".
     """
 
     kind: OutcomeKind
@@ -207,8 +210,14 @@ async def send(
             headers=request.headers,
             timeout=timeout_s,
         )
-    except httpx.TransportError as exc:  # timeouts included: TimeoutException subclasses it
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         return Outcome.retry(redact(f"{type(exc).__name__}: {exc}"), "network")
+    except httpx.TransportError:  # a read or write timeout, a connection lost mid-request
+        return Outcome.failed(
+            "The platform did not answer in time; it may have the message, so it is not "
+            "sent again.",
+            "unknown_outcome",
+        )
     try:
         body: Any = response.json()
     except ValueError:  # an HTML error page from a proxy, an empty body

@@ -166,12 +166,6 @@ class Sender:
         for delay in RETRY_DELAYS_S:
             if outcome.kind != "retry":
                 return outcome
-            if not _provably_unsent(outcome):
-                return Outcome.failed(
-                    "The platform did not answer in time; it may have the message, so it is "
-                    "not sent again.",
-                    "unknown_outcome",
-                )
             wait = outcome.after_s if outcome.after_s is not None else delay
             if wait > MAX_WAIT_S:
                 break
@@ -236,16 +230,6 @@ class Sender:
             json.dumps(data),
             conversation_id=str(message["conversation_id"]),
         )
-
-
-# `adapters.outbound.send` names the transport error first in a network retry's reason. Only
-# these happen before the request left: a read timeout or a connection dropped after sending
-# proves nothing, and retrying it could deliver the message twice.
-UNSENT_ERRORS = ("ConnectError:", "ConnectTimeout:", "PoolTimeout:")
-
-
-def _provably_unsent(outcome: Outcome) -> bool:
-    return outcome.code != "network" or (outcome.reason or "").startswith(UNSENT_ERRORS)
 
 
 def _failed(code: str, reason: str | None) -> dict[str, Any]:

@@ -262,10 +262,14 @@ async def test_network_error_is_retried(client: httpx.AsyncClient) -> None:
         assert TELEGRAM.token not in outcome.reason
 
 
-async def test_timeout_is_retried(fake: FakePlatform, client: httpx.AsyncClient) -> None:
+async def test_a_timeout_is_an_unknown_outcome_never_retried(
+    fake: FakePlatform, client: httpx.AsyncClient
+) -> None:
+    """The request left and no answer came in time: the platform may have the message, so
+    sending it again could deliver it twice."""
     fake.slow_next(0.6)
     outcome = await send(client, outgoing(MESSENGER, PSID), fake.base_urls(), timeout_s=0.1)
-    assert (outcome.kind, outcome.code) == ("retry", "network")
+    assert (outcome.kind, outcome.code) == ("failed", "unknown_outcome")
 
 
 # Limits, secrets and shapes refused before any request
