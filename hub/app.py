@@ -14,8 +14,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from hub import (
     account,
@@ -33,7 +35,7 @@ from hub import (
 )
 from hub.errors import HubError
 from hub.headers import SecurityHeaders
-from hub.logs import RequestIds
+from hub.logs import RequestIds, request_id, request_id_of
 from hub.services import Services
 from hub.settings import Settings
 
@@ -105,6 +107,24 @@ def _attr(value: str) -> str:
     return "".join(c for c in value if c.isalnum() or c in "-_")
 
 
+class HubApp(Starlette):
+    """The hub's ASGI app. The two socket endpoints are called directly, not through the
+    middleware stack and router: those do nothing for a socket but would each hold a coroutine
+    frame for its whole life (about 4 KiB per socket) and wrap every frame it is sent."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = ws.ENDPOINTS.get(scope["path"]) if scope["type"] == "websocket" else None
+        if endpoint is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        token = request_id.set(request_id_of(scope))
+        try:
+            await endpoint(WebSocket(scope, receive, send))
+        finally:
+            request_id.reset(token)
+
+
 def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
     """A web process; with `run_worker` (the embedded default) it also runs the worker role."""
 
@@ -144,8 +164,6 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         *webhooks.routes,
         *oauth.api_routes,
         *oauth.routes,
-        WebSocketRoute("/ws/agent", ws.agent_socket),
-        WebSocketRoute("/ws/visitor", ws.visitor_socket),
         Route("/widget.js", widget_js),
         Route("/", inbox_page),
         Route("/admin", admin_page),
@@ -153,7 +171,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
     ]
     if settings.demo:
         routes.append(Route("/demo", demo_page))
-    return Starlette(
+    return HubApp(
         routes=routes,
         middleware=[Middleware(RequestIds), Middleware(SecurityHeaders)],
         lifespan=lifespan,

@@ -17,10 +17,10 @@ twice. See `Fanout.join`.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,19 +31,24 @@ from hub.metrics import Delivery
 log = logging.getLogger("hub.fanout")
 
 READ_BATCH = 500
+RECENT_EVENTS = 10_000  # per room, for resumes from memory (about 1 KB each)
+RECENT_MS = 60_000
+ROOM_LINGER_S = 30.0
 
 
 class Outlet:
-    """The sending half of one socket: a bounded outbox drained by the socket's pump."""
+    """The sending half of one socket: a bounded outbox, and `pump`, which the socket sets to
+    start sending it. An idle socket has no task of its own waiting here: the pump runs only
+    while there is something to send (see `hub.ws.Session`)."""
 
-    __slots__ = ("closing", "conversation_id", "error", "limit", "outbox", "ready", "workspace_id")
+    __slots__ = ("closing", "conversation_id", "error", "limit", "outbox", "pump", "workspace_id")
 
     def __init__(
         self, limit: int, workspace_id: str = "", conversation_id: str | None = None
     ) -> None:
-        self.outbox: deque[str] = deque()
+        self.outbox: list[str] = []  # short as a rule, and small when empty (a deque is not)
         self.limit = limit
-        self.ready = asyncio.Event()
+        self.pump: Callable[[], None] | None = None
         self.closing = False
         self.error: HubError | None = None
         self.workspace_id = workspace_id
@@ -56,7 +61,8 @@ class Outlet:
             self.overflow()
             return
         self.outbox.append(frame)
-        self.ready.set()
+        if self.pump is not None:
+            self.pump()
 
     def overflow(self) -> None:
         """The overflow policy: drop what is queued and close with 1013 so the client resumes."""
@@ -75,15 +81,50 @@ class Outlet:
         if not self.closing:
             self.closing = True
             self.error = error
-            self.ready.set()
+            if self.pump is not None:
+                self.pump()
 
     def sees(self, event: Event) -> bool:
         return self.conversation_id is None or event.conversation_id == self.conversation_id
 
 
+class Recent:
+    """A room's latest events, as dispatched, so that a socket resuming from a recent cursor
+    catches up from this node's memory instead of reading the stream (a reconnect storm
+    would otherwise read it once per socket). Complete from `since` on; it keeps at most
+    `RECENT_EVENTS` events and none older than `RECENT_S`."""
+
+    __slots__ = ("events", "ids", "since")
+
+    def __init__(self, since: str) -> None:
+        self.since = parse_id(since)
+        self.events: list[Event] = []
+        self.ids: list[tuple[int, int]] = []
+
+    def add(self, event: Event, position: tuple[int, int]) -> None:
+        self.events.append(event)
+        self.ids.append(position)
+        # Trimmed in steps, not on every event: once twice the count, or twice the age.
+        if len(self.events) >= 2 * RECENT_EVENTS or position[0] - self.ids[0][0] > 2 * RECENT_MS:
+            cut = max(
+                len(self.events) - RECENT_EVENTS,
+                bisect.bisect_left(self.ids, (position[0] - RECENT_MS, 0)),
+            )
+            self.since = self.ids[cut - 1]  # complete from the last event let go
+            del self.events[:cut], self.ids[:cut]
+
+    def after(self, cursor: tuple[int, int]) -> list[Event] | None:
+        """Every event after `cursor`, or None if some may have gone from here."""
+        if cursor < self.since:
+            return None
+        return self.events[bisect.bisect_right(self.ids, cursor) :]
+
+
 @dataclass
 class Room:
     last_id: str | None = None  # None until the room knows its stream position
+    recent: Recent | None = None  # from the room's first position on
+    emptied_at: float = 0.0  # when its last socket left (see Fanout.linger_s)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     agents: set[Outlet] = field(default_factory=set)
     visitors: dict[str, set[Outlet]] = field(default_factory=dict)
@@ -122,12 +163,17 @@ class Fanout:
         resume_max_events: int,
         block_ms: int = 5000,
         delivery: Delivery | None = None,
+        linger_s: float = 0.0,
     ) -> None:
         self.bus = bus
         self.resume_max_events = resume_max_events
         self.block_ms = block_ms
+        # How long a room outlives its last socket, tailed and with its recent events, for
+        # sockets that come back (a node restart or a network blip drops them all at once).
+        self.linger_s = linger_s
         self.delivery = delivery or Delivery()  # counted live deliveries (not resumes)
         self.rooms: dict[str, Room] = {}
+        self.positions: dict[str, str] = {}  # each room's last_id, once it has one
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -155,6 +201,8 @@ class Fanout:
             room = self.rooms[workspace_id] = Room()
             try:
                 room.last_id = await self.bus.last_id(workspace_id)
+                room.recent = Recent(room.last_id)
+                self.positions[workspace_id] = room.last_id
             except BaseException:
                 del self.rooms[workspace_id]
                 room.ready.set()
@@ -170,12 +218,34 @@ class Fanout:
             welcome(room.last_id, False)
             room.go_live(outlet)
             return
+        if self._replay(room, outlet, resume_from, welcome):
+            return
         room.catching_up.add(outlet)
         try:
             await self._catch_up(room, outlet, resume_from, welcome)
         except BaseException:
             self.leave(outlet)
             raise
+
+    def _replay(
+        self, room: Room, outlet: Outlet, cursor: str, welcome: Callable[[str, bool], None]
+    ) -> bool:
+        """Catch up from the room's recent events, if they hold everything after `cursor` and
+        the socket's share fits its outbox; then live at once (no await: the room cannot move
+        meanwhile). False if the stream must be read instead."""
+        assert room.last_id is not None and room.recent is not None
+        position = parse_id(cursor)
+        missed = room.recent.after(position) if position <= parse_id(room.last_id) else None
+        if missed is None or len(missed) > self.resume_max_events:
+            return False
+        seen = [event for event in missed if outlet.sees(event)]
+        if len(seen) > outlet.limit // 2:
+            return False
+        welcome(cursor, True)
+        for event in seen:
+            outlet.offer(event.frame())
+        room.go_live(outlet)
+        return True
 
     async def _catch_up(
         self, room: Room, outlet: Outlet, cursor: str, welcome: Callable[[str, bool], None]
@@ -216,7 +286,21 @@ class Fanout:
             return
         room.remove(outlet)
         if room.empty() and room.ready.is_set():
-            del self.rooms[outlet.workspace_id]
+            if self.linger_s <= 0:
+                self._close(outlet.workspace_id)
+                return
+            loop = asyncio.get_running_loop()
+            room.emptied_at = loop.time()
+            loop.call_later(self.linger_s, self._close_if_idle, outlet.workspace_id, room)
+
+    def _close_if_idle(self, workspace_id: str, room: Room) -> None:
+        idle = asyncio.get_running_loop().time() - room.emptied_at
+        if self.rooms.get(workspace_id) is room and room.empty() and idle >= self.linger_s:
+            self._close(workspace_id)
+
+    def _close(self, workspace_id: str) -> None:
+        del self.rooms[workspace_id]
+        self.positions.pop(workspace_id, None)
 
     def dispatch(self, workspace_id: str, events: list[Event]) -> None:
         room = self.rooms.get(workspace_id)
@@ -226,8 +310,14 @@ class Fanout:
         for event in events:
             if parse_id(event.id) <= position:
                 continue  # already dispatched (a room re-created while the tail was blocked)
-            room.last_id = event.id
+            room.last_id = self.positions[workspace_id] = event.id
             position = parse_id(event.id)
+            assert room.recent is not None
+            if event.name == "contact.deleted":
+                # An erasure has purged the stream: nothing from before it is replayed here.
+                room.recent = Recent(event.id)
+            else:
+                room.recent.add(event, position)
             if room.joining:
                 for outlet in [o for o, cursor in room.joining.items() if position > cursor]:
                     room.go_live(outlet)
@@ -246,7 +336,7 @@ class Fanout:
     async def _run(self) -> None:
         backoff = 0.1
         while True:
-            positions = {w: r.last_id for w, r in self.rooms.items() if r.last_id is not None}
+            positions = dict(self.positions)  # the rooms may change while the tail waits
             try:
                 batch = await self.bus.tail(positions, count=1000, block_ms=self.block_ms)
             except asyncio.CancelledError:

@@ -86,6 +86,12 @@ def configure(fmt: str, level: int = logging.INFO) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-Id if it looks like one, else a new id."""
+    given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+    return given if _GIVEN.fullmatch(given) else uuid.uuid4().hex
+
+
 class RequestIds:
     """ASGI middleware: the request id of every HTTP request and socket, and the access log."""
 
@@ -96,8 +102,7 @@ class RequestIds:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _GIVEN.fullmatch(given) else uuid.uuid4().hex
+        rid = request_id_of(scope)
         token = request_id.set(rid)
         if scope["type"] == "websocket":
             try:

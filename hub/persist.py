@@ -3,14 +3,17 @@
 Delivery is at-least-once (a batch may be applied again after a crash or a claim), so
 every write is an insert that ignores a conflict or an update guarded to move forward
 only; applying a batch twice leaves the same rows as applying it once.
+Consecutive messages of a batch are written together, a few statements for all of them
+(`_messages_created`).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,7 +37,11 @@ LABELS = _TABLES["conversation_labels"]
 
 
 def _insert(session: AsyncConnection, table: Any) -> Any:
-    return (postgresql.insert if session.dialect.name == "postgresql" else sqlite.insert)(table)
+    return _dialect_insert(session.dialect.name)(table)
+
+
+def _dialect_insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) -> None:
@@ -44,117 +51,162 @@ async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) 
 
 
 async def _apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) -> None:
+    """Consecutive messages are written together, a few statements for the whole run (see
+    `_messages_created`); any other event first flushes the messages before it, so each
+    event sees the rows of the events before it, as if applied one at a time."""
+    workspace = uuid.UUID(workspace_id)
     async with sessions() as orm, orm.begin():
         session = await orm.connection()
+        created: list[Event] = []
         for event in events:
             if event.name == "message.created":
-                await _message_created(session, event)
-            elif event.name == "contact.updated":
-                await _contact_updated(session, uuid.UUID(workspace_id), event)
-            elif event.name == "message.updated":
-                await _message_updated(session, uuid.UUID(workspace_id), event)
-            elif event.name == "conversation.updated":
-                await _conversation_updated(session, uuid.UUID(workspace_id), event)
+                created.append(event)
+            elif (handler := _HANDLERS.get(event.name)) is not None:
+                await _messages_created(session, created)
+                created = []
+                await handler(session, workspace, event)
+        await _messages_created(session, created)
 
 
-async def _message_created(session: AsyncConnection, event: Event) -> None:
-    data: dict[str, Any] = event.payload()
-    message = Message.model_validate(data["message"])
-    contact = data.get("contact") or {}
+async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -> None:
+    """New messages: their contacts and identities (the first one seen is kept), their
+    conversations (upserted, the newest message wins) and the messages (the first copy is
+    kept). One statement per table for all the messages, executed with one parameter set
+    per message: the sets run in order, so the conversation upsert sees the same rows as
+    when the messages are applied one at a time (a single multi-row upsert could not
+    update one conversation twice)."""
+    if not events:
+        return
+    contacts: list[dict[str, Any]] = []
+    identities: list[dict[str, Any]] = []
+    conversations: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
     now = utc_now()
-    await session.execute(
-        _insert(session, CONTACTS)
-        .values(
-            id=message.contact_id,
-            workspace_id=message.workspace_id,
-            name=contact.get("name"),
-            email=contact.get("email"),
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing()
-    )
-    if contact.get("platform_user_id"):
-        await session.execute(
-            _insert(session, IDENTITIES)
-            .values(
-                id=uuid.uuid4(),
+    for event in events:
+        data: dict[str, Any] = event.payload()
+        message = Message.model_validate(data["message"])
+        contact = data.get("contact") or {}
+        contacts.append(
+            dict(
+                id=message.contact_id,
                 workspace_id=message.workspace_id,
-                contact_id=message.contact_id,
-                channel_id=message.channel_id,
-                platform_user_id=contact["platform_user_id"],
+                name=contact.get("name"),
+                email=contact.get("email"),
                 created_at=now,
+                updated_at=now,
             )
-            .on_conflict_do_nothing()
         )
-    preview = (message.text or ("[attachment]" if message.attachments else ""))[:PREVIEW_CHARS]
-    conversations = CONVERSATIONS
-    upsert = _insert(session, conversations).values(
-        id=message.conversation_id,
-        workspace_id=message.workspace_id,
-        channel_id=message.channel_id,
-        contact_id=message.contact_id,
-        kind=message.kind,
-        channel_kind=message.channel_kind,
-        thread=data.get("thread") or None,
-        last_inbound_at=message.sent_at if message.direction == "in" else None,
-        status="open",
-        last_activity_at=message.sent_at,
-        last_message_preview=preview,
-        last_event_id=event.id,
-        created_at=now,
+        if contact.get("platform_user_id"):
+            identities.append(
+                dict(
+                    id=uuid.uuid4(),
+                    workspace_id=message.workspace_id,
+                    contact_id=message.contact_id,
+                    channel_id=message.channel_id,
+                    platform_user_id=contact["platform_user_id"],
+                    created_at=now,
+                )
+            )
+        inbound = message.direction == "in"
+        preview = (message.text or ("[attachment]" if message.attachments else ""))[:PREVIEW_CHARS]
+        conversations.append(
+            dict(
+                id=message.conversation_id,
+                workspace_id=message.workspace_id,
+                channel_id=message.channel_id,
+                contact_id=message.contact_id,
+                kind=message.kind,
+                channel_kind=message.channel_kind,
+                thread=data.get("thread") or None,
+                last_inbound_at=message.sent_at if inbound else None,
+                status="open",
+                last_activity_at=message.sent_at,
+                last_message_preview=preview,
+                last_event_id=event.id,
+                created_at=now,
+                inbound=inbound,
+            )
+        )
+        messages.append(_message_row(message, event.id, now))
+    statements = _statements(session.dialect.name)
+    await session.execute(statements.contacts, contacts)
+    if identities:
+        await session.execute(statements.identities, identities)
+    await session.execute(statements.conversations, conversations)
+    await session.execute(statements.messages, messages)
+
+
+class _MessageStatements(NamedTuple):
+    """`_messages_created`'s statements, built once per dialect; their values are bound
+    per message (executemany)."""
+
+    contacts: Any
+    identities: Any
+    conversations: Any
+    messages: Any
+
+
+@functools.cache
+def _statements(dialect: str) -> _MessageStatements:
+    insert = _dialect_insert(dialect)
+    return _MessageStatements(
+        contacts=insert(CONTACTS).on_conflict_do_nothing(),
+        identities=insert(IDENTITIES).on_conflict_do_nothing(),
+        conversations=_conversation_upsert(insert(CONVERSATIONS)),
+        messages=insert(MESSAGES).on_conflict_do_nothing(),
     )
+
+
+def _conversation_upsert(upsert: Any) -> Any:
+    """A message's conversation: created, or moved forward if the message is newer than its
+    last activity (preview, last event, and an inbound message reopens it). The parameter
+    `inbound` is whether the message is the contact's."""
+    conversations = CONVERSATIONS
     newer = conversations.c.last_activity_at <= upsert.excluded.last_activity_at
     reopen = sa.case(
         (
             sa.and_(
                 newer,
                 upsert.excluded.status == "open",
-                sa.literal(message.direction == "in"),
-                conversations.c.status.in_(("resolved", "snoozed")),
+                sa.bindparam("inbound", type_=sa.Boolean),
+                # not IN (...): an expanding parameter cannot be used with executemany
+                sa.or_(conversations.c.status == "resolved", conversations.c.status == "snoozed"),
             ),
             "open",
         ),
         else_=conversations.c.status,
     )
-    await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["id"],
-            set_={
-                "last_activity_at": sa.case(
-                    (newer, upsert.excluded.last_activity_at),
-                    else_=conversations.c.last_activity_at,
-                ),
-                "last_message_preview": sa.case(
-                    (newer, upsert.excluded.last_message_preview),
-                    else_=conversations.c.last_message_preview,
-                ),
-                "last_event_id": sa.case(
-                    (newer, upsert.excluded.last_event_id), else_=conversations.c.last_event_id
-                ),
-                "status": reopen,
-                "thread": sa.func.coalesce(CONVERSATIONS.c.thread, upsert.excluded.thread),
-                "channel_kind": upsert.excluded.channel_kind,
-                # The person's latest message opens the window; ours and older ones do not.
-                "last_inbound_at": sa.case(
-                    (
-                        sa.or_(
-                            conversations.c.last_inbound_at.is_(None),
-                            conversations.c.last_inbound_at < upsert.excluded.last_inbound_at,
-                        ),
-                        sa.func.coalesce(
-                            upsert.excluded.last_inbound_at, conversations.c.last_inbound_at
-                        ),
+    return upsert.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "last_activity_at": sa.case(
+                (newer, upsert.excluded.last_activity_at),
+                else_=conversations.c.last_activity_at,
+            ),
+            "last_message_preview": sa.case(
+                (newer, upsert.excluded.last_message_preview),
+                else_=conversations.c.last_message_preview,
+            ),
+            "last_event_id": sa.case(
+                (newer, upsert.excluded.last_event_id), else_=conversations.c.last_event_id
+            ),
+            "status": reopen,
+            "thread": sa.func.coalesce(conversations.c.thread, upsert.excluded.thread),
+            "channel_kind": upsert.excluded.channel_kind,
+            # The person's latest message opens the window; ours and older ones do not.
+            "last_inbound_at": sa.case(
+                (
+                    sa.or_(
+                        conversations.c.last_inbound_at.is_(None),
+                        conversations.c.last_inbound_at < upsert.excluded.last_inbound_at,
                     ),
-                    else_=conversations.c.last_inbound_at,
+                    sa.func.coalesce(
+                        upsert.excluded.last_inbound_at, conversations.c.last_inbound_at
+                    ),
                 ),
-            },
-        )
-    )
-    await session.execute(
-        _insert(session, MESSAGES)
-        .values(**_message_row(message, event.id, now))
-        .on_conflict_do_nothing()
+                else_=conversations.c.last_inbound_at,
+            ),
+        },
     )
 
 
@@ -366,3 +418,11 @@ async def _set_labels(
                 for label in wanted
             ],
         )
+
+
+# The events other than message.created that this group stores, applied one at a time.
+_HANDLERS: dict[str, Callable[[AsyncConnection, uuid.UUID, Event], Awaitable[None]]] = {
+    "contact.updated": _contact_updated,
+    "message.updated": _message_updated,
+    "conversation.updated": _conversation_updated,
+}

@@ -14,7 +14,7 @@ from hub.channels import Channels
 from hub.db import make_engine, sessionmaker
 from hub.deletions import Deletions, Sweeper
 from hub.erasure import Erasure
-from hub.fanout import Fanout, Outlet
+from hub.fanout import ROOM_LINGER_S, Fanout, Outlet
 from hub.ingress import Ingress
 from hub.members import Members
 from hub.metrics import Metrics
@@ -72,7 +72,10 @@ class Services:
             ingress=ingress,
             webchat=WebChat(store, signer, vault, cache_ttl_s=settings.cache_ttl_s),
             fanout=Fanout(
-                bus, resume_max_events=settings.resume_max_events, delivery=metrics.delivery
+                bus,
+                resume_max_events=settings.resume_max_events,
+                delivery=metrics.delivery,
+                linger_s=ROOM_LINGER_S,
             ),
             vault=vault,
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.serving")
 
 DRAIN_MAX_S = 3.0
+LISTEN_BACKLOG = 8192
 
 
 def config(app: Starlette, settings: Settings, host: str, port: int) -> uvicorn.Config:
@@ -54,6 +55,9 @@ def config(app: Starlette, settings: Settings, host: str, port: int) -> uvicorn.
         log_level="info",
         access_log=False,  # hub.logs writes the access log, with request ids
         proxy_headers=True,
+        # Room for a reconnect storm's connections to wait in (uvicorn's default is 2048; the
+        # kernel caps it at net.core.somaxconn).
+        backlog=LISTEN_BACKLOG,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
     )
 

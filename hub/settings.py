@@ -35,6 +35,7 @@ class Settings:
     redis_url: str | None = None
     public_url: str | None = None
     redis_prefix: str = "hub"
+    redis_cluster: bool = False  # REDIS_URL names one node of a Redis Cluster
     demo: bool = False
     node_id: str = ""
 
@@ -161,6 +162,7 @@ class Settings:
             redis_url=redis_url,
             public_url=public_url,
             redis_prefix=reader.get("HUB_REDIS_PREFIX", _prefix, default="hub"),
+            redis_cluster=reader.get("HUB_REDIS_CLUSTER", _flag, default=False),
             demo=demo,
             node_id=reader.get("HUB_NODE_ID", str, default=os.urandom(6).hex()),
             meta_app_id=env.get("HUB_META_APP_ID") or None,
@@ -205,6 +207,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError
+    return value in ("true", "1", "yes")
+
+
 def _prefix(raw: str) -> str:
     if not raw or any(c in raw for c in " {}"):
         raise ValueError
@@ -231,7 +240,11 @@ class _Reader:
         try:
             return cast(raw)
         except ValueError:
-            kind = {"_positive_int": "a positive integer", "_positive_float": "a positive number"}
+            kind = {
+                "_positive_int": "a positive integer",
+                "_positive_float": "a positive number",
+                "_flag": "true or false",
+            }
             expected = kind.get(getattr(cast, "__name__", ""), "a valid value")
             raise SettingsError(
                 f"Environment variable {name} must be {expected}, not {raw!r}."

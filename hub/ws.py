@@ -9,7 +9,7 @@ import logging
 import uuid
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from hub import protocol as p
 from hub import tenancy
@@ -33,6 +33,19 @@ log = logging.getLogger("hub.ws")
 
 
 class Session:
+    __slots__ = (
+        "agent",
+        "conversation",
+        "outlet",
+        "presence_state",
+        "principal",
+        "protocol",
+        "sender",
+        "services",
+        "visitor",
+        "websocket",
+    )
+
     def __init__(self, services: Services, websocket: WebSocket, *, agent: bool) -> None:
         settings = services.settings
         self.services = services
@@ -44,6 +57,8 @@ class Session:
             max_message_chars=settings.max_message_chars,
         )
         self.outlet = Outlet(settings.outbox_max_frames)
+        self.outlet.pump = self._pump
+        self.sender: asyncio.Task[None] | None = None  # sending the outbox, while it has frames
         self.principal: Principal | None = None
         self.presence_state = "online"
         self.visitor: VisitorClaims | None = None
@@ -55,7 +70,7 @@ class Session:
         kind = "agent" if self.agent else "visitor"
         sockets[kind] += 1
         self.services.connected.add(self.outlet)
-        sender = asyncio.create_task(self._send_loop())
+        self._pump()  # frames offered before the accept
         try:
             await self._receive_loop()
         except WebSocketDisconnect:
@@ -70,10 +85,12 @@ class Session:
             self.services.connected.discard(self.outlet)
             self.services.fanout.leave(self.outlet)
             self.outlet.shut(_GONE)  # no-op if a close is already under way
-            try:
-                await asyncio.wait_for(sender, timeout=5)
-            except (TimeoutError, asyncio.CancelledError, Exception):
-                sender.cancel()
+            sender = self.sender
+            if sender is not None:  # what is queued, and the close, go out first
+                try:
+                    await asyncio.wait_for(sender, timeout=5)
+                except (TimeoutError, asyncio.CancelledError, Exception):
+                    sender.cancel()
             if self.principal is not None:
                 await self._quietly(
                     self.services.ingress.presence(self.principal, "offline", announce=True)
@@ -237,21 +254,23 @@ class Session:
             )
         )
 
-    async def _send_loop(self) -> None:
+    def _pump(self) -> None:
+        """Start sending the outbox, unless that is under way (or the socket is not open yet)."""
+        if self.sender is None and self.websocket.client_state is WebSocketState.CONNECTED:
+            self.sender = asyncio.get_running_loop().create_task(self._send_all())
+
+    async def _send_all(self) -> None:
         outlet, websocket = self.outlet, self.websocket
         try:
-            while True:
-                await outlet.ready.wait()
-                outlet.ready.clear()
-                while outlet.outbox:
-                    await websocket.send_text(outlet.outbox.popleft())
-                if outlet.closing:
-                    break
+            while outlet.outbox:
+                await websocket.send_text(outlet.outbox.pop(0))
             error = outlet.error
-            if error is not None and error is not _GONE:
+            if outlet.closing and error is not None and error is not _GONE:
                 await websocket.close(error.close_code, error.code)
         except Exception:
-            pass  # the peer is gone; the receive side ends the session
+            outlet.closing = True  # the peer is gone: send nothing more; the receive side ends
+        finally:
+            self.sender = None
 
     @staticmethod
     async def _quietly(work: Any) -> None:
@@ -279,6 +298,9 @@ async def agent_socket(websocket: WebSocket) -> None:
 
 async def visitor_socket(websocket: WebSocket) -> None:
     await Session(websocket.app.state.services, websocket, agent=False).run()
+
+
+ENDPOINTS = {"/ws/agent": agent_socket, "/ws/visitor": visitor_socket}
 
 
 async def drain(services: Services, within_s: float) -> int:

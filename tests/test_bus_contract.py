@@ -1,35 +1,68 @@
-"""The bus contract of `hub.bus.base`, run against `MemoryBus` and `RedisBus` (real Redis)."""
+"""The bus contract of `hub.bus.base`, run against `MemoryBus`, `RedisBus` on the real Redis and
+`RedisBus` on a private three-shard Redis Cluster (`tests.rediscluster`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.client import Monitor
+from redis.cluster import key_slot
+from redis.exceptions import AskError, RedisError
 
-from hub.bus.base import ZERO_ID, Bus, BusStats, Event, GroupStats, parse_id
+from hub.bus.base import ZERO_ID, Batch, Bus, BusStats, Event, GroupStats, parse_id
 from hub.bus.memory import MemoryBus
-from hub.bus.redis import RedisBus
+from hub.bus.redis import BUCKETS, DIRECT_ROOMS, RedisBus, bucket
 from hub.errors import BadFrame, CursorTooOld
 from tests.conftest import REDIS_URL, free_port
+from tests.rediscluster import (  # noqa: F401 (redis_cluster_fixture: the fixture)
+    PrivateCluster,
+    need_binaries,
+    private_cluster,
+    redis_cluster_fixture,
+)
 
 MakeBus = Callable[..., Awaitable[Bus]]
+# "-doorbell": a tail over even one room reads the changes streams first (see hub.bus.redis).
+DOORBELL = [
+    pytest.param("redis-doorbell", marks=pytest.mark.redis),
+    pytest.param("cluster-doorbell", marks=pytest.mark.redis),
+]
+BACKENDS = [
+    "memory",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("cluster", marks=pytest.mark.redis),
+    *DOORBELL,
+]
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
-    kind = request.param
-    prefix = request.getfixturevalue("redis_prefix") if kind == "redis" else ""
+@contextlib.asynccontextmanager
+async def buses(request: pytest.FixtureRequest, kind: str) -> AsyncIterator[MakeBus]:
+    url, prefix = REDIS_URL, ""
+    if kind.startswith("redis"):
+        prefix = request.getfixturevalue("redis_prefix")
+    elif kind.startswith("cluster"):
+        # The cluster is the session's own: a prefix keeps tests apart, nothing to clean.
+        url, prefix = request.getfixturevalue("redis_cluster").url, "test-" + uuid.uuid4().hex[:12]
     made: list[Bus] = []
 
-    async def make(stream_maxlen: int = 1000, dedupe_ttl_s: int = 600) -> Bus:
+    async def make(stream_maxlen: int = 1000, dedupe_ttl_s: int = 600, **options: int) -> Bus:
         bus: Bus
-        if kind == "redis":
+        if kind != "memory":
+            options.setdefault("direct_rooms", 0 if kind.endswith("-doorbell") else DIRECT_ROOMS)
             bus = RedisBus(
-                REDIS_URL, prefix=prefix, stream_maxlen=stream_maxlen, dedupe_ttl_s=dedupe_ttl_s
+                url,
+                prefix=prefix,
+                stream_maxlen=stream_maxlen,
+                dedupe_ttl_s=dedupe_ttl_s,
+                cluster=kind.startswith("cluster"),
+                **options,
             )
         else:
             bus = MemoryBus(stream_maxlen=stream_maxlen, dedupe_ttl_s=dedupe_ttl_s)
@@ -37,9 +70,23 @@ async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
         made.append(bus)
         return bus
 
-    yield make
-    for bus in made:
-        await bus.close()
+    try:
+        yield make
+    finally:
+        for bus in made:
+            await bus.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
+    async with buses(request, request.param) as make:
+        yield make
+
+
+@pytest.fixture(params=DOORBELL)
+async def make_doorbell(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
+    async with buses(request, request.param) as make:
+        yield make
 
 
 @pytest.fixture
@@ -172,14 +219,29 @@ async def test_garbage_cursor_is_a_bad_frame(bus: Bus, cursor: str) -> None:
 # --- tail ------------------------------------------------------------------------------
 
 
-async def test_tail_returns_events_after_each_position(bus: Bus) -> None:
+async def tail_ready(
+    bus: Bus, positions: dict[str, str], count: int, expected: set[str]
+) -> dict[str, list[Event]]:
+    """What tails answer for streams that have events, over as many calls as `expected` takes:
+    on a cluster each bucket's read answers on its own, so one call may bring only some."""
+    got: dict[str, list[Event]] = {}
+    for _ in range(10):
+        for workspace_id, events in await bus.tail(positions, count=count, block_ms=1000):
+            got.setdefault(workspace_id, events)
+        if set(got) >= expected:
+            break
+    return got
+
+
+async def test_tail_returns_events_after_each_position(make_bus: MakeBus) -> None:
+    bus = await make_bus()
     a = await publish_many(bus, "wa", 3)
     b = await publish_many(bus, "wb", 2, start=10)
     positions = {"wa": a[0].id, "wb": ZERO_ID, "wc": ZERO_ID, "wd": b[-1].id}
-    batch = await bus.tail(positions, count=100, block_ms=1000)
-    assert dict(batch) == {"wa": a[1:], "wb": b}
-    limited = await bus.tail(positions, count=1, block_ms=1000)
-    assert dict(limited) == {"wa": a[1:2], "wb": b[:1]}
+    assert await tail_ready(bus, positions, 100, {"wa", "wb"}) == {"wa": a[1:], "wb": b}
+    # Another process: a read `bus` left in flight (on a cluster) answers with the first count.
+    other = await make_bus() if isinstance(bus, RedisBus) else bus
+    assert await tail_ready(other, positions, 1, {"wa", "wb"}) == {"wa": a[1:2], "wb": b[:1]}
 
 
 async def test_tail_blocks_until_something_is_published(bus: Bus) -> None:
@@ -233,6 +295,53 @@ async def test_close_returns_a_blocked_tail(make_bus: MakeBus) -> None:
     await asyncio.sleep(0.1)
     await asyncio.wait_for(bus.close(), 2)
     assert await asyncio.wait_for(tail, 1) == []
+
+
+async def follow(
+    bus: Bus,
+    positions: dict[str, str],
+    expected: dict[str, list[str]],
+    *,
+    count: int = 100,
+    block_ms: int = 1000,
+    calls: int = 20,
+    seen: dict[str, list[str]] | None = None,
+) -> dict[str, list[str]]:
+    """Tail as the fan-out does until the ids seen are `expected`, and answer them."""
+    seen = {} if seen is None else seen
+    for _ in range(calls):
+        if seen == expected:
+            break
+        dispatch(await bus.tail(positions, count=count, block_ms=block_ms), positions, seen)
+    return seen
+
+
+def dispatch(batch: Batch, positions: dict[str, str], seen: dict[str, list[str]]) -> None:
+    """As `Fanout.dispatch`: a room's position moves to the last event handed, earlier ones and
+    those of rooms no longer there are skipped."""
+    for workspace_id, events in batch:
+        for event in events:
+            if workspace_id in positions and parse_id(event.id) > parse_id(positions[workspace_id]):
+                seen.setdefault(workspace_id, []).append(event.id)
+                positions[workspace_id] = event.id
+
+
+async def test_a_room_added_while_the_tail_blocks_gets_its_events(bus: Bus) -> None:
+    positions = dict.fromkeys((f"w{i}" for i in range(40)), ZERO_ID)
+    assert await bus.tail(positions, count=10, block_ms=0) == []
+    for publish_first in (True, False):
+        tail = asyncio.create_task(bus.tail(dict(positions), count=10, block_ms=5000))
+        await asyncio.sleep(0.1)
+        assert not tail.done()
+        room = f"new-{publish_first}"
+        positions[room] = await bus.last_id(room)  # as `Fanout.join`: its position, then wake
+        ids = [(await bus.publish(room, "m", data(1))).id] if publish_first else []
+        bus.wake()
+        ids += [(await bus.publish(room, "m", data(2))).id]
+        started = time.monotonic()
+        assert await asyncio.wait_for(tail, 2) == []  # it tails the rooms it was given
+        assert await follow(bus, positions, {room: ids}) == {room: ids}
+        assert time.monotonic() - started < 1
 
 
 # --- consumer groups -------------------------------------------------------------------
@@ -438,6 +547,12 @@ async def test_redis_deleted_or_lost_events_are_never_a_silent_gap(redis_prefix:
         await bus.close()
 
 
+def tail_id(bus: RedisBus) -> int | None:
+    """The server's client id of the tail's connection (one slot group on a standalone Redis)."""
+    assert bus._tail is not None
+    return bus._tail._lines[0].client_id
+
+
 @pytest.mark.redis
 async def test_redis_wake_reaches_a_tail_that_reconnected(redis_prefix: str) -> None:
     bus = await redis_bus(redis_prefix)
@@ -445,7 +560,7 @@ async def test_redis_wake_reaches_a_tail_that_reconnected(redis_prefix: str) -> 
     try:
         assert await bus.tail({"w1": ZERO_ID}, count=10, block_ms=1) == []
         for settle in range(8):  # wake at different points of the reconnect
-            old_id = bus._tail_id
+            old_id = tail_id(bus)
             await client.client_kill_filter(_id=str(old_id))
             tail = asyncio.create_task(bus.tail({"w1": ZERO_ID}, count=10, block_ms=5000))
             for _ in range(settle):
@@ -454,7 +569,7 @@ async def test_redis_wake_reaches_a_tail_that_reconnected(redis_prefix: str) -> 
             bus.wake()
             assert await asyncio.wait_for(tail, 2) == []
             assert time.monotonic() - woken < 0.5
-            assert bus._tail_id not in (None, old_id)
+            assert tail_id(bus) not in (None, old_id)
     finally:
         await client.aclose()
         await bus.close()
@@ -470,6 +585,269 @@ async def test_redis_ping_is_false_when_unreachable() -> None:
         assert await bus.ping() is False
     finally:
         await bus.close()
+
+
+# --- the doorbell (a tail over more than `direct_rooms` rooms) ---------------------------
+
+
+async def xreads(monitor: Monitor, prefix: str, done: str) -> list[list[str]]:
+    """The streams each XREAD on `prefix` named, as MONITOR shows them, up to GET `done`."""
+    named: list[list[str]] = []
+    while True:
+        command = (await monitor.next_command())["command"].split()
+        if command == ["GET", done]:
+            return named
+        if command[0].upper() == "XREAD":
+            streams = command[command.index("STREAMS") + 1 :]
+            if streams[0].startswith(prefix + ":"):
+                named.append(streams[: len(streams) // 2])
+
+
+@pytest.mark.redis
+async def test_doorbell_tail_reads_only_the_streams_that_rang(redis_prefix: str) -> None:
+    bus = RedisBus(REDIS_URL, prefix=redis_prefix, stream_maxlen=1000, dedupe_ttl_s=60)
+    await bus.start()
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        positions = dict.fromkeys((f"w{i}" for i in range(1000)), ZERO_ID)
+        assert len(positions) > bus.direct_rooms  # the defaults
+        assert await bus.tail(positions, count=10, block_ms=0) == []  # reads each room once
+        rung = ["w3", "w500", "w999"]
+        published = {w: [(await bus.publish(w, "m", data(i))).id] for i, w in enumerate(rung)}
+        done = f"{redis_prefix}:done"
+        async with client.monitor() as monitor:
+            watch = asyncio.create_task(xreads(monitor, redis_prefix, done))
+            assert await follow(bus, positions, published) == published
+            await client.get(done)
+            named = await asyncio.wait_for(watch, 5)
+        streams = {stream for command in named for stream in command}
+        assert streams == {f"{redis_prefix}:changes"} | {bus._key(w) for w in rung}
+        assert len(named) == 2  # the changes stream, then the three rung
+    finally:
+        await client.aclose()
+        await bus.close()
+
+
+def one_bucket(n: int) -> list[str]:
+    """`n` workspaces in one bucket: on a cluster, their rings share a changes stream."""
+    return [w for w in (f"w{i}" for i in range(100 * n)) if bucket(w) == bucket("w0")][:n]
+
+
+async def test_doorbell_tail_that_fell_behind_the_changes_stream_misses_nothing(
+    make_doorbell: MakeBus,
+) -> None:
+    bus = await make_doorbell(changes_maxlen=10)
+    assert isinstance(bus, RedisBus)
+    rooms = one_bucket(300)
+    positions = dict.fromkeys(rooms, ZERO_ID)
+    assert await bus.tail(positions, count=10, block_ms=0) == []
+    published = {w: [(await bus.publish(w, "m", data(i))).id] for i, w in enumerate(rooms)}
+    changes = bus._changes_key(bus._slot_group(rooms[0]))
+    assert await bus._c.redis.xlen(changes) < len(rooms)  # the first rings were trimmed
+    assert await follow(bus, positions, published, block_ms=200) == published
+
+
+async def test_doorbell_tail_reads_on_a_room_that_answered_a_full_count(
+    make_doorbell: MakeBus,
+) -> None:
+    bus = await make_doorbell()
+    positions = {"w1": ZERO_ID, "w2": ZERO_ID}
+    assert await bus.tail(positions, count=2, block_ms=0) == []
+    published = {"w1": [e.id for e in await publish_many(bus, "w1", 5)]}
+    # Five rings come at once; the room's events come two at a time.
+    assert await follow(bus, positions, published, count=2, block_ms=200) == published
+
+
+async def test_doorbell_tail_loses_nothing_as_it_enters_and_leaves(make_doorbell: MakeBus) -> None:
+    bus = await make_doorbell(direct_rooms=2)
+    positions: dict[str, str] = {}
+    for rooms in (["w0"], ["w0", "w1", "w2"], ["w1"], ["w0", "w1", "w2", "w3"], ["w3"]):
+        # A tail left blocked on the old rooms, as the fan-out's is when rooms come and go.
+        blocked = asyncio.create_task(bus.tail(dict(positions), count=10, block_ms=5000))
+        await asyncio.sleep(0.05)
+        for workspace_id in set(positions) - set(rooms):
+            del positions[workspace_id]
+        for workspace_id in set(rooms) - set(positions):
+            positions[workspace_id] = await bus.last_id(workspace_id)
+        bus.wake()
+        published = {w: [(await bus.publish(w, "m", data(i))).id] for i, w in enumerate(rooms)}
+        seen: dict[str, list[str]] = {}
+        dispatch(await asyncio.wait_for(blocked, 2), positions, seen)
+        assert await follow(bus, positions, published, block_ms=500, seen=seen) == published
+
+
+# --- Redis Cluster only ------------------------------------------------------------------
+
+
+async def cluster_bus(cluster: PrivateCluster, direct_rooms: int = DIRECT_ROOMS) -> RedisBus:
+    prefix = "test-" + uuid.uuid4().hex[:12]
+    bus = RedisBus(
+        cluster.url,
+        prefix=prefix,
+        stream_maxlen=1000,
+        dedupe_ttl_s=600,
+        cluster=True,
+        direct_rooms=direct_rooms,
+    )
+    await bus.start()
+    return bus
+
+
+def calls(cluster: PrivateCluster, command: str) -> int:
+    """How many times the cluster's nodes have run `command`, all together."""
+    import redis
+
+    total = 0
+    for port in cluster.ports:
+        with redis.Redis(port=port) as node:
+            stats = node.info("commandstats").get(f"cmdstat_{command}", {})
+            total += int(stats.get("calls", 0))
+    return total
+
+
+@pytest.mark.redis
+async def test_cluster_keys_are_bucketed_and_workspaces_spread_over_every_shard(
+    redis_cluster: PrivateCluster,
+) -> None:
+    bus = await cluster_bus(redis_cluster)
+    client = aioredis.RedisCluster.from_url(redis_cluster.url, decode_responses=True)
+    try:
+        workspaces = [f"w{i}" for i in range(30)]
+        for workspace_id in workspaces:
+            await bus.publish(workspace_id, "m", data(1), dedupe_key="k")
+            await bus.remember(workspace_id, "conv:x", "1", ttl_s=60)
+            await bus.count(workspace_id, "sends", window_s=60)
+        tag = f"{{b{bucket('w1'):02d}}}:w:w1"
+        for suffix in ("events", "dedupe:k", "kv:conv:x", "count:sends"):
+            assert await client.exists(f"{bus.prefix}:{tag}:{suffix}") == 1
+        # All of a workspace's keys are on one slot; the workspaces on every shard.
+        shards = set()
+        for workspace_id in workspaces:
+            keys = [f"{bus.prefix}:{bus._tag(workspace_id)}:{s}" for s in ("events", "dedupe:k")]
+            assert len({client.keyslot(key) for key in keys}) == 1
+            node = client.get_node_from_key(keys[0])
+            assert node is not None
+            shards.add(node.port)
+        assert shards == set(redis_cluster.ports)
+    finally:
+        await client.aclose()
+        await bus.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("doorbell", [False, True], ids=["direct", "doorbell"])
+async def test_cluster_reads_over_many_workspaces_cost_one_command_per_bucket(
+    redis_cluster: PrivateCluster, doorbell: bool
+) -> None:
+    bus = await cluster_bus(redis_cluster, direct_rooms=DIRECT_ROOMS if doorbell else 1000)
+    try:
+        workspaces = [f"w{i}" for i in range(1000)]
+        busy = workspaces[::50]  # 20 workspaces, in several buckets
+        published = {w: (await bus.publish(w, "m", data(i))).id for i, w in enumerate(busy)}
+        positions = dict.fromkeys(workspaces, ZERO_ID)
+
+        before = calls(redis_cluster, "xread")
+        first = await bus.tail(positions, count=10, block_ms=2000)
+        # Not one per workspace. The doorbell's first call also reads the changes streams.
+        assert 1 < calls(redis_cluster, "xread") - before <= BUCKETS * (1 + doorbell)
+        seen = {w: [e.id for e in events] for w, events in first}
+        for _ in range(BUCKETS):  # the buckets that had not answered yet
+            if len(seen) == len(busy):
+                break
+            seen |= {
+                w: [e.id for e in events]
+                for w, events in await bus.tail(positions, count=10, block_ms=2000)
+            }
+        assert seen == {w: [i] for w, i in published.items()}
+
+        await bus.ensure_group("g", workspaces)
+        before = calls(redis_cluster, "xreadgroup")
+        batch = await bus.read_group("g", "c1", workspaces, count=10, block_ms=2000)
+        assert 1 < calls(redis_cluster, "xreadgroup") - before <= BUCKETS
+        assert {w: [e.id for e in events] for w, events in batch} == {
+            w: [i] for w, i in published.items()
+        }  # every bucket's reply is in the one batch: nothing left pending unseen
+    finally:
+        await bus.close()
+
+
+@pytest.mark.redis
+async def test_cluster_wake_returns_reads_blocked_on_every_shard(
+    redis_cluster: PrivateCluster,
+) -> None:
+    bus = await cluster_bus(redis_cluster)
+    try:
+        positions = dict.fromkeys((f"w{i}" for i in range(100)), ZERO_ID)
+        for _ in range(3):
+            tail = asyncio.create_task(bus.tail(positions, count=10, block_ms=5000))
+            await asyncio.sleep(0.1)
+            assert not tail.done()
+            woken = time.monotonic()
+            bus.wake()
+            assert await asyncio.wait_for(tail, 2) == []
+            # Every read was unblocked, not only the first: none lingers into the next tail.
+            for _ in range(BUCKETS):
+                if not await bus.tail(positions, count=10, block_ms=0):
+                    break
+            assert time.monotonic() - woken < 1
+        published = await bus.publish("w7", "m", data(7))
+        batch = await asyncio.wait_for(bus.tail(positions, count=10, block_ms=5000), 2)
+        assert [(w, [e.id for e in events]) for w, events in batch] == [("w7", [published.id])]
+    finally:
+        await bus.close()
+
+
+@pytest.mark.redis
+def test_cluster_ping_is_false_when_a_shard_is_away() -> None:
+    need_binaries()
+    with private_cluster() as cluster:  # a cluster of its own, to break
+
+        async def ping() -> bool:
+            bus = await cluster_bus(cluster)
+            try:
+                return await bus.ping()
+            finally:
+                await bus.close()
+
+        assert asyncio.run(ping()) is True
+        cluster.procs[-1].kill()
+        cluster.procs[-1].wait()
+        assert asyncio.run(ping()) is False
+
+
+@pytest.mark.redis
+def test_cluster_reads_follow_a_bucket_moved_to_another_shard() -> None:
+    need_binaries()
+    with private_cluster() as cluster:  # a cluster of its own, to reshard
+
+        async def run() -> None:
+            bus = await cluster_bus(cluster)
+            try:
+                await bus.ensure_group("g", ["w1"])
+                first = await bus.publish("w1", "m", data(1))
+                assert await bus.read_group("g", "c1", ["w1"], count=10, block_ms=0)
+                tail = asyncio.create_task(bus.tail({"w1": first.id}, count=10, block_ms=5000))
+                await asyncio.sleep(0.1)
+                slot = key_slot(bus._key("w1").encode())
+                away = next(p for p in cluster.ports if p != cluster.owner(slot))
+                await asyncio.to_thread(cluster.move_slot, slot, away)
+                later = await bus.publish("w1", "m", data(2))  # the shared client follows MOVED
+                with pytest.raises(AskError):  # the blocked read is answered MOVED
+                    await asyncio.wait_for(tail, 3)
+                for _ in range(5):  # the caller retries, as the fan-out and the consumers do
+                    try:
+                        batch = await bus.tail({"w1": first.id}, count=10, block_ms=1000)
+                        group = await bus.read_group("g", "c1", ["w1"], count=10, block_ms=1000)
+                        break
+                    except RedisError:
+                        await asyncio.sleep(0.1)
+                ids = [[e.id for e in events] for _, events in batch]
+                assert ids == [[later.id]]
+                assert [[e.id for e in events] for _, events in group] == [[later.id]]
+            finally:
+                await bus.close()
+
+        asyncio.run(run())
 
 
 async def test_a_new_stream_refuses_cursors_from_before_it(make_bus: MakeBus) -> None:
@@ -544,6 +922,14 @@ async def test_count_window_starts_at_the_first_increment_and_is_not_extended(bu
 async def test_count_is_atomic_under_concurrency(bus: Bus) -> None:
     values = await asyncio.gather(*(bus.count("w1", "k", window_s=60) for _ in range(50)))
     assert sorted(values) == list(range(1, 51))
+
+
+async def test_a_burst_of_concurrent_calls_waits_for_connections(bus: Bus) -> None:
+    """More calls at once than a process keeps connections (a reconnect storm's resumes): they
+    wait their turn instead of failing."""
+    events = await publish_many(bus, "w1", 3)
+    reads = await asyncio.gather(*(bus.read("w1", ZERO_ID, 10) for _ in range(600)))
+    assert all(r == events for r in reads)
 
 
 @pytest.mark.redis

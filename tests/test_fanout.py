@@ -135,3 +135,110 @@ async def test_resume_from_trimmed_cursor_is_too_old() -> None:
     outlet = Outlet(100, "w")
     await fan.join(outlet, sent[25], lambda c, r: None)
     assert ids_of(outlet) == sent[26:]
+
+
+class CountingBus(MemoryBus):
+    """The in-process bus, counting the stream reads that resumes make."""
+
+    reads = 0
+
+    async def read(self, workspace_id: str, after: str, count: int) -> list:  # type: ignore[override]
+        self.reads += 1
+        return await super().read(workspace_id, after, count)
+
+
+@pytest.fixture
+async def counted() -> Fanout:
+    fan = Fanout(CountingBus(stream_maxlen=10_000, dedupe_ttl_s=60), resume_max_events=5_000,
+                 block_ms=200, linger_s=0.3)  # fmt: skip
+    await fan.start()
+    yield fan
+    await fan.stop()
+
+
+async def resume(fan: Fanout, outlet: Outlet, cursor: str) -> None:
+    await fan.join(outlet, cursor, lambda c, r: None)
+
+
+async def test_a_recent_cursor_is_caught_up_from_memory_without_reading_the_stream(
+    counted: Fanout,
+) -> None:
+    bus: CountingBus = counted.bus  # type: ignore[assignment]
+    agent = Outlet(100_000, "w")
+    await counted.join(agent, None, lambda c, r: None)
+    mine = await publish(bus, 20, "mine")
+    theirs = await publish(bus, 300, "theirs")
+    mine += await publish(bus, 5, "mine")
+    await settle(counted, agent, 325)
+    visitor, watcher = Outlet(1000, "w", conversation_id="mine"), Outlet(100_000, "w")
+    await resume(counted, visitor, mine[9])
+    await resume(counted, watcher, theirs[99])
+    assert bus.reads == 0
+    assert ids_of(visitor) == mine[10:]  # only its own conversation
+    assert ids_of(watcher) == theirs[100:] + mine[20:]
+    later = await publish(bus, 3, "mine")  # and then live, exactly once
+    await settle(counted, visitor, len(mine) - 10 + 3)
+    assert ids_of(visitor) == mine[10:] + later
+
+
+async def test_too_much_to_replay_from_memory_is_read_from_the_stream() -> None:
+    bus = CountingBus(stream_maxlen=10_000, dedupe_ttl_s=60)
+    fan = Fanout(bus, resume_max_events=100, block_ms=200, linger_s=0.3)
+    await fan.start()
+    try:
+        agent = Outlet(100_000, "w")
+        await fan.join(agent, None, lambda c, r: None)
+        sent = await publish(bus, 300)
+        await settle(fan, agent, 300)
+        many = Outlet(100_000, "w")  # 250 missed: more than resume_max_events to hold here
+        await resume(fan, many, sent[49])
+        assert bus.reads >= 1 and ids_of(many) == sent[50:]
+        small = Outlet(40, "w")  # 30 missed: more than half its outbox
+        sent_out: list[str] = []
+
+        def pump() -> None:  # a socket that sends at once
+            sent_out.extend(small.outbox)
+            small.outbox.clear()
+
+        small.pump = pump
+        await resume(fan, small, sent[269])
+        assert bus.reads >= 2
+        assert [json.loads(f)["id"] for f in sent_out] == sent[270:]
+    finally:
+        await fan.stop()
+
+
+async def test_an_erasure_is_never_replayed_from_memory(counted: Fanout) -> None:
+    bus: CountingBus = counted.bus  # type: ignore[assignment]
+    agent = Outlet(100_000, "w")
+    await counted.join(agent, None, lambda c, r: None)
+    kept = await publish(bus, 3, "kept")
+    erased = await publish(bus, 4, "erased")
+    await settle(counted, agent, 7)
+    await bus.purge("w", ["erased"], up_to=erased[-1])  # what the erasure does, then announces
+    deleted = await bus.publish("w", "contact.deleted", json.dumps({"conversation_ids": []}))
+    await settle(counted, agent, 8)
+    late = Outlet(1000, "w")
+    with pytest.raises(CursorTooOld):  # from the stream: reload over REST
+        await resume(counted, late, kept[0])
+    assert bus.reads == 1 and ids_of(late) == []
+    after = Outlet(1000, "w")  # a cursor from after the erasure is fine
+    await resume(counted, after, deleted.id)
+    assert ids_of(after) == []
+
+
+async def test_a_room_outlives_its_last_socket_for_a_while(counted: Fanout) -> None:
+    bus: CountingBus = counted.bus  # type: ignore[assignment]
+    first = Outlet(1000, "w")
+    await counted.join(first, None, lambda c, r: None)
+    sent = await publish(bus, 10)
+    await settle(counted, first, 10)
+    counted.leave(first)
+    more = await publish(bus, 5)  # while nobody is here: still tailed
+    await asyncio.sleep(0.1)
+    back = Outlet(1000, "w")
+    await resume(counted, back, sent[-1])
+    assert bus.reads == 0 and ids_of(back) == more
+    counted.leave(back)
+    await asyncio.sleep(0.5)
+    assert counted.rooms == {}

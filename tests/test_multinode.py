@@ -1,5 +1,6 @@
 """The production shape on loopback: two `hub serve` processes and one `hub worker`, sharing the
-real Redis and Postgres. A visitor on one node and an agent on the other talk live."""
+real Postgres and either the real Redis or a private three-shard Redis Cluster
+(`HUB_REDIS_CLUSTER=true`). A visitor on one node and an agent on the other talk live."""
 
 from __future__ import annotations
 
@@ -19,16 +20,23 @@ from cryptography.fernet import Fernet
 from hub.settings import Settings
 from tests.conftest import REDIS_URL, admin_sql
 from tests.helpers import ORIGIN, Tenant, make_tenant
+from tests.rediscluster import redis_cluster_fixture  # noqa: F401
 from tests.servers import HubProcess, base_env, free_port
 
 
-@pytest.fixture
+@pytest.fixture(params=["redis", "redis-cluster"])
 def cluster(
-    tmp_path: Path, postgres_database: str, redis_prefix: str
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_database: str, redis_prefix: str
 ) -> Iterator[tuple[list[HubProcess], Tenant, dict[str, str]]]:
+    redis = {"REDIS_URL": REDIS_URL}
+    if request.param == "redis-cluster":
+        redis = {
+            "REDIS_URL": request.getfixturevalue("redis_cluster").url,
+            "HUB_REDIS_CLUSTER": "1",
+        }
     env = base_env(
         DATABASE_URL=postgres_database + "_mn",
-        REDIS_URL=REDIS_URL,
+        **redis,
         HUB_REDIS_PREFIX=redis_prefix,
         HUB_SECRET_KEY="multinode-" + "k" * 40,
         HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),

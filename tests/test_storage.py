@@ -253,3 +253,123 @@ async def _skip_unstorable(settings: Settings) -> None:
             assert list(rows.scalars()) == ["text 0", "text 4"]
     finally:
         await engine.dispose()
+
+
+async def test_a_batch_leaves_the_rows_of_its_events_applied_one_at_a_time(
+    engine: AsyncEngine,
+) -> None:
+    """Consecutive messages are written together: a batch with several messages of one
+    conversation out of time order, and other events between them that need the messages
+    before them (a resolve, a reaction, a read position, a profile), leaves the rows that
+    applying its events one at a time leaves."""
+    from datetime import timedelta
+
+    store = Store(sessionmaker(engine))
+    workspace, user = await store.create_workspace_with_admin(
+        "w", f"a{uuid.uuid4().hex[:6]}@x.example", "pw"
+    )
+    channel = await store.create_channel(workspace.id, "webchat", "site", allowed_origins=["*"])
+    base = utc_now()
+    ids = iter(range(3000, 4000))
+
+    def created(visitor: str, n: int, seconds: int, *, ours: bool = False) -> Event:
+        message = _message(workspace.id, channel.id, visitor, n, base + timedelta(seconds=seconds))
+        if ours:
+            message = message.model_copy(
+                update={"direction": Direction.OUT, "sender": Sender(type=SenderType.AGENT)}
+            )
+        contact = {"id": None, "name": f"visitor {n}", "platform_user_id": visitor}
+        return Event(f"{next(ids)}-0", "message.created", message_event(message, contact), "c")
+
+    def other(name: str, data: dict[str, object]) -> Event:
+        return Event(f"{next(ids)}-0", name, json.dumps(data), "")
+
+    a = str(conversation_id_for(workspace.id, channel.id, "a"))
+    b = str(conversation_id_for(workspace.id, channel.id, "b"))
+    a4 = created("a", 4, 40)
+    batch = [
+        created("a", 1, 10),
+        created("a", 2, 30, ours=True),
+        created("b", 1, 5),
+        other("conversation.updated", {"conversation_id": b, "changes": {"status": "resolved"}}),
+        other("conversation.updated", {"conversation_id": a, "changes": {"status": "resolved"}}),
+        created("b", 2, 6, ours=True),  # ours: B stays resolved
+        created("a", 3, 20),  # older than A's last activity: A stays resolved
+        other(
+            "contact.updated",
+            {
+                "contact_id": str(contact_id_for(workspace.id, channel.id, "a")),
+                "name": "Ada Lovelace",
+            },
+        ),
+        a4,  # the newest: reopens A; the contact keeps its updated name
+        other(
+            "message.updated",
+            {
+                "channel_id": str(channel.id),
+                "platform_message_id": "v:a:1",
+                "changes": {"reaction": {"emoji": "+1", "by": "agent"}},
+            },
+        ),
+        other(
+            "conversation.updated",
+            {"conversation_id": a, "read": {"user_id": str(user.id), "up_to": a4.id}},
+        ),
+        # Several messages of A together, out of time order:
+        created("a", 5, 35),  # older than a4: the preview stays a4's
+        created("a", 6, 40),  # the same time as a4, later on the stream: the preview
+        created("a", 7, 38, ours=True),  # older again: changes nothing but its own row
+        other("conversation.updated", {"conversation_id": b, "changes": {"labels": ["vip"]}}),
+    ]
+    tables = {  # what each table holds, but the ids and times made up when it was written
+        "contacts": "SELECT id, name, email FROM contacts",
+        "contact_identities": "SELECT contact_id, channel_id, platform_user_id"
+        " FROM contact_identities",
+        "conversations": "SELECT id, contact_id, kind, channel_kind, thread, last_inbound_at,"
+        " status, last_activity_at, last_message_preview, last_event_id FROM conversations",
+        "messages": "SELECT id, conversation_id, direction, text, reactions, status, sent_at,"
+        " event_id FROM messages",
+        "conversation_reads": "SELECT conversation_id, user_id, up_to, up_to_at"
+        " FROM conversation_reads",
+        "conversation_labels": "SELECT conversation_id, label FROM conversation_labels",
+    }
+
+    async def rows() -> dict[str, list[str]]:
+        async with engine.begin() as conn:
+            found = {
+                table: sorted(str(tuple(r)) for r in await conn.execute(sa.text(query)))
+                for table, query in tables.items()
+            }
+            for table in reversed(tables):  # and forget them
+                await conn.execute(sa.text(f"DELETE FROM {table}"))
+        return found
+
+    for event in batch:
+        await persist.apply(store.sessions, str(workspace.id), [event])
+    one_by_one = await rows()
+    await persist.apply(store.sessions, str(workspace.id), batch)
+    together = await rows()
+    assert together == one_by_one
+    await persist.apply(store.sessions, str(workspace.id), batch)
+    await persist.apply(store.sessions, str(workspace.id), batch[3:])  # redelivered
+    assert await rows() == one_by_one
+
+    # And those rows are the right ones.
+    await persist.apply(store.sessions, str(workspace.id), batch)
+    conversations, _ = await store.conversations(workspace.id, status=None, limit=10, cursor=None)
+    by_id = {str(c.id): c for c in conversations}
+    assert by_id[a].status == "open" and by_id[a].last_message_preview == "text 6"
+    assert by_id[b].status == "resolved"
+    async with engine.connect() as conn:
+        name = (
+            await conn.execute(sa.text("SELECT name FROM contacts WHERE name LIKE 'Ada%'"))
+        ).scalar()
+        reactions = (
+            await conn.execute(
+                sa.text("SELECT reactions FROM messages WHERE platform_message_id = 'v:a:1'")
+            )
+        ).scalar()
+        reads = (await conn.execute(sa.text("SELECT up_to FROM conversation_reads"))).all()
+    assert name == "Ada Lovelace"
+    assert "+1" in str(reactions)
+    assert [r[0] for r in reads] == [a4.id]

@@ -20,4 +20,5 @@ def make_bus(settings: Settings) -> Bus:
         prefix=settings.redis_prefix,
         stream_maxlen=settings.stream_maxlen,
         dedupe_ttl_s=settings.dedupe_ttl_s,
+        cluster=settings.redis_cluster,
     )

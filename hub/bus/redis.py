@@ -1,22 +1,84 @@
-"""`RedisBus`: the bus contract of `hub.bus.base` on Redis Streams (Redis >= 7.0).
+"""`RedisBus`: the bus contract of `hub.bus.base` on Redis Streams (Redis >= 7.0), on one
+server or on a Redis Cluster (`cluster=True`, `HUB_REDIS_CLUSTER`).
 
-Every key of a workspace carries the hash tag ``{w:<id>}`` so a workspace's stream and
-dedupe keys share a cluster slot and one Lua script may touch them together.
+Keys
+----
+All the keys of one workspace share a hash tag, so they share a slot and one Lua script (or
+MULTI) may touch them together; no command ever spans two workspaces' keys except the blocking
+reads below, and the publish script's append to the doorbell (a "changes" stream of the slot).
+
+- Standalone: ``PREFIX:{w:<id>}:events`` (also ``:dedupe:K``, ``:kv:K``, ``:count:K``),
+  ``PREFIX:workspaces``, the set of workspaces that published, and ``PREFIX:changes``.
+- Cluster: ``PREFIX:{b<NN>}:w:<id>:events`` and so on, where ``NN`` is the workspace's bucket,
+  CRC-32 of its id modulo `BUCKETS`: stable across processes and versions. A cluster has
+  16384 slots; the buckets' tags land on `BUCKETS` of them, which `redis-cli --cluster create`
+  (or a reshard) spreads over the shards, so workspaces spread with them. Many workspaces
+  share a bucket, so a read over every room's stream is one command per bucket, never one
+  per workspace. Tagging by workspace instead would make that one command per workspace.
+  Each bucket has its changes stream, ``PREFIX:{b<NN>}:changes``.
+  The standalone layout is kept as it was: moving a deployment onto a cluster means letting
+  the workers drain, then starting on the cluster (clients resume with `CursorTooOld` and
+  reload over REST, as after any loss of the streams).
+
+Blocking reads (`tail`, `read_group`) go through `hub.bus.blocking.Reads`: one XREAD or
+XREADGROUP per slot group, on connections of their own: on a standalone server one group
+holds every stream (one command, as ever); on a cluster one group per bucket, sent to the
+node that holds its slot. The cost of a round is bounded by `BUCKETS`, not by the number of
+workspaces. On a cluster a `tail` answers the buckets that have answered when it returns; the
+events of the others come with the next call. A read's MOVED (a reshard) is raised to the
+caller, which retries as it does for any Redis error, by then with the new slot map.
+
+The doorbell
+------------
+Redis spends time on every stream an XREAD names, at every call: about 1 ms for a thousand
+streams, so a node with a thousand quiet rooms would read slowly even for its one busy room.
+So every publish that is not a duplicate also appends ``w <workspace id>`` (nothing else: no
+personal data, so erasure and retention need not touch it) to its slot's changes stream, in
+the same script, trimmed to about `CHANGES_MAXLEN` entries. A `tail` over at most
+`direct_rooms` rooms blocks on the rooms' streams as above (one round trip for a busy room).
+Over more, it is in doorbell mode, with a cursor per changes stream and the set of rooms it
+has *covered* (read since their slot group's cursor was set), and each call:
+
+1. reads the changes streams of the slot groups that have rooms, from their cursors, through
+   `Reads` (blocking, unless some room is not covered yet or after a `wake`);
+2. picks the rooms named there, and the rooms not covered; a reply of `changes_count` entries
+   may mean the node fell behind by more than the stream keeps, so then every room of that
+   group; rooms whose read below comes back full stay uncovered, as do those of a read that
+   fails: their rings are spent;
+3. reads just those rooms' streams from their positions, one non-blocking XREAD per group.
+
+Why no event is missed: an event and its ring are appended atomically, and a ring is either
+still after its group's cursor (it is read by a later call) or was in a reply, after which
+the call reads its room. Within a call the changes stream is read before the rooms' streams,
+so an event published after a room's read rings after the cursor, and one published between
+the two reads is read now and rings again later (the fan-out skips events at or before a
+room's position, see `Fanout.dispatch`). A cursor starts at the end of its changes stream
+(``$``), set before any room stream of its group is read, and that group's rooms start
+uncovered: every room is read once from its position. Rooms that leave are no longer
+covered, so a room that comes back is read from its new position. Entering or leaving
+doorbell mode starts afresh; entering, it wakes the read of the rooms left in flight (only
+those rooms' events would end it); leaving, the changes read in flight ends with the next
+event of any room of its group. A ring trimmed away before it was read is seen by the full
+reply: the stream keeps at least `changes_maxlen` >= `changes_count` entries, so a cursor
+trimmed past has a full reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import AskError, RedisError, ResponseError
 from redis.typing import KeyT, StreamIdT
 
 from hub.bus.base import (
@@ -30,12 +92,20 @@ from hub.bus.base import (
     mentions,
     parse_id,
 )
+from hub.bus.blocking import Command, Reads
 from hub.errors import CursorTooOld
 
 _MAX_PART = 2**64 - 1  # a stream id part is an unsigned 64-bit integer
 PURGE_BATCH = 500
-STATS_BATCH = 200  # streams per pipelined round trip of `stats`
+STATS_BATCH = 200  # streams per pipelined round trip of `stats` (concurrent calls on a cluster)
+CLUSTER_STATS_BATCH = 50  # below the cluster client's 100 connections per node
+MAX_CONNECTIONS = 200  # per process, to a standalone server; more callers wait their turn
+CLUSTER_MAX_CONNECTIONS = 1000  # per process and node
+BUCKETS = 64  # a cluster's slot buckets: the most shards workspaces spread over
 LAG_COUNT_MAX = 10_000  # a lag Redis cannot tell is counted up to this many entries
+DIRECT_ROOMS = 16  # a tail over more rooms reads the doorbell first (see above)
+CHANGES_MAXLEN = 10_000  # entries a changes stream keeps, about
+CHANGES_COUNT = 1000  # rings read per changes stream and call; a full reply reads every room
 
 # Ids are compared as digit strings: Lua numbers are doubles and lose sequence numbers past 2^53.
 _LIB = """
@@ -54,7 +124,8 @@ local function info(key)
 end
 """
 
-# KEYS: stream [, dedupe]; ARGV: maxlen, ttl, name, conversation id, data. Answers {id, dup}.
+# KEYS: stream, changes [, dedupe]; ARGV: maxlen, ttl, name, conversation id, data, changes
+# maxlen, workspace id. Answers {id, dup}. The ring goes with the event, never without it.
 # The dedupe key is written last: a script that fails midway is not rolled back, and a key
 # set before a failed XADD would answer "duplicate" with no event for the whole TTL.
 # Redis 7.0 trimming does not advance max-deleted-entry-id (only XDEL does), so the script
@@ -62,7 +133,7 @@ end
 _PUBLISH = (
     _LIB
     + """
-local stream, dedupe = KEYS[1], KEYS[2]
+local stream, changes, dedupe = KEYS[1], KEYS[2], KEYS[3]
 if dedupe then
   local seen = redis.call('GET', dedupe)
   if seen then return {seen, 1} end
@@ -79,6 +150,7 @@ if excess > 0 then
 end
 local id = redis.call('XADD', stream, 'MAXLEN', ARGV[1], '*',
   'n', ARGV[3], 'c', ARGV[4], 'd', ARGV[5])
+redis.call('XADD', changes, 'MAXLEN', '~', ARGV[6], '*', 'w', ARGV[7])
 if trimmed and less(info(stream)['max-deleted-entry-id'], trimmed) then
   redis.call('XSETID', stream, id, 'MAXDELETEDID', trimmed)
 elseif fresh then
@@ -195,27 +267,75 @@ def _event(event_id: str, fields: Mapping[str, str]) -> Event:
     return Event(event_id, fields.get("n", ""), fields.get("d", "{}"), fields.get("c", ""))
 
 
+def bucket(workspace_id: str) -> int:
+    """A workspace's slot bucket on a cluster: the same in every process and version."""
+    return zlib.crc32(workspace_id.encode()) % BUCKETS
+
+
+def _xread(keys: dict[KeyT, StreamIdT], count: int) -> Command:
+    async def command(client: Redis, block: int | None) -> Any:
+        return await client.xread(keys, count=count, block=block)
+
+    return command
+
+
 def _events(entries: Sequence[tuple[str | None, dict[str, str] | None]]) -> list[Event]:
     # Entries deleted while pending come back as (None, None) from XAUTOCLAIM on Redis < 7.
     return [_event(i, f) for i, f in entries if i is not None and f is not None]
 
 
+class _QueuedPool(ConnectionPool):
+    """redis-py's pool, except that a caller past `max_connections` waits for a connection
+    instead of failing at once. (redis-py's BlockingConnectionPool also waits, but costs
+    about 15 µs more per command.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = asyncio.Semaphore(self.max_connections)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        await self._slots.acquire()
+        try:
+            connection: AbstractConnection = await super().get_connection(  # type: ignore[no-untyped-call]
+                *args, **kwargs
+            )
+            return connection
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def release(self, connection: AbstractConnection) -> None:
+        try:
+            await super().release(connection)
+        finally:
+            self._slots.release()
+
+
 class _Clients:
-    def __init__(self, url: str) -> None:
-        # No retries on the shared pool: a publish without a dedupe key is not idempotent, and
-        # every caller already retries with backoff.
-        self.pool = ConnectionPool.from_url(url, decode_responses=True, socket_connect_timeout=5)
-        self.redis = Redis(connection_pool=self.pool)
-        # The tail blocks in XREAD on a connection of its own, which CLIENT UNBLOCK targets.
-        # XREAD is safe to repeat, so a connection that died between tails is replaced quietly.
-        self.tail_pool = ConnectionPool.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=5,
-            max_connections=1,
-            retry=Retry(NoBackoff(), 1),
-        )
-        self.tail = Redis(connection_pool=self.tail_pool, single_connection_client=True)
+    def __init__(self, url: str, *, cluster: bool) -> None:
+        # No retries on the shared client: a publish without a dedupe key is not idempotent,
+        # and every caller already retries with backoff.
+        self.url = url
+        self.pool: ConnectionPool | None = None
+        self.redis: Redis | RedisCluster
+        # A burst (a reconnect storm, say) may want more connections at once than a pool
+        # holds: it waits for one (a blocking pool) rather than failing at once, redis-py's
+        # default. The cluster client cannot wait, so it may open more per node.
+        if cluster:
+            self.redis = RedisCluster.from_url(
+                url,
+                decode_responses=True,
+                socket_connect_timeout=5,
+                max_connections=CLUSTER_MAX_CONNECTIONS,
+            )
+        else:
+            self.pool = _QueuedPool.from_url(
+                url,
+                decode_responses=True,
+                socket_connect_timeout=5,
+                max_connections=MAX_CONNECTIONS,
+            )
+            self.redis = Redis(connection_pool=self.pool)
         self.publish: AsyncScript = self.redis.register_script(_PUBLISH)
         self.read: AsyncScript = self.redis.register_script(_READ)
         self.last_id: AsyncScript = self.redis.register_script(_LAST_ID)
@@ -223,22 +343,85 @@ class _Clients:
         self.stats: AsyncScript = self.redis.register_script(_STATS)
         self.touch: AsyncScript = self.redis.register_script(_TOUCH)
 
+    async def server(self, key: str) -> Hashable:
+        """Where a key lives: None on a standalone server, else its cluster node's address."""
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.initialize()  # learns the slot map, if it has not (or lost it)
+            node = self.redis.get_node_from_key(key)
+            assert node is not None
+            return (node.host, int(node.port))
+        return None
+
+    def connect(self, server: Hashable) -> Redis:
+        """A client of one connection to `server`, for a blocking read that CLIENT UNBLOCK
+        targets. XREAD and XREADGROUP are safe to repeat, so a connection that died between
+        reads is replaced quietly."""
+        url = self.url
+        if server is not None:
+            host, port = cast(tuple[str, int], server)
+            parts = urlsplit(url)
+            auth = parts.netloc.rpartition("@")[0]
+            url = urlunsplit(
+                parts._replace(netloc=f"{auth}@{host}:{port}" if auth else f"{host}:{port}")
+            )
+        pool = ConnectionPool.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            max_connections=1,
+            retry=Retry(NoBackoff(), 1),
+        )
+        return Redis(connection_pool=pool, single_connection_client=True)
+
+    async def unblock(self, server: Hashable, client_id: int) -> bool:
+        if isinstance(self.redis, RedisCluster):
+            host, port = cast(tuple[str, int], server)
+            node = self.redis.get_node(host, port)
+            if node is None:
+                return False
+            return bool(await self.redis.client_unblock(client_id, target_nodes=node))
+        return bool(await self.redis.client_unblock(client_id))
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+        if self.pool is not None:
+            await self.pool.aclose()
+
 
 class RedisBus:
-    def __init__(self, url: str, *, prefix: str, stream_maxlen: int, dedupe_ttl_s: int) -> None:
-        if stream_maxlen < 1 or dedupe_ttl_s < 1:
-            raise ValueError("stream_maxlen and dedupe_ttl_s must be positive")
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str,
+        stream_maxlen: int,
+        dedupe_ttl_s: int,
+        cluster: bool = False,
+        direct_rooms: int = DIRECT_ROOMS,
+        changes_maxlen: int = CHANGES_MAXLEN,
+    ) -> None:
+        if stream_maxlen < 1 or dedupe_ttl_s < 1 or changes_maxlen < 1:
+            raise ValueError("stream_maxlen, dedupe_ttl_s and changes_maxlen must be positive")
         self.url = url
         self.prefix = prefix
         self.stream_maxlen = stream_maxlen
         self.dedupe_ttl_s = dedupe_ttl_s
+        self.cluster = cluster
+        self.direct_rooms = direct_rooms
+        self.changes_maxlen = changes_maxlen
+        # At most what the stream keeps: a cursor trimmed away must show as a full reply.
+        self.changes_count = min(CHANGES_COUNT, changes_maxlen)
         self._clients: _Clients | None = None
         self._registered: set[str] = set()
-        self._tail_lock = asyncio.Lock()
-        self._tail_id: int | None = None
-        self._tailing = False  # an XREAD is in flight on the tail connection
-        self._woken = asyncio.Event()
-        self._unblocker: asyncio.Task[None] | None = None
+        self._tail: Reads | None = None
+        # The tail's doorbell mode (see above): per slot group, the changes read up to.
+        self._doorbell = False
+        self._cursors: dict[int, str] = {}
+        self._rooms_of: frozenset[str] = frozenset()  # the rooms of the last call, by group:
+        self._rooms: dict[int, set[str]] = {}
+        self._uncovered: set[str] = set()  # of those, the rooms not covered
+        self._woken = False  # since the last `tail` returned
+        self._group_reads: dict[tuple[str, str], Reads] = {}  # per (group, consumer)
 
     @property
     def _c(self) -> _Clients:
@@ -246,38 +429,59 @@ class RedisBus:
             raise RuntimeError("RedisBus.start() was not awaited")
         return self._clients
 
+    def _tag(self, workspace_id: str) -> str:
+        """The part of a workspace's keys that names it, hash tag included (see above)."""
+        if self.cluster:
+            return f"{{b{bucket(workspace_id):02d}}}:w:{workspace_id}"
+        return f"{{w:{workspace_id}}}"
+
     def _key(self, workspace_id: str) -> str:
-        return f"{self.prefix}:{{w:{workspace_id}}}:events"
+        return f"{self.prefix}:{self._tag(workspace_id)}:events"
+
+    def _slot_group(self, workspace_id: str) -> int:
+        return bucket(workspace_id) if self.cluster else 0
+
+    def _changes_key(self, group: int) -> str:
+        tag = f"{{b{group:02d}}}:" if self.cluster else ""
+        return f"{self.prefix}:{tag}changes"
+
+    def _changes_group(self, key: str) -> int:
+        return int(key[len(self.prefix) + 3 : -len("}:changes")]) if self.cluster else 0
 
     async def start(self) -> None:
         if self._clients is None:
-            self._clients = _Clients(self.url)
+            clients = self._clients = _Clients(self.url, cluster=self.cluster)
             self._registered.clear()
-            self._tail_id = None
-            self._woken.clear()
+            self._tail = Reads(clients.connect, clients.unblock, linger=True)
+            self._reset(doorbell=False)
+            self._group_reads.clear()
+            if isinstance(clients.redis, RedisCluster):
+                # Learn the slot map now: commands that start together on a client that has
+                # not, each (re)initialize it and may lose their connections (redis-py 8.1).
+                # A cluster that is away is no error here: the first command tries again.
+                with contextlib.suppress(RedisError, OSError):
+                    await clients.redis.initialize()
 
     async def close(self) -> None:
         clients = self._clients
         if clients is None:
             return
-        self.wake()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(1), self._tail_lock:
-                pass  # a blocked tail returns before its connection goes away
-        if self._unblocker is not None:
-            self._unblocker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._unblocker
+        reads = [self._tail, *self._group_reads.values()]
+        self._woken = True  # a doorbell tail in its rounds returns
+        self._tail = None
+        self._group_reads = {}
+        await asyncio.gather(*(r.close() for r in reads if r is not None))
         self._clients = None
-        await clients.tail.aclose()
-        await clients.tail_pool.aclose()
-        await clients.redis.aclose()
-        await clients.pool.aclose()
+        await clients.aclose()
 
     async def ping(self) -> bool:
+        """PING; on a cluster, to every node: one shard away is a bus that cannot serve."""
         try:
             async with asyncio.timeout(2):
-                return bool(await self._c.redis.ping())
+                redis = self._c.redis
+                if isinstance(redis, RedisCluster):
+                    return bool(await redis.ping(target_nodes=RedisCluster.ALL_NODES))
+                return bool(await redis.ping())
         except (RedisError, OSError, TimeoutError, RuntimeError):
             return False
 
@@ -290,10 +494,18 @@ class RedisBus:
         conversation_id: str = "",
         dedupe_key: str | None = None,
     ) -> Published:
-        keys = [self._key(workspace_id)]
+        keys = [self._key(workspace_id), self._changes_key(self._slot_group(workspace_id))]
         if dedupe_key is not None:
-            keys.append(f"{self.prefix}:{{w:{workspace_id}}}:dedupe:{dedupe_key}")
-        args: list[str | int] = [self.stream_maxlen, self.dedupe_ttl_s, name, conversation_id, data]
+            keys.append(f"{self.prefix}:{self._tag(workspace_id)}:dedupe:{dedupe_key}")
+        args: list[str | int] = [
+            self.stream_maxlen,
+            self.dedupe_ttl_s,
+            name,
+            conversation_id,
+            data,
+            self.changes_maxlen,
+            workspace_id,
+        ]
         event_id, duplicate = await self._c.publish(keys=keys, args=args)
         if workspace_id not in self._registered:
             # After the append: a failed publish must not list a workspace with no events.
@@ -305,16 +517,16 @@ class RedisBus:
         self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
     ) -> bool:
         stored = await self._c.redis.set(
-            f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}", value, ex=ttl_s, nx=only_new
+            f"{self.prefix}:{self._tag(workspace_id)}:kv:{key}", value, ex=ttl_s, nx=only_new
         )
         return bool(stored)
 
     async def recall(self, workspace_id: str, key: str) -> str | None:
-        value = await self._c.redis.get(f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}")
+        value = await self._c.redis.get(f"{self.prefix}:{self._tag(workspace_id)}:kv:{key}")
         return None if value is None else str(value)
 
     async def forget(self, workspace_id: str, keys: Iterable[str]) -> None:
-        names = [f"{self.prefix}:{{w:{workspace_id}}}:kv:{key}" for key in keys]
+        names = [f"{self.prefix}:{self._tag(workspace_id)}:kv:{key}" for key in keys]
         if names:
             await self._c.redis.delete(*names)
 
@@ -348,7 +560,7 @@ class RedisBus:
         return int(await self._c.trim(keys=[self._key(workspace_id)], args=[f"{ms}-0"]))
 
     async def count(self, workspace_id: str, key: str, *, window_s: int) -> int:
-        name = f"{self.prefix}:{{w:{workspace_id}}}:count:{key}"
+        name = f"{self.prefix}:{self._tag(workspace_id)}:count:{key}"
         # MULTI/EXEC: the increment and the window's expiry are applied together.
         async with self._c.redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
@@ -369,64 +581,139 @@ class RedisBus:
         return [_event(i, dict(zip(f[::2], f[1::2], strict=True))) for i, f in entries]
 
     async def tail(self, positions: Mapping[str, str], *, count: int, block_ms: int) -> Batch:
+        doorbell = len(positions) > self.direct_rooms
+        if doorbell != self._doorbell:
+            self._reset(doorbell=doorbell)
+            if doorbell and self._tail is not None:
+                # A read of the rooms left in flight would hold its group's line, and only
+                # some rooms' events end it. (Leaving, the changes read in flight ends with
+                # the next event of any room of its group.)
+                self._tail.wake()
+        try:
+            if doorbell:
+                return await self._ring(positions, count, block_ms)
+            return await self._direct(positions, count, block_ms)
+        finally:
+            self._woken = False
+
+    async def _direct(self, positions: Mapping[str, str], count: int, block_ms: int) -> Batch:
         for position in positions.values():
             parse_id(position)
-        streams: dict[KeyT, StreamIdT] = {self._key(w): p for w, p in positions.items()}
-        owners = {self._key(w): w for w in positions}
-        clients = self._c
-        async with self._tail_lock:
-            if not streams:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(max(block_ms, 0) / 1000):
-                        await self._woken.wait()
-                self._woken.clear()
-                return []
-            await self._connect_tail(clients)
-            # A wake() from here on finds _tailing set and unblocks the XREAD (retrying until
-            # it is blocked at the server); one from before makes this read non-blocking.
-            woken = self._woken.is_set()
-            self._tailing = not woken
-            try:
-                # decode_responses=True and RESP2: [[key, [(id, {field: value})]]]
-                reply = cast(
-                    list[Any],
-                    await clients.tail.xread(
-                        streams, count=count, block=None if woken or block_ms <= 0 else block_ms
-                    ),
-                )
-            finally:
-                self._tailing = False
-                self._woken.clear()
-        return [(owners[key], _events(entries)) for key, entries in reply if entries]
+        commands = {
+            group: (await self._c.server(str(next(iter(keys)))), _xread(keys, count))
+            for group, keys in self._streams(positions).items()
+        }
+        assert self._tail is not None
+        # A read left in flight by an earlier call may answer with older positions, or for a
+        # workspace no longer asked for: the fan-out skips what it has dispatched already.
+        return self._batch(await self._blocking(self._tail, commands, block_ms))
 
-    async def _connect_tail(self, clients: _Clients) -> None:
-        if clients.tail.connection is None:
-            await clients.tail.initialize()
-            assert clients.tail.connection is not None
-            clients.tail.connection.register_connect_callback(self._on_tail_connect)
-            self._tail_id = int(await clients.tail.client_id())
+    async def _ring(self, positions: Mapping[str, str], count: int, block_ms: int) -> Batch:
+        """`tail` in doorbell mode: see "The doorbell" above. Rounds until there are events,
+        `block_ms` passed or `wake()` was called: a round that reads uncovered rooms does not
+        block, and finds nothing as a rule."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(block_ms, 0) / 1000
+        while True:
+            batch = await self._ring_once(positions, count, round((deadline - loop.time()) * 1000))
+            if batch or self._woken or loop.time() >= deadline:
+                return batch
 
-    async def _on_tail_connect(self, connection: AbstractConnection) -> None:
-        # A reconnected tail is a new server client, with a new id for CLIENT UNBLOCK.
-        await connection.send_command("CLIENT", "ID")
-        self._tail_id = int(await connection.read_response())
+    async def _ring_once(self, positions: Mapping[str, str], count: int, block_ms: int) -> Batch:
+        # Work per call in proportion to the rooms is what the doorbell saves Redis: here too
+        # only set operations in C touch every room, unless the rooms changed.
+        if positions.keys() != self._rooms_of:
+            rooms_of = frozenset(positions)
+            # Rooms that left are forgotten, new ones (or back again) are not covered.
+            self._uncovered = (self._uncovered & rooms_of) | (rooms_of - self._rooms_of)
+            self._rooms_of, self._rooms = rooms_of, {}
+            for workspace_id in positions:
+                self._rooms.setdefault(self._slot_group(workspace_id), set()).add(workspace_id)
+            self._cursors = {g: c for g, c in self._cursors.items() if g in self._rooms}
+        rooms = self._rooms
+        for group, members in rooms.items():
+            if group not in self._cursors:  # before any of the group's streams is read
+                key = self._changes_key(group)
+                self._cursors[group] = str(await self._c.last_id(keys=[key]))
+                self._uncovered |= members
+        wanted = set(self._uncovered)
+        commands: dict[int, tuple[Hashable, Command]] = {}
+        for group, since in self._cursors.items():
+            key = self._changes_key(group)
+            commands[group] = (await self._c.server(key), _xread({key: since}, self.changes_count))
+        assert self._tail is not None
+        replies = await self._blocking(self._tail, commands, 0 if wanted else block_ms)
+        batch = self._batch(replies)  # rooms' events from a read of direct mode still in flight
+        for reply in replies:
+            for key, entries in reply or ():
+                if not (entries and key.endswith(":changes")):
+                    continue  # a room's stream: answered above
+                ring = self._changes_group(key)
+                cursor = self._cursors.get(ring)
+                if cursor is None:
+                    continue  # a read from before the group's rooms all left
+                if parse_id(entries[-1][0]) > parse_id(cursor):
+                    self._cursors[ring] = entries[-1][0]
+                if len(entries) >= self.changes_count:  # perhaps trimmed past the cursor
+                    wanted |= rooms[ring]
+                else:
+                    wanted |= {f["w"] for _, f in entries if f.get("w") in positions}
+        # Uncovered until read: the rings of a read that fails are spent.
+        self._uncovered |= wanted
+        reads = self._streams({w: positions[w] for w in wanted})
+        for keys in reads.values():
+            for position in keys.values():
+                parse_id(str(position))
+        redis = self._c.redis
+        found = self._batch(
+            await asyncio.gather(*(redis.xread(keys, count=count) for keys in reads.values()))
+        )
+        # A room read in full may have more events, with no ring left for them.
+        self._uncovered -= wanted - {w for w, events in found if len(events) >= count}
+        return batch + found
+
+    def _reset(self, *, doorbell: bool) -> None:
+        self._doorbell, self._cursors = doorbell, {}
+        self._rooms_of, self._rooms, self._uncovered = frozenset(), {}, set()
+
+    def _streams(self, positions: Mapping[str, str]) -> dict[int, dict[KeyT, StreamIdT]]:
+        """The rooms' streams and positions, by slot group."""
+        streams: dict[int, dict[KeyT, StreamIdT]] = {}
+        for workspace_id, position in positions.items():
+            group = streams.setdefault(self._slot_group(workspace_id), {})
+            group[self._key(workspace_id)] = position
+        return streams
+
+    def _batch(self, replies: Iterable[Any]) -> Batch:
+        """The events in XREAD replies; the doorbell's rings are left out."""
+        return [
+            (self._owner(key), _events(entries))
+            for reply in replies
+            for key, entries in reply or ()
+            if entries and key.endswith(":events")
+        ]
+
+    async def _blocking(
+        self, reads: Reads, commands: Mapping[int, tuple[Hashable, Command]], block_ms: int
+    ) -> list[Any]:
+        try:
+            return await reads.read(commands, block_ms)
+        except AskError:
+            # MOVED or ASK: a slot moved (a reshard or a failover). The next call asks the new
+            # map where its buckets are; until then the caller backs off.
+            if isinstance(self._c.redis, RedisCluster):
+                await self._c.redis.nodes_manager.initialize()
+            raise
+
+    def _owner(self, key: str) -> str:
+        """The workspace id in a stream key."""
+        tag = key[len(self.prefix) + 1 : -len(":events")]
+        return tag.split("}:w:", 1)[1] if self.cluster else tag[3:-1]
 
     def wake(self) -> None:
-        self._woken.set()
-        if self._tailing and self._unblocker is None:
-            self._unblocker = asyncio.get_running_loop().create_task(self._unblock())
-
-    async def _unblock(self) -> None:
-        try:
-            while self._tailing and self._woken.is_set() and self._clients is not None:
-                tail_id = self._tail_id
-                if tail_id is not None and await self._clients.redis.client_unblock(tail_id):
-                    return
-                await asyncio.sleep(0.002)  # the XREAD has not reached the server yet
-        except RedisError:
-            pass  # the tail's own XREAD fails or times out by itself
-        finally:
-            self._unblocker = None
+        self._woken = True
+        if self._tail is not None:
+            self._tail.wake()
 
     async def workspaces(self) -> set[str]:
         return cast(set[str], await self._c.redis.smembers(f"{self.prefix}:workspaces"))
@@ -446,28 +733,44 @@ class RedisBus:
     async def read_group(
         self, group: str, consumer: str, workspace_ids: Iterable[str], *, count: int, block_ms: int
     ) -> Batch:
-        ids = list(workspace_ids)
-        if not ids:
+        streams: dict[int, list[str]] = {}
+        for workspace_id in workspace_ids:
+            streams.setdefault(self._slot_group(workspace_id), []).append(workspace_id)
+        if not streams:
             await asyncio.sleep(max(block_ms, 0) / 1000)
             return []
-        streams: dict[KeyT, StreamIdT] = {self._key(w): ">" for w in ids}
-        owners = {self._key(w): w for w in ids}
-        block = block_ms if block_ms > 0 else None
-        redis = self._c.redis
-        for attempt in range(2):
-            try:
-                reply = cast(
-                    list[Any],
-                    await redis.xreadgroup(group, consumer, streams, count=count, block=block),
-                )
-                break
-            except ResponseError as exc:
-                if attempt or not str(exc).startswith("NOGROUP"):
-                    raise
+
+        def xreadgroup(ids: list[str]) -> Command:
+            keys: dict[KeyT, StreamIdT] = {self._key(w): ">" for w in ids}
+
+            async def command(client: Redis, block: int | None) -> Any:
+                try:
+                    return await client.xreadgroup(group, consumer, keys, count=count, block=block)
+                except ResponseError as exc:
+                    if not str(exc).startswith("NOGROUP"):
+                        raise
                 # The stream and its groups were lost (a flush, a restart without
                 # persistence): recreate them instead of failing until the worker restarts.
                 await self.ensure_group(group, ids)
-        return [(owners[key], _events(entries)) for key, entries in reply if entries]
+                return await client.xreadgroup(group, consumer, keys, count=count, block=block)
+
+            return command
+
+        commands = {
+            slot: (await self._c.server(self._key(ids[0])), xreadgroup(ids))
+            for slot, ids in streams.items()
+        }
+        reads = self._group_reads.get((group, consumer))
+        if reads is None:
+            reads = Reads(self._c.connect, self._c.unblock, linger=False)
+            self._group_reads[(group, consumer)] = reads
+        replies = await self._blocking(reads, commands, block_ms)
+        return [
+            (self._owner(key), _events(entries))
+            for reply in replies
+            for key, entries in reply or ()
+            if entries
+        ]
 
     async def ack(self, group: str, workspace_id: str, ids: Iterable[str]) -> None:
         event_ids = list(ids)
@@ -527,14 +830,9 @@ class RedisBus:
         entries = 0
         lag: dict[str, int] = {}
         pending: dict[str, int] = {}
-        for start in range(0, len(ids), STATS_BATCH):
-            async with redis.pipeline(transaction=False) as pipe:
-                for workspace_id in ids[start : start + STATS_BATCH]:
-                    await self._c.stats(
-                        keys=[self._key(workspace_id)], args=[LAG_COUNT_MAX], client=pipe
-                    )
-                replies: list[list[Any]] = await pipe.execute()
-            for reply in replies:
+        size = CLUSTER_STATS_BATCH if self.cluster else STATS_BATCH
+        for start in range(0, len(ids), size):
+            for reply in await self._stats_of(ids[start : start + size]):
                 entries += int(reply[0])
                 for i in range(1, len(reply), 3):
                     name = str(reply[i])
@@ -542,3 +840,15 @@ class RedisBus:
                     pending[name] = pending.get(name, 0) + int(reply[i + 2])
         groups = {name: GroupStats(lag[name], pending[name]) for name in lag}
         return BusStats(len(ids), entries, groups, capped)
+
+    async def _stats_of(self, workspace_ids: list[str]) -> list[list[Any]]:
+        keys = [self._key(w) for w in workspace_ids]
+        redis = self._c.redis
+        if isinstance(redis, RedisCluster):
+            # A cluster pipeline refuses scripts: concurrent calls, each routed by its key.
+            calls = (self._c.stats(keys=[key], args=[LAG_COUNT_MAX]) for key in keys)
+            return list(await asyncio.gather(*calls))
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                await self._c.stats(keys=[key], args=[LAG_COUNT_MAX], client=pipe)
+            return cast(list[list[Any]], await pipe.execute())
