@@ -92,18 +92,21 @@ class Recent:
     """A room's latest events, as dispatched, so that a socket resuming from a recent cursor
     catches up from this node's memory instead of reading the stream (a reconnect storm
     would otherwise read it once per socket). Complete from `since` on; it keeps at most
-    `RECENT_EVENTS` events and none older than `RECENT_S`."""
+    `RECENT_EVENTS` events and none older than `RECENT_MS`. Each conversation's events are
+    also listed apart, for its visitors."""
 
-    __slots__ = ("events", "ids", "since")
+    __slots__ = ("events", "ids", "since", "threads")
 
     def __init__(self, since: str) -> None:
         self.since = parse_id(since)
         self.events: list[Event] = []
         self.ids: list[tuple[int, int]] = []
+        self.threads: dict[str, tuple[list[tuple[int, int]], list[Event]]] = {}
 
     def add(self, event: Event, position: tuple[int, int]) -> None:
         self.events.append(event)
         self.ids.append(position)
+        self._thread(event, position)
         # Trimmed in steps, not on every event: once twice the count, or twice the age.
         if len(self.events) >= 2 * RECENT_EVENTS or position[0] - self.ids[0][0] > 2 * RECENT_MS:
             cut = max(
@@ -112,12 +115,28 @@ class Recent:
             )
             self.since = self.ids[cut - 1]  # complete from the last event let go
             del self.events[:cut], self.ids[:cut]
+            self.threads = {}
+            for kept, at in zip(self.events, self.ids, strict=True):
+                self._thread(kept, at)
 
-    def after(self, cursor: tuple[int, int]) -> list[Event] | None:
-        """Every event after `cursor`, or None if some may have gone from here."""
+    def _thread(self, event: Event, position: tuple[int, int]) -> None:
+        if event.conversation_id:
+            ids, events = self.threads.setdefault(event.conversation_id, ([], []))
+            ids.append(position)
+            events.append(event)
+
+    def after(
+        self, cursor: tuple[int, int], conversation_id: str | None
+    ) -> tuple[int, list[Event]] | None:
+        """How many events came after `cursor`, and those of them that a socket of
+        `conversation_id` (None: an agent) sees; None if some may have gone from here."""
         if cursor < self.since:
             return None
-        return self.events[bisect.bisect_right(self.ids, cursor) :]
+        missed = len(self.events) - bisect.bisect_right(self.ids, cursor)
+        if conversation_id is None:
+            return missed, self.events[len(self.events) - missed :]
+        ids, events = self.threads.get(conversation_id, ([], []))
+        return missed, events[bisect.bisect_right(ids, cursor) :]
 
 
 @dataclass
@@ -235,11 +254,13 @@ class Fanout:
         meanwhile). False if the stream must be read instead."""
         assert room.last_id is not None and room.recent is not None
         position = parse_id(cursor)
-        missed = room.recent.after(position) if position <= parse_id(room.last_id) else None
-        if missed is None or len(missed) > self.resume_max_events:
+        if position > parse_id(room.last_id):
             return False
-        seen = [event for event in missed if outlet.sees(event)]
-        if len(seen) > outlet.limit // 2:
+        found = room.recent.after(position, outlet.conversation_id)
+        if found is None:
+            return False
+        missed, seen = found
+        if missed > self.resume_max_events or len(seen) > outlet.limit // 2:
             return False
         welcome(cursor, True)
         for event in seen:

@@ -84,6 +84,18 @@ def configure(fmt: str, level: int = logging.INFO) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    uvicorn = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _NoSocketAccessLines) for f in uvicorn.filters):
+        uvicorn.addFilter(_NoSocketAccessLines())
+
+
+class _NoSocketAccessLines(logging.Filter):
+    """uvicorn's line per accepted socket ('"WebSocket /ws/agent" [accepted]') is an access
+    log line on its error logger, which its access_log setting does not turn off; like its
+    HTTP access log, it is left out (a reconnect storm wrote one per socket)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and '"WebSocket %s"' in str(record.msg))
 
 
 def request_id_of(scope: Scope) -> str:

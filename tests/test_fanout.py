@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from hub.bus import parse_id
 from hub.bus.memory import MemoryBus
 from hub.errors import CursorTooOld, TooSlow
 from hub.fanout import Fanout, Outlet
@@ -242,3 +243,27 @@ async def test_a_room_outlives_its_last_socket_for_a_while(counted: Fanout) -> N
     counted.leave(back)
     await asyncio.sleep(0.5)
     assert counted.rooms == {}
+
+
+def test_recent_events_keep_a_bounded_window_and_each_conversation_apart() -> None:
+    from hub.bus import Event
+    from hub.fanout import RECENT_EVENTS, RECENT_MS, Recent
+
+    recent = Recent("1000-0")
+    events = [
+        Event(f"{1001 + i}-0", "message.created", "{}", f"c{i % 3}")
+        for i in range(2 * RECENT_EVENTS)
+    ]
+    for event in events:
+        recent.add(event, parse_id(event.id))
+    kept = events[-RECENT_EVENTS:]  # trimmed once it held twice the count
+    assert recent.after(parse_id(events[0].id), None) is None  # may have gone: read the stream
+    cursor = kept[100].id
+    assert recent.after(parse_id(cursor), None) == (RECENT_EVENTS - 101, kept[101:])
+    missed, mine = recent.after(parse_id(cursor), "c1") or (0, [])
+    assert missed == RECENT_EVENTS - 101
+    assert mine == [e for e in kept[101:] if e.conversation_id == "c1"]
+    late = Event(f"{1001 + 2 * RECENT_EVENTS + 3 * RECENT_MS}-0", "typing", "{}", "c1")
+    recent.add(late, parse_id(late.id))  # far later: everything older than the age goes
+    assert recent.after(parse_id(kept[-1].id), "c1") == (1, [late])
+    assert recent.after(parse_id(cursor), None) is None

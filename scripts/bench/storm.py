@@ -269,6 +269,21 @@ class Client:
         self.proc.stdin.write(line.encode() + b"\n")
         await self.proc.stdin.drain()
 
+    @classmethod
+    async def start(cls, script: str, flag: str, cfg: dict[str, Any]) -> Client:
+        """`script flag` as a client process, handed its configuration as one JSON line."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            script,
+            flag,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=2**30,
+        )
+        client = cls(proc)
+        await client.say(json.dumps(cfg))
+        return client
+
 
 class Replies:
     """Agent replies at `rate`/s, round robin over the conversations, open loop."""
@@ -400,16 +415,7 @@ async def storm(
     for p in range(a.procs):
         share = [[i, tokens[i]] for i in range(p, a.visitors, a.procs)]
         cfg = {"url": f"ws://127.0.0.1:{port}/ws/visitor", "tokens": share, "concurrency": 50}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--client",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=2**30,
-        )
-        clients.append(Client(proc))
-        await clients[-1].say(json.dumps(cfg))
+        clients.append(await Client.start(__file__, "--client", cfg))
     t0 = time.monotonic()
     while True:
         await asyncio.sleep(2)

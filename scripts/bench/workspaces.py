@@ -267,16 +267,7 @@ async def bench_phases(
             "tokens": tokens[p :: a.procs],
             "keep": [(g - p) // a.procs for g in (0, 1) if (g - p) % a.procs == 0],
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--agents",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=2**30,
-        )
-        clients.append(Client(proc))
-        await clients[-1].say(json.dumps(cfg))
+        clients.append(await Client.start(__file__, "--agents", cfg))
     t0 = time.monotonic()
     while True:
         await asyncio.sleep(2)
