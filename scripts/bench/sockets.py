@@ -43,6 +43,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from storm import markdown  # noqa: E402
 from webhooks import _load_run, install_uvloop  # noqa: E402
 
 ORIGIN = "https://sockets.example"
@@ -63,12 +64,6 @@ COLUMNS = {  # field: heading
     "rss_mib": "loaded MiB", "kib_per_socket": "KiB/socket", "idle_cpu_pct": "idle CPU %",
     "rss_after_idle_mib": "MiB after idle",
 }  # fmt: skip
-
-
-def table(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(str(r.get(k, "-")) for k in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- client process
@@ -267,7 +262,7 @@ def main() -> int:
                 rows.append(row)
         finally:
             servers.stop_all()
-    print("\n" + table(rows))
+    print("\n" + markdown(rows, COLUMNS))
     hub = next((r for r in rows if r["system"] == "hub"), None)
     if hub and (
         hub["kib_per_socket"] > MAX_KIB_PER_SOCKET or hub["idle_cpu_pct"] >= MAX_IDLE_CPU_PCT
