@@ -128,16 +128,18 @@ async def change_member(request: Request) -> Response:
     principal, actor = await _admin(request)
     body = await read_body(request, RoleChange)
     user_id = parse_uuid(request.path_params["user_id"], "member")
-    member = await services(request).members.change_role(
-        principal.workspace_id, actor, user_id, body.role
-    )
+    svc = services(request)
+    member = await svc.members.change_role(principal.workspace_id, actor, user_id, body.role)
+    svc.store.forget_member(principal.workspace_id, user_id)
     return JSONResponse(member.as_json())
 
 
 async def remove_member(request: Request) -> Response:
     principal, actor = await _admin(request)
     user_id = parse_uuid(request.path_params["user_id"], "member")
-    await services(request).members.remove(principal.workspace_id, actor, user_id)
+    svc = services(request)
+    await svc.members.remove(principal.workspace_id, actor, user_id)
+    svc.store.forget_member(principal.workspace_id, user_id)
     return Response(status_code=204)
 
 

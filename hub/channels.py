@@ -5,7 +5,6 @@ database round trip per delivery."""
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from adapters.base import ChannelContext
 from adapters.instagram_login import Account as IgAccount
 from adapters.outbound import Platforms, Request, redact
 from hub import audit
+from hub.cache import Cached
 from hub.channelsettings import normalize_origins
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.message import ChannelKind
@@ -89,8 +89,8 @@ class Channels:
         self.vault = vault
         self.cache_ttl_s = cache_ttl_s
         self.platforms = platforms or Platforms()
-        self._by_account: dict[tuple[str, str], tuple[float, Resolved | None]] = {}
-        self._by_id: dict[uuid.UUID, tuple[float, Resolved | None]] = {}
+        self._by_account: Cached[tuple[str, str], Resolved | None] = Cached(cache_ttl_s)
+        self._by_id: Cached[uuid.UUID, Resolved | None] = Cached(cache_ttl_s)
 
     # Connecting
 
@@ -169,7 +169,7 @@ class Channels:
             )
             connected = _audit(workspace_id, actor_id, "channel.connected", channel.id, ip)
             await audit.append(s, connected)
-        self._by_account.pop((kind.value, account_id), None)  # it may be cached as unknown
+        self._by_account.forget((kind.value, account_id))  # it may be cached as unknown
         return channel, shown
 
     async def _taken(self, kind: ChannelKind, account_id: str) -> bool:
@@ -232,11 +232,10 @@ class Channels:
             channel.secrets = None
             s.add(channel)
             await audit.append(s, _audit(workspace_id, actor_id, action, channel_id, ip))
-        self._by_id.pop(channel_id, None)
-        for key in [
-            k for k, (_, r) in self._by_account.items() if r and r.context.channel_id == channel_id
-        ]:
-            del self._by_account[key]
+        self._by_id.forget(channel_id)
+        self._by_account.forget_where(
+            lambda resolved: resolved is not None and resolved.context.channel_id == channel_id
+        )
         # Outside the transaction, with the secrets read before they were destroyed.
         return channel, await unsubscribe_channel(channel, secrets, self.platforms)
 
@@ -293,8 +292,8 @@ class Channels:
             channel.status = "connected"
             s.add(channel)
             await audit.append(s, _audit(workspace_id, actor_id, "channel.connected", channel.id))
-        self._by_id.pop(channel.id, None)
-        self._by_account.pop((ChannelKind.INSTAGRAM.value, account.account_id), None)
+        self._by_id.forget(channel.id)
+        self._by_account.forget((ChannelKind.INSTAGRAM.value, account.account_id))
         return channel
 
     async def instagram_tokens_due(self, before: datetime) -> list[tuple[uuid.UUID, str]]:
@@ -327,7 +326,7 @@ class Channels:
             refreshed = _audit(channel.workspace_id, None, "channel.token_refreshed", channel_id)
             refreshed.actor_type = "system"  # the hub's refresher, not the platform
             await audit.append(s, refreshed)
-        self._by_id.pop(channel_id, None)
+        self._by_id.forget(channel_id)
 
     async def mark(self, channel_id: uuid.UUID, status: str) -> None:
         """A platform told us the channel's token is dead (or it came back): admins see it."""
@@ -339,14 +338,12 @@ class Channels:
             s.add(channel)
             action = f"channel.{status.replace('_', '-')}"
             await audit.append(s, _audit(channel.workspace_id, None, action, channel_id))
-        self._by_id.pop(channel_id, None)
+        self._by_id.forget(channel_id)
 
     # Routing webhooks
 
     async def by_account(self, kind: ChannelKind, account_id: str) -> Resolved | None:
-        key = (kind.value, account_id)
-        cached = self._by_account.get(key)
-        if cached is None or cached[0] <= time.monotonic():
+        async def load() -> Resolved | None:
             async with self.store.sessions() as s:
                 row = (
                     await s.exec(
@@ -358,22 +355,18 @@ class Channels:
                         )
                     )
                 ).first()
-            cached = self._by_account[key] = (
-                time.monotonic() + self.cache_ttl_s,
-                self._resolve(row),
-            )
-        return cached[1] if cached[1] is not None and cached[1].active else None
+            return self._resolve(row)
+
+        resolved = await self._by_account.load((kind.value, account_id), load)
+        return resolved if resolved is not None and resolved.active else None
 
     async def by_id(self, channel_id: uuid.UUID) -> Resolved | None:
-        cached = self._by_id.get(channel_id)
-        if cached is None or cached[0] <= time.monotonic():
+        async def load() -> Resolved | None:
             async with self.store.sessions() as s:
-                row = await s.get(Channel, channel_id)
-            cached = self._by_id[channel_id] = (
-                time.monotonic() + self.cache_ttl_s,
-                self._resolve(row),
-            )
-        return cached[1] if cached[1] is not None and cached[1].active else None
+                return self._resolve(await s.get(Channel, channel_id))
+
+        resolved = await self._by_id.load(channel_id, load)
+        return resolved if resolved is not None and resolved.active else None
 
     def _resolve(self, row: Channel | None) -> Resolved | None:
         if row is None or row.kind not in {k.value for k in PLATFORM_KINDS}:

@@ -47,6 +47,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             await worker.start()
+            serving.settle_gc()
             logging.getLogger("hub.worker").info("worker %s started", worker.name)
             endpoints = None
             if args.port:

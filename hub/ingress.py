@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from adapters.base import ChannelContext, MessageChange, NewMessage, Parsed
 from hub.auth import Principal, VisitorClaims
 from hub.bus import Bus, Published
+from hub.cache import Cached
 from hub.errors import BadRequest, NotFound
 from hub.message import (
     ChannelKind,
@@ -128,11 +127,9 @@ class Ingress:
         self.bus = bus
         self.store = store
         self.presence_ttl_s = presence_ttl_s
-        self._conversations: OrderedDict[
-            tuple[uuid.UUID, uuid.UUID], tuple[float, ConversationRef]
-        ] = OrderedDict()
-        self._cache_size = cache_size
-        self._cache_ttl_s = cache_ttl_s
+        self._conversations: Cached[tuple[uuid.UUID, uuid.UUID], ConversationRef] = Cached(
+            cache_ttl_s, cache_size
+        )
 
     async def publish_message(
         self,
@@ -152,12 +149,12 @@ class Ingress:
             message.kind,
             thread,
         )
-        if inbound and self._cached(ref.workspace_id, ref.id) is None:
+        if inbound and self._conversations.get((ref.workspace_id, ref.id)) is None:
             # Agents on any node may answer before the worker has stored the conversation.
             await self.bus.remember(
                 str(ref.workspace_id), f"conv:{ref.id}", ref.encode(), ttl_s=DIRECTORY_TTL_S
             )
-            self._cache(ref)
+            self._conversations.put((ref.workspace_id, ref.id), ref)
         return await self.bus.publish(
             str(message.workspace_id),
             "message.created",
@@ -216,20 +213,17 @@ class Ingress:
     async def conversation(
         self, workspace_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> ConversationRef:
-        cached = self._cached(workspace_id, conversation_id)
-        if cached is not None:
-            return cached
-        remembered = await self.bus.recall(str(workspace_id), f"conv:{conversation_id}")
-        if remembered is not None:
-            ref = ConversationRef.decode(conversation_id, workspace_id, remembered)
-        else:
+        async def load() -> ConversationRef:
+            remembered = await self.bus.recall(str(workspace_id), f"conv:{conversation_id}")
+            if remembered is not None:
+                return ConversationRef.decode(conversation_id, workspace_id, remembered)
             row = await self.store.conversation(workspace_id, conversation_id)
             if row is None:
                 raise NotFound("No such conversation in this workspace.")
             channel = await self.store.channel(workspace_id, row.channel_id)
             if channel is None:
                 raise NotFound("The conversation's channel is gone.")
-            ref = ConversationRef(
+            return ConversationRef(
                 row.id,
                 row.workspace_id,
                 row.channel_id,
@@ -238,31 +232,13 @@ class Ingress:
                 row.kind,
                 row.thread or "",
             )
-        self._cache(ref)
-        return ref
+
+        return await self._conversations.load((workspace_id, conversation_id), load)
 
     def forget(self, workspace_id: uuid.UUID, conversation_ids: Iterable[uuid.UUID]) -> None:
         """Drop erased conversations from this process's cache."""
         for conversation_id in conversation_ids:
-            self._conversations.pop((workspace_id, conversation_id), None)
-
-    def _cached(
-        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID
-    ) -> ConversationRef | None:
-        key = (workspace_id, conversation_id)
-        cached = self._conversations.get(key)
-        if cached is None or cached[0] <= time.monotonic():
-            return None
-        self._conversations.move_to_end(key)
-        return cached[1]
-
-    def _cache(self, ref: ConversationRef) -> None:
-        self._conversations[(ref.workspace_id, ref.id)] = (
-            time.monotonic() + self._cache_ttl_s,
-            ref,
-        )
-        if len(self._conversations) > self._cache_size:
-            self._conversations.popitem(last=False)
+            self._conversations.forget((workspace_id, conversation_id))
 
     async def agent_message(
         self,

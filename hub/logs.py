@@ -90,12 +90,19 @@ def configure(fmt: str, level: int = logging.INFO) -> None:
 
 
 class _NoSocketAccessLines(logging.Filter):
-    """uvicorn's line per accepted socket ('"WebSocket /ws/agent" [accepted]') is an access
-    log line on its error logger, which its access_log setting does not turn off; like its
-    HTTP access log, it is left out (a reconnect storm wrote one per socket)."""
+    """uvicorn's line per accepted socket ('"WebSocket /ws/agent" [accepted]') and the
+    websockets library's ("connection open", "connection closed", logged through uvicorn's
+    error logger) are access lines, which uvicorn's access_log setting does not turn off; like
+    its HTTP access log, they are left out (a reconnect storm wrote two per socket)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno <= logging.INFO and '"WebSocket %s"' in str(record.msg))
+        if record.levelno > logging.INFO:
+            return True
+        msg = str(record.msg)
+        return not (msg in _SOCKET_LINES or '"WebSocket %s"' in msg)
+
+
+_SOCKET_LINES = frozenset({"connection open", "connection closed"})
 
 
 def request_id_of(scope: Scope) -> str:

@@ -13,6 +13,7 @@ consumer-group names, channel statuses. Never workspace ids, contact data or mes
 from __future__ import annotations
 
 import bisect
+import gc
 import re
 import time
 from collections import deque
@@ -190,7 +191,30 @@ class Collector:
         for (kind, result, code), n in sorted(m.sends.items()):
             sends.add_metric([kind, result, code], n)
         yield sends
+        yield from _collector()
         yield from _scraped(m.snapshot)
+
+
+def _collector() -> Iterator[Metric]:
+    """Python's garbage collector in this process: a full collection pauses every socket."""
+    collections = CounterMetricFamily(
+        "hub_gc_collections", "Garbage collections by generation.", labels=["generation"]
+    )
+    thresholds = GaugeMetricFamily(
+        "hub_gc_threshold", "The collector's threshold by generation.", labels=["generation"]
+    )
+    for generation, (stats, threshold) in enumerate(
+        zip(gc.get_stats(), gc.get_threshold(), strict=True)
+    ):
+        collections.add_metric([str(generation)], stats["collections"])
+        thresholds.add_metric([str(generation)], threshold)
+    yield collections
+    yield thresholds
+    yield GaugeMetricFamily(
+        "hub_gc_frozen_objects",
+        "Objects made at start-up, left out of every collection.",
+        value=gc.get_freeze_count(),
+    )
 
 
 def _scraped(snapshot: Snapshot) -> Iterator[Metric]:

@@ -16,6 +16,7 @@ So a node exits within about twice `shutdown_grace_s` plus the drain, whatever i
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import math
 import socket
@@ -39,6 +40,19 @@ log = logging.getLogger("hub.serving")
 
 DRAIN_MAX_S = 3.0
 LISTEN_BACKLOG = 8192
+# Python's collector thresholds (default 700, 10, 10). With the defaults, a node holding
+# thousands of sockets runs a full collection every few seconds under load, each a pause of
+# 0.1-0.75 s for every socket (docs/performance.md): young collections 10 times rarer, and a
+# full one only after 100 middle ones.
+GC_THRESHOLDS = (7_000, 20, 100)
+
+
+def settle_gc() -> None:
+    """Once a process has started: what start-up made (modules, routes, schemas) is frozen out
+    of every later collection, and the thresholds above apply."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def config(app: Starlette, settings: Settings, host: str, port: int) -> uvicorn.Config:
@@ -81,7 +95,9 @@ class Server(uvicorn.Server):
 
 
 def serve(app: Starlette, settings: Settings, host: str, port: int) -> None:
-    Server(app, settings, host, port).run()
+    server = Server(app, settings, host, port)
+    settle_gc()
+    server.run()
 
 
 class _Embedded(uvicorn.Server):

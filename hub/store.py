@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub import audit, auth
 from hub.auth import Principal, hash_password, new_api_token, token_hash
+from hub.cache import Cached
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.message import utc_now
 from hub.models import (
@@ -37,9 +38,17 @@ from hub.models import (
 Sessions = async_sessionmaker[AsyncSession]
 
 
+# How long a node trusts what it read of an API token. An integration calls the API many times
+# a second with one token, and each lookup is a database round trip; a revoked token or a
+# removed member stops working at once on the node that made the change and within this time on
+# the others.
+API_TOKEN_CACHE_S = 2.0
+
+
 class Store:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
+        self._token_principals: Cached[str, Principal | None] = Cached(API_TOKEN_CACHE_S)
 
     # Workspaces, users, memberships
 
@@ -153,7 +162,8 @@ class Store:
             if row.revoked_at is None:
                 row.revoked_at = utc_now()
                 s.add(row)
-            return row
+        self._token_principals.forget(row.token_hash)
+        return row
 
     async def is_member(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> bool:
         async with self.sessions() as s:
@@ -223,17 +233,35 @@ class Store:
         return row, token
 
     async def principal_for_api_token(self, token: str) -> Principal | None:
+        """The member the token acts for (None for a token that is not valid), as read at most
+        `API_TOKEN_CACHE_S` ago."""
+        digest = token_hash(token)
+        return await self._token_principals.load(digest, lambda: self._token_principal(digest))
+
+    def forget_member(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """After a member's role changed or the member left: their tokens are read again."""
+        self._token_principals.forget_where(
+            lambda p: p is not None and p.workspace_id == workspace_id and p.user_id == user_id
+        )
+
+    async def _token_principal(self, digest: str) -> Principal | None:
+        """The token's row, its membership and its user in one query."""
         async with self.sessions() as s:
             row = (
                 await s.exec(
-                    select(ApiToken).where(
-                        ApiToken.token_hash == token_hash(token), col(ApiToken.revoked_at).is_(None)
+                    select(ApiToken.user_id, ApiToken.workspace_id, Membership.role, User.name)
+                    .join(
+                        Membership,
+                        (col(Membership.user_id) == ApiToken.user_id)
+                        & (col(Membership.workspace_id) == ApiToken.workspace_id),
                     )
+                    .join(User, col(User.id) == ApiToken.user_id)
+                    .where(ApiToken.token_hash == digest, col(ApiToken.revoked_at).is_(None))
                 )
             ).first()
         if row is None:
             return None
-        return await self.principal(row.user_id, row.workspace_id, "token")
+        return Principal(row[0], row[1], row[2], "token", row[3])
 
     # Channels
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub import tenancy
 from hub.auth import Signer, VisitorClaims
+from hub.cache import Cached
 from hub.errors import IdentityInvalid, NotFound, OriginNotAllowed, Unauthenticated
 from hub.models import Channel
 from hub.store import Store
@@ -76,32 +76,25 @@ class WebChat:
         self.signer = signer
         self.vault = vault
         self.cache_ttl_s = cache_ttl_s
-        self._by_key: dict[str, tuple[float, WebChannel | None]] = {}
-        self._by_id: dict[uuid.UUID, tuple[float, WebChannel | None]] = {}
+        self._by_key: Cached[str, WebChannel | None] = Cached(cache_ttl_s)
+        self._by_id: Cached[uuid.UUID, WebChannel | None] = Cached(cache_ttl_s)
 
     async def by_public_key(self, public_key: str) -> WebChannel:
-        now = time.monotonic()
-        cached = self._by_key.get(public_key)
-        if cached is None or cached[0] <= now:
+        async def load() -> WebChannel | None:
             row = await self.store.channel_by_public_key(public_key)
-            channel = _web_channel(row) if row is not None and row.kind == "webchat" else None
-            cached = self._by_key[public_key] = (now + self.cache_ttl_s, channel)
-            if len(self._by_key) > 50_000:
-                self._by_key.clear()
-        if cached[1] is None or not cached[1].active:
+            return _web_channel(row) if row is not None and row.kind == "webchat" else None
+
+        channel = await self._by_key.load(public_key, load)
+        if channel is None or not channel.active:
             raise NotFound("No web-chat channel has that public key.")
-        return cached[1]
+        return channel
 
     async def by_id(self, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> WebChannel:
-        now = time.monotonic()
-        cached = self._by_id.get(channel_id)
-        if cached is None or cached[0] <= now:
+        async def load() -> WebChannel | None:
             row = await self.store.channel(workspace_id, channel_id)
-            channel = _web_channel(row) if row is not None and row.kind == "webchat" else None
-            cached = self._by_id[channel_id] = (now + self.cache_ttl_s, channel)
-            if len(self._by_id) > 50_000:
-                self._by_id.clear()
-        channel = cached[1]
+            return _web_channel(row) if row is not None and row.kind == "webchat" else None
+
+        channel = await self._by_id.load(channel_id, load)
         if channel is None or not channel.active or channel.workspace_id != workspace_id:
             raise Unauthenticated("The visitor token's channel is not available.")
         return channel
@@ -109,9 +102,8 @@ class WebChat:
     def forget(self, channel_id: uuid.UUID) -> None:
         """Drop this node's cached view of a channel after a change (other nodes see it
         within `cache_ttl_s`)."""
-        self._by_id.pop(channel_id, None)
-        for key in [k for k, (_, c) in self._by_key.items() if c and c.id == channel_id]:
-            del self._by_key[key]
+        self._by_id.forget(channel_id)
+        self._by_key.forget_where(lambda channel: channel is not None and channel.id == channel_id)
 
     async def issue(
         self,

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from hub.serving import GC_THRESHOLDS
 from tests.browserkit import wait_until
 from tests.conftest import admin_sql
 from tests.helpers import ORIGIN
@@ -207,6 +208,15 @@ def test_a_worker_stopped_mid_send_finishes_the_send_and_acks_it(stack: Stack) -
         assert len([r for r in stack.fake.requests if r.path.endswith("/sendMessage")]) == 1
 
 
+def _gc_figures(scraped: str) -> dict[str, float]:
+    return {
+        "/".join([s.name, *s.labels.values()]): s.value
+        for family in text_string_to_metric_families(scraped)
+        for s in family.samples
+        if s.name.startswith("hub_gc_")
+    }
+
+
 def test_a_worker_serves_its_health_readiness_and_send_metrics(stack: Stack) -> None:
     """`hub worker --port`: the send outcomes are counted in the worker, so it exports them."""
     port = free_port()
@@ -243,6 +253,11 @@ def test_a_worker_serves_its_health_readiness_and_send_metrics(stack: Stack) -> 
         }
         telegram = {("channel", "telegram"), ("result", "sent")}
         assert [v for k, v in sends.items() if telegram <= set(k)] == [1.0], sends
+        for process in (web, worker):  # each settled its collector once started
+            gc_figures = _gc_figures(httpx.get(f"{process.base_url}/metrics").text)
+            assert gc_figures["hub_gc_frozen_objects"] > 10_000, gc_figures
+            thresholds = tuple(int(gc_figures[f"hub_gc_threshold/{g}"]) for g in range(3))
+            assert thresholds == GC_THRESHOLDS
         refused = httpx.get(f"{worker.base_url}/metrics", headers={"x-forwarded-for": "1.2.3.4"})
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
         assert "x-request-id" in refused.headers
