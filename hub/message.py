@@ -7,6 +7,7 @@ Adapters turn platform payloads into `Message`; it travels as the data of a
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,10 +23,14 @@ def derive_id(*parts: object) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, "\x1f".join(str(p) for p in parts))
 
 
+# A contact's and a conversation's ids are derived again for each of their messages; the last
+# few thousand are kept (a SHA-1 and a UUID each, a fifth of a web-chat message's ingress CPU).
+@functools.lru_cache(maxsize=8192)
 def contact_id_for(workspace_id: object, channel_id: object, platform_user_id: str) -> uuid.UUID:
     return derive_id("contact", workspace_id, channel_id, platform_user_id)
 
 
+@functools.lru_cache(maxsize=8192)
 def conversation_id_for(workspace_id: object, channel_id: object, thread: str) -> uuid.UUID:
     return derive_id("conversation", workspace_id, channel_id, thread)
 

@@ -706,6 +706,28 @@ def calls(cluster: PrivateCluster, command: str) -> int:
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_an_idle_blocking_read_outlasts_the_client_socket_timeout(
+    request: pytest.FixtureRequest, kind: str
+) -> None:
+    """redis-py 8 gives up on a socket after 5 s by default, as long as the fan-out blocks: a
+    quiet bucket's read failed the whole tail (and stalled the busy rooms' deliveries). A
+    block longer than that, and a group read as long, end quietly with nothing."""
+    async with buses(request, kind) as make:
+        bus = await make()
+        quiet, busy = "w-quiet", "w-busy"
+        if kind == "cluster":  # the two rooms in two buckets: two blocking lines
+            busy = next(f"w-busy{i}" for i in range(100) if bucket(f"w-busy{i}") != bucket(quiet))
+        positions = {quiet: ZERO_ID, busy: ZERO_ID}
+        assert await bus.tail(positions, count=10, block_ms=6000) == []
+        published = await bus.publish(busy, "m", data(1))
+        batch = await bus.tail(positions, count=10, block_ms=6000)
+        assert [(w, [e.id for e in events]) for w, events in batch] == [(busy, [published.id])]
+        await bus.ensure_group("g", [quiet])
+        assert await bus.read_group("g", "c1", [quiet], count=10, block_ms=6000) == []
+
+
+@pytest.mark.redis
 async def test_cluster_keys_are_bucketed_and_workspaces_spread_over_every_shard(
     redis_cluster: PrivateCluster,
 ) -> None:

@@ -104,6 +104,12 @@ CLUSTER_MAX_CONNECTIONS = 1000  # per process and node
 BUCKETS = 64  # a cluster's slot buckets: the most shards workspaces spread over
 LAG_COUNT_MAX = 10_000  # a lag Redis cannot tell is counted up to this many entries
 DIRECT_ROOMS = 16  # a tail over more rooms reads the doorbell first (see above)
+# The longest a blocking read may block, and how long its connection waits for the answer.
+# redis-py 8's default socket timeout (5 s) raced the fan-out's 5 s block: an idle bucket's
+# read failed, its connection was replaced and the whole tail backed off, stalling the busy
+# rooms' deliveries for up to a second.
+MAX_BLOCK_MS = 10_000
+BLOCKING_SOCKET_TIMEOUT_S = MAX_BLOCK_MS / 1000 + 5
 CHANGES_MAXLEN = 10_000  # entries a changes stream keeps, about
 CHANGES_COUNT = 1000  # rings read per changes stream and call; a full reply reads every room
 
@@ -368,6 +374,7 @@ class _Clients:
             url,
             decode_responses=True,
             socket_connect_timeout=5,
+            socket_timeout=BLOCKING_SOCKET_TIMEOUT_S,
             max_connections=1,
             retry=Retry(NoBackoff(), 1),
         )
@@ -697,7 +704,7 @@ class RedisBus:
         self, reads: Reads, commands: Mapping[int, tuple[Hashable, Command]], block_ms: int
     ) -> list[Any]:
         try:
-            return await reads.read(commands, block_ms)
+            return await reads.read(commands, min(block_ms, MAX_BLOCK_MS))
         except AskError:
             # MOVED or ASK: a slot moved (a reshard or a failover). The next call asks the new
             # map where its buckets are; until then the caller backs off.
