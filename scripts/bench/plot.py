@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plot a fan-out series: p50 and p99 latency (ms, log scale) against offered rate, per system.
+"""Plot a fan-out series: p50 and p99 latency (ms, log scale) against rate, per system.
 
     .venv-bench/bin/python scripts/bench/plot.py /tmp/fanout.jsonl -o /tmp/fanout.png
     scripts/bench/run --systems hub,raw,socketio --rate 500,1000,2000 --plot /tmp/fanout.png
@@ -7,7 +7,10 @@
 Reads JSON lines as `scripts/bench/run` prints them (the shared harness's line per run plus
 run's columns: system, subs, rate, p50_ms, p99_ms, sent...). Where a (system, rate) was run more
 than once, the median of its runs is drawn. p99 is a solid line, p50 a dashed one of the same
-colour; a grey line marks 100 ms. Needs matplotlib (`run` installs it into .venv-bench).
+colour; a grey line marks 100 ms. A point stands at the rate the publisher managed (sent over
+the run's duration) where the line says it, else at the offered rate: a publisher that falls
+behind the offered rate would otherwise be plotted at a load it never made. Needs matplotlib
+(`run` installs it into .venv-bench).
 """
 
 from __future__ import annotations
@@ -44,15 +47,20 @@ def plot(rows: list[dict[str, Any]], out: Path, title: str | None = None) -> Non
         raise SystemExit("no rows with latencies to plot")
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     for i, (system, by_rate) in enumerate(series.items()):
-        rates = sorted(by_rate)
+        rates = list(by_rate)
         colour = f"C{i}"
+        runs = sorted(
+            (statistics.median(r.get("published_per_s", rate) for r in by_rate[rate]), rate)
+            for rate in rates
+        )
+        xs = [x for x, _ in runs]
         for field, style, label in (("p99_ms", "-", "p99"), ("p50_ms", "--", "p50")):
-            values = [statistics.median(r[field] for r in by_rate[rate]) for rate in rates]
-            ax.plot(rates, values, style, marker="o", color=colour, label=f"{system} {label}")
+            values = [statistics.median(r[field] for r in by_rate[rate]) for _, rate in runs]
+            ax.plot(xs, values, style, marker="o", color=colour, label=f"{system} {label}")
     ax.axhline(100, color="grey", linewidth=1, linestyle=":")
     ax.annotate("100 ms", xy=(0.01, 100), xycoords=("axes fraction", "data"), va="bottom")
     ax.set_yscale("log")
-    ax.set_xlabel("offered rate (msg/s)")
+    ax.set_xlabel("published rate (msg/s)")
     ax.set_ylabel("latency publish → receive (ms)")
     subs = sorted({r.get("subs") for r in rows if r.get("subs") is not None})
     ax.set_title(title or f"fan-out, {'/'.join(map(str, subs))} subscribers")
