@@ -261,7 +261,12 @@ def test_consent_keeps_nothing_on_the_device_until_the_chat_starts(
     held: list[Any] = []
     page.route("**/api/widget/config*", lambda route: held.append(route))
     page.goto(fresh.page_url())
-    wait_until(lambda: held, what="the settings request")
+
+    def requested() -> bool:  # the route's callback runs only inside a Playwright call
+        page.wait_for_timeout(50)
+        return bool(held)
+
+    wait_until(requested, what="the settings request")
     page.locator("[data-sc=launcher]").click()
     stored = "() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]"
     assert page.evaluate(stored) == []
