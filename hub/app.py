@@ -33,7 +33,7 @@ from hub import (
     workspace,
     ws,
 )
-from hub.errors import HubError
+from hub.errors import OUTAGES, HubError, Unavailable
 from hub.headers import SecurityHeaders
 from hub.logs import RequestIds, request_id, request_id_of
 from hub.services import Services
@@ -59,6 +59,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(
         {"error": {"code": code, "message": exc.detail}}, status_code=exc.status_code
     )
+
+
+async def outage_error(request: Request, exc: Exception) -> Response:
+    """A backing service is away (`hub.errors.OUTAGES`): retry later; no traceback each."""
+    log.warning("%s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return await hub_error(request, Unavailable())
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -178,6 +184,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         exception_handlers={
             HubError: hub_error,
             HTTPException: http_error,
+            **dict.fromkeys(OUTAGES, outage_error),
             Exception: unexpected_error,
         },
     )

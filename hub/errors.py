@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+import redis.exceptions
+import sqlalchemy.exc
+
 
 class CloseCode(IntEnum):
     """Every websocket close code the hub sends (docs/protocol.md)."""
@@ -132,6 +135,22 @@ class Unavailable(HubError):
     close_code = CloseCode.RESTART
     code = "unavailable"
     default_message = "A backing service is unavailable; retry shortly."
+
+
+# What says a backing service (Redis, the database) could not be reached or did not answer:
+# the request may succeed once it is back, so it is answered `unavailable` (503, close 1012),
+# not `internal_error`.
+OUTAGES: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,  # refused, reset, still loading its data
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError,  # the database away, or locked for too long
+    sqlalchemy.exc.InterfaceError,
+    ConnectionError,  # refused or reset before a client library wrapped it
+)
+
+
+def outage(exc: BaseException) -> bool:
+    return isinstance(exc, OUTAGES)
 
 
 class NotReady(Unavailable):

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hub.bus import Bus, Event, parse_id
-from hub.errors import CursorTooOld, HubError, TooSlow
+from hub.errors import CursorTooOld, HubError, TooSlow, outage
 from hub.metrics import Delivery
 
 log = logging.getLogger("hub.fanout")
@@ -362,8 +362,13 @@ class Fanout:
                 batch = await self.bus.tail(positions, count=1000, block_ms=self.block_ms)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("bus tail failed; retrying in %.1fs", backoff, exc_info=True)
+            except Exception as exc:
+                log.warning(
+                    "bus tail failed (%s); retrying in %.1fs",
+                    type(exc).__name__,
+                    backoff,
+                    exc_info=not outage(exc),  # Redis away: one line each, no traceback
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue

@@ -23,6 +23,7 @@ from hub.errors import (
     TooBig,
     Unauthenticated,
     Unavailable,
+    outage,
 )
 from hub.fanout import Outlet
 from hub.ingress import ConversationRef
@@ -77,9 +78,13 @@ class Session:
             pass
         except HubError as error:
             self._do(self.protocol.fail(error))
-        except Exception:
-            log.exception("websocket session failed")
-            self._do(self.protocol.fail(HubError()))
+        except Exception as exc:
+            if outage(exc):  # the client reconnects and resumes once the service is back
+                log.warning("websocket session ended: %s", type(exc).__name__)
+                self._do(self.protocol.fail(Unavailable()))
+            else:
+                log.exception("websocket session failed")
+                self._do(self.protocol.fail(HubError()))
         finally:
             sockets[kind] -= 1
             self.services.connected.discard(self.outlet)
@@ -276,8 +281,8 @@ class Session:
     async def _quietly(work: Any) -> None:
         try:
             await work
-        except Exception:
-            log.warning("could not publish presence", exc_info=True)
+        except Exception as exc:
+            log.warning("could not publish presence", exc_info=not outage(exc))
 
 
 class _Closing(HubError):
