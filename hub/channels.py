@@ -87,7 +87,6 @@ class Channels:
     ) -> None:
         self.store = store
         self.vault = vault
-        self.cache_ttl_s = cache_ttl_s
         self.platforms = platforms or Platforms()
         self._by_account: Cached[tuple[str, str], Resolved | None] = Cached(cache_ttl_s)
         self._by_id: Cached[uuid.UUID, Resolved | None] = Cached(cache_ttl_s)

@@ -75,7 +75,6 @@ class WebChat:
         self.store = store
         self.signer = signer
         self.vault = vault
-        self.cache_ttl_s = cache_ttl_s
         self._by_key: Cached[str, WebChannel | None] = Cached(cache_ttl_s)
         self._by_id: Cached[uuid.UUID, WebChannel | None] = Cached(cache_ttl_s)
 
