@@ -106,12 +106,14 @@ class ConversationRef:
 def message_event(
     message: Message, contact: dict[str, str | None] | None = None, thread: str = ""
 ) -> str:
-    data: dict[str, object] = {"message": message.model_dump(mode="json", exclude_none=True)}
+    # The message is written by pydantic's own serializer, in one step (its dump to a dict
+    # and a json.dumps of that were a tenth of a publish's CPU).
+    data = '{"message":' + message.model_dump_json(exclude_none=True)
     if contact is not None:
-        data["contact"] = contact
+        data += ',"contact":' + json.dumps(contact, separators=(",", ":"))
     if thread:
-        data["thread"] = thread
-    return json.dumps(data, separators=(",", ":"))
+        data += ',"thread":' + json.dumps(thread)
+    return data + "}"
 
 
 class Ingress:
@@ -140,23 +142,25 @@ class Ingress:
         inbound: bool = True,
         agents_only: bool = False,
     ) -> Published:
-        ref = ConversationRef(
-            message.conversation_id,
-            message.workspace_id,
-            message.channel_id,
-            message.contact_id,
-            message.channel_kind,
-            message.kind,
-            thread,
-        )
-        if inbound and self._conversations.get((ref.workspace_id, ref.id)) is None:
+        workspace_id = str(message.workspace_id)
+        known = (message.workspace_id, message.conversation_id)
+        if inbound and self._conversations.get(known) is None:
+            ref = ConversationRef(
+                message.conversation_id,
+                message.workspace_id,
+                message.channel_id,
+                message.contact_id,
+                message.channel_kind,
+                message.kind,
+                thread,
+            )
             # Agents on any node may answer before the worker has stored the conversation.
             await self.bus.remember(
-                str(ref.workspace_id), f"conv:{ref.id}", ref.encode(), ttl_s=DIRECTORY_TTL_S
+                workspace_id, f"conv:{ref.id}", ref.encode(), ttl_s=DIRECTORY_TTL_S
             )
-            self._conversations.put((ref.workspace_id, ref.id), ref)
+            self._conversations.put(known, ref)
         return await self.bus.publish(
-            str(message.workspace_id),
+            workspace_id,
             "message.created",
             message_event(message, contact, thread),
             # No conversation id on the stream entry: the contact's socket never gets it.

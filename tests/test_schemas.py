@@ -202,6 +202,13 @@ def test_message_created_event_frame_validates() -> None:
     frame = Event("1718000000000-0", "message.created", data, str(message.conversation_id)).frame()
     assert_valid(SERVER, frame)
     assert_valid(MESSAGE, json.loads(frame)["data"]["message"])
+    # Written in one step by pydantic: the same JSON as the model's own dump, with the extras.
+    spliced = json.loads(message_event(message, contact, thread="t.me/ayşe"))
+    assert spliced == {
+        "message": message.model_dump(mode="json", exclude_none=True),
+        "contact": contact,
+        "thread": "t.me/ayşe",
+    }
 
 
 def test_failed_outbound_message_validates() -> None:

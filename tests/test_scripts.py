@@ -3,6 +3,7 @@ processes; the benchmark plugin publishes through the real ingress and reads its
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -47,6 +48,46 @@ def test_bench_runner_answers_help() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--systems" in result.stdout
+
+
+def _bench_runner() -> ModuleType:
+    path = str(ROOT / "scripts/bench/run")  # a script without a .py suffix
+    loader = importlib.machinery.SourceFileLoader("bench_run", path)
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_bench_runner_sums_up_repeated_runs_in_the_targets_figures() -> None:
+    run = _bench_runner()
+
+    def row(system: str, rate: float, p99: float, published: float, loss: int = 0) -> dict:
+        return {"system": system, "rate": rate, "subs": 10, "p99_ms": p99, "loss": loss,
+                "published_per_s": published}  # fmt: skip
+
+    rows = [
+        row("hub", 1000, 3.0, 1000), row("hub", 1000, 90.0, 1000), row("hub", 1000, 2.0, 999),
+        row("raw", 1000, 2.0, 1000), row("raw", 1000, 2.0, 1000), row("raw", 1000, 1.0, 1000),
+        row("hub", 3000, 40.0, 2400), row("hub", 3000, 50.0, 2500), row("hub", 3000, 500, 2000),
+        row("raw", 3000, 20.0, 3000), row("raw", 3000, 30.0, 3000, loss=5),
+        row("raw", 3000, 25.0, 3000),
+        row("socketio", 1000, 3.0, 1000), row("socketio", 3000, 900.0, 2990),
+    ]  # fmt: skip
+    merged = {(r["system"], r["rate"]): r for r in run.medians(rows)}
+    assert merged["hub", 1000]["p99_ms"] == 3.0 and merged["hub", 1000]["runs"] == 3
+    assert merged["hub", 3000]["published_per_s"] == 2400
+    assert merged["raw", 3000]["loss"] == 5  # a loss in any run shows
+    summary = run.targets(list(merged.values()))
+    # The floor's 3,000 lost a message in one run: its largest is 1,000; the hub's is 2,400.
+    assert "hub: 2,400 msg/s (offered 3000)" in summary
+    assert "raw: 1,000 msg/s (offered 1000)" in summary
+    assert "hub / the floor: 2.40x" in summary
+    assert "hub / python-socketio: 2.40x" in summary
+    assert "p99 at 1000 msg/s, hub / the floor: 1.50x" in summary
+    assert "runs" in run.table(list(merged.values())).splitlines()[0]
+    assert "runs" not in run.table(rows).splitlines()[0]
 
 
 def test_soak_answers_help() -> None:

@@ -16,6 +16,7 @@ visitor, so each room is one conversation of the benchmark workspace.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -68,6 +69,7 @@ except SettingsError:  # imported without the hub's environment: fail on first u
     _SETTINGS = _STORE = None
 
 
+@functools.cache  # a visitor's socket holds its claims: parsing them per message is not hub work
 def _claims(room: str) -> VisitorClaims:
     return VisitorClaims(
         uuid.UUID(os.environ["HUB_BENCH_WORKSPACE"]),
