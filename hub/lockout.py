@@ -1,11 +1,13 @@
 """Sign-in lockout: after `LOCK_AFTER` failed sign-ins for one e-mail within `WINDOW_S`, or
 `IP_LOCK_AFTER` from one address, sign-in for it answers 429 `too_many_attempts` until the
 window has passed, whether or not the password is right. The counters live on the bus, so
-every node sees them; the e-mail is kept only as a digest."""
+every node sees them. Their keys hold neither the e-mail nor the address, only an HMAC of each
+under the secret key: a plain hash of an e-mail is found again by hashing a list of e-mails."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from hub.errors import HubError
 from hub.services import Services
@@ -22,20 +24,28 @@ class TooManyAttempts(HubError):
     default_message = "Too many failed sign-ins. Wait 15 minutes and try again."
 
 
-def _keys(email: str, ip: str | None) -> tuple[str, str]:
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    return f"login-fail:{digest}", f"login-fail-ip:{ip or '-'}"
+def _digest(secret_key: str, what: str, value: str) -> str:
+    message = f"{what}:{value}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def keys(secret_key: str, email: str, ip: str | None) -> tuple[str, str]:
+    """The bus keys counting one e-mail's and one address's failures."""
+    return (
+        "login-fail:" + _digest(secret_key, "lockout-email", email.strip().lower()),
+        "login-fail-ip:" + _digest(secret_key, "lockout-ip", ip or "-"),
+    )
 
 
 async def refuse_if_locked(svc: Services, email: str, ip: str | None) -> None:
-    by_email, by_ip = _keys(email, ip)
+    by_email, by_ip = keys(svc.settings.secret_key, email, ip)
     for key in (by_email, by_ip):
         if await svc.bus.recall(_BUS_SPACE, "lock:" + key) is not None:
             raise TooManyAttempts()
 
 
 async def note_failure(svc: Services, email: str, ip: str | None) -> None:
-    by_email, by_ip = _keys(email, ip)
+    by_email, by_ip = keys(svc.settings.secret_key, email, ip)
     for key, limit in ((by_email, LOCK_AFTER), (by_ip, IP_LOCK_AFTER)):
         if await svc.bus.count(_BUS_SPACE, key, window_s=WINDOW_S) >= limit:
             await svc.bus.remember(_BUS_SPACE, "lock:" + key, "1", ttl_s=WINDOW_S)

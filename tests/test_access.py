@@ -3,6 +3,7 @@ revocable API tokens, security headers on pages and private answers."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 
@@ -10,7 +11,9 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from hub import lockout
 from hub.app import create_app
+from hub.services import Services
 from hub.settings import Settings
 from tests.helpers import Tenant, prepare
 
@@ -46,6 +49,28 @@ def test_repeated_failures_lock_sign_in_for_that_email(
         headers={"authorization": f"Bearer {globex.api_token}"},
     )
     assert acme.email not in audit.text  # failures are logged without what was typed
+
+
+async def test_the_lockout_counts_under_keyed_digests_only(settings: Settings) -> None:
+    """The counters' keys are HMACs under the secret key: neither the e-mail, nor the client's
+    address, nor a plain hash of the e-mail (found again by hashing a list of e-mails)."""
+    email, ip = "Someone@Example.com", "203.0.113.9"
+    svc = Services.build(settings)
+    await svc.bus.start()
+    try:
+        for _ in range(lockout.LOCK_AFTER):
+            await lockout.note_failure(svc, email, ip)
+        by_email, by_ip = lockout.keys(settings.secret_key, email, ip)
+        assert await svc.bus.recall("auth", "lock:" + by_email) == "1"
+        unkeyed = hashlib.sha256(email.lower().encode()).hexdigest()[:32]
+        for key in (by_email, by_ip):
+            assert email.lower() not in key and ip not in key and unkeyed not in key
+        other = lockout.keys("another-secret-key-" + "x" * 32, email, ip)
+        assert set(other).isdisjoint((by_email, by_ip))  # the secret key makes the digest
+        with pytest.raises(lockout.TooManyAttempts):
+            await lockout.refuse_if_locked(svc, email.upper(), "198.51.100.1")
+    finally:
+        await svc.close()
 
 
 def test_a_new_password_ends_every_other_session(
