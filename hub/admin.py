@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub import teams
 from hub.api import (
     authenticate,
     channel_json,
@@ -36,6 +37,7 @@ from hub.channelsettings import (
 from hub.errors import BadRequest, NotFound
 from hub.members import Actor, AuditFilter
 from hub.models import AuditEvent, Channel
+from hub.teams import TeamBody, TeamPatch
 
 MIN_PASSWORD_CHARS = 12
 
@@ -53,9 +55,16 @@ class NewMember(BaseModel):
     )
 
 
-class RoleChange(BaseModel):
+class MemberPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["admin", "agent"]
+    role: Literal["admin", "agent"] | None = None
+    capacity: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="At most this many open conversations from routing; null: no limit "
+        "(send it explicitly)",
+    )
 
 
 def channel_detail(row: Channel, last_event_at: datetime | None = None) -> dict[str, Any]:
@@ -126,11 +135,19 @@ async def add_member(request: Request) -> Response:
 
 async def change_member(request: Request) -> Response:
     principal, actor = await _admin(request)
-    body = await read_body(request, RoleChange)
+    body = await read_body(request, MemberPatch)
     user_id = parse_uuid(request.path_params["user_id"], "member")
     svc = services(request)
-    member = await svc.members.change_role(principal.workspace_id, actor, user_id, body.role)
-    svc.store.forget_member(principal.workspace_id, user_id)
+    if body.role is None and "capacity" not in body.model_fields_set:
+        raise BadRequest("Nothing to change: give role or capacity.")
+    if "capacity" in body.model_fields_set:
+        member = await svc.members.set_capacity(
+            principal.workspace_id, actor, user_id, body.capacity
+        )
+        await teams.announce(svc.bus, principal.workspace_id, actor.user_id)
+    if body.role is not None:
+        member = await svc.members.change_role(principal.workspace_id, actor, user_id, body.role)
+        svc.store.forget_member(principal.workspace_id, user_id)
     return JSONResponse(member.as_json())
 
 
@@ -140,6 +157,36 @@ async def remove_member(request: Request) -> Response:
     svc = services(request)
     await svc.members.remove(principal.workspace_id, actor, user_id)
     svc.store.forget_member(principal.workspace_id, user_id)
+    return Response(status_code=204)
+
+
+# Teams
+
+
+async def list_teams(request: Request) -> Response:
+    principal = await authenticate(request)
+    return JSONResponse({"items": await services(request).teams.all(principal.workspace_id)})
+
+
+async def create_team(request: Request) -> Response:
+    principal, actor = await _admin(request)
+    body = await read_body(request, TeamBody)
+    team = await services(request).teams.create(principal.workspace_id, actor, body)
+    return JSONResponse(team, status_code=201)
+
+
+async def change_team(request: Request) -> Response:
+    principal, actor = await _admin(request)
+    body = await read_body(request, TeamPatch)
+    team_id = parse_uuid(request.path_params["team_id"], "team")
+    team = await services(request).teams.change(principal.workspace_id, actor, team_id, body)
+    return JSONResponse(team)
+
+
+async def delete_team(request: Request) -> Response:
+    principal, actor = await _admin(request)
+    team_id = parse_uuid(request.path_params["team_id"], "team")
+    await services(request).teams.delete(principal.workspace_id, actor, team_id)
     return Response(status_code=204)
 
 
@@ -197,15 +244,24 @@ async def change_channel(request: Request) -> Response:
     principal, actor = await _admin(request)
     body = await read_body(request, ChannelPatch)
     channel_id = parse_uuid(request.path_params["channel_id"], "channel")
+    svc = services(request)
+    if (
+        body.routing is not None
+        and body.routing.team_id is not None
+        and not await svc.teams.exists(principal.workspace_id, body.routing.team_id)
+    ):
+        raise BadRequest("routing.team_id is not a team of this workspace.")
     row = await update_channel(
-        services(request).store,
+        svc.store,
         principal.workspace_id,
         channel_id,
         body,
         actor_id=actor.user_id,
         ip=actor.ip,
     )
-    services(request).webchat.forget(channel_id)
+    svc.webchat.forget(channel_id)
+    if body.routing is not None:
+        await teams.announce(svc.bus, principal.workspace_id, actor.user_id)
     return JSONResponse(await _detail(request, row))
 
 
@@ -231,6 +287,10 @@ routes = [
     Route("/api/members", add_member, methods=["POST"]),
     Route("/api/members/{user_id}", change_member, methods=["PATCH"]),
     Route("/api/members/{user_id}", remove_member, methods=["DELETE"]),
+    Route("/api/teams", list_teams, methods=["GET"]),
+    Route("/api/teams", create_team, methods=["POST"]),
+    Route("/api/teams/{team_id}", change_team, methods=["PATCH"]),
+    Route("/api/teams/{team_id}", delete_team, methods=["DELETE"]),
     Route("/api/audit", audit_log, methods=["GET"]),
     # Before the channel id route, which it would otherwise match.
     Route("/api/channels/health", channel_health, methods=["GET"]),

@@ -71,6 +71,9 @@ class ConversationPatch(_Body):
     assignee_id: uuid.UUID | None = Field(
         default=None, description="A member of the workspace; null unassigns (send it explicitly)"
     )
+    team_id: uuid.UUID | None = Field(
+        default=None, description="A team of the workspace; null takes it out of any team's queue"
+    )
     labels: list[Label] | None = Field(
         default=None, max_length=20, description="The whole set of labels, replacing the old one"
     )
@@ -200,6 +203,7 @@ def conversation_json(
         "kind": row.kind,
         "status": row.status,
         "assignee_id": str(row.assignee_id) if row.assignee_id else None,
+        "team_id": str(row.team_id) if row.team_id else None,
         "last_activity_at": row.last_activity_at.isoformat(),
         "last_message_preview": row.last_message_preview,
         "last_event_id": row.last_event_id,
@@ -422,6 +426,12 @@ async def list_conversations(request: Request) -> Response:
     elif wanted not in (None, "any"):
         raise BadRequest("assignee must be me, none or any.")
     channel = request.query_params.get("channel_id")
+    team: uuid.UUID | str | None = "any"
+    wanted_team = request.query_params.get("team_id")
+    if wanted_team == "none":
+        team = None
+    elif wanted_team not in (None, "any"):
+        team = parse_uuid(wanted_team, "team")
     label = request.query_params.get("label", "").strip().lower() or None
     if label is not None and "\x00" in label:  # Postgres text holds no NUL
         raise BadRequest("label may not contain NUL.")
@@ -433,6 +443,7 @@ async def list_conversations(request: Request) -> Response:
         assignee=assignee,
         channel_id=parse_uuid(channel, "channel") if channel else None,
         label=label,
+        team=team,
     )
     store = services(request).store
     ids = [r.id for r in rows]
@@ -478,6 +489,21 @@ async def presence(request: Request) -> Response:
     members = await svc.store.member_ids(principal.workspace_id)
     states = await svc.ingress.presences(principal.workspace_id, members)
     return JSONResponse({"items": [{"user_id": k, "state": v} for k, v in states.items()]})
+
+
+async def queue(request: Request) -> Response:
+    """The open conversations nobody has been assigned, in all and by team."""
+    principal = await authenticate(request)
+    waiting = await services(request).store.queue(principal.workspace_id)
+    return JSONResponse(
+        {
+            "unassigned": sum(waiting.values()),
+            "teams": [
+                {"team_id": str(team) if team else None, "unassigned": count}
+                for team, count in waiting.items()
+            ],
+        }
+    )
 
 
 async def list_messages(request: Request) -> Response:
@@ -540,10 +566,16 @@ async def change_conversation(request: Request) -> Response:
         ):
             raise BadRequest("The assignee is not a member of this workspace.")
         changes["assignee_id"] = str(body.assignee_id) if body.assignee_id else None
+    if "team_id" in body.model_fields_set:
+        if body.team_id is not None and not await svc.teams.exists(
+            principal.workspace_id, body.team_id
+        ):
+            raise BadRequest("The team is not a team of this workspace.")
+        changes["team_id"] = str(body.team_id) if body.team_id else None
     if body.labels is not None:
         changes["labels"] = sorted(set(body.labels))
     if not changes:
-        raise BadRequest("Nothing to change: give status, assignee_id or labels.")
+        raise BadRequest("Nothing to change: give status, assignee_id, team_id or labels.")
     published = await svc.ingress.change_conversation(principal, conversation_id, changes)
     return JSONResponse({"event_id": published.id, "changes": changes}, status_code=202)
 
@@ -608,6 +640,8 @@ routes = [
     Route("/api/channels", connect_channel, methods=["POST"]),
     Route("/api/channels/{channel_id}", disconnect_channel, methods=["DELETE"]),
     Route("/api/conversations", list_conversations, methods=["GET"]),
+    # Before the conversation id route, which it would otherwise match.
+    Route("/api/conversations/queue", queue, methods=["GET"]),
     Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
     Route("/api/conversations/{conversation_id}", change_conversation, methods=["PATCH"]),
     Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),

@@ -26,6 +26,7 @@ from hub import audit
 from hub.errors import BadRequest, NotFound
 from hub.hours import DAYS, BusinessHours
 from hub.models import AuditEvent, Channel, Conversation
+from hub.routing import ChannelRouting
 from hub.store import Store
 from hub.vault import Vault
 
@@ -100,6 +101,9 @@ class ChannelPatch(BaseModel):
         description="Web chat: the pages' origins, scheme://host[:port]; `*` allows any",
     )
     settings: WidgetSettings | None = Field(default=None, description="Web chat only")
+    routing: ChannelRouting | None = Field(
+        default=None, description="Where new conversations go and how they are assigned"
+    )
 
 
 def normalize_origin(raw: str) -> str:
@@ -190,6 +194,8 @@ async def update_channel(
         if origins is not None and origins != channel.allowed_origins:
             channel.allowed_origins = origins
             changed.append("allowed_origins")
+        if patch.routing is not None:
+            widget = (widget or {}) | {"routing": patch.routing.model_dump(mode="json")}
         if widget:
             merged = {**channel.settings, **widget}
             merged = {k: v for k, v in merged.items() if v is not None}

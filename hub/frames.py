@@ -22,6 +22,7 @@ EVENT_NAMES = (
     "contact.updated",
     "contact.deleted",
     "channel.updated",
+    "routing.updated",
 )
 
 # An escaped NUL (`\u0000`) whose backslash is not itself escaped.

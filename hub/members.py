@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hub import audit
 from hub.auth import hash_password
 from hub.errors import BadRequest, Conflict, NotFound
-from hub.models import AuditEvent, Membership, User
+from hub.models import AuditEvent, Membership, TeamMember, User
 from hub.store import Sessions, normalize_email
 
 
@@ -40,6 +41,7 @@ class Member:
             "name": self.user.name,
             "email": self.user.email,
             "role": self.membership.role,
+            "capacity": self.membership.capacity,
             "created_at": self.membership.created_at.isoformat(),
         }
 
@@ -117,7 +119,7 @@ class Members:
             membership = Membership(workspace_id=workspace_id, user_id=user.id, role=role)
             s.add(membership)
             await audit.append(
-                s, _audit(workspace_id, actor, "member.added", user.id, {"role": role})
+                s, by_member(workspace_id, actor, "member.added", user.id, {"role": role})
             )
         return Member(user, membership), existed
 
@@ -133,7 +135,22 @@ class Members:
                 membership.role = role
                 s.add(membership)
                 await audit.append(
-                    s, _audit(workspace_id, actor, "member.role_changed", user_id, detail)
+                    s, by_member(workspace_id, actor, "member.role_changed", user_id, detail)
+                )
+        return Member(user, membership)
+
+    async def set_capacity(
+        self, workspace_id: uuid.UUID, actor: Actor, user_id: uuid.UUID, capacity: int | None
+    ) -> Member:
+        """How many open conversations routing gives the member at most (None: no limit)."""
+        async with self.sessions() as s, s.begin():
+            user, membership = await _member(s, workspace_id, user_id)
+            if membership.capacity != capacity:
+                detail = {"from": membership.capacity, "to": capacity}
+                membership.capacity = capacity
+                s.add(membership)
+                await audit.append(
+                    s, by_member(workspace_id, actor, "member.capacity_changed", user_id, detail)
                 )
         return Member(user, membership)
 
@@ -146,7 +163,13 @@ class Members:
             if membership.role == "admin":
                 await _keep_an_admin(s, workspace_id)
             await s.delete(membership)
-            await audit.append(s, _audit(workspace_id, actor, "member.removed", user_id, {}))
+            await s.exec(
+                sa.delete(TeamMember).where(
+                    col(TeamMember.workspace_id) == workspace_id,
+                    col(TeamMember.user_id) == user_id,
+                )
+            )
+            await audit.append(s, by_member(workspace_id, actor, "member.removed", user_id, {}))
 
     async def audit_page(
         self, workspace_id: uuid.UUID, where: AuditFilter, *, limit: int, cursor: str | None
@@ -223,21 +246,23 @@ async def _names(s: AsyncSession, rows: list[AuditEvent]) -> dict[str, str]:
     return {str(user_id): name for user_id, name in users.all()}
 
 
-def _audit(
+def by_member(
     workspace_id: uuid.UUID,
     actor: Actor,
     action: str,
-    user_id: uuid.UUID,
+    target_id: uuid.UUID,
     detail: dict[str, Any],
+    target_type: str = "user",
 ) -> AuditEvent:
-    # Ids and roles only: no e-mail or name, so the log holds no personal data of its own.
+    """An audit row of a member's change. Ids, roles and settings only: no e-mail or name, so
+    the log holds no personal data of its own."""
     return AuditEvent(
         workspace_id=workspace_id,
         actor_type="user",
         actor_id=str(actor.user_id),
         action=action,
-        target_type="user",
-        target_id=str(user_id),
+        target_type=target_type,
+        target_id=str(target_id),
         ip=actor.ip,
         detail=detail,
     )

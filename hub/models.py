@@ -68,7 +68,43 @@ class Membership(SQLModel, table=True):
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     role: str = Field(max_length=20)  # admin | agent
+    capacity: int | None = None  # open conversations routing gives this agent; None: no limit
+    last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # by routing
     created_at: datetime = _ts()
+
+
+class Team(SQLModel, table=True):
+    """A group of agents that conversations can be routed to (`hub.routing`)."""
+
+    __tablename__ = "teams"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=100)
+    assignment: str = Field(default="manual", max_length=20)  # manual | round_robin | least_busy
+    created_at: datetime = _ts()
+
+
+class TeamMember(SQLModel, table=True):
+    __tablename__ = "team_members"
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    team_id: uuid.UUID = Field(foreign_key="teams.id", ondelete="CASCADE", primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+
+
+class CannedResponse(SQLModel, table=True):
+    """A saved reply an agent inserts with `/shortcut`: the workspace's (`user_id` None, kept
+    by admins) or one agent's own."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (sa.Index("ix_canned_responses_owner", "workspace_id", "user_id", "shortcut"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE")
+    shortcut: str = Field(max_length=40)
+    text: str = Field(sa_type=sa.Text)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
 
 
 class ApiToken(SQLModel, table=True):
@@ -137,6 +173,8 @@ class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
     __table_args__ = (
         sa.Index("ix_conversations_activity", "workspace_id", "last_activity_at", "id"),
+        # routing: each agent's open load, and the queue of unassigned ones
+        sa.Index("ix_conversations_assignee", "workspace_id", "assignee_id", "status"),
     )
     id: uuid.UUID = Field(primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
@@ -148,6 +186,7 @@ class Conversation(SQLModel, table=True):
     last_inbound_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # opens the window
     status: str = Field(default="open", max_length=20)  # open | pending | resolved | snoozed
     assignee_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    team_id: uuid.UUID | None = Field(default=None, foreign_key="teams.id", ondelete="SET NULL")
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_activity_at: datetime = _ts()
     last_message_preview: str | None = Field(default=None, max_length=200)

@@ -20,7 +20,7 @@ from pydantic.json_schema import JsonSchemaMode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub import accountdocs, admin, api, privacydocs, widgetdocs, workspace
+from hub import accountdocs, admin, api, cannedapi, privacydocs, widgetdocs, workspace
 from hub.auth import SESSION_COOKIE
 from hub.channels import ConnectBody
 from hub.channelsettings import ChannelPatch
@@ -28,6 +28,7 @@ from hub.frames import Cursor
 from hub.message import ChannelKind, Message, MessageKind
 from hub.oauth import AuthorizeBody
 from hub.settings import Settings
+from hub.teams import TeamBody, TeamPatch
 
 REF = "#/components/schemas/{model}"
 
@@ -154,6 +155,7 @@ class ConversationOut(_Out):
     kind: MessageKind
     status: Literal["open", "pending", "resolved", "snoozed"]
     assignee_id: uuid.UUID | None
+    team_id: uuid.UUID | None = Field(description="The team whose queue it is in")
     snoozed_until: datetime | None = Field(description="With status snoozed: when it reopens")
     labels: list[str] = Field(description="Lower-case, sorted")
     last_activity_at: datetime
@@ -413,7 +415,20 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
                     {"type": "string", "format": "uuid"},
                 ),
                 _param("label", "query", "Only those with this label", {"type": "string"}),
+                _param(
+                    "team_id",
+                    "query",
+                    "Only this team's queue (a team id), only those in no team (none), or all",
+                    {"type": "string", "default": "any"},
+                ),
             ),
+        ),
+        ("/api/conversations/queue", "get"): _Op(
+            "How many open conversations wait for an assignee",
+            {200: ("In all and by team", Queue)},
+            (401,),
+            description="Routing (channel and team settings) assigns them as agents come "
+            "online or have room; the rest wait here for someone to take them.",
         ),
         ("/api/conversations/{conversation_id}", "get"): _Op(
             "One conversation, with each agent's read position",
@@ -437,12 +452,13 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             "with `duplicate: true` and status 200.",
         ),
         ("/api/conversations/{conversation_id}", "patch"): _Op(
-            "Resolve, reopen, snooze, (re)assign or label a conversation",
+            "Resolve, reopen, snooze, (re)assign, move to a team or label a conversation",
             {202: ("Published to every agent; stored by the worker", ConversationChanged)},
             (400, 401, 403, 404, 413),
             body=api.ConversationPatch,
             params=(conversation,),
-            description="A message from the contact reopens a resolved or snoozed conversation.",
+            description="A message from the contact reopens a resolved or snoozed conversation. "
+            "A person's assignment always wins over routing, which only fills an empty one.",
         ),
         ("/api/conversations/{conversation_id}/reactions", "post"): _Op(
             "React to a message (WhatsApp)",
@@ -546,6 +562,7 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
     privacy = {k: _Op(**v) for k, v in privacydocs.operations(page_max_items).items()}
     operations = _operations(page_max_items) | widget | account | _admin_operations(page_max_items)
     operations |= privacy | {k: _Op(**v) for k, v in workspace.operations().items()}
+    operations |= {k: _Op(**v) for k, v in cannedapi.operations().items()}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = _operation(components, path, method, op)
     return {
@@ -595,6 +612,9 @@ class MemberOut(_Out):
     name: str
     email: str
     role: Literal["admin", "agent"]
+    capacity: int | None = Field(
+        description="At most this many open conversations from routing; none: no limit"
+    )
     created_at: datetime = Field(description="When they joined this workspace")
 
 
@@ -607,6 +627,27 @@ class AddedMember(MemberOut):
         description="The e-mail already had an account (another workspace): it keeps its "
         "password, and the one given was not used"
     )
+
+
+class TeamOut(_Out):
+    id: uuid.UUID
+    name: str
+    assignment: Literal["manual", "round_robin", "least_busy"]
+    member_ids: list[uuid.UUID] = Field(description="Sorted")
+
+
+class TeamPage(_Out):
+    items: list[TeamOut] = Field(description="By name")
+
+
+class QueueCount(_Out):
+    team_id: uuid.UUID | None = Field(description="None: in no team's queue")
+    unassigned: int = Field(ge=0)
+
+
+class Queue(_Out):
+    unassigned: int = Field(ge=0, description="Open conversations nobody is assigned, in all")
+    teams: list[QueueCount] = Field(description="The same by team; a team with none is left out")
 
 
 class AuditEntry(_Out):
@@ -693,6 +734,7 @@ class HubStatus(_Out):
 def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
     user = _param("user_id", "path", "A member's user id", {"type": "string", "format": "uuid"})
     channel = _param("channel_id", "path", "A channel id", {"type": "string", "format": "uuid"})
+    team = _param("team_id", "path", "A team id", {"type": "string", "format": "uuid"})
     when = {"type": "string", "format": "date-time"}
     return {
         ("/api/members", "get"): _Op(
@@ -710,13 +752,41 @@ def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             "as `member.added`.",
         ),
         ("/api/members/{user_id}", "patch"): _Op(
-            "Change a member's role (admins)",
+            "Change a member's role or routing capacity (admins)",
             {200: ("The member", MemberOut)},
             (400, 401, 403, 404, 409, 413),
-            body=admin.RoleChange,
+            body=admin.MemberPatch,
             params=(user,),
             description="409 `last_admin` when it would leave the workspace without an admin. "
-            "Audited as `member.role_changed`.",
+            "Audited as `member.role_changed` and `member.capacity_changed`.",
+        ),
+        ("/api/teams", "get"): _Op(
+            "The workspace's teams",
+            {200: ("Every team", TeamPage)},
+            (401,),
+            description="Any member may list them (to move conversations between queues).",
+        ),
+        ("/api/teams", "post"): _Op(
+            "Create a team (admins)",
+            {201: ("Created", TeamOut)},
+            (400, 401, 403, 409, 413),
+            body=TeamBody,
+            description="409 when the name is taken. Audited as `team.created`.",
+        ),
+        ("/api/teams/{team_id}", "patch"): _Op(
+            "Rename a team, change its assignment or its members (admins)",
+            {200: ("The team", TeamOut)},
+            (400, 401, 403, 404, 409, 413),
+            body=TeamPatch,
+            params=(team,),
+            description="Audited as `team.updated` with the changed fields.",
+        ),
+        ("/api/teams/{team_id}", "delete"): _Op(
+            "Delete a team (admins)",
+            {204: ("Deleted; its conversations keep their assignees and leave its queue", None)},
+            (401, 403, 404),
+            params=(team,),
+            description="Audited as `team.deleted`.",
         ),
         ("/api/members/{user_id}", "delete"): _Op(
             "Remove a member (admins)",
@@ -769,7 +839,7 @@ def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             params=(channel,),
         ),
         ("/api/channels/{channel_id}", "patch"): _Op(
-            "Rename a channel; a web chat's origins and widget settings (admins)",
+            "Rename a channel, set its routing; a web chat's origins and widget settings (admins)",
             {200: ("The channel", ChannelDetail)},
             (400, 401, 403, 404, 413),
             body=ChannelPatch,
@@ -777,8 +847,9 @@ def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             description="400 `invalid_origin` for an origin that is not scheme://host[:port], "
             "`invalid_colour` for a colour that is not #rrggbb, `invalid_timezone` for a zone "
             "that is not an IANA name, `invalid_hours` for a range that is not HH:MM to a "
-            "later HH:MM, `not_webchat` for web-chat fields on another kind. Audited as "
-            "`channel.updated` with the changed fields.",
+            "later HH:MM, `not_webchat` for web-chat fields on another kind, `bad_request` for "
+            "a routing team that is not the workspace's. Audited as `channel.updated` with the "
+            "changed fields.",
         ),
         ("/api/channels/{channel_id}/identity-secret", "post"): _Op(
             "Make a web chat's identity-verification secret anew (admins)",

@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 import hub.models  # noqa: F401  (registers the tables)
-from hub import tenancy
+from hub import routing, tenancy
 from hub.bus import Event
 from hub.message import Message, utc_now
+from hub.routing import Router
 from hub.store import Sessions
 
 PREVIEW_CHARS = 200
@@ -44,19 +45,33 @@ def _dialect_insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-async def apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) -> None:
-    """Apply a batch in one transaction; events this group does not store are skipped."""
+async def apply(
+    sessions: Sessions, workspace_id: str, events: Sequence[Event], router: Router | None = None
+) -> list[dict[str, Any]]:
+    """Apply a batch in one transaction; events this group does not store are skipped. With
+    a router, the queue is drained after the batch's events, in the same transaction; the
+    answer is the `conversation.updated` events that announce what routing did."""
     with tenancy.acting_for(workspace_id):
-        await _apply(sessions, workspace_id, events)
+        return await _apply(sessions, workspace_id, events, router)
 
 
-async def _apply(sessions: Sessions, workspace_id: str, events: Sequence[Event]) -> None:
+async def _apply(
+    sessions: Sessions, workspace_id: str, events: Sequence[Event], router: Router | None
+) -> list[dict[str, Any]]:
     """Consecutive messages are written together, a few statements for the whole run (see
     `_messages_created`); any other event first flushes the messages before it, so each
     event sees the rows of the events before it, as if applied one at a time."""
     workspace = uuid.UUID(workspace_id)
     async with sessions() as orm, orm.begin():
         session = await orm.connection()
+        plan = None
+        if router is not None and events and any(routing.triggers(e) for e in events):
+            plan = await router.plan(session, workspace)
+            if plan.routed():
+                await router.lock(session, workspace)  # before any row lock: no deadlock
+                plan.declined = routing.declined(events)
+            else:
+                plan = None
         created: list[Event] = []
         for event in events:
             if event.name == "message.created":
@@ -66,6 +81,9 @@ async def _apply(sessions: Sessions, workspace_id: str, events: Sequence[Event])
                 created = []
                 await handler(session, workspace, event)
         await _messages_created(session, created)
+        if plan is None or router is None:
+            return []
+        return await router.drain(session, workspace, plan, as_of=events[-1].id)
 
 
 async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -> None:
@@ -123,7 +141,8 @@ async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -
                 last_activity_at=message.sent_at,
                 last_message_preview=preview,
                 last_event_id=event.id,
-                created_at=now,
+                # When it began: its first message's time (the queue is served oldest first).
+                created_at=min(message.sent_at, now),
                 inbound=inbound,
             )
         )
@@ -371,7 +390,10 @@ async def _contact_updated(session: AsyncConnection, workspace_id: uuid.UUID, ev
 async def _conversation_changed(
     session: AsyncConnection, workspace_id: uuid.UUID, data: dict[str, Any], changes: dict[str, Any]
 ) -> None:
-    """An agent's status, assignment or snooze: the latest on the stream wins."""
+    """An agent's status, assignment, team or snooze: the latest on the stream wins. What
+    routing did (`routed`) is in the database already: its event only tells the inboxes."""
+    if data.get("routed"):
+        return
     values: dict[str, Any] = {}
     if changes.get("status") in ("open", "pending", "resolved", "snoozed"):
         values["status"] = changes["status"]
@@ -383,6 +405,9 @@ async def _conversation_changed(
     if "assignee_id" in changes:
         assignee = changes["assignee_id"]
         values["assignee_id"] = uuid.UUID(str(assignee)) if assignee else None
+    if "team_id" in changes:
+        team = changes["team_id"]
+        values["team_id"] = uuid.UUID(str(team)) if team else None
     conversation_id = uuid.UUID(str(data["conversation_id"]))
     if values:
         await session.execute(

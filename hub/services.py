@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.outbound import Platforms
 from hub.auth import Signer
 from hub.bus import Bus, make_bus
+from hub.canned import Canned
 from hub.channels import Channels
 from hub.db import make_engine, sessionmaker
 from hub.deletions import Deletions, Sweeper
@@ -20,9 +21,11 @@ from hub.members import Members
 from hub.metrics import Metrics
 from hub.profiles import Profiler
 from hub.retention import Retention
+from hub.routing import Router
 from hub.sender import Sender
 from hub.settings import Settings
 from hub.store import Store
+from hub.teams import Teams
 from hub.tokens import TokenRefresher
 from hub.vault import Vault
 from hub.webchat import WebChat
@@ -44,6 +47,8 @@ class Services:
     platforms: Platforms
     members: Members
     deletions: Deletions
+    teams: Teams
+    canned: Canned
     connected: set[Outlet] = field(default_factory=set)  # every open socket on this node
     metrics: Metrics = field(default_factory=Metrics)  # what this node counts (/metrics)
 
@@ -87,6 +92,8 @@ class Services:
                 secret_key=settings.secret_key,
                 lease_s=settings.deletion_lease_s,
             ),
+            teams=Teams(store.sessions, bus),
+            canned=Canned(store.sessions),
             metrics=metrics,
         )
 
@@ -96,7 +103,12 @@ class Services:
         settings, bus = self.settings, self.bus
         return Worker(
             [
-                Consumer(settings, bus, PERSIST_GROUP, Persister(self.store.sessions, bus).handle),
+                Consumer(
+                    settings,
+                    bus,
+                    PERSIST_GROUP,
+                    Persister(self.store.sessions, bus, Router(self.ingress.presences)).handle,
+                ),
                 Consumer(settings, bus, SEND_GROUP, Sender(self, client).handle),
                 Consumer(settings, bus, PROFILE_GROUP, Profiler(self, client).handle),
             ],

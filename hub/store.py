@@ -350,9 +350,10 @@ class Store:
         assignee: uuid.UUID | str | None = "any",
         channel_id: uuid.UUID | None = None,
         label: str | None = None,
+        team: uuid.UUID | str | None = "any",
     ) -> tuple[list[Conversation], str | None]:
         """Newest activity first; `cursor` continues after the last row of the previous page.
-        `assignee`: "any", None (unassigned) or a user id."""
+        `assignee` and `team`: "any", None (none) or an id."""
         query = select(Conversation).where(Conversation.workspace_id == workspace_id)
         if status:
             query = query.where(Conversation.status == status)
@@ -367,6 +368,10 @@ class Store:
             query = query.where(col(Conversation.assignee_id).is_(None))
         elif isinstance(assignee, uuid.UUID):
             query = query.where(Conversation.assignee_id == assignee)
+        if team is None:
+            query = query.where(col(Conversation.team_id).is_(None))
+        elif isinstance(team, uuid.UUID):
+            query = query.where(Conversation.team_id == team)
         if cursor:
             at, last_id = decode_cursor(cursor)
             query = query.where(
@@ -386,6 +391,20 @@ class Store:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].last_activity_at, rows[-1].id) if more else None
         return rows, next_cursor
+
+    async def queue(self, workspace_id: uuid.UUID) -> dict[uuid.UUID | None, int]:
+        """How many open conversations wait for an assignee, by team (None: no team)."""
+        query = (
+            select(Conversation.team_id, sa.func.count())
+            .where(
+                Conversation.workspace_id == workspace_id,
+                col(Conversation.assignee_id).is_(None),
+                Conversation.status == "open",
+            )
+            .group_by(col(Conversation.team_id))
+        )
+        async with self.sessions() as s:
+            return {team: count for team, count in (await s.exec(query)).all()}
 
     async def labels(
         self, workspace_id: uuid.UUID, conversation_ids: list[uuid.UUID]

@@ -17,6 +17,7 @@ What was read and not handled stays pending and is claimed by another worker.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -27,6 +28,7 @@ from sqlalchemy import exc as sa_exc
 
 from hub import erasure, persist
 from hub.bus import Batch, Bus, Event
+from hub.routing import Router
 from hub.settings import Settings
 from hub.store import Sessions
 
@@ -168,15 +170,17 @@ class Consumer:
 
 
 class Persister:
-    def __init__(self, sessions: Sessions, bus: Bus) -> None:
+    def __init__(self, sessions: Sessions, bus: Bus, router: Router | None = None) -> None:
         self.sessions = sessions
         self.bus = bus
+        self.router = router
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         # An erased person's events that a consumer read before they were purged.
         events = await erasure.unerased(self.bus, workspace_id, events)
+        routed: list[dict[str, object]] = []
         try:
-            await persist.apply(self.sessions, workspace_id, events)
+            routed = await persist.apply(self.sessions, workspace_id, events, self.router)
         except Exception as exc:
             if not unappliable(exc):
                 raise
@@ -184,7 +188,7 @@ class Persister:
             # skip (log, ack) only the ones that cannot be applied.
             for event in events:
                 try:
-                    await persist.apply(self.sessions, workspace_id, [event])
+                    routed += await persist.apply(self.sessions, workspace_id, [event], self.router)
                 except Exception as one:
                     if not unappliable(one):
                         raise
@@ -194,6 +198,9 @@ class Persister:
                         workspace_id,
                         exc_info=True,
                     )
+        # What routing did is stored; the inboxes learn it from these (agents only).
+        for data in routed:
+            await self.bus.publish(workspace_id, "conversation.updated", json.dumps(data))
 
 
 def unappliable(exc: BaseException) -> bool:

@@ -6,6 +6,8 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
+import pytest
+
 from hub.auth import Principal
 from hub.db import make_engine, migrate, sessionmaker
 from hub.settings import Settings
@@ -51,3 +53,19 @@ async def make_tenant(
 def prepare(settings: Settings, *names: str) -> list[Tenant]:
     migrate(settings)
     return [asyncio.run(make_tenant(settings, name)) for name in names]
+
+
+def backends(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The settings for the fixture's param: "sqlite" is the embedded default (SQLite and the
+    in-process bus); "postgres" is the test run's Postgres database with the real Redis under
+    this test's own key prefix."""
+    if request.param != "postgres":
+        return settings
+    from tests.conftest import REDIS_URL
+
+    url = request.getfixturevalue("postgres_database")
+    return settings.with_overrides(
+        database_url="postgresql+asyncpg://" + url.split("://", 1)[1],
+        redis_url=REDIS_URL,
+        redis_prefix=request.getfixturevalue("redis_prefix"),
+    )

@@ -27,6 +27,7 @@ from tests.helpers import ORIGIN, Tenant, prepare
 
 BASE = "https://hub.example"
 DELETION_ID = "0f0f0f0f-0000-4000-8000-000000000001"  # no such request: the role decides first
+TEAM_ID = "0f0f0f0f-0000-4000-8000-000000000002"  # no such team either
 PASSWORD = "correct-horse-battery"
 
 
@@ -121,7 +122,7 @@ def test_admin_adds_an_agent_changes_the_role_and_removes_them(env: Env) -> None
     member = added.json()
     assert member["email"] == "new.agent@acme.example" and member["role"] == "agent"
     assert member["name"] == "Ayşe Agent" and member["existing_user"] is False
-    assert set(member) == {"id", "name", "email", "role", "created_at", "existing_user"}
+    assert set(member) == {"id", "name", "email", "role", "capacity", "created_at", "existing_user"}
 
     agent = env.log_in("new.agent@acme.example", PASSWORD)  # the initial password works
     assert agent("GET", "/api/me").json()["user"]["role"] == "agent"
@@ -233,6 +234,9 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", "/api/deletions", None),
         ("GET", f"/api/deletions/{DELETION_ID}", None),
         ("GET", "/api/status", None),
+        ("POST", "/api/teams", {"name": "Sneaky"}),
+        ("PATCH", f"/api/teams/{TEAM_ID}", {"name": "Renamed"}),
+        ("DELETE", f"/api/teams/{TEAM_ID}", None),
     ]
 
 
@@ -247,6 +251,7 @@ def test_the_list_covers_every_admin_operation(env: Env) -> None:
         str(env.acme.channel_id): "{channel_id}",
         str(env.acme.admin_id): "{user_id}",
         DELETION_ID: "{deletion_id}",
+        TEAM_ID: "{team_id}",
     }
     listed = set()
     for method, path, _ in admin_endpoints(env):

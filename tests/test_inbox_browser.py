@@ -181,6 +181,22 @@ def agent(site: Site, contexts: Any) -> Iterator[Any]:
     assert not errors, errors
 
 
+def agent_page(site: Site, contexts: Any, name: str) -> tuple[Any, str]:
+    """A new agent of the demo workspace, signed in to the inbox in a page of their own."""
+    from playwright.sync_api import expect
+
+    password = "pw-" + uuid.uuid4().hex
+    email = f"agent-{uuid.uuid4().hex[:6]}@demo.example"
+    added = site.admin.post(
+        "/api/members", json={"email": email, "name": name, "role": "agent", "password": password}
+    )
+    assert added.status_code == 201, added.text
+    page = contexts().new_page()
+    log_in(page, site.base, email, password)
+    expect(page.locator("[data-ib=status]")).to_have_text("Live")
+    return page, str(added.json()["id"])
+
+
 def conversation_row(page: Any, text: str) -> Any:
     return page.locator("[data-ib=conversation]", has_text=text)
 
@@ -462,17 +478,7 @@ def test_two_agents_see_each_others_replies_assignments_notes_and_presence_live(
 ) -> None:
     from playwright.sync_api import expect
 
-    password = "pw-" + uuid.uuid4().hex
-    email = f"ayse-{uuid.uuid4().hex[:6]}@demo.example"
-    added = site.admin.post(
-        "/api/members",
-        json={"email": email, "name": "Ayşe", "role": "agent", "password": password},
-    )
-    assert added.status_code == 201, added.text
-    ayse_id = added.json()["id"]
-    other = contexts().new_page()
-    log_in(other, site.base, email, password)
-    expect(other.locator("[data-ib=status]")).to_have_text("Live")
+    other, ayse_id = agent_page(site, contexts, "Ayşe")
     expect(other.locator("[data-ib=admin-link]")).to_be_hidden()
 
     visitor = Visitor(site)
@@ -699,3 +705,179 @@ def test_a_send_the_platform_refuses_shows_failed_with_the_reason(site: Site, ag
     delivery = agent.locator("[data-ib=message][data-direction=out] [data-ib=delivery]")
     expect(delivery).to_have_attribute("data-status", "failed")
     expect(delivery).to_contain_text("Message undeliverable")
+
+
+def test_routing_set_up_in_the_console_assigns_live_and_the_queue_shows_who_waits(
+    site: Site, agent: Any, contexts: Any
+) -> None:
+    """The admin makes a team in the console's Routing tab and sends the web chat to it; a
+    visitor's conversation goes to the team's online member, live in both inboxes; while
+    that member is away, the next one waits in the queue the inbox shows, and goes to them
+    when they are back."""
+    from playwright.sync_api import expect
+
+    kemal, kemal_id = agent_page(site, contexts, "Kemal")
+    [webchat] = [
+        c for c in site.admin.get("/api/channels").json()["items"] if c["kind"] == "webchat"
+    ]
+
+    console = agent.context.new_page()
+    console.goto(site.base + "/admin#routing")
+    console.locator("[data-ib=team-name]").fill("Support")
+    console.locator("[data-ib=team-assignment]").select_option("round_robin")
+    console.get_by_role("button", name="Create team").click()
+    team_row = console.locator("[data-ib=team]", has_text="Support")
+    expect(team_row).to_have_count(1)
+    team_row.locator(f"[data-ib=team-member][value='{kemal_id}']").check()
+    route = console.locator(f"[data-ib=channel-route][data-id='{webchat['id']}']")
+    expect(route.locator("[data-ib=route-team] option", has_text="Support")).to_have_count(1)
+    route.locator("[data-ib=route-team]").select_option(label="Support")
+    expect(route.locator("[data-ib=route-mode]")).to_be_hidden()  # the team's setting rules
+    capacity = console.locator(f"[data-ib=capacity-row][data-id='{kemal_id}'] [data-ib=capacity]")
+    capacity.fill("-1")
+    capacity.press("Tab")
+    expect(console.locator("[data-ib=routing-error]")).to_have_text(
+        "A capacity is a whole number from 0 to 1000, or empty."
+    )
+    capacity.fill("5")
+    capacity.press("Tab")
+
+    def capacity_of_kemal() -> Any:
+        members = site.admin.get("/api/members").json()["items"]
+        return {m["id"]: m["capacity"] for m in members}[kemal_id]
+
+    wait_until(lambda: capacity_of_kemal() == 5)
+    # Empty is no limit: Kemal takes the web chat's backlog from earlier tests as well.
+    capacity.fill("")
+    capacity.press("Tab")
+    wait_until(lambda: capacity_of_kemal() is None)
+    [team] = site.admin.get("/api/teams").json()["items"]
+    try:
+        assert team["name"] == "Support" and team["assignment"] == "round_robin"
+        wait_until(
+            lambda: site.admin.get("/api/teams").json()["items"][0]["member_ids"] == [kemal_id]
+        )
+        routing = site.admin.get(f"/api/channels/{webchat['id']}").json()["settings"]["routing"]
+        assert routing == {"team_id": team["id"], "assignment": "manual"}
+        screenshot(console, "admin-routing")
+
+        tag = uuid.uuid4().hex[:6]
+        visitor = Visitor(site)
+        try:
+            visitor.say(f"Routed to someone {tag}")
+        finally:
+            visitor.close()
+        kemal.locator("[data-ib=filter-assignee]").select_option("me")
+        expect(conversation_row(kemal, tag)).to_have_count(1)
+        mine = conversation_row(agent, tag)
+        expect(mine.locator(".tag.who")).to_have_text("Kemal")
+        expect(mine.locator(".tag.team")).to_have_text("Support")
+
+        # Kemal steps away: the next conversation waits, and the inbox says so.
+        kemal.locator("[data-ib=presence]").select_option("away")
+        wait_until(
+            lambda: (
+                {p["user_id"]: p["state"] for p in site.admin.get("/api/presence").json()["items"]}[
+                    kemal_id
+                ]
+                == "away"
+            )
+        )
+        before = site.admin.get("/api/conversations/queue").json()["unassigned"]
+        waiting = uuid.uuid4().hex[:6]
+        visitor = Visitor(site)
+        try:
+            visitor.say(f"Anyone there? {waiting}")
+        finally:
+            visitor.close()
+        queue = agent.locator("[data-ib=queue]")
+        expect(queue).to_have_text(f"{before + 1} waiting for an agent")
+        queue.click()
+        expect(agent.locator("[data-ib=filter-assignee]")).to_have_value("none")
+        expect(conversation_row(agent, waiting)).to_have_count(1)
+        expect(conversation_row(agent, tag)).to_have_count(0)  # Kemal's
+        screenshot(agent, "inbox-queue")
+        # Back online: it is Kemal's, and it leaves the queue.
+        kemal.locator("[data-ib=presence]").select_option("online")
+        expect(conversation_row(kemal, waiting)).to_have_count(1)
+        expect(conversation_row(agent, waiting)).to_have_count(0)
+        if before:
+            expect(queue).to_have_text(f"{before} waiting for an agent")
+        else:
+            expect(queue).to_be_hidden()
+    finally:
+        site.admin.patch(f"/api/channels/{webchat['id']}", json={"routing": {}})
+        site.admin.delete(f"/api/teams/{team['id']}")
+        agent.locator("[data-ib=filter-assignee]").select_option("any")
+
+
+def test_slash_shortcuts_insert_saved_replies_rendered_for_the_contact(
+    site: Site, agent: Any
+) -> None:
+    """The admin saves a workspace reply with placeholders and an own one in the "Saved
+    replies" dialog; typing /shortcut in the composer offers them, and Enter inserts the
+    text made out to the contact, which then sends as typed."""
+    from playwright.sync_api import expect
+
+    tag = uuid.uuid4().hex[:6]
+    visitor = Visitor(site)
+    try:
+        visitor.say(f"Where is my order? {tag}")
+        conversation_row(agent, tag).click()
+        agent.locator("[data-ib=canned-open]").click()
+        dialog = agent.locator("[data-ib=canned-dialog]")
+        expect(dialog).to_be_visible()
+        dialog.locator("[data-ib=canned-shortcut]").fill(f"/order{tag}")
+        dialog.locator("[data-ib=canned-text]").fill(
+            "Hi {{contact.first_name | there}}, {{agent.first_name}} here: it ships today."
+        )
+        dialog.get_by_role("button", name="Save reply").click()
+        expect(dialog.locator(f"[data-ib=canned-item][data-shortcut=order{tag}]")).to_contain_text(
+            "Everyone’s"
+        )
+        dialog.locator("[data-ib=canned-shortcut]").fill(f"ordermine{tag}")
+        dialog.locator("[data-ib=canned-text]").fill("Mine: {{contact.name}}")
+        dialog.locator("[data-ib=canned-personal]").check()
+        dialog.get_by_role("button", name="Save reply").click()
+        expect(
+            dialog.locator(f"[data-ib=canned-item][data-shortcut=ordermine{tag}]")
+        ).to_contain_text("Mine")
+        typo = dialog.locator("[data-ib=canned-text]")
+        dialog.locator("[data-ib=canned-shortcut]").fill(f"typo{tag}")
+        typo.fill("Hi {{contact.nmae}}")
+        dialog.get_by_role("button", name="Save reply").click()
+        expect(dialog.locator("[data-ib=canned-error]")).to_contain_text("{{contact.nmae}}")
+        dialog.get_by_role("button", name="Close").click()
+        expect(dialog).to_be_hidden()
+
+        reply = agent.locator("[data-ib=reply]")
+        reply.press_sequentially("/order")
+        options = agent.locator("[data-ib=canned-option]")
+        expect(options).to_have_count(2)
+        expect(options.first).to_have_attribute("aria-selected", "true")
+        screenshot(agent, "inbox-canned")
+        reply.press("ArrowDown")
+        expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+        reply.press("ArrowUp")
+        reply.press("Enter")  # inserts; does not send
+        expect(agent.locator("[data-ib=canned-menu]")).to_be_hidden()
+        expect(reply).to_have_value("Hi there, Demo here: it ships today.")
+        reply.press("Enter")  # now it sends
+        expect(agent.locator("[data-ib=message][data-direction=out]").last).to_contain_text(
+            "Hi there, Demo here: it ships today."
+        )
+        texts = [
+            f["data"]["message"].get("text")
+            for f in visitor.received(1.0)
+            if f.get("name") == "message.created"
+        ]
+        assert "Hi there, Demo here: it ships today." in texts
+        # Escape closes the menu and leaves what was typed.
+        reply.press_sequentially("/ordermi")
+        expect(agent.locator("[data-ib=canned-option]")).to_have_count(1)
+        reply.press("Escape")
+        expect(agent.locator("[data-ib=canned-menu]")).to_be_hidden()
+        expect(reply).to_have_value("/ordermi")
+        reply.fill("")
+    finally:
+        visitor.close()

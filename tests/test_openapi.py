@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
-from hub import account, admin, api, export, oauth, privacy, widgetapi, workspace
+from hub import account, admin, api, cannedapi, export, oauth, privacy, widgetapi, workspace
 from hub import status as status_api
 from hub.app import create_app
 from hub.openapi import document
@@ -43,6 +43,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *privacy.routes,
         *workspace.routes,
         *status_api.routes,
+        *cannedapi.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
@@ -137,6 +138,7 @@ def test_query_parameters() -> None:
         "assignee",
         "channel_id",
         "label",
+        "team_id",
     }
     assert names("/api/conversations/{conversation_id}/messages", "get") == {"limit", "before"}
     [limit] = [
@@ -255,6 +257,7 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert status("GET", "/api/channels", headers=bearer) == 200
     assert status("GET", "/api/conversations", params={"limit": 0}) == 400
     assert status("GET", "/api/conversations", params={"status": "lost"}) == 400
+    assert body("GET", "/api/conversations/queue") == {"unassigned": 0, "teams": []}
 
     widget, origin = {"channel": tenant.public_key}, {"origin": ORIGIN}
     evil = {"origin": "https://evil.example"}
@@ -384,9 +387,27 @@ def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) ->
     assert status("PATCH", one, missing, json={"role": "agent"}, headers=csrf) == 404
     assert status("DELETE", one, me, headers=csrf) == 409
     assert status("DELETE", one, missing, headers=csrf) == 404
+    assert body("PATCH", one, path, json={"capacity": 3}, headers=csrf)["capacity"] == 3
+    assert status("PATCH", one, path, json={"capacity": -1}, headers=csrf) == 400
+
+    teams, team = "/api/teams", "/api/teams/{team_id}"
+    sales = body("POST", teams, json={"name": "Sales", "member_ids": [agent["id"]]}, headers=csrf)
+    assert status("POST", teams, json={"name": "Sales"}, headers=csrf) == 409
+    assert (
+        status("POST", teams, json={"name": "X", "member_ids": [str(uuid.uuid4())]}, headers=csrf)
+        == 400
+    )
+    sales_path = team.format(team_id=sales["id"])
+    changed = body("PATCH", team, sales_path, json={"assignment": "least_busy"}, headers=csrf)
+    assert changed["assignment"] == "least_busy" and changed["member_ids"] == [agent["id"]]
+    assert [t["name"] for t in body("GET", teams)["items"]] == ["Sales"]
+    gone = team.format(team_id=uuid.uuid4())
+    assert status("PATCH", team, gone, json={"name": "x"}, headers=csrf) == 404
+    assert status("DELETE", team, sales_path, headers=csrf) == 204
+    assert status("DELETE", team, sales_path, headers=csrf) == 404
 
     page = body("GET", "/api/audit", params={"action": "member.", "limit": 1})
-    assert page["items"][0]["action"] == "member.role_changed" and page["next_cursor"]
+    assert page["items"][0]["action"] == "member.capacity_changed" and page["next_cursor"]
     assert status("GET", "/api/audit", params={"since": "yesterday"}) == 400
 
     [site] = body("GET", health)["items"]

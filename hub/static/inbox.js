@@ -11,6 +11,7 @@
 import {
   api, clock, el, errorText, ib, languagePicker, ms, session, stamp, translatePage, translator, uid,
 } from './common.js';
+import { cannedComposer, cannedDialog } from './canned.js';
 import { applyChanges, fill, messageEl } from './render.js';
 import strings from './strings.js';
 
@@ -35,9 +36,10 @@ const rows = new Map(); // conversation id -> <li>
 const channels = new Map(); // id -> channel
 const members = new Map(); // user id -> {name, role}
 const presence = new Map(); // user id -> online | away | offline
+const teams = new Map(); // team id -> {name, assignment, member_ids}
 const recent = new Map(); // conversation id -> messages seen live (bounded)
 const reads = new Map(); // conversation id -> Map(user id -> event id)
-const filter = { status: 'open', assignee: 'any', channel: '', label: '' };
+const filter = { status: 'open', assignee: 'any', team: '', channel: '', label: '' };
 let openId = null, thread = new Map(), nextBefore = null, loadSeq = 0, loadingOlder = false, contactRead = null;
 const pending = new Map(); // client_id -> {frame, node, m, conversationId, tries}
 const readSent = new Map(); // conversation id -> last up_to sent
@@ -90,8 +92,43 @@ function start(data) {
     renderList();
   }).catch(() => {});
   loadMembers();
+  loadTeams();
   connect();
 }
+
+async function loadTeams() {
+  const r = await api('GET', '/api/teams').catch(() => ({}));
+  if (!r.ok) return;
+  teams.clear();
+  r.data.items.forEach((team) => teams.set(team.id, team));
+  const pick = $('filter-team');
+  pick.replaceChildren(pick.children[0], pick.children[1]);
+  r.data.items.forEach((team) => { const o = el('option', null, team.name); o.value = team.id; pick.append(o); });
+  pick.value = filter.team && (filter.team === 'none' || teams.has(filter.team)) ? filter.team : '';
+  renderTeam();
+  renderList();
+  loadQueue();
+}
+
+// The queue: open conversations nobody is assigned, by team
+let queueTimer = 0;
+function loadQueue() {
+  clearTimeout(queueTimer);
+  queueTimer = setTimeout(async () => {
+    const r = await api('GET', '/api/conversations/queue').catch(() => ({}));
+    if (!r.ok || !me) return;
+    const button = $('queue');
+    button.hidden = r.data.unassigned === 0;
+    button.textContent = t('queue-waiting', { n: r.data.unassigned });
+    button.title = r.data.teams.filter((q) => q.team_id && teams.has(q.team_id))
+      .map((q) => t('queue-team', { team: teams.get(q.team_id).name, n: q.unassigned })).join(' · ');
+  }, 300);
+}
+$('queue').addEventListener('click', () => {
+  $('filter-status').value = 'open';
+  $('filter-assignee').value = 'none';
+  onFilter();
+});
 
 async function loadMembers() {
   const [m, p] = await Promise.all([api('GET', '/api/members'), api('GET', '/api/presence')]).catch(() => [{}, {}]);
@@ -143,6 +180,8 @@ function matches(c) {
   if (filter.status && c.status !== filter.status) return false;
   if (filter.assignee === 'me' && c.assignee_id !== me.user_id) return false;
   if (filter.assignee === 'none' && c.assignee_id) return false;
+  if (filter.team === 'none' && c.team_id) return false;
+  if (filter.team && filter.team !== 'none' && c.team_id !== filter.team) return false;
   if (filter.channel && c.channel_id !== filter.channel) return false;
   if (filter.label && !(c.labels || []).includes(filter.label)) return false;
   return true;
@@ -152,6 +191,7 @@ async function loadConversations() {
   const q = new URLSearchParams({ limit: '100' });
   if (filter.status) q.set('status', filter.status);
   if (filter.assignee !== 'any') q.set('assignee', filter.assignee);
+  if (filter.team) q.set('team_id', filter.team);
   if (filter.channel) q.set('channel_id', filter.channel);
   if (filter.label) q.set('label', filter.label);
   const r = await api('GET', `/api/conversations?${q}`);
@@ -209,6 +249,7 @@ function renderList() {
     if (c.kind === 'comment') tags.append(el('span', 'tag', t('comment')));
     if (c.status !== 'open') tags.append(el('span', `tag ${c.status}`, t(c.status)));
     if (c.assignee_id) tags.append(el('span', 'tag who', name(c.assignee_id)));
+    if (c.team_id && teams.has(c.team_id)) tags.append(el('span', 'tag team', teams.get(c.team_id).name));
     (c.labels || []).forEach((l) => tags.append(el('span', 'tag label', l)));
     listEl.appendChild(li); // appending an existing node moves it: this sorts the list
   });
@@ -217,19 +258,20 @@ function renderList() {
 function onFilter() {
   filter.status = $('filter-status').value;
   filter.assignee = $('filter-assignee').value;
+  filter.team = $('filter-team').value;
   filter.channel = $('filter-channel').value;
   filter.label = $('filter-label').value.trim().toLowerCase();
   renderList();
   loadConversations().catch(() => {});
 }
-['filter-status', 'filter-assignee', 'filter-channel'].forEach((n) => $(n).addEventListener('change', onFilter));
+['filter-status', 'filter-assignee', 'filter-team', 'filter-channel'].forEach((n) => $(n).addEventListener('change', onFilter));
 $('filter-label').addEventListener('change', onFilter);
 
 // The open conversation
 async function openConversation(id, keep) {
   const c = conversations.get(id);
   if (!c) return;
-  if (openId !== id) typing(false);
+  if (openId !== id) { typing(false); canned.forget(); }
   const switching = openId !== id || !keep;
   openId = id;
   c.unread = 0;
@@ -293,6 +335,7 @@ function renderHeader() {
   $('resolve').hidden = c.status === 'resolved';
   $('reopen').hidden = c.status !== 'resolved' && c.status !== 'snoozed';
   $('assignee').value = c.assignee_id || '';
+  $('team').value = (c.team_id && teams.has(c.team_id) && c.team_id) || '';
   $('visibility').hidden = c.kind !== 'comment';
   const chips = $('label-chips');
   chips.replaceChildren(...(c.labels || []).map((l) => {
@@ -322,6 +365,16 @@ function renderAssignee() {
   const c = conversations.get(openId);
   pick.value = (c && c.assignee_id) || '';
   renderList();
+}
+
+function renderTeam() {
+  const pick = $('team');
+  $('team-pick').hidden = teams.size === 0;
+  const none = el('option', null, t('no-team'));
+  none.value = '';
+  pick.replaceChildren(none, ...[...teams.values()].map((team) => { const o = el('option', null, team.name); o.value = team.id; return o; }));
+  const c = conversations.get(openId);
+  pick.value = (c && c.team_id && teams.has(c.team_id) && c.team_id) || '';
 }
 
 function showPost() {
@@ -416,11 +469,12 @@ async function change(body) {
   const id = openId;
   const r = await api('PATCH', `/api/conversations/${encodeURIComponent(id)}`, body).catch(() => ({ ok: false }));
   if (!r.ok) return flash(t('action-failed', { why: errorText(r, r.status || '') }));
-  applyConversationChanges(id, r.data.changes); // the event follows; applying twice is harmless
+  applyConversationChanges(id, r.data.changes, r.data.event_id); // the event follows; applying twice is harmless
 }
 $('resolve').addEventListener('click', () => change({ status: 'resolved' }));
 $('reopen').addEventListener('click', () => change({ status: 'open' }));
 $('assignee').addEventListener('change', (e) => change({ assignee_id: e.target.value || null }));
+$('team').addEventListener('change', (e) => change({ team_id: e.target.value || null }));
 $('snooze').addEventListener('change', (e) => {
   const choice = e.target.value;
   e.target.value = '';
@@ -450,11 +504,16 @@ $('label-input').addEventListener('keydown', (e) => {
 });
 $('back').addEventListener('click', () => { appView.dataset.view = 'list'; const li = rows.get(openId); if (li) li.firstChild.focus(); });
 
-function applyConversationChanges(id, changes) {
+// `routed`: what routing did as of event `asOf`; a person's later choice (a later event) stays.
+function applyConversationChanges(id, changes, eventId, routed, asOf) {
   const c = conversations.get(id);
   if (!c || !changes) return;
+  const who = 'assignee_id' in changes || 'team_id' in changes;
+  if (who && routed && c.chosen_at && eventAfter(c.chosen_at, asOf)) return;
+  if (who && eventId && !routed) c.chosen_at = eventId;
   if (changes.status) { c.status = changes.status; c.snoozed_until = changes.snoozed_until || null; }
   if ('assignee_id' in changes) c.assignee_id = changes.assignee_id;
+  if ('team_id' in changes) c.team_id = changes.team_id;
   if (Array.isArray(changes.labels)) c.labels = changes.labels;
   renderList();
   if (id === openId) renderHeader();
@@ -527,6 +586,13 @@ function sendReply() {
   if (live) ws.send(frame); // otherwise sent on the next welcome; the hub dedupes by client_id
 }
 
+// Before the composer's own keys: an open /shortcut menu takes Enter, Tab and Escape.
+const canned = cannedComposer({ textarea: reply, menu: $('canned-menu'), conversationId: () => openId, t });
+const savedReplies = cannedDialog({
+  dialog: $('canned-dialog'), list: $('canned-list'), form: $('canned-form'), error: $('canned-error'),
+  isAdmin: () => Boolean(me) && me.role === 'admin', t, changed: () => canned.forget(),
+});
+$('canned-open').addEventListener('click', () => savedReplies.open());
 $('composer').addEventListener('submit', (e) => { e.preventDefault(); sendReply(); });
 reply.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendReply(); }
@@ -791,7 +857,8 @@ function onEvent(id, eventName, data) {
     typingEl.hidden = !data.on;
     if (data.on) otherTypingTimer = setTimeout(() => { typingEl.hidden = true; }, 10000);
   } else if (eventName === 'conversation.updated' && data.conversation_id) {
-    applyConversationChanges(data.conversation_id, data.changes);
+    applyConversationChanges(data.conversation_id, data.changes, id, data.routed, data.as_of);
+    if (data.changes) loadQueue();
     if (data.read && data.read.user_id) {
       const positions = reads.get(data.conversation_id) || new Map();
       const before = positions.get(data.read.user_id);
@@ -838,7 +905,10 @@ function onEvent(id, eventName, data) {
     presence.set(data.user_id, data.state);
     if (!members.has(data.user_id)) members.set(data.user_id, { name: data.name });
     renderAssignee();
+  } else if (eventName === 'routing.updated') {
+    loadTeams();
   }
+  if (eventName === 'message.created') loadQueue();
 }
 
 window.addEventListener('online', () => { if (active && !ws) { tries = 0; connect(); } });
