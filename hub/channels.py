@@ -12,13 +12,14 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from adapters import send_telegram
 from adapters.base import ChannelContext
 from adapters.instagram_login import Account as IgAccount
 from adapters.outbound import Platforms, Request, redact
-from hub import audit
+from hub import audit, tenancy
 from hub.cache import Cached
 from hub.channelsettings import normalize_origins
 from hub.errors import BadRequest, Conflict, NotFound
@@ -146,39 +147,38 @@ class Channels:
             account_ids=account_ids,
             secrets=sealed,
         )
-        async with self.store.sessions() as s, s.begin():
-            taken = (
-                await s.exec(
-                    select(ChannelAccount).where(
-                        ChannelAccount.kind == kind, ChannelAccount.account_id == account_id
+        try:
+            async with self.store.sessions() as s, s.begin():
+                s.add(channel)
+                await s.flush()
+                s.add(
+                    ChannelAccount(
+                        workspace_id=workspace_id,
+                        channel_id=channel.id,
+                        kind=kind,
+                        account_id=account_id,
                     )
                 )
-            ).first()
-            if taken is not None:
-                raise Conflict("That account is already connected to a channel.")
-            s.add(channel)
-            await s.flush()
-            s.add(
-                ChannelAccount(
-                    workspace_id=workspace_id,
-                    channel_id=channel.id,
-                    kind=kind,
-                    account_id=account_id,
-                )
-            )
-            connected = _audit(workspace_id, actor_id, "channel.connected", channel.id, ip)
-            await audit.append(s, connected)
+                await s.flush()  # the unique key refuses an account connected meanwhile
+                connected = _audit(workspace_id, actor_id, "channel.connected", channel.id, ip)
+                await audit.append(s, connected)
+        except IntegrityError:
+            raise Conflict("That account is already connected to a channel.") from None
         self._by_account.forget((kind.value, account_id))  # it may be cached as unknown
         return channel, shown
 
     async def _taken(self, kind: ChannelKind, account_id: str) -> bool:
-        async with self.store.sessions() as s:
-            found = await s.exec(
-                select(ChannelAccount).where(
-                    ChannelAccount.kind == kind, ChannelAccount.account_id == account_id
+        """Whether the account is connected in any workspace: an account is one channel's
+        anywhere (the unique key says so), so this looks past the caller's workspace, which
+        its row-level security would otherwise show alone."""
+        with tenancy.acting_for(None):
+            async with self.store.sessions() as s:
+                found = await s.exec(
+                    select(ChannelAccount).where(
+                        ChannelAccount.kind == kind, ChannelAccount.account_id == account_id
+                    )
                 )
-            )
-            return found.first() is not None
+                return found.first() is not None
 
     def _secrets_for(self, kind: ChannelKind, body: ConnectBody) -> tuple[str, str, dict[str, str]]:
         if kind is ChannelKind.TELEGRAM:

@@ -22,7 +22,7 @@ from hub.members import Actor, LastAdmin, Members
 from hub.openapi import document
 from hub.settings import Settings
 from hub.store import Store
-from tests.fakeplatform import TG, Account, running_fake
+from tests.fakeplatform import TG, Account, FakePlatform, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
 
 BASE = "https://hub.example"
@@ -55,6 +55,7 @@ class Env:
     globex: Tenant
     admin: As
     bot: Account  # a Telegram bot of this test's own (Postgres is shared by the tests)
+    fake: FakePlatform
 
     def log_in(self, email: str, password: str) -> As:
         self.client.cookies.clear()
@@ -99,7 +100,7 @@ def env(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Env]:
         )
         acme, globex = prepare(settings, "acme", "globex")
         with TestClient(create_app(settings, run_worker=True), base_url=BASE) as client:
-            made = Env(client, acme, globex, As(client, "", "", ""), bot)
+            made = Env(client, acme, globex, As(client, "", "", ""), bot, fake)
             made.admin = made.log_in(acme.email, acme.password)
             yield made
 
@@ -371,6 +372,20 @@ def test_channel_connect_and_disconnect_are_audited_with_the_ip(env: Env) -> Non
         ("channel.disconnected", channel_id, "testclient"),
         ("channel.connected", channel_id, "testclient"),
     ]
+
+
+def test_an_account_connected_in_another_workspace_is_a_conflict_and_left_alone(
+    env: Env,
+) -> None:
+    """On Postgres the caller's row-level security shows only its own workspace's accounts;
+    the check looks past it, so the other workspace's bot is never re-pointed."""
+    bot = {"kind": "telegram", "name": "Bot", "bot_token": env.bot.token}
+    assert env.admin("POST", "/api/channels", json=bot).status_code == 201
+    hooks = len([r for r in env.fake.requests if r.path.endswith("/setWebhook")])
+    globex = env.log_in(env.globex.email, env.globex.password)
+    again = globex("POST", "/api/channels", json=bot)
+    assert again.status_code == 409 and code(again) == "conflict"
+    assert len([r for r in env.fake.requests if r.path.endswith("/setWebhook")]) == hooks
 
 
 # Channels and web-chat settings
