@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
-from hub import audit
+from hub import audit, placeholders
 from hub.errors import BadRequest, NotFound
 from hub.hours import DAYS, BusinessHours
 from hub.models import AuditEvent, Channel, Conversation
@@ -70,6 +70,13 @@ class Hours(BaseModel):
         "midnight); a day left out is closed"
     )
     offline_message: str | None = Field(default=None, min_length=1, max_length=300)
+    auto_reply: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="Sent once per closed period to a contact who writes while closed; may "
+        "hold placeholders ({{contact.first_name | there}}). Null: no auto-reply",
+    )
 
     def business_hours(self) -> BusinessHours:
         return BusinessHours.parse(self.timezone, {str(k): v for k, v in self.days.items()})
@@ -103,6 +110,11 @@ class ChannelPatch(BaseModel):
     settings: WidgetSettings | None = Field(default=None, description="Web chat only")
     routing: ChannelRouting | None = Field(
         default=None, description="Where new conversations go and how they are assigned"
+    )
+    hours: Hours | None = Field(
+        default=None,
+        description="Business hours, any kind of channel (send null for always open); a web "
+        "chat's widget goes offline outside them",
     )
 
 
@@ -145,13 +157,20 @@ def _widget_changes(given: WidgetSettings) -> dict[str, Any]:
             raise InvalidColour(f"{colour[:20]!r} is not a colour: give #rrggbb.")
         changes["colour"] = colour.lower()
     if given.hours is not None:
-        given.hours.business_hours()  # InvalidTimezone, InvalidHours
-        changes["hours"]["days"] = {
-            day: sorted([list(pair) for pair in ranges])
-            for day, ranges in given.hours.days.items()
-            if ranges
-        }
+        changes["hours"] = _hours(given.hours)
     return changes
+
+
+def _hours(hours: Hours) -> dict[str, Any]:
+    """Checked (`invalid_timezone`, `invalid_hours`, `unknown_placeholder`) and as stored."""
+    hours.business_hours()
+    if hours.auto_reply:
+        placeholders.check(hours.auto_reply)
+    stored = hours.model_dump(exclude={"auto_reply"} if hours.auto_reply is None else None)
+    stored["days"] = {
+        day: sorted([list(pair) for pair in ranges]) for day, ranges in hours.days.items() if ranges
+    }
+    return stored
 
 
 def widget_settings(stored: dict[str, Any]) -> WidgetSettings:
@@ -196,6 +215,8 @@ async def update_channel(
             changed.append("allowed_origins")
         if patch.routing is not None:
             widget = (widget or {}) | {"routing": patch.routing.model_dump(mode="json")}
+        if "hours" in patch.model_fields_set:  # null: always open
+            widget = (widget or {}) | {"hours": _hours(patch.hours) if patch.hours else None}
         if widget:
             merged = {**channel.settings, **widget}
             merged = {k: v for k, v in merged.items() if v is not None}

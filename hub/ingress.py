@@ -276,6 +276,22 @@ class Ingress:
         )
         return message.id, await self.publish_message(message, inbound=False, agents_only=note)
 
+    async def system_message(self, ref: ConversationRef, key: str, text: str) -> Published:
+        """A message the hub sends by itself (an auto-reply) into the conversation: to the
+        contact like an agent's reply, sent by the send group on platform channels. `key`
+        makes its id: the same key in the same conversation is one message, published once."""
+        webchat = ref.channel_kind == ChannelKind.WEBCHAT
+        message = ref.message(
+            f"s:{ref.id}:{key}",
+            key[:100],
+            text,
+            [],
+            direction=Direction.OUT,
+            status=DeliveryStatus.SENT if webchat else DeliveryStatus.PENDING,
+            sender=Sender(type=SenderType.SYSTEM, id="hub"),
+        )
+        return await self.publish_message(message, inbound=False)
+
     async def change_conversation(
         self, principal: Principal, conversation_id: uuid.UUID, changes: dict[str, object]
     ) -> Published:

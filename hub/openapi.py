@@ -839,7 +839,8 @@ def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             params=(channel,),
         ),
         ("/api/channels/{channel_id}", "patch"): _Op(
-            "Rename a channel, set its routing; a web chat's origins and widget settings (admins)",
+            "Rename a channel, set its routing and business hours; a web chat's origins and "
+            "widget settings (admins)",
             {200: ("The channel", ChannelDetail)},
             (400, 401, 403, 404, 413),
             body=ChannelPatch,
@@ -847,9 +848,10 @@ def _admin_operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             description="400 `invalid_origin` for an origin that is not scheme://host[:port], "
             "`invalid_colour` for a colour that is not #rrggbb, `invalid_timezone` for a zone "
             "that is not an IANA name, `invalid_hours` for a range that is not HH:MM to a "
-            "later HH:MM, `not_webchat` for web-chat fields on another kind, `bad_request` for "
-            "a routing team that is not the workspace's. Audited as `channel.updated` with the "
-            "changed fields.",
+            "later HH:MM, `not_webchat` for web-chat fields on another kind, "
+            "`unknown_placeholder` for an auto-reply with a placeholder the hub does not know, "
+            "`bad_request` for a routing team that is not the workspace's. Audited as "
+            "`channel.updated` with the changed fields.",
         ),
         ("/api/channels/{channel_id}/identity-secret", "post"): _Op(
             "Make a web chat's identity-verification secret anew (admins)",

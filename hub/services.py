@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.outbound import Platforms
 from hub.auth import Signer
+from hub.automation import AUTOMATION_GROUP, Automation
 from hub.bus import Bus, make_bus
 from hub.canned import Canned
 from hub.channels import Channels
@@ -98,8 +99,9 @@ class Services:
         )
 
     def worker(self, client: httpx.AsyncClient) -> Worker:
-        """The worker role on this process's bus: persist, send, profiles, token refresh, the
-        deletion requests' sweep and the retention sweep."""
+        """The worker role on this process's bus: persist (and routing), send, profiles,
+        automation (the away auto-reply), token refresh, the deletion requests' sweep and the
+        retention sweep."""
         settings, bus = self.settings, self.bus
         return Worker(
             [
@@ -111,6 +113,7 @@ class Services:
                 ),
                 Consumer(settings, bus, SEND_GROUP, Sender(self, client).handle),
                 Consumer(settings, bus, PROFILE_GROUP, Profiler(self, client).handle),
+                Consumer(settings, bus, AUTOMATION_GROUP, Automation(self).handle),
             ],
             tasks=[
                 TokenRefresher(self),

@@ -2,6 +2,8 @@
 
 - "persist" applies tenant events to the database (`hub.persist`).
 - "send" performs agents' replies on the platforms (`hub.sender`).
+- "profile" fetches contacts' profiles from the platforms (`hub.profiles`).
+- "automation" answers contacts by itself: the away auto-reply (`hub.automation`).
 
 Each worker is one consumer of each group; several workers share the work. A batch is
 acked only after its handler finished. Entries another consumer left pending for

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.browserkit import log_in, screenshot, wait_until
-from tests.fakeplatform import MESSENGER, TELEGRAM, FakePlatform, running_fake
+from tests.fakeplatform import MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
 from tests.servers import HubProcess, base_env, demo_seed, free_port
 
 pytestmark = pytest.mark.browser
@@ -861,3 +861,50 @@ def test_status_tab_shows_live_figures_to_admins_only(console: Console, contexts
     with signed_in(console.base, email, PASSWORD) as agent:
         refused = agent.get("/api/status")
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+def test_any_channel_gets_business_hours_and_an_auto_reply(console: Console, contexts: Any) -> None:
+    """A WhatsApp number's settings show its name and business hours only (the widget's look
+    is web chat's); the hours and the auto-reply are saved, and a typo in a placeholder is
+    refused with the reason."""
+    from playwright.sync_api import expect
+
+    body = {
+        "kind": "whatsapp",
+        "name": "Shop number",
+        "account_id": WHATSAPP.account_id,
+        "access_token": WHATSAPP.token,
+    }
+    made = console.admin.post("/api/channels", json=body)
+    assert made.status_code == 201, made.text
+    channel_id = made.json()["id"]
+    try:
+        page = open_console(console, contexts)
+        channel_row(page, "Shop number").locator("[data-ib=channel-settings]").click()
+        expect(page.locator("[data-ib=webchat-title]")).to_have_text(
+            "Channel settings: Shop number"
+        )
+        for web_only in ("webchat-origins", "webchat-greeting", "webchat-prechat", "identity"):
+            expect(page.locator(f"[data-ib={web_only}]")).to_be_hidden()
+        expect(page.locator("[data-ib=webchat-offline]")).to_be_hidden()
+        page.locator("[data-ib=webchat-set-hours]").check()
+        page.locator("[data-ib=webchat-timezone]").fill("Europe/Istanbul")
+        reply = page.locator("[data-ib=hours-auto-reply]")
+        reply.fill("Hi {{contact.frist_name}}")
+        page.locator("[data-ib=webchat-save]").click()
+        expect(page.locator("[data-ib=webchat-error]")).to_contain_text("{{contact.frist_name}}")
+        reply.fill("Hi {{contact.first_name | there}}, we open at 09:00.")
+        page.locator("[data-ib=webchat-save]").click()
+        expect(page.locator("[data-ib=webchat-saved]")).to_have_text("Saved.")
+        hours = console.admin.get(f"/api/channels/{channel_id}").json()["settings"]["hours"]
+        assert hours["timezone"] == "Europe/Istanbul"
+        assert hours["auto_reply"] == "Hi {{contact.first_name | there}}, we open at 09:00."
+        assert hours["days"]["mon"] == [["09:00", "18:00"]] and "sun" not in hours["days"]
+        screenshot(page, "admin-channel-hours")
+        # Back to always open: the hours and the reply go.
+        page.locator("[data-ib=webchat-always-open]").check()
+        page.locator("[data-ib=webchat-save]").click()
+        expect(page.locator("[data-ib=webchat-saved]")).to_have_text("Saved.")
+        assert "hours" not in console.admin.get(f"/api/channels/{channel_id}").json()["settings"]
+    finally:
+        console.admin.delete(f"/api/channels/{channel_id}")

@@ -59,7 +59,7 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
     info.append(name, el('span', 'kind', t(`kind-${c.kind}`)), badge, last);
     if (c.status === 'needs_reconnect') info.append(el('small', 'warn', t('needs-reconnect-hint')));
     const actions = el('div', 'actions');
-    if (c.kind === 'webchat' && c.status !== 'disconnected') {
+    if (c.status !== 'disconnected') { // a web chat's look and hours; any channel's hours
       actions.append(button('channel-settings', t('settings'), () => openSettings(c.id)));
     }
     if (c.kind === 'instagram' && c.status === 'needs_reconnect') {
@@ -308,6 +308,7 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
       showDay(day);
     });
     ib('webchat-offline').value = typeof h.offline_message === 'string' ? h.offline_message : '';
+    ib('hours-auto-reply').value = typeof h.auto_reply === 'string' ? h.auto_reply : '';
     showHoursMode();
   }
 
@@ -334,12 +335,15 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
       timezone,
       days: out,
       offline_message: ib('webchat-offline').value.trim() || null,
+      auto_reply: ib('hours-auto-reply').value.trim() || null,
     };
   }
 
   function fillSettings(c) {
     const s = isObject(c.settings) ? c.settings : {};
-    ib('webchat-title').textContent = t('webchat-title', { name: c.name });
+    const webchat = c.kind === 'webchat';
+    panel.querySelectorAll('.webchat-only').forEach((n) => { n.hidden = !webchat; });
+    ib('webchat-title').textContent = t(webchat ? 'webchat-title' : 'channel-title', { name: c.name });
     ib('webchat-name').value = c.name;
     ib('webchat-widget-title').value = s.title || '';
     ib('webchat-greeting').value = s.greeting || '';
@@ -392,8 +396,9 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
       if (err.focus) err.focus.focus();
       return;
     }
-    const patch = {
-      name: ib('webchat-name').value.trim() || editing.name,
+    const name = ib('webchat-name').value.trim() || editing.name;
+    const patch = editing.kind !== 'webchat' ? { name, hours } : {
+      name,
       allowed_origins: lines(ib('webchat-origins').value),
       settings: {
         title: ib('webchat-widget-title').value.trim() || null,
