@@ -20,6 +20,7 @@ from hub.bus import Bus, Published
 from hub.cache import Cached
 from hub.errors import BadRequest, NotFound
 from hub.message import (
+    SYSTEM_SENDER_ID,
     ChannelKind,
     DeliveryStatus,
     Direction,
@@ -288,7 +289,7 @@ class Ingress:
             [],
             direction=Direction.OUT,
             status=DeliveryStatus.SENT if webchat else DeliveryStatus.PENDING,
-            sender=Sender(type=SenderType.SYSTEM, id="hub"),
+            sender=Sender(type=SenderType.SYSTEM, id=SYSTEM_SENDER_ID),
         )
         return await self.publish_message(message, inbound=False)
 

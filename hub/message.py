@@ -63,6 +63,9 @@ class SenderType(StrEnum):
     SYSTEM = "system"
 
 
+SYSTEM_SENDER_ID = "hub"  # the sender id of the hub's own messages (auto-replies)
+
+
 class DeliveryStatus(StrEnum):
     RECEIVED = "received"
     PENDING = "pending"

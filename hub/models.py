@@ -223,6 +223,7 @@ class MessageRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("channel_id", "platform_message_id"),
         sa.Index("ix_messages_conversation_time", "conversation_id", "sent_at", "id"),
+        sa.Index("ix_messages_workspace_time", "workspace_id", "sent_at"),  # reports
     )
     id: uuid.UUID = Field(primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
@@ -251,6 +252,24 @@ class MessageRow(SQLModel, table=True):
     raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     event_id: str | None = Field(default=None, max_length=45)
     created_at: datetime = _ts()
+
+
+class ReportEvent(SQLModel, table=True):
+    """What reports count (`hub.reports`): a conversation opened, its first response, a
+    resolution. Written by the persist group; the id is derived from what it records."""
+
+    __tablename__ = "report_events"
+    __table_args__ = (sa.Index("ix_report_events_workspace_at", "workspace_id", "at"),)
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    conversation_id: uuid.UUID = Field(
+        foreign_key="conversations.id", ondelete="CASCADE", index=True
+    )
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    name: str = Field(max_length=20)  # opened | first_response | resolved
+    at: datetime = Field(sa_type=UTCDateTime)
+    value_s: float | None = None  # first_response, resolved: seconds since it opened
 
 
 class AuditEvent(SQLModel, table=True):

@@ -20,7 +20,16 @@ from pydantic.json_schema import JsonSchemaMode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub import accountdocs, admin, api, cannedapi, privacydocs, widgetdocs, workspace
+from hub import (
+    accountdocs,
+    admin,
+    api,
+    cannedapi,
+    privacydocs,
+    reportsapi,
+    widgetdocs,
+    workspace,
+)
 from hub.auth import SESSION_COOKIE
 from hub.channels import ConnectBody
 from hub.channelsettings import ChannelPatch
@@ -563,6 +572,7 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
     operations = _operations(page_max_items) | widget | account | _admin_operations(page_max_items)
     operations |= privacy | {k: _Op(**v) for k, v in workspace.operations().items()}
     operations |= {k: _Op(**v) for k, v in cannedapi.operations().items()}
+    operations |= {k: _Op(**v) for k, v in reportsapi.operations().items()}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = _operation(components, path, method, op)
     return {

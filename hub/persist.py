@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 import hub.models  # noqa: F401  (registers the tables)
-from hub import routing, tenancy
+from hub import reports, routing, tenancy
 from hub.bus import Event
 from hub.message import Message, utc_now
 from hub.routing import Router
@@ -153,6 +153,7 @@ async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -
         await session.execute(statements.identities, identities)
     await session.execute(statements.conversations, conversations)
     await session.execute(statements.messages, messages)
+    await reports.record_messages(session, messages)
 
 
 class _MessageStatements(NamedTuple):
@@ -268,7 +269,7 @@ async def _conversation_updated(
     data: dict[str, Any] = event.payload()
     changes = data.get("changes")
     if isinstance(changes, dict):
-        await _conversation_changed(session, workspace_id, data, changes)
+        await _conversation_changed(session, workspace_id, data, changes, event.id)
     read = data.get("read")
     if not isinstance(read, dict) or "user_id" not in read:
         return
@@ -388,7 +389,11 @@ async def _contact_updated(session: AsyncConnection, workspace_id: uuid.UUID, ev
 
 
 async def _conversation_changed(
-    session: AsyncConnection, workspace_id: uuid.UUID, data: dict[str, Any], changes: dict[str, Any]
+    session: AsyncConnection,
+    workspace_id: uuid.UUID,
+    data: dict[str, Any],
+    changes: dict[str, Any],
+    event_id: str,
 ) -> None:
     """An agent's status, assignment, team or snooze: the latest on the stream wins. What
     routing did (`routed`) is in the database already: its event only tells the inboxes."""
@@ -409,6 +414,10 @@ async def _conversation_changed(
         team = changes["team_id"]
         values["team_id"] = uuid.UUID(str(team)) if team else None
     conversation_id = uuid.UUID(str(data["conversation_id"]))
+    if values.get("status") == "resolved":  # counted before it is applied (a repeat is not)
+        await reports.record_resolved(
+            session, workspace_id, conversation_id, event_id, data.get("by")
+        )
     if values:
         await session.execute(
             sa.update(CONVERSATIONS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -908,3 +909,75 @@ def test_any_channel_gets_business_hours_and_an_auto_reply(console: Console, con
         assert "hours" not in console.admin.get(f"/api/channels/{channel_id}").json()["settings"]
     finally:
         console.admin.delete(f"/api/channels/{channel_id}")
+
+
+def say_as_a_visitor(console: Console, text: str) -> None:
+    """A web-chat visitor writes, as the widget does: a token, then a message on its socket."""
+    from websockets.sync.client import connect
+
+    origin = console.base
+    answer = httpx.post(
+        console.base + "/api/widget/token",
+        json={"channel": console.seed["public_key"]},
+        headers={"origin": origin},
+    )
+    answer.raise_for_status()
+    with connect(console.proc.ws_url + "/ws/visitor", origin=origin) as ws:  # type: ignore[arg-type]
+        ws.send(json.dumps({"type": "hello", "token": answer.json()["token"]}))
+        assert json.loads(ws.recv(5))["type"] == "welcome"
+        ws.send(json.dumps({"type": "message.send", "client_id": "r1", "text": text}))
+        while (frame := json.loads(ws.recv(5)))["type"] not in ("ack", "error"):
+            pass
+        assert frame["type"] == "ack", frame
+
+
+def test_reports_tab_shows_the_hubs_figures_a_chart_and_a_csv(
+    console: Console, contexts: Any
+) -> None:
+    """The Reports tab shows what GET /api/reports answers for the same period (the figures
+    themselves are checked against hand-computed ones in tests/test_reports.py): totals, a bar
+    per row, the table, and a CSV link; a period the wrong way round is refused."""
+    from playwright.sync_api import expect
+
+    say_as_a_visitor(console, "A question for the report")
+    wait_until(
+        lambda: console.admin.get("/api/conversations").json()["items"], what="the conversation"
+    )
+    page = open_console(console, contexts, timezone_id="Europe/Istanbul")
+    page.locator("[data-ib=tab-reports]").click()
+    expect(page).to_have_url(re.compile(r"#reports$"))
+    expect(page.locator("[data-ib=report-timezone]")).to_have_value("Europe/Istanbul")
+    first = page.locator("[data-ib=report-from]").input_value()
+    last = page.locator("[data-ib=report-to]").input_value()
+    page.locator("[data-ib=report-by]").select_option("channel")
+    page.locator("[data-ib=report-show]").click()
+    params = {"from": first, "to": last, "by": "channel", "timezone": "Europe/Istanbul"}
+    expected = console.admin.get("/api/reports", params=params).json()
+    assert (
+        expected["totals"]["messages_in"] >= 1 and expected["totals"]["conversations_opened"] >= 1
+    )
+    rows = page.locator("[data-ib=report-row]")
+    expect(rows).to_have_count(len(expected["rows"]))
+    expect(rows.filter(has_text="Website chat")).to_have_count(1)
+    expect(page.locator("[data-ib=report-bar]")).to_have_count(len(expected["rows"]))
+    opened = page.locator("[data-ib=report-total][data-measure=conversations_opened] strong")
+    expect(opened).to_have_text(str(expected["totals"]["conversations_opened"]))
+    inbound = page.locator("[data-ib=report-total][data-measure=messages_in] strong")
+    expect(inbound).to_have_text(str(expected["totals"]["messages_in"]))
+    csv_link = page.locator("[data-ib=report-csv]")
+    expect(csv_link).to_be_visible()
+    href = csv_link.get_attribute("href") or ""
+    assert "format=csv" in href and "by=channel" in href
+    download = console.admin.get(href)
+    assert download.status_code == 200 and download.text.startswith("key,label,")
+    page.locator("[data-ib=report-measure]").select_option("messages_in")
+    expect(page.locator("[data-ib=report-chart] svg")).to_have_attribute(
+        "aria-label", "Bar chart: Messages in"
+    )
+    screenshot(page, "admin-reports")
+    page.locator("[data-ib=report-from]").fill(last)
+    page.locator("[data-ib=report-to]").fill(first)
+    page.locator("[data-ib=report-show]").click()
+    expect(page.locator("[data-ib=report-error]")).to_have_text(
+        "Give a first and a last day, the first not after the last, at most a year apart."
+    )

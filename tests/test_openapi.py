@@ -17,7 +17,18 @@ from jsonschema import Draft202012Validator
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
-from hub import account, admin, api, cannedapi, export, oauth, privacy, widgetapi, workspace
+from hub import (
+    account,
+    admin,
+    api,
+    cannedapi,
+    export,
+    oauth,
+    privacy,
+    reportsapi,
+    widgetapi,
+    workspace,
+)
 from hub import status as status_api
 from hub.app import create_app
 from hub.openapi import document
@@ -44,6 +55,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *workspace.routes,
         *status_api.routes,
         *cannedapi.routes,
+        *reportsapi.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
@@ -258,6 +270,24 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert status("GET", "/api/conversations", params={"limit": 0}) == 400
     assert status("GET", "/api/conversations", params={"status": "lost"}) == 400
     assert body("GET", "/api/conversations/queue") == {"unassigned": 0, "teams": []}
+    canned, one_canned = "/api/canned-responses", "/api/canned-responses/{canned_id}"
+    saved = body(
+        "POST", canned, json={"shortcut": "hi", "text": "Hi {{contact.name}}"}, headers=csrf
+    )
+    assert status("POST", canned, json={"shortcut": "hi", "text": "x"}, headers=csrf) == 409
+    assert status("POST", canned, json={"shortcut": "x", "text": "{{nope}}"}, headers=csrf) == 400
+    assert [c["id"] for c in body("GET", canned)["items"]] == [saved["id"]]
+    assert status("GET", canned, params={"conversation_id": str(uuid.uuid4())}) == 404
+    saved_path = one_canned.format(canned_id=saved["id"])
+    assert (
+        body("PATCH", one_canned, saved_path, json={"text": "Hello"}, headers=csrf)["text"]
+        == "Hello"
+    )
+    assert status("DELETE", one_canned, saved_path, headers=csrf) == 204
+    assert status("DELETE", one_canned, saved_path, headers=csrf) == 404
+    week = {"from": "2026-11-01", "to": "2026-11-07", "timezone": "Europe/Istanbul"}
+    assert len(body("GET", "/api/reports", params=week | {"by": "day"})["rows"]) == 7
+    assert status("GET", "/api/reports", params=week | {"from": "2026-12-01"}) == 400
 
     widget, origin = {"channel": tenant.public_key}, {"origin": ORIGIN}
     evil = {"origin": "https://evil.example"}

@@ -10,14 +10,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from hub.migrations.tenant import isolate
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-ROLE = "hub_tenant"
-CURRENT = "NULLIF(current_setting('hub.workspace_id', true), '')::uuid"
-NEW_TABLES = ("teams", "team_members")
 
 
 def upgrade() -> None:
@@ -57,14 +55,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_conversations_assignee", ["workspace_id", "assignee_id", "status"]
         )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(NEW_TABLES)} TO {ROLE}")
-        for table in NEW_TABLES:
-            op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-            op.execute(
-                f"CREATE POLICY workspace_isolation ON {table} TO {ROLE} "
-                f"USING (workspace_id = {CURRENT}) WITH CHECK (workspace_id = {CURRENT})"
-            )
+    isolate("teams", "team_members")
 
 
 def downgrade() -> None:

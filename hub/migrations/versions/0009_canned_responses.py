@@ -10,13 +10,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from hub.migrations.tenant import isolate
+
 revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-ROLE = "hub_tenant"
-CURRENT = "NULLIF(current_setting('hub.workspace_id', true), '')::uuid"
 
 
 def upgrade() -> None:
@@ -36,13 +35,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_canned_responses_owner", "canned_responses", ["workspace_id", "user_id", "shortcut"]
     )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON canned_responses TO {ROLE}")
-        op.execute("ALTER TABLE canned_responses ENABLE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY workspace_isolation ON canned_responses TO {ROLE} "
-            f"USING (workspace_id = {CURRENT}) WITH CHECK (workspace_id = {CURRENT})"
-        )
+    isolate("canned_responses")
 
 
 def downgrade() -> None:
