@@ -104,7 +104,8 @@ def _time(request: Request, name: str) -> datetime | None:
     return value.astimezone(UTC)  # stored in UTC; SQLite compares them as text
 
 
-async def _admin(request: Request) -> tuple[Principal, Actor]:
+async def admin_actor(request: Request) -> tuple[Principal, Actor]:
+    """The caller, who must be an admin, and who they are for the audit log."""
     principal = await authenticate(request)
     require_admin(principal)
     return principal, Actor(principal.user_id, client_ip(request))
@@ -120,7 +121,7 @@ async def list_members(request: Request) -> Response:
 
 
 async def add_member(request: Request) -> Response:
-    principal, actor = await _admin(request)
+    principal, actor = await admin_actor(request)
     body = await read_body(request, NewMember)
     member, existed = await services(request).members.add(
         principal.workspace_id,
@@ -134,7 +135,7 @@ async def add_member(request: Request) -> Response:
 
 
 async def change_member(request: Request) -> Response:
-    principal, actor = await _admin(request)
+    principal, actor = await admin_actor(request)
     body = await read_body(request, MemberPatch)
     user_id = parse_uuid(request.path_params["user_id"], "member")
     svc = services(request)
@@ -152,7 +153,7 @@ async def change_member(request: Request) -> Response:
 
 
 async def remove_member(request: Request) -> Response:
-    principal, actor = await _admin(request)
+    principal, actor = await admin_actor(request)
     user_id = parse_uuid(request.path_params["user_id"], "member")
     svc = services(request)
     await svc.members.remove(principal.workspace_id, actor, user_id)
@@ -169,14 +170,14 @@ async def list_teams(request: Request) -> Response:
 
 
 async def create_team(request: Request) -> Response:
-    principal, actor = await _admin(request)
+    principal, actor = await admin_actor(request)
     body = await read_body(request, TeamBody)
     team = await services(request).teams.create(principal.workspace_id, actor, body)
     return JSONResponse(team, status_code=201)
 
 
 async def change_team(request: Request) -> Response:
-    principal, actor = await _admin(request)
+    principal, actor = await admin_actor(request)
     body = await read_body(request, TeamPatch)
     team_id = parse_uuid(request.path_params["team_id"], "team")
     team = await services(request).teams.change(principal.workspace_id, actor, team_id, body)
@@ -184,7 +185,7 @@ async def change_team(request: Request) -> Response:
 
 
 async def delete_team(request: Request) -> Response:
-    principal, actor = await _admin(request)
+    principal, actor = await admin_actor(request)
     team_id = parse_uuid(request.path_params["team_id"], "team")
     await services(request).teams.delete(principal.workspace_id, actor, team_id)
     return Response(status_code=204)
@@ -194,7 +195,7 @@ async def delete_team(request: Request) -> Response:
 
 
 async def audit_log(request: Request) -> Response:
-    principal, _ = await _admin(request)
+    principal, _ = await admin_actor(request)
     query = request.query_params
     action = query.get("action") or None
     if action is not None and len(action) > 60:
@@ -241,7 +242,7 @@ async def get_channel(request: Request) -> Response:
 
 
 async def change_channel(request: Request) -> Response:
-    principal, actor = await _admin(request)
+    principal, actor = await admin_actor(request)
     body = await read_body(request, ChannelPatch)
     channel_id = parse_uuid(request.path_params["channel_id"], "channel")
     svc = services(request)
@@ -267,7 +268,7 @@ async def change_channel(request: Request) -> Response:
 
 async def new_identity_secret(request: Request) -> Response:
     """A web chat's identity-verification secret, made anew and shown this once."""
-    principal, actor = await _admin(request)
+    principal, actor = await admin_actor(request)
     channel_id = parse_uuid(request.path_params["channel_id"], "channel")
     svc = services(request)
     secret = await rotate_identity_secret(

@@ -42,12 +42,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
 
 from hub.bus import Bus, Event, parse_id
 from hub.ingress import Ingress
 from hub.message import conversation_id_for
 from hub.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
 from hub.store import Sessions
+
+DELIVERIES = SQLModel.metadata.tables["webhook_deliveries"]
 
 TOMBSTONE_TTL_S = 30 * 24 * 3600
 STEPS = ("mark", "stream", "keys", "database", "announce")
@@ -196,6 +199,14 @@ class Erasure:
                 ),
                 "labels": await _delete(
                     s, sa.delete(LABELS).where(LABELS.c.conversation_id.in_(conversations))
+                ),
+                # Outbound webhooks not yet delivered still hold the person's messages.
+                "deliveries": await _delete(
+                    s,
+                    sa.delete(DELIVERIES).where(
+                        DELIVERIES.c.workspace_id == workspace_id,
+                        DELIVERIES.c.conversation_id.in_(conversations),
+                    ),
                 ),
                 "conversations": await _delete(
                     s,

@@ -272,6 +272,44 @@ class ReportEvent(SQLModel, table=True):
     value_s: float | None = None  # first_response, resolved: seconds since it opened
 
 
+class WebhookEndpoint(SQLModel, table=True):
+    """A URL of the workspace's own systems that hears of its events (`hub.hooks`)."""
+
+    __tablename__ = "webhook_endpoints"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    url: str = Field(max_length=2000)
+    secret: str = Field(sa_type=sa.Text)  # Fernet token of {"secret": ...}; shown once
+    events: list[str] = _json(list)
+    created_at: datetime = _ts()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint: pending (due at `next_attempt_at`), delivered, or dead
+    (the dead-letter list, kept for a replay). The body is dropped once delivered."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("endpoint_id", "event_id"),
+        sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        sa.Index("ix_webhook_deliveries_workspace", "workspace_id", "status", "created_at"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    endpoint_id: uuid.UUID = Field(foreign_key="webhook_endpoints.id", ondelete="CASCADE")
+    event_id: str = Field(max_length=45)
+    event_name: str = Field(max_length=40)
+    conversation_id: uuid.UUID | None = Field(default=None, index=True)  # for erasure
+    body: str | None = Field(default=None, sa_type=sa.Text)
+    status: str = Field(default="pending", max_length=20)  # pending | delivered | dead
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _ts()
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class AuditEvent(SQLModel, table=True):
     """Append-only; holds ids and hashes, never message text or contact details."""
 

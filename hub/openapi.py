@@ -25,6 +25,7 @@ from hub import (
     admin,
     api,
     cannedapi,
+    hooksapi,
     privacydocs,
     reportsapi,
     widgetdocs,
@@ -573,6 +574,7 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
     operations |= privacy | {k: _Op(**v) for k, v in workspace.operations().items()}
     operations |= {k: _Op(**v) for k, v in cannedapi.operations().items()}
     operations |= {k: _Op(**v) for k, v in reportsapi.operations().items()}
+    operations |= {k: _Op(**v) for k, v in hooksapi.operations().items()}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = _operation(components, path, method, op)
     return {

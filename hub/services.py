@@ -17,6 +17,7 @@ from hub.db import make_engine, sessionmaker
 from hub.deletions import Deletions, Sweeper
 from hub.erasure import Erasure
 from hub.fanout import ROOM_LINGER_S, Fanout, Outlet
+from hub.hooks import HOOKS_GROUP, Hooks, Retrier
 from hub.ingress import Ingress
 from hub.members import Members
 from hub.metrics import Metrics
@@ -100,8 +101,8 @@ class Services:
 
     def worker(self, client: httpx.AsyncClient) -> Worker:
         """The worker role on this process's bus: persist (and routing), send, profiles,
-        automation (the away auto-reply), token refresh, the deletion requests' sweep and the
-        retention sweep."""
+        automation (the away auto-reply), outbound webhooks and their retries, token refresh,
+        the deletion requests' sweep and the retention sweep."""
         settings, bus = self.settings, self.bus
         return Worker(
             [
@@ -114,11 +115,13 @@ class Services:
                 Consumer(settings, bus, SEND_GROUP, Sender(self, client).handle),
                 Consumer(settings, bus, PROFILE_GROUP, Profiler(self, client).handle),
                 Consumer(settings, bus, AUTOMATION_GROUP, Automation(self).handle),
+                Consumer(settings, bus, HOOKS_GROUP, Hooks(self, client).handle),
             ],
             tasks=[
                 TokenRefresher(self),
                 Sweeper(self.deletions, every_s=settings.deletion_lease_s / 2),
                 Retention(self.store, bus, self.ingress, every_s=settings.retention_sweep_s),
+                Retrier(Hooks(self, client), every_s=settings.hooks_retry_s),
             ],
         )
 

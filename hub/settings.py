@@ -81,6 +81,10 @@ class Settings:
     deletion_lease_s: float = 60.0  # a deletion request's runner must save within this
     retention_sweep_s: float = 3600.0  # how often a worker deletes messages past retention
     shutdown_grace_s: float = 10.0  # on SIGTERM: for requests and batches in hand to finish
+    hooks_retry_s: float = 5.0  # how often a worker sends the outbound webhooks that are due
+    hooks_timeout_s: float = 10.0  # one outbound webhook request
+    hooks_allow_private: bool = False  # outbound webhooks to private addresses and plain http
+    hooks_backoff: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)  # s, between tries
 
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -172,6 +176,9 @@ class Settings:
         values["instagram_app_id"] = env.get("HUB_INSTAGRAM_APP_ID") or None
         values["instagram_app_secret"] = env.get("HUB_INSTAGRAM_APP_SECRET") or None
         values["metrics_token"] = env.get("HUB_METRICS_TOKEN") or None
+        values["hooks_allow_private"] = reader.get("HUB_HOOKS_ALLOW_PRIVATE", _flag, default=False)
+        if env.get("HUB_HOOKS_BACKOFF"):  # seconds between an outbound webhook's tries
+            values["hooks_backoff"] = reader.get("HUB_HOOKS_BACKOFF", _seconds_list, default=None)
         for name in (
             "graph_url",
             "instagram_graph_url",
@@ -212,6 +219,13 @@ def _flag(raw: str) -> bool:
     if value not in ("true", "false", "1", "0", "yes", "no"):
         raise ValueError
     return value in ("true", "1", "yes")
+
+
+def _seconds_list(raw: str) -> tuple[float, ...]:
+    values = tuple(float(part) for part in raw.split(","))
+    if not values or len(values) > 20 or not all(0 < v <= 86400 for v in values):
+        raise ValueError
+    return values
 
 
 def _prefix(raw: str) -> str:

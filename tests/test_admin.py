@@ -239,6 +239,11 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("PATCH", f"/api/teams/{TEAM_ID}", {"name": "Renamed"}),
         ("DELETE", f"/api/teams/{TEAM_ID}", None),
         ("GET", "/api/reports", None),  # the role decides before the period is read
+        ("GET", "/api/hooks", None),
+        ("POST", "/api/hooks", {"url": "https://example.com/hook"}),
+        ("DELETE", f"/api/hooks/{TEAM_ID}", None),
+        ("GET", "/api/hooks/deliveries", None),
+        ("POST", f"/api/hooks/deliveries/{TEAM_ID}/replay", None),
     ]
 
 
@@ -255,11 +260,13 @@ def test_the_list_covers_every_admin_operation(env: Env) -> None:
         DELETION_ID: "{deletion_id}",
         TEAM_ID: "{team_id}",
     }
+    hooks = {"/api/hooks/{team_id}": "/api/hooks/{hook_id}"}
+    hooks["/api/hooks/deliveries/{team_id}/replay"] = "/api/hooks/deliveries/{delivery_id}/replay"
     listed = set()
     for method, path, _ in admin_endpoints(env):
         for value, template in templates.items():
             path = path.replace(value, template)
-        listed.add((method, path))
+        listed.add((method, hooks.get(path, path)))
     assert listed == documented
 
 

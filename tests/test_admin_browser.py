@@ -21,6 +21,7 @@ import pytest
 
 from tests.browserkit import log_in, screenshot, wait_until
 from tests.fakeplatform import MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
+from tests.receiver import Receiver, running_receiver
 from tests.servers import HubProcess, base_env, demo_seed, free_port
 
 pytestmark = pytest.mark.browser
@@ -60,6 +61,9 @@ def console(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[
             HUB_GRAPH_URL=fake.base_urls().graph,  # disconnecting a Page unsubscribes it
             HUB_INSTAGRAM_APP_ID="990000000000001",
             HUB_INSTAGRAM_APP_SECRET="ig-app-secret-for-tests",
+            HUB_HOOKS_ALLOW_PRIVATE="true",  # the receiver below is on loopback
+            HUB_HOOKS_BACKOFF="0.3,0.3,0.3,0.3,0.3",
+            HUB_HOOKS_RETRY_S="0.2",
         )
         args = ["demo", "--port", str(port), "--data-dir", str(tmp / "demo-data")]
         proc = HubProcess(args, env, port=port, log_path=tmp / "demo.log").start()
@@ -981,3 +985,59 @@ def test_reports_tab_shows_the_hubs_figures_a_chart_and_a_csv(
     expect(page.locator("[data-ib=report-error]")).to_have_text(
         "Give a first and a last day, the first not after the last, at most a year apart."
     )
+
+
+@pytest.fixture
+def hook_receiver() -> Iterator[Receiver]:
+    with running_receiver() as made:
+        yield made
+
+
+def test_an_outbound_webhook_is_added_fails_dies_and_is_sent_again(
+    console: Console, contexts: Any, hook_receiver: Receiver
+) -> None:
+    """Integrations: an endpoint on a receiver on loopback; its signing secret is shown once;
+    while the receiver answers 500 the delivery is retried, then dead and listed; after the
+    receiver recovers, "Send again" delivers it, signed with that secret."""
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts)
+    page.locator("[data-ib=tab-hooks]").click()
+    page.locator("[data-ib=hook-url]").fill(hook_receiver.url)
+    page.get_by_role("button", name="Add", exact=True).click()
+    made = page.locator("[data-ib=hook-made]")
+    expect(made).to_be_visible()
+    secret = page.locator("[data-ib=hook-secret]").text_content() or ""
+    assert secret.startswith("whsec_")
+    expect(page.locator("[data-ib=hook]")).to_have_count(1)
+    hook_receiver.otherwise = 500
+    say_as_a_visitor(console, "For the webhook")
+    wait_until(lambda: len(hook_receiver.requests) >= 6, what="six attempts")
+    page.locator("[data-ib=delivery-status]").select_option("dead")
+    dead = page.locator("[data-ib=delivery][data-status=dead]")
+    wait_until(
+        lambda: console.admin.get("/api/hooks/deliveries", params={"status": "dead"}).json()[
+            "items"
+        ],
+        what="a dead delivery",
+    )
+    page.locator("[data-ib=delivery-status]").select_option("")
+    page.locator("[data-ib=delivery-status]").select_option("dead")
+    expect(dead).to_have_count(1)
+    expect(dead).to_contain_text("HTTP 500")
+    screenshot(page, "admin-hooks")
+    hook_receiver.otherwise = 200
+    dead.locator("[data-ib=delivery-replay]").click()
+    expect(dead).to_have_count(0)
+    wait_until(lambda: len(hook_receiver.requests) == 7, what="the replay")
+    last = hook_receiver.requests[-1]
+    signed = hmac.new(
+        secret.encode(),
+        f"{last['headers']['x-hub-timestamp']}.{last['body']}".encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    assert last["headers"]["x-hub-signature-256"] == f"sha256={signed}"
+    assert json.loads(last["body"])["data"]["message"]["text"] == "For the webhook"
+    page.locator("[data-ib=hook-remove]").click()
+    page.locator("[data-ib=confirm-ok]").click()
+    expect(page.locator("[data-ib=hook]")).to_have_count(0)

@@ -23,6 +23,7 @@ from hub import (
     api,
     cannedapi,
     export,
+    hooksapi,
     oauth,
     privacy,
     reportsapi,
@@ -56,6 +57,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *status_api.routes,
         *cannedapi.routes,
         *reportsapi.routes,
+        *hooksapi.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
@@ -285,6 +287,14 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     )
     assert status("DELETE", one_canned, saved_path, headers=csrf) == 204
     assert status("DELETE", one_canned, saved_path, headers=csrf) == 404
+    hook = body("POST", "/api/hooks", json={"url": "https://example.com/hook"}, headers=csrf)
+    assert hook["secret"] and body("GET", "/api/hooks")["items"][0]["id"] == hook["id"]
+    assert body("GET", "/api/hooks/deliveries", params={"status": "dead"}) == {"items": []}
+    replay = "/api/hooks/deliveries/{delivery_id}/replay"
+    missing = replay.format(delivery_id=uuid.uuid4())
+    assert status("POST", replay, missing, headers=csrf) == 404
+    one_hook = "/api/hooks/{hook_id}"
+    assert status("DELETE", one_hook, one_hook.format(hook_id=hook["id"]), headers=csrf) == 204
     week = {"from": "2026-11-01", "to": "2026-11-07", "timezone": "Europe/Istanbul"}
     assert len(body("GET", "/api/reports", params=week | {"by": "day"})["rows"]) == 7
     assert status("GET", "/api/reports", params=week | {"from": "2026-12-01"}) == 400

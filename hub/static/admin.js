@@ -1,4 +1,4 @@
-/* SosyoCRM admin console: channels, members, routing (teams, capacities), reports, the audit log, the workspace's retention and the
+/* SosyoCRM admin console: channels, members, routing (teams, capacities), reports, integrations (outbound webhooks), the audit log, the workspace's retention and the
  * hub's status figures.
  * Plain ES modules, no build step.
  * Admins only: the server refuses everything else with 403, and an agent who opens the page
@@ -7,6 +7,7 @@ import { api, errorText, ib, languagePicker, session, translatePage, translator 
 import strings from './admin-strings.js';
 import { channelsPanel } from './admin-channels.js';
 import { auditPanel, membersPanel } from './admin-people.js';
+import { hooksPanel } from './admin-hooks.js';
 import { reportsPanel } from './admin-reports.js';
 import { routingPanel } from './admin-routing.js';
 import { workspacePanel } from './admin-workspace.js';
@@ -16,7 +17,7 @@ const t = translator(strings);
 const views = { login: document.getElementById('login'), forbidden: document.getElementById('forbidden'), app: document.getElementById('app') };
 const loginForm = ib('login-form'), loginError = ib('login-error'), loginSubmit = ib('login-submit');
 const email = ib('login-email'), password = ib('login-password');
-const TABS = ['channels', 'members', 'routing', 'reports', 'workspace', 'status', 'audit'];
+const TABS = ['channels', 'members', 'routing', 'reports', 'hooks', 'workspace', 'status', 'audit'];
 
 function show(name) {
   Object.entries(views).forEach(([key, view]) => { view.hidden = key !== name; });
@@ -68,6 +69,7 @@ const panels = {
   members: membersPanel(ctx),
   routing: routingPanel(ctx),
   reports: reportsPanel(ctx),
+  hooks: hooksPanel(ctx),
   audit: auditPanel(ctx),
   workspace: workspacePanel(ctx),
   status: statusPanel(ctx),
