@@ -580,6 +580,25 @@ async def change_conversation(request: Request) -> Response:
     return JSONResponse({"event_id": published.id, "changes": changes}, status_code=202)
 
 
+async def list_contacts(request: Request) -> Response:
+    """The workspace's contacts, newest first; `q` narrows them by name, e-mail or username."""
+    principal = await authenticate(request)
+    text = request.query_params.get("q", "").strip() or None
+    if text is not None and (len(text) > 200 or "\x00" in text):  # Postgres text holds no NUL
+        raise BadRequest("q must be at most 200 characters.")
+    rows, cursor = await services(request).store.contacts_page(
+        principal.workspace_id,
+        text=text,
+        limit=page_limit(request),
+        cursor=request.query_params.get("cursor"),
+    )
+    items = [
+        contact_json(c.id, c) | {"email": c.email, "created_at": c.created_at.isoformat()}
+        for c in rows
+    ]
+    return JSONResponse({"items": items, "next_cursor": cursor})
+
+
 async def get_contact(request: Request) -> Response:
     """The contact panel: who this is on each channel, and their conversations."""
     principal = await authenticate(request)
@@ -647,6 +666,7 @@ routes = [
     Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),
     Route("/api/conversations/{conversation_id}/messages", send_message, methods=["POST"]),
     Route("/api/conversations/{conversation_id}/reactions", react, methods=["POST"]),
+    Route("/api/contacts", list_contacts, methods=["GET"]),
     Route("/api/contacts/{contact_id}", get_contact, methods=["GET"]),
     Route("/api/search", search, methods=["GET"]),
     Route("/api/presence", presence, methods=["GET"]),

@@ -148,6 +148,16 @@ class ContactOut(_Out):
     picture_url: str | None = Field(description="From the platform's profile; may expire")
 
 
+class ListedContact(ContactOut):
+    email: str | None
+    created_at: datetime
+
+
+class ContactPage(_Out):
+    items: list[ListedContact] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="The `cursor` of the next page; none at the end")
+
+
 class AuthorizeUrl(_Out):
     url: str = Field(description="Send the admin's browser here")
     scopes: list[str]
@@ -481,6 +491,21 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
             params=(conversation,),
             description="An empty emoji takes the reaction back. If the platform refuses it, a "
             "`message.updated` takes it back in the inbox, with the reason.",
+        ),
+        ("/api/contacts", "get"): _Op(
+            "Contacts, newest first",
+            {200: ("A page", ContactPage)},
+            (400, 401),
+            params=(
+                limit,
+                cursor,
+                _param(
+                    "q",
+                    "query",
+                    "Only those whose name, e-mail or username holds this (case-insensitive)",
+                    {"type": "string", "maxLength": 200},
+                ),
+            ),
         ),
         ("/api/contacts/{contact_id}", "get"): _Op(
             "A contact, their identity per channel and their conversations",

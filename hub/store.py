@@ -502,24 +502,39 @@ class Store:
             ).all()
         return contact, list(identities), list(conversations)
 
+    async def contacts_page(
+        self, workspace_id: uuid.UUID, *, text: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Contact], str | None]:
+        """Newest first; `text` narrows them to a name, e-mail or username holding it."""
+        query = select(Contact).where(Contact.workspace_id == workspace_id)
+        if text:
+            query = query.where(_contact_holds(_like(text)))
+        if cursor:
+            at, last_id = decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    col(Contact.created_at) < at,
+                    sa.and_(col(Contact.created_at) == at, col(Contact.id) < last_id),
+                )
+            )
+        query = query.order_by(col(Contact.created_at).desc(), col(Contact.id).desc())
+        async with self.sessions() as s:
+            rows = list((await s.exec(query.limit(limit + 1))).all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+
     async def search(
         self, workspace_id: uuid.UUID, text: str, limit: int
     ) -> tuple[list[Contact], list[MessageRow]]:
         """Contacts by name, e-mail or username, and messages by text (notes included: the
         searcher is an agent). Case-insensitive substring match."""
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = _like(text)
         async with self.sessions() as s:
             contacts = (
                 await s.exec(
                     select(Contact)
-                    .where(
-                        Contact.workspace_id == workspace_id,
-                        sa.or_(
-                            col(Contact.name).ilike(pattern, escape="\\"),
-                            col(Contact.email).ilike(pattern, escape="\\"),
-                            col(Contact.username).ilike(pattern, escape="\\"),
-                        ),
-                    )
+                    .where(Contact.workspace_id == workspace_id, _contact_holds(pattern))
                     .order_by(col(Contact.updated_at).desc())
                     .limit(limit)
                 )
@@ -579,6 +594,19 @@ def normalize_email(email: str) -> str:
     if "@" not in email or len(email) > 320:
         raise BadRequest("That is not an e-mail address.")
     return email
+
+
+def _like(text: str) -> str:
+    """A case-insensitive substring pattern for LIKE ... ESCAPE '\\'."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _contact_holds(pattern: str) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        col(Contact.name).ilike(pattern, escape="\\"),
+        col(Contact.email).ilike(pattern, escape="\\"),
+        col(Contact.username).ilike(pattern, escape="\\"),
+    )
 
 
 def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:

@@ -763,3 +763,46 @@ def test_conversation_shows_each_agents_read_position(
     reads = client.get(url, headers=auth).json()["reads"]
     assert [(r["user_id"], r["up_to"]) for r in reads] == [(str(acme.admin_id), event_id)]
     assert reads[0]["up_to_at"]
+
+
+def test_contacts_are_listed_newest_first_a_page_at_a_time_and_narrowed_by_q(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    client, acme, globex = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    names = ["Ayşe Yılmaz", "Bora Kaya", "Ceren Ak"]
+    for name in names:
+        visitor = visitor_token(client, acme)
+        profile = {
+            "token": visitor["token"],
+            "name": name,
+            "email": f"{name[:4].lower()}@x.example",
+        }
+        answer = client.post("/api/widget/profile", json=profile, headers={"origin": ORIGIN})
+        assert answer.status_code == 204
+        time.sleep(0.01)  # distinct creation times
+    other = visitor_token(client, globex)
+    client.post(
+        "/api/widget/profile",
+        json={"token": other["token"], "name": "Ayşe Elsewhere"},
+        headers={"origin": ORIGIN},
+    )
+    listed = wait_for(
+        lambda: (
+            (found := client.get("/api/contacts", headers=auth).json())["items"]
+            and len(found["items"]) == 3
+            and found
+        )
+    )
+    assert [c["name"] for c in listed["items"]] == names[::-1] and listed["next_cursor"] is None
+    first = client.get("/api/contacts", params={"limit": 2}, headers=auth).json()
+    assert [c["name"] for c in first["items"]] == ["Ceren Ak", "Bora Kaya"]
+    rest = client.get(
+        "/api/contacts", params={"limit": 2, "cursor": first["next_cursor"]}, headers=auth
+    ).json()
+    assert [c["name"] for c in rest["items"]] == ["Ayşe Yılmaz"] and rest["next_cursor"] is None
+    narrowed = client.get("/api/contacts", params={"q": "ayşe"}, headers=auth).json()["items"]
+    assert [c["name"] for c in narrowed] == ["Ayşe Yılmaz"]  # not globex's
+    assert narrowed[0]["email"] == "ayşe@x.example"
+    bad = client.get("/api/contacts", params={"cursor": "nope"}, headers=auth)
+    assert bad.status_code == 400 and error_code(bad) == "bad_request"

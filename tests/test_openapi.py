@@ -272,6 +272,11 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert status("GET", "/api/conversations", params={"limit": 0}) == 400
     assert status("GET", "/api/conversations", params={"status": "lost"}) == 400
     assert body("GET", "/api/conversations/queue") == {"unassigned": 0, "teams": []}
+    assert body("GET", "/api/contacts", params={"q": "nobody"}) == {
+        "items": [],
+        "next_cursor": None,
+    }
+    assert status("GET", "/api/contacts", params={"cursor": "x"}) == 400
     canned, one_canned = "/api/canned-responses", "/api/canned-responses/{canned_id}"
     saved = body(
         "POST", canned, json={"shortcut": "hi", "text": "Hi {{contact.name}}"}, headers=csrf
