@@ -239,7 +239,6 @@ class Hooks:
         wanted = await erasure.unerased(self.services.bus, workspace_id, wanted)
         with tenancy.acting_for(workspace_id):
             made = await self._record(uuid.UUID(workspace_id), wanted)
-        with tenancy.acting_for(workspace_id):
             for delivery_id in made:
                 await self._attempt(delivery_id)
 

@@ -141,9 +141,11 @@ def _event(
     at: datetime,
     user_id: uuid.UUID | None = None,
     value_s: float | None = None,
+    *key: object,
 ) -> dict[str, Any]:
+    """A report event's row; its id is derived from the name, the conversation and `key`."""
     return dict(
-        id=_event_id(name, row["conversation_id"]),
+        id=_event_id(name, row["conversation_id"], *key),
         workspace_id=row["workspace_id"],
         conversation_id=row["conversation_id"],
         channel_id=row["channel_id"],
@@ -176,22 +178,18 @@ async def record_resolved(
     if row is None or row.status == "resolved":
         return
     at = stream_time(event_id)
-    await session.execute(
-        _insert(session),
-        [
-            dict(
-                # Stream ids are per workspace: two workspaces' streams can hold the same one.
-                id=_event_id("resolved", conversation_id, event_id),
-                workspace_id=workspace_id,
-                conversation_id=conversation_id,
-                channel_id=row.channel_id,
-                user_id=_user(by) if by else None,
-                name="resolved",
-                at=at,
-                value_s=max(0.0, (at - row.created_at).total_seconds()),
-            )
-        ],
+    where = {"workspace_id": workspace_id, "conversation_id": conversation_id}
+    value = max(0.0, (at - row.created_at).total_seconds())
+    # Stream ids are per workspace: two workspaces' streams can hold the same one.
+    resolved = _event(
+        where | {"channel_id": row.channel_id},
+        "resolved",
+        at,
+        _user(by) if by else None,
+        value,
+        event_id,
     )
+    await session.execute(_insert(session), [resolved])
 
 
 def stream_time(event_id: str) -> datetime:
@@ -305,15 +303,7 @@ async def report(
 def _key(value: object) -> str:
     if value is None:
         return "none"
-    if isinstance(value, uuid.UUID | date):
-        return str(value)
-    text = str(value)
-    if len(text) == 32 and "-" not in text:  # a UUID as SQLite keeps it
-        try:
-            return str(uuid.UUID(text))
-        except ValueError:
-            return text
-    return text
+    return str(value)  # a day, a UUID (both dialects give uuid.UUID), or a sender id
 
 
 def _day(session: AsyncConnection, column: Any, period: Period) -> Any:
