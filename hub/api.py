@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +19,7 @@ from hub.channels import ConnectBody, webhook_info
 from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
 from hub.message import utc_now
 from hub.models import Channel, Contact, Conversation, MessageRow
+from hub.rules import Label, Priority
 from hub.services import Services
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,12 +58,6 @@ class SendBody(_Body):
     note: bool = Field(default=False, description="A private note for agents, never sent")
 
 
-Label = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50),
-]
-
-
 class ConversationPatch(_Body):
     status: Literal["open", "pending", "resolved", "snoozed"] | None = None
     snoozed_until: datetime | None = Field(
@@ -76,6 +71,9 @@ class ConversationPatch(_Body):
     )
     labels: list[Label] | None = Field(
         default=None, max_length=20, description="The whole set of labels, replacing the old one"
+    )
+    priority: Priority | None = Field(
+        default=None, description="low, medium, high or urgent; null clears it (send it explicitly)"
     )
 
 
@@ -204,6 +202,7 @@ def conversation_json(
         "status": row.status,
         "assignee_id": str(row.assignee_id) if row.assignee_id else None,
         "team_id": str(row.team_id) if row.team_id else None,
+        "priority": row.priority,
         "last_activity_at": row.last_activity_at.isoformat(),
         "last_message_preview": row.last_message_preview,
         "last_event_id": row.last_event_id,
@@ -574,8 +573,12 @@ async def change_conversation(request: Request) -> Response:
         changes["team_id"] = str(body.team_id) if body.team_id else None
     if body.labels is not None:
         changes["labels"] = sorted(set(body.labels))
+    if "priority" in body.model_fields_set:
+        changes["priority"] = body.priority
     if not changes:
-        raise BadRequest("Nothing to change: give status, assignee_id, team_id or labels.")
+        raise BadRequest(
+            "Nothing to change: give status, assignee_id, team_id, labels or priority."
+        )
     published = await svc.ingress.change_conversation(principal, conversation_id, changes)
     return JSONResponse({"event_id": published.id, "changes": changes}, status_code=202)
 

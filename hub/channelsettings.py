@@ -11,6 +11,7 @@ They are stored normalized (lower case, punycode, no default port, no trailing s
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import secrets
 import uuid
@@ -19,7 +20,7 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import col, select
 
 from hub import audit, placeholders
@@ -29,6 +30,8 @@ from hub.models import AuditEvent, Channel, Conversation
 from hub.routing import ChannelRouting
 from hub.store import Store
 from hub.vault import Vault
+
+log = logging.getLogger("hub.channelsettings")
 
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -294,3 +297,16 @@ async def last_events(store: Store, workspace_id: uuid.UUID) -> dict[uuid.UUID, 
     async with store.sessions() as s:
         rows = (await s.exec(query)).all()
     return {channel_id: at for channel_id, at in rows if at is not None}
+
+
+def hours_of(settings: dict[str, Any] | None) -> Hours | None:
+    """A channel's stored business hours (None: always open, or hours that no longer
+    validate, which are logged)."""
+    raw = (settings or {}).get("hours")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Hours.model_validate(raw)
+    except ValidationError:
+        log.warning("a channel has hours that do not validate")
+        return None

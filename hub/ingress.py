@@ -277,21 +277,25 @@ class Ingress:
         )
         return message.id, await self.publish_message(message, inbound=False, agents_only=note)
 
-    async def system_message(self, ref: ConversationRef, key: str, text: str) -> Published:
+    async def system_message(
+        self, ref: ConversationRef, key: str, text: str, *, note: bool = False
+    ) -> Published:
         """A message the hub sends by itself (an auto-reply) into the conversation: to the
-        contact like an agent's reply, sent by the send group on platform channels. `key`
-        makes its id: the same key in the same conversation is one message, published once."""
+        contact like an agent's reply, sent by the send group on platform channels; or, as a
+        `note`, for agents only (what an automation rule did). `key` makes its id: the same
+        key in the same conversation is one message, published once."""
         webchat = ref.channel_kind == ChannelKind.WEBCHAT
         message = ref.message(
             f"s:{ref.id}:{key}",
             key[:100],
             text,
             [],
+            note=note,
             direction=Direction.OUT,
-            status=DeliveryStatus.SENT if webchat else DeliveryStatus.PENDING,
+            status=DeliveryStatus.SENT if webchat or note else DeliveryStatus.PENDING,
             sender=Sender(type=SenderType.SYSTEM, id=SYSTEM_SENDER_ID),
         )
-        return await self.publish_message(message, inbound=False)
+        return await self.publish_message(message, inbound=False, agents_only=note)
 
     async def change_conversation(
         self, principal: Principal, conversation_id: uuid.UUID, changes: dict[str, object]

@@ -107,6 +107,24 @@ class CannedResponse(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class AutomationRule(SQLModel, table=True):
+    """An admin's rule (`hub.rules`): when `trigger` happens and every condition holds, the
+    automation worker takes the actions. Rules run in `position` order."""
+
+    __tablename__ = "automation_rules"
+    __table_args__ = (sa.Index("ix_automation_rules_workspace", "workspace_id", "position"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    enabled: bool = Field(default=True)
+    trigger: str = Field(max_length=30)
+    conditions: list[dict[str, Any]] = _json(list)
+    actions: list[dict[str, Any]] = _json(list)
+    position: int = Field(default=0)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_tokens"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -188,6 +206,7 @@ class Conversation(SQLModel, table=True):
     assignee_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     team_id: uuid.UUID | None = Field(default=None, foreign_key="teams.id", ondelete="SET NULL")
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    priority: str | None = Field(default=None, max_length=10)  # low | medium | high | urgent
     last_activity_at: datetime = _ts()
     last_message_preview: str | None = Field(default=None, max_length=200)
     last_event_id: str | None = Field(default=None, max_length=45)

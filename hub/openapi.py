@@ -28,6 +28,7 @@ from hub import (
     hooksapi,
     privacydocs,
     reportsapi,
+    rulesapi,
     widgetdocs,
     workspace,
 )
@@ -178,6 +179,7 @@ class ConversationOut(_Out):
     team_id: uuid.UUID | None = Field(description="The team whose queue it is in")
     snoozed_until: datetime | None = Field(description="With status snoozed: when it reopens")
     labels: list[str] = Field(description="Lower-case, sorted")
+    priority: Literal["low", "medium", "high", "urgent"] | None
     last_activity_at: datetime
     last_message_preview: str | None
     last_event_id: Cursor | None
@@ -600,6 +602,7 @@ def document(page_max_items: int = Settings.page_max_items) -> dict[str, Any]:
     operations |= {k: _Op(**v) for k, v in cannedapi.operations().items()}
     operations |= {k: _Op(**v) for k, v in reportsapi.operations().items()}
     operations |= {k: _Op(**v) for k, v in hooksapi.operations().items()}
+    operations |= {k: _Op(**v) for k, v in rulesapi.operations().items()}
     for (path, method), op in operations.items():
         paths.setdefault(path, {})[method] = _operation(components, path, method, op)
     return {

@@ -25,6 +25,7 @@ from hub import reports, routing, tenancy
 from hub.bus import Event
 from hub.message import Message, utc_now
 from hub.routing import Router
+from hub.rules import PRIORITIES
 from hub.store import Sessions
 
 PREVIEW_CHARS = 200
@@ -413,6 +414,8 @@ async def _conversation_changed(
     if "team_id" in changes:
         team = changes["team_id"]
         values["team_id"] = uuid.UUID(str(team)) if team else None
+    if "priority" in changes:
+        values["priority"] = changes["priority"] if changes["priority"] in PRIORITIES else None
     conversation_id = uuid.UUID(str(data["conversation_id"]))
     if values.get("status") == "resolved":  # counted before it is applied (a repeat is not)
         await reports.record_resolved(
@@ -429,18 +432,15 @@ async def _conversation_changed(
         )
     if isinstance(changes.get("labels"), list):
         await _set_labels(session, workspace_id, conversation_id, changes["labels"])
+    if isinstance(changes.get("labels_add"), list):
+        await _add_labels(session, workspace_id, conversation_id, changes["labels_add"])
 
 
 async def _set_labels(
     session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID, labels: list[Any]
 ) -> None:
     """The conversation's whole label set, replaced (the latest change on the stream wins)."""
-    exists = await session.execute(
-        sa.select(CONVERSATIONS.c.id).where(
-            CONVERSATIONS.c.workspace_id == workspace_id, CONVERSATIONS.c.id == conversation_id
-        )
-    )
-    if exists.first() is None:
+    if not await _exists(session, workspace_id, conversation_id):
         return
     await session.execute(sa.delete(LABELS).where(LABELS.c.conversation_id == conversation_id))
     wanted = sorted({str(label) for label in labels if isinstance(label, str) and label})
@@ -452,6 +452,33 @@ async def _set_labels(
                 for label in wanted
             ],
         )
+
+
+async def _add_labels(
+    session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID, labels: list[Any]
+) -> None:
+    """Labels added to the set (an automation rule's): whatever else it holds stays."""
+    wanted = sorted({str(label) for label in labels if isinstance(label, str) and label})
+    if not wanted or not await _exists(session, workspace_id, conversation_id):
+        return
+    await session.execute(
+        _insert(session, LABELS).on_conflict_do_nothing(),
+        [
+            {"workspace_id": workspace_id, "conversation_id": conversation_id, "label": label}
+            for label in wanted
+        ],
+    )
+
+
+async def _exists(
+    session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> bool:
+    found = await session.execute(
+        sa.select(CONVERSATIONS.c.id).where(
+            CONVERSATIONS.c.workspace_id == workspace_id, CONVERSATIONS.c.id == conversation_id
+        )
+    )
+    return found.first() is not None
 
 
 # The events other than message.created that this group stores, applied one at a time.

@@ -218,6 +218,13 @@ def test_members_of_another_workspace_are_out_of_reach(env: Env) -> None:
 # Who may call what
 
 
+SNEAKY_RULE = {
+    "name": "Sneaky",
+    "trigger": "message.received",
+    "actions": [{"type": "resolve"}],
+}
+
+
 def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
     channel = f"/api/channels/{env.acme.channel_id}"
     member = f"/api/members/{env.acme.admin_id}"
@@ -244,6 +251,11 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("DELETE", f"/api/hooks/{TEAM_ID}", None),
         ("GET", "/api/hooks/deliveries", None),
         ("POST", f"/api/hooks/deliveries/{TEAM_ID}/replay", None),
+        ("GET", "/api/automation-rules", None),
+        ("POST", "/api/automation-rules", SNEAKY_RULE),
+        ("POST", "/api/automation-rules/try", {"rule": SNEAKY_RULE}),
+        ("PATCH", f"/api/automation-rules/{TEAM_ID}", {"enabled": False}),
+        ("DELETE", f"/api/automation-rules/{TEAM_ID}", None),
     ]
 
 
@@ -262,6 +274,7 @@ def test_the_list_covers_every_admin_operation(env: Env) -> None:
     }
     hooks = {"/api/hooks/{team_id}": "/api/hooks/{hook_id}"}
     hooks["/api/hooks/deliveries/{team_id}/replay"] = "/api/hooks/deliveries/{delivery_id}/replay"
+    hooks["/api/automation-rules/{team_id}"] = "/api/automation-rules/{rule_id}"
     listed = set()
     for method, path, _ in admin_endpoints(env):
         for value, template in templates.items():

@@ -1041,3 +1041,294 @@ def test_an_outbound_webhook_is_added_fails_dies_and_is_sent_again(
     page.locator("[data-ib=hook-remove]").click()
     page.locator("[data-ib=confirm-ok]").click()
     expect(page.locator("[data-ib=hook]")).to_have_count(0)
+
+
+# Automation rules
+
+REFUND_REPLY = "Sorry to hear that, {{contact.first_name | there}}. A person will write soon."
+
+
+def rule_names(console: Console) -> list[str]:
+    return [r["name"] for r in console.admin.get("/api/automation-rules").json()["items"]]
+
+
+def rule_of(console: Console, rule_id: str) -> dict[str, Any]:
+    items = console.admin.get("/api/automation-rules").json()["items"]
+    return next(r for r in items if r["id"] == rule_id)
+
+
+def test_an_automation_rule_is_tried_saved_and_acts_in_the_inbox(
+    console: Console, contexts: Any
+) -> None:
+    """A rule made in the Automation tab is tried on made-up messages first (each condition's
+    outcome, and the reply made out to the contact when it matches), saved, and then acts on a
+    visitor's message: a label, the priority, the auto-reply and a note saying what it did,
+    through the API and in the inbox. Switched off, it stays off after a reload."""
+    from playwright.sync_api import expect
+
+    page = open_console(console, contexts)
+    page.locator("[data-ib=tab-automation]").click()
+    expect(page).to_have_url(re.compile(r"#automation$"))
+    page.locator("[data-ib=new-rule]").click()
+    form = page.locator("[data-ib=rule-form]")
+    expect(page.locator("[data-ib=rule-name]")).to_be_focused()
+    page.locator("[data-ib=rule-name]").fill("Refunds")
+    page.locator("[data-ib=rule-trigger]").select_option("message.received")
+    page.locator("[data-ib=add-condition]").click()
+    condition = form.locator("[data-ib=condition]")
+    expect(condition).to_have_count(1)
+    expect(condition.locator("[data-ib=condition-field]")).to_be_focused()
+    condition.locator("[data-ib=condition-field]").select_option("text")
+    condition.locator("[data-ib=condition-op]").select_option("contains")
+    condition.locator("[data-ib=condition-values]").fill("refund")
+    actions = form.locator("[data-ib=action]")
+    expect(actions).to_have_count(1)  # a rule needs one: a new one starts with a row
+    actions.nth(0).locator("[data-ib=action-type]").select_option("add_label")
+    actions.nth(0).locator("[data-ib=action-value]").fill("refund")
+    page.locator("[data-ib=add-action]").click()
+    actions.nth(1).locator("[data-ib=action-type]").select_option("set_priority")
+    actions.nth(1).locator("[data-ib=action-value]").select_option("high")
+    page.locator("[data-ib=add-action]").click()
+    actions.nth(2).locator("[data-ib=action-type]").select_option("send_reply")
+    actions.nth(2).locator("[data-ib=action-value]").fill(REFUND_REPLY)
+    # One priority a rule: the option is not offered twice.
+    assert actions.nth(2).locator("[data-ib=action-type] option[value=set_priority]").is_disabled()
+
+    result = page.locator("[data-ib=try-result]")
+    page.locator("[data-ib=try-text]").fill("I want a refund")
+    page.locator("[data-ib=try-name]").fill("Ada Lovelace")
+    page.locator("[data-ib=try-rule]").click()
+    expect(result.locator("[data-ib=try-verdict]")).to_have_text("Matches")
+    outcome = result.locator("[data-ib=try-condition]")
+    expect(outcome).to_have_count(1)
+    expect(outcome).to_have_attribute("data-holds", "true")
+    expect(outcome).to_contain_text("✓")
+    expect(outcome).to_contain_text("Message text contains: refund")
+    expect(result.locator("[data-ib=try-does]")).to_have_text(
+        "It would add the label refund, set the priority to High, send an auto-reply."
+    )
+    expect(result.locator("[data-ib=try-reply]")).to_have_text(
+        "Sorry to hear that, Ada. A person will write soon."
+    )
+    screenshot(page, "admin-automation-try")
+    page.locator("[data-ib=try-text]").fill("hello")
+    page.locator("[data-ib=try-rule]").click()
+    expect(result.locator("[data-ib=try-verdict]")).to_have_text("Does not match")
+    expect(outcome).to_have_attribute("data-holds", "false")
+    expect(outcome).to_contain_text("✗")
+    expect(result.locator("[data-ib=try-reply]")).to_have_count(0)
+    assert "Refunds" not in rule_names(console)  # trying saves nothing
+
+    page.locator("[data-ib=save-rule]").click()
+    expect(form).to_be_hidden()
+    expect(page.locator("[data-ib=rule-saved]")).to_have_text("The rule “Refunds” was saved.")
+    row = page.locator("[data-ib=rule]").filter(has_text="Refunds")
+    expect(row).to_have_count(1)
+    expect(row.locator("[data-ib=rule-when]")).to_have_text("A contact’s message comes in")
+    expect(row.locator("[data-ib=rule-enabled]")).to_be_checked()
+    expect(page.locator("[data-ib=no-rules]")).to_be_hidden()
+    [saved] = [
+        r
+        for r in console.admin.get("/api/automation-rules").json()["items"]
+        if r["name"] == "Refunds"
+    ]
+    assert (saved["name"], saved["trigger"], saved["enabled"]) == (
+        "Refunds",
+        "message.received",
+        True,
+    )
+    assert saved["conditions"] == [{"field": "text", "op": "contains", "values": ["refund"]}]
+    assert saved["actions"] == [
+        {"type": "add_label", "label": "refund"},
+        {"type": "set_priority", "priority": "high"},
+        {"type": "send_reply", "text": REFUND_REPLY},
+    ]
+
+    say_as_a_visitor(console, "Where is my refund?")
+
+    def acted() -> dict[str, Any] | None:
+        found = console.admin.get("/api/conversations", params={"label": "refund"}).json()
+        return next((c for c in found["items"] if c["priority"] == "high"), None)
+
+    conversation = wait_until(acted, timeout_s=15, what="the rule's label and priority")
+    assert conversation["labels"] == ["refund"]
+    messages_url = f"/api/conversations/{conversation['id']}/messages"
+
+    def reply_and_note() -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = console.admin.get(messages_url).json()["items"]
+        system = [m for m in items if m["sender"].get("type") == "system"]
+        return system if len(system) >= 2 else None
+
+    system = wait_until(reply_and_note, timeout_s=15, what="the auto-reply and the note")
+    [reply] = [m for m in system if not m["note"]]
+    [note] = [m for m in system if m["note"]]
+    assert reply["text"].startswith("Sorry to hear that") and reply["direction"] == "out"
+    assert note["text"].startswith("Rule “Refunds”:"), note["text"]
+    assert "labelled refund" in note["text"] and "priority high" in note["text"]
+
+    # Switched off, and still off after a reload.
+    row.locator("[data-ib=rule-enabled]").uncheck()
+    expect(row).to_have_attribute("data-enabled", "false")
+    wait_until(
+        lambda: not rule_of(console, saved["id"])["enabled"], what="the rule to be switched off"
+    )
+    page.reload()
+    expect(row.locator("[data-ib=rule-enabled]")).not_to_be_checked()
+    expect(page.locator("[data-ib=automation-error]")).to_be_hidden()
+
+    # The inbox shows what the rule did: the conversation's tags and the note as activity.
+    inbox = page.context.new_page()
+    watch(inbox, console.errors)
+    inbox.goto(console.base + "/")
+    expect(inbox.locator("[data-ib=status]")).to_have_attribute("data-state", "live")
+    listed = inbox.locator(f"[data-ib=conversation][data-id='{conversation['id']}']")
+    expect(listed.locator(".tag.label")).to_have_text("refund")
+    expect(listed.locator("span.tag.priority")).to_have_attribute("data-priority", "high")
+    listed.click()
+    activity = inbox.locator("[data-ib=message].activity")
+    expect(activity).to_have_count(1)
+    expect(activity).to_contain_text("Rule “Refunds”")
+    screenshot(inbox, "inbox-rule-activity")
+
+
+def test_automation_rules_on_a_phone_in_turkish_moved_edited_and_deleted(
+    console: Console, contexts: Any
+) -> None:
+    """The Automation tab by keyboard on a phone: rules move up and down (their positions are
+    saved), one is edited, an incomplete rule is refused by the page and a reply with an
+    unknown placeholder by the server, both saying why; in Turkish; and a rule is deleted
+    after the page's own confirmation. The rules here are off, so they never act."""
+    from playwright.sync_api import expect
+
+    def made(name: str, **rule: Any) -> str:
+        answer = console.admin.post("/api/automation-rules", json={"name": name} | rule)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["id"])
+
+    closed = {"field": "business_hours", "op": "closed", "values": []}
+    first = made(
+        "Night shift",
+        enabled=False,
+        trigger="conversation.created",
+        conditions=[closed],
+        actions=[{"type": "snooze", "minutes": 60}],
+    )
+    second = made(
+        "Web visitors",
+        enabled=False,
+        trigger="message.received",
+        conditions=[{"field": "channel_kind", "op": "in", "values": ["webchat"]}],
+        actions=[{"type": "add_label", "label": "web"}],
+    )
+    try:
+        page = open_console(console, contexts, viewport={"width": 390, "height": 800})
+        width = "document.documentElement.scrollWidth"
+        page.locator("[data-ib=tab-channels]").focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        expect(page.locator("[data-ib=tab-automation]")).to_be_focused()
+        expect(page.locator("[data-ib=panel-automation]")).to_be_visible()
+        rows = page.locator("[data-ib=rule]")
+        night, web = rows.filter(has_text="Night shift"), rows.filter(has_text="Web visitors")
+        expect(night.locator("[data-ib=rule-summary]")).to_have_text(
+            "The channel is closed (business hours) → snooze it for 60 minutes"
+        )
+        expect(web.locator("[data-ib=rule-enabled]")).not_to_be_checked()
+        assert page.evaluate(width) <= 390
+
+        def order() -> list[str]:
+            return [n for n in rule_names(console) if n in ("Night shift", "Web visitors")]
+
+        assert order() == ["Night shift", "Web visitors"]
+        night.locator("[data-ib=rule-down]").focus()
+        page.keyboard.press("Enter")
+        wait_until(lambda: order() == ["Web visitors", "Night shift"], what="the move")
+        expect(rows.last).to_contain_text("Night shift")
+        expect(night.locator("[data-ib=rule-down]")).to_be_disabled()  # last now: the focus
+        expect(night.locator("[data-ib=rule-up]")).to_be_focused()  # goes to the other way
+        page.keyboard.press("Enter")
+        wait_until(lambda: order() == ["Night shift", "Web visitors"], what="the move back")
+
+        web.locator("[data-ib=rule-edit]").click()
+        form = page.locator("[data-ib=rule-form]")
+        expect(form).to_be_visible()
+        expect(page.locator("[data-ib=rule-name]")).to_have_value("Web visitors")
+        condition = form.locator("[data-ib=condition]")
+        expect(condition.locator("[data-ib=condition-field]")).to_have_value("channel_kind")
+        expect(condition.locator("[data-ib=condition-value][value=webchat]")).to_be_checked()
+        expect(condition.locator("[data-ib=condition-value][value=telegram]")).not_to_be_checked()
+        condition.locator("[data-ib=condition-value][value=telegram]").check()
+        page.locator("[data-ib=add-condition]").click()
+        added = condition.nth(1)
+        added.locator("[data-ib=condition-field]").select_option("business_hours")
+        expect(added.locator("[data-ib=condition-values]")).to_have_count(0)
+        expect(added.locator("[data-ib=condition-op]")).to_have_value("open")
+        assert page.evaluate(width) <= 390
+        screenshot(page, "admin-automation-phone")
+        page.locator("[data-ib=rule-name]").fill("Web and Telegram")
+        page.locator("[data-ib=save-rule]").click()
+        expect(form).to_be_hidden()
+        expect(rows.filter(has_text="Web and Telegram")).to_have_count(1)
+        changed = rule_of(console, second)
+        assert changed["conditions"] == [
+            {"field": "channel_kind", "op": "in", "values": ["webchat", "telegram"]},
+            {"field": "business_hours", "op": "open", "values": []},
+        ]
+        assert changed["enabled"] is False  # editing leaves the switch alone
+
+        page.locator("[data-ib=new-rule]").click()
+        error = page.locator("[data-ib=rule-error]")
+        page.locator("[data-ib=save-rule]").click()
+        expect(error).to_have_text("Give the rule a name.")
+        expect(page.locator("[data-ib=rule-name]")).to_be_focused()
+        page.keyboard.type("Typo")
+        action = form.locator("[data-ib=action]").first
+        action.locator("[data-ib=action-type]").select_option("send_reply")
+        action.locator("[data-ib=action-value]").fill("Hi {{contact.frist_name}}")
+        page.locator("[data-ib=save-rule]").click()
+        expect(error).to_contain_text("{{contact.frist_name}}")
+        expect(error).to_have_attribute("role", "alert")
+        assert "Typo" not in rule_names(console)
+        page.locator("[data-ib=cancel-rule]").click()
+        expect(form).to_be_hidden()
+        expect(page.locator("[data-ib=new-rule]")).to_be_focused()
+
+        page.locator("[data-ib=language]").select_option("tr")
+        expect(page.locator("[data-ib=tab-automation]")).to_have_text("Otomasyon")
+        expect(page.locator("[data-ib=new-rule]")).to_have_text("Yeni kural")
+        expect(night.locator("[data-ib=rule-when]")).to_have_text("Bir konuşma başladığında")
+        expect(night.locator("[data-ib=rule-summary]")).to_have_text(
+            "Kanal kapalı (çalışma saatleri) → 60 dakika erteler"
+        )
+        assert page.evaluate(width) <= 390
+        page.locator("[data-ib=language]").select_option("en")
+        expect(page.locator("[data-ib=tab-automation]")).to_have_text("Automation")
+
+        night.locator("[data-ib=rule-delete]").click()
+        expect(page.locator("[data-ib=confirm-title]")).to_have_text(
+            "Delete the rule “Night shift”?"
+        )
+        page.locator("[data-ib=confirm-cancel]").click()
+        assert "Night shift" in rule_names(console)
+        night.locator("[data-ib=rule-delete]").click()
+        page.locator("[data-ib=confirm-ok]").click()
+        expect(night).to_have_count(0)
+        assert "Night shift" not in rule_names(console)
+    finally:
+        for rule_id in (first, second):
+            console.admin.delete(f"/api/automation-rules/{rule_id}")
+
+
+def test_admin_strings_have_the_same_keys_in_english_and_turkish(
+    console: Console, contexts: Any
+) -> None:
+    page = contexts().new_page()
+    page.goto(console.base + "/admin")
+    keys = page.evaluate(
+        """async () => {
+          const strings = (await import('/static/admin-strings.js')).default;
+          return { en: Object.keys(strings.en).sort(), tr: Object.keys(strings.tr).sort() };
+        }"""
+    )
+    assert set(keys["en"]) - set(keys["tr"]) == set(), "missing in Turkish"
+    assert set(keys["tr"]) - set(keys["en"]) == set(), "missing in English"

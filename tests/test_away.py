@@ -149,7 +149,9 @@ def test_a_telegram_contact_is_answered_through_the_platform_by_name(env: Env) -
         request.body["text"].startswith(f"Hello {name}")
         and "we open at 10." in request.body["text"]
     )
-    conversation_id = env.client.get("/api/conversations").json()["items"][0]["id"]
+    # The send group may send before the persist group has stored the conversation.
+    [listed] = wait_for(lambda: env.client.get("/api/conversations").json()["items"])
+    conversation_id = listed["id"]
     [reply] = wait_for(
         lambda: (
             [

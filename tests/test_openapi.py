@@ -27,6 +27,7 @@ from hub import (
     oauth,
     privacy,
     reportsapi,
+    rulesapi,
     widgetapi,
     workspace,
 )
@@ -58,6 +59,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *cannedapi.routes,
         *reportsapi.routes,
         *hooksapi.routes,
+        *rulesapi.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
@@ -300,6 +302,24 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert status("POST", replay, missing, headers=csrf) == 404
     one_hook = "/api/hooks/{hook_id}"
     assert status("DELETE", one_hook, one_hook.format(hook_id=hook["id"]), headers=csrf) == 204
+    rules, one_rule = "/api/automation-rules", "/api/automation-rules/{rule_id}"
+    rule = {
+        "name": "Refunds",
+        "trigger": "message.received",
+        "conditions": [{"field": "text", "op": "contains", "values": ["refund"]}],
+        "actions": [{"type": "add_label", "label": "refund"}, {"type": "send_reply", "text": "Hi"}],
+    }
+    sample = {"text": "A refund, please"}
+    tried = body("POST", rules + "/try", json={"rule": rule, "sample": sample}, headers=csrf)
+    assert tried["matched"] and tried["changes"] == {"labels_add": ["refund"]}
+    made_rule = body("POST", rules, json=rule, headers=csrf)
+    assert [r["id"] for r in body("GET", rules)["items"]] == [made_rule["id"]]
+    assert status("POST", rules, json={**rule, "actions": []}, headers=csrf) == 400
+    rule_path = one_rule.format(rule_id=made_rule["id"])
+    patched = body("PATCH", one_rule, rule_path, json={"enabled": False}, headers=csrf)
+    assert patched["enabled"] is False
+    assert status("DELETE", one_rule, rule_path, headers=csrf) == 204
+    assert status("DELETE", one_rule, rule_path, headers=csrf) == 404
     week = {"from": "2026-11-01", "to": "2026-11-07", "timezone": "Europe/Istanbul"}
     assert len(body("GET", "/api/reports", params=week | {"by": "day"})["rows"]) == 7
     assert status("GET", "/api/reports", params=week | {"from": "2026-12-01"}) == 400

@@ -1,4 +1,4 @@
-/* SosyoCRM admin console: channels, members, routing (teams, capacities), reports, integrations (outbound webhooks), the audit log, the workspace's retention and the
+/* SosyoCRM admin console: channels, members, routing (teams, capacities), automation rules, reports, integrations (outbound webhooks), the audit log, the workspace's retention and the
  * hub's status figures.
  * Plain ES modules, no build step.
  * Admins only: the server refuses everything else with 403, and an agent who opens the page
@@ -10,6 +10,7 @@ import { auditPanel, membersPanel } from './admin-people.js';
 import { hooksPanel } from './admin-hooks.js';
 import { reportsPanel } from './admin-reports.js';
 import { routingPanel } from './admin-routing.js';
+import { automationPanel } from './admin-automation.js';
 import { workspacePanel } from './admin-workspace.js';
 import { statusPanel } from './admin-status.js';
 
@@ -17,7 +18,7 @@ const t = translator(strings);
 const views = { login: document.getElementById('login'), forbidden: document.getElementById('forbidden'), app: document.getElementById('app') };
 const loginForm = ib('login-form'), loginError = ib('login-error'), loginSubmit = ib('login-submit');
 const email = ib('login-email'), password = ib('login-password');
-const TABS = ['channels', 'members', 'routing', 'reports', 'hooks', 'workspace', 'status', 'audit'];
+const TABS = ['channels', 'members', 'routing', 'automation', 'reports', 'hooks', 'workspace', 'status', 'audit'];
 
 function show(name) {
   Object.entries(views).forEach(([key, view]) => { view.hidden = key !== name; });
@@ -68,6 +69,7 @@ const panels = {
   channels: channelsPanel(ctx),
   members: membersPanel(ctx),
   routing: routingPanel(ctx),
+  automation: automationPanel(ctx),
   reports: reportsPanel(ctx),
   hooks: hooksPanel(ctx),
   audit: auditPanel(ctx),

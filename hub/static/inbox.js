@@ -250,6 +250,11 @@ function renderList() {
     if (c.status !== 'open') tags.append(el('span', `tag ${c.status}`, t(c.status)));
     if (c.assignee_id) tags.append(el('span', 'tag who', name(c.assignee_id)));
     if (c.team_id && teams.has(c.team_id)) tags.append(el('span', 'tag team', teams.get(c.team_id).name));
+    if (c.priority) {
+      const tag = el('span', 'tag priority', t(`priority-${c.priority}`));
+      tag.dataset.priority = c.priority;
+      tags.append(tag);
+    }
     (c.labels || []).forEach((l) => tags.append(el('span', 'tag label', l)));
     listEl.appendChild(li); // appending an existing node moves it: this sorts the list
   });
@@ -336,6 +341,7 @@ function renderHeader() {
   $('reopen').hidden = c.status !== 'resolved' && c.status !== 'snoozed';
   $('assignee').value = c.assignee_id || '';
   $('team').value = (c.team_id && teams.has(c.team_id) && c.team_id) || '';
+  $('priority').value = c.priority || '';
   $('visibility').hidden = c.kind !== 'comment';
   const chips = $('label-chips');
   chips.replaceChildren(...(c.labels || []).map((l) => {
@@ -475,6 +481,7 @@ $('resolve').addEventListener('click', () => change({ status: 'resolved' }));
 $('reopen').addEventListener('click', () => change({ status: 'open' }));
 $('assignee').addEventListener('change', (e) => change({ assignee_id: e.target.value || null }));
 $('team').addEventListener('change', (e) => change({ team_id: e.target.value || null }));
+$('priority').addEventListener('change', (e) => change({ priority: e.target.value || null }));
 $('snooze').addEventListener('change', (e) => {
   const choice = e.target.value;
   e.target.value = '';
@@ -515,6 +522,8 @@ function applyConversationChanges(id, changes, eventId, routed, asOf) {
   if ('assignee_id' in changes) c.assignee_id = changes.assignee_id;
   if ('team_id' in changes) c.team_id = changes.team_id;
   if (Array.isArray(changes.labels)) c.labels = changes.labels;
+  if (Array.isArray(changes.labels_add)) c.labels = [...new Set([...(c.labels || []), ...changes.labels_add])].sort();
+  if ('priority' in changes) c.priority = changes.priority;
   renderList();
   if (id === openId) renderHeader();
 }

@@ -91,13 +91,16 @@ export function fill(node, m, t) {
   node.dataset.at = String(ms(m.sent_at) || Number(node.dataset.at) || Date.now());
   if (m.event_id) node.dataset.event = m.event_id;
   if (m.platform_message_id) node.dataset.pmid = m.platform_message_id;
+  // What an automation rule did: a note from the hub itself, shown as a line of activity.
+  const activity = !!m.note && !!m.sender && m.sender.type === 'system';
   node.classList.toggle('note', !!m.note);
+  node.classList.toggle('activity', activity);
   node.classList.toggle('comment', m.kind === 'comment');
   node.classList.toggle('deleted', !!m.deleted);
   if (m.note) node.dataset.note = 'true';
   const bubble = node.querySelector('.bubble');
   bubble.replaceChildren();
-  if (m.note) bubble.append(el('span', 'tag note-tag', t('private-note')));
+  if (m.note) bubble.append(el('span', 'tag note-tag', t(activity ? 'automation' : 'private-note')));
   if (m.kind === 'comment' && m.direction === 'in') bubble.append(el('span', 'tag comment-tag', t('comment')));
   if (m.private_reply) bubble.append(el('span', 'tag', t('private-reply-tag')));
   if (m.deleted) {
