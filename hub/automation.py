@@ -11,12 +11,13 @@ is not what a business wants), and neither do notes or our own messages.
 
 Rules: a contact's message triggers `message.received` (and `conversation.created` when it
 is the conversation's first), a person's resolution `conversation.resolved`. The enabled
-rules are read afresh for each batch that holds a trigger, so an admin's change applies to
-the next event. A rule whose conditions hold acts once per event: its auto-reply (a system
-message, never under a public comment), one `conversation.updated` with its changes and
-`rule: {id, name}`, a note in the conversation saying what it did, and a `rule.applied`
-audit row. What a rule publishes never triggers a rule (a rule's change carries `rule`, its
-messages are ours), so rules cannot loop.
+rules are kept under their version on the bus (`hub.cache.Versioned`) and read again
+once an admin's change has set a new one, so the change applies to the next event. A rule
+whose conditions hold acts once per event: its auto-reply (a system message, never under a
+public comment), one `conversation.updated` with its changes and `rule: {id, name}`, a note
+in the conversation saying what it did, and a `rule.applied` audit row. What a rule publishes
+never triggers a rule (a rule's change carries `rule`, its messages are ours), so rules
+cannot loop.
 
 Never twice: a reply, and a rule's action, is claimed on the bus
 (`remember(only_new=True)`) before it is published, and its id comes from the conversation
@@ -59,6 +60,7 @@ class Automation:
         self._hours: Cached[tuple[str, uuid.UUID], Hours | None] = Cached(
             services.settings.cache_ttl_s, 10_000
         )
+        self._rules = rules.Rules(services.store.sessions, services.bus)
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         with tenancy.acting_for(workspace_id):
@@ -108,6 +110,13 @@ class Automation:
             ref, f"away:{period}", placeholders.render(hours.auto_reply, known)
         )
 
+    async def enabled(self, workspace_id: uuid.UUID) -> list[AutomationRule]:
+        """The workspace's enabled rules, in order, read again only when their version on the
+        bus has changed: a batch costs one bus read, not a query."""
+        return await self._rules.versions.load(
+            str(workspace_id), lambda: self._rules.all(workspace_id, enabled=True)
+        )
+
     async def is_open(self, workspace_id: str, channel_id: uuid.UUID, at: datetime) -> bool:
         hours = await self.hours(workspace_id, channel_id)
         return hours is None or hours.business_hours().is_open(at)
@@ -134,9 +143,7 @@ class _Batch:
 
     async def enabled(self) -> list[AutomationRule]:
         if self._rules is None:
-            self._rules = await rules.Rules(self.services.store.sessions).all(
-                self.workspace, enabled=True
-            )
+            self._rules = await self.automation.enabled(self.workspace)
         return self._rules
 
     async def message(self, event: Event, message: dict[str, Any], contact: dict[str, Any]) -> None:

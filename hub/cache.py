@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from hub.bus import Bus
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -82,3 +86,43 @@ class Cached(Generic[K, V]):
         for key in [key for key, (_, value) in self._entries.items() if stale(value)]:
             del self._entries[key]
         self._loads.clear()
+
+
+class Versioned(Generic[V]):
+    """A worker's copy of a workspace's rarely changed settings (its automation rules, its
+    webhook endpoints), kept under a version held on the bus at `key`: the change itself sets
+    a new version after it commits (`changed`), and every reader compares versions (one bus
+    read) before it trusts its copy, so a change applies to the next event on every worker
+    without a query per batch. A lapsed version (`ttl_s`) is made anew, and everyone reads
+    once more."""
+
+    def __init__(self, bus: Bus, key: str, *, ttl_s: int = 7 * 24 * 3600) -> None:
+        self.bus = bus
+        self.key = key
+        self.ttl_s = ttl_s
+        self._copies: Cached[str, tuple[str, V]] = Cached(3600.0, 10_000)
+
+    async def version(self, workspace_id: str) -> str:
+        found = await self.bus.recall(workspace_id, self.key)
+        if found is None:
+            mine = uuid.uuid4().hex
+            if await self.bus.remember(
+                workspace_id, self.key, mine, ttl_s=self.ttl_s, only_new=True
+            ):
+                return mine
+            found = await self.bus.recall(workspace_id, self.key)
+        return found or ""
+
+    async def changed(self, workspace_id: str) -> None:
+        await self.bus.remember(workspace_id, self.key, uuid.uuid4().hex, ttl_s=self.ttl_s)
+
+    async def load(self, workspace_id: str, loader: Callable[[], Awaitable[V]]) -> V:
+        """The workspace's copy while its version stands, else what `loader` reads (kept
+        under the version seen before it read)."""
+        version = await self.version(workspace_id)
+        kept = self._copies.get(workspace_id)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        value = await loader()
+        self._copies.put(workspace_id, (version, value))
+        return value

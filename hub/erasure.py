@@ -34,6 +34,7 @@ an erased message from creating it again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -268,16 +269,17 @@ async def erased_after(bus: Bus, workspace_id: str, contact_id: str, event_id: s
 async def unerased(bus: Bus, workspace_id: str, events: Sequence[Event]) -> list[Event]:
     """The events of a batch that may be stored: a `message.created` or `contact.updated` of
     an erased contact is dropped when it is not newer than the erasure's mark."""
-    marks: dict[str, str | None] = {}
+    keys = [_tombstones_of(event) for event in events]
+    distinct = list(dict.fromkeys(key for some in keys for key in some))
+    # Concurrently: one round trip's wait for the batch, not one per contact.
+    found = await asyncio.gather(*(bus.recall(workspace_id, key) for key in distinct))
+    marks = dict(zip(distinct, found, strict=True))
     kept = []
-    for event in events:
-        erased = False
-        for key in _tombstones_of(event):
-            if key not in marks:
-                marks[key] = await bus.recall(workspace_id, key)
-            mark = marks[key]
-            erased = erased or (mark is not None and parse_id(event.id) <= parse_id(mark))
-        if not erased:
+    for event, some in zip(events, keys, strict=True):
+        if not any(
+            (mark := marks[key]) is not None and parse_id(event.id) <= parse_id(mark)
+            for key in some
+        ):
             kept.append(event)
     return kept
 

@@ -36,6 +36,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub import audit, placeholders
+from hub.bus import Bus
+from hub.cache import Versioned
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.members import Actor, by_member
 from hub.message import ChannelKind, utc_now
@@ -47,6 +49,7 @@ TRIGGERS: tuple[str, ...] = ("conversation.created", "message.received", "conver
 Priority = Literal["low", "medium", "high", "urgent"]
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
 MAX_RULES = 100
+VERSION_KEY = "rules:version"
 MAX_SNOOZE_MINUTES = 30 * 24 * 60
 
 ConditionField = Literal[
@@ -301,8 +304,17 @@ def describe(
 
 
 class Rules:
-    def __init__(self, sessions: Sessions) -> None:
+    """The workspace's rules in the database. Every change also sets a new version on the bus
+    (`hub.cache.Versioned`): workers keep the rules they read under the version they saw, and
+    read them again only when it changes (`hub.automation`)."""
+
+    def __init__(self, sessions: Sessions, bus: Bus) -> None:
         self.sessions = sessions
+        self.versions: Versioned[list[AutomationRule]] = Versioned(bus, VERSION_KEY)
+
+    async def _changed(self, workspace_id: uuid.UUID) -> None:
+        """After a change has committed: a new version, so every worker reads them again."""
+        await self.versions.changed(str(workspace_id))
 
     async def all(self, workspace_id: uuid.UUID, *, enabled: bool = False) -> list[AutomationRule]:
         async with self.sessions() as s:
@@ -339,7 +351,9 @@ class Rules:
                 s,
                 by_member(workspace_id, actor, "rule.created", rule.id, _audited(rule), "rule"),
             )
-            return rule_json(rule)
+            answer = rule_json(rule)
+        await self._changed(workspace_id)
+        return answer
 
     async def change(
         self, workspace_id: uuid.UUID, actor: Actor, rule_id: uuid.UUID, patch: RulePatch
@@ -374,7 +388,9 @@ class Rules:
                         "rule",
                     ),
                 )
-            return rule_json(rule)
+            answer = rule_json(rule)
+        await self._changed(workspace_id)
+        return answer
 
     async def delete(self, workspace_id: uuid.UUID, actor: Actor, rule_id: uuid.UUID) -> None:
         async with self.sessions() as s, s.begin():
@@ -383,6 +399,7 @@ class Rules:
             await audit.append(
                 s, by_member(workspace_id, actor, "rule.deleted", rule_id, {}, "rule")
             )
+        await self._changed(workspace_id)
 
     async def check(self, workspace_id: uuid.UUID, body: RuleBody) -> None:
         check_shape(body.trigger, body.conditions, body.actions)

@@ -3,8 +3,8 @@ and try a rule on a sample message before saving it.
 
 A rule may only name the workspace's own channels, members and teams (400 `invalid_rule`
 otherwise), and its auto-reply only known placeholders (400 `unknown_placeholder`). Every
-change is audited (`rule.created`, `rule.updated`, `rule.deleted`); the worker reads the
-rules afresh for each batch of events, so a change applies to the next event.
+change is audited (`rule.created`, `rule.updated`, `rule.deleted`) and sets a new version of
+the rules on the bus, so workers read them again for the next event.
 """
 
 from __future__ import annotations
@@ -132,14 +132,14 @@ def operations() -> dict[tuple[str, str], dict[str, Any]]:
 
 async def list_rules(request: Request) -> Response:
     principal, _ = await admin_actor(request)
-    rows = await Rules(services(request).store.sessions).all(principal.workspace_id)
+    rows = await _rules(request).all(principal.workspace_id)
     return JSONResponse({"items": [rule_json(r) for r in rows]})
 
 
 async def add_rule(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     body = await read_body(request, RuleBody)
-    made = await Rules(services(request).store.sessions).create(principal.workspace_id, actor, body)
+    made = await _rules(request).create(principal.workspace_id, actor, body)
     return JSONResponse(made, status_code=201)
 
 
@@ -147,16 +147,14 @@ async def change_rule(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     rule_id = parse_uuid(request.path_params["rule_id"], "rule")
     patch = await read_body(request, RulePatch)
-    changed = await Rules(services(request).store.sessions).change(
-        principal.workspace_id, actor, rule_id, patch
-    )
+    changed = await _rules(request).change(principal.workspace_id, actor, rule_id, patch)
     return JSONResponse(changed)
 
 
 async def delete_rule(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     rule_id = parse_uuid(request.path_params["rule_id"], "rule")
-    await Rules(services(request).store.sessions).delete(principal.workspace_id, actor, rule_id)
+    await _rules(request).delete(principal.workspace_id, actor, rule_id)
     return Response(status_code=204)
 
 
@@ -166,7 +164,7 @@ async def try_rule(request: Request) -> Response:
     principal, _ = await admin_actor(request)
     body = await read_body(request, TryBody)
     svc = services(request)
-    await Rules(svc.store.sessions).check(principal.workspace_id, body.rule)
+    await _rules(request).check(principal.workspace_id, body.rule)
     sample, at = body.sample, body.sample.at or utc_now()
     channel = (
         await svc.store.channel(principal.workspace_id, sample.channel_id)
@@ -198,6 +196,11 @@ async def try_rule(request: Request) -> Response:
             "reply": placeholders.render(reply, known) if matched and reply else None,
         }
     )
+
+
+def _rules(request: Request) -> Rules:
+    svc = services(request)
+    return Rules(svc.store.sessions, svc.bus)
 
 
 def _open(channel: Channel | None, at: datetime) -> bool:

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from hub.auth import Signer, VisitorClaims
-from hub.cache import Cached
+from hub.bus.memory import MemoryBus
+from hub.cache import Cached, Versioned
 from hub.db import make_engine, sessionmaker
 from hub.errors import Unauthenticated
 from hub.store import API_TOKEN_CACHE_S, Store
@@ -210,3 +211,26 @@ def test_api_tokens_are_read_once_per_window_and_revocation_reaches_every_node(
             await engine.dispose()
 
     asyncio.run(main())
+
+
+async def test_a_versioned_copy_is_read_again_only_after_a_change_on_any_node() -> None:
+    """Two workers' copies of one workspace's settings (two `Versioned` on one bus): each
+    reads once, keeps its copy while the version stands, and reads again after a change made
+    through either; another workspace's change leaves them alone."""
+    bus = MemoryBus(stream_maxlen=100, dedupe_ttl_s=60)
+    rows = ["a"]
+    reads: list[str] = []
+
+    async def read() -> list[str]:
+        reads.append("read")
+        return list(rows)
+
+    one, other = Versioned[list[str]](bus, "k:version"), Versioned[list[str]](bus, "k:version")
+    assert await one.load("w1", read) == ["a"] and await other.load("w1", read) == ["a"]
+    assert await one.load("w1", read) == ["a"] and len(reads) == 2
+    await other.changed("w2")  # another workspace
+    assert await one.load("w1", read) == ["a"] and len(reads) == 2
+    rows.append("b")
+    await other.changed("w1")
+    assert await one.load("w1", read) == ["a", "b"] and await other.load("w1", read) == ["a", "b"]
+    assert len(reads) == 4

@@ -335,12 +335,24 @@ def test_conversation_created_fires_once_and_a_disabled_rule_never(env: Env) -> 
     assert wait_for(lambda: replies(env, conversation_id), timeout_s=10) == ["Welcome!"]
     wait_for(lambda: conversation(env, conversation_id).get("labels") == ["new"])
     write(env, site, "four", token=visitor["token"])
-    # A later rule on the same channel proves the fourth message was handled.
-    add_rule(env, trigger="message.received", actions=[{"type": "set_priority", "priority": "low"}])
+    # A later rule on the same channel proves the fourth message was handled (and that a new
+    # rule applies to the next event, though the worker keeps the rules it read).
+    low = add_rule(
+        env, trigger="message.received", actions=[{"type": "set_priority", "priority": "low"}]
+    )
     write(env, site, "five", token=visitor["token"])
     wait_for(lambda: conversation(env, conversation_id).get("priority") == "low", timeout_s=10)
+    # Switched off, it acts no more; a rule added after it proves the message was read.
+    assert env.client.patch(f"{RULES}/{low['id']}", json={"enabled": False}).status_code == 200
+    cleared = env.client.patch(f"/api/conversations/{conversation_id}", json={"priority": None})
+    assert cleared.status_code == 202
+    wait_for(lambda: conversation(env, conversation_id).get("priority") is None)
+    add_rule(env, trigger="message.received", actions=[{"type": "add_label", "label": "later"}])
+    write(env, site, "six", token=visitor["token"])
+    wait_for(lambda: "later" in conversation(env, conversation_id).get("labels", []), timeout_s=10)
+    assert conversation(env, conversation_id)["priority"] is None
     assert replies(env, conversation_id) == ["Welcome!"]
-    assert conversation(env, conversation_id)["labels"] == ["new"]
+    assert conversation(env, conversation_id)["labels"] == ["later", "new"]
     assert [r["detail"]["trigger"] for r in applied(env, conversation_id)].count(
         "conversation.created"
     ) == 1
