@@ -19,7 +19,7 @@ from hub.channels import ConnectBody, webhook_info
 from hub.errors import BadRequest, CsrfFailed, Forbidden, NotFound, TooBig, Unauthenticated
 from hub.message import utc_now
 from hub.models import Channel, Contact, Conversation, MessageRow
-from hub.rules import Label, Priority
+from hub.rules import PRIORITIES, Label, Priority
 from hub.services import Services
 
 M = TypeVar("M", bound=BaseModel)
@@ -434,6 +434,11 @@ async def list_conversations(request: Request) -> Response:
     label = request.query_params.get("label", "").strip().lower() or None
     if label is not None and "\x00" in label:  # Postgres text holds no NUL
         raise BadRequest("label may not contain NUL.")
+    priority: str | None = request.query_params.get("priority", "any")
+    if priority == "none":
+        priority = None
+    elif priority not in ("any", *PRIORITIES):
+        raise BadRequest("priority must be low, medium, high, urgent, none or any.")
     rows, cursor = await services(request).store.conversations(
         principal.workspace_id,
         status=status,
@@ -443,6 +448,7 @@ async def list_conversations(request: Request) -> Response:
         channel_id=parse_uuid(channel, "channel") if channel else None,
         label=label,
         team=team,
+        priority=priority,
     )
     store = services(request).store
     ids = [r.id for r in rows]

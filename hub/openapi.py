@@ -438,6 +438,12 @@ def _operations(page_max_items: int) -> dict[tuple[str, str], _Op]:
                 ),
                 _param("label", "query", "Only those with this label", {"type": "string"}),
                 _param(
+                    "priority",
+                    "query",
+                    "Only those of this priority (none: without one)",
+                    {"type": "string", "enum": ["low", "medium", "high", "urgent", "none", "any"]},
+                ),
+                _param(
                     "team_id",
                     "query",
                     "Only this team's queue (a team id), only those in no team (none), or all",

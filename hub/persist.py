@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 import hub.models  # noqa: F401  (registers the tables)
 from hub import reports, routing, tenancy
 from hub.bus import Event
-from hub.message import Message, utc_now
+from hub.message import Message, SenderType, utc_now
 from hub.routing import Router
 from hub.rules import PRIORITIES
 from hub.store import Sessions
@@ -126,6 +126,11 @@ async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -
                     created_at=now,
                 )
             )
+        messages.append(_message_row(message, event.id, now))
+        if message.note and message.sender.type == SenderType.SYSTEM:
+            # What an automation rule did (its conversation is stored already): a line of
+            # activity, neither the list's preview nor a reason to move it up.
+            continue
         inbound = message.direction == "in"
         preview = (message.text or ("[attachment]" if message.attachments else ""))[:PREVIEW_CHARS]
         conversations.append(
@@ -147,12 +152,12 @@ async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -
                 inbound=inbound,
             )
         )
-        messages.append(_message_row(message, event.id, now))
     statements = _statements(session.dialect.name)
     await session.execute(statements.contacts, contacts)
     if identities:
         await session.execute(statements.identities, identities)
-    await session.execute(statements.conversations, conversations)
+    if conversations:
+        await session.execute(statements.conversations, conversations)
     await session.execute(statements.messages, messages)
     await reports.record_messages(session, messages)
 

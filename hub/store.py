@@ -351,9 +351,11 @@ class Store:
         channel_id: uuid.UUID | None = None,
         label: str | None = None,
         team: uuid.UUID | str | None = "any",
+        priority: str | None = "any",
     ) -> tuple[list[Conversation], str | None]:
         """Newest activity first; `cursor` continues after the last row of the previous page.
-        `assignee` and `team`: "any", None (none) or an id."""
+        `assignee` and `team`: "any", None (none) or an id; `priority`: "any", None (none) or
+        one."""
         query = select(Conversation).where(Conversation.workspace_id == workspace_id)
         if status:
             query = query.where(Conversation.status == status)
@@ -372,6 +374,10 @@ class Store:
             query = query.where(col(Conversation.team_id).is_(None))
         elif isinstance(team, uuid.UUID):
             query = query.where(Conversation.team_id == team)
+        if priority is None:
+            query = query.where(col(Conversation.priority).is_(None))
+        elif priority != "any":
+            query = query.where(Conversation.priority == priority)
         if cursor:
             at, last_id = decode_cursor(cursor)
             query = query.where(

@@ -1184,6 +1184,12 @@ def test_an_automation_rule_is_tried_saved_and_acts_in_the_inbox(
     listed = inbox.locator(f"[data-ib=conversation][data-id='{conversation['id']}']")
     expect(listed.locator(".tag.label")).to_have_text("refund")
     expect(listed.locator("span.tag.priority")).to_have_attribute("data-priority", "high")
+    expect(listed).to_contain_text("Sorry to hear that")  # the rule's note is not the preview
+    # The priority filter: "Low" hides it, "High" shows it again.
+    inbox.locator("[data-ib=filter-priority]").select_option("low")
+    expect(listed).to_be_hidden()
+    inbox.locator("[data-ib=filter-priority]").select_option("high")
+    expect(listed).to_be_visible()
     listed.click()
     activity = inbox.locator("[data-ib=message].activity")
     expect(activity).to_have_count(1)

@@ -155,6 +155,7 @@ def test_query_parameters() -> None:
         "channel_id",
         "label",
         "team_id",
+        "priority",
     }
     assert names("/api/conversations/{conversation_id}/messages", "get") == {"limit", "before"}
     [limit] = [

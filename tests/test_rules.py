@@ -284,11 +284,25 @@ def test_a_matching_message_gets_every_action_a_note_and_an_audit_row(env: Env) 
         timeout_s=10,
     )
     assert done["labels"] == ["refund", "vip"]
+
+    def listed(priority: str) -> list[str]:
+        answer = client.get("/api/conversations", params={"priority": priority})
+        assert answer.status_code == 200, answer.text
+        return [c["id"] for c in answer.json()["items"]]
+
+    assert conversation_id in listed("urgent") and conversation_id not in listed("none")
+    assert conversation_id not in listed("low") and conversation_id in listed("any")
+    bogus = client.get("/api/conversations", params={"priority": "meh"})
+    assert bogus.status_code == 400 and error_code(bogus) == "bad_request"
     assert (done["assignee_id"], done["team_id"]) == (admin, env.team_id)
     assert wait_for(lambda: replies(env, conversation_id)) == ["Sorry to hear that, Ayşe."]
     [note] = wait_for(lambda: notes(env, conversation_id))
     assert note.startswith("Rule “Refunds”: assigned to ") and note.endswith(
         "moved to team Billing, labelled refund, priority urgent, sent an auto-reply."
+    )
+    # The note is a line of activity, not the conversation's preview.
+    assert conversation(env, conversation_id)["last_message_preview"] == (
+        "Sorry to hear that, Ayşe."
     )
     [row] = wait_for(lambda: applied(env, conversation_id))
     assert row["actor_type"] == "system" and row["actor_id"].startswith("rule:")

@@ -39,7 +39,7 @@ const presence = new Map(); // user id -> online | away | offline
 const teams = new Map(); // team id -> {name, assignment, member_ids}
 const recent = new Map(); // conversation id -> messages seen live (bounded)
 const reads = new Map(); // conversation id -> Map(user id -> event id)
-const filter = { status: 'open', assignee: 'any', team: '', channel: '', label: '' };
+const filter = { status: 'open', assignee: 'any', team: '', channel: '', label: '', priority: '' };
 let openId = null, thread = new Map(), nextBefore = null, loadSeq = 0, loadingOlder = false, contactRead = null;
 const pending = new Map(); // client_id -> {frame, node, m, conversationId, tries}
 const readSent = new Map(); // conversation id -> last up_to sent
@@ -184,6 +184,8 @@ function matches(c) {
   if (filter.team && filter.team !== 'none' && c.team_id !== filter.team) return false;
   if (filter.channel && c.channel_id !== filter.channel) return false;
   if (filter.label && !(c.labels || []).includes(filter.label)) return false;
+  if (filter.priority === 'none' && c.priority) return false;
+  if (filter.priority && filter.priority !== 'none' && c.priority !== filter.priority) return false;
   return true;
 }
 
@@ -194,6 +196,7 @@ async function loadConversations() {
   if (filter.team) q.set('team_id', filter.team);
   if (filter.channel) q.set('channel_id', filter.channel);
   if (filter.label) q.set('label', filter.label);
+  if (filter.priority) q.set('priority', filter.priority);
   const r = await api('GET', `/api/conversations?${q}`);
   if (!r.ok) return;
   loaded = true;
@@ -266,10 +269,11 @@ function onFilter() {
   filter.team = $('filter-team').value;
   filter.channel = $('filter-channel').value;
   filter.label = $('filter-label').value.trim().toLowerCase();
+  filter.priority = $('filter-priority').value;
   renderList();
   loadConversations().catch(() => {});
 }
-['filter-status', 'filter-assignee', 'filter-team', 'filter-channel'].forEach((n) => $(n).addEventListener('change', onFilter));
+['filter-status', 'filter-assignee', 'filter-team', 'filter-channel', 'filter-priority'].forEach((n) => $(n).addEventListener('change', onFilter));
 $('filter-label').addEventListener('change', onFilter);
 
 // The open conversation
@@ -831,7 +835,9 @@ function onEvent(id, eventName, data) {
       conversations.set(c.id, c);
     }
     if (data.contact && data.contact.name) c.contact = Object.assign({}, c.contact, { name: data.contact.name });
-    if (ms(m.sent_at) >= ms(c.last_activity_at) || !c.last_message_preview) {
+    // A rule's note of what it did is a line of activity: not the preview, not activity.
+    const activity = m.note && m.sender && m.sender.type === 'system';
+    if (!activity && (ms(m.sent_at) >= ms(c.last_activity_at) || !c.last_message_preview)) {
       c.last_activity_at = m.sent_at;
       c.last_message_preview = (m.text || (m.attachments && m.attachments.length ? `[${t(m.attachments[0].type)}]` : '')).slice(0, 200);
       c.last_event_id = id;
