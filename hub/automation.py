@@ -30,13 +30,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hub import audit, placeholders, rules, tenancy
 from hub.bus import Event
 from hub.cache import Cached
-from hub.channelsettings import Hours, hours_of
+from hub.channelsettings import Hours, hours_of, open_at
 from hub.errors import NotFound
 from hub.ingress import ConversationRef
 from hub.message import Direction, utc_now
@@ -118,8 +119,7 @@ class Automation:
         )
 
     async def is_open(self, workspace_id: str, channel_id: uuid.UUID, at: datetime) -> bool:
-        hours = await self.hours(workspace_id, channel_id)
-        return hours is None or hours.business_hours().is_open(at)
+        return open_at(await self.hours(workspace_id, channel_id), at)
 
     async def hours(self, workspace_id: str, channel_id: uuid.UUID) -> Hours | None:
         """The channel's business hours (None: always open), cached for `cache_ttl_s`."""
@@ -282,7 +282,7 @@ class _Batch:
                 ),
             )
 
-    async def _names(self, actions: list[dict[str, Any]]) -> Any:
+    async def _names(self, actions: list[dict[str, Any]]) -> Callable[[str, str], str]:
         """`name_of` for `rules.describe`: the members' and teams' names, read when needed."""
         names: dict[tuple[str, str], str] = {}
         if any(a["type"] == "assign_agent" for a in actions):

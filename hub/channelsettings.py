@@ -299,6 +299,11 @@ async def last_events(store: Store, workspace_id: uuid.UUID) -> dict[uuid.UUID, 
     return {channel_id: at for channel_id, at in rows if at is not None}
 
 
+def open_at(hours: Hours | None, at: datetime) -> bool:
+    """Whether a channel with these hours (None: always open) is open at `at`."""
+    return hours is None or hours.business_hours().is_open(at)
+
+
 def hours_of(settings: dict[str, Any] | None) -> Hours | None:
     """A channel's stored business hours (None: always open, or hours that no longer
     validate, which are logged)."""

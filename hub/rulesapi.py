@@ -21,9 +21,8 @@ from starlette.routing import Route
 from hub import placeholders
 from hub.admin import admin_actor
 from hub.api import parse_uuid, read_body, services
-from hub.channelsettings import hours_of
+from hub.channelsettings import hours_of, open_at
 from hub.message import utc_now
-from hub.models import Channel
 from hub.rules import (
     Facts,
     InvalidRule,
@@ -180,7 +179,7 @@ async def try_rule(request: Request) -> Response:
         contact_name=sample.contact_name,
         contact_email=sample.contact_email,
         labels=sorted(set(sample.labels)),
-        open=_open(channel, at),
+        open=open_at(hours_of(channel.settings) if channel else None, at),
     )
     conditions = dumped(body.rule.conditions)
     outcomes = evaluate(conditions, facts)
@@ -201,11 +200,6 @@ async def try_rule(request: Request) -> Response:
 def _rules(request: Request) -> Rules:
     svc = services(request)
     return Rules(svc.store.sessions, svc.bus)
-
-
-def _open(channel: Channel | None, at: datetime) -> bool:
-    hours = hours_of(channel.settings) if channel else None
-    return hours is None or hours.business_hours().is_open(at)
 
 
 routes = [
