@@ -1,5 +1,5 @@
 """The Messenger Platform `messaging[]` / `standby[]` element, the same shape for Instagram
-and Messenger (PLATFORMS.md sections 2a and 3): messages and echoes, edits, unsends,
+and Messenger (docs/platforms.md sections 2a and 3): messages and echoes, edits, unsends,
 reactions, reads, deliveries and postbacks. Plus the defensive readers both adapters use,
 because `parse` must never raise on whatever JSON arrives.
 """
@@ -26,7 +26,7 @@ from adapters.base import (
     unsupported,
     utc_from_any,
 )
-from hub.message import Attachment, AttachmentType, DeliveryStatus, Direction
+from schemas.message import Attachment, AttachmentType, DeliveryStatus, Direction
 
 NOBODY = Contact(platform_user_id="")  # the author is not in the payload (mentions)
 

@@ -6,7 +6,7 @@ know (that becomes an `unsupported` attachment with the raw JSON kept). `verify`
 a request before anything is parsed. Only `send` (outbound) talks to the platform.
 
 Threading: a DM thread is keyed by the other party's platform id; a comment thread by
-its top-level comment. Ids are derived (hub.message), so parsing needs no lookups.
+its top-level comment. Ids are derived (schemas.message), so parsing needs no lookups.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.message import (
+from schemas.message import (
     Attachment,
     AttachmentType,
     ChannelKind,
@@ -124,7 +124,7 @@ def new_message(
 ) -> NewMessage:
     """The one way adapters build a normalized message, so ids are derived the same way.
     Ids are derived from the platform's whole strings; what is stored is cut to its column
-    (`hub.models`), since one value too long would stop the persist group on that event."""
+    (`hub.storage.models`), since one value too long would stop the persist group on that event."""
     contact_id = contact_id_for(ctx.workspace_id, ctx.channel_id, contact.platform_user_id)
     contact = Contact(
         contact.platform_user_id[:ID_CHARS], _fit(contact.name), _fit(contact.username)

@@ -2,7 +2,7 @@
 in `messaging[]`/`standby[]` (adapters._messaging), and comments, live comments, mentions
 and the dashboard's changes-shaped `messages` test in `changes[]`. Business Login for
 Instagram may put `field`/`value` straight on the entry, with no `changes` wrapper
-(PLATFORMS.md 2b); both shapes are read.
+(docs/platforms.md 2b); both shapes are read.
 
 Pure: the entry and the channel it was routed to in, a ParseResult out. Never raises.
 """
@@ -27,7 +27,7 @@ from adapters.base import (
     as_id,
     new_message,
 )
-from hub.message import Direction, MessageKind
+from schemas.message import Direction, MessageKind
 
 COMMENT_FIELDS = ("comments", "live_comments")
 

@@ -1,6 +1,6 @@
 """Business Login for Instagram: the OAuth calls that connect an Instagram professional
 account, and the refresh that keeps its long-lived token alive. Pure builders and readers;
-`hub.oauth` performs them.
+`hub.channels.oauth` performs them.
 
 1. The admin's browser goes to the authorize URL with only the scopes the product uses.
 2. The callback's `code` is exchanged for a short-lived token (1 hour), then that for a

@@ -26,7 +26,7 @@ from adapters.base import (
     conversation_for,
     new_message,
 )
-from hub.message import Attachment, AttachmentType, Direction, MessageKind
+from schemas.message import Attachment, AttachmentType, Direction, MessageKind
 
 
 def parse(entry: dict[str, Any], ctx: ChannelContext) -> ParseResult:

@@ -1,7 +1,7 @@
 """What Instagram, Messenger and WhatsApp share as Meta Graph webhooks: the GET handshake,
 the `X-Hub-Signature-256` check and splitting one delivery into per-account pieces.
 
-All pure: request parts in, decisions out. `hub.webhooks` does the I/O.
+All pure: request parts in, decisions out. `hub.web.webhooks` does the I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from adapters.base import as_list
-from hub.message import ChannelKind
+from schemas.message import ChannelKind
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 OBJECT_KINDS = {

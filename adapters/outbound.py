@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import httpx
 
-from hub.message import ChannelKind
+from schemas.message import ChannelKind
 
 TIMEOUT_S = 10.0
 _BOT_TOKEN = re.compile(r"/bot[^/?#\s]+")  # Telegram's token path segment, wherever it appears

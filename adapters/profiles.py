@@ -12,7 +12,7 @@ import httpx
 
 from adapters.base import nonempty_text
 from adapters.outbound import Platforms, Request
-from hub.message import ChannelKind
+from schemas.message import ChannelKind
 
 FIELDS = {
     ChannelKind.MESSENGER: "first_name,last_name,profile_pic",

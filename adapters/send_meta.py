@@ -1,4 +1,4 @@
-"""Sending on Meta's Graph API: Instagram, Messenger and WhatsApp (PLATFORMS.md §2c, §3b,
+"""Sending on Meta's Graph API: Instagram, Messenger and WhatsApp (docs/platforms.md §2c, §3b,
 §4b). Pure: `build` makes the request, `interpret` reads the answer; `adapters.outbound.send`
 does the I/O.
 
@@ -32,7 +32,7 @@ from adapters.outbound import (
     secret,
 )
 from adapters.whatsapp import sent_message_id
-from hub.message import ChannelKind
+from schemas.message import ChannelKind
 
 # Characters. Meta documents 2000 for the Messenger Send API; Instagram's is 1000.
 LIMITS = {ChannelKind.INSTAGRAM: 1000, ChannelKind.MESSENGER: 2000, ChannelKind.WHATSAPP: 4096}

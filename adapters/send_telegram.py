@@ -1,4 +1,4 @@
-"""Sending on the Telegram Bot API (PLATFORMS.md §5c). Pure: `build` makes the request,
+"""Sending on the Telegram Bot API (docs/platforms.md §5c). Pure: `build` makes the request,
 `interpret` reads the answer; `adapters.outbound.send` does the I/O.
 
 `POST {telegram}/bot<token>/sendMessage` with JSON `{chat_id, text}`, plus
@@ -26,7 +26,7 @@ from adapters.outbound import (
     retry_after_header,
     secret,
 )
-from hub.message import ChannelKind
+from schemas.message import ChannelKind
 
 LIMIT = 4096  # "1-4096 characters after entities parsing"; we send no entities
 _INTEGER = re.compile(r"-?\d+")
@@ -103,7 +103,7 @@ def _id(value: Any) -> str | None:
     return None
 
 
-# Webhook registration (connect / disconnect), PLATFORMS.md §5a
+# Webhook registration (connect / disconnect), docs/platforms.md §5a
 
 ALLOWED_UPDATES = [
     "message",

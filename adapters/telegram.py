@@ -28,7 +28,7 @@ from adapters.base import (
     unsupported,
     utc_from_s,
 )
-from hub.message import Attachment, AttachmentType, Direction, utc_now
+from schemas.message import Attachment, AttachmentType, Direction, utc_now
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 MESSAGES = ("message", "channel_post", "business_message")

@@ -1,6 +1,6 @@
 """Unsubscribing a channel's account from the hub's webhooks when it is disconnected.
 Pure: `build` makes the request (or says why there is none), `interpret` reads the answer;
-`hub.unsubscribe` does the I/O.
+`hub.channels.unsubscribe` does the I/O.
 
 - Messenger, and Instagram through a Page: `DELETE {graph}/{page_id}/subscribed_apps` with
   the Page access token (Graph "Page Subscribed Apps", Deleting); the answer is
@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from adapters import send_telegram
 from adapters.outbound import Platforms, Request
-from hub.message import ChannelKind
+from schemas.message import ChannelKind
 
 
 def build(

@@ -27,7 +27,7 @@ from adapters.base import (
     unsupported,
     utc_from_any,
 )
-from hub.message import Attachment, AttachmentType, Direction
+from schemas.message import Attachment, AttachmentType, Direction
 
 MEDIA = {
     "image": AttachmentType.IMAGE,

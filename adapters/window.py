@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.message import ChannelKind
+from schemas.message import ChannelKind
 
 STANDARD = timedelta(hours=24)
 HUMAN_AGENT = timedelta(days=7)

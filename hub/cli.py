@@ -11,13 +11,13 @@ import signal
 import sys
 from pathlib import Path
 
-from hub import logs, serving
 from hub.errors import HubError
 from hub.settings import Settings, SettingsError
+from hub.web import logs, serving
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from hub.app import create_app
+    from hub.web.app import create_app
 
     settings = Settings.from_env()
     # Without Redis the bus lives in this process, so the worker role must too.
@@ -64,15 +64,15 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    from hub.db import migrate
+    from hub.storage.engine import migrate
 
     migrate(Settings.from_env())
     print("Database is at the latest schema.")
 
 
 def cmd_create_admin(args: argparse.Namespace) -> None:
-    from hub.db import make_engine, migrate, sessionmaker
-    from hub.store import Store
+    from hub.storage.engine import make_engine, migrate, sessionmaker
+    from hub.storage.store import Store
 
     settings = Settings.from_env()
     password = args.password or getpass.getpass("Password for the new admin: ")
@@ -94,10 +94,10 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from hub.app import create_app
-    from hub.db import make_engine, migrate, sessionmaker
     from hub.demo import seed
-    from hub.store import Store
+    from hub.storage.engine import make_engine, migrate, sessionmaker
+    from hub.storage.store import Store
+    from hub.web.app import create_app
 
     data_dir = Path(args.data_dir)
     # The demo is the embedded default by definition: its own SQLite file, the in-process bus.
@@ -138,10 +138,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_rotate_keys(args: argparse.Namespace) -> None:
-    from hub.db import make_engine, sessionmaker
-    from hub.rotation import Rotation, rotate_secrets
-    from hub.store import Store
-    from hub.vault import SecretUnreadable, Vault
+    from hub.storage.engine import make_engine, sessionmaker
+    from hub.storage.rotation import Rotation, rotate_secrets
+    from hub.storage.store import Store
+    from hub.storage.vault import SecretUnreadable, Vault
 
     settings = Settings.from_env()
 
@@ -166,8 +166,8 @@ def cmd_rotate_keys(args: argparse.Namespace) -> None:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> None:
-    from hub.audit import Verdict, verify
-    from hub.db import make_engine, sessionmaker
+    from hub.storage.audit import Verdict, verify
+    from hub.storage.engine import make_engine, sessionmaker
 
     settings = Settings.from_env()
 

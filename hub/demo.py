@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from hub.models import Channel
-from hub.store import Store
+from hub.storage.models import Channel
+from hub.storage.store import Store
 
 DEMO_EMAIL = "admin@demo.sosyocrm.local"
 

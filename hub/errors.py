@@ -1,29 +1,13 @@
 """One error hierarchy. Each class carries its HTTP status, websocket close code and
-machine-readable code; `hub.app` and `hub.ws` map them to responses in one place each."""
+machine-readable code; `hub.web.app` and `hub.realtime.sockets` map them to responses in one
+place each."""
 
 from __future__ import annotations
-
-from enum import IntEnum
 
 import redis.exceptions
 import sqlalchemy.exc
 
-
-class CloseCode(IntEnum):
-    """Every websocket close code the hub sends (docs/protocol.md)."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    INVALID_TEXT = 1007  # by the websocket layer: a text message that is not UTF-8
-    TOO_BIG = 1009
-    INTERNAL = 1011
-    RESTART = 1012
-    TOO_SLOW = 1013
-    BAD_FRAME = 4400
-    UNAUTHENTICATED = 4401
-    FORBIDDEN = 4403
-    HELLO_TIMEOUT = 4408
-    CURSOR_TOO_OLD = 4409
+from schemas.codes import CloseCode
 
 
 class HubError(Exception):

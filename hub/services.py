@@ -8,30 +8,30 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.outbound import Platforms
-from hub.auth import Signer
-from hub.automation import AUTOMATION_GROUP, Automation
+from hub.accounts.auth import Signer
+from hub.accounts.members import Members
+from hub.automation.worker import AUTOMATION_GROUP, Automation
 from hub.bus import Bus, make_bus
-from hub.canned import Canned
-from hub.channels import Channels
-from hub.db import make_engine, sessionmaker
-from hub.deletions import Deletions, Sweeper
-from hub.erasure import Erasure
-from hub.fanout import ROOM_LINGER_S, Fanout, Outlet
-from hub.hooks import HOOKS_GROUP, Hooks, Retrier
-from hub.ingress import Ingress
-from hub.members import Members
-from hub.metrics import Metrics
-from hub.profiles import Profiler
-from hub.retention import Retention
-from hub.routing import Router
-from hub.sender import Sender
+from hub.canned.service import Canned
+from hub.channels.service import Channels
+from hub.channels.tokens import TokenRefresher
+from hub.hooks.service import HOOKS_GROUP, Hooks, Retrier
+from hub.privacy.deletions import Deletions, Sweeper
+from hub.privacy.erasure import Erasure
+from hub.privacy.retention import Retention
+from hub.realtime.fanout import ROOM_LINGER_S, Fanout, Outlet
+from hub.realtime.ingress import Ingress
+from hub.routing.service import Router
+from hub.routing.teams import Teams
 from hub.settings import Settings
-from hub.store import Store
-from hub.teams import Teams
-from hub.tokens import TokenRefresher
-from hub.vault import Vault
-from hub.webchat import WebChat
-from hub.worker import PERSIST_GROUP, PROFILE_GROUP, SEND_GROUP, Consumer, Persister, Worker
+from hub.storage.engine import make_engine, sessionmaker
+from hub.storage.store import Store
+from hub.storage.vault import Vault
+from hub.web.metrics import Metrics
+from hub.webchat.service import WebChat
+from hub.workers.profiles import Profiler
+from hub.workers.runner import PERSIST_GROUP, PROFILE_GROUP, SEND_GROUP, Consumer, Persister, Worker
+from hub.workers.sender import Sender
 
 
 @dataclass

@@ -2,7 +2,7 @@
 outbound tests, served by a real uvicorn on a loopback port in a background thread.
 
 It is strict on purpose: every request is checked against the documented shape
-(PLATFORMS.md §2c, §3b, §4b, §5c): JSON body, only known fields, right types, the bearer
+(docs/platforms.md §2c, §3b, §4b, §5c): JSON body, only known fields, right types, the bearer
 token of the account addressed, text within the limit. A request that does not fit is
 answered 400 in the platform's error format with a message starting "fake:" and kept in
 `.rejected`, so a test fails loudly and says why. Accepted requests are kept in
@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.outbound import Platforms, base_urls
-from hub.message import ChannelKind
+from schemas.message import ChannelKind
 
 IG, FB, WA, TG = (
     ChannelKind.INSTAGRAM,

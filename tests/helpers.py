@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from hub.auth import Principal
-from hub.db import make_engine, migrate, sessionmaker
+from hub.accounts.auth import Principal
 from hub.settings import Settings
-from hub.store import Store
+from hub.storage.engine import make_engine, migrate, sessionmaker
+from hub.storage.store import Store
 
 ORIGIN = "https://shop.example"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 from cryptography.fernet import Fernet
 
-from hub.message import ChannelKind
 from hub.settings import Settings
+from schemas.message import ChannelKind
 from tests.conftest import REDIS_URL, _need, forget_redis_prefix
 from tests.fakeplatform import Account, FakePlatform, running_fake
 from tests.helpers import Tenant, make_tenant

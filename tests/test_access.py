@@ -11,10 +11,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from hub import lockout
-from hub.app import create_app
+from hub.accounts import lockout
 from hub.services import Services
 from hub.settings import Settings
+from hub.web.app import create_app
 from tests.helpers import Tenant, prepare
 
 

@@ -1,5 +1,5 @@
-"""The admin console's API (hub.admin): members, the audit log and channel settings, through
-the app on SQLite and on the real Postgres."""
+"""The admin console's API (hub.accounts.routes, hub.channels.routes, hub.routing.routes):
+members, the audit log and channel settings, through the app on SQLite and on the real Postgres."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from hub.app import create_app
-from hub.db import make_engine, migrate_async, sessionmaker
-from hub.members import Actor, LastAdmin, Members
-from hub.openapi import document
+from hub.accounts.members import Actor, LastAdmin, Members
 from hub.settings import Settings
-from hub.store import Store
+from hub.storage.engine import make_engine, migrate_async, sessionmaker
+from hub.storage.store import Store
+from hub.web.app import create_app
+from hub.web.openapi import document
 from tests.fakeplatform import TG, Account, FakePlatform, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
 

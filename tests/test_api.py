@@ -13,8 +13,8 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from hub.app import create_app
 from hub.settings import Settings
+from hub.web.app import create_app
 from tests.helpers import ORIGIN, Tenant, prepare
 
 

@@ -21,14 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
-from hub import audit, cli
-from hub.app import create_app
-from hub.db import make_engine, migrate_async, sessionmaker
-from hub.members import Actor, Members
-from hub.models import AuditEvent
-from hub.rotation import rotate_secrets
+from hub import cli
+from hub.accounts.members import Actor, Members
 from hub.settings import Settings
-from hub.store import Store
+from hub.storage import audit
+from hub.storage.engine import make_engine, migrate_async, sessionmaker
+from hub.storage.models import AuditEvent
+from hub.storage.rotation import rotate_secrets
+from hub.storage.store import Store
+from hub.web.app import create_app
 from tests.databases import own_database, superuser
 from tests.fakeplatform import TELEGRAM, running_fake
 from tests.helpers import ORIGIN, prepare
@@ -180,7 +181,7 @@ async def test_rows_from_before_the_chain_are_counted_apart(db: Settings) -> Non
 async def test_the_application_only_appends(engine: AsyncEngine) -> None:
     store = Store(sessionmaker(engine))
     await fill(store, 2)
-    with pytest.raises(audit.AppendOnly):  # not through hub.audit.append: refused
+    with pytest.raises(audit.AppendOnly):  # not through hub.storage.audit.append: refused
         async with store.sessions() as s, s.begin():
             s.add(AuditEvent(actor_type="system", action="test.unchained"))
     with pytest.raises(audit.AppendOnly):

@@ -1,4 +1,4 @@
-"""Business hours on every channel and the away auto-reply (hub/automation.py): a contact who
+"""Business hours on every channel and the away auto-reply (hub/automation/worker.py): a contact who
 writes while the channel is closed is answered once per closed period, made out to them; on
 a platform channel the reply goes out through the send group to the fake platform. The web
 chat widget's offline mode reads the same schedule."""
@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from hub.app import create_app
-from hub.hours import DAYS
+from hub.channels.hours import DAYS
 from hub.settings import Settings
+from hub.web.app import create_app
 from tests.fakeplatform import TG, Account, FakePlatform, running_fake
-from tests.fixtures import load
 from tests.helpers import ORIGIN, Tenant, backends, prepare
+from tests.payloads import load
 from tests.test_api import error_code, hello, next_ack, next_event, visitor_token, wait_for
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hub.auth import Signer, VisitorClaims
+from hub.accounts.auth import Signer, VisitorClaims
 from hub.bus.memory import MemoryBus
-from hub.cache import Cached, Versioned
-from hub.db import make_engine, sessionmaker
 from hub.errors import Unauthenticated
-from hub.store import API_TOKEN_CACHE_S, Store
-from hub.vault import Vault
-from hub.webchat import WebChat
+from hub.storage.cache import Cached, Versioned
+from hub.storage.engine import make_engine, sessionmaker
+from hub.storage.store import API_TOKEN_CACHE_S, Store
+from hub.storage.vault import Vault
+from hub.webchat.service import WebChat
 from tests.conftest import make_settings
 from tests.helpers import ORIGIN, prepare
 

@@ -1,5 +1,5 @@
-"""Canned responses (hub/canned.py, hub/cannedapi.py) and placeholders (hub/placeholders.py):
-the workspace's kept by admins, each agent's own private to them, rendered for a
+"""Canned responses (hub/canned/) and placeholders (hub/canned/placeholders.py): the
+workspace's kept by admins, each agent's own private to them, rendered for a
 conversation's contact and the agent. Through the app, on SQLite and on Postgres."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from hub import placeholders
-from hub.app import create_app
+from hub.canned import placeholders
 from hub.settings import Settings
+from hub.web.app import create_app
 from tests.helpers import ORIGIN, Tenant, backends, prepare
 from tests.test_api import error_code, hello, next_ack, visitor_token, wait_for
 

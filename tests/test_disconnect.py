@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
-from hub.app import create_app
-from hub.models import Channel
 from hub.settings import Settings
+from hub.storage.models import Channel
+from hub.web.app import create_app
 from tests.fakeplatform import (
     INSTAGRAM,
     MESSENGER,
@@ -34,8 +34,8 @@ from tests.fakeplatform import (
     Received,
     running_fake,
 )
-from tests.fixtures import load
 from tests.helpers import Tenant, prepare
+from tests.payloads import load
 from tests.test_admin import PASSWORD, new_member
 
 BASE = "https://hub.example"
@@ -348,7 +348,7 @@ def test_delete_data_must_be_true_or_false(env: Env) -> None:
 def test_the_unsubscribe_requests_are_built_without_io() -> None:
     from adapters import unsubscribe
     from adapters.outbound import Platforms
-    from hub.message import ChannelKind
+    from schemas.message import ChannelKind
 
     urls = Platforms("https://g/v23.0", "https://i/v23.0", "https://t")
     token = {"access_token": "EAAsecret"}

@@ -11,7 +11,7 @@ import pytest
 from hub.bus import parse_id
 from hub.bus.memory import MemoryBus
 from hub.errors import CursorTooOld, TooSlow
-from hub.fanout import Fanout, Outlet
+from hub.realtime.fanout import Fanout, Outlet
 
 
 @pytest.fixture
@@ -247,7 +247,7 @@ async def test_a_room_outlives_its_last_socket_for_a_while(counted: Fanout) -> N
 
 def test_recent_events_keep_a_bounded_window_and_each_conversation_apart() -> None:
     from hub.bus import Event
-    from hub.fanout import RECENT_EVENTS, RECENT_MS, Recent
+    from hub.realtime.fanout import RECENT_EVENTS, RECENT_MS, Recent
 
     recent = Recent("1000-0")
     events = [

@@ -1,5 +1,5 @@
 """Fault tests on real processes: `hub serve` and `hub worker` on loopback, killed, starved and
-cut off from their backing services, with the promises of DESIGN.md checked from the outside:
+cut off from their backing services, with the promises of docs/protocol.md checked from the outside:
 nothing a client was told was accepted is lost, nothing is delivered or sent twice, a resumed
 socket sees no gap and no duplicate.
 
@@ -9,7 +9,7 @@ ones on 5432 and 6379. Only the platforms are faked (`tests.fakeplatform`).
 Documented behaviour these tests hold the hub to: a send whose platform call was in flight
 when its worker was killed is marked failed ("interrupted") by the worker that claims it, never
 sent again; a call the platform did not answer in time is failed ("unknown_outcome"), never
-retried (`hub/sender.py`): the platform may have either, and "never twice" wins.
+retried (`hub/workers/sender.py`): the platform may have either, and "never twice" wins.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Bad input, fuzzed, against a real hub on loopback: `hub serve` and `hub worker` on the real
 Postgres and Redis, with channels of every kind connected (Telegram's `setWebhook` goes to the
 fake platform). Hypothesis generates webhook bodies (garbage under a valid signature, truncated
-and mutated recordings from shared/fixtures, deep nesting, huge strings, invalid UTF-8, NUL and
+and mutated recordings from tests/fixtures, deep nesting, huge strings, invalid UTF-8, NUL and
 lone-surrogate escapes, oversized bodies), websocket frames before and after `hello`, and REST
 bodies for a sample of endpoints.
 
@@ -44,12 +44,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
-from hub.errors import CloseCode
 from hub.settings import Settings
+from schemas.codes import CloseCode
 from tests.conftest import REDIS_URL, admin_sql, forget_redis_prefix
 from tests.fakeplatform import INSTAGRAM, MESSENGER, TELEGRAM, WABA_ID, WHATSAPP, running_fake
-from tests.fixtures import FIXTURES, load
 from tests.helpers import ORIGIN, Tenant, make_tenant
+from tests.payloads import FIXTURES, load
 from tests.servers import HubProcess, base_env, demo, free_port
 
 META_SECRET = "fuzz-hosted-meta-app-secret"
@@ -603,7 +603,7 @@ def valid_rest_send(hub: Hub) -> None:
     answer = hub.http.post(
         f"/api/conversations/{hub.conversation_id}/messages",
         json={"client_id": f"rest-{n}", "text": text},
-        headers=hub.auth,
+        headers=hub.accounts.auth,
     )
     assert answer.status_code == 202, answer.text
     hub.expected[text] = 1
@@ -716,15 +716,15 @@ def test_fuzzed_rest_bodies_get_4xx_and_valid_sends_are_stored_once(hub: Hub) ->
     conversation = f"/api/conversations/{hub.conversation_id}"
     endpoints: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         ("POST", "/api/auth/login", {}, {"email": hub.tenant.email, "password": "wrong-pw"}),
-        ("POST", conversation + "/messages", hub.auth, {"client_id": "x", "text": "hi"}),
-        ("PATCH", conversation, hub.auth, {"status": "open", "labels": ["vip"]}),
+        ("POST", conversation + "/messages", hub.accounts.auth, {"client_id": "x", "text": "hi"}),
+        ("PATCH", conversation, hub.accounts.auth, {"status": "open", "labels": ["vip"]}),
         ("POST", "/api/widget/token", widget, {"channel": hub.tenant.public_key}),
         ("POST", "/api/widget/profile", widget, {"token": hub.visitor_token, "name": "Ada"}),
         ("POST", "/api/widget/history", widget, {"token": hub.visitor_token, "limit": 5}),
         (
             "POST",
             "/api/channels",
-            hub.auth,
+            hub.accounts.auth,
             {"kind": "webchat", "name": "w", "allowed_origins": []},
         ),
     ]
@@ -788,7 +788,7 @@ def test_fuzzed_query_parameters_get_4xx(hub: Hub) -> None:
     def run(path: str, query: dict[str, str], q: str, before: str) -> None:
         if path == "/api/search":
             query = {"q": q}
-        answer = hub.http.get(path, params=query, headers=hub.auth)
+        answer = hub.http.get(path, params=query, headers=hub.accounts.auth)
         acceptable(answer)
         history = hub.http.post(
             "/api/widget/history",
@@ -832,7 +832,7 @@ def limited_routes(hub: Hub) -> list[tuple[str, dict[str, str]]]:
             {"x-telegram-bot-api-secret-token": hub.telegram_secret},
         ),
         ("/api/auth/login", {}),
-        (f"/api/conversations/{hub.conversation_id}/messages", hub.auth),
+        (f"/api/conversations/{hub.conversation_id}/messages", hub.accounts.auth),
         ("/api/widget/token", {"origin": ORIGIN}),
     ]
 

@@ -1,4 +1,4 @@
-"""Outbound webhooks (hub/hooks.py): a receiver on loopback checks every request's signature;
+"""Outbound webhooks (hub/hooks/): a receiver on loopback checks every request's signature;
 failures are retried with backoff, then dead, and a replay sends a dead one again. Through the
 app and its worker, on SQLite and on Postgres (with Redis)."""
 
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from hub.app import create_app
 from hub.settings import Settings
+from hub.web.app import create_app
 from tests.helpers import ORIGIN, Tenant, backends, prepare
 from tests.receiver import Receiver, running_receiver
 from tests.test_api import error_code, hello, next_ack, visitor_token, wait_for

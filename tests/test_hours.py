@@ -1,4 +1,4 @@
-"""Business hours (hub.hours): open or not at an instant, and the next opening, across
+"""Business hours (hub.channels.hours): open or not at an instant, and the next opening, across
 midnight, the end of the week and daylight saving time."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.hours import DAYS, BusinessHours, InvalidHours, InvalidTimezone
+from hub.channels.hours import DAYS, BusinessHours, InvalidHours, InvalidTimezone
 
 
 def utc(text: str) -> datetime:

@@ -21,8 +21,8 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.browserkit import api_client, log_in, screenshot, wait_until
 from tests.fakeplatform import MESSENGER, WHATSAPP, FakePlatform, running_fake
-from tests.fixtures import load
 from tests.netcut import cuttable
+from tests.payloads import load
 from tests.servers import HubProcess, base_env, demo, demo_seed, free_port
 
 pytestmark = pytest.mark.browser

@@ -15,13 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from hub.app import create_app
-from hub.message import utc_now
+from hub.channels.tokens import TokenRefresher
 from hub.settings import Settings
-from hub.tokens import TokenRefresher
+from hub.web.app import create_app
+from schemas.message import utc_now
 from tests.fakeplatform import INSTAGRAM, FakePlatform, running_fake
-from tests.fixtures import load
 from tests.helpers import Tenant, prepare
+from tests.payloads import load
 
 BASE = "https://hub.example"
 

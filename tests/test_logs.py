@@ -1,4 +1,4 @@
-"""Structured logs of real processes (`hub/logs.py`): JSON lines with request ids, and never
+"""Structured logs of real processes (`hub/web/logs.py`): JSON lines with request ids, and never
 a message's text or a secret."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Erasure: Meta's data-deletion and deauthorize callbacks, the admins' deletion requests,
-and the engine behind them (hub.privacy, hub.deletions, hub.erasure), through the app on
+and the engine behind them (hub/privacy/), through the app on
 SQLite with the in-process bus and on the real Postgres with the real Redis."""
 
 from __future__ import annotations
@@ -23,19 +23,19 @@ from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
 from adapters.instagram_login import Account as IgAccount
-from hub.app import create_app
 from hub.bus import Event
 from hub.bus.memory import MemoryBus
-from hub.erasure import COUNTS, Target
-from hub.message import utc_now
-from hub.profiles import Profiler
+from hub.privacy.erasure import COUNTS, Target
 from hub.services import Services
 from hub.settings import Settings
-from hub.worker import Persister
+from hub.web.app import create_app
+from hub.workers.profiles import Profiler
+from hub.workers.runner import Persister
+from schemas.message import utc_now
 from tests.conftest import REDIS_URL
 from tests.fakeplatform import FB, Account, running_fake
-from tests.fixtures import load
 from tests.helpers import ORIGIN, Tenant, prepare
+from tests.payloads import load
 
 BASE = "https://hub.example"
 HOSTED = "hosted-secret-for-privacy-tests"

@@ -8,9 +8,7 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub import frames
-from hub.errors import CloseCode
-from hub.protocol import (
+from hub.realtime.protocol import (
     Authenticate,
     Close,
     MarkRead,
@@ -21,6 +19,8 @@ from hub.protocol import (
     SetTyping,
     State,
 )
+from schemas import frames
+from schemas.codes import CloseCode
 
 CONV = str(uuid.uuid4())
 

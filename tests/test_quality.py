@@ -1,4 +1,5 @@
-"""The code stays formatted, linted and fully typed (STYLE.md): ruff and mypy --strict."""
+"""The code stays formatted, linted and fully typed (docs/architecture.md): ruff and
+mypy --strict."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint() -> None:
-    result = run("ruff", "check", "hub", "adapters", "tests", "scripts")
+    result = run("ruff", "check", "hub", "adapters", "schemas", "tests", "scripts")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -1,4 +1,4 @@
-"""Reports (hub/reports.py, hub/reportsapi.py) against hand-computed figures.
+"""Reports (hub/reports/service.py, hub/reports/routes.py) against hand-computed figures.
 
 Three conversations over two days, applied by the persist group from stream events whose ids
 (and so times) the test chooses. Days are Europe/Istanbul's (UTC+3), so a message at 22:30 UTC
@@ -27,15 +27,15 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from hub import persist
-from hub.app import create_app
-from hub.auth import VisitorClaims
+from hub.accounts.auth import VisitorClaims
 from hub.bus import Event
-from hub.ingress import Ingress, message_event
-from hub.message import DeliveryStatus, Direction, Sender, SenderType
+from hub.realtime.ingress import Ingress, message_event
 from hub.services import Services
 from hub.settings import Settings
-from hub.store import Store
+from hub.storage.store import Store
+from hub.web.app import create_app
+from hub.workers import persist
+from schemas.message import DeliveryStatus, Direction, Sender, SenderType
 from tests.helpers import Tenant, backends, prepare
 from tests.test_api import error_code
 
@@ -81,7 +81,7 @@ async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
     store: Store = svc.store
     workspace = acme.workspace_id
     second = await store.create_channel(workspace, "webchat", "=Second", allowed_origins=["*"])
-    from hub.members import Actor
+    from hub.accounts.members import Actor
 
     actor = Actor(acme.admin_id, None)
     ada, _ = await svc.members.add(
@@ -90,7 +90,7 @@ async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
     bo, _ = await svc.members.add(
         workspace, actor, email="bo@acme.example", name="Bo", role="agent", password="p" * 12
     )
-    from hub.teams import TeamBody
+    from hub.routing.teams import TeamBody
 
     team = await svc.teams.create(workspace, actor, TeamBody(name="Billing"))
     refs = {

@@ -1,4 +1,4 @@
-"""Retention (hub.retention, hub.workspace): the sweep deletes what is older than a
+"""Retention (hub.privacy.retention, hub.accounts.workspace): the sweep deletes what is older than a
 workspace's retention from the database and the stream, with time moved forward instead of
 waited for; on SQLite with the in-process bus and on the real Postgres with the real Redis."""
 
@@ -19,11 +19,14 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
-from hub.app import create_app
 from hub.bus import Event, parse_id
 from hub.bus.memory import MemoryBus
 from hub.errors import CursorTooOld
-from hub.message import (
+from hub.privacy.retention import Retention
+from hub.services import Services
+from hub.settings import Settings
+from hub.web.app import create_app
+from schemas.message import (
     ChannelKind,
     DeliveryStatus,
     Direction,
@@ -32,9 +35,6 @@ from hub.message import (
     SenderType,
     utc_now,
 )
-from hub.retention import Retention
-from hub.services import Services
-from hub.settings import Settings
 from tests.conftest import REDIS_URL, make_settings
 from tests.helpers import Tenant, prepare
 

@@ -1,4 +1,4 @@
-"""Teams and routing (hub/routing.py): new conversations go to online agents with room,
+"""Teams and routing (hub/routing/service.py): new conversations go to online agents with room,
 round robin or least busy, per channel or team; the rest wait in a visible queue that drains
 as agents come online or get room; a person's assignment always wins. Through the app with
 its worker, on SQLite and on Postgres, and with real agent and visitor sockets."""
@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from hub import persist
-from hub.app import create_app
-from hub.auth import Principal, VisitorClaims
-from hub.channelsettings import ChannelPatch, update_channel
-from hub.db import make_engine, sessionmaker
-from hub.members import Actor
-from hub.routing import ChannelRouting, Router
+from hub.accounts.auth import Principal, VisitorClaims
+from hub.accounts.members import Actor
+from hub.channels.options import ChannelPatch, update_channel
+from hub.routing.service import ChannelRouting, Router
 from hub.services import Services
 from hub.settings import Settings
-from hub.store import Store
+from hub.storage.engine import make_engine, sessionmaker
+from hub.storage.store import Store
+from hub.web.app import create_app
+from hub.workers import persist
 from tests.helpers import ORIGIN, Tenant, backends, prepare
 from tests.test_api import hello, next_ack, next_event, visitor_token, wait_for
 

@@ -1,4 +1,4 @@
-"""Automation rules (hub/rules.py, hub/rulesapi.py, hub/automation.py): admins define them,
+"""Automation rules (hub/automation/): admins define them,
 try them on a sample, and the automation worker runs them on real events, on SQLite with the
 in-process bus and on Postgres with Redis. Every trigger, condition and action is exercised;
 what a rule does never triggers a rule; every action is noted in the conversation and
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from hub.app import create_app
 from hub.settings import Settings
+from hub.web.app import create_app
 from tests.helpers import ORIGIN, Tenant, backends, prepare
 from tests.test_api import error_code, hello, next_ack, visitor_token, wait_for
 from tests.test_away import ALWAYS_OPEN, closed_now

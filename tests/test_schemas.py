@@ -13,14 +13,16 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
-from hub import frames
-from hub.auth import Principal, VisitorClaims
+from hub.accounts.auth import Principal, VisitorClaims
 from hub.bus.base import Event
 from hub.bus.memory import MemoryBus
 from hub.errors import BadFrame, CursorTooOld, HelloTimeout, HubError, TooBig
-from hub.fanout import Outlet
-from hub.ingress import Ingress, message_event
-from hub.message import (
+from hub.realtime.fanout import Outlet
+from hub.realtime.ingress import Ingress, message_event
+from hub.realtime.protocol import Close, Protocol, Reply, SetPresence
+from schemas import frames
+from schemas.export import generate, render
+from schemas.message import (
     Attachment,
     AttachmentType,
     ChannelKind,
@@ -30,8 +32,6 @@ from hub.message import (
     Sender,
     SenderType,
 )
-from hub.protocol import Close, Protocol, Reply, SetPresence
-from hub.schemas import generate, render
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 GENERATED = generate()

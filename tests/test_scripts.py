@@ -17,7 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from hub.bus.redis import RedisBus
-from hub.message import conversation_id_for
+from schemas.message import conversation_id_for
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")  # as tests/conftest.py

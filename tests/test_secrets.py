@@ -25,21 +25,21 @@ from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from hub import cli
-from hub.app import create_app
-from hub.audit import verify
-from hub.channelsettings import rotate_identity_secret
-from hub.db import make_engine, migrate_async, sessionmaker
-from hub.message import utc_now
-from hub.models import AuditEvent, Channel
-from hub.rotation import rotate_secrets
+from hub.channels.options import rotate_identity_secret
+from hub.channels.tokens import TokenRefresher
 from hub.settings import Settings
-from hub.store import Store
-from hub.tokens import TokenRefresher
-from hub.vault import SecretUnreadable, Vault
+from hub.storage.audit import verify
+from hub.storage.engine import make_engine, migrate_async, sessionmaker
+from hub.storage.models import AuditEvent, Channel
+from hub.storage.rotation import rotate_secrets
+from hub.storage.store import Store
+from hub.storage.vault import SecretUnreadable, Vault
+from hub.web.app import create_app
+from schemas.message import utc_now
 from tests.databases import dump, own_database
 from tests.fakeplatform import INSTAGRAM, MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
-from tests.fixtures import load
 from tests.helpers import ORIGIN, Tenant, make_tenant, prepare
+from tests.payloads import load
 from tests.servers import HubProcess, base_env, free_port
 
 T = TypeVar("T")

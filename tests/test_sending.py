@@ -16,13 +16,13 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from hub.app import create_app
 from hub.bus import Event
-from hub.sender import Sender
 from hub.settings import Settings
+from hub.web.app import create_app
+from hub.workers.sender import Sender
 from tests.fakeplatform import MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
-from tests.fixtures import load
 from tests.helpers import Tenant, prepare
+from tests.payloads import load
 
 PSID = "1412611362105802"  # the sender in messenger/webhook_text_full.json
 

@@ -21,7 +21,7 @@ def env(**extra: str) -> dict[str, str]:
 def test_defaults_are_the_embedded_default(tmp_path: Path) -> None:
     s = Settings.from_env(env(HUB_DATA_DIR=str(tmp_path)))
     assert s.redis_url is None
-    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/hub.db"
+    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/hub.storage.engine"
     assert s.encryption_keys == (KEY,)
     assert s.max_frame_bytes == 65536
 

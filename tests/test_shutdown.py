@@ -1,5 +1,5 @@
-"""Real `hub serve` and `hub worker` processes: graceful shutdown on SIGTERM (`hub/serving.py`,
-`hub.worker.Consumer.stop`), and the worker's own health, readiness and metrics endpoints.
+"""Real `hub serve` and `hub worker` processes: graceful shutdown on SIGTERM (`hub/web/serving.py`,
+`hub.workers.runner.Consumer.stop`), and the worker's own health, readiness and metrics endpoints.
 
 A web node stops accepting, tells its sockets to reconnect elsewhere (`error unavailable`,
 close 1012) and exits in bounded time; the clients resume on another node with no gap and
@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from hub.serving import GC_THRESHOLDS
+from hub.web.serving import GC_THRESHOLDS
 from tests.browserkit import wait_until
 from tests.conftest import admin_sql
 from tests.helpers import ORIGIN

@@ -14,11 +14,15 @@ from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from hub import persist
 from hub.bus import Event, make_bus
-from hub.db import alembic_config, make_engine, migrate, sessionmaker
-from hub.ingress import message_event
-from hub.message import (
+from hub.realtime.ingress import message_event
+from hub.settings import Settings
+from hub.storage.engine import alembic_config, make_engine, migrate, sessionmaker
+from hub.storage.models import MessageRow
+from hub.storage.store import Store
+from hub.workers import persist
+from hub.workers.runner import Persister
+from schemas.message import (
     ChannelKind,
     DeliveryStatus,
     Direction,
@@ -30,10 +34,6 @@ from hub.message import (
     message_id_for,
     utc_now,
 )
-from hub.models import MessageRow
-from hub.settings import Settings
-from hub.store import Store
-from hub.worker import Persister
 from tests.conftest import make_settings
 from tests.databases import own_database
 

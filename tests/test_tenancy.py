@@ -45,10 +45,10 @@ from hypothesis.stateful import (
 from sqlmodel import select
 from websockets.sync.client import ClientConnection, connect
 
-from hub import audit, tenancy
-from hub.db import make_engine, migrate, sessionmaker
-from hub.message import ChannelKind
-from hub.models import (
+from hub.settings import Settings
+from hub.storage import audit, tenancy
+from hub.storage.engine import make_engine, migrate, sessionmaker
+from hub.storage.models import (
     ApiToken,
     AuditEvent,
     Channel,
@@ -58,8 +58,8 @@ from hub.models import (
     MessageRow,
     Workspace,
 )
-from hub.settings import Settings
-from hub.store import Store
+from hub.storage.store import Store
+from schemas.message import ChannelKind
 from tests.conftest import REDIS_URL, admin_sql, forget_redis_prefix
 from tests.databases import asyncpg_url, own_database
 from tests.fakeplatform import Account, running_fake

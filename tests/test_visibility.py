@@ -20,15 +20,15 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from hub.app import create_app
-from hub.metrics import MAX_CODES, Latency, Metrics
-from hub.openapi import document
 from hub.settings import Settings
+from hub.web.app import create_app
+from hub.web.metrics import MAX_CODES, Latency, Metrics
+from hub.web.openapi import document
 from tests.conftest import REDIS_URL, free_port
 from tests.databases import own_database
 from tests.fakeplatform import MESSENGER, FakePlatform, running_fake
-from tests.fixtures import load
 from tests.helpers import Tenant, prepare
+from tests.payloads import load
 from tests.servers import HubProcess, base_env
 from tests.test_openapi import Checked
 

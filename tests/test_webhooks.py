@@ -1,6 +1,6 @@
 """Platform webhooks through the app: handshakes, signatures before parsing, routing by account,
 redeliveries, and channels connected and disconnected by an admin. The payloads are the
-recorded ones in shared/fixtures, signed here with generated app secrets."""
+recorded ones in tests/fixtures, signed here with generated app secrets."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from hub.app import create_app
-from hub.db import make_engine
 from hub.settings import Settings
+from hub.storage.engine import make_engine
+from hub.web.app import create_app
 from tests.fakeplatform import TELEGRAM, FakePlatform, running_fake
-from tests.fixtures import load, raw
 from tests.helpers import Tenant, prepare
+from tests.payloads import load, raw
 
 PAGE_ID = "1895382890692545"  # messenger/webhook_text_full.json
 PHONE_ID = "1122334455667"  # whatsapp/*.json
@@ -335,8 +335,8 @@ def test_secrets_never_come_back_and_are_not_stored_in_plaintext(env: Env) -> No
 
 def test_only_admins_connect_channels(env: Env) -> None:
     async def add_agent() -> None:
-        from hub.db import sessionmaker
-        from hub.store import Store
+        from hub.storage.engine import sessionmaker
+        from hub.storage.store import Store
 
         engine = make_engine(env.settings)
         try:

@@ -1,4 +1,4 @@
-"""The web-chat widget's back end (hub.widgetapi and what it leans on): configuration, widget
+"""The web-chat widget's back end (hub.webchat.routes and what it leans on): configuration, widget
 settings, identity verification, the visitor's profile and history, the per-visitor rate
 limit and agents' read positions for the visitor, through the app with its worker."""
 
@@ -21,10 +21,10 @@ import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
-from hub.app import create_app
-from hub.message import contact_id_for
 from hub.settings import Settings, SettingsError
-from hub.vault import Vault
+from hub.storage.vault import Vault
+from hub.web.app import create_app
+from schemas.message import contact_id_for
 from tests.conftest import make_settings
 from tests.helpers import ORIGIN, Tenant, prepare
 

@@ -26,12 +26,12 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from hub.auth import VisitorClaims
+from hub.accounts.auth import VisitorClaims
 from hub.bus.redis import RedisBus
-from hub.db import make_engine, sessionmaker
-from hub.ingress import Ingress
+from hub.realtime.ingress import Ingress
 from hub.settings import Settings, SettingsError
-from hub.store import Store
+from hub.storage.engine import make_engine, sessionmaker
+from hub.storage.store import Store
 
 _ingress: Ingress | None = None
 _counter = itertools.count()

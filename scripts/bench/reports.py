@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
-"""Reports on a million messages: how long `hub.reports.report` takes on Postgres.
+"""Reports on a million messages: how long `hub.reports.service.report` takes on Postgres.
 
     .venv/bin/python scripts/bench/reports.py                      # 1,000,000 messages, 90 days
     .venv/bin/python scripts/bench/reports.py --messages 200000 --days 30 --runs 3
 
 Issue 9: reports "computed with SQL on Postgres fast enough for a workspace with a million
-messages". A temporary Postgres database is migrated (`hub.db.migrate`), one workspace is
-seeded with COPY (the seeding is not what is measured): its admin and 9 agents, 4 channels,
-3 teams, --messages messages in conversations of 10 (half in, half out, the first reply by the
+messages". A temporary Postgres database is migrated (`hub.storage.engine.migrate`), one
+workspace is seeded with COPY (the seeding is not what is measured): its admin and 9 agents,
+4 channels, 3 teams, --messages messages in conversations of 10 (half in, half out, the first
+reply by the
 conversation's agent), spread evenly over the last --days days, and the report events the
 persist group would have written for them (every conversation opened, 90% answered, 70%
 resolved). Then ANALYZE, and each report (by day, channel, team and agent, over the last 7
-days, 30 days and the whole span) is run --runs times through `hub.reports.report` as the API
-runs it (the workspace's row-level-security role); the table shows the median and the worst.
+days, 30 days and the whole span) is run --runs times through `hub.reports.service.report` as
+the API runs it (the workspace's row-level-security role); the table shows the median and the worst.
 The database is dropped afterwards.
 """
 
@@ -35,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 
-from hub import reports, tenancy  # noqa: E402
-from hub.db import make_engine, migrate, sessionmaker  # noqa: E402
+from hub.reports import service as reports  # noqa: E402
 from hub.settings import Settings  # noqa: E402
+from hub.storage import tenancy  # noqa: E402
+from hub.storage.engine import make_engine, migrate, sessionmaker  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PER_CONVERSATION = 10

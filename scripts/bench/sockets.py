@@ -78,7 +78,7 @@ async def open_sockets(system: str, url: str, first: int, n: int) -> list[Any]:
 
     tokens: list[str] = []
     if system == "hub":
-        from hub.auth import Signer, VisitorClaims
+        from hub.accounts.auth import Signer, VisitorClaims
         from hub.settings import Settings
 
         signer = Signer(Settings.from_env())

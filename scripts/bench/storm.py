@@ -12,9 +12,10 @@ Deployment (the helpers of `scripts/bench/run`, as soak.py): a temporary Postgre
 with PATCH /api/channels/{id}), one `hub serve` and one `hub worker` on Redis with a prefix of
 their own, all from `.venv-bench` (uvloop).
 
-Visitors: --visitors tokens are signed here with the hub's own `hub.auth.Signer` (the server's
-HUB_SECRET_KEY; what POST /api/widget/token would answer, without 5,000 HTTP round trips), one
-anonymous visitor (so one conversation) each. They are spread over --procs client processes
+Visitors: --visitors tokens are signed here with the hub's own `hub.accounts.auth.Signer` (the
+server's HUB_SECRET_KEY; what POST /api/widget/token would answer, without 5,000 HTTP round
+trips), one anonymous visitor (so one conversation) each. They are spread over --procs client
+processes
 (`websockets` asyncio client, compression off, uvloop), each visitor on its own /ws/visitor
 socket. Each says hello and sends one message (so its conversation exists), then only listens.
 
@@ -392,8 +393,8 @@ async def storm(
 ) -> dict[str, Any]:
     import httpx
 
-    from hub.auth import Signer, VisitorClaims
-    from hub.ingress import Ingress
+    from hub.accounts.auth import Signer, VisitorClaims
+    from hub.realtime.ingress import Ingress
     from hub.settings import Settings
 
     base = f"http://127.0.0.1:{port}"

@@ -9,8 +9,8 @@ Issue 8: "1,000 workspaces with 2 agents each and mixed traffic: the same latenc
 workspace (a web node must not poll thousands of streams one by one)."
 
 Deployment (the helpers of `scripts/bench/run`): a temporary Postgres database, `hub migrate`,
-then --workspaces workspaces seeded in bulk with `hub.store.Store` (each: its admin, a second
-member with the agent role, a web-chat channel, an API token per member; the admins' password
+then --workspaces workspaces seeded in bulk with `hub.storage.store.Store` (each: its admin, a
+second member with the agent role, a web-chat channel, an API token per member; the admins' password
 hash is computed once and reused, since nobody signs in; the seeding is timed), and ONE
 `hub serve` on Redis with a prefix of its own (no worker: persistence is not measured here).
 `--redis-url` points the hub at another Redis; `--redis-cluster` also passes
@@ -66,16 +66,16 @@ from webhooks import _load_run, install_uvloop, pct  # noqa: E402
 
 SEED_MANY = """
 import asyncio, json, secrets, sys, time, uuid
-import hub.store
-from hub.auth import Principal, hash_password
-from hub.db import make_engine, sessionmaker
+import hub.storage.store
+from hub.accounts.auth import Principal, hash_password
+from hub.storage.engine import make_engine, sessionmaker
 from hub.settings import Settings
-from hub.store import Store
+from hub.storage.store import Store
 
 async def main(n):
     engine = make_engine(Settings.from_env())
     once = hash_password(secrets.token_urlsafe(16))
-    hub.store.hash_password = lambda _password: once  # nobody signs in: hash once
+    hub.storage.store.hash_password = lambda _password: once  # nobody signs in: hash once
     store = Store(sessionmaker(engine))
     gate = asyncio.Semaphore(8)
     run = uuid.uuid4().hex[:8]
@@ -240,12 +240,12 @@ async def publish_phase(
 async def bench_phases(
     a: argparse.Namespace, bench: Any, env: dict[str, str], port: int, seeded: list[Any]
 ) -> list[dict[str, Any]]:
-    from hub.auth import VisitorClaims
+    from hub.accounts.auth import VisitorClaims
     from hub.bus import make_bus
-    from hub.db import make_engine, sessionmaker
-    from hub.ingress import Ingress
+    from hub.realtime.ingress import Ingress
     from hub.settings import Settings
-    from hub.store import Store
+    from hub.storage.engine import make_engine, sessionmaker
+    from hub.storage.store import Store
 
     settings = Settings.from_env(env)
     bus = make_bus(settings)

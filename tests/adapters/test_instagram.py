@@ -1,5 +1,5 @@
-"""Instagram inbound parsing, from the recorded payloads in shared/fixtures/instagram (one
-test per file) and the doc templates in shared/fixtures/templates (repaired as each test
+"""Instagram inbound parsing, from the recorded payloads in tests/fixtures/instagram (one
+test per file) and the doc templates in tests/fixtures/templates (repaired as each test
 says: they are not valid JSON as published)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from adapters.base import (
     conversation_for,
 )
 from adapters.meta import split
-from hub.message import (
+from schemas.message import (
     Attachment,
     AttachmentType,
     ChannelKind,
@@ -34,7 +34,7 @@ from hub.message import (
     contact_id_for,
     message_id_for,
 )
-from tests.fixtures import context, every, fixture_path, load
+from tests.payloads import context, every, fixture_path, load
 
 IG = ChannelKind.INSTAGRAM
 NOBODY = Contact("")  # the payload does not name the author
@@ -342,7 +342,7 @@ def test_every_fixture_file_has_a_test() -> None:
     assert all(name in globals() for name in COVERED.values())
 
 
-# Doc templates (shared/fixtures/templates), repaired as stated
+# Doc templates (tests/fixtures/templates), repaired as stated
 
 
 def test_template_comments_facebook_login() -> None:
@@ -437,7 +437,7 @@ def test_template_story_mention() -> None:
     expect(only(result), ctx, **DOC_DM, attachments=[story])
 
 
-# Rules no recorded payload shows (synthetic elements, shaped as PLATFORMS.md 2a says)
+# Rules no recorded payload shows (synthetic elements, shaped as docs/platforms.md 2a says)
 
 
 def element(**event: Any) -> dict[str, Any]:
@@ -508,7 +508,7 @@ def test_our_own_comment_reply_and_caption_mention() -> None:
 
 
 def test_messages_in_changes_shape_and_unknown_events() -> None:
-    # The dashboard's `messages` test as a change (PLATFORMS.md 1d), then an event kind we
+    # The dashboard's `messages` test as a change (docs/platforms.md 1d), then an event kind we
     # do not know that names a message, then one that names none.
     ctx = context(IG)
     text = element(message={"mid": "m3", "text": "hi"})

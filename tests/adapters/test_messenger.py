@@ -1,5 +1,5 @@
-"""Messenger inbound parsing, from the recorded payloads in shared/fixtures/messenger (one
-test per file) and the doc templates in shared/fixtures/templates (repaired as each test
+"""Messenger inbound parsing, from the recorded payloads in tests/fixtures/messenger (one
+test per file) and the doc templates in tests/fixtures/templates (repaired as each test
 says: they are not valid JSON as published)."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from adapters import messenger
 from adapters.base import Contact, MessageChange, ParseResult, ReadUpTo, conversation_for
 from adapters.meta import split
-from hub.message import Attachment, AttachmentType, ChannelKind, Direction, MessageKind
+from schemas.message import Attachment, AttachmentType, ChannelKind, Direction, MessageKind
 from tests.adapters.test_instagram import ENTRIES, check_documented, expect, from_body, jsonc, only
-from tests.fixtures import context, every, fixture_path, load
+from tests.payloads import context, every, fixture_path, load
 
 MS = ChannelKind.MESSENGER
 PAGE = "404217156637689"  # the Page in bottender's single-element fixtures
@@ -248,7 +248,7 @@ def test_every_fixture_file_has_a_test() -> None:
     assert all(name in globals() for name in COVERED.values())
 
 
-# Doc templates (shared/fixtures/templates), repaired as stated
+# Doc templates (tests/fixtures/templates), repaired as stated
 
 
 @pytest.mark.parametrize("action", ["react", "unreact"])
@@ -296,7 +296,7 @@ def test_template_message_echo() -> None:
     assert event["message"]["metadata"] == "<DEVELOPER_DEFINED_METADATA_STRING>"
 
 
-# Rules no recorded payload shows (synthetic, shaped as PLATFORMS.md 3 and bottender's feed)
+# Rules no recorded payload shows (synthetic, shaped as docs/platforms.md 3 and bottender's feed)
 
 
 def test_read_watermark_edited_comment_and_our_own_reply() -> None:

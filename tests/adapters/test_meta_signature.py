@@ -1,5 +1,5 @@
 """The Meta webhook checks: `X-Hub-Signature-256` against the published test vectors in
-shared/fixtures/meta/signature_test_vectors.json, and the GET subscription handshake."""
+tests/fixtures/meta/signature_test_vectors.json, and the GET subscription handshake."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from adapters.meta import handshake, signature_ok
-from tests.fixtures import load
+from tests.payloads import load
 
 
 def vectors() -> dict[str, Any]:

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.meta import split
-from hub.message import ChannelKind
-from tests.fixtures import load
+from schemas.message import ChannelKind
+from tests.payloads import load
 
 
 def test_a_batch_of_two_pages_makes_two_pieces() -> None:

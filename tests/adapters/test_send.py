@@ -13,7 +13,7 @@ import pytest
 
 from adapters import send_meta, send_telegram
 from adapters.outbound import Outcome, Outgoing, Platforms, TooLong, base_urls, send
-from hub.message import ChannelKind
+from schemas.message import ChannelKind
 from tests.fakeplatform import (
     INSTAGRAM,
     MESSENGER,

@@ -1,4 +1,4 @@
-"""Telegram Bot API parsing, one test per recorded payload in shared/fixtures/telegram, and
+"""Telegram Bot API parsing, one test per recorded payload in tests/fixtures/telegram, and
 the secret-token check."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from adapters.base import (
     ReadUpTo,
     conversation_for,
 )
-from hub.message import ChannelKind, Message, SenderType, contact_id_for, message_id_for
-from tests.fixtures import context, every, fixture_path, load
+from schemas.message import ChannelKind, Message, SenderType, contact_id_for, message_id_for
+from tests.payloads import context, every, fixture_path, load
 
 BOT = "313534466"  # the bot of the bottender fixtures
 F = TypeVar("F", bound=Callable[..., None])

@@ -1,4 +1,4 @@
-"""WhatsApp Cloud API parsing, one test per recorded payload in shared/fixtures/whatsapp:
+"""WhatsApp Cloud API parsing, one test per recorded payload in tests/fixtures/whatsapp:
 each full body goes through `adapters.meta.split`, then `adapters.whatsapp.parse` per piece."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from adapters.base import (
     ReadUpTo,
     conversation_for,
 )
-from hub.message import ChannelKind, Message, SenderType, contact_id_for, message_id_for
-from tests.fixtures import context, every, fixture_path, load
+from schemas.message import ChannelKind, Message, SenderType, contact_id_for, message_id_for
+from tests.payloads import context, every, fixture_path, load
 
 NUMBER = "1122334455667"  # our phone number id in the pywa fixtures
 USER = "972987654321"  # the customer's wa_id

@@ -1,0 +1,268 @@
+"""Workspace members (add, change role, remove) and the audit log as admins read it.
+
+Every change writes its audit row in the same transaction as the change. A workspace always
+keeps at least one admin: demoting or removing the last one is a conflict. On Postgres the
+admin rows are locked (`FOR UPDATE`) while that is checked, so two admins demoting each other
+at once cannot both succeed; SQLite runs one write transaction at a time anyway.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hub.accounts.auth import hash_password
+from hub.errors import BadRequest, Conflict, NotFound
+from hub.storage import audit
+from hub.storage.models import AuditEvent, Membership, TeamMember, User
+from hub.storage.store import Sessions, normalize_email
+
+
+class LastAdmin(Conflict):
+    code = "last_admin"
+    default_message = "A workspace needs at least one admin; make someone else admin first."
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user: User
+    membership: Membership
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.user.id),
+            "name": self.user.name,
+            "email": self.user.email,
+            "role": self.membership.role,
+            "capacity": self.membership.capacity,
+            "created_at": self.membership.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made a change, and from where (for the audit row)."""
+
+    user_id: uuid.UUID
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    action: str | None = None  # a prefix: "member." or "login"
+    actor_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Members:
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def roster(self, workspace_id: uuid.UUID) -> list[Member]:
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(User, Membership)
+                .join(Membership, col(Membership.user_id) == User.id)
+                .where(Membership.workspace_id == workspace_id)
+                .order_by(col(Membership.created_at), col(User.email))
+            )
+            return [Member(user, membership) for user, membership in rows.all()]
+
+    async def add(
+        self,
+        workspace_id: uuid.UUID,
+        actor: Actor,
+        *,
+        email: str,
+        name: str | None,
+        role: str,
+        password: str,
+    ) -> tuple[Member, bool]:
+        """Add a member; a user who already exists (in another workspace) keeps their name
+        and password. Answers the member and whether the user already existed."""
+        email = normalize_email(email)
+        try:
+            return await self._add(workspace_id, actor, email, name, role, password)
+        except IntegrityError:  # the same e-mail added twice at once: one of them wins
+            raise Conflict("That e-mail is already a member of this workspace.") from None
+
+    async def _add(
+        self,
+        workspace_id: uuid.UUID,
+        actor: Actor,
+        email: str,
+        name: str | None,
+        role: str,
+        password: str,
+    ) -> tuple[Member, bool]:
+        async with self.sessions() as s, s.begin():
+            user = (await s.exec(select(User).where(User.email == email))).first()
+            existed = user is not None
+            if user is None:
+                user = User(
+                    email=email,
+                    name=name or email.split("@")[0],
+                    password_hash=hash_password(password),
+                )
+                s.add(user)
+                await s.flush()
+            elif await _membership(s, workspace_id, user.id) is not None:
+                raise Conflict("That e-mail is already a member of this workspace.")
+            membership = Membership(workspace_id=workspace_id, user_id=user.id, role=role)
+            s.add(membership)
+            await audit.append(
+                s, by_member(workspace_id, actor, "member.added", user.id, {"role": role})
+            )
+        return Member(user, membership), existed
+
+    async def change_role(
+        self, workspace_id: uuid.UUID, actor: Actor, user_id: uuid.UUID, role: str
+    ) -> Member:
+        async with self.sessions() as s, s.begin():
+            user, membership = await _member(s, workspace_id, user_id)
+            if membership.role != role:
+                if membership.role == "admin":
+                    await _keep_an_admin(s, workspace_id)
+                detail = {"from": membership.role, "to": role}
+                membership.role = role
+                s.add(membership)
+                await audit.append(
+                    s, by_member(workspace_id, actor, "member.role_changed", user_id, detail)
+                )
+        return Member(user, membership)
+
+    async def set_capacity(
+        self, workspace_id: uuid.UUID, actor: Actor, user_id: uuid.UUID, capacity: int | None
+    ) -> Member:
+        """How many open conversations routing gives the member at most (None: no limit)."""
+        async with self.sessions() as s, s.begin():
+            user, membership = await _member(s, workspace_id, user_id)
+            if membership.capacity != capacity:
+                detail = {"from": membership.capacity, "to": capacity}
+                membership.capacity = capacity
+                s.add(membership)
+                await audit.append(
+                    s, by_member(workspace_id, actor, "member.capacity_changed", user_id, detail)
+                )
+        return Member(user, membership)
+
+    async def remove(self, workspace_id: uuid.UUID, actor: Actor, user_id: uuid.UUID) -> None:
+        """End the membership: the user's sessions and API tokens stop working here at once
+        (each request looks the membership up). The user row stays, so the audit log keeps
+        their name and a user of other workspaces keeps those."""
+        async with self.sessions() as s, s.begin():
+            _, membership = await _member(s, workspace_id, user_id)
+            if membership.role == "admin":
+                await _keep_an_admin(s, workspace_id)
+            await s.delete(membership)
+            await s.exec(
+                sa.delete(TeamMember).where(
+                    col(TeamMember.workspace_id) == workspace_id,
+                    col(TeamMember.user_id) == user_id,
+                )
+            )
+            await audit.append(s, by_member(workspace_id, actor, "member.removed", user_id, {}))
+
+    async def audit_page(
+        self, workspace_id: uuid.UUID, where: AuditFilter, *, limit: int, cursor: str | None
+    ) -> tuple[list[tuple[AuditEvent, str | None]], str | None]:
+        """Newest first, each row with its actor's name (when the actor is a user). The
+        cursor is the id of the last row of the previous page: ids grow with every append."""
+        query = select(AuditEvent).where(AuditEvent.workspace_id == workspace_id)
+        if where.action:
+            pattern = where.action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(col(AuditEvent.action).like(pattern + "%", escape="\\"))
+        if where.actor_id:
+            query = query.where(AuditEvent.actor_id == where.actor_id)
+        if where.since:
+            query = query.where(col(AuditEvent.at) >= where.since)
+        if where.until:
+            query = query.where(col(AuditEvent.at) < where.until)
+        if cursor is not None:
+            if not cursor.isdigit() or len(cursor) > 18:
+                raise BadRequest("The cursor is not valid.")
+            query = query.where(col(AuditEvent.id) < int(cursor))
+        query = query.order_by(col(AuditEvent.id).desc()).limit(limit + 1)
+        async with self.sessions() as s:
+            rows = list((await s.exec(query)).all())
+            more = len(rows) > limit
+            rows = rows[:limit]
+            names = await _names(s, rows)
+        next_cursor = str(rows[-1].id) if more and rows[-1].id is not None else None
+        return [(row, names.get(row.actor_id or "")) for row in rows], next_cursor
+
+
+async def _membership(
+    s: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> Membership | None:
+    found = await s.exec(
+        select(Membership).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )
+    return found.first()
+
+
+async def _member(
+    s: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[User, Membership]:
+    membership = await _membership(s, workspace_id, user_id)
+    user = await s.get(User, user_id) if membership is not None else None
+    if membership is None or user is None:
+        raise NotFound("No such member.")
+    return user, membership
+
+
+async def _keep_an_admin(s: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Called before an admin stops being one: refuse if they are the last."""
+    admins = await s.exec(
+        select(Membership.id)
+        .where(Membership.workspace_id == workspace_id, Membership.role == "admin")
+        .with_for_update()
+    )
+    if len(admins.all()) <= 1:
+        raise LastAdmin()
+
+
+async def _names(s: AsyncSession, rows: list[AuditEvent]) -> dict[str, str]:
+    ids = set()
+    for row in rows:
+        if row.actor_type == "user" and row.actor_id:
+            try:
+                ids.add(uuid.UUID(row.actor_id))
+            except ValueError:
+                continue
+    if not ids:
+        return {}
+    users = await s.exec(select(User.id, User.name).where(col(User.id).in_(ids)))
+    return {str(user_id): name for user_id, name in users.all()}
+
+
+def by_member(
+    workspace_id: uuid.UUID,
+    actor: Actor,
+    action: str,
+    target_id: uuid.UUID,
+    detail: dict[str, Any],
+    target_type: str = "user",
+) -> AuditEvent:
+    """An audit row of a member's change. Ids, roles and settings only: no e-mail or name, so
+    the log holds no personal data of its own."""
+    return AuditEvent(
+        workspace_id=workspace_id,
+        actor_type="user",
+        actor_id=str(actor.user_id),
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        ip=actor.ip,
+        detail=detail,
+    )

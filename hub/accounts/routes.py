@@ -1,0 +1,341 @@
+"""Accounts' REST API: signing in and out, the caller's own credentials (password, API
+tokens, socket tokens), the workspace's members, and the audit log as admins read it. The
+sign-in lockout is `hub.accounts.lockout`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.accounts import lockout
+from hub.accounts.auth import SESSION_COOKIE, Principal, verify_password
+from hub.accounts.members import AuditFilter
+from hub.errors import BadRequest, Forbidden, Unauthenticated
+from hub.routing import teams
+from hub.storage.models import AuditEvent
+from hub.web.http import (
+    Body,
+    admin_actor,
+    authenticate,
+    client_ip,
+    page_limit,
+    parse_uuid,
+    read_body,
+    services,
+)
+
+MIN_PASSWORD_CHARS = 12
+
+
+class LoginBody(Body):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenBody(Body):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class PasswordBody(Body):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=1024)
+
+
+class NewMember(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(min_length=3, max_length=320)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Literal["admin", "agent"] = "agent"
+    password: str = Field(
+        min_length=MIN_PASSWORD_CHARS,
+        max_length=1024,
+        description="The initial password, which the admin hands over; ignored when the "
+        "e-mail already has an account (in another workspace)",
+    )
+
+
+class MemberPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["admin", "agent"] | None = None
+    capacity: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="At most this many open conversations from routing; null: no limit "
+        "(send it explicitly)",
+    )
+
+
+def principal_json(principal: Principal) -> dict[str, Any]:
+    return {
+        "user_id": str(principal.user_id),
+        "workspace_id": str(principal.workspace_id),
+        "role": principal.role,
+        "name": principal.name,
+    }
+
+
+def token_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "user_id": str(row.user_id),
+        "created_at": row.created_at.isoformat(),
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+def audit_json(row: AuditEvent, actor_name: str | None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "actor_type": row.actor_type,
+        "actor_id": row.actor_id,
+        "actor_name": actor_name,
+        "action": row.action,
+        "target_type": row.target_type,
+        "target_id": row.target_id,
+        "ip": row.ip,
+        "detail": row.detail,
+    }
+
+
+async def login(request: Request) -> Response:
+    svc = services(request)
+    body = await read_body(request, LoginBody)
+    ip = client_ip(request)
+    await lockout.refuse_if_locked(svc, body.email, ip)
+    user = await svc.store.user_by_email(body.email) if "@" in body.email else None
+    if not verify_password(user.password_hash if user else None, body.password) or user is None:
+        await lockout.note_failure(svc, body.email, ip)
+        await svc.store.audit(None, "anonymous", None, "login.failed", ip=ip)
+        raise Unauthenticated("Wrong e-mail or password.")
+    workspace_id = await svc.store.first_workspace(user.id)
+    if workspace_id is None:
+        raise Forbidden("This user belongs to no workspace.")
+    principal = await svc.store.principal(user.id, workspace_id, "session")
+    assert principal is not None
+    await svc.store.audit(workspace_id, "user", str(user.id), "login.succeeded", ip=ip)
+    return session_response(request, principal, user.password_hash)
+
+
+def session_response(request: Request, principal: Principal, password_hash: str) -> Response:
+    """A new session cookie for the principal, and its CSRF token in the body."""
+    svc = services(request)
+    cookie = svc.signer.session_cookie(principal.user_id, principal.workspace_id, password_hash)
+    nonce = svc.signer.read_session(cookie).nonce
+    response = JSONResponse(
+        {"user": principal_json(principal), "csrf_token": svc.signer.csrf_token(nonce)}
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=svc.settings.session_max_age_s,
+        httponly=True,
+        samesite="lax",
+        secure=(svc.settings.public_url or "").startswith("https://"),
+        path="/",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    principal = await authenticate(request)
+    await services(request).store.audit(
+        principal.workspace_id, "user", str(principal.user_id), "logout", ip=client_ip(request)
+    )
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: Request) -> Response:
+    principal = await authenticate(request)
+    body: dict[str, Any] = {"user": principal_json(principal)}
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if principal.via == "session" and cookie:
+        body["csrf_token"] = services(request).signer.csrf_token(
+            services(request).signer.read_session(cookie).nonce
+        )
+    return JSONResponse(body)
+
+
+async def socket_token(request: Request) -> Response:
+    principal = await authenticate(request)
+    svc = services(request)
+    return JSONResponse(
+        {
+            "token": svc.signer.socket_token(principal),
+            "expires_in_s": svc.settings.socket_token_max_age_s,
+        }
+    )
+
+
+async def change_password(request: Request) -> Response:
+    """Needs the current password; every other session of this user ends, this one goes on
+    with a new cookie."""
+    principal = await authenticate(request)
+    if principal.via != "session":
+        raise Unauthenticated("Change a password from a signed-in session.")
+    body = await read_body(request, PasswordBody)
+    svc = services(request)
+    user = await svc.store.user_by_id(principal.user_id)
+    if user is None or not verify_password(user.password_hash, body.current_password):
+        raise Unauthenticated("The current password is wrong.")
+    password_hash = await svc.store.set_password(principal.user_id, body.new_password)
+    await svc.store.audit(
+        principal.workspace_id,
+        "user",
+        str(principal.user_id),
+        "password.changed",
+        "user",
+        str(principal.user_id),
+        ip=client_ip(request),
+    )
+    return session_response(request, principal, password_hash)
+
+
+async def create_token(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_body(request, TokenBody)
+    row, token = await services(request).store.create_api_token(principal, body.name)
+    await services(request).store.audit(
+        principal.workspace_id,
+        "user",
+        str(principal.user_id),
+        "api_token.created",
+        "api_token",
+        str(row.id),
+        ip=client_ip(request),
+    )
+    return JSONResponse({"id": str(row.id), "name": row.name, "token": token}, status_code=201)
+
+
+async def list_tokens(request: Request) -> Response:
+    """Admins see every token of the workspace, agents their own; never the token itself."""
+    principal = await authenticate(request)
+    mine = None if principal.is_admin else principal.user_id
+    rows = await services(request).store.api_tokens(principal.workspace_id, mine)
+    return JSONResponse({"items": [token_json(r) for r in rows]})
+
+
+async def revoke_token(request: Request) -> Response:
+    principal = await authenticate(request)
+    token_id: uuid.UUID = parse_uuid(request.path_params["token_id"], "API token")
+    mine = None if principal.is_admin else principal.user_id
+    svc = services(request)
+    row = await svc.store.revoke_api_token(principal.workspace_id, token_id, mine)
+    await svc.store.audit(
+        principal.workspace_id,
+        "user",
+        str(principal.user_id),
+        "api_token.revoked",
+        "api_token",
+        str(row.id),
+        ip=client_ip(request),
+    )
+    return JSONResponse(token_json(row))
+
+
+async def list_members(request: Request) -> Response:
+    principal = await authenticate(request)
+    members = await services(request).members.roster(principal.workspace_id)
+    return JSONResponse({"items": [m.as_json() for m in members]})
+
+
+async def add_member(request: Request) -> Response:
+    principal, actor = await admin_actor(request)
+    body = await read_body(request, NewMember)
+    member, existed = await services(request).members.add(
+        principal.workspace_id,
+        actor,
+        email=body.email,
+        name=body.name,
+        role=body.role,
+        password=body.password,
+    )
+    return JSONResponse(member.as_json() | {"existing_user": existed}, status_code=201)
+
+
+async def change_member(request: Request) -> Response:
+    principal, actor = await admin_actor(request)
+    body = await read_body(request, MemberPatch)
+    user_id = parse_uuid(request.path_params["user_id"], "member")
+    svc = services(request)
+    if body.role is None and "capacity" not in body.model_fields_set:
+        raise BadRequest("Nothing to change: give role or capacity.")
+    if "capacity" in body.model_fields_set:
+        member = await svc.members.set_capacity(
+            principal.workspace_id, actor, user_id, body.capacity
+        )
+        await teams.announce(svc.bus, principal.workspace_id, actor.user_id)
+    if body.role is not None:
+        member = await svc.members.change_role(principal.workspace_id, actor, user_id, body.role)
+        svc.store.forget_member(principal.workspace_id, user_id)
+    return JSONResponse(member.as_json())
+
+
+async def remove_member(request: Request) -> Response:
+    principal, actor = await admin_actor(request)
+    user_id = parse_uuid(request.path_params["user_id"], "member")
+    svc = services(request)
+    await svc.members.remove(principal.workspace_id, actor, user_id)
+    svc.store.forget_member(principal.workspace_id, user_id)
+    return Response(status_code=204)
+
+
+def _time(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise BadRequest(f"{name} must be an ISO 8601 time with a zone, like 2026-01-31T09:00Z.")
+    return value.astimezone(UTC)  # stored in UTC; SQLite compares them as text
+
+
+async def audit_log(request: Request) -> Response:
+    principal, _ = await admin_actor(request)
+    query = request.query_params
+    action = query.get("action") or None
+    if action is not None and len(action) > 60:
+        raise BadRequest("action is an action or its prefix, at most 60 characters.")
+    actor_id = query.get("actor_id") or None
+    if actor_id is not None and len(actor_id) > 64:
+        raise BadRequest("actor_id is at most 64 characters.")
+    where = AuditFilter(action, actor_id, _time(request, "since"), _time(request, "until"))
+    rows, cursor = await services(request).members.audit_page(
+        principal.workspace_id,
+        where,
+        limit=page_limit(request),
+        cursor=query.get("cursor") or None,
+    )
+    return JSONResponse(
+        {"items": [audit_json(row, name) for row, name in rows], "next_cursor": cursor}
+    )
+
+
+routes = [
+    Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/logout", logout, methods=["POST"]),
+    Route("/api/me", me, methods=["GET"]),
+    Route("/api/me/password", change_password, methods=["POST"]),
+    Route("/api/agent/socket-token", socket_token, methods=["POST"]),
+    Route("/api/tokens", create_token, methods=["POST"]),
+    Route("/api/tokens", list_tokens, methods=["GET"]),
+    Route("/api/tokens/{token_id}", revoke_token, methods=["DELETE"]),
+    Route("/api/members", list_members, methods=["GET"]),
+    Route("/api/members", add_member, methods=["POST"]),
+    Route("/api/members/{user_id}", change_member, methods=["PATCH"]),
+    Route("/api/members/{user_id}", remove_member, methods=["DELETE"]),
+    Route("/api/audit", audit_log, methods=["GET"]),
+]

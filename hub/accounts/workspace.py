@@ -1,0 +1,111 @@
+"""The workspace's own settings: its name and how long it keeps messages (`hub.privacy.retention`).
+
+Every member reads them; admins change the retention, audited as `retention.changed` with
+the old and new number of days (None: kept forever).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.errors import NotFound
+from hub.storage import audit
+from hub.storage.models import AuditEvent, Workspace
+from hub.web.http import authenticate, client_ip, read_body, require_admin, services
+
+MAX_RETENTION_DAYS = 3650
+
+
+class WorkspacePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    retention_days: StrictInt | None = Field(
+        ge=1,
+        le=MAX_RETENTION_DAYS,
+        description="Days messages are kept before the worker's sweep deletes them, with the "
+        "conversations and contacts they leave empty; null keeps them forever",
+    )
+
+
+class WorkspaceOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: uuid.UUID
+    name: str
+    retention_days: int | None = Field(description="null: messages are kept forever")
+
+
+def operations() -> dict[tuple[str, str], dict[str, Any]]:
+    """Keyword arguments of `hub.web.openapi._Op`, per (path, method)."""
+    return {
+        ("/api/workspace", "get"): dict(
+            summary="The workspace and its retention",
+            ok={200: ("The caller's workspace", WorkspaceOut)},
+            errors=(401,),
+        ),
+        ("/api/workspace", "patch"): dict(
+            summary="Change how long messages are kept",
+            ok={200: ("Changed (or already so)", WorkspaceOut)},
+            errors=(400, 401, 403, 413),
+            body=WorkspacePatch,
+            description="Admins only. The worker's sweep (every HUB_RETENTION_SWEEP_S) then "
+            "deletes older messages, the conversations and contacts they leave empty and "
+            "the stream entries before the cut. Audited as `retention.changed` with the old "
+            "and new number of days.",
+        ),
+    }
+
+
+def workspace_json(row: Workspace) -> dict[str, Any]:
+    return {"id": str(row.id), "name": row.name, "retention_days": row.retention_days}
+
+
+async def _workspace(request: Request, workspace_id: uuid.UUID) -> Workspace:
+    async with services(request).store.sessions() as s:
+        row = await s.get(Workspace, workspace_id)
+    if row is None:
+        raise NotFound("No such workspace.")
+    return row
+
+
+async def get_workspace(request: Request) -> Response:
+    principal = await authenticate(request)
+    return JSONResponse(workspace_json(await _workspace(request, principal.workspace_id)))
+
+
+async def change_workspace(request: Request) -> Response:
+    principal = await authenticate(request)
+    require_admin(principal)
+    body = await read_body(request, WorkspacePatch)
+    async with services(request).store.sessions() as s, s.begin():
+        row = await s.get(Workspace, principal.workspace_id, with_for_update=True)
+        if row is None:
+            raise NotFound("No such workspace.")
+        old = row.retention_days
+        if old != body.retention_days:
+            row.retention_days = body.retention_days
+            s.add(row)
+            await audit.append(
+                s,
+                AuditEvent(
+                    workspace_id=row.id,
+                    actor_type="user",
+                    actor_id=str(principal.user_id),
+                    action="retention.changed",
+                    target_type="workspace",
+                    target_id=str(row.id),
+                    ip=client_ip(request),
+                    detail={"from": old, "to": body.retention_days},
+                ),
+            )
+    return JSONResponse(workspace_json(row))
+
+
+routes = [
+    Route("/api/workspace", get_workspace, methods=["GET"]),
+    Route("/api/workspace", change_workspace, methods=["PATCH"]),
+]

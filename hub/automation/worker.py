@@ -1,0 +1,296 @@
+"""The "automation" consumer group: what the hub does by itself, the away auto-reply and the
+admins' automation rules (`hub.automation.rules`).
+
+The away auto-reply: a contact's message that arrives while its channel is closed (the
+channel's business hours, `settings.hours`, see `hub.channels.hours`) is answered with the channel's
+`hours.auto_reply`, made out to the contact (`hub.canned.placeholders`). Once per conversation and
+closed period: a second message before the channel opens gets none. Closed means closed both
+when the contact sent it and now, so a message the worker reads late, after opening time,
+is not told that nobody is there. Comments get none (an automatic public reply under a post
+is not what a business wants), and neither do notes or our own messages.
+
+Rules: a contact's message triggers `message.received` (and `conversation.created` when it
+is the conversation's first), a person's resolution `conversation.resolved`. The enabled
+rules are kept under their version on the bus (`hub.storage.cache.Versioned`) and read again
+once an admin's change has set a new one, so the change applies to the next event. A rule
+whose conditions hold acts once per event: its auto-reply (a system message, never under a
+public comment), one `conversation.updated` with its changes and `rule: {id, name}`, a note
+in the conversation saying what it did, and a `rule.applied` audit row. What a rule publishes
+never triggers a rule (a rule's change carries `rule`, its messages are ours), so rules
+cannot loop.
+
+Never twice: a reply, and a rule's action, is claimed on the bus
+(`remember(only_new=True)`) before it is published, and its id comes from the conversation
+and the period (or the rule and the event). A worker that dies between the claim and the
+publish leaves it undone, never done twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from hub.automation import rules
+from hub.bus import Event
+from hub.canned import placeholders
+from hub.channels.options import Hours, hours_of, open_at
+from hub.errors import NotFound
+from hub.realtime.ingress import ConversationRef
+from hub.reports.service import stream_time
+from hub.storage import audit, tenancy
+from hub.storage.cache import Cached
+from hub.storage.models import AuditEvent, AutomationRule
+from schemas.message import Direction, utc_now
+
+if TYPE_CHECKING:
+    from hub.services import Services
+
+log = logging.getLogger("hub.automation")
+
+AUTOMATION_GROUP = "automation"
+NEVER_OPENS_TTL_S = 7 * 24 * 3600
+RULE_CLAIM_TTL_S = 24 * 3600  # longer than any redelivery of the event
+FIRST_TTL_S = 30 * 24 * 3600  # a conversation's "created" claim (the database decides later)
+
+
+class Automation:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._hours: Cached[tuple[str, uuid.UUID], Hours | None] = Cached(
+            services.settings.cache_ttl_s, 10_000
+        )
+        self._rules = rules.Rules(services.store.sessions, services.bus)
+
+    async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
+        with tenancy.acting_for(workspace_id):
+            batch = _Batch(self, workspace_id)
+            for event in events:
+                if event.name == "message.created":
+                    data: dict[str, Any] = event.payload()
+                    message: dict[str, Any] = data.get("message") or {}
+                    if message.get("direction") != Direction.IN or message.get("note"):
+                        continue
+                    contact = data.get("contact") or {}
+                    if message.get("kind") != "comment":
+                        await self._away(workspace_id, message, contact)
+                    await batch.message(event, message, contact)
+                elif event.name == "conversation.updated" and '"resolved"' in event.data:
+                    data = event.payload()
+                    changes = data.get("changes")
+                    if (
+                        isinstance(changes, dict)
+                        and changes.get("status") == "resolved"
+                        and not data.get("rule")
+                        and not data.get("routed")
+                    ):
+                        await batch.resolved(event, uuid.UUID(str(data["conversation_id"])))
+
+    async def _away(
+        self, workspace_id: str, message: dict[str, Any], contact: dict[str, Any]
+    ) -> None:
+        hours = await self.hours(workspace_id, uuid.UUID(str(message["channel_id"])))
+        if hours is None or not hours.auto_reply:
+            return
+        schedule, now = hours.business_hours(), utc_now()
+        if schedule.is_open(now) or schedule.is_open(datetime.fromisoformat(message["sent_at"])):
+            return
+        opens = schedule.next_open(now)
+        period = opens.isoformat() if opens else "never"
+        ttl_s = int((opens - now).total_seconds()) + 3600 if opens else NEVER_OPENS_TTL_S
+        conversation_id = uuid.UUID(str(message["conversation_id"]))
+        bus, ingress = self.services.bus, self.services.ingress
+        if not await bus.remember(
+            workspace_id, f"away:{conversation_id}:{period}", "1", ttl_s=ttl_s, only_new=True
+        ):
+            return
+        ref = await ingress.conversation(uuid.UUID(workspace_id), conversation_id)
+        known = placeholders.values(contact.get("name"), None)
+        await ingress.system_message(
+            ref, f"away:{period}", placeholders.render(hours.auto_reply, known)
+        )
+
+    async def enabled(self, workspace_id: uuid.UUID) -> list[AutomationRule]:
+        """The workspace's enabled rules, in order, read again only when their version on the
+        bus has changed: a batch costs one bus read, not a query."""
+        return await self._rules.versions.load(
+            str(workspace_id), lambda: self._rules.all(workspace_id, enabled=True)
+        )
+
+    async def is_open(self, workspace_id: str, channel_id: uuid.UUID, at: datetime) -> bool:
+        return open_at(await self.hours(workspace_id, channel_id), at)
+
+    async def hours(self, workspace_id: str, channel_id: uuid.UUID) -> Hours | None:
+        """The channel's business hours (None: always open), cached for `cache_ttl_s`."""
+
+        async def load() -> Hours | None:
+            channel = await self.services.store.channel(uuid.UUID(workspace_id), channel_id)
+            return hours_of(channel.settings) if channel else None
+
+        return await self._hours.load((workspace_id, channel_id), load)
+
+
+class _Batch:
+    """One batch's rules: read once, when the first trigger comes."""
+
+    def __init__(self, automation: Automation, workspace_id: str) -> None:
+        self.automation = automation
+        self.services = automation.services
+        self.workspace_id = workspace_id
+        self.workspace = uuid.UUID(workspace_id)
+        self._rules: list[AutomationRule] | None = None
+
+    async def enabled(self) -> list[AutomationRule]:
+        if self._rules is None:
+            self._rules = await self.automation.enabled(self.workspace)
+        return self._rules
+
+    async def message(self, event: Event, message: dict[str, Any], contact: dict[str, Any]) -> None:
+        found = await self.enabled()
+        if not found:
+            return
+        ref = await self._conversation(uuid.UUID(str(message["conversation_id"])))
+        if ref is None:
+            return
+        sent_at = datetime.fromisoformat(message["sent_at"])
+        triggers = {"message.received"}
+        if any(r.trigger == "conversation.created" for r in found) and await self._first(
+            ref, sent_at
+        ):
+            triggers.add("conversation.created")
+        fitting = [r for r in found if r.trigger in triggers]
+        if fitting:
+            await self._run(fitting, event, ref, sent_at, message.get("text") or "", contact)
+
+    async def resolved(self, event: Event, conversation_id: uuid.UUID) -> None:
+        fitting = [r for r in await self.enabled() if r.trigger == "conversation.resolved"]
+        ref = await self._conversation(conversation_id) if fitting else None
+        if ref is not None:
+            await self._run(fitting, event, ref, stream_time(event.id), "", {})
+
+    async def _conversation(self, conversation_id: uuid.UUID) -> ConversationRef | None:
+        """None for a conversation that is gone (erased since): there is nothing to act on."""
+        try:
+            return await self.services.ingress.conversation(self.workspace, conversation_id)
+        except NotFound:
+            return None
+
+    async def _first(self, ref: ConversationRef, sent_at: datetime) -> bool:
+        """Whether this message began its conversation: none stored before it, and the first
+        to claim the conversation (a replayed or a second early message does not)."""
+        stored = await self.services.store.conversation(self.workspace, ref.id)
+        if stored is not None and stored.created_at < sent_at:
+            return False
+        return await self.services.bus.remember(
+            self.workspace_id, f"rule-first:{ref.id}", "1", ttl_s=FIRST_TTL_S, only_new=True
+        )
+
+    async def _run(
+        self,
+        fitting: list[AutomationRule],
+        event: Event,
+        ref: ConversationRef,
+        at: datetime,
+        text: str,
+        contact: dict[str, Any],
+    ) -> None:
+        facts = await self._facts(fitting, ref, at, text, contact)
+        for rule in fitting:
+            if not all(rules.evaluate(rule.conditions, facts)):
+                continue
+            claim = f"rule:{rule.id}:{event.id}"
+            if await self.services.bus.remember(
+                self.workspace_id, claim, "1", ttl_s=RULE_CLAIM_TTL_S, only_new=True
+            ):
+                await self._act(rule, event, ref, facts.contact_name)
+
+    async def _facts(
+        self,
+        fitting: list[AutomationRule],
+        ref: ConversationRef,
+        at: datetime,
+        text: str,
+        contact: dict[str, Any],
+    ) -> rules.Facts:
+        """What the conditions need, and only that: the stored contact for its e-mail (or a
+        name the event lacks), the labels, the channel's hours."""
+        wanted = {c["field"] for r in fitting for c in r.conditions}
+        store = self.services.store
+        facts = rules.Facts(
+            channel_id=str(ref.channel_id),
+            channel_kind=ref.channel_kind,
+            text=text,
+            contact_name=contact.get("name") or "",
+        )
+        if "contact_email" in wanted or not facts.contact_name:
+            stored = (await store.contacts(self.workspace, [ref.contact_id])).get(ref.contact_id)
+            if stored is not None:
+                facts.contact_name = facts.contact_name or stored.name or stored.username or ""
+                facts.contact_email = stored.email or ""
+        if "label" in wanted:
+            facts.labels = (await store.labels(self.workspace, [ref.id])).get(ref.id, [])
+        if "business_hours" in wanted:
+            facts.open = await self.automation.is_open(self.workspace_id, ref.channel_id, at)
+        return facts
+
+    async def _act(
+        self, rule: AutomationRule, event: Event, ref: ConversationRef, contact_name: str
+    ) -> None:
+        """The rule's actions on the conversation, then its note and audit row."""
+        ingress, now, key = self.services.ingress, utc_now(), f"rule:{rule.id}:{event.id}"
+        # No automatic public reply under a post: a rule's reply goes to direct messages only.
+        done = [
+            a for a in rule.actions if not (a["type"] == "send_reply" and ref.kind == "comment")
+        ]
+        if not done:  # only a reply, under a public comment: nothing to do or to record
+            return
+        reply = next((a["text"] for a in done if a["type"] == "send_reply"), None)
+        if reply is not None:
+            known = placeholders.values(contact_name or None, None)
+            await ingress.system_message(ref, key, placeholders.render(reply, known))
+        changes = rules.changes(done, now)
+        if changes:
+            data = {
+                "conversation_id": str(ref.id),
+                "changes": changes,
+                "rule": {"id": str(rule.id), "name": rule.name},
+            }
+            await self.services.bus.publish(
+                self.workspace_id, "conversation.updated", json.dumps(data), dedupe_key=key
+            )
+        said = rules.describe(done, await self._names(done), now)
+        if said:
+            note = f"Rule “{rule.name}”: " + ", ".join(said) + "."
+            await ingress.system_message(ref, f"note:{key}", note, note=True)
+        async with self.services.store.sessions() as s, s.begin():
+            await audit.append(
+                s,
+                AuditEvent(
+                    workspace_id=self.workspace,
+                    actor_type="system",
+                    actor_id=f"rule:{rule.id}",
+                    action="rule.applied",
+                    target_type="conversation",
+                    target_id=str(ref.id),
+                    detail={
+                        "rule_id": str(rule.id),
+                        "trigger": rule.trigger,
+                        "event": event.id,
+                        "actions": [a["type"] for a in done],
+                    },
+                ),
+            )
+
+    async def _names(self, actions: list[dict[str, Any]]) -> Callable[[str, str], str]:
+        """`name_of` for `rules.describe`: the members' and teams' names, read when needed."""
+        names: dict[tuple[str, str], str] = {}
+        if any(a["type"] == "assign_agent" for a in actions):
+            for member in await self.services.members.roster(self.workspace):
+                names[("user", str(member.user.id))] = member.user.name or "an agent"
+        if any(a["type"] == "assign_team" for a in actions):
+            for team in await self.services.teams.all(self.workspace):
+                names[("team", team["id"])] = team["name"]
+        return lambda kind, id_: names.get((kind, id_), "someone" if kind == "user" else "?")

@@ -1,0 +1,308 @@
+"""The inbox's REST API: conversations, their messages and reactions, contacts, search and
+the members' presence."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.automation.rules import PRIORITIES, Label, Priority
+from hub.conversations.views import contact_json, conversation_json, message_json
+from hub.errors import BadRequest, NotFound, TooBig
+from hub.web.http import Body, authenticate, page_limit, parse_uuid, read_body, services
+from schemas.message import utc_now
+
+
+class SendBody(Body):
+    client_id: str = Field(min_length=1, max_length=100)
+    text: str | None = Field(default=None, max_length=100_000)
+    private_reply: bool = Field(
+        default=False,
+        description="In a comment conversation: a private message, not a public reply",
+    )
+    reply_to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The platform message id of the message this answers",
+    )
+    note: bool = Field(default=False, description="A private note for agents, never sent")
+
+
+class ConversationPatch(Body):
+    status: Literal["open", "pending", "resolved", "snoozed"] | None = None
+    snoozed_until: datetime | None = Field(
+        default=None, description="Required with status snoozed; a time in the future"
+    )
+    assignee_id: uuid.UUID | None = Field(
+        default=None, description="A member of the workspace; null unassigns (send it explicitly)"
+    )
+    team_id: uuid.UUID | None = Field(
+        default=None, description="A team of the workspace; null takes it out of any team's queue"
+    )
+    labels: list[Label] | None = Field(
+        default=None, max_length=20, description="The whole set of labels, replacing the old one"
+    )
+    priority: Priority | None = Field(
+        default=None, description="low, medium, high or urgent; null clears it (send it explicitly)"
+    )
+
+
+class ReactionBody(Body):
+    client_id: str = Field(min_length=1, max_length=100)
+    platform_message_id: str = Field(
+        min_length=1, max_length=200, description="The message reacted to"
+    )
+    emoji: str = Field(max_length=16, description="An empty string takes the reaction back")
+
+
+async def list_conversations(request: Request) -> Response:
+    principal = await authenticate(request)
+    status = request.query_params.get("status")
+    if status is not None and status not in ("open", "pending", "resolved", "snoozed"):
+        raise BadRequest("status must be open, pending, resolved or snoozed.")
+    assignee: uuid.UUID | str | None = "any"
+    wanted = request.query_params.get("assignee")
+    if wanted == "me":
+        assignee = principal.user_id
+    elif wanted == "none":
+        assignee = None
+    elif wanted not in (None, "any"):
+        raise BadRequest("assignee must be me, none or any.")
+    channel = request.query_params.get("channel_id")
+    team: uuid.UUID | str | None = "any"
+    wanted_team = request.query_params.get("team_id")
+    if wanted_team == "none":
+        team = None
+    elif wanted_team not in (None, "any"):
+        team = parse_uuid(wanted_team, "team")
+    label = request.query_params.get("label", "").strip().lower() or None
+    if label is not None and "\x00" in label:  # Postgres text holds no NUL
+        raise BadRequest("label may not contain NUL.")
+    priority: str | None = request.query_params.get("priority", "any")
+    if priority == "none":
+        priority = None
+    elif priority not in ("any", *PRIORITIES):
+        raise BadRequest("priority must be low, medium, high, urgent, none or any.")
+    rows, cursor = await services(request).store.conversations(
+        principal.workspace_id,
+        status=status,
+        limit=page_limit(request),
+        cursor=request.query_params.get("cursor"),
+        assignee=assignee,
+        channel_id=parse_uuid(channel, "channel") if channel else None,
+        label=label,
+        team=team,
+        priority=priority,
+    )
+    store = services(request).store
+    ids = [r.id for r in rows]
+    contacts = await store.contacts(principal.workspace_id, [r.contact_id for r in rows])
+    unread = await store.unread(principal.workspace_id, principal.user_id, ids)
+    labels = await store.labels(principal.workspace_id, ids)
+    items = [
+        conversation_json(r, contacts.get(r.contact_id), unread.get(r.id, 0), labels.get(r.id))
+        for r in rows
+    ]
+    return JSONResponse({"items": items, "next_cursor": cursor})
+
+
+async def get_conversation(request: Request) -> Response:
+    principal = await authenticate(request)
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    row = await services(request).store.conversation(principal.workspace_id, conversation_id)
+    if row is None:
+        raise NotFound("No such conversation.")
+    store = services(request).store
+    contacts = await store.contacts(principal.workspace_id, [row.contact_id])
+    unread = await store.unread(principal.workspace_id, principal.user_id, [row.id])
+    labels = await store.labels(principal.workspace_id, [row.id])
+    reads = await store.reads(principal.workspace_id, row.id)
+    body = conversation_json(
+        row, contacts.get(row.contact_id), unread.get(row.id, 0), labels.get(row.id)
+    )
+    body["reads"] = [
+        {
+            "user_id": str(r.user_id),
+            "up_to": r.up_to,
+            "up_to_at": r.up_to_at.isoformat() if r.up_to_at else None,
+        }
+        for r in reads
+    ]
+    return JSONResponse(body)
+
+
+async def change_conversation(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_body(request, ConversationPatch)
+    svc = services(request)
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    changes: dict[str, object] = {}
+    if body.status is not None:
+        changes["status"] = body.status
+        if body.status == "snoozed":
+            until = body.snoozed_until
+            if until is None or until.tzinfo is None or until <= utc_now():
+                raise BadRequest("Snoozing needs snoozed_until, a time in the future with a zone.")
+            changes["snoozed_until"] = until.isoformat()
+    if "assignee_id" in body.model_fields_set:
+        if body.assignee_id is not None and not await svc.store.is_member(
+            principal.workspace_id, body.assignee_id
+        ):
+            raise BadRequest("The assignee is not a member of this workspace.")
+        changes["assignee_id"] = str(body.assignee_id) if body.assignee_id else None
+    if "team_id" in body.model_fields_set:
+        if body.team_id is not None and not await svc.teams.exists(
+            principal.workspace_id, body.team_id
+        ):
+            raise BadRequest("The team is not a team of this workspace.")
+        changes["team_id"] = str(body.team_id) if body.team_id else None
+    if body.labels is not None:
+        changes["labels"] = sorted(set(body.labels))
+    if "priority" in body.model_fields_set:
+        changes["priority"] = body.priority
+    if not changes:
+        raise BadRequest(
+            "Nothing to change: give status, assignee_id, team_id, labels or priority."
+        )
+    published = await svc.ingress.change_conversation(principal, conversation_id, changes)
+    return JSONResponse({"event_id": published.id, "changes": changes}, status_code=202)
+
+
+async def list_messages(request: Request) -> Response:
+    principal = await authenticate(request)
+    svc = services(request)
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    if await svc.store.conversation(principal.workspace_id, conversation_id) is None:
+        raise NotFound("No such conversation.")
+    rows, before = await svc.store.messages(
+        principal.workspace_id,
+        conversation_id,
+        limit=page_limit(request),
+        before=request.query_params.get("before"),
+    )
+    return JSONResponse({"items": [message_json(r) for r in rows], "next_before": before})
+
+
+async def send_message(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_body(request, SendBody)
+    text = body.text.strip() if body.text else None
+    if not text:
+        raise BadRequest("A message needs text.")
+    limit = services(request).settings.max_message_chars
+    if len(text) > limit:
+        raise TooBig(f"Messages are limited to {limit} characters.")
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    message_id, published = await services(request).ingress.agent_message(
+        principal,
+        conversation_id,
+        body.client_id,
+        text,
+        [],
+        body.private_reply,
+        body.reply_to,
+        body.note,
+    )
+    return JSONResponse(
+        {"message_id": str(message_id), "event_id": published.id, "duplicate": published.duplicate},
+        status_code=200 if published.duplicate else 202,
+    )
+
+
+async def react(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_body(request, ReactionBody)
+    conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
+    published = await services(request).ingress.agent_reaction(
+        principal, conversation_id, body.client_id, body.platform_message_id, body.emoji
+    )
+    return JSONResponse(
+        {"event_id": published.id, "duplicate": published.duplicate},
+        status_code=200 if published.duplicate else 202,
+    )
+
+
+async def list_contacts(request: Request) -> Response:
+    """The workspace's contacts, newest first; `q` narrows them by name, e-mail or username."""
+    principal = await authenticate(request)
+    text = request.query_params.get("q", "").strip() or None
+    if text is not None and (len(text) > 200 or "\x00" in text):  # Postgres text holds no NUL
+        raise BadRequest("q must be at most 200 characters.")
+    rows, cursor = await services(request).store.contacts_page(
+        principal.workspace_id,
+        text=text,
+        limit=page_limit(request),
+        cursor=request.query_params.get("cursor"),
+    )
+    items = [
+        contact_json(c.id, c) | {"email": c.email, "created_at": c.created_at.isoformat()}
+        for c in rows
+    ]
+    return JSONResponse({"items": items, "next_cursor": cursor})
+
+
+async def get_contact(request: Request) -> Response:
+    """The contact panel: who this is on each channel, and their conversations."""
+    principal = await authenticate(request)
+    contact_id = parse_uuid(request.path_params["contact_id"], "contact")
+    found = await services(request).store.contact_panel(principal.workspace_id, contact_id)
+    if found is None:
+        raise NotFound("No such contact.")
+    contact, identities, conversations = found
+    return JSONResponse(
+        contact_json(contact.id, contact)
+        | {
+            "email": contact.email,
+            "identities": [
+                {"channel_id": str(i.channel_id), "platform_user_id": i.platform_user_id}
+                for i in identities
+            ],
+            "conversations": [conversation_json(c, contact) for c in conversations],
+        }
+    )
+
+
+async def search(request: Request) -> Response:
+    principal = await authenticate(request)
+    text = request.query_params.get("q", "").strip()
+    if not 2 <= len(text) <= 200 or "\x00" in text:  # Postgres text holds no NUL
+        raise BadRequest("q must be 2 to 200 characters.")
+    contacts, messages = await services(request).store.search(
+        principal.workspace_id, text, page_limit(request, default=20)
+    )
+    return JSONResponse(
+        {
+            "contacts": [contact_json(c.id, c) for c in contacts],
+            "messages": [message_json(m) for m in messages],
+        }
+    )
+
+
+async def presence(request: Request) -> Response:
+    """Every member's presence: online, away, or offline (no live socket)."""
+    principal = await authenticate(request)
+    svc = services(request)
+    members = await svc.store.member_ids(principal.workspace_id)
+    states = await svc.ingress.presences(principal.workspace_id, members)
+    return JSONResponse({"items": [{"user_id": k, "state": v} for k, v in states.items()]})
+
+
+routes = [
+    Route("/api/conversations", list_conversations, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}", change_conversation, methods=["PATCH"]),
+    Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}/messages", send_message, methods=["POST"]),
+    Route("/api/conversations/{conversation_id}/reactions", react, methods=["POST"]),
+    Route("/api/contacts", list_contacts, methods=["GET"]),
+    Route("/api/contacts/{contact_id}", get_contact, methods=["GET"]),
+    Route("/api/search", search, methods=["GET"]),
+    Route("/api/presence", presence, methods=["GET"]),
+]

@@ -1,0 +1,362 @@
+"""Erasing one person (a contact of one workspace) from everywhere the hub keeps them.
+
+The same engine serves Meta's data-deletion callback and the admins' deletion requests
+(`hub.privacy.deletions` records the progress). Each contact is erased in steps; each step is
+idempotent, and the request is saved after every step, so a crash resumes at the step it
+was in:
+
+1. mark: the bus remembers `erased:<contact id>` = the workspace stream's newest id, for
+   `TOMBSTONE_TTL_S`. The persist group skips the contact's `message.created` and
+   `contact.updated` events up to that id (`unerased`): an event a worker had already read
+   when its stream entry went (in memory, or retried through a database outage) is not
+   written back, and a profile fetched for such an event is not published
+   (`hub.workers.profiles`). Later events are new: a person who writes again is a contact again.
+2. stream: the stream entries up to that id that mention the contact, its conversations
+   or its messages are deleted (`Bus.purge`); pending ones are never handed out again.
+3. keys: what the bus remembers about them (the conversation directory, profile fetches,
+   send claims, platform-id lookups) is forgotten, and this process's conversation cache
+   dropped (other web nodes' caches expire within HUB_CACHE_TTL_S).
+4. database: messages (their attachment references live in them), read positions,
+   labels, conversations, identities and the contact, in one transaction.
+5. announce: `contact.deleted` {"contact_id", "conversation_ids"} for agents, after the
+   rest, so that an inbox that reloads does not find the person again.
+
+A target with a `channel_id` is erased from that channel only (a disconnected channel's data,
+`hub.channels.purge`): its identity there, its conversations and messages in that channel, the
+same five steps scoped to the channel (the mark is `erased:<contact id>:<channel id>` and
+only holds back that channel's messages; `contact.deleted` then carries the `channel_id`,
+and the contact row goes only when nothing of the person is left).
+
+The bus's de-duplication keys (`msg:<channel>:<platform message id>` -> event id) stay
+until they expire: they hold no personal data, and they keep a platform's redelivery of
+an erased message from creating it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
+
+from hub.bus import Bus, Event, parse_id
+from hub.realtime.ingress import Ingress
+from hub.storage.store import Sessions
+from hub.workers.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
+from schemas.message import conversation_id_for
+
+DELIVERIES = SQLModel.metadata.tables["webhook_deliveries"]
+
+TOMBSTONE_TTL_S = 30 * 24 * 3600
+STEPS = ("mark", "stream", "keys", "database", "announce")
+COUNTS = ("contacts", "conversations", "messages", "stream_entries")
+
+Counts = dict[str, int]
+
+
+@dataclass
+class Target:
+    """One contact to erase and how far it got: ids of our own rows and a stream id only."""
+
+    workspace_id: str
+    contact_id: str
+    step: int = 0
+    up_to: str = "0-0"  # the stream's newest id when it was marked
+    conversations: list[str] = field(default_factory=list)
+    found: int = 0  # rows and entries erased: nothing found, nothing announced
+    channel_id: str | None = None  # only what the contact has in this channel
+
+    @property
+    def done(self) -> bool:
+        return self.step >= len(STEPS)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "workspace_id": self.workspace_id,
+            "contact_id": self.contact_id,
+            "step": self.step,
+            "up_to": self.up_to,
+            "conversations": self.conversations,
+            "found": self.found,
+            "channel_id": self.channel_id,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Target:
+        return cls(
+            str(value["workspace_id"]),
+            str(value["contact_id"]),
+            int(value.get("step", 0)),
+            str(value.get("up_to", "0-0")),
+            [str(c) for c in value.get("conversations", [])],
+            int(value.get("found", 0)),
+            str(value["channel_id"]) if value.get("channel_id") else None,
+        )
+
+    @property
+    def channel(self) -> uuid.UUID | None:
+        return uuid.UUID(self.channel_id) if self.channel_id else None
+
+
+class Erasure:
+    def __init__(self, sessions: Sessions, bus: Bus, ingress: Ingress) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.ingress = ingress
+        self._steps: dict[str, Callable[[Target, Counts], Awaitable[None]]] = {
+            "mark": self._mark,
+            "stream": self._stream,
+            "keys": self._keys,
+            "database": self._database,
+            "announce": self._announce,
+        }
+
+    async def step(self, target: Target, counts: Counts) -> None:
+        """Carry out the target's next step and move it on (the caller saves it)."""
+        await self._steps[STEPS[target.step]](target, counts)
+        target.step += 1
+
+    async def _mark(self, target: Target, counts: Counts) -> None:
+        target.up_to = await self.bus.last_id(target.workspace_id)
+        await self.bus.remember(
+            target.workspace_id,
+            tombstone(target.contact_id, target.channel_id),
+            target.up_to,
+            ttl_s=TOMBSTONE_TTL_S,
+        )
+
+    async def _stream(self, target: Target, counts: Counts) -> None:
+        workspace_id, contact_id = uuid.UUID(target.workspace_id), uuid.UUID(target.contact_id)
+        channel = target.channel
+        async with self.sessions() as orm:
+            s = await orm.connection()
+            conversations = await _conversation_ids(s, workspace_id, contact_id, channel)
+            identities = (
+                await s.execute(
+                    sa.select(IDENTITIES.c.channel_id, IDENTITIES.c.platform_user_id).where(
+                        IDENTITIES.c.workspace_id == workspace_id,
+                        IDENTITIES.c.contact_id == contact_id,
+                        *_in_channel(IDENTITIES, channel),
+                    )
+                )
+            ).all()
+            messages = await _messages(s, workspace_id, contact_id, conversations, channel)
+        # A direct conversation is addressed by the person's platform id: one the database
+        # has not stored yet (still on its way through the stream) is found this way too.
+        conversations |= {
+            conversation_id_for(workspace_id, channel_id, platform_user_id)
+            for channel_id, platform_user_id in identities
+        }
+        target.conversations = sorted(str(c) for c in conversations)
+        ids = {*target.conversations, *(str(m.id) for m in messages)}
+        if channel is None:  # entries naming only the person may be of another channel
+            ids.add(target.contact_id)
+        purged = await self.bus.purge(target.workspace_id, ids, up_to=target.up_to)
+        counts["stream_entries"] += purged
+        target.found += purged
+
+    async def _keys(self, target: Target, counts: Counts) -> None:
+        workspace_id, contact_id = uuid.UUID(target.workspace_id), uuid.UUID(target.contact_id)
+        conversations = {uuid.UUID(c) for c in target.conversations}
+        async with self.sessions() as orm:
+            messages = await _messages(
+                await orm.connection(), workspace_id, contact_id, conversations, target.channel
+            )
+        keys = [f"conv:{c}" for c in target.conversations]
+        if target.channel is None:
+            keys.append(f"profile:{target.contact_id}")
+        for message in messages:
+            keys += [f"send:{message.id}", f"sent:{message.id}"]
+            if message.direction == "out":
+                keys.append(f"pmid:{message.channel_id}:{message.platform_message_id}")
+        await self.bus.forget(target.workspace_id, keys)
+        self.ingress.forget(workspace_id, conversations)
+
+    async def _database(self, target: Target, counts: Counts) -> None:
+        workspace_id, contact_id = uuid.UUID(target.workspace_id), uuid.UUID(target.contact_id)
+        channel = target.channel
+        async with self.sessions() as orm, orm.begin():
+            s = await orm.connection()
+            listed = {uuid.UUID(c) for c in target.conversations}
+            conversations = listed | await _conversation_ids(s, workspace_id, contact_id, channel)
+            scope = sa.and_(
+                MESSAGES.c.workspace_id == workspace_id,
+                *_in_channel(MESSAGES, channel),
+                sa.or_(
+                    MESSAGES.c.contact_id == contact_id,
+                    MESSAGES.c.conversation_id.in_(conversations),
+                ),
+            )
+            removed = {
+                "messages": await _delete(s, sa.delete(MESSAGES).where(scope)),
+                "reads": await _delete(
+                    s, sa.delete(READS).where(READS.c.conversation_id.in_(conversations))
+                ),
+                "labels": await _delete(
+                    s, sa.delete(LABELS).where(LABELS.c.conversation_id.in_(conversations))
+                ),
+                # Outbound webhooks not yet delivered still hold the person's messages.
+                "deliveries": await _delete(
+                    s,
+                    sa.delete(DELIVERIES).where(
+                        DELIVERIES.c.workspace_id == workspace_id,
+                        DELIVERIES.c.conversation_id.in_(conversations),
+                    ),
+                ),
+                "conversations": await _delete(
+                    s,
+                    sa.delete(CONVERSATIONS).where(
+                        CONVERSATIONS.c.workspace_id == workspace_id,
+                        *_in_channel(CONVERSATIONS, channel),
+                        sa.or_(
+                            CONVERSATIONS.c.contact_id == contact_id,
+                            CONVERSATIONS.c.id.in_(conversations),
+                        ),
+                    ),
+                ),
+                "identities": await _delete(
+                    s,
+                    sa.delete(IDENTITIES).where(
+                        IDENTITIES.c.workspace_id == workspace_id,
+                        IDENTITIES.c.contact_id == contact_id,
+                        *_in_channel(IDENTITIES, channel),
+                    ),
+                ),
+                "contacts": await _delete(
+                    s,
+                    sa.delete(CONTACTS).where(
+                        CONTACTS.c.workspace_id == workspace_id,
+                        CONTACTS.c.id == contact_id,
+                        *([] if channel is None else _nothing_left(contact_id)),
+                    ),
+                ),
+            }
+        for name in ("messages", "conversations", "contacts"):
+            counts[name] += removed[name]
+        target.found += sum(removed.values())
+        target.conversations = sorted(str(c) for c in conversations)
+
+    async def _announce(self, target: Target, counts: Counts) -> None:
+        if not target.found:
+            return
+        data: dict[str, Any] = {
+            "contact_id": target.contact_id,
+            "conversation_ids": target.conversations,
+        }
+        if target.channel_id is not None:  # the contact itself may stay: only these go
+            data["channel_id"] = target.channel_id
+        # No conversation id on the entry: agents only, never the person's own socket.
+        await self.bus.publish(target.workspace_id, "contact.deleted", json.dumps(data))
+
+
+def tombstone(contact_id: str, channel_id: str | None = None) -> str:
+    return f"erased:{contact_id}:{channel_id}" if channel_id else f"erased:{contact_id}"
+
+
+async def erased_after(bus: Bus, workspace_id: str, contact_id: str, event_id: str) -> bool:
+    """Whether the contact was erased after this event of theirs (so what it led to, such as
+    a profile fetched for it, must not be stored)."""
+    mark = await bus.recall(workspace_id, tombstone(contact_id))
+    return mark is not None and parse_id(event_id) <= parse_id(mark)
+
+
+async def unerased(bus: Bus, workspace_id: str, events: Sequence[Event]) -> list[Event]:
+    """The events of a batch that may be stored: a `message.created` or `contact.updated` of
+    an erased contact is dropped when it is not newer than the erasure's mark."""
+    keys = [_tombstones_of(event) for event in events]
+    distinct = list(dict.fromkeys(key for some in keys for key in some))
+    # Concurrently: one round trip's wait for the batch, not one per contact.
+    found = await asyncio.gather(*(bus.recall(workspace_id, key) for key in distinct))
+    marks = dict(zip(distinct, found, strict=True))
+    kept = []
+    for event, some in zip(events, keys, strict=True):
+        if not any(
+            (mark := marks[key]) is not None and parse_id(event.id) <= parse_id(mark)
+            for key in some
+        ):
+            kept.append(event)
+    return kept
+
+
+def _tombstones_of(event: Event) -> list[str]:
+    """The marks that may hold the event back: its contact's, and for a message its
+    contact's in its channel (a channel's data erased, `Target.channel_id`)."""
+    if event.name not in ("message.created", "contact.updated"):
+        return []
+    try:
+        data = event.payload()
+    except ValueError:
+        return []
+    message = data.get("message")
+    found = message.get("contact_id") if isinstance(message, dict) else data.get("contact_id")
+    if not found:
+        return []
+    keys = [tombstone(str(found))]
+    if isinstance(message, dict) and message.get("channel_id"):
+        keys.append(tombstone(str(found), str(message["channel_id"])))
+    return keys
+
+
+def _in_channel(table: sa.Table, channel_id: uuid.UUID | None) -> list[sa.ColumnElement[bool]]:
+    return [] if channel_id is None else [table.c.channel_id == channel_id]
+
+
+def _nothing_left(contact_id: uuid.UUID) -> list[sa.ColumnElement[bool]]:
+    """A channel-scoped erasure removes the contact only when it has no other identity and
+    no other conversation (run in the same transaction, after those deletes)."""
+    return [
+        ~sa.exists().where(IDENTITIES.c.contact_id == contact_id),
+        ~sa.exists().where(CONVERSATIONS.c.contact_id == contact_id),
+    ]
+
+
+async def _conversation_ids(
+    s: AsyncConnection,
+    workspace_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    channel_id: uuid.UUID | None = None,
+) -> set[uuid.UUID]:
+    rows = await s.execute(
+        sa.select(CONVERSATIONS.c.id).where(
+            CONVERSATIONS.c.workspace_id == workspace_id,
+            CONVERSATIONS.c.contact_id == contact_id,
+            *_in_channel(CONVERSATIONS, channel_id),
+        )
+    )
+    return {row[0] for row in rows.all()}
+
+
+async def _messages(
+    s: AsyncConnection,
+    workspace_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    conversations: set[uuid.UUID],
+    channel_id: uuid.UUID | None = None,
+) -> list[Any]:
+    rows = await s.execute(
+        sa.select(
+            MESSAGES.c.id,
+            MESSAGES.c.channel_id,
+            MESSAGES.c.platform_message_id,
+            MESSAGES.c.direction,
+        ).where(
+            MESSAGES.c.workspace_id == workspace_id,
+            *_in_channel(MESSAGES, channel_id),
+            sa.or_(
+                MESSAGES.c.contact_id == contact_id,
+                MESSAGES.c.conversation_id.in_(conversations),
+            ),
+        )
+    )
+    return list(rows.all())
+
+
+async def _delete(s: AsyncConnection, statement: sa.Delete) -> int:
+    result = await s.execute(statement)
+    return int(result.rowcount or 0)

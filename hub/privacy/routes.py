@@ -1,0 +1,284 @@
+"""Privacy endpoints: Meta's data-deletion and deauthorize callbacks, the public status page
+of a deletion request, and the admins' deletion requests under /api/deletions.
+
+Both callbacks are form posts with a `signed_request` (`adapters.meta.read_signed_request`)
+signed by the hosted app or by a channel's own app; one that does not verify is answered
+400 with a machine-readable code and changes nothing. Erasure (`hub.privacy.erasure`) starts as soon
+as the answer is sent; the worker's sweep finishes whatever a crash interrupts.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import Field, model_validator
+from sqlmodel import col, select
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from adapters import meta
+from hub.channels import metaapps
+from hub.errors import BadRequest, NotFound
+from hub.privacy.deletions import Deletions, counts_of
+from hub.privacy.erasure import Target
+from hub.storage.models import ContactIdentity, DeletionRequest
+from hub.web.http import (
+    Body,
+    authenticate,
+    client_ip,
+    page_limit,
+    parse_uuid,
+    public_base,
+    read_body,
+    read_raw,
+    require_admin,
+    services,
+)
+from schemas.message import contact_id_for
+
+log = logging.getLogger("hub.privacy")
+
+CODE = re.compile(r"[0-9a-f]{32}")
+NO_STORE = {"cache-control": "no-store"}
+
+
+class MalformedSignedRequest(BadRequest):
+    code = "malformed_signed_request"
+    default_message = "The form field signed_request is missing or malformed."
+
+
+class BadSignedRequestSignature(BadRequest):
+    code = "bad_signature"
+    default_message = "The signed_request is not signed by any app secret this hub holds."
+
+
+class BadSignedRequestAlgorithm(BadRequest):
+    code = "bad_algorithm"
+    default_message = "The signed_request's algorithm is not HMAC-SHA256."
+
+
+REFUSALS: dict[meta.Refusal, type[BadRequest]] = {
+    meta.Refusal.MALFORMED: MalformedSignedRequest,
+    meta.Refusal.BAD_SIGNATURE: BadSignedRequestSignature,
+    meta.Refusal.BAD_ALGORITHM: BadSignedRequestAlgorithm,
+}
+
+
+class DeletionBody(Body):
+    contact_id: uuid.UUID | None = Field(default=None, description="A contact of the workspace")
+    channel_id: uuid.UUID | None = Field(
+        default=None, description="With platform_user_id: the person as that channel knows them"
+    )
+    platform_user_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> DeletionBody:
+        by_contact = self.contact_id is not None
+        by_identity = self.channel_id is not None and self.platform_user_id is not None
+        if by_contact == by_identity or (by_contact and (self.channel_id or self.platform_user_id)):
+            raise ValueError("give contact_id, or channel_id with platform_user_id")
+        return self
+
+
+# Meta's callbacks
+
+
+async def _verified(request: Request) -> tuple[str, list[metaapps.AppChannel]]:
+    """The user id of a signed request that verifies, and the channels of its app."""
+    body = await read_raw(request)
+    try:
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedSignedRequest() from None
+    svc = services(request)
+    channels = await metaapps.meta_channels(svc.store, svc.vault)
+    read = meta.read_signed_request(
+        form.get("signed_request"), metaapps.secrets(svc.settings, channels)
+    )
+    if isinstance(read, meta.Refusal):
+        raise REFUSALS[read]()
+    user_id = read.payload.get("user_id")
+    if isinstance(user_id, bool) or not isinstance(user_id, str | int) or not str(user_id):
+        raise MalformedSignedRequest("The signed_request names no user_id.")
+    return str(user_id), metaapps.using(svc.settings, channels, read.secret)
+
+
+async def data_deletion(request: Request) -> Response:
+    """Erase the person in every channel of the app that signed the request."""
+    user_id, channels = await _verified(request)
+    svc = services(request)
+    query = select(ContactIdentity.workspace_id, ContactIdentity.contact_id).where(
+        col(ContactIdentity.channel_id).in_([c.channel_id for c in channels]),
+        ContactIdentity.platform_user_id == user_id,
+    )
+    async with svc.store.sessions() as s:
+        found = sorted({(str(w), str(c)) for w, c in (await s.exec(query)).all()})
+    targets = [Target(w, c) for w, c in found]
+    workspaces = {uuid.UUID(w) for w, _ in found}
+    row = await svc.deletions.file(
+        "meta",
+        user_id,
+        targets,
+        workspace_id=next(iter(workspaces)) if len(workspaces) == 1 else None,
+        actor=("platform", None),
+        ip=client_ip(request),
+    )
+    code = row.confirmation_code
+    return JSONResponse(
+        {"url": f"{public_base(request)}/privacy/deletion/{code}", "confirmation_code": code},
+        background=BackgroundTask(_run, svc.deletions, row.id),
+    )
+
+
+async def deauthorize(request: Request) -> Response:
+    """Disconnect the channels of the app that this user connected (`metaapps.connected_by`)."""
+    user_id, channels = await _verified(request)
+    svc = services(request)
+    for channel in channels:
+        if channel.status == "disconnected" or not metaapps.connected_by(channel, user_id):
+            continue
+        try:
+            await svc.channels.disconnect(
+                channel.workspace_id,
+                None,
+                channel.channel_id,
+                ip=client_ip(request),
+                action="channel.deauthorized",
+            )
+        except NotFound:
+            continue
+        await svc.ingress.channel_updated(channel.workspace_id, channel.channel_id, "disconnected")
+    return JSONResponse({})
+
+
+async def _run(deletions: Deletions, request_id: uuid.UUID) -> None:
+    try:
+        await deletions.run(request_id)
+    except Exception:  # the sweep takes it up again once its lease lapses
+        log.warning("deletion request %s stopped; the sweep resumes it", request_id, exc_info=True)
+
+
+# The public status page
+
+STATES = {
+    "received": "We have received this request; deleting will start shortly.",
+    "in_progress": "We are deleting the data.",
+    "done": "Done: the data we held has been deleted.",
+    "no_data": "Done: we held no data about you.",
+}
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Data deletion request</title></head>
+<body><main><h1>Data deletion request</h1><p data-status="{status}">{text}</p></main></body>
+</html>
+"""
+
+
+async def deletion_status(request: Request) -> Response:
+    """The state of a request, and nothing else: HTML, or JSON when asked for."""
+    code = request.path_params["code"]
+    row = await services(request).deletions.by_code(code) if CODE.fullmatch(code) else None
+    if row is None:
+        raise NotFound("No such deletion request.")
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/html" not in accept:
+        return JSONResponse(
+            {"confirmation_code": row.confirmation_code, "status": row.status}, headers=NO_STORE
+        )
+    page = PAGE.format(status=html.escape(row.status), text=html.escape(STATES[row.status]))
+    return HTMLResponse(page, headers=NO_STORE)
+
+
+# The admins' deletion requests
+
+
+def deletion_json(row: DeletionRequest) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "confirmation_code": row.confirmation_code,
+        "source": row.source,
+        "status": row.status,
+        "counts": counts_of(row),
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "completed_at": row.completed_at.isoformat() if row.completed_at else None,
+    }
+
+
+async def create_deletion(request: Request) -> Response:
+    principal = await authenticate(request)
+    require_admin(principal)
+    body = await read_body(request, DeletionBody)
+    svc = services(request)
+    workspace_id = principal.workspace_id
+    if body.contact_id is not None:
+        subject, contact_id = f"contact:{body.contact_id}", body.contact_id
+    else:
+        assert body.channel_id is not None and body.platform_user_id is not None
+        if await svc.store.channel(workspace_id, body.channel_id) is None:
+            raise NotFound("No such channel.")
+        subject = f"identity:{body.channel_id}:{body.platform_user_id}"
+        query = select(ContactIdentity.contact_id).where(
+            ContactIdentity.workspace_id == workspace_id,
+            ContactIdentity.channel_id == body.channel_id,
+            ContactIdentity.platform_user_id == body.platform_user_id,
+        )
+        async with svc.store.sessions() as s:
+            known = (await s.exec(query)).first()
+        # Not stored yet (still on the stream): the id it will have.
+        contact_id = known or contact_id_for(workspace_id, body.channel_id, body.platform_user_id)
+    row = await svc.deletions.file(
+        "admin",
+        subject,
+        [Target(str(workspace_id), str(contact_id))],
+        workspace_id=workspace_id,
+        actor=("user", str(principal.user_id)),
+        ip=client_ip(request),
+    )
+    return JSONResponse(
+        {"id": str(row.id), "confirmation_code": row.confirmation_code, "status": row.status},
+        status_code=202,
+        background=BackgroundTask(_run, svc.deletions, row.id),
+    )
+
+
+async def list_deletions(request: Request) -> Response:
+    principal = await authenticate(request)
+    require_admin(principal)
+    rows, cursor = await services(request).deletions.page(
+        principal.workspace_id,
+        limit=page_limit(request),
+        cursor=request.query_params.get("cursor"),
+    )
+    return JSONResponse({"items": [deletion_json(r) for r in rows], "next_cursor": cursor})
+
+
+async def get_deletion(request: Request) -> Response:
+    principal = await authenticate(request)
+    require_admin(principal)
+    deletion_id = parse_uuid(request.path_params["deletion_id"], "deletion request")
+    row = await services(request).deletions.get(principal.workspace_id, deletion_id)
+    if row is None:
+        raise NotFound("No such deletion request.")
+    return JSONResponse(deletion_json(row))
+
+
+api_routes = [
+    Route("/api/deletions", create_deletion, methods=["POST"]),
+    Route("/api/deletions", list_deletions, methods=["GET"]),
+    Route("/api/deletions/{deletion_id}", get_deletion, methods=["GET"]),
+]
+routes = [
+    Route("/privacy/meta/data-deletion", data_deletion, methods=["POST"]),
+    Route("/privacy/meta/deauthorize", deauthorize, methods=["POST"]),
+    Route("/privacy/deletion/{code}", deletion_status, methods=["GET"]),
+]

@@ -1,0 +1,377 @@
+"""Fan-out on one web node: one bus reader for all rooms, and bounded per-socket outboxes.
+
+A room is a workspace that has sockets on this node. One task tails every room's
+stream (`Bus.tail`) and hands each event's frame, encoded once, to the room's live
+sockets: every agent, and the visitors of the event's conversation.
+
+Backpressure: a socket's outbox holds at most `outbox_max_frames` frames. Offering
+one more never waits: `Outlet.overflow` closes that socket with 1013 (reconnect and
+resume) and the room carries on. Nothing else in this module can block on a socket.
+
+Resume: a socket joins as "catching up" from its cursor, reads the stream itself
+until it has reached the room's position, and only then turns live; the comparison
+and the switch happen without an await in between, so no event is missed or sent
+twice. See `Fanout.join`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hub.bus import Bus, Event, parse_id
+from hub.errors import CursorTooOld, HubError, TooSlow, outage
+from hub.web.metrics import Delivery
+
+log = logging.getLogger("hub.fanout")
+
+READ_BATCH = 500
+RECENT_EVENTS = 10_000  # per room, for resumes from memory (about 1 KB each)
+RECENT_MS = 60_000
+ROOM_LINGER_S = 30.0
+
+
+class Outlet:
+    """The sending half of one socket: a bounded outbox, and `pump`, which the socket sets to
+    start sending it. An idle socket has no task of its own waiting here: the pump runs only
+    while there is something to send (see `hub.realtime.sockets.Session`)."""
+
+    __slots__ = ("closing", "conversation_id", "error", "limit", "outbox", "pump", "workspace_id")
+
+    def __init__(
+        self, limit: int, workspace_id: str = "", conversation_id: str | None = None
+    ) -> None:
+        self.outbox: list[str] = []  # short as a rule, and small when empty (a deque is not)
+        self.limit = limit
+        self.pump: Callable[[], None] | None = None
+        self.closing = False
+        self.error: HubError | None = None
+        self.workspace_id = workspace_id
+        self.conversation_id = conversation_id  # None: an agent, who sees the whole workspace
+
+    def offer(self, frame: str) -> None:
+        if self.closing:
+            return
+        if len(self.outbox) >= self.limit:
+            self.overflow()
+            return
+        self.outbox.append(frame)
+        if self.pump is not None:
+            self.pump()
+
+    def overflow(self) -> None:
+        """The overflow policy: drop what is queued and close with 1013 so the client resumes."""
+        self.outbox.clear()
+        self.fail(TooSlow())
+
+    def fail(self, error: HubError) -> None:
+        """Send what is queued, then the error frame, then close with the error's code."""
+        if self.closing:
+            return
+        frame = {"type": "error", "code": error.code, "message": error.message}
+        self.outbox.append(json.dumps(frame))
+        self.shut(error)
+
+    def shut(self, error: HubError) -> None:
+        if not self.closing:
+            self.closing = True
+            self.error = error
+            if self.pump is not None:
+                self.pump()
+
+    def sees(self, event: Event) -> bool:
+        return self.conversation_id is None or event.conversation_id == self.conversation_id
+
+
+class Recent:
+    """A room's latest events, as dispatched, so that a socket resuming from a recent cursor
+    catches up from this node's memory instead of reading the stream (a reconnect storm
+    would otherwise read it once per socket). Complete from `since` on; it keeps at most
+    `RECENT_EVENTS` events and none older than `RECENT_MS`. Each conversation's events are
+    also listed apart, for its visitors."""
+
+    __slots__ = ("events", "ids", "since", "threads")
+
+    def __init__(self, since: str) -> None:
+        self.since = parse_id(since)
+        self.events: list[Event] = []
+        self.ids: list[tuple[int, int]] = []
+        self.threads: dict[str, tuple[list[tuple[int, int]], list[Event]]] = {}
+
+    def add(self, event: Event, position: tuple[int, int]) -> None:
+        self.events.append(event)
+        self.ids.append(position)
+        self._thread(event, position)
+        # Trimmed in steps, not on every event: once twice the count, or twice the age.
+        if len(self.events) >= 2 * RECENT_EVENTS or position[0] - self.ids[0][0] > 2 * RECENT_MS:
+            cut = max(
+                len(self.events) - RECENT_EVENTS,
+                bisect.bisect_left(self.ids, (position[0] - RECENT_MS, 0)),
+            )
+            self.since = self.ids[cut - 1]  # complete from the last event let go
+            del self.events[:cut], self.ids[:cut]
+            self.threads = {}
+            for kept, at in zip(self.events, self.ids, strict=True):
+                self._thread(kept, at)
+
+    def _thread(self, event: Event, position: tuple[int, int]) -> None:
+        if event.conversation_id:
+            ids, events = self.threads.setdefault(event.conversation_id, ([], []))
+            ids.append(position)
+            events.append(event)
+
+    def after(
+        self, cursor: tuple[int, int], conversation_id: str | None
+    ) -> tuple[int, list[Event]] | None:
+        """How many events came after `cursor`, and those of them that a socket of
+        `conversation_id` (None: an agent) sees; None if some may have gone from here."""
+        if cursor < self.since:
+            return None
+        missed = len(self.events) - bisect.bisect_right(self.ids, cursor)
+        if conversation_id is None:
+            return missed, self.events[len(self.events) - missed :]
+        ids, events = self.threads.get(conversation_id, ([], []))
+        return missed, events[bisect.bisect_right(ids, cursor) :]
+
+
+@dataclass
+class Room:
+    last_id: str | None = None  # None until the room knows its stream position
+    recent: Recent | None = None  # from the room's first position on
+    emptied_at: float = 0.0  # when its last socket left (see Fanout.linger_s)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    agents: set[Outlet] = field(default_factory=set)
+    visitors: dict[str, set[Outlet]] = field(default_factory=dict)
+    catching_up: set[Outlet] = field(default_factory=set)
+    # Caught up past the room's position: live from the first event after their cursor.
+    joining: dict[Outlet, tuple[int, int]] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not (self.agents or self.visitors or self.catching_up or self.joining)
+
+    def go_live(self, outlet: Outlet) -> None:
+        self.catching_up.discard(outlet)
+        self.joining.pop(outlet, None)
+        if outlet.conversation_id is None:
+            self.agents.add(outlet)
+        else:
+            self.visitors.setdefault(outlet.conversation_id, set()).add(outlet)
+
+    def remove(self, outlet: Outlet) -> None:
+        self.catching_up.discard(outlet)
+        self.joining.pop(outlet, None)
+        self.agents.discard(outlet)
+        if outlet.conversation_id is not None:
+            members = self.visitors.get(outlet.conversation_id)
+            if members is not None:
+                members.discard(outlet)
+                if not members:
+                    del self.visitors[outlet.conversation_id]
+
+
+class Fanout:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        resume_max_events: int,
+        block_ms: int = 5000,
+        delivery: Delivery | None = None,
+        linger_s: float = 0.0,
+    ) -> None:
+        self.bus = bus
+        self.resume_max_events = resume_max_events
+        self.block_ms = block_ms
+        # How long a room outlives its last socket, tailed and with its recent events, for
+        # sockets that come back (a node restart or a network blip drops them all at once).
+        self.linger_s = linger_s
+        self.delivery = delivery or Delivery()  # counted live deliveries (not resumes)
+        self.rooms: dict[str, Room] = {}
+        self.positions: dict[str, str] = {}  # each room's last_id, once it has one
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hub-fanout")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def join(
+        self, outlet: Outlet, resume_from: str | None, welcome: Callable[[str, bool], None]
+    ) -> None:
+        """Attach a socket to its room. Calls `welcome(cursor, resumed)` once the start
+        position is known to be good, then queues the missed events, then goes live.
+        Raises `CursorTooOld` if `resume_from` was trimmed (before the welcome), or if more
+        than `resume_max_events` would have to be replayed (the client reloads over REST)."""
+        workspace_id = outlet.workspace_id
+        room = self.rooms.get(workspace_id)
+        if room is None:
+            room = self.rooms[workspace_id] = Room()
+            try:
+                room.last_id = await self.bus.last_id(workspace_id)
+                room.recent = Recent(room.last_id)
+                self.positions[workspace_id] = room.last_id
+            except BaseException:
+                del self.rooms[workspace_id]
+                room.ready.set()
+                raise
+            room.ready.set()
+            self.bus.wake()
+        elif not room.ready.is_set():
+            await room.ready.wait()
+            if self.rooms.get(workspace_id) is not room:
+                return await self.join(outlet, resume_from, welcome)
+        assert room.last_id is not None
+        if resume_from is None:
+            welcome(room.last_id, False)
+            room.go_live(outlet)
+            return
+        if self._replay(room, outlet, resume_from, welcome):
+            return
+        room.catching_up.add(outlet)
+        try:
+            await self._catch_up(room, outlet, resume_from, welcome)
+        except BaseException:
+            self.leave(outlet)
+            raise
+
+    def _replay(
+        self, room: Room, outlet: Outlet, cursor: str, welcome: Callable[[str, bool], None]
+    ) -> bool:
+        """Catch up from the room's recent events, if they hold everything after `cursor` and
+        the socket's share fits its outbox; then live at once (no await: the room cannot move
+        meanwhile). False if the stream must be read instead."""
+        assert room.last_id is not None and room.recent is not None
+        position = parse_id(cursor)
+        if position > parse_id(room.last_id):
+            return False
+        found = room.recent.after(position, outlet.conversation_id)
+        if found is None:
+            return False
+        missed, seen = found
+        if missed > self.resume_max_events or len(seen) > outlet.limit // 2:
+            return False
+        welcome(cursor, True)
+        for event in seen:
+            outlet.offer(event.frame())
+        room.go_live(outlet)
+        return True
+
+    async def _catch_up(
+        self, room: Room, outlet: Outlet, cursor: str, welcome: Callable[[str, bool], None]
+    ) -> None:
+        read = 0
+        welcomed = False
+        while True:
+            events = await self.bus.read(outlet.workspace_id, cursor, READ_BATCH)
+            if not welcomed:
+                welcome(cursor, True)
+                welcomed = True
+            for event in events:
+                if outlet.sees(event):
+                    outlet.offer(event.frame())
+                cursor = event.id
+            # A resume waits for its reader instead of overflowing; rare, so a poll costs
+            # less than an event per socket.
+            while len(outlet.outbox) > outlet.limit // 2 and not outlet.closing:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            if outlet.closing:
+                return
+            read += len(events)
+            assert room.last_id is not None
+            # No await between this comparison and the switch: the room cannot move meanwhile.
+            if len(events) < READ_BATCH and parse_id(cursor) >= parse_id(room.last_id):
+                if cursor == room.last_id:
+                    room.go_live(outlet)
+                else:  # read ahead of the room: skip what the room has yet to dispatch
+                    room.catching_up.discard(outlet)
+                    room.joining[outlet] = parse_id(cursor)
+                return
+            if read > self.resume_max_events or not events:
+                raise CursorTooOld("Too many events to resume; reload over REST.")
+
+    def leave(self, outlet: Outlet) -> None:
+        room = self.rooms.get(outlet.workspace_id)
+        if room is None:
+            return
+        room.remove(outlet)
+        if room.empty() and room.ready.is_set():
+            if self.linger_s <= 0:
+                self._close(outlet.workspace_id)
+                return
+            loop = asyncio.get_running_loop()
+            room.emptied_at = loop.time()
+            loop.call_later(self.linger_s, self._close_if_idle, outlet.workspace_id, room)
+
+    def _close_if_idle(self, workspace_id: str, room: Room) -> None:
+        idle = asyncio.get_running_loop().time() - room.emptied_at
+        if self.rooms.get(workspace_id) is room and room.empty() and idle >= self.linger_s:
+            self._close(workspace_id)
+
+    def _close(self, workspace_id: str) -> None:
+        del self.rooms[workspace_id]
+        self.positions.pop(workspace_id, None)
+
+    def dispatch(self, workspace_id: str, events: list[Event]) -> None:
+        room = self.rooms.get(workspace_id)
+        if room is None or room.last_id is None:
+            return
+        position = parse_id(room.last_id)
+        for event in events:
+            if parse_id(event.id) <= position:
+                continue  # already dispatched (a room re-created while the tail was blocked)
+            room.last_id = self.positions[workspace_id] = event.id
+            position = parse_id(event.id)
+            assert room.recent is not None
+            if event.name == "contact.deleted":
+                # An erasure has purged the stream: nothing from before it is replayed here.
+                room.recent = Recent(event.id)
+            else:
+                room.recent.add(event, position)
+            if room.joining:
+                for outlet in [o for o, cursor in room.joining.items() if position > cursor]:
+                    room.go_live(outlet)
+            frame = event.frame()
+            for outlet in room.agents:
+                outlet.offer(frame)
+            handed = len(room.agents)
+            if event.conversation_id:
+                visitors = room.visitors.get(event.conversation_id, ())
+                for outlet in visitors:
+                    outlet.offer(frame)
+                handed += len(visitors)
+            if handed:
+                self.delivery.record(handed, event.id, time.time())
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            positions = dict(self.positions)  # the rooms may change while the tail waits
+            try:
+                batch = await self.bus.tail(positions, count=1000, block_ms=self.block_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "bus tail failed (%s); retrying in %.1fs",
+                    type(exc).__name__,
+                    backoff,
+                    exc_info=not outage(exc),  # Redis away: one line each, no traceback
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            for workspace_id, events in batch:
+                self.dispatch(workspace_id, events)

@@ -1,0 +1,323 @@
+"""The websocket endpoints `/ws/agent` and `/ws/visitor`: they only pump frames through
+`hub.realtime.protocol.Protocol` and carry out its actions. Errors become close codes in one
+place (`Session.run`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from hub.accounts.auth import API_TOKEN_PREFIX, Principal, VisitorClaims
+from hub.errors import (
+    Forbidden,
+    HubError,
+    NotFound,
+    RateLimited,
+    TooBig,
+    Unauthenticated,
+    Unavailable,
+    outage,
+)
+from hub.realtime import protocol as p
+from hub.realtime.fanout import Outlet
+from hub.realtime.ingress import ConversationRef
+from hub.services import Services
+from hub.storage import tenancy
+from schemas.codes import CloseCode
+from schemas.message import ChannelKind
+
+log = logging.getLogger("hub.ws")
+
+
+class Session:
+    __slots__ = (
+        "agent",
+        "conversation",
+        "outlet",
+        "presence_state",
+        "principal",
+        "protocol",
+        "sender",
+        "services",
+        "visitor",
+        "websocket",
+    )
+
+    def __init__(self, services: Services, websocket: WebSocket, *, agent: bool) -> None:
+        settings = services.settings
+        self.services = services
+        self.websocket = websocket
+        self.agent = agent
+        self.protocol = p.Protocol(
+            agent=agent,
+            max_frame_bytes=settings.max_frame_bytes,
+            max_message_chars=settings.max_message_chars,
+        )
+        self.outlet = Outlet(settings.outbox_max_frames)
+        self.outlet.pump = self._pump
+        self.sender: asyncio.Task[None] | None = None  # sending the outbox, while it has frames
+        self.principal: Principal | None = None
+        self.presence_state = "online"
+        self.visitor: VisitorClaims | None = None
+        self.conversation: ConversationRef | None = None
+
+    async def run(self) -> None:
+        await self.websocket.accept()
+        sockets = self.services.metrics.sockets  # open sockets by kind, for /metrics
+        kind = "agent" if self.agent else "visitor"
+        sockets[kind] += 1
+        self.services.connected.add(self.outlet)
+        self._pump()  # frames offered before the accept
+        try:
+            await self._receive_loop()
+        except WebSocketDisconnect:
+            pass
+        except HubError as error:
+            self._do(self.protocol.fail(error))
+        except Exception as exc:
+            if outage(exc):  # the client reconnects and resumes once the service is back
+                log.warning("websocket session ended: %s", type(exc).__name__)
+                self._do(self.protocol.fail(Unavailable()))
+            else:
+                log.exception("websocket session failed")
+                self._do(self.protocol.fail(HubError()))
+        finally:
+            sockets[kind] -= 1
+            self.services.connected.discard(self.outlet)
+            self.services.fanout.leave(self.outlet)
+            self.outlet.shut(_GONE)  # no-op if a close is already under way
+            sender = self.sender
+            if sender is not None:  # what is queued, and the close, go out first
+                try:
+                    await asyncio.wait_for(sender, timeout=5)
+                except (TimeoutError, asyncio.CancelledError, Exception):
+                    sender.cancel()
+            if self.principal is not None:
+                await self._quietly(
+                    self.services.ingress.presence(self.principal, "offline", announce=True)
+                )
+
+    async def _receive_loop(self) -> None:
+        settings = self.services.settings
+        try:
+            message = await asyncio.wait_for(self.websocket.receive(), settings.hello_timeout_s)
+        except TimeoutError:
+            self._do(self.protocol.hello_timeout())
+            return
+        while not self.outlet.closing:
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            await self._handle(self.protocol.receive(data))
+            if self.outlet.closing:
+                return
+            message = await self.websocket.receive()
+
+    async def _handle(self, actions: list[p.Action]) -> None:
+        for action in actions:
+            if isinstance(action, p.Authenticate):
+                await self._authenticate(action)
+            elif isinstance(action, p.Send):
+                await self._request(action.client_id, self._send(action))
+            elif isinstance(action, p.SetTyping):
+                await self._request(None, self._typing(action))
+            elif isinstance(action, p.MarkRead):
+                await self._request(None, self._read(action))
+            elif isinstance(action, p.SetPresence):
+                await self._presence(action.state)
+            else:
+                self._do([action])
+
+    def _do(self, actions: list[p.Action]) -> None:
+        for action in actions:
+            if isinstance(action, p.Reply):
+                self.outlet.offer(action.frame)
+            elif isinstance(action, p.Close):
+                self.outlet.shut(_Closing(action.code, action.reason))
+
+    async def _request(self, client_id: str | None, work: Any) -> None:
+        """One request inside a good frame: its own failure is answered, the socket stays."""
+        try:
+            await work
+        except (NotFound, Forbidden, TooBig, RateLimited) as error:
+            self.outlet.offer(self.protocol.fail_request(error, client_id))
+
+    async def _authenticate(self, hello: p.Authenticate) -> None:
+        services = self.services
+        if self.agent:
+            self.principal = await self._agent_principal(hello.token)
+            self.outlet.workspace_id = str(self.principal.workspace_id)
+        else:
+            origin = self.websocket.headers.get("origin")
+            self.visitor = await services.webchat.authenticate(hello.token, origin)
+            self.conversation = services.ingress.visitor_conversation(self.visitor)
+            self.outlet.workspace_id = str(self.visitor.workspace_id)
+            self.outlet.conversation_id = str(self.conversation.id)
+
+        def welcome(cursor: str, resumed: bool) -> None:
+            self.outlet.offer(self.protocol.accept(cursor, resumed))
+
+        await services.fanout.join(self.outlet, hello.resume_from, welcome)
+        if self.principal is not None:
+            await self._presence("online")
+
+    async def _agent_principal(self, token: str) -> Principal:
+        store = self.services.store
+        if token.startswith(API_TOKEN_PREFIX):
+            principal = await store.principal_for_api_token(token)
+        else:
+            user_id, workspace_id = self.services.signer.read_socket_token(token)
+            principal = await store.principal(user_id, workspace_id, "socket")
+        if principal is None:
+            raise Unauthenticated("The token is not valid.")
+        tenancy.act_for(principal.workspace_id)
+        return principal
+
+    async def _own_conversation(self, conversation_id: uuid.UUID | None) -> ConversationRef:
+        if self.principal is not None:
+            assert conversation_id is not None  # the protocol requires it of agents
+            return await self.services.ingress.conversation(
+                self.principal.workspace_id, conversation_id
+            )
+        assert self.conversation is not None
+        if conversation_id is not None and conversation_id != self.conversation.id:
+            raise Forbidden("A visitor can only write to its own conversation.")
+        return self.conversation
+
+    async def _send(self, send: p.Send) -> None:
+        ingress = self.services.ingress
+        if self.principal is not None:
+            assert send.conversation_id is not None
+            message_id, published = await ingress.agent_message(
+                self.principal,
+                send.conversation_id,
+                send.client_id,
+                send.text,
+                send.attachments,
+                send.private_reply,
+                send.reply_to,
+                send.note,
+            )
+        else:
+            assert self.visitor is not None
+            await self._own_conversation(send.conversation_id)
+            await self._limit(self.visitor)
+            message_id, published = await ingress.visitor_message(
+                self.visitor, send.client_id, send.text, send.attachments
+            )
+        self.outlet.offer(self.protocol.ack(send.client_id, message_id, published.duplicate))
+
+    async def _limit(self, visitor: VisitorClaims) -> None:
+        """At most `visitor_messages_per_minute` sends per visitor, counted on the bus so the
+        limit holds across nodes and reconnects (a retried send counts too)."""
+        limit = self.services.settings.visitor_messages_per_minute
+        sent = await self.services.bus.count(
+            str(visitor.workspace_id),
+            f"sends:{visitor.channel_id}:{visitor.visitor_id}",
+            window_s=60,
+        )
+        if sent > limit:
+            raise RateLimited(f"A visitor may send {limit} messages a minute; wait a moment.")
+
+    async def _typing(self, typing: p.SetTyping) -> None:
+        ref = await self._own_conversation(typing.conversation_id)
+        who: dict[str, str | None]
+        if self.principal is not None:
+            who = {"type": "agent", "id": str(self.principal.user_id), "name": self.principal.name}
+        else:
+            who = {"type": "contact", "id": str(ref.contact_id), "name": None}
+        await self.services.ingress.typing(ref.workspace_id, ref.id, typing.on, who)
+
+    async def _read(self, read: p.MarkRead) -> None:
+        ref = await self._own_conversation(read.conversation_id)
+        if self.principal is not None:
+            await self.services.ingress.agent_read(
+                self.principal,
+                ref.id,
+                read.up_to,
+                tell_contact=ref.channel_kind == ChannelKind.WEBCHAT,  # the only live contacts
+            )
+        else:
+            await self.services.ingress.visitor_read(ref, read.up_to)
+
+    async def _presence(self, chosen: str | None) -> None:
+        """The agent's chosen state, announced when chosen and kept alive by pings. A ping
+        announces it again only if the shared state differs, e.g. after another tab of the
+        same agent closed and said offline."""
+        assert self.principal is not None
+        if chosen is not None:
+            self.presence_state = chosen
+        await self._quietly(
+            self.services.ingress.presence(
+                self.principal, self.presence_state, announce=chosen is not None
+            )
+        )
+
+    def _pump(self) -> None:
+        """Start sending the outbox, unless that is under way (or the socket is not open yet)."""
+        if self.sender is None and self.websocket.client_state is WebSocketState.CONNECTED:
+            self.sender = asyncio.get_running_loop().create_task(self._send_all())
+
+    async def _send_all(self) -> None:
+        outlet, websocket = self.outlet, self.websocket
+        try:
+            while outlet.outbox:
+                await websocket.send_text(outlet.outbox.pop(0))
+            error = outlet.error
+            if outlet.closing and error is not None and error is not _GONE:
+                await websocket.close(error.close_code, error.code)
+        except Exception:
+            outlet.closing = True  # the peer is gone: send nothing more; the receive side ends
+        finally:
+            self.sender = None
+
+    @staticmethod
+    async def _quietly(work: Any) -> None:
+        try:
+            await work
+        except Exception as exc:
+            log.warning("could not publish presence", exc_info=not outage(exc))
+
+
+class _Closing(HubError):
+    """A close decided by the protocol (its error frame was already queued)."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.close_code = code
+        self.code = reason
+
+
+_GONE = _Closing(CloseCode.NORMAL, "gone")  # the peer left: stop sending, close nothing
+
+
+async def agent_socket(websocket: WebSocket) -> None:
+    await Session(websocket.app.state.services, websocket, agent=True).run()
+
+
+async def visitor_socket(websocket: WebSocket) -> None:
+    await Session(websocket.app.state.services, websocket, agent=False).run()
+
+
+ENDPOINTS = {"/ws/agent": agent_socket, "/ws/visitor": visitor_socket}
+
+
+async def drain(services: Services, within_s: float) -> int:
+    """Tell every socket on this node to reconnect elsewhere (`error unavailable`, close 1012)
+    and wait, at most `within_s`, for them to go. Returns how many were told."""
+    restarting = Unavailable("This node is restarting; reconnect and resume.")
+    told = list(services.connected)
+    for outlet in told:
+        outlet.fail(restarting)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    # Polled: this runs once, at shutdown, for a few seconds at most.
+    while services.connected and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    return len(told)

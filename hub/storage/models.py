@@ -1,0 +1,368 @@
+"""Tables (SQLModel). Every workspace-owned row carries `workspace_id`; `hub.storage.store` scopes
+every query by it. Schema changes are Alembic migrations under `hub/storage/migrations`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from schemas.message import utc_now
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on both engines (SQLite keeps no zone; we store UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            from datetime import UTC
+
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default_factory=utc_now, sa_type=UTCDateTime, **kw)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_type=JSONType)
+
+
+class Workspace(SQLModel, table=True):
+    __tablename__ = "workspaces"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    retention_days: int | None = None
+    created_at: datetime = _ts()
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(max_length=200)
+    password_hash: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "memberships"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "user_id"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    role: str = Field(max_length=20)  # admin | agent
+    capacity: int | None = None  # open conversations routing gives this agent; None: no limit
+    last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # by routing
+    created_at: datetime = _ts()
+
+
+class Team(SQLModel, table=True):
+    """A group of agents that conversations can be routed to (`hub.routing.service`)."""
+
+    __tablename__ = "teams"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=100)
+    assignment: str = Field(default="manual", max_length=20)  # manual | round_robin | least_busy
+    created_at: datetime = _ts()
+
+
+class TeamMember(SQLModel, table=True):
+    __tablename__ = "team_members"
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    team_id: uuid.UUID = Field(foreign_key="teams.id", ondelete="CASCADE", primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+
+
+class CannedResponse(SQLModel, table=True):
+    """A saved reply an agent inserts with `/shortcut`: the workspace's (`user_id` None, kept
+    by admins) or one agent's own."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (sa.Index("ix_canned_responses_owner", "workspace_id", "user_id", "shortcut"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE")
+    shortcut: str = Field(max_length=40)
+    text: str = Field(sa_type=sa.Text)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AutomationRule(SQLModel, table=True):
+    """An admin's rule (`hub.automation.rules`): when `trigger` happens and every condition
+    holds, the automation worker takes the actions. Rules run in `position` order."""
+
+    __tablename__ = "automation_rules"
+    __table_args__ = (sa.Index("ix_automation_rules_workspace", "workspace_id", "position"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    enabled: bool = Field(default=True)
+    trigger: str = Field(max_length=30)
+    conditions: list[dict[str, Any]] = _json(list)
+    actions: list[dict[str, Any]] = _json(list)
+    position: int = Field(default=0)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    token_hash: str = Field(max_length=64, unique=True)  # sha256 hex; the token is shown once
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Channel(SQLModel, table=True):
+    __tablename__ = "channels"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=20)
+    name: str = Field(max_length=200)
+    public_key: str | None = Field(default=None, max_length=64, unique=True)
+    account_ids: dict[str, str] = _json(dict)
+    secrets: str | None = Field(default=None, sa_type=sa.Text)  # Fernet token of a JSON object
+    allowed_origins: list[str] = _json(list)
+    settings: dict[str, Any] = _json(dict)
+    status: str = Field(default="connected", max_length=20)
+    created_at: datetime = _ts()
+    last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ChannelAccount(SQLModel, table=True):
+    """Which channel an account id on a platform belongs to: how `/webhooks/meta` routes."""
+
+    __tablename__ = "channel_accounts"
+    __table_args__ = (sa.UniqueConstraint("kind", "account_id"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=20)
+    account_id: str = Field(max_length=100)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    username: str | None = Field(default=None, max_length=200)
+    picture_url: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ContactIdentity(SQLModel, table=True):
+    __tablename__ = "contact_identities"
+    __table_args__ = (sa.UniqueConstraint("channel_id", "platform_user_id"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    contact_id: uuid.UUID = Field(foreign_key="contacts.id", ondelete="CASCADE", index=True)
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    platform_user_id: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        sa.Index("ix_conversations_activity", "workspace_id", "last_activity_at", "id"),
+        # routing: each agent's open load, and the queue of unassigned ones
+        sa.Index("ix_conversations_assignee", "workspace_id", "assignee_id", "status"),
+    )
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    contact_id: uuid.UUID = Field(foreign_key="contacts.id", ondelete="CASCADE", index=True)
+    kind: str = Field(default="dm", max_length=20)
+    channel_kind: str | None = Field(default=None, max_length=20)
+    thread: str | None = Field(default=None, max_length=300)  # the platform address to reply to
+    last_inbound_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # opens the window
+    status: str = Field(default="open", max_length=20)  # open | pending | resolved | snoozed
+    assignee_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    team_id: uuid.UUID | None = Field(default=None, foreign_key="teams.id", ondelete="SET NULL")
+    snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    priority: str | None = Field(default=None, max_length=10)  # low | medium | high | urgent
+    last_activity_at: datetime = _ts()
+    last_message_preview: str | None = Field(default=None, max_length=200)
+    last_event_id: str | None = Field(default=None, max_length=45)
+    created_at: datetime = _ts()
+
+
+class ConversationRead(SQLModel, table=True):
+    """How far each agent has read each conversation."""
+
+    __tablename__ = "conversation_reads"
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    conversation_id: uuid.UUID = Field(
+        foreign_key="conversations.id", ondelete="CASCADE", primary_key=True
+    )
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    up_to: str = Field(max_length=45)  # an event id
+    up_to_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # that message's time
+    read_at: datetime = _ts()
+
+
+class ConversationLabel(SQLModel, table=True):
+    __tablename__ = "conversation_labels"
+    __table_args__ = (sa.Index("ix_conversation_labels_workspace_label", "workspace_id", "label"),)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    conversation_id: uuid.UUID = Field(
+        foreign_key="conversations.id", ondelete="CASCADE", primary_key=True
+    )
+    label: str = Field(max_length=50, primary_key=True)
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("channel_id", "platform_message_id"),
+        sa.Index("ix_messages_conversation_time", "conversation_id", "sent_at", "id"),
+        sa.Index("ix_messages_workspace_time", "workspace_id", "sent_at"),  # reports
+    )
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    contact_id: uuid.UUID = Field(foreign_key="contacts.id", ondelete="CASCADE")
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    channel_kind: str = Field(max_length=20)
+    kind: str = Field(default="dm", max_length=20)
+    direction: str = Field(max_length=4)
+    sender_type: str = Field(max_length=10)
+    sender_id: str | None = Field(default=None, max_length=64)
+    sender_name: str | None = Field(default=None, max_length=200)
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    attachments: list[dict[str, Any]] = _json(list)
+    reply_to: str | None = Field(default=None, max_length=200)
+    reactions: list[dict[str, Any]] = _json(list)
+    edited: bool = False
+    deleted: bool = False
+    platform_message_id: str = Field(max_length=200)
+    client_id: str | None = Field(default=None, max_length=100)
+    private_reply: bool = False
+    note: bool = False
+    sent_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(max_length=20)
+    error: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    event_id: str | None = Field(default=None, max_length=45)
+    created_at: datetime = _ts()
+
+
+class ReportEvent(SQLModel, table=True):
+    """What reports count (`hub.reports.service`): a conversation opened, its first response, a
+    resolution. Written by the persist group; the id is derived from what it records."""
+
+    __tablename__ = "report_events"
+    __table_args__ = (sa.Index("ix_report_events_workspace_at", "workspace_id", "at"),)
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    conversation_id: uuid.UUID = Field(
+        foreign_key="conversations.id", ondelete="CASCADE", index=True
+    )
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    name: str = Field(max_length=20)  # opened | first_response | resolved
+    at: datetime = Field(sa_type=UTCDateTime)
+    value_s: float | None = None  # first_response, resolved: seconds since it opened
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A URL of the workspace's own systems that hears of its events (`hub.hooks.service`)."""
+
+    __tablename__ = "webhook_endpoints"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    url: str = Field(max_length=2000)
+    secret: str = Field(sa_type=sa.Text)  # Fernet token of {"secret": ...}; shown once
+    events: list[str] = _json(list)
+    created_at: datetime = _ts()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint: pending (due at `next_attempt_at`), delivered, or dead
+    (the dead-letter list, kept for a replay). The body is dropped once delivered."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("endpoint_id", "event_id"),
+        sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        sa.Index("ix_webhook_deliveries_workspace", "workspace_id", "status", "created_at"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    endpoint_id: uuid.UUID = Field(foreign_key="webhook_endpoints.id", ondelete="CASCADE")
+    event_id: str = Field(max_length=45)
+    event_name: str = Field(max_length=40)
+    conversation_id: uuid.UUID | None = Field(default=None, index=True)  # for erasure
+    body: str | None = Field(default=None, sa_type=sa.Text)
+    status: str = Field(default="pending", max_length=20)  # pending | delivered | dead
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _ts()
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only; holds ids and hashes, never message text or contact details."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_workspace_at", "workspace_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: uuid.UUID | None = Field(default=None, index=True)
+    at: datetime = _ts()
+    ip: str | None = Field(default=None, max_length=45)
+    actor_type: str = Field(max_length=20)  # user | system | platform
+    actor_id: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=60)
+    target_type: str | None = Field(default=None, max_length=30)
+    target_id: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] = _json(dict)
+    prev_hash: str | None = Field(default=None, max_length=64)  # the previous row's `hash`
+    hash: str | None = Field(default=None, max_length=64)  # sha256 over prev_hash and this row
+
+
+class DeletionRequest(SQLModel, table=True):
+    """An erasure in progress or done. Keeps no personal data: the subject is a hash, and
+    `progress` holds counts and ids of our own rows, which are gone once it is done."""
+
+    __tablename__ = "deletion_requests"
+    __table_args__ = (sa.Index("ix_deletion_requests_status", "status"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    confirmation_code: str = Field(max_length=40, unique=True)
+    workspace_id: uuid.UUID | None = Field(
+        default=None, foreign_key="workspaces.id", ondelete="CASCADE"
+    )
+    source: str = Field(max_length=20)  # meta | admin
+    status: str = Field(max_length=20)  # received | in_progress | done | no_data
+    subject_hash: str = Field(max_length=64)
+    progress: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,196 @@
+"""The ASGI app: REST, websockets, the widget and the agent page. Errors become responses
+here, in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from hub.accounts import routes as accounts
+from hub.accounts import workspace
+from hub.automation import routes as rulesapi
+from hub.canned import routes as cannedapi
+from hub.channels import oauth
+from hub.channels import routes as channels
+from hub.conversations import routes as conversations
+from hub.errors import OUTAGES, HubError, Unavailable
+from hub.hooks import routes as hooksapi
+from hub.privacy import export
+from hub.privacy import routes as privacy
+from hub.realtime import sockets as ws
+from hub.reports import routes as reportsapi
+from hub.routing import routes as routing
+from hub.services import Services
+from hub.settings import Settings
+from hub.web import openapi, status, webhooks
+from hub.web.headers import SecurityHeaders
+from hub.web.logs import RequestIds, request_id, request_id_of
+from hub.webchat import routes as widgetapi
+
+log = logging.getLogger("hub.app")
+
+STATIC = Path(__file__).parent.parent / "static"
+WIDGET = Path(__file__).parent.parent.parent / "widget"
+
+
+async def hub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    response = JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
+    if request.url.path.startswith("/api/widget/"):  # the widget reads its error codes
+        widgetapi.cors(response, request.headers.get("origin"))
+    return response
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        {"error": {"code": code, "message": exc.detail}}, status_code=exc.status_code
+    )
+
+
+async def outage_error(request: Request, exc: Exception) -> Response:
+    """A backing service is away (`hub.errors.OUTAGES`): retry later; no traceback each."""
+    log.warning("%s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return await hub_error(request, Unavailable())
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": HubError().as_dict()}, status_code=500)
+
+
+async def health(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    bus_ok = await svc.bus.ping()
+    try:
+        async with svc.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+        db_ok = True
+    except Exception:
+        db_ok = False
+    status = 200 if bus_ok else 503  # the live path needs the bus; the database may catch up
+    return JSONResponse(
+        {"bus": bus_ok, "database": db_ok, "node": svc.settings.node_id}, status_code=status
+    )
+
+
+async def widget_js(request: Request) -> Response:
+    return FileResponse(
+        WIDGET / "widget.js",
+        media_type="application/javascript",
+        headers={"cache-control": "public, max-age=300"},
+    )
+
+
+async def inbox_page(request: Request) -> Response:
+    return FileResponse(STATIC / "inbox.html", media_type="text/html")
+
+
+async def admin_page(request: Request) -> Response:
+    return FileResponse(STATIC / "admin.html", media_type="text/html")
+
+
+async def demo_page(request: Request) -> Response:
+    key = request.query_params.get("channel", "")
+    html = (WIDGET / "demo.html").read_text().replace("{{CHANNEL}}", _attr(key))
+    return HTMLResponse(html)
+
+
+def _attr(value: str) -> str:
+    return "".join(c for c in value if c.isalnum() or c in "-_")
+
+
+class HubApp(Starlette):
+    """The hub's ASGI app. The two socket endpoints are called directly, not through the
+    middleware stack and router: those do nothing for a socket but would each hold a coroutine
+    frame for its whole life (about 4 KiB per socket) and wrap every frame it is sent."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = ws.ENDPOINTS.get(scope["path"]) if scope["type"] == "websocket" else None
+        if endpoint is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        token = request_id.set(request_id_of(scope))
+        try:
+            await endpoint(WebSocket(scope, receive, send))
+        finally:
+            request_id.reset(token)
+
+
+def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
+    """A web process; with `run_worker` (the embedded default) it also runs the worker role."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = Services.build(settings)
+        app.state.services = services
+        await services.bus.start()
+        await services.fanout.start()
+        client = httpx.AsyncClient(timeout=10)
+        worker = services.worker(client) if run_worker else None
+        if worker is not None:
+            await worker.start()
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await client.aclose()
+            await services.close()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", health),
+        Route("/readyz", status.readyz),
+        Route("/metrics", status.metrics),
+        *status.routes,
+        Route("/api/openapi.json", openapi.endpoint),
+        *accounts.routes,
+        *channels.routes,
+        *routing.routes,
+        *conversations.routes,
+        *export.routes,
+        *privacy.api_routes,
+        *privacy.routes,
+        *widgetapi.routes,
+        *cannedapi.routes,
+        *reportsapi.routes,
+        *hooksapi.routes,
+        *rulesapi.routes,
+        *workspace.routes,
+        *webhooks.routes,
+        *oauth.api_routes,
+        *oauth.routes,
+        Route("/widget.js", widget_js),
+        Route("/", inbox_page),
+        Route("/admin", admin_page),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    if settings.demo:
+        routes.append(Route("/demo", demo_page))
+    return HubApp(
+        routes=routes,
+        middleware=[Middleware(RequestIds), Middleware(SecurityHeaders)],
+        lifespan=lifespan,
+        exception_handlers={
+            HubError: hub_error,
+            HTTPException: http_error,
+            **dict.fromkeys(OUTAGES, outage_error),
+            Exception: unexpected_error,
+        },
+    )

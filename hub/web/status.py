@@ -1,0 +1,170 @@
+"""Operational visibility over HTTP: `/readyz` (may this node take traffic?), `/metrics`
+(Prometheus text, for loopback or a bearer token) and `/api/status` (the admin console's
+Status tab). What the figures mean is in docs/operations.md.
+
+`/api/status` shows this node's live figures (sockets, delivery rate and latency, send
+outcomes: counts only, no ids) and the calling admin's own workspace's stream and channels;
+`/metrics` shows the stream and channel figures summed over every workspace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import time
+import uuid
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from sqlalchemy import func
+from sqlmodel import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.bus.base import BusStats
+from hub.errors import Forbidden, NotReady
+from hub.services import Services
+from hub.storage.models import Channel
+from hub.storage.store import Store
+from hub.web.http import authenticate, require_admin, services
+from hub.web.metrics import Snapshot
+
+log = logging.getLogger("hub.status")
+
+T = TypeVar("T")
+
+CHECK_TIMEOUT_S = 2.0  # a readiness check or a scrape-time query waits no longer
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+_FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+async def readyz(request: Request) -> Response:
+    """200 when the bus and the database answer within CHECK_TIMEOUT_S, else 503 naming
+    the failing checks; unlike /healthz (alive), a load balancer routes on this."""
+    svc = services(request)
+    bus, database = await asyncio.gather(_check(svc.bus.ping()), _check(_select_one(svc)))
+    checks = {"redis": bus, "database": database}
+    failing = [name for name, result in checks.items() if result != "ok"]
+    if not failing:
+        return JSONResponse({"ready": True, "checks": checks})
+    error = NotReady(f"Not ready: {', '.join(failing)} did not answer.")
+    return JSONResponse(
+        {"ready": False, "checks": checks, "error": error.as_dict()}, status_code=error.status
+    )
+
+
+async def _select_one(svc: Services) -> bool:
+    async with svc.engine.connect() as conn:
+        await conn.exec_driver_sql("SELECT 1")
+    return True
+
+
+async def _check(probe: Awaitable[bool]) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return "ok" if await probe else "error"
+    except TimeoutError:
+        return "timeout"
+    except Exception:
+        log.warning("readiness check failed", exc_info=True)
+        return "error"
+
+
+async def metrics(request: Request) -> Response:
+    svc = services(request)
+    if not may_scrape(request, svc.settings.metrics_token):
+        raise Forbidden("Metrics are for loopback clients or the HUB_METRICS_TOKEN bearer.")
+    body = svc.metrics.exposition(await snapshot(svc, None))
+    return Response(body, media_type=PROMETHEUS_TEXT, headers={"cache-control": "no-store"})
+
+
+def may_scrape(request: Request, token: str | None) -> bool:
+    """With a token: exactly `Authorization: Bearer <token>`, compared in constant time.
+    Without: a loopback peer whose request did not come through a proxy (a proxy on the
+    same machine would otherwise make every outside request look local)."""
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        )
+    if any(name in request.headers for name in _FORWARDED):
+        return False
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
+
+
+async def snapshot(svc: Services, workspace_id: uuid.UUID | None) -> Snapshot:
+    """The scrape-time figures: every workspace's (None) or one workspace's."""
+    only = None if workspace_id is None else [str(workspace_id)]
+    bus: BusStats | None = await _quietly("bus stats", svc.bus.stats(only))
+    channels = await _quietly("channel counts", channel_counts(svc.store, workspace_id))
+    return Snapshot(bus=bus, channels=channels)
+
+
+async def channel_counts(store: Store, workspace_id: uuid.UUID | None) -> dict[str, int]:
+    query = select(Channel.status, func.count()).group_by(Channel.status)
+    if workspace_id is not None:
+        query = query.where(Channel.workspace_id == workspace_id)
+    async with store.sessions() as s:
+        rows = (await s.exec(query)).all()
+    return {str(status): int(n) for status, n in rows}
+
+
+async def _quietly(what: str, work: Awaitable[T]) -> T | None:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return await work
+    except Exception as exc:  # a scrape reports what it could read
+        log.warning("%s failed at scrape time: %r", what, exc)
+        return None
+
+
+async def status(request: Request) -> Response:
+    principal = await authenticate(request)
+    require_admin(principal)
+    svc = services(request)
+    return JSONResponse(status_json(svc, await snapshot(svc, principal.workspace_id)))
+
+
+def status_json(svc: Services, snap: Snapshot) -> dict[str, Any]:
+    m = svc.metrics
+    per_s, window_s = m.events_per_s()
+    latency = m.delivery.latency
+    p50, p99 = latency.quantile(0.5), latency.quantile(0.99)
+    bus = snap.bus
+    return {
+        "node": svc.settings.node_id,
+        "uptime_s": round(time.monotonic() - m.started_s, 1),
+        "sockets": dict(m.sockets),
+        "events": {
+            "delivered": m.delivery.frames,
+            "per_s": round(per_s, 3),
+            "window_s": round(window_s, 1),
+        },
+        "latency_s": {
+            "count": latency.count,
+            "p50": None if p50 is None else round(p50, 4),
+            "p99": None if p99 is None else round(p99, 4),
+        },
+        "outbound": [
+            {"channel": kind, "result": result, "code": code, "count": n}
+            for (kind, result, code), n in sorted(m.sends.items())
+        ],
+        "stream": None
+        if bus is None
+        else {
+            "entries": bus.entries,
+            "groups": {
+                name: {"lag": g.lag, "pending": g.pending} for name, g in sorted(bus.groups.items())
+            },
+        },
+        "channels": snap.channels,
+    }
+
+
+routes = [Route("/api/status", status, methods=["GET"])]

@@ -1,0 +1,190 @@
+"""Platform webhooks: `/webhooks/meta` (the hosted Meta app, routed by account id),
+`/webhooks/meta/{channel_id}` (a channel with its own Meta app) and
+`/webhooks/telegram/{channel_id}`.
+
+The signature is checked over the raw bytes before anything is parsed; a delivery is
+answered 200 as soon as its events are on the workspace streams (no database write on
+this path: channels are resolved from a cache, ids are derived). Events that belong to
+no connected channel, and dashboard test events, are acknowledged and counted, never
+retried into an outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic_core import from_json
+from sqlalchemy import exc as sa_exc
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from adapters import instagram, messenger, meta, telegram, whatsapp
+from adapters.base import ChannelContext, ParseResult
+from hub.channels.service import META_KINDS, Resolved
+from hub.errors import BadRequest, Forbidden, NotFound, Unauthenticated
+from hub.web.http import read_raw, services
+from schemas.message import ChannelKind
+
+log = logging.getLogger("hub.webhooks")
+
+PARSERS: dict[ChannelKind, Callable[[dict[str, Any], ChannelContext], ParseResult]] = {
+    ChannelKind.INSTAGRAM: instagram.parse,
+    ChannelKind.MESSENGER: messenger.parse,
+    ChannelKind.WHATSAPP: whatsapp.parse,
+}
+
+
+class BadSignature(Unauthenticated):
+    code = "bad_signature"
+    default_message = "Missing or wrong X-Hub-Signature-256."
+
+
+class BadSecretToken(Unauthenticated):
+    code = "bad_secret_token"
+    default_message = "Missing or wrong X-Telegram-Bot-Api-Secret-Token."
+
+
+async def _last_known(
+    request: Request, key: object, lookup: Awaitable[Resolved | None]
+) -> Resolved | None:
+    """A channel as the cache resolves it. When the cache's entry has expired while the
+    database is away, the resolution this node last made: nothing on the webhook path may
+    wait on Postgres (an outage would otherwise refuse every webhook once the cache expires)."""
+    known: dict[object, Resolved] | None = getattr(request.app.state, "webhook_channels", None)
+    if known is None:
+        known = request.app.state.webhook_channels = {}
+    try:
+        resolved = await lookup
+    except (OSError, TimeoutError, sa_exc.SQLAlchemyError):
+        if key not in known:
+            raise
+        log.warning("database unavailable; webhook routed by the last known channel")
+        return known[key]
+    if resolved is None:
+        known.pop(key, None)
+    else:
+        known[key] = resolved
+    return resolved
+
+
+async def _channel(request: Request, kinds: tuple[ChannelKind, ...]) -> Resolved:
+    try:
+        channel_id = uuid.UUID(request.path_params["channel_id"])
+    except ValueError:
+        raise NotFound("No such channel.") from None
+    resolved = await _last_known(request, channel_id, services(request).channels.by_id(channel_id))
+    if resolved is None or resolved.context.kind not in kinds:
+        raise NotFound("No such channel.")
+    return resolved
+
+
+def _json(body: bytes) -> Any:
+    """The body as Postgres can store it. The parser refuses what no platform sends and
+    `json.loads` lets through: invalid UTF-8, lone surrogates, NaN, nesting past a bound
+    (`json.loads` would raise RecursionError). One unstorable value would otherwise stop the
+    persist group on that event, and every event behind it."""
+    try:
+        return _storable(from_json(body, allow_inf_nan=False))
+    except ValueError:
+        raise BadRequest("The body is not JSON.") from None
+
+
+def _storable(value: Any) -> Any:
+    """NUL characters (which no Postgres text or jsonb holds) become U+FFFD; a number out of
+    float range (1e999 parses as infinity) is refused."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRequest("A number in the body is out of range.")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
+
+
+async def meta_hosted(request: Request) -> Response:
+    settings = services(request).settings
+    if request.method == "GET":
+        return _handshake(request, [settings.meta_verify_token or ""])
+    if not settings.meta_app_secret:
+        raise Forbidden("The hosted Meta app is not configured on this hub.")
+    body = await read_raw(request)
+    if not meta.signature_ok(
+        body, request.headers.get(meta.SIGNATURE_HEADER), [settings.meta_app_secret]
+    ):
+        raise BadSignature()
+    return await _deliver_meta(request, _json(body), only=None)
+
+
+async def meta_channel(request: Request) -> Response:
+    resolved = await _channel(request, META_KINDS)
+    if request.method == "GET":
+        return _handshake(request, [resolved.secrets.get("verify_token", "")])
+    body = await read_raw(request)
+    secret = resolved.secrets.get("app_secret", "")
+    if not meta.signature_ok(body, request.headers.get(meta.SIGNATURE_HEADER), [secret]):
+        raise BadSignature()
+    return await _deliver_meta(request, _json(body), only=resolved)
+
+
+def _handshake(request: Request, tokens: list[str]) -> Response:
+    challenge = meta.handshake(request.query_params, tokens)
+    if challenge is None:
+        raise Forbidden("Wrong hub.mode or hub.verify_token.")
+    return PlainTextResponse(challenge)
+
+
+async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> Response:
+    svc = services(request)
+    split = meta.split(body)
+    accepted, ignored = 0, split.ignored
+    for piece in split.pieces:
+        if only is not None:
+            resolved: Resolved | None = (
+                only
+                if piece.account_id == only.context.account_id and piece.kind is only.context.kind
+                else None
+            )
+        else:
+            resolved = await _last_known(
+                request,
+                (piece.kind, piece.account_id),
+                svc.channels.by_account(piece.kind, piece.account_id),
+            )
+        if resolved is None:
+            ignored += 1
+            log.info("webhook for an unconnected %s account ignored", piece.kind.value)
+            continue
+        result = PARSERS[piece.kind](piece.entry, resolved.context)
+        ignored += result.ignored
+        for event in result.events:
+            await svc.ingress.publish_parsed(resolved.context, event)
+            accepted += 1
+    return JSONResponse({"accepted": accepted, "ignored": ignored})
+
+
+async def telegram_channel(request: Request) -> Response:
+    resolved = await _channel(request, (ChannelKind.TELEGRAM,))
+    token = resolved.secrets.get("webhook_secret", "")
+    if not telegram.secret_ok(request.headers.get("x-telegram-bot-api-secret-token"), token):
+        raise BadSecretToken()
+    update = _json(await read_raw(request))
+    if not isinstance(update, dict):
+        raise BadRequest("A Telegram update is a JSON object.")
+    result = telegram.parse(update, resolved.context)
+    for event in result.events:
+        await services(request).ingress.publish_parsed(resolved.context, event)
+    return JSONResponse({"accepted": len(result.events), "ignored": result.ignored})
+
+
+routes = [
+    Route("/webhooks/meta", meta_hosted, methods=["GET", "POST"]),
+    Route("/webhooks/meta/{channel_id}", meta_channel, methods=["GET", "POST"]),
+    Route("/webhooks/telegram/{channel_id}", telegram_channel, methods=["POST"]),
+]

@@ -1,0 +1,231 @@
+"""The web-chat widget's public REST API under /api/widget: its configuration, visitor tokens,
+what a visitor says about itself, and its own history.
+
+Every endpoint is public and checks the request's Origin against the channel's allowed
+origins; CORS lets that page (only) read the answers, and answers preflights. The visitor
+token travels in JSON bodies, never in a URL.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.accounts.auth import VisitorClaims
+from hub.channels.options import widget_settings
+from hub.errors import BadRequest
+from hub.storage.models import MessageRow
+from hub.web.http import Body, read_body, services
+from hub.webchat.service import WebChannel
+from schemas.message import utc_now
+
+DEFAULT_TITLE = "Chat with us"
+DEFAULT_COLOUR = "#4f46e5"
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class VisitorTokenBody(Body):
+    channel: str = Field(min_length=1, max_length=64, description="The channel's public key")
+    token: str | None = Field(default=None, max_length=4096, description="A previous visitor token")
+    user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Identity verification: the site's id of its signed-in user",
+    )
+    user_hash: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Hex HMAC-SHA256 of user_id under the channel's identity secret",
+    )
+
+
+class ProfileBody(Body):
+    token: str = Field(min_length=1, max_length=4096, description="The visitor token")
+    name: Name | None = Field(default=None, description="Null leaves the name as it is")
+    email: str | None = Field(
+        default=None, max_length=320, description="Null leaves the e-mail as it is"
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not EMAIL.fullmatch(value):
+            raise ValueError("not an e-mail address")
+        return value
+
+
+class HistoryBody(Body):
+    token: str = Field(min_length=1, max_length=4096, description="The visitor token")
+    before: str | None = Field(
+        default=None, max_length=200, description="`next_before` of the previous page"
+    )
+    limit: int | None = Field(default=None, description="Page size (default 50)")
+
+
+def cors(
+    response: Response, origin: str | None, *, preflight: bool = False, methods: str = "POST"
+) -> Response:
+    # What is refused to a foreign origin is refused by the Origin check itself; CORS only
+    # lets the allowed page read the answer.
+    if origin:
+        response.headers["access-control-allow-origin"] = origin
+        response.headers["vary"] = "Origin"
+    if preflight:
+        response.headers["access-control-allow-methods"] = methods
+        response.headers["access-control-allow-headers"] = "content-type"
+        response.headers["access-control-max-age"] = "600"
+    return response
+
+
+def _preflight(request: Request, methods: str = "POST") -> Response | None:
+    if request.method != "OPTIONS":
+        return None
+    return cors(
+        Response(status_code=204), request.headers.get("origin"), preflight=True, methods=methods
+    )
+
+
+async def _visitor(request: Request, token: str) -> VisitorClaims:
+    return await services(request).webchat.authenticate(token, request.headers.get("origin"))
+
+
+# Endpoints
+
+
+async def widget_config(request: Request) -> Response:
+    """Public: how the widget of a channel looks and behaves; no secrets."""
+    if (early := _preflight(request, "GET")) is not None:
+        return early
+    svc = services(request)
+    origin = request.headers.get("origin")
+    channel = await svc.webchat.by_public_key(request.query_params.get("channel", "")[:64])
+    # Browsers send no Origin on a same-origin GET: a page served by the hub itself.
+    channel.check_origin(origin or f"{request.url.scheme}://{request.url.netloc}")
+    response = JSONResponse(
+        config_json(
+            channel, svc.settings.max_message_chars, svc.settings.visitor_messages_per_minute
+        )
+    )
+    response.headers["cache-control"] = "no-store"
+    return cors(response, origin)
+
+
+def config_json(channel: WebChannel, max_message_chars: int, per_minute: int) -> dict[str, Any]:
+    widget = widget_settings(channel.settings)
+    hours: dict[str, Any] | None = None
+    if widget.hours is not None:
+        business, now = widget.hours.business_hours(), utc_now()
+        open_now = business.is_open(now)
+        next_open = None if open_now else business.next_open(now)
+        hours = {
+            "open_now": open_now,
+            "offline_message": widget.hours.offline_message,
+            "next_open_at": next_open.isoformat() if next_open else None,
+            "timezone": widget.hours.timezone,
+        }
+    prechat = widget.prechat
+    return {
+        "title": widget.title or DEFAULT_TITLE,
+        "greeting": widget.greeting,
+        "colour": widget.colour or DEFAULT_COLOUR,
+        "position": widget.position or "right",
+        "locale": widget.locale,
+        "prechat": {
+            "enabled": prechat.enabled if prechat else False,
+            "require_email": prechat.require_email if prechat else False,
+        },
+        "consent_required": bool(widget.consent_required),
+        "identity": channel.has_identity_secret,
+        "hours": hours,
+        "limits": {"max_message_chars": max_message_chars, "messages_per_minute": per_minute},
+    }
+
+
+async def visitor_token(request: Request) -> Response:
+    """Public: the widget asks for a visitor token for its channel's public key."""
+    if (early := _preflight(request)) is not None:
+        return early
+    svc = services(request)
+    origin = request.headers.get("origin")
+    body = await read_body(request, VisitorTokenBody)
+    token, claims = await svc.webchat.issue(
+        body.channel, origin, body.token, user_id=body.user_id, user_hash=body.user_hash
+    )
+    conversation = svc.ingress.visitor_conversation(claims)
+    answer = {
+        "token": token,
+        "visitor_id": claims.visitor_id,
+        "conversation_id": str(conversation.id),
+        "identified": body.user_id is not None,
+    }
+    return cors(JSONResponse(answer), origin)
+
+
+async def visitor_profile(request: Request) -> Response:
+    """Public: the visitor's name and e-mail (the pre-chat form), for the agents."""
+    if (early := _preflight(request)) is not None:
+        return early
+    body = await read_body(request, ProfileBody)
+    claims = await _visitor(request, body.token)
+    if body.name is not None or body.email is not None:
+        await services(request).ingress.visitor_profile(claims, body.name, body.email)
+    return cors(Response(status_code=204), request.headers.get("origin"))
+
+
+async def visitor_history(request: Request) -> Response:
+    """Public: the visitor's own conversation, oldest first, as the visitor may see it."""
+    if (early := _preflight(request)) is not None:
+        return early
+    svc = services(request)
+    body = await read_body(request, HistoryBody)
+    limit = 50 if body.limit is None else body.limit
+    if not 1 <= limit <= svc.settings.page_max_items:
+        raise BadRequest(f"limit must be an integer from 1 to {svc.settings.page_max_items}.")
+    claims = await _visitor(request, body.token)
+    conversation = svc.ingress.visitor_conversation(claims)
+    rows, before = await svc.store.messages(
+        claims.workspace_id, conversation.id, limit=limit, before=body.before, notes=False
+    )
+    answer = {"items": [visible_message(r) for r in rows], "next_before": before}
+    return cors(JSONResponse(answer), request.headers.get("origin"))
+
+
+def visible_message(row: MessageRow) -> dict[str, Any]:
+    """A message as its contact may see it: no ids of agents, no raw payload, no internals."""
+    error = row.error if isinstance(row.error, dict) else None
+    return {
+        "id": str(row.id),
+        "direction": row.direction,
+        "text": row.text,
+        "attachments": row.attachments,
+        "sender": {"type": row.sender_type, "name": row.sender_name},
+        "sent_at": row.sent_at.isoformat(),
+        "status": row.status,
+        "error": {"code": str(error.get("code")), "message": str(error.get("message"))}
+        if error
+        else None,
+        "client_id": row.client_id,
+        "event_id": row.event_id,
+        "edited": row.edited,
+        "deleted": row.deleted,
+    }
+
+
+routes = [
+    Route("/api/widget/config", widget_config, methods=["GET", "OPTIONS"]),
+    Route("/api/widget/token", visitor_token, methods=["POST", "OPTIONS"]),
+    Route("/api/widget/profile", visitor_profile, methods=["POST", "OPTIONS"]),
+    Route("/api/widget/history", visitor_history, methods=["POST", "OPTIONS"]),
+]

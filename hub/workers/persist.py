@@ -1,0 +1,496 @@
+"""The "persist" consumer group: applies tenant events to the database, idempotently.
+
+Delivery is at-least-once (a batch may be applied again after a crash or a claim), so
+every write is an insert that ignores a conflict or an update guarded to move forward
+only; applying a batch twice leaves the same rows as applying it once.
+Consecutive messages of a batch are written together, a few statements for all of them
+(`_messages_created`).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
+
+import hub.storage.models  # noqa: F401  (registers the tables)
+from hub.automation.rules import PRIORITIES
+from hub.bus import Event
+from hub.reports import service as reports
+from hub.routing import service as routing
+from hub.routing.service import Router
+from hub.storage import tenancy
+from hub.storage.store import Sessions
+from schemas.message import Message, SenderType, utc_now
+
+PREVIEW_CHARS = 200
+_TABLES = SQLModel.metadata.tables
+CONTACTS = _TABLES["contacts"]
+IDENTITIES = _TABLES["contact_identities"]
+CONVERSATIONS = _TABLES["conversations"]
+READS = _TABLES["conversation_reads"]
+MESSAGES = _TABLES["messages"]
+LABELS = _TABLES["conversation_labels"]
+
+
+def _insert(session: AsyncConnection, table: Any) -> Any:
+    return _dialect_insert(session.dialect.name)(table)
+
+
+def _dialect_insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def apply(
+    sessions: Sessions, workspace_id: str, events: Sequence[Event], router: Router | None = None
+) -> list[dict[str, Any]]:
+    """Apply a batch in one transaction; events this group does not store are skipped. With
+    a router, the queue is drained after the batch's events, in the same transaction; the
+    answer is the `conversation.updated` events that announce what routing did."""
+    with tenancy.acting_for(workspace_id):
+        return await _apply(sessions, workspace_id, events, router)
+
+
+async def _apply(
+    sessions: Sessions, workspace_id: str, events: Sequence[Event], router: Router | None
+) -> list[dict[str, Any]]:
+    """Consecutive messages are written together, a few statements for the whole run (see
+    `_messages_created`); any other event first flushes the messages before it, so each
+    event sees the rows of the events before it, as if applied one at a time."""
+    workspace = uuid.UUID(workspace_id)
+    async with sessions() as orm, orm.begin():
+        session = await orm.connection()
+        plan = None
+        if router is not None and events and any(routing.triggers(e) for e in events):
+            plan = await router.plan(session, workspace)
+            if plan.routed():
+                await router.lock(session, workspace)  # before any row lock: no deadlock
+                plan.declined = routing.declined(events)
+            else:
+                plan = None
+        created: list[Event] = []
+        for event in events:
+            if event.name == "message.created":
+                created.append(event)
+            elif (handler := _HANDLERS.get(event.name)) is not None:
+                await _messages_created(session, created)
+                created = []
+                await handler(session, workspace, event)
+        await _messages_created(session, created)
+        if plan is None or router is None:
+            return []
+        return await router.drain(session, workspace, plan, as_of=events[-1].id)
+
+
+async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -> None:
+    """New messages: their contacts and identities (the first one seen is kept), their
+    conversations (upserted, the newest message wins) and the messages (the first copy is
+    kept). One statement per table for all the messages, executed with one parameter set
+    per message: the sets run in order, so the conversation upsert sees the same rows as
+    when the messages are applied one at a time (a single multi-row upsert could not
+    update one conversation twice)."""
+    if not events:
+        return
+    contacts: list[dict[str, Any]] = []
+    identities: list[dict[str, Any]] = []
+    conversations: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    now = utc_now()
+    for event in events:
+        data: dict[str, Any] = event.payload()
+        message = Message.model_validate(data["message"])
+        contact = data.get("contact") or {}
+        contacts.append(
+            dict(
+                id=message.contact_id,
+                workspace_id=message.workspace_id,
+                name=contact.get("name"),
+                email=contact.get("email"),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        if contact.get("platform_user_id"):
+            identities.append(
+                dict(
+                    id=uuid.uuid4(),
+                    workspace_id=message.workspace_id,
+                    contact_id=message.contact_id,
+                    channel_id=message.channel_id,
+                    platform_user_id=contact["platform_user_id"],
+                    created_at=now,
+                )
+            )
+        messages.append(_message_row(message, event.id, now))
+        if message.note and message.sender.type == SenderType.SYSTEM:
+            # What an automation rule did (its conversation is stored already): a line of
+            # activity, neither the list's preview nor a reason to move it up.
+            continue
+        inbound = message.direction == "in"
+        preview = (message.text or ("[attachment]" if message.attachments else ""))[:PREVIEW_CHARS]
+        conversations.append(
+            dict(
+                id=message.conversation_id,
+                workspace_id=message.workspace_id,
+                channel_id=message.channel_id,
+                contact_id=message.contact_id,
+                kind=message.kind,
+                channel_kind=message.channel_kind,
+                thread=data.get("thread") or None,
+                last_inbound_at=message.sent_at if inbound else None,
+                status="open",
+                last_activity_at=message.sent_at,
+                last_message_preview=preview,
+                last_event_id=event.id,
+                # When it began: its first message's time (the queue is served oldest first).
+                created_at=min(message.sent_at, now),
+                inbound=inbound,
+            )
+        )
+    statements = _statements(session.dialect.name)
+    await session.execute(statements.contacts, contacts)
+    if identities:
+        await session.execute(statements.identities, identities)
+    if conversations:
+        await session.execute(statements.conversations, conversations)
+    await session.execute(statements.messages, messages)
+    await reports.record_messages(session, messages)
+
+
+class _MessageStatements(NamedTuple):
+    """`_messages_created`'s statements, built once per dialect; their values are bound
+    per message (executemany)."""
+
+    contacts: Any
+    identities: Any
+    conversations: Any
+    messages: Any
+
+
+@functools.cache
+def _statements(dialect: str) -> _MessageStatements:
+    insert = _dialect_insert(dialect)
+    return _MessageStatements(
+        contacts=insert(CONTACTS).on_conflict_do_nothing(),
+        identities=insert(IDENTITIES).on_conflict_do_nothing(),
+        conversations=_conversation_upsert(insert(CONVERSATIONS)),
+        messages=insert(MESSAGES).on_conflict_do_nothing(),
+    )
+
+
+def _conversation_upsert(upsert: Any) -> Any:
+    """A message's conversation: created, or moved forward if the message is newer than its
+    last activity (preview, last event, and an inbound message reopens it). The parameter
+    `inbound` is whether the message is the contact's."""
+    conversations = CONVERSATIONS
+    newer = conversations.c.last_activity_at <= upsert.excluded.last_activity_at
+    reopen = sa.case(
+        (
+            sa.and_(
+                newer,
+                upsert.excluded.status == "open",
+                sa.bindparam("inbound", type_=sa.Boolean),
+                # not IN (...): an expanding parameter cannot be used with executemany
+                sa.or_(conversations.c.status == "resolved", conversations.c.status == "snoozed"),
+            ),
+            "open",
+        ),
+        else_=conversations.c.status,
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "last_activity_at": sa.case(
+                (newer, upsert.excluded.last_activity_at),
+                else_=conversations.c.last_activity_at,
+            ),
+            "last_message_preview": sa.case(
+                (newer, upsert.excluded.last_message_preview),
+                else_=conversations.c.last_message_preview,
+            ),
+            "last_event_id": sa.case(
+                (newer, upsert.excluded.last_event_id), else_=conversations.c.last_event_id
+            ),
+            "status": reopen,
+            "thread": sa.func.coalesce(conversations.c.thread, upsert.excluded.thread),
+            "channel_kind": upsert.excluded.channel_kind,
+            # The person's latest message opens the window; ours and older ones do not.
+            "last_inbound_at": sa.case(
+                (
+                    sa.or_(
+                        conversations.c.last_inbound_at.is_(None),
+                        conversations.c.last_inbound_at < upsert.excluded.last_inbound_at,
+                    ),
+                    sa.func.coalesce(
+                        upsert.excluded.last_inbound_at, conversations.c.last_inbound_at
+                    ),
+                ),
+                else_=conversations.c.last_inbound_at,
+            ),
+        },
+    )
+
+
+def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, Any]:
+    dumped = message.model_dump(mode="json")
+    return dict(
+        id=message.id,
+        workspace_id=message.workspace_id,
+        conversation_id=message.conversation_id,
+        contact_id=message.contact_id,
+        channel_id=message.channel_id,
+        channel_kind=message.channel_kind,
+        kind=message.kind,
+        direction=message.direction,
+        sender_type=message.sender.type,
+        sender_id=message.sender.id,
+        sender_name=message.sender.name,
+        text=message.text,
+        attachments=dumped["attachments"],
+        reply_to=message.reply_to,
+        reactions=dumped["reactions"],
+        edited=message.edited,
+        deleted=message.deleted,
+        platform_message_id=message.platform_message_id,
+        client_id=message.client_id,
+        private_reply=message.private_reply,
+        note=message.note,
+        sent_at=message.sent_at,
+        status=message.status,
+        error=dumped["error"],
+        raw=message.raw,
+        event_id=event_id,
+        created_at=now,
+    )
+
+
+async def _conversation_updated(
+    session: AsyncConnection, workspace_id: uuid.UUID, event: Event
+) -> None:
+    data: dict[str, Any] = event.payload()
+    changes = data.get("changes")
+    if isinstance(changes, dict):
+        await _conversation_changed(session, workspace_id, data, changes, event.id)
+    read = data.get("read")
+    if not isinstance(read, dict) or "user_id" not in read:
+        return
+    conversation_id = uuid.UUID(str(data["conversation_id"]))
+    exists = await session.execute(
+        sa.select(CONVERSATIONS.c.id).where(
+            CONVERSATIONS.c.id == conversation_id,
+            CONVERSATIONS.c.workspace_id == workspace_id,
+        )
+    )
+    if exists.first() is None:
+        return
+    # Unread counts compare message times, so keep the time of the message read up to.
+    up_to_at = (
+        await session.execute(
+            sa.select(sa.func.max(MESSAGES.c.sent_at)).where(
+                MESSAGES.c.conversation_id == conversation_id,
+                MESSAGES.c.event_id == str(read["up_to"]),
+            )
+        )
+    ).scalar()
+    reads = READS
+    upsert = _insert(session, reads).values(
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        user_id=uuid.UUID(str(read["user_id"])),
+        up_to=str(read["up_to"]),
+        up_to_at=up_to_at or utc_now(),
+        read_at=utc_now(),
+    )
+    newer = sa.or_(READS.c.up_to_at.is_(None), READS.c.up_to_at <= upsert.excluded.up_to_at)
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["conversation_id", "user_id"],
+            set_={  # a read position only moves forward
+                "up_to": sa.case((newer, upsert.excluded.up_to), else_=READS.c.up_to),
+                "up_to_at": sa.case((newer, upsert.excluded.up_to_at), else_=READS.c.up_to_at),
+                "read_at": upsert.excluded.read_at,
+            },
+        )
+    )
+
+
+STATUS_ORDER = {"received": 0, "pending": 1, "sent": 2, "delivered": 3, "read": 4}
+
+
+async def _message_updated(session: AsyncConnection, workspace_id: uuid.UUID, event: Event) -> None:
+    """A reaction, edit, unsend or delivery status, applied to the message it names. Each
+    change is idempotent: a reaction replaces the same person's earlier one, statuses only
+    move forward (failed ends a send that was not yet delivered)."""
+    data: dict[str, Any] = event.payload()
+    where = sa.and_(
+        MESSAGES.c.workspace_id == workspace_id,
+        MESSAGES.c.channel_id == uuid.UUID(str(data["channel_id"])),
+        MESSAGES.c.platform_message_id == str(data["platform_message_id"]),
+    )
+    row = (
+        await session.execute(sa.select(MESSAGES.c.reactions, MESSAGES.c.status).where(where))
+    ).first()
+    if row is None:
+        return  # a message from before the channel was connected, or not ours
+    changes: dict[str, Any] = data.get("changes") or {}
+    values: dict[str, Any] = {}
+    if isinstance(changes.get("reaction"), dict):
+        reaction = changes["reaction"]
+        by = reaction.get("by")
+        kept = [r for r in (row.reactions or []) if r.get("by") != by]
+        if reaction.get("action") != "unreact":
+            kept.append(
+                {k: reaction.get(k) for k in ("emoji", "reaction", "by") if reaction.get(k)}
+            )
+        values["reactions"] = kept
+    if "text" in changes:
+        values["text"] = changes["text"]
+    if changes.get("platform_message_id"):
+        values["platform_message_id"] = str(changes["platform_message_id"])  # ours, now sent
+    if changes.get("edited"):
+        values["edited"] = True
+    if changes.get("deleted"):
+        # The person took the message back: keep that it existed, not what it said.
+        values.update(deleted=True, text=None, attachments=[])
+    status = changes.get("status")
+    if isinstance(status, str):
+        current = STATUS_ORDER.get(row.status, 0)
+        if status == "failed" and row.status not in ("delivered", "read"):
+            values.update(status="failed", error=changes.get("error"))
+        elif STATUS_ORDER.get(status, -1) > current:
+            values["status"] = status
+    if values:
+        await session.execute(sa.update(MESSAGES).where(where).values(**values))
+
+
+async def _contact_updated(session: AsyncConnection, workspace_id: uuid.UUID, event: Event) -> None:
+    """A profile fetched from the platform, or what a web-chat visitor said about itself: what
+    it says replaces what we had (an absent or null field changes nothing). The contact may
+    not exist yet (a visitor fills the pre-chat form before writing): it is created."""
+    data: dict[str, Any] = event.payload()
+    values = {k: data[k] for k in ("name", "username", "picture_url", "email") if data.get(k)}
+    if not values:
+        return
+    now = utc_now()
+    upsert = _insert(session, CONTACTS).values(
+        id=uuid.UUID(str(data["contact_id"])),
+        workspace_id=workspace_id,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={**{k: getattr(upsert.excluded, k) for k in values}, "updated_at": now},
+            # A contact id of another workspace is never touched.
+            where=CONTACTS.c.workspace_id == workspace_id,
+        )
+    )
+
+
+async def _conversation_changed(
+    session: AsyncConnection,
+    workspace_id: uuid.UUID,
+    data: dict[str, Any],
+    changes: dict[str, Any],
+    event_id: str,
+) -> None:
+    """An agent's status, assignment, team or snooze: the latest on the stream wins. What
+    routing did (`routed`) is in the database already: its event only tells the inboxes."""
+    if data.get("routed"):
+        return
+    values: dict[str, Any] = {}
+    if changes.get("status") in ("open", "pending", "resolved", "snoozed"):
+        values["status"] = changes["status"]
+        values["snoozed_until"] = (
+            datetime.fromisoformat(changes["snoozed_until"])
+            if changes["status"] == "snoozed" and changes.get("snoozed_until")
+            else None
+        )
+    if "assignee_id" in changes:
+        assignee = changes["assignee_id"]
+        values["assignee_id"] = uuid.UUID(str(assignee)) if assignee else None
+    if "team_id" in changes:
+        team = changes["team_id"]
+        values["team_id"] = uuid.UUID(str(team)) if team else None
+    if "priority" in changes:
+        values["priority"] = changes["priority"] if changes["priority"] in PRIORITIES else None
+    conversation_id = uuid.UUID(str(data["conversation_id"]))
+    if values.get("status") == "resolved":  # counted before it is applied (a repeat is not)
+        await reports.record_resolved(
+            session, workspace_id, conversation_id, event_id, data.get("by")
+        )
+    if values:
+        await session.execute(
+            sa.update(CONVERSATIONS)
+            .where(
+                CONVERSATIONS.c.workspace_id == workspace_id,
+                CONVERSATIONS.c.id == conversation_id,
+            )
+            .values(**values)
+        )
+    if isinstance(changes.get("labels"), list):
+        await _set_labels(session, workspace_id, conversation_id, changes["labels"])
+    if isinstance(changes.get("labels_add"), list):
+        await _add_labels(session, workspace_id, conversation_id, changes["labels_add"])
+
+
+async def _set_labels(
+    session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID, labels: list[Any]
+) -> None:
+    """The conversation's whole label set, replaced (the latest change on the stream wins)."""
+    if not await _exists(session, workspace_id, conversation_id):
+        return
+    await session.execute(sa.delete(LABELS).where(LABELS.c.conversation_id == conversation_id))
+    wanted = sorted({str(label) for label in labels if isinstance(label, str) and label})
+    if wanted:
+        await session.execute(
+            sa.insert(LABELS),
+            [
+                {"workspace_id": workspace_id, "conversation_id": conversation_id, "label": label}
+                for label in wanted
+            ],
+        )
+
+
+async def _add_labels(
+    session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID, labels: list[Any]
+) -> None:
+    """Labels added to the set (an automation rule's): whatever else it holds stays."""
+    wanted = sorted({str(label) for label in labels if isinstance(label, str) and label})
+    if not wanted or not await _exists(session, workspace_id, conversation_id):
+        return
+    await session.execute(
+        _insert(session, LABELS).on_conflict_do_nothing(),
+        [
+            {"workspace_id": workspace_id, "conversation_id": conversation_id, "label": label}
+            for label in wanted
+        ],
+    )
+
+
+async def _exists(
+    session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> bool:
+    found = await session.execute(
+        sa.select(CONVERSATIONS.c.id).where(
+            CONVERSATIONS.c.workspace_id == workspace_id, CONVERSATIONS.c.id == conversation_id
+        )
+    )
+    return found.first() is not None
+
+
+# The events other than message.created that this group stores, applied one at a time.
+_HANDLERS: dict[str, Callable[[AsyncConnection, uuid.UUID, Event], Awaitable[None]]] = {
+    "contact.updated": _contact_updated,
+    "message.updated": _message_updated,
+    "conversation.updated": _conversation_updated,
+}

@@ -1,0 +1,82 @@
+"""The "profile" consumer group: after a new Instagram or Messenger contact writes, fetch
+their name, username and picture from the Graph user-profile endpoint, off the webhook
+path, and publish `contact.updated`. A profile is refreshed at most daily; a failure
+leaves the id shown and is tried again on a later message (after a short pause)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from adapters import profiles
+from hub.bus import Event
+from hub.privacy import erasure
+from schemas.message import ChannelKind
+
+if TYPE_CHECKING:
+    from hub.services import Services
+
+log = logging.getLogger("hub.profiles")
+
+FRESH_S = 24 * 3600
+RETRY_AFTER_FAILURE_S = 300
+KINDS = (ChannelKind.INSTAGRAM, ChannelKind.MESSENGER)
+
+
+class Profiler:
+    def __init__(self, services: Services, client: httpx.AsyncClient) -> None:
+        self.services = services
+        self.client = client
+
+    async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
+        for event in events:
+            if event.name != "message.created":
+                continue
+            data = event.payload()
+            message: dict[str, Any] = data.get("message") or {}  # type: ignore[assignment]
+            contact: dict[str, Any] = data.get("contact") or {}  # type: ignore[assignment]
+            user_id = contact.get("platform_user_id")
+            if (
+                message.get("direction") != "in"
+                or message.get("channel_kind") not in KINDS
+                or not user_id
+            ):
+                continue
+            await self._refresh(workspace_id, message, str(user_id), event.id)
+
+    async def _refresh(
+        self, workspace_id: str, message: dict[str, Any], user_id: str, event_id: str
+    ) -> None:
+        bus = self.services.bus
+        contact_id = str(message["contact_id"])
+        if not await bus.remember(
+            workspace_id, f"profile:{contact_id}", "asked", ttl_s=FRESH_S, only_new=True
+        ):
+            return  # fetched (or being fetched) within the day
+        resolved = await self.services.channels.by_id(uuid.UUID(str(message["channel_id"])))
+        if resolved is None:
+            return
+        profile = await profiles.fetch(
+            self.client, resolved.context.kind, user_id, resolved.secrets, self.services.platforms
+        )
+        if profile is None:
+            await bus.remember(
+                workspace_id, f"profile:{contact_id}", "failed", ttl_s=RETRY_AFTER_FAILURE_S
+            )
+            return
+        if await erasure.erased_after(bus, workspace_id, contact_id, event_id):
+            # The person was erased while we asked: their profile is not kept, and if they
+            # write again it is asked for again.
+            await bus.forget(workspace_id, [f"profile:{contact_id}"])
+            return
+        update = {
+            "contact_id": contact_id,
+            "name": profile.name,
+            "username": profile.username,
+            "picture_url": profile.picture_url,
+        }
+        await bus.publish(workspace_id, "contact.updated", json.dumps(update))

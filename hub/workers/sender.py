@@ -1,0 +1,236 @@
+"""The "send" consumer group: agents' replies in platform conversations go out through the
+platform's API, and the result comes back as `message.updated`.
+
+Never twice: before calling the platform a worker claims the message on the bus
+(`remember(only_new=True)`). Only answers that prove nothing was sent (5xx, 429, a
+connection that could not be opened) are retried, by the claim holder, with backoff that
+honours the platform's wait. A timeout or a connection lost after the request left proves
+nothing: the send is failed ("unknown_outcome"), not retried. A claim found without an
+outcome means a worker died mid-call: the platform may or may not have the message, so it
+is marked failed ("interrupted") rather than sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from adapters.outbound import Outcome, Outgoing, send
+from adapters.window import PRIVATE_REPLY, window
+from hub.bus import Event
+from schemas.message import ChannelKind, DeliveryStatus, Direction, utc_now
+
+if TYPE_CHECKING:
+    from hub.services import Services
+
+log = logging.getLogger("hub.sender")
+
+CLAIM_TTL_S = 7 * 24 * 3600
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # about half a minute in all, then failed
+MAX_WAIT_S = 60.0  # a platform asking for longer than this gets the send failed, not a stall
+
+
+class Sender:
+    def __init__(self, services: Services, client: httpx.AsyncClient) -> None:
+        self.services = services
+        self.client = client
+
+    async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
+        for event in events:
+            if event.name == "message.updated" and '"send"' in event.data:
+                await self._react_once(workspace_id, event)
+            if event.name != "message.created":
+                continue
+            message: dict[str, Any] = event.payload().get("message") or {}  # type: ignore[assignment]
+            if (
+                message.get("direction") != Direction.OUT
+                or message.get("status") != DeliveryStatus.PENDING
+                or message.get("channel_kind") == ChannelKind.WEBCHAT
+            ):
+                continue
+            await self._send_once(workspace_id, message)
+
+    async def _send_once(self, workspace_id: str, message: dict[str, Any]) -> None:
+        bus = self.services.bus
+        message_id = str(message["id"])
+        if not await bus.remember(
+            workspace_id, f"send:{message_id}", "claimed", ttl_s=CLAIM_TTL_S, only_new=True
+        ):
+            if await bus.recall(workspace_id, f"sent:{message_id}") is None:
+                kind = str(message.get("channel_kind"))
+                self.services.metrics.sent(kind, "failed", "interrupted")
+                await self._update(
+                    workspace_id,
+                    message,
+                    {
+                        "status": "failed",
+                        "error": {
+                            "code": "interrupted",
+                            "message": "The send was interrupted; it is "
+                            "not retried automatically, so the message cannot arrive twice.",
+                        },
+                    },
+                )
+            return
+        outcome = await self._attempt(workspace_id, message)
+        self.services.metrics.sent(str(message.get("channel_kind")), outcome.kind, outcome.code)
+        await bus.remember(workspace_id, f"sent:{message_id}", outcome.kind, ttl_s=CLAIM_TTL_S)
+        if outcome.kind == "sent" and outcome.platform_message_id:
+            # Status webhooks name the platform's id: let them find our message.
+            await bus.remember(
+                workspace_id,
+                f"pmid:{message['channel_id']}:{outcome.platform_message_id}",
+                message_id,
+                ttl_s=CLAIM_TTL_S,
+            )
+            await self._update(
+                workspace_id,
+                message,
+                {
+                    "status": "sent",
+                    "platform_message_id": outcome.platform_message_id,
+                },
+            )
+        elif outcome.kind == "needs_reconnect":
+            await self.services.channels.mark(
+                uuid.UUID(str(message["channel_id"])), "needs_reconnect"
+            )
+            await self._update(workspace_id, message, _failed("needs_reconnect", outcome.reason))
+        else:
+            await self._update(
+                workspace_id, message, _failed(outcome.code or outcome.kind, outcome.reason)
+            )
+
+    async def _react_once(self, workspace_id: str, event: Event) -> None:
+        """An agent's reaction: claimed like a message, so it is sent at most once; if the
+        platform refuses it, the reaction is taken back in the inbox."""
+        data: dict[str, Any] = event.payload()
+        send = data.get("send")
+        if not isinstance(send, dict):
+            return
+        key = f"send:react:{event.id}"
+        if not await self.services.bus.remember(
+            workspace_id, key, "claimed", ttl_s=CLAIM_TTL_S, only_new=True
+        ):
+            return
+        outgoing = await self._outgoing(
+            workspace_id, {**data, "id": data["message_id"], "text": ""}
+        )
+        if isinstance(outgoing, Outgoing):
+            outgoing = dataclasses.replace(
+                outgoing,
+                reaction=str(send.get("reaction") or ""),
+                reply_to=data["platform_message_id"],
+            )
+            outcome = await self._retrying(outgoing, str(data["message_id"]))
+        else:
+            outcome = outgoing
+        if outcome.kind != "sent":
+            reaction = dict(data["changes"]["reaction"], action="unreact", emoji=None)
+            await self.services.bus.publish(
+                workspace_id,
+                "message.updated",
+                json.dumps(
+                    {
+                        **{
+                            k: data[k]
+                            for k in (
+                                "channel_id",
+                                "conversation_id",
+                                "platform_message_id",
+                                "message_id",
+                            )
+                        },
+                        "changes": {"reaction": reaction},
+                        "error": {"code": outcome.code or outcome.kind, "message": outcome.reason},
+                    }
+                ),
+                conversation_id=str(data["conversation_id"]),
+            )
+
+    async def _attempt(self, workspace_id: str, message: dict[str, Any]) -> Outcome:
+        outgoing = await self._outgoing(workspace_id, message)
+        if isinstance(outgoing, Outcome):
+            return outgoing
+        return await self._retrying(outgoing, str(message["id"]))
+
+    async def _retrying(self, outgoing: Outgoing, label: str) -> Outcome:
+        platforms = self.services.platforms
+        outcome = await send(self.client, outgoing, platforms)
+        for delay in RETRY_DELAYS_S:
+            if outcome.kind != "retry":
+                return outcome
+            wait = outcome.after_s if outcome.after_s is not None else delay
+            if wait > MAX_WAIT_S:
+                break
+            log.info("send of %s retried in %.1fs: %s", label, wait, outcome.reason)
+            await asyncio.sleep(wait)
+            outcome = await send(self.client, outgoing, platforms)
+        if outcome.kind == "retry":
+            return Outcome.failed(
+                f"The platform did not accept it: {outcome.reason}", "unavailable"
+            )
+        return outcome
+
+    async def _outgoing(self, workspace_id: str, message: dict[str, Any]) -> Outgoing | Outcome:
+        services = self.services
+        resolved = await services.channels.by_id(uuid.UUID(str(message["channel_id"])))
+        if resolved is None:
+            return Outcome.failed("The channel is disconnected.", "channel_disconnected")
+        if resolved.status == "needs_reconnect":
+            return Outcome.failed("The channel needs to be reconnected.", "needs_reconnect")
+        ref = await services.ingress.conversation(
+            uuid.UUID(workspace_id), uuid.UUID(str(message["conversation_id"]))
+        )
+        if not ref.thread:
+            return Outcome.failed("The conversation has no platform address.", "no_address")
+        comment = ref.thread.split(":", 1)[1] if ref.thread.startswith("comment:") else None
+        row = await services.store.conversation(uuid.UUID(workspace_id), ref.id)
+        current = window(ref.channel_kind, row.last_inbound_at if row else None, utc_now())
+        private = comment is not None and bool(message.get("private_reply"))
+        if private:  # Meta: one private reply to a comment, within 7 days of it
+            current = window(PRIVATE_REPLY, row.last_inbound_at if row else None, utc_now())
+        if (comment is None or private) and not current.open:  # public replies have no window
+            closed = current.closes_at.isoformat() if current.closes_at else "earlier"
+            return Outcome.failed(
+                f"The messaging window closed at {closed}: the person has to write first.",
+                "window_closed",
+            )
+        return Outgoing(
+            kind=resolved.context.kind,
+            account_id=resolved.context.account_id,
+            recipient="" if comment else ref.thread,
+            text=str(message.get("text") or ""),
+            reply_to=message.get("reply_to"),
+            comment_id=comment,
+            public=comment is not None and not private,
+            secrets=resolved.secrets,
+            human_agent=current.human_agent and comment is None,
+        )
+
+    async def _update(
+        self, workspace_id: str, message: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        data = {
+            "channel_id": message["channel_id"],
+            "conversation_id": message["conversation_id"],
+            "platform_message_id": message["platform_message_id"],
+            "message_id": message["id"],
+            "changes": changes,
+        }
+        await self.services.bus.publish(
+            workspace_id,
+            "message.updated",
+            json.dumps(data),
+            conversation_id=str(message["conversation_id"]),
+        )
+
+
+def _failed(code: str, reason: str | None) -> dict[str, Any]:
+    return {"status": "failed", "error": {"code": code, "message": reason or "The send failed."}}

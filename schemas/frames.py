@@ -1,0 +1,152 @@
+"""Wire frames of the realtime protocol v1 (docs/protocol.md). `schemas/` is generated from
+these models by `scripts/export-schemas`."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from schemas.message import Attachment
+
+EVENT_NAMES = (
+    "message.created",
+    "message.updated",
+    "conversation.created",
+    "conversation.updated",
+    "typing",
+    "presence",
+    "contact.updated",
+    "contact.deleted",
+    "channel.updated",
+    "routing.updated",
+)
+
+# An escaped NUL (`\u0000`) whose backslash is not itself escaped.
+_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def without_nul(text: str) -> str:
+    """JSON text with each NUL character made U+FFFD. No Postgres text or jsonb holds NUL:
+    one would fail a lookup with a 500, or stop the persist group on its event (and on every
+    event behind it)."""
+    return _NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+Cursor = Annotated[str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$", max_length=41)]
+ClientId = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# client -> server
+
+
+class Hello(_Frame):
+    type: Literal["hello"]
+    token: str = Field(min_length=1, max_length=4096)
+    resume_from: Cursor | None = None
+
+
+class MessageSend(_Frame):
+    type: Literal["message.send"]
+    client_id: ClientId
+    conversation_id: uuid.UUID | None = Field(
+        default=None, description="Required for agents; a visitor has one conversation"
+    )
+    text: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+    reply_to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The platform message id of the message this answers (quoted on the platform)",
+    )
+    note: bool = Field(
+        default=False, description="Agents: a private note for the other agents, never sent"
+    )
+    private_reply: bool = Field(
+        default=False,
+        description="In a comment conversation: answer the comment as a private message "
+        "instead of a public reply",
+    )
+
+    @field_validator("attachments")
+    @classmethod
+    def _finite(cls, value: list[Attachment]) -> list[Attachment]:
+        # NaN and 1e999 (infinity) parse, but no JSON (nor Postgres jsonb) holds them.
+        for attachment in value:
+            for degrees in (attachment.latitude, attachment.longitude):
+                if degrees is not None and not math.isfinite(degrees):
+                    raise ValueError("latitude and longitude must be finite numbers")
+        return value
+
+
+class Typing(_Frame):
+    type: Literal["typing"]
+    conversation_id: uuid.UUID | None = None
+    on: bool
+
+
+class Read(_Frame):
+    type: Literal["read"]
+    conversation_id: uuid.UUID | None = None
+    up_to: Cursor
+
+
+class Ping(_Frame):
+    type: Literal["ping"]
+
+
+class Presence(_Frame):
+    type: Literal["presence"]
+    state: Literal["online", "away"] = Field(description="Agents only: away gets nothing new")
+
+
+ClientFrame = Annotated[
+    Hello | MessageSend | Typing | Read | Ping | Presence, Field(discriminator="type")
+]
+client_frame = TypeAdapter[ClientFrame](ClientFrame)
+
+
+# server -> client
+
+
+class Welcome(_Frame):
+    type: Literal["welcome"] = "welcome"
+    cursor: Cursor = Field(description="Id of the last event before the ones that follow")
+    resumed: bool
+
+
+class EventFrame(_Frame):
+    type: Literal["event"] = "event"
+    id: Cursor
+    name: Literal[EVENT_NAMES]  # type: ignore[valid-type]
+    data: dict[str, Any]
+
+
+class Ack(_Frame):
+    type: Literal["ack"] = "ack"
+    client_id: ClientId
+    message_id: uuid.UUID
+    duplicate: bool = False
+
+
+class Error(_Frame):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    client_id: ClientId | None = None
+
+
+class Pong(_Frame):
+    type: Literal["pong"] = "pong"
+
+
+ServerFrame = Annotated[Welcome | EventFrame | Ack | Error | Pong, Field(discriminator="type")]
+server_frame = TypeAdapter[ServerFrame](ServerFrame)
