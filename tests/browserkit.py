@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import tiers
 from tests.servers import HubProcess, demo, demo_seed
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -35,6 +36,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def _need_chromium() -> None:
+    tiers.require("browser", "Chromium")
     if (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) or shutil.which(CHROMIUM):
         return
     message = f"Chromium is not installed at {CHROMIUM} (set CHROMIUM to its path)"

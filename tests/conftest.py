@@ -16,8 +16,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from hub.settings import Settings
+from tests import tiers
 
-pytest_plugins = ["tests.browserkit"]
+pytest_plugins = ["tests.tiers", "tests.browserkit"]
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -33,6 +34,7 @@ def _answers(host: str, port: int) -> bool:
 
 
 def _need(service: str, host: str, port: int) -> None:
+    tiers.require(service.lower().replace("postgresql", "postgres"), service)
     if _answers(host, port):
         return
     message = f"{service} is not answering on {host}:{port}"

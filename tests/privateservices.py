@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import tiers
+
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 REDIS_SERVER = os.environ.get("REDIS_SERVER", shutil.which("redis-server") or "redis-server")
 
@@ -176,6 +178,7 @@ class PrivatePostgres:
 
 @contextmanager
 def private_postgres() -> Iterator[PrivatePostgres]:
+    tiers.require("postgres", "a private PostgreSQL")
     root = Path(tempfile.mkdtemp(prefix="hub-pg-"))
     root.chmod(0o755)
     pg = PrivatePostgres(root)
@@ -263,6 +266,7 @@ class PrivateRedis:
 
 @contextmanager
 def private_redis() -> Iterator[PrivateRedis]:
+    tiers.require("redis", "a private Redis")
     root = Path(tempfile.mkdtemp(prefix="hub-redis-"))
     server = PrivateRedis(root)
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import tiers
 from tests.conftest import IN_CI
 from tests.privateservices import REDIS_SERVER, free_port
 
@@ -167,6 +168,7 @@ def need_binaries() -> None:
 
 @contextmanager
 def private_cluster() -> Iterator[PrivateCluster]:
+    tiers.require("redis", "a private Redis Cluster")
     root = Path(tempfile.mkdtemp(prefix="hub-cluster-"))
     cluster = PrivateCluster(root)
     try:

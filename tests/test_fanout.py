@@ -13,6 +13,8 @@ from hub.bus.memory import MemoryBus
 from hub.errors import CursorTooOld, TooSlow
 from hub.realtime.fanout import Fanout, Outlet
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 async def fanout() -> Fanout:

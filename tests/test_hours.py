@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from hub.channels.hours import DAYS, BusinessHours, InvalidHours, InvalidTimezone
 
+pytestmark = pytest.mark.unit
+
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,8 @@ from hub.realtime.protocol import (
 )
 from schemas import frames
 from schemas.codes import CloseCode
+
+pytestmark = pytest.mark.unit
 
 CONV = str(uuid.uuid4())
 

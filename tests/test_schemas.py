@@ -33,6 +33,8 @@ from schemas.message import (
     SenderType,
 )
 
+pytestmark = pytest.mark.unit
+
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 GENERATED = generate()
 

@@ -10,6 +10,8 @@ from cryptography.fernet import Fernet
 
 from hub.settings import Settings, SettingsError
 
+pytestmark = pytest.mark.unit
+
 KEY = Fernet.generate_key().decode()
 SECRET = "s" * 40
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,8 @@ from schemas.message import (
     message_id_for,
 )
 from tests.payloads import context, every, fixture_path, load
+
+pytestmark = pytest.mark.unit
 
 IG = ChannelKind.INSTAGRAM
 NOBODY = Contact("")  # the payload does not name the author

@@ -20,6 +20,8 @@ from schemas.message import Attachment, AttachmentType, ChannelKind, Direction, 
 from tests.adapters.test_instagram import ENTRIES, check_documented, expect, from_body, jsonc, only
 from tests.payloads import context, every, fixture_path, load
 
+pytestmark = pytest.mark.unit
+
 MS = ChannelKind.MESSENGER
 PAGE = "404217156637689"  # the Page in bottender's single-element fixtures
 USER = "1423587017700273"  # its customer (PSID)

@@ -11,6 +11,8 @@ import pytest
 from adapters.meta import handshake, signature_ok
 from tests.payloads import load
 
+pytestmark = pytest.mark.unit
+
 
 def vectors() -> dict[str, Any]:
     loaded: dict[str, Any] = load("meta/signature_test_vectors.json")

@@ -15,6 +15,8 @@ import pytest
 from adapters.meta import Refusal, SignedRequest, read_signed_request, signed_request
 from tests.payloads import load
 
+pytestmark = pytest.mark.unit
+
 VECTORS = load("meta/signature_test_vectors.json")["signed_request"]
 
 

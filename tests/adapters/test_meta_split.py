@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.meta import split
 from schemas.message import ChannelKind
 from tests.payloads import load
+
+pytestmark = pytest.mark.unit
 
 
 def test_a_batch_of_two_pages_makes_two_pieces() -> None:

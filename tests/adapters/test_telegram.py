@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,8 @@ from adapters.base import (
 )
 from schemas.message import ChannelKind, Message, SenderType, contact_id_for, message_id_for
 from tests.payloads import context, every, fixture_path, load
+
+pytestmark = pytest.mark.unit
 
 BOT = "313534466"  # the bot of the bottender fixtures
 F = TypeVar("F", bound=Callable[..., None])
