@@ -6,13 +6,12 @@ import argparse
 import asyncio
 import getpass
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
 
 from hub.errors import HubError
-from hub.settings import Settings, SettingsError
+from hub.settings import ProcessOptions, Settings, SettingsError, embedded
 from hub.web import logs, serving
 
 
@@ -100,9 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from hub.web.app import create_app
 
     data_dir = Path(args.data_dir)
-    # The demo is the embedded default by definition: its own SQLite file, the in-process bus.
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    settings = Settings.from_env(env, demo=True, data_dir=data_dir)
+    settings = embedded(data_dir)
     if settings.public_url is None:
         settings = settings.with_overrides(public_url=f"http://{args.host}:{args.port}")
     migrate(settings)
@@ -191,6 +188,11 @@ def _positive(raw: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        options = ProcessOptions.from_env()
+    except SettingsError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     parser = argparse.ArgumentParser(prog="hub", description="SosyoCRM hub")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run a web process")
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     worker.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("HUB_WORKER_PORT") or 0) or None,
+        default=options.worker_port,
         help="serve /healthz, /readyz and /metrics on this port (HUB_WORKER_PORT; none if unset)",
     )
     worker.set_defaults(run=cmd_worker)
@@ -231,9 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         "verify", help="check the audit log's hash chain; exit 1 naming the first broken row"
     ).set_defaults(run=cmd_audit_verify)
     args = parser.parse_args(argv)
-    fmt = os.environ.get("HUB_LOG_FORMAT") or (
-        "json" if args.command in ("serve", "worker") else "text"
-    )
+    fmt = options.log_format or ("json" if args.command in ("serve", "worker") else "text")
     try:
         logs.configure(fmt)
     except ValueError as exc:

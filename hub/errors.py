@@ -149,10 +149,3 @@ class Conflict(HubError):
     close_code = CloseCode.BAD_FRAME
     code = "conflict"
     default_message = "That conflicts with what exists."
-
-
-class MethodNotAllowed(HubError):
-    status = 405
-    close_code = CloseCode.BAD_FRAME
-    code = "method_not_allowed"
-    default_message = "Method not allowed."

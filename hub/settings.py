@@ -89,10 +89,6 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def uses_redis(self) -> bool:
-        return self.redis_url is not None
-
-    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -143,7 +139,7 @@ class Settings:
                 ) from None
         database_url = _database_url(
             env.get("DATABASE_URL")
-            or f"sqlite+aiosqlite:///{(data_dir / 'hub.storage.engine').resolve()}"
+            or f"sqlite+aiosqlite:///{(data_dir / 'hub.db').resolve()}"
         )
         redis_url = env.get("REDIS_URL") or None
         if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
@@ -242,6 +238,32 @@ for _name, _default in Settings.__dataclass_fields__.items():
         _TUNABLES[_name] = _positive_int
     elif _name.endswith("_s"):
         _TUNABLES[_name] = _positive_float
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOptions:
+    """What the `hub` command reads before it builds `Settings`: the log format (it logs the
+    settings' own errors) and the worker's health port (the default of `--port`)."""
+
+    log_format: str | None = None
+    worker_port: int | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessOptions:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        return cls(
+            log_format=env.get("HUB_LOG_FORMAT") or None,
+            worker_port=reader.get("HUB_WORKER_PORT", _positive_int, default=None),
+        )
+
+
+def embedded(data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of `hub demo`: the embedded default by definition (its own SQLite file and
+    the in-process bus, whatever DATABASE_URL and REDIS_URL say), secrets made on first use."""
+    env = os.environ if environ is None else environ
+    own = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    return Settings.from_env(own, demo=True, data_dir=data_dir)
 
 
 class _Reader:

@@ -603,7 +603,7 @@ def valid_rest_send(hub: Hub) -> None:
     answer = hub.http.post(
         f"/api/conversations/{hub.conversation_id}/messages",
         json={"client_id": f"rest-{n}", "text": text},
-        headers=hub.accounts.auth,
+        headers=hub.auth,
     )
     assert answer.status_code == 202, answer.text
     hub.expected[text] = 1
@@ -716,15 +716,15 @@ def test_fuzzed_rest_bodies_get_4xx_and_valid_sends_are_stored_once(hub: Hub) ->
     conversation = f"/api/conversations/{hub.conversation_id}"
     endpoints: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         ("POST", "/api/auth/login", {}, {"email": hub.tenant.email, "password": "wrong-pw"}),
-        ("POST", conversation + "/messages", hub.accounts.auth, {"client_id": "x", "text": "hi"}),
-        ("PATCH", conversation, hub.accounts.auth, {"status": "open", "labels": ["vip"]}),
+        ("POST", conversation + "/messages", hub.auth, {"client_id": "x", "text": "hi"}),
+        ("PATCH", conversation, hub.auth, {"status": "open", "labels": ["vip"]}),
         ("POST", "/api/widget/token", widget, {"channel": hub.tenant.public_key}),
         ("POST", "/api/widget/profile", widget, {"token": hub.visitor_token, "name": "Ada"}),
         ("POST", "/api/widget/history", widget, {"token": hub.visitor_token, "limit": 5}),
         (
             "POST",
             "/api/channels",
-            hub.accounts.auth,
+            hub.auth,
             {"kind": "webchat", "name": "w", "allowed_origins": []},
         ),
     ]
@@ -788,7 +788,7 @@ def test_fuzzed_query_parameters_get_4xx(hub: Hub) -> None:
     def run(path: str, query: dict[str, str], q: str, before: str) -> None:
         if path == "/api/search":
             query = {"q": q}
-        answer = hub.http.get(path, params=query, headers=hub.accounts.auth)
+        answer = hub.http.get(path, params=query, headers=hub.auth)
         acceptable(answer)
         history = hub.http.post(
             "/api/widget/history",
@@ -832,7 +832,7 @@ def limited_routes(hub: Hub) -> list[tuple[str, dict[str, str]]]:
             {"x-telegram-bot-api-secret-token": hub.telegram_secret},
         ),
         ("/api/auth/login", {}),
-        (f"/api/conversations/{hub.conversation_id}/messages", hub.accounts.auth),
+        (f"/api/conversations/{hub.conversation_id}/messages", hub.auth),
         ("/api/widget/token", {"origin": ORIGIN}),
     ]
 

@@ -33,7 +33,7 @@ def test_redis_away_is_unavailable_over_rest_and_sockets(tmp_path: Path) -> None
         pytest.skip(problem)
     with privateservices.private_redis() as redis_server:
         env = base_env(
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'hub.storage.engine'}",
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
             REDIS_URL=redis_server.url,
             HUB_SECRET_KEY="outage-" + uuid.uuid4().hex + uuid.uuid4().hex,
             HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from hub.settings import Settings, SettingsError
+from hub.settings import ProcessOptions, Settings, SettingsError, embedded
 
 pytestmark = pytest.mark.unit
 
@@ -23,7 +23,7 @@ def env(**extra: str) -> dict[str, str]:
 def test_defaults_are_the_embedded_default(tmp_path: Path) -> None:
     s = Settings.from_env(env(HUB_DATA_DIR=str(tmp_path)))
     assert s.redis_url is None
-    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/hub.storage.engine"
+    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/hub.db"
     assert s.encryption_keys == (KEY,)
     assert s.max_frame_bytes == 65536
 
@@ -81,3 +81,31 @@ def test_demo_generates_secrets_once_and_reuses_them(tmp_path: Path) -> None:
     assert first.encryption_keys == second.encryption_keys
     Fernet(first.encryption_keys[0])
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_the_command_s_own_options_are_read_here_and_checked() -> None:
+    assert ProcessOptions.from_env({}) == ProcessOptions(log_format=None, worker_port=None)
+    read = ProcessOptions.from_env({"HUB_LOG_FORMAT": "json", "HUB_WORKER_PORT": "9100"})
+    assert read == ProcessOptions(log_format="json", worker_port=9100)
+    with pytest.raises(SettingsError, match="HUB_WORKER_PORT must be a positive integer"):
+        ProcessOptions.from_env({"HUB_WORKER_PORT": "ninety"})
+
+
+def test_the_demo_is_embedded_whatever_the_environment_names(tmp_path: Path) -> None:
+    outside = env(DATABASE_URL="postgresql://u@h/db", REDIS_URL="redis://h:6379/0")
+    settings = embedded(tmp_path, outside)
+    assert settings.is_sqlite and settings.redis_url is None
+    assert settings.secret_key == SECRET
+
+
+def test_only_the_settings_module_reads_the_environment() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    readers = []
+    for path in sorted([*root.glob("hub/**/*.py"), *root.glob("adapters/**/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                if isinstance(node.value, ast.Name) and node.value.id == "os":
+                    readers.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert readers and all(r.startswith("hub/settings.py:") for r in readers), readers

@@ -46,10 +46,6 @@ def act_for(workspace_id: uuid.UUID | str) -> None:
     _acting_for.set(uuid.UUID(str(workspace_id)))
 
 
-def acting_for_now() -> uuid.UUID | None:
-    return _acting_for.get()
-
-
 @contextmanager
 def acting_for(workspace_id: uuid.UUID | str | None) -> Iterator[None]:
     """Database work inside the block is done for this workspace (None: for none in particular)."""
