@@ -1,5 +1,6 @@
 """The repo's entry points: scripts are present, executable and parse; the Procfile names the
-processes; the benchmark plugin publishes through the real ingress and reads its own frames."""
+processes; the benchmark plugin publishes through the real ingress and reads its own frames;
+the fan-out harness measures the floor peer."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import redis
 from cryptography.fernet import Fernet
 
 from hub.bus.redis import RedisBus
 from schemas.message import conversation_id_for
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")  # as tests/conftest.py
@@ -98,6 +103,52 @@ def test_soak_answers_help() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--reconnect-every" in result.stdout and "--minutes" in result.stdout
+
+
+@pytest.mark.redis
+def test_bench_harness_measures_the_floor(redis_prefix: str, tmp_path: Path) -> None:
+    """The fan-out harness against the floor peer: the peer starts and answers, the harness's
+    subscribers join, every message published through Redis arrives, and the JSON line holds
+    the figures `scripts/bench/run` reads. (The other peers need .venv-bench's libraries.)"""
+    bench, port, room = ROOT / "scripts/bench", free_port(), redis_prefix
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["REDIS_URL"] = REDIS_URL
+    with (tmp_path / "raw.log").open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "peers.raw", str(port)], cwd=bench, env=env, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while not _listening(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the floor did not start:\n{(tmp_path / 'raw.log').read_text()}")
+            time.sleep(0.05)
+        load = "--subs 2 --rate 50 --dur 1 --drain 3 --room".split()
+        result = subprocess.run(
+            [sys.executable, "fanout.py", "raw", f"ws://127.0.0.1:{port}/ws", *load, room],
+            cwd=bench,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+        redis.Redis.from_url(REDIS_URL).delete(f"bench:{room}")
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout.splitlines()[-1])
+    assert row["system"] == "raw" and row["subs"] == 2 and row["sent"] >= 45
+    assert row["expected"] == row["delivered"] == 2 * row["sent"] and row["loss"] == 0
+    assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"] and row["deliveries_per_s"] > 0
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def test_procfile_names_the_processes() -> None:

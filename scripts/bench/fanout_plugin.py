@@ -1,4 +1,4 @@
-"""The hub's plugin for the shared fan-out harness (`fanout.py hub URL`, HUB_PLUGIN=fanout_plugin).
+"""The hub's plugin for the fan-out harness (`fanout.py hub URL`, HUB_PLUGIN=fanout_plugin).
 
 - `publish` pushes each payload through the hub's real ingress: `Ingress.visitor_message`, the
   code path of a web-chat visitor's `message.send` (normalized `Message`, dedupe key, the publish

@@ -4,7 +4,7 @@
     .venv-bench/bin/python scripts/bench/plot.py /tmp/fanout.jsonl -o /tmp/fanout.png
     scripts/bench/run --systems hub,raw,socketio --rate 500,1000,2000 --plot /tmp/fanout.png
 
-Reads JSON lines as `scripts/bench/run` prints them (the shared harness's line per run plus
+Reads JSON lines as `scripts/bench/run` prints them (the harness's line per run plus
 run's columns: system, subs, rate, p50_ms, p99_ms, sent...). Where a (system, rate) was run more
 than once, the median of its runs is drawn. p99 is a solid line, p50 a dashed one of the same
 colour; a grey line marks 100 ms. A point stands at the rate the publisher managed (sent over

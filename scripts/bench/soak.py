@@ -388,7 +388,7 @@ def main() -> int:
     bench.bash(
         'ensure_redis; ensure_venv "$1" "" "$2"',
         str(bench.VENV),
-        str(bench.SHARED / "requirements.txt"),
+        str(bench.REQUIREMENTS),
     )
     bench.bash("ensure_postgres")
     with tempfile.TemporaryDirectory(prefix="hub-soak-") as tmp_name:

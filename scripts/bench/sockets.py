@@ -11,7 +11,7 @@ For each system, in the same run:
   deployed). Every socket is a web-chat visitor of its own (its own visitor token, signed here
   with the hub's signer, so its own conversation) on `/ws/visitor`, which says `hello` and
   waits for `welcome`: an authenticated socket that has joined its room.
-- **raw**: the shared harness's floor (`raw_server.py`, a bare `websockets` server), each
+- **raw**: the fan-out benchmark's floor (`peers/raw.py`, a bare `websockets` server), each
   socket subscribed to a room of its own.
 
 Steps: start the server; warm it up (200 sockets opened, welcomed and closed, so code paths
@@ -219,9 +219,9 @@ def run_raw(bench: Any, a: argparse.Namespace, servers: Any, tmp: Path) -> dict:
     port = bench.free_port()
     server = servers.start(
         "raw",
-        [bench.PY, str(bench.SHARED / "raw_server.py"), str(port)],
-        env=bench.base_env(),
-        cwd=tmp,
+        [bench.PY, "-m", "peers.raw", str(port)],
+        env=bench.base_env() | {"REDIS_URL": bench.REDIS_URL},
+        cwd=bench.HERE,
     )
     bench.wait_until(lambda: bench.answers(port), "listening", server, servers, "raw")
     try:
@@ -249,7 +249,7 @@ def main() -> int:
     bench.bash(
         'ensure_redis; ensure_postgres; ensure_venv "$1" "" "$2"',
         str(bench.VENV),
-        str(bench.SHARED / "requirements.txt"),
+        str(bench.REQUIREMENTS),
     )
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:

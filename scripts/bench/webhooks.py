@@ -82,7 +82,7 @@ def install_uvloop() -> None:
 
 def messenger_body(page_id: str, sender: str, mid: str, text: str, now_ms: int) -> bytes:
     """A Messenger delivery of one text message, shaped like
-    /work/shared/fixtures/messenger/webhook_text_full.json."""
+    tests/fixtures/messenger/webhook_text_full.json."""
     return json.dumps(
         {
             "object": "page",
@@ -543,8 +543,7 @@ def main() -> int:
     bench = _load_run()
     hub_venv = Path(a.hub_venv).resolve() if a.hub_venv else bench.VENV
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    bench.bash('ensure_redis; ensure_venv "$1" "" "$2"', str(bench.VENV),
-               str(bench.SHARED / "requirements.txt"))  # fmt: skip
+    bench.bash('ensure_redis; ensure_venv "$1" "" "$2"', str(bench.VENV), str(bench.REQUIREMENTS))
     bench.bash("ensure_postgres")
     if (a.profile or a.profile_worker) and not (bench.VENV / "bin" / "py-spy").exists():
         subprocess.run([bench.PY, "-m", "pip", "install", "-q", "py-spy"], check=True)
