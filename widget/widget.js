@@ -4,7 +4,9 @@
  * API: window.SosyoChat.open() .close() .toggle() .identify({user_id, user_hash, name, email})
  * .reset() .on(name, fn) .off(name, fn); events "ready", "message:received", "message:sent",
  * also dispatched on window as "sosyochat:<name>" CustomEvents.
- * Protocol v1 on /ws/visitor (docs/protocol.md); the token travels in hello, never in a URL.
+ * Protocol v1 on /ws/visitor (docs/protocol.md) through hubSocket, the hub's one socket client
+ * (hub/static/hubsocket.js), which the /widget.js route serves with this file inside one closure
+ * (docs/widget.md); the token travels in hello, never in a URL.
  * Storage keys "sosyocrm:<channel>:*": localStorage token (the visitor across reloads and tabs),
  * sessionStorage cursor and open state. With the channel's consent setting nothing is written
  * until the visitor starts a chat (sends a message or the pre-chat form).
@@ -105,13 +107,13 @@ input:focus,textarea:focus{border-color:var(--c)}
     input = $('input'), typingEl = $('typing'), statusEl = $('status'), pre = $('prechat'), composer = $('composer');
 
   let config = { title: null, greeting: null, colour: null, position: 'right', locale: null, prechat: { enabled: false }, consent_required: false, hours: null, limits: {} };
-  let token = null, ws = null, live = false, busy = false, stopped = false, tries = 0, timer = 0, loaded = false;
+  let token = null, stopped = false, loaded = false;
   let settled = false; // the settings request has ended, answered or not
   let open = false, unread = 0, typingOn = false, typingTimer = 0, agentTimer = 0, flashTimer = 0, readUpTo = null;
   let identity = script.getAttribute('data-user-id') ? { user_id: script.getAttribute('data-user-id'), user_hash: script.getAttribute('data-user-hash') } : null;
-  let cursor = null, conversation = null, profile = null;
+  let conversation = null, profile = null;
   const seen = new Map(); // message id -> element
-  const outbox = new Map(); // client_id -> {frame, el, text}, until the message's event arrives
+  const outbox = new Map(); // client_id -> {el}, until the message's event arrives
   const listeners = {};
   const pageTitle = document.title;
 
@@ -123,7 +125,6 @@ input:focus,textarea:focus{border-color:var(--c)}
     : Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => (x + 256).toString(16).slice(1)).join(''));
   const bottom = () => { list.scrollTop = list.scrollHeight; };
   const status = (state, key) => { statusEl.dataset.state = state; statusEl.textContent = t(key); };
-  const tx = (frame) => ws.send(JSON.stringify(frame));
   const post = (path, body) => fetch(hub + path, { method: 'POST', credentials: 'omit', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const after = (a, b) => { const [am, as] = a.split('-').map(Number), [bm, bs] = b.split('-').map(Number); return am > bm || (am === bm && as > bs); };
   const stateOfHours = () => (config.hours && !config.hours.open_now ? 'away' : 'online');
@@ -151,7 +152,7 @@ input:focus,textarea:focus{border-color:var(--c)}
     $('prechat-start').textContent = t('start');
     if (config.colour) host.style.setProperty('--sc-color', config.colour);
     wrap.classList.toggle('left', config.position === 'left');
-    if (!live) status(stopped ? 'off' : 'connecting', stopped ? 'unavailable' : 'connecting');
+    if (!socket.live) status(stopped ? 'off' : 'connecting', stopped ? 'unavailable' : 'connecting');
   }
 
   function showPrechat() {
@@ -189,6 +190,7 @@ input:focus,textarea:focus{border-color:var(--c)}
     const text = m.deleted ? '—' : m.text || (m.attachments && m.attachments.length ? `[${t('attachment')}]` : '');
     const el = p ? p.el : bubble(m.direction, text, '');
     outbox.delete(m.client_id);
+    if (m.client_id) socket.settle(m.client_id);
     el.className = 'm';
     el.dataset.id = m.id;
     el.dataset.at = String(Date.parse(m.sent_at) || Date.now());
@@ -230,7 +232,7 @@ input:focus,textarea:focus{border-color:var(--c)}
     if (!open || document.hidden) return;
     unread = 0;
     badge.hidden = true;
-    if (live && cursor && seen.size) tx({ type: 'read', up_to: cursor });
+    if (socket.cursor && seen.size) socket.send({ type: 'read', up_to: socket.cursor });
   }
 
   async function fetchConfig() {
@@ -259,7 +261,7 @@ input:focus,textarea:focus{border-color:var(--c)}
     if (profile) { const body = Object.assign({ token }, profile); profile = null; post('/api/widget/profile', body).catch(() => {}); }
     if (j.conversation_id !== conversation) { // another visitor: drop what was the old one's
       conversation = j.conversation_id;
-      cursor = null; loaded = false;
+      socket.cursor = null; loaded = false;
       put('sessionStorage', 'cursor', null);
       put('sessionStorage', 'conversation', conversation);
       seen.forEach((el) => el.remove());
@@ -281,61 +283,41 @@ input:focus,textarea:focus{border-color:var(--c)}
     bottom();
   }
 
-  async function connect() {
-    clearTimeout(timer);
-    if (ws || busy || stopped) return;
-    busy = true;
-    status('connecting', 'connecting');
-    try {
-      if (!token) await fetchToken();
-    } catch (e) {
-      console.warn('[SosyoChat]', e.message);
-      busy = false;
-      return stopped ? status('off', 'unavailable') : retry();
-    }
-    busy = false;
-    const s = ws = new WebSocket(hub.replace(/^http/, 'ws') + '/ws/visitor');
-    let last = 0, pingAt = 0;
-    const pinger = setInterval(() => { // a half-open socket would never close by itself
-      if (pingAt > last) return closed(4000);
-      if (live) { pingAt = Date.now(); tx({ type: 'ping' }); }
-    }, 25000);
-    const closed = (code) => {
-      if (ws !== s) return;
-      clearInterval(pinger);
-      ws = null; live = typingOn = false;
-      s.onclose = s.onmessage = null;
-      s.close();
-      if (code === 4409) { cursor = null; put('sessionStorage', 'cursor', null); loaded = false; } // reload history
+  const socket = hubSocket({ // reconnects with backoff and resumes from the cursor by itself
+    url: hub.replace(/^http/, 'ws') + '/ws/visitor',
+    async token() {
+      try {
+        if (!token) await fetchToken();
+      } catch (e) {
+        console.warn('[SosyoChat]', e.message);
+        if (!stopped) throw e; // try again later
+        status('off', 'unavailable');
+        return null;
+      }
+      return token;
+    },
+    onConnecting: () => status('connecting', 'connecting'),
+    onRetry: () => status('connecting', 'reconnecting'),
+    onClose() { typingOn = false; },
+    onCursorTooOld() { put('sessionStorage', 'cursor', null); loaded = false; }, // reload history
+    onDenied(code) {
       if (code === 4401) token = null; // fetch a fresh one
-      if (code === 4403) { stopped = true; return status('off', 'unavailable'); }
-      retry();
-    };
-    s.onopen = () => tx(cursor ? { type: 'hello', token, resume_from: cursor } : { type: 'hello', token });
-    s.onclose = (e) => closed(e.code);
-    s.onmessage = (e) => {
-      last = Date.now();
-      try { onFrame(JSON.parse(e.data)); } catch (err) { console.warn('[SosyoChat]', err); }
-    };
-  }
-
-  function retry() { // exponential backoff with jitter
-    const base = Math.min(30000, 500 * 2 ** tries++);
-    status('connecting', 'reconnecting');
-    timer = setTimeout(connect, base / 2 + Math.random() * base / 2);
-  }
+      if (code !== 4403) return true;
+      stopped = true;
+      status('off', 'unavailable');
+      return false;
+    },
+    onWelcome: onFrame,
+    onEvent: onFrame,
+    onFrame,
+  });
+  function connect() { if (!stopped) socket.connect(); }
 
   async function onFrame(f) {
     const p = f.client_id && outbox.get(f.client_id);
-    if (f.type === 'welcome' || f.type === 'event') {
-      cursor = f.cursor || f.id;
-      put('sessionStorage', 'cursor', cursor);
-    }
-    if (f.type === 'welcome') {
-      live = true; tries = 0;
+    if (f.type === 'welcome' || f.type === 'event') put('sessionStorage', 'cursor', socket.cursor);
+    if (f.type === 'welcome') { // the socket resends the outbox after it; the hub dedupes by client_id
       status(stateOfHours(), stateOfHours());
-      const s = ws;
-      outbox.forEach((o) => { if (o.ws !== s) { o.ws = s; s.send(o.frame); } }); // the hub dedupes by client_id
       if (!f.resumed || !loaded) await loadHistory();
       markRead();
     } else if (f.type === 'event' && f.name === 'message.created') {
@@ -351,6 +333,7 @@ input:focus,textarea:focus{border-color:var(--c)}
       seen.forEach((el) => { if (el.m && el.m.direction === 'in') el.lastChild.textContent = meta(el.m); });
     } else if (f.type === 'error' && p) {
       outbox.delete(f.client_id);
+      socket.settle(f.client_id);
       p.el.className = 'm f';
       p.el.lastChild.textContent = t('failed', { m: f.message });
     }
@@ -363,17 +346,17 @@ input:focus,textarea:focus{border-color:var(--c)}
     const el = list.appendChild(bubble('in', text, t('sending')));
     el.className = 'm s';
     bottom();
-    const o = { frame: JSON.stringify({ type: 'message.send', client_id: id, text }), el };
-    outbox.set(id, o);
+    outbox.set(id, { el });
+    socket.queue(id, { type: 'message.send', client_id: id, text }); // sent now if live, else after welcome
     typing(false);
     emit('message:sent', { client_id: id, text });
-    if (live) { o.ws = ws; ws.send(o.frame); } else { stopped = false; connect(); }
+    if (!socket.live) { stopped = false; connect(); }
   }
 
   function typing(on) { // one "on" per burst; "off" after 3 s without a key, or on send
     clearTimeout(typingTimer);
     if (on) typingTimer = setTimeout(typing, 3000, false);
-    if (live && on !== typingOn) tx({ type: 'typing', on: typingOn = on });
+    if (socket.live && on !== typingOn) socket.send({ type: 'typing', on: typingOn = on });
   }
 
   function grow() {
@@ -418,14 +401,14 @@ input:focus,textarea:focus{border-color:var(--c)}
   }
 
   function reset() { // forget this visitor on this device
-    if (ws) { ws.onclose = ws.onmessage = null; ws.close(1000); ws = null; }
-    live = false; token = null; cursor = null; conversation = null; loaded = false; identity = null; readUpTo = null; unread = 0;
+    socket.close();
+    token = null; socket.cursor = null; conversation = null; loaded = false; identity = null; readUpTo = null; unread = 0;
     ['token', 'profile'].forEach((k) => put('localStorage', k, null));
     ['cursor', 'conversation', 'open', 'agent'].forEach((k) => put('sessionStorage', k, null));
     Object.keys(memory).forEach((k) => delete memory[k]);
     seen.forEach((el) => el.remove());
     seen.clear();
-    outbox.forEach((o) => o.el.remove());
+    outbox.forEach((o, id) => { o.el.remove(); socket.settle(id); });
     outbox.clear();
     badge.hidden = true;
     $('avatar').textContent = '';
@@ -442,7 +425,7 @@ input:focus,textarea:focus{border-color:var(--c)}
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); composer.onsubmit(e); }
   };
   input.oninput = () => { grow(); typing(!!input.value.trim()); };
-  addEventListener('online', () => { if (!ws && (open || token)) { tries = 0; connect(); } });
+  addEventListener('online', () => { if (!stopped && (open || token)) socket.retryNow(); });
   document.addEventListener('visibilitychange', markRead);
 
   window.SosyoChat = {
@@ -454,7 +437,7 @@ input:focus,textarea:focus{border-color:var(--c)}
       const changed = !identity || identity.user_id !== String(who.user_id);
       identity = { user_id: String(who.user_id), user_hash: String(who.user_hash || '') };
       if (changed) { // another person: their own conversation, from the hub
-        if (ws) { ws.onclose = ws.onmessage = null; ws.close(1000); ws = null; live = false; }
+        socket.close();
         token = null; stopped = false;
         if (open || get('localStorage', 'token')) connect();
       }
@@ -472,10 +455,10 @@ input:focus,textarea:focus{border-color:var(--c)}
   const mount = async () => {
     document.body.appendChild(host);
     await fetchConfig();
-    cursor = get('sessionStorage', 'cursor');
-    if (!/^\d{1,20}-\d{1,20}$/.test(cursor || '')) cursor = null;
+    const cursor = get('sessionStorage', 'cursor');
+    socket.cursor = /^\d{1,20}-\d{1,20}$/.test(cursor || '') ? cursor : null;
     conversation = get('sessionStorage', 'conversation');
-    if (!cursor) conversation = null;
+    if (!socket.cursor) conversation = null;
     const name = get('sessionStorage', 'agent');
     if (name) agent(name);
     showPrechat();

@@ -1,33 +1,14 @@
 /* The Channels tab: health, connecting each kind (with what to paste where), disconnecting with
- * confirmation, the web-chat widget's settings (look, pre-chat form, consent, business hours)
- * and its identity-verification secret. */
+ * confirmation, and the web-chat widget's settings (look, pre-chat form, consent); its business
+ * hours are admin-hours.js, its identity-verification secret admin-identity.js. */
 import { api, el, ib, stamp } from './common.js';
+import { hoursEditor } from './admin-hours.js';
+import { identitySection } from './admin-identity.js';
 
 const META = ['messenger', 'instagram', 'whatsapp'];
 const lines = (text) => text.split('\n').map((s) => s.trim()).filter(Boolean);
 const snippet = (key) => `<script src="${location.origin}/widget.js" data-channel="${key}" async></script>`;
-const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-const OPEN = '09:00', CLOSE = '18:00'; // what a newly opened day starts with
-const MIDNIGHT = '24:00'; // how the hub ends a range at midnight; a time field shows it as 00:00
-const WEEKDAYS = DAYS.slice(0, 5);
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/* The browser's time-zone names, for the time-zone field's suggestions. */
-function timeZones() {
-  let zones = [];
-  try {
-    if (typeof Intl.supportedValuesOf === 'function') zones = Intl.supportedValuesOf('timeZone');
-  } catch (e) { /* an older browser: no suggestions, typing still works */ }
-  return [...new Set(['UTC', ...zones])];
-}
-
-function browserZone() {
-  try {
-    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-  } catch (e) {
-    return 'UTC';
-  }
-}
 
 export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
   const list = ib('channels'), empty = ib('no-channels'), notice = ib('channels-notice');
@@ -228,115 +209,12 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
 
   // Web-chat settings
 
-  const hoursBox = ib('webchat-hours'), always = ib('webchat-always-open'), setHours = ib('webchat-set-hours');
-  const zone = ib('webchat-timezone'), prechat = ib('webchat-prechat'), prechatEmail = ib('webchat-prechat-email');
-  let hoursFrom = null; // the hours as loaded: fields the form does not show are sent back as they came
-  const extra = {}; // day -> the ranges after the first, which the form shows read-only and keeps
-
-  ib('timezones').replaceChildren(...timeZones().map((z) => { const o = el('option'); o.value = z; return o; }));
-
-  const days = Object.fromEntries(DAYS.map((day) => {
-    const row = el('div', 'day');
-    Object.assign(row.dataset, { ib: 'hours-day', day });
-    const name = el('span', 'dayname', t(`day-${day}`));
-    const start = el('input'), end = el('input');
-    [[start, 'hours-start', 'opens'], [end, 'hours-end', 'closes']].forEach(([input, key, label]) => {
-      input.type = 'time';
-      input.dataset.ib = key;
-      input.className = key;
-      input.setAttribute('aria-label', t(label, { day: t(`day-${day}`) }));
-    });
-    const dash = el('span', 'dash', '–');
-    dash.setAttribute('aria-hidden', 'true');
-    const closed = el('input');
-    closed.type = 'checkbox';
-    closed.dataset.ib = 'hours-closed';
-    closed.setAttribute('aria-label', t('closed-on', { day: t(`day-${day}`) }));
-    const closedLabel = el('label', 'check closed');
-    closedLabel.append(closed, el('span', null, t('closed')));
-    const more = el('small', 'muted extra');
-    more.dataset.ib = 'hours-extra';
-    more.hidden = true;
-    closed.addEventListener('change', () => {
-      if (!closed.checked && !start.value && !end.value) {
-        start.value = OPEN;
-        end.value = CLOSE;
-      }
-      showDay(day);
-      if (!closed.checked) start.focus();
-    });
-    row.append(name, start, dash, end, closedLabel, more);
-    return [day, { row, start, end, closed, more }];
-  }));
-  ib('hours-days').replaceChildren(...DAYS.map((day) => days[day].row));
-
-  function showDay(day) {
-    const d = days[day], shut = d.closed.checked;
-    d.start.disabled = shut;
-    d.end.disabled = shut;
-    d.row.classList.toggle('shut', shut);
-    const ranges = extra[day] || [];
-    d.more.hidden = shut || !ranges.length;
-    d.more.textContent = ranges.length ? t('also-open', { ranges: ranges.map((r) => r.join('–')).join(', ') }) : '';
-  }
-
-  function showHoursMode() {
-    hoursBox.hidden = !setHours.checked;
-  }
+  const hours = hoursEditor({ t });
+  const identity = identitySection({ t, problem, confirmDialog, copyButton, editing: () => editing });
+  const prechat = ib('webchat-prechat'), prechatEmail = ib('webchat-prechat-email');
 
   function showPrechat() {
     prechatEmail.disabled = !prechat.checked;
-  }
-
-  function fillHours(hours) {
-    hoursFrom = isObject(hours) ? hours : null;
-    const h = hoursFrom || {};
-    always.checked = !hoursFrom;
-    setHours.checked = !!hoursFrom;
-    zone.value = typeof h.timezone === 'string' ? h.timezone : browserZone();
-    zone.removeAttribute('aria-invalid');
-    const given = isObject(h.days) ? h.days : null;
-    DAYS.forEach((day) => {
-      const d = days[day];
-      let ranges = given ? given[day] : (WEEKDAYS.includes(day) ? [[OPEN, CLOSE]] : []);
-      ranges = Array.isArray(ranges) ? ranges.filter((r) => Array.isArray(r) && r.length === 2) : [];
-      const [first] = ranges;
-      d.closed.checked = !first;
-      d.start.value = first ? String(first[0]) : '';
-      d.end.value = first ? (first[1] === MIDNIGHT ? '00:00' : String(first[1])) : '';
-      extra[day] = ranges.slice(1);
-      showDay(day);
-    });
-    ib('webchat-offline').value = typeof h.offline_message === 'string' ? h.offline_message : '';
-    ib('hours-auto-reply').value = typeof h.auto_reply === 'string' ? h.auto_reply : '';
-    showHoursMode();
-  }
-
-  /* The hours to send: null for "always open"; throws an Error (with .focus) on a gap. */
-  function readHours() {
-    if (!setHours.checked) return null;
-    const timezone = zone.value.trim();
-    if (!timezone) throw Object.assign(new Error(t('need-timezone')), { focus: zone });
-    const out = { ...(isObject(hoursFrom && hoursFrom.days) ? hoursFrom.days : {}) };
-    DAYS.forEach((day) => {
-      const d = days[day];
-      if (d.closed.checked) {
-        out[day] = [];
-        return;
-      }
-      if (!d.start.value || !d.end.value) {
-        throw Object.assign(new Error(t('need-times', { day: t(`day-${day}`) })), { focus: d.start.value ? d.end : d.start });
-      }
-      const end = d.end.value === '00:00' ? MIDNIGHT : d.end.value; // open until midnight
-      out[day] = [[d.start.value, end], ...(extra[day] || [])];
-    });
-    return {
-      ...(hoursFrom || {}),
-      timezone,
-      days: out,
-      offline_message: ib('webchat-offline').value.trim() || null,
-      auto_reply: ib('hours-auto-reply').value.trim() || null,
-    };
   }
 
   function fillSettings(c) {
@@ -355,7 +233,7 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
     prechatEmail.checked = pre.require_email === true;
     showPrechat();
     ib('webchat-consent').checked = s.consent_required === true;
-    fillHours(s.hours);
+    hours.fill(s.hours);
     ib('webchat-origins').value = (c.allowed_origins || []).join('\n');
     ib('webchat-snippet').textContent = c.public_key ? snippet(c.public_key) : '';
   }
@@ -369,7 +247,7 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
     fillSettings(c);
     say(settingsError, '');
     say(saved, '');
-    identityReset(c);
+    identity.reset(c);
     panel.hidden = false;
     ib('webchat-name').focus();
   }
@@ -377,7 +255,7 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
   function closeSettings(focusBack = true) {
     panel.hidden = true;
     editing = null;
-    identityReset(null); // a secret shown once leaves the page with the section
+    identity.reset(null); // a secret shown once leaves the page with the section
     if (!focusBack) return;
     const back = list.querySelector(`[data-id="${CSS.escape(panel.dataset.id || '')}"] [data-ib=channel-settings]`);
     if (back) back.focus();
@@ -388,16 +266,16 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
     if (!editing) return;
     say(saved, '');
     ['webchat-origins', 'webchat-timezone'].forEach((n) => ib(n).removeAttribute('aria-invalid'));
-    let hours;
+    let schedule;
     try {
-      hours = readHours();
+      schedule = hours.read();
     } catch (err) {
       say(settingsError, err.message);
       if (err.focus) err.focus.focus();
       return;
     }
     const name = ib('webchat-name').value.trim() || editing.name;
-    const patch = editing.kind !== 'webchat' ? { name, hours } : {
+    const patch = editing.kind !== 'webchat' ? { name, hours: schedule } : {
       name,
       allowed_origins: lines(ib('webchat-origins').value),
       settings: {
@@ -408,7 +286,7 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
         position: ib('webchat-position').value,
         prechat: { enabled: prechat.checked, require_email: prechatEmail.checked },
         consent_required: ib('webchat-consent').checked,
-        hours,
+        hours: schedule,
       },
     };
     const r = await api('PATCH', `/api/channels/${editing.id}`, patch);
@@ -428,82 +306,9 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
     fillSettings(r.data); // as the hub stored it: origins normalized, hours as kept
     await load();
   });
-  always.addEventListener('change', showHoursMode);
-  setHours.addEventListener('change', () => {
-    showHoursMode();
-    if (setHours.checked) zone.focus();
-  });
   prechat.addEventListener('change', showPrechat);
   ib('webchat-close').addEventListener('click', () => closeSettings());
   copyButton(ib('copy-webchat-snippet'), ib('webchat-snippet'), saved);
-
-  // Identity verification: a per-channel secret, shown once
-
-  const idStatus = ib('identity-status'), idError = ib('identity-error'), idResult = ib('identity-result');
-  const idSecret = ib('identity-secret'), idGenerate = ib('identity-generate'), idCopied = ib('identity-copied');
-  let identityOn = null; // true, false, or null when the hub did not say
-
-  ib('identity-example').textContent = [
-    `# ${t('example-server')}`,
-    'import hashlib, hmac, os',
-    'secret = os.environ["SOSYOCHAT_IDENTITY_SECRET"].encode()',
-    'user_hash = hmac.new(secret, str(user_id).encode(), hashlib.sha256).hexdigest()',
-    '',
-    `// ${t('example-page')}`,
-    "addEventListener('sosyochat:ready', () => SosyoChat.identify({ user_id: '42', user_hash: '…' }));",
-  ].join('\n');
-
-  function showIdentity() {
-    idStatus.hidden = identityOn === null;
-    idStatus.textContent = identityOn === null ? '' : t(identityOn ? 'identity-on' : 'identity-off');
-    idStatus.dataset.state = identityOn === null ? 'unknown' : (identityOn ? 'on' : 'off');
-    idGenerate.textContent = t(identityOn ? 'identity-rotate' : 'identity-generate');
-  }
-
-  /* Whether the channel has an identity secret: a web chat's only secret is that one, so the
-   * channel's has_secrets says it (or `identity`, should the hub ever send it by that name). */
-  function identityOf(c) {
-    if (typeof c.identity === 'boolean') return c.identity;
-    if (c.kind === 'webchat' && typeof c.has_secrets === 'boolean') return c.has_secrets;
-    return null;
-  }
-
-  function identityReset(c) {
-    idSecret.textContent = '';
-    idResult.hidden = true;
-    idCopied.textContent = '';
-    say(idError, '');
-    identityOn = c ? identityOf(c) : null;
-    showIdentity();
-  }
-
-  idGenerate.addEventListener('click', async () => {
-    if (!editing) return;
-    const c = editing;
-    if (identityOn !== false) {
-      const ok = await confirmDialog(t('identity-rotate-title'), t('identity-rotate-text'), t('identity-rotate'));
-      if (!ok || !editing || editing.id !== c.id) return;
-    }
-    say(idError, '');
-    idGenerate.disabled = true;
-    try {
-      const r = await api('POST', `/api/channels/${c.id}/identity-secret`);
-      if (!r.ok || !r.data || typeof r.data.identity_secret !== 'string') {
-        return say(idError, problem(r, 'could-not-save'));
-      }
-      if (!editing || editing.id !== c.id) return;
-      idSecret.textContent = r.data.identity_secret;
-      idCopied.textContent = '';
-      idResult.hidden = false;
-      identityOn = true;
-      showIdentity();
-      idResult.focus();
-    } finally {
-      idGenerate.disabled = false;
-    }
-  });
-  copyButton(ib('copy-identity-secret'), idSecret, idCopied);
-  copyButton(ib('copy-identity-example'), ib('identity-example'), idCopied);
 
   return { load };
 }

@@ -88,9 +88,25 @@ async def health(request: Request) -> Response:
     )
 
 
+def widget_script() -> bytes:
+    """What /widget.js serves: the shared socket client (static/hubsocket.js, an ES module for
+    the inbox) without its export line, then widget/widget.js, inside one closure, so the host
+    page gets no global but `SosyoChat` (docs/widget.md)."""
+    shared = (STATIC / "hubsocket.js").read_text()
+    export = "export { hubSocket };\n"
+    if not shared.endswith(export):
+        raise RuntimeError(f"hub/static/hubsocket.js must end with {export!r}")
+    widget = (WIDGET / "widget.js").read_text()
+    script = f"(() => {{\n'use strict';\n{shared.removesuffix(export)}\n{widget}}})();\n"
+    return script.encode()
+
+
+WIDGET_JS = widget_script()  # read once, at start-up
+
+
 async def widget_js(request: Request) -> Response:
-    return FileResponse(
-        WIDGET / "widget.js",
+    return Response(
+        WIDGET_JS,
         media_type="application/javascript",
         headers={"cache-control": "public, max-age=300"},
     )
