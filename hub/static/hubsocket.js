@@ -1,6 +1,6 @@
 /* The realtime client of protocol v1 (docs/protocol.md), shared by the agent inbox and the
  * web-chat widget. Plain ES2017 with one function and one export line: the inbox imports it as
- * an ES module; the /widget.js route (hub/app.py) serves it inside the widget's own closure,
+ * an ES module; the /widget.js route (hub/web/app.py) serves it inside the widget's own closure,
  * without the export line (docs/widget.md).
  *
  * It opens the socket, sends `hello` with a fresh token and `resume_from` (the last event id
