@@ -13,7 +13,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters import instagram
 from adapters.base import (
     ChannelContext,
     Contact,
@@ -23,7 +22,8 @@ from adapters.base import (
     ReadUpTo,
     conversation_for,
 )
-from adapters.meta import split
+from adapters.meta import instagram
+from adapters.meta.webhook import split
 from schemas.message import (
     Attachment,
     AttachmentType,

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.meta import split
+from adapters.meta.webhook import split
 from schemas.message import ChannelKind
 from tests.payloads import load
 
