@@ -1,8 +1,8 @@
-"""Sending an agent's reply to a platform: the shared types and the one I/O entry point.
+"""Sending an agent's reply to a platform: the shared types.
 
-Sans-I/O like inbound: each platform module has a pure `build(Outgoing, Platforms) ->
-Request` and a pure `interpret(status, body, headers) -> Outcome`; `send` is the thin pump
-between them and the only code here that touches the network. It never raises for
+Sans-I/O like inbound: each adapter has a pure `build_send(Outgoing, Platforms) -> Request`
+and a pure `interpret_send(status, body, headers) -> Outcome`; `adapters.sending.send` is the
+thin pump between them and the only code that touches the network. It never raises for
 anything the platform or the network does: every answer becomes an `Outcome`, which the
 send worker turns into a retry, a "reconnect this channel" prompt or a failed message.
 
@@ -140,7 +140,7 @@ class Outcome:
 
 
 class Unsendable(ValueError):
-    """`build` cannot express this Outgoing as a request; nothing was sent. `send` turns it
+    """`build_send` cannot express this Outgoing as a request; nothing was sent. `send` turns it
     into a failed Outcome (`code`), or needs_reconnect for a missing secret."""
 
     code = "unsupported"
@@ -183,46 +183,6 @@ def retry_after_header(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         return None
     return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
-
-
-async def send(
-    client: httpx.AsyncClient, out: Outgoing, platforms: Platforms, *, timeout_s: float = TIMEOUT_S
-) -> Outcome:
-    """Build, perform, interpret. Never raises for the platform's or the network's doing."""
-    # Imported here: the platform modules import this module's types.
-    from adapters import send_meta, send_telegram
-
-    telegram = out.kind == ChannelKind.TELEGRAM
-    build = send_telegram.build if telegram else send_meta.build
-    interpret = send_telegram.interpret if telegram else send_meta.interpret
-    try:
-        request = build(out, platforms)
-    except MissingSecret as exc:
-        return Outcome.needs_reconnect(str(exc), exc.code)
-    except Unsendable as exc:
-        return Outcome.failed(str(exc), exc.code)
-    try:
-        response = await client.request(
-            request.method,
-            request.url,
-            json=request.json,
-            data=request.form,
-            headers=request.headers,
-            timeout=timeout_s,
-        )
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        return Outcome.retry(redact(f"{type(exc).__name__}: {exc}"), "network")
-    except httpx.TransportError:  # a read or write timeout, a connection lost mid-request
-        return Outcome.failed(
-            "The platform did not answer in time; it may have the message, so it is not "
-            "sent again.",
-            "unknown_outcome",
-        )
-    try:
-        body: Any = response.json()
-    except ValueError:  # an HTML error page from a proxy, an empty body
-        body = None
-    return interpret(response.status_code, body, response.headers)
 
 
 class _RedactBotTokens(logging.Filter):

@@ -346,23 +346,24 @@ def test_delete_data_must_be_true_or_false(env: Env) -> None:
 
 
 def test_the_unsubscribe_requests_are_built_without_io() -> None:
-    from adapters import unsubscribe
     from adapters.outbound import Platforms
+    from adapters.registry import adapter_for
     from schemas.message import ChannelKind
 
     urls = Platforms("https://g/v23.0", "https://i/v23.0", "https://t")
     token = {"access_token": "EAAsecret"}
-    page = unsubscribe.build(ChannelKind.MESSENGER, {"page_id": "1"}, {}, token, urls)
+    messenger, instagram = adapter_for(ChannelKind.MESSENGER), adapter_for(ChannelKind.INSTAGRAM)
+    page = messenger.on_disconnect({"page_id": "1"}, {}, token, urls)
     assert not isinstance(page, str) and page.method == "DELETE"
     assert page.url == "https://g/v23.0/1/subscribed_apps" and "EAAsecret" not in repr(page)
     ig = {"instagram_account_id": "17"}
-    login = unsubscribe.build(ChannelKind.INSTAGRAM, ig, {"token_expires_at": "x"}, token, urls)
+    login = instagram.on_disconnect(ig, {"token_expires_at": "x"}, token, urls)
     assert not isinstance(login, str) and login.url == "https://i/v23.0/17/subscribed_apps"
-    assert "Page" in str(unsubscribe.build(ChannelKind.INSTAGRAM, ig, {}, token, urls))
-    assert "bot token" in str(unsubscribe.build(ChannelKind.TELEGRAM, {}, {}, {}, urls))
-    assert unsubscribe.interpret(ChannelKind.MESSENGER, 200, {"success": True}) == (True, "")
+    assert "Page" in str(instagram.on_disconnect(ig, {}, token, urls))
+    assert "bot token" in str(adapter_for(ChannelKind.TELEGRAM).on_disconnect({}, {}, {}, urls))
+    assert messenger.interpret_call(200, {"success": True}) == (True, "")
     refused = {"error": {"message": "(#200) Permissions error"}}
-    assert unsubscribe.interpret(ChannelKind.WHATSAPP, 403, refused) == (
+    assert adapter_for(ChannelKind.WHATSAPP).interpret_call(403, refused) == (
         False,
         "(#200) Permissions error",
     )

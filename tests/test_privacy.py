@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
-from adapters.instagram_login import Account as IgAccount
+from adapters.meta.instagram_login import Account as IgAccount
 from hub.bus import Event
 from hub.bus.memory import MemoryBus
 from hub.privacy.erasure import COUNTS, Target

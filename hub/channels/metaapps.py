@@ -3,8 +3,8 @@
 The hub answers for the hosted app (HUB_META_APP_SECRET, and HUB_INSTAGRAM_APP_SECRET for
 Business Login for Instagram) and for every channel connected with its own app (its
 `app_secret`, sealed in the vault). A signed request names its app only by the secret that
-signed it, so every secret is tried (`adapters.meta.read_signed_request`) and the channels
-are then picked by the secret that matched.
+signed it, so every secret is tried (`adapters.meta.signed.read_signed_request`) and the
+channels are then picked by the secret that matched.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from adapters import registry
+from adapters.meta import instagram_login
 from hub.settings import Settings
 from hub.storage.models import Channel
 from hub.storage.store import Store
 from hub.storage.vault import SecretUnreadable, Vault
-from schemas.message import ChannelKind
 
 log = logging.getLogger("hub.metaapps")
-
-META_KINDS = (ChannelKind.INSTAGRAM, ChannelKind.MESSENGER, ChannelKind.WHATSAPP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +40,8 @@ class AppChannel:
 
 async def meta_channels(store: Store, vault: Vault) -> list[AppChannel]:
     """Every Instagram, Messenger and WhatsApp channel of every workspace."""
-    query = select(Channel).where(col(Channel.kind).in_([k.value for k in META_KINDS]))
+    meta_kinds = [adapter.kind.value for adapter in registry.family("meta")]
+    query = select(Channel).where(col(Channel.kind).in_(meta_kinds))
     async with store.sessions() as s:
         rows = (await s.exec(query)).all()
     found = []
@@ -86,7 +86,7 @@ def using(settings: Settings, channels: list[AppChannel], secret: str) -> list[A
             match = same(channel.app_secret)
         else:
             match = same(settings.meta_app_secret) or (
-                channel.kind == ChannelKind.INSTAGRAM and same(settings.instagram_app_secret)
+                channel.kind == instagram_login.KIND and same(settings.instagram_app_secret)
             )
         if match:
             chosen.append(channel)

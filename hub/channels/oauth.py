@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters import instagram_login as ig
+from adapters.meta import instagram_login as ig
 from hub.channels.tokens import call, endpoints
 from hub.errors import BadRequest, Forbidden
 from hub.settings import Settings

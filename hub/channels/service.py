@@ -4,7 +4,6 @@ database round trip per delivery."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from adapters import send_telegram
+from adapters import registry
 from adapters.base import ChannelContext
-from adapters.instagram_login import Account as IgAccount
+from adapters.meta import instagram_login
+from adapters.meta.instagram_login import Account as IgAccount
 from adapters.outbound import Platforms, Request, redact
+from adapters.protocol import Adapter, Given, Refused
 from hub.channels.options import normalize_origins
 from hub.channels.unsubscribe import Unsubscribed, unsubscribe_channel
 from hub.errors import BadRequest, Conflict, NotFound
@@ -29,19 +30,8 @@ from hub.storage.store import Store
 from hub.storage.vault import Vault
 from schemas.message import ChannelKind
 
-PLATFORM_KINDS = (
-    ChannelKind.INSTAGRAM,
-    ChannelKind.MESSENGER,
-    ChannelKind.WHATSAPP,
-    ChannelKind.TELEGRAM,
-)
-META_KINDS = (ChannelKind.INSTAGRAM, ChannelKind.MESSENGER, ChannelKind.WHATSAPP)
-ACCOUNT_FIELD = {
-    ChannelKind.INSTAGRAM: "instagram_account_id",
-    ChannelKind.MESSENGER: "page_id",
-    ChannelKind.WHATSAPP: "phone_number_id",
-    ChannelKind.TELEGRAM: "bot_id",
-}
+# Business Login for Instagram connects channels of this kind.
+LOGIN_KIND = instagram_login.KIND
 
 
 class ConnectBody(BaseModel):
@@ -106,7 +96,8 @@ class Channels:
         """Create the channel; answers it with the secrets generated for the admin to paste
         (the verify token or webhook secret), shown this once."""
         kind = ChannelKind(body.kind)
-        if kind is ChannelKind.WEBCHAT:
+        adapter = registry.get(kind)
+        if adapter is None:  # the web chat: the hub's own channel
             channel = await self.store.create_channel(
                 workspace_id,
                 kind,
@@ -123,20 +114,18 @@ class Channels:
                 ip=ip,
             )
             return channel, {}
-        sealed, account_id, shown = self._secrets_for(kind, body)
+        sealed, account_id, shown, kept = self._secrets_for(adapter, body)
         channel_id = uuid.uuid4()
         if await self._taken(kind, account_id):
             raise Conflict("That account is already connected to a channel.")
-        if kind is ChannelKind.TELEGRAM:  # after the check: never re-point a connected bot
-            assert body.bot_token is not None
-            url = f"{base_url}/webhooks/telegram/{channel_id}"
-            request = send_telegram.set_webhook(
-                body.bot_token, url, shown["secret_token"], self.platforms
-            )
-            ok, why = await _bot_api(request)
+        # After the check: never re-point a connected bot.
+        url = f"{base_url}/webhooks/{adapter.family}/{channel_id}"
+        request = adapter.on_connect(kept, url, self.platforms)
+        if request is not None:
+            ok, why = await _platform_call(adapter, request)
             if not ok:
-                raise BadRequest(f"Telegram did not accept the webhook: {why}")
-        account_ids = {ACCOUNT_FIELD[kind]: account_id}
+                raise BadRequest(f"{adapter.title} did not accept the webhook: {why}")
+        account_ids = {adapter.account_field: account_id}
         if body.business_account_id:
             account_ids["business_account_id"] = body.business_account_id
         channel = Channel(
@@ -180,25 +169,25 @@ class Channels:
                 )
                 return found.first() is not None
 
-    def _secrets_for(self, kind: ChannelKind, body: ConnectBody) -> tuple[str, str, dict[str, str]]:
-        if kind is ChannelKind.TELEGRAM:
-            if not body.bot_token:
-                raise BadRequest("A Telegram channel needs the bot_token from BotFather.")
-            webhook_secret = secrets.token_urlsafe(32)  # 1-256 of A-Z a-z 0-9 _ -
-            sealed = self.vault.seal(
-                {"bot_token": body.bot_token, "webhook_secret": webhook_secret}
-            )
-            # Shown once, for setWebhook's secret_token (until the hub calls setWebhook itself).
-            return sealed, body.bot_token.split(":", 1)[0], {"secret_token": webhook_secret}
-        if not body.account_id or not body.access_token:
-            raise BadRequest(f"A {kind.value} channel needs account_id and access_token.")
-        values = {"access_token": body.access_token}
-        shown: dict[str, str] = {}
-        if body.app_secret:
-            values["app_secret"] = body.app_secret
-            values["verify_token"] = body.verify_token or secrets.token_urlsafe(24)
-            shown["verify_token"] = values["verify_token"]
-        return self.vault.seal(values), body.account_id, shown
+    def _secrets_for(
+        self, adapter: Adapter, body: ConnectBody
+    ) -> tuple[str, str, dict[str, str], dict[str, str]]:
+        """The sealed secrets, the account id, what to show the admin and the secrets
+        themselves (for the connect call)."""
+        given = Given(
+            account_id=body.account_id,
+            business_account_id=body.business_account_id,
+            access_token=body.access_token,
+            app_secret=body.app_secret,
+            verify_token=body.verify_token,
+            bot_token=body.bot_token,
+        )
+        try:
+            credentials = adapter.credentials(given)
+        except Refused as exc:
+            raise BadRequest(str(exc)) from None
+        sealed = self.vault.seal(credentials.secrets)
+        return sealed, credentials.account_id, credentials.shown, credentials.secrets
 
     async def disconnect(
         self,
@@ -261,7 +250,7 @@ class Channels:
             held = (
                 await s.exec(
                     select(ChannelAccount).where(
-                        ChannelAccount.kind == ChannelKind.INSTAGRAM,
+                        ChannelAccount.kind == LOGIN_KIND,
                         ChannelAccount.account_id == account.account_id,
                     )
                 )
@@ -272,9 +261,11 @@ class Channels:
             if channel is None:
                 channel = Channel(
                     workspace_id=workspace_id,
-                    kind=ChannelKind.INSTAGRAM,
+                    kind=LOGIN_KIND,
                     name=name,
-                    account_ids={ACCOUNT_FIELD[ChannelKind.INSTAGRAM]: account.account_id},
+                    account_ids={
+                        registry.adapter_for(LOGIN_KIND).account_field: account.account_id
+                    },
                 )
                 s.add(channel)
                 await s.flush()
@@ -282,7 +273,7 @@ class Channels:
                     ChannelAccount(
                         workspace_id=workspace_id,
                         channel_id=channel.id,
-                        kind=ChannelKind.INSTAGRAM,
+                        kind=LOGIN_KIND,
                         account_id=account.account_id,
                     )
                 )
@@ -292,16 +283,14 @@ class Channels:
             s.add(channel)
             await audit.append(s, _audit(workspace_id, actor_id, "channel.connected", channel.id))
         self._by_id.forget(channel.id)
-        self._by_account.forget((ChannelKind.INSTAGRAM.value, account.account_id))
+        self._by_account.forget((LOGIN_KIND.value, account.account_id))
         return channel
 
     async def instagram_tokens_due(self, before: datetime) -> list[tuple[uuid.UUID, str]]:
         async with self.store.sessions() as s:
             rows = (
                 await s.exec(
-                    select(Channel).where(
-                        Channel.kind == ChannelKind.INSTAGRAM, Channel.status == "connected"
-                    )
+                    select(Channel).where(Channel.kind == LOGIN_KIND, Channel.status == "connected")
                 )
             ).all()
         due = []
@@ -368,11 +357,11 @@ class Channels:
         return resolved if resolved is not None and resolved.active else None
 
     def _resolve(self, row: Channel | None) -> Resolved | None:
-        if row is None or row.kind not in {k.value for k in PLATFORM_KINDS}:
+        adapter = registry.get(row.kind) if row is not None else None
+        if row is None or adapter is None:
             return None
-        kind = ChannelKind(row.kind)
-        account_id = str(row.account_ids.get(ACCOUNT_FIELD[kind], ""))
-        context = ChannelContext(row.workspace_id, row.id, kind, account_id)
+        account_id = str(row.account_ids.get(adapter.account_field, ""))
+        context = ChannelContext(row.workspace_id, row.id, adapter.kind, account_id)
         return Resolved(context, self.vault.open(row.secrets), row.status)
 
 
@@ -395,7 +384,7 @@ def _audit(
     )
 
 
-async def _bot_api(request: Request) -> tuple[bool, str]:
+async def _platform_call(adapter: Adapter, request: Request) -> tuple[bool, str]:
     try:
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.request(request.method, request.url, json=request.json)
@@ -405,19 +394,10 @@ async def _bot_api(request: Request) -> tuple[bool, str]:
         body = response.json()
     except ValueError:
         body = None
-    return send_telegram.call_ok(response.status_code, body)
+    return adapter.interpret_call(response.status_code, body)
 
 
 def webhook_info(channel: Channel, base_url: str, shown: dict[str, str]) -> dict[str, Any]:
     """What the admin pastes into the platform's dashboard."""
-    kind = channel.kind
-    if kind == ChannelKind.TELEGRAM:
-        return {"url": f"{base_url}/webhooks/telegram/{channel.id}", **shown}
-    if kind in {k.value for k in META_KINDS}:
-        if "verify_token" in shown:
-            return {
-                "url": f"{base_url}/webhooks/meta/{channel.id}",
-                "verify_token": shown["verify_token"],
-            }
-        return {"url": f"{base_url}/webhooks/meta", "hosted_app": True}
-    return {}
+    adapter = registry.get(channel.kind)
+    return {} if adapter is None else adapter.webhook_info(base_url, channel.id, shown)

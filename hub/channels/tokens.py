@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from adapters import instagram_login as ig
+from adapters.meta import instagram_login as ig
 from adapters.outbound import Request as Call
 from hub.settings import Settings
 from hub.workers.periodic import Periodic

@@ -1,5 +1,5 @@
 """Telling the platform to stop delivering a disconnected channel's webhooks: the one I/O
-around `adapters.unsubscribe`. Best effort: the channel is disconnected locally whatever the
+around the adapter's `on_disconnect`. Best effort: the channel is disconnected locally whatever the
 platform answers (its webhooks are no longer routed either way), and the outcome is reported
 to the admin and logged without secrets."""
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
-from adapters import unsubscribe
+from adapters import registry
 from adapters.outbound import TIMEOUT_S, Platforms, Request, redact
+from adapters.protocol import Adapter
 from hub.storage.models import Channel
-from schemas.message import ChannelKind
 
 log = logging.getLogger("hub.unsubscribe")
 
@@ -35,21 +35,21 @@ class Unsubscribed:
 async def unsubscribe_channel(
     channel: Channel, secrets: Mapping[str, str], platforms: Platforms
 ) -> Unsubscribed:
-    kind = ChannelKind(channel.kind)
-    if kind is ChannelKind.WEBCHAT:
+    adapter = registry.get(channel.kind)
+    if adapter is None:  # the web chat: no platform to tell
         return Unsubscribed(None)
-    request = unsubscribe.build(kind, channel.account_ids, channel.settings, secrets, platforms)
+    request = adapter.on_disconnect(channel.account_ids, channel.settings, secrets, platforms)
     if isinstance(request, str):
         log.info("channel %s not unsubscribed at the platform: %s", channel.id, request)
         return Unsubscribed(False, request)
-    ok, why = await _call(kind, request)
+    ok, why = await _call(adapter, request)
     if not ok:  # the channel is gone either way; its webhooks now find no channel
         log.warning("unsubscribing channel %s at the platform failed: %s", channel.id, why)
         return Unsubscribed(False, why)
     return Unsubscribed(True)
 
 
-async def _call(kind: ChannelKind, request: Request) -> tuple[bool, str]:
+async def _call(adapter: Adapter, request: Request) -> tuple[bool, str]:
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
             response = await client.request(
@@ -61,5 +61,5 @@ async def _call(kind: ChannelKind, request: Request) -> tuple[bool, str]:
         body: Any = response.json()
     except ValueError:
         body = None
-    ok, why = unsubscribe.interpret(kind, response.status_code, body)
+    ok, why = adapter.interpret_call(response.status_code, body)
     return ok, redact(why)

@@ -1,7 +1,7 @@
 """Privacy endpoints: Meta's data-deletion and deauthorize callbacks, the public status page
 of a deletion request, and the admins' deletion requests under /api/deletions.
 
-Both callbacks are form posts with a `signed_request` (`adapters.meta.read_signed_request`)
+Both callbacks are form posts with a `signed_request` (`adapters.meta.signed`)
 signed by the hosted app or by a channel's own app; one that does not verify is answered
 400 with a machine-readable code and changes nothing. Erasure (`hub.privacy.erasure`) starts as soon
 as the answer is sent; the worker's sweep finishes whatever a crash interrupts.
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from adapters import meta
+from adapters.meta import signed
 from hub.channels import metaapps
 from hub.errors import BadRequest, NotFound
 from hub.privacy.deletions import Deletions, counts_of
@@ -64,10 +64,10 @@ class BadSignedRequestAlgorithm(BadRequest):
     default_message = "The signed_request's algorithm is not HMAC-SHA256."
 
 
-REFUSALS: dict[meta.Refusal, type[BadRequest]] = {
-    meta.Refusal.MALFORMED: MalformedSignedRequest,
-    meta.Refusal.BAD_SIGNATURE: BadSignedRequestSignature,
-    meta.Refusal.BAD_ALGORITHM: BadSignedRequestAlgorithm,
+REFUSALS: dict[signed.Refusal, type[BadRequest]] = {
+    signed.Refusal.MALFORMED: MalformedSignedRequest,
+    signed.Refusal.BAD_SIGNATURE: BadSignedRequestSignature,
+    signed.Refusal.BAD_ALGORITHM: BadSignedRequestAlgorithm,
 }
 
 
@@ -99,10 +99,10 @@ async def _verified(request: Request) -> tuple[str, list[metaapps.AppChannel]]:
         raise MalformedSignedRequest() from None
     svc = services(request)
     channels = await metaapps.meta_channels(svc.store, svc.vault)
-    read = meta.read_signed_request(
+    read = signed.read_signed_request(
         form.get("signed_request"), metaapps.secrets(svc.settings, channels)
     )
-    if isinstance(read, meta.Refusal):
+    if isinstance(read, signed.Refusal):
         raise REFUSALS[read]()
     user_id = read.payload.get("user_id")
     if isinstance(user_id, bool) or not isinstance(user_id, str | int) or not str(user_id):

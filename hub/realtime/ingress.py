@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from adapters import registry
 from adapters.base import ChannelContext, MessageChange, NewMessage, Parsed
 from hub.accounts.auth import Principal, VisitorClaims
 from hub.bus import Bus, Published
@@ -318,7 +319,8 @@ class Ingress:
         """An agent reacts to a message (an empty emoji takes the reaction back): shown at
         once as `message.updated`, and sent to the platform by the send group."""
         ref = await self.conversation(principal.workspace_id, conversation_id)
-        if ref.channel_kind != ChannelKind.WHATSAPP:
+        adapter = registry.get(ref.channel_kind)
+        if adapter is None or not adapter.sends_reactions:
             raise BadRequest("Reactions are sent on WhatsApp conversations.")
         by = f"agent:{principal.user_id}"
         data = {

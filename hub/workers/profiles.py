@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from adapters import profiles
+from adapters import registry
 from hub.bus import Event
 from hub.privacy import erasure
-from schemas.message import ChannelKind
 
 if TYPE_CHECKING:
     from hub.services import Services
@@ -24,7 +23,6 @@ log = logging.getLogger("hub.profiles")
 
 FRESH_S = 24 * 3600
 RETRY_AFTER_FAILURE_S = 300
-KINDS = (ChannelKind.INSTAGRAM, ChannelKind.MESSENGER)
 
 
 class Profiler:
@@ -40,9 +38,11 @@ class Profiler:
             message: dict[str, Any] = data.get("message") or {}  # type: ignore[assignment]
             contact: dict[str, Any] = data.get("contact") or {}  # type: ignore[assignment]
             user_id = contact.get("platform_user_id")
+            adapter = registry.get(message.get("channel_kind"))
             if (
                 message.get("direction") != "in"
-                or message.get("channel_kind") not in KINDS
+                or adapter is None
+                or not adapter.fetches_profiles
                 or not user_id
             ):
                 continue
@@ -60,8 +60,9 @@ class Profiler:
         resolved = await self.services.channels.by_id(uuid.UUID(str(message["channel_id"])))
         if resolved is None:
             return
-        profile = await profiles.fetch(
-            self.client, resolved.context.kind, user_id, resolved.secrets, self.services.platforms
+        adapter = registry.adapter_for(resolved.context.kind)
+        profile = await adapter.fetch_profile(
+            self.client, user_id, resolved.secrets, self.services.platforms
         )
         if profile is None:
             await bus.remember(

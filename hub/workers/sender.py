@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from adapters.outbound import Outcome, Outgoing, send
+from adapters import registry
+from adapters.outbound import Outcome, Outgoing
+from adapters.sending import send
 from adapters.window import PRIVATE_REPLY, window
 from hub.bus import Event
-from schemas.message import ChannelKind, DeliveryStatus, Direction, utc_now
+from schemas.message import DeliveryStatus, Direction, utc_now
 
 if TYPE_CHECKING:
     from hub.services import Services
@@ -51,7 +53,7 @@ class Sender:
             if (
                 message.get("direction") != Direction.OUT
                 or message.get("status") != DeliveryStatus.PENDING
-                or message.get("channel_kind") == ChannelKind.WEBCHAT
+                or registry.get(message.get("channel_kind")) is None  # the web chat
             ):
                 continue
             await self._send_once(workspace_id, message)

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters import instagram
 from adapters.base import (
     ChannelContext,
     Contact,
@@ -24,7 +23,8 @@ from adapters.base import (
     ReadUpTo,
     conversation_for,
 )
-from adapters.meta import split
+from adapters.meta import instagram
+from adapters.meta.webhook import split
 from schemas.message import (
     Attachment,
     AttachmentType,

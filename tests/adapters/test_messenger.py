@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from adapters import messenger
 from adapters.base import Contact, MessageChange, ParseResult, ReadUpTo, conversation_for
-from adapters.meta import split
+from adapters.meta import messenger
+from adapters.meta.webhook import split
 from schemas.message import Attachment, AttachmentType, ChannelKind, Direction, MessageKind
 from tests.adapters.test_instagram import ENTRIES, check_documented, expect, from_body, jsonc, only
 from tests.payloads import context, every, fixture_path, load

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from adapters.meta import handshake, signature_ok
+from adapters.meta.webhook import handshake, signature_ok
 from tests.payloads import load
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from adapters.meta import Refusal, SignedRequest, read_signed_request, signed_request
+from adapters.meta.signed import Refusal, SignedRequest, read_signed_request, signed_request
 from tests.payloads import load
 
 pytestmark = pytest.mark.unit

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.meta import split
+from adapters.meta.webhook import split
 from schemas.message import ChannelKind
 from tests.payloads import load
 

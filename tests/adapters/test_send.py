@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters import send_meta, send_telegram
-from adapters.outbound import Outcome, Outgoing, Platforms, TooLong, base_urls, send
+from adapters.meta import send as send_meta
+from adapters.outbound import Outcome, Outgoing, Platforms, TooLong, base_urls
+from adapters.sending import send
+from adapters.telegram import send as send_telegram
 from schemas.message import ChannelKind
 from tests.fakeplatform import (
     INSTAGRAM,

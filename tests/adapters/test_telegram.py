@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import telegram
 from adapters.base import (
     ChannelContext,
     Contact,
@@ -22,6 +21,8 @@ from adapters.base import (
     ReadUpTo,
     conversation_for,
 )
+from adapters.telegram import updates as telegram
+from adapters.telegram import webhook
 from schemas.message import ChannelKind, Message, SenderType, contact_id_for, message_id_for
 from tests.payloads import context, every, fixture_path, load
 
@@ -324,12 +325,12 @@ def test_other_updates_are_ignored_and_unknown_content_is_unsupported() -> None:
 
 
 def test_secret_token() -> None:
-    assert telegram.secret_ok("s3cret-Token_1", "s3cret-Token_1")
-    assert not telegram.secret_ok("s3cret-Token_2", "s3cret-Token_1")
-    assert not telegram.secret_ok(None, "s3cret-Token_1")
-    assert not telegram.secret_ok("", "s3cret-Token_1")
-    assert not telegram.secret_ok("", "")  # no token configured: nothing matches
-    assert not telegram.secret_ok("é\udcff", "s3cret-Token_1")
+    assert webhook.secret_ok("s3cret-Token_1", "s3cret-Token_1")
+    assert not webhook.secret_ok("s3cret-Token_2", "s3cret-Token_1")
+    assert not webhook.secret_ok(None, "s3cret-Token_1")
+    assert not webhook.secret_ok("", "s3cret-Token_1")
+    assert not webhook.secret_ok("", "")  # no token configured: nothing matches
+    assert not webhook.secret_ok("é\udcff", "s3cret-Token_1")
 
 
 def test_every_fixture_is_covered() -> None:

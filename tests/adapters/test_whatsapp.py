@@ -1,5 +1,6 @@
 """WhatsApp Cloud API parsing, one test per recorded payload in tests/fixtures/whatsapp:
-each full body goes through `adapters.meta.split`, then `adapters.whatsapp.parse` per piece."""
+each full body goes through `adapters.meta.webhook.split`, then `adapters.meta.whatsapp.parse`
+per piece."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import meta, whatsapp
 from adapters.base import (
     ChannelContext,
     Contact,
@@ -22,6 +22,8 @@ from adapters.base import (
     ReadUpTo,
     conversation_for,
 )
+from adapters.meta import webhook as meta
+from adapters.meta import whatsapp
 from schemas.message import ChannelKind, Message, SenderType, contact_id_for, message_id_for
 from tests.payloads import context, every, fixture_path, load
 

@@ -5,26 +5,19 @@ run by the worker's profile group, never on the webhook path."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from adapters.base import nonempty_text
 from adapters.outbound import Platforms, Request
+from adapters.protocol import Profile
 from schemas.message import ChannelKind
 
 FIELDS = {
     ChannelKind.MESSENGER: "first_name,last_name,profile_pic",
     ChannelKind.INSTAGRAM: "name,username,profile_pic",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    name: str | None
-    username: str | None
-    picture_url: str | None
 
 
 def build(

@@ -1,5 +1,5 @@
 """Messenger webhooks (`object: "page"`), one entry at a time: DMs and their events in
-`messaging[]`/`standby[]` (adapters._messaging) and Page `feed` comments in `changes[]`.
+`messaging[]`/`standby[]` (adapters.meta.messaging) and Page `feed` comments in `changes[]`.
 
 Pure: the entry and the channel it was routed to in, a ParseResult out. Never raises.
 """
@@ -9,13 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from adapters._messaging import (
-    NOBODY,
-    as_text,
-    ms,
-    parse_entry,
-    when,
-)
 from adapters.base import (
     ChannelContext,
     Contact,
@@ -25,6 +18,13 @@ from adapters.base import (
     as_id,
     conversation_for,
     new_message,
+)
+from adapters.meta.messaging import (
+    NOBODY,
+    as_text,
+    ms,
+    parse_entry,
+    when,
 )
 from schemas.message import Attachment, AttachmentType, Direction, MessageKind
 

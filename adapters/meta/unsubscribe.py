@@ -1,4 +1,4 @@
-"""Unsubscribing a channel's account from the hub's webhooks when it is disconnected.
+"""Unsubscribing a Meta channel's account from the hub's webhooks when it is disconnected.
 Pure: `build` makes the request (or says why there is none), `interpret` reads the answer;
 `hub.channels.unsubscribe` does the I/O.
 
@@ -9,7 +9,6 @@ Pure: `build` makes the request (or says why there is none), `interpret` reads t
   channel that was given its `business_account_id` can be unsubscribed.
 - Instagram through Business Login: `DELETE {instagram}/{ig_user_id}/subscribed_apps` with
   the Instagram user token, the mirror of the POST made at connect (`instagram_login`).
-- Telegram: `deleteWebhook` (`send_telegram.delete_webhook`).
 Tokens go in the Authorization header, never in the query, so a logged URL holds none.
 """
 
@@ -19,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from adapters import send_telegram
 from adapters.outbound import Platforms, Request
 from schemas.message import ChannelKind
 
@@ -32,13 +30,6 @@ def build(
     platforms: Platforms,
 ) -> Request | str:
     """The request that unsubscribes the channel, or why there is none to make."""
-    if kind is ChannelKind.TELEGRAM:
-        token = secrets.get("bot_token")
-        if not token:
-            return "the channel has no bot token"
-        return send_telegram.delete_webhook(token, platforms)
-    if kind not in (ChannelKind.MESSENGER, ChannelKind.WHATSAPP, ChannelKind.INSTAGRAM):
-        return "a web chat has no platform subscription"
     token = secrets.get("access_token")
     if not token:
         return "the channel has no access token"
@@ -61,10 +52,8 @@ def build(
     )
 
 
-def interpret(kind: ChannelKind, status: int, body: Any) -> tuple[bool, str]:
+def interpret(status: int, body: Any) -> tuple[bool, str]:
     """Whether the platform confirmed it, and its own words when it did not."""
-    if kind is ChannelKind.TELEGRAM:
-        return send_telegram.call_ok(status, body)
     answer = body if isinstance(body, dict) else {}
     if 200 <= status < 300 and answer.get("success") is True:
         return True, ""

@@ -1,5 +1,4 @@
-"""Telegram Bot API inbound: the secret-token check and one `Update` into new messages and
-message changes.
+"""Telegram Bot API inbound: one `Update` into new messages and message changes.
 
 Threads: the chat (a private chat is the user; a group, supergroup or channel is itself),
 or `"<chat id>:<thread id>"` for a forum topic. Message ids are per chat, so a platform
@@ -9,7 +8,6 @@ carries no time, so its message is stamped with the time it is parsed (received)
 
 from __future__ import annotations
 
-import hmac
 import math
 from datetime import datetime
 from typing import Any
@@ -30,7 +28,6 @@ from adapters.base import (
 )
 from schemas.message import Attachment, AttachmentType, Direction, utc_now
 
-SECRET_HEADER = "x-telegram-bot-api-secret-token"
 MESSAGES = ("message", "channel_post", "business_message")
 EDITS = ("edited_message", "edited_channel_post", "edited_business_message")
 # What the model holds entirely: a message with any other key keeps itself as `raw`
@@ -84,15 +81,6 @@ ABOUT_KEYS = PLAIN_KEYS | {
     "effect_id",
     "reply_markup",
 }
-
-
-def secret_ok(header: str | None, token: str) -> bool:
-    """`X-Telegram-Bot-Api-Secret-Token` equals the `secret_token` we set, compared in
-    constant time. No header, or no token configured: refused."""
-    if header is None or not token:
-        return False
-    given = header.encode("utf-8", "surrogatepass")
-    return hmac.compare_digest(given, token.encode("utf-8", "surrogatepass"))
 
 
 def parse(update: dict[str, Any], ctx: ChannelContext) -> ParseResult:
@@ -379,4 +367,4 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
-__all__ = ["SECRET_HEADER", "parse", "secret_ok"]
+__all__ = ["parse"]

@@ -1,5 +1,6 @@
-"""WhatsApp Cloud API inbound: one webhook entry (after `adapters.meta.split`, an entry with
-one change for one of our phone numbers) into new messages, message changes and statuses.
+"""WhatsApp Cloud API inbound: one webhook entry (after `adapters.meta.webhook.split`, an
+entry with one change for one of our phone numbers) into new messages, message changes and
+statuses.
 
 Pure: no I/O, never raises on content it does not know. Message types the model cannot
 express become an `unsupported` attachment with the element kept as `raw`; whatever else

@@ -1,5 +1,5 @@
 """Sending on the Telegram Bot API (docs/platforms.md §5c). Pure: `build` makes the request,
-`interpret` reads the answer; `adapters.outbound.send` does the I/O.
+`interpret` reads the answer; `adapters.sending.send` does the I/O.
 
 `POST {telegram}/bot<token>/sendMessage` with JSON `{chat_id, text}`, plus
 `message_thread_id` when the recipient is a forum topic ("chat:thread") and
@@ -101,36 +101,3 @@ def _id(value: Any) -> str | None:
     if isinstance(value, str) and value:
         return value
     return None
-
-
-# Webhook registration (connect / disconnect), docs/platforms.md §5a
-
-ALLOWED_UPDATES = [
-    "message",
-    "edited_message",
-    "channel_post",
-    "edited_channel_post",
-    "callback_query",
-    "message_reaction",
-    "business_message",
-    "edited_business_message",
-]
-
-
-def set_webhook(token: str, url: str, secret_token: str, platforms: Platforms) -> Request:
-    """Point the bot at our endpoint; every update will carry `secret_token` in
-    X-Telegram-Bot-Api-Secret-Token. Reactions must be asked for by name."""
-    body = {"url": url, "secret_token": secret_token, "allowed_updates": ALLOWED_UPDATES}
-    return Request("POST", f"{platforms.telegram}/bot{token}/setWebhook", body)
-
-
-def delete_webhook(token: str, platforms: Platforms) -> Request:
-    return Request("POST", f"{platforms.telegram}/bot{token}/deleteWebhook", {})
-
-
-def call_ok(status: int, body: Any) -> tuple[bool, str]:
-    """Whether a Bot API call succeeded, and Telegram's own words when it did not."""
-    answer = body if isinstance(body, dict) else {}
-    if 200 <= status < 300 and answer.get("ok") is True:
-        return True, ""
-    return False, str(answer.get("description") or f"HTTP {status}")

@@ -1,5 +1,5 @@
 """Instagram webhooks (`object: "instagram"`), one entry at a time: DMs and their events
-in `messaging[]`/`standby[]` (adapters._messaging), and comments, live comments, mentions
+in `messaging[]`/`standby[]` (adapters.meta.messaging), and comments, live comments, mentions
 and the dashboard's changes-shaped `messages` test in `changes[]`. Business Login for
 Instagram may put `field`/`value` straight on the entry, with no `changes` wrapper
 (docs/platforms.md 2b); both shapes are read.
@@ -12,13 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from adapters._messaging import (
-    NOBODY,
-    as_text,
-    parse_element,
-    parse_entry,
-    when,
-)
 from adapters.base import (
     ChannelContext,
     Contact,
@@ -26,6 +19,13 @@ from adapters.base import (
     as_dict,
     as_id,
     new_message,
+)
+from adapters.meta.messaging import (
+    NOBODY,
+    as_text,
+    parse_element,
+    parse_entry,
+    when,
 )
 from schemas.message import Direction, MessageKind
 

@@ -8,7 +8,7 @@ account, and the refresh that keeps its long-lived token alive. Pure builders an
 3. `/me` gives the account id, username and picture; `subscribed_apps` subscribes the
    account to the webhook fields the inbox uses.
 The token endpoints take their secrets as query or form parameters, as documented: the
-URLs built here are never logged (`outbound.redact` does not know them, so callers log
+URLs built here are never logged (`adapters.outbound.redact` does not know them, so callers log
 only `Request.method` and the path).
 """
 
@@ -20,6 +20,9 @@ from urllib.parse import urlencode
 
 from adapters.base import as_dict, as_id, as_list, nonempty_text
 from adapters.outbound import Request
+from schemas.message import ChannelKind
+
+KIND = ChannelKind.INSTAGRAM  # the kind of channel this login connects
 
 SCOPES = (
     "instagram_business_basic",

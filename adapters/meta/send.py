@@ -1,5 +1,5 @@
 """Sending on Meta's Graph API: Instagram, Messenger and WhatsApp (docs/platforms.md §2c, §3b,
-§4b). Pure: `build` makes the request, `interpret` reads the answer; `adapters.outbound.send`
+§4b). Pure: `build` makes the request, `interpret` reads the answer; `adapters.sending.send`
 does the I/O.
 
 Endpoints, all POST with `Authorization: Bearer <access_token>` and a JSON body:
@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from adapters.meta.whatsapp import sent_message_id
 from adapters.outbound import (
     Outcome,
     Outgoing,
@@ -31,7 +32,6 @@ from adapters.outbound import (
     retry_after_header,
     secret,
 )
-from adapters.whatsapp import sent_message_id
 from schemas.message import ChannelKind
 
 # Characters. Meta documents 2000 for the Messenger Send API; Instagram's is 1000.
