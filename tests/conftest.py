@@ -16,7 +16,6 @@ import pytest
 from cryptography.fernet import Fernet
 
 from hub.settings import Settings
-from tests import tiers
 
 pytest_plugins = ["tests.tiers", "tests.browserkit"]
 
@@ -34,7 +33,9 @@ def _answers(host: str, port: int) -> bool:
 
 
 def _need(service: str, host: str, port: int) -> None:
-    tiers.require(service.lower().replace("postgresql", "postgres"), service)
+    from tests.tiers import require  # loaded first as a plugin (pytest_plugins)
+
+    require(service.lower().replace("postgresql", "postgres"), service)
     if _answers(host, port):
         return
     message = f"{service} is not answering on {host}:{port}"

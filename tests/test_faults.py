@@ -42,6 +42,9 @@ from tests.helpers import ORIGIN
 from tests.servers import HubProcess
 from tests.stacks import CLAIM_IDLE_MS, Stack, make_stack
 
+# The production shape: Postgres and Redis (private servers for the faults).
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
 # The stack: processes against a database and a Redis prefix of the test's own
 
 

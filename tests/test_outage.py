@@ -25,6 +25,7 @@ from tests.helpers import ORIGIN, make_tenant
 from tests.servers import HubProcess, base_env, free_port
 
 
+@pytest.mark.redis  # a private Redis, stopped and started again
 def test_redis_away_is_unavailable_over_rest_and_sockets(tmp_path: Path) -> None:
     problem = privateservices.available()
     if problem is not None:

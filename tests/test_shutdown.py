@@ -30,6 +30,9 @@ from tests.helpers import ORIGIN
 from tests.servers import HubProcess, free_port
 from tests.stacks import Stack, make_stack
 
+# The production shape: Postgres and Redis.
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
 GRACE_S = 6
 
 
