@@ -8,17 +8,16 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from adapters import profiles
-from hub.bus import Event
+from adapters.outbound import Platforms
+from hub.bus import Bus, Event
+from hub.channels.service import Channels
 from hub.privacy import erasure
 from schemas.message import ChannelKind
-
-if TYPE_CHECKING:
-    from hub.services import Services
 
 log = logging.getLogger("hub.profiles")
 
@@ -28,8 +27,10 @@ KINDS = (ChannelKind.INSTAGRAM, ChannelKind.MESSENGER)
 
 
 class Profiler:
-    def __init__(self, services: Services, client: httpx.AsyncClient) -> None:
-        self.services = services
+    def __init__(
+        self, bus: Bus, channels: Channels, platforms: Platforms, client: httpx.AsyncClient
+    ) -> None:
+        self.bus, self.channels, self.platforms = bus, channels, platforms
         self.client = client
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
@@ -51,17 +52,17 @@ class Profiler:
     async def _refresh(
         self, workspace_id: str, message: dict[str, Any], user_id: str, event_id: str
     ) -> None:
-        bus = self.services.bus
+        bus = self.bus
         contact_id = str(message["contact_id"])
         if not await bus.remember(
             workspace_id, f"profile:{contact_id}", "asked", ttl_s=FRESH_S, only_new=True
         ):
             return  # fetched (or being fetched) within the day
-        resolved = await self.services.channels.by_id(uuid.UUID(str(message["channel_id"])))
+        resolved = await self.channels.by_id(uuid.UUID(str(message["channel_id"])))
         if resolved is None:
             return
         profile = await profiles.fetch(
-            self.client, resolved.context.kind, user_id, resolved.secrets, self.services.platforms
+            self.client, resolved.context.kind, user_id, resolved.secrets, self.platforms
         )
         if profile is None:
             await bus.remember(
