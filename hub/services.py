@@ -112,18 +112,43 @@ class Services:
                     PERSIST_GROUP,
                     Persister(self.store.sessions, bus, Router(self.ingress.presences)).handle,
                 ),
-                Consumer(settings, bus, SEND_GROUP, Sender(self, client).handle),
-                Consumer(settings, bus, PROFILE_GROUP, Profiler(self, client).handle),
-                Consumer(settings, bus, AUTOMATION_GROUP, Automation(self).handle),
-                Consumer(settings, bus, HOOKS_GROUP, Hooks(self, client).handle),
+                Consumer(settings, bus, SEND_GROUP, self.sender(client).handle),
+                Consumer(settings, bus, PROFILE_GROUP, self.profiler(client).handle),
+                Consumer(settings, bus, AUTOMATION_GROUP, self.automation().handle),
+                Consumer(settings, bus, HOOKS_GROUP, self.hooks(client).handle),
             ],
             tasks=[
-                TokenRefresher(self),
+                self.token_refresher(),
                 Sweeper(self.deletions, every_s=settings.deletion_lease_s / 2),
                 Retention(self.store, bus, self.ingress, every_s=settings.retention_sweep_s),
-                Retrier(Hooks(self, client), every_s=settings.hooks_retry_s),
+                Retrier(self.hooks(client), every_s=settings.hooks_retry_s),
             ],
         )
+
+    def sender(self, client: httpx.AsyncClient) -> Sender:
+        return Sender(
+            self.bus, self.store, self.ingress, self.channels, self.platforms, self.metrics, client
+        )
+
+    def profiler(self, client: httpx.AsyncClient) -> Profiler:
+        return Profiler(self.bus, self.channels, self.platforms, client)
+
+    def automation(self) -> Automation:
+        return Automation(
+            self.bus,
+            self.store,
+            self.ingress,
+            self.members,
+            self.teams,
+            cache_ttl_s=self.settings.cache_ttl_s,
+        )
+
+    def hooks(self, client: httpx.AsyncClient | None = None) -> Hooks:
+        """Endpoints and deliveries; without a client, each delivery opens one of its own."""
+        return Hooks(self.store, self.bus, self.vault, self.settings, client)
+
+    def token_refresher(self) -> TokenRefresher:
+        return TokenRefresher(self.channels, self.settings)
 
     async def close(self) -> None:
         await self.fanout.stop()

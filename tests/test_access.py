@@ -59,7 +59,7 @@ async def test_the_lockout_counts_under_keyed_digests_only(settings: Settings) -
     await svc.bus.start()
     try:
         for _ in range(lockout.LOCK_AFTER):
-            await lockout.note_failure(svc, email, ip)
+            await lockout.note_failure(svc.bus, settings.secret_key, email, ip)
         by_email, by_ip = lockout.keys(settings.secret_key, email, ip)
         assert await svc.bus.recall("auth", "lock:" + by_email) == "1"
         unkeyed = hashlib.sha256(email.lower().encode()).hexdigest()[:32]
@@ -68,7 +68,9 @@ async def test_the_lockout_counts_under_keyed_digests_only(settings: Settings) -
         other = lockout.keys("another-secret-key-" + "x" * 32, email, ip)
         assert set(other).isdisjoint((by_email, by_ip))  # the secret key makes the digest
         with pytest.raises(lockout.TooManyAttempts):
-            await lockout.refuse_if_locked(svc, email.upper(), "198.51.100.1")
+            await lockout.refuse_if_locked(
+                svc.bus, settings.secret_key, email.upper(), "198.51.100.1"
+            )
     finally:
         await svc.close()
 

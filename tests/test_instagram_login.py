@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from hub.channels.tokens import TokenRefresher
 from hub.settings import Settings
 from hub.web.app import create_app
 from schemas.message import utc_now
@@ -132,7 +131,7 @@ def test_tokens_are_refreshed_before_they_expire(
     client, fake, tenant = env
     channel_id = uuid.UUID(connect(client, tenant))
     services: Any = client.app.state.services  # type: ignore[attr-defined]
-    refresher = TokenRefresher(services)
+    refresher = services.token_refresher()
     assert client.portal.call(refresher.refresh_due, utc_now()) == 0  # 60 days left: not yet  # type: ignore[union-attr]
     later = utc_now() + timedelta(days=55)
     assert client.portal.call(refresher.refresh_due, later) == 1  # type: ignore[union-attr]
@@ -152,7 +151,7 @@ def test_a_failed_refresh_asks_for_a_reconnect(
     )
     services: Any = client.app.state.services  # type: ignore[attr-defined]
     later = utc_now() + timedelta(days=55)
-    assert client.portal.call(TokenRefresher(services).refresh_due, later) == 0  # type: ignore[union-attr]
+    assert client.portal.call(services.token_refresher().refresh_due, later) == 0  # type: ignore[union-attr]
     channels = client.get(
         "/api/channels", headers={"authorization": f"Bearer {tenant.api_token}"}
     ).json()

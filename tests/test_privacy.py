@@ -29,7 +29,6 @@ from hub.privacy.erasure import COUNTS, Target
 from hub.services import Services
 from hub.settings import Settings
 from hub.web.app import create_app
-from hub.workers.profiles import Profiler
 from hub.workers.runner import Persister
 from schemas.message import utc_now
 from tests.conftest import REDIS_URL
@@ -408,7 +407,7 @@ def test_a_data_deletion_callback_erases_the_person_everywhere(env: Env) -> None
     # Nor is a profile a worker was fetching for one of them when the person was erased.
     async def profile_again() -> None:
         async with httpx.AsyncClient() as http:
-            await Profiler(services, http).handle(workspace, held, True)
+            await services.profiler(http).handle(workspace, held, True)
 
     env.call(persist_again)
     env.call(profile_again)

@@ -26,7 +26,6 @@ from starlette.testclient import TestClient
 
 from hub import cli
 from hub.channels.options import rotate_identity_secret
-from hub.channels.tokens import TokenRefresher
 from hub.settings import Settings
 from hub.storage.audit import verify
 from hub.storage.engine import make_engine, migrate_async, sessionmaker
@@ -244,7 +243,7 @@ def test_no_secret_at_rest_in_answers_or_in_logs(
         with running_hub(settings, tenant) as flow:
             connect_every_kind(flow)
             test_client: Any = flow.client  # with the app's services and its event loop
-            refresher = TokenRefresher(test_client.app.state.services)
+            refresher = test_client.app.state.services.token_refresher()
             later = utc_now() + timedelta(days=55)
             refreshed = test_client.portal.call(refresher.refresh_due, later)
             assert refreshed == 1

@@ -19,7 +19,6 @@ from starlette.testclient import TestClient
 from hub.bus import Event
 from hub.settings import Settings
 from hub.web.app import create_app
-from hub.workers.sender import Sender
 from tests.fakeplatform import MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
 from tests.helpers import Tenant, prepare
 from tests.payloads import load
@@ -242,7 +241,7 @@ def test_a_claimed_send_is_never_performed_again(env: Env) -> None:
 
     async def redeliver(event: Event) -> None:
         async with httpx.AsyncClient() as http:
-            await Sender(services, http).handle(workspace, [copy.copy(event)], True)
+            await services.sender(http).handle(workspace, [copy.copy(event)], True)
 
     env.client.portal.call(redeliver, created)  # as if another worker claimed it after a crash
     assert len(env.fake.requests) == before

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from hub.bus import Bus
 from hub.errors import HubError
-from hub.services import Services
 
 WINDOW_S = 15 * 60
 LOCK_AFTER = 5
@@ -37,15 +37,15 @@ def keys(secret_key: str, email: str, ip: str | None) -> tuple[str, str]:
     )
 
 
-async def refuse_if_locked(svc: Services, email: str, ip: str | None) -> None:
-    by_email, by_ip = keys(svc.settings.secret_key, email, ip)
+async def refuse_if_locked(bus: Bus, secret_key: str, email: str, ip: str | None) -> None:
+    by_email, by_ip = keys(secret_key, email, ip)
     for key in (by_email, by_ip):
-        if await svc.bus.recall(_BUS_SPACE, "lock:" + key) is not None:
+        if await bus.recall(_BUS_SPACE, "lock:" + key) is not None:
             raise TooManyAttempts()
 
 
-async def note_failure(svc: Services, email: str, ip: str | None) -> None:
-    by_email, by_ip = keys(svc.settings.secret_key, email, ip)
+async def note_failure(bus: Bus, secret_key: str, email: str, ip: str | None) -> None:
+    by_email, by_ip = keys(secret_key, email, ip)
     for key, limit in ((by_email, LOCK_AFTER), (by_ip, IP_LOCK_AFTER)):
-        if await svc.bus.count(_BUS_SPACE, key, window_s=WINDOW_S) >= limit:
-            await svc.bus.remember(_BUS_SPACE, "lock:" + key, "1", ttl_s=WINDOW_S)
+        if await bus.count(_BUS_SPACE, key, window_s=WINDOW_S) >= limit:
+            await bus.remember(_BUS_SPACE, "lock:" + key, "1", ttl_s=WINDOW_S)

@@ -110,10 +110,10 @@ async def login(request: Request) -> Response:
     svc = services(request)
     body = await read_body(request, LoginBody)
     ip = client_ip(request)
-    await lockout.refuse_if_locked(svc, body.email, ip)
+    await lockout.refuse_if_locked(svc.bus, svc.settings.secret_key, body.email, ip)
     user = await svc.store.user_by_email(body.email) if "@" in body.email else None
     if not verify_password(user.password_hash if user else None, body.password) or user is None:
-        await lockout.note_failure(svc, body.email, ip)
+        await lockout.note_failure(svc.bus, svc.settings.secret_key, body.email, ip)
         await svc.store.audit(None, "anonymous", None, "login.failed", ip=ip)
         raise Unauthenticated("Wrong e-mail or password.")
     workspace_id = await svc.store.first_workspace(user.id)

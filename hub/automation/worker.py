@@ -32,22 +32,22 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hub.accounts.members import Members
 from hub.automation import rules
-from hub.bus import Event
+from hub.bus import Bus, Event
 from hub.canned import placeholders
 from hub.channels.options import Hours, hours_of, open_at
 from hub.errors import NotFound
-from hub.realtime.ingress import ConversationRef
+from hub.realtime.ingress import ConversationRef, Ingress
 from hub.reports.service import stream_time
+from hub.routing.teams import Teams
 from hub.storage import audit, tenancy
 from hub.storage.cache import Cached
 from hub.storage.models import AuditEvent, AutomationRule
+from hub.storage.store import Store
 from schemas.message import Direction, utc_now
-
-if TYPE_CHECKING:
-    from hub.services import Services
 
 log = logging.getLogger("hub.automation")
 
@@ -58,12 +58,20 @@ FIRST_TTL_S = 30 * 24 * 3600  # a conversation's "created" claim (the database d
 
 
 class Automation:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self._hours: Cached[tuple[str, uuid.UUID], Hours | None] = Cached(
-            services.settings.cache_ttl_s, 10_000
-        )
-        self._rules = rules.Rules(services.store.sessions, services.bus)
+    def __init__(
+        self,
+        bus: Bus,
+        store: Store,
+        ingress: Ingress,
+        members: Members,
+        teams: Teams,
+        *,
+        cache_ttl_s: float,
+    ) -> None:
+        self.bus, self.store, self.ingress = bus, store, ingress
+        self.members, self.teams = members, teams
+        self._hours: Cached[tuple[str, uuid.UUID], Hours | None] = Cached(cache_ttl_s, 10_000)
+        self._rules = rules.Rules(store.sessions, bus)
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         with tenancy.acting_for(workspace_id):
@@ -102,7 +110,7 @@ class Automation:
         period = opens.isoformat() if opens else "never"
         ttl_s = int((opens - now).total_seconds()) + 3600 if opens else NEVER_OPENS_TTL_S
         conversation_id = uuid.UUID(str(message["conversation_id"]))
-        bus, ingress = self.services.bus, self.services.ingress
+        bus, ingress = self.bus, self.ingress
         if not await bus.remember(
             workspace_id, f"away:{conversation_id}:{period}", "1", ttl_s=ttl_s, only_new=True
         ):
@@ -127,7 +135,7 @@ class Automation:
         """The channel's business hours (None: always open), cached for `cache_ttl_s`."""
 
         async def load() -> Hours | None:
-            channel = await self.services.store.channel(uuid.UUID(workspace_id), channel_id)
+            channel = await self.store.channel(uuid.UUID(workspace_id), channel_id)
             return hours_of(channel.settings) if channel else None
 
         return await self._hours.load((workspace_id, channel_id), load)
@@ -138,7 +146,6 @@ class _Batch:
 
     def __init__(self, automation: Automation, workspace_id: str) -> None:
         self.automation = automation
-        self.services = automation.services
         self.workspace_id = workspace_id
         self.workspace = uuid.UUID(workspace_id)
         self._rules: list[AutomationRule] | None = None
@@ -174,17 +181,17 @@ class _Batch:
     async def _conversation(self, conversation_id: uuid.UUID) -> ConversationRef | None:
         """None for a conversation that is gone (erased since): there is nothing to act on."""
         try:
-            return await self.services.ingress.conversation(self.workspace, conversation_id)
+            return await self.automation.ingress.conversation(self.workspace, conversation_id)
         except NotFound:
             return None
 
     async def _first(self, ref: ConversationRef, sent_at: datetime) -> bool:
         """Whether this message began its conversation: none stored before it, and the first
         to claim the conversation (a replayed or a second early message does not)."""
-        stored = await self.services.store.conversation(self.workspace, ref.id)
+        stored = await self.automation.store.conversation(self.workspace, ref.id)
         if stored is not None and stored.created_at < sent_at:
             return False
-        return await self.services.bus.remember(
+        return await self.automation.bus.remember(
             self.workspace_id, f"rule-first:{ref.id}", "1", ttl_s=FIRST_TTL_S, only_new=True
         )
 
@@ -202,7 +209,7 @@ class _Batch:
             if not all(rules.evaluate(rule.conditions, facts)):
                 continue
             claim = f"rule:{rule.id}:{event.id}"
-            if await self.services.bus.remember(
+            if await self.automation.bus.remember(
                 self.workspace_id, claim, "1", ttl_s=RULE_CLAIM_TTL_S, only_new=True
             ):
                 await self._act(rule, event, ref, facts.contact_name)
@@ -218,7 +225,7 @@ class _Batch:
         """What the conditions need, and only that: the stored contact for its e-mail (or a
         name the event lacks), the labels, the channel's hours."""
         wanted = {c["field"] for r in fitting for c in r.conditions}
-        store = self.services.store
+        store = self.automation.store
         facts = rules.Facts(
             channel_id=str(ref.channel_id),
             channel_kind=ref.channel_kind,
@@ -240,7 +247,7 @@ class _Batch:
         self, rule: AutomationRule, event: Event, ref: ConversationRef, contact_name: str
     ) -> None:
         """The rule's actions on the conversation, then its note and audit row."""
-        ingress, now, key = self.services.ingress, utc_now(), f"rule:{rule.id}:{event.id}"
+        ingress, now, key = self.automation.ingress, utc_now(), f"rule:{rule.id}:{event.id}"
         # No automatic public reply under a post: a rule's reply goes to direct messages only.
         done = [
             a for a in rule.actions if not (a["type"] == "send_reply" and ref.kind == "comment")
@@ -258,14 +265,14 @@ class _Batch:
                 "changes": changes,
                 "rule": {"id": str(rule.id), "name": rule.name},
             }
-            await self.services.bus.publish(
+            await self.automation.bus.publish(
                 self.workspace_id, "conversation.updated", json.dumps(data), dedupe_key=key
             )
         said = rules.describe(done, await self._names(done), now)
         if said:
             note = f"Rule “{rule.name}”: " + ", ".join(said) + "."
             await ingress.system_message(ref, f"note:{key}", note, note=True)
-        async with self.services.store.sessions() as s, s.begin():
+        async with self.automation.store.sessions() as s, s.begin():
             await audit.append(
                 s,
                 AuditEvent(
@@ -288,9 +295,9 @@ class _Batch:
         """`name_of` for `rules.describe`: the members' and teams' names, read when needed."""
         names: dict[tuple[str, str], str] = {}
         if any(a["type"] == "assign_agent" for a in actions):
-            for member in await self.services.members.roster(self.workspace):
+            for member in await self.automation.members.roster(self.workspace):
                 names[("user", str(member.user.id))] = member.user.name or "an agent"
         if any(a["type"] == "assign_team" for a in actions):
-            for team in await self.services.teams.all(self.workspace):
+            for team in await self.automation.teams.all(self.workspace):
                 names[("team", team["id"])] = team["name"]
         return lambda kind, id_: names.get((kind, id_), "someone" if kind == "user" else "?")

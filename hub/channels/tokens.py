@@ -7,18 +7,16 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from adapters.meta import instagram_login as ig
 from adapters.outbound import Request as Call
+from hub.channels.service import Channels
 from hub.settings import Settings
 from hub.workers.periodic import Periodic
 from schemas.message import utc_now
-
-if TYPE_CHECKING:
-    from hub.services import Services
 
 log = logging.getLogger("hub.tokens")
 
@@ -56,17 +54,19 @@ class TokenRefresher(Periodic):
 
     name = "token-refresh"
 
-    def __init__(self, services: Services, *, every_s: float = REFRESH_EVERY_S) -> None:
+    def __init__(
+        self, channels: Channels, settings: Settings, *, every_s: float = REFRESH_EVERY_S
+    ) -> None:
         super().__init__(every_s=every_s)
-        self.services = services
+        self.channels, self.settings = channels, settings
 
     async def round(self) -> None:
         await self.refresh_due(utc_now())
 
     async def refresh_due(self, now: datetime) -> int:
         """Refresh every due token; answers how many were refreshed."""
-        channels = self.services.channels
-        where = endpoints(self.services.settings)
+        channels = self.channels
+        where = endpoints(self.settings)
         refreshed = 0
         async with httpx.AsyncClient(timeout=10) as client:
             for channel_id, token in await channels.instagram_tokens_due(now + REFRESH_BEFORE):

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.errors import BadRequest
-from hub.hooks.service import EVENTS, HookBody, Hooks
+from hub.hooks.service import EVENTS, HookBody
 from hub.web.http import admin_actor, page_limit, parse_uuid, read_body, services
 
 
@@ -107,21 +107,21 @@ def operations() -> dict[tuple[str, str], dict[str, Any]]:
 
 async def list_hooks(request: Request) -> Response:
     principal, _ = await admin_actor(request)
-    items = await Hooks(services(request)).endpoints(principal.workspace_id)
+    items = await services(request).hooks().endpoints(principal.workspace_id)
     return JSONResponse({"items": items})
 
 
 async def add_hook(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     body = await read_body(request, HookBody)
-    made = await Hooks(services(request)).add(principal.workspace_id, actor, body)
+    made = await services(request).hooks().add(principal.workspace_id, actor, body)
     return JSONResponse(made, status_code=201)
 
 
 async def remove_hook(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     hook_id = parse_uuid(request.path_params["hook_id"], "webhook endpoint")
-    await Hooks(services(request)).remove(principal.workspace_id, actor, hook_id)
+    await services(request).hooks().remove(principal.workspace_id, actor, hook_id)
     return Response(status_code=204)
 
 
@@ -130,16 +130,15 @@ async def list_deliveries(request: Request) -> Response:
     status = request.query_params.get("status") or None
     if status not in (None, "pending", "delivered", "dead"):
         raise BadRequest("status must be pending, delivered or dead.")
-    items = await Hooks(services(request)).deliveries(
-        principal.workspace_id, status, page_limit(request)
-    )
+    hooks = services(request).hooks()
+    items = await hooks.deliveries(principal.workspace_id, status, page_limit(request))
     return JSONResponse({"items": items})
 
 
 async def replay(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     delivery_id = parse_uuid(request.path_params["delivery_id"], "delivery")
-    row = await Hooks(services(request)).replay(principal.workspace_id, actor, delivery_id)
+    row = await services(request).hooks().replay(principal.workspace_id, actor, delivery_id)
     return JSONResponse(row, status_code=202)
 
 

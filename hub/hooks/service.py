@@ -33,7 +33,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -43,17 +43,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
 from hub.accounts.members import Actor, by_member
-from hub.bus import Event
+from hub.bus import Bus, Event
 from hub.errors import BadRequest, NotFound
 from hub.privacy import erasure
 from hub.reports.service import stream_time
+from hub.settings import Settings
 from hub.storage import audit, tenancy
 from hub.storage.cache import Versioned
+from hub.storage.store import Store
+from hub.storage.vault import Vault
 from hub.workers.periodic import Periodic
 from schemas.message import utc_now
-
-if TYPE_CHECKING:
-    from hub.services import Services
 
 log = logging.getLogger("hub.hooks")
 
@@ -139,16 +139,23 @@ def delivery_json(row: Any) -> dict[str, Any]:
 class Hooks:
     """Endpoints (admins' API) and deliveries (the consumer group and the retrier)."""
 
-    def __init__(self, services: Services, client: httpx.AsyncClient | None = None) -> None:
-        self.services = services
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        vault: Vault,
+        settings: Settings,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.store, self.bus, self.vault, self.settings = store, bus, vault, settings
         self.client = client
         # The events some endpoint of the workspace wants, kept while the endpoints stand.
-        self.wanted: Versioned[frozenset[str]] = Versioned(services.bus, VERSION_KEY)
+        self.wanted: Versioned[frozenset[str]] = Versioned(bus, VERSION_KEY)
 
     # Endpoints
 
     async def endpoints(self, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
-        async with self.services.store.sessions() as orm:
+        async with self.store.sessions() as orm:
             s = await orm.connection()
             rows = await s.execute(
                 sa.select(ENDPOINTS)
@@ -161,10 +168,10 @@ class Hooks:
         unknown = sorted(set(body.events) - set(EVENTS))
         if unknown:
             raise BadRequest(f"Unknown event {unknown[0]!r}: use {', '.join(EVENTS)}.")
-        url = check_url(body.url, self.services.settings.hooks_allow_private)
+        url = check_url(body.url, self.settings.hooks_allow_private)
         secret = "whsec_" + secrets.token_urlsafe(32)
         endpoint_id = uuid.uuid4()
-        async with self.services.store.sessions() as orm, orm.begin():
+        async with self.store.sessions() as orm, orm.begin():
             s = await orm.connection()
             count = await s.execute(
                 sa.select(sa.func.count()).where(ENDPOINTS.c.workspace_id == workspace_id)
@@ -175,7 +182,7 @@ class Hooks:
                 id=endpoint_id,
                 workspace_id=workspace_id,
                 url=url,
-                secret=self.services.vault.seal({"secret": secret}),
+                secret=self.vault.seal({"secret": secret}),
                 events=sorted(set(body.events)),
                 created_at=utc_now(),
             )
@@ -188,7 +195,7 @@ class Hooks:
         return _endpoint_json(values) | {"secret": secret}
 
     async def remove(self, workspace_id: uuid.UUID, actor: Actor, endpoint_id: uuid.UUID) -> None:
-        async with self.services.store.sessions() as orm, orm.begin():
+        async with self.store.sessions() as orm, orm.begin():
             s = await orm.connection()
             gone = await s.execute(
                 sa.delete(ENDPOINTS).where(
@@ -209,7 +216,7 @@ class Hooks:
         if status:
             query = query.where(DELIVERIES.c.status == status)
         query = query.order_by(DELIVERIES.c.created_at.desc()).limit(limit)
-        async with self.services.store.sessions() as orm:
+        async with self.store.sessions() as orm:
             s = await orm.connection()
             return [delivery_json(row) for row in (await s.execute(query)).all()]
 
@@ -217,7 +224,7 @@ class Hooks:
         self, workspace_id: uuid.UUID, actor: Actor, delivery_id: uuid.UUID
     ) -> dict[str, Any]:
         """A dead delivery, due again at once with its attempts counted afresh."""
-        async with self.services.store.sessions() as orm, orm.begin():
+        async with self.store.sessions() as orm, orm.begin():
             s = await orm.connection()
             done = await s.execute(
                 sa.update(DELIVERIES)
@@ -249,13 +256,13 @@ class Hooks:
             wanted = [e for e in wanted if e.name in names]
             if not wanted:
                 return
-            wanted = await erasure.unerased(self.services.bus, workspace_id, wanted)
+            wanted = await erasure.unerased(self.bus, workspace_id, wanted)
             made = await self._record(uuid.UUID(workspace_id), wanted)
             for delivery_id in made:
                 await self._attempt(delivery_id)
 
     async def _names(self, workspace_id: str) -> frozenset[str]:
-        async with self.services.store.sessions() as orm:
+        async with self.store.sessions() as orm:
             s = await orm.connection()
             rows = await s.execute(
                 sa.select(ENDPOINTS.c.events).where(
@@ -267,7 +274,7 @@ class Hooks:
     async def _record(self, workspace_id: uuid.UUID, events: list[Event]) -> list[uuid.UUID]:
         """A delivery row per endpoint that wants each event, leased to this worker for
         `LEASE_S` (it sends them next); answers the ids of the rows this call made."""
-        async with self.services.store.sessions() as orm, orm.begin():
+        async with self.store.sessions() as orm, orm.begin():
             s = await orm.connection()
             endpoints = (
                 await s.execute(
@@ -313,7 +320,7 @@ class Hooks:
 
     async def _attempt(self, delivery_id: uuid.UUID) -> None:
         """Send one delivery and record the outcome."""
-        async with self.services.store.sessions() as orm:
+        async with self.store.sessions() as orm:
             s = await orm.connection()
             row = (
                 await s.execute(
@@ -326,7 +333,7 @@ class Hooks:
             return
         status, error = await self._post(row)
         now = utc_now()
-        attempts, backoff = row.attempts + 1, self.services.settings.hooks_backoff
+        attempts, backoff = row.attempts + 1, self.settings.hooks_backoff
         if status is not None and 200 <= status < 300:
             values: dict[str, Any] = dict(
                 status="delivered", body=None, delivered_at=now, next_attempt_at=None
@@ -336,17 +343,17 @@ class Hooks:
         else:
             values = dict(next_attempt_at=now + timedelta(seconds=backoff[attempts - 1]))
         values |= dict(attempts=attempts, last_status=status, last_error=error)
-        async with self.services.store.sessions() as orm, orm.begin():
+        async with self.store.sessions() as orm, orm.begin():
             s = await orm.connection()
             await s.execute(
                 sa.update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(**values)
             )
 
     async def _post(self, row: Any) -> tuple[int | None, str | None]:
-        settings = self.services.settings
+        settings = self.settings
         if not settings.hooks_allow_private and not await public_address(row.url):
             return None, "refused: the host resolves to a private address"
-        secret = self.services.vault.open(row.secret)["secret"]
+        secret = self.vault.open(row.secret)["secret"]
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -377,7 +384,7 @@ class Hooks:
     async def send_due(self) -> int:
         """Claim (lease) and send the deliveries that are due, oldest first; drop old rows."""
         now = utc_now()
-        async with self.services.store.sessions() as orm, orm.begin():
+        async with self.store.sessions() as orm, orm.begin():
             s = await orm.connection()
             await s.execute(
                 sa.delete(DELIVERIES).where(
@@ -403,7 +410,7 @@ class Hooks:
             ).all()
         sent = 0
         for delivery_id, due_at in due:
-            async with self.services.store.sessions() as orm, orm.begin():
+            async with self.store.sessions() as orm, orm.begin():
                 s = await orm.connection()
                 claimed = await s.execute(  # another worker may have taken it meanwhile
                     sa.update(DELIVERIES)

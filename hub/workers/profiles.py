@@ -8,16 +8,15 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from adapters import registry
-from hub.bus import Event
+from adapters.outbound import Platforms
+from hub.bus import Bus, Event
+from hub.channels.service import Channels
 from hub.privacy import erasure
-
-if TYPE_CHECKING:
-    from hub.services import Services
 
 log = logging.getLogger("hub.profiles")
 
@@ -26,8 +25,10 @@ RETRY_AFTER_FAILURE_S = 300
 
 
 class Profiler:
-    def __init__(self, services: Services, client: httpx.AsyncClient) -> None:
-        self.services = services
+    def __init__(
+        self, bus: Bus, channels: Channels, platforms: Platforms, client: httpx.AsyncClient
+    ) -> None:
+        self.bus, self.channels, self.platforms = bus, channels, platforms
         self.client = client
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
@@ -51,18 +52,18 @@ class Profiler:
     async def _refresh(
         self, workspace_id: str, message: dict[str, Any], user_id: str, event_id: str
     ) -> None:
-        bus = self.services.bus
+        bus = self.bus
         contact_id = str(message["contact_id"])
         if not await bus.remember(
             workspace_id, f"profile:{contact_id}", "asked", ttl_s=FRESH_S, only_new=True
         ):
             return  # fetched (or being fetched) within the day
-        resolved = await self.services.channels.by_id(uuid.UUID(str(message["channel_id"])))
+        resolved = await self.channels.by_id(uuid.UUID(str(message["channel_id"])))
         if resolved is None:
             return
         adapter = registry.adapter_for(resolved.context.kind)
         profile = await adapter.fetch_profile(
-            self.client, user_id, resolved.secrets, self.services.platforms
+            self.client, user_id, resolved.secrets, self.platforms
         )
         if profile is None:
             await bus.remember(

@@ -17,19 +17,20 @@ import dataclasses
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from adapters import registry
-from adapters.outbound import Outcome, Outgoing
+from adapters.outbound import Outcome, Outgoing, Platforms
 from adapters.sending import send
 from adapters.window import PRIVATE_REPLY, window
-from hub.bus import Event
+from hub.bus import Bus, Event
+from hub.channels.service import Channels
+from hub.realtime.ingress import Ingress
+from hub.storage.store import Store
+from hub.web.metrics import Metrics
 from schemas.message import DeliveryStatus, Direction, utc_now
-
-if TYPE_CHECKING:
-    from hub.services import Services
 
 log = logging.getLogger("hub.sender")
 
@@ -39,8 +40,18 @@ MAX_WAIT_S = 60.0  # a platform asking for longer than this gets the send failed
 
 
 class Sender:
-    def __init__(self, services: Services, client: httpx.AsyncClient) -> None:
-        self.services = services
+    def __init__(
+        self,
+        bus: Bus,
+        store: Store,
+        ingress: Ingress,
+        channels: Channels,
+        platforms: Platforms,
+        metrics: Metrics,
+        client: httpx.AsyncClient,
+    ) -> None:
+        self.bus, self.store, self.ingress, self.channels = bus, store, ingress, channels
+        self.platforms, self.metrics = platforms, metrics
         self.client = client
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
@@ -59,14 +70,14 @@ class Sender:
             await self._send_once(workspace_id, message)
 
     async def _send_once(self, workspace_id: str, message: dict[str, Any]) -> None:
-        bus = self.services.bus
+        bus = self.bus
         message_id = str(message["id"])
         if not await bus.remember(
             workspace_id, f"send:{message_id}", "claimed", ttl_s=CLAIM_TTL_S, only_new=True
         ):
             if await bus.recall(workspace_id, f"sent:{message_id}") is None:
                 kind = str(message.get("channel_kind"))
-                self.services.metrics.sent(kind, "failed", "interrupted")
+                self.metrics.sent(kind, "failed", "interrupted")
                 await self._update(
                     workspace_id,
                     message,
@@ -81,7 +92,7 @@ class Sender:
                 )
             return
         outcome = await self._attempt(workspace_id, message)
-        self.services.metrics.sent(str(message.get("channel_kind")), outcome.kind, outcome.code)
+        self.metrics.sent(str(message.get("channel_kind")), outcome.kind, outcome.code)
         await bus.remember(workspace_id, f"sent:{message_id}", outcome.kind, ttl_s=CLAIM_TTL_S)
         if outcome.kind == "sent" and outcome.platform_message_id:
             # Status webhooks name the platform's id: let them find our message.
@@ -100,9 +111,7 @@ class Sender:
                 },
             )
         elif outcome.kind == "needs_reconnect":
-            await self.services.channels.mark(
-                uuid.UUID(str(message["channel_id"])), "needs_reconnect"
-            )
+            await self.channels.mark(uuid.UUID(str(message["channel_id"])), "needs_reconnect")
             await self._update(workspace_id, message, _failed("needs_reconnect", outcome.reason))
         else:
             await self._update(
@@ -117,7 +126,7 @@ class Sender:
         if not isinstance(send, dict):
             return
         key = f"send:react:{event.id}"
-        if not await self.services.bus.remember(
+        if not await self.bus.remember(
             workspace_id, key, "claimed", ttl_s=CLAIM_TTL_S, only_new=True
         ):
             return
@@ -135,7 +144,7 @@ class Sender:
             outcome = outgoing
         if outcome.kind != "sent":
             reaction = dict(data["changes"]["reaction"], action="unreact", emoji=None)
-            await self.services.bus.publish(
+            await self.bus.publish(
                 workspace_id,
                 "message.updated",
                 json.dumps(
@@ -163,7 +172,7 @@ class Sender:
         return await self._retrying(outgoing, str(message["id"]))
 
     async def _retrying(self, outgoing: Outgoing, label: str) -> Outcome:
-        platforms = self.services.platforms
+        platforms = self.platforms
         outcome = await send(self.client, outgoing, platforms)
         for delay in RETRY_DELAYS_S:
             if outcome.kind != "retry":
@@ -181,19 +190,18 @@ class Sender:
         return outcome
 
     async def _outgoing(self, workspace_id: str, message: dict[str, Any]) -> Outgoing | Outcome:
-        services = self.services
-        resolved = await services.channels.by_id(uuid.UUID(str(message["channel_id"])))
+        resolved = await self.channels.by_id(uuid.UUID(str(message["channel_id"])))
         if resolved is None:
             return Outcome.failed("The channel is disconnected.", "channel_disconnected")
         if resolved.status == "needs_reconnect":
             return Outcome.failed("The channel needs to be reconnected.", "needs_reconnect")
-        ref = await services.ingress.conversation(
+        ref = await self.ingress.conversation(
             uuid.UUID(workspace_id), uuid.UUID(str(message["conversation_id"]))
         )
         if not ref.thread:
             return Outcome.failed("The conversation has no platform address.", "no_address")
         comment = ref.thread.split(":", 1)[1] if ref.thread.startswith("comment:") else None
-        row = await services.store.conversation(uuid.UUID(workspace_id), ref.id)
+        row = await self.store.conversation(uuid.UUID(workspace_id), ref.id)
         current = window(ref.channel_kind, row.last_inbound_at if row else None, utc_now())
         private = comment is not None and bool(message.get("private_reply"))
         if private:  # Meta: one private reply to a comment, within 7 days of it
@@ -226,7 +234,7 @@ class Sender:
             "message_id": message["id"],
             "changes": changes,
         }
-        await self.services.bus.publish(
+        await self.bus.publish(
             workspace_id,
             "message.updated",
             json.dumps(data),

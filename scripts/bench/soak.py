@@ -48,7 +48,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from webhooks import _load_run, install_uvloop, messenger_body, pct  # noqa: E402
+from benchkit import _load_run, install_uvloop, pct  # noqa: E402
+from webhooks import messenger_body  # noqa: E402
 
 ORIGIN = "https://soak.example"
 PAGE_ID = "1895382890692546"

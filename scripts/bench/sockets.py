@@ -43,8 +43,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from benchkit import _load_run, install_uvloop  # noqa: E402
 from storm import markdown  # noqa: E402
-from webhooks import _load_run, install_uvloop  # noqa: E402
 
 ORIGIN = "https://sockets.example"
 WARM_UP = 200

@@ -73,7 +73,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from webhooks import RawClient, _load_run, install_uvloop, pct  # noqa: E402
+from benchkit import _load_run, install_uvloop, pct  # noqa: E402
+from webhooks import RawClient  # noqa: E402
 
 ORIGIN = "https://storm.example"
 TARGET_S = 10.0

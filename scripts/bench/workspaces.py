@@ -61,8 +61,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from benchkit import _load_run, install_uvloop, pct  # noqa: E402
 from storm import Client, emit, markdown  # noqa: E402
-from webhooks import _load_run, install_uvloop, pct  # noqa: E402
 
 SEED_MANY = """
 import asyncio, json, secrets, sys, time, uuid

@@ -1,0 +1,190 @@
+"""The Redis side of `hub.bus.redis.RedisBus`: its clients (one pool, or a cluster client,
+with the Lua scripts registered), the connections of its blocking reads, and the layout of its
+keys (see `hub.bus.redis`, "Keys")."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+
+from hub.bus import lua
+from hub.bus.base import Event
+
+MAX_CONNECTIONS = 200  # per process, to a standalone server; more callers wait their turn
+CLUSTER_MAX_CONNECTIONS = 1000  # per process and node
+BUCKETS = 64  # a cluster's slot buckets: the most shards workspaces spread over
+# The longest a blocking read may block, and how long its connection waits for the answer.
+# redis-py 8's default socket timeout (5 s) raced the fan-out's 5 s block: an idle bucket's
+# read failed, its connection was replaced and the whole tail backed off, stalling the busy
+# rooms' deliveries for up to a second.
+MAX_BLOCK_MS = 10_000
+BLOCKING_SOCKET_TIMEOUT_S = MAX_BLOCK_MS / 1000 + 5
+
+
+def event_of(event_id: str, fields: Mapping[str, str]) -> Event:
+    return Event(event_id, fields.get("n", ""), fields.get("d", "{}"), fields.get("c", ""))
+
+
+def bucket(workspace_id: str) -> int:
+    """A workspace's slot bucket on a cluster: the same in every process and version."""
+    return zlib.crc32(workspace_id.encode()) % BUCKETS
+
+
+def events_of(entries: Sequence[tuple[str | None, dict[str, str] | None]]) -> list[Event]:
+    # Entries deleted while pending come back as (None, None) from XAUTOCLAIM on Redis < 7.
+    return [event_of(i, f) for i, f in entries if i is not None and f is not None]
+
+
+class QueuedPool(ConnectionPool):
+    """redis-py's pool, except that a caller past `max_connections` waits for a connection
+    instead of failing at once. (redis-py's BlockingConnectionPool also waits, but costs
+    about 15 µs more per command.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = asyncio.Semaphore(self.max_connections)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        await self._slots.acquire()
+        try:
+            connection: AbstractConnection = await super().get_connection(  # type: ignore[no-untyped-call]
+                *args, **kwargs
+            )
+            return connection
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def release(self, connection: AbstractConnection) -> None:
+        try:
+            await super().release(connection)
+        finally:
+            self._slots.release()
+
+
+class Clients:
+    def __init__(self, url: str, *, cluster: bool) -> None:
+        # No retries on the shared client: a publish without a dedupe key is not idempotent,
+        # and every caller already retries with backoff.
+        self.url = url
+        self.pool: ConnectionPool | None = None
+        self.redis: Redis | RedisCluster
+        # A burst (a reconnect storm, say) may want more connections at once than a pool
+        # holds: it waits for one (a blocking pool) rather than failing at once, redis-py's
+        # default. The cluster client cannot wait, so it may open more per node.
+        if cluster:
+            self.redis = RedisCluster.from_url(
+                url,
+                decode_responses=True,
+                socket_connect_timeout=5,
+                max_connections=CLUSTER_MAX_CONNECTIONS,
+            )
+        else:
+            self.pool = QueuedPool.from_url(
+                url,
+                decode_responses=True,
+                socket_connect_timeout=5,
+                max_connections=MAX_CONNECTIONS,
+            )
+            self.redis = Redis(connection_pool=self.pool)
+        self.publish: AsyncScript = self.redis.register_script(lua.PUBLISH)
+        self.read: AsyncScript = self.redis.register_script(lua.READ)
+        self.last_id: AsyncScript = self.redis.register_script(lua.LAST_ID)
+        self.trim: AsyncScript = self.redis.register_script(lua.TRIM)
+        self.stats: AsyncScript = self.redis.register_script(lua.STATS)
+        self.touch: AsyncScript = self.redis.register_script(lua.TOUCH)
+
+    async def server(self, key: str) -> Hashable:
+        """Where a key lives: None on a standalone server, else its cluster node's address."""
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.initialize()  # learns the slot map, if it has not (or lost it)
+            node = self.redis.get_node_from_key(key)
+            assert node is not None
+            return (node.host, int(node.port))
+        return None
+
+    def connect(self, server: Hashable) -> Redis:
+        """A client of one connection to `server`, for a blocking read that CLIENT UNBLOCK
+        targets. XREAD and XREADGROUP are safe to repeat, so a connection that died between
+        reads is replaced quietly."""
+        url = self.url
+        if server is not None:
+            host, port = cast(tuple[str, int], server)
+            parts = urlsplit(url)
+            auth = parts.netloc.rpartition("@")[0]
+            url = urlunsplit(
+                parts._replace(netloc=f"{auth}@{host}:{port}" if auth else f"{host}:{port}")
+            )
+        pool = ConnectionPool.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=BLOCKING_SOCKET_TIMEOUT_S,
+            max_connections=1,
+            retry=Retry(NoBackoff(), 1),
+        )
+        return Redis(connection_pool=pool, single_connection_client=True)
+
+    async def unblock(self, server: Hashable, client_id: int) -> bool:
+        if isinstance(self.redis, RedisCluster):
+            host, port = cast(tuple[str, int], server)
+            node = self.redis.get_node(host, port)
+            if node is None:
+                return False
+            return bool(await self.redis.client_unblock(client_id, target_nodes=node))
+        return bool(await self.redis.client_unblock(client_id))
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+        if self.pool is not None:
+            await self.pool.aclose()
+
+
+class Connected:
+    """A bus's clients, made by `start`, and the names of its keys."""
+
+    def __init__(self, url: str, *, prefix: str, cluster: bool) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.cluster = cluster
+        self._clients: Clients | None = None
+
+    @property
+    def _c(self) -> Clients:
+        if self._clients is None:
+            raise RuntimeError("RedisBus.start() was not awaited")
+        return self._clients
+
+    def _tag(self, workspace_id: str) -> str:
+        """The part of a workspace's keys that names it, hash tag included (`hub.bus.redis`)."""
+        if self.cluster:
+            return f"{{b{bucket(workspace_id):02d}}}:w:{workspace_id}"
+        return f"{{w:{workspace_id}}}"
+
+    def _key(self, workspace_id: str) -> str:
+        return f"{self.prefix}:{self._tag(workspace_id)}:events"
+
+    def _slot_group(self, workspace_id: str) -> int:
+        return bucket(workspace_id) if self.cluster else 0
+
+    def _changes_key(self, group: int) -> str:
+        tag = f"{{b{group:02d}}}:" if self.cluster else ""
+        return f"{self.prefix}:{tag}changes"
+
+    def _changes_group(self, key: str) -> int:
+        return int(key[len(self.prefix) + 3 : -len("}:changes")]) if self.cluster else 0
+
+    def _owner(self, key: str) -> str:
+        """The workspace id in a stream key."""
+        tag = key[len(self.prefix) + 1 : -len(":events")]
+        return tag.split("}:w:", 1)[1] if self.cluster else tag[3:-1]
