@@ -74,6 +74,10 @@ class NotFound(HubError):
     default_message = "Not found."
 
 
+class NoSuchChannel(NotFound):
+    default_message = "No such channel."
+
+
 class HelloTimeout(HubError):
     status = 408
     close_code = CloseCode.HELLO_TIMEOUT

@@ -138,8 +138,7 @@ class Settings:
                     f"position {index + 1}; each key is 32 url-safe base64-encoded bytes."
                 ) from None
         database_url = _database_url(
-            env.get("DATABASE_URL")
-            or f"sqlite+aiosqlite:///{(data_dir / 'hub.db').resolve()}"
+            env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{(data_dir / 'hub.db').resolve()}"
         )
         redis_url = env.get("REDIS_URL") or None
         if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):

@@ -14,6 +14,8 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "check-imports"
 
@@ -140,3 +142,31 @@ def test_a_file_of_more_than_six_hundred_lines(tmp_path: Path) -> None:
         "hub/long.py has 601 lines (most 600)",
         "scripts/tool has 601 lines (most 600)",
     ]
+
+
+def _calls(name: str) -> list[str]:
+    """Where hub/ calls `name(...)`, as path:line."""
+    import ast
+
+    found = []
+    for path in sorted(ROOT.glob("hub/**/*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
+                called = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+                if called == name:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_an_audit_row_is_built_by_one_helper() -> None:
+    built = _calls("AuditEvent")
+    assert len(built) == 1 and built[0].startswith("hub/storage/audit.py:"), built
+
+
+def test_a_missing_channel_is_one_error() -> None:
+    said = [
+        f"{path.relative_to(ROOT)}"
+        for path in ROOT.glob("hub/**/*.py")
+        if '"No such channel.' in path.read_text()
+    ]
+    assert said == ["hub/errors.py"], said

@@ -254,15 +254,14 @@ def by_member(
     detail: dict[str, Any],
     target_type: str = "user",
 ) -> AuditEvent:
-    """An audit row of a member's change. Ids, roles and settings only: no e-mail or name, so
-    the log holds no personal data of its own."""
-    return AuditEvent(
-        workspace_id=workspace_id,
+    """An audit row of a member's change (no e-mail or name: ids, roles and settings)."""
+    return audit.record(
+        workspace_id,
+        action,
+        target_type,
+        target_id,
         actor_type="user",
-        actor_id=str(actor.user_id),
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id),
+        actor_id=actor.user_id,
         ip=actor.ip,
         detail=detail,
     )

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from hub.errors import NotFound
 from hub.storage import audit
-from hub.storage.models import AuditEvent, Workspace
+from hub.storage.models import Workspace
 from hub.web.http import authenticate, client_ip, read_body, require_admin, services
 
 MAX_RETENTION_DAYS = 3650
@@ -91,13 +91,13 @@ async def change_workspace(request: Request) -> Response:
             s.add(row)
             await audit.append(
                 s,
-                AuditEvent(
-                    workspace_id=row.id,
+                audit.record(
+                    row.id,
+                    "retention.changed",
+                    "workspace",
+                    row.id,
                     actor_type="user",
-                    actor_id=str(principal.user_id),
-                    action="retention.changed",
-                    target_type="workspace",
-                    target_id=str(row.id),
+                    actor_id=principal.user_id,
                     ip=client_ip(request),
                     detail={"from": old, "to": body.retention_days},
                 ),

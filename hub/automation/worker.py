@@ -45,7 +45,7 @@ from hub.reports.service import stream_time
 from hub.routing.teams import Teams
 from hub.storage import audit, tenancy
 from hub.storage.cache import Cached
-from hub.storage.models import AuditEvent, AutomationRule
+from hub.storage.models import AutomationRule
 from hub.storage.store import Store
 from schemas.message import Direction, utc_now
 
@@ -275,13 +275,12 @@ class _Batch:
         async with self.automation.store.sessions() as s, s.begin():
             await audit.append(
                 s,
-                AuditEvent(
-                    workspace_id=self.workspace,
-                    actor_type="system",
+                audit.record(
+                    self.workspace,
+                    "rule.applied",
+                    "conversation",
+                    ref.id,
                     actor_id=f"rule:{rule.id}",
-                    action="rule.applied",
-                    target_type="conversation",
-                    target_id=str(ref.id),
                     detail={
                         "rule_id": str(rule.id),
                         "trigger": rule.trigger,

@@ -25,10 +25,11 @@ from sqlmodel import col, select
 
 from hub.canned import placeholders
 from hub.channels.hours import DAYS, BusinessHours
-from hub.errors import BadRequest, NotFound
+from hub.errors import BadRequest
 from hub.routing.service import ChannelRouting
 from hub.storage import audit
-from hub.storage.models import AuditEvent, Channel, Conversation
+from hub.storage.inbox import channel_of
+from hub.storage.models import Channel, Conversation
 from hub.storage.store import Store
 from hub.storage.vault import Vault
 
@@ -199,15 +200,7 @@ async def update_channel(
     )
     widget = _widget_changes(patch.settings) if patch.settings is not None else None
     async with store.sessions() as s, s.begin():
-        channel = (
-            await s.exec(
-                select(Channel).where(
-                    Channel.workspace_id == workspace_id, Channel.id == channel_id
-                )
-            )
-        ).first()
-        if channel is None:
-            raise NotFound("No such channel.")
+        channel = await channel_of(s, workspace_id, channel_id)
         if (origins is not None or widget is not None) and channel.kind != "webchat":
             raise NotWebChat()
         changed: list[str] = []
@@ -232,13 +225,13 @@ async def update_channel(
             s.add(channel)
             await audit.append(
                 s,
-                AuditEvent(
-                    workspace_id=workspace_id,
+                audit.record(
+                    workspace_id,
+                    "channel.updated",
+                    "channel",
+                    channel_id,
                     actor_type="user",
-                    actor_id=str(actor_id),
-                    action="channel.updated",
-                    target_type="channel",
-                    target_id=str(channel_id),
+                    actor_id=actor_id,
                     ip=ip,
                     detail={"fields": changed},
                 ),
@@ -259,28 +252,20 @@ async def rotate_identity_secret(
     once. Stored sealed; the caller shows it this once. The audit row holds no secret."""
     secret = secrets.token_urlsafe(32)
     async with store.sessions() as s, s.begin():
-        channel = (
-            await s.exec(
-                select(Channel).where(
-                    Channel.workspace_id == workspace_id, Channel.id == channel_id
-                )
-            )
-        ).first()
-        if channel is None:
-            raise NotFound("No such channel.")
+        channel = await channel_of(s, workspace_id, channel_id)
         if channel.kind != "webchat":
             raise NotWebChat("Only a web-chat channel has an identity secret.")
         channel.secrets = vault.seal({"identity_secret": secret})  # a web chat's only secret
         s.add(channel)
         await audit.append(
             s,
-            AuditEvent(
-                workspace_id=workspace_id,
+            audit.record(
+                workspace_id,
+                "channel.identity_secret_rotated",
+                "channel",
+                channel_id,
                 actor_type="user",
-                actor_id=str(actor_id),
-                action="channel.identity_secret_rotated",
-                target_type="channel",
-                target_id=str(channel_id),
+                actor_id=actor_id,
                 ip=ip,
             ),
         )

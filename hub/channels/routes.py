@@ -20,7 +20,7 @@ from hub.channels.options import (
     update_channel,
 )
 from hub.channels.service import ConnectBody, webhook_info
-from hub.errors import BadRequest, NotFound
+from hub.errors import BadRequest
 from hub.routing import teams
 from hub.storage.models import Channel
 from hub.web.http import (
@@ -119,9 +119,7 @@ async def _detail(request: Request, row: Channel) -> dict[str, Any]:
 async def get_channel(request: Request) -> Response:
     principal = await authenticate(request)
     channel_id = parse_uuid(request.path_params["channel_id"], "channel")
-    row = await services(request).store.channel(principal.workspace_id, channel_id)
-    if row is None:
-        raise NotFound("No such channel.")
+    row = await services(request).store.existing_channel(principal.workspace_id, channel_id)
     return JSONResponse(await _detail(request, row))
 
 

@@ -22,9 +22,10 @@ from adapters.outbound import Platforms, Request, redact
 from adapters.protocol import Adapter, Given, Refused
 from hub.channels.options import normalize_origins
 from hub.channels.unsubscribe import Unsubscribed, unsubscribe_channel
-from hub.errors import BadRequest, Conflict, NotFound
+from hub.errors import BadRequest, Conflict
 from hub.storage import audit, tenancy
 from hub.storage.cache import Cached
+from hub.storage.inbox import channel_of
 from hub.storage.models import AuditEvent, Channel, ChannelAccount
 from hub.storage.store import Store
 from hub.storage.vault import Vault
@@ -202,15 +203,7 @@ class Channels:
         (best effort, `hub.channels.unsubscribe`); its conversations stay. Without an actor the
         platform did it (a deauthorization, audited as `action`)."""
         async with self.store.sessions() as s, s.begin():
-            channel = (
-                await s.exec(
-                    select(Channel).where(
-                        Channel.workspace_id == workspace_id, Channel.id == channel_id
-                    )
-                )
-            ).first()
-            if channel is None:
-                raise NotFound("No such channel.")
+            channel = await channel_of(s, workspace_id, channel_id)
             for account in (
                 await s.exec(select(ChannelAccount).where(ChannelAccount.channel_id == channel_id))
             ).all():
@@ -373,13 +366,13 @@ def _audit(
     ip: str | None = None,
 ) -> AuditEvent:
     """Channel audit rows hold ids only; no actor means the platform did it."""
-    return AuditEvent(
-        workspace_id=workspace_id,
+    return audit.record(
+        workspace_id,
+        action,
+        "channel",
+        channel_id,
         actor_type="user" if actor_id else "platform",
-        actor_id=str(actor_id) if actor_id else None,
-        action=action,
-        target_type="channel",
-        target_id=str(channel_id),
+        actor_id=actor_id,
         ip=ip,
     )
 

@@ -224,8 +224,7 @@ async def create_deletion(request: Request) -> Response:
         subject, contact_id = f"contact:{body.contact_id}", body.contact_id
     else:
         assert body.channel_id is not None and body.platform_user_id is not None
-        if await svc.store.channel(workspace_id, body.channel_id) is None:
-            raise NotFound("No such channel.")
+        await svc.store.existing_channel(workspace_id, body.channel_id)
         subject = f"identity:{body.channel_id}:{body.platform_user_id}"
         query = select(ContactIdentity.contact_id).where(
             ContactIdentity.workspace_id == workspace_id,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -48,6 +49,32 @@ _SQLITE_WRITE_LOCK = sa.insert(_table).from_select(["id"], sa.select(_table.c.id
 class AppendOnly(HubError):
     code = "audit_append_only"
     default_message = "Audit rows are only ever appended, through hub.storage.audit.append."
+
+
+def record(
+    workspace_id: uuid.UUID | None,
+    action: str,
+    target_type: str | None = None,
+    target_id: object = None,
+    *,
+    actor_type: str = "system",
+    actor_id: object = None,
+    ip: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An audit row, for `append`: ids as text, and ids, roles and settings only in `detail`
+    (never message text or a person's details, so the log holds no personal data of its
+    own). `actor_type` is user, system or platform."""
+    return AuditEvent(
+        workspace_id=workspace_id,
+        actor_type=actor_type,
+        actor_id=None if actor_id is None else str(actor_id),
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        ip=ip,
+        detail=detail or {},
+    )
 
 
 def content(row: AuditEvent) -> dict[str, Any]:

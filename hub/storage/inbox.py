@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hub.errors import BadRequest
+from hub.errors import BadRequest, NoSuchChannel
 from hub.storage.models import (
     Channel,
     Contact,
@@ -29,6 +29,22 @@ from hub.storage.models import (
 )
 
 Sessions = async_sessionmaker[AsyncSession]
+
+
+async def find_channel(
+    s: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID
+) -> Channel | None:
+    query = select(Channel).where(Channel.workspace_id == workspace_id, Channel.id == channel_id)
+    return (await s.exec(query)).first()
+
+
+async def channel_of(s: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
+    """The workspace's channel, in the caller's session (to change it); `NoSuchChannel` if the
+    workspace has none with that id."""
+    channel = await find_channel(s, workspace_id, channel_id)
+    if channel is None:
+        raise NoSuchChannel()
+    return channel
 
 
 class InboxStore:
@@ -64,13 +80,11 @@ class InboxStore:
 
     async def channel(self, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> Channel | None:
         async with self.sessions() as s:
-            return (
-                await s.exec(
-                    select(Channel).where(
-                        Channel.workspace_id == workspace_id, Channel.id == channel_id
-                    )
-                )
-            ).first()
+            return await find_channel(s, workspace_id, channel_id)
+
+    async def existing_channel(self, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
+        async with self.sessions() as s:
+            return await channel_of(s, workspace_id, channel_id)
 
     async def channels(self, workspace_id: uuid.UUID) -> list[Channel]:
         async with self.sessions() as s:

@@ -14,7 +14,7 @@ from hub.errors import BadRequest, Conflict, NotFound
 from hub.storage import audit
 from hub.storage.cache import Cached
 from hub.storage.inbox import InboxStore, Sessions, decode_cursor, encode_cursor
-from hub.storage.models import ApiToken, AuditEvent, Membership, User, Workspace
+from hub.storage.models import ApiToken, Membership, User, Workspace
 from schemas.message import utc_now
 
 # How long a node trusts what it read of an API token. An integration calls the API many times
@@ -54,13 +54,7 @@ class Store(InboxStore):
             s.add(Membership(workspace_id=workspace.id, user_id=user.id, role="admin"))
             await audit.append(
                 s,
-                AuditEvent(
-                    workspace_id=workspace.id,
-                    actor_type="system",
-                    action="workspace.created",
-                    target_type="workspace",
-                    target_id=str(workspace.id),
-                ),
+                audit.record(workspace.id, "workspace.created", "workspace", workspace.id),
             )
         return workspace, user
 
@@ -188,15 +182,15 @@ class Store(InboxStore):
         async with self.sessions() as s, s.begin():
             await audit.append(
                 s,
-                AuditEvent(
-                    workspace_id=workspace_id,
+                audit.record(
+                    workspace_id,
+                    action,
+                    target_type,
+                    target_id,
                     actor_type=actor_type,
                     actor_id=actor_id,
-                    action=action,
-                    target_type=target_type,
-                    target_id=target_id,
                     ip=ip,
-                    detail=detail or {},
+                    detail=detail,
                 ),
             )
 

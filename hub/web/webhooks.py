@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
 from collections.abc import Awaitable
 from typing import Any
 
@@ -27,8 +26,8 @@ from adapters import registry
 from adapters.meta import webhook as meta
 from adapters.protocol import Adapter
 from hub.channels.service import Resolved
-from hub.errors import BadRequest, Forbidden, NotFound, Unauthenticated
-from hub.web.http import read_raw, services
+from hub.errors import BadRequest, Forbidden, NoSuchChannel, Unauthenticated
+from hub.web.http import parse_uuid, read_raw, services
 
 log = logging.getLogger("hub.webhooks")
 
@@ -68,14 +67,11 @@ async def _last_known(
 
 async def _channel(request: Request, family: str) -> tuple[Resolved, Adapter]:
     """The channel of the path, when its adapter's webhooks arrive on this `family`'s route."""
-    try:
-        channel_id = uuid.UUID(request.path_params["channel_id"])
-    except ValueError:
-        raise NotFound("No such channel.") from None
+    channel_id = parse_uuid(request.path_params["channel_id"], "channel")
     resolved = await _last_known(request, channel_id, services(request).channels.by_id(channel_id))
     adapter = registry.get(resolved.context.kind) if resolved is not None else None
     if resolved is None or adapter is None or adapter.family != family:
-        raise NotFound("No such channel.")
+        raise NoSuchChannel()
     return resolved, adapter
 
 

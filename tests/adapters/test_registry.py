@@ -16,6 +16,8 @@ from adapters import registry
 from adapters.protocol import Adapter
 from schemas.message import ChannelKind
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 PLATFORM_KINDS = [kind for kind in ChannelKind if kind is not ChannelKind.WEBCHAT]
 PLATFORM_NAMES = {kind.name for kind in PLATFORM_KINDS}
