@@ -11,7 +11,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from hub.accounts import lockout
 from hub.accounts.auth import SESSION_COOKIE, Principal, verify_password
@@ -28,6 +27,20 @@ from hub.web.http import (
     parse_uuid,
     read_body,
     services,
+)
+from hub.web.operation import Operation, cursor_param, id_param, limit_param, param, route
+from schemas.rest.accounts import (
+    AddedMember,
+    AuditPage,
+    CreatedToken,
+    LoginResult,
+    Me,
+    MemberOut,
+    MemberPage,
+    NewSession,
+    SocketToken,
+    TokenInfo,
+    TokenList,
 )
 
 MIN_PASSWORD_CHARS = 12
@@ -324,18 +337,165 @@ async def audit_log(request: Request) -> Response:
     )
 
 
+_TOKEN = id_param("token_id", "An API token's id")
+_USER = id_param("user_id", "A member's user id")
+_WHEN = {"type": "string", "format": "date-time"}
+
 routes = [
-    Route("/api/auth/login", login, methods=["POST"]),
-    Route("/api/auth/logout", logout, methods=["POST"]),
-    Route("/api/me", me, methods=["GET"]),
-    Route("/api/me/password", change_password, methods=["POST"]),
-    Route("/api/agent/socket-token", socket_token, methods=["POST"]),
-    Route("/api/tokens", create_token, methods=["POST"]),
-    Route("/api/tokens", list_tokens, methods=["GET"]),
-    Route("/api/tokens/{token_id}", revoke_token, methods=["DELETE"]),
-    Route("/api/members", list_members, methods=["GET"]),
-    Route("/api/members", add_member, methods=["POST"]),
-    Route("/api/members/{user_id}", change_member, methods=["PATCH"]),
-    Route("/api/members/{user_id}", remove_member, methods=["DELETE"]),
-    Route("/api/audit", audit_log, methods=["GET"]),
+    route(
+        "/api/auth/login",
+        login,
+        "POST",
+        op=Operation(
+            "Log in with e-mail and password",
+            {200: ("Logged in; sets the cookie", LoginResult)},
+            (400, 401, 403, 413, 429),
+            body=LoginBody,
+            auth=False,
+            description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax). "
+            "After 5 failed attempts for one e-mail (or 50 from one address) in 15 minutes, "
+            "sign-in answers 429 `too_many_attempts` until the window has passed.",
+        ),
+    ),
+    route(
+        "/api/auth/logout",
+        logout,
+        "POST",
+        op=Operation("Log out", {204: ("Logged out; the cookie is cleared", None)}, (401, 403)),
+    ),
+    route(
+        "/api/me",
+        me,
+        "GET",
+        op=Operation(
+            "The caller", {200: ("The user, and the CSRF token of a cookie session", Me)}, (401,)
+        ),
+    ),
+    route(
+        "/api/me/password",
+        change_password,
+        "POST",
+        op=Operation(
+            "Change my password",
+            {200: ("Changed; a new session cookie for this browser", NewSession)},
+            (400, 401, 403, 413),
+            body=PasswordBody,
+            description="Needs the current password (401 if wrong). Every other session of "
+            "this user ends at once. Audited as `password.changed`.",
+        ),
+    ),
+    route(
+        "/api/agent/socket-token",
+        socket_token,
+        "POST",
+        op=Operation(
+            "A short-lived token for the agent websocket",
+            {200: ("The token", SocketToken)},
+            (401, 403),
+            description="For the `hello` frame of /ws/agent (docs/protocol.md); never in a URL.",
+        ),
+    ),
+    route(
+        "/api/tokens",
+        create_token,
+        "POST",
+        op=Operation(
+            "Create an API bearer token",
+            {201: ("Created", CreatedToken)},
+            (400, 401, 403, 413),
+            body=TokenBody,
+        ),
+    ),
+    route(
+        "/api/tokens",
+        list_tokens,
+        "GET",
+        op=Operation(
+            "API tokens",
+            {200: ("Admins: every token of the workspace; agents: their own", TokenList)},
+            (401,),
+        ),
+    ),
+    route(
+        "/api/tokens/{token_id}",
+        revoke_token,
+        "DELETE",
+        op=Operation(
+            "Revoke an API token",
+            {200: ("Revoked", TokenInfo)},
+            (401, 403, 404),
+            params=(_TOKEN,),
+            description="Agents may revoke their own tokens, admins any of the workspace. "
+            "Audited as `api_token.revoked`.",
+        ),
+    ),
+    route(
+        "/api/members",
+        list_members,
+        "GET",
+        op=Operation(
+            "The workspace's members",
+            {200: ("Every member", MemberPage)},
+            (401,),
+            description="Any member may list them (to assign conversations).",
+        ),
+    ),
+    route(
+        "/api/members",
+        add_member,
+        "POST",
+        op=Operation(
+            "Add a member with an initial password (admins)",
+            {201: ("Added", AddedMember)},
+            (400, 401, 403, 409, 413),
+            body=NewMember,
+            description="409 when the e-mail is already a member of this workspace. Audited "
+            "as `member.added`.",
+        ),
+    ),
+    route(
+        "/api/members/{user_id}",
+        change_member,
+        "PATCH",
+        op=Operation(
+            "Change a member's role or routing capacity (admins)",
+            {200: ("The member", MemberOut)},
+            (400, 401, 403, 404, 409, 413),
+            body=MemberPatch,
+            params=(_USER,),
+            description="409 `last_admin` when it would leave the workspace without an admin. "
+            "Audited as `member.role_changed` and `member.capacity_changed`.",
+        ),
+    ),
+    route(
+        "/api/members/{user_id}",
+        remove_member,
+        "DELETE",
+        op=Operation(
+            "Remove a member (admins)",
+            {204: ("Removed; their sessions and API tokens stop working here", None)},
+            (401, 403, 404, 409),
+            params=(_USER,),
+            description="409 `last_admin` for the workspace's last admin. Audited as "
+            "`member.removed`.",
+        ),
+    ),
+    route(
+        "/api/audit",
+        audit_log,
+        "GET",
+        op=Operation(
+            "The audit log, newest first (admins)",
+            {200: ("A page", AuditPage)},
+            (400, 401, 403),
+            params=(
+                param("action", "query", "An action or its prefix (`member.`)", {"type": "string"}),
+                param("actor_id", "query", "Only this actor's (a user id)", {"type": "string"}),
+                param("since", "query", "At or after this time (with a zone)", _WHEN),
+                param("until", "query", "Before this time (with a zone)", _WHEN),
+                cursor_param(),
+                limit_param(),
+            ),
+        ),
+    ),
 ]

@@ -44,8 +44,8 @@ from hub.storage.cache import Versioned
 from hub.storage.models import AutomationRule, Channel, Membership, Team
 from hub.storage.store import Sessions
 from schemas.message import ChannelKind, utc_now
+from schemas.rest.automation import Trigger
 
-Trigger = Literal["conversation.created", "message.received", "conversation.resolved"]
 TRIGGERS: tuple[str, ...] = ("conversation.created", "message.received", "conversation.resolved")
 Priority = Literal["low", "medium", "high", "urgent"]
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")

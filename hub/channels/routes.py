@@ -10,8 +10,8 @@ from typing import Any
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from hub.channels import oauth
 from hub.channels import purge as channeldata
 from hub.channels.options import (
     ChannelPatch,
@@ -32,6 +32,16 @@ from hub.web.http import (
     read_body,
     require_admin,
     services,
+)
+from hub.web.operation import Operation, id_param, param, route
+from schemas.rest.channels import (
+    AuthorizeUrl,
+    ChannelDetail,
+    ChannelHealthPage,
+    ChannelPage,
+    ConnectedChannel,
+    DisconnectedChannel,
+    IdentitySecret,
 )
 
 
@@ -167,12 +177,121 @@ async def new_identity_secret(request: Request) -> Response:
     return JSONResponse({"identity_secret": secret}, status_code=201)
 
 
+_CHANNEL = id_param("channel_id", "A channel id")
+
 routes = [
-    Route("/api/channels", list_channels, methods=["GET"]),
-    Route("/api/channels", connect_channel, methods=["POST"]),
-    Route("/api/channels/health", channel_health, methods=["GET"]),
-    Route("/api/channels/{channel_id}", get_channel, methods=["GET"]),
-    Route("/api/channels/{channel_id}", change_channel, methods=["PATCH"]),
-    Route("/api/channels/{channel_id}", disconnect_channel, methods=["DELETE"]),
-    Route("/api/channels/{channel_id}/identity-secret", new_identity_secret, methods=["POST"]),
+    route(
+        "/api/channels",
+        list_channels,
+        "GET",
+        op=Operation("The workspace's channels", {200: ("All channels", ChannelPage)}, (401,)),
+    ),
+    route(
+        "/api/channels",
+        connect_channel,
+        "POST",
+        op=Operation(
+            "Connect a channel (admins)",
+            {201: ("Connected; what to paste where", ConnectedChannel)},
+            (400, 401, 403, 409, 413),
+            body=ConnectBody,
+            description="Secrets are stored encrypted and never returned; a generated verify "
+            "token or Telegram secret token is shown in this answer only.",
+        ),
+    ),
+    route(
+        "/api/channels/health",
+        channel_health,
+        "GET",
+        op=Operation(
+            "Every channel with its settings and health",
+            {200: ("All channels", ChannelHealthPage)},
+            (401,),
+            description="`status` is connected, needs_reconnect (the platform refused the "
+            "token) or disconnected; `last_event_at` is when it last received a message.",
+        ),
+    ),
+    # Business Login's first step (`hub.channels.oauth`); before the channel id routes.
+    route(
+        "/api/channels/instagram/authorize",
+        oauth.authorize,
+        "POST",
+        op=Operation(
+            "Start connecting Instagram with Business Login (admins)",
+            {200: ("Where to send the browser", AuthorizeUrl)},
+            (400, 401, 403, 413),
+            body=oauth.AuthorizeBody,
+            description="The callback (/oauth/instagram/callback) checks the signed state, "
+            "stores the account with its long-lived token and redirects to the inbox.",
+        ),
+    ),
+    route(
+        "/api/channels/{channel_id}",
+        get_channel,
+        "GET",
+        op=Operation(
+            "One channel, with its settings",
+            {200: ("The channel", ChannelDetail)},
+            (401, 404),
+            params=(_CHANNEL,),
+        ),
+    ),
+    route(
+        "/api/channels/{channel_id}",
+        change_channel,
+        "PATCH",
+        op=Operation(
+            "Rename a channel, set its routing and business hours; a web chat's origins and "
+            "widget settings (admins)",
+            {200: ("The channel", ChannelDetail)},
+            (400, 401, 403, 404, 413),
+            body=ChannelPatch,
+            params=(_CHANNEL,),
+            description="400 `invalid_origin` for an origin that is not scheme://host[:port], "
+            "`invalid_colour` for a colour that is not #rrggbb, `invalid_timezone` for a zone "
+            "that is not an IANA name, `invalid_hours` for a range that is not HH:MM to a "
+            "later HH:MM, `not_webchat` for web-chat fields on another kind, "
+            "`unknown_placeholder` for an auto-reply with a placeholder the hub does not know, "
+            "`bad_request` for a routing team that is not the workspace's. Audited as "
+            "`channel.updated` with the changed fields.",
+        ),
+    ),
+    route(
+        "/api/channels/{channel_id}",
+        disconnect_channel,
+        "DELETE",
+        op=Operation(
+            "Disconnect a channel (admins)",
+            {200: ("Disconnected; its secrets are destroyed", DisconnectedChannel)},
+            (400, 401, 403, 404),
+            params=(
+                _CHANNEL,
+                param(
+                    "delete_data",
+                    "query",
+                    "true: also erase all of the channel's conversations, messages and "
+                    "identities (one deletion request)",
+                    {"type": "string", "enum": ["true", "false"], "default": "false"},
+                ),
+            ),
+            description="The platform is told to stop delivering, best effort: the channel is "
+            "disconnected whatever it answers (`unsubscribed`). Audited as "
+            "`channel.disconnected`, and `channel.data_deleted` with counts.",
+        ),
+    ),
+    route(
+        "/api/channels/{channel_id}/identity-secret",
+        new_identity_secret,
+        "POST",
+        op=Operation(
+            "Make a web chat's identity-verification secret anew (admins)",
+            {201: ("The new secret, shown this once", IdentitySecret)},
+            (400, 401, 403, 404),
+            params=(_CHANNEL,),
+            description="The site's server signs its user ids with it (hex HMAC-SHA256 of the "
+            "user id) for `POST /api/widget/token`. The old secret stops working at once "
+            "(other nodes within HUB_CACHE_TTL_S). 400 `not_webchat` for another kind. Audited "
+            "as `channel.identity_secret_rotated`, without the secret.",
+        ),
+    ),
 ]

@@ -10,13 +10,25 @@ from typing import Literal
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from hub.automation.rules import PRIORITIES, Label, Priority
 from hub.conversations.views import contact_json, conversation_json, message_json
 from hub.errors import BadRequest, NotFound, TooBig
 from hub.web.http import Body, authenticate, page_limit, parse_uuid, read_body, services
+from hub.web.operation import Operation, cursor_param, id_param, limit_param, param, route
 from schemas.message import utc_now
+from schemas.rest.conversations import (
+    ContactPage,
+    ContactPanel,
+    ConversationChanged,
+    ConversationDetail,
+    ConversationPage,
+    MessagePage,
+    PresenceList,
+    ReactionResult,
+    SearchResult,
+    SendResult,
+)
 
 
 class SendBody(Body):
@@ -294,15 +306,180 @@ async def presence(request: Request) -> Response:
     return JSONResponse({"items": [{"user_id": k, "state": v} for k, v in states.items()]})
 
 
+_CONVERSATION = id_param("conversation_id", "A conversation id")
+_MESSAGES = "/api/conversations/{conversation_id}/messages"
+
 routes = [
-    Route("/api/conversations", list_conversations, methods=["GET"]),
-    Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
-    Route("/api/conversations/{conversation_id}", change_conversation, methods=["PATCH"]),
-    Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),
-    Route("/api/conversations/{conversation_id}/messages", send_message, methods=["POST"]),
-    Route("/api/conversations/{conversation_id}/reactions", react, methods=["POST"]),
-    Route("/api/contacts", list_contacts, methods=["GET"]),
-    Route("/api/contacts/{contact_id}", get_contact, methods=["GET"]),
-    Route("/api/search", search, methods=["GET"]),
-    Route("/api/presence", presence, methods=["GET"]),
+    route(
+        "/api/conversations",
+        list_conversations,
+        "GET",
+        op=Operation(
+            "Conversations, newest activity first",
+            {200: ("A page", ConversationPage)},
+            (400, 401),
+            params=(
+                limit_param(),
+                cursor_param(),
+                param(
+                    "status",
+                    "query",
+                    "Only conversations in this status",
+                    {"type": "string", "enum": ["open", "pending", "resolved", "snoozed"]},
+                ),
+                param(
+                    "assignee",
+                    "query",
+                    "Only mine, only unassigned, or all",
+                    {"type": "string", "enum": ["me", "none", "any"], "default": "any"},
+                ),
+                param(
+                    "channel_id",
+                    "query",
+                    "Only this channel's",
+                    {"type": "string", "format": "uuid"},
+                ),
+                param("label", "query", "Only those with this label", {"type": "string"}),
+                param(
+                    "priority",
+                    "query",
+                    "Only those of this priority (none: without one)",
+                    {"type": "string", "enum": ["low", "medium", "high", "urgent", "none", "any"]},
+                ),
+                param(
+                    "team_id",
+                    "query",
+                    "Only this team's queue (a team id), only those in no team (none), or all",
+                    {"type": "string", "default": "any"},
+                ),
+            ),
+        ),
+    ),
+    route(
+        "/api/conversations/{conversation_id}",
+        get_conversation,
+        "GET",
+        op=Operation(
+            "One conversation, with each agent's read position",
+            {200: ("The conversation", ConversationDetail)},
+            (401, 404),
+            params=(_CONVERSATION,),
+        ),
+    ),
+    route(
+        "/api/conversations/{conversation_id}",
+        change_conversation,
+        "PATCH",
+        op=Operation(
+            "Resolve, reopen, snooze, (re)assign, move to a team or label a conversation",
+            {202: ("Published to every agent; stored by the worker", ConversationChanged)},
+            (400, 401, 403, 404, 413),
+            body=ConversationPatch,
+            params=(_CONVERSATION,),
+            description="A message from the contact reopens a resolved or snoozed conversation. "
+            "A person's assignment always wins over routing, which only fills an empty one.",
+        ),
+    ),
+    route(
+        _MESSAGES,
+        list_messages,
+        "GET",
+        op=Operation(
+            "A conversation's history",
+            {200: ("A page, oldest first", MessagePage)},
+            (400, 401, 404),
+            params=(
+                _CONVERSATION,
+                limit_param(),
+                param("before", "query", "`next_before` of the previous page", {"type": "string"}),
+            ),
+        ),
+    ),
+    route(
+        _MESSAGES,
+        send_message,
+        "POST",
+        op=Operation(
+            "Send a text reply",
+            {202: ("Accepted onto the stream", SendResult), 200: ("Sent before", SendResult)},
+            (400, 401, 403, 404, 413),
+            body=SendBody,
+            params=(_CONVERSATION,),
+            description="Idempotent on `client_id`: a retry answers the first message's ids "
+            "with `duplicate: true` and status 200.",
+        ),
+    ),
+    route(
+        "/api/conversations/{conversation_id}/reactions",
+        react,
+        "POST",
+        op=Operation(
+            "React to a message (WhatsApp)",
+            {
+                202: ("Accepted; shown at once, sent by the worker", ReactionResult),
+                200: ("Sent before", ReactionResult),
+            },
+            (400, 401, 403, 404, 413),
+            body=ReactionBody,
+            params=(_CONVERSATION,),
+            description="An empty emoji takes the reaction back. If the platform refuses it, a "
+            "`message.updated` takes it back in the inbox, with the reason.",
+        ),
+    ),
+    route(
+        "/api/contacts",
+        list_contacts,
+        "GET",
+        op=Operation(
+            "Contacts, newest first",
+            {200: ("A page", ContactPage)},
+            (400, 401),
+            params=(
+                limit_param(),
+                cursor_param(),
+                param(
+                    "q",
+                    "query",
+                    "Only those whose name, e-mail or username holds this (case-insensitive)",
+                    {"type": "string", "maxLength": 200},
+                ),
+            ),
+        ),
+    ),
+    route(
+        "/api/contacts/{contact_id}",
+        get_contact,
+        "GET",
+        op=Operation(
+            "A contact, their identity per channel and their conversations",
+            {200: ("The contact panel", ContactPanel)},
+            (401, 404),
+            params=(id_param("contact_id", "A contact id"),),
+        ),
+    ),
+    route(
+        "/api/search",
+        search,
+        "GET",
+        op=Operation(
+            "Search contacts and messages",
+            {200: ("Matches, newest first", SearchResult)},
+            (400, 401),
+            params=(
+                param("q", "query", "Text to find (2 to 200 characters)", {"type": "string"}),
+                limit_param("At most this many of each", default=20),
+            ),
+        ),
+    ),
+    route(
+        "/api/presence",
+        presence,
+        "GET",
+        op=Operation(
+            "Every member's presence",
+            {200: ("online, away or offline per member", PresenceList)},
+            (401,),
+            description="Live changes arrive as `presence` events on the agent socket.",
+        ),
+    ),
 ]

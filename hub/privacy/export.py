@@ -15,7 +15,6 @@ from typing import Any
 from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from hub.conversations.views import contact_json, conversation_json, message_json
 from hub.errors import NotFound
@@ -28,7 +27,9 @@ from hub.web.http import (
     require_admin,
     services,
 )
+from hub.web.operation import Operation, id_param, route
 from schemas.message import utc_now
+from schemas.rest.privacy import ContactExport
 
 FORMAT = "sosyocrm.contact-export.v1"
 
@@ -110,4 +111,17 @@ async def export_contact(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/contacts/{contact_id}/export", export_contact, methods=["GET"])]
+routes = [
+    route(
+        "/api/contacts/{contact_id}/export",
+        export_contact,
+        "GET",
+        op=Operation(
+            "Export everything held about a contact (subject access)",
+            {200: ("A JSON file (Content-Disposition: attachment)", ContactExport)},
+            (401, 403, 404),
+            params=(id_param("contact_id", "A contact id"),),
+            description="Admins only. Audited as `contact.exported` (ids only).",
+        ),
+    )
+]

@@ -22,7 +22,6 @@ from sqlalchemy import func
 from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from hub.bus.base import BusStats
 from hub.errors import Forbidden, NotReady
@@ -31,6 +30,8 @@ from hub.storage.models import Channel
 from hub.storage.store import Store
 from hub.web.http import authenticate, require_admin, services
 from hub.web.metrics import Snapshot
+from hub.web.operation import Operation, route
+from schemas.rest.status import Health, HubStatus, Readiness
 
 log = logging.getLogger("hub.status")
 
@@ -39,6 +40,21 @@ T = TypeVar("T")
 CHECK_TIMEOUT_S = 2.0  # a readiness check or a scrape-time query waits no longer
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 _FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+async def health(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    bus_ok = await svc.bus.ping()
+    try:
+        async with svc.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+        db_ok = True
+    except Exception:
+        db_ok = False
+    status = 200 if bus_ok else 503  # the live path needs the bus; the database may catch up
+    return JSONResponse(
+        {"bus": bus_ok, "database": db_ok, "node": svc.settings.node_id}, status_code=status
+    )
 
 
 async def readyz(request: Request) -> Response:
@@ -167,4 +183,46 @@ def status_json(svc: Services, snap: Snapshot) -> dict[str, Any]:
     }
 
 
-routes = [Route("/api/status", status, methods=["GET"])]
+# Any method, as ever: probes are not picky.
+probes = [
+    route(
+        "/healthz",
+        health,
+        op=Operation(
+            "Liveness and readiness",
+            {200: ("The bus answers", Health), 503: ("The bus is down", Health)},
+            auth=False,
+            description="`database` may be false while the bus is up: live traffic still flows.",
+        ),
+    ),
+    route(
+        "/readyz",
+        readyz,
+        op=Operation(
+            "Readiness: may this node take traffic",
+            {
+                200: ("The bus and the database answer", Readiness),
+                503: ("A check failed (`not_ready`); `checks` names it", Readiness),
+            },
+            auth=False,
+            description="For load balancers and orchestrators; /healthz only says the process "
+            "is alive. Prometheus metrics are at /metrics (docs/operations.md).",
+        ),
+    ),
+]
+routes = [
+    route(
+        "/api/status",
+        status,
+        "GET",
+        op=Operation(
+            "The hub's status figures (admins)",
+            {200: ("Figures now", HubStatus)},
+            (401, 403),
+            description="The admin console's Status tab. Sockets, delivery and sends are this "
+            "node's, counted since it started; `stream` and `channels` are the caller's "
+            "workspace's. The same figures for every workspace, in Prometheus form, are at "
+            "/metrics.",
+        ),
+    )
+]

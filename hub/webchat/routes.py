@@ -14,15 +14,16 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from hub.accounts.auth import VisitorClaims
 from hub.channels.options import widget_settings
 from hub.errors import BadRequest
 from hub.storage.models import MessageRow
 from hub.web.http import Body, read_body, services
+from hub.web.operation import PAGE_MAX, Operation, param, route
 from hub.webchat.service import WebChannel
 from schemas.message import utc_now
+from schemas.rest.webchat import VisitorHistory, VisitorToken, WidgetConfig
 
 DEFAULT_TITLE = "Chat with us"
 DEFAULT_COLOUR = "#4f46e5"
@@ -223,9 +224,78 @@ def visible_message(row: MessageRow) -> dict[str, Any]:
     }
 
 
+_ORIGIN = (
+    " The request's Origin must be one of the channel's allowed origins (403 `origin_not_allowed`)."
+)
+
 routes = [
-    Route("/api/widget/config", widget_config, methods=["GET", "OPTIONS"]),
-    Route("/api/widget/token", visitor_token, methods=["POST", "OPTIONS"]),
-    Route("/api/widget/profile", visitor_profile, methods=["POST", "OPTIONS"]),
-    Route("/api/widget/history", visitor_history, methods=["POST", "OPTIONS"]),
+    route(
+        "/api/widget/config",
+        widget_config,
+        "GET",
+        "OPTIONS",
+        op=Operation(
+            "The web-chat widget's settings",
+            {200: ("How the widget looks and behaves", WidgetConfig)},
+            (403, 404),
+            params=(
+                param(
+                    "channel",
+                    "query",
+                    "The channel's public key",
+                    {"type": "string"},
+                    required=True,
+                ),
+            ),
+            auth=False,
+            description="Public; never secrets." + _ORIGIN,
+        ),
+    ),
+    route(
+        "/api/widget/token",
+        visitor_token,
+        "POST",
+        "OPTIONS",
+        op=Operation(
+            "A visitor token for the web-chat widget",
+            {200: ("The token and the visitor's conversation", VisitorToken)},
+            (400, 403, 404, 413),
+            body=VisitorTokenBody,
+            auth=False,
+            description="Public." + _ORIGIN + " Pass a previous `token` to keep the visitor and "
+            "conversation. With `user_id` and its `user_hash` the visitor is that user of the "
+            "site, the same on every device, and the previous token is ignored; a missing or "
+            "wrong hash, or a channel without an identity secret, is 403 `identity_invalid`.",
+        ),
+    ),
+    route(
+        "/api/widget/profile",
+        visitor_profile,
+        "POST",
+        "OPTIONS",
+        op=Operation(
+            "The visitor's name and e-mail",
+            {204: ("Published to the agents as `contact.updated`; stored by the worker", None)},
+            (400, 401, 403, 413),
+            body=ProfileBody,
+            auth=False,
+            description="Public, with the visitor token in the body." + _ORIGIN,
+        ),
+    ),
+    route(
+        "/api/widget/history",
+        visitor_history,
+        "POST",
+        "OPTIONS",
+        op=Operation(
+            "The visitor's own conversation history",
+            {200: ("A page, oldest first", VisitorHistory)},
+            (400, 401, 403, 413),
+            body=HistoryBody,
+            auth=False,
+            description="Public, with the visitor token in the body (never in a URL)."
+            + _ORIGIN
+            + f" `limit` is 1 to {PAGE_MAX} (default 50).",
+        ),
+    ),
 ]
