@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hub.accounts import lockout
 from hub.accounts.auth import SESSION_COOKIE, Principal, verify_password
-from hub.accounts.members import AuditFilter
+from hub.accounts.members import AuditFilter, Member
 from hub.errors import BadRequest, Forbidden, Unauthenticated
 from hub.routing import teams
-from hub.storage.models import AuditEvent
+from hub.storage.models import ApiToken, AuditEvent
 from hub.web.http import (
     Body,
     admin_actor,
+    answer,
     authenticate,
     client_ip,
     page_limit,
@@ -31,6 +32,7 @@ from hub.web.http import (
 from hub.web.operation import Operation, cursor_param, id_param, limit_param, param, route
 from schemas.rest.accounts import (
     AddedMember,
+    AuditEntry,
     AuditPage,
     CreatedToken,
     LoginResult,
@@ -41,6 +43,7 @@ from schemas.rest.accounts import (
     SocketToken,
     TokenInfo,
     TokenList,
+    User,
 )
 
 MIN_PASSWORD_CHARS = 12
@@ -85,38 +88,49 @@ class MemberPatch(BaseModel):
     )
 
 
-def principal_json(principal: Principal) -> dict[str, Any]:
-    return {
-        "user_id": str(principal.user_id),
-        "workspace_id": str(principal.workspace_id),
-        "role": principal.role,
-        "name": principal.name,
-    }
+def user_of(principal: Principal) -> User:
+    return User(
+        user_id=principal.user_id,
+        workspace_id=principal.workspace_id,
+        role=principal.role,
+        name=principal.name,
+    )
 
 
-def token_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "user_id": str(row.user_id),
-        "created_at": row.created_at.isoformat(),
-        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-    }
+def token_info(row: ApiToken) -> TokenInfo:
+    return TokenInfo(
+        id=row.id,
+        name=row.name,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
 
 
-def audit_json(row: AuditEvent, actor_name: str | None) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "at": row.at.isoformat(),
-        "actor_type": row.actor_type,
-        "actor_id": row.actor_id,
-        "actor_name": actor_name,
-        "action": row.action,
-        "target_type": row.target_type,
-        "target_id": row.target_id,
-        "ip": row.ip,
-        "detail": row.detail,
-    }
+def member_out(member: Member) -> MemberOut:
+    return MemberOut(
+        id=member.user.id,
+        name=member.user.name,
+        email=member.user.email,
+        role=member.membership.role,
+        capacity=member.membership.capacity,
+        created_at=member.membership.created_at,
+    )
+
+
+def audit_entry(row: AuditEvent, actor_name: str | None) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        at=row.at,
+        actor_type=row.actor_type,
+        actor_id=row.actor_id,
+        actor_name=actor_name,
+        action=row.action,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        ip=row.ip,
+        detail=row.detail,
+    )
 
 
 async def login(request: Request) -> Response:
@@ -143,9 +157,7 @@ def session_response(request: Request, principal: Principal, password_hash: str)
     svc = services(request)
     cookie = svc.signer.session_cookie(principal.user_id, principal.workspace_id, password_hash)
     nonce = svc.signer.read_session(cookie).nonce
-    response = JSONResponse(
-        {"user": principal_json(principal), "csrf_token": svc.signer.csrf_token(nonce)}
-    )
+    response = answer(LoginResult(user=user_of(principal), csrf_token=svc.signer.csrf_token(nonce)))
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -170,23 +182,23 @@ async def logout(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     principal = await authenticate(request)
-    body: dict[str, Any] = {"user": principal_json(principal)}
+    body = Me(user=user_of(principal))
     cookie = request.cookies.get(SESSION_COOKIE)
     if principal.via == "session" and cookie:
-        body["csrf_token"] = services(request).signer.csrf_token(
+        body.csrf_token = services(request).signer.csrf_token(
             services(request).signer.read_session(cookie).nonce
         )
-    return JSONResponse(body)
+    return answer(body)  # without csrf_token for a bearer token
 
 
 async def socket_token(request: Request) -> Response:
     principal = await authenticate(request)
     svc = services(request)
-    return JSONResponse(
-        {
-            "token": svc.signer.socket_token(principal),
-            "expires_in_s": svc.settings.socket_token_max_age_s,
-        }
+    return answer(
+        SocketToken(
+            token=svc.signer.socket_token(principal),
+            expires_in_s=svc.settings.socket_token_max_age_s,
+        )
     )
 
 
@@ -227,7 +239,7 @@ async def create_token(request: Request) -> Response:
         str(row.id),
         ip=client_ip(request),
     )
-    return JSONResponse({"id": str(row.id), "name": row.name, "token": token}, status_code=201)
+    return answer(CreatedToken(id=row.id, name=row.name, token=token), 201)
 
 
 async def list_tokens(request: Request) -> Response:
@@ -235,7 +247,7 @@ async def list_tokens(request: Request) -> Response:
     principal = await authenticate(request)
     mine = None if principal.is_admin else principal.user_id
     rows = await services(request).store.api_tokens(principal.workspace_id, mine)
-    return JSONResponse({"items": [token_json(r) for r in rows]})
+    return answer(TokenList(items=[token_info(r) for r in rows]))
 
 
 async def revoke_token(request: Request) -> Response:
@@ -253,13 +265,13 @@ async def revoke_token(request: Request) -> Response:
         str(row.id),
         ip=client_ip(request),
     )
-    return JSONResponse(token_json(row))
+    return answer(token_info(row))
 
 
 async def list_members(request: Request) -> Response:
     principal = await authenticate(request)
     members = await services(request).members.roster(principal.workspace_id)
-    return JSONResponse({"items": [m.as_json() for m in members]})
+    return answer(MemberPage(items=[member_out(m) for m in members]))
 
 
 async def add_member(request: Request) -> Response:
@@ -273,7 +285,7 @@ async def add_member(request: Request) -> Response:
         role=body.role,
         password=body.password,
     )
-    return JSONResponse(member.as_json() | {"existing_user": existed}, status_code=201)
+    return answer(AddedMember(**dict(member_out(member)), existing_user=existed), 201)
 
 
 async def change_member(request: Request) -> Response:
@@ -291,7 +303,7 @@ async def change_member(request: Request) -> Response:
     if body.role is not None:
         member = await svc.members.change_role(principal.workspace_id, actor, user_id, body.role)
         svc.store.forget_member(principal.workspace_id, user_id)
-    return JSONResponse(member.as_json())
+    return answer(member_out(member))
 
 
 async def remove_member(request: Request) -> Response:
@@ -332,8 +344,8 @@ async def audit_log(request: Request) -> Response:
         limit=page_limit(request),
         cursor=query.get("cursor") or None,
     )
-    return JSONResponse(
-        {"items": [audit_json(row, name) for row, name in rows], "next_cursor": cursor}
+    return answer(
+        AuditPage(items=[audit_entry(row, name) for row, name in rows], next_cursor=cursor)
     )
 
 

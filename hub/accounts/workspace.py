@@ -7,16 +7,15 @@ the old and new number of days (None: kept forever).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hub.errors import NotFound
 from hub.storage import audit
 from hub.storage.models import AuditEvent, Workspace
-from hub.web.http import authenticate, client_ip, read_body, require_admin, services
+from hub.web.http import answer, authenticate, client_ip, read_body, require_admin, services
 from hub.web.operation import Operation, route
 from schemas.rest.accounts import WorkspaceOut
 
@@ -33,8 +32,8 @@ class WorkspacePatch(BaseModel):
     )
 
 
-def workspace_json(row: Workspace) -> dict[str, Any]:
-    return {"id": str(row.id), "name": row.name, "retention_days": row.retention_days}
+def workspace_out(row: Workspace) -> WorkspaceOut:
+    return WorkspaceOut(id=row.id, name=row.name, retention_days=row.retention_days)
 
 
 async def _workspace(request: Request, workspace_id: uuid.UUID) -> Workspace:
@@ -47,7 +46,7 @@ async def _workspace(request: Request, workspace_id: uuid.UUID) -> Workspace:
 
 async def get_workspace(request: Request) -> Response:
     principal = await authenticate(request)
-    return JSONResponse(workspace_json(await _workspace(request, principal.workspace_id)))
+    return answer(workspace_out(await _workspace(request, principal.workspace_id)))
 
 
 async def change_workspace(request: Request) -> Response:
@@ -75,7 +74,7 @@ async def change_workspace(request: Request) -> Response:
                     detail={"from": old, "to": body.retention_days},
                 ),
             )
-    return JSONResponse(workspace_json(row))
+    return answer(workspace_out(row))
 
 
 routes = [

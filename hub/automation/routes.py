@@ -10,7 +10,7 @@ the rules on the bus, so workers read them again for the next event.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hub.automation.rules import (
     Facts,
@@ -22,27 +22,27 @@ from hub.automation.rules import (
     changes,
     dumped,
     evaluate,
-    rule_json,
+    rule_out,
 )
 from hub.canned import placeholders
 from hub.channels.options import hours_of, open_at
-from hub.web.http import admin_actor, parse_uuid, read_body, services
+from hub.web.http import admin_actor, answer, parse_uuid, read_body, services
 from hub.web.operation import Operation, id_param, route
 from schemas.message import utc_now
-from schemas.rest.automation import RuleOut, RulePage, TryOut
+from schemas.rest.automation import ConditionOutcome, RuleOut, RulePage, TryOut
 
 
 async def list_rules(request: Request) -> Response:
     principal, _ = await admin_actor(request)
     rows = await _rules(request).all(principal.workspace_id)
-    return JSONResponse({"items": [rule_json(r) for r in rows]})
+    return answer(RulePage(items=[rule_out(r) for r in rows]))
 
 
 async def add_rule(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     body = await read_body(request, RuleBody)
     made = await _rules(request).create(principal.workspace_id, actor, body)
-    return JSONResponse(made, status_code=201)
+    return answer(made, 201)
 
 
 async def change_rule(request: Request) -> Response:
@@ -50,7 +50,7 @@ async def change_rule(request: Request) -> Response:
     rule_id = parse_uuid(request.path_params["rule_id"], "rule")
     patch = await read_body(request, RulePatch)
     changed = await _rules(request).change(principal.workspace_id, actor, rule_id, patch)
-    return JSONResponse(changed)
+    return answer(changed)
 
 
 async def delete_rule(request: Request) -> Response:
@@ -90,13 +90,15 @@ async def try_rule(request: Request) -> Response:
     actions = dumped(body.rule.actions)
     reply = next((a["text"] for a in actions if a["type"] == "send_reply"), None)
     known = placeholders.values(sample.contact_name or None, None)
-    return JSONResponse(
-        {
-            "matched": matched,
-            "conditions": [c | {"holds": h} for c, h in zip(conditions, outcomes, strict=True)],
-            "changes": changes(actions, at) if matched else {},
-            "reply": placeholders.render(reply, known) if matched and reply else None,
-        }
+    return answer(
+        TryOut(
+            matched=matched,
+            conditions=[
+                ConditionOutcome(**c, holds=h) for c, h in zip(conditions, outcomes, strict=True)
+            ],
+            changes=changes(actions, at) if matched else {},
+            reply=placeholders.render(reply, known) if matched and reply else None,
+        )
     )
 
 

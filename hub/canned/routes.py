@@ -4,14 +4,28 @@ their own; admins keep the workspace's."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hub.canned import placeholders
-from hub.canned.service import CannedBody, CannedPatch, canned_json
+from hub.canned.service import CannedBody, CannedPatch
 from hub.errors import NotFound
-from hub.web.http import authenticate, parse_uuid, read_body, services
+from hub.storage.models import CannedResponse
+from hub.web.http import answer, authenticate, parse_uuid, read_body, services
 from hub.web.operation import Operation, id_param, param, route
 from schemas.rest.canned import CannedOut, CannedPage
+
+
+def canned_out(row: CannedResponse, rendered: str | None = None) -> CannedOut:
+    out = CannedOut(
+        id=row.id,
+        shortcut=row.shortcut,
+        text=row.text,
+        personal=row.user_id is not None,
+        updated_at=row.updated_at,
+    )
+    if rendered is not None:  # otherwise no `rendered` key at all
+        out.rendered = rendered
+    return out
 
 
 async def list_canned(request: Request) -> Response:
@@ -21,7 +35,7 @@ async def list_canned(request: Request) -> Response:
     rows = await svc.canned.visible(principal)
     wanted = request.query_params.get("conversation_id")
     if not wanted:
-        return JSONResponse({"items": [canned_json(r) for r in rows]})
+        return answer(CannedPage(items=[canned_out(r) for r in rows]))
     conversation = await svc.store.conversation(
         principal.workspace_id, parse_uuid(wanted, "conversation")
     )
@@ -31,8 +45,8 @@ async def list_canned(request: Request) -> Response:
     contact = contacts.get(conversation.contact_id)
     contact_name = (contact.name or contact.username) if contact else None
     known = placeholders.values(contact_name, principal.name)
-    return JSONResponse(
-        {"items": [canned_json(r, placeholders.render(r.text, known)) for r in rows]}
+    return answer(
+        CannedPage(items=[canned_out(r, placeholders.render(r.text, known)) for r in rows])
     )
 
 
@@ -40,7 +54,7 @@ async def create_canned(request: Request) -> Response:
     principal = await authenticate(request)
     body = await read_body(request, CannedBody)
     row = await services(request).canned.create(principal, body)
-    return JSONResponse(canned_json(row), status_code=201)
+    return answer(canned_out(row), 201)
 
 
 async def change_canned(request: Request) -> Response:
@@ -48,7 +62,7 @@ async def change_canned(request: Request) -> Response:
     body = await read_body(request, CannedPatch)
     canned_id = parse_uuid(request.path_params["canned_id"], "canned response")
     row = await services(request).canned.change(principal, canned_id, body)
-    return JSONResponse(canned_json(row))
+    return answer(canned_out(row))
 
 
 async def delete_canned(request: Request) -> Response:

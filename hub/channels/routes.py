@@ -5,7 +5,6 @@ caller's IP."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -25,6 +24,8 @@ from hub.routing import teams
 from hub.storage.models import Channel
 from hub.web.http import (
     admin_actor,
+    answer,
+    as_json,
     authenticate,
     client_ip,
     parse_uuid,
@@ -38,40 +39,41 @@ from schemas.rest.channels import (
     AuthorizeUrl,
     ChannelDetail,
     ChannelHealthPage,
+    ChannelOut,
     ChannelPage,
     ConnectedChannel,
+    DataDeletion,
     DisconnectedChannel,
     IdentitySecret,
 )
 
 
-def channel_json(row: Channel) -> dict[str, Any]:
+def channel_out(row: Channel) -> ChannelOut:
     # Secrets never leave the server; only whether the channel has them.
-    return {
-        "id": str(row.id),
-        "kind": row.kind,
-        "name": row.name,
-        "public_key": row.public_key,
-        "allowed_origins": row.allowed_origins,
-        "status": row.status,
-        "has_secrets": row.secrets is not None,
-        "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None,
-    }
+    return ChannelOut(
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        public_key=row.public_key,
+        allowed_origins=row.allowed_origins,
+        status=row.status,
+        has_secrets=row.secrets is not None,
+        last_event_at=row.last_event_at,
+    )
 
 
-def channel_detail(row: Channel, last_event_at: datetime | None = None) -> dict[str, Any]:
+def channel_detail(row: Channel, last_event_at: datetime | None = None) -> ChannelDetail:
     # Channel.settings holds the widget's look and public account details, never secrets.
     latest = max((t for t in (row.last_event_at, last_event_at) if t is not None), default=None)
-    return channel_json(row) | {
-        "settings": row.settings,
-        "last_event_at": latest.isoformat() if latest else None,
-    }
+    return ChannelDetail(
+        **(dict(channel_out(row)) | {"last_event_at": latest}), settings=row.settings
+    )
 
 
 async def list_channels(request: Request) -> Response:
     principal = await authenticate(request)
     rows = await services(request).store.channels(principal.workspace_id)
-    return JSONResponse({"items": [channel_json(r) for r in rows]})
+    return answer(ChannelPage(items=[channel_out(r) for r in rows]))
 
 
 async def connect_channel(request: Request) -> Response:
@@ -85,8 +87,9 @@ async def connect_channel(request: Request) -> Response:
         public_base(request),
         ip=client_ip(request),
     )
-    answer = channel_json(channel) | {"webhook": webhook_info(channel, public_base(request), shown)}
-    return JSONResponse(answer, status_code=201)
+    # A web chat has no webhook ({}): the answer is the channel's JSON with what the service says.
+    webhook = webhook_info(channel, public_base(request), shown)
+    return JSONResponse(as_json(channel_out(channel)) | {"webhook": webhook}, status_code=201)
 
 
 async def disconnect_channel(request: Request) -> Response:
@@ -102,14 +105,14 @@ async def disconnect_channel(request: Request) -> Response:
     )
     svc.webchat.forget(channel_id)
     await svc.ingress.channel_updated(principal.workspace_id, channel_id, "disconnected")
-    answer = channel_json(channel) | unsubscribed.as_json()
+    disconnected = DisconnectedChannel(**dict(channel_out(channel)), **unsubscribed.as_json())
     if delete_data == "false":
-        return JSONResponse(answer)
+        return answer(disconnected)
     row, counts = await channeldata.file(
         svc.deletions, principal.workspace_id, channel_id, principal.user_id, ip=client_ip(request)
     )
-    answer["data_deletion"] = {"id": str(row.id), "status": row.status, "counts": counts}
-    return JSONResponse(answer, background=BackgroundTask(channeldata.run, svc.deletions, row.id))
+    disconnected.data_deletion = DataDeletion(id=row.id, status=row.status, counts=counts)
+    return answer(disconnected, background=BackgroundTask(channeldata.run, svc.deletions, row.id))
 
 
 async def channel_health(request: Request) -> Response:
@@ -118,10 +121,10 @@ async def channel_health(request: Request) -> Response:
     store = services(request).store
     rows = await store.channels(principal.workspace_id)
     last = await last_events(store, principal.workspace_id)
-    return JSONResponse({"items": [channel_detail(row, last.get(row.id)) for row in rows]})
+    return answer(ChannelHealthPage(items=[channel_detail(row, last.get(row.id)) for row in rows]))
 
 
-async def _detail(request: Request, row: Channel) -> dict[str, Any]:
+async def _detail(request: Request, row: Channel) -> ChannelDetail:
     last = await last_events(services(request).store, row.workspace_id)
     return channel_detail(row, last.get(row.id))
 
@@ -132,7 +135,7 @@ async def get_channel(request: Request) -> Response:
     row = await services(request).store.channel(principal.workspace_id, channel_id)
     if row is None:
         raise NotFound("No such channel.")
-    return JSONResponse(await _detail(request, row))
+    return answer(await _detail(request, row))
 
 
 async def change_channel(request: Request) -> Response:
@@ -157,7 +160,7 @@ async def change_channel(request: Request) -> Response:
     svc.webchat.forget(channel_id)
     if body.routing is not None:
         await teams.announce(svc.bus, principal.workspace_id, actor.user_id)
-    return JSONResponse(await _detail(request, row))
+    return answer(await _detail(request, row))
 
 
 async def new_identity_secret(request: Request) -> Response:
@@ -174,7 +177,7 @@ async def new_identity_secret(request: Request) -> Response:
         ip=actor.ip,
     )
     svc.webchat.forget(channel_id)
-    return JSONResponse({"identity_secret": secret}, status_code=201)
+    return answer(IdentitySecret(identity_secret=secret), 201)
 
 
 _CHANNEL = id_param("channel_id", "A channel id")

@@ -12,9 +12,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.automation.rules import PRIORITIES, Label, Priority
-from hub.conversations.views import contact_json, conversation_json, message_json
+from hub.conversations.views import contact_out, conversation_out, message_json
 from hub.errors import BadRequest, NotFound, TooBig
-from hub.web.http import Body, authenticate, page_limit, parse_uuid, read_body, services
+from hub.web.http import (
+    Body,
+    answer,
+    as_json,
+    authenticate,
+    page_limit,
+    parse_uuid,
+    read_body,
+    services,
+)
 from hub.web.operation import Operation, cursor_param, id_param, limit_param, param, route
 from schemas.message import utc_now
 from schemas.rest.conversations import (
@@ -23,9 +32,13 @@ from schemas.rest.conversations import (
     ConversationChanged,
     ConversationDetail,
     ConversationPage,
+    Identity,
+    ListedContact,
     MessagePage,
     PresenceList,
+    PresenceOut,
     ReactionResult,
+    ReadPosition,
     SearchResult,
     SendResult,
 )
@@ -119,10 +132,10 @@ async def list_conversations(request: Request) -> Response:
     unread = await store.unread(principal.workspace_id, principal.user_id, ids)
     labels = await store.labels(principal.workspace_id, ids)
     items = [
-        conversation_json(r, contacts.get(r.contact_id), unread.get(r.id, 0), labels.get(r.id))
+        conversation_out(r, contacts.get(r.contact_id), unread.get(r.id, 0), labels.get(r.id))
         for r in rows
     ]
-    return JSONResponse({"items": items, "next_cursor": cursor})
+    return answer(ConversationPage(items=items, next_cursor=cursor))
 
 
 async def get_conversation(request: Request) -> Response:
@@ -136,18 +149,17 @@ async def get_conversation(request: Request) -> Response:
     unread = await store.unread(principal.workspace_id, principal.user_id, [row.id])
     labels = await store.labels(principal.workspace_id, [row.id])
     reads = await store.reads(principal.workspace_id, row.id)
-    body = conversation_json(
+    conversation = conversation_out(
         row, contacts.get(row.contact_id), unread.get(row.id, 0), labels.get(row.id)
     )
-    body["reads"] = [
-        {
-            "user_id": str(r.user_id),
-            "up_to": r.up_to,
-            "up_to_at": r.up_to_at.isoformat() if r.up_to_at else None,
-        }
-        for r in reads
-    ]
-    return JSONResponse(body)
+    return answer(
+        ConversationDetail(
+            **dict(conversation),
+            reads=[
+                ReadPosition(user_id=r.user_id, up_to=r.up_to, up_to_at=r.up_to_at) for r in reads
+            ],
+        )
+    )
 
 
 async def change_conversation(request: Request) -> Response:
@@ -184,7 +196,7 @@ async def change_conversation(request: Request) -> Response:
             "Nothing to change: give status, assignee_id, team_id, labels or priority."
         )
     published = await svc.ingress.change_conversation(principal, conversation_id, changes)
-    return JSONResponse({"event_id": published.id, "changes": changes}, status_code=202)
+    return answer(ConversationChanged(event_id=published.id, changes=changes), 202)
 
 
 async def list_messages(request: Request) -> Response:
@@ -222,9 +234,9 @@ async def send_message(request: Request) -> Response:
         body.reply_to,
         body.note,
     )
-    return JSONResponse(
-        {"message_id": str(message_id), "event_id": published.id, "duplicate": published.duplicate},
-        status_code=200 if published.duplicate else 202,
+    return answer(
+        SendResult(message_id=message_id, event_id=published.id, duplicate=published.duplicate),
+        200 if published.duplicate else 202,
     )
 
 
@@ -235,9 +247,9 @@ async def react(request: Request) -> Response:
     published = await services(request).ingress.agent_reaction(
         principal, conversation_id, body.client_id, body.platform_message_id, body.emoji
     )
-    return JSONResponse(
-        {"event_id": published.id, "duplicate": published.duplicate},
-        status_code=200 if published.duplicate else 202,
+    return answer(
+        ReactionResult(event_id=published.id, duplicate=published.duplicate),
+        200 if published.duplicate else 202,
     )
 
 
@@ -254,10 +266,10 @@ async def list_contacts(request: Request) -> Response:
         cursor=request.query_params.get("cursor"),
     )
     items = [
-        contact_json(c.id, c) | {"email": c.email, "created_at": c.created_at.isoformat()}
+        ListedContact(**dict(contact_out(c.id, c)), email=c.email, created_at=c.created_at)
         for c in rows
     ]
-    return JSONResponse({"items": items, "next_cursor": cursor})
+    return answer(ContactPage(items=items, next_cursor=cursor))
 
 
 async def get_contact(request: Request) -> Response:
@@ -268,16 +280,16 @@ async def get_contact(request: Request) -> Response:
     if found is None:
         raise NotFound("No such contact.")
     contact, identities, conversations = found
-    return JSONResponse(
-        contact_json(contact.id, contact)
-        | {
-            "email": contact.email,
-            "identities": [
-                {"channel_id": str(i.channel_id), "platform_user_id": i.platform_user_id}
+    return answer(
+        ContactPanel(
+            **dict(contact_out(contact.id, contact)),
+            email=contact.email,
+            identities=[
+                Identity(channel_id=i.channel_id, platform_user_id=i.platform_user_id)
                 for i in identities
             ],
-            "conversations": [conversation_json(c, contact) for c in conversations],
-        }
+            conversations=[conversation_out(c, contact) for c in conversations],
+        )
     )
 
 
@@ -291,7 +303,7 @@ async def search(request: Request) -> Response:
     )
     return JSONResponse(
         {
-            "contacts": [contact_json(c.id, c) for c in contacts],
+            "contacts": [as_json(contact_out(c.id, c)) for c in contacts],
             "messages": [message_json(m) for m in messages],
         }
     )
@@ -303,7 +315,7 @@ async def presence(request: Request) -> Response:
     svc = services(request)
     members = await svc.store.member_ids(principal.workspace_id)
     states = await svc.ingress.presences(principal.workspace_id, members)
-    return JSONResponse({"items": [{"user_id": k, "state": v} for k, v in states.items()]})
+    return answer(PresenceList(items=[PresenceOut(user_id=k, state=v) for k, v in states.items()]))
 
 
 _CONVERSATION = id_param("conversation_id", "A conversation id")

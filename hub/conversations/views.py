@@ -1,4 +1,4 @@
-"""The JSON of a contact, a conversation and a message as the REST API answers them."""
+"""A contact, a conversation and a message as the REST API answers them."""
 
 from __future__ import annotations
 
@@ -8,44 +8,49 @@ from typing import Any
 from adapters.window import window
 from hub.storage.models import Contact, Conversation, MessageRow
 from schemas.message import utc_now
+from schemas.rest.conversations import ContactOut, ConversationOut, MessagingWindow
 
 
-def contact_json(contact_id: uuid.UUID, row: Contact | None) -> dict[str, Any]:
-    return {
-        "id": str(contact_id),
-        "name": row.name if row else None,
-        "username": row.username if row else None,
-        "picture_url": row.picture_url if row else None,
-    }
+def contact_out(contact_id: uuid.UUID, row: Contact | None) -> ContactOut:
+    return ContactOut(
+        id=contact_id,
+        name=row.name if row else None,
+        username=row.username if row else None,
+        picture_url=row.picture_url if row else None,
+    )
 
 
-def conversation_json(
+def conversation_out(
     row: Conversation,
     contact: Contact | None = None,
     unread: int = 0,
     labels: list[str] | None = None,
-) -> dict[str, Any]:
+) -> ConversationOut:
     open_window = window(row.channel_kind or "", row.last_inbound_at, utc_now())
-    return {
-        "unread": unread,
-        "labels": labels or [],
-        "snoozed_until": row.snoozed_until.isoformat() if row.snoozed_until else None,
-        "contact": contact_json(row.contact_id, contact),
-        "channel_kind": row.channel_kind,
-        "last_inbound_at": row.last_inbound_at.isoformat() if row.last_inbound_at else None,
-        "window": open_window.as_json(),
-        "id": str(row.id),
-        "channel_id": str(row.channel_id),
-        "contact_id": str(row.contact_id),
-        "kind": row.kind,
-        "status": row.status,
-        "assignee_id": str(row.assignee_id) if row.assignee_id else None,
-        "team_id": str(row.team_id) if row.team_id else None,
-        "priority": row.priority,
-        "last_activity_at": row.last_activity_at.isoformat(),
-        "last_message_preview": row.last_message_preview,
-        "last_event_id": row.last_event_id,
-    }
+    return ConversationOut(
+        id=row.id,
+        contact=contact_out(row.contact_id, contact),
+        unread=unread,
+        channel_id=row.channel_id,
+        channel_kind=row.channel_kind,
+        last_inbound_at=row.last_inbound_at,
+        window=MessagingWindow(
+            open=open_window.open,
+            closes_at=open_window.closes_at,
+            human_agent=open_window.human_agent,
+        ),
+        contact_id=row.contact_id,
+        kind=row.kind,
+        status=row.status,
+        assignee_id=row.assignee_id,
+        team_id=row.team_id,
+        snoozed_until=row.snoozed_until,
+        labels=labels or [],
+        priority=row.priority,
+        last_activity_at=row.last_activity_at,
+        last_message_preview=row.last_message_preview,
+        last_event_id=row.last_event_id,
+    )
 
 
 def message_json(row: MessageRow) -> dict[str, Any]:

@@ -4,11 +4,11 @@ dead-letter list is `?status=dead`) and a dead delivery's replay."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hub.errors import BadRequest
 from hub.hooks.service import EVENTS, HookBody, Hooks
-from hub.web.http import admin_actor, page_limit, parse_uuid, read_body, services
+from hub.web.http import admin_actor, answer, page_limit, parse_uuid, read_body, services
 from hub.web.operation import Operation, id_param, param, route
 from schemas.rest.hooks import DeliveryOut, DeliveryPage, HookOut, HookPage
 
@@ -16,14 +16,14 @@ from schemas.rest.hooks import DeliveryOut, DeliveryPage, HookOut, HookPage
 async def list_hooks(request: Request) -> Response:
     principal, _ = await admin_actor(request)
     items = await Hooks(services(request)).endpoints(principal.workspace_id)
-    return JSONResponse({"items": items})
+    return answer(HookPage(items=items))
 
 
 async def add_hook(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     body = await read_body(request, HookBody)
     made = await Hooks(services(request)).add(principal.workspace_id, actor, body)
-    return JSONResponse(made, status_code=201)
+    return answer(made, 201)
 
 
 async def remove_hook(request: Request) -> Response:
@@ -41,14 +41,14 @@ async def list_deliveries(request: Request) -> Response:
     items = await Hooks(services(request)).deliveries(
         principal.workspace_id, status, page_limit(request)
     )
-    return JSONResponse({"items": items})
+    return answer(DeliveryPage(items=items))
 
 
 async def replay(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     delivery_id = parse_uuid(request.path_params["delivery_id"], "delivery")
     row = await Hooks(services(request)).replay(principal.workspace_id, actor, delivery_id)
-    return JSONResponse(row, status_code=202)
+    return answer(row, 202)
 
 
 routes = [

@@ -16,11 +16,12 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.conversations.views import contact_json, conversation_json, message_json
+from hub.conversations.views import contact_out, conversation_out, message_json
 from hub.errors import NotFound
 from hub.storage.models import MessageRow
 from hub.storage.store import Store
 from hub.web.http import (
+    as_json,
     authenticate,
     client_ip,
     parse_uuid,
@@ -65,7 +66,7 @@ async def export_contact(request: Request) -> Response:
         "format": FORMAT,
         "exported_at": utc_now().isoformat(),
         "workspace_id": str(principal.workspace_id),
-        "contact": contact_json(contact.id, contact)
+        "contact": as_json(contact_out(contact.id, contact))
         | {
             "email": contact.email,
             "created_at": contact.created_at.isoformat(),
@@ -80,7 +81,7 @@ async def export_contact(request: Request) -> Response:
             for i in identities
         ],
         "conversations": [
-            conversation_json(c, contact, 0, labels.get(c.id))
+            as_json(conversation_out(c, contact, 0, labels.get(c.id)))
             | {
                 "created_at": c.created_at.isoformat(),
                 "reads": [

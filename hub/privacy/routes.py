@@ -13,14 +13,13 @@ import html
 import logging
 import re
 import uuid
-from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import col, select
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from adapters import meta
 from hub.channels import metaapps
@@ -30,6 +29,7 @@ from hub.privacy.erasure import Target
 from hub.storage.models import ContactIdentity, DeletionRequest
 from hub.web.http import (
     Body,
+    answer,
     authenticate,
     client_ip,
     page_limit,
@@ -46,6 +46,7 @@ from schemas.rest.privacy import (
     Deauthorized,
     Deletion,
     DeletionAccepted,
+    DeletionCounts,
     DeletionFiled,
     DeletionPage,
     DeletionState,
@@ -147,8 +148,10 @@ async def data_deletion(request: Request) -> Response:
         ip=client_ip(request),
     )
     code = row.confirmation_code
-    return JSONResponse(
-        {"url": f"{public_base(request)}/privacy/deletion/{code}", "confirmation_code": code},
+    return answer(
+        DeletionAccepted(
+            url=f"{public_base(request)}/privacy/deletion/{code}", confirmation_code=code
+        ),
         background=BackgroundTask(_run, svc.deletions, row.id),
     )
 
@@ -171,7 +174,7 @@ async def deauthorize(request: Request) -> Response:
         except NotFound:
             continue
         await svc.ingress.channel_updated(channel.workspace_id, channel.channel_id, "disconnected")
-    return JSONResponse({})
+    return answer(Deauthorized())
 
 
 async def _run(deletions: Deletions, request_id: uuid.UUID) -> None:
@@ -207,9 +210,8 @@ async def deletion_status(request: Request) -> Response:
         raise NotFound("No such deletion request.")
     accept = request.headers.get("accept", "")
     if "application/json" in accept and "text/html" not in accept:
-        return JSONResponse(
-            {"confirmation_code": row.confirmation_code, "status": row.status}, headers=NO_STORE
-        )
+        state = DeletionState(confirmation_code=row.confirmation_code, status=row.status)
+        return answer(state, headers=NO_STORE)
     page = PAGE.format(status=html.escape(row.status), text=html.escape(STATES[row.status]))
     return HTMLResponse(page, headers=NO_STORE)
 
@@ -217,17 +219,17 @@ async def deletion_status(request: Request) -> Response:
 # The admins' deletion requests
 
 
-def deletion_json(row: DeletionRequest) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "confirmation_code": row.confirmation_code,
-        "source": row.source,
-        "status": row.status,
-        "counts": counts_of(row),
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "completed_at": row.completed_at.isoformat() if row.completed_at else None,
-    }
+def deletion_out(row: DeletionRequest) -> Deletion:
+    return Deletion(
+        id=row.id,
+        confirmation_code=row.confirmation_code,
+        source=row.source,
+        status=row.status,
+        counts=DeletionCounts(**counts_of(row)),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        completed_at=row.completed_at,
+    )
 
 
 async def create_deletion(request: Request) -> Response:
@@ -260,9 +262,9 @@ async def create_deletion(request: Request) -> Response:
         actor=("user", str(principal.user_id)),
         ip=client_ip(request),
     )
-    return JSONResponse(
-        {"id": str(row.id), "confirmation_code": row.confirmation_code, "status": row.status},
-        status_code=202,
+    return answer(
+        DeletionFiled(id=row.id, confirmation_code=row.confirmation_code, status=row.status),
+        202,
         background=BackgroundTask(_run, svc.deletions, row.id),
     )
 
@@ -275,7 +277,7 @@ async def list_deletions(request: Request) -> Response:
         limit=page_limit(request),
         cursor=request.query_params.get("cursor"),
     )
-    return JSONResponse({"items": [deletion_json(r) for r in rows], "next_cursor": cursor})
+    return answer(DeletionPage(items=[deletion_out(r) for r in rows], next_cursor=cursor))
 
 
 async def get_deletion(request: Request) -> Response:
@@ -285,7 +287,7 @@ async def get_deletion(request: Request) -> Response:
     row = await services(request).deletions.get(principal.workspace_id, deletion_id)
     if row is None:
         raise NotFound("No such deletion request.")
-    return JSONResponse(deletion_json(row))
+    return answer(deletion_out(row))
 
 
 _FORM = "application/x-www-form-urlencoded"

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.routing.teams import TeamBody, TeamPatch
-from hub.web.http import admin_actor, authenticate, parse_uuid, read_body, services
+from hub.web.http import admin_actor, answer, authenticate, parse_uuid, read_body, services
 from hub.web.operation import Operation, id_param, route
-from schemas.rest.routing import Queue, TeamOut, TeamPage
+from schemas.rest.routing import Queue, QueueCount, TeamOut, TeamPage
 
 
 async def list_teams(request: Request) -> Response:
@@ -43,14 +43,11 @@ async def queue(request: Request) -> Response:
     """The open conversations nobody has been assigned, in all and by team."""
     principal = await authenticate(request)
     waiting = await services(request).store.queue(principal.workspace_id)
-    return JSONResponse(
-        {
-            "unassigned": sum(waiting.values()),
-            "teams": [
-                {"team_id": str(team) if team else None, "unassigned": count}
-                for team, count in waiting.items()
-            ],
-        }
+    return answer(
+        Queue(
+            unassigned=sum(waiting.values()),
+            teams=[QueueCount(team_id=team, unassigned=count) for team, count in waiting.items()],
+        )
     )
 
 

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -28,10 +28,20 @@ from hub.errors import Forbidden, NotReady
 from hub.services import Services
 from hub.storage.models import Channel
 from hub.storage.store import Store
-from hub.web.http import authenticate, require_admin, services
+from hub.web.http import answer, authenticate, require_admin, services
 from hub.web.metrics import Snapshot
 from hub.web.operation import Operation, route
-from schemas.rest.status import Health, HubStatus, Readiness
+from schemas.rest.status import (
+    EventRate,
+    GroupFigures,
+    Health,
+    HubStatus,
+    LatencyFigures,
+    OutboundCount,
+    Readiness,
+    SocketCounts,
+    StreamFigures,
+)
 
 log = logging.getLogger("hub.status")
 
@@ -144,43 +154,42 @@ async def status(request: Request) -> Response:
     principal = await authenticate(request)
     require_admin(principal)
     svc = services(request)
-    return JSONResponse(status_json(svc, await snapshot(svc, principal.workspace_id)))
+    return answer(hub_status(svc, await snapshot(svc, principal.workspace_id)))
 
 
-def status_json(svc: Services, snap: Snapshot) -> dict[str, Any]:
+def hub_status(svc: Services, snap: Snapshot) -> HubStatus:
     m = svc.metrics
     per_s, window_s = m.events_per_s()
     latency = m.delivery.latency
     p50, p99 = latency.quantile(0.5), latency.quantile(0.99)
     bus = snap.bus
-    return {
-        "node": svc.settings.node_id,
-        "uptime_s": round(time.monotonic() - m.started_s, 1),
-        "sockets": dict(m.sockets),
-        "events": {
-            "delivered": m.delivery.frames,
-            "per_s": round(per_s, 3),
-            "window_s": round(window_s, 1),
-        },
-        "latency_s": {
-            "count": latency.count,
-            "p50": None if p50 is None else round(p50, 4),
-            "p99": None if p99 is None else round(p99, 4),
-        },
-        "outbound": [
-            {"channel": kind, "result": result, "code": code, "count": n}
+    return HubStatus(
+        node=svc.settings.node_id,
+        uptime_s=round(time.monotonic() - m.started_s, 1),
+        sockets=SocketCounts(**m.sockets),
+        events=EventRate(
+            delivered=m.delivery.frames, per_s=round(per_s, 3), window_s=round(window_s, 1)
+        ),
+        latency_s=LatencyFigures(
+            count=latency.count,
+            p50=None if p50 is None else round(p50, 4),
+            p99=None if p99 is None else round(p99, 4),
+        ),
+        outbound=[
+            OutboundCount(channel=kind, result=result, code=code, count=n)
             for (kind, result, code), n in sorted(m.sends.items())
         ],
-        "stream": None
+        stream=None
         if bus is None
-        else {
-            "entries": bus.entries,
-            "groups": {
-                name: {"lag": g.lag, "pending": g.pending} for name, g in sorted(bus.groups.items())
+        else StreamFigures(
+            entries=bus.entries,
+            groups={
+                name: GroupFigures(lag=g.lag, pending=g.pending)
+                for name, g in sorted(bus.groups.items())
             },
-        },
-        "channels": snap.channels,
-    }
+        ),
+        channels=snap.channels,
+    )
 
 
 # Any method, as ever: probes are not picky.

@@ -9,21 +9,31 @@ token travels in JSON bodies, never in a URL.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hub.accounts.auth import VisitorClaims
 from hub.channels.options import widget_settings
 from hub.errors import BadRequest
 from hub.storage.models import MessageRow
-from hub.web.http import Body, read_body, services
+from hub.web.http import Body, answer, read_body, services
 from hub.web.operation import PAGE_MAX, Operation, param, route
 from hub.webchat.service import WebChannel
 from schemas.message import utc_now
-from schemas.rest.webchat import VisitorHistory, VisitorToken, WidgetConfig
+from schemas.rest.webchat import (
+    VisibleError,
+    VisibleMessage,
+    VisibleSender,
+    VisitorHistory,
+    VisitorToken,
+    WidgetConfig,
+    WidgetHours,
+    WidgetLimits,
+    WidgetPrechat,
+)
 
 DEFAULT_TITLE = "Chat with us"
 DEFAULT_COLOUR = "#4f46e5"
@@ -114,8 +124,8 @@ async def widget_config(request: Request) -> Response:
     channel = await svc.webchat.by_public_key(request.query_params.get("channel", "")[:64])
     # Browsers send no Origin on a same-origin GET: a page served by the hub itself.
     channel.check_origin(origin or f"{request.url.scheme}://{request.url.netloc}")
-    response = JSONResponse(
-        config_json(
+    response = answer(
+        widget_config_of(
             channel, svc.settings.max_message_chars, svc.settings.visitor_messages_per_minute
         )
     )
@@ -123,35 +133,34 @@ async def widget_config(request: Request) -> Response:
     return cors(response, origin)
 
 
-def config_json(channel: WebChannel, max_message_chars: int, per_minute: int) -> dict[str, Any]:
+def widget_config_of(channel: WebChannel, max_message_chars: int, per_minute: int) -> WidgetConfig:
     widget = widget_settings(channel.settings)
-    hours: dict[str, Any] | None = None
+    hours: WidgetHours | None = None
     if widget.hours is not None:
         business, now = widget.hours.business_hours(), utc_now()
         open_now = business.is_open(now)
-        next_open = None if open_now else business.next_open(now)
-        hours = {
-            "open_now": open_now,
-            "offline_message": widget.hours.offline_message,
-            "next_open_at": next_open.isoformat() if next_open else None,
-            "timezone": widget.hours.timezone,
-        }
+        hours = WidgetHours(
+            open_now=open_now,
+            offline_message=widget.hours.offline_message,
+            next_open_at=None if open_now else business.next_open(now),
+            timezone=widget.hours.timezone,
+        )
     prechat = widget.prechat
-    return {
-        "title": widget.title or DEFAULT_TITLE,
-        "greeting": widget.greeting,
-        "colour": widget.colour or DEFAULT_COLOUR,
-        "position": widget.position or "right",
-        "locale": widget.locale,
-        "prechat": {
-            "enabled": prechat.enabled if prechat else False,
-            "require_email": prechat.require_email if prechat else False,
-        },
-        "consent_required": bool(widget.consent_required),
-        "identity": channel.has_identity_secret,
-        "hours": hours,
-        "limits": {"max_message_chars": max_message_chars, "messages_per_minute": per_minute},
-    }
+    return WidgetConfig(
+        title=widget.title or DEFAULT_TITLE,
+        greeting=widget.greeting,
+        colour=widget.colour or DEFAULT_COLOUR,
+        position=widget.position or "right",
+        locale=widget.locale,
+        prechat=WidgetPrechat(
+            enabled=prechat.enabled if prechat else False,
+            require_email=prechat.require_email if prechat else False,
+        ),
+        consent_required=bool(widget.consent_required),
+        identity=channel.has_identity_secret,
+        hours=hours,
+        limits=WidgetLimits(max_message_chars=max_message_chars, messages_per_minute=per_minute),
+    )
 
 
 async def visitor_token(request: Request) -> Response:
@@ -165,13 +174,13 @@ async def visitor_token(request: Request) -> Response:
         body.channel, origin, body.token, user_id=body.user_id, user_hash=body.user_hash
     )
     conversation = svc.ingress.visitor_conversation(claims)
-    answer = {
-        "token": token,
-        "visitor_id": claims.visitor_id,
-        "conversation_id": str(conversation.id),
-        "identified": body.user_id is not None,
-    }
-    return cors(JSONResponse(answer), origin)
+    issued = VisitorToken(
+        token=token,
+        visitor_id=claims.visitor_id,
+        conversation_id=conversation.id,
+        identified=body.user_id is not None,
+    )
+    return cors(answer(issued), origin)
 
 
 async def visitor_profile(request: Request) -> Response:
@@ -199,29 +208,29 @@ async def visitor_history(request: Request) -> Response:
     rows, before = await svc.store.messages(
         claims.workspace_id, conversation.id, limit=limit, before=body.before, notes=False
     )
-    answer = {"items": [visible_message(r) for r in rows], "next_before": before}
-    return cors(JSONResponse(answer), request.headers.get("origin"))
+    page = VisitorHistory(items=[visible_message(r) for r in rows], next_before=before)
+    return cors(answer(page), request.headers.get("origin"))
 
 
-def visible_message(row: MessageRow) -> dict[str, Any]:
+def visible_message(row: MessageRow) -> VisibleMessage:
     """A message as its contact may see it: no ids of agents, no raw payload, no internals."""
     error = row.error if isinstance(row.error, dict) else None
-    return {
-        "id": str(row.id),
-        "direction": row.direction,
-        "text": row.text,
-        "attachments": row.attachments,
-        "sender": {"type": row.sender_type, "name": row.sender_name},
-        "sent_at": row.sent_at.isoformat(),
-        "status": row.status,
-        "error": {"code": str(error.get("code")), "message": str(error.get("message"))}
+    return VisibleMessage(
+        id=row.id,
+        direction=row.direction,
+        text=row.text,
+        attachments=row.attachments,
+        sender=VisibleSender(type=row.sender_type, name=row.sender_name),
+        sent_at=row.sent_at,
+        status=row.status,
+        error=VisibleError(code=str(error.get("code")), message=str(error.get("message")))
         if error
         else None,
-        "client_id": row.client_id,
-        "event_id": row.event_id,
-        "edited": row.edited,
-        "deleted": row.deleted,
-    }
+        client_id=row.client_id,
+        event_id=row.event_id,
+        edited=row.edited,
+        deleted=row.deleted,
+    )
 
 
 _ORIGIN = (
