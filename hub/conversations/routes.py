@@ -9,15 +9,14 @@ from typing import Literal
 
 from pydantic import Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hub.automation.rules import PRIORITIES, Label, Priority
-from hub.conversations.views import contact_out, conversation_out, message_json
+from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import BadRequest, NotFound, TooBig
 from hub.web.http import (
     Body,
     answer,
-    as_json,
     authenticate,
     page_limit,
     parse_uuid,
@@ -211,7 +210,7 @@ async def list_messages(request: Request) -> Response:
         limit=page_limit(request),
         before=request.query_params.get("before"),
     )
-    return JSONResponse({"items": [message_json(r) for r in rows], "next_before": before})
+    return answer(MessagePage(items=[stored_message(r) for r in rows], next_before=before))
 
 
 async def send_message(request: Request) -> Response:
@@ -301,11 +300,11 @@ async def search(request: Request) -> Response:
     contacts, messages = await services(request).store.search(
         principal.workspace_id, text, page_limit(request, default=20)
     )
-    return JSONResponse(
-        {
-            "contacts": [as_json(contact_out(c.id, c)) for c in contacts],
-            "messages": [message_json(m) for m in messages],
-        }
+    return answer(
+        SearchResult(
+            contacts=[contact_out(c.id, c) for c in contacts],
+            messages=[stored_message(m) for m in messages],
+        )
     )
 
 

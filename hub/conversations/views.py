@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from adapters.window import window
 from hub.storage.models import Contact, Conversation, MessageRow
-from schemas.message import utc_now
-from schemas.rest.conversations import ContactOut, ConversationOut, MessagingWindow
+from schemas.message import Sender, utc_now
+from schemas.rest.conversations import ContactOut, ConversationOut, MessagingWindow, StoredMessage
 
 
 def contact_out(contact_id: uuid.UUID, row: Contact | None) -> ContactOut:
@@ -53,31 +52,31 @@ def conversation_out(
     )
 
 
-def message_json(row: MessageRow) -> dict[str, Any]:
+def stored_message(row: MessageRow) -> StoredMessage:
     sender = {"type": row.sender_type, "id": row.sender_id, "name": row.sender_name}
-    return {
-        "id": str(row.id),
-        "workspace_id": str(row.workspace_id),
-        "channel_id": str(row.channel_id),
-        "conversation_id": str(row.conversation_id),
-        "contact_id": str(row.contact_id),
-        "channel_kind": row.channel_kind,
-        "kind": row.kind,
-        "direction": row.direction,
-        "sender": {k: v for k, v in sender.items() if v is not None},
-        "text": row.text,
-        "attachments": row.attachments,
-        "reply_to": row.reply_to,
-        "reactions": row.reactions,
-        "edited": row.edited,
-        "deleted": row.deleted,
-        "platform_message_id": row.platform_message_id,
-        "client_id": row.client_id,
-        "private_reply": row.private_reply,
-        "note": row.note,
-        "sent_at": row.sent_at.isoformat(),
-        "status": row.status,
-        "error": row.error,
-        "raw": row.raw,
-        "event_id": row.event_id,
-    }
+    return StoredMessage(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        channel_id=row.channel_id,
+        conversation_id=row.conversation_id,
+        contact_id=row.contact_id,
+        channel_kind=row.channel_kind,
+        kind=row.kind,
+        direction=row.direction,
+        sender=Sender(**{k: v for k, v in sender.items() if v is not None}),
+        text=row.text,
+        attachments=row.attachments,
+        reply_to=row.reply_to,
+        reactions=row.reactions,
+        edited=row.edited,
+        deleted=row.deleted,
+        platform_message_id=row.platform_message_id,
+        client_id=row.client_id,
+        private_reply=row.private_reply,
+        note=row.note,
+        sent_at=row.sent_at,
+        status=row.status,
+        error=row.error,
+        raw=row.raw,
+        event_id=row.event_id,
+    )

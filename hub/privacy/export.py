@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.conversations.views import contact_out, conversation_out, message_json
+from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import NotFound
 from hub.storage.models import MessageRow
 from hub.storage.store import Store
@@ -91,7 +91,7 @@ async def export_contact(request: Request) -> Response:
             }
             for c in conversations
         ],
-        "messages": [message_json(m) for m in messages],
+        "messages": [as_json(stored_message(m)) for m in messages],
     }
     await svc.store.audit(
         principal.workspace_id,

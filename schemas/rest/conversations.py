@@ -83,6 +83,7 @@ class PresenceList(Out):
 class StoredMessage(Message):
     """A message as history answers it: the normalized message and the id of its event."""
 
+    sent_at: Timestamp = Field(description="Platform timestamp, UTC")
     event_id: Cursor | None = Field(description="The stream id of its message.created event")
 
 
