@@ -35,16 +35,6 @@ class Member:
     user: User
     membership: Membership
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": str(self.user.id),
-            "name": self.user.name,
-            "email": self.user.email,
-            "role": self.membership.role,
-            "capacity": self.membership.capacity,
-            "created_at": self.membership.created_at.isoformat(),
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Actor:

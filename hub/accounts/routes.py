@@ -6,28 +6,44 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from hub.accounts import lockout
 from hub.accounts.auth import SESSION_COOKIE, Principal, verify_password
-from hub.accounts.members import AuditFilter
+from hub.accounts.members import AuditFilter, Member
 from hub.errors import BadRequest, Forbidden, Unauthenticated
 from hub.routing import teams
-from hub.storage.models import AuditEvent
+from hub.storage.models import ApiToken, AuditEvent
 from hub.web.http import (
     Body,
     admin_actor,
+    answer,
     authenticate,
     client_ip,
     page_limit,
     parse_uuid,
     read_body,
     services,
+)
+from hub.web.operation import Operation, cursor_param, id_param, limit_param, param, route
+from schemas.rest.accounts import (
+    AddedMember,
+    AuditEntry,
+    AuditPage,
+    CreatedToken,
+    LoginResult,
+    Me,
+    MemberOut,
+    MemberPage,
+    NewSession,
+    SocketToken,
+    TokenInfo,
+    TokenList,
+    User,
 )
 
 MIN_PASSWORD_CHARS = 12
@@ -72,38 +88,49 @@ class MemberPatch(BaseModel):
     )
 
 
-def principal_json(principal: Principal) -> dict[str, Any]:
-    return {
-        "user_id": str(principal.user_id),
-        "workspace_id": str(principal.workspace_id),
-        "role": principal.role,
-        "name": principal.name,
-    }
+def user_of(principal: Principal) -> User:
+    return User(
+        user_id=principal.user_id,
+        workspace_id=principal.workspace_id,
+        role=principal.role,
+        name=principal.name,
+    )
 
 
-def token_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "user_id": str(row.user_id),
-        "created_at": row.created_at.isoformat(),
-        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-    }
+def token_info(row: ApiToken) -> TokenInfo:
+    return TokenInfo(
+        id=row.id,
+        name=row.name,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
 
 
-def audit_json(row: AuditEvent, actor_name: str | None) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "at": row.at.isoformat(),
-        "actor_type": row.actor_type,
-        "actor_id": row.actor_id,
-        "actor_name": actor_name,
-        "action": row.action,
-        "target_type": row.target_type,
-        "target_id": row.target_id,
-        "ip": row.ip,
-        "detail": row.detail,
-    }
+def member_out(member: Member) -> MemberOut:
+    return MemberOut(
+        id=member.user.id,
+        name=member.user.name,
+        email=member.user.email,
+        role=member.membership.role,
+        capacity=member.membership.capacity,
+        created_at=member.membership.created_at,
+    )
+
+
+def audit_entry(row: AuditEvent, actor_name: str | None) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        at=row.at,
+        actor_type=row.actor_type,
+        actor_id=row.actor_id,
+        actor_name=actor_name,
+        action=row.action,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        ip=row.ip,
+        detail=row.detail,
+    )
 
 
 async def login(request: Request) -> Response:
@@ -130,9 +157,7 @@ def session_response(request: Request, principal: Principal, password_hash: str)
     svc = services(request)
     cookie = svc.signer.session_cookie(principal.user_id, principal.workspace_id, password_hash)
     nonce = svc.signer.read_session(cookie).nonce
-    response = JSONResponse(
-        {"user": principal_json(principal), "csrf_token": svc.signer.csrf_token(nonce)}
-    )
+    response = answer(LoginResult(user=user_of(principal), csrf_token=svc.signer.csrf_token(nonce)))
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -157,23 +182,23 @@ async def logout(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     principal = await authenticate(request)
-    body: dict[str, Any] = {"user": principal_json(principal)}
+    body = Me(user=user_of(principal))
     cookie = request.cookies.get(SESSION_COOKIE)
     if principal.via == "session" and cookie:
-        body["csrf_token"] = services(request).signer.csrf_token(
+        body.csrf_token = services(request).signer.csrf_token(
             services(request).signer.read_session(cookie).nonce
         )
-    return JSONResponse(body)
+    return answer(body)  # without csrf_token for a bearer token
 
 
 async def socket_token(request: Request) -> Response:
     principal = await authenticate(request)
     svc = services(request)
-    return JSONResponse(
-        {
-            "token": svc.signer.socket_token(principal),
-            "expires_in_s": svc.settings.socket_token_max_age_s,
-        }
+    return answer(
+        SocketToken(
+            token=svc.signer.socket_token(principal),
+            expires_in_s=svc.settings.socket_token_max_age_s,
+        )
     )
 
 
@@ -214,7 +239,7 @@ async def create_token(request: Request) -> Response:
         str(row.id),
         ip=client_ip(request),
     )
-    return JSONResponse({"id": str(row.id), "name": row.name, "token": token}, status_code=201)
+    return answer(CreatedToken(id=row.id, name=row.name, token=token), 201)
 
 
 async def list_tokens(request: Request) -> Response:
@@ -222,7 +247,7 @@ async def list_tokens(request: Request) -> Response:
     principal = await authenticate(request)
     mine = None if principal.is_admin else principal.user_id
     rows = await services(request).store.api_tokens(principal.workspace_id, mine)
-    return JSONResponse({"items": [token_json(r) for r in rows]})
+    return answer(TokenList(items=[token_info(r) for r in rows]))
 
 
 async def revoke_token(request: Request) -> Response:
@@ -240,13 +265,13 @@ async def revoke_token(request: Request) -> Response:
         str(row.id),
         ip=client_ip(request),
     )
-    return JSONResponse(token_json(row))
+    return answer(token_info(row))
 
 
 async def list_members(request: Request) -> Response:
     principal = await authenticate(request)
     members = await services(request).members.roster(principal.workspace_id)
-    return JSONResponse({"items": [m.as_json() for m in members]})
+    return answer(MemberPage(items=[member_out(m) for m in members]))
 
 
 async def add_member(request: Request) -> Response:
@@ -260,7 +285,7 @@ async def add_member(request: Request) -> Response:
         role=body.role,
         password=body.password,
     )
-    return JSONResponse(member.as_json() | {"existing_user": existed}, status_code=201)
+    return answer(AddedMember(**dict(member_out(member)), existing_user=existed), 201)
 
 
 async def change_member(request: Request) -> Response:
@@ -278,7 +303,7 @@ async def change_member(request: Request) -> Response:
     if body.role is not None:
         member = await svc.members.change_role(principal.workspace_id, actor, user_id, body.role)
         svc.store.forget_member(principal.workspace_id, user_id)
-    return JSONResponse(member.as_json())
+    return answer(member_out(member))
 
 
 async def remove_member(request: Request) -> Response:
@@ -319,23 +344,170 @@ async def audit_log(request: Request) -> Response:
         limit=page_limit(request),
         cursor=query.get("cursor") or None,
     )
-    return JSONResponse(
-        {"items": [audit_json(row, name) for row, name in rows], "next_cursor": cursor}
+    return answer(
+        AuditPage(items=[audit_entry(row, name) for row, name in rows], next_cursor=cursor)
     )
 
 
+_TOKEN = id_param("token_id", "An API token's id")
+_USER = id_param("user_id", "A member's user id")
+_WHEN = {"type": "string", "format": "date-time"}
+
 routes = [
-    Route("/api/auth/login", login, methods=["POST"]),
-    Route("/api/auth/logout", logout, methods=["POST"]),
-    Route("/api/me", me, methods=["GET"]),
-    Route("/api/me/password", change_password, methods=["POST"]),
-    Route("/api/agent/socket-token", socket_token, methods=["POST"]),
-    Route("/api/tokens", create_token, methods=["POST"]),
-    Route("/api/tokens", list_tokens, methods=["GET"]),
-    Route("/api/tokens/{token_id}", revoke_token, methods=["DELETE"]),
-    Route("/api/members", list_members, methods=["GET"]),
-    Route("/api/members", add_member, methods=["POST"]),
-    Route("/api/members/{user_id}", change_member, methods=["PATCH"]),
-    Route("/api/members/{user_id}", remove_member, methods=["DELETE"]),
-    Route("/api/audit", audit_log, methods=["GET"]),
+    route(
+        "/api/auth/login",
+        login,
+        "POST",
+        op=Operation(
+            "Log in with e-mail and password",
+            {200: ("Logged in; sets the cookie", LoginResult)},
+            (400, 401, 403, 413, 429),
+            body=LoginBody,
+            auth=False,
+            description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax). "
+            "After 5 failed attempts for one e-mail (or 50 from one address) in 15 minutes, "
+            "sign-in answers 429 `too_many_attempts` until the window has passed.",
+        ),
+    ),
+    route(
+        "/api/auth/logout",
+        logout,
+        "POST",
+        op=Operation("Log out", {204: ("Logged out; the cookie is cleared", None)}, (401, 403)),
+    ),
+    route(
+        "/api/me",
+        me,
+        "GET",
+        op=Operation(
+            "The caller", {200: ("The user, and the CSRF token of a cookie session", Me)}, (401,)
+        ),
+    ),
+    route(
+        "/api/me/password",
+        change_password,
+        "POST",
+        op=Operation(
+            "Change my password",
+            {200: ("Changed; a new session cookie for this browser", NewSession)},
+            (400, 401, 403, 413),
+            body=PasswordBody,
+            description="Needs the current password (401 if wrong). Every other session of "
+            "this user ends at once. Audited as `password.changed`.",
+        ),
+    ),
+    route(
+        "/api/agent/socket-token",
+        socket_token,
+        "POST",
+        op=Operation(
+            "A short-lived token for the agent websocket",
+            {200: ("The token", SocketToken)},
+            (401, 403),
+            description="For the `hello` frame of /ws/agent (docs/protocol.md); never in a URL.",
+        ),
+    ),
+    route(
+        "/api/tokens",
+        create_token,
+        "POST",
+        op=Operation(
+            "Create an API bearer token",
+            {201: ("Created", CreatedToken)},
+            (400, 401, 403, 413),
+            body=TokenBody,
+        ),
+    ),
+    route(
+        "/api/tokens",
+        list_tokens,
+        "GET",
+        op=Operation(
+            "API tokens",
+            {200: ("Admins: every token of the workspace; agents: their own", TokenList)},
+            (401,),
+        ),
+    ),
+    route(
+        "/api/tokens/{token_id}",
+        revoke_token,
+        "DELETE",
+        op=Operation(
+            "Revoke an API token",
+            {200: ("Revoked", TokenInfo)},
+            (401, 403, 404),
+            params=(_TOKEN,),
+            description="Agents may revoke their own tokens, admins any of the workspace. "
+            "Audited as `api_token.revoked`.",
+        ),
+    ),
+    route(
+        "/api/members",
+        list_members,
+        "GET",
+        op=Operation(
+            "The workspace's members",
+            {200: ("Every member", MemberPage)},
+            (401,),
+            description="Any member may list them (to assign conversations).",
+        ),
+    ),
+    route(
+        "/api/members",
+        add_member,
+        "POST",
+        op=Operation(
+            "Add a member with an initial password (admins)",
+            {201: ("Added", AddedMember)},
+            (400, 401, 403, 409, 413),
+            body=NewMember,
+            description="409 when the e-mail is already a member of this workspace. Audited "
+            "as `member.added`.",
+        ),
+    ),
+    route(
+        "/api/members/{user_id}",
+        change_member,
+        "PATCH",
+        op=Operation(
+            "Change a member's role or routing capacity (admins)",
+            {200: ("The member", MemberOut)},
+            (400, 401, 403, 404, 409, 413),
+            body=MemberPatch,
+            params=(_USER,),
+            description="409 `last_admin` when it would leave the workspace without an admin. "
+            "Audited as `member.role_changed` and `member.capacity_changed`.",
+        ),
+    ),
+    route(
+        "/api/members/{user_id}",
+        remove_member,
+        "DELETE",
+        op=Operation(
+            "Remove a member (admins)",
+            {204: ("Removed; their sessions and API tokens stop working here", None)},
+            (401, 403, 404, 409),
+            params=(_USER,),
+            description="409 `last_admin` for the workspace's last admin. Audited as "
+            "`member.removed`.",
+        ),
+    ),
+    route(
+        "/api/audit",
+        audit_log,
+        "GET",
+        op=Operation(
+            "The audit log, newest first (admins)",
+            {200: ("A page", AuditPage)},
+            (400, 401, 403),
+            params=(
+                param("action", "query", "An action or its prefix (`member.`)", {"type": "string"}),
+                param("actor_id", "query", "Only this actor's (a user id)", {"type": "string"}),
+                param("since", "query", "At or after this time (with a zone)", _WHEN),
+                param("until", "query", "Before this time (with a zone)", _WHEN),
+                cursor_param(),
+                limit_param(),
+            ),
+        ),
+    ),
 ]

@@ -7,17 +7,17 @@ the old and new number of days (None: kept forever).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from hub.errors import NotFound
 from hub.storage import audit
 from hub.storage.models import Workspace
-from hub.web.http import authenticate, client_ip, read_body, require_admin, services
+from hub.web.http import answer, authenticate, client_ip, read_body, require_admin, services
+from hub.web.operation import Operation, route
+from schemas.rest.accounts import WorkspaceOut
 
 MAX_RETENTION_DAYS = 3650
 
@@ -32,36 +32,8 @@ class WorkspacePatch(BaseModel):
     )
 
 
-class WorkspaceOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: uuid.UUID
-    name: str
-    retention_days: int | None = Field(description="null: messages are kept forever")
-
-
-def operations() -> dict[tuple[str, str], dict[str, Any]]:
-    """Keyword arguments of `hub.web.openapi._Op`, per (path, method)."""
-    return {
-        ("/api/workspace", "get"): dict(
-            summary="The workspace and its retention",
-            ok={200: ("The caller's workspace", WorkspaceOut)},
-            errors=(401,),
-        ),
-        ("/api/workspace", "patch"): dict(
-            summary="Change how long messages are kept",
-            ok={200: ("Changed (or already so)", WorkspaceOut)},
-            errors=(400, 401, 403, 413),
-            body=WorkspacePatch,
-            description="Admins only. The worker's sweep (every HUB_RETENTION_SWEEP_S) then "
-            "deletes older messages, the conversations and contacts they leave empty and "
-            "the stream entries before the cut. Audited as `retention.changed` with the old "
-            "and new number of days.",
-        ),
-    }
-
-
-def workspace_json(row: Workspace) -> dict[str, Any]:
-    return {"id": str(row.id), "name": row.name, "retention_days": row.retention_days}
+def workspace_out(row: Workspace) -> WorkspaceOut:
+    return WorkspaceOut(id=row.id, name=row.name, retention_days=row.retention_days)
 
 
 async def _workspace(request: Request, workspace_id: uuid.UUID) -> Workspace:
@@ -74,7 +46,7 @@ async def _workspace(request: Request, workspace_id: uuid.UUID) -> Workspace:
 
 async def get_workspace(request: Request) -> Response:
     principal = await authenticate(request)
-    return JSONResponse(workspace_json(await _workspace(request, principal.workspace_id)))
+    return answer(workspace_out(await _workspace(request, principal.workspace_id)))
 
 
 async def change_workspace(request: Request) -> Response:
@@ -102,10 +74,33 @@ async def change_workspace(request: Request) -> Response:
                     detail={"from": old, "to": body.retention_days},
                 ),
             )
-    return JSONResponse(workspace_json(row))
+    return answer(workspace_out(row))
 
 
 routes = [
-    Route("/api/workspace", get_workspace, methods=["GET"]),
-    Route("/api/workspace", change_workspace, methods=["PATCH"]),
+    route(
+        "/api/workspace",
+        get_workspace,
+        "GET",
+        op=Operation(
+            "The workspace and its retention",
+            {200: ("The caller's workspace", WorkspaceOut)},
+            (401,),
+        ),
+    ),
+    route(
+        "/api/workspace",
+        change_workspace,
+        "PATCH",
+        op=Operation(
+            "Change how long messages are kept",
+            {200: ("Changed (or already so)", WorkspaceOut)},
+            (400, 401, 403, 413),
+            body=WorkspacePatch,
+            description="Admins only. The worker's sweep (every HUB_RETENTION_SWEEP_S) then "
+            "deletes older messages, the conversations and contacts they leave empty and "
+            "the stream entries before the cut. Audited as `retention.changed` with the old "
+            "and new number of days.",
+        ),
+    ),
 ]

@@ -44,8 +44,8 @@ from hub.storage.cache import Versioned
 from hub.storage.models import AutomationRule, Channel, Membership, Team
 from hub.storage.store import Sessions
 from schemas.message import ChannelKind, utc_now
+from schemas.rest.automation import RuleOut, Trigger
 
-Trigger = Literal["conversation.created", "message.received", "conversation.resolved"]
 TRIGGERS: tuple[str, ...] = ("conversation.created", "message.received", "conversation.resolved")
 Priority = Literal["low", "medium", "high", "urgent"]
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
@@ -325,7 +325,7 @@ class Rules:
             query = query.order_by(col(AutomationRule.position), col(AutomationRule.created_at))
             return list((await s.exec(query)).all())
 
-    async def create(self, workspace_id: uuid.UUID, actor: Actor, body: RuleBody) -> dict[str, Any]:
+    async def create(self, workspace_id: uuid.UUID, actor: Actor, body: RuleBody) -> RuleOut:
         check_shape(body.trigger, body.conditions, body.actions)
         async with self.sessions() as s, s.begin():
             await _check_refs(s, workspace_id, body.conditions, body.actions)
@@ -352,13 +352,13 @@ class Rules:
                 s,
                 by_member(workspace_id, actor, "rule.created", rule.id, _audited(rule), "rule"),
             )
-            answer = rule_json(rule)
+            answer = rule_out(rule)
         await self._changed(workspace_id)
         return answer
 
     async def change(
         self, workspace_id: uuid.UUID, actor: Actor, rule_id: uuid.UUID, patch: RulePatch
-    ) -> dict[str, Any]:
+    ) -> RuleOut:
         async with self.sessions() as s, s.begin():
             rule = await _rule(s, workspace_id, rule_id)
             await _check_refs(s, workspace_id, patch.conditions or [], patch.actions or [])
@@ -389,7 +389,7 @@ class Rules:
                         "rule",
                     ),
                 )
-            answer = rule_json(rule)
+            answer = rule_out(rule)
         await self._changed(workspace_id)
         return answer
 
@@ -477,17 +477,17 @@ async def _check_refs(
             placeholders.check(action.text)
 
 
-def rule_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "enabled": row.enabled,
-        "trigger": row.trigger,
-        "conditions": row.conditions,
-        "actions": row.actions,
-        "position": row.position,
-        "updated_at": row.updated_at.isoformat(),
-    }
+def rule_out(row: AutomationRule) -> RuleOut:
+    return RuleOut(
+        id=row.id,
+        name=row.name,
+        enabled=row.enabled,
+        trigger=row.trigger,
+        conditions=row.conditions,
+        actions=row.actions,
+        position=row.position,
+        updated_at=row.updated_at,
+    )
 
 
 def dumped(items: Sequence[BaseModel]) -> list[dict[str, Any]]:

@@ -3,94 +3,29 @@ their own; admins keep the workspace's."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from hub.canned import placeholders
-from hub.canned.service import CannedBody, CannedPatch, canned_json
+from hub.canned.service import CannedBody, CannedPatch
 from hub.errors import NotFound
-from hub.web.http import authenticate, parse_uuid, read_body, services
+from hub.storage.models import CannedResponse
+from hub.web.http import answer, authenticate, parse_uuid, read_body, services
+from hub.web.operation import Operation, id_param, param, route
+from schemas.rest.canned import CannedOut, CannedPage
 
 
-class CannedOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: uuid.UUID
-    shortcut: str
-    text: str = Field(description="As saved, placeholders and all")
-    personal: bool = Field(description="The caller's own; otherwise the workspace's")
-    updated_at: datetime
-    rendered: str | None = Field(
-        default=None,
-        description="With conversation_id: the text for that conversation's contact and the "
-        "caller (placeholders filled in)",
+def canned_out(row: CannedResponse, rendered: str | None = None) -> CannedOut:
+    out = CannedOut(
+        id=row.id,
+        shortcut=row.shortcut,
+        text=row.text,
+        personal=row.user_id is not None,
+        updated_at=row.updated_at,
     )
-
-
-class CannedPage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[CannedOut] = Field(
-        description="By shortcut; the caller's own before the workspace's of the same shortcut"
-    )
-
-
-def operations() -> dict[tuple[str, str], dict[str, Any]]:
-    """Keyword arguments of `hub.web.openapi._Op`, per (path, method)."""
-    one = "/api/canned-responses/{canned_id}"
-    canned = {
-        "name": "canned_id",
-        "in": "path",
-        "required": True,
-        "description": "A canned response id",
-        "schema": {"type": "string", "format": "uuid"},
-    }
-    conversation = {
-        "name": "conversation_id",
-        "in": "query",
-        "required": False,
-        "description": "Render each for this conversation's contact and the caller",
-        "schema": {"type": "string", "format": "uuid"},
-    }
-    placeholders_doc = (
-        "Placeholders: {{contact.name}}, {{contact.first_name}}, {{agent.name}}, "
-        "{{agent.first_name}}, each with an optional fallback ({{contact.first_name | there}}); "
-        "400 `unknown_placeholder` for any other."
-    )
-    return {
-        ("/api/canned-responses", "get"): dict(
-            summary="The canned responses the caller may insert",
-            ok={200: ("The workspace's and the caller's own", CannedPage)},
-            errors=(401, 404),
-            params=(conversation,),
-        ),
-        ("/api/canned-responses", "post"): dict(
-            summary="Save a canned response",
-            ok={201: ("Saved", CannedOut)},
-            errors=(400, 401, 403, 409, 413),
-            body=CannedBody,
-            description="The workspace's (admins; agents get 403) or, with personal, the "
-            "caller's own. 409 when the owner has the shortcut already. " + placeholders_doc,
-        ),
-        (one, "patch"): dict(
-            summary="Change a canned response",
-            ok={200: ("Changed", CannedOut)},
-            errors=(400, 401, 403, 404, 409, 413),
-            body=CannedPatch,
-            params=(canned,),
-            description="The workspace's: admins only (403). Another agent's own: 404.",
-        ),
-        (one, "delete"): dict(
-            summary="Delete a canned response",
-            ok={204: ("Deleted", None)},
-            errors=(401, 403, 404),
-            params=(canned,),
-        ),
-    }
+    if rendered is not None:  # otherwise no `rendered` key at all
+        out.rendered = rendered
+    return out
 
 
 async def list_canned(request: Request) -> Response:
@@ -100,7 +35,7 @@ async def list_canned(request: Request) -> Response:
     rows = await svc.canned.visible(principal)
     wanted = request.query_params.get("conversation_id")
     if not wanted:
-        return JSONResponse({"items": [canned_json(r) for r in rows]})
+        return answer(CannedPage(items=[canned_out(r) for r in rows]))
     conversation = await svc.store.conversation(
         principal.workspace_id, parse_uuid(wanted, "conversation")
     )
@@ -110,8 +45,8 @@ async def list_canned(request: Request) -> Response:
     contact = contacts.get(conversation.contact_id)
     contact_name = (contact.name or contact.username) if contact else None
     known = placeholders.values(contact_name, principal.name)
-    return JSONResponse(
-        {"items": [canned_json(r, placeholders.render(r.text, known)) for r in rows]}
+    return answer(
+        CannedPage(items=[canned_out(r, placeholders.render(r.text, known)) for r in rows])
     )
 
 
@@ -119,7 +54,7 @@ async def create_canned(request: Request) -> Response:
     principal = await authenticate(request)
     body = await read_body(request, CannedBody)
     row = await services(request).canned.create(principal, body)
-    return JSONResponse(canned_json(row), status_code=201)
+    return answer(canned_out(row), 201)
 
 
 async def change_canned(request: Request) -> Response:
@@ -127,7 +62,7 @@ async def change_canned(request: Request) -> Response:
     body = await read_body(request, CannedPatch)
     canned_id = parse_uuid(request.path_params["canned_id"], "canned response")
     row = await services(request).canned.change(principal, canned_id, body)
-    return JSONResponse(canned_json(row))
+    return answer(canned_out(row))
 
 
 async def delete_canned(request: Request) -> Response:
@@ -137,9 +72,68 @@ async def delete_canned(request: Request) -> Response:
     return Response(status_code=204)
 
 
+_ONE = "/api/canned-responses/{canned_id}"
+_CANNED = id_param("canned_id", "A canned response id")
+_PLACEHOLDERS = (
+    "Placeholders: {{contact.name}}, {{contact.first_name}}, {{agent.name}}, "
+    "{{agent.first_name}}, each with an optional fallback ({{contact.first_name | there}}); "
+    "400 `unknown_placeholder` for any other."
+)
+
 routes = [
-    Route("/api/canned-responses", list_canned, methods=["GET"]),
-    Route("/api/canned-responses", create_canned, methods=["POST"]),
-    Route("/api/canned-responses/{canned_id}", change_canned, methods=["PATCH"]),
-    Route("/api/canned-responses/{canned_id}", delete_canned, methods=["DELETE"]),
+    route(
+        "/api/canned-responses",
+        list_canned,
+        "GET",
+        op=Operation(
+            "The canned responses the caller may insert",
+            {200: ("The workspace's and the caller's own", CannedPage)},
+            (401, 404),
+            params=(
+                param(
+                    "conversation_id",
+                    "query",
+                    "Render each for this conversation's contact and the caller",
+                    {"type": "string", "format": "uuid"},
+                ),
+            ),
+        ),
+    ),
+    route(
+        "/api/canned-responses",
+        create_canned,
+        "POST",
+        op=Operation(
+            "Save a canned response",
+            {201: ("Saved", CannedOut)},
+            (400, 401, 403, 409, 413),
+            body=CannedBody,
+            description="The workspace's (admins; agents get 403) or, with personal, the "
+            "caller's own. 409 when the owner has the shortcut already. " + _PLACEHOLDERS,
+        ),
+    ),
+    route(
+        _ONE,
+        change_canned,
+        "PATCH",
+        op=Operation(
+            "Change a canned response",
+            {200: ("Changed", CannedOut)},
+            (400, 401, 403, 404, 409, 413),
+            body=CannedPatch,
+            params=(_CANNED,),
+            description="The workspace's: admins only (403). Another agent's own: 404.",
+        ),
+    ),
+    route(
+        _ONE,
+        delete_canned,
+        "DELETE",
+        op=Operation(
+            "Delete a canned response",
+            {204: ("Deleted", None)},
+            (401, 403, 404),
+            params=(_CANNED,),
+        ),
+    ),
 ]

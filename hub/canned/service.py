@@ -41,19 +41,6 @@ class CannedPatch(BaseModel):
     text: str | None = Field(default=None, min_length=1, max_length=5000)
 
 
-def canned_json(row: CannedResponse, rendered: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": str(row.id),
-        "shortcut": row.shortcut,
-        "text": row.text,
-        "personal": row.user_id is not None,
-        "updated_at": row.updated_at.isoformat(),
-    }
-    if rendered is not None:
-        body["rendered"] = rendered
-    return body
-
-
 class Canned:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions

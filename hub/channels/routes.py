@@ -5,13 +5,12 @@ caller's IP."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from hub.channels import oauth
 from hub.channels import purge as channeldata
 from hub.channels.options import (
     ChannelPatch,
@@ -25,6 +24,8 @@ from hub.routing import teams
 from hub.storage.models import Channel
 from hub.web.http import (
     admin_actor,
+    answer,
+    as_json,
     authenticate,
     client_ip,
     parse_uuid,
@@ -33,35 +34,46 @@ from hub.web.http import (
     require_admin,
     services,
 )
+from hub.web.operation import Operation, id_param, param, route
+from schemas.rest.channels import (
+    AuthorizeUrl,
+    ChannelDetail,
+    ChannelHealthPage,
+    ChannelOut,
+    ChannelPage,
+    ConnectedChannel,
+    DataDeletion,
+    DisconnectedChannel,
+    IdentitySecret,
+)
 
 
-def channel_json(row: Channel) -> dict[str, Any]:
+def channel_out(row: Channel) -> ChannelOut:
     # Secrets never leave the server; only whether the channel has them.
-    return {
-        "id": str(row.id),
-        "kind": row.kind,
-        "name": row.name,
-        "public_key": row.public_key,
-        "allowed_origins": row.allowed_origins,
-        "status": row.status,
-        "has_secrets": row.secrets is not None,
-        "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None,
-    }
+    return ChannelOut(
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        public_key=row.public_key,
+        allowed_origins=row.allowed_origins,
+        status=row.status,
+        has_secrets=row.secrets is not None,
+        last_event_at=row.last_event_at,
+    )
 
 
-def channel_detail(row: Channel, last_event_at: datetime | None = None) -> dict[str, Any]:
+def channel_detail(row: Channel, last_event_at: datetime | None = None) -> ChannelDetail:
     # Channel.settings holds the widget's look and public account details, never secrets.
     latest = max((t for t in (row.last_event_at, last_event_at) if t is not None), default=None)
-    return channel_json(row) | {
-        "settings": row.settings,
-        "last_event_at": latest.isoformat() if latest else None,
-    }
+    return ChannelDetail(
+        **(dict(channel_out(row)) | {"last_event_at": latest}), settings=row.settings
+    )
 
 
 async def list_channels(request: Request) -> Response:
     principal = await authenticate(request)
     rows = await services(request).store.channels(principal.workspace_id)
-    return JSONResponse({"items": [channel_json(r) for r in rows]})
+    return answer(ChannelPage(items=[channel_out(r) for r in rows]))
 
 
 async def connect_channel(request: Request) -> Response:
@@ -75,8 +87,9 @@ async def connect_channel(request: Request) -> Response:
         public_base(request),
         ip=client_ip(request),
     )
-    answer = channel_json(channel) | {"webhook": webhook_info(channel, public_base(request), shown)}
-    return JSONResponse(answer, status_code=201)
+    # A web chat has no webhook ({}): the answer is the channel's JSON with what the service says.
+    webhook = webhook_info(channel, public_base(request), shown)
+    return JSONResponse(as_json(channel_out(channel)) | {"webhook": webhook}, status_code=201)
 
 
 async def disconnect_channel(request: Request) -> Response:
@@ -92,14 +105,14 @@ async def disconnect_channel(request: Request) -> Response:
     )
     svc.webchat.forget(channel_id)
     await svc.ingress.channel_updated(principal.workspace_id, channel_id, "disconnected")
-    answer = channel_json(channel) | unsubscribed.as_json()
+    disconnected = DisconnectedChannel(**dict(channel_out(channel)), **unsubscribed.as_json())
     if delete_data == "false":
-        return JSONResponse(answer)
+        return answer(disconnected)
     row, counts = await channeldata.file(
         svc.deletions, principal.workspace_id, channel_id, principal.user_id, ip=client_ip(request)
     )
-    answer["data_deletion"] = {"id": str(row.id), "status": row.status, "counts": counts}
-    return JSONResponse(answer, background=BackgroundTask(channeldata.run, svc.deletions, row.id))
+    disconnected.data_deletion = DataDeletion(id=row.id, status=row.status, counts=counts)
+    return answer(disconnected, background=BackgroundTask(channeldata.run, svc.deletions, row.id))
 
 
 async def channel_health(request: Request) -> Response:
@@ -108,10 +121,10 @@ async def channel_health(request: Request) -> Response:
     store = services(request).store
     rows = await store.channels(principal.workspace_id)
     last = await last_events(store, principal.workspace_id)
-    return JSONResponse({"items": [channel_detail(row, last.get(row.id)) for row in rows]})
+    return answer(ChannelHealthPage(items=[channel_detail(row, last.get(row.id)) for row in rows]))
 
 
-async def _detail(request: Request, row: Channel) -> dict[str, Any]:
+async def _detail(request: Request, row: Channel) -> ChannelDetail:
     last = await last_events(services(request).store, row.workspace_id)
     return channel_detail(row, last.get(row.id))
 
@@ -120,7 +133,7 @@ async def get_channel(request: Request) -> Response:
     principal = await authenticate(request)
     channel_id = parse_uuid(request.path_params["channel_id"], "channel")
     row = await services(request).store.existing_channel(principal.workspace_id, channel_id)
-    return JSONResponse(await _detail(request, row))
+    return answer(await _detail(request, row))
 
 
 async def change_channel(request: Request) -> Response:
@@ -145,7 +158,7 @@ async def change_channel(request: Request) -> Response:
     svc.webchat.forget(channel_id)
     if body.routing is not None:
         await teams.announce(svc.bus, principal.workspace_id, actor.user_id)
-    return JSONResponse(await _detail(request, row))
+    return answer(await _detail(request, row))
 
 
 async def new_identity_secret(request: Request) -> Response:
@@ -162,15 +175,124 @@ async def new_identity_secret(request: Request) -> Response:
         ip=actor.ip,
     )
     svc.webchat.forget(channel_id)
-    return JSONResponse({"identity_secret": secret}, status_code=201)
+    return answer(IdentitySecret(identity_secret=secret), 201)
 
+
+_CHANNEL = id_param("channel_id", "A channel id")
 
 routes = [
-    Route("/api/channels", list_channels, methods=["GET"]),
-    Route("/api/channels", connect_channel, methods=["POST"]),
-    Route("/api/channels/health", channel_health, methods=["GET"]),
-    Route("/api/channels/{channel_id}", get_channel, methods=["GET"]),
-    Route("/api/channels/{channel_id}", change_channel, methods=["PATCH"]),
-    Route("/api/channels/{channel_id}", disconnect_channel, methods=["DELETE"]),
-    Route("/api/channels/{channel_id}/identity-secret", new_identity_secret, methods=["POST"]),
+    route(
+        "/api/channels",
+        list_channels,
+        "GET",
+        op=Operation("The workspace's channels", {200: ("All channels", ChannelPage)}, (401,)),
+    ),
+    route(
+        "/api/channels",
+        connect_channel,
+        "POST",
+        op=Operation(
+            "Connect a channel (admins)",
+            {201: ("Connected; what to paste where", ConnectedChannel)},
+            (400, 401, 403, 409, 413),
+            body=ConnectBody,
+            description="Secrets are stored encrypted and never returned; a generated verify "
+            "token or Telegram secret token is shown in this answer only.",
+        ),
+    ),
+    route(
+        "/api/channels/health",
+        channel_health,
+        "GET",
+        op=Operation(
+            "Every channel with its settings and health",
+            {200: ("All channels", ChannelHealthPage)},
+            (401,),
+            description="`status` is connected, needs_reconnect (the platform refused the "
+            "token) or disconnected; `last_event_at` is when it last received a message.",
+        ),
+    ),
+    # Business Login's first step (`hub.channels.oauth`); before the channel id routes.
+    route(
+        "/api/channels/instagram/authorize",
+        oauth.authorize,
+        "POST",
+        op=Operation(
+            "Start connecting Instagram with Business Login (admins)",
+            {200: ("Where to send the browser", AuthorizeUrl)},
+            (400, 401, 403, 413),
+            body=oauth.AuthorizeBody,
+            description="The callback (/oauth/instagram/callback) checks the signed state, "
+            "stores the account with its long-lived token and redirects to the inbox.",
+        ),
+    ),
+    route(
+        "/api/channels/{channel_id}",
+        get_channel,
+        "GET",
+        op=Operation(
+            "One channel, with its settings",
+            {200: ("The channel", ChannelDetail)},
+            (401, 404),
+            params=(_CHANNEL,),
+        ),
+    ),
+    route(
+        "/api/channels/{channel_id}",
+        change_channel,
+        "PATCH",
+        op=Operation(
+            "Rename a channel, set its routing and business hours; a web chat's origins and "
+            "widget settings (admins)",
+            {200: ("The channel", ChannelDetail)},
+            (400, 401, 403, 404, 413),
+            body=ChannelPatch,
+            params=(_CHANNEL,),
+            description="400 `invalid_origin` for an origin that is not scheme://host[:port], "
+            "`invalid_colour` for a colour that is not #rrggbb, `invalid_timezone` for a zone "
+            "that is not an IANA name, `invalid_hours` for a range that is not HH:MM to a "
+            "later HH:MM, `not_webchat` for web-chat fields on another kind, "
+            "`unknown_placeholder` for an auto-reply with a placeholder the hub does not know, "
+            "`bad_request` for a routing team that is not the workspace's. Audited as "
+            "`channel.updated` with the changed fields.",
+        ),
+    ),
+    route(
+        "/api/channels/{channel_id}",
+        disconnect_channel,
+        "DELETE",
+        op=Operation(
+            "Disconnect a channel (admins)",
+            {200: ("Disconnected; its secrets are destroyed", DisconnectedChannel)},
+            (400, 401, 403, 404),
+            params=(
+                _CHANNEL,
+                param(
+                    "delete_data",
+                    "query",
+                    "true: also erase all of the channel's conversations, messages and "
+                    "identities (one deletion request)",
+                    {"type": "string", "enum": ["true", "false"], "default": "false"},
+                ),
+            ),
+            description="The platform is told to stop delivering, best effort: the channel is "
+            "disconnected whatever it answers (`unsubscribed`). Audited as "
+            "`channel.disconnected`, and `channel.data_deleted` with counts.",
+        ),
+    ),
+    route(
+        "/api/channels/{channel_id}/identity-secret",
+        new_identity_secret,
+        "POST",
+        op=Operation(
+            "Make a web chat's identity-verification secret anew (admins)",
+            {201: ("The new secret, shown this once", IdentitySecret)},
+            (400, 401, 403, 404),
+            params=(_CHANNEL,),
+            description="The site's server signs its user ids with it (hex HMAC-SHA256 of the "
+            "user id) for `POST /api/widget/token`. The old secret stops working at once "
+            "(other nodes within HUB_CACHE_TTL_S). 400 `not_webchat` for another kind. Audited "
+            "as `channel.identity_secret_rotated`, without the secret.",
+        ),
+    ),
 ]

@@ -9,14 +9,38 @@ from typing import Literal
 
 from pydantic import Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from hub.automation.rules import PRIORITIES, Label, Priority
-from hub.conversations.views import contact_json, conversation_json, message_json
+from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import BadRequest, NotFound, TooBig
-from hub.web.http import Body, authenticate, page_limit, parse_uuid, read_body, services
+from hub.web.http import (
+    Body,
+    answer,
+    authenticate,
+    page_limit,
+    parse_uuid,
+    read_body,
+    services,
+)
+from hub.web.operation import Operation, cursor_param, id_param, limit_param, param, route
 from schemas.message import utc_now
+from schemas.rest.conversations import (
+    ContactPage,
+    ContactPanel,
+    ConversationChanged,
+    ConversationDetail,
+    ConversationPage,
+    Identity,
+    ListedContact,
+    MessagePage,
+    PresenceList,
+    PresenceOut,
+    ReactionResult,
+    ReadPosition,
+    SearchResult,
+    SendResult,
+)
 
 
 class SendBody(Body):
@@ -107,10 +131,10 @@ async def list_conversations(request: Request) -> Response:
     unread = await store.unread(principal.workspace_id, principal.user_id, ids)
     labels = await store.labels(principal.workspace_id, ids)
     items = [
-        conversation_json(r, contacts.get(r.contact_id), unread.get(r.id, 0), labels.get(r.id))
+        conversation_out(r, contacts.get(r.contact_id), unread.get(r.id, 0), labels.get(r.id))
         for r in rows
     ]
-    return JSONResponse({"items": items, "next_cursor": cursor})
+    return answer(ConversationPage(items=items, next_cursor=cursor))
 
 
 async def get_conversation(request: Request) -> Response:
@@ -124,18 +148,17 @@ async def get_conversation(request: Request) -> Response:
     unread = await store.unread(principal.workspace_id, principal.user_id, [row.id])
     labels = await store.labels(principal.workspace_id, [row.id])
     reads = await store.reads(principal.workspace_id, row.id)
-    body = conversation_json(
+    conversation = conversation_out(
         row, contacts.get(row.contact_id), unread.get(row.id, 0), labels.get(row.id)
     )
-    body["reads"] = [
-        {
-            "user_id": str(r.user_id),
-            "up_to": r.up_to,
-            "up_to_at": r.up_to_at.isoformat() if r.up_to_at else None,
-        }
-        for r in reads
-    ]
-    return JSONResponse(body)
+    return answer(
+        ConversationDetail(
+            **dict(conversation),
+            reads=[
+                ReadPosition(user_id=r.user_id, up_to=r.up_to, up_to_at=r.up_to_at) for r in reads
+            ],
+        )
+    )
 
 
 async def change_conversation(request: Request) -> Response:
@@ -172,7 +195,7 @@ async def change_conversation(request: Request) -> Response:
             "Nothing to change: give status, assignee_id, team_id, labels or priority."
         )
     published = await svc.ingress.change_conversation(principal, conversation_id, changes)
-    return JSONResponse({"event_id": published.id, "changes": changes}, status_code=202)
+    return answer(ConversationChanged(event_id=published.id, changes=changes), 202)
 
 
 async def list_messages(request: Request) -> Response:
@@ -187,7 +210,7 @@ async def list_messages(request: Request) -> Response:
         limit=page_limit(request),
         before=request.query_params.get("before"),
     )
-    return JSONResponse({"items": [message_json(r) for r in rows], "next_before": before})
+    return answer(MessagePage(items=[stored_message(r) for r in rows], next_before=before))
 
 
 async def send_message(request: Request) -> Response:
@@ -210,9 +233,9 @@ async def send_message(request: Request) -> Response:
         body.reply_to,
         body.note,
     )
-    return JSONResponse(
-        {"message_id": str(message_id), "event_id": published.id, "duplicate": published.duplicate},
-        status_code=200 if published.duplicate else 202,
+    return answer(
+        SendResult(message_id=message_id, event_id=published.id, duplicate=published.duplicate),
+        200 if published.duplicate else 202,
     )
 
 
@@ -223,9 +246,9 @@ async def react(request: Request) -> Response:
     published = await services(request).ingress.agent_reaction(
         principal, conversation_id, body.client_id, body.platform_message_id, body.emoji
     )
-    return JSONResponse(
-        {"event_id": published.id, "duplicate": published.duplicate},
-        status_code=200 if published.duplicate else 202,
+    return answer(
+        ReactionResult(event_id=published.id, duplicate=published.duplicate),
+        200 if published.duplicate else 202,
     )
 
 
@@ -242,10 +265,10 @@ async def list_contacts(request: Request) -> Response:
         cursor=request.query_params.get("cursor"),
     )
     items = [
-        contact_json(c.id, c) | {"email": c.email, "created_at": c.created_at.isoformat()}
+        ListedContact(**dict(contact_out(c.id, c)), email=c.email, created_at=c.created_at)
         for c in rows
     ]
-    return JSONResponse({"items": items, "next_cursor": cursor})
+    return answer(ContactPage(items=items, next_cursor=cursor))
 
 
 async def get_contact(request: Request) -> Response:
@@ -256,16 +279,16 @@ async def get_contact(request: Request) -> Response:
     if found is None:
         raise NotFound("No such contact.")
     contact, identities, conversations = found
-    return JSONResponse(
-        contact_json(contact.id, contact)
-        | {
-            "email": contact.email,
-            "identities": [
-                {"channel_id": str(i.channel_id), "platform_user_id": i.platform_user_id}
+    return answer(
+        ContactPanel(
+            **dict(contact_out(contact.id, contact)),
+            email=contact.email,
+            identities=[
+                Identity(channel_id=i.channel_id, platform_user_id=i.platform_user_id)
                 for i in identities
             ],
-            "conversations": [conversation_json(c, contact) for c in conversations],
-        }
+            conversations=[conversation_out(c, contact) for c in conversations],
+        )
     )
 
 
@@ -277,11 +300,11 @@ async def search(request: Request) -> Response:
     contacts, messages = await services(request).store.search(
         principal.workspace_id, text, page_limit(request, default=20)
     )
-    return JSONResponse(
-        {
-            "contacts": [contact_json(c.id, c) for c in contacts],
-            "messages": [message_json(m) for m in messages],
-        }
+    return answer(
+        SearchResult(
+            contacts=[contact_out(c.id, c) for c in contacts],
+            messages=[stored_message(m) for m in messages],
+        )
     )
 
 
@@ -291,18 +314,183 @@ async def presence(request: Request) -> Response:
     svc = services(request)
     members = await svc.store.member_ids(principal.workspace_id)
     states = await svc.ingress.presences(principal.workspace_id, members)
-    return JSONResponse({"items": [{"user_id": k, "state": v} for k, v in states.items()]})
+    return answer(PresenceList(items=[PresenceOut(user_id=k, state=v) for k, v in states.items()]))
 
+
+_CONVERSATION = id_param("conversation_id", "A conversation id")
+_MESSAGES = "/api/conversations/{conversation_id}/messages"
 
 routes = [
-    Route("/api/conversations", list_conversations, methods=["GET"]),
-    Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
-    Route("/api/conversations/{conversation_id}", change_conversation, methods=["PATCH"]),
-    Route("/api/conversations/{conversation_id}/messages", list_messages, methods=["GET"]),
-    Route("/api/conversations/{conversation_id}/messages", send_message, methods=["POST"]),
-    Route("/api/conversations/{conversation_id}/reactions", react, methods=["POST"]),
-    Route("/api/contacts", list_contacts, methods=["GET"]),
-    Route("/api/contacts/{contact_id}", get_contact, methods=["GET"]),
-    Route("/api/search", search, methods=["GET"]),
-    Route("/api/presence", presence, methods=["GET"]),
+    route(
+        "/api/conversations",
+        list_conversations,
+        "GET",
+        op=Operation(
+            "Conversations, newest activity first",
+            {200: ("A page", ConversationPage)},
+            (400, 401),
+            params=(
+                limit_param(),
+                cursor_param(),
+                param(
+                    "status",
+                    "query",
+                    "Only conversations in this status",
+                    {"type": "string", "enum": ["open", "pending", "resolved", "snoozed"]},
+                ),
+                param(
+                    "assignee",
+                    "query",
+                    "Only mine, only unassigned, or all",
+                    {"type": "string", "enum": ["me", "none", "any"], "default": "any"},
+                ),
+                param(
+                    "channel_id",
+                    "query",
+                    "Only this channel's",
+                    {"type": "string", "format": "uuid"},
+                ),
+                param("label", "query", "Only those with this label", {"type": "string"}),
+                param(
+                    "priority",
+                    "query",
+                    "Only those of this priority (none: without one)",
+                    {"type": "string", "enum": ["low", "medium", "high", "urgent", "none", "any"]},
+                ),
+                param(
+                    "team_id",
+                    "query",
+                    "Only this team's queue (a team id), only those in no team (none), or all",
+                    {"type": "string", "default": "any"},
+                ),
+            ),
+        ),
+    ),
+    route(
+        "/api/conversations/{conversation_id}",
+        get_conversation,
+        "GET",
+        op=Operation(
+            "One conversation, with each agent's read position",
+            {200: ("The conversation", ConversationDetail)},
+            (401, 404),
+            params=(_CONVERSATION,),
+        ),
+    ),
+    route(
+        "/api/conversations/{conversation_id}",
+        change_conversation,
+        "PATCH",
+        op=Operation(
+            "Resolve, reopen, snooze, (re)assign, move to a team or label a conversation",
+            {202: ("Published to every agent; stored by the worker", ConversationChanged)},
+            (400, 401, 403, 404, 413),
+            body=ConversationPatch,
+            params=(_CONVERSATION,),
+            description="A message from the contact reopens a resolved or snoozed conversation. "
+            "A person's assignment always wins over routing, which only fills an empty one.",
+        ),
+    ),
+    route(
+        _MESSAGES,
+        list_messages,
+        "GET",
+        op=Operation(
+            "A conversation's history",
+            {200: ("A page, oldest first", MessagePage)},
+            (400, 401, 404),
+            params=(
+                _CONVERSATION,
+                limit_param(),
+                param("before", "query", "`next_before` of the previous page", {"type": "string"}),
+            ),
+        ),
+    ),
+    route(
+        _MESSAGES,
+        send_message,
+        "POST",
+        op=Operation(
+            "Send a text reply",
+            {202: ("Accepted onto the stream", SendResult), 200: ("Sent before", SendResult)},
+            (400, 401, 403, 404, 413),
+            body=SendBody,
+            params=(_CONVERSATION,),
+            description="Idempotent on `client_id`: a retry answers the first message's ids "
+            "with `duplicate: true` and status 200.",
+        ),
+    ),
+    route(
+        "/api/conversations/{conversation_id}/reactions",
+        react,
+        "POST",
+        op=Operation(
+            "React to a message (WhatsApp)",
+            {
+                202: ("Accepted; shown at once, sent by the worker", ReactionResult),
+                200: ("Sent before", ReactionResult),
+            },
+            (400, 401, 403, 404, 413),
+            body=ReactionBody,
+            params=(_CONVERSATION,),
+            description="An empty emoji takes the reaction back. If the platform refuses it, a "
+            "`message.updated` takes it back in the inbox, with the reason.",
+        ),
+    ),
+    route(
+        "/api/contacts",
+        list_contacts,
+        "GET",
+        op=Operation(
+            "Contacts, newest first",
+            {200: ("A page", ContactPage)},
+            (400, 401),
+            params=(
+                limit_param(),
+                cursor_param(),
+                param(
+                    "q",
+                    "query",
+                    "Only those whose name, e-mail or username holds this (case-insensitive)",
+                    {"type": "string", "maxLength": 200},
+                ),
+            ),
+        ),
+    ),
+    route(
+        "/api/contacts/{contact_id}",
+        get_contact,
+        "GET",
+        op=Operation(
+            "A contact, their identity per channel and their conversations",
+            {200: ("The contact panel", ContactPanel)},
+            (401, 404),
+            params=(id_param("contact_id", "A contact id"),),
+        ),
+    ),
+    route(
+        "/api/search",
+        search,
+        "GET",
+        op=Operation(
+            "Search contacts and messages",
+            {200: ("Matches, newest first", SearchResult)},
+            (400, 401),
+            params=(
+                param("q", "query", "Text to find (2 to 200 characters)", {"type": "string"}),
+                limit_param("At most this many of each", default=20),
+            ),
+        ),
+    ),
+    route(
+        "/api/presence",
+        presence,
+        "GET",
+        op=Operation(
+            "Every member's presence",
+            {200: ("online, away or offline per member", PresenceList)},
+            (401,),
+            description="Live changes arrive as `presence` events on the agent socket.",
+        ),
+    ),
 ]

@@ -54,6 +54,7 @@ from hub.storage.store import Store
 from hub.storage.vault import Vault
 from hub.workers.periodic import Periodic
 from schemas.message import utc_now
+from schemas.rest.hooks import DeliveryOut, HookOut
 
 log = logging.getLogger("hub.hooks")
 
@@ -117,23 +118,23 @@ def sign(secret: str, timestamp: int, body: str) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def delivery_json(row: Any) -> dict[str, Any]:
+def delivery_out(row: Any) -> DeliveryOut:
     def when(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
-    return {
-        "id": str(row.id),
-        "endpoint_id": str(row.endpoint_id),
-        "event_id": row.event_id,
-        "event": row.event_name,
-        "status": row.status,
-        "attempts": row.attempts,
-        "last_status": row.last_status,
-        "last_error": row.last_error,
-        "created_at": when(row.created_at),
-        "next_attempt_at": when(row.next_attempt_at) if row.status == "pending" else None,
-        "delivered_at": when(row.delivered_at),
-    }
+    return DeliveryOut(
+        id=row.id,
+        endpoint_id=row.endpoint_id,
+        event_id=row.event_id,
+        event=row.event_name,
+        status=row.status,
+        attempts=row.attempts,
+        last_status=row.last_status,
+        last_error=row.last_error,
+        created_at=when(row.created_at),
+        next_attempt_at=when(row.next_attempt_at) if row.status == "pending" else None,
+        delivered_at=when(row.delivered_at),
+    )
 
 
 class Hooks:
@@ -154,7 +155,7 @@ class Hooks:
 
     # Endpoints
 
-    async def endpoints(self, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def endpoints(self, workspace_id: uuid.UUID) -> list[HookOut]:
         async with self.store.sessions() as orm:
             s = await orm.connection()
             rows = await s.execute(
@@ -162,9 +163,9 @@ class Hooks:
                 .where(ENDPOINTS.c.workspace_id == workspace_id)
                 .order_by(ENDPOINTS.c.created_at)
             )
-            return [_endpoint_json(row) for row in rows.all()]
+            return [_endpoint_out(row._asdict()) for row in rows.all()]
 
-    async def add(self, workspace_id: uuid.UUID, actor: Actor, body: HookBody) -> dict[str, Any]:
+    async def add(self, workspace_id: uuid.UUID, actor: Actor, body: HookBody) -> HookOut:
         unknown = sorted(set(body.events) - set(EVENTS))
         if unknown:
             raise BadRequest(f"Unknown event {unknown[0]!r}: use {', '.join(EVENTS)}.")
@@ -192,7 +193,9 @@ class Hooks:
                 orm, by_member(workspace_id, actor, "hook.created", endpoint_id, detail, "hook")
             )
         await self.wanted.changed(str(workspace_id))
-        return _endpoint_json(values) | {"secret": secret}
+        made = _endpoint_out(values)
+        made.secret = secret  # shown this once
+        return made
 
     async def remove(self, workspace_id: uuid.UUID, actor: Actor, endpoint_id: uuid.UUID) -> None:
         async with self.store.sessions() as orm, orm.begin():
@@ -211,18 +214,18 @@ class Hooks:
 
     async def deliveries(
         self, workspace_id: uuid.UUID, status: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeliveryOut]:
         query = sa.select(DELIVERIES).where(DELIVERIES.c.workspace_id == workspace_id)
         if status:
             query = query.where(DELIVERIES.c.status == status)
         query = query.order_by(DELIVERIES.c.created_at.desc()).limit(limit)
         async with self.store.sessions() as orm:
             s = await orm.connection()
-            return [delivery_json(row) for row in (await s.execute(query)).all()]
+            return [delivery_out(row) for row in (await s.execute(query)).all()]
 
     async def replay(
         self, workspace_id: uuid.UUID, actor: Actor, delivery_id: uuid.UUID
-    ) -> dict[str, Any]:
+    ) -> DeliveryOut:
         """A dead delivery, due again at once with its attempts counted afresh."""
         async with self.store.sessions() as orm, orm.begin():
             s = await orm.connection()
@@ -242,7 +245,7 @@ class Hooks:
             await audit.append(
                 orm, by_member(workspace_id, actor, "hook.replayed", delivery_id, {}, "delivery")
             )
-        return delivery_json(row)
+        return delivery_out(row)
 
     # The consumer group
 
@@ -439,14 +442,13 @@ class Retrier(Periodic):
             await self.hooks.send_due()
 
 
-def _endpoint_json(row: Any) -> dict[str, Any]:
-    values: dict[str, Any] = row if isinstance(row, dict) else row._asdict()
-    return {
-        "id": str(values["id"]),
-        "url": values["url"],
-        "events": list(values["events"] or []),
-        "created_at": values["created_at"].isoformat(),
-    }
+def _endpoint_out(values: dict[str, Any]) -> HookOut:
+    return HookOut(
+        id=values["id"],
+        url=values["url"],
+        events=list(values["events"] or []),
+        created_at=values["created_at"].isoformat(),
+    )
 
 
 def _body(workspace_id: uuid.UUID, event: Event) -> str:

@@ -15,20 +15,22 @@ from typing import Any
 from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from hub.conversations.views import contact_json, conversation_json, message_json
+from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import NotFound
 from hub.storage.models import MessageRow
 from hub.storage.store import Store
 from hub.web.http import (
+    as_json,
     authenticate,
     client_ip,
     parse_uuid,
     require_admin,
     services,
 )
+from hub.web.operation import Operation, id_param, route
 from schemas.message import utc_now
+from schemas.rest.privacy import ContactExport
 
 FORMAT = "sosyocrm.contact-export.v1"
 
@@ -64,7 +66,7 @@ async def export_contact(request: Request) -> Response:
         "format": FORMAT,
         "exported_at": utc_now().isoformat(),
         "workspace_id": str(principal.workspace_id),
-        "contact": contact_json(contact.id, contact)
+        "contact": as_json(contact_out(contact.id, contact))
         | {
             "email": contact.email,
             "created_at": contact.created_at.isoformat(),
@@ -79,7 +81,7 @@ async def export_contact(request: Request) -> Response:
             for i in identities
         ],
         "conversations": [
-            conversation_json(c, contact, 0, labels.get(c.id))
+            as_json(conversation_out(c, contact, 0, labels.get(c.id)))
             | {
                 "created_at": c.created_at.isoformat(),
                 "reads": [
@@ -89,7 +91,7 @@ async def export_contact(request: Request) -> Response:
             }
             for c in conversations
         ],
-        "messages": [message_json(m) for m in messages],
+        "messages": [as_json(stored_message(m)) for m in messages],
     }
     await svc.store.audit(
         principal.workspace_id,
@@ -110,4 +112,17 @@ async def export_contact(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/contacts/{contact_id}/export", export_contact, methods=["GET"])]
+routes = [
+    route(
+        "/api/contacts/{contact_id}/export",
+        export_contact,
+        "GET",
+        op=Operation(
+            "Export everything held about a contact (subject access)",
+            {200: ("A JSON file (Content-Disposition: attachment)", ContactExport)},
+            (401, 403, 404),
+            params=(id_param("contact_id", "A contact id"),),
+            description="Admins only. Audited as `contact.exported` (ids only).",
+        ),
+    )
+]

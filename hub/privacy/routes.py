@@ -13,15 +13,13 @@ import html
 import logging
 import re
 import uuid
-from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlmodel import col, select
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, Response
 
 from adapters.meta import signed
 from hub.channels import metaapps
@@ -31,6 +29,7 @@ from hub.privacy.erasure import Target
 from hub.storage.models import ContactIdentity, DeletionRequest
 from hub.web.http import (
     Body,
+    answer,
     authenticate,
     client_ip,
     page_limit,
@@ -41,7 +40,17 @@ from hub.web.http import (
     require_admin,
     services,
 )
+from hub.web.operation import Operation, cursor_param, id_param, limit_param, param, route
 from schemas.message import contact_id_for
+from schemas.rest.privacy import (
+    Deauthorized,
+    Deletion,
+    DeletionAccepted,
+    DeletionCounts,
+    DeletionFiled,
+    DeletionPage,
+    DeletionState,
+)
 
 log = logging.getLogger("hub.privacy")
 
@@ -69,6 +78,14 @@ REFUSALS: dict[signed.Refusal, type[BadRequest]] = {
     signed.Refusal.BAD_SIGNATURE: BadSignedRequestSignature,
     signed.Refusal.BAD_ALGORITHM: BadSignedRequestAlgorithm,
 }
+
+
+# Meta's form post as the document describes it; the endpoints read it raw.
+class SignedRequestForm(BaseModel):
+    signed_request: str = Field(
+        description="<base64url HMAC-SHA256 signature>.<base64url JSON payload>, signed with "
+        "the app secret; the payload has algorithm HMAC-SHA256 and user_id (app-scoped)"
+    )
 
 
 class DeletionBody(Body):
@@ -131,8 +148,10 @@ async def data_deletion(request: Request) -> Response:
         ip=client_ip(request),
     )
     code = row.confirmation_code
-    return JSONResponse(
-        {"url": f"{public_base(request)}/privacy/deletion/{code}", "confirmation_code": code},
+    return answer(
+        DeletionAccepted(
+            url=f"{public_base(request)}/privacy/deletion/{code}", confirmation_code=code
+        ),
         background=BackgroundTask(_run, svc.deletions, row.id),
     )
 
@@ -155,7 +174,7 @@ async def deauthorize(request: Request) -> Response:
         except NotFound:
             continue
         await svc.ingress.channel_updated(channel.workspace_id, channel.channel_id, "disconnected")
-    return JSONResponse({})
+    return answer(Deauthorized())
 
 
 async def _run(deletions: Deletions, request_id: uuid.UUID) -> None:
@@ -191,9 +210,8 @@ async def deletion_status(request: Request) -> Response:
         raise NotFound("No such deletion request.")
     accept = request.headers.get("accept", "")
     if "application/json" in accept and "text/html" not in accept:
-        return JSONResponse(
-            {"confirmation_code": row.confirmation_code, "status": row.status}, headers=NO_STORE
-        )
+        state = DeletionState(confirmation_code=row.confirmation_code, status=row.status)
+        return answer(state, headers=NO_STORE)
     page = PAGE.format(status=html.escape(row.status), text=html.escape(STATES[row.status]))
     return HTMLResponse(page, headers=NO_STORE)
 
@@ -201,17 +219,17 @@ async def deletion_status(request: Request) -> Response:
 # The admins' deletion requests
 
 
-def deletion_json(row: DeletionRequest) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "confirmation_code": row.confirmation_code,
-        "source": row.source,
-        "status": row.status,
-        "counts": counts_of(row),
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "completed_at": row.completed_at.isoformat() if row.completed_at else None,
-    }
+def deletion_out(row: DeletionRequest) -> Deletion:
+    return Deletion(
+        id=row.id,
+        confirmation_code=row.confirmation_code,
+        source=row.source,
+        status=row.status,
+        counts=DeletionCounts(**counts_of(row)),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        completed_at=row.completed_at,
+    )
 
 
 async def create_deletion(request: Request) -> Response:
@@ -243,9 +261,9 @@ async def create_deletion(request: Request) -> Response:
         actor=("user", str(principal.user_id)),
         ip=client_ip(request),
     )
-    return JSONResponse(
-        {"id": str(row.id), "confirmation_code": row.confirmation_code, "status": row.status},
-        status_code=202,
+    return answer(
+        DeletionFiled(id=row.id, confirmation_code=row.confirmation_code, status=row.status),
+        202,
         background=BackgroundTask(_run, svc.deletions, row.id),
     )
 
@@ -258,7 +276,7 @@ async def list_deletions(request: Request) -> Response:
         limit=page_limit(request),
         cursor=request.query_params.get("cursor"),
     )
-    return JSONResponse({"items": [deletion_json(r) for r in rows], "next_cursor": cursor})
+    return answer(DeletionPage(items=[deletion_out(r) for r in rows], next_cursor=cursor))
 
 
 async def get_deletion(request: Request) -> Response:
@@ -268,16 +286,106 @@ async def get_deletion(request: Request) -> Response:
     row = await services(request).deletions.get(principal.workspace_id, deletion_id)
     if row is None:
         raise NotFound("No such deletion request.")
-    return JSONResponse(deletion_json(row))
+    return answer(deletion_out(row))
 
+
+_FORM = "application/x-www-form-urlencoded"
+_SIGNED = (
+    " Public, answered to Meta: the form field `signed_request` must verify under the hosted "
+    "app's secret or a channel's own app secret (400 `bad_signature`), with algorithm "
+    "HMAC-SHA256 (400 `bad_algorithm`); anything else malformed is 400 "
+    "`malformed_signed_request`. A refused request changes nothing."
+)
 
 api_routes = [
-    Route("/api/deletions", create_deletion, methods=["POST"]),
-    Route("/api/deletions", list_deletions, methods=["GET"]),
-    Route("/api/deletions/{deletion_id}", get_deletion, methods=["GET"]),
+    route(
+        "/api/deletions",
+        create_deletion,
+        "POST",
+        op=Operation(
+            "Erase a person (admins)",
+            {202: ("Filed; erasure has started", DeletionFiled)},
+            (400, 401, 403, 404, 413),
+            body=DeletionBody,
+            description="Give `contact_id`, or `channel_id` with `platform_user_id` (404 for "
+            "a channel of another workspace). Erases the contact, its identities, "
+            "conversations, messages, read positions and labels, and their stream events; "
+            "agents get `contact.deleted`. A subject the hub knows nothing of ends `no_data`. "
+            "Audited as `deletion.requested` and `deletion.completed`.",
+        ),
+    ),
+    route(
+        "/api/deletions",
+        list_deletions,
+        "GET",
+        op=Operation(
+            "The workspace's deletion requests (admins)",
+            {200: ("A page", DeletionPage)},
+            (400, 401, 403),
+            params=(limit_param(), cursor_param()),
+            description="Meta's requests are listed in the workspace they erased from (one "
+            "that touched several workspaces is in none).",
+        ),
+    ),
+    route(
+        "/api/deletions/{deletion_id}",
+        get_deletion,
+        "GET",
+        op=Operation(
+            "One deletion request (admins)",
+            {200: ("The request", Deletion)},
+            (401, 403, 404),
+            params=(id_param("deletion_id", "A deletion request's id"),),
+        ),
+    ),
 ]
 routes = [
-    Route("/privacy/meta/data-deletion", data_deletion, methods=["POST"]),
-    Route("/privacy/meta/deauthorize", deauthorize, methods=["POST"]),
-    Route("/privacy/deletion/{code}", deletion_status, methods=["GET"]),
+    route(
+        "/privacy/meta/data-deletion",
+        data_deletion,
+        "POST",
+        op=Operation(
+            "Meta's data-deletion callback",
+            {200: ("Filed; erasure has started", DeletionAccepted)},
+            (400, 413),
+            body=SignedRequestForm,
+            body_media=_FORM,
+            auth=False,
+            description="Erases the person (`user_id`) from every channel of the app that "
+            "signed the request: contact, identities, conversations, messages and their "
+            "stream events. Idempotent: a repeat files a new request that ends `no_data`."
+            + _SIGNED,
+        ),
+    ),
+    route(
+        "/privacy/meta/deauthorize",
+        deauthorize,
+        "POST",
+        op=Operation(
+            "Meta's deauthorize callback",
+            {200: ("Done", Deauthorized)},
+            (400, 413),
+            body=SignedRequestForm,
+            body_media=_FORM,
+            auth=False,
+            description="Disconnects the app's channels that this user connected (the "
+            "channel's account is the user, or the user authorized it through Business Login "
+            "for Instagram): secrets destroyed, routing stopped, `channel.updated` to agents; "
+            "audited as `channel.deauthorized` by the platform." + _SIGNED,
+        ),
+    ),
+    route(
+        "/privacy/deletion/{code}",
+        deletion_status,
+        "GET",
+        op=Operation(
+            "The state of a deletion request (public)",
+            {200: ("The state; HTML, or JSON with Accept: application/json", DeletionState)},
+            (404,),
+            params=(param("code", "path", "The confirmation code", {"type": "string"}),),
+            auth=False,
+            html=True,
+            description="Tells the state only: received, in_progress, done or no_data.",
+        ),
+    ),
 ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from hub.routing.teams import TeamBody, TeamPatch
-from hub.web.http import admin_actor, authenticate, parse_uuid, read_body, services
+from hub.web.http import admin_actor, answer, authenticate, parse_uuid, read_body, services
+from hub.web.operation import Operation, id_param, route
+from schemas.rest.routing import Queue, QueueCount, TeamOut, TeamPage
 
 
 async def list_teams(request: Request) -> Response:
@@ -42,21 +43,75 @@ async def queue(request: Request) -> Response:
     """The open conversations nobody has been assigned, in all and by team."""
     principal = await authenticate(request)
     waiting = await services(request).store.queue(principal.workspace_id)
-    return JSONResponse(
-        {
-            "unassigned": sum(waiting.values()),
-            "teams": [
-                {"team_id": str(team) if team else None, "unassigned": count}
-                for team, count in waiting.items()
-            ],
-        }
+    return answer(
+        Queue(
+            unassigned=sum(waiting.values()),
+            teams=[QueueCount(team_id=team, unassigned=count) for team, count in waiting.items()],
+        )
     )
 
 
+_TEAM = id_param("team_id", "A team id")
+
 routes = [
-    Route("/api/teams", list_teams, methods=["GET"]),
-    Route("/api/teams", create_team, methods=["POST"]),
-    Route("/api/teams/{team_id}", change_team, methods=["PATCH"]),
-    Route("/api/teams/{team_id}", delete_team, methods=["DELETE"]),
-    Route("/api/conversations/queue", queue, methods=["GET"]),
+    route(
+        "/api/teams",
+        list_teams,
+        "GET",
+        op=Operation(
+            "The workspace's teams",
+            {200: ("Every team", TeamPage)},
+            (401,),
+            description="Any member may list them (to move conversations between queues).",
+        ),
+    ),
+    route(
+        "/api/teams",
+        create_team,
+        "POST",
+        op=Operation(
+            "Create a team (admins)",
+            {201: ("Created", TeamOut)},
+            (400, 401, 403, 409, 413),
+            body=TeamBody,
+            description="409 when the name is taken. Audited as `team.created`.",
+        ),
+    ),
+    route(
+        "/api/teams/{team_id}",
+        change_team,
+        "PATCH",
+        op=Operation(
+            "Rename a team, change its assignment or its members (admins)",
+            {200: ("The team", TeamOut)},
+            (400, 401, 403, 404, 409, 413),
+            body=TeamPatch,
+            params=(_TEAM,),
+            description="Audited as `team.updated` with the changed fields.",
+        ),
+    ),
+    route(
+        "/api/teams/{team_id}",
+        delete_team,
+        "DELETE",
+        op=Operation(
+            "Delete a team (admins)",
+            {204: ("Deleted; its conversations keep their assignees and leave its queue", None)},
+            (401, 403, 404),
+            params=(_TEAM,),
+            description="Audited as `team.deleted`.",
+        ),
+    ),
+    route(
+        "/api/conversations/queue",
+        queue,
+        "GET",
+        op=Operation(
+            "How many open conversations wait for an assignee",
+            {200: ("In all and by team", Queue)},
+            (401,),
+            description="Routing (channel and team settings) assigns them as agents come "
+            "online or have room; the rest wait here for someone to take them.",
+        ),
+    ),
 ]

@@ -19,23 +19,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from hub.accounts import routes as accounts
-from hub.accounts import workspace
-from hub.automation import routes as rulesapi
-from hub.canned import routes as cannedapi
 from hub.channels import oauth
-from hub.channels import routes as channels
-from hub.conversations import routes as conversations
 from hub.errors import OUTAGES, HubError, Unavailable
-from hub.hooks import routes as hooksapi
-from hub.privacy import export
-from hub.privacy import routes as privacy
 from hub.realtime import sockets as ws
-from hub.reports import routes as reportsapi
-from hub.routing import routes as routing
 from hub.services import Services
 from hub.settings import Settings
-from hub.web import openapi, status, webhooks
+from hub.web import api, openapi, status, webhooks
 from hub.web.headers import SecurityHeaders
 from hub.web.logs import RequestIds, request_id, request_id_of
 from hub.webchat import routes as widgetapi
@@ -71,21 +60,6 @@ async def outage_error(request: Request, exc: Exception) -> Response:
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": HubError().as_dict()}, status_code=500)
-
-
-async def health(request: Request) -> Response:
-    svc: Services = request.app.state.services
-    bus_ok = await svc.bus.ping()
-    try:
-        async with svc.engine.connect() as conn:
-            await conn.exec_driver_sql("SELECT 1")
-        db_ok = True
-    except Exception:
-        db_ok = False
-    status = 200 if bus_ok else 503  # the live path needs the bus; the database may catch up
-    return JSONResponse(
-        {"bus": bus_ok, "database": db_ok, "node": svc.settings.node_id}, status_code=status
-    )
 
 
 def widget_script() -> bytes:
@@ -171,26 +145,10 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
             await services.close()
 
     routes: list[BaseRoute] = [
-        Route("/healthz", health),
-        Route("/readyz", status.readyz),
         Route("/metrics", status.metrics),
-        *status.routes,
         Route("/api/openapi.json", openapi.endpoint),
-        *accounts.routes,
-        *channels.routes,
-        *routing.routes,
-        *conversations.routes,
-        *export.routes,
-        *privacy.api_routes,
-        *privacy.routes,
-        *widgetapi.routes,
-        *cannedapi.routes,
-        *reportsapi.routes,
-        *hooksapi.routes,
-        *rulesapi.routes,
-        *workspace.routes,
+        *api.routes,
         *webhooks.routes,
-        *oauth.api_routes,
         *oauth.routes,
         Route("/widget.js", widget_js),
         Route("/", inbox_page),

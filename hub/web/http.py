@@ -4,10 +4,13 @@ calling (session cookie with CSRF, or bearer token), and the small parsers of pa
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from hub.accounts.auth import API_TOKEN_PREFIX, SESSION_COOKIE, Principal
 from hub.accounts.members import Actor
@@ -129,3 +132,20 @@ def client_ip(request: Request) -> str | None:
 
 def public_base(request: Request) -> str:
     return services(request).settings.public_url or str(request.base_url).rstrip("/")
+
+
+def as_json(model: BaseModel) -> dict[str, Any]:
+    """An answer model (`schemas.rest`) as JSON; a key it was never given is left out."""
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+def answer(
+    model: BaseModel,
+    status_code: int = 200,
+    *,
+    headers: Mapping[str, str] | None = None,
+    background: BackgroundTask | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        as_json(model), status_code=status_code, headers=headers, background=background
+    )

@@ -112,14 +112,10 @@ class _Embedded(uvicorn.Server):
 def worker_endpoints(services: Services, host: str, port: int) -> _Embedded:
     """`hub worker --port`: /healthz, /readyz and /metrics of the worker process, whose send
     outcomes are counted here and nowhere else."""
-    from hub.web.app import health, hub_error
+    from hub.web.app import hub_error
 
     app = Starlette(
-        routes=[
-            Route("/healthz", health),
-            Route("/readyz", status.readyz),
-            Route("/metrics", status.metrics),
-        ],
+        routes=[*status.probes, Route("/metrics", status.metrics)],
         middleware=[Middleware(RequestIds)],
         exception_handlers={HubError: hub_error},
     )

@@ -16,21 +16,32 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import func
 from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from hub.bus.base import BusStats
 from hub.errors import Forbidden, NotReady
 from hub.services import Services
 from hub.storage.models import Channel
 from hub.storage.store import Store
-from hub.web.http import authenticate, require_admin, services
+from hub.web.http import answer, authenticate, require_admin, services
 from hub.web.metrics import Snapshot
+from hub.web.operation import Operation, route
+from schemas.rest.status import (
+    EventRate,
+    GroupFigures,
+    Health,
+    HubStatus,
+    LatencyFigures,
+    OutboundCount,
+    Readiness,
+    SocketCounts,
+    StreamFigures,
+)
 
 log = logging.getLogger("hub.status")
 
@@ -39,6 +50,21 @@ T = TypeVar("T")
 CHECK_TIMEOUT_S = 2.0  # a readiness check or a scrape-time query waits no longer
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 _FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+async def health(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    bus_ok = await svc.bus.ping()
+    try:
+        async with svc.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+        db_ok = True
+    except Exception:
+        db_ok = False
+    status = 200 if bus_ok else 503  # the live path needs the bus; the database may catch up
+    return JSONResponse(
+        {"bus": bus_ok, "database": db_ok, "node": svc.settings.node_id}, status_code=status
+    )
 
 
 async def readyz(request: Request) -> Response:
@@ -128,43 +154,84 @@ async def status(request: Request) -> Response:
     principal = await authenticate(request)
     require_admin(principal)
     svc = services(request)
-    return JSONResponse(status_json(svc, await snapshot(svc, principal.workspace_id)))
+    return answer(hub_status(svc, await snapshot(svc, principal.workspace_id)))
 
 
-def status_json(svc: Services, snap: Snapshot) -> dict[str, Any]:
+def hub_status(svc: Services, snap: Snapshot) -> HubStatus:
     m = svc.metrics
     per_s, window_s = m.events_per_s()
     latency = m.delivery.latency
     p50, p99 = latency.quantile(0.5), latency.quantile(0.99)
     bus = snap.bus
-    return {
-        "node": svc.settings.node_id,
-        "uptime_s": round(time.monotonic() - m.started_s, 1),
-        "sockets": dict(m.sockets),
-        "events": {
-            "delivered": m.delivery.frames,
-            "per_s": round(per_s, 3),
-            "window_s": round(window_s, 1),
-        },
-        "latency_s": {
-            "count": latency.count,
-            "p50": None if p50 is None else round(p50, 4),
-            "p99": None if p99 is None else round(p99, 4),
-        },
-        "outbound": [
-            {"channel": kind, "result": result, "code": code, "count": n}
+    return HubStatus(
+        node=svc.settings.node_id,
+        uptime_s=round(time.monotonic() - m.started_s, 1),
+        sockets=SocketCounts(**m.sockets),
+        events=EventRate(
+            delivered=m.delivery.frames, per_s=round(per_s, 3), window_s=round(window_s, 1)
+        ),
+        latency_s=LatencyFigures(
+            count=latency.count,
+            p50=None if p50 is None else round(p50, 4),
+            p99=None if p99 is None else round(p99, 4),
+        ),
+        outbound=[
+            OutboundCount(channel=kind, result=result, code=code, count=n)
             for (kind, result, code), n in sorted(m.sends.items())
         ],
-        "stream": None
+        stream=None
         if bus is None
-        else {
-            "entries": bus.entries,
-            "groups": {
-                name: {"lag": g.lag, "pending": g.pending} for name, g in sorted(bus.groups.items())
+        else StreamFigures(
+            entries=bus.entries,
+            groups={
+                name: GroupFigures(lag=g.lag, pending=g.pending)
+                for name, g in sorted(bus.groups.items())
             },
-        },
-        "channels": snap.channels,
-    }
+        ),
+        channels=snap.channels,
+    )
 
 
-routes = [Route("/api/status", status, methods=["GET"])]
+# Any method, as ever: probes are not picky.
+probes = [
+    route(
+        "/healthz",
+        health,
+        op=Operation(
+            "Liveness and readiness",
+            {200: ("The bus answers", Health), 503: ("The bus is down", Health)},
+            auth=False,
+            description="`database` may be false while the bus is up: live traffic still flows.",
+        ),
+    ),
+    route(
+        "/readyz",
+        readyz,
+        op=Operation(
+            "Readiness: may this node take traffic",
+            {
+                200: ("The bus and the database answer", Readiness),
+                503: ("A check failed (`not_ready`); `checks` names it", Readiness),
+            },
+            auth=False,
+            description="For load balancers and orchestrators; /healthz only says the process "
+            "is alive. Prometheus metrics are at /metrics (docs/operations.md).",
+        ),
+    ),
+]
+routes = [
+    route(
+        "/api/status",
+        status,
+        "GET",
+        op=Operation(
+            "The hub's status figures (admins)",
+            {200: ("Figures now", HubStatus)},
+            (401, 403),
+            description="The admin console's Status tab. Sockets, delivery and sends are this "
+            "node's, counted since it started; `stream` and `channels` are the caller's "
+            "workspace's. The same figures for every workspace, in Prometheus form, are at "
+            "/metrics.",
+        ),
+    )
+]

@@ -9,20 +9,31 @@ token travels in JSON bodies, never in a URL.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from hub.accounts.auth import VisitorClaims
 from hub.channels.options import widget_settings
 from hub.errors import BadRequest
 from hub.storage.models import MessageRow
-from hub.web.http import Body, read_body, services
+from hub.web.http import Body, answer, read_body, services
+from hub.web.operation import PAGE_MAX, Operation, param, route
 from hub.webchat.service import WebChannel
 from schemas.message import utc_now
+from schemas.rest.webchat import (
+    VisibleError,
+    VisibleMessage,
+    VisibleSender,
+    VisitorHistory,
+    VisitorToken,
+    WidgetConfig,
+    WidgetHours,
+    WidgetLimits,
+    WidgetPrechat,
+)
 
 DEFAULT_TITLE = "Chat with us"
 DEFAULT_COLOUR = "#4f46e5"
@@ -113,8 +124,8 @@ async def widget_config(request: Request) -> Response:
     channel = await svc.webchat.by_public_key(request.query_params.get("channel", "")[:64])
     # Browsers send no Origin on a same-origin GET: a page served by the hub itself.
     channel.check_origin(origin or f"{request.url.scheme}://{request.url.netloc}")
-    response = JSONResponse(
-        config_json(
+    response = answer(
+        widget_config_of(
             channel, svc.settings.max_message_chars, svc.settings.visitor_messages_per_minute
         )
     )
@@ -122,35 +133,34 @@ async def widget_config(request: Request) -> Response:
     return cors(response, origin)
 
 
-def config_json(channel: WebChannel, max_message_chars: int, per_minute: int) -> dict[str, Any]:
+def widget_config_of(channel: WebChannel, max_message_chars: int, per_minute: int) -> WidgetConfig:
     widget = widget_settings(channel.settings)
-    hours: dict[str, Any] | None = None
+    hours: WidgetHours | None = None
     if widget.hours is not None:
         business, now = widget.hours.business_hours(), utc_now()
         open_now = business.is_open(now)
-        next_open = None if open_now else business.next_open(now)
-        hours = {
-            "open_now": open_now,
-            "offline_message": widget.hours.offline_message,
-            "next_open_at": next_open.isoformat() if next_open else None,
-            "timezone": widget.hours.timezone,
-        }
+        hours = WidgetHours(
+            open_now=open_now,
+            offline_message=widget.hours.offline_message,
+            next_open_at=None if open_now else business.next_open(now),
+            timezone=widget.hours.timezone,
+        )
     prechat = widget.prechat
-    return {
-        "title": widget.title or DEFAULT_TITLE,
-        "greeting": widget.greeting,
-        "colour": widget.colour or DEFAULT_COLOUR,
-        "position": widget.position or "right",
-        "locale": widget.locale,
-        "prechat": {
-            "enabled": prechat.enabled if prechat else False,
-            "require_email": prechat.require_email if prechat else False,
-        },
-        "consent_required": bool(widget.consent_required),
-        "identity": channel.has_identity_secret,
-        "hours": hours,
-        "limits": {"max_message_chars": max_message_chars, "messages_per_minute": per_minute},
-    }
+    return WidgetConfig(
+        title=widget.title or DEFAULT_TITLE,
+        greeting=widget.greeting,
+        colour=widget.colour or DEFAULT_COLOUR,
+        position=widget.position or "right",
+        locale=widget.locale,
+        prechat=WidgetPrechat(
+            enabled=prechat.enabled if prechat else False,
+            require_email=prechat.require_email if prechat else False,
+        ),
+        consent_required=bool(widget.consent_required),
+        identity=channel.has_identity_secret,
+        hours=hours,
+        limits=WidgetLimits(max_message_chars=max_message_chars, messages_per_minute=per_minute),
+    )
 
 
 async def visitor_token(request: Request) -> Response:
@@ -164,13 +174,13 @@ async def visitor_token(request: Request) -> Response:
         body.channel, origin, body.token, user_id=body.user_id, user_hash=body.user_hash
     )
     conversation = svc.ingress.visitor_conversation(claims)
-    answer = {
-        "token": token,
-        "visitor_id": claims.visitor_id,
-        "conversation_id": str(conversation.id),
-        "identified": body.user_id is not None,
-    }
-    return cors(JSONResponse(answer), origin)
+    issued = VisitorToken(
+        token=token,
+        visitor_id=claims.visitor_id,
+        conversation_id=conversation.id,
+        identified=body.user_id is not None,
+    )
+    return cors(answer(issued), origin)
 
 
 async def visitor_profile(request: Request) -> Response:
@@ -198,34 +208,103 @@ async def visitor_history(request: Request) -> Response:
     rows, before = await svc.store.messages(
         claims.workspace_id, conversation.id, limit=limit, before=body.before, notes=False
     )
-    answer = {"items": [visible_message(r) for r in rows], "next_before": before}
-    return cors(JSONResponse(answer), request.headers.get("origin"))
+    page = VisitorHistory(items=[visible_message(r) for r in rows], next_before=before)
+    return cors(answer(page), request.headers.get("origin"))
 
 
-def visible_message(row: MessageRow) -> dict[str, Any]:
+def visible_message(row: MessageRow) -> VisibleMessage:
     """A message as its contact may see it: no ids of agents, no raw payload, no internals."""
     error = row.error if isinstance(row.error, dict) else None
-    return {
-        "id": str(row.id),
-        "direction": row.direction,
-        "text": row.text,
-        "attachments": row.attachments,
-        "sender": {"type": row.sender_type, "name": row.sender_name},
-        "sent_at": row.sent_at.isoformat(),
-        "status": row.status,
-        "error": {"code": str(error.get("code")), "message": str(error.get("message"))}
+    return VisibleMessage(
+        id=row.id,
+        direction=row.direction,
+        text=row.text,
+        attachments=row.attachments,
+        sender=VisibleSender(type=row.sender_type, name=row.sender_name),
+        sent_at=row.sent_at,
+        status=row.status,
+        error=VisibleError(code=str(error.get("code")), message=str(error.get("message")))
         if error
         else None,
-        "client_id": row.client_id,
-        "event_id": row.event_id,
-        "edited": row.edited,
-        "deleted": row.deleted,
-    }
+        client_id=row.client_id,
+        event_id=row.event_id,
+        edited=row.edited,
+        deleted=row.deleted,
+    )
 
+
+_ORIGIN = (
+    " The request's Origin must be one of the channel's allowed origins (403 `origin_not_allowed`)."
+)
 
 routes = [
-    Route("/api/widget/config", widget_config, methods=["GET", "OPTIONS"]),
-    Route("/api/widget/token", visitor_token, methods=["POST", "OPTIONS"]),
-    Route("/api/widget/profile", visitor_profile, methods=["POST", "OPTIONS"]),
-    Route("/api/widget/history", visitor_history, methods=["POST", "OPTIONS"]),
+    route(
+        "/api/widget/config",
+        widget_config,
+        "GET",
+        "OPTIONS",
+        op=Operation(
+            "The web-chat widget's settings",
+            {200: ("How the widget looks and behaves", WidgetConfig)},
+            (403, 404),
+            params=(
+                param(
+                    "channel",
+                    "query",
+                    "The channel's public key",
+                    {"type": "string"},
+                    required=True,
+                ),
+            ),
+            auth=False,
+            description="Public; never secrets." + _ORIGIN,
+        ),
+    ),
+    route(
+        "/api/widget/token",
+        visitor_token,
+        "POST",
+        "OPTIONS",
+        op=Operation(
+            "A visitor token for the web-chat widget",
+            {200: ("The token and the visitor's conversation", VisitorToken)},
+            (400, 403, 404, 413),
+            body=VisitorTokenBody,
+            auth=False,
+            description="Public." + _ORIGIN + " Pass a previous `token` to keep the visitor and "
+            "conversation. With `user_id` and its `user_hash` the visitor is that user of the "
+            "site, the same on every device, and the previous token is ignored; a missing or "
+            "wrong hash, or a channel without an identity secret, is 403 `identity_invalid`.",
+        ),
+    ),
+    route(
+        "/api/widget/profile",
+        visitor_profile,
+        "POST",
+        "OPTIONS",
+        op=Operation(
+            "The visitor's name and e-mail",
+            {204: ("Published to the agents as `contact.updated`; stored by the worker", None)},
+            (400, 401, 403, 413),
+            body=ProfileBody,
+            auth=False,
+            description="Public, with the visitor token in the body." + _ORIGIN,
+        ),
+    ),
+    route(
+        "/api/widget/history",
+        visitor_history,
+        "POST",
+        "OPTIONS",
+        op=Operation(
+            "The visitor's own conversation history",
+            {200: ("A page, oldest first", VisitorHistory)},
+            (400, 401, 403, 413),
+            body=HistoryBody,
+            auth=False,
+            description="Public, with the visitor token in the body (never in a URL)."
+            + _ORIGIN
+            + f" `limit` is 1 to {PAGE_MAX} (default 50).",
+        ),
+    ),
 ]

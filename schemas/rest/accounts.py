@@ -1,0 +1,109 @@
+"""Answers about members and their credentials: sessions, tokens, members, the audit log and
+the workspace's own settings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import Field
+
+from schemas.rest.base import Out, Timestamp
+
+
+class User(Out):
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    role: Literal["admin", "agent"]
+    name: str
+
+
+class LoginResult(Out):
+    user: User
+    csrf_token: str = Field(description="Send it as X-CSRF-Token on unsafe requests")
+
+
+class Me(Out):
+    user: User
+    csrf_token: str | None = Field(default=None, description="Only for a cookie session")
+
+
+class SocketToken(Out):
+    token: str = Field(description="The token of the websocket `hello` frame")
+    expires_in_s: int
+
+
+class CreatedToken(Out):
+    id: uuid.UUID
+    name: str
+    token: str = Field(pattern="^hubt_", description="Shown this once; only its hash is kept")
+
+
+class SessionUser(Out):
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    role: str
+    name: str
+
+
+class NewSession(Out):
+    user: SessionUser
+    csrf_token: str = Field(description="For the X-CSRF-Token header of this new session")
+
+
+class TokenInfo(Out):
+    id: uuid.UUID
+    name: str
+    user_id: uuid.UUID
+    created_at: Timestamp
+    revoked_at: Timestamp | None = Field(description="Set once revoked; the token stops at once")
+
+
+class TokenList(Out):
+    items: list[TokenInfo] = Field(description="Never the tokens themselves (stored hashed)")
+
+
+class MemberOut(Out):
+    id: uuid.UUID = Field(description="The user's id")
+    name: str
+    email: str
+    role: Literal["admin", "agent"]
+    capacity: int | None = Field(
+        description="At most this many open conversations from routing; none: no limit"
+    )
+    created_at: Timestamp = Field(description="When they joined this workspace")
+
+
+class MemberPage(Out):
+    items: list[MemberOut] = Field(description="Oldest membership first")
+
+
+class AddedMember(MemberOut):
+    existing_user: bool = Field(
+        description="The e-mail already had an account (another workspace): it keeps its "
+        "password, and the one given was not used"
+    )
+
+
+class AuditEntry(Out):
+    id: int
+    at: Timestamp
+    actor_type: Literal["user", "system", "platform", "anonymous"]
+    actor_id: str | None
+    actor_name: str | None = Field(description="The user's name, when the actor is a user")
+    action: str = Field(description="login.succeeded, member.added, channel.updated...")
+    target_type: str | None
+    target_id: str | None
+    ip: str | None = Field(description="The client's address as the hub saw it")
+    detail: dict[str, Any] = Field(description="Ids, roles, field names; no personal data")
+
+
+class AuditPage(Out):
+    items: list[AuditEntry] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="The `cursor` of the next page; none at the end")
+
+
+class WorkspaceOut(Out):
+    id: uuid.UUID
+    name: str
+    retention_days: int | None = Field(description="null: messages are kept forever")

@@ -1,0 +1,124 @@
+"""Answers of the inbox: conversations, their messages, contacts, search and presence."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import Field
+
+from schemas.frames import Cursor
+from schemas.message import ChannelKind, Message, MessageKind
+from schemas.rest.base import Out, Timestamp
+
+
+class MessagingWindow(Out):
+    open: bool = Field(description="Whether a reply can be sent now")
+    closes_at: Timestamp | None = Field(description="When it closes; none: no window here")
+    human_agent: bool = Field(description="Past 24 h: sent with Meta's HUMAN_AGENT tag")
+
+
+class ContactOut(Out):
+    id: uuid.UUID
+    name: str | None
+    username: str | None
+    picture_url: str | None = Field(description="From the platform's profile; may expire")
+
+
+class ListedContact(ContactOut):
+    email: str | None
+    created_at: Timestamp
+
+
+class ContactPage(Out):
+    items: list[ListedContact] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="The `cursor` of the next page; none at the end")
+
+
+class ConversationOut(Out):
+    id: uuid.UUID
+    contact: ContactOut
+    unread: int = Field(ge=0, description="Contact messages after the caller's read position")
+    channel_id: uuid.UUID
+    channel_kind: ChannelKind | None
+    last_inbound_at: Timestamp | None = Field(description="The person's latest message")
+    window: MessagingWindow
+    contact_id: uuid.UUID
+    kind: MessageKind
+    status: Literal["open", "pending", "resolved", "snoozed"]
+    assignee_id: uuid.UUID | None
+    team_id: uuid.UUID | None = Field(description="The team whose queue it is in")
+    snoozed_until: Timestamp | None = Field(description="With status snoozed: when it reopens")
+    labels: list[str] = Field(description="Lower-case, sorted")
+    priority: Literal["low", "medium", "high", "urgent"] | None
+    last_activity_at: Timestamp
+    last_message_preview: str | None
+    last_event_id: Cursor | None
+
+
+class ReadPosition(Out):
+    user_id: uuid.UUID
+    up_to: Cursor = Field(description="The event id the agent has read up to")
+    up_to_at: Timestamp | None = Field(description="The time of that message")
+
+
+class ConversationDetail(ConversationOut):
+    reads: list[ReadPosition] = Field(description="How far each agent has read")
+
+
+class ConversationPage(Out):
+    items: list[ConversationOut]
+    next_cursor: str | None = Field(description="The `cursor` of the next page; none at the end")
+
+
+class PresenceOut(Out):
+    user_id: uuid.UUID
+    state: Literal["online", "away", "offline"]
+
+
+class PresenceList(Out):
+    items: list[PresenceOut] = Field(description="Every member of the workspace")
+
+
+class StoredMessage(Message):
+    """A message as history answers it: the normalized message and the id of its event."""
+
+    sent_at: Timestamp = Field(description="Platform timestamp, UTC")
+    event_id: Cursor | None = Field(description="The stream id of its message.created event")
+
+
+class MessagePage(Out):
+    items: list[StoredMessage] = Field(description="Oldest first")
+    next_before: str | None = Field(description="The `before` of older messages; none at the start")
+
+
+class SendResult(Out):
+    message_id: uuid.UUID
+    event_id: Cursor
+    duplicate: bool = Field(description="True when this client_id was sent before")
+
+
+class ConversationChanged(Out):
+    event_id: Cursor
+    changes: dict[str, Any] = Field(description="What was published as conversation.updated")
+
+
+class Identity(Out):
+    channel_id: uuid.UUID
+    platform_user_id: str
+
+
+class ContactPanel(ContactOut):
+    email: str | None
+    identities: list[Identity] = Field(description="One per channel the contact wrote on")
+    conversations: list[ConversationOut] = Field(description="Newest activity first")
+
+
+class SearchResult(Out):
+    contacts: list[ContactOut]
+    messages: list[StoredMessage] = Field(description="Newest first")
+
+
+class ReactionResult(Out):
+    event_id: Cursor
+    duplicate: bool = Field(description="True when this client_id was sent before")
