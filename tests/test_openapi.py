@@ -19,21 +19,21 @@ from starlette.testclient import TestClient
 
 from hub.accounts import routes as accounts
 from hub.accounts import workspace
-from hub.automation import routes as rulesapi
-from hub.canned import routes as cannedapi
+from hub.automation import routes as automation
+from hub.canned import routes as canned
 from hub.channels import oauth
 from hub.channels import routes as channels
 from hub.conversations import routes as conversations
-from hub.hooks import routes as hooksapi
+from hub.hooks import routes as hooks
 from hub.privacy import export
 from hub.privacy import routes as privacy
-from hub.reports import routes as reportsapi
+from hub.reports import routes as reports
 from hub.routing import routes as routing
 from hub.settings import Settings
 from hub.web import status as status_api
 from hub.web.app import create_app
 from hub.web.openapi import document
-from hub.webchat import routes as widgetapi
+from hub.webchat import routes as webchat
 from tests.fakeplatform import TELEGRAM, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
 
@@ -65,16 +65,16 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *conversations.routes,
         *routing.routes,
         *export.routes,
-        *widgetapi.routes,
+        *webchat.routes,
         *oauth.api_routes,
         *privacy.api_routes,
         *privacy.routes,
         *workspace.routes,
         *status_api.routes,
-        *cannedapi.routes,
-        *reportsapi.routes,
-        *hooksapi.routes,
-        *rulesapi.routes,
+        *canned.routes,
+        *reports.routes,
+        *hooks.routes,
+        *automation.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
@@ -583,7 +583,7 @@ def test_widget_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -
     assert status("POST", history, json=mine | {"limit": 0}, headers=origin) == 400
     assert status("POST", history, json={"token": "forged"}, headers=origin) == 401
     assert status("POST", history, json=mine, headers=evil) == 403
-    assert api_operations(list(widgetapi.routes)) <= {(p, m) for p, m, _ in checked.seen}
+    assert api_operations(list(webchat.routes)) <= {(p, m) for p, m, _ in checked.seen}
 
 
 def test_privacy_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> None:

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from hub.accounts import routes as accounts
 from hub.accounts import workspace
-from hub.automation import routes as rulesapi
-from hub.canned import routes as cannedapi
+from hub.automation import routes as automation
+from hub.canned import routes as canned
 from hub.channels import routes as channels
 from hub.conversations import routes as conversations
-from hub.hooks import routes as hooksapi
+from hub.hooks import routes as hooks
 from hub.privacy import export
 from hub.privacy import routes as privacy
-from hub.reports import routes as reportsapi
+from hub.reports import routes as reports
 from hub.routing import routes as routing
 from hub.web import status
 from hub.web.operation import ApiRoute
-from hub.webchat import routes as widgetapi
+from hub.webchat import routes as webchat
 
 routes: list[ApiRoute] = [
     *status.probes,
@@ -28,10 +28,10 @@ routes: list[ApiRoute] = [
     *export.routes,
     *privacy.api_routes,
     *privacy.routes,
-    *widgetapi.routes,
-    *cannedapi.routes,
-    *reportsapi.routes,
-    *hooksapi.routes,
-    *rulesapi.routes,
+    *webchat.routes,
+    *canned.routes,
+    *reports.routes,
+    *hooks.routes,
+    *automation.routes,
     *workspace.routes,
 ]

@@ -27,7 +27,7 @@ from hub.settings import Settings
 from hub.web import api, openapi, status, webhooks
 from hub.web.headers import SecurityHeaders
 from hub.web.logs import RequestIds, request_id, request_id_of
-from hub.webchat import routes as widgetapi
+from hub.webchat import routes as webchat
 
 log = logging.getLogger("hub.app")
 
@@ -39,7 +39,7 @@ async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
     response = JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
     if request.url.path.startswith("/api/widget/"):  # the widget reads its error codes
-        widgetapi.cors(response, request.headers.get("origin"))
+        webchat.cors(response, request.headers.get("origin"))
     return response
 
 
