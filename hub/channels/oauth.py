@@ -27,7 +27,9 @@ from hub.channels.tokens import call, endpoints
 from hub.errors import BadRequest, Forbidden
 from hub.settings import Settings
 from hub.web.http import authenticate, public_base, read_body, require_admin, services
+from hub.web.operation import Operation, route
 from schemas.message import utc_now
+from schemas.rest.channels import AuthorizeUrl
 
 log = logging.getLogger("hub.oauth")
 
@@ -127,5 +129,20 @@ async def callback(request: Request) -> Response:
     return RedirectResponse(f"/?connected={channel.id}", status_code=303)
 
 
-api_routes = [Route("/api/channels/instagram/authorize", authorize, methods=["POST"])]
+# Business Login's first step; its callback is below.
+api_routes = [
+    route(
+        "/api/channels/instagram/authorize",
+        authorize,
+        "POST",
+        op=Operation(
+            "Start connecting Instagram with Business Login (admins)",
+            {200: ("Where to send the browser", AuthorizeUrl)},
+            (400, 401, 403, 413),
+            body=AuthorizeBody,
+            description="The callback (/oauth/instagram/callback) checks the signed state, "
+            "stores the account with its long-lived token and redirects to the inbox.",
+        ),
+    ),
+]
 routes = [Route("/oauth/instagram/callback", callback, methods=["GET"])]

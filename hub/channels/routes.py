@@ -10,7 +10,6 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub.channels import oauth
 from hub.channels import purge as channeldata
 from hub.channels.options import (
     ChannelPatch,
@@ -36,7 +35,6 @@ from hub.web.http import (
 )
 from hub.web.operation import Operation, id_param, param, route
 from schemas.rest.channels import (
-    AuthorizeUrl,
     ChannelDetail,
     ChannelHealthPage,
     ChannelOut,
@@ -210,20 +208,6 @@ routes = [
             (401,),
             description="`status` is connected, needs_reconnect (the platform refused the "
             "token) or disconnected; `last_event_at` is when it last received a message.",
-        ),
-    ),
-    # Business Login's first step (`hub.channels.oauth`); before the channel id routes.
-    route(
-        "/api/channels/instagram/authorize",
-        oauth.authorize,
-        "POST",
-        op=Operation(
-            "Start connecting Instagram with Business Login (admins)",
-            {200: ("Where to send the browser", AuthorizeUrl)},
-            (400, 401, 403, 413),
-            body=oauth.AuthorizeBody,
-            description="The callback (/oauth/instagram/callback) checks the signed state, "
-            "stores the account with its long-lived token and redirects to the inbox.",
         ),
     ),
     route(

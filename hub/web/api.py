@@ -7,6 +7,7 @@ from hub.accounts import routes as accounts
 from hub.accounts import workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
+from hub.channels import oauth
 from hub.channels import routes as channels
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
@@ -23,6 +24,7 @@ routes: list[ApiRoute] = [
     *status.routes,
     *accounts.routes,
     *channels.routes,
+    *oauth.api_routes,
     *routing.routes,
     *conversations.routes,
     *export.routes,
