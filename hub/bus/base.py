@@ -66,6 +66,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hub.errors import BadFrame
+from schemas.events import EventData, parse_event
 
 ZERO_ID = "0-0"
 _ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
@@ -98,10 +99,10 @@ class Event:
             + "}"
         )
 
-    def payload(self) -> dict[str, object]:
-        value = json.loads(self.data)
-        assert isinstance(value, dict)
-        return value
+    def typed(self) -> EventData:
+        """The data as its event's model (`schemas.events`); ValueError when it does not fit.
+        For consumers: the fan-out forwards `data` as it is, never parsed."""
+        return parse_event(self.name, self.data)
 
 
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')

@@ -19,7 +19,6 @@ What was read and not handled stays pending and is claimed by another worker.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -34,6 +33,7 @@ from hub.routing.service import Router
 from hub.settings import Settings
 from hub.storage.store import Sessions
 from hub.workers import persist
+from schemas.events import ConversationUpdated
 
 log = logging.getLogger("hub.worker")
 
@@ -181,7 +181,7 @@ class Persister:
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         # An erased person's events that a consumer read before they were purged.
         events = await erasure.unerased(self.bus, workspace_id, events)
-        routed: list[dict[str, object]] = []
+        routed: list[ConversationUpdated] = []
         try:
             routed = await persist.apply(self.sessions, workspace_id, events, self.router)
         except Exception as exc:
@@ -203,7 +203,7 @@ class Persister:
                     )
         # What routing did is stored; the inboxes learn it from these (agents only).
         for data in routed:
-            await self.bus.publish(workspace_id, "conversation.updated", json.dumps(data))
+            await self.bus.publish(workspace_id, data.NAME, data.dump())
 
 
 def unappliable(exc: BaseException) -> bool:
