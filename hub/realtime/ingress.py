@@ -126,11 +126,9 @@ def message_event(
     message: Message, contact: Contact | Mapping[str, object] | None = None, thread: str = ""
 ) -> str:
     """The data of the message's `message.created`."""
-    return MessageCreated(
-        message=message,
-        contact=None if contact is None else Contact.model_validate(contact),
-        thread=thread or None,
-    ).dump()
+    if contact is not None and not isinstance(contact, Contact):
+        contact = Contact.model_validate(contact)
+    return MessageCreated(message=message, contact=contact, thread=thread or None).dump()
 
 
 class Ingress:
