@@ -57,17 +57,18 @@ def _dialect_insert(dialect: str) -> Any:
 
 async def apply(
     sessions: Sessions, workspace_id: str, events: Sequence[Event], router: Router | None = None
-) -> list[ConversationUpdated]:
+) -> list[dict[str, Any]]:
     """Apply a batch in one transaction; events this group does not store are skipped. With
     a router, the queue is drained after the batch's events, in the same transaction; the
-    answer is the `conversation.updated` events that announce what routing did."""
+    answer is the data of the `conversation.updated` events that announce what routing did
+    (`ConversationUpdated`, as JSON values)."""
     with tenancy.acting_for(workspace_id):
         return await _apply(sessions, workspace_id, events, router)
 
 
 async def _apply(
     sessions: Sessions, workspace_id: str, events: Sequence[Event], router: Router | None
-) -> list[ConversationUpdated]:
+) -> list[dict[str, Any]]:
     """Consecutive messages are written together, a few statements for the whole run (see
     `_messages_created`); any other event first flushes the messages before it, so each
     event sees the rows of the events before it, as if applied one at a time."""
@@ -101,7 +102,8 @@ async def _apply(
         await _messages_created(session, created)
         if plan is None or router is None:
             return []
-        return await router.drain(session, workspace, plan, as_of=events[-1].id)
+        announced = await router.drain(session, workspace, plan, as_of=events[-1].id)
+        return [update.model_dump(mode="json") for update in announced]
 
 
 async def _messages_created(

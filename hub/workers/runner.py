@@ -181,7 +181,7 @@ class Persister:
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         # An erased person's events that a consumer read before they were purged.
         events = await erasure.unerased(self.bus, workspace_id, events)
-        routed: list[ConversationUpdated] = []
+        routed: list[dict[str, object]] = []
         try:
             routed = await persist.apply(self.sessions, workspace_id, events, self.router)
         except Exception as exc:
@@ -202,7 +202,8 @@ class Persister:
                         exc_info=True,
                     )
         # What routing did is stored; the inboxes learn it from these (agents only).
-        for data in routed:
+        for announced in routed:
+            data = ConversationUpdated.model_validate(announced)
             await self.bus.publish(workspace_id, data.NAME, data.dump())
 
 
