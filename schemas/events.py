@@ -95,7 +95,7 @@ class EventDataBase(_Part):
 
 
 class Contact(_Part):
-    id: uuid.UUID | None = Field(description="The message's contact")
+    id: uuid.UUID | None = Field(default=None, description="The message's contact")
     name: str | None
     platform_user_id: Omitted[str] = Field(default=None, description="On the message's channel")
 

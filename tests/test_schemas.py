@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 import uuid
@@ -557,3 +558,12 @@ def test_every_event_the_workers_publish_fits_its_model(settings: Settings) -> N
             "channel.updated",
             "routing.updated",
         }
+
+
+def test_data_that_does_not_fit_its_model_is_refused_clearly() -> None:
+    wrong = Event("1-0", "presence", '{"user_id": "nobody", "state": "asleep"}')
+    with pytest.raises(ValueError):
+        wrong.typed()
+    assert wrong.typed_or_none(logging.getLogger("test")) is None  # consumers skip it
+    with pytest.raises(ValueError, match="not an event name"):
+        Event("1-0", "message.exploded", "{}").typed()

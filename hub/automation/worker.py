@@ -70,7 +70,7 @@ class Automation:
             batch = _Batch(self, workspace_id)
             for event in events:
                 if event.name == "message.created":
-                    data = event.typed()
+                    data = event.typed_or_none(log)
                     if not isinstance(data, MessageCreated):
                         continue
                     message, name = data.message, data.contact.name if data.contact else None
@@ -80,7 +80,7 @@ class Automation:
                         await self._away(workspace_id, message, name)
                     await batch.message(event, message, name)
                 elif event.name == "conversation.updated" and '"resolved"' in event.data:
-                    update = event.typed()
+                    update = event.typed_or_none(log)
                     if (
                         isinstance(update, ConversationUpdated)
                         and update.changes is not None

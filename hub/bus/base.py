@@ -60,6 +60,7 @@ Contract
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -103,6 +104,15 @@ class Event:
         """The data as its event's model (`schemas.events`); ValueError when it does not fit.
         For consumers: the fan-out forwards `data` as it is, never parsed."""
         return parse_event(self.name, self.data)
+
+    def typed_or_none(self, log: logging.Logger) -> EventData | None:
+        """`typed()`, or None (logged) when the data does not fit: one malformed event must
+        not stop a consumer group on it and on every event behind it."""
+        try:
+            return self.typed()
+        except ValueError:
+            log.warning("event %s (%s) does not fit its model; skipped", self.id, self.name)
+            return None
 
 
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')

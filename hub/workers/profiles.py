@@ -35,7 +35,7 @@ class Profiler:
         for event in events:
             if event.name != "message.created":
                 continue
-            data = event.typed()
+            data = event.typed_or_none(log)
             if not isinstance(data, MessageCreated):
                 continue
             message = data.message

@@ -54,7 +54,7 @@ class Sender:
                 await self._react_once(workspace_id, event)
             if event.name != "message.created":
                 continue
-            data = event.typed()
+            data = event.typed_or_none(log)
             if not isinstance(data, MessageCreated):
                 continue
             message = data.message
@@ -113,7 +113,7 @@ class Sender:
     async def _react_once(self, workspace_id: str, event: Event) -> None:
         """An agent's reaction: claimed like a message, so it is sent at most once; if the
         platform refuses it, the reaction is taken back in the inbox."""
-        data = event.typed()
+        data = event.typed_or_none(log)
         if (
             not isinstance(data, MessageUpdated)
             or data.send is None
