@@ -13,25 +13,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import pydantic_core
 from pydantic import MISSING, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from schemas.message import DeliveryError, DeliveryStatus, Message
 
-EVENT_NAMES = (
-    "message.created",
-    "message.updated",
-    "conversation.created",
-    "conversation.updated",
-    "typing",
-    "presence",
-    "contact.updated",
-    "contact.deleted",
-    "channel.updated",
-    "routing.updated",
-)
 EventName = Literal[
     "message.created",
     "message.updated",
@@ -44,6 +32,7 @@ EventName = Literal[
     "channel.updated",
     "routing.updated",
 ]
+EVENT_NAMES: tuple[EventName, ...] = get_args(EventName)
 
 Cursor = Annotated[str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$", max_length=41)]
 # A time as `datetime.isoformat()` writes it ("+00:00", not pydantic's "Z"), as it always was.
