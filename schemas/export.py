@@ -59,14 +59,31 @@ def write(directory: Path) -> list[Path]:
 
 def _union(adapter: TypeAdapter[Any], mode: JsonSchemaMode) -> dict[str, Any]:
     schema = adapter.json_schema(mode=mode)
-    # The server models give `type` a default for convenience in Python, but the
-    # discriminator is always on the wire: a reader may rely on it.
-    discriminator = schema["discriminator"]["propertyName"]
-    for ref in schema["discriminator"]["mapping"].values():
-        member = schema["$defs"][ref.rsplit("/", 1)[1]]
-        if discriminator not in member.get("required", []):
-            member["required"] = [discriminator, *member.get("required", [])]
+    _require_discriminators(schema, schema, [])
     return schema
+
+
+def _require_discriminators(
+    document: dict[str, Any], union: dict[str, Any], outer: list[str]
+) -> None:
+    """The server models give `type` (and an event's `name`) a default for convenience in
+    Python, but the discriminators are always on the wire: a reader may rely on them. A
+    union inside the union (the events, one model per name) becomes a definition of its own,
+    named after its discriminator's value (`EventFrame`), so every mapping names a `$ref`."""
+    discriminators = [*outer, union["discriminator"]["propertyName"]]
+    mapping = union["discriminator"]["mapping"]
+    for value, ref in mapping.items():
+        if isinstance(ref, dict):
+            name = value.title() + "Frame"
+            mapping[value] = f"#/$defs/{name}"
+            union["oneOf"] = [{"$ref": mapping[value]} if b == ref else b for b in union["oneOf"]]
+            document["$defs"][name] = ref
+            ref["title"] = name
+            _require_discriminators(document, ref, discriminators)
+            continue
+        member = document["$defs"][ref.rsplit("/", 1)[1]]
+        required = member.get("required", [])
+        member["required"] = [*(d for d in discriminators if d not in required), *required]
 
 
 def _document(schema: dict[str, Any], **annotations: str) -> dict[str, Any]:

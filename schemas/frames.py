@@ -6,24 +6,14 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from schemas import events
+from schemas.events import EVENT_NAMES as EVENT_NAMES
+from schemas.events import Cursor as Cursor
 from schemas.message import Attachment
-
-EVENT_NAMES = (
-    "message.created",
-    "message.updated",
-    "conversation.created",
-    "conversation.updated",
-    "typing",
-    "presence",
-    "contact.updated",
-    "contact.deleted",
-    "channel.updated",
-    "routing.updated",
-)
 
 # An escaped NUL (`\u0000`) whose backslash is not itself escaped.
 _NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
@@ -36,7 +26,6 @@ def without_nul(text: str) -> str:
     return _NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
 
 
-Cursor = Annotated[str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$", max_length=41)]
 ClientId = Annotated[str, Field(min_length=1, max_length=100)]
 
 
@@ -123,11 +112,75 @@ class Welcome(_Frame):
     resumed: bool
 
 
-class EventFrame(_Frame):
+class _Event(_Frame):
     type: Literal["event"] = "event"
-    id: Cursor
-    name: Literal[EVENT_NAMES]  # type: ignore[valid-type]
-    data: dict[str, Any]
+    id: Cursor = Field(description="The event's position in the workspace stream")
+
+
+class MessageCreatedEvent(_Event):
+    name: Literal["message.created"] = "message.created"
+    data: events.MessageCreated
+
+
+class MessageUpdatedEvent(_Event):
+    name: Literal["message.updated"] = "message.updated"
+    data: events.MessageUpdated
+
+
+class ConversationCreatedEvent(_Event):
+    name: Literal["conversation.created"] = "conversation.created"
+    data: events.ConversationCreated
+
+
+class ConversationUpdatedEvent(_Event):
+    name: Literal["conversation.updated"] = "conversation.updated"
+    data: events.ConversationUpdated
+
+
+class TypingEvent(_Event):
+    name: Literal["typing"] = "typing"
+    data: events.TypingChanged
+
+
+class PresenceEvent(_Event):
+    name: Literal["presence"] = "presence"
+    data: events.PresenceChanged
+
+
+class ContactUpdatedEvent(_Event):
+    name: Literal["contact.updated"] = "contact.updated"
+    data: events.ContactUpdated
+
+
+class ContactDeletedEvent(_Event):
+    name: Literal["contact.deleted"] = "contact.deleted"
+    data: events.ContactDeleted
+
+
+class ChannelUpdatedEvent(_Event):
+    name: Literal["channel.updated"] = "channel.updated"
+    data: events.ChannelUpdated
+
+
+class RoutingUpdatedEvent(_Event):
+    name: Literal["routing.updated"] = "routing.updated"
+    data: events.RoutingUpdated
+
+
+# An event frame: its `data` is the model of its `name` (`schemas.events`).
+EventFrame = Annotated[
+    MessageCreatedEvent
+    | MessageUpdatedEvent
+    | ConversationCreatedEvent
+    | ConversationUpdatedEvent
+    | TypingEvent
+    | PresenceEvent
+    | ContactUpdatedEvent
+    | ContactDeletedEvent
+    | ChannelUpdatedEvent
+    | RoutingUpdatedEvent,
+    Field(discriminator="name"),
+]
 
 
 class Ack(_Frame):

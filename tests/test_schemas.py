@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
+import subprocess
+import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
+from starlette.testclient import TestClient
 
+from adapters import instagram, messenger, meta, telegram, whatsapp
+from adapters.base import ChannelContext, NewMessage, Parsed
 from hub.accounts.auth import Principal, VisitorClaims
 from hub.bus.base import Event
 from hub.bus.memory import MemoryBus
@@ -20,7 +28,10 @@ from hub.errors import BadFrame, CursorTooOld, HelloTimeout, HubError, TooBig
 from hub.realtime.fanout import Outlet
 from hub.realtime.ingress import Ingress, message_event
 from hub.realtime.protocol import Close, Protocol, Reply, SetPresence
-from schemas import frames
+from hub.routing.teams import announce
+from hub.settings import Settings
+from hub.web.app import create_app
+from schemas import events, frames
 from schemas.export import generate, render
 from schemas.message import (
     Attachment,
@@ -31,7 +42,11 @@ from schemas.message import (
     Message,
     Sender,
     SenderType,
+    utc_now,
 )
+from tests.helpers import ORIGIN, prepare
+from tests.payloads import context, every, load
+from tests.test_api import hello, next_ack, visitor_token, wait_for
 
 pytestmark = pytest.mark.unit
 
@@ -343,3 +358,218 @@ def test_client_frame_round_trips(frame: BaseModel) -> None:
     encoded = frame.model_dump_json()
     assert frames.client_frame.validate_json(encoded) == frame
     assert_valid(CLIENT, encoded)
+
+
+# (e) every event name has a model, and every event the hub publishes fits its model
+
+
+def test_every_event_name_has_a_model_and_a_frame() -> None:
+    assert set(events.MODELS) == set(frames.EVENT_NAMES) == set(events.EVENT_NAMES)
+    for name, model in events.MODELS.items():
+        assert model.NAME == name
+    mapping = GENERATED["server-frame.json"]["$defs"]["EventFrame"]["discriminator"]["mapping"]
+    assert set(mapping) == set(events.EVENT_NAMES)
+    # Each name's data is described by its own model: the data of another name does not fit.
+    typing = {"conversation_id": CONVERSATION, "on": True, "by": {"type": "agent", "id": "u"}}
+    assert not SERVER.is_valid({"type": "event", "id": "1-0", "name": "presence", "data": typing})
+    assert SERVER.is_valid({"type": "event", "id": "1-0", "name": "typing", "data": typing})
+    created = {"conversation_id": CONVERSATION}  # declared in v1, not published yet
+    assert SERVER.is_valid(
+        {"type": "event", "id": "1-0", "name": "conversation.created", "data": created}
+    )
+
+
+def test_schemas_events_loads_pydantic_alone() -> None:
+    """The contract is importable by any client: no web framework, database or bus library,
+    and nothing of the hub or the adapters."""
+    root = Path(__file__).resolve().parent.parent
+    script = (
+        "import sys, schemas.events\n"
+        "banned = ('starlette', 'redis', 'sqlalchemy', 'sqlmodel', 'asyncpg', 'hub', 'adapters')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in banned))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "[]", found.stdout
+
+
+def fits(event: Event) -> None:
+    """The event validates against the exported schema and its model, and the model holds all
+    of it: written again, it is the same JSON (every key, every null)."""
+    assert_valid(SERVER, event.frame())
+    data = event.typed()
+    assert type(data) is events.MODELS[event.name]
+    assert json.loads(data.dump()) == json.loads(event.data), event.name
+
+
+PARSERS = {
+    ChannelKind.WHATSAPP: whatsapp.parse,
+    ChannelKind.MESSENGER: messenger.parse,
+    ChannelKind.INSTAGRAM: instagram.parse,
+}
+
+
+def recorded() -> list[tuple[ChannelContext, Parsed]]:
+    """What the adapters make of every recorded webhook delivery (a channel for each kind)."""
+    found: list[tuple[ChannelContext, Parsed]] = []
+
+    def channel(kind: ChannelKind, account_id: str) -> ChannelContext:
+        ctx = context(kind, account_id)
+        return dataclasses.replace(ctx, channel_id=uuid.uuid5(ctx.channel_id, kind.value))
+
+    for folder in ("whatsapp", "messenger", "instagram"):
+        for name in every(folder):
+            for piece in meta.split(load(f"{folder}/{name}")).pieces:
+                ctx = channel(piece.kind, piece.account_id)
+                found += [(ctx, e) for e in PARSERS[piece.kind](piece.entry, ctx).events]
+    ctx = channel(ChannelKind.TELEGRAM, "BOT")
+    for name in every("telegram"):
+        if name.startswith("update_"):
+            found += [(ctx, e) for e in telegram.parse(load(f"telegram/{name}"), ctx).events]
+    # A Messenger reaction names itself ("love") besides its emoji; an unsend.
+    ctx = channel(ChannelKind.MESSENGER, "PAGE")
+    react = {"mid": "m.1", "action": "react", "reaction": "love", "emoji": "❤"}
+    unreact = {"mid": "m.1", "action": "unreact"}
+    unsend = {"mid": "m.2", "is_deleted": True}
+    person = {"sender": {"id": "PSID"}, "recipient": {"id": "PAGE"}, "timestamp": 1}
+    elements = [person | {"reaction": react}, person | {"reaction": unreact}]
+    entry = {"id": "PAGE", "time": 1, "messaging": [*elements, person | {"message": unsend}]}
+    found += [(ctx, e) for e in messenger.parse(entry, ctx).events]
+    return found
+
+
+async def test_every_event_the_ingress_publishes_fits_its_model() -> None:
+    bus = MemoryBus(stream_maxlen=10_000, dedupe_ttl_s=60)
+    ingress = Ingress(bus, store=None)  # type: ignore[arg-type]  # no lookups on these paths
+    parsed = recorded()
+    for ctx, one in parsed:
+        await ingress.publish_parsed(ctx, one)
+    [(ctx, first)] = [
+        (c, p)
+        for c, p in parsed
+        if isinstance(p, NewMessage) and c.kind == ChannelKind.WHATSAPP and p.message.text
+    ][:1]
+    assert isinstance(first, NewMessage)
+    workspace, conversation = ctx.workspace_id, first.message.conversation_id
+    agent = Principal(uuid.uuid4(), workspace, "agent", "socket", "Ann")
+    pmid = first.message.platform_message_id
+    await ingress.agent_reaction(agent, conversation, "r-1", pmid, "👍")
+    await ingress.agent_reaction(agent, conversation, "r-2", pmid, "")
+    await ingress.agent_message(agent, conversation, "c-1", "Hello", [], reply_to=pmid)
+    await ingress.agent_message(agent, conversation, "c-2", "For us", [], note=True)
+    ref = await ingress.conversation(workspace, conversation)
+    await ingress.system_message(ref, "away:1", "We are closed")
+    until = (utc_now() + timedelta(hours=1)).isoformat()
+    changes: list[dict[str, object]] = [
+        {"status": "snoozed", "snoozed_until": until},
+        {"assignee_id": str(agent.user_id), "team_id": None, "priority": "high"},
+        {"assignee_id": None, "labels": ["vip", "refund"], "priority": None},
+        {"status": "resolved"},
+    ]
+    for change in changes:
+        await ingress.change_conversation(agent, conversation, change)
+    await ingress.agent_read(agent, conversation, "1718000000000-0")
+    await ingress.typing(workspace, conversation, True, {"type": "agent", "id": "u", "name": "Ann"})
+    await ingress.presence(agent, "away", announce=True)
+    await ingress.channel_updated(workspace, ctx.channel_id, "disconnected")
+    await announce(bus, workspace, agent.user_id)
+    claims = VisitorClaims(workspace, uuid.uuid4(), "visitor-1")
+    await ingress.visitor_message(claims, "v-1", "Hi", [], name="Ayşe")
+    await ingress.visitor_profile(claims, None, "ayse@example.com")
+    await ingress.visitor_read(ingress.visitor_conversation(claims), "1718000000000-1")
+    published = await bus.read(str(workspace), "0-0", 10_000)
+    for event in published:
+        fits(event)
+    names = {e.name for e in published}
+    assert names == set(events.EVENT_NAMES) - {"conversation.created", "contact.deleted"}
+    updates = [e.typed() for e in published if e.name == "message.updated"]
+    kinds = {
+        key
+        for u in updates
+        if isinstance(u, events.MessageUpdated)
+        for key in u.changes.model_dump(exclude_defaults=True)
+    }
+    assert kinds >= {"reaction", "text", "edited", "deleted", "status", "error"}
+
+
+def test_every_event_the_workers_publish_fits_its_model(settings: Settings) -> None:
+    """Through the app and its worker: routing's assignment, an automation rule's change and
+    note, the send group's failures (a reply and a reaction whose channel is gone), an
+    erasure and a disconnected channel."""
+    [acme] = prepare(settings, "acme")
+    app = create_app(settings, run_worker=True)
+    with TestClient(app, base_url="https://hub.example") as client:
+        client.headers["authorization"] = f"Bearer {acme.api_token}"
+        services = app.state.services
+        workspace = str(acme.workspace_id)
+
+        def published() -> list[Event]:
+            return list(services.bus._streams[workspace].entries)
+
+        def seen(name: str, text: str) -> bool:
+            return any(e.name == name and text in e.data for e in published())
+
+        assert client.post("/api/teams", json={"name": "Billing"}).status_code == 201
+        routing = {"routing": {"assignment": "round_robin"}}
+        assert client.patch(f"/api/channels/{acme.channel_id}", json=routing).status_code == 200
+        rule = {
+            "name": "VIP",
+            "trigger": "message.received",
+            "actions": [{"type": "add_label", "label": "vip"}],
+        }
+        assert client.post("/api/automation-rules", json=rule).status_code == 201
+        with client.websocket_connect("/ws/agent") as agent:
+            hello(agent, acme.api_token)  # online: the new conversation is given to this agent
+            visitor = visitor_token(client, acme)
+            with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+                hello(ws, visitor["token"])
+                send = {"type": "message.send", "client_id": "c1", "text": "Hello"}
+                ws.send_text(json.dumps(send))
+                assert next_ack(ws)["type"] == "ack"
+            wait_for(lambda: seen("conversation.updated", '"routed"'), 20)
+            wait_for(lambda: seen("conversation.updated", '"rule"'), 20)
+
+        # A WhatsApp conversation whose channel is not connected: both sends fail.
+        [piece] = meta.split(load("whatsapp/message_text.json")).pieces
+        ctx = ChannelContext(acme.workspace_id, uuid.uuid4(), ChannelKind.WHATSAPP, "NUMBER")
+        [first] = whatsapp.parse(piece.entry, ctx).events
+        assert isinstance(first, NewMessage)
+        client.portal.call(services.ingress.publish_parsed, ctx, first)  # type: ignore[union-attr]
+        url = f"/api/conversations/{first.message.conversation_id}"
+        reply = {"client_id": "r1", "text": "Hi"}
+        assert client.post(f"{url}/messages", json=reply).status_code == 202
+        react = {"client_id": "r2", "platform_message_id": "wamid.1", "emoji": "👍"}
+        assert client.post(f"{url}/reactions", json=react).status_code == 202
+        wait_for(lambda: seen("message.updated", '"failed"'), 20)
+        wait_for(lambda: seen("message.updated", '"unreact"'), 20)
+
+        before = published()  # the erasure takes the person's events off the stream
+        contact = client.get(f"/api/conversations/{visitor['conversation_id']}").json()
+        erase = {"contact_id": contact["contact_id"]}
+        assert client.post("/api/deletions", json=erase).status_code == 202
+        wait_for(lambda: seen("contact.deleted", contact["contact_id"]), 20)
+        assert client.delete(f"/api/channels/{acme.channel_id}").status_code in (200, 204)
+        wait_for(lambda: seen("channel.updated", str(acme.channel_id)), 20)
+
+        stream = {e.id: e for e in [*before, *published()]}.values()
+        for event in stream:
+            fits(event)
+        assert {e.name for e in stream} >= {
+            "message.created",
+            "message.updated",
+            "conversation.updated",
+            "presence",
+            "contact.deleted",
+            "channel.updated",
+            "routing.updated",
+        }
+
+
+def test_data_that_does_not_fit_its_model_is_refused_clearly() -> None:
+    wrong = Event("1-0", "presence", '{"user_id": "nobody", "state": "asleep"}')
+    with pytest.raises(ValueError):
+        wrong.typed()
+    assert wrong.typed_or_none(logging.getLogger("test")) is None  # consumers skip it
+    with pytest.raises(ValueError, match="not an event name"):
+        Event("1-0", "message.exploded", "{}").typed()

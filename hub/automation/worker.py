@@ -27,7 +27,6 @@ publish leaves it undone, never done twice.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -47,7 +46,8 @@ from hub.storage import audit, tenancy
 from hub.storage.cache import Cached
 from hub.storage.models import AutomationRule
 from hub.storage.store import Store
-from schemas.message import Direction, utc_now
+from schemas.events import ConversationChanges, ConversationUpdated, MessageCreated, RuleRef
+from schemas.message import Direction, Message, utc_now
 
 log = logging.getLogger("hub.automation")
 
@@ -78,45 +78,45 @@ class Automation:
             batch = _Batch(self, workspace_id)
             for event in events:
                 if event.name == "message.created":
-                    data: dict[str, Any] = event.payload()
-                    message: dict[str, Any] = data.get("message") or {}
-                    if message.get("direction") != Direction.IN or message.get("note"):
+                    data = event.typed_or_none(log)
+                    if not isinstance(data, MessageCreated):
                         continue
-                    contact = data.get("contact") or {}
-                    if message.get("kind") != "comment":
-                        await self._away(workspace_id, message, contact)
-                    await batch.message(event, message, contact)
+                    message, name = data.message, data.contact.name if data.contact else None
+                    if message.direction != Direction.IN or message.note:
+                        continue
+                    if message.kind != "comment":
+                        await self._away(workspace_id, message, name)
+                    await batch.message(event, message, name)
                 elif event.name == "conversation.updated" and '"resolved"' in event.data:
-                    data = event.payload()
-                    changes = data.get("changes")
+                    update = event.typed_or_none(log)
                     if (
-                        isinstance(changes, dict)
-                        and changes.get("status") == "resolved"
-                        and not data.get("rule")
-                        and not data.get("routed")
+                        isinstance(update, ConversationUpdated)
+                        and update.changes is not None
+                        and update.changes.status == "resolved"
+                        and not update.rule
+                        and not update.routed
                     ):
-                        await batch.resolved(event, uuid.UUID(str(data["conversation_id"])))
+                        await batch.resolved(event, update.conversation_id)
 
-    async def _away(
-        self, workspace_id: str, message: dict[str, Any], contact: dict[str, Any]
-    ) -> None:
-        hours = await self.hours(workspace_id, uuid.UUID(str(message["channel_id"])))
+    async def _away(self, workspace_id: str, message: Message, name: str | None) -> None:
+        """`name`: the contact's, as its message says."""
+        hours = await self.hours(workspace_id, message.channel_id)
         if hours is None or not hours.auto_reply:
             return
         schedule, now = hours.business_hours(), utc_now()
-        if schedule.is_open(now) or schedule.is_open(datetime.fromisoformat(message["sent_at"])):
+        if schedule.is_open(now) or schedule.is_open(message.sent_at):
             return
         opens = schedule.next_open(now)
         period = opens.isoformat() if opens else "never"
         ttl_s = int((opens - now).total_seconds()) + 3600 if opens else NEVER_OPENS_TTL_S
-        conversation_id = uuid.UUID(str(message["conversation_id"]))
+        conversation_id = message.conversation_id
         bus, ingress = self.bus, self.ingress
         if not await bus.remember(
             workspace_id, f"away:{conversation_id}:{period}", "1", ttl_s=ttl_s, only_new=True
         ):
             return
         ref = await ingress.conversation(uuid.UUID(workspace_id), conversation_id)
-        known = placeholders.values(contact.get("name"), None)
+        known = placeholders.values(name, None)
         await ingress.system_message(
             ref, f"away:{period}", placeholders.render(hours.auto_reply, known)
         )
@@ -155,14 +155,14 @@ class _Batch:
             self._rules = await self.automation.enabled(self.workspace)
         return self._rules
 
-    async def message(self, event: Event, message: dict[str, Any], contact: dict[str, Any]) -> None:
+    async def message(self, event: Event, message: Message, name: str | None) -> None:
         found = await self.enabled()
         if not found:
             return
-        ref = await self._conversation(uuid.UUID(str(message["conversation_id"])))
+        ref = await self._conversation(message.conversation_id)
         if ref is None:
             return
-        sent_at = datetime.fromisoformat(message["sent_at"])
+        sent_at = message.sent_at
         triggers = {"message.received"}
         if any(r.trigger == "conversation.created" for r in found) and await self._first(
             ref, sent_at
@@ -170,13 +170,13 @@ class _Batch:
             triggers.add("conversation.created")
         fitting = [r for r in found if r.trigger in triggers]
         if fitting:
-            await self._run(fitting, event, ref, sent_at, message.get("text") or "", contact)
+            await self._run(fitting, event, ref, sent_at, message.text or "", name)
 
     async def resolved(self, event: Event, conversation_id: uuid.UUID) -> None:
         fitting = [r for r in await self.enabled() if r.trigger == "conversation.resolved"]
         ref = await self._conversation(conversation_id) if fitting else None
         if ref is not None:
-            await self._run(fitting, event, ref, stream_time(event.id), "", {})
+            await self._run(fitting, event, ref, stream_time(event.id), "", None)
 
     async def _conversation(self, conversation_id: uuid.UUID) -> ConversationRef | None:
         """None for a conversation that is gone (erased since): there is nothing to act on."""
@@ -202,9 +202,9 @@ class _Batch:
         ref: ConversationRef,
         at: datetime,
         text: str,
-        contact: dict[str, Any],
+        name: str | None,
     ) -> None:
-        facts = await self._facts(fitting, ref, at, text, contact)
+        facts = await self._facts(fitting, ref, at, text, name)
         for rule in fitting:
             if not all(rules.evaluate(rule.conditions, facts)):
                 continue
@@ -220,7 +220,7 @@ class _Batch:
         ref: ConversationRef,
         at: datetime,
         text: str,
-        contact: dict[str, Any],
+        name: str | None,
     ) -> rules.Facts:
         """What the conditions need, and only that: the stored contact for its e-mail (or a
         name the event lacks), the labels, the channel's hours."""
@@ -230,7 +230,7 @@ class _Batch:
             channel_id=str(ref.channel_id),
             channel_kind=ref.channel_kind,
             text=text,
-            contact_name=contact.get("name") or "",
+            contact_name=name or "",
         )
         if "contact_email" in wanted or not facts.contact_name:
             stored = (await store.contacts(self.workspace, [ref.contact_id])).get(ref.contact_id)
@@ -260,13 +260,13 @@ class _Batch:
             await ingress.system_message(ref, key, placeholders.render(reply, known))
         changes = rules.changes(done, now)
         if changes:
-            data = {
-                "conversation_id": str(ref.id),
-                "changes": changes,
-                "rule": {"id": str(rule.id), "name": rule.name},
-            }
+            data = ConversationUpdated(
+                conversation_id=ref.id,
+                changes=ConversationChanges.model_validate(changes),
+                rule=RuleRef(id=rule.id, name=rule.name),
+            )
             await self.automation.bus.publish(
-                self.workspace_id, "conversation.updated", json.dumps(data), dedupe_key=key
+                self.workspace_id, data.NAME, data.dump(), dedupe_key=key
             )
         said = rules.describe(done, await self._names(done), now)
         if said:

@@ -60,12 +60,14 @@ Contract
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from hub.errors import BadFrame
+from schemas.events import EventData, parse_event
 
 ZERO_ID = "0-0"
 _ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
@@ -98,10 +100,19 @@ class Event:
             + "}"
         )
 
-    def payload(self) -> dict[str, object]:
-        value = json.loads(self.data)
-        assert isinstance(value, dict)
-        return value
+    def typed(self) -> EventData:
+        """The data as its event's model (`schemas.events`); ValueError when it does not fit.
+        For consumers: the fan-out forwards `data` as it is, never parsed."""
+        return parse_event(self.name, self.data)
+
+    def typed_or_none(self, log: logging.Logger) -> EventData | None:
+        """`typed()`, or None (logged) when the data does not fit: one malformed event must
+        not stop a consumer group on it and on every event behind it."""
+        try:
+            return self.typed()
+        except ValueError:
+            log.warning("event %s (%s) does not fit its model; skipped", self.id, self.name)
+            return None
 
 
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')

@@ -53,6 +53,13 @@ from hub.storage.cache import Versioned
 from hub.storage.store import Store
 from hub.storage.vault import Vault
 from hub.workers.periodic import Periodic
+from schemas.events import (
+    ConversationCreated,
+    ConversationUpdated,
+    MessageCreated,
+    MessageUpdated,
+    TypingChanged,
+)
 from schemas.message import utc_now
 from schemas.rest.hooks import DeliveryOut, HookOut
 
@@ -468,14 +475,15 @@ def _body(workspace_id: uuid.UUID, event: Event) -> str:
 
 
 def _conversation_of(event: Event) -> uuid.UUID | None:
-    raw: Any = event.conversation_id
-    if not raw:
-        try:
-            data: dict[str, Any] = event.payload()
-        except ValueError:
-            return None
-        raw = data.get("conversation_id") or (data.get("message") or {}).get("conversation_id")
     try:
-        return uuid.UUID(str(raw)) if raw else None
+        if event.conversation_id:
+            return uuid.UUID(event.conversation_id)
+        data = event.typed()
     except ValueError:
         return None
+    match data:
+        case MessageCreated():
+            return data.message.conversation_id
+        case MessageUpdated() | ConversationCreated() | ConversationUpdated() | TypingChanged():
+            return data.conversation_id
+    return None

@@ -35,7 +35,6 @@ an erased message from creating it again.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from hub.bus import Bus, Event, parse_id
 from hub.realtime.ingress import Ingress
 from hub.storage.store import Sessions
 from hub.workers.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
+from schemas.events import ContactDeleted, ContactUpdated, MessageCreated
 from schemas.message import conversation_id_for
 
 DELIVERIES = SQLModel.metadata.tables["webhook_deliveries"]
@@ -245,14 +245,14 @@ class Erasure:
     async def _announce(self, target: Target, counts: Counts) -> None:
         if not target.found:
             return
-        data: dict[str, Any] = {
-            "contact_id": target.contact_id,
-            "conversation_ids": target.conversations,
-        }
-        if target.channel_id is not None:  # the contact itself may stay: only these go
-            data["channel_id"] = target.channel_id
+        data = ContactDeleted(
+            contact_id=uuid.UUID(target.contact_id),
+            conversation_ids=[uuid.UUID(c) for c in target.conversations],
+            # The contact itself may stay: only these go.
+            channel_id=uuid.UUID(target.channel_id) if target.channel_id is not None else None,
+        )
         # No conversation id on the entry: agents only, never the person's own socket.
-        await self.bus.publish(target.workspace_id, "contact.deleted", json.dumps(data))
+        await self.bus.publish(target.workspace_id, data.NAME, data.dump())
 
 
 def tombstone(contact_id: str, channel_id: str | None = None) -> str:
@@ -287,20 +287,18 @@ async def unerased(bus: Bus, workspace_id: str, events: Sequence[Event]) -> list
 def _tombstones_of(event: Event) -> list[str]:
     """The marks that may hold the event back: its contact's, and for a message its
     contact's in its channel (a channel's data erased, `Target.channel_id`)."""
-    if event.name not in ("message.created", "contact.updated"):
+    if event.name not in (MessageCreated.NAME, ContactUpdated.NAME):
         return []
     try:
-        data = event.payload()
+        data = event.typed()
     except ValueError:
         return []
-    message = data.get("message")
-    found = message.get("contact_id") if isinstance(message, dict) else data.get("contact_id")
-    if not found:
-        return []
-    keys = [tombstone(str(found))]
-    if isinstance(message, dict) and message.get("channel_id"):
-        keys.append(tombstone(str(found), str(message["channel_id"])))
-    return keys
+    if isinstance(data, MessageCreated):
+        contact = str(data.message.contact_id)
+        return [tombstone(contact), tombstone(contact, str(data.message.channel_id))]
+    if isinstance(data, ContactUpdated):
+        return [tombstone(str(data.contact_id))]
+    return []
 
 
 def _in_channel(table: sa.Table, channel_id: uuid.UUID | None) -> list[sa.ColumnElement[bool]]:

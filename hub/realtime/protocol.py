@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from hub.errors import BadFrame, Forbidden, HelloTimeout, HubError, TooBig
 from schemas import frames
 from schemas.codes import CloseCode
+from schemas.events import PresenceState
 
 
 class State(Enum):
@@ -80,7 +81,7 @@ class MarkRead:
 class SetPresence:
     """An agent chose online or away; `None` is a heartbeat (a ping) that keeps it alive."""
 
-    state: str | None
+    state: PresenceState | None
 
 
 Action = Reply | Close | Authenticate | Send | SetTyping | MarkRead | SetPresence

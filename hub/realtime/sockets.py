@@ -28,6 +28,7 @@ from hub.realtime.ingress import ConversationRef
 from hub.services import Services
 from hub.storage import tenancy
 from schemas.codes import CloseCode
+from schemas.events import Party, PresenceState
 from schemas.message import ChannelKind
 
 log = logging.getLogger("hub.ws")
@@ -61,7 +62,7 @@ class Session:
         self.outlet.pump = self._pump
         self.sender: asyncio.Task[None] | None = None  # sending the outbox, while it has frames
         self.principal: Principal | None = None
-        self.presence_state = "online"
+        self.presence_state: PresenceState = "online"
         self.visitor: VisitorClaims | None = None
         self.conversation: ConversationRef | None = None
 
@@ -227,11 +228,10 @@ class Session:
 
     async def _typing(self, typing: p.SetTyping) -> None:
         ref = await self._own_conversation(typing.conversation_id)
-        who: dict[str, str | None]
         if self.principal is not None:
-            who = {"type": "agent", "id": str(self.principal.user_id), "name": self.principal.name}
+            who = Party(type="agent", id=str(self.principal.user_id), name=self.principal.name)
         else:
-            who = {"type": "contact", "id": str(ref.contact_id), "name": None}
+            who = Party(type="contact", id=str(ref.contact_id), name=None)
         await self.services.ingress.typing(ref.workspace_id, ref.id, typing.on, who)
 
     async def _read(self, read: p.MarkRead) -> None:
@@ -246,7 +246,7 @@ class Session:
         else:
             await self.services.ingress.visitor_read(ref, read.up_to)
 
-    async def _presence(self, chosen: str | None) -> None:
+    async def _presence(self, chosen: PresenceState | None) -> None:
         """The agent's chosen state, announced when chosen and kept alive by pings. A ping
         announces it again only if the shared state differs, e.g. after another tab of the
         same agent closed and said offline."""

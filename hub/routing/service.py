@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +41,7 @@ from sqlmodel import SQLModel
 
 import hub.storage.models  # noqa: F401  (registers the tables)
 from hub.bus import Event
+from schemas.events import ConversationChanges, ConversationUpdated
 from schemas.message import utc_now
 
 Assignment = Literal["manual", "round_robin", "least_busy"]
@@ -128,10 +129,14 @@ def declined(events: Iterable[Event]) -> dict[uuid.UUID, uuid.UUID]:
             " ", ""
         ):
             continue
-        data = event.payload()
-        changes, by = data.get("changes"), data.get("by")
-        if isinstance(changes, dict) and changes.get("assignee_id", "") is None and by:
-            found[uuid.UUID(str(data["conversation_id"]))] = uuid.UUID(str(by))
+        data = event.typed()
+        if (
+            isinstance(data, ConversationUpdated)
+            and data.changes is not None
+            and data.changes.assignee_id is None
+            and data.by is not None
+        ):
+            found[data.conversation_id] = data.by
     return found
 
 
@@ -187,10 +192,10 @@ class Router:
 
     async def drain(
         self, session: AsyncConnection, workspace_id: uuid.UUID, plan: Plan, as_of: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[ConversationUpdated]:
         """Queue the routed channels' new conversations into their teams and assign what the
         eligible agents have room for; answers the `conversation.updated` events to announce."""
-        announced: dict[uuid.UUID, dict[str, Any]] = {}
+        announced: dict[uuid.UUID, ConversationChanges] = {}
         for channel_id, routing in plan.channels.items():
             if routing.team_id is None or routing.team_id not in plan.teams:
                 continue
@@ -207,12 +212,12 @@ class Router:
                 .returning(CONVERSATIONS.c.id)
             )
             for (conversation_id,) in queued:
-                announced[conversation_id] = {"team_id": str(routing.team_id)}
+                announced[conversation_id] = ConversationChanges(team_id=routing.team_id)
         agents = await self._eligible(session, workspace_id)
         if agents:
             await self._assign(session, workspace_id, plan, agents, announced)
         return [
-            {"conversation_id": str(c), "changes": changes, "routed": True, "as_of": as_of}
+            ConversationUpdated(conversation_id=c, changes=changes, routed=True, as_of=as_of)
             for c, changes in announced.items()
         ]
 
@@ -252,7 +257,7 @@ class Router:
         workspace_id: uuid.UUID,
         plan: Plan,
         agents: list[Agent],
-        announced: dict[uuid.UUID, dict[str, Any]],
+        announced: dict[uuid.UUID, ConversationChanges],
     ) -> None:
         auto_teams = [t for t, mode in plan.teams.items() if mode != "manual"]
         auto_channels = [
@@ -312,6 +317,8 @@ class Router:
                 )
                 .values(last_assigned_at=now)
             )
-            announced.setdefault(conversation_id, {})["assignee_id"] = str(chosen.user_id)
+            announced.setdefault(
+                conversation_id, ConversationChanges()
+            ).assignee_id = chosen.user_id
             if not any(a.has_room() for a in agents):
                 break

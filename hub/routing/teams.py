@@ -8,7 +8,6 @@ queue, since a new member or a larger capacity may let waiting conversations thr
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -25,6 +24,7 @@ from hub.routing.service import Assignment
 from hub.storage import audit
 from hub.storage.models import Membership, Team, TeamMember
 from hub.storage.store import Sessions
+from schemas.events import RoutingUpdated
 
 MAX_TEAMS = 100
 MAX_TEAM_MEMBERS = 500
@@ -168,8 +168,8 @@ class Teams:
 
 async def announce(bus: Bus, workspace_id: uuid.UUID, by: uuid.UUID) -> None:
     """Routing's settings changed: inboxes reload them, and the queue may move."""
-    data = json.dumps({"by": str(by)})
-    await bus.publish(str(workspace_id), "routing.updated", data)
+    data = RoutingUpdated(by=by)
+    await bus.publish(str(workspace_id), data.NAME, data.dump())
 
 
 def _taken() -> Conflict:

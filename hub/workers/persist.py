@@ -11,23 +11,30 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from pydantic import MISSING
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 import hub.storage.models  # noqa: F401  (registers the tables)
-from hub.automation.rules import PRIORITIES
 from hub.bus import Event
 from hub.reports import service as reports
 from hub.routing import service as routing
 from hub.routing.service import Router
 from hub.storage import tenancy
 from hub.storage.store import Sessions
+from schemas.events import (
+    ContactUpdated,
+    ConversationChanges,
+    ConversationUpdated,
+    MessageCreated,
+    MessageUpdated,
+)
 from schemas.message import Message, SenderType, utc_now
 
 PREVIEW_CHARS = 200
@@ -53,7 +60,8 @@ async def apply(
 ) -> list[dict[str, Any]]:
     """Apply a batch in one transaction; events this group does not store are skipped. With
     a router, the queue is drained after the batch's events, in the same transaction; the
-    answer is the `conversation.updated` events that announce what routing did."""
+    answer is the data of the `conversation.updated` events that announce what routing did
+    (`ConversationUpdated`, as JSON values)."""
     with tenancy.acting_for(workspace_id):
         return await _apply(sessions, workspace_id, events, router)
 
@@ -75,21 +83,32 @@ async def _apply(
                 plan.declined = routing.declined(events)
             else:
                 plan = None
-        created: list[Event] = []
+        created: list[tuple[str, MessageCreated]] = []
         for event in events:
-            if event.name == "message.created":
-                created.append(event)
-            elif (handler := _HANDLERS.get(event.name)) is not None:
-                await _messages_created(session, created)
-                created = []
-                await handler(session, workspace, event)
+            if event.name not in _STORED:
+                continue
+            data = event.typed()
+            if isinstance(data, MessageCreated):
+                created.append((event.id, data))
+                continue
+            await _messages_created(session, created)
+            created = []
+            if isinstance(data, ContactUpdated):
+                await _contact_updated(session, workspace, data)
+            elif isinstance(data, MessageUpdated):
+                await _message_updated(session, workspace, data)
+            elif isinstance(data, ConversationUpdated):
+                await _conversation_updated(session, workspace, data, event.id)
         await _messages_created(session, created)
         if plan is None or router is None:
             return []
-        return await router.drain(session, workspace, plan, as_of=events[-1].id)
+        announced = await router.drain(session, workspace, plan, as_of=events[-1].id)
+        return [update.model_dump(mode="json") for update in announced]
 
 
-async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -> None:
+async def _messages_created(
+    session: AsyncConnection, events: Sequence[tuple[str, MessageCreated]]
+) -> None:
     """New messages: their contacts and identities (the first one seen is kept), their
     conversations (upserted, the newest message wins) and the messages (the first copy is
     kept). One statement per table for all the messages, executed with one parameter set
@@ -103,32 +122,30 @@ async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -
     conversations: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     now = utc_now()
-    for event in events:
-        data: dict[str, Any] = event.payload()
-        message = Message.model_validate(data["message"])
-        contact = data.get("contact") or {}
+    for event_id, data in events:
+        message, contact = data.message, data.contact
         contacts.append(
             dict(
                 id=message.contact_id,
                 workspace_id=message.workspace_id,
-                name=contact.get("name"),
-                email=contact.get("email"),
+                name=contact.name if contact else None,
+                email=None,
                 created_at=now,
                 updated_at=now,
             )
         )
-        if contact.get("platform_user_id"):
+        if contact and contact.platform_user_id:
             identities.append(
                 dict(
                     id=uuid.uuid4(),
                     workspace_id=message.workspace_id,
                     contact_id=message.contact_id,
                     channel_id=message.channel_id,
-                    platform_user_id=contact["platform_user_id"],
+                    platform_user_id=contact.platform_user_id,
                     created_at=now,
                 )
             )
-        messages.append(_message_row(message, event.id, now))
+        messages.append(_message_row(message, event_id, now))
         if message.note and message.sender.type == SenderType.SYSTEM:
             # What an automation rule did (its conversation is stored already): a line of
             # activity, neither the list's preview nor a reason to move it up.
@@ -143,12 +160,12 @@ async def _messages_created(session: AsyncConnection, events: Sequence[Event]) -
                 contact_id=message.contact_id,
                 kind=message.kind,
                 channel_kind=message.channel_kind,
-                thread=data.get("thread") or None,
+                thread=data.thread or None,
                 last_inbound_at=message.sent_at if inbound else None,
                 status="open",
                 last_activity_at=message.sent_at,
                 last_message_preview=preview,
-                last_event_id=event.id,
+                last_event_id=event_id,
                 # When it began: its first message's time (the queue is served oldest first).
                 created_at=min(message.sent_at, now),
                 inbound=inbound,
@@ -272,16 +289,14 @@ def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, An
 
 
 async def _conversation_updated(
-    session: AsyncConnection, workspace_id: uuid.UUID, event: Event
+    session: AsyncConnection, workspace_id: uuid.UUID, data: ConversationUpdated, event_id: str
 ) -> None:
-    data: dict[str, Any] = event.payload()
-    changes = data.get("changes")
-    if isinstance(changes, dict):
-        await _conversation_changed(session, workspace_id, data, changes, event.id)
-    read = data.get("read")
-    if not isinstance(read, dict) or "user_id" not in read:
+    if data.changes is not None:
+        await _conversation_changed(session, workspace_id, data, data.changes, event_id)
+    read = data.read
+    if read is None:
         return
-    conversation_id = uuid.UUID(str(data["conversation_id"]))
+    conversation_id = data.conversation_id
     exists = await session.execute(
         sa.select(CONVERSATIONS.c.id).where(
             CONVERSATIONS.c.id == conversation_id,
@@ -295,7 +310,7 @@ async def _conversation_updated(
         await session.execute(
             sa.select(sa.func.max(MESSAGES.c.sent_at)).where(
                 MESSAGES.c.conversation_id == conversation_id,
-                MESSAGES.c.event_id == str(read["up_to"]),
+                MESSAGES.c.event_id == read.up_to,
             )
         )
     ).scalar()
@@ -303,8 +318,8 @@ async def _conversation_updated(
     upsert = _insert(session, reads).values(
         workspace_id=workspace_id,
         conversation_id=conversation_id,
-        user_id=uuid.UUID(str(read["user_id"])),
-        up_to=str(read["up_to"]),
+        user_id=read.user_id,
+        up_to=read.up_to,
         up_to_at=up_to_at or utc_now(),
         read_at=utc_now(),
     )
@@ -324,63 +339,64 @@ async def _conversation_updated(
 STATUS_ORDER = {"received": 0, "pending": 1, "sent": 2, "delivered": 3, "read": 4}
 
 
-async def _message_updated(session: AsyncConnection, workspace_id: uuid.UUID, event: Event) -> None:
+async def _message_updated(
+    session: AsyncConnection, workspace_id: uuid.UUID, data: MessageUpdated
+) -> None:
     """A reaction, edit, unsend or delivery status, applied to the message it names. Each
     change is idempotent: a reaction replaces the same person's earlier one, statuses only
     move forward (failed ends a send that was not yet delivered)."""
-    data: dict[str, Any] = event.payload()
     where = sa.and_(
         MESSAGES.c.workspace_id == workspace_id,
-        MESSAGES.c.channel_id == uuid.UUID(str(data["channel_id"])),
-        MESSAGES.c.platform_message_id == str(data["platform_message_id"]),
+        MESSAGES.c.channel_id == data.channel_id,
+        MESSAGES.c.platform_message_id == data.platform_message_id,
     )
     row = (
         await session.execute(sa.select(MESSAGES.c.reactions, MESSAGES.c.status).where(where))
     ).first()
     if row is None:
         return  # a message from before the channel was connected, or not ours
-    changes: dict[str, Any] = data.get("changes") or {}
+    changes = data.changes
     values: dict[str, Any] = {}
-    if isinstance(changes.get("reaction"), dict):
-        reaction = changes["reaction"]
-        by = reaction.get("by")
-        kept = [r for r in (row.reactions or []) if r.get("by") != by]
-        if reaction.get("action") != "unreact":
-            kept.append(
-                {k: reaction.get(k) for k in ("emoji", "reaction", "by") if reaction.get(k)}
-            )
+    if (reaction := changes.reaction) is not None:
+        kept = [r for r in (row.reactions or []) if r.get("by") != reaction.by]
+        if reaction.action != "unreact":
+            named = reaction.reaction if reaction.reaction is not MISSING else None
+            said = {"emoji": reaction.emoji, "reaction": named, "by": reaction.by}
+            kept.append({k: v for k, v in said.items() if v})
         values["reactions"] = kept
-    if "text" in changes:
-        values["text"] = changes["text"]
-    if changes.get("platform_message_id"):
-        values["platform_message_id"] = str(changes["platform_message_id"])  # ours, now sent
-    if changes.get("edited"):
+    if changes.text is not None:
+        values["text"] = changes.text
+    if changes.platform_message_id:
+        values["platform_message_id"] = changes.platform_message_id  # ours, now sent
+    if changes.edited:
         values["edited"] = True
-    if changes.get("deleted"):
+    if changes.deleted:
         # The person took the message back: keep that it existed, not what it said.
         values.update(deleted=True, text=None, attachments=[])
-    status = changes.get("status")
-    if isinstance(status, str):
+    status = changes.status
+    if status is not None:
         current = STATUS_ORDER.get(row.status, 0)
         if status == "failed" and row.status not in ("delivered", "read"):
-            values.update(status="failed", error=changes.get("error"))
+            error = changes.error.model_dump() if changes.error is not None else None
+            values.update(status="failed", error=error)
         elif STATUS_ORDER.get(status, -1) > current:
             values["status"] = status
     if values:
         await session.execute(sa.update(MESSAGES).where(where).values(**values))
 
 
-async def _contact_updated(session: AsyncConnection, workspace_id: uuid.UUID, event: Event) -> None:
+async def _contact_updated(
+    session: AsyncConnection, workspace_id: uuid.UUID, data: ContactUpdated
+) -> None:
     """A profile fetched from the platform, or what a web-chat visitor said about itself: what
     it says replaces what we had (an absent or null field changes nothing). The contact may
     not exist yet (a visitor fills the pre-chat form before writing): it is created."""
-    data: dict[str, Any] = event.payload()
-    values = {k: data[k] for k in ("name", "username", "picture_url", "email") if data.get(k)}
+    values = data.known()
     if not values:
         return
     now = utc_now()
     upsert = _insert(session, CONTACTS).values(
-        id=uuid.UUID(str(data["contact_id"])),
+        id=data.contact_id,
         workspace_id=workspace_id,
         created_at=now,
         updated_at=now,
@@ -399,35 +415,27 @@ async def _contact_updated(session: AsyncConnection, workspace_id: uuid.UUID, ev
 async def _conversation_changed(
     session: AsyncConnection,
     workspace_id: uuid.UUID,
-    data: dict[str, Any],
-    changes: dict[str, Any],
+    data: ConversationUpdated,
+    changes: ConversationChanges,
     event_id: str,
 ) -> None:
     """An agent's status, assignment, team or snooze: the latest on the stream wins. What
     routing did (`routed`) is in the database already: its event only tells the inboxes."""
-    if data.get("routed"):
+    if data.routed:
         return
     values: dict[str, Any] = {}
-    if changes.get("status") in ("open", "pending", "resolved", "snoozed"):
-        values["status"] = changes["status"]
-        values["snoozed_until"] = (
-            datetime.fromisoformat(changes["snoozed_until"])
-            if changes["status"] == "snoozed" and changes.get("snoozed_until")
-            else None
-        )
-    if "assignee_id" in changes:
-        assignee = changes["assignee_id"]
-        values["assignee_id"] = uuid.UUID(str(assignee)) if assignee else None
-    if "team_id" in changes:
-        team = changes["team_id"]
-        values["team_id"] = uuid.UUID(str(team)) if team else None
-    if "priority" in changes:
-        values["priority"] = changes["priority"] if changes["priority"] in PRIORITIES else None
-    conversation_id = uuid.UUID(str(data["conversation_id"]))
+    if changes.status is not None:
+        values["status"] = changes.status
+        values["snoozed_until"] = changes.snoozed_until if changes.status == "snoozed" else None
+    if changes.assignee_id is not MISSING:
+        values["assignee_id"] = changes.assignee_id
+    if changes.team_id is not MISSING:
+        values["team_id"] = changes.team_id
+    if changes.priority is not MISSING:
+        values["priority"] = changes.priority
+    conversation_id = data.conversation_id
     if values.get("status") == "resolved":  # counted before it is applied (a repeat is not)
-        await reports.record_resolved(
-            session, workspace_id, conversation_id, event_id, data.get("by")
-        )
+        await reports.record_resolved(session, workspace_id, conversation_id, event_id, data.by)
     if values:
         await session.execute(
             sa.update(CONVERSATIONS)
@@ -437,10 +445,10 @@ async def _conversation_changed(
             )
             .values(**values)
         )
-    if isinstance(changes.get("labels"), list):
-        await _set_labels(session, workspace_id, conversation_id, changes["labels"])
-    if isinstance(changes.get("labels_add"), list):
-        await _add_labels(session, workspace_id, conversation_id, changes["labels_add"])
+    if changes.labels is not None:
+        await _set_labels(session, workspace_id, conversation_id, changes.labels)
+    if changes.labels_add is not None:
+        await _add_labels(session, workspace_id, conversation_id, changes.labels_add)
 
 
 async def _set_labels(
@@ -488,9 +496,7 @@ async def _exists(
     return found.first() is not None
 
 
-# The events other than message.created that this group stores, applied one at a time.
-_HANDLERS: dict[str, Callable[[AsyncConnection, uuid.UUID, Event], Awaitable[None]]] = {
-    "contact.updated": _contact_updated,
-    "message.updated": _message_updated,
-    "conversation.updated": _conversation_updated,
-}
+# The events this group stores (the others are never parsed here).
+_STORED = frozenset(
+    m.NAME for m in (MessageCreated, ContactUpdated, MessageUpdated, ConversationUpdated)
+)

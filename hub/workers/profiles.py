@@ -5,10 +5,7 @@ leaves the id shown and is tried again on a later message (after a short pause).
 
 from __future__ import annotations
 
-import json
 import logging
-import uuid
-from typing import Any
 
 import httpx
 
@@ -17,6 +14,8 @@ from adapters.outbound import Platforms
 from hub.bus import Bus, Event
 from hub.channels.service import Channels
 from hub.privacy import erasure
+from schemas.events import ContactUpdated, MessageCreated
+from schemas.message import Message
 
 log = logging.getLogger("hub.profiles")
 
@@ -35,30 +34,27 @@ class Profiler:
         for event in events:
             if event.name != "message.created":
                 continue
-            data = event.payload()
-            message: dict[str, Any] = data.get("message") or {}  # type: ignore[assignment]
-            contact: dict[str, Any] = data.get("contact") or {}  # type: ignore[assignment]
-            user_id = contact.get("platform_user_id")
-            adapter = registry.get(message.get("channel_kind"))
-            if (
-                message.get("direction") != "in"
-                or adapter is None
-                or not adapter.fetches_profiles
-                or not user_id
-            ):
+            data = event.typed_or_none(log)
+            if not isinstance(data, MessageCreated):
                 continue
-            await self._refresh(workspace_id, message, str(user_id), event.id)
+            message = data.message
+            user_id = data.contact.platform_user_id if data.contact else None
+            adapter = registry.get(message.channel_kind)
+            fetches = adapter is not None and adapter.fetches_profiles
+            if message.direction != "in" or not fetches or not user_id:
+                continue
+            await self._refresh(workspace_id, message, user_id, event.id)
 
     async def _refresh(
-        self, workspace_id: str, message: dict[str, Any], user_id: str, event_id: str
+        self, workspace_id: str, message: Message, user_id: str, event_id: str
     ) -> None:
         bus = self.bus
-        contact_id = str(message["contact_id"])
+        contact_id = str(message.contact_id)
         if not await bus.remember(
             workspace_id, f"profile:{contact_id}", "asked", ttl_s=FRESH_S, only_new=True
         ):
             return  # fetched (or being fetched) within the day
-        resolved = await self.channels.by_id(uuid.UUID(str(message["channel_id"])))
+        resolved = await self.channels.by_id(message.channel_id)
         if resolved is None:
             return
         adapter = registry.adapter_for(resolved.context.kind)
@@ -75,10 +71,10 @@ class Profiler:
             # write again it is asked for again.
             await bus.forget(workspace_id, [f"profile:{contact_id}"])
             return
-        update = {
-            "contact_id": contact_id,
-            "name": profile.name,
-            "username": profile.username,
-            "picture_url": profile.picture_url,
-        }
-        await bus.publish(workspace_id, "contact.updated", json.dumps(update))
+        update = ContactUpdated(
+            contact_id=message.contact_id,
+            name=profile.name,
+            username=profile.username,
+            picture_url=profile.picture_url,
+        )
+        await bus.publish(workspace_id, update.NAME, update.dump())

@@ -19,7 +19,6 @@ What was read and not handled stays pending and is claimed by another worker.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -34,6 +33,7 @@ from hub.routing.service import Router
 from hub.settings import Settings
 from hub.storage.store import Sessions
 from hub.workers import persist
+from schemas.events import ConversationUpdated
 
 log = logging.getLogger("hub.worker")
 
@@ -202,8 +202,9 @@ class Persister:
                         exc_info=True,
                     )
         # What routing did is stored; the inboxes learn it from these (agents only).
-        for data in routed:
-            await self.bus.publish(workspace_id, "conversation.updated", json.dumps(data))
+        for announced in routed:
+            data = ConversationUpdated.model_validate(announced)
+            await self.bus.publish(workspace_id, data.NAME, data.dump())
 
 
 def unappliable(exc: BaseException) -> bool:

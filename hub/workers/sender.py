@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import uuid
-from typing import Any
 
 import httpx
 
@@ -30,7 +28,8 @@ from hub.channels.service import Channels
 from hub.realtime.ingress import Ingress
 from hub.storage.store import Store
 from hub.web.metrics import Metrics
-from schemas.message import DeliveryStatus, Direction, utc_now
+from schemas.events import MessageChanges, MessageCreated, MessageUpdated
+from schemas.message import DeliveryError, DeliveryStatus, Direction, Message, utc_now
 
 log = logging.getLogger("hub.sender")
 
@@ -60,58 +59,56 @@ class Sender:
                 await self._react_once(workspace_id, event)
             if event.name != "message.created":
                 continue
-            message: dict[str, Any] = event.payload().get("message") or {}  # type: ignore[assignment]
+            data = event.typed_or_none(log)
+            if not isinstance(data, MessageCreated):
+                continue
+            message = data.message
             if (
-                message.get("direction") != Direction.OUT
-                or message.get("status") != DeliveryStatus.PENDING
-                or registry.get(message.get("channel_kind")) is None  # the web chat
+                message.direction != Direction.OUT
+                or message.status != DeliveryStatus.PENDING
+                or registry.get(message.channel_kind) is None  # the web chat
             ):
                 continue
             await self._send_once(workspace_id, message)
 
-    async def _send_once(self, workspace_id: str, message: dict[str, Any]) -> None:
+    async def _send_once(self, workspace_id: str, message: Message) -> None:
         bus = self.bus
-        message_id = str(message["id"])
+        message_id = str(message.id)
         if not await bus.remember(
             workspace_id, f"send:{message_id}", "claimed", ttl_s=CLAIM_TTL_S, only_new=True
         ):
             if await bus.recall(workspace_id, f"sent:{message_id}") is None:
-                kind = str(message.get("channel_kind"))
-                self.metrics.sent(kind, "failed", "interrupted")
+                self.metrics.sent(message.channel_kind, "failed", "interrupted")
                 await self._update(
                     workspace_id,
                     message,
-                    {
-                        "status": "failed",
-                        "error": {
-                            "code": "interrupted",
-                            "message": "The send was interrupted; it is "
-                            "not retried automatically, so the message cannot arrive twice.",
-                        },
-                    },
+                    _failed(
+                        "interrupted",
+                        "The send was interrupted; it is "
+                        "not retried automatically, so the message cannot arrive twice.",
+                    ),
                 )
             return
         outcome = await self._attempt(workspace_id, message)
-        self.metrics.sent(str(message.get("channel_kind")), outcome.kind, outcome.code)
+        self.metrics.sent(message.channel_kind, outcome.kind, outcome.code)
         await bus.remember(workspace_id, f"sent:{message_id}", outcome.kind, ttl_s=CLAIM_TTL_S)
         if outcome.kind == "sent" and outcome.platform_message_id:
             # Status webhooks name the platform's id: let them find our message.
             await bus.remember(
                 workspace_id,
-                f"pmid:{message['channel_id']}:{outcome.platform_message_id}",
+                f"pmid:{message.channel_id}:{outcome.platform_message_id}",
                 message_id,
                 ttl_s=CLAIM_TTL_S,
             )
             await self._update(
                 workspace_id,
                 message,
-                {
-                    "status": "sent",
-                    "platform_message_id": outcome.platform_message_id,
-                },
+                MessageChanges(
+                    status=DeliveryStatus.SENT, platform_message_id=outcome.platform_message_id
+                ),
             )
         elif outcome.kind == "needs_reconnect":
-            await self.channels.mark(uuid.UUID(str(message["channel_id"])), "needs_reconnect")
+            await self.channels.mark(message.channel_id, "needs_reconnect")
             await self._update(workspace_id, message, _failed("needs_reconnect", outcome.reason))
         else:
             await self._update(
@@ -121,55 +118,58 @@ class Sender:
     async def _react_once(self, workspace_id: str, event: Event) -> None:
         """An agent's reaction: claimed like a message, so it is sent at most once; if the
         platform refuses it, the reaction is taken back in the inbox."""
-        data: dict[str, Any] = event.payload()
-        send = data.get("send")
-        if not isinstance(send, dict):
+        data = event.typed_or_none(log)
+        if (
+            not isinstance(data, MessageUpdated)
+            or data.send is None
+            or data.conversation_id is None
+            or data.changes.reaction is None
+        ):
             return
         key = f"send:react:{event.id}"
         if not await self.bus.remember(
             workspace_id, key, "claimed", ttl_s=CLAIM_TTL_S, only_new=True
         ):
             return
-        outgoing = await self._outgoing(
-            workspace_id, {**data, "id": data["message_id"], "text": ""}
-        )
+        outgoing = await self._outgoing(workspace_id, data.channel_id, data.conversation_id)
         if isinstance(outgoing, Outgoing):
             outgoing = dataclasses.replace(
                 outgoing,
-                reaction=str(send.get("reaction") or ""),
-                reply_to=data["platform_message_id"],
+                reaction=data.send.reaction,
+                reply_to=data.platform_message_id,
             )
-            outcome = await self._retrying(outgoing, str(data["message_id"]))
+            outcome = await self._retrying(outgoing, str(data.message_id))
         else:
             outcome = outgoing
         if outcome.kind != "sent":
-            reaction = dict(data["changes"]["reaction"], action="unreact", emoji=None)
+            reaction = data.changes.reaction.model_copy(update={"action": "unreact", "emoji": None})
+            taken_back = MessageUpdated(
+                channel_id=data.channel_id,
+                conversation_id=data.conversation_id,
+                platform_message_id=data.platform_message_id,
+                message_id=data.message_id,
+                changes=MessageChanges(reaction=reaction),
+                error=DeliveryError(code=outcome.code or outcome.kind, message=outcome.reason),
+            )
             await self.bus.publish(
                 workspace_id,
-                "message.updated",
-                json.dumps(
-                    {
-                        **{
-                            k: data[k]
-                            for k in (
-                                "channel_id",
-                                "conversation_id",
-                                "platform_message_id",
-                                "message_id",
-                            )
-                        },
-                        "changes": {"reaction": reaction},
-                        "error": {"code": outcome.code or outcome.kind, "message": outcome.reason},
-                    }
-                ),
-                conversation_id=str(data["conversation_id"]),
+                taken_back.NAME,
+                taken_back.dump(),
+                conversation_id=str(data.conversation_id),
             )
 
-    async def _attempt(self, workspace_id: str, message: dict[str, Any]) -> Outcome:
-        outgoing = await self._outgoing(workspace_id, message)
+    async def _attempt(self, workspace_id: str, message: Message) -> Outcome:
+        outgoing = await self._outgoing(
+            workspace_id,
+            message.channel_id,
+            message.conversation_id,
+            text=message.text or "",
+            reply_to=message.reply_to,
+            private_reply=message.private_reply,
+        )
         if isinstance(outgoing, Outcome):
             return outgoing
-        return await self._retrying(outgoing, str(message["id"]))
+        return await self._retrying(outgoing, str(message.id))
 
     async def _retrying(self, outgoing: Outgoing, label: str) -> Outcome:
         platforms = self.platforms
@@ -189,21 +189,28 @@ class Sender:
             )
         return outcome
 
-    async def _outgoing(self, workspace_id: str, message: dict[str, Any]) -> Outgoing | Outcome:
-        resolved = await self.channels.by_id(uuid.UUID(str(message["channel_id"])))
+    async def _outgoing(
+        self,
+        workspace_id: str,
+        channel_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        *,
+        text: str = "",
+        reply_to: str | None = None,
+        private_reply: bool = False,
+    ) -> Outgoing | Outcome:
+        resolved = await self.channels.by_id(channel_id)
         if resolved is None:
             return Outcome.failed("The channel is disconnected.", "channel_disconnected")
         if resolved.status == "needs_reconnect":
             return Outcome.failed("The channel needs to be reconnected.", "needs_reconnect")
-        ref = await self.ingress.conversation(
-            uuid.UUID(workspace_id), uuid.UUID(str(message["conversation_id"]))
-        )
+        ref = await self.ingress.conversation(uuid.UUID(workspace_id), conversation_id)
         if not ref.thread:
             return Outcome.failed("The conversation has no platform address.", "no_address")
         comment = ref.thread.split(":", 1)[1] if ref.thread.startswith("comment:") else None
         row = await self.store.conversation(uuid.UUID(workspace_id), ref.id)
         current = window(ref.channel_kind, row.last_inbound_at if row else None, utc_now())
-        private = comment is not None and bool(message.get("private_reply"))
+        private = comment is not None and private_reply
         if private:  # Meta: one private reply to a comment, within 7 days of it
             current = window(PRIVATE_REPLY, row.last_inbound_at if row else None, utc_now())
         if (comment is None or private) and not current.open:  # public replies have no window
@@ -216,31 +223,27 @@ class Sender:
             kind=resolved.context.kind,
             account_id=resolved.context.account_id,
             recipient="" if comment else ref.thread,
-            text=str(message.get("text") or ""),
-            reply_to=message.get("reply_to"),
+            text=text,
+            reply_to=reply_to,
             comment_id=comment,
             public=comment is not None and not private,
             secrets=resolved.secrets,
             human_agent=current.human_agent and comment is None,
         )
 
-    async def _update(
-        self, workspace_id: str, message: dict[str, Any], changes: dict[str, Any]
-    ) -> None:
-        data = {
-            "channel_id": message["channel_id"],
-            "conversation_id": message["conversation_id"],
-            "platform_message_id": message["platform_message_id"],
-            "message_id": message["id"],
-            "changes": changes,
-        }
+    async def _update(self, workspace_id: str, message: Message, changes: MessageChanges) -> None:
+        data = MessageUpdated(
+            channel_id=message.channel_id,
+            conversation_id=message.conversation_id,
+            platform_message_id=message.platform_message_id,
+            message_id=message.id,
+            changes=changes,
+        )
         await self.bus.publish(
-            workspace_id,
-            "message.updated",
-            json.dumps(data),
-            conversation_id=str(message["conversation_id"]),
+            workspace_id, data.NAME, data.dump(), conversation_id=str(message.conversation_id)
         )
 
 
-def _failed(code: str, reason: str | None) -> dict[str, Any]:
-    return {"status": "failed", "error": {"code": code, "message": reason or "The send failed."}}
+def _failed(code: str, reason: str | None) -> MessageChanges:
+    error = DeliveryError(code=code, message=reason or "The send failed.")
+    return MessageChanges(status=DeliveryStatus.FAILED, error=error)
