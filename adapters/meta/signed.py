@@ -66,12 +66,6 @@ def read_signed_request(value: object, secrets: Iterable[str]) -> SignedRequest 
     return SignedRequest(data, signer)
 
 
-def signed_request(value: object, secrets: Iterable[str]) -> dict[str, Any] | None:
-    """The payload of a signed request that verifies (`read_signed_request`); None otherwise."""
-    read = read_signed_request(value, secrets)
-    return read.payload if isinstance(read, SignedRequest) else None
-
-
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 

@@ -12,10 +12,17 @@ from typing import Any
 
 import pytest
 
-from adapters.meta.signed import Refusal, SignedRequest, read_signed_request, signed_request
+from adapters.meta.signed import Refusal, SignedRequest, read_signed_request
 from tests.payloads import load
 
 pytestmark = pytest.mark.unit
+
+
+def signed_request(value: object, secrets: list[str]) -> dict[str, Any] | None:
+    """The payload when the request verifies, else None."""
+    read = read_signed_request(value, secrets)
+    return read.payload if isinstance(read, SignedRequest) else None
+
 
 VECTORS = load("meta/signature_test_vectors.json")["signed_request"]
 
