@@ -17,10 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
-from starlette.testclient import TestClient
 
-from adapters import instagram, messenger, meta, telegram, whatsapp
 from adapters.base import ChannelContext, NewMessage, Parsed
+from adapters.meta import instagram, messenger, whatsapp
+from adapters.meta import webhook as meta
+from adapters.telegram import updates as telegram
 from hub.accounts.auth import Principal, VisitorClaims
 from hub.bus.base import Event
 from hub.bus.memory import MemoryBus
@@ -29,8 +30,6 @@ from hub.realtime.fanout import Outlet
 from hub.realtime.ingress import Ingress, message_event
 from hub.realtime.protocol import Close, Protocol, Reply, SetPresence
 from hub.routing.teams import announce
-from hub.settings import Settings
-from hub.web.app import create_app
 from schemas import events, frames
 from schemas.export import generate, render
 from schemas.message import (
@@ -44,9 +43,7 @@ from schemas.message import (
     SenderType,
     utc_now,
 )
-from tests.helpers import ORIGIN, prepare
 from tests.payloads import context, every, load
-from tests.test_api import hello, next_ack, visitor_token, wait_for
 
 pytestmark = pytest.mark.unit
 
@@ -491,79 +488,6 @@ async def test_every_event_the_ingress_publishes_fits_its_model() -> None:
         for key in u.changes.model_dump(exclude_defaults=True)
     }
     assert kinds >= {"reaction", "text", "edited", "deleted", "status", "error"}
-
-
-def test_every_event_the_workers_publish_fits_its_model(settings: Settings) -> None:
-    """Through the app and its worker: routing's assignment, an automation rule's change and
-    note, the send group's failures (a reply and a reaction whose channel is gone), an
-    erasure and a disconnected channel."""
-    [acme] = prepare(settings, "acme")
-    app = create_app(settings, run_worker=True)
-    with TestClient(app, base_url="https://hub.example") as client:
-        client.headers["authorization"] = f"Bearer {acme.api_token}"
-        services = app.state.services
-        workspace = str(acme.workspace_id)
-
-        def published() -> list[Event]:
-            return list(services.bus._streams[workspace].entries)
-
-        def seen(name: str, text: str) -> bool:
-            return any(e.name == name and text in e.data for e in published())
-
-        assert client.post("/api/teams", json={"name": "Billing"}).status_code == 201
-        routing = {"routing": {"assignment": "round_robin"}}
-        assert client.patch(f"/api/channels/{acme.channel_id}", json=routing).status_code == 200
-        rule = {
-            "name": "VIP",
-            "trigger": "message.received",
-            "actions": [{"type": "add_label", "label": "vip"}],
-        }
-        assert client.post("/api/automation-rules", json=rule).status_code == 201
-        with client.websocket_connect("/ws/agent") as agent:
-            hello(agent, acme.api_token)  # online: the new conversation is given to this agent
-            visitor = visitor_token(client, acme)
-            with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
-                hello(ws, visitor["token"])
-                send = {"type": "message.send", "client_id": "c1", "text": "Hello"}
-                ws.send_text(json.dumps(send))
-                assert next_ack(ws)["type"] == "ack"
-            wait_for(lambda: seen("conversation.updated", '"routed"'), 20)
-            wait_for(lambda: seen("conversation.updated", '"rule"'), 20)
-
-        # A WhatsApp conversation whose channel is not connected: both sends fail.
-        [piece] = meta.split(load("whatsapp/message_text.json")).pieces
-        ctx = ChannelContext(acme.workspace_id, uuid.uuid4(), ChannelKind.WHATSAPP, "NUMBER")
-        [first] = whatsapp.parse(piece.entry, ctx).events
-        assert isinstance(first, NewMessage)
-        client.portal.call(services.ingress.publish_parsed, ctx, first)  # type: ignore[union-attr]
-        url = f"/api/conversations/{first.message.conversation_id}"
-        reply = {"client_id": "r1", "text": "Hi"}
-        assert client.post(f"{url}/messages", json=reply).status_code == 202
-        react = {"client_id": "r2", "platform_message_id": "wamid.1", "emoji": "👍"}
-        assert client.post(f"{url}/reactions", json=react).status_code == 202
-        wait_for(lambda: seen("message.updated", '"failed"'), 20)
-        wait_for(lambda: seen("message.updated", '"unreact"'), 20)
-
-        before = published()  # the erasure takes the person's events off the stream
-        contact = client.get(f"/api/conversations/{visitor['conversation_id']}").json()
-        erase = {"contact_id": contact["contact_id"]}
-        assert client.post("/api/deletions", json=erase).status_code == 202
-        wait_for(lambda: seen("contact.deleted", contact["contact_id"]), 20)
-        assert client.delete(f"/api/channels/{acme.channel_id}").status_code in (200, 204)
-        wait_for(lambda: seen("channel.updated", str(acme.channel_id)), 20)
-
-        stream = {e.id: e for e in [*before, *published()]}.values()
-        for event in stream:
-            fits(event)
-        assert {e.name for e in stream} >= {
-            "message.created",
-            "message.updated",
-            "conversation.updated",
-            "presence",
-            "contact.deleted",
-            "channel.updated",
-            "routing.updated",
-        }
 
 
 def test_data_that_does_not_fit_its_model_is_refused_clearly() -> None:
