@@ -301,8 +301,11 @@ def test_prechat_form_asks_name_and_email_first(fresh: Embed, contexts: Any) -> 
     expect(page.locator("[data-sc=input]")).to_be_visible()
     say(page, "Where is my order?")
     conversation_id = conversation_of(page, fresh)
-    conversation = wait_until(
-        lambda: fresh.admin.get(f"/api/conversations/{conversation_id}").json(),
+    conversation = wait_until(  # stored by the worker, a moment after the message
+        lambda: (
+            (found := fresh.admin.get(f"/api/conversations/{conversation_id}")).status_code == 200
+            and found.json()
+        ),
         what="the conversation",
     )
     contact = wait_until(
