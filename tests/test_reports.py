@@ -132,7 +132,7 @@ async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
     message("a", at(DAY1, "06:30"), "hub")
     change("a", at(DAY1, "08:00"), "ada", status="resolved")
     message("b", at(DAY1, "22:30"), None)
-    change("b", at(DAY1, "22:40"), "bo", assignee_id=str(bo.user.id), team_id=team["id"])
+    change("b", at(DAY1, "22:40"), "bo", assignee_id=str(bo.user.id), team_id=str(team.id))
     message("b", at(DAY1, "23:00"), "bo")
     message("b", at(DAY2, "00:00"), None)
     message("c", at(DAY2, "10:00"), None)
@@ -146,7 +146,7 @@ async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
     return {
         "ada": str(ada.user.id),
         "bo": str(bo.user.id),
-        "team": team["id"],
+        "team": str(team.id),
         "site": str(acme.channel_id),
         "second": str(second.id),
     }

@@ -298,5 +298,5 @@ class _Batch:
                 names[("user", str(member.user.id))] = member.user.name or "an agent"
         if any(a["type"] == "assign_team" for a in actions):
             for team in await self.automation.teams.all(self.workspace):
-                names[("team", team["id"])] = team["name"]
+                names[("team", str(team.id))] = team.name
         return lambda kind, id_: names.get((kind, id_), "someone" if kind == "user" else "?")

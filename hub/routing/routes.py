@@ -4,7 +4,7 @@ has taken."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hub.routing.teams import TeamBody, TeamPatch
 from hub.web.http import admin_actor, answer, authenticate, parse_uuid, read_body, services
@@ -14,14 +14,14 @@ from schemas.rest.routing import Queue, QueueCount, TeamOut, TeamPage
 
 async def list_teams(request: Request) -> Response:
     principal = await authenticate(request)
-    return JSONResponse({"items": await services(request).teams.all(principal.workspace_id)})
+    return answer(TeamPage(items=await services(request).teams.all(principal.workspace_id)))
 
 
 async def create_team(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     body = await read_body(request, TeamBody)
     team = await services(request).teams.create(principal.workspace_id, actor, body)
-    return JSONResponse(team, status_code=201)
+    return answer(team, 201)
 
 
 async def change_team(request: Request) -> Response:
@@ -29,7 +29,7 @@ async def change_team(request: Request) -> Response:
     body = await read_body(request, TeamPatch)
     team_id = parse_uuid(request.path_params["team_id"], "team")
     team = await services(request).teams.change(principal.workspace_id, actor, team_id, body)
-    return JSONResponse(team)
+    return answer(team)
 
 
 async def delete_team(request: Request) -> Response:

@@ -9,7 +9,6 @@ queue, since a new member or a larger capacity may let waiting conversations thr
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +24,7 @@ from hub.storage import audit
 from hub.storage.models import Membership, Team, TeamMember
 from hub.storage.store import Sessions
 from schemas.events import RoutingUpdated
+from schemas.rest.routing import TeamOut
 
 MAX_TEAMS = 100
 MAX_TEAM_MEMBERS = 500
@@ -50,13 +50,13 @@ class TeamPatch(BaseModel):
     )
 
 
-def team_json(team: Team, member_ids: list[uuid.UUID]) -> dict[str, Any]:
-    return {
-        "id": str(team.id),
-        "name": team.name,
-        "assignment": team.assignment,
-        "member_ids": sorted(str(m) for m in member_ids),
-    }
+def team_out(team: Team, member_ids: list[uuid.UUID]) -> TeamOut:
+    return TeamOut(
+        id=team.id,
+        name=team.name,
+        assignment=team.assignment,
+        member_ids=sorted(member_ids, key=str),
+    )
 
 
 class Teams:
@@ -64,7 +64,7 @@ class Teams:
         self.sessions = sessions
         self.bus = bus
 
-    async def all(self, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def all(self, workspace_id: uuid.UUID) -> list[TeamOut]:
         async with self.sessions() as s:
             teams = (
                 await s.exec(
@@ -72,9 +72,9 @@ class Teams:
                 )
             ).all()
             members = await _members(s, workspace_id)
-        return [team_json(t, members.get(t.id, [])) for t in teams]
+        return [team_out(t, members.get(t.id, [])) for t in teams]
 
-    async def create(self, workspace_id: uuid.UUID, actor: Actor, body: TeamBody) -> dict[str, Any]:
+    async def create(self, workspace_id: uuid.UUID, actor: Actor, body: TeamBody) -> TeamOut:
         try:
             async with self.sessions() as s, s.begin():
                 count = await s.exec(
@@ -99,7 +99,7 @@ class Teams:
                         "team",
                     ),
                 )
-                answer = team_json(team, members)
+                answer = team_out(team, members)
         except IntegrityError:
             raise _taken() from None
         await self._announce(workspace_id, actor)
@@ -107,7 +107,7 @@ class Teams:
 
     async def change(
         self, workspace_id: uuid.UUID, actor: Actor, team_id: uuid.UUID, patch: TeamPatch
-    ) -> dict[str, Any]:
+    ) -> TeamOut:
         try:
             async with self.sessions() as s, s.begin():
                 team = await _team(s, workspace_id, team_id)
@@ -139,7 +139,7 @@ class Teams:
                             "team",
                         ),
                     )
-                answer = team_json(team, members)
+                answer = team_out(team, members)
         except IntegrityError:
             raise _taken() from None
         await self._announce(workspace_id, actor)
