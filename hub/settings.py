@@ -8,11 +8,12 @@ with one sentence naming it (`SettingsError`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -55,6 +56,16 @@ class Settings:
     instagram_app_id: str | None = None
     instagram_app_secret: str | None = None
 
+    # Media (HUB_MEDIA_URL): the filesystem under media_root (None: <data_dir>/media), or the
+    # S3-compatible bucket media_bucket under media_prefix; credentials from AWS_* when set
+    media_root: Path | None = None
+    media_bucket: str | None = None
+    media_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = field(default=None, repr=False)
+    s3_secret_access_key: str | None = field(default=None, repr=False)
+
     # Monitoring: /metrics needs this bearer token when set, else a loopback client
     metrics_token: str | None = field(default=None, repr=False)
 
@@ -67,6 +78,7 @@ class Settings:
     resume_max_events: int = 10_000
     page_max_items: int = 200
     visitor_messages_per_minute: int = 20  # per web-chat visitor, counted on the bus
+    max_media_bytes: int = 25 * 1024 * 1024  # one stored media object
 
     # Timeouts and lifetimes
     hello_timeout_s: float = 10.0
@@ -172,6 +184,7 @@ class Settings:
         values["instagram_app_id"] = env.get("HUB_INSTAGRAM_APP_ID") or None
         values["instagram_app_secret"] = env.get("HUB_INSTAGRAM_APP_SECRET") or None
         values["metrics_token"] = env.get("HUB_METRICS_TOKEN") or None
+        values.update(_media(env))
         values["hooks_allow_private"] = reader.get("HUB_HOOKS_ALLOW_PRIVATE", _flag, default=False)
         if env.get("HUB_HOOKS_BACKOFF"):  # seconds between an outbound webhook's tries
             values["hooks_backoff"] = reader.get("HUB_HOOKS_BACKOFF", _seconds_list, default=None)
@@ -292,6 +305,73 @@ def _base_url(variable: str, raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(f"Environment variable {variable} must be an absolute http(s) URL.")
     return raw.rstrip("/")
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _media(env: Mapping[str, str]) -> dict[str, object]:
+    """HUB_MEDIA_URL and, for an s3:// one, where the bucket is and how to sign in."""
+    raw = env.get("HUB_MEDIA_URL") or ""
+    if not raw:
+        return {}
+    parts = urlsplit(raw)
+    if parts.query or parts.fragment:
+        raise SettingsError(
+            "Environment variable HUB_MEDIA_URL must have no query or fragment; the S3 "
+            "settings have their own variables (HUB_S3_ENDPOINT_URL, HUB_S3_REGION)."
+        )
+    if parts.scheme == "file":
+        path = unquote(parts.path)
+        if parts.netloc not in ("", "localhost") or not path.startswith("/"):
+            raise SettingsError(
+                "Environment variable HUB_MEDIA_URL must name an absolute directory, such as "
+                "file:///var/lib/hub/media."
+            )
+        return {"media_root": Path(path)}
+    if parts.scheme != "s3":
+        raise SettingsError(
+            "Environment variable HUB_MEDIA_URL must be a file:///absolute/path or an "
+            "s3://bucket/optional/prefix URL."
+        )
+    if "@" in parts.netloc or ":" in parts.netloc:
+        raise SettingsError(
+            "Environment variable HUB_MEDIA_URL must not hold credentials or a port; set "
+            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and HUB_S3_ENDPOINT_URL instead."
+        )
+    if not _BUCKET.fullmatch(parts.netloc) or ".." in parts.netloc:
+        raise SettingsError(
+            "Environment variable HUB_MEDIA_URL must name a valid bucket (3 to 63 lowercase "
+            "letters, digits, dots and hyphens), such as s3://hub-media/prod."
+        )
+    prefix = unquote(parts.path).strip("/")
+    if prefix and any(s in ("", ".", "..") or "\\" in s for s in prefix.split("/")):
+        raise SettingsError(
+            "Environment variable HUB_MEDIA_URL has a malformed prefix; use plain "
+            "/-separated names, such as s3://hub-media/prod."
+        )
+    endpoint = env.get("HUB_S3_ENDPOINT_URL") or None
+    region = env.get("HUB_S3_REGION") or None
+    if region is not None and not re.fullmatch(r"[a-z0-9-]{1,64}", region):
+        raise SettingsError(
+            "Environment variable HUB_S3_REGION must be a region name, such as eu-central-1."
+        )
+    key_id = env.get("AWS_ACCESS_KEY_ID") or None
+    secret = env.get("AWS_SECRET_ACCESS_KEY") or None
+    if (key_id is None) != (secret is None):
+        missing = "AWS_SECRET_ACCESS_KEY" if secret is None else "AWS_ACCESS_KEY_ID"
+        raise SettingsError(
+            f"Environment variable {missing} is missing; S3 credentials need both "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+        )
+    return {
+        "media_bucket": parts.netloc,
+        "media_prefix": prefix,
+        "s3_endpoint_url": _base_url("HUB_S3_ENDPOINT_URL", endpoint) if endpoint else None,
+        "s3_region": region,
+        "s3_access_key_id": key_id,
+        "s3_secret_access_key": secret,
+    }
 
 
 def _database_url(url: str) -> str:

@@ -109,3 +109,70 @@ def test_only_the_settings_module_reads_the_environment() -> None:
                 if isinstance(node.value, ast.Name) and node.value.id == "os":
                     readers.append(f"{path.relative_to(root)}:{node.lineno}")
     assert readers and all(r.startswith("hub/settings.py:") for r in readers), readers
+
+
+def test_media_defaults_to_the_filesystem_under_the_data_directory(tmp_path: Path) -> None:
+    s = Settings.from_env(env(HUB_DATA_DIR=str(tmp_path)))
+    assert (s.media_root, s.media_bucket) == (None, None)
+    assert s.max_media_bytes == 25 * 1024 * 1024
+
+
+def test_media_url_names_a_directory() -> None:
+    s = Settings.from_env(env(HUB_MEDIA_URL="file:///var/lib/hub/media"))
+    assert (s.media_root, s.media_bucket) == (Path("/var/lib/hub/media"), None)
+
+
+def test_media_url_names_a_bucket_and_prefix_with_its_endpoint_and_credentials() -> None:
+    s = Settings.from_env(
+        env(
+            HUB_MEDIA_URL="s3://hub-media/prod/media/",
+            HUB_S3_ENDPOINT_URL="http://127.0.0.1:9000/",
+            HUB_S3_REGION="eu-central-1",
+            AWS_ACCESS_KEY_ID="key-id",
+            AWS_SECRET_ACCESS_KEY="secret-value",
+            HUB_MAX_MEDIA_BYTES="1048576",
+        )
+    )
+    assert (s.media_bucket, s.media_prefix) == ("hub-media", "prod/media")
+    assert (s.s3_endpoint_url, s.s3_region) == ("http://127.0.0.1:9000", "eu-central-1")
+    assert (s.s3_access_key_id, s.s3_secret_access_key) == ("key-id", "secret-value")
+    assert s.max_media_bytes == 1048576
+    assert "secret-value" not in repr(s) and "key-id" not in repr(s)
+
+
+def test_media_url_without_credentials_leaves_them_to_the_client() -> None:
+    s = Settings.from_env(env(HUB_MEDIA_URL="s3://hub-media"))
+    assert (s.media_bucket, s.media_prefix, s.s3_access_key_id) == ("hub-media", "", None)
+
+
+@pytest.mark.parametrize(
+    ("extra", "variable"),
+    [
+        ({"HUB_MEDIA_URL": "ftp://host/media"}, "HUB_MEDIA_URL"),
+        ({"HUB_MEDIA_URL": "/var/lib/hub/media"}, "HUB_MEDIA_URL"),
+        ({"HUB_MEDIA_URL": "file://relative/media"}, "HUB_MEDIA_URL"),
+        ({"HUB_MEDIA_URL": "s3://"}, "HUB_MEDIA_URL"),
+        ({"HUB_MEDIA_URL": "s3://Bad_Bucket"}, "HUB_MEDIA_URL"),
+        ({"HUB_MEDIA_URL": "s3://key:secret@hub-media"}, "HUB_MEDIA_URL"),
+        ({"HUB_MEDIA_URL": "s3://hub-media/a/../b"}, "HUB_MEDIA_URL"),
+        ({"HUB_MEDIA_URL": "s3://hub-media/a//b"}, "HUB_MEDIA_URL"),
+        ({"HUB_MEDIA_URL": "s3://hub-media?region=x"}, "HUB_MEDIA_URL"),
+        (
+            {"HUB_MEDIA_URL": "s3://hub-media", "HUB_S3_ENDPOINT_URL": "minio:9000"},
+            "HUB_S3_ENDPOINT_URL",
+        ),
+        ({"HUB_MEDIA_URL": "s3://hub-media", "HUB_S3_REGION": "eu central"}, "HUB_S3_REGION"),
+        ({"HUB_MEDIA_URL": "s3://hub-media", "AWS_ACCESS_KEY_ID": "k"}, "AWS_SECRET_ACCESS_KEY"),
+        ({"HUB_MEDIA_URL": "s3://hub-media", "AWS_SECRET_ACCESS_KEY": "s"}, "AWS_ACCESS_KEY_ID"),
+        ({"HUB_MAX_MEDIA_BYTES": "0"}, "HUB_MAX_MEDIA_BYTES"),
+    ],
+)
+def test_bad_media_values_name_the_variable_in_one_sentence(
+    extra: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env(**extra))
+    message = str(info.value)
+    assert variable in message
+    assert message.endswith(".") and "\n" not in message
+    assert "secret" not in message.replace("AWS_SECRET_ACCESS_KEY", "")
