@@ -106,7 +106,7 @@ def identify(data: bytes) -> str | None:
     if head.startswith(b"OggS"):
         return _ogg(head)
     if head[4:8] == b"ftyp":
-        return _ftyp(data[:4096])
+        return _ftyp(data[:256])
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return _ebml(head)
     if head.startswith(b"ID3") or _mpeg_audio(head):
@@ -155,18 +155,30 @@ _FTYP_BRANDS: dict[bytes, str] = {
 
 def _ftyp(head: bytes) -> str | None:
     # An ISO base media file opens with its `ftyp` box: size, "ftyp", the major brand, a
-    # version, then compatible brands. The major brand says what the file is.
+    # version, then compatible brands. The major brand says what the file is; a major brand
+    # not listed here is read as MP4 only when a compatible brand says the file plays as one.
     brand = head[8:12]
-    if brand.startswith(b"3gp") or brand.startswith(b"3g2"):
+    if brand.startswith((b"3gp", b"3g2")):
         return "video/3gpp"
-    return _FTYP_BRANDS.get(brand)
+    if brand in _FTYP_BRANDS:
+        return _FTYP_BRANDS[brand]
+    end = min(int.from_bytes(head[0:4], "big"), len(head))
+    compatible = {head[at : at + 4] for at in range(16, end - 3, 4)}
+    if compatible & {b"isom", b"iso2", b"mp41", b"mp42"}:
+        return "video/mp4"
+    return None
 
 
 def _ebml(head: bytes) -> str | None:
-    # Matroska and WebM share the EBML header; its DocType element names which one.
-    if b"\x42\x82\x84webm" in head:
+    # Matroska and WebM share the EBML header; its DocType element (id 0x4282, a one-byte
+    # size, then the name, at times padded with NULs) names which one.
+    at = head.find(b"\x42\x82")
+    if at < 0 or len(head) < at + 3 or not 0x81 <= head[at + 2] <= 0xA0:
+        return None
+    name = head[at + 3 : at + 3 + head[at + 2] - 0x80].rstrip(b"\x00")
+    if name == b"webm":
         return "video/webm"
-    if b"\x42\x82\x88matroska" in head:
+    if name == b"matroska":
         return "video/x-matroska"
     return None
 
