@@ -11,9 +11,12 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.accounts.auth import Principal
 from hub.automation.rules import PRIORITIES, Label, Priority
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import BadRequest, NotFound, TooBig
+from hub.storage.models import Conversation
+from hub.storage.store import Store
 from hub.web.http import (
     Body,
     answer,
@@ -30,6 +33,7 @@ from schemas.rest.conversations import (
     ContactPanel,
     ConversationChanged,
     ConversationDetail,
+    ConversationOut,
     ConversationPage,
     Identity,
     ListedContact,
@@ -125,16 +129,23 @@ async def list_conversations(request: Request) -> Response:
         team=team,
         priority=priority,
     )
-    store = services(request).store
+    items = await _as_seen(services(request).store, principal, rows)
+    return answer(ConversationPage(items=items, next_cursor=cursor))
+
+
+async def _as_seen(
+    store: Store, principal: Principal, rows: list[Conversation]
+) -> list[ConversationOut]:
+    """The conversations as the caller sees them: with their contact, the caller's unread
+    count and the labels (three reads for the whole page)."""
     ids = [r.id for r in rows]
     contacts = await store.contacts(principal.workspace_id, [r.contact_id for r in rows])
     unread = await store.unread(principal.workspace_id, principal.user_id, ids)
     labels = await store.labels(principal.workspace_id, ids)
-    items = [
+    return [
         conversation_out(r, contacts.get(r.contact_id), unread.get(r.id, 0), labels.get(r.id))
         for r in rows
     ]
-    return answer(ConversationPage(items=items, next_cursor=cursor))
 
 
 async def get_conversation(request: Request) -> Response:
@@ -144,13 +155,8 @@ async def get_conversation(request: Request) -> Response:
     if row is None:
         raise NotFound("No such conversation.")
     store = services(request).store
-    contacts = await store.contacts(principal.workspace_id, [row.contact_id])
-    unread = await store.unread(principal.workspace_id, principal.user_id, [row.id])
-    labels = await store.labels(principal.workspace_id, [row.id])
+    [conversation] = await _as_seen(store, principal, [row])
     reads = await store.reads(principal.workspace_id, row.id)
-    conversation = conversation_out(
-        row, contacts.get(row.contact_id), unread.get(row.id, 0), labels.get(row.id)
-    )
     return answer(
         ConversationDetail(
             **dict(conversation),
