@@ -16,8 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 
 from adapters.base import ChannelContext, ParseResult
+from adapters.media import MediaRefusal, MediaSource
 from adapters.outbound import Outcome, Outgoing, Platforms, Request
-from schemas.message import ChannelKind
+from schemas.message import Attachment, ChannelKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +138,19 @@ class Adapter(Protocol):
         platforms: Platforms,
     ) -> Profile | None:
         """The contact's profile, or None when it cannot be had now."""
+
+    # Media
+
+    async def locate_media(
+        self,
+        client: httpx.AsyncClient,
+        attachment: Attachment,
+        secrets: Mapping[str, str],
+        platforms: Platforms,
+    ) -> MediaSource:
+        """Where to download an inbound attachment's file (asking the platform first when it
+        gave only a media id). Raises `MediaGone` when the platform says it cannot be had,
+        `NoMedia` when there is no file, and httpx's errors when it could not be asked now."""
+
+    def refuse_media(self, content_type: str, size: int) -> MediaRefusal | None:
+        """Why the platform would not take this file from the hub, or None when it would."""

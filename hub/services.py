@@ -16,7 +16,8 @@ from hub.canned.service import Canned
 from hub.channels.service import Channels
 from hub.channels.tokens import TokenRefresher
 from hub.hooks.service import HOOKS_GROUP, Hooks, Retrier
-from hub.media import MediaStore, make_media_store
+from hub.media import make_media_store
+from hub.media.library import MediaLibrary
 from hub.privacy.deletions import Deletions, Sweeper
 from hub.privacy.erasure import Erasure
 from hub.privacy.retention import Retention
@@ -52,7 +53,7 @@ class Services:
     deletions: Deletions
     teams: Teams
     canned: Canned
-    media: MediaStore  # the workspaces' media files (HUB_MEDIA_URL)
+    library: MediaLibrary  # the workspaces' files, in the store HUB_MEDIA_URL names
     connected: set[Outlet] = field(default_factory=set)  # every open socket on this node
     metrics: Metrics = field(default_factory=Metrics)  # what this node counts (/metrics)
 
@@ -98,7 +99,7 @@ class Services:
             ),
             teams=Teams(store.sessions, bus),
             canned=Canned(store.sessions),
-            media=make_media_store(settings),
+            library=MediaLibrary(make_media_store(settings)),
             metrics=metrics,
         )
 
@@ -156,5 +157,5 @@ class Services:
     async def close(self) -> None:
         await self.fanout.stop()
         await self.bus.close()
-        await self.media.close()
+        await self.library.store.close()
         await self.engine.dispose()

@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 import pydantic_core
 from pydantic import MISSING, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from schemas.message import DeliveryError, DeliveryStatus, Message
+from schemas.message import Attachment, DeliveryError, DeliveryStatus, Message
 
 EventName = Literal[
     "message.created",
@@ -137,6 +137,10 @@ class MessageChanges(_Part):
         default=None, description="Our message's id on the platform, once it is sent"
     )
     error: Omitted[DeliveryError] = Field(default=None, description="With status failed")
+    attachments: Omitted[list[Attachment]] = Field(
+        default=None,
+        description="The message's attachments, all of them, once their files are fetched",
+    )
 
 
 class ReactionSend(_Part):

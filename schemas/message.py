@@ -88,13 +88,26 @@ class AttachmentType(StrEnum):
     UNSUPPORTED = "unsupported"
 
 
+class MediaState(StrEnum):
+    """Where an attachment's file is (docs/media.md)."""
+
+    PENDING = "pending"  # the platform has it; the hub is fetching it
+    READY = "ready"  # the hub keeps it: `url` serves it to the workspace
+    LINK = "link"  # kept as the platform's link only (`reason` says why: too large, say)
+    UNAVAILABLE = "unavailable"  # could not be fetched for good (`reason` says why)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
 class Attachment(_Model):
     type: AttachmentType
-    url: str | None = None
+    url: str | None = Field(
+        default=None,
+        description="With state ready, the hub's URL of the file (agents); otherwise the "
+        "platform's link, never loaded by the inbox on its own",
+    )
     media_id: str | None = Field(default=None, description="The platform's media id, when no URL")
     mime_type: str | None = None
     name: str | None = None
@@ -102,6 +115,21 @@ class Attachment(_Model):
     caption: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    file: str | None = Field(
+        default=None,
+        description="The hub's id of the stored file, unique in its conversation; the widget "
+        "fetches it from /api/widget/media/{file}",
+        pattern=r"^[0-9a-f]{32}\.[a-z0-9]{1,5}$",
+    )
+    state: MediaState | None = Field(
+        default=None, description="None for what has no file (a location, a share)"
+    )
+    reason: str | None = Field(default=None, description="Why the file is a link or unavailable")
+    width: int | None = Field(default=None, ge=0, description="Images: pixels")
+    height: int | None = Field(default=None, ge=0, description="Images: pixels")
+    thumbnail: bool | None = Field(
+        default=None, description="Images: a small WebP copy is served at `url` + `?size=thumb`"
+    )
 
 
 class Sender(_Model):

@@ -25,6 +25,7 @@ from hub.channels import oauth
 from hub.channels import routes as channels
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
+from hub.media import routes as media
 from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
@@ -63,6 +64,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *accounts.routes,
         *channels.routes,
         *conversations.routes,
+        *media.routes,
         *routing.routes,
         *export.routes,
         *webchat.routes,
@@ -218,6 +220,8 @@ class Checked:
         content = documented.get("content")
         if content is None:
             assert not response.content
+        elif "application/json" not in content:
+            assert "*/*" in content  # a file
         else:
             name = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
             body = response.json()
@@ -583,6 +587,19 @@ def test_widget_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -
     assert status("POST", history, json=mine | {"limit": 0}, headers=origin) == 400
     assert status("POST", history, json={"token": "forged"}, headers=origin) == 401
     assert status("POST", history, json=mine, headers=evil) == 403
+
+    sent = "/api/widget/messages"
+    receipt = [("attachments", ("receipt.pdf", b"%PDF-1.4\n%%EOF\n"))]
+    form = {"token": visitor["token"], "client_id": "v-2"}
+    assert status("POST", sent, data=form, files=receipt, headers=origin) == 202
+    assert status("POST", sent, data=form, files=receipt, headers=origin) == 200
+    assert status("POST", sent, data=form, headers=origin) == 400
+    page_with_file = eventually(lambda: [m for m in page() if m["attachments"]])
+    file = page_with_file[0]["attachments"][0]["file"]
+    served = "/api/widget/media/{file}"
+    bearer = origin | {"authorization": f"Bearer {visitor['token']}"}
+    got = checked.call("GET", served, f"/api/widget/media/{file}", headers=bearer)
+    assert got.status_code == 200 and got.content.startswith(b"%PDF")
     assert api_operations(list(webchat.routes)) <= {(p, m) for p, m, _ in checked.seen}
 
 

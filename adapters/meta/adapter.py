@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 
 from adapters.base import ChannelContext, ParseResult
+from adapters.media import MediaRefusal, MediaSource, NoMedia
 from adapters.meta import instagram, messenger, profiles, send, unsubscribe, webhook, whatsapp
 from adapters.outbound import Outcome, Outgoing, Platforms, Request
 from adapters.protocol import Credentials, Given, Profile, Refused
-from schemas.message import ChannelKind
+from schemas.message import Attachment, ChannelKind
 
 FAMILY = "meta"
 
@@ -99,6 +100,18 @@ class MetaAdapter:
         platforms: Platforms,
     ) -> Profile | None:
         return await profiles.fetch(client, self.kind, user_id, secrets, platforms)
+
+    async def locate_media(
+        self,
+        client: httpx.AsyncClient,
+        attachment: Attachment,
+        secrets: Mapping[str, str],
+        platforms: Platforms,
+    ) -> MediaSource:
+        raise NoMedia()  # TODO(media): per platform
+
+    def refuse_media(self, content_type: str, size: int) -> MediaRefusal | None:
+        return None  # TODO(media): per platform
 
 
 INSTAGRAM = MetaAdapter(

@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 
 from adapters.base import ChannelContext, ParseResult
+from adapters.media import MediaRefusal, MediaSource, NoMedia
 from adapters.outbound import Outcome, Outgoing, Platforms, Request
 from adapters.protocol import Credentials, Given, Profile, Refused
 from adapters.telegram import send, updates, webhook
-from schemas.message import ChannelKind
+from schemas.message import Attachment, ChannelKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,18 @@ class TelegramAdapter:
         platforms: Platforms,
     ) -> Profile | None:
         return None
+
+    async def locate_media(
+        self,
+        client: httpx.AsyncClient,
+        attachment: Attachment,
+        secrets: Mapping[str, str],
+        platforms: Platforms,
+    ) -> MediaSource:
+        raise NoMedia()  # TODO(media): per platform
+
+    def refuse_media(self, content_type: str, size: int) -> MediaRefusal | None:
+        return None  # TODO(media): per platform
 
 
 TELEGRAM = TelegramAdapter()

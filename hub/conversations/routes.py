@@ -15,6 +15,7 @@ from hub.accounts.auth import Principal
 from hub.automation.rules import PRIORITIES, Label, Priority
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import BadRequest, NotFound, TooBig
+from hub.media.uploads import MAX_FILES, UploadedFile, is_multipart, read_form
 from hub.storage.models import Conversation
 from hub.storage.store import Store
 from hub.web.http import (
@@ -61,6 +62,17 @@ class SendBody(Body):
         description="The platform message id of the message this answers",
     )
     note: bool = Field(default=False, description="A private note for agents, never sent")
+
+
+class SendForm(SendBody):
+    """The multipart form of a reply with files."""
+
+    attachments: list[bytes] = Field(
+        default_factory=list,
+        max_length=10,
+        description="The files (up to 10), each a part with its file name",
+        json_schema_extra={"items": {"type": "string", "format": "binary"}},
+    )
 
 
 class ConversationPatch(Body):
@@ -221,20 +233,43 @@ async def list_messages(request: Request) -> Response:
 
 async def send_message(request: Request) -> Response:
     principal = await authenticate(request)
-    body = await read_body(request, SendBody)
-    text = body.text.strip() if body.text else None
-    if not text:
-        raise BadRequest("A message needs text.")
-    limit = services(request).settings.max_message_chars
-    if len(text) > limit:
-        raise TooBig(f"Messages are limited to {limit} characters.")
+    svc = services(request)
     conversation_id = parse_uuid(request.path_params["conversation_id"], "conversation")
-    message_id, published = await services(request).ingress.agent_message(
+    files: list[UploadedFile] = []
+    if is_multipart(request):
+        ref = await svc.ingress.conversation(principal.workspace_id, conversation_id)
+        body, files = await read_form(
+            request,
+            SendBody,
+            max_files=MAX_FILES,
+            max_file_bytes=svc.settings.max_media_bytes,
+        )
+    else:
+        body = await read_body(request, SendBody)
+    text = body.text.strip() if body.text else None
+    if not text and not files:
+        raise BadRequest("A message needs text or files.")
+    limit = svc.settings.max_message_chars
+    if text and len(text) > limit:
+        raise TooBig(f"Messages are limited to {limit} characters.")
+    attachments: list[dict[str, object]] = []
+    if files:
+        if body.note:
+            raise BadRequest("A note holds text only.")
+        kept = await svc.library.keep_all(
+            ref.workspace_id,
+            ref.id,
+            ref.channel_kind,
+            [(f.name, f.data) for f in files],
+            seed=(principal.user_id, body.client_id),
+        )
+        attachments = [a.model_dump(exclude_none=True) for a in kept]
+    message_id, published = await svc.ingress.agent_message(
         principal,
         conversation_id,
         body.client_id,
         text,
-        [],
+        attachments,
         body.private_reply,
         body.reply_to,
         body.note,
@@ -417,13 +452,19 @@ routes = [
         send_message,
         "POST",
         op=Operation(
-            "Send a text reply",
+            "Send a reply, with files or without",
             {202: ("Accepted onto the stream", SendResult), 200: ("Sent before", SendResult)},
-            (400, 401, 403, 404, 413),
+            (400, 401, 403, 404, 413, 415),
             body=SendBody,
+            form=SendForm,
             params=(_CONVERSATION,),
             description="Idempotent on `client_id`: a retry answers the first message's ids "
-            "with `duplicate: true` and status 200.",
+            "with `duplicate: true` and status 200. As `multipart/form-data`, the same fields "
+            "and up to 10 files in `attachments` (the text is then optional, a caption where "
+            "the platform takes one). Each file is typed from its bytes (415 "
+            "`unsupported_media_type` outside the allowlist), checked against the channel's "
+            "limits (413 `media_too_large`, 415 `media_refused_by_channel`), and images are "
+            "kept without their metadata. A body cut short is 400 `upload_incomplete`.",
         ),
     ),
     route(

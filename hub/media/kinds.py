@@ -88,6 +88,16 @@ def sniff(data: bytes) -> Kind:
     return Kind(found, family, family in _INLINE_FAMILIES)
 
 
+def from_content_type(content_type: str) -> Kind:
+    """The kind of a file kept under `content_type` (what `sniff` said when it was stored),
+    checked against the allowlist again when it is served."""
+    found = content_type.split(";", 1)[0].strip().lower()
+    family = _FAMILIES.get(found)
+    if family is None:
+        raise UnsupportedMediaType(f"{found} is not a type the hub serves.")
+    return Kind(found, family, family in _INLINE_FAMILIES)
+
+
 def identify(data: bytes) -> str | None:
     """The content type the signature says, allowed or not; None when nothing matches."""
     head = data[:64]

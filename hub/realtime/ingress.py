@@ -17,7 +17,7 @@ from adapters import registry
 from adapters.base import ChannelContext, MessageChange, NewMessage, Parsed
 from hub.accounts.auth import Principal, VisitorClaims
 from hub.bus import Bus, Published
-from hub.errors import BadRequest, NotFound
+from hub.errors import BadRequest, NotFound, RateLimited
 from hub.storage.cache import Cached
 from hub.storage.store import Store
 from schemas.events import (
@@ -218,6 +218,17 @@ class Ingress:
         )
         contact = Contact(id=ref.contact_id, name=name, platform_user_id=claims.visitor_id)
         return message.id, await self.publish_message(message, contact)
+
+    async def limit_visitor(self, visitor: VisitorClaims, per_minute: int) -> None:
+        """At most `per_minute` sends per visitor (by socket or with files), counted on the bus
+        so the limit holds across nodes and reconnects (a retried send counts too)."""
+        sent = await self.bus.count(
+            str(visitor.workspace_id),
+            f"sends:{visitor.channel_id}:{visitor.visitor_id}",
+            window_s=60,
+        )
+        if sent > per_minute:
+            raise RateLimited(f"A visitor may send {per_minute} messages a minute; wait a moment.")
 
     async def visitor_profile(
         self, claims: VisitorClaims, name: str | None, email: str | None

@@ -151,6 +151,11 @@ class Protocol:
         if text and len(text) > self.max_message_chars:
             error = TooBig(f"Messages are limited to {self.max_message_chars} characters.")
             return [Reply(error_frame(error, frame.client_id))]
+        if any(a.file is not None or a.state is not None for a in frame.attachments):
+            refused = BadFrame(
+                "Files are sent as multipart to the messages endpoint; a frame cannot name one."
+            )
+            return [Reply(error_frame(refused, frame.client_id))]
         attachments = [a.model_dump(exclude_none=True) for a in frame.attachments]
         return [
             Send(

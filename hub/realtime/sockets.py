@@ -208,23 +208,13 @@ class Session:
         else:
             assert self.visitor is not None
             await self._own_conversation(send.conversation_id)
-            await self._limit(self.visitor)
+            await ingress.limit_visitor(
+                self.visitor, self.services.settings.visitor_messages_per_minute
+            )
             message_id, published = await ingress.visitor_message(
                 self.visitor, send.client_id, send.text, send.attachments
             )
         self.outlet.offer(self.protocol.ack(send.client_id, message_id, published.duplicate))
-
-    async def _limit(self, visitor: VisitorClaims) -> None:
-        """At most `visitor_messages_per_minute` sends per visitor, counted on the bus so the
-        limit holds across nodes and reconnects (a retried send counts too)."""
-        limit = self.services.settings.visitor_messages_per_minute
-        sent = await self.services.bus.count(
-            str(visitor.workspace_id),
-            f"sends:{visitor.channel_id}:{visitor.visitor_id}",
-            window_s=60,
-        )
-        if sent > limit:
-            raise RateLimited(f"A visitor may send {limit} messages a minute; wait a moment.")
 
     async def _typing(self, typing: p.SetTyping) -> None:
         ref = await self._own_conversation(typing.conversation_id)

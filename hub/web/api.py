@@ -11,6 +11,7 @@ from hub.channels import oauth
 from hub.channels import routes as channels
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
+from hub.media import routes as media
 from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
@@ -27,6 +28,7 @@ routes: list[ApiRoute] = [
     *oauth.api_routes,
     *routing.routes,
     *conversations.routes,
+    *media.routes,
     *export.routes,
     *privacy.api_routes,
     *privacy.routes,

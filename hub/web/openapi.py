@@ -32,7 +32,10 @@ ERRORS = {
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",
     404: "No such resource in this workspace (`not_found`)",
     409: "Conflicts with what exists (`conflict`)",
-    413: "The body is over HUB_MAX_BODY_BYTES (`too_big`)",
+    413: "The body is over HUB_MAX_BODY_BYTES, or a file over HUB_MAX_MEDIA_BYTES or the "
+    "channel's limit (`too_big`, `media_too_large`)",
+    415: "A file's type is outside the allowlist or not taken by the channel "
+    "(`unsupported_media_type`, `media_refused_by_channel`)",
     429: "Too many attempts (`too_many_attempts`, `rate_limited`)",
 }
 
@@ -71,6 +74,9 @@ def _operation(
     responses: dict[str, Any] = {}
     for status, (description, model) in sorted(op.answers.items()):
         responses[str(status)] = {"description": description}
+        if op.binary:
+            file = {"schema": {"type": "string", "format": "binary"}}
+            responses[str(status)]["content"] = {"*/*": file}
         if model is not None:
             schema = components.ref(model, "serialization")
             responses[str(status)]["content"] = {"application/json": {"schema": schema}}
@@ -93,6 +99,10 @@ def _operation(
         schema = components.ref(op.body, "validation")
         content = {op.body_media: {"schema": schema}}
         operation["requestBody"] = {"required": True, "content": content}
+    if op.form is not None:
+        form = {"schema": components.ref(op.form, "validation")}
+        body = operation.setdefault("requestBody", {"required": True, "content": {}})
+        body["content"]["multipart/form-data"] = form
     return operation
 
 

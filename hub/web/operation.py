@@ -32,6 +32,8 @@ class Operation:
     auth: bool = True
     description: str = ""
     body_media: str = "application/json"  # or a form: application/x-www-form-urlencoded
+    form: type[BaseModel] | None = None  # also accepted as multipart/form-data (with files)
+    binary: bool = False  # the 2xx answers are files (any type), not JSON
     html: bool = False  # the 2xx answers are HTML too (for a browser), JSON when asked for
 
 

@@ -17,7 +17,8 @@ from starlette.responses import Response
 
 from hub.accounts.auth import VisitorClaims
 from hub.channels.options import widget_settings
-from hub.errors import BadRequest
+from hub.errors import BadRequest, TooBig, Unauthenticated
+from hub.media.uploads import MAX_FILES, is_multipart, read_form
 from hub.storage.models import MessageRow
 from hub.web.http import Body, answer, read_body, services
 from hub.web.operation import PAGE_MAX, Operation, param, route
@@ -28,6 +29,7 @@ from schemas.rest.webchat import (
     VisibleMessage,
     VisibleSender,
     VisitorHistory,
+    VisitorSent,
     VisitorToken,
     WidgetConfig,
     WidgetHours,
@@ -77,6 +79,18 @@ class ProfileBody(Body):
         return value
 
 
+class VisitorSendForm(Body):
+    token: str = Field(min_length=1, max_length=4096, description="The visitor token")
+    client_id: str = Field(min_length=1, max_length=100, description="Makes a retry idempotent")
+    text: str | None = Field(default=None, max_length=100_000, description="A caption")
+    attachments: list[bytes] = Field(
+        default_factory=list,
+        max_length=10,
+        description="The files (up to 10), each a part with its file name",
+        json_schema_extra={"items": {"type": "string", "format": "binary"}},
+    )
+
+
 class HistoryBody(Body):
     token: str = Field(min_length=1, max_length=4096, description="The visitor token")
     before: str | None = Field(
@@ -95,12 +109,12 @@ def cors(
         response.headers["vary"] = "Origin"
     if preflight:
         response.headers["access-control-allow-methods"] = methods
-        response.headers["access-control-allow-headers"] = "content-type"
+        response.headers["access-control-allow-headers"] = "content-type, authorization"
         response.headers["access-control-max-age"] = "600"
     return response
 
 
-def _preflight(request: Request, methods: str = "POST") -> Response | None:
+def preflight(request: Request, methods: str = "POST") -> Response | None:
     if request.method != "OPTIONS":
         return None
     return cors(
@@ -112,12 +126,20 @@ async def _visitor(request: Request, token: str) -> VisitorClaims:
     return await services(request).webchat.authenticate(token, request.headers.get("origin"))
 
 
+async def visitor_from_header(request: Request) -> VisitorClaims:
+    """The visitor whose token is in `Authorization: Bearer` (where a GET carries it)."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer ") or not header[7:].strip():
+        raise Unauthenticated("Send the visitor token as Authorization: Bearer <token>.")
+    return await _visitor(request, header[7:].strip())
+
+
 # Endpoints
 
 
 async def widget_config(request: Request) -> Response:
     """Public: how the widget of a channel looks and behaves; no secrets."""
-    if (early := _preflight(request, "GET")) is not None:
+    if (early := preflight(request, "GET")) is not None:
         return early
     svc = services(request)
     origin = request.headers.get("origin")
@@ -165,7 +187,7 @@ def widget_config_of(channel: WebChannel, max_message_chars: int, per_minute: in
 
 async def visitor_token(request: Request) -> Response:
     """Public: the widget asks for a visitor token for its channel's public key."""
-    if (early := _preflight(request)) is not None:
+    if (early := preflight(request)) is not None:
         return early
     svc = services(request)
     origin = request.headers.get("origin")
@@ -185,7 +207,7 @@ async def visitor_token(request: Request) -> Response:
 
 async def visitor_profile(request: Request) -> Response:
     """Public: the visitor's name and e-mail (the pre-chat form), for the agents."""
-    if (early := _preflight(request)) is not None:
+    if (early := preflight(request)) is not None:
         return early
     body = await read_body(request, ProfileBody)
     claims = await _visitor(request, body.token)
@@ -196,7 +218,7 @@ async def visitor_profile(request: Request) -> Response:
 
 async def visitor_history(request: Request) -> Response:
     """Public: the visitor's own conversation, oldest first, as the visitor may see it."""
-    if (early := _preflight(request)) is not None:
+    if (early := preflight(request)) is not None:
         return early
     svc = services(request)
     body = await read_body(request, HistoryBody)
@@ -210,6 +232,42 @@ async def visitor_history(request: Request) -> Response:
     )
     page = VisitorHistory(items=[visible_message(r) for r in rows], next_before=before)
     return cors(answer(page), request.headers.get("origin"))
+
+
+async def visitor_send(request: Request) -> Response:
+    """Public: a visitor's message with files (text goes over the socket, or here as a
+    caption). The files are checked and kept like an agent's, within the same limits."""
+    if (early := preflight(request)) is not None:
+        return early
+    svc = services(request)
+    if not is_multipart(request):
+        raise BadRequest("Send the files as multipart/form-data.")
+    body, files = await read_form(
+        request, VisitorSendForm, max_files=MAX_FILES, max_file_bytes=svc.settings.max_media_bytes
+    )
+    claims = await _visitor(request, body.token)
+    text = body.text.strip() if body.text else None
+    if not files:
+        raise BadRequest("Send at least one file in `attachments`; text alone goes by socket.")
+    if text and len(text) > svc.settings.max_message_chars:
+        raise TooBig(f"Messages are limited to {svc.settings.max_message_chars} characters.")
+    await svc.ingress.limit_visitor(claims, svc.settings.visitor_messages_per_minute)
+    conversation = svc.ingress.visitor_conversation(claims)
+    kept = await svc.library.keep_all(
+        claims.workspace_id,
+        conversation.id,
+        conversation.channel_kind,
+        [(f.name, f.data) for f in files],
+        seed=(claims.visitor_id, body.client_id),
+    )
+    message_id, published = await svc.ingress.visitor_message(
+        claims, body.client_id, text, [a.model_dump(exclude_none=True) for a in kept]
+    )
+    result = VisitorSent(
+        message_id=message_id, event_id=published.id, duplicate=published.duplicate
+    )
+    status = 200 if published.duplicate else 202
+    return cors(answer(result, status), request.headers.get("origin"))
 
 
 def visible_message(row: MessageRow) -> VisibleMessage:
@@ -289,6 +347,25 @@ routes = [
             body=ProfileBody,
             auth=False,
             description="Public, with the visitor token in the body." + _ORIGIN,
+        ),
+    ),
+    route(
+        "/api/widget/messages",
+        visitor_send,
+        "POST",
+        "OPTIONS",
+        op=Operation(
+            "A visitor's message with files",
+            {202: ("Accepted onto the stream", VisitorSent), 200: ("Sent before", VisitorSent)},
+            (400, 401, 403, 413, 415, 429),
+            form=VisitorSendForm,
+            auth=False,
+            description="Public, as `multipart/form-data` with the visitor token in the form."
+            + _ORIGIN
+            + " Up to 10 files in `attachments`, each typed from its bytes (415 outside the "
+            "allowlist) and within the hub's size limit (413); images are kept without their "
+            "metadata. Counts against the visitor's messages a minute (429). Idempotent on "
+            "`client_id`.",
         ),
     ),
     route(

@@ -351,7 +351,9 @@ async def _message_updated(
         MESSAGES.c.platform_message_id == data.platform_message_id,
     )
     row = (
-        await session.execute(sa.select(MESSAGES.c.reactions, MESSAGES.c.status).where(where))
+        await session.execute(
+            sa.select(MESSAGES.c.reactions, MESSAGES.c.status, MESSAGES.c.deleted).where(where)
+        )
     ).first()
     if row is None:
         return  # a message from before the channel was connected, or not ours
@@ -370,6 +372,8 @@ async def _message_updated(
         values["platform_message_id"] = changes.platform_message_id  # ours, now sent
     if changes.edited:
         values["edited"] = True
+    if changes.attachments is not None and not row.deleted:
+        values["attachments"] = [a.model_dump(exclude_none=True) for a in changes.attachments]
     if changes.deleted:
         # The person took the message back: keep that it existed, not what it said.
         values.update(deleted=True, text=None, attachments=[])

@@ -77,6 +77,12 @@ class VisibleMessage(Out):
     deleted: bool
 
 
+class VisitorSent(Out):
+    message_id: uuid.UUID
+    event_id: Cursor = Field(description="The message.created event's id on the stream")
+    duplicate: bool = Field(description="True when this client_id was sent before")
+
+
 class VisitorHistory(Out):
     items: list[VisibleMessage] = Field(description="Oldest first; agents' notes left out")
     next_before: str | None = Field(description="The `before` of older messages; none at the start")

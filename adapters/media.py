@@ -1,0 +1,41 @@
+"""Media as the adapters see it: where an inbound file can be downloaded from, and whether a
+platform takes a file the hub would send.
+
+The hub does the downloading (bounded in size and time, off the live path) and the storing;
+an adapter only says where the bytes are (`locate_media`, which may ask the platform first,
+as WhatsApp's and Telegram's media ids need) and what the platform accepts (`refuse_media`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSource:
+    """Where an inbound attachment's bytes are: GET `url` with `headers` (the channel's token
+    when the platform wants it; never logged)."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    name: str | None = None  # the platform's file name, when it gives one
+    size: int | None = None  # what the platform says, when it says (checked before download)
+
+
+class MediaGone(Exception):
+    """The platform says the file cannot be had, for good (deleted, expired, not found): the
+    attachment is shown as not available with this reason."""
+
+
+class NoMedia(Exception):
+    """The attachment holds no file to fetch (a location, a share without a link)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRefusal:
+    """Why a platform would not take a file: too large for its type, or a type it does not
+    take; the hub answers 413 or 415 with `code`."""
+
+    code: Literal["media_too_large", "media_refused_by_channel"]
+    message: str

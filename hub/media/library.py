@@ -1,0 +1,258 @@
+"""The workspaces' files as attachments: what turns bytes into a stored, safe attachment, and
+what finds one again for serving or forgets it.
+
+Every file belongs to a conversation and lives under its prefix, so erasing a contact or a
+channel, or sweeping a conversation for retention, deletes its files with one `delete_prefix`:
+
+    w/<workspace_id>/c/<conversation_id>/f/<file>     the file, as kept
+    w/<workspace_id>/c/<conversation_id>/t/<file>     an image's thumbnail (WebP)
+
+`<file>` is 32 hex digits and an extension (`Attachment.file`). A key is always built from the
+caller's own workspace, so another workspace's file is not found, exactly like a random one.
+Images are re-encoded without their metadata (the location included) and upright before they
+are kept, and get a thumbnail; the type is read from the bytes (`hub.media.kinds`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from adapters import registry
+from hub.errors import BadRequest, NotFound, TooBig
+from hub.media import images, kinds
+from hub.media.store import MediaStore, Stored, media_key
+from schemas.message import Attachment, AttachmentType, MediaState, derive_id
+
+FILE_PATTERN = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,5}")
+
+_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "audio/mp4": "m4a",
+    "audio/aac": "aac",
+    "audio/wav": "wav",
+    "video/mp4": "mp4",
+    "video/3gpp": "3gp",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "application/pdf": "pdf",
+    "text/plain": "txt",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+}
+_TYPES: dict[str, AttachmentType] = {
+    "image": AttachmentType.IMAGE,
+    "audio": AttachmentType.AUDIO,
+    "video": AttachmentType.VIDEO,
+    "document": AttachmentType.FILE,
+}
+_KEEPS_TYPE = frozenset({AttachmentType.STICKER})  # a sticker is an image, shown as a sticker
+MAX_NAME_CHARS = 255
+
+
+class NoSuchFile(NotFound):
+    code = "no_such_file"
+    default_message = "No such file."
+
+
+class MediaTooLargeForChannel(TooBig):
+    code = "media_too_large"
+    default_message = "The file is larger than the channel takes."
+
+
+class MediaRefusedByChannel(BadRequest):
+    status = 415
+    code = "media_refused_by_channel"
+    default_message = "The channel does not take files of this type."
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A stored file, ready to serve."""
+
+    stored: Stored
+    kind: kinds.Kind
+
+
+def file_id(content_type: str, seed: uuid.UUID | None = None) -> str:
+    """A new file's id; from `seed` when the same file must get the same id again (a download
+    that is retried)."""
+    return f"{(seed or uuid.uuid4()).hex}.{_EXTENSIONS[content_type]}"
+
+
+def agent_url(conversation_id: uuid.UUID, file: str) -> str:
+    return f"/api/conversations/{conversation_id}/media/{file}"
+
+
+def conversation_prefix(workspace_id: uuid.UUID, conversation_id: uuid.UUID) -> str:
+    return media_key(workspace_id, "c", str(conversation_id)) + "/"
+
+
+def clean_name(name: str | None) -> str | None:
+    """A file name as shown and offered for download: its last path part, printable, short."""
+    if not name:
+        return None
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable() and c not in '"').strip()
+    return name[:MAX_NAME_CHARS] or None
+
+
+class MediaLibrary:
+    def __init__(self, store: MediaStore) -> None:
+        self.store = store
+
+    def _key(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, part: str, file: str
+    ) -> str:
+        if not FILE_PATTERN.fullmatch(file):
+            raise NoSuchFile()
+        return media_key(workspace_id, "c", str(conversation_id), part, file)
+
+    async def keep(
+        self,
+        workspace_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        data: bytes,
+        *,
+        name: str | None = None,
+        caption: str | None = None,
+        type: AttachmentType | None = None,
+        seed: uuid.UUID | None = None,
+    ) -> Attachment:
+        """Store `data` as a file of the conversation; the attachment that shows it.
+
+        Raises `kinds.UnsupportedMediaType` (415) for a type outside the allowlist,
+        `images.BadImage` (400) or `images.ImageTooLarge` (413) for an image that cannot be
+        kept, and `MediaTooLarge` (413) over the store's limit."""
+        kind = kinds.sniff(data)
+        width = height = None
+        thumb: bytes | None = None
+        content_type = kind.content_type
+        if kind.family == "image":
+            clean, small = await asyncio.to_thread(_prepare_image, data)
+            data, content_type = clean.data, clean.content_type
+            width, height, thumb = clean.width, clean.height, small.data
+        file = file_id(content_type, seed)
+        key = self._key(workspace_id, conversation_id, "f", file)
+        await self.store.put(key, data, content_type)
+        if thumb is not None:
+            thumb_key = self._key(workspace_id, conversation_id, "t", file)
+            await self.store.put(thumb_key, thumb, "image/webp")
+        if type is None or type not in _KEEPS_TYPE:
+            type = _TYPES[kind.family]
+        return Attachment(
+            type=type,
+            url=agent_url(conversation_id, file),
+            mime_type=content_type,
+            name=clean_name(name),
+            size=len(data),
+            caption=caption,
+            file=file,
+            state=MediaState.READY,
+            width=width,
+            height=height,
+            thumbnail=True if thumb is not None else None,
+        )
+
+    async def keep_all(
+        self,
+        workspace_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        channel_kind: str,
+        files: list[tuple[str | None, bytes]],
+        *,
+        seed: tuple[object, ...],
+    ) -> list[Attachment]:
+        """An upload's files, kept in order once every one is known to be allowed and taken
+        by the channel (nothing is kept when one is refused). `seed` makes their ids: the
+        same upload sent again replaces the same files rather than adding copies."""
+        adapter = registry.get(channel_kind)
+        for _, data in files:
+            kind = kinds.sniff(data)
+            refusal = adapter.refuse_media(kind.content_type, len(data)) if adapter else None
+            if refusal is not None and refusal.code == "media_too_large":
+                raise MediaTooLargeForChannel(refusal.message)
+            if refusal is not None:
+                raise MediaRefusedByChannel(refusal.message)
+        return [
+            await self.keep(
+                workspace_id,
+                conversation_id,
+                data,
+                name=name,
+                seed=derive_id("upload", conversation_id, *seed, index),
+            )
+            for index, (name, data) in enumerate(files)
+        ]
+
+    async def find(
+        self,
+        workspace_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        file: str,
+        *,
+        thumb: bool = False,
+    ) -> Found:
+        """A file of the conversation, to serve; `NoSuchFile` when there is none."""
+        key = self._key(workspace_id, conversation_id, "t" if thumb else "f", file)
+        stored = await self.store.stat(key)
+        if stored is None:
+            raise NoSuchFile()
+        try:
+            kind = kinds.from_content_type(stored.content_type)
+        except kinds.UnsupportedMediaType:
+            raise NoSuchFile() from None  # not one the hub serves, whoever put it there
+        return Found(stored, kind)
+
+    async def read(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, file: str
+    ) -> tuple[bytes, str]:
+        """A file's bytes and content type (to send it on to a platform)."""
+        key = self._key(workspace_id, conversation_id, "f", file)
+        stored = await self.store.stat(key)
+        data = await self.store.read(key)
+        if stored is None or data is None:
+            raise NoSuchFile()
+        return data, stored.content_type
+
+    async def forget(self, workspace_id: uuid.UUID, conversation_ids: Iterable[uuid.UUID]) -> int:
+        """Delete every file of these conversations; how many objects there were."""
+        deleted = 0
+        for conversation_id in conversation_ids:
+            deleted += await self.store.delete_prefix(
+                conversation_prefix(workspace_id, conversation_id)
+            )
+        return deleted
+
+    async def forget_files(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, files: Iterable[str]
+    ) -> None:
+        """Delete these files of a conversation (and their thumbnails)."""
+        for file in files:
+            if FILE_PATTERN.fullmatch(file):
+                await self.store.delete(self._key(workspace_id, conversation_id, "f", file))
+                await self.store.delete(self._key(workspace_id, conversation_id, "t", file))
+
+
+def files_of(attachments: Iterable[Attachment | dict[str, object]]) -> list[str]:
+    """The stored files among a message's attachments (as a model or as stored JSON)."""
+    found = []
+    for attachment in attachments:
+        file = attachment.get("file") if isinstance(attachment, dict) else attachment.file
+        if isinstance(file, str):
+            found.append(file)
+    return found
+
+
+def _prepare_image(data: bytes) -> tuple[images.CleanImage, images.CleanImage]:
+    clean = images.clean_image(data)
+    return clean, images.thumbnail(clean.data)
