@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from benchkit import _load_run, install_uvloop, pct
+from mediaserve import MediaServer
 
 HERE = Path(__file__).resolve().parent
 SELF = Path(__file__).resolve()
@@ -56,9 +57,15 @@ SELF = Path(__file__).resolve()
 # --------------------------------------------------------------------------- poster process
 
 
-def messenger_body(page_id: str, sender: str, mid: str, text: str, now_ms: int) -> bytes:
+def messenger_body(
+    page_id: str, sender: str, mid: str, text: str, now_ms: int, image: str | None = None
+) -> bytes:
     """A Messenger delivery of one text message, shaped like
-    tests/fixtures/messenger/webhook_text_full.json."""
+    tests/fixtures/messenger/webhook_text_full.json; with `image`, it also carries a photo
+    at that URL (as tests/fixtures/messenger/event_image_attachment.json), which the hub fetches."""
+    message: dict[str, Any] = {"mid": mid, "text": text}
+    if image:
+        message["attachments"] = [{"type": "image", "payload": {"url": image}}]
     return json.dumps(
         {
             "object": "page",
@@ -71,7 +78,7 @@ def messenger_body(page_id: str, sender: str, mid: str, text: str, now_ms: int) 
                             "sender": {"id": sender},
                             "recipient": {"id": page_id},
                             "timestamp": now_ms,
-                            "message": {"mid": mid, "text": text},
+                            "message": message,
                         }
                     ],
                 }
@@ -148,8 +155,10 @@ async def post_load(cfg: dict[str, Any]) -> dict[str, Any]:
             wait_ms.append((start_wall - due_wall) * 1000)
             last_start = max(last_start, start_wall)
             text = f"bench-wh {run} {i} {start_wall * 1000:.3f} {due_wall * 1000:.3f}"
+            every = cfg["image_every"]
+            image = f"{cfg['media']}/cdn/{run}{i}.jpg" if every and i % every == 0 else None
             body = messenger_body(
-                page, f"9{i % senders:015d}", f"m_{run}_{i}", text, int(start_wall * 1000)
+                page, f"9{i % senders:015d}", f"m_{run}_{i}", text, int(start_wall * 1000), image
             )
             signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
             headers = {"content-type": "application/json", "x-hub-signature-256": signature}
@@ -314,6 +323,8 @@ async def one_run(
         "page": a.page_id,
         "senders": a.senders,
         "client": a.client,
+        "media": a.media_base,
+        "image_every": round(1 / a.images) if a.images else 0,
     }
     cpu_before = {name: bench.cpu_seconds(pid) for name, pid in procs.items()}
     poster = await asyncio.create_subprocess_exec(
@@ -372,6 +383,7 @@ async def one_run(
         "date": time.strftime("%Y-%m-%d"),
         "rate": rate,
         "dur": a.dur,
+        "images": a.images,
         "subs": a.subs,
         "conns": a.conns,
         "client": a.client,
@@ -496,6 +508,7 @@ def main() -> int:
         default="httpx",
         help="the poster's HTTP client: httpx.AsyncClient, or a lean stdlib HTTP/1.1 client",
     )
+    ap.add_argument("--images", type=float, default=0, help="share of webhooks with a photo")
     ap.add_argument("--senders", type=int, default=100, help="distinct Messenger senders (PSIDs)")
     ap.add_argument("--runs", type=int, default=1, help="runs per rate")
     ap.add_argument("--drain", type=float, default=10, help="seconds to wait for late frames/rows")
@@ -525,7 +538,11 @@ def main() -> int:
         subprocess.run([bench.PY, "-m", "pip", "install", "-q", "py-spy"], check=True)
 
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="hub-bench-wh-") as tmp_name:
+    with (
+        tempfile.TemporaryDirectory(prefix="hub-bench-wh-") as tmp_name,
+        MediaServer(secrets.token_urlsafe(16)) as media,  # serves the photos' URLs
+    ):
+        a.media_base = media.base
         tmp = Path(tmp_name)
         servers = bench.Servers(tmp)
         hub = bench.Hub(argparse.Namespace(db="postgres"), servers, tmp)
