@@ -10,6 +10,9 @@
  * Storage keys "sosyocrm:<channel>:*": localStorage token (the visitor across reloads and tabs),
  * sessionStorage cursor and open state. With the channel's consent setting nothing is written
  * until the visitor starts a chat (sends a message or the pre-chat form).
+ * Files: the clip button or a drop on the panel uploads them (XMLHttpRequest, for its progress)
+ * to /api/widget/messages; files in the conversation are fetched from /api/widget/media/{file}
+ * with the token in the Authorization header (never in a URL) and shown from blob: URLs.
  */
 (() => {
   'use strict';
@@ -39,12 +42,16 @@
       connecting: 'Connecting…', reconnecting: 'Reconnecting…', unavailable: 'Chat unavailable', placeholder: 'Type a message…',
       send: 'Send', close: 'Close chat', open: 'Chat', sending: 'Sending…', sent: 'Sent', read: 'Read', failed: 'Not sent: {m}',
       typing: '{n} is typing…', agent: 'Agent', name: 'Name', email: 'E-mail', start: 'Start the chat', prechat: 'Tell us who you are and we will get back to you.',
-      attachment: 'Attachment', newMessage: 'New message', badEmail: 'Enter a valid e-mail address.', needName: 'Enter your name.' },
+      attachment: 'Attachment', newMessage: 'New message', badEmail: 'Enter a valid e-mail address.', needName: 'Enter your name.',
+      attach: 'Attach files', uploading: 'Uploading… {p}%', downloading: 'downloading…', gone: 'not available', big: 'That file is too large.',
+      type: 'That type of file cannot be sent.', busy: 'Too many messages. Wait a moment.' },
     tr: { title: 'Bize yazın', greeting: 'Merhaba! Bize her şeyi sorabilirsiniz. Genellikle birkaç dakika içinde yanıtlarız.', online: 'Çevrimiçi', away: 'Şu an dışarıdayız',
       connecting: 'Bağlanıyor…', reconnecting: 'Yeniden bağlanıyor…', unavailable: 'Sohbet kullanılamıyor', placeholder: 'Bir mesaj yazın…',
       send: 'Gönder', close: 'Sohbeti kapat', open: 'Sohbet', sending: 'Gönderiliyor…', sent: 'Gönderildi', read: 'Okundu', failed: 'Gönderilemedi: {m}',
       typing: '{n} yazıyor…', agent: 'Temsilci', name: 'Adınız', email: 'E-posta', start: 'Sohbete başla', prechat: 'Kim olduğunuzu söyleyin, size dönelim.',
-      attachment: 'Ek', newMessage: 'Yeni mesaj', badEmail: 'Geçerli bir e-posta adresi girin.', needName: 'Adınızı girin.' },
+      attachment: 'Ek', newMessage: 'Yeni mesaj', badEmail: 'Geçerli bir e-posta adresi girin.', needName: 'Adınızı girin.',
+      attach: 'Dosya ekle', uploading: 'Yükleniyor… %{p}', downloading: 'indiriliyor…', gone: 'kullanılamıyor', big: 'Bu dosya çok büyük.',
+      type: 'Bu türde bir dosya gönderilemez.', busy: 'Çok fazla mesaj. Biraz bekleyin.' },
   };
   let lang = 'en';
   const t = (k, v) => (STRINGS[lang][k] || STRINGS.en[k]).replace(/\{(\w)\}/g, (m, x) => (v && x in v ? v[x] : m));
@@ -92,6 +99,15 @@ input:focus,textarea:focus{border-color:var(--c)}
 .go{background:var(--c);color:#fff;border-radius:12px;padding:9px 12px;font-weight:600}
 .sd{width:38px;height:38px;border-radius:50%;background:var(--c);color:#fff;display:grid;place-items:center}
 .sd svg{width:18px}
+.at{width:30px;height:38px;color:#667;display:grid;place-items:center}
+.at svg{width:20px}
+.b img,.b video{display:block;max-width:100%;max-height:220px;border-radius:8px;margin-top:4px;cursor:zoom-in}
+.b video{cursor:auto}
+.b audio{display:block;width:230px;max-width:100%;margin-top:4px}
+.b a{color:inherit}
+.a{font-size:13px}
+progress{display:block;width:100%}
+.dr .ms{outline:2px dashed var(--c);outline-offset:-6px}
 @media(max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}.p:not([hidden])~.l{display:none}}
 </style>
 <div class="w"><section class="p" data-sc="panel" role="dialog" hidden>
@@ -99,7 +115,7 @@ input:focus,textarea:focus{border-color:var(--c)}
 <div class="ms" data-sc="messages" role="log"><p class="hi" data-sc="greeting"></p><p class="off" data-sc="offline" hidden></p></div>
 <div class="ty" data-sc="typing" hidden></div>
 <form class="pre" data-sc="prechat" hidden novalidate><p data-sc="prechat-text"></p><input data-sc="prechat-name" autocomplete="name" maxlength="200"><input data-sc="prechat-email" type="email" autocomplete="email" maxlength="320"><p class="e" data-sc="prechat-error" hidden></p><button class="go" data-sc="prechat-start"></button></form>
-<form data-sc="composer"><textarea data-sc="input" rows="1" maxlength="10000"></textarea><button class="sd" data-sc="send"><svg viewBox="0 0 24 24"><path d="M3 20.5 21 12 3 3.5V10l12 2-12 2z"/></svg></button></form>
+<form data-sc="composer"><button class="at" data-sc="attach" type="button"><svg viewBox="0 0 24 24"><path d="M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z"/></svg></button><input data-sc="file" type="file" multiple hidden><textarea data-sc="input" rows="1" maxlength="10000"></textarea><button class="sd" data-sc="send"><svg viewBox="0 0 24 24"><path d="M3 20.5 21 12 3 3.5V10l12 2-12 2z"/></svg></button></form>
 </section>
 <button class="l" data-sc="launcher" type="button" aria-expanded="false"><svg viewBox="0 0 24 24"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg><span class="u" data-sc="badge" hidden></span></button></div>`;
   const $ = (n) => root.querySelector(`[data-sc="${n}"]`);
@@ -113,6 +129,7 @@ input:focus,textarea:focus{border-color:var(--c)}
   let identity = script.getAttribute('data-user-id') ? { user_id: script.getAttribute('data-user-id'), user_hash: script.getAttribute('data-user-hash') } : null;
   let conversation = null, profile = null;
   const seen = new Map(); // message id -> element
+  const media = new Map(); // file (+ "#t" for a thumbnail) -> promise of its blob: URL
   const outbox = new Map(); // client_id -> {el}, until the message's event arrives
   const listeners = {};
   const pageTitle = document.title;
@@ -141,6 +158,7 @@ input:focus,textarea:focus{border-color:var(--c)}
     launcher.setAttribute('aria-label', t('open'));
     $('close').setAttribute('aria-label', t('close'));
     $('send').setAttribute('aria-label', t('send'));
+    $('attach').setAttribute('aria-label', t('attach'));
     input.placeholder = t('placeholder');
     input.setAttribute('aria-label', t('placeholder'));
     input.maxLength = (config.limits && config.limits.max_message_chars) || 10000;
@@ -172,6 +190,46 @@ input:focus,textarea:focus{border-color:var(--c)}
     return el;
   }
 
+  function fetchMedia(file, thumb) { // with the token in a header: a blob: URL for the page
+    const key = file + (thumb ? '#t' : '');
+    if (!media.has(key)) {
+      media.set(key, fetch(`${hub}/api/widget/media/${encodeURIComponent(file)}${thumb ? '?size=thumb' : ''}`, { credentials: 'omit', headers: { authorization: `Bearer ${token}` } })
+        .then((r) => { if (!r.ok) throw new Error(r.status); return r.blob(); })
+        .then((b) => URL.createObjectURL(b))
+        .catch((e) => { media.delete(key); throw e; }));
+    }
+    return media.get(key);
+  }
+
+  function forgetMedia() {
+    media.forEach((p) => p.then(URL.revokeObjectURL, () => {}));
+    media.clear();
+  }
+
+  function attachment(a) { // only the hub's own files are loaded; anything else is its name
+    const box = document.createElement('div'), name = a.name || t('attachment');
+    box.className = 'a';
+    box.dataset.sc = 'attachment';
+    box.dataset.type = a.type;
+    box.dataset.state = a.state || '';
+    if (a.state !== 'ready' || !a.file) {
+      box.textContent = a.state === 'pending' ? `${name} · ${t('downloading')}` : a.state ? `${name} · ${t('gone')}` : `[${name}]`;
+      return box;
+    }
+    const image = a.type === 'image' || a.type === 'sticker', tag = image ? 'img' : /^(audio|video)$/.test(a.type) ? a.type : 'a';
+    const node = box.appendChild(document.createElement(tag));
+    if (tag === 'a') { node.textContent = name; node.download = name; }
+    if (image) { node.alt = name; node.onclick = () => fetchMedia(a.file).then((u) => window.open(u, '_blank', 'noopener')); }
+    if (tag === 'audio' || tag === 'video') node.controls = true;
+    fetchMedia(a.file, image && a.thumbnail).then((u) => { node[tag === 'a' ? 'href' : 'src'] = u; }, () => { box.textContent = `${name} · ${t('gone')}`; });
+    return box;
+  }
+
+  function body(b, m) { // a message's text and attachments into its bubble
+    b.textContent = m.deleted ? '—' : m.text || '';
+    if (!m.deleted) (m.attachments || []).forEach((a) => b.appendChild(attachment(a)));
+  }
+
   function meta(m) {
     const d = new Date(m.sent_at);
     const parts = [];
@@ -187,8 +245,8 @@ input:focus,textarea:focus{border-color:var(--c)}
     if (known) return;
     const stick = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
     const p = m.client_id && outbox.get(m.client_id);
-    const text = m.deleted ? '—' : m.text || (m.attachments && m.attachments.length ? `[${t('attachment')}]` : '');
-    const el = p ? p.el : bubble(m.direction, text, '');
+    const el = p ? p.el : bubble(m.direction, '', '');
+    body(el.firstChild, m);
     outbox.delete(m.client_id);
     if (m.client_id) socket.settle(m.client_id);
     el.className = 'm';
@@ -266,6 +324,7 @@ input:focus,textarea:focus{border-color:var(--c)}
       put('sessionStorage', 'conversation', conversation);
       seen.forEach((el) => el.remove());
       seen.clear();
+      forgetMedia();
     }
   }
 
@@ -323,6 +382,9 @@ input:focus,textarea:focus{border-color:var(--c)}
     } else if (f.type === 'event' && f.name === 'message.created') {
       show(Object.assign({}, f.data.message, { event_id: f.id }), true);
       markRead();
+    } else if (f.type === 'event' && f.name === 'message.updated' && f.data.changes && f.data.changes.attachments) {
+      const el = seen.get(f.data.message_id); // the files were fetched (or could not be): the whole new list
+      if (el && el.m) { el.m.attachments = f.data.changes.attachments; body(el.firstChild, el.m); }
     } else if (f.type === 'event' && f.name === 'typing' && f.data.by && f.data.by.type === 'agent') {
       clearTimeout(agentTimer);
       typingEl.textContent = t('typing', { n: f.data.by.name || t('agent') });
@@ -350,6 +412,49 @@ input:focus,textarea:focus{border-color:var(--c)}
     socket.queue(id, { type: 'message.send', client_id: id, text }); // sent now if live, else after welcome
     typing(false);
     emit('message:sent', { client_id: id, text });
+    if (!socket.live) { stopped = false; connect(); }
+  }
+
+  function fail(id, why) {
+    const p = outbox.get(id);
+    if (!p) return;
+    outbox.delete(id);
+    p.el.className = 'm f';
+    p.el.lastChild.textContent = t('failed', { m: why });
+  }
+
+  async function upload(chosen) { // files as one message, with the upload's progress in its bubble
+    const files = [...chosen].slice(0, 10);
+    if (!files.length) return;
+    startKeeping();
+    const id = uid(), el = list.appendChild(bubble('in', files.map((f) => f.name).join(', '), t('uploading', { p: 0 })));
+    const bar = el.firstChild.appendChild(document.createElement('progress'));
+    el.className = 'm s';
+    bar.dataset.sc = 'progress';
+    bar.max = 100;
+    bar.value = 0;
+    bottom();
+    outbox.set(id, { el });
+    try { if (!token) await fetchToken(); } catch (e) { return fail(id, t('unavailable')); }
+    const form = new FormData(), x = new XMLHttpRequest();
+    form.append('token', token);
+    form.append('client_id', id);
+    files.forEach((f) => form.append('attachments', f, f.name));
+    x.open('POST', hub + '/api/widget/messages');
+    x.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      bar.value = Math.round((e.loaded * 100) / e.total);
+      el.lastChild.textContent = t('uploading', { p: bar.value });
+    };
+    x.onload = () => {
+      if (x.status < 300) { if (outbox.has(id)) el.lastChild.textContent = t('sending'); return; }
+      let error = {};
+      try { error = JSON.parse(x.responseText).error || {}; } catch (e) { /* not JSON */ }
+      fail(id, x.status === 413 ? t('big') : x.status === 415 && error.code === 'unsupported_media_type' ? t('type') : x.status === 429 ? t('busy') : error.message || String(x.status));
+    };
+    x.onerror = () => fail(id, t('unavailable'));
+    x.send(form);
+    emit('message:sent', { client_id: id, files: files.length });
     if (!socket.live) { stopped = false; connect(); }
   }
 
@@ -408,6 +513,7 @@ input:focus,textarea:focus{border-color:var(--c)}
     Object.keys(memory).forEach((k) => delete memory[k]);
     seen.forEach((el) => el.remove());
     seen.clear();
+    forgetMedia();
     outbox.forEach((o, id) => { o.el.remove(); socket.settle(id); });
     outbox.clear();
     badge.hidden = true;
@@ -425,6 +531,13 @@ input:focus,textarea:focus{border-color:var(--c)}
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); composer.onsubmit(e); }
   };
   input.oninput = () => { grow(); typing(!!input.value.trim()); };
+  const file = $('file');
+  $('attach').onclick = () => file.click();
+  file.onchange = () => { upload(file.files); file.value = ''; };
+  const carries = (e) => e.dataTransfer && [...e.dataTransfer.types].includes('Files') && !composer.hidden;
+  panel.ondragover = (e) => { if (carries(e)) { e.preventDefault(); panel.classList.add('dr'); } };
+  panel.ondragleave = (e) => { if (!panel.contains(e.relatedTarget)) panel.classList.remove('dr'); };
+  panel.ondrop = (e) => { panel.classList.remove('dr'); if (carries(e)) { e.preventDefault(); upload(e.dataTransfer.files); } };
   addEventListener('online', () => { if (!stopped && (open || token)) socket.retryNow(); });
   document.addEventListener('visibilitychange', markRead);
 

@@ -52,6 +52,17 @@ export async function api(method, path, body) {
   return { ok: r.ok, status: r.status, data };
 }
 
+/* A multipart POST (files): the browser sets the content type with its boundary. */
+export async function upload(path, form) {
+  const headers = { accept: 'application/json' };
+  if (csrf) headers['x-csrf-token'] = csrf;
+  const r = await fetch(path, { method: 'POST', headers, credentials: 'same-origin', body: form });
+  let data = null;
+  try { data = await r.json(); } catch (e) { /* no body */ }
+  if (r.status === 401 && csrf && onGone) onGone();
+  return { ok: r.ok, status: r.status, data };
+}
+
 export const errorText = (r, fallback) => (r.data && r.data.error && r.data.error.message) || fallback;
 
 // Interface language: English and Turkish; the browser's language unless the user picked one.

@@ -6,6 +6,9 @@ import { messageEl } from './render.js';
 import { $, HOUR, conversations, messagesEl, pane, pending, reply, state, t } from './inbox-state.js';
 import { isLive, queueFrame, sendFrame } from './inbox-live.js';
 import { place } from './inbox-thread.js';
+import { forgetUploads, hasFiles, noFilesInNotes, sendFiles } from './inbox-upload.js';
+
+export { forgetUploads };
 
 const windowEl = $('window'), sendBtn = $('send');
 let typingTimer = 0;
@@ -58,10 +61,12 @@ setInterval(renderWindow, 30e3);
 function sendReply() {
   const text = reply.value.trim();
   const c = conversations.get(state.openId);
-  if (!text || !c || sendBtn.disabled) return;
-  reply.value = '';
+  if ((!text && !hasFiles()) || !c || sendBtn.disabled) return;
   const note = pane.dataset.mode === 'note';
+  if (note && hasFiles()) return noFilesInNotes(); // a note holds text only
+  reply.value = '';
   const privateReply = !note && c.kind === 'comment' && $('private-reply').checked;
+  if (hasFiles()) { typing(false); sendFiles(c, text, privateReply); return; }
   const clientId = uid();
   const m = { id: '', conversation_id: c.id, direction: 'out', text, note, private_reply: privateReply, sent_at: new Date().toISOString(),
     status: note ? null : 'pending', sender: { type: 'agent', id: state.me.user_id, name: state.me.name }, kind: privateReply ? 'dm' : c.kind };

@@ -7,7 +7,7 @@ import {
   presence, reads, readSent, recent, reply, state, t, teams, title, typingEl,
 } from './inbox-state.js';
 import { change } from './inbox-actions.js';
-import { forgetCanned, renderWindow, setMode, typing } from './inbox-composer.js';
+import { forgetCanned, forgetUploads, renderWindow, setMode, typing } from './inbox-composer.js';
 import { showContact } from './inbox-contact.js';
 import { renderList } from './inbox-list.js';
 import { isLive, sendFrame, settleFrame } from './inbox-live.js';
@@ -18,7 +18,7 @@ let loadingOlder = false;
 export async function openConversation(id, keep) {
   const c = conversations.get(id);
   if (!c) return;
-  if (state.openId !== id) { typing(false); forgetCanned(); }
+  if (state.openId !== id) { typing(false); forgetCanned(); forgetUploads(); }
   const switching = state.openId !== id || !keep;
   state.openId = id;
   c.unread = 0;
@@ -174,6 +174,11 @@ export function addMessage(m) {
   const known = state.thread.get(m.id);
   if (known) { // REST and live agree on ids; keep the furthest status
     if (m.status && m.status !== known.status) { applyChanges(known, { status: m.status, error: m.error }); fill(known.node, known, t); }
+    const waiting = (list) => (list || []).some((a) => a.state === 'pending');
+    if (waiting(known.attachments) && !waiting(m.attachments) && (m.attachments || []).length) { // fetched meanwhile
+      applyChanges(known, { attachments: m.attachments });
+      fill(known.node, known, t);
+    }
     return;
   }
   const stick = messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 80;

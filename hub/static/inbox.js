@@ -5,6 +5,7 @@
  *   inbox-thread.js    the open conversation: header, messages, read marks
  *   inbox-actions.js   status, snooze, assignee, team, priority and labels
  *   inbox-composer.js  reply or note, the messaging window, saved replies, typing, presence
+ *   inbox-upload.js    files in the composer (button, drop, paste), sent as multipart
  *   inbox-contact.js   search and the contact panel
  *   inbox-live.js      the realtime socket (hubsocket.js, shared with the widget) and its events
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
@@ -102,6 +103,7 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (e.key === 'Escape') {
+    if (document.querySelector('dialog[open]')) return; // the dialog closes itself
     if (!results.hidden) results.hidden = true;
     else if (!$('contact-panel').hidden) $('contact-panel').hidden = true;
     else if (!$('snooze-form').hidden) $('snooze-form').hidden = true;

@@ -1,80 +1,10 @@
 /* How one message looks in the inbox: text, attachments, comments, reactions, edits, unsends,
  * notes and the delivery status of what we sent. Everything from a message reaches the page
- * through textContent or a checked http(s) URL; nothing is ever parsed as HTML. */
+ * through textContent or a checked http(s) URL; nothing is ever parsed as HTML. Attachments are
+ * attachments.js's; their elements are kept while they do not change, so a status update
+ * neither reloads a picture nor stops a voice note that is playing. */
 import { el, clock, ms } from './common.js';
-
-const safeUrl = (url) => {
-  try {
-    const u = new URL(url, location.href);
-    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
-  } catch (e) {
-    return null;
-  }
-};
-
-function link(url, text) {
-  const href = safeUrl(url);
-  if (!href) return el('span', 'muted', text);
-  const a = el('a', null, text);
-  a.href = href;
-  a.target = '_blank';
-  a.rel = 'noopener noreferrer';
-  return a;
-}
-
-function size(bytes) {
-  if (!bytes && bytes !== 0) return '';
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
-
-function card(type, title, parts) {
-  const node = el('div', `card att-${type}`);
-  node.dataset.ib = 'attachment';
-  node.dataset.type = type;
-  node.append(el('strong', null, title), ...parts.filter(Boolean));
-  return node;
-}
-
-export function attachmentEl(a, t) {
-  const type = a.type || 'unsupported';
-  const url = safeUrl(a.url);
-  if ((type === 'image' || type === 'sticker') && url) {
-    const figure = el('figure', `att att-${type}`);
-    figure.dataset.ib = 'attachment';
-    figure.dataset.type = type;
-    const img = el('img');
-    img.src = url;
-    img.alt = a.caption || a.name || t(type);
-    img.loading = 'lazy';
-    img.referrerPolicy = 'no-referrer';
-    const anchor = link(url, '');
-    anchor.append(img);
-    figure.append(anchor);
-    if (a.caption) figure.append(el('figcaption', null, a.caption));
-    return figure;
-  }
-  if (type === 'location' && a.latitude != null && a.longitude != null) {
-    const where = `${Number(a.latitude).toFixed(5)}, ${Number(a.longitude).toFixed(5)}`;
-    const map = `https://www.openstreetmap.org/?mlat=${encodeURIComponent(a.latitude)}&mlon=${encodeURIComponent(a.longitude)}#map=16/${encodeURIComponent(a.latitude)}/${encodeURIComponent(a.longitude)}`;
-    return card(type, t('location'), [el('span', null, a.name || a.caption || where), link(map, where)]);
-  }
-  if (type === 'share' || type === 'story') {
-    return card(type, t(type), [a.caption ? el('span', null, a.caption) : null, url ? link(url, t('open-link')) : null]);
-  }
-  if (type === 'contact') {
-    return card(type, t('contact'), [el('span', null, a.name || a.caption || '')]);
-  }
-  if (type === 'video' || type === 'audio' || type === 'file') {
-    const label = a.name || t(type);
-    const extra = [a.mime_type, size(a.size)].filter(Boolean).join(' · ');
-    return card(type, t(type), [url ? link(url, label) : el('span', null, label), extra ? el('small', 'muted', extra) : null,
-      a.caption ? el('span', null, a.caption) : null]);
-  }
-  if (type !== 'unsupported' && url) return card(type, t(type), [link(url, a.name || t('open-link'))]);
-  return card('unsupported', t('unsupported'), []);
-}
+import { attachmentEl, card } from './attachments.js';
 
 /* The message element: .bubble holds the content, .meta the sender/time/status line. */
 export function messageEl(m, t) {
@@ -107,7 +37,9 @@ export function fill(node, m, t) {
     bubble.append(el('em', 'muted', t('unsent')));
   } else {
     if (m.text) bubble.append(el('div', 'text', m.text));
-    (m.attachments || []).forEach((a) => bubble.append(attachmentEl(a, t)));
+    const key = JSON.stringify(m.attachments || []);
+    if (!node.attached || node.attached.key !== key) node.attached = { key, els: (m.attachments || []).map((a) => attachmentEl(a, t)) };
+    bubble.append(...node.attached.els);
     if (!m.text && !(m.attachments || []).length) {
       const story = m.raw && (m.raw.field === 'mentions' || m.raw.media_id) ? t('story-mention') : t('unsupported');
       bubble.append(card('unsupported', story, []));
@@ -152,6 +84,7 @@ export function applyChanges(m, changes) {
   if ('text' in changes) m.text = changes.text;
   if (changes.platform_message_id) m.platform_message_id = changes.platform_message_id;
   if (changes.edited) m.edited = true;
+  if (Array.isArray(changes.attachments)) m.attachments = changes.attachments; // the whole new list
   if (changes.deleted) { m.deleted = true; m.text = null; m.attachments = []; }
   if (typeof changes.status === 'string') {
     if (changes.status === 'failed' && m.status !== 'delivered' && m.status !== 'read') {
