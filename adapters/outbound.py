@@ -113,9 +113,18 @@ class Request:
         form = sorted(self.form) if self.form is not None else None
         files = sorted(self.files) if self.files is not None else None
         return (
-            f"Request({self.method} {self.redacted_url}, json={self.json!r}, "
+            f"Request({self.method} {self.redacted_url}, json={_without_links(self.json)!r}, "
             f"form={form!r}, files={files!r}, headers={sorted(self.headers)!r})"
         )
+
+
+def _without_links(value: Any) -> Any:
+    """A JSON body with every `url` value masked: a file's link is signed (Instagram's)."""
+    if isinstance(value, dict):
+        return {k: "<redacted>" if k == "url" else _without_links(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_links(v) for v in value]
+    return value
 
 
 OutcomeKind = Literal["sent", "retry", "needs_reconnect", "failed"]

@@ -111,6 +111,8 @@ def test_a_request_with_a_file_shows_neither_its_bytes_nor_a_link() -> None:
     assert "PDF" not in repr(request) and "files=['filedata']" in repr(request)
     file = OutgoingFile("image/png", "p.png", url="https://hub.example/media/s/signed")
     assert "signed" not in repr(out(IG, file))
+    instagram = registry.adapter_for(IG).build_send(out(IG, file), PLATFORMS)
+    assert instagram.json is not None and "signed" not in repr(instagram)
 
 
 def test_files_are_not_sent_in_answer_to_a_comment() -> None:
