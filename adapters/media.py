@@ -39,3 +39,33 @@ class MediaRefusal:
 
     code: Literal["media_too_large", "media_refused_by_channel"]
     message: str
+
+
+MB = 1_000_000  # the platforms' "MB"; decimal, so a file at the limit is never refused there
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """How a platform takes files of one content type: as its `kind` (WhatsApp's message
+    type, Telegram's method, the Send API's attachment type), up to `max_bytes`."""
+
+    kind: str
+    max_bytes: int
+
+
+def refusal(title: str, taken: Taken | None, content_type: str, size: int) -> MediaRefusal | None:
+    """`refuse_media` from a platform's table: None when `taken` allows `size`."""
+    if taken is None:
+        return MediaRefusal(
+            "media_refused_by_channel", f"{title} does not take {content_type} files."
+        )
+    if size > taken.max_bytes:
+        limit = (
+            f"{taken.max_bytes / MB:g} MB"
+            if taken.max_bytes >= MB
+            else (f"{taken.max_bytes // 1000} KB")
+        )
+        return MediaRefusal(
+            "media_too_large", f"{title} takes {content_type} files of up to {limit}."
+        )
+    return None

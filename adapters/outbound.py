@@ -56,11 +56,26 @@ def base_urls(root: str | None = None) -> Platforms:
 
 
 @dataclass(frozen=True, slots=True)
+class OutgoingFile:
+    """One file of an agent's reply, as the platform takes it: its bytes (`data`), or for a
+    platform that fetches files itself (`Adapter.media_by_url`) a short-lived `url` the hub
+    serves (None: the hub has no public URL). `media_id` is set once an upload step
+    (`Adapter.build_upload`) has given the platform's id for it."""
+
+    content_type: str  # read from the bytes when the file was kept (hub.media.kinds)
+    name: str
+    data: bytes = field(default=b"", repr=False)
+    url: str | None = field(default=None, repr=False)  # holds a signature: never logged
+    media_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One text reply to send. `recipient` is the other party's platform id (IGSID, PSID,
-    wa_id, Telegram chat id or "chat:thread" for a forum topic); `reply_to` a platform
-    message id ("chat:message_id" on Telegram); `comment_id` set answers a comment, in
-    public or as a private DM (`public`). `secrets`: `access_token` (Meta) or `bot_token`."""
+    """One reply to send: text, or one `file` with `text` as its caption (which may be "").
+    `recipient` is the other party's platform id (IGSID, PSID, wa_id, Telegram chat id or
+    "chat:thread" for a forum topic); `reply_to` a platform message id ("chat:message_id" on
+    Telegram); `comment_id` set answers a comment, in public or as a private DM (`public`).
+    `secrets`: `access_token` (Meta) or `bot_token`."""
 
     kind: ChannelKind
     account_id: str
@@ -72,17 +87,20 @@ class Outgoing:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     human_agent: bool = False  # past the 24 h window: Meta's HUMAN_AGENT tag (7 days)
     reaction: str | None = None  # an emoji on the message `reply_to` names ("" removes it)
+    file: OutgoingFile | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One HTTP call to make. Exactly one of `json` / `form` is the body."""
+    """One HTTP call to make. The body is `json`, or `form`: URL-encoded alone, and
+    `multipart/form-data` with `files` (field -> (file name, bytes, content type))."""
 
     method: str
     url: str
     json: dict[str, Any] | None = None
     form: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes, str]] | None = None
 
     @property
     def redacted_url(self) -> str:
@@ -93,10 +111,20 @@ class Request:
         # Header and form values are credentials (Authorization, client_secret, code): only
         # their names are shown.
         form = sorted(self.form) if self.form is not None else None
+        files = sorted(self.files) if self.files is not None else None
         return (
-            f"Request({self.method} {self.redacted_url}, json={self.json!r}, "
-            f"form={form!r}, headers={sorted(self.headers)!r})"
+            f"Request({self.method} {self.redacted_url}, json={_without_links(self.json)!r}, "
+            f"form={form!r}, files={files!r}, headers={sorted(self.headers)!r})"
         )
+
+
+def _without_links(value: Any) -> Any:
+    """A JSON body with every `url` value masked: a file's link is signed (Instagram's)."""
+    if isinstance(value, dict):
+        return {k: "<redacted>" if k == "url" else _without_links(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_links(v) for v in value]
+    return value
 
 
 OutcomeKind = Literal["sent", "retry", "needs_reconnect", "failed"]
@@ -113,7 +141,8 @@ class Outcome:
     "http_<status>", "network" (no connection could be made: nothing left, so it is retried),
     "unknown_outcome" (no answer in time, or the connection lost after the request left: the
     platform may have the message, so it is not sent again), "bad_response", "too_long",
-    "missing_secret", "unsupported".
+    "missing_secret", "unsupported", "no_public_url"; and for files "media_too_large",
+    "media_refused_by_channel" (the platform's limits, checked before any call).
     """
 
     kind: OutcomeKind
@@ -160,6 +189,13 @@ class TooLong(Unsendable):
 
 class MissingSecret(Unsendable):
     code = "missing_secret"
+
+
+class NoPublicUrl(Unsendable):
+    """The platform fetches files from the hub (Instagram), and the hub has no public URL
+    (`HUB_PUBLIC_URL`) to give it."""
+
+    code = "no_public_url"
 
 
 def check_length(text: str, limit: int) -> None:

@@ -82,6 +82,11 @@ class Adapter(Protocol):
     def sends_reactions(self) -> bool:
         """Whether an agent's reaction on a message can be sent."""
 
+    @property
+    def media_by_url(self) -> bool:
+        """Whether the platform fetches an agent's files from a URL the hub serves (then
+        `OutgoingFile.url` is given, not its bytes)."""
+
     # Inbound
 
     def handshake(self, params: Mapping[str, str], secrets: Mapping[str, str]) -> str | None:
@@ -100,6 +105,17 @@ class Adapter(Protocol):
 
     def interpret_send(self, status: int, body: Any, headers: Mapping[str, str]) -> Outcome:
         """What the platform's answer to a send means."""
+
+    def build_upload(self, out: Outgoing, platforms: Platforms) -> Request | None:
+        """The call that gives the platform `out.file` before `build_send` names it (its
+        answer read by `interpret_upload`), or None when the send carries the file itself."""
+
+    def interpret_upload(self, status: int, body: Any, headers: Mapping[str, str]) -> str | Outcome:
+        """The platform's id for the uploaded file, or the outcome of a send that failed."""
+
+    def caption_limit(self, content_type: str) -> int:
+        """How many characters of text a file of this type carries as its caption; 0 when it
+        carries none (the text is then sent as a message of its own)."""
 
     # Connecting and disconnecting
 

@@ -18,6 +18,7 @@ from hub.channels.tokens import TokenRefresher
 from hub.hooks.service import HOOKS_GROUP, Hooks, Retrier
 from hub.media import make_media_store
 from hub.media.library import MediaLibrary
+from hub.media.links import MediaLinks
 from hub.privacy.deletions import Deletions, Sweeper
 from hub.privacy.erasure import Erasure
 from hub.privacy.retention import Retention
@@ -131,7 +132,15 @@ class Services:
 
     def sender(self, client: httpx.AsyncClient) -> Sender:
         return Sender(
-            self.bus, self.store, self.ingress, self.channels, self.platforms, self.metrics, client
+            self.bus,
+            self.store,
+            self.ingress,
+            self.channels,
+            self.platforms,
+            self.metrics,
+            client,
+            self.library,
+            MediaLinks(self.settings.secret_key, self.settings.public_url),
         )
 
     def profiler(self, client: httpx.AsyncClient) -> Profiler:

@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from adapters.outbound import Platforms, base_urls
 from schemas.message import ChannelKind
+from tests import fakesendmedia
 
 IG, FB, WA, TG = (
     ChannelKind.INSTAGRAM,
@@ -114,6 +115,7 @@ class FakePlatform:
     _slow_s: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
+    uploads: dict[str, fakesendmedia.Part] = field(default_factory=dict)  # WhatsApp media ids
 
     def base_urls(self) -> Platforms:
         return base_urls(f"http://127.0.0.1:{self.port}")
@@ -143,6 +145,7 @@ class FakePlatform:
             self.rejected.clear()
             self._scripts.clear()
             self._slow_s.clear()
+            self.uploads.clear()
 
     @property
     def app(self) -> Starlette:
@@ -160,6 +163,11 @@ class FakePlatform:
                 post(f"{ig}/messages", partial(self._dm, IG)),
                 post(f"{ig}/replies", partial(self._comment, IG)),
                 post("/telegram/bot{token}/sendMessage", self._telegram, telegram=True),
+                post(f"{graph}/media", partial(fakesendmedia.whatsapp_upload, self)),
+                *[
+                    post(f"/telegram/bot{{token}}/{m}", partial(self._tg_file, m), telegram=True)
+                    for m in fakesendmedia.TG_FIELDS
+                ],
                 post("/telegram/bot{token}/setWebhook", self._set_webhook, telegram=True),
                 post("/telegram/bot{token}/deleteWebhook", self._delete_webhook, telegram=True),
                 Route("/iglogin/oauth/access_token", self._ig_code, methods=["POST"]),
@@ -198,7 +206,11 @@ class FakePlatform:
             raw.decode(errors="replace"),
         )
         try:
-            body = self._json(request, raw)
+            if fakesendmedia.is_multipart(request):
+                self._no_query_token(request)
+                body: Any = await fakesendmedia.read_multipart(request)
+            else:
+                body = self._json(request, raw)
             received = dataclasses.replace(received, body=body)
             answer: dict[str, Any] = check(request, body)
         except Reject as exc:
@@ -217,10 +229,15 @@ class FakePlatform:
         whatsapp = any(a.kind == WA and a.account_id == node for a in self.accounts)
         if whatsapp:
             return self._whatsapp(request, body)
+        if isinstance(body, fakesendmedia.Multipart):
+            return fakesendmedia.messenger_file(self, request, body)
         return self._dm(FB, request, body)
 
     def _dm(self, kind: ChannelKind, request: Request, body: Any) -> dict[str, Any]:
         self._auth(request, self._node_account(request, kind))
+        message = body.get("message") if isinstance(body, dict) else None
+        if kind == IG and isinstance(message, dict) and "attachment" in message:
+            return fakesendmedia.instagram_file(body)
         allowed = {"recipient", "message", "messaging_type", "tag"}
         _keys(body, required={"recipient", "message"}, allowed=allowed)
         if kind == FB and body.get("messaging_type") not in MESSAGING_TYPES:
@@ -250,6 +267,8 @@ class FakePlatform:
         self._auth(request, self._node_account(request, WA))
         if isinstance(body, dict) and body.get("type") == "reaction":
             return self._whatsapp_reaction(body)
+        if isinstance(body, dict) and body.get("type") in fakesendmedia.WA_MESSAGE_TYPES:
+            return fakesendmedia.whatsapp_message(self, body)
         required = {"messaging_product", "recipient_type", "to", "type", "text"}
         _keys(body, required=required, allowed=required | {"context"})
         if body["messaging_product"] != "whatsapp":
@@ -294,6 +313,9 @@ class FakePlatform:
             "contacts": [{"input": to, "wa_id": to}],
             "messages": [{"id": f"wamid.{uuid.uuid4().hex.upper()}"}],
         }
+
+    def _tg_file(self, method: str, request: Request, body: Any) -> dict[str, Any]:
+        return fakesendmedia.telegram_file(self, method, request, body)
 
     def _telegram(self, request: Request, body: Any) -> dict[str, Any]:
         token = request.path_params["token"]
@@ -515,9 +537,12 @@ class FakePlatform:
 
     # Helpers
 
-    def _json(self, request: Request, raw: bytes) -> Any:
+    def _no_query_token(self, request: Request) -> None:
         if "access_token" in request.query_params:
             raise Reject("fake: a token in the query string ends up in logs; use the header")
+
+    def _json(self, request: Request, raw: bytes) -> Any:
+        self._no_query_token(request)
         if request.headers.get("content-type", "").split(";")[0] != "application/json":
             raise Reject("fake: the body must be JSON (content-type application/json)")
         try:

@@ -26,6 +26,7 @@ from hub.channels import routes as channels
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
 from hub.media import routes as media
+from hub.media import signed as media_links
 from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
@@ -65,6 +66,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *channels.routes,
         *conversations.routes,
         *media.routes,
+        *media_links.routes,
         *routing.routes,
         *export.routes,
         *webchat.routes,

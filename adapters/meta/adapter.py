@@ -16,7 +16,16 @@ import httpx
 
 from adapters.base import ChannelContext, ParseResult
 from adapters.media import MediaRefusal, MediaSource, NoMedia
-from adapters.meta import instagram, messenger, profiles, send, unsubscribe, webhook, whatsapp
+from adapters.meta import (
+    instagram,
+    messenger,
+    profiles,
+    send,
+    send_media,
+    unsubscribe,
+    webhook,
+    whatsapp,
+)
 from adapters.outbound import Outcome, Outgoing, Platforms, Request
 from adapters.protocol import Credentials, Given, Profile, Refused
 from schemas.message import Attachment, ChannelKind
@@ -32,6 +41,7 @@ class MetaAdapter:
     parser: Callable[[dict[str, Any], ChannelContext], ParseResult]
     fetches_profiles: bool = False
     sends_reactions: bool = False
+    media_by_url: bool = False  # Instagram fetches attachments from a URL; no uploads
     family: str = FAMILY
 
     def handshake(self, params: Mapping[str, str], secrets: Mapping[str, str]) -> str | None:
@@ -51,6 +61,15 @@ class MetaAdapter:
 
     def interpret_send(self, status: int, body: Any, headers: Mapping[str, str]) -> Outcome:
         return send.interpret(status, body, headers)
+
+    def build_upload(self, out: Outgoing, platforms: Platforms) -> Request | None:
+        return send.build_upload(out, platforms)
+
+    def interpret_upload(self, status: int, body: Any, headers: Mapping[str, str]) -> str | Outcome:
+        return send.interpret_upload(status, body, headers)
+
+    def caption_limit(self, content_type: str) -> int:
+        return send_media.caption_limit(self.kind, content_type)
 
     def credentials(self, given: Given) -> Credentials:
         """The access token, and with a channel's own app its app secret and a verify token
@@ -111,7 +130,7 @@ class MetaAdapter:
         raise NoMedia()  # TODO(media): per platform
 
     def refuse_media(self, content_type: str, size: int) -> MediaRefusal | None:
-        return None  # TODO(media): per platform
+        return send_media.refuse(self.kind, content_type, size)
 
 
 INSTAGRAM = MetaAdapter(
@@ -120,6 +139,7 @@ INSTAGRAM = MetaAdapter(
     "instagram_account_id",
     instagram.parse,
     fetches_profiles=True,
+    media_by_url=True,
 )
 MESSENGER = MetaAdapter(
     ChannelKind.MESSENGER, "Messenger", "page_id", messenger.parse, fetches_profiles=True

@@ -11,6 +11,9 @@ Endpoints, all POST with `Authorization: Bearer <access_token>` and a JSON body:
 - WhatsApp: `{graph}/{phone_number_id}/messages` `{messaging_product, recipient_type, to,
   type: text, text:{body, preview_url}}`, plus `context:{message_id}` for a reply
 
+Files (`Outgoing.file`): `adapters.meta.send_media` says what each platform takes and how;
+WhatsApp's upload is a step of its own (`build_upload`, `interpret_upload`).
+
 `reply_to` is ignored on Instagram and Messenger DMs: the platform reference documents no
 reply field for their Send API, and an unknown field risks a (#100) rejection.
 """
@@ -21,10 +24,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from adapters.meta import send_media
 from adapters.meta.whatsapp import sent_message_id
 from adapters.outbound import (
     Outcome,
     Outgoing,
+    OutgoingFile,
     Platforms,
     Request,
     Unsendable,
@@ -57,6 +62,8 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
         raise Unsendable(f"{out.kind} is not sent through the Graph API")
     if out.reaction is not None:
         return _reaction(out, platforms)
+    if out.file is not None:
+        return _file(out, out.file, platforms)
     check_length(out.text, limit)
     headers = {"Authorization": f"Bearer {secret(out, 'access_token')}"}
     base = platforms.instagram if out.kind == ChannelKind.INSTAGRAM else platforms.graph
@@ -84,6 +91,59 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
     elif out.kind == ChannelKind.MESSENGER:
         body["messaging_type"] = "RESPONSE"  # answering the person within the 24 h window
     return Request("POST", f"{base}/{_seg(out.account_id)}/messages", body, headers=headers)
+
+
+def _file(out: Outgoing, file: OutgoingFile, platforms: Platforms) -> Request:
+    """One file: WhatsApp's message naming the uploaded media, Messenger's multipart send,
+    Instagram's attachment by URL."""
+    headers = {"Authorization": f"Bearer {secret(out, 'access_token')}"}
+    if out.kind == ChannelKind.WHATSAPP:
+        body = send_media.whatsapp_message(out, file)
+        url = f"{platforms.graph}/{_seg(out.account_id)}/messages"
+        return Request("POST", url, body, headers=headers)
+    if out.kind == ChannelKind.INSTAGRAM:
+        body = send_media.instagram_body(out, file)
+        url = f"{platforms.instagram}/{_seg(out.account_id)}/messages"
+        return Request("POST", url, body, headers=headers)
+    form = send_media.messenger_form(out, file)
+    return Request(
+        "POST",
+        f"{platforms.graph}/{_seg(out.account_id)}/messages",
+        form=form,
+        files={"filedata": (file.name, file.data, file.content_type)},
+        headers=headers,
+    )
+
+
+def build_upload(out: Outgoing, platforms: Platforms) -> Request | None:
+    """WhatsApp sends a file it holds: the upload that gives its media id, made before
+    `build` (None elsewhere, and once the id is known)."""
+    file = out.file
+    if out.kind != ChannelKind.WHATSAPP or file is None or file.media_id is not None:
+        return None
+    if send_media.taken(out.kind, file.content_type) is None:
+        raise Unsendable(f"WhatsApp does not take {file.content_type} files")
+    headers = {"Authorization": f"Bearer {secret(out, 'access_token')}"}
+    return Request(
+        "POST",
+        f"{platforms.graph}/{_seg(out.account_id)}/media",
+        form=send_media.whatsapp_upload_form(file),
+        files={"file": (file.name, file.data, file.content_type)},
+        headers=headers,
+    )
+
+
+def interpret_upload(status: int, body: Any, headers: Mapping[str, str]) -> str | Outcome:
+    """The media id of an upload (`{id}`), or what went wrong, read as a send's answer."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return _error(status, error, headers)
+    media_id = body.get("id") if isinstance(body, dict) else None
+    if 200 <= status < 300:
+        if isinstance(media_id, str) and media_id:
+            return media_id
+        return Outcome.failed("WhatsApp answered the upload without a media id", "bad_response")
+    return interpret(status, body, headers)
 
 
 def _reaction(out: Outgoing, platforms: Platforms) -> Request:

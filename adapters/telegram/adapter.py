@@ -15,7 +15,7 @@ from adapters.base import ChannelContext, ParseResult
 from adapters.media import MediaRefusal, MediaSource, NoMedia
 from adapters.outbound import Outcome, Outgoing, Platforms, Request
 from adapters.protocol import Credentials, Given, Profile, Refused
-from adapters.telegram import send, updates, webhook
+from adapters.telegram import send, send_media, updates, webhook
 from schemas.message import Attachment, ChannelKind
 
 
@@ -27,6 +27,7 @@ class TelegramAdapter:
     account_field: str = "bot_id"
     fetches_profiles: bool = False  # an update names the person already
     sends_reactions: bool = False
+    media_by_url: bool = False  # files are uploaded with the message that carries them
 
     def handshake(self, params: Mapping[str, str], secrets: Mapping[str, str]) -> str | None:
         return None  # setWebhook needs no subscription check
@@ -44,6 +45,15 @@ class TelegramAdapter:
 
     def interpret_send(self, status: int, body: Any, headers: Mapping[str, str]) -> Outcome:
         return send.interpret(status, body, headers)
+
+    def build_upload(self, out: Outgoing, platforms: Platforms) -> Request | None:
+        return None  # a file goes up with its message
+
+    def interpret_upload(self, status: int, body: Any, headers: Mapping[str, str]) -> str | Outcome:
+        return send.interpret(status, body, headers)  # never asked: there is no upload
+
+    def caption_limit(self, content_type: str) -> int:
+        return send_media.CAPTION_LIMIT
 
     def credentials(self, given: Given) -> Credentials:
         """The bot token (its bot id is the account) and a generated webhook secret."""
@@ -102,7 +112,7 @@ class TelegramAdapter:
         raise NoMedia()  # TODO(media): per platform
 
     def refuse_media(self, content_type: str, size: int) -> MediaRefusal | None:
-        return None  # TODO(media): per platform
+        return send_media.refuse(content_type, size)
 
 
 TELEGRAM = TelegramAdapter()

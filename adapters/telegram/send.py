@@ -7,6 +7,10 @@
 since-deleted original does not make the whole reply fail). The token is in the path,
 as the Bot API documents; `Request.redacted_url` is the form to log.
 
+A file (`Outgoing.file`) goes with its caption to `sendPhoto`, `sendVoice`, `sendAudio`,
+`sendVideo` or `sendDocument` as multipart (`adapters.telegram.send_media`); the answer is
+the same Message, read by the same `interpret`.
+
 Message ids are per chat, so the platform id is "<chat id>:<message_id>", as inbound.
 """
 
@@ -19,6 +23,7 @@ from typing import Any
 from adapters.outbound import (
     Outcome,
     Outgoing,
+    OutgoingFile,
     Platforms,
     Request,
     Unsendable,
@@ -26,6 +31,7 @@ from adapters.outbound import (
     retry_after_header,
     secret,
 )
+from adapters.telegram import send_media
 from schemas.message import ChannelKind
 
 LIMIT = 4096  # "1-4096 characters after entities parsing"; we send no entities
@@ -39,6 +45,8 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
         raise Unsendable(f"{out.kind} is not sent through the Telegram Bot API")
     if out.comment_id is not None:
         raise Unsendable("Telegram has no comments to reply to")
+    if out.file is not None:
+        return _file(out, out.file, platforms)
     check_length(out.text, LIMIT)
     token = secret(out, "bot_token")
     chat, _, thread = out.recipient.partition(":")
@@ -52,6 +60,21 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
             "allow_sending_without_reply": True,
         }
     return Request("POST", f"{platforms.telegram}/bot{token}/sendMessage", body)
+
+
+def _file(out: Outgoing, file: OutgoingFile, platforms: Platforms) -> Request:
+    check_length(out.text, send_media.CAPTION_LIMIT)
+    token = secret(out, "bot_token")
+    chat, _, thread = out.recipient.partition(":")
+    reply_to = None
+    if out.reply_to:
+        reply_to = _number(out.reply_to.rpartition(":")[2], "reply_to message id")
+    fields = send_media.form(
+        _chat_id(chat), out.text, _number(thread, "thread id") if thread else None, reply_to
+    )
+    name, files = send_media.files(file)
+    url = f"{platforms.telegram}/bot{token}/{name}"
+    return Request("POST", url, form=fields, files=files)
 
 
 def interpret(status: int, body: Any, headers: Mapping[str, str]) -> Outcome:

@@ -67,7 +67,7 @@ async def visitor_file(request: Request) -> Response:
 async def serve(request: Request, found: Found) -> Response:
     stored, kind = found.stored, found.kind
     size = stored.size_bytes
-    file = request.path_params["file"]
+    file = request.path_params.get("file") or stored.key.rsplit("/", 1)[-1]
     headers = {
         "content-type": kind.header,
         "x-content-type-options": "nosniff",

@@ -12,6 +12,7 @@ from hub.channels import routes as channels
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
 from hub.media import routes as media
+from hub.media import signed as media_links
 from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
@@ -29,6 +30,7 @@ routes: list[ApiRoute] = [
     *routing.routes,
     *conversations.routes,
     *media.routes,
+    *media_links.routes,
     *export.routes,
     *privacy.api_routes,
     *privacy.routes,

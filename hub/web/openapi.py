@@ -32,6 +32,7 @@ ERRORS = {
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",
     404: "No such resource in this workspace (`not_found`)",
     409: "Conflicts with what exists (`conflict`)",
+    410: "The signed link has expired (`media_link_expired`)",
     413: "The body is over HUB_MAX_BODY_BYTES, or a file over HUB_MAX_MEDIA_BYTES or the "
     "channel's limit (`too_big`, `media_too_large`)",
     415: "A file's type is outside the allowlist or not taken by the channel "

@@ -8,6 +8,13 @@ honours the platform's wait. A timeout or a connection lost after the request le
 nothing: the send is failed ("unknown_outcome"), not retried. A claim found without an
 outcome means a worker died mid-call: the platform may or may not have the message, so it
 is marked failed ("interrupted") rather than sent again.
+
+A message with files goes out as one send per file, in order: the text is the first file's
+caption where the platform shows one that long (`Adapter.caption_limit`), otherwise a text
+message of its own before the files; `reply_to` goes with the first send. Every file is read
+and checked against the platform's limits before anything is sent. The message is `sent` once
+every part is, with the first part's platform id (status webhooks of any part find it); a
+part that fails stops the rest and fails the message, saying how many parts went out.
 """
 
 from __future__ import annotations
@@ -20,16 +27,25 @@ import uuid
 import httpx
 
 from adapters import registry
-from adapters.outbound import Outcome, Outgoing, Platforms
+from adapters.outbound import Outcome, Outgoing, OutgoingFile, Platforms
 from adapters.sending import send
 from adapters.window import PRIVATE_REPLY, window
 from hub.bus import Bus, Event
 from hub.channels.service import Channels
+from hub.media.library import MediaLibrary, NoSuchFile
+from hub.media.links import MediaLinks
 from hub.realtime.ingress import Ingress
 from hub.storage.store import Store
 from hub.web.metrics import Metrics
 from schemas.events import MessageChanges, MessageCreated, MessageUpdated
-from schemas.message import DeliveryError, DeliveryStatus, Direction, Message, utc_now
+from schemas.message import (
+    Attachment,
+    DeliveryError,
+    DeliveryStatus,
+    Direction,
+    Message,
+    utc_now,
+)
 
 log = logging.getLogger("hub.sender")
 
@@ -48,10 +64,13 @@ class Sender:
         platforms: Platforms,
         metrics: Metrics,
         client: httpx.AsyncClient,
+        library: MediaLibrary,
+        links: MediaLinks,
     ) -> None:
         self.bus, self.store, self.ingress, self.channels = bus, store, ingress, channels
         self.platforms, self.metrics = platforms, metrics
         self.client = client
+        self.library, self.links = library, links
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         for event in events:
@@ -89,17 +108,18 @@ class Sender:
                     ),
                 )
             return
-        outcome = await self._attempt(workspace_id, message)
+        outcome, part_ids = await self._attempt(workspace_id, message)
         self.metrics.sent(message.channel_kind, outcome.kind, outcome.code)
         await bus.remember(workspace_id, f"sent:{message_id}", outcome.kind, ttl_s=CLAIM_TTL_S)
         if outcome.kind == "sent" and outcome.platform_message_id:
-            # Status webhooks name the platform's id: let them find our message.
-            await bus.remember(
-                workspace_id,
-                f"pmid:{message.channel_id}:{outcome.platform_message_id}",
-                message_id,
-                ttl_s=CLAIM_TTL_S,
-            )
+            # Status webhooks name the platform's id (of any part): let them find our message.
+            for platform_id in part_ids or [outcome.platform_message_id]:
+                await bus.remember(
+                    workspace_id,
+                    f"pmid:{message.channel_id}:{platform_id}",
+                    message_id,
+                    ttl_s=CLAIM_TTL_S,
+                )
             await self._update(
                 workspace_id,
                 message,
@@ -158,7 +178,8 @@ class Sender:
                 conversation_id=str(data.conversation_id),
             )
 
-    async def _attempt(self, workspace_id: str, message: Message) -> Outcome:
+    async def _attempt(self, workspace_id: str, message: Message) -> tuple[Outcome, list[str]]:
+        """The message's outcome, and the platform ids of its parts when it has several."""
         outgoing = await self._outgoing(
             workspace_id,
             message.channel_id,
@@ -168,8 +189,66 @@ class Sender:
             private_reply=message.private_reply,
         )
         if isinstance(outgoing, Outcome):
-            return outgoing
-        return await self._retrying(outgoing, str(message.id))
+            return outgoing, []
+        files = [a for a in message.attachments if a.file]
+        if not files:
+            return await self._retrying(outgoing, str(message.id)), []
+        parts = await self._parts(workspace_id, message, outgoing, files)
+        if isinstance(parts, Outcome):
+            return parts, []
+        sent: list[str] = []
+        for number, part in enumerate(parts, 1):
+            outcome = await self._retrying(part, f"{message.id} ({number}/{len(parts)})")
+            if outcome.kind != "sent" or not outcome.platform_message_id:
+                if sent:
+                    reason = f"{len(sent)} of {len(parts)} parts were sent, then: {outcome.reason}"
+                    outcome = dataclasses.replace(outcome, reason=reason)
+                return outcome, []
+            sent.append(outcome.platform_message_id)
+        return Outcome.sent(sent[0]), sent
+
+    async def _parts(
+        self, workspace_id: str, message: Message, outgoing: Outgoing, files: list[Attachment]
+    ) -> list[Outgoing] | Outcome:
+        """One send per file (and the text on its own when no caption can carry it), every
+        file read and checked against the platform's limits first."""
+        adapter = registry.adapter_for(outgoing.kind)
+        workspace = uuid.UUID(workspace_id)
+        loaded: list[OutgoingFile] = []
+        for attachment in files:
+            file = attachment.file or ""
+            try:
+                if adapter.media_by_url:  # the platform fetches it: a link, not the bytes
+                    found = await self.library.find(workspace, message.conversation_id, file)
+                    content_type, size = found.kind.content_type, found.stored.size_bytes
+                    data, url = b"", self.links.url(workspace, message.conversation_id, file)
+                else:
+                    data, content_type = await self.library.read(
+                        workspace, message.conversation_id, file
+                    )
+                    size, url = len(data), None
+            except NoSuchFile:
+                return Outcome.failed("A file of the message is no longer kept.", "file_gone")
+            except Exception:  # the store is unreachable: the agent learns it, nothing is sent
+                log.warning("a file of %s could not be read", message.id, exc_info=True)
+                return Outcome.failed("A file of the message could not be read.", "storage")
+            refusal = adapter.refuse_media(content_type, size)
+            if refusal is not None:
+                return Outcome.failed(refusal.message, refusal.code)
+            loaded.append(OutgoingFile(content_type, attachment.name or file, data, url))
+        text = outgoing.text
+        fits = bool(text) and len(text) <= adapter.caption_limit(loaded[0].content_type)
+        parts = [] if fits or not text else [dataclasses.replace(outgoing)]
+        for index, one in enumerate(loaded):
+            parts.append(
+                dataclasses.replace(
+                    outgoing,
+                    text=text if fits and index == 0 else "",
+                    file=one,
+                    reply_to=outgoing.reply_to if not parts else None,
+                )
+            )
+        return parts
 
     async def _retrying(self, outgoing: Outgoing, label: str) -> Outcome:
         platforms = self.platforms
