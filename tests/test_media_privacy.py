@@ -27,7 +27,15 @@ from hub.services import Services
 from hub.settings import Settings
 from hub.web.app import create_app
 from schemas.events import MessageChanges, MessageUpdated
-from schemas.message import ChannelKind, utc_now
+from schemas.message import (
+    ChannelKind,
+    DeliveryStatus,
+    Direction,
+    Message,
+    Sender,
+    SenderType,
+    utc_now,
+)
 from tests.helpers import ORIGIN, Tenant, prepare
 from tests.servers import new_bucket, s3_environ
 from tests.test_media_api import PDF, jpeg_with_location
@@ -197,8 +205,33 @@ def test_erasing_a_contact_deletes_the_files_of_their_conversations_only(env: En
     kept = env.visitor_upload(other_token, [("mine.pdf", PDF)], "v1")
     theirs_token, _ = env.visitor(env.globex)
     theirs = env.visitor_upload(theirs_token, [("theirs.jpg", jpeg_with_location())], "v1")
-    erased = keys_of(photo, env.acme) | keys_of(reply, env.acme)
-    assert len(erased) == 3  # the photo, its thumbnail and the agent's PDF
+    # The person also wrote, with a file, in a conversation that is not theirs (as in a
+    # comment thread someone else opened): that file goes, the conversation's own stay.
+    workspace = env.acme.workspace_id
+    services = env.services
+    elsewhere = env.call(services.library.keep, workspace, uuid.UUID(stays), PDF, name="r.pdf")
+    person = uuid.UUID(photo["contact_id"])
+    aside = Message(
+        id=uuid.uuid4(),
+        workspace_id=workspace,
+        channel_id=env.acme.channel_id,
+        conversation_id=uuid.UUID(stays),
+        contact_id=person,
+        channel_kind=ChannelKind.WEBCHAT,
+        direction=Direction.IN,
+        sender=Sender(type=SenderType.CONTACT, id=str(person)),
+        text="me too",
+        attachments=[elsewhere],
+        platform_message_id=uuid.uuid4().hex,
+        client_id="aside",
+        sent_at=utc_now(),
+        status=DeliveryStatus.RECEIVED,
+    )
+    env.call(services.ingress.publish_message, aside)
+    stored_aside = env.message(env.acme, stays, "aside")
+    assert stored_aside["id"] == str(aside.id)
+    erased = keys_of(photo, env.acme) | keys_of(reply, env.acme) | keys_of(stored_aside, env.acme)
+    assert len(erased) == 4  # the photo, its thumbnail, the agent's PDF, the file aside
     survivors = keys_of(kept, env.acme) | keys_of(theirs, env.globex)
     assert erased | survivors <= env.keys()
 
@@ -208,7 +241,8 @@ def test_erasing_a_contact_deletes_the_files_of_their_conversations_only(env: En
     assert filed.status_code == 202, filed.text
     done = deletion_done(env, filed.json()["id"])
     assert done["status"] == "done"
-    assert done["counts"]["files"] == 3 and done["counts"]["conversations"] == 1
+    assert done["counts"]["files"] == 4 and done["counts"]["conversations"] == 1
+    assert done["counts"]["messages"] == 3
 
     assert env.of(env.acme, gone) == set()
     assert survivors <= env.keys()
