@@ -74,6 +74,7 @@ class Services:
             bus, store, cache_ttl_s=settings.cache_ttl_s, presence_ttl_s=settings.presence_ttl_s
         )
         metrics = Metrics()
+        library = MediaLibrary(make_media_store(settings))
         return cls(
             settings=settings,
             engine=engine,
@@ -94,13 +95,13 @@ class Services:
             members=Members(store.sessions),
             deletions=Deletions(
                 store,
-                Erasure(store.sessions, bus, ingress),
+                Erasure(store.sessions, bus, ingress, library),
                 secret_key=settings.secret_key,
                 lease_s=settings.deletion_lease_s,
             ),
             teams=Teams(store.sessions, bus),
             canned=Canned(store.sessions),
-            library=MediaLibrary(make_media_store(settings)),
+            library=library,
             metrics=metrics,
         )
 
@@ -115,7 +116,9 @@ class Services:
                     settings,
                     bus,
                     PERSIST_GROUP,
-                    Persister(self.store.sessions, bus, Router(self.ingress.presences)).handle,
+                    Persister(
+                        self.store.sessions, bus, Router(self.ingress.presences), self.library
+                    ).handle,
                 ),
                 Consumer(settings, bus, SEND_GROUP, self.sender(client).handle),
                 Consumer(settings, bus, PROFILE_GROUP, self.profiler(client).handle),
@@ -125,7 +128,13 @@ class Services:
             tasks=[
                 self.token_refresher(),
                 Sweeper(self.deletions, every_s=settings.deletion_lease_s / 2),
-                Retention(self.store, bus, self.ingress, every_s=settings.retention_sweep_s),
+                Retention(
+                    self.store,
+                    bus,
+                    self.ingress,
+                    self.library,
+                    every_s=settings.retention_sweep_s,
+                ),
                 Retrier(self.hooks(client), every_s=settings.hooks_retry_s),
             ],
         )

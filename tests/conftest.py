@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 
 from hub.settings import Settings
 
-pytest_plugins = ["tests.tiers", "tests.browserkit"]
+pytest_plugins = ["tests.tiers", "tests.servers", "tests.browserkit"]
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -1,4 +1,5 @@
-"""Real hub processes on loopback for tests: `hub demo`, `hub serve` and `hub worker`.
+"""Real hub processes on loopback for tests: `hub demo`, `hub serve` and `hub worker`; and a
+real S3-API server (moto's) for the media store on S3.
 
 Each runs as a subprocess of the current interpreter with its own environment; stop()
 terminates it and returns what it printed, for assertions and for failure messages.
@@ -6,6 +7,7 @@ terminates it and returns what it printed, for assertions and for failure messag
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,10 +15,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def free_port() -> int:
@@ -111,3 +116,55 @@ def demo(tmp_path: Path, port: int | None = None) -> HubProcess:
 def demo_seed(tmp_path: Path) -> dict[str, str]:
     seed: dict[str, str] = json.loads((tmp_path / "demo-data" / "demo.json").read_text())
     return seed
+
+
+@contextlib.contextmanager
+def s3_server(wait_s: float = 30.0) -> Iterator[str]:
+    """A real S3-API server (moto's) on loopback; yields its endpoint URL. Buckets are made
+    with `new_bucket`; any access key is accepted."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                httpx.get(endpoint + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the S3-API server did not start") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """One S3-API server for the module whose tests request it (a plugin of conftest.py)."""
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+def new_bucket(endpoint: str) -> str:
+    bucket = "media-" + uuid.uuid4().hex[:12]
+    httpx.put(f"{endpoint}/{bucket}", timeout=10).raise_for_status()
+    return bucket
+
+
+def s3_environ(endpoint: str, bucket: str, prefix: str = "hub") -> dict[str, str]:
+    """The environment that points HUB_MEDIA_URL at `bucket` on the server (generated
+    credentials, which the server takes as they are)."""
+    return {
+        "HUB_MEDIA_URL": f"s3://{bucket}/{prefix}",
+        "HUB_S3_ENDPOINT_URL": endpoint,
+        "HUB_S3_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test-" + uuid.uuid4().hex[:12],
+        "AWS_SECRET_ACCESS_KEY": "test-" + uuid.uuid4().hex,
+    }

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -22,49 +18,19 @@ from hub.media.files import FileMediaStore
 from hub.media.s3 import S3MediaStore
 from hub.media.store import media_key, workspace_prefix
 from hub.settings import Settings
-from tests.conftest import free_port, make_settings
+from tests.conftest import make_settings
+from tests.servers import new_bucket, s3_environ
 
 MAX_BYTES = 8 * 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(endpoint + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the S3-API server did not start") from None
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
 def s3_store(tmp_path: Path, endpoint: str, *, prefix: str = "hub") -> MediaStore:
-    bucket = "media-" + uuid.uuid4().hex[:12]
-    httpx.put(f"{endpoint}/{bucket}", timeout=10).raise_for_status()
     environ = {
         "HUB_SECRET_KEY": "test-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "HUB_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "HUB_DATA_DIR": str(tmp_path),
-        "HUB_MEDIA_URL": f"s3://{bucket}/{prefix}",
-        "HUB_S3_ENDPOINT_URL": endpoint,
-        "HUB_S3_REGION": "us-east-1",
         "HUB_MAX_MEDIA_BYTES": str(MAX_BYTES),
-        "AWS_ACCESS_KEY_ID": "test-" + uuid.uuid4().hex[:12],
-        "AWS_SECRET_ACCESS_KEY": "test-" + uuid.uuid4().hex,
+        **s3_environ(endpoint, new_bucket(endpoint), prefix),
     }
     return make_media_store(Settings.from_env(environ))
 

@@ -206,13 +206,21 @@ def test_the_sweep_deletes_what_is_older_than_the_retention_everywhere(env: Env)
 
     keep(env, env.tenant, DAYS)
     store, bus = env.services.store, env.services.bus
-    sweep = Retention(store, bus, env.services.ingress, every_s=60, batch_rows=2, pause_s=0)
+    sweep = Retention(
+        store, bus, env.services.ingress, env.services.library, every_s=60, batch_rows=2, pause_s=0
+    )
     now = cutoff + timedelta(days=DAYS)
     workspace = str(env.tenant.workspace_id)
 
     # Fifty days earlier, only the messages older than eighty days go: one of each person.
     early = env.call(sweep.sweep, now - timedelta(days=50))[workspace]
-    assert early.counts == {"messages": 2, "conversations": 0, "contacts": 0, "stream_entries": 0}
+    assert early.counts == {
+        "messages": 2,
+        "conversations": 0,
+        "contacts": 0,
+        "stream_entries": 0,
+        "files": 0,
+    }
     assert len(rows(env, env.tenant, "conversations")["conversations"]) == 2
 
     swept = env.call(sweep.sweep, now)
@@ -223,6 +231,7 @@ def test_the_sweep_deletes_what_is_older_than_the_retention_everywhere(env: Env)
         "conversations": 1,
         "contacts": 1,
         "stream_entries": len(old_entries),
+        "files": 0,
     }
     # Two rows a batch: messages 2 then none, conversations 1, contacts 1.
     assert done.batches == 4

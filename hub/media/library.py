@@ -235,12 +235,16 @@ class MediaLibrary:
 
     async def forget_files(
         self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, files: Iterable[str]
-    ) -> None:
-        """Delete these files of a conversation (and their thumbnails)."""
+    ) -> int:
+        """Delete these files of a conversation (and their thumbnails); how many objects
+        there were."""
+        deleted = 0
         for file in files:
             if FILE_PATTERN.fullmatch(file):
-                await self.store.delete(self._key(workspace_id, conversation_id, "f", file))
-                await self.store.delete(self._key(workspace_id, conversation_id, "t", file))
+                for part in ("f", "t"):
+                    key = self._key(workspace_id, conversation_id, part, file)
+                    deleted += await self.store.delete(key)
+        return deleted
 
 
 def files_of(attachments: Iterable[Attachment | dict[str, object]]) -> list[str]:

@@ -17,13 +17,19 @@ was in:
    send claims, platform-id lookups) is forgotten, and this process's conversation cache
    dropped (other web nodes' caches expire within HUB_CACHE_TTL_S).
 4. database: messages (their attachment references live in them), read positions,
-   labels, conversations, identities and the contact, in one transaction.
-5. announce: `contact.deleted` {"contact_id", "conversation_ids"} for agents, after the
+   labels, conversations, identities and the contact, in one transaction. The files of
+   messages deleted from a conversation that is not erased whole (the person's comment in
+   a thread opened by someone else) are noted on the target for the next step.
+5. files: the media store's objects of the erased conversations (each conversation's prefix,
+   thumbnails included) and the noted files, after the rows, so that nothing still shown
+   points at a deleted file. Deleting what is already gone is a no-op: a retried step
+   finishes what an interrupted one began.
+6. announce: `contact.deleted` {"contact_id", "conversation_ids"} for agents, after the
    rest, so that an inbox that reloads does not find the person again.
 
 A target with a `channel_id` is erased from that channel only (a disconnected channel's data,
 `hub.channels.purge`): its identity there, its conversations and messages in that channel, the
-same five steps scoped to the channel (the mark is `erased:<contact id>:<channel id>` and
+same steps scoped to the channel (the mark is `erased:<contact id>:<channel id>` and
 only holds back that channel's messages; `contact.deleted` then carries the `channel_id`,
 and the contact row goes only when nothing of the person is left).
 
@@ -45,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from hub.bus import Bus, Event, parse_id
+from hub.media.library import MediaLibrary, files_of
 from hub.realtime.ingress import Ingress
 from hub.storage.store import Sessions
 from hub.workers.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
@@ -54,8 +61,8 @@ from schemas.message import conversation_id_for
 DELIVERIES = SQLModel.metadata.tables["webhook_deliveries"]
 
 TOMBSTONE_TTL_S = 30 * 24 * 3600
-STEPS = ("mark", "stream", "keys", "database", "announce")
-COUNTS = ("contacts", "conversations", "messages", "stream_entries")
+STEPS = ("mark", "stream", "keys", "database", "files", "announce")
+COUNTS = ("contacts", "conversations", "messages", "stream_entries", "files")
 
 Counts = dict[str, int]
 
@@ -71,6 +78,7 @@ class Target:
     conversations: list[str] = field(default_factory=list)
     found: int = 0  # rows and entries erased: nothing found, nothing announced
     channel_id: str | None = None  # only what the contact has in this channel
+    files: list[str] = field(default_factory=list)  # "<conversation id>/<file>" outside them
 
     @property
     def done(self) -> bool:
@@ -85,6 +93,7 @@ class Target:
             "conversations": self.conversations,
             "found": self.found,
             "channel_id": self.channel_id,
+            "files": self.files,
         }
 
     @classmethod
@@ -97,6 +106,7 @@ class Target:
             [str(c) for c in value.get("conversations", [])],
             int(value.get("found", 0)),
             str(value["channel_id"]) if value.get("channel_id") else None,
+            [str(f) for f in value.get("files", [])],
         )
 
     @property
@@ -105,15 +115,19 @@ class Target:
 
 
 class Erasure:
-    def __init__(self, sessions: Sessions, bus: Bus, ingress: Ingress) -> None:
+    def __init__(
+        self, sessions: Sessions, bus: Bus, ingress: Ingress, library: MediaLibrary
+    ) -> None:
         self.sessions = sessions
         self.bus = bus
         self.ingress = ingress
+        self.library = library
         self._steps: dict[str, Callable[[Target, Counts], Awaitable[None]]] = {
             "mark": self._mark,
             "stream": self._stream,
             "keys": self._keys,
             "database": self._database,
+            "files": self._files,
             "announce": self._announce,
         }
 
@@ -193,6 +207,17 @@ class Erasure:
                     MESSAGES.c.conversation_id.in_(conversations),
                 ),
             )
+            # The person's messages in conversations that stay: their files go one by one.
+            strays = await s.execute(
+                sa.select(MESSAGES.c.conversation_id, MESSAGES.c.attachments).where(
+                    scope, MESSAGES.c.conversation_id.not_in(conversations)
+                )
+            )
+            noted = {
+                f"{conversation_id}/{file}"
+                for conversation_id, attachments in strays.all()
+                for file in files_of(attachments or [])
+            }
             removed = {
                 "messages": await _delete(s, sa.delete(MESSAGES).where(scope)),
                 "reads": await _delete(
@@ -241,6 +266,20 @@ class Erasure:
             counts[name] += removed[name]
         target.found += sum(removed.values())
         target.conversations = sorted(str(c) for c in conversations)
+        target.files = sorted(set(target.files) | noted)
+
+    async def _files(self, target: Target, counts: Counts) -> None:
+        workspace_id = uuid.UUID(target.workspace_id)
+        deleted = await self.library.forget(
+            workspace_id, [uuid.UUID(c) for c in target.conversations]
+        )
+        for noted in target.files:
+            conversation_id, file = noted.split("/", 1)
+            deleted += await self.library.forget_files(
+                workspace_id, uuid.UUID(conversation_id), [file]
+            )
+        counts["files"] += deleted
+        target.found += deleted
 
     async def _announce(self, target: Target, counts: Counts) -> None:
         if not target.found:

@@ -4,6 +4,11 @@ What is held: the contact row, its identity on each channel, its conversations w
 labels and agents' read positions, and every message in them (agents' private notes included,
 since they are data about the person; `raw` platform payloads too). Admins only; audited as
 `contact.exported` with ids, never the content.
+
+The files the hub stores for those messages are listed under `files`, each with an absolute
+link to the agents' route for it (`/api/conversations/{id}/media/{file}`), which answers the
+exporting admin's session or API token: a JSON document cannot hold the bytes, and the links
+stay as private as the inbox's own (a file erased since answers 404).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from starlette.responses import Response
 
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import NotFound
+from hub.media.library import agent_url
 from hub.storage.models import MessageRow
 from hub.storage.store import Store
 from hub.web.http import (
@@ -25,12 +31,13 @@ from hub.web.http import (
     authenticate,
     client_ip,
     parse_uuid,
+    public_base,
     require_admin,
     services,
 )
 from hub.web.operation import Operation, id_param, route
-from schemas.message import utc_now
-from schemas.rest.privacy import ContactExport
+from schemas.message import Attachment, utc_now
+from schemas.rest.privacy import ContactExport, ExportedFile
 
 FORMAT = "sosyocrm.contact-export.v1"
 
@@ -47,6 +54,34 @@ async def messages_of(
     )
     async with store.sessions() as s:
         return list((await s.exec(query)).all())
+
+
+def files_of_messages(base: str, messages: list[MessageRow]) -> list[ExportedFile]:
+    """The stored files among the messages' attachments, with links on the hub at `base`."""
+    found = []
+    for message in messages:
+        for raw in message.attachments or []:
+            try:
+                attachment = Attachment.model_validate(raw)
+            except ValueError:  # not one the hub could have stored a file for
+                continue
+            if attachment.file is None:
+                continue
+            url = base + agent_url(message.conversation_id, attachment.file)
+            found.append(
+                ExportedFile(
+                    message_id=message.id,
+                    conversation_id=message.conversation_id,
+                    file=attachment.file,
+                    type=str(attachment.type),
+                    name=attachment.name,
+                    mime_type=attachment.mime_type,
+                    size=attachment.size,
+                    url=url,
+                    thumbnail_url=url + "?size=thumb" if attachment.thumbnail else None,
+                )
+            )
+    return found
 
 
 async def export_contact(request: Request) -> Response:
@@ -92,6 +127,7 @@ async def export_contact(request: Request) -> Response:
             for c in conversations
         ],
         "messages": [as_json(stored_message(m)) for m in messages],
+        "files": [as_json(f) for f in files_of_messages(public_base(request), messages)],
     }
     await svc.store.audit(
         principal.workspace_id,

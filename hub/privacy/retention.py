@@ -9,10 +9,15 @@ For a workspace with a retention, the cutoff is `now - retention_days`, and a sw
    `cursor_too_old`, as for any trimmed entry.
 2. messages: deletes those sent before the cutoff, `batch_rows` at a time (by primary key,
    each batch a short transaction of its own, with a pause between batches so the live
-   path's writes are never queued behind one long delete), and forgets the bus keys kept
-   about them (send claims, platform-id lookups).
+   path's writes are never queued behind one long delete), their stored files first, and
+   forgets the bus keys kept about them (send claims, platform-id lookups).
 3. conversations: deletes those left with no message whose last activity is also before
-   the cutoff, with their labels and read positions, in batches.
+   the cutoff, with their labels and read positions, in batches, and everything of theirs
+   left in the media store (their prefix).
+
+The media store is written inside the batch's transaction, before it commits: if the store
+fails, the rows stay and the next sweep deletes the files again (a missing file is a
+no-op), so no row that goes leaves its file behind.
 4. contacts: deletes those left with no conversation and no message whose record was
    created and last updated before the cutoff (a contact whose profile changed since is
    kept until a later sweep), with their identities, in batches.
@@ -34,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.bus import Bus
+from hub.media.library import MediaLibrary, files_of
 from hub.realtime.ingress import Ingress
 from hub.storage.store import Store
 from hub.workers.periodic import Periodic
@@ -43,7 +49,7 @@ from schemas.message import utc_now
 log = logging.getLogger("hub.retention")
 
 WORKSPACES = CONTACTS.metadata.tables["workspaces"]
-COUNTS = ("messages", "conversations", "contacts", "stream_entries")
+COUNTS = ("messages", "conversations", "contacts", "stream_entries", "files")
 BATCH_ROWS = 500
 PAUSE_S = 0.05
 
@@ -66,6 +72,7 @@ class Retention(Periodic):
         store: Store,
         bus: Bus,
         ingress: Ingress,
+        library: MediaLibrary,
         *,
         every_s: float,
         batch_rows: int = BATCH_ROWS,
@@ -75,6 +82,7 @@ class Retention(Periodic):
         self.store = store
         self.bus = bus
         self.ingress = ingress
+        self.library = library
         self.batch_rows = batch_rows
         self.pause_s = pause_s
 
@@ -142,6 +150,8 @@ class Retention(Periodic):
                     MESSAGES.c.channel_id,
                     MESSAGES.c.platform_message_id,
                     MESSAGES.c.direction,
+                    MESSAGES.c.conversation_id,
+                    MESSAGES.c.attachments,
                 )
                 .where(MESSAGES.c.workspace_id == workspace_id, MESSAGES.c.sent_at < cutoff)
                 .order_by(MESSAGES.c.id)
@@ -150,6 +160,11 @@ class Retention(Periodic):
         ).all()
         if not batch:
             return 0
+        for message in batch:
+            if files := files_of(message.attachments or []):
+                swept.counts["files"] += await self.library.forget_files(
+                    workspace_id, message.conversation_id, files
+                )
         await s.execute(sa.delete(MESSAGES).where(MESSAGES.c.id.in_([m.id for m in batch])))
         keys = []
         for message in batch:
@@ -179,6 +194,14 @@ class Retention(Periodic):
         # Checked again: a message may have arrived since the select.
         result = await s.execute(
             sa.delete(CONVERSATIONS).where(CONVERSATIONS.c.id.in_(ids), emptied)
+        )
+        kept = set(
+            (
+                await s.execute(sa.select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id.in_(ids)))
+            ).scalars()
+        )
+        swept.counts["files"] += await self.library.forget(
+            workspace_id, [c for c in ids if c not in kept]
         )
         await self.bus.forget(str(workspace_id), [f"conv:{c}" for c in ids])
         self.ingress.forget(workspace_id, ids)

@@ -5,6 +5,12 @@ every write is an insert that ignores a conflict or an update guarded to move fo
 only; applying a batch twice leaves the same rows as applying it once.
 Consecutive messages of a batch are written together, a few statements for all of them
 (`_messages_created`).
+
+An unsent message loses its stored files here (`_message_updated` names them; `_apply`
+deletes them from the media store after the batch's statements, before the commit): should
+the store fail, the batch rolls back and is retried with the row still naming its files;
+should the commit fail, the retry deletes files already gone, which is a no-op. Deleted
+after the commit instead, a store failure would leave files no row names any more.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from sqlmodel import SQLModel
 
 import hub.storage.models  # noqa: F401  (registers the tables)
 from hub.bus import Event
+from hub.media.library import MediaLibrary, files_of
 from hub.reports import service as reports
 from hub.routing import service as routing
 from hub.routing.service import Router
@@ -56,18 +63,27 @@ def _dialect_insert(dialect: str) -> Any:
 
 
 async def apply(
-    sessions: Sessions, workspace_id: str, events: Sequence[Event], router: Router | None = None
+    sessions: Sessions,
+    workspace_id: str,
+    events: Sequence[Event],
+    router: Router | None = None,
+    library: MediaLibrary | None = None,
 ) -> list[dict[str, Any]]:
     """Apply a batch in one transaction; events this group does not store are skipped. With
     a router, the queue is drained after the batch's events, in the same transaction; the
     answer is the data of the `conversation.updated` events that announce what routing did
-    (`ConversationUpdated`, as JSON values)."""
+    (`ConversationUpdated`, as JSON values). With a library, the files of unsent messages
+    are deleted from it."""
     with tenancy.acting_for(workspace_id):
-        return await _apply(sessions, workspace_id, events, router)
+        return await _apply(sessions, workspace_id, events, router, library)
 
 
 async def _apply(
-    sessions: Sessions, workspace_id: str, events: Sequence[Event], router: Router | None
+    sessions: Sessions,
+    workspace_id: str,
+    events: Sequence[Event],
+    router: Router | None,
+    library: MediaLibrary | None,
 ) -> list[dict[str, Any]]:
     """Consecutive messages are written together, a few statements for the whole run (see
     `_messages_created`); any other event first flushes the messages before it, so each
@@ -84,6 +100,7 @@ async def _apply(
             else:
                 plan = None
         created: list[tuple[str, MessageCreated]] = []
+        unkept: list[tuple[uuid.UUID, list[str]]] = []  # files of unsent messages
         for event in events:
             if event.name not in _STORED:
                 continue
@@ -96,10 +113,13 @@ async def _apply(
             if isinstance(data, ContactUpdated):
                 await _contact_updated(session, workspace, data)
             elif isinstance(data, MessageUpdated):
-                await _message_updated(session, workspace, data)
+                unkept += await _message_updated(session, workspace, data)
             elif isinstance(data, ConversationUpdated):
                 await _conversation_updated(session, workspace, data, event.id)
         await _messages_created(session, created)
+        if library is not None:
+            for conversation_id, files in unkept:
+                await library.forget_files(workspace, conversation_id, files)
         if plan is None or router is None:
             return []
         announced = await router.drain(session, workspace, plan, as_of=events[-1].id)
@@ -341,10 +361,12 @@ STATUS_ORDER = {"received": 0, "pending": 1, "sent": 2, "delivered": 3, "read": 
 
 async def _message_updated(
     session: AsyncConnection, workspace_id: uuid.UUID, data: MessageUpdated
-) -> None:
+) -> list[tuple[uuid.UUID, list[str]]]:
     """A reaction, edit, unsend or delivery status, applied to the message it names. Each
     change is idempotent: a reaction replaces the same person's earlier one, statuses only
-    move forward (failed ends a send that was not yet delivered)."""
+    move forward (failed ends a send that was not yet delivered). The answer names the
+    stored files the message no longer shows: all of an unsent message's, and those of
+    attachments fetched for a message unsent meanwhile (they are not stored)."""
     where = sa.and_(
         MESSAGES.c.workspace_id == workspace_id,
         MESSAGES.c.channel_id == data.channel_id,
@@ -352,13 +374,20 @@ async def _message_updated(
     )
     row = (
         await session.execute(
-            sa.select(MESSAGES.c.reactions, MESSAGES.c.status, MESSAGES.c.deleted).where(where)
+            sa.select(
+                MESSAGES.c.reactions,
+                MESSAGES.c.status,
+                MESSAGES.c.deleted,
+                MESSAGES.c.conversation_id,
+                MESSAGES.c.attachments,
+            ).where(where)
         )
     ).first()
     if row is None:
-        return  # a message from before the channel was connected, or not ours
+        return []  # a message from before the channel was connected, or not ours
     changes = data.changes
     values: dict[str, Any] = {}
+    unkept: list[str] = []
     if (reaction := changes.reaction) is not None:
         kept = [r for r in (row.reactions or []) if r.get("by") != reaction.by]
         if reaction.action != "unreact":
@@ -374,9 +403,13 @@ async def _message_updated(
         values["edited"] = True
     if changes.attachments is not None and not row.deleted:
         values["attachments"] = [a.model_dump(exclude_none=True) for a in changes.attachments]
+    elif changes.attachments is not None:
+        unkept += files_of(changes.attachments)
     if changes.deleted:
-        # The person took the message back: keep that it existed, not what it said.
+        # The person took the message back: keep that it existed, not what it said, nor
+        # the files it showed.
         values.update(deleted=True, text=None, attachments=[])
+        unkept += files_of(row.attachments or []) + files_of(changes.attachments or [])
     status = changes.status
     if status is not None:
         current = STATUS_ORDER.get(row.status, 0)
@@ -387,6 +420,7 @@ async def _message_updated(
             values["status"] = status
     if values:
         await session.execute(sa.update(MESSAGES).where(where).values(**values))
+    return [(row.conversation_id, sorted(set(unkept)))] if unkept else []
 
 
 async def _contact_updated(

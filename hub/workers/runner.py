@@ -28,6 +28,7 @@ from typing import Protocol
 from sqlalchemy import exc as sa_exc
 
 from hub.bus import Batch, Bus, Event
+from hub.media.library import MediaLibrary
 from hub.privacy import erasure
 from hub.routing.service import Router
 from hub.settings import Settings
@@ -173,17 +174,29 @@ class Consumer:
 
 
 class Persister:
-    def __init__(self, sessions: Sessions, bus: Bus, router: Router | None = None) -> None:
+    """The persist group's handler. With the library, an unsent message's files are deleted
+    from the media store in the same batch (`hub.workers.persist`)."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        bus: Bus,
+        router: Router | None = None,
+        library: MediaLibrary | None = None,
+    ) -> None:
         self.sessions = sessions
         self.bus = bus
         self.router = router
+        self.library = library
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         # An erased person's events that a consumer read before they were purged.
         events = await erasure.unerased(self.bus, workspace_id, events)
         routed: list[dict[str, object]] = []
         try:
-            routed = await persist.apply(self.sessions, workspace_id, events, self.router)
+            routed = await persist.apply(
+                self.sessions, workspace_id, events, self.router, self.library
+            )
         except Exception as exc:
             if not unappliable(exc):
                 raise
@@ -191,7 +204,9 @@ class Persister:
             # skip (log, ack) only the ones that cannot be applied.
             for event in events:
                 try:
-                    routed += await persist.apply(self.sessions, workspace_id, [event], self.router)
+                    routed += await persist.apply(
+                        self.sessions, workspace_id, [event], self.router, self.library
+                    )
                 except Exception as one:
                     if not unappliable(one):
                         raise

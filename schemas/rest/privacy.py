@@ -13,6 +13,21 @@ from schemas.rest.base import Out, Timestamp
 Status = Literal["received", "in_progress", "done", "no_data"]
 
 
+class ExportedFile(Out):
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    file: str = Field(description="The hub's id of the stored file")
+    type: str = Field(description="image, video, audio, file or sticker")
+    name: str | None = Field(description="The file name it was sent with, if any")
+    mime_type: str | None
+    size: int | None = Field(ge=0, description="Bytes, as stored")
+    url: str = Field(
+        description="The file on the hub (absolute): answered to the workspace's members with "
+        "their session or API token, like the inbox's own links"
+    )
+    thumbnail_url: str | None = Field(description="An image's small WebP copy")
+
+
 class ContactExport(Out):
     format: str = Field(description="sosyocrm.contact-export.v1")
     exported_at: Timestamp
@@ -21,6 +36,10 @@ class ContactExport(Out):
     identities: list[dict[str, Any]] = Field(description="One per channel")
     conversations: list[dict[str, Any]] = Field(description="With labels and read positions")
     messages: list[dict[str, Any]] = Field(description="Every message, notes included")
+    files: list[ExportedFile] = Field(
+        description="Every file the hub stores for these messages, as links (images without "
+        "their metadata, as kept)"
+    )
 
 
 class DeletionAccepted(Out):
@@ -48,6 +67,9 @@ class DeletionCounts(Out):
     conversations: int = Field(ge=0)
     messages: int = Field(ge=0)
     stream_entries: int = Field(ge=0, description="Events deleted from the workspace stream")
+    files: int = Field(
+        default=0, ge=0, description="Objects deleted from the media store (files, thumbnails)"
+    )
 
 
 class Deletion(Out):
