@@ -245,6 +245,7 @@ def test_a_worker_serves_its_health_readiness_and_send_metrics(stack: Stack) -> 
         assert ready.status_code == 200 and ready.json()["checks"] == {
             "redis": "ok",
             "database": "ok",
+            "media": "ok",
         }
         scraped = httpx.get(f"{worker.base_url}/metrics")
         assert scraped.status_code == 200

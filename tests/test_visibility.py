@@ -170,6 +170,7 @@ async def eventually(probe: Any, timeout_s: float = 10) -> Any:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.postgres  # `served` asks for its database at run time
 async def test_metrics_follow_a_webhook_to_an_agent_socket_and_a_reply_out(
     served: Served,
 ) -> None:
@@ -278,6 +279,7 @@ async def test_metrics_follow_a_webhook_to_an_agent_socket_and_a_reply_out(
         assert await eventually(closed), "the closed socket is still counted"
 
 
+@pytest.mark.postgres
 async def test_metrics_answer_loopback_only_without_a_token(served: Served) -> None:
     async with httpx.AsyncClient(base_url=served.proc.base_url, timeout=10) as http:
         assert (await http.get("/metrics")).status_code == 200  # we are on 127.0.0.1
@@ -292,7 +294,8 @@ async def test_metrics_answer_loopback_only_without_a_token(served: Served) -> N
             assert refused.json()["error"]["code"] == "forbidden"
         ready = await http.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"ready": True, "checks": {"redis": "ok", "database": "ok"}}
+        every = {"redis": "ok", "database": "ok", "media": "ok"}
+        assert ready.json() == {"ready": True, "checks": every}
         assert (await http.get("/healthz")).status_code == 200  # still there
 
 
@@ -380,7 +383,8 @@ def test_on_redis_ready_and_the_stream_figures_come_from_the_groups(
 ) -> None:
     client, tenant = redis_app
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"redis": "ok", "database": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"redis": "ok", "database": "ok", "media": "ok"}
     bearer = {"authorization": f"Bearer {tenant.api_token}"}
     assert client.post("/api/channels", json=MESSENGER_CHANNEL, headers=bearer).status_code == 201
     body, headers = messenger_webhook()
@@ -415,7 +419,7 @@ def test_unreachable_redis_is_not_ready_but_the_app_serves(settings: Settings) -
         assert answer.status_code == 503
         body = answer.json()
         assert body["ready"] is False
-        assert body["checks"] == {"redis": "error", "database": "ok"}
+        assert body["checks"] == {"redis": "error", "database": "ok", "media": "ok"}
         assert body["error"]["code"] == "not_ready" and "redis" in body["error"]["message"]
         scraped = client.get("/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"})
         assert scraped.status_code == 200  # what could be read, with the bus marked down
@@ -435,7 +439,7 @@ def test_unreachable_database_is_not_ready(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as client:
         answer = client.get("/readyz")
         assert answer.status_code == 503
-        assert answer.json()["checks"] == {"redis": "ok", "database": "error"}
+        assert answer.json()["checks"] == {"redis": "ok", "database": "error", "media": "ok"}
         assert answer.json()["error"]["code"] == "not_ready"
         scraped = client.get("/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"})
         found = samples(scraped.text)
@@ -457,3 +461,15 @@ async def test_each_app_counts_in_a_registry_of_its_own(tmp_path: Path) -> None:
     finally:
         await one.close()
         await two.close()
+
+
+def test_a_media_store_that_cannot_be_written_makes_the_node_unready(settings: Settings) -> None:
+    blocker = settings.data_dir / "not-a-directory"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_bytes(b"a file where the media directory should be")
+    settings = settings.with_overrides(media_root=blocker / "media")
+    prepare(settings, "acme")
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"redis": "ok", "database": "ok", "media": "error"}

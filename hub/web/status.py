@@ -68,11 +68,14 @@ async def health(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """200 when the bus and the database answer within CHECK_TIMEOUT_S, else 503 naming
-    the failing checks; unlike /healthz (alive), a load balancer routes on this."""
+    """200 when the bus, the database and the media store answer within CHECK_TIMEOUT_S,
+    else 503 naming the failing checks; unlike /healthz (alive), a load balancer routes on
+    this."""
     svc = services(request)
-    bus, database = await asyncio.gather(_check(svc.bus.ping()), _check(_select_one(svc)))
-    checks = {"redis": bus, "database": database}
+    bus, database, media = await asyncio.gather(
+        _check(svc.bus.ping()), _check(_select_one(svc)), _check(_media(svc))
+    )
+    checks = {"redis": bus, "database": database, "media": media}
     failing = [name for name, result in checks.items() if result != "ok"]
     if not failing:
         return JSONResponse({"ready": True, "checks": checks})
@@ -85,6 +88,11 @@ async def readyz(request: Request) -> Response:
 async def _select_one(svc: Services) -> bool:
     async with svc.engine.connect() as conn:
         await conn.exec_driver_sql("SELECT 1")
+    return True
+
+
+async def _media(svc: Services) -> bool:
+    await svc.library.store.check()
     return True
 
 

@@ -21,6 +21,7 @@ Check = Literal["ok", "error", "timeout"]
 class ReadyChecks(Out):
     redis: Check = Field(description="The bus answers PING (the in-process bus always does)")
     database: Check = Field(description="The database answers SELECT 1")
+    media: Check = Field(description="The media store is writable, or its bucket answers")
 
 
 class Readiness(Out):
