@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import httpx
+
 
 @dataclass(frozen=True, slots=True)
 class MediaSource:
@@ -39,3 +41,13 @@ class MediaRefusal:
 
     code: Literal["media_too_large", "media_refused_by_channel"]
     message: str
+
+
+def raise_if_passing(response: httpx.Response) -> None:
+    """A 5xx or 429 is the platform unable to answer now: raised as httpx's error, so the
+    lookup is tried again. The message names no URL (a Telegram URL holds the token)."""
+    status = response.status_code
+    if status >= 500 or status == 429:
+        raise httpx.HTTPStatusError(
+            f"the platform answered {status}", request=response.request, response=response
+        )

@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from adapters.outbound import Platforms, base_urls
 from schemas.message import ChannelKind
+from tests.fakemedia import FakeMedia
 
 IG, FB, WA, TG = (
     ChannelKind.INSTAGRAM,
@@ -114,6 +115,10 @@ class FakePlatform:
     _slow_s: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
+    media: FakeMedia = field(init=False)  # files served per platform (tests/fakemedia.py)
+
+    def __post_init__(self) -> None:
+        self.media = FakeMedia(self)
 
     def base_urls(self) -> Platforms:
         return base_urls(f"http://127.0.0.1:{self.port}")
@@ -155,6 +160,7 @@ class FakePlatform:
         graph, ig = "/graph/{version}/{node}", "/instagram/{version}/{node}"
         return Starlette(
             routes=[
+                *self.media.routes(),
                 post(f"{graph}/messages", self._graph_messages),
                 post(f"{graph}/comments", partial(self._comment, FB)),
                 post(f"{ig}/messages", partial(self._dm, IG)),

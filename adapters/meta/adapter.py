@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 
 from adapters.base import ChannelContext, ParseResult
-from adapters.media import MediaRefusal, MediaSource, NoMedia
+from adapters.media import MediaRefusal, MediaSource
 from adapters.meta import instagram, messenger, profiles, send, unsubscribe, webhook, whatsapp
+from adapters.meta.media import locate as locate_media
 from adapters.outbound import Outcome, Outgoing, Platforms, Request
 from adapters.protocol import Credentials, Given, Profile, Refused
 from schemas.message import Attachment, ChannelKind
@@ -108,7 +109,7 @@ class MetaAdapter:
         secrets: Mapping[str, str],
         platforms: Platforms,
     ) -> MediaSource:
-        raise NoMedia()  # TODO(media): per platform
+        return await locate_media(client, self.kind, attachment, secrets, platforms)
 
     def refuse_media(self, content_type: str, size: int) -> MediaRefusal | None:
         return None  # TODO(media): per platform
