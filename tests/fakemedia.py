@@ -64,6 +64,7 @@ class FakeMedia:
     fake: FakePlatform
     files: dict[str, MediaFile] = field(default_factory=dict)
     lookups: list[str] = field(default_factory=list)  # keys asked for (WA lookup, getFile)
+    asked: list[str] = field(default_factory=list)  # keys whose download was asked for
     downloads: list[str] = field(default_factory=list)  # keys whose bytes were served
     refused: list[str] = field(default_factory=list)  # keys asked for with another's token
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(7_300_000_000_001))
@@ -92,7 +93,11 @@ class FakeMedia:
         self.files[key].failures[stage].extend(statuses)
 
     def hang(self, key: str, seconds: float) -> None:
+        """Hold the download this long (or until `release`) before answering it."""
         self.files[key].hang_s = seconds
+
+    def release(self, key: str) -> None:
+        self.files[key].hang_s = 0.0
 
     def chunked(self, key: str) -> None:
         self.files[key].chunked = True
@@ -205,8 +210,11 @@ class FakeMedia:
         return await self._serve(found)
 
     async def _serve(self, found: MediaFile) -> Response:
-        if found.hang_s:
-            await asyncio.sleep(found.hang_s)
+        self.asked.append(found.key)
+        held = asyncio.get_running_loop().time()
+        # Polled: `release` comes from the test's thread, not this loop.
+        while found.hang_s and asyncio.get_running_loop().time() - held < found.hang_s:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
         if failed := self._failed(found, "download"):
             return failed
         self.downloads.append(found.key)

@@ -43,6 +43,7 @@ class Env:
     tenant: Tenant
     accounts: dict[str, Account]
     channels: dict[str, dict[str, Any]]
+    settings: Settings
 
     @property
     def auth(self) -> dict[str, str]:
@@ -92,7 +93,7 @@ def build(settings: Settings) -> Iterator[Env]:
                 )
                 assert answer.status_code == 201, answer.text
                 channels[name] = answer.json()
-            yield Env(client, fake, tenant, accounts, channels)
+            yield Env(client, fake, tenant, accounts, channels, settings)
 
 
 @pytest.fixture
@@ -225,6 +226,14 @@ def connect(env: Env) -> Iterator[Agent]:
         ws.send_text(json.dumps({"type": "hello", "token": env.tenant.api_token}))
         assert ws.receive_json()["type"] == "welcome"
         yield Agent(env, ws)
+
+
+def wait(probe: Any, timeout_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (value := probe()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+    return value
 
 
 def fetched(env: Env, attachment: dict[str, Any]) -> Any:
@@ -468,3 +477,35 @@ def test_a_type_outside_the_allowlist_is_unavailable(env: Env, agent: Agent) -> 
         file["reason"] == "the file is application/x-msdownload, which is not a type the hub keeps"
     )
     assert stored(env, agent.created(mid))["attachments"] == [file]
+
+
+def test_the_files_of_a_person_erased_meanwhile_are_not_kept(env: Env, agent: Agent) -> None:
+    media_id = env.fake.media.whatsapp(PDF, "application/pdf", env.accounts["whatsapp"])
+    env.fake.media.hang(media_id, 30)
+    payload, wamid = whatsapp(env, "document", {"id": media_id, "filename": "mine.pdf"})
+    deliver_meta(env, payload)
+    created = agent.created(wamid)
+    wait(lambda: env.fake.media.asked == [media_id])  # the download is under way
+    answer = env.client.post(
+        "/api/deletions", json={"contact_id": created["contact_id"]}, headers=env.auth
+    )
+    assert answer.status_code == 202, answer.text
+    one = f"/api/deletions/{answer.json()['id']}"
+    wait(lambda: env.client.get(one, headers=env.auth).json()["status"] == "done")
+    worker = env.client.app.state.worker  # type: ignore[attr-defined]
+    [group] = [c for c in worker.consumers if c.group == "media"]
+    handled = group.handled  # the batch in hand is counted once it is done
+    env.fake.media.release(media_id)  # the file arrives after the person was erased
+    wait(lambda: group.handled > handled)
+    assert env.fake.media.downloads == [media_id]
+    folder = (
+        env.settings.data_dir
+        / "media"
+        / "w"
+        / str(env.tenant.workspace_id)
+        / "c"
+        / created["conversation_id"]
+    )
+    assert not [p for p in folder.rglob("*") if p.is_file()]  # kept, then deleted at once
+    with pytest.raises(AssertionError, match=r"no message\.updated"):
+        agent.event("message.updated", wamid, timeout_s=0.5)

@@ -101,14 +101,16 @@ class MediaFetcher:
     async def _message(
         self, workspace_id: str, message: Message, event_id: str, slots: asyncio.Semaphore
     ) -> None:
-        resolved = await self.channels.by_id(message.channel_id)
         adapter = registry.get(message.channel_kind)
+        if adapter is None:
+            return  # not a platform's message (the web chat's files are uploaded, not fetched)
+        resolved = await self.channels.by_id(message.channel_id)
         workspace = uuid.UUID(workspace_id)
         jobs = []
         for index, attachment in enumerate(message.attachments):
             if attachment.state != MediaState.PENDING:
                 jobs.append(_same(attachment))
-            elif resolved is None or adapter is None:
+            elif resolved is None:
                 jobs.append(_same(_unavailable(attachment, NO_CHANNEL)))
             else:
                 jobs.append(self._one(workspace, message, index, adapter, resolved.secrets, slots))
