@@ -148,19 +148,31 @@ class MediaFetcher:
         attachment = message.attachments[index]
         if attachment.size is not None and attachment.size > self.max_bytes:
             return self._link(attachment)  # the platform says so: not downloaded at all
-        try:
-            async with slots, asyncio.timeout(self.timeout_s):
-                data, source = await self._download(adapter, attachment, secrets)
-        except _TooLarge:
-            return self._link(attachment)
-        except TimeoutError:
-            return self._failed(message, attachment, SLOW)
-        except MediaGone as exc:
-            return self._failed(message, attachment, str(exc) or GONE)
-        except NoMedia:
-            return self._failed(message, attachment, NO_FILE)
-        except _Unreachable as exc:
-            return self._failed(message, attachment, str(exc))
+        async with slots:  # held until kept: at most a few files' bytes in memory at once
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    data, source = await self._download(adapter, attachment, secrets)
+            except _TooLarge:
+                return self._link(attachment)
+            except TimeoutError:
+                return self._failed(message, attachment, SLOW)
+            except MediaGone as exc:
+                return self._failed(message, attachment, str(exc) or GONE)
+            except NoMedia:
+                return self._failed(message, attachment, NO_FILE)
+            except _Unreachable as exc:
+                return self._failed(message, attachment, str(exc))
+            return await self._keep(workspace, message, index, data, source)
+
+    async def _keep(
+        self,
+        workspace: uuid.UUID,
+        message: Message,
+        index: int,
+        data: bytes,
+        source: MediaSource,
+    ) -> Attachment:
+        attachment = message.attachments[index]
         try:
             return await self.library.keep(
                 workspace,
@@ -169,7 +181,7 @@ class MediaFetcher:
                 name=attachment.name or source.name,
                 caption=attachment.caption,
                 type=attachment.type,
-                seed=derive_id("media", message.id, index),
+                seed=derive_id("media", message.id, index),  # the same file when redelivered
             )
         except kinds.UnsupportedMediaType as exc:
             return self._failed(message, attachment, _sentence(exc.message))
