@@ -115,7 +115,11 @@ class MediaFetcher:
             else:
                 jobs.append(self._one(workspace, message, index, adapter, resolved.secrets, slots))
         attachments = list(await asyncio.gather(*jobs))
-        kept = files_of(a for a in attachments if a.state == MediaState.READY)
+        kept = files_of(
+            new
+            for old, new in zip(message.attachments, attachments, strict=True)
+            if old.state == MediaState.PENDING and new.state == MediaState.READY
+        )
         if await erasure.erased_after(self.bus, workspace_id, str(message.contact_id), event_id):
             # The person was erased while their files were fetched: none of it is kept.
             await self.library.forget_files(workspace, message.conversation_id, kept)
