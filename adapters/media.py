@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import httpx
+
 
 @dataclass(frozen=True, slots=True)
 class MediaSource:
@@ -69,3 +71,13 @@ def refusal(title: str, taken: Taken | None, content_type: str, size: int) -> Me
             "media_too_large", f"{title} takes {content_type} files of up to {limit}."
         )
     return None
+
+
+def raise_if_passing(response: httpx.Response) -> None:
+    """A 5xx or 429 is the platform unable to answer now: raised as httpx's error, so the
+    lookup is tried again. The message names no URL (a Telegram URL holds the token)."""
+    status = response.status_code
+    if status >= 500 or status == 429:
+        raise httpx.HTTPStatusError(
+            f"the platform answered {status}", request=response.request, response=response
+        )

@@ -32,6 +32,7 @@ from hub.storage.store import Store
 from hub.storage.vault import Vault
 from hub.web.metrics import Metrics
 from hub.webchat.service import WebChat
+from hub.workers.media import MEDIA_GROUP, MediaFetcher
 from hub.workers.profiles import Profiler
 from hub.workers.runner import PERSIST_GROUP, PROFILE_GROUP, SEND_GROUP, Consumer, Persister, Worker
 from hub.workers.sender import Sender
@@ -107,8 +108,8 @@ class Services:
 
     def worker(self, client: httpx.AsyncClient) -> Worker:
         """The worker role on this process's bus: persist (and routing), send, profiles,
-        automation (the away auto-reply), outbound webhooks and their retries, token refresh,
-        the deletion requests' sweep and the retention sweep."""
+        inbound media, automation (the away auto-reply), outbound webhooks and their retries,
+        token refresh, the deletion requests' sweep and the retention sweep."""
         settings, bus = self.settings, self.bus
         return Worker(
             [
@@ -122,6 +123,7 @@ class Services:
                 ),
                 Consumer(settings, bus, SEND_GROUP, self.sender(client).handle),
                 Consumer(settings, bus, PROFILE_GROUP, self.profiler(client).handle),
+                Consumer(settings, bus, MEDIA_GROUP, self.media_fetcher(client).handle),
                 Consumer(settings, bus, AUTOMATION_GROUP, self.automation().handle),
                 Consumer(settings, bus, HOOKS_GROUP, self.hooks(client).handle),
             ],
@@ -154,6 +156,17 @@ class Services:
 
     def profiler(self, client: httpx.AsyncClient) -> Profiler:
         return Profiler(self.bus, self.channels, self.platforms, client)
+
+    def media_fetcher(self, client: httpx.AsyncClient) -> MediaFetcher:
+        return MediaFetcher(
+            self.bus,
+            self.channels,
+            self.library,
+            self.platforms,
+            client,
+            max_bytes=self.settings.max_media_bytes,
+            timeout_s=self.settings.media_fetch_timeout_s,
+        )
 
     def automation(self) -> Automation:
         return Automation(

@@ -95,6 +95,7 @@ class Settings:
     shutdown_grace_s: float = 10.0  # on SIGTERM: for requests and batches in hand to finish
     hooks_retry_s: float = 5.0  # how often a worker sends the outbound webhooks that are due
     hooks_timeout_s: float = 10.0  # one outbound webhook request
+    media_fetch_timeout_s: float = 60.0  # fetching one inbound file, every try included
     hooks_allow_private: bool = False  # outbound webhooks to private addresses and plain http
     hooks_backoff: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)  # s, between tries
 

@@ -40,6 +40,7 @@ from starlette.routing import Route
 from adapters.outbound import Platforms, base_urls
 from schemas.message import ChannelKind
 from tests import fakesendmedia
+from tests.fakemedia import FakeMedia
 
 IG, FB, WA, TG = (
     ChannelKind.INSTAGRAM,
@@ -116,6 +117,10 @@ class FakePlatform:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
     uploads: dict[str, fakesendmedia.Part] = field(default_factory=dict)  # WhatsApp media ids
+    media: FakeMedia = field(init=False)  # files served per platform (tests/fakemedia.py)
+
+    def __post_init__(self) -> None:
+        self.media = FakeMedia(self)
 
     def base_urls(self) -> Platforms:
         return base_urls(f"http://127.0.0.1:{self.port}")
@@ -158,6 +163,7 @@ class FakePlatform:
         graph, ig = "/graph/{version}/{node}", "/instagram/{version}/{node}"
         return Starlette(
             routes=[
+                *self.media.routes(),
                 post(f"{graph}/messages", self._graph_messages),
                 post(f"{graph}/comments", partial(self._comment, FB)),
                 post(f"{ig}/messages", partial(self._dm, IG)),

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from adapters.base import ChannelContext, ParseResult
-from adapters.media import MediaRefusal, MediaSource, NoMedia
+from adapters.media import MediaRefusal, MediaSource
 from adapters.meta import (
     instagram,
     messenger,
@@ -26,6 +26,7 @@ from adapters.meta import (
     webhook,
     whatsapp,
 )
+from adapters.meta.media import locate as locate_media
 from adapters.outbound import Outcome, Outgoing, Platforms, Request
 from adapters.protocol import Credentials, Given, Profile, Refused
 from schemas.message import Attachment, ChannelKind
@@ -127,7 +128,7 @@ class MetaAdapter:
         secrets: Mapping[str, str],
         platforms: Platforms,
     ) -> MediaSource:
-        raise NoMedia()  # TODO(media): per platform
+        return await locate_media(client, self.kind, attachment, secrets, platforms)
 
     def refuse_media(self, content_type: str, size: int) -> MediaRefusal | None:
         return send_media.refuse(self.kind, content_type, size)

@@ -26,7 +26,7 @@ from adapters.base import (
     unsupported,
     utc_from_any,
 )
-from schemas.message import Attachment, AttachmentType, DeliveryStatus, Direction
+from schemas.message import Attachment, AttachmentType, DeliveryStatus, Direction, MediaState
 
 NOBODY = Contact(platform_user_id="")  # the author is not in the payload (mentions)
 
@@ -44,6 +44,9 @@ _PLAIN = {
     "story": AttachmentType.STORY,
     "ig_story": AttachmentType.STORY,
 }
+_FILES = frozenset(
+    {AttachmentType.IMAGE, AttachmentType.VIDEO, AttachmentType.AUDIO, AttachmentType.FILE}
+)
 _MEDIA_ID_KEYS = ("ig_post_media_id", "reel_video_id", "id", "sticker_id")
 _MESSAGE_EXTRAS = ("quick_reply", "referral", "app_id", "metadata")
 
@@ -243,7 +246,11 @@ def attachment_of(item: Any) -> Attachment:
     if kind not in _PLAIN:  # fallback (a link), template, anything new
         return unsupported({"type": kind} if kind else {})
     media_id = next((i for k in _MEDIA_ID_KEYS if (i := as_id(payload.get(k)))), None)
-    return Attachment(type=_PLAIN[kind], url=url, media_id=media_id, caption=title)
+    type_ = _PLAIN[kind]
+    # A file behind a link that expires: the hub fetches it (`locate_media`). Shares and
+    # stories stay links (a story's media must not be kept).
+    state = MediaState.PENDING if url and type_ in _FILES else None
+    return Attachment(type=type_, url=url, media_id=media_id, caption=title, state=state)
 
 
 def _degrees(value: Any) -> float | None:

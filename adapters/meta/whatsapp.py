@@ -28,7 +28,7 @@ from adapters.base import (
     unsupported,
     utc_from_any,
 )
-from schemas.message import Attachment, AttachmentType, Direction
+from schemas.message import Attachment, AttachmentType, Direction, MediaState
 
 MEDIA = {
     "image": AttachmentType.IMAGE,
@@ -176,7 +176,9 @@ def _content(element: dict[str, Any]) -> tuple[str | None, list[Attachment]]:
                 media_id=as_id(body.get("id")),
                 mime_type=nonempty_text(body.get("mime_type")),
                 name=nonempty_text(body.get("filename")),
+                size=_size(body.get("file_size")),
                 caption=nonempty_text(body.get("caption")),
+                state=MediaState.PENDING,  # the hub fetches it by its id (`locate_media`)
             )
         ]
     if kind == "location":
@@ -317,6 +319,17 @@ def _float(value: Any) -> float | None:
     except (ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _size(value: Any) -> int | None:
+    """A byte count, as a number or the string the Graph API sometimes gives."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        return None
+    return size if size >= 0 else None
 
 
 def _when(value: Any) -> datetime | None:

@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 
 from adapters.base import ChannelContext, ParseResult
-from adapters.media import MediaRefusal, MediaSource, NoMedia
+from adapters.media import MediaRefusal, MediaSource
 from adapters.outbound import Outcome, Outgoing, Platforms, Request
 from adapters.protocol import Credentials, Given, Profile, Refused
 from adapters.telegram import send, send_media, updates, webhook
+from adapters.telegram.media import locate as locate_media
 from schemas.message import Attachment, ChannelKind
 
 
@@ -109,7 +110,7 @@ class TelegramAdapter:
         secrets: Mapping[str, str],
         platforms: Platforms,
     ) -> MediaSource:
-        raise NoMedia()  # TODO(media): per platform
+        return await locate_media(client, attachment, secrets, platforms)
 
     def refuse_media(self, content_type: str, size: int) -> MediaRefusal | None:
         return send_media.refuse(content_type, size)

@@ -26,7 +26,7 @@ from adapters.base import (
     unsupported,
     utc_from_s,
 )
-from schemas.message import Attachment, AttachmentType, Direction, utc_now
+from schemas.message import Attachment, AttachmentType, Direction, MediaState, utc_now
 
 MESSAGES = ("message", "channel_post", "business_message")
 EDITS = ("edited_message", "edited_channel_post", "edited_business_message")
@@ -303,6 +303,7 @@ def _file(kind: AttachmentType, value: dict[str, Any]) -> Attachment:
         mime_type=nonempty_text(value.get("mime_type")),
         name=nonempty_text(value.get("file_name")),
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+        state=MediaState.PENDING,  # the hub fetches it by its file_id (`locate_media`)
     )
 
 

@@ -3,6 +3,7 @@
 - "persist" applies tenant events to the database (`hub.workers.persist`).
 - "send" performs agents' replies on the platforms (`hub.workers.sender`).
 - "profile" fetches contacts' profiles from the platforms (`hub.workers.profiles`).
+- "media" fetches inbound files from the platforms into the media library (`hub.workers.media`).
 - "automation" answers contacts by itself: the away auto-reply (`hub.automation.worker`).
 
 Each worker is one consumer of each group; several workers share the work. A batch is

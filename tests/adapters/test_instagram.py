@@ -157,7 +157,7 @@ def test_dm_image_attachment() -> None:
         only(result),
         ctx,
         **DOC_DM,
-        attachments=[Attachment(type=AttachmentType.IMAGE, url="<CDN_LINK>")],
+        attachments=[Attachment(type=AttachmentType.IMAGE, url="<CDN_LINK>", state="pending")],
     )
 
 
@@ -168,7 +168,7 @@ def test_dm_audio_attachment() -> None:
         only(result),
         ctx,
         **DOC_DM,
-        attachments=[Attachment(type=AttachmentType.AUDIO, url="<CDN_LINK>")],
+        attachments=[Attachment(type=AttachmentType.AUDIO, url="<CDN_LINK>", state="pending")],
     )
 
 
@@ -179,7 +179,7 @@ def test_dm_video_attachment() -> None:
         only(result),
         ctx,
         **DOC_DM,
-        attachments=[Attachment(type=AttachmentType.VIDEO, url="<CDN_LINK>")],
+        attachments=[Attachment(type=AttachmentType.VIDEO, url="<CDN_LINK>", state="pending")],
     )
 
 
@@ -463,7 +463,7 @@ def test_attachment_types_and_post_share_sent_twice() -> None:
     event = element(message={"mid": "m1", "attachments": attachments})
     message = only(instagram.parse({"id": "ACCOUNT", "messaging": [event]}, context(IG))).message
     assert message.attachments == [
-        Attachment(type=AttachmentType.VIDEO, url="u1", caption="t", media_id="r"),
+        Attachment(type=AttachmentType.VIDEO, url="u1", caption="t", media_id="r", state="pending"),
         Attachment(type=AttachmentType.SHARE, url="u2", caption="c", media_id="p"),
         Attachment(type=AttachmentType.LOCATION, latitude=1.5, longitude=-2.0),
         Attachment(type=AttachmentType.UNSUPPORTED, caption="fallback"),

@@ -84,7 +84,7 @@ def test_event_image_attachment() -> None:
         **FROM_USER,
         platform_message_id="mid.$cAAE1UUyiiwthh1ZAO1bVhDxGk2N0",
         sent_at=datetime(2017, 4, 10, 4, 13, 24, 411000, UTC),
-        attachments=[Attachment(type=AttachmentType.IMAGE, url=url)],
+        attachments=[Attachment(type=AttachmentType.IMAGE, url=url, state="pending")],
     )
 
 

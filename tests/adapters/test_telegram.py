@@ -146,6 +146,7 @@ def test_bare_message_with_photo_sizes_keeps_the_largest() -> None:
     assert attachment(message) == {
         "type": "image",
         "media_id": "AgADAgAD36sxG-PX0UvQSXIn9rccdw-ACA4ABAEAAwIAA3kAAyTcBAABFgQ",
+        "state": "pending",
         "size": 75245,
     }
     assert message.raw is None
@@ -203,7 +204,11 @@ def test_update_without_update_id_is_parsed() -> None:
         contact=Contact("427770117", "first last"),
         at=datetime(2017, 7, 7, 4, 47, 9, tzinfo=UTC),
     )
-    assert attachment(message) == {"type": "image", "media_id": "112"}  # 100x100 beats 50x50
+    assert attachment(message) == {  # 100x100 beats 50x50
+        "type": "image",
+        "media_id": "112",
+        "state": "pending",
+    }
 
 
 @covers("update_doc_text_start.json")
@@ -273,6 +278,7 @@ def test_doc_document() -> None:
     assert attachment(message) == {
         "type": "file",
         "media_id": "AwADBAADbXXXXXXXXXXXGBdhD2l6_XX",
+        "state": "pending",
         "mime_type": "application/pdf",
         "name": "Testfile.pdf",
         "size": 536392,

@@ -116,6 +116,7 @@ def test_image() -> None:
     assert attachment(message) == {
         "type": "image",
         "media_id": "65463453",
+        "state": "pending",
         "mime_type": "image/jpeg",
     }
     assert message.raw is None
@@ -132,6 +133,7 @@ def test_document_forwarded_keeps_the_flag() -> None:
     assert attachment(message) == {
         "type": "file",
         "media_id": "1234567890987654321",
+        "state": "pending",
         "mime_type": "application/pdf",
         "name": "filename.pdf",
         "caption": "caption",
@@ -148,6 +150,7 @@ def test_audio_forwarded() -> None:
     assert attachment(message) == {
         "type": "audio",
         "media_id": "1234567890987654321",
+        "state": "pending",
         "mime_type": "audio/ogg; codecs=opus",
     }
     assert message.raw is not None
@@ -163,6 +166,7 @@ def test_voice_keeps_the_voice_flag() -> None:
     assert attachment(message) == {
         "type": "audio",
         "media_id": "1234567890987654321",
+        "state": "pending",
         "mime_type": "audio/ogg; codecs=opus",
     }
     assert message.raw is not None and message.raw["audio"]["voice"] is True
