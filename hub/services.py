@@ -166,6 +166,7 @@ class Services:
             client,
             max_bytes=self.settings.max_media_bytes,
             timeout_s=self.settings.media_fetch_timeout_s,
+            allow_private=self.settings.media_allow_private,
         )
 
     def automation(self) -> Automation:

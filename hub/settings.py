@@ -96,6 +96,8 @@ class Settings:
     hooks_retry_s: float = 5.0  # how often a worker sends the outbound webhooks that are due
     hooks_timeout_s: float = 10.0  # one outbound webhook request
     media_fetch_timeout_s: float = 60.0  # fetching one inbound file, every try included
+    # Media links from webhooks to private addresses and plain http (for loopback benchmarks)
+    media_allow_private: bool = False
     hooks_allow_private: bool = False  # outbound webhooks to private addresses and plain http
     hooks_backoff: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)  # s, between tries
 
@@ -187,6 +189,7 @@ class Settings:
         values["metrics_token"] = env.get("HUB_METRICS_TOKEN") or None
         values.update(_media(env))
         values["hooks_allow_private"] = reader.get("HUB_HOOKS_ALLOW_PRIVATE", _flag, default=False)
+        values["media_allow_private"] = reader.get("HUB_MEDIA_ALLOW_PRIVATE", _flag, default=False)
         if env.get("HUB_HOOKS_BACKOFF"):  # seconds between an outbound webhook's tries
             values["hooks_backoff"] = reader.get("HUB_HOOKS_BACKOFF", _seconds_list, default=None)
         for name in (

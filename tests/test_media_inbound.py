@@ -26,6 +26,7 @@ from hub.web.app import create_app
 from tests.fakeplatform import FB, IG, TG, WA, Account, FakePlatform, running_fake
 from tests.helpers import Tenant, backends, prepare
 from tests.payloads import load
+from tests.receiver import running_receiver
 from tests.test_media_api import PDF, jpeg_with_location, ogg_voice
 
 LIMIT = 200 * 1024  # HUB_MAX_MEDIA_BYTES in these tests: "larger than 0.2 MB"
@@ -382,6 +383,23 @@ def test_a_file_the_platform_no_longer_has_is_unavailable(env: Env, agent: Agent
         "state": "unavailable",
         "reason": "the platform no longer has the file (HTTP 404)",
     }
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_link_into_the_operators_network_is_not_fetched(
+    env: Env, agent: Agent, scheme: str
+) -> None:
+    # A webhook signed with a workspace's own app secret could name any link: one to a
+    # private address (here loopback, outside the platforms' configured APIs) is refused
+    # before any request, and so is plain http anywhere.
+    with running_receiver() as inside:
+        url = inside.url.replace("http", scheme, 1)  # its one route, which records each call
+        payload, mid = messaging(env, "messenger", [{"type": "file", "payload": {"url": url}}])
+        deliver_meta(env, payload)
+        [file] = agent.updated(mid)
+        assert file["state"] == "unavailable"
+        assert file["reason"] == "the link is not an https link to a public address"
+        assert inside.requests == []
 
 
 def test_a_passing_500_is_tried_again(env: Env, agent: Agent) -> None:

@@ -22,14 +22,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -52,6 +50,7 @@ from hub.storage import audit, tenancy
 from hub.storage.cache import Versioned
 from hub.storage.store import Store
 from hub.storage.vault import Vault
+from hub.web.addresses import public_address
 from hub.workers.periodic import Periodic
 from schemas.events import (
     ConversationCreated,
@@ -107,17 +106,6 @@ def check_url(url: str, allow_private: bool) -> str:
     if literal is not None and not allow_private and not literal.is_global:
         raise InvalidHookUrl("The URL's address is private; give a public one.")
     return url.strip()
-
-
-async def public_address(url: str) -> bool:
-    """Whether every address the URL's host resolves to is public (checked at each send, so
-    a name that later points inside the operator's network is refused then)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return True  # the send fails on its own, as a refused connection
-    return all(ipaddress.ip_address(info[4][0]).is_global for info in infos)
 
 
 def sign(secret: str, timestamp: int, body: str) -> str:

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -38,6 +39,7 @@ from hub.errors import TooBig
 from hub.media import images, kinds
 from hub.media.library import MediaLibrary, files_of
 from hub.privacy import erasure
+from hub.web.addresses import origin, public_address
 from schemas.events import MessageChanges, MessageCreated, MessageUpdated
 from schemas.message import Attachment, MediaState, Message, derive_id
 
@@ -51,6 +53,8 @@ SLOW = "the platform did not send the file in time"
 NO_FILE = "the platform gave no file"
 GONE = "the platform no longer has the file"
 NO_CHANNEL = "the channel is no longer connected"
+PRIVATE = "the link is not an https link to a public address"
+MAX_REDIRECTS = 3
 
 
 class _TooLarge(Exception):
@@ -74,11 +78,16 @@ class MediaFetcher:
         timeout_s: float,
         backoff_s: tuple[float, ...] = BACKOFF_S,
         concurrency: int = CONCURRENT_DOWNLOADS,
+        allow_private: bool = False,
     ) -> None:
         self.bus, self.channels, self.library = bus, channels, library
         self.platforms, self.client = platforms, client
         self.max_bytes, self.timeout_s, self.backoff_s = max_bytes, timeout_s, backoff_s
         self.concurrency = concurrency
+        self.allow_private = allow_private
+        # The platforms' own APIs, as configured: trusted wherever they are (a test's loopback).
+        apis = (platforms.graph, platforms.instagram, platforms.telegram)
+        self.trusted = {origin(url) for url in apis}
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         found: list[tuple[Message, str]] = []
@@ -214,30 +223,50 @@ class MediaFetcher:
                 await asyncio.sleep(pauses.pop(0))
 
     async def _get(self, source: MediaSource) -> bytes:
-        """The file's bytes, stopped as soon as they pass the limit."""
-        async with self.client.stream(
-            "GET",
-            source.url,
-            headers=source.headers,
-            timeout=self.timeout_s,
-            follow_redirects=True,  # a token header is dropped on a redirect to another host
-        ) as response:
-            status = response.status_code
-            if status >= 500 or status == 429:
-                raise httpx.HTTPStatusError(
-                    f"the platform answered {status}", request=response.request, response=response
-                )
-            if not 200 <= status < 300:
-                raise MediaGone(f"{GONE} (HTTP {status})")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                raise _TooLarge()
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > self.max_bytes:
+        """The file's bytes, stopped as soon as they pass the limit. Redirects are followed
+        here, a few at most, each checked like the first link; a token header goes only to
+        the origin it was given for."""
+        url, headers = source.url, source.headers
+        for _ in range(MAX_REDIRECTS + 1):
+            await self._check_link(url)
+            async with self.client.stream(
+                "GET", url, headers=headers, timeout=self.timeout_s, follow_redirects=False
+            ) as response:
+                status = response.status_code
+                if response.is_redirect and "location" in response.headers:
+                    following = str(response.url.join(response.headers["location"]))
+                    if origin(following) != origin(url):
+                        headers = {}
+                    url = following
+                    continue
+                if status >= 500 or status == 429:
+                    raise httpx.HTTPStatusError(
+                        f"the platform answered {status}",
+                        request=response.request,
+                        response=response,
+                    )
+                if not 200 <= status < 300:
+                    raise MediaGone(f"{GONE} (HTTP {status})")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.max_bytes:
                     raise _TooLarge()
-            return bytes(data)
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > self.max_bytes:
+                        raise _TooLarge()
+                return bytes(data)
+        raise MediaGone("the platform's link redirects too often")
+
+    async def _check_link(self, url: str) -> None:
+        """A link the platform's API did not give us itself (the CDN link in a webhook, or a
+        redirect) must be https to a public address: a webhook signed with a workspace's own
+        app secret could otherwise make the hub fetch from the operator's network and show
+        the answer in that workspace's inbox."""
+        if origin(url) in self.trusted or self.allow_private:
+            return
+        if urlsplit(url).scheme != "https" or not await public_address(url):
+            raise MediaGone(PRIVATE)
 
     def _link(self, attachment: Attachment) -> Attachment:
         """Too large to keep: the platform's own link stays, when the parse gave one that

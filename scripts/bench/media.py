@@ -10,7 +10,7 @@ checks the channel's token on both. Then:
 
 1. **Uploads**: `--conns` agents post replies with one file each to a web-chat conversation
    (multipart to `POST /api/conversations/{id}/messages`) for `--dur` seconds, one request in
-   flight per agent: a 1024x768 photo (about 150 KB: sniffed, re-encoded without metadata,
+   flight per agent: a 1024x768 photo (about 300 KB: sniffed, re-encoded without metadata,
    thumbnailed, stored), then a small PDF (sniffed and stored). Reports uploads/s, the answer's
    p50/p99, and `hub serve`'s CPU per upload.
 2. **WhatsApp image to hub URL**: `--images` signed WhatsApp image webhooks at `--rate` per

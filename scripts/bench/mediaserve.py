@@ -6,7 +6,7 @@
 - `GET /cdn/<name>` is an attachment URL as Messenger and Instagram send them (no token).
 
 Every path serves the same photo-like JPEG, made once at start (noise, so it does not
-compress to nothing: about 150 KB at 1024x768).
+compress to nothing: about 300 KB at 1024x768).
 """
 
 from __future__ import annotations

@@ -548,6 +548,7 @@ def main() -> int:
         hub = bench.Hub(argparse.Namespace(db="postgres"), servers, tmp)
         hub.env["HUB_META_APP_SECRET"] = secrets.token_hex(32)
         hub.env["HUB_META_VERIFY_TOKEN"] = secrets.token_urlsafe(16)
+        hub.env["HUB_MEDIA_ALLOW_PRIVATE"] = "true"  # the photos are served on loopback
         if a.source:
             hub.env["PYTHONPATH"] = str(Path(a.source).resolve())
         cwd = os.getcwd()
