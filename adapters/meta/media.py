@@ -18,6 +18,7 @@ import httpx
 
 from adapters.base import nonempty_text
 from adapters.media import MediaGone, MediaSource, NoMedia, raise_if_passing
+from adapters.meta import whatsapp
 from adapters.outbound import TIMEOUT_S, Platforms
 from schemas.message import Attachment, ChannelKind
 
@@ -58,7 +59,7 @@ def whatsapp_source(status: int, body: Any, auth: dict[str, str]) -> MediaSource
     url = nonempty_text(body.get("url"))
     if url is None or not url.startswith(("https://", "http://")):
         raise MediaGone("WhatsApp gave no link to the file")
-    return MediaSource(url, headers=auth, size=_size(body.get("file_size")))
+    return MediaSource(url, headers=auth, size=whatsapp.byte_count(body.get("file_size")))
 
 
 def _json(response: httpx.Response) -> Any:
@@ -66,14 +67,3 @@ def _json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _size(value: Any) -> int | None:
-    """`file_size` is a string in the answer (a number in some versions)."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    try:
-        size = int(value)
-    except ValueError:
-        return None
-    return size if size >= 0 else None

@@ -176,7 +176,7 @@ def _content(element: dict[str, Any]) -> tuple[str | None, list[Attachment]]:
                 media_id=as_id(body.get("id")),
                 mime_type=nonempty_text(body.get("mime_type")),
                 name=nonempty_text(body.get("filename")),
-                size=_size(body.get("file_size")),
+                size=byte_count(body.get("file_size")),
                 caption=nonempty_text(body.get("caption")),
                 state=MediaState.PENDING,  # the hub fetches it by its id (`locate_media`)
             )
@@ -321,7 +321,7 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _size(value: Any) -> int | None:
+def byte_count(value: Any) -> int | None:
     """A byte count, as a number or the string the Graph API sometimes gives."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         return None
