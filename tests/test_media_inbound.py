@@ -402,6 +402,20 @@ def test_a_link_into_the_operators_network_is_not_fetched(
         assert inside.requests == []
 
 
+def test_a_link_that_cannot_be_read_is_unavailable_and_the_group_goes_on(
+    env: Env, agent: Agent
+) -> None:
+    bad = [{"type": "file", "payload": {"url": "https://cdn.example:99999/x.pdf"}}]
+    payload, mid = messaging(env, "messenger", bad)
+    deliver_meta(env, payload)
+    [file] = agent.updated(mid)
+    assert file["state"] == "unavailable" and file["reason"]
+    url = env.fake.media.cdn(PDF, "application/pdf")
+    payload, mid = messaging(env, "messenger", [{"type": "file", "payload": {"url": url}}])
+    deliver_meta(env, payload)
+    assert agent.updated(mid)[0]["state"] == "ready"
+
+
 def test_a_passing_500_is_tried_again(env: Env, agent: Agent) -> None:
     media_id = env.fake.media.whatsapp(PDF, "application/pdf", env.accounts["whatsapp"])
     env.fake.media.fail(media_id, 500)

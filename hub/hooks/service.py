@@ -50,7 +50,7 @@ from hub.storage import audit, tenancy
 from hub.storage.cache import Versioned
 from hub.storage.store import Store
 from hub.storage.vault import Vault
-from hub.web.addresses import public_address
+from hub.web.addresses import public_address, public_ip
 from hub.workers.periodic import Periodic
 from schemas.events import (
     ConversationCreated,
@@ -103,7 +103,7 @@ def check_url(url: str, allow_private: bool) -> str:
         literal = ipaddress.ip_address(parts.hostname)
     except ValueError:
         literal = None
-    if literal is not None and not allow_private and not literal.is_global:
+    if literal is not None and not allow_private and not public_ip(str(literal)):
         raise InvalidHookUrl("The URL's address is private; give a public one.")
     return url.strip()
 

@@ -39,7 +39,7 @@ from hub.errors import TooBig
 from hub.media import images, kinds
 from hub.media.library import MediaLibrary, files_of
 from hub.privacy import erasure
-from hub.web.addresses import origin, public_address
+from hub.web.addresses import connected_to_public, origin, public_address
 from schemas.events import MessageChanges, MessageCreated, MessageUpdated
 from schemas.message import Attachment, MediaState, Message, derive_id
 
@@ -54,6 +54,8 @@ NO_FILE = "the platform gave no file"
 GONE = "the platform no longer has the file"
 NO_CHANNEL = "the channel is no longer connected"
 PRIVATE = "the link is not an https link to a public address"
+BAD_LINK = "the platform's link cannot be read"
+FAILED = "the file could not be fetched"
 MAX_REDIRECTS = 3
 
 
@@ -175,6 +177,12 @@ class MediaFetcher:
                 return self._failed(message, attachment, NO_FILE)
             except _Unreachable as exc:
                 return self._failed(message, attachment, str(exc))
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError):
+                return self._failed(message, attachment, BAD_LINK)
+            except Exception:
+                # Whatever else goes wrong with one file stays with that file: the group goes on.
+                log.exception("media of message %s: fetching failed", message.id)
+                return self._failed(message, attachment, FAILED)
             return await self._keep(workspace, message, index, data, source)
 
     async def _keep(
@@ -232,6 +240,8 @@ class MediaFetcher:
             async with self.client.stream(
                 "GET", url, headers=headers, timeout=self.timeout_s, follow_redirects=False
             ) as response:
+                if not self._trusted(url) and not connected_to_public(response.extensions):
+                    raise MediaGone(PRIVATE)  # the name led elsewhere than when it was checked
                 status = response.status_code
                 if response.is_redirect and "location" in response.headers:
                     following = str(response.url.join(response.headers["location"]))
@@ -263,10 +273,13 @@ class MediaFetcher:
         redirect) must be https to a public address: a webhook signed with a workspace's own
         app secret could otherwise make the hub fetch from the operator's network and show
         the answer in that workspace's inbox."""
-        if origin(url) in self.trusted or self.allow_private:
+        if self._trusted(url):
             return
-        if urlsplit(url).scheme != "https" or not await public_address(url):
+        if urlsplit(url).scheme != "https" or not await public_address(url, unresolved=False):
             raise MediaGone(PRIVATE)
+
+    def _trusted(self, url: str) -> bool:
+        return self.allow_private or origin(url) in self.trusted
 
     def _link(self, attachment: Attachment) -> Attachment:
         """Too large to keep: the platform's own link stays, when the parse gave one that
