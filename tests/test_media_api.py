@@ -62,9 +62,9 @@ class Env:
         self.client.cookies.clear()
         return self.client.post(
             "/api/widget/messages",
-            data={"token": token, "client_id": client_id, **fields},
+            data={"client_id": client_id, **fields},
             files=[("attachments", (name, data)) for name, data in files],
-            headers={"origin": ORIGIN},
+            headers={"origin": ORIGIN, "authorization": f"Bearer {token}"},
         )
 
     def stored(self, tenant: Tenant, conversation_id: str) -> list[dict[str, Any]]:
@@ -228,7 +228,6 @@ def test_a_file_over_the_limit_and_a_cut_upload_are_refused(env: Env) -> None:
     assert answer.status_code == 413
     boundary = "b0undary"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="token"\r\n\r\n{token}\r\n'
         f'--{boundary}\r\nContent-Disposition: form-data; name="client_id"\r\n\r\nc\r\n'
         f'--{boundary}\r\nContent-Disposition: form-data; name="attachments"; filename="a.pdf"'
         "\r\n\r\n"
@@ -236,7 +235,11 @@ def test_a_file_over_the_limit_and_a_cut_upload_are_refused(env: Env) -> None:
     cut = env.client.post(
         "/api/widget/messages",
         content=body,
-        headers={"origin": ORIGIN, "content-type": f"multipart/form-data; boundary={boundary}"},
+        headers={
+            "origin": ORIGIN,
+            "authorization": f"Bearer {token}",
+            "content-type": f"multipart/form-data; boundary={boundary}",
+        },
     )
     assert cut.status_code == 400
     assert cut.json()["error"]["code"] == "upload_incomplete"
@@ -263,3 +266,45 @@ def test_agents_session_cookie_serves_files(env: Env, settings: Settings) -> Non
     headers = session(env.client, env.acme.email, env.acme.password)
     served = env.client.get(message["attachments"][0]["url"], headers=headers)
     assert served.status_code == 200 and served.content == PDF
+
+
+def test_more_files_than_a_message_takes_is_a_bad_upload(env: Env) -> None:
+    token, _ = env.visitor(env.acme)
+    answer = env.visitor_upload(token, [(f"r{i}.pdf", PDF) for i in range(11)])
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "bad_upload"
+    assert answer.headers["access-control-allow-origin"] == ORIGIN  # the widget can read it
+
+
+def test_a_visitor_is_checked_before_its_body_is_read(env: Env) -> None:
+    env.client.cookies.clear()
+    answer = env.client.post(
+        "/api/widget/messages",
+        data={"client_id": "x"},
+        files=[("attachments", ("r.pdf", PDF))],
+        headers={"origin": ORIGIN, "authorization": "Bearer forged"},
+    )
+    assert answer.status_code == 401
+
+
+def stored_files(settings: Settings) -> list[str]:
+    root = settings.data_dir / "media"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_a_refused_upload_keeps_nothing_and_a_retry_never_replaces_a_sent_file(
+    env: Env, settings: Settings
+) -> None:
+    token, conversation_id = env.visitor(env.acme)
+    before = stored_files(settings)
+    refused = env.visitor_upload(token, [("r.pdf", PDF), ("x.html", b"<html><script>")])
+    assert refused.status_code == 415
+    assert stored_files(settings) == before  # the PDF was not kept either
+
+    assert env.visitor_upload(token, [("r.pdf", PDF)], client_id="same").status_code == 202
+    [message] = env.stored(env.acme, conversation_id)
+    url = message["attachments"][0]["url"]
+    other = PDF.replace(b"1 0 obj", b"2 0 obj")
+    again = env.visitor_upload(token, [("r.pdf", other)], client_id="same")
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert env.client.get(url, headers=env.agent(env.acme)).content == PDF

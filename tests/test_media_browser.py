@@ -521,13 +521,9 @@ def test_files_the_hub_does_not_keep_are_words_and_links_never_loaded(
     expect(visitor_links.locator("a").first).to_have_attribute("rel", "noopener noreferrer")
 
     # The pending voice note is fetched: message.updated carries the whole new list.
-    [kept] = hub.run(
-        hub.services.library.keep_all(
-            hub.tenant.workspace_id,
-            conversation_id,
-            "webchat",
-            [("voice.ogg", ogg_opus(2))],
-            seed=(tag,),
+    kept = hub.run(
+        hub.services.library.keep(
+            hub.tenant.workspace_id, conversation_id, ogg_opus(2), name="voice.ogg"
         )
     )
     fetched = [states[0], states[1], kept, states[3]]

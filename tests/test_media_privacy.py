@@ -111,9 +111,9 @@ class Env:
     ) -> dict[str, Any]:
         answer = self.client.post(
             "/api/widget/messages",
-            data={"token": token, "client_id": client_id},
+            data={"client_id": client_id},
             files=[("attachments", (name, data)) for name, data in files],
-            headers={"origin": ORIGIN},
+            headers={"origin": ORIGIN, "authorization": f"Bearer {token}"},
         )
         assert answer.status_code == 202, answer.text
         tenant, conversation_id = self.visitors[token]

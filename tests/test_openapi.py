@@ -592,14 +592,14 @@ def test_widget_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -
 
     sent = "/api/widget/messages"
     receipt = [("attachments", ("receipt.pdf", b"%PDF-1.4\n%%EOF\n"))]
-    form = {"token": visitor["token"], "client_id": "v-2"}
-    assert status("POST", sent, data=form, files=receipt, headers=origin) == 202
-    assert status("POST", sent, data=form, files=receipt, headers=origin) == 200
-    assert status("POST", sent, data=form, headers=origin) == 400
+    form, bearer = {"client_id": "v-2"}, origin | {"authorization": f"Bearer {visitor['token']}"}
+    assert status("POST", sent, data=form, files=receipt, headers=bearer) == 202
+    assert status("POST", sent, data=form, files=receipt, headers=bearer) == 200
+    assert status("POST", sent, data=form, headers=bearer) == 400
+    assert status("POST", sent, data=form, files=receipt, headers=origin) == 401
     page_with_file = eventually(lambda: [m for m in page() if m["attachments"]])
     file = page_with_file[0]["attachments"][0]["file"]
     served = "/api/widget/media/{file}"
-    bearer = origin | {"authorization": f"Bearer {visitor['token']}"}
     got = checked.call("GET", served, f"/api/widget/media/{file}", headers=bearer)
     assert got.status_code == 200 and got.content.startswith(b"%PDF")
     assert api_operations(list(webchat.routes)) <= {(p, m) for p, m, _ in checked.seen}

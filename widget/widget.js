@@ -11,7 +11,8 @@
  * sessionStorage cursor and open state. With the channel's consent setting nothing is written
  * until the visitor starts a chat (sends a message or the pre-chat form).
  * Files: the clip button or a drop on the panel uploads them (XMLHttpRequest, for its progress)
- * to /api/widget/messages; files in the conversation are fetched from /api/widget/media/{file}
+ * to /api/widget/messages (the token in the Authorization header, checked before the body is
+ * read); files in the conversation are fetched from /api/widget/media/{file}
  * with the token in the Authorization header (never in a URL) and shown from blob: URLs.
  */
 (() => {
@@ -437,10 +438,10 @@ progress{display:block;width:100%}
     outbox.set(id, { el });
     try { if (!token) await fetchToken(); } catch (e) { return fail(id, t('unavailable')); }
     const form = new FormData(), x = new XMLHttpRequest();
-    form.append('token', token);
     form.append('client_id', id);
     files.forEach((f) => form.append('attachments', f, f.name));
     x.open('POST', hub + '/api/widget/messages');
+    x.setRequestHeader('Authorization', 'Bearer ' + token);
     x.upload.onprogress = (e) => {
       if (!e.lengthComputable) return;
       bar.value = Math.round((e.loaded * 100) / e.total);

@@ -252,28 +252,39 @@ async def send_message(request: Request) -> Response:
     limit = svc.settings.max_message_chars
     if text and len(text) > limit:
         raise TooBig(f"Messages are limited to {limit} characters.")
-    attachments: list[dict[str, object]] = []
-    if files:
+    if not files:
+        message_id, published = await svc.ingress.agent_message(
+            principal,
+            conversation_id,
+            body.client_id,
+            text,
+            [],
+            body.private_reply,
+            body.reply_to,
+            body.note,
+        )
+    else:
         if body.note:
             raise BadRequest("A note holds text only.")
-        kept = await svc.library.keep_all(
+        if ref.kind == "comment":
+            raise BadRequest("Files cannot be sent in a comment thread; reply with text.")
+        async with svc.library.kept(
             ref.workspace_id,
             ref.id,
             ref.channel_kind,
             [(f.name, f.data) for f in files],
             seed=(principal.user_id, body.client_id),
-        )
-        attachments = [a.model_dump(exclude_none=True) for a in kept]
-    message_id, published = await svc.ingress.agent_message(
-        principal,
-        conversation_id,
-        body.client_id,
-        text,
-        attachments,
-        body.private_reply,
-        body.reply_to,
-        body.note,
-    )
+        ) as kept:
+            message_id, published = await svc.ingress.agent_message(
+                principal,
+                conversation_id,
+                body.client_id,
+                text,
+                [a.model_dump(exclude_none=True) for a in kept],
+                body.private_reply,
+                body.reply_to,
+                body.note,
+            )
     return answer(
         SendResult(message_id=message_id, event_id=published.id, duplicate=published.duplicate),
         200 if published.duplicate else 202,

@@ -16,9 +16,11 @@ are kept, and get a thumbnail; the type is read from the bytes (`hub.media.kinds
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from adapters import registry
@@ -133,37 +135,11 @@ class MediaLibrary:
         Raises `kinds.UnsupportedMediaType` (415) for a type outside the allowlist,
         `images.BadImage` (400) or `images.ImageTooLarge` (413) for an image that cannot be
         kept, and `MediaTooLarge` (413) over the store's limit."""
-        kind = kinds.sniff(data)
-        width = height = None
-        thumb: bytes | None = None
-        content_type = kind.content_type
-        if kind.family == "image":
-            clean, small = await asyncio.to_thread(_prepare_image, data)
-            data, content_type = clean.data, clean.content_type
-            width, height, thumb = clean.width, clean.height, small.data
-        file = file_id(content_type, seed)
-        key = self._key(workspace_id, conversation_id, "f", file)
-        await self.store.put(key, data, content_type)
-        if thumb is not None:
-            thumb_key = self._key(workspace_id, conversation_id, "t", file)
-            await self.store.put(thumb_key, thumb, "image/webp")
-        if type is None or type not in _KEEPS_TYPE:
-            type = _TYPES[kind.family]
-        return Attachment(
-            type=type,
-            url=agent_url(conversation_id, file),
-            mime_type=content_type,
-            name=clean_name(name),
-            size=len(data),
-            caption=caption,
-            file=file,
-            state=MediaState.READY,
-            width=width,
-            height=height,
-            thumbnail=True if thumb is not None else None,
-        )
+        prepared = await _prepare(data, name=name, caption=caption, type=type, seed=seed)
+        return await self._put(workspace_id, conversation_id, prepared)
 
-    async def keep_all(
+    @contextlib.asynccontextmanager
+    async def kept(
         self,
         workspace_id: uuid.UUID,
         conversation_id: uuid.UUID,
@@ -171,28 +147,47 @@ class MediaLibrary:
         files: list[tuple[str | None, bytes]],
         *,
         seed: tuple[object, ...],
-    ) -> list[Attachment]:
-        """An upload's files, kept in order once every one is known to be allowed and taken
-        by the channel (nothing is kept when one is refused). `seed` makes their ids: the
-        same upload sent again replaces the same files rather than adding copies."""
+    ) -> AsyncIterator[list[Attachment]]:
+        """An upload's files, kept in order, for the block that sends them. Every file is
+        checked (its type, the channel's limits) and its image cleaned before any is stored,
+        so a refusal stores nothing; if the block fails, the files this upload added are
+        deleted again. An id derives from `seed`, the file's place and its bytes: the same
+        upload sent again keeps the same files, and different bytes under the same
+        `client_id` can never replace what an earlier message showed."""
         adapter = registry.get(channel_kind)
-        for _, data in files:
+        prepared = []
+        for index, (name, data) in enumerate(files):
             kind = kinds.sniff(data)
             refusal = adapter.refuse_media(kind.content_type, len(data)) if adapter else None
             if refusal is not None and refusal.code == "media_too_large":
                 raise MediaTooLargeForChannel(refusal.message)
             if refusal is not None:
                 raise MediaRefusedByChannel(refusal.message)
-        return [
-            await self.keep(
-                workspace_id,
-                conversation_id,
-                data,
-                name=name,
-                seed=derive_id("upload", conversation_id, *seed, index),
-            )
-            for index, (name, data) in enumerate(files)
-        ]
+            digest = hashlib.sha256(data).hexdigest()
+            file_seed = derive_id("upload", conversation_id, *seed, index, digest)
+            prepared.append(await _prepare(data, name=name, seed=file_seed))
+        added: list[str] = []
+        try:
+            attachments = []
+            for item in prepared:
+                key = self._key(workspace_id, conversation_id, "f", item.file)
+                if await self.store.stat(key) is None:
+                    added.append(item.file)
+                attachments.append(await self._put(workspace_id, conversation_id, item))
+            yield attachments
+        except BaseException:
+            await self.forget_files(workspace_id, conversation_id, added)
+            raise
+
+    async def _put(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, item: _Prepared
+    ) -> Attachment:
+        key = self._key(workspace_id, conversation_id, "f", item.file)
+        await self.store.put(key, item.data, item.attachment.mime_type or "")
+        if item.thumb is not None:
+            thumb_key = self._key(workspace_id, conversation_id, "t", item.file)
+            await self.store.put(thumb_key, item.thumb, "image/webp")
+        return item.attachment.model_copy(update={"url": agent_url(conversation_id, item.file)})
 
     async def find(
         self,
@@ -255,6 +250,51 @@ def files_of(attachments: Iterable[Attachment | dict[str, object]]) -> list[str]
         if isinstance(file, str):
             found.append(file)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A file made ready to keep: its bytes (an image cleaned), its thumbnail, and the
+    attachment that will show it (its URL is given when it is put)."""
+
+    file: str
+    data: bytes
+    thumb: bytes | None
+    attachment: Attachment
+
+
+async def _prepare(
+    data: bytes,
+    *,
+    name: str | None = None,
+    caption: str | None = None,
+    type: AttachmentType | None = None,
+    seed: uuid.UUID | None = None,
+) -> _Prepared:
+    kind = kinds.sniff(data)
+    width = height = None
+    thumb: bytes | None = None
+    content_type = kind.content_type
+    if kind.family == "image":
+        clean, small = await asyncio.to_thread(_prepare_image, data)
+        data, content_type = clean.data, clean.content_type
+        width, height, thumb = clean.width, clean.height, small.data
+    file = file_id(content_type, seed)
+    if type is None or type not in _KEEPS_TYPE:
+        type = _TYPES[kind.family]
+    attachment = Attachment(
+        type=type,
+        mime_type=content_type,
+        name=clean_name(name),
+        size=len(data),
+        caption=caption,
+        file=file,
+        state=MediaState.READY,
+        width=width,
+        height=height,
+        thumbnail=True if thumb is not None else None,
+    )
+    return _Prepared(file, data, thumb, attachment)
 
 
 def _prepare_image(data: bytes) -> tuple[images.CleanImage, images.CleanImage]:

@@ -3,7 +3,9 @@
 Starlette parses the form (python-multipart underneath, spooling large parts to disk); this
 module bounds it and refuses what is not whole:
 
-- the body is counted as it arrives: past `max_body_bytes` the upload stops with 413;
+- the body is counted as it arrives: past what `max_files` files of `max_file_bytes` and their
+  fields can take the upload stops with 413 (HUB_MAX_BODY_BYTES, for JSON bodies, does not
+  apply);
 - each file is at most `max_file_bytes` (413 `media_too_large`), at most `max_files` of them;
 - a body that ends before its closing boundary (a client cut off, a truncated file) is 400
   `upload_incomplete`: the parser alone would silently drop the unfinished part;
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message
@@ -71,6 +74,8 @@ async def read_form(
         form = await counted.form(max_files=max_files, max_fields=32, max_part_size=MAX_FIELD_BYTES)
     except MultiPartException as exc:
         raise BadUpload(f"The multipart body could not be read: {exc.message}") from None
+    except HTTPException as exc:  # Starlette's own wrapping of a MultiPartException
+        raise BadUpload(f"The multipart body could not be read: {exc.detail}") from None
     except ClientDisconnect:
         raise UploadIncomplete() from None
     try:

@@ -80,7 +80,6 @@ class ProfileBody(Body):
 
 
 class VisitorSendForm(Body):
-    token: str = Field(min_length=1, max_length=4096, description="The visitor token")
     client_id: str = Field(min_length=1, max_length=100, description="Makes a retry idempotent")
     text: str | None = Field(default=None, max_length=100_000, description="A caption")
     attachments: list[bytes] = Field(
@@ -236,33 +235,34 @@ async def visitor_history(request: Request) -> Response:
 
 async def visitor_send(request: Request) -> Response:
     """Public: a visitor's message with files (text goes over the socket, or here as a
-    caption). The files are checked and kept like an agent's, within the same limits."""
+    caption). The token, the Origin and the visitor's rate are checked before the body is
+    read; the files are checked and kept like an agent's, within the same limits."""
     if (early := preflight(request)) is not None:
         return early
     svc = services(request)
     if not is_multipart(request):
         raise BadRequest("Send the files as multipart/form-data.")
+    claims = await visitor_from_header(request)
+    await svc.ingress.limit_visitor(claims, svc.settings.visitor_messages_per_minute)
     body, files = await read_form(
         request, VisitorSendForm, max_files=MAX_FILES, max_file_bytes=svc.settings.max_media_bytes
     )
-    claims = await _visitor(request, body.token)
     text = body.text.strip() if body.text else None
     if not files:
         raise BadRequest("Send at least one file in `attachments`; text alone goes by socket.")
     if text and len(text) > svc.settings.max_message_chars:
         raise TooBig(f"Messages are limited to {svc.settings.max_message_chars} characters.")
-    await svc.ingress.limit_visitor(claims, svc.settings.visitor_messages_per_minute)
     conversation = svc.ingress.visitor_conversation(claims)
-    kept = await svc.library.keep_all(
+    async with svc.library.kept(
         claims.workspace_id,
         conversation.id,
         conversation.channel_kind,
         [(f.name, f.data) for f in files],
         seed=(claims.visitor_id, body.client_id),
-    )
-    message_id, published = await svc.ingress.visitor_message(
-        claims, body.client_id, text, [a.model_dump(exclude_none=True) for a in kept]
-    )
+    ) as kept:
+        message_id, published = await svc.ingress.visitor_message(
+            claims, body.client_id, text, [a.model_dump(exclude_none=True) for a in kept]
+        )
     result = VisitorSent(
         message_id=message_id, event_id=published.id, duplicate=published.duplicate
     )
@@ -360,7 +360,9 @@ routes = [
             (400, 401, 403, 413, 415, 429),
             form=VisitorSendForm,
             auth=False,
-            description="Public, as `multipart/form-data` with the visitor token in the form."
+            description="Public, as `multipart/form-data`, with the visitor token in "
+            "`Authorization: Bearer` (checked, with the Origin and the visitor's rate, before the "
+            "body is read)."
             + _ORIGIN
             + " Up to 10 files in `attachments`, each typed from its bytes (415 outside the "
             "allowlist) and within the hub's size limit (413); images are kept without their "
