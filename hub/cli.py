@@ -27,8 +27,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     import httpx
 
-    from hub.services import Services
+    from hub.services import WORKER_GROUPS, Services
+    from hub.workers.runner import group_names, select_groups
 
+    # Named groups are checked first: a typo is the same mistake on every machine.
+    groups = select_groups(WORKER_GROUPS, group_names(args.groups), group_names(args.without) or ())
     settings = Settings.from_env()
     if settings.redis_url is None:
         raise SettingsError(
@@ -40,14 +43,16 @@ def cmd_worker(args: argparse.Namespace) -> None:
         services = Services.build(settings)
         await services.bus.start()
         async with httpx.AsyncClient(timeout=10) as client:
-            worker = services.worker(client)
+            worker = services.worker(client, groups)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             await worker.start()
             serving.settle_gc()
-            logging.getLogger("hub.worker").info("worker %s started", worker.name)
+            logging.getLogger("hub.worker").info(
+                "worker %s started (groups: %s)", worker.name, ",".join(groups)
+            )
             endpoints = None
             if args.port:
                 endpoints = serving.worker_endpoints(services, args.host, args.port)
@@ -207,6 +212,20 @@ def main(argv: list[str] | None = None) -> None:
         default=options.worker_port,
         help="serve /healthz, /readyz and /metrics on this port (HUB_WORKER_PORT; none if unset)",
     )
+    chosen = worker.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--groups",
+        default=None,
+        metavar="A,B",
+        help="run only these consumer groups (HUB_WORKER_GROUPS); the periodic sweeps run "
+        "where persist runs",
+    )
+    chosen.add_argument(
+        "--without",
+        default=None,
+        metavar="A,B",
+        help="run every consumer group but these (HUB_WORKER_WITHOUT)",
+    )
     worker.set_defaults(run=cmd_worker)
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
     admin = sub.add_parser("create-admin", help="create a workspace and its admin")
@@ -233,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
         "verify", help="check the audit log's hash chain; exit 1 naming the first broken row"
     ).set_defaults(run=cmd_audit_verify)
     args = parser.parse_args(argv)
+    if args.command == "worker" and args.groups is None and args.without is None:
+        args.groups, args.without = options.worker_groups, options.worker_without
     fmt = options.log_format or ("json" if args.command in ("serve", "worker") else "text")
     try:
         logs.configure(fmt)

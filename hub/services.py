@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -34,8 +35,27 @@ from hub.web.metrics import Metrics
 from hub.webchat.service import WebChat
 from hub.workers.media import MEDIA_GROUP, MediaFetcher
 from hub.workers.profiles import Profiler
-from hub.workers.runner import PERSIST_GROUP, PROFILE_GROUP, SEND_GROUP, Consumer, Persister, Worker
+from hub.workers.runner import (
+    PERSIST_GROUP,
+    PROFILE_GROUP,
+    SEND_GROUP,
+    Consumer,
+    Handler,
+    Persister,
+    Task,
+    Worker,
+)
 from hub.workers.sender import Sender
+
+# Every consumer group of the worker role, in the order a worker starts them.
+WORKER_GROUPS = (
+    PERSIST_GROUP,
+    SEND_GROUP,
+    PROFILE_GROUP,
+    MEDIA_GROUP,
+    AUTOMATION_GROUP,
+    HOOKS_GROUP,
+)
 
 
 @dataclass
@@ -106,28 +126,28 @@ class Services:
             metrics=metrics,
         )
 
-    def worker(self, client: httpx.AsyncClient) -> Worker:
+    def worker(self, client: httpx.AsyncClient, groups: Sequence[str] = WORKER_GROUPS) -> Worker:
         """The worker role on this process's bus: persist (and routing), send, profiles,
         inbound media, automation (the away auto-reply), outbound webhooks and their retries,
-        token refresh, the deletion requests' sweep and the retention sweep."""
+        token refresh, the deletion requests' sweep and the retention sweep. With `groups`
+        (`hub.workers.runner.select_groups`) only those consumer groups; the periodic tasks
+        come with "persist"."""
         settings, bus = self.settings, self.bus
-        return Worker(
-            [
-                Consumer(
-                    settings,
-                    bus,
-                    PERSIST_GROUP,
-                    Persister(
-                        self.store.sessions, bus, Router(self.ingress.presences), self.library
-                    ).handle,
-                ),
-                Consumer(settings, bus, SEND_GROUP, self.sender(client).handle),
-                Consumer(settings, bus, PROFILE_GROUP, self.profiler(client).handle),
-                Consumer(settings, bus, MEDIA_GROUP, self.media_fetcher(client).handle),
-                Consumer(settings, bus, AUTOMATION_GROUP, self.automation().handle),
-                Consumer(settings, bus, HOOKS_GROUP, self.hooks(client).handle),
-            ],
-            tasks=[
+        handlers: dict[str, Callable[[], Handler]] = {
+            PERSIST_GROUP: lambda: (
+                Persister(
+                    self.store.sessions, bus, Router(self.ingress.presences), self.library
+                ).handle
+            ),
+            SEND_GROUP: lambda: self.sender(client).handle,
+            PROFILE_GROUP: lambda: self.profiler(client).handle,
+            MEDIA_GROUP: lambda: self.media_fetcher(client).handle,
+            AUTOMATION_GROUP: lambda: self.automation().handle,
+            HOOKS_GROUP: lambda: self.hooks(client).handle,
+        }
+        tasks: list[Task] = []
+        if PERSIST_GROUP in groups:
+            tasks = [
                 self.token_refresher(),
                 Sweeper(self.deletions, every_s=settings.deletion_lease_s / 2),
                 Retention(
@@ -138,8 +158,9 @@ class Services:
                     every_s=settings.retention_sweep_s,
                 ),
                 Retrier(self.hooks(client), every_s=settings.hooks_retry_s),
-            ],
-        )
+            ]
+        consumers = [Consumer(settings, bus, g, handlers[g]()) for g in groups]
+        return Worker(consumers, tasks=tasks)
 
     def sender(self, client: httpx.AsyncClient) -> Sender:
         return Sender(

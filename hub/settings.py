@@ -259,18 +259,30 @@ for _name, _default in Settings.__dataclass_fields__.items():
 @dataclass(frozen=True, slots=True)
 class ProcessOptions:
     """What the `hub` command reads before it builds `Settings`: the log format (it logs the
-    settings' own errors) and the worker's health port (the default of `--port`)."""
+    settings' own errors), the worker's health port (the default of `--port`) and the worker's
+    consumer groups (the defaults of `--groups` and `--without`, comma-separated names)."""
 
     log_format: str | None = None
     worker_port: int | None = None
+    worker_groups: str | None = None
+    worker_without: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessOptions:
         env = os.environ if environ is None else environ
         reader = _Reader(env)
+        groups = env.get("HUB_WORKER_GROUPS") or None
+        without = env.get("HUB_WORKER_WITHOUT") or None
+        if groups and without:
+            raise SettingsError(
+                "Environment variables HUB_WORKER_GROUPS and HUB_WORKER_WITHOUT exclude each "
+                "other; set one of them."
+            )
         return cls(
             log_format=env.get("HUB_LOG_FORMAT") or None,
             worker_port=reader.get("HUB_WORKER_PORT", _positive_int, default=None),
+            worker_groups=groups,
+            worker_without=without,
         )
 
 

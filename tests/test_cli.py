@@ -12,6 +12,8 @@ from cryptography.fernet import Fernet
 
 from tests.servers import base_env, demo, demo_seed
 
+ALL_GROUPS = ("persist", "send", "profile", "media", "automation", "hooks")
+
 
 def hub(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -114,3 +116,16 @@ def test_migrate_and_create_admin(tmp_path: Path) -> None:
     )
     assert again.returncode != 0 and "already exists" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_worker_refuses_an_unknown_group_naming_the_groups(tmp_path: Path) -> None:
+    env = base_env(HUB_DATA_DIR=str(tmp_path))  # refused before the settings are read
+    result = hub("worker", "--groups", "media,photos", env=env)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "hub: Unknown worker group 'photos'; the groups are persist, send, profile, media, "
+        "automation, hooks.\n"
+    )
+    from_env = hub("worker", env=env | {"HUB_WORKER_WITHOUT": "persist,sned"})
+    assert from_env.returncode == 2 and "Unknown worker group 'sned'" in from_env.stderr
+    assert hub("worker", "--without", ",".join(ALL_GROUPS), env=env).returncode == 2

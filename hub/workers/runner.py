@@ -6,7 +6,12 @@
 - "media" fetches inbound files from the platforms into the media library (`hub.workers.media`).
 - "automation" answers contacts by itself: the away auto-reply (`hub.automation.worker`).
 
-Each worker is one consumer of each group; several workers share the work. A batch is
+Each worker is one consumer of each group it runs; several workers share the work. A worker
+runs every group unless told otherwise (`hub worker --groups media`, `--without media`;
+`select_groups`), so fetching and re-encoding photos can get processes of its own and never
+take the event loop from persistence. The periodic tasks (sweeps, retries, token refresh) run
+in the workers that run "persist": every deployment has one, and none runs them twice over
+for having been split. A batch is
 acked only after its handler finished. Entries another consumer left pending for
 `claim_idle_ms` (it crashed) are claimed and handled here. If a handler fails (the
 database is away, say), nothing is acked and the batch is retried with backoff; live
@@ -32,7 +37,7 @@ from hub.bus import Batch, Bus, Event
 from hub.media.library import MediaLibrary
 from hub.privacy import erasure
 from hub.routing.service import Router
-from hub.settings import Settings
+from hub.settings import Settings, SettingsError
 from hub.storage.store import Sessions
 from hub.workers import persist
 from schemas.events import ConversationUpdated
@@ -235,6 +240,30 @@ def unappliable(exc: BaseException) -> bool:
     return False
 
 
+def select_groups(
+    known: Sequence[str], only: Sequence[str] | None = None, without: Sequence[str] = ()
+) -> list[str]:
+    """The groups a worker runs, in `known`'s order: `only` these (all when None), less
+    `without`. A name that is not a group, or a choice that leaves none, is refused."""
+    unknown = sorted({*(only or ()), *without} - set(known))
+    if unknown:
+        raise SettingsError(
+            f"Unknown worker group {', '.join(map(repr, unknown))}; "
+            f"the groups are {', '.join(known)}."
+        )
+    chosen = [g for g in known if (only is None or g in only) and g not in without]
+    if not chosen:
+        raise SettingsError(f"No worker group is left to run; the groups are {', '.join(known)}.")
+    return chosen
+
+
+def group_names(raw: str | None) -> list[str] | None:
+    """`--groups persist,send` as a list of names; None for none given."""
+    if raw is None:
+        return None
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
 class Task(Protocol):
     async def start(self) -> None: ...
 
@@ -242,7 +271,7 @@ class Task(Protocol):
 
 
 class Worker:
-    """One consumer in each group, sharing the process's bus, and periodic tasks."""
+    """One consumer in each group it runs, sharing the process's bus, and periodic tasks."""
 
     def __init__(self, consumers: list[Consumer], tasks: Sequence[Task] = ()) -> None:
         self.consumers = consumers

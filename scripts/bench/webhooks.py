@@ -20,7 +20,9 @@ start time ("p99 from due" counts from the scheduled time, the wait for a free c
 Measures: accepted (2xx), rejected, delivered to the agents, latency p50/p99/max POST → agent
 frame, HTTP response time p50/p99, and how long after the last POST's response every accepted
 message is in Postgres (SELECT count(*) FROM messages, polled every 10-25 ms), and whether that
-is within 2 s. Also the CPU time of `hub serve`, `hub worker` and the poster.
+is within 2 s. Also the CPU time of `hub serve`, `hub worker` and the poster. With
+--media-worker the worker is split as operators split it: `hub worker --without media` and a
+second `hub worker --groups media` (its CPU reported apart), so photos never delay persistence.
 
 Prints one JSON line per run and a table. Afterwards stops the servers, drops the database and
 deletes the Redis keys of its prefix. Several rates (comma-separated) and --runs N reuse the
@@ -47,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchkit import _load_run, install_uvloop, pct
+from benchkit import _load_run, install_uvloop, pct, table
 from mediaserve import MediaServer
 
 HERE = Path(__file__).resolve().parent
@@ -409,6 +411,7 @@ async def one_run(
         "persisted_within_2s": lag is not None and lag <= 2.0,
         "server_cpu_s": round(cpu.get("hub", 0.0), 2),
         "worker_cpu_s": round(cpu.get("worker", 0.0), 2),
+        "media_worker_cpu_s": round(cpu["media"], 2) if "media" in cpu else None,
         "poster_cpu_s": row["poster_cpu_s"],
         "server_cpu_us_per_webhook": round(cpu.get("hub", 0.0) * 1e6 / accepted, 1)
         if accepted
@@ -475,23 +478,9 @@ COLUMNS = {
     "client_wait_p99_ms": "queue p99", "sched_p99_ms": "p99 from due",
     "persist_lag_s": "persist lag s", "persisted_within_2s": "≤2s",
     "server_cpu_us_per_webhook": "serve CPU us/wh", "server_cpu_s": "serve CPU s",
-    "worker_cpu_s": "worker CPU s", "poster_cpu_s": "poster CPU s",
+    "worker_cpu_s": "worker CPU s", "media_worker_cpu_s": "media worker CPU s",
+    "poster_cpu_s": "poster CPU s",
 }  # fmt: skip
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    def fmt(v: Any) -> str:
-        if v is None:
-            return "-"
-        if isinstance(v, bool):
-            return "yes" if v else "no"
-        return f"{v:g}" if isinstance(v, float) else str(v)
-
-    cells = [list(COLUMNS.values())] + [[fmt(r.get(k)) for k in COLUMNS] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def main() -> int:
@@ -517,6 +506,11 @@ def main() -> int:
     ap.add_argument("--hub-venv", default=None, help="run the hub from this virtualenv")
     ap.add_argument("--profile", metavar="PATH", help="py-spy record `hub serve` into PATH")
     ap.add_argument("--profile-worker", metavar="PATH", help="py-spy record `hub worker` into PATH")
+    ap.add_argument(
+        "--media-worker",
+        action="store_true",
+        help="`hub worker --without media` plus a second `hub worker --groups media`",
+    )
     ap.add_argument(
         "--source",
         metavar="DIR",
@@ -559,26 +553,26 @@ def main() -> int:
             port = bench.free_port()
             while 8000 <= port <= 8999:
                 port = bench.free_port()
-            argv = [
-                str(hub_venv / "bin" / "hub"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ]
+            hub_bin = str(hub_venv / "bin" / "hub")
+            argv = [hub_bin, "serve", "--host", "127.0.0.1", "--port", str(port)]
             server = servers.start("hub", argv, env=hub.env, cwd=tmp)
-            worker = servers.start("hub-worker", [str(hub_venv / "bin" / "hub"), "worker"],
-                                   env=hub.env, cwd=tmp)  # fmt: skip
+            workers = {"worker": ("hub-worker", ["--without", "media"] if a.media_worker else [])}
+            if a.media_worker:
+                workers["media"] = ("hub-media-worker", ["--groups", "media"])
+            started = {key: servers.start(name, [hub_bin, "worker", *args], env=hub.env, cwd=tmp)
+                       for key, (name, args) in workers.items()}  # fmt: skip
+            worker = started["worker"]
             bench.wait_until(lambda: bench.healthy(port), "/healthz answering 200", server,
                              servers, "hub")  # fmt: skip
-            if worker.poll() is not None:
-                raise RuntimeError(f"hub worker exited:\n{servers.output('hub-worker')}")
+            for key, proc in started.items():
+                if proc.poll() is not None:
+                    name = workers[key][0]
+                    raise RuntimeError(f"{name} exited:\n{servers.output(name)}")
             for path, proc in ((a.profile, server), (a.profile_worker, worker)):
                 if path:
                     profilers.append((bench.start_profiler(path, proc.pid), path))
             install_uvloop()
-            procs = {"hub": server.pid, "worker": worker.pid}
+            procs = {"hub": server.pid} | {key: p.pid for key, p in started.items()}
             rows = asyncio.run(drive(bench, a, hub.env, port, procs))
         except (RuntimeError, subprocess.SubprocessError) as exc:
             bench.log(f"failed: {exc}")
@@ -592,7 +586,7 @@ def main() -> int:
             hub.cleanup()
             os.chdir(cwd)
     if rows:
-        print("\n" + table(rows))
+        print("\n" + table(rows, COLUMNS))
     return 0
 
 
