@@ -298,11 +298,15 @@ def tombstone(contact_id: str, channel_id: str | None = None) -> str:
     return f"erased:{contact_id}:{channel_id}" if channel_id else f"erased:{contact_id}"
 
 
-async def erased_after(bus: Bus, workspace_id: str, contact_id: str, event_id: str) -> bool:
+async def erased_after(
+    bus: Bus, workspace_id: str, contact_id: str, event_id: str, channel_id: str | None = None
+) -> bool:
     """Whether the contact was erased after this event of theirs (so what it led to, such as
-    a profile fetched for it, must not be stored)."""
-    mark = await bus.recall(workspace_id, tombstone(contact_id))
-    return mark is not None and parse_id(event_id) <= parse_id(mark)
+    a profile fetched for it, must not be stored); with `channel_id`, an erasure of only
+    what the contact has in that channel counts too."""
+    keys = [tombstone(contact_id)] + ([tombstone(contact_id, channel_id)] if channel_id else [])
+    marks = await asyncio.gather(*(bus.recall(workspace_id, key) for key in keys))
+    return any(mark is not None and parse_id(event_id) <= parse_id(mark) for mark in marks)
 
 
 async def unerased(bus: Bus, workspace_id: str, events: Sequence[Event]) -> list[Event]:

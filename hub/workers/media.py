@@ -131,7 +131,7 @@ class MediaFetcher:
             for old, new in zip(message.attachments, attachments, strict=True)
             if old.state == MediaState.PENDING and new.state == MediaState.READY
         )
-        if await erasure.erased_after(self.bus, workspace_id, str(message.contact_id), event_id):
+        if await self._erased(workspace_id, message, event_id):
             # The person was erased while their files were fetched: none of it is kept.
             await self.library.forget_files(workspace, message.conversation_id, kept)
             return
@@ -149,6 +149,14 @@ class MediaFetcher:
             conversation_id=str(message.conversation_id),
             dedupe_key=f"media:{message.id}",
         )
+        if await self._erased(workspace_id, message, event_id):
+            # Erased between the check and the publish: the erasure's own delete may have run
+            # before these files were written, so they go now.
+            await self.library.forget_files(workspace, message.conversation_id, kept)
+
+    async def _erased(self, workspace_id: str, message: Message, event_id: str) -> bool:
+        contact, channel = str(message.contact_id), str(message.channel_id)
+        return await erasure.erased_after(self.bus, workspace_id, contact, event_id, channel)
 
     async def _one(
         self,
