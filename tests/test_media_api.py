@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
+from hub.media.store import CHUNK_BYTES
 from hub.settings import Settings
 from hub.web.app import create_app
 from tests.helpers import ORIGIN, Tenant, prepare
@@ -152,6 +154,37 @@ def test_documents_are_downloads_and_voice_notes_answer_ranges(env: Env) -> None
     past = env.client.get(ogg["url"], headers=env.agent(env.acme) | {"range": "bytes=99999-"})
     assert past.status_code == 416
     assert past.headers["content-range"] == f"bytes */{len(voice)}"
+
+
+def test_a_players_open_ended_range_streams_the_whole_file(env: Env) -> None:
+    # Chromium asks `bytes=0-` for every <audio> and <video>: a file of several store chunks
+    # comes back whole as one 206, with the length and range it says.
+    voice = ogg_voice() + os.urandom(3 * CHUNK_BYTES + 123)
+    token, conversation_id = env.visitor(env.acme)
+    assert env.visitor_upload(token, [("voice.ogg", voice)]).status_code == 202
+    [message] = env.stored(env.acme, conversation_id)
+    url = message["attachments"][0]["url"]
+
+    whole = env.client.get(url, headers=env.agent(env.acme) | {"range": "bytes=0-"})
+    assert whole.status_code == 206
+    assert whole.content == voice
+    assert whole.headers["content-length"] == str(len(voice))
+    assert whole.headers["content-range"] == f"bytes 0-{len(voice) - 1}/{len(voice)}"
+    assert whole.headers["content-type"] == "audio/ogg"
+    assert whole.headers["etag"] and whole.headers["accept-ranges"] == "bytes"
+
+    edge = CHUNK_BYTES
+    headers = env.agent(env.acme) | {"range": f"bytes={edge - 5}-{2 * edge + 5}"}
+    across = env.client.get(url, headers=headers)
+    assert across.status_code == 206 and across.content == voice[edge - 5 : 2 * edge + 6]
+    assert across.headers["content-length"] == str(edge + 11)
+    tail = env.client.get(url, headers=env.agent(env.acme) | {"range": f"bytes={len(voice) - 1}-"})
+    assert tail.status_code == 206 and tail.content == voice[-1:]
+    cached = env.client.get(
+        url,
+        headers=env.agent(env.acme) | {"if-none-match": whole.headers["etag"], "range": "bytes=0-"},
+    )
+    assert cached.status_code == 304 and cached.content == b""
 
 
 def test_a_visitor_reads_only_its_own_conversations_files(env: Env) -> None:

@@ -16,7 +16,7 @@ from hub.errors import BadRequest
 from hub.media import BadMediaKey, MediaStore, MediaTooLarge, make_media_store
 from hub.media.files import FileMediaStore
 from hub.media.s3 import S3MediaStore
-from hub.media.store import media_key, workspace_prefix
+from hub.media.store import CHUNK_BYTES, media_key, workspace_prefix
 from hub.settings import Settings
 from tests.conftest import make_settings
 from tests.servers import new_bucket, s3_environ
@@ -67,6 +67,49 @@ async def test_open_streams_the_object_in_chunks(store: MediaStore) -> None:
     assert (opened.stored.size_bytes, opened.stored.content_type) == (200_000, "video/mp4")
     chunks = [chunk async for chunk in opened.chunks]
     assert b"".join(chunks) == data
+
+
+async def read_range(store: MediaStore, key: str, start: int, end: int | None) -> bytes:
+    opened = await store.open(key, start, end)
+    assert opened is not None
+    return b"".join([bytes(chunk) async for chunk in opened.chunks])
+
+
+async def test_open_reads_only_the_asked_range(store: MediaStore) -> None:
+    data = os.urandom(3 * CHUNK_BYTES + 1000)  # several chunks, the last one short
+    size = len(data)
+    await store.put("w/a/video", data, "video/mp4")
+    ranged = await store.open("w/a/video", 10, 19)
+    assert ranged is not None
+    # What is opened describes the whole object, whatever part of it is read.
+    assert (ranged.stored.size_bytes, ranged.stored.content_type) == (size, "video/mp4")
+    assert b"".join([chunk async for chunk in ranged.chunks]) == data[10:20]
+
+    assert await read_range(store, "w/a/video", 0, None) == data  # `bytes=0-`
+    assert await read_range(store, "w/a/video", 5000, None) == data[5000:]  # start only
+    assert await read_range(store, "w/a/video", size - 1, None) == data[-1:]  # the last byte
+    assert await read_range(store, "w/a/video", size - 1, size - 1) == data[-1:]
+    assert await read_range(store, "w/a/video", 0, 0) == data[:1]
+    # Within one chunk, across a chunk boundary, and over several chunks.
+    assert await read_range(store, "w/a/video", 100, 200) == data[100:201]
+    edge = CHUNK_BYTES
+    assert await read_range(store, "w/a/video", edge - 3, edge + 2) == data[edge - 3 : edge + 3]
+    assert await read_range(store, "w/a/video", 7, 2 * edge + 500) == data[7 : 2 * edge + 501]
+    # A range running past the end stops there; one starting past it is no bytes.
+    assert await read_range(store, "w/a/video", size - 10, size + 5000) == data[-10:]
+    assert await read_range(store, "w/a/video", size, None) == b""
+    assert await read_range(store, "w/a/video", size + 7, size + 9) == b""
+
+
+async def test_a_range_of_a_missing_or_empty_object(store: MediaStore) -> None:
+    assert await store.open("w/a/nothing", 5, 10) is None
+    await store.put("w/a/empty", b"", "text/plain")
+    assert await read_range(store, "w/a/empty", 0, 10) == b""
+    assert await read_range(store, "w/a/empty", 0, None) == b""
+    with pytest.raises(ValueError):
+        await store.open("w/a/empty", 5, 4)
+    with pytest.raises(ValueError):
+        await store.open("w/a/empty", -1, None)
 
 
 async def test_overwrite_replaces_bytes_and_content_type(store: MediaStore) -> None:

@@ -27,6 +27,7 @@ from hub.media.store import (
     check_key,
     check_prefix,
     check_put,
+    check_range,
 )
 
 _TEMP_PREFIX = ".tmp-"
@@ -56,7 +57,8 @@ class FileMediaStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
-    async def open(self, key: str) -> Opened | None:
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> Opened | None:
+        check_range(start, end)
         path = self._data_path(key)
         try:
             # Opened now, so an object deleted after this call is still read whole.
@@ -65,7 +67,8 @@ class FileMediaStore:
             return None
         size = os.fstat(file.fileno()).st_size
         stored = Stored(key, size, await asyncio.to_thread(self._content_type, key))
-        return Opened(stored, _chunks(file))
+        stop = size if end is None else min(end + 1, size)
+        return Opened(stored, _chunks(file, start, max(stop - start, 0)))
 
     async def stat(self, key: str) -> Stored | None:
         return await asyncio.to_thread(self._stat, key)
@@ -151,9 +154,16 @@ class FileMediaStore:
         return count
 
 
-async def _chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
+async def _chunks(file: IO[bytes], start: int, length: int) -> AsyncIterator[bytes]:
+    """`length` bytes from `start`, read a chunk at a time (never the whole file at once)."""
     try:
-        while chunk := await asyncio.to_thread(file.read, CHUNK_BYTES):
+        if start:
+            await asyncio.to_thread(file.seek, start)
+        while length > 0:
+            chunk = await asyncio.to_thread(file.read, min(CHUNK_BYTES, length))
+            if not chunk:
+                break
+            length -= len(chunk)
             yield chunk
     finally:
         file.close()

@@ -84,18 +84,20 @@ async def serve(request: Request, found: Found) -> Response:
         headers["content-range"] = f"bytes */{size}"
         return Response(status_code=416, headers=_without_body(headers))
     store = library(request).store
-    if wanted is not None:
-        start, end = wanted
-        data = await store.read(stored.key)
-        if data is None:
+    if wanted is None:
+        opened = await store.open(stored.key)
+        if opened is None:
             raise NoSuchFile()
-        headers["content-range"] = f"bytes {start}-{end}/{size}"
-        return Response(data[start : end + 1], status_code=206, headers=headers)
-    opened = await store.open(stored.key)
+        headers["content-length"] = str(opened.stored.size_bytes)
+        return StreamingResponse(opened.chunks, headers=headers)
+    # Only the asked bytes are read and streamed: a player asks `bytes=0-` for every video.
+    start, end = wanted
+    opened = await store.open(stored.key, start, end)
     if opened is None:
         raise NoSuchFile()
-    headers["content-length"] = str(opened.stored.size_bytes)
-    return StreamingResponse(opened.chunks, headers=headers)
+    headers["content-range"] = f"bytes {start}-{end}/{size}"
+    headers["content-length"] = str(end - start + 1)
+    return StreamingResponse(opened.chunks, status_code=206, headers=headers)
 
 
 def _without_body(headers: dict[str, str]) -> dict[str, str]:
@@ -113,7 +115,7 @@ def _range(header: str | None, size: int) -> tuple[int, int] | str | None:
     first, last = match.groups()
     if first == "":  # the last N bytes
         count = int(last)
-        if count == 0:
+        if count == 0 or size == 0:
             return "unsatisfiable"
         return max(size - count, 0), size - 1
     start = int(first)

@@ -9,9 +9,11 @@ object is.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import obstore
+from obstore.exceptions import BaseError
 from obstore.store import S3Store
 
 from hub.media.store import (
@@ -22,10 +24,11 @@ from hub.media.store import (
     check_key,
     check_prefix,
     check_put,
+    check_range,
 )
 
 if TYPE_CHECKING:
-    from obstore import Attributes
+    from obstore import Attributes, GetOptions
     from obstore.store import S3Config
 
 _HEALTH_PREFIX = ".health/"  # never written to
@@ -77,12 +80,30 @@ class S3MediaStore:
         except FileNotFoundError:
             return None
 
-    async def open(self, key: str) -> Opened | None:
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> Opened | None:
         check_key(key)
+        check_range(start, end)
+        # A ranged GET: S3 sends only those bytes (a range past the end is cut to it), and
+        # the answer still carries the whole object's size and type.
+        options: GetOptions = {}
+        if end is not None:
+            options["range"] = (start, end + 1)
+        elif start:
+            options["range"] = {"offset": start}
         try:
-            result = await obstore.get_async(self._store, key)
+            result = await obstore.get_async(self._store, key, options=options)
         except FileNotFoundError:
             return None
+        except BaseError:
+            # S3 refuses (416) a range that starts at or past the end; that is no bytes.
+            if not options:
+                raise
+            stored = await self.stat(key)
+            if stored is None:
+                return None
+            if start < stored.size_bytes:
+                raise
+            return Opened(stored, _nothing())
         stored = Stored(key, result.meta["size"], _content_type(result.attributes))
         return Opened(stored, result.stream(min_chunk_size=CHUNK_BYTES))
 
@@ -119,6 +140,11 @@ class S3MediaStore:
 
     async def close(self) -> None:
         return None  # obstore's pool closes with the store object
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield
 
 
 def _content_type(attributes: Attributes) -> str:

@@ -18,7 +18,7 @@ from typing import Protocol
 from hub.errors import BadRequest, TooBig
 
 MAX_KEY_CHARS = 1024
-CHUNK_BYTES = 64 * 1024  # what `open` yields at a time
+CHUNK_BYTES = 64 * 1024  # what `open` yields at a time (the last chunk may be shorter)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(\s*;[ -~]*)?")
 _MAX_CONTENT_TYPE_CHARS = 255
@@ -63,8 +63,11 @@ class MediaStore(Protocol):
         """The object's bytes, or None when there is none."""
         ...
 
-    async def open(self, key: str) -> Opened | None:
-        """The object as chunks, for serving, or None when there is none."""
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> Opened | None:
+        """The object's bytes `start` to `end` (inclusive; None for up to the last) as chunks,
+        for serving, or None when there is none. Only those bytes are read, so a player's
+        `Range` never loads a whole video. `Opened.stored` describes the whole object; a
+        range running past its end stops there, and one starting past it yields no bytes."""
         ...
 
     async def stat(self, key: str) -> Stored | None: ...
@@ -109,6 +112,12 @@ def check_key(key: str) -> str:
         if segment in ("", ".", ".."):
             raise BadMediaKey("A media key must not have empty, '.' or '..' segments.")
     return key
+
+
+def check_range(start: int, end: int | None) -> None:
+    """A range `open` can read: it starts at 0 or later and ends at or after its start."""
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"A byte range must have 0 <= start <= end, not {start}-{end}.")
 
 
 def check_prefix(prefix: str) -> str:
