@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -261,7 +262,10 @@ def test_telegram_sends_a_voice_note_with_its_caption(env: Env) -> None:
     assert not env.fake.rejected
 
 
-def test_instagram_fetches_the_file_from_a_signed_link(env: Env) -> None:
+def test_instagram_fetches_the_file_from_a_signed_link(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hub.access")
     conversation_id = instagram_conversation(env)
     message_id = accepted(env, env.upload(conversation_id, "i1", [("p.jpg", jpeg())], text="Hi"))
     message = env.message(conversation_id, message_id, "sent")
@@ -277,8 +281,10 @@ def test_instagram_fetches_the_file_from_a_signed_link(env: Env) -> None:
     assert served.content == env.kept(conversation_id, message["attachments"][0])
     assert served.headers["x-content-type-options"] == "nosniff"
     assert env.client.get(link.path).status_code == 200  # again, within its ten minutes
-
     token = link.path.removeprefix("/media/s/")
+    logged = [r for r in caplog.records if r.name == "hub.access" and "/media/s/" in r.getMessage()]
+    assert logged and not [r for r in logged if token in r.getMessage() or token in str(r.http)]
+
     tampered = env.client.get(f"/media/s/{token[:-2]}{'AA' if token[-2:] != 'AA' else 'BB'}")
     assert tampered.status_code == 404
     assert tampered.json()["error"]["code"] == "media_link_invalid"

@@ -26,26 +26,32 @@ from hub.errors import BadRequest
 
 Family = Literal["image", "audio", "video", "document"]
 
-_FAMILIES: dict[str, Family] = {
-    "image/jpeg": "image",
-    "image/png": "image",
-    "image/gif": "image",
-    "image/webp": "image",
-    "audio/ogg": "audio",  # WhatsApp's voice notes: Opus in Ogg
-    "audio/mpeg": "audio",
-    "audio/mp4": "audio",
-    "audio/aac": "audio",
-    "audio/wav": "audio",
-    "video/mp4": "video",  # also an MP4 holding only sound: a video element plays it
-    "video/3gpp": "video",
-    "video/quicktime": "video",
-    "video/webm": "video",
-    "application/pdf": "document",
-    "text/plain": "document",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "document",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "document",
+# Each type the hub keeps: its family and the extension its files are named with.
+_TYPES: dict[str, tuple[Family, str]] = {
+    "image/jpeg": ("image", "jpg"),
+    "image/png": ("image", "png"),
+    "image/gif": ("image", "gif"),
+    "image/webp": ("image", "webp"),
+    "audio/ogg": ("audio", "ogg"),  # WhatsApp's voice notes: Opus in Ogg
+    "audio/mpeg": ("audio", "mp3"),
+    "audio/mp4": ("audio", "m4a"),
+    "audio/aac": ("audio", "aac"),
+    "audio/wav": ("audio", "wav"),
+    "video/mp4": ("video", "mp4"),  # also an MP4 holding only sound: a video element plays it
+    "video/3gpp": ("video", "3gp"),
+    "video/quicktime": ("video", "mov"),
+    "video/webm": ("video", "webm"),
+    "application/pdf": ("document", "pdf"),
+    "text/plain": ("document", "txt"),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ("document", "docx"),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("document", "xlsx"),
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": (
+        "document",
+        "pptx",
+    ),
 }
+_FAMILIES: dict[str, Family] = {name: family for name, (family, _) in _TYPES.items()}
+EXTENSIONS: dict[str, str] = {name: extension for name, (_, extension) in _TYPES.items()}
 
 ALLOWED: frozenset[str] = frozenset(_FAMILIES)
 """The content types the hub stores."""

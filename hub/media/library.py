@@ -31,26 +31,6 @@ from schemas.message import Attachment, AttachmentType, MediaState, derive_id
 
 FILE_PATTERN = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,5}")
 
-_EXTENSIONS = {
-    "image/jpeg": "jpg",
-    "image/png": "png",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "audio/ogg": "ogg",
-    "audio/mpeg": "mp3",
-    "audio/mp4": "m4a",
-    "audio/aac": "aac",
-    "audio/wav": "wav",
-    "video/mp4": "mp4",
-    "video/3gpp": "3gp",
-    "video/quicktime": "mov",
-    "video/webm": "webm",
-    "application/pdf": "pdf",
-    "text/plain": "txt",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
-}
 _TYPES: dict[str, AttachmentType] = {
     "image": AttachmentType.IMAGE,
     "audio": AttachmentType.AUDIO,
@@ -88,7 +68,7 @@ class Found:
 def file_id(content_type: str, seed: uuid.UUID | None = None) -> str:
     """A new file's id; from `seed` when the same file must get the same id again (a download
     that is retried)."""
-    return f"{(seed or uuid.uuid4()).hex}.{_EXTENSIONS[content_type]}"
+    return f"{(seed or uuid.uuid4()).hex}.{kinds.EXTENSIONS[content_type]}"
 
 
 def agent_url(conversation_id: uuid.UUID, file: str) -> str:

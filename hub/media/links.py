@@ -3,10 +3,11 @@ sends instead of taking its bytes (Instagram's Send API takes attachments by URL
 by `hub.media.signed` at `GET /media/s/{token}`.
 
 The token is an itsdangerous signature (the hub's secret key, a salt of its own) over the
-workspace, conversation and file it names, valid for ten minutes. It holds nothing secret: ids
-only, which the signature keeps from being changed. Within its ten minutes a link can be
-fetched again (a platform may fetch a file more than once, or resume it), and it serves only
-the one file it names. A link whose signature does not match is 404
+workspace, conversation and file it names, valid for ten minutes. It carries ids only, which
+the signature keeps from being changed; but whoever holds it can fetch that file for those ten
+minutes, so it is a credential: the access log keeps only `/media/s/…`. Within its ten
+minutes a link can be fetched again (a platform may fetch a file more than once, or resume
+it), and it serves only the one file it names. A link whose signature does not match is 404
 `media_link_invalid`, exactly like one that never existed; a link past its ten minutes is 410
 `media_link_expired`; a file erased since is 404 `no_such_file`.
 """

@@ -142,8 +142,19 @@ class RequestIds:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            path = scope["path"]
+            path = logged_path(scope["path"])
             took = {"method": scope["method"], "path": path, "status": status}
             took["ms"] = round((time.perf_counter() - started) * 1000, 1)
             access.info("%s %s %s", scope["method"], path, status, extra={"http": took})
             request_id.reset(token)
+
+
+SIGNED_LINKS = "/media/s/"
+
+
+def logged_path(path: str) -> str:
+    """A request's path as the access log keeps it: a signed media link's token is a
+    credential for its ten minutes, so only its prefix is kept."""
+    if path.startswith(SIGNED_LINKS):
+        return SIGNED_LINKS + "…"
+    return path
