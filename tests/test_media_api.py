@@ -337,7 +337,9 @@ def test_a_refused_upload_keeps_nothing_and_a_retry_never_replaces_a_sent_file(
     assert env.visitor_upload(token, [("r.pdf", PDF)], client_id="same").status_code == 202
     [message] = env.stored(env.acme, conversation_id)
     url = message["attachments"][0]["url"]
+    kept = stored_files(settings)
     other = PDF.replace(b"1 0 obj", b"2 0 obj")
     again = env.visitor_upload(token, [("r.pdf", other)], client_id="same")
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert env.client.get(url, headers=env.agent(env.acme)).content == PDF
+    assert stored_files(settings) == kept  # the retry's own file is not left behind

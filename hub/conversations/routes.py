@@ -274,17 +274,19 @@ async def send_message(request: Request) -> Response:
             ref.channel_kind,
             [(f.name, f.data) for f in files],
             seed=(principal.user_id, body.client_id),
-        ) as kept:
+        ) as upload:
             message_id, published = await svc.ingress.agent_message(
                 principal,
                 conversation_id,
                 body.client_id,
                 text,
-                [a.model_dump(exclude_none=True) for a in kept],
+                [a.model_dump(exclude_none=True) for a in upload.attachments],
                 body.private_reply,
                 body.reply_to,
                 body.note,
             )
+        if published.duplicate:  # sent before: what this retry added is no one's
+            await svc.library.forget_files(ref.workspace_id, ref.id, upload.added)
     return answer(
         SendResult(message_id=message_id, event_id=published.id, duplicate=published.duplicate),
         200 if published.duplicate else 202,

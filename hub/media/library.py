@@ -58,6 +58,14 @@ class MediaRefusedByChannel(BadRequest):
 
 
 @dataclass(frozen=True, slots=True)
+class Upload:
+    """An upload's files as kept: their attachments, and the files it added to the store."""
+
+    attachments: list[Attachment]
+    added: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Found:
     """A stored file, ready to serve."""
 
@@ -127,13 +135,14 @@ class MediaLibrary:
         files: list[tuple[str | None, bytes]],
         *,
         seed: tuple[object, ...],
-    ) -> AsyncIterator[list[Attachment]]:
+    ) -> AsyncIterator[Upload]:
         """An upload's files, kept in order, for the block that sends them. Every file is
         checked (its type, the channel's limits) and its image cleaned before any is stored,
         so a refusal stores nothing; if the block fails, the files this upload added are
         deleted again. An id derives from `seed`, the file's place and its bytes: the same
         upload sent again keeps the same files, and different bytes under the same
-        `client_id` can never replace what an earlier message showed."""
+        `client_id` can never replace what an earlier message showed (the block drops them
+        with `Upload.added` when its message turns out to be a duplicate)."""
         adapter = registry.get(channel_kind)
         prepared = []
         for index, (name, data) in enumerate(files):
@@ -154,7 +163,7 @@ class MediaLibrary:
                 if await self.store.stat(key) is None:
                     added.append(item.file)
                 attachments.append(await self._put(workspace_id, conversation_id, item))
-            yield attachments
+            yield Upload(attachments, added)
         except BaseException:
             await self.forget_files(workspace_id, conversation_id, added)
             raise

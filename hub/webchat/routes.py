@@ -259,10 +259,13 @@ async def visitor_send(request: Request) -> Response:
         conversation.channel_kind,
         [(f.name, f.data) for f in files],
         seed=(claims.visitor_id, body.client_id),
-    ) as kept:
+    ) as upload:
+        attachments = [a.model_dump(exclude_none=True) for a in upload.attachments]
         message_id, published = await svc.ingress.visitor_message(
-            claims, body.client_id, text, [a.model_dump(exclude_none=True) for a in kept]
+            claims, body.client_id, text, attachments
         )
+    if published.duplicate:  # sent before: what this retry added is no one's
+        await svc.library.forget_files(claims.workspace_id, conversation.id, upload.added)
     result = VisitorSent(
         message_id=message_id, event_id=published.id, duplicate=published.duplicate
     )
