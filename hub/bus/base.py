@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hub.errors import BadFrame
-from schemas.events import EventData, parse_event
+from schemas.events import EventData, MessageCreated, parse_event
 
 ZERO_ID = "0-0"
 _ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
@@ -104,6 +104,16 @@ class Event:
         """The data as its event's model (`schemas.events`); ValueError when it does not fit.
         For consumers: the fan-out forwards `data` as it is, never parsed."""
         return parse_event(self.name, self.data)
+
+    def created(self, log: logging.Logger, mentioning: str | None = None) -> MessageCreated | None:
+        """The data of a `message.created` (logged and None when it does not fit), or None
+        for any other event; with `mentioning`, also None without parsing when the text
+        does not hold that string (a cheap test before the parse, for groups that want few
+        of the messages)."""
+        if self.name != "message.created" or (mentioning and mentioning not in self.data):
+            return None
+        data = self.typed_or_none(log)
+        return data if isinstance(data, MessageCreated) else None
 
     def typed_or_none(self, log: logging.Logger) -> EventData | None:
         """`typed()`, or None (logged) when the data does not fit: one malformed event must

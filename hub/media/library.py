@@ -201,12 +201,11 @@ class MediaLibrary:
         self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, file: str
     ) -> tuple[bytes, str]:
         """A file's bytes and content type (to send it on to a platform)."""
-        key = self._key(workspace_id, conversation_id, "f", file)
-        stored = await self.store.stat(key)
-        data = await self.store.read(key)
-        if stored is None or data is None:
+        opened = await self.store.open(self._key(workspace_id, conversation_id, "f", file))
+        if opened is None:
             raise NoSuchFile()
-        return data, stored.content_type
+        data = b"".join([chunk async for chunk in opened.chunks])  # one request, not two
+        return data, opened.stored.content_type
 
     async def forget(self, workspace_id: uuid.UUID, conversation_ids: Iterable[uuid.UUID]) -> int:
         """Delete every file of these conversations; how many objects there were."""

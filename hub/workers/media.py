@@ -40,7 +40,7 @@ from hub.media import images, kinds
 from hub.media.library import MediaLibrary, files_of
 from hub.privacy import erasure
 from hub.web.addresses import connected_to_public, origin, public_address
-from schemas.events import MessageChanges, MessageCreated, MessageUpdated
+from schemas.events import MessageChanges, MessageUpdated
 from schemas.message import Attachment, MediaState, Message, derive_id
 
 log = logging.getLogger("hub.media")
@@ -94,10 +94,8 @@ class MediaFetcher:
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         found: list[tuple[Message, str]] = []
         for event in events:
-            if event.name != "message.created":
-                continue
-            data = event.typed_or_none(log)
-            if not isinstance(data, MessageCreated):
+            # Only a message with a pending file needs the parse: most have none.
+            if (data := event.created(log, mentioning='"pending"')) is None:
                 continue
             message = data.message
             if any(a.state == MediaState.PENDING for a in message.attachments):

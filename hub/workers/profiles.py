@@ -14,7 +14,7 @@ from adapters.outbound import Platforms
 from hub.bus import Bus, Event
 from hub.channels.service import Channels
 from hub.privacy import erasure
-from schemas.events import ContactUpdated, MessageCreated
+from schemas.events import ContactUpdated
 from schemas.message import Message
 
 log = logging.getLogger("hub.profiles")
@@ -32,10 +32,7 @@ class Profiler:
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         for event in events:
-            if event.name != "message.created":
-                continue
-            data = event.typed_or_none(log)
-            if not isinstance(data, MessageCreated):
+            if (data := event.created(log)) is None:
                 continue
             message = data.message
             user_id = data.contact.platform_user_id if data.contact else None
