@@ -156,6 +156,7 @@ class Services:
                     self.ingress,
                     self.library,
                     every_s=settings.retention_sweep_s,
+                    waiting_ttl_s=settings.waiting_change_ttl_s,
                 ),
                 Retrier(self.hooks(client), every_s=settings.hooks_retry_s),
             ]

@@ -92,6 +92,8 @@ class Settings:
     presence_ttl_s: int = 90  # an agent's presence lapses this long after its last ping
     deletion_lease_s: float = 60.0  # a deletion request's runner must save within this
     retention_sweep_s: float = 3600.0  # how often a worker deletes messages past retention
+    # A platform's change to a message that never came (an edit, a status...) is kept this long
+    waiting_change_ttl_s: int = 7 * 24 * 3600
     shutdown_grace_s: float = 10.0  # on SIGTERM: for requests and batches in hand to finish
     hooks_retry_s: float = 5.0  # how often a worker sends the outbound webhooks that are due
     hooks_timeout_s: float = 10.0  # one outbound webhook request

@@ -167,6 +167,11 @@ class MessageUpdated(EventDataBase):
     error: Omitted[DeliveryError] = Field(
         default=None, description="Why an agent's reaction was not sent (it is taken back)"
     )
+    stored: Omitted[bool] = Field(
+        default=None,
+        description="Published by the hub after storing it, true: a change that arrived before "
+        "its message and was applied when the message came, or a status a read receipt moved",
+    )
 
 
 # conversation.*
@@ -199,8 +204,19 @@ class AgentRead(_Part):
 
 
 class ContactRead(_Part):
-    platform_message_id: str | None
-    at: Instant
+    """The contact saw our messages on the platform (a read receipt): every message we sent
+    up to that point is `read`. The hub stores it and publishes a `message.updated` with
+    `status: read` for each message it moved."""
+
+    platform_message_id: str | None = Field(
+        description="The last message seen (Instagram's `read.mid`); null when the platform "
+        "gives only a time (Messenger's `read.watermark`)"
+    )
+    at: Instant = Field(
+        description="Messenger: every message sent up to this time was seen (the watermark); "
+        "Instagram: when it was seen"
+    )
+    channel_id: Omitted[uuid.UUID] = Field(default=None, description="The channel it came on")
 
 
 class RuleRef(_Part):

@@ -17,7 +17,8 @@ was in:
    send claims, platform-id lookups) is forgotten, and this process's conversation cache
    dropped (other web nodes' caches expire within HUB_CACHE_TTL_S).
 4. database: messages (their attachment references live in them), read positions,
-   labels, conversations, identities and the contact, in one transaction. The files of
+   labels, platform changes still waiting for a message of theirs (`hub.workers.waiting`),
+   conversations, identities and the contact, in one transaction. The files of
    messages deleted from a conversation that is not erased whole (the person's comment in
    a thread opened by someone else) are noted on the target for the next step.
 5. files: the media store's objects of the erased conversations (each conversation's prefix,
@@ -55,6 +56,7 @@ from hub.media.library import MediaLibrary, files_of
 from hub.realtime.ingress import Ingress
 from hub.storage.store import Sessions
 from hub.workers.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
+from hub.workers.waiting import WAITING
 from schemas.events import ContactDeleted, ContactUpdated, MessageCreated
 from schemas.message import conversation_id_for
 
@@ -225,6 +227,15 @@ class Erasure:
                 ),
                 "labels": await _delete(
                     s, sa.delete(LABELS).where(LABELS.c.conversation_id.in_(conversations))
+                ),
+                # Platform changes still waiting for a message of theirs (an edit, a status).
+                "waiting": await _delete(
+                    s,
+                    sa.delete(WAITING).where(
+                        WAITING.c.workspace_id == workspace_id,
+                        *_in_channel(WAITING, channel),
+                        WAITING.c.conversation_id.in_(conversations),
+                    ),
                 ),
                 # Outbound webhooks not yet delivered still hold the person's messages.
                 "deliveries": await _delete(

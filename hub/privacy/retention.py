@@ -42,6 +42,7 @@ from hub.bus import Bus
 from hub.media.library import MediaLibrary, files_of
 from hub.realtime.ingress import Ingress
 from hub.storage.store import Store
+from hub.workers import waiting
 from hub.workers.periodic import Periodic
 from hub.workers.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
 from schemas.message import utc_now
@@ -77,6 +78,7 @@ class Retention(Periodic):
         every_s: float,
         batch_rows: int = BATCH_ROWS,
         pause_s: float = PAUSE_S,
+        waiting_ttl_s: float = 7 * 24 * 3600,
     ) -> None:
         super().__init__(every_s=every_s)
         self.store = store
@@ -85,9 +87,21 @@ class Retention(Periodic):
         self.library = library
         self.batch_rows = batch_rows
         self.pause_s = pause_s
+        self.waiting_ttl_s = waiting_ttl_s
 
     async def round(self) -> None:
+        await self.expire_waiting()
         await self.sweep(claim=True)
+
+    async def expire_waiting(self, now: datetime | None = None) -> int:
+        """Delete the changes that waited `waiting_ttl_s` for a message that never came
+        (`hub.workers.waiting`), in every workspace; answers how many went."""
+        before = (now or utc_now()) - timedelta(seconds=self.waiting_ttl_s)
+        async with self.store.sessions() as orm, orm.begin():
+            expired = await waiting.expire(await orm.connection(), before)
+        if expired:
+            log.info("%d waiting changes expired", expired)
+        return expired
 
     async def sweep(self, now: datetime | None = None, *, claim: bool = False) -> dict[str, Swept]:
         """Sweep every workspace with a retention as of `now` (tests move it forward);

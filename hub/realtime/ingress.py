@@ -446,7 +446,11 @@ class Ingress:
             )
         read = ConversationUpdated(
             conversation_id=parsed.conversation_id,
-            contact_read=ContactRead(platform_message_id=parsed.platform_message_id, at=parsed.at),
+            contact_read=ContactRead(
+                platform_message_id=parsed.platform_message_id,
+                at=parsed.at,
+                channel_id=ctx.channel_id,
+            ),
         )
         return await self.bus.publish(
             workspace,

@@ -366,3 +366,27 @@ class DeletionRequest(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WaitingChange(SQLModel, table=True):
+    """A platform's change to a message the database does not have yet (an edit, a reaction,
+    an unsend, a status or a read receipt delivered before its message): kept until the
+    message comes (`hub.workers.persist`) or `waiting_change_ttl_s` passes (the retention
+    sweep). Its own table, not a column of messages: there is no message row to hang it on."""
+
+    __tablename__ = "waiting_changes"
+    __table_args__ = (
+        sa.Index("ix_waiting_changes_message", "channel_id", "platform_message_id"),
+        sa.Index("ix_waiting_changes_received", "received_at"),
+    )
+    workspace_id: uuid.UUID = Field(
+        foreign_key="workspaces.id", ondelete="CASCADE", primary_key=True
+    )
+    event_id: str = Field(max_length=45, primary_key=True)  # the change's own stream entry
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    # Derived from the platform's thread, so an erasure finds it without a stored conversation.
+    conversation_id: uuid.UUID | None = Field(default=None, index=True)
+    platform_message_id: str = Field(max_length=200)
+    name: str = Field(max_length=30)  # the event's name
+    data: dict[str, Any] = _json(dict)  # the event's data, as published
+    received_at: datetime = _ts()

@@ -16,6 +16,7 @@ after the commit instead, a store failure would leave files no row names any mor
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -35,12 +36,14 @@ from hub.routing import service as routing
 from hub.routing.service import Router
 from hub.storage import tenancy
 from hub.storage.store import Sessions
+from hub.workers import receipts, waiting
 from schemas.events import (
     ContactUpdated,
     ConversationChanges,
     ConversationUpdated,
     MessageCreated,
     MessageUpdated,
+    parse_event,
 )
 from schemas.message import Message, SenderType, utc_now
 
@@ -68,14 +71,16 @@ async def apply(
     events: Sequence[Event],
     router: Router | None = None,
     library: MediaLibrary | None = None,
+    told: list[MessageUpdated] | None = None,
 ) -> list[dict[str, Any]]:
     """Apply a batch in one transaction; events this group does not store are skipped. With
     a router, the queue is drained after the batch's events, in the same transaction; the
     answer is the data of the `conversation.updated` events that announce what routing did
     (`ConversationUpdated`, as JSON values). With a library, the files of unsent messages
-    are deleted from it."""
+    are deleted from it. With `told`, the changes stored here that clients have not seen
+    (`hub.workers.waiting`, `hub.workers.receipts`) are added to it, to publish after the commit."""
     with tenancy.acting_for(workspace_id):
-        return await _apply(sessions, workspace_id, events, router, library)
+        return await _apply(sessions, workspace_id, events, router, library, told)
 
 
 async def _apply(
@@ -84,6 +89,7 @@ async def _apply(
     events: Sequence[Event],
     router: Router | None,
     library: MediaLibrary | None,
+    told: list[MessageUpdated] | None = None,
 ) -> list[dict[str, Any]]:
     """Consecutive messages are written together, a few statements for the whole run (see
     `_messages_created`); any other event first flushes the messages before it, so each
@@ -101,6 +107,7 @@ async def _apply(
                 plan = None
         created: list[tuple[str, MessageCreated]] = []
         unkept: list[tuple[uuid.UUID, list[str]]] = []  # files of unsent messages
+        told = [] if told is None else told
         for event in events:
             if event.name not in _STORED:
                 continue
@@ -108,15 +115,16 @@ async def _apply(
             if isinstance(data, MessageCreated):
                 created.append((event.id, data))
                 continue
-            await _messages_created(session, created)
+            unkept += await _created(session, workspace, created, told)
             created = []
             if isinstance(data, ContactUpdated):
                 await _contact_updated(session, workspace, data)
-            elif isinstance(data, MessageUpdated):
-                unkept += await _message_updated(session, workspace, data)
+            elif isinstance(data, MessageUpdated) and not data.stored:
+                unkept += await _message_updated(session, workspace, data, event.id, told)
             elif isinstance(data, ConversationUpdated):
                 await _conversation_updated(session, workspace, data, event.id)
-        await _messages_created(session, created)
+                await receipts.apply(session, workspace, data, event.id, told)
+        unkept += await _created(session, workspace, created, told)
         if library is not None:
             for conversation_id, files in unkept:
                 await library.forget_files(workspace, conversation_id, files)
@@ -124,6 +132,35 @@ async def _apply(
             return []
         announced = await router.drain(session, workspace, plan, as_of=events[-1].id)
         return [update.model_dump(mode="json") for update in announced]
+
+
+async def _created(
+    session: AsyncConnection,
+    workspace_id: uuid.UUID,
+    events: Sequence[tuple[str, MessageCreated]],
+    told: list[MessageUpdated],
+) -> list[tuple[uuid.UUID, list[str]]]:
+    """New messages, then the changes that waited for them."""
+    await _messages_created(session, events)
+    keys = [(data.message.channel_id, data.message.platform_message_id) for _, data in events]
+    return await _waited(session, workspace_id, keys, told)
+
+
+async def _waited(
+    session: AsyncConnection,
+    workspace_id: uuid.UUID,
+    messages: Sequence[tuple[uuid.UUID, str]],
+    told: list[MessageUpdated],
+) -> list[tuple[uuid.UUID, list[str]]]:
+    """Apply the changes that waited for these messages, in the order they arrived."""
+    unkept: list[tuple[uuid.UUID, list[str]]] = []
+    for row in await waiting.take(session, workspace_id, messages):
+        data = parse_event(row.name, json.dumps(row.data))
+        if isinstance(data, MessageUpdated):
+            unkept += await _message_updated(session, workspace_id, data, row.event_id, told, True)
+        elif isinstance(data, ConversationUpdated):
+            await receipts.apply(session, workspace_id, data, row.event_id, told)
+    return unkept
 
 
 async def _messages_created(
@@ -360,13 +397,20 @@ STATUS_ORDER = {"received": 0, "pending": 1, "sent": 2, "delivered": 3, "read": 
 
 
 async def _message_updated(
-    session: AsyncConnection, workspace_id: uuid.UUID, data: MessageUpdated
+    session: AsyncConnection,
+    workspace_id: uuid.UUID,
+    data: MessageUpdated,
+    event_id: str,
+    told: list[MessageUpdated],
+    waited: bool = False,
 ) -> list[tuple[uuid.UUID, list[str]]]:
     """A reaction, edit, unsend or delivery status, applied to the message it names. Each
     change is idempotent: a reaction replaces the same person's earlier one, statuses only
-    move forward (failed ends a send that was not yet delivered). The answer names the
-    stored files the message no longer shows: all of an unsent message's, and those of
-    attachments fetched for a message unsent meanwhile (they are not stored)."""
+    move forward (failed ends a send that was not yet delivered); an unsent message keeps no
+    reactions and takes no new ones. A change for a message not stored yet waits for it
+    (`hub.workers.waiting`); one that `waited` is announced once applied (`told`). The
+    answer names the stored files the message no longer shows: all of an unsent message's,
+    and those of attachments fetched for a message unsent meanwhile (they are not stored)."""
     where = sa.and_(
         MESSAGES.c.workspace_id == workspace_id,
         MESSAGES.c.channel_id == data.channel_id,
@@ -375,6 +419,7 @@ async def _message_updated(
     row = (
         await session.execute(
             sa.select(
+                MESSAGES.c.id,
                 MESSAGES.c.reactions,
                 MESSAGES.c.status,
                 MESSAGES.c.deleted,
@@ -384,11 +429,14 @@ async def _message_updated(
         )
     ).first()
     if row is None:
-        return []  # a message from before the channel was connected, or not ours
+        # Not yet here (the platform delivered out of order), or never will be (a message
+        # from before the channel was connected): kept until it comes, or expires.
+        await waiting.park_change(session, workspace_id, event_id, data)
+        return []
     changes = data.changes
     values: dict[str, Any] = {}
     unkept: list[str] = []
-    if (reaction := changes.reaction) is not None:
+    if (reaction := changes.reaction) is not None and not row.deleted:
         kept = [r for r in (row.reactions or []) if r.get("by") != reaction.by]
         if reaction.action != "unreact":
             named = reaction.reaction if reaction.reaction is not MISSING else None
@@ -408,7 +456,7 @@ async def _message_updated(
     if changes.deleted:
         # The person took the message back: keep that it existed, not what it said, nor
         # the files it showed.
-        values.update(deleted=True, text=None, attachments=[])
+        values.update(deleted=True, text=None, attachments=[], reactions=[])
         unkept += files_of(row.attachments or []) + files_of(changes.attachments or [])
     status = changes.status
     if status is not None:
@@ -420,7 +468,17 @@ async def _message_updated(
             values["status"] = status
     if values:
         await session.execute(sa.update(MESSAGES).where(where).values(**values))
-    return [(row.conversation_id, sorted(set(unkept)))] if unkept else []
+    found: list[tuple[uuid.UUID, list[str]]] = []
+    if unkept:
+        found.append((row.conversation_id, sorted(set(unkept))))
+    if waited:
+        update = {"message_id": row.id, "conversation_id": row.conversation_id, "stored": True}
+        told.append(data.model_copy(update=update))
+    if changes.platform_message_id:  # our reply, now sent: what the platform said of it
+        found += await _waited(
+            session, workspace_id, [(data.channel_id, changes.platform_message_id)], told
+        )
+    return found
 
 
 async def _contact_updated(

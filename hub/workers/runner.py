@@ -40,7 +40,7 @@ from hub.routing.service import Router
 from hub.settings import Settings, SettingsError
 from hub.storage.store import Sessions
 from hub.workers import persist
-from schemas.events import ConversationUpdated
+from schemas.events import ConversationUpdated, MessageUpdated
 
 log = logging.getLogger("hub.worker")
 
@@ -199,23 +199,27 @@ class Persister:
         # An erased person's events that a consumer read before they were purged.
         events = await erasure.unerased(self.bus, workspace_id, events)
         routed: list[dict[str, object]] = []
+        told: list[MessageUpdated] = []  # stored here, not yet seen by clients
         try:
             routed = await persist.apply(
-                self.sessions, workspace_id, events, self.router, self.library
+                self.sessions, workspace_id, events, self.router, self.library, told
             )
         except Exception as exc:
             if not unappliable(exc):
                 raise
             # A malformed event must not block the ones behind it: apply one by one and
             # skip (log, ack) only the ones that cannot be applied.
+            told.clear()  # the batch's transaction was rolled back
             for event in events:
+                mark = len(told)
                 try:
                     routed += await persist.apply(
-                        self.sessions, workspace_id, [event], self.router, self.library
+                        self.sessions, workspace_id, [event], self.router, self.library, told
                     )
                 except Exception as one:
                     if not unappliable(one):
                         raise
+                    del told[mark:]
                     log.error(
                         "skipping event %s of workspace %s: cannot be applied",
                         event.id,
@@ -226,6 +230,15 @@ class Persister:
         for announced in routed:
             data = ConversationUpdated.model_validate(announced)
             await self.bus.publish(workspace_id, data.NAME, data.dump())
+        # Changes that waited for their message, and statuses a read receipt moved. Lost if
+        # this process stops right here: the database has them, a reload shows them.
+        for change in told:
+            await self.bus.publish(
+                workspace_id,
+                change.NAME,
+                change.dump(),
+                conversation_id=str(change.conversation_id),
+            )
 
 
 def unappliable(exc: BaseException) -> bool:

@@ -168,6 +168,14 @@ def test_event_delivery_doc_example() -> None:
     )
 
 
+@covers("event_read_doc_example.json")
+def test_event_read_doc_example() -> None:
+    """A read receipt names a time, not a message: everything sent up to the watermark."""
+    result, ctx = element("event_read_doc_example.json", account="<PAGE_ID>")
+    at = datetime(2016, 3, 22, 17, 47, 36, 253000, UTC)  # the watermark, not the timestamp
+    assert only(result) == ReadUpTo(conversation_for(ctx, "<PSID>"), at, None)
+
+
 @covers("webhook_text_full.json")
 def test_webhook_text_full() -> None:
     result, ctx = ms_body("webhook_text_full.json")
