@@ -24,6 +24,7 @@ from adapters.telegram import updates as telegram
 from hub.bus import Event, make_bus
 from hub.media import make_media_store
 from hub.media.library import MediaLibrary
+from hub.privacy.erasure import COUNTS, Erasure, Target
 from hub.privacy.retention import Retention
 from hub.realtime.ingress import Ingress, change_event, message_event
 from hub.settings import Settings
@@ -44,6 +45,7 @@ from schemas.message import (
 )
 from tests.databases import own_database
 from tests.payloads import load
+from tests.test_schemas import fits
 
 IG_ACCOUNT, PAGE, NUMBER, BOT = "<IGID>", "404217156637689", "1122334455667", "BOT"
 
@@ -400,3 +402,56 @@ async def test_a_change_whose_message_never_comes_expires(hub: Hub) -> None:
     assert await hub.waiting() == 1
     assert await sweep.expire_waiting(utc_now() + timedelta(seconds=3700)) == 1
     assert await hub.waiting() == 0
+
+
+async def test_an_erasure_takes_the_changes_waiting_in_the_persons_conversation(hub: Hub) -> None:
+    """The person's stored message gives their conversation; a reaction of theirs to a
+    message that never came waits there, and goes with them."""
+    ctx = await hub.channel(ChannelKind.WHATSAPP, NUMBER)
+    [message] = meta_parse(whatsapp.parse, whatsapp_message("wamid.question"), ctx)
+    [reaction] = meta_parse(whatsapp.parse, load("whatsapp/message_reaction.json"), ctx)
+    assert isinstance(message, NewMessage) and isinstance(reaction, MessageChange)
+    assert reaction.conversation_id == message.message.conversation_id
+    other = await hub.channel(ChannelKind.TELEGRAM, BOT)  # another person's, kept
+    [edit] = telegram.parse(load("telegram/update_doc_edited_message.json"), other).events
+    await hub.apply(hub.event(ctx, message), hub.event(ctx, reaction), hub.event(other, edit))
+    assert await hub.waiting() == 2
+    bus = make_bus(hub.settings)
+    library = MediaLibrary(make_media_store(hub.settings))
+    erasure = Erasure(hub.store.sessions, bus, Ingress(bus, hub.store), library)
+    target = Target(str(hub.workspace_id), str(message.message.contact_id))
+    counts = dict.fromkeys(COUNTS, 0)
+    while not target.done:
+        await erasure.step(target, counts)
+    assert counts["messages"] == 1
+    assert await hub.waiting() == 1  # the other person's edit still waits
+
+
+async def test_what_clients_are_told_fits_the_published_schemas(hub: Hub) -> None:
+    """A read receipt's `conversation.updated`, and the `message.updated` events the persist
+    group publishes (a change that waited, a status a receipt moved), against the exported
+    JSON Schemas and their models."""
+    ctx = await hub.channel(ChannelKind.INSTAGRAM, IG_ACCOUNT)
+    [read] = meta_parse(instagram.parse, load("instagram/messaging_seen_read.json"), ctx)
+    receipt = hub.event(ctx, read)
+    fits(receipt)
+    echo = {
+        "sender": {"id": IG_ACCOUNT},
+        "recipient": {"id": "<IGSID>"},
+        "timestamp": 1569262485000,
+        "message": {"mid": "<LAST_MESSAGE_ID_READ>", "text": "our echo", "is_echo": True},
+    }
+    [new] = element(instagram.parse, IG_ACCOUNT, echo, ctx)
+    edit = {
+        "sender": {"id": IG_ACCOUNT},
+        "recipient": {"id": "<IGSID>"},
+        "timestamp": 1569262486000,
+        "message_edit": {"mid": "<LAST_MESSAGE_ID_READ>", "text": "Edited", "num_edit": 1},
+    }
+    [change] = element(instagram.parse, IG_ACCOUNT, edit, ctx)
+    await hub.apply(receipt, hub.event(ctx, change))
+    told = await hub.apply(hub.event(ctx, new))
+    assert {t.changes.status for t in told} == {"read", None}
+    assert {t.changes.text for t in told} == {"Edited", None}
+    for data in told:
+        fits(Event(f"{next(hub.ids)}-0", data.NAME, data.dump(), str(data.conversation_id)))

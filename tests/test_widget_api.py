@@ -589,6 +589,7 @@ def test_history_is_the_visitors_own_without_notes_and_walks_back(env: Env) -> N
     ).json() == {
         "items": [],
         "next_before": None,
+        "agent_read_up_to": None,
     }  # another visitor sees nothing of it
     for bad in ({"limit": 0}, {"limit": 201}, {"before": "not-a-cursor"}, {"token": ""}):
         answer = env.widget("POST", "/api/widget/history", json={"token": visitor["token"]} | bad)

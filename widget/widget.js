@@ -335,6 +335,8 @@ progress{display:block;width:100%}
       const r = await post('/api/widget/history', before ? { token, before } : { token });
       if (!r.ok) return;
       const j = await r.json();
+      // Kept by the hub: a reloaded widget still shows which messages an agent has read.
+      if (j.agent_read_up_to && (!readUpTo || after(j.agent_read_up_to, readUpTo))) readUpTo = j.agent_read_up_to;
       j.items.forEach((m) => show(m, false));
       if (!j.next_before) break;
       before = j.next_before;

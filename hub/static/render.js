@@ -76,7 +76,7 @@ const ORDER = { pending: 1, sent: 2, delivered: 3, read: 4 };
 
 /* Applies a message.updated `changes` to a message object (the same rules as the worker). */
 export function applyChanges(m, changes) {
-  if (changes.reaction && typeof changes.reaction === 'object') {
+  if (changes.reaction && typeof changes.reaction === 'object' && !m.deleted) { // an unsent message takes none
     const r = changes.reaction;
     m.reactions = (m.reactions || []).filter((x) => x.by !== r.by);
     if (r.action !== 'unreact') m.reactions.push({ emoji: r.emoji, reaction: r.reaction, by: r.by });
@@ -85,7 +85,7 @@ export function applyChanges(m, changes) {
   if (changes.platform_message_id) m.platform_message_id = changes.platform_message_id;
   if (changes.edited) m.edited = true;
   if (Array.isArray(changes.attachments)) m.attachments = changes.attachments; // the whole new list
-  if (changes.deleted) { m.deleted = true; m.text = null; m.attachments = []; }
+  if (changes.deleted) { m.deleted = true; m.text = null; m.attachments = []; m.reactions = []; }
   if (typeof changes.status === 'string') {
     if (changes.status === 'failed' && m.status !== 'delivered' && m.status !== 'read') {
       m.status = 'failed';

@@ -229,7 +229,11 @@ async def visitor_history(request: Request) -> Response:
     rows, before = await svc.store.messages(
         claims.workspace_id, conversation.id, limit=limit, before=body.before, notes=False
     )
-    page = VisitorHistory(items=[visible_message(r) for r in rows], next_before=before)
+    page = VisitorHistory(
+        items=[visible_message(r) for r in rows],
+        next_before=before,
+        agent_read_up_to=await svc.webchat.agent_read_up_to(claims.workspace_id, conversation.id),
+    )
     return cors(answer(page), request.headers.get("origin"))
 
 

@@ -18,7 +18,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
 from hub.accounts.auth import Signer, VisitorClaims
+from hub.bus import parse_id
 from hub.errors import IdentityInvalid, NotFound, OriginNotAllowed, Unauthenticated
 from hub.storage import tenancy
 from hub.storage.cache import Cached
@@ -26,6 +30,7 @@ from hub.storage.models import Channel
 from hub.storage.store import Store
 from hub.storage.vault import Vault
 
+READS = SQLModel.metadata.tables["conversation_reads"]
 IDENTIFIED = "u-"  # anonymous visitor ids are plain hex
 
 
@@ -148,6 +153,20 @@ class WebChat:
         given = (user_hash or "").lower()
         if not given.isascii() or not hmac.compare_digest(expected, given):
             raise IdentityInvalid()
+
+    async def agent_read_up_to(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> str | None:
+        """The furthest any agent has read the conversation (an event id), as the live
+        `agent_read_up_to` tells the visitor: kept, so a reloaded widget shows it too."""
+        async with self.store.sessions() as orm:
+            found = await (await orm.connection()).execute(
+                sa.select(READS.c.up_to).where(
+                    READS.c.workspace_id == workspace_id, READS.c.conversation_id == conversation_id
+                )
+            )
+            positions = [row[0] for row in found.all()]
+        return max(positions, key=parse_id, default=None)
 
     async def authenticate(self, token: str, origin: str | None) -> VisitorClaims:
         claims = self.signer.read_visitor_token(token)

@@ -86,3 +86,8 @@ class VisitorSent(Out):
 class VisitorHistory(Out):
     items: list[VisibleMessage] = Field(description="Oldest first; agents' notes left out")
     next_before: str | None = Field(description="The `before` of older messages; none at the start")
+    agent_read_up_to: Cursor | None = Field(
+        default=None,
+        description="How far an agent has read the conversation (the newest read position "
+        "of any agent): the visitor's messages up to this event id were read",
+    )
