@@ -20,7 +20,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.browserkit import api_client, screenshot, wait_until
+from tests.browserkit import api_client, log_in, screenshot, wait_until
 from tests.netcut import cuttable
 from tests.servers import HubProcess
 from tests.thirdparty import Site, third_party
@@ -207,6 +207,51 @@ def test_read_marks_follow_the_agent(fresh: Embed, contexts: Any) -> None:
         read = {"type": "read", "conversation_id": conversation_id, "up_to": message["event_id"]}
         agent.send(json.dumps(read))
         expect(mine).to_contain_text("Read")
+
+
+def test_read_state_survives_a_reload_of_the_widget_and_the_inbox(
+    fresh: Embed, contexts: Any
+) -> None:
+    """The visitor reads the agent's reply and the agent reads the visitor's message; after a
+    reload the inbox still shows the reply read and the widget the message read."""
+    from playwright.sync_api import expect
+
+    word = uuid.uuid4().hex[:8]
+    page = contexts().new_page()
+    page.goto(fresh.page_url())
+    page.locator("[data-sc=launcher]").click()
+    say(page, f"Question {word}")
+    mine = page.locator("[data-sc=message][data-direction=in]")
+    expect(mine).to_contain_text("Sent")
+    conversation_id = conversation_of(page, fresh)
+    [message] = wait_until(lambda: fresh.messages(conversation_id), what="stored")
+    fresh.reply(conversation_id, f"Answer {word}")
+    expect(page.locator("[data-sc=message][data-direction=out]")).to_contain_text(word)
+
+    def reply_read() -> bool:
+        return [m["status"] for m in fresh.messages(conversation_id)] == ["received", "read"]
+
+    wait_until(reply_read, what="the open widget's read stored")  # the widget reads it
+    token = fresh.admin.post("/api/agent/socket-token").json()["token"]
+    with ws_connect(fresh.proc.ws_url + "/ws/agent") as agent:
+        agent.send(json.dumps({"type": "hello", "token": token}))
+        assert json.loads(agent.recv(5))["type"] == "welcome"
+        read = {"type": "read", "conversation_id": conversation_id, "up_to": message["event_id"]}
+        agent.send(json.dumps(read))
+        expect(mine).to_contain_text("Read")
+
+    page.reload()
+    page.locator("[data-sc=launcher]").click()
+    expect(mine).to_have_count(1)
+    expect(mine).to_contain_text("Read")  # from the history, not from a live event
+
+    inbox = contexts().new_page()
+    log_in(inbox, fresh.proc.base_url, fresh.seed["email"], fresh.seed["password"])
+    expect(inbox.locator("[data-ib=status]")).to_have_text("Live")
+    inbox.locator("[data-ib=filter-status]").select_option("")
+    inbox.locator("[data-ib=conversation]", has_text=word).click()
+    reply = inbox.locator("[data-ib=message]", has_text=f"Answer {word}")
+    expect(reply.locator("[data-ib=delivery]")).to_have_attribute("data-status", "read")
 
 
 def test_settings_change_the_look_and_language(fresh: Embed, contexts: Any) -> None:
