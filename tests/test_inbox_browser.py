@@ -611,11 +611,14 @@ def test_reactions_edits_and_unsends_change_the_message_in_place(site: Site, age
     site.meta(whatsapp_change("message_edit", sender, ids[0]))
     expect(messages.first.locator(".text")).to_have_text("Updated image caption")
     expect(messages.first.locator(".meta")).to_contain_text("edited")
+    site.meta(whatsapp_change("message_reaction", sender, ids[1]))
+    expect(messages.nth(1).locator("[data-ib=reactions]")).to_have_text("\U0001f62e")
     revoke = whatsapp_change("message_edit", sender, ids[1])
     message = revoke["entry"][0]["changes"][0]["value"]["messages"][0]
     message["type"], message["revoke"] = "revoke", message.pop("edit")
     site.meta(revoke)
     expect(messages.nth(1)).to_contain_text("This message was unsent.")
+    expect(messages.nth(1).locator("[data-ib=reactions]")).to_have_count(0)  # gone with it
     expect(messages.nth(1)).not_to_contain_text(f"Second {word}")
     expect(messages).to_have_count(2)
 
@@ -633,6 +636,7 @@ def test_reactions_edits_and_unsends_change_the_message_in_place(site: Site, age
     expect(messages.first.locator("[data-ib=reactions]")).to_have_text("\U0001f62e")
     expect(messages.first.locator(".text")).to_have_text("Updated image caption")
     expect(messages.nth(1)).to_contain_text("This message was unsent.")
+    expect(messages.nth(1).locator("[data-ib=reactions]")).to_have_count(0)
 
 
 def test_a_restarted_hub_forgets_the_cursor_and_the_page_reloads_without_duplicates(
