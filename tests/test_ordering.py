@@ -455,3 +455,55 @@ async def test_what_clients_are_told_fits_the_published_schemas(hub: Hub) -> Non
     assert {t.changes.text for t in told} == {"Edited", None}
     for data in told:
         fits(Event(f"{next(hub.ids)}-0", data.NAME, data.dump(), str(data.conversation_id)))
+
+
+@pytest.mark.parametrize("kind", ["instagram", "messenger", "telegram"])
+async def test_a_reaction_before_its_message_on_every_family(hub: Hub, kind: str) -> None:
+    """The recorded message of each family, and a reaction to it in the documented shape
+    (Meta: `reaction{mid, action, reaction, emoji}`; Telegram: `message_reaction`)."""
+    ctx, _, [new], _ = await edit_first(hub, kind)
+    assert isinstance(new, NewMessage)
+    pmid = new.message.platform_message_id
+    if kind == "telegram":
+        chat, message_id = pmid.split(":")
+        update = {
+            "update_id": 10001,
+            "message_reaction": {
+                "chat": {"id": int(chat), "type": "private"},
+                "message_id": int(message_id),
+                "user": {"id": int(chat), "is_bot": False, "first_name": "Test"},
+                "date": 1441646700,
+                "old_reaction": [],
+                "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+            },
+        }
+        [reaction] = telegram.parse(update, ctx).events
+    else:
+        parse = instagram.parse if kind == "instagram" else messenger.parse
+        value = {
+            "sender": {"id": new.contact.platform_user_id},
+            "recipient": {"id": ctx.account_id},
+            "timestamp": 1700000000000,
+            "reaction": {"mid": pmid, "action": "react", "reaction": "love", "emoji": "👍"},
+        }
+        [reaction] = element(parse, ctx.account_id, value, ctx)
+    await hub.apply(hub.event(ctx, reaction))
+    [told] = await hub.apply(hub.event(ctx, new))
+    assert [r["emoji"] for r in (await hub.message(ctx, pmid))["reactions"]] == ["👍"]
+    assert told.changes.reaction is not None and told.message_id == new.message.id
+
+
+async def test_an_instagram_unsend_before_its_message(hub: Hub) -> None:
+    """The recorded message, and its unsend in the documented shape (`message.is_deleted`)."""
+    ctx, _, [new], _ = await edit_first(hub, "instagram")
+    assert isinstance(new, NewMessage)
+    unsend = {
+        "sender": {"id": "<IGSID>"},
+        "recipient": {"id": IG_ACCOUNT},
+        "timestamp": 1700000000000,
+        "message": {"mid": "<MESSAGE_ID>", "is_deleted": True},
+    }
+    await hub.apply(hub.event(ctx, element(instagram.parse, IG_ACCOUNT, unsend, ctx)[0]))
+    [told] = await hub.apply(hub.event(ctx, new))
+    row = await hub.message(ctx, "<MESSAGE_ID>")
+    assert row["deleted"] and row["text"] is None and told.changes.deleted
