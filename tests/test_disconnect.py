@@ -283,9 +283,17 @@ def test_deleting_a_channels_data_keeps_what_its_contacts_have_elsewhere(env: En
     only_here = meta_webhook(env, "messenger")
     only_here["entry"][0]["messaging"][0]["sender"]["id"] = "5550001112223334"
     only_here["entry"][0]["messaging"][0]["message"]["mid"] = "m_only_here"
-    for body in (shared, only_here, meta_webhook(env, "whatsapp")):
+    # A delivery receipt for a message the hub never saw: it waits on the page's channel.
+    unknown = meta_webhook(env, "messenger")
+    unknown["entry"][0]["messaging"][0] = {
+        "sender": {"id": "5550009998887776"},
+        "recipient": {"id": MESSENGER.account_id},
+        "timestamp": 1458668856463,
+        "delivery": {"mids": ["m_never_seen"], "watermark": 1458668856253},
+    }
+    for body in (shared, only_here, meta_webhook(env, "whatsapp"), unknown):
         assert post_meta(env, body)["accepted"] == 1
-    wait(lambda: len(rows(env, "messages")) == 3)
+    wait(lambda: len(rows(env, "messages")) == 3 and len(rows(env, "waiting_changes")) == 1)
     identities = {
         (str(r["channel_id"]), r["platform_user_id"]): r for r in rows(env, "contact_identities")
     }
@@ -330,6 +338,7 @@ def test_deleting_a_channels_data_keeps_what_its_contacts_have_elsewhere(env: En
         (wa, person)
     ]
     assert [r["id"] for r in rows(env, "contacts")] == [person]
+    assert rows(env, "waiting_changes") == []
     audit = env.client.get("/api/audit?action=channel.data_deleted", headers=env.auth).json()
     [entry] = audit["items"]
     assert entry["detail"]["messages"] == 2 and entry["detail"]["deletion_id"] == deletion["id"]

@@ -19,6 +19,7 @@ from hub.privacy.erasure import Target
 from hub.storage.models import DeletionRequest
 from hub.storage.store import Sessions
 from hub.workers.persist import CONVERSATIONS, IDENTITIES, MESSAGES
+from hub.workers.waiting import WAITING
 
 log = logging.getLogger("hub.channeldata")
 
@@ -98,6 +99,13 @@ async def file(
     """File the channel's deletion request (the caller runs it) and audit
     `channel.data_deleted` with what it will erase."""
     found = await find(deletions.store.sessions, workspace_id, channel_id)
+    # Platform changes still waiting for a message on the channel: no contact's, all go.
+    async with deletions.store.sessions() as orm, orm.begin():
+        await (await orm.connection()).execute(
+            sa.delete(WAITING).where(
+                WAITING.c.workspace_id == workspace_id, WAITING.c.channel_id == channel_id
+            )
+        )
     row = await deletions.file(
         "admin",
         f"channel:{channel_id}",
