@@ -36,7 +36,7 @@ from hub.routing import service as routing
 from hub.routing.service import Router
 from hub.storage import tenancy
 from hub.storage.store import Sessions
-from hub.workers import receipts, waiting
+from hub.workers import labels, receipts, waiting
 from schemas.events import (
     ContactUpdated,
     ConversationChanges,
@@ -542,54 +542,9 @@ async def _conversation_changed(
             .values(**values)
         )
     if changes.labels is not None:
-        await _set_labels(session, workspace_id, conversation_id, changes.labels)
+        await labels.replace(session, workspace_id, conversation_id, changes.labels)
     if changes.labels_add is not None:
-        await _add_labels(session, workspace_id, conversation_id, changes.labels_add)
-
-
-async def _set_labels(
-    session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID, labels: list[Any]
-) -> None:
-    """The conversation's whole label set, replaced (the latest change on the stream wins)."""
-    if not await _exists(session, workspace_id, conversation_id):
-        return
-    await session.execute(sa.delete(LABELS).where(LABELS.c.conversation_id == conversation_id))
-    wanted = sorted({str(label) for label in labels if isinstance(label, str) and label})
-    if wanted:
-        await session.execute(
-            sa.insert(LABELS),
-            [
-                {"workspace_id": workspace_id, "conversation_id": conversation_id, "label": label}
-                for label in wanted
-            ],
-        )
-
-
-async def _add_labels(
-    session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID, labels: list[Any]
-) -> None:
-    """Labels added to the set (an automation rule's): whatever else it holds stays."""
-    wanted = sorted({str(label) for label in labels if isinstance(label, str) and label})
-    if not wanted or not await _exists(session, workspace_id, conversation_id):
-        return
-    await session.execute(
-        _insert(session, LABELS).on_conflict_do_nothing(),
-        [
-            {"workspace_id": workspace_id, "conversation_id": conversation_id, "label": label}
-            for label in wanted
-        ],
-    )
-
-
-async def _exists(
-    session: AsyncConnection, workspace_id: uuid.UUID, conversation_id: uuid.UUID
-) -> bool:
-    found = await session.execute(
-        sa.select(CONVERSATIONS.c.id).where(
-            CONVERSATIONS.c.workspace_id == workspace_id, CONVERSATIONS.c.id == conversation_id
-        )
-    )
-    return found.first() is not None
+        await labels.add(session, workspace_id, conversation_id, changes.labels_add)
 
 
 # The events this group stores (the others are never parsed here).
