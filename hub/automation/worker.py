@@ -7,7 +7,8 @@ channel's business hours, `settings.hours`, see `hub.channels.hours`) is answere
 closed period: a second message before the channel opens gets none. Closed means closed both
 when the contact sent it and now, so a message the worker reads late, after opening time,
 is not told that nobody is there. Comments get none (an automatic public reply under a post
-is not what a business wants), and neither do notes or our own messages.
+is not what a business wants), and neither do notes, our own messages, or standby messages
+(Meta's handover protocol: another app owns that thread, the hub only watches it).
 
 Rules: a contact's message triggers `message.received` (and `conversation.created` when it
 is the conversation's first), a person's resolution `conversation.resolved`. The enabled
@@ -84,7 +85,7 @@ class Automation:
                     message, name = data.message, data.contact.name if data.contact else None
                     if message.direction != Direction.IN or message.note:
                         continue
-                    if message.kind != "comment":
+                    if message.kind != "comment" and not message.standby:
                         await self._away(workspace_id, message, name)
                     await batch.message(event, message, name)
                 elif event.name == "conversation.updated" and '"resolved"' in event.data:
@@ -170,7 +171,8 @@ class _Batch:
             triggers.add("conversation.created")
         fitting = [r for r in found if r.trigger in triggers]
         if fitting:
-            await self._run(fitting, event, ref, sent_at, message.text or "", name)
+            text = message.text or ""
+            await self._run(fitting, event, ref, sent_at, text, name, answer=not message.standby)
 
     async def resolved(self, event: Event, conversation_id: uuid.UUID) -> None:
         fitting = [r for r in await self.enabled() if r.trigger == "conversation.resolved"]
@@ -203,7 +205,11 @@ class _Batch:
         at: datetime,
         text: str,
         name: str | None,
+        *,
+        answer: bool = True,
     ) -> None:
+        """Without `answer` (a standby message), a rule's reply is left out; its other
+        actions are the hub's own business and still apply."""
         facts = await self._facts(fitting, ref, at, text, name)
         for rule in fitting:
             if not all(rules.evaluate(rule.conditions, facts)):
@@ -212,7 +218,7 @@ class _Batch:
             if await self.automation.bus.remember(
                 self.workspace_id, claim, "1", ttl_s=RULE_CLAIM_TTL_S, only_new=True
             ):
-                await self._act(rule, event, ref, facts.contact_name)
+                await self._act(rule, event, ref, facts.contact_name, answer)
 
     async def _facts(
         self,
@@ -244,14 +250,18 @@ class _Batch:
         return facts
 
     async def _act(
-        self, rule: AutomationRule, event: Event, ref: ConversationRef, contact_name: str
+        self,
+        rule: AutomationRule,
+        event: Event,
+        ref: ConversationRef,
+        contact_name: str,
+        answer: bool = True,
     ) -> None:
         """The rule's actions on the conversation, then its note and audit row."""
         ingress, now, key = self.automation.ingress, utc_now(), f"rule:{rule.id}:{event.id}"
         # No automatic public reply under a post: a rule's reply goes to direct messages only.
-        done = [
-            a for a in rule.actions if not (a["type"] == "send_reply" and ref.kind == "comment")
-        ]
+        answer = answer and ref.kind != "comment"
+        done = [a for a in rule.actions if answer or a["type"] != "send_reply"]
         if not done:  # only a reply, under a public comment: nothing to do or to record
             return
         reply = next((a["text"] for a in done if a["type"] == "send_reply"), None)

@@ -49,6 +49,7 @@ def conversation_out(
         last_activity_at=row.last_activity_at,
         last_message_preview=row.last_message_preview,
         last_event_id=row.last_event_id,
+        title=row.title,
     )
 
 
@@ -79,4 +80,8 @@ def stored_message(row: MessageRow) -> StoredMessage:
         error=row.error,
         raw=row.raw,
         event_id=row.event_id,
+        group=row.group_chat,
+        standby=row.standby,
+        story=row.story,
+        referral=row.referral,
     )

@@ -211,6 +211,7 @@ class Conversation(SQLModel, table=True):
     last_message_preview: str | None = Field(default=None, max_length=200)
     last_event_id: str | None = Field(default=None, max_length=45)
     created_at: datetime = _ts()
+    title: str | None = Field(default=None, max_length=200)  # a group's, as its newest message says
 
 
 class ConversationRead(SQLModel, table=True):
@@ -271,6 +272,11 @@ class MessageRow(SQLModel, table=True):
     raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     event_id: str | None = Field(default=None, max_length=45)
     created_at: datetime = _ts()
+    group_chat: dict[str, Any] | None = Field(default=None, sa_type=JSONType)  # Message.group
+    standby: bool = False
+    story: str | None = Field(default=None, max_length=10)
+    referral: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    captions: str | None = Field(default=None, sa_type=sa.Text)  # its attachments', for search
 
 
 class ReportEvent(SQLModel, table=True):

@@ -174,6 +174,8 @@ async def telegram_channel(request: Request) -> Response:
     result = adapter.parse(update, resolved.context)
     for event in result.events:
         await services(request).ingress.publish_parsed(resolved.context, event)
+    if result.answer is not None:  # Telegram calls it: the body is the method's parameters
+        return JSONResponse(result.answer)
     return JSONResponse({"accepted": len(result.events), "ignored": result.ignored})
 
 

@@ -54,6 +54,9 @@ class ConversationOut(Out):
     last_activity_at: Timestamp
     last_message_preview: str | None
     last_event_id: Cursor | None
+    title: str | None = Field(
+        default=None, description="A group's title (kind group), as its newest message gave it"
+    )
 
 
 class ReadPosition(Out):
