@@ -33,6 +33,11 @@ export function fill(node, m, t) {
   if (m.note) bubble.append(el('span', 'tag note-tag', t(activity ? 'automation' : 'private-note')));
   if (m.kind === 'comment' && m.direction === 'in') bubble.append(el('span', 'tag comment-tag', t('comment')));
   if (m.private_reply) bubble.append(el('span', 'tag', t('private-reply-tag')));
+  if (m.story) bubble.append(tagged('story', t(`story-${m.story}-tag`)));
+  if (m.standby) bubble.append(tagged('standby', t('standby-tag')));
+  if (m.referral) bubble.append(referralEl(m.referral, t));
+  const renamed = m.group && m.group.renamed;
+  if (renamed) bubble.append(el('em', 'muted', t('group-renamed', { title: m.group.title || '' })));
   if (m.deleted) {
     bubble.append(el('em', 'muted', t('unsent')));
   } else {
@@ -40,7 +45,7 @@ export function fill(node, m, t) {
     const key = JSON.stringify(m.attachments || []);
     if (!node.attached || node.attached.key !== key) node.attached = { key, els: (m.attachments || []).map((a) => attachmentEl(a, t)) };
     bubble.append(...node.attached.els);
-    if (!m.text && !(m.attachments || []).length) {
+    if (!m.text && !(m.attachments || []).length && !renamed && !m.referral) {
       const story = m.raw && (m.raw.field === 'mentions' || m.raw.media_id) ? t('story-mention') : t('unsupported');
       bubble.append(card('unsupported', story, []));
     }
@@ -53,6 +58,23 @@ export function fill(node, m, t) {
   });
   if (reactions.childElementCount) bubble.append(reactions);
   meta(node, m, t);
+}
+
+function tagged(kind, text) {
+  const tag = el('span', `tag ${kind}-tag`, text);
+  tag.dataset.ib = kind;
+  return tag;
+}
+
+/* What brought the contact: an ad (its id and headline) or a post or link. */
+function referralEl(r, t) {
+  const node = el('div', 'card referral');
+  node.dataset.ib = 'referral';
+  const from = r.ad_id ? t('referral-ad', { id: r.ad_id }) : t('referral-other', { source: r.source || '' });
+  node.append(el('strong', null, from));
+  if (r.headline) node.append(el('div', 'referral-headline', r.headline));
+  if (r.body) node.append(el('div', 'muted', r.body));
+  return node;
 }
 
 export function meta(node, m, t) {
