@@ -87,7 +87,13 @@ async def connect_channel(request: Request) -> Response:
     )
     # A web chat has no webhook ({}): the answer is the channel's JSON with what the service says.
     webhook = webhook_info(channel, public_base(request), shown)
-    return JSONResponse(as_json(channel_out(channel)) | {"webhook": webhook}, status_code=201)
+    sync = None
+    if channel.kind == "whatsapp" and body.business_account_id:  # its templates, once answered
+        templates = services(request).templates()
+        sync = BackgroundTask(templates.sync_quietly, principal.workspace_id, channel.id)
+    return JSONResponse(
+        as_json(channel_out(channel)) | {"webhook": webhook}, status_code=201, background=sync
+    )
 
 
 async def disconnect_channel(request: Request) -> Response:
