@@ -31,8 +31,8 @@ from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
 from hub.routing import routes as routing
-from hub.templates import routes as templates
 from hub.settings import Settings
+from hub.templates import routes as templates
 from hub.web import status as status_api
 from hub.web.app import create_app
 from hub.web.openapi import document
