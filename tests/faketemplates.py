@@ -128,10 +128,11 @@ class FakeTemplates:
     def put(self, *templates: dict[str, Any], waba_id: str = WABA_ID) -> None:
         self.catalogue[waba_id] = [copy.deepcopy(t) for t in templates]
 
-    def set_status(self, name: str, status: str, waba_id: str = WABA_ID) -> None:
-        for template in self.catalogue.get(waba_id, []):
-            if template["name"] == name:
-                template["status"] = status
+    def set_status(self, name: str, status: str) -> None:
+        for held in self.catalogue.values():
+            for template in held:
+                if template["name"] == name:
+                    template["status"] = status
 
     def routes(self) -> list[Route]:
         graph = "/graph/{version}/{node}"
@@ -223,10 +224,11 @@ class FakeTemplates:
         }
 
     def _known(self, name: Any, language: Any) -> dict[str, Any]:
-        found = next(
+        found = next(  # any WABA's: the fake does not say which number is in which
             (
                 t
-                for t in self.catalogue.get(WABA_ID, [])
+                for held in self.catalogue.values()
+                for t in held
                 if t["name"] == name and t["language"] == language
             ),
             None,

@@ -206,8 +206,7 @@ def _error(status: int, error: dict[str, Any], headers: Mapping[str, str]) -> Ou
     code_text = f"{code}/{subcode}" if subcode is not None else str(code or f"http_{status}")
     reason = (
         send_template.template_words(code)
-        or _reason(error)
-        or send_template.words(code)
+        or _reason(error, send_template.words(code))
         or f"HTTP {status}"
     )
     if code in THROTTLED or status == 429:
@@ -219,12 +218,13 @@ def _error(status: int, error: dict[str, Any], headers: Mapping[str, str]) -> Ou
     return Outcome.failed(reason, code_text)
 
 
-def _reason(error: dict[str, Any]) -> str | None:
+def _reason(error: dict[str, Any], words: str | None = None) -> str | None:
     """The most human text the error carries: the user-facing message, then WhatsApp's
-    `error_data.details` (the title alone says "Re-engagement message"), then `message`."""
+    `error_data.details` (the title alone says "Re-engagement message"), then our `words`
+    for the code, then `message`."""
     data = error.get("error_data")
     details = data.get("details") if isinstance(data, dict) else None
-    for text in (error.get("error_user_msg"), details, error.get("message")):
+    for text in (error.get("error_user_msg"), details, words, error.get("message")):
         if isinstance(text, str) and text.strip():
             return text.strip()
     return None
