@@ -205,12 +205,29 @@ def test_a_failed_sync_says_why_and_keeps_the_list(env: Env) -> None:
     assert len(env.listed()) == len(faketemplates.CATALOGUE)
 
 
-def test_a_whatsapp_channel_without_its_business_account_id_is_told_so(env: Env) -> None:
-    body = {"kind": "whatsapp", "name": "Other", "account_id": "99887766", "access_token": "t"}
-    other = env.client.post("/api/channels", json=body, headers=env.auth).json()["id"]
+def test_a_channel_without_its_business_account_id_is_told_so_and_can_be_given_it(
+    env: Env,
+) -> None:
+    number = str(int(env.number.account_id) + 1)
+    body = {"kind": "whatsapp", "name": "Other", "account_id": number}
+    other = env.client.post(
+        "/api/channels", json=body | {"access_token": env.number.token}, headers=env.auth
+    ).json()["id"]
     synced = env.client.post(f"/api/channels/{other}/templates/sync", headers=env.auth)
     assert synced.status_code == 400
     assert synced.json()["error"]["code"] == "no_business_account"
+    assert "business_account_id" in synced.json()["error"]["message"]
+    given = env.client.patch(
+        f"/api/channels/{other}", json={"business_account_id": env.waba_id}, headers=env.auth
+    )
+    assert given.status_code == 200, given.text
+    listed = env.client.get(f"/api/channels/{other}/templates", headers=env.auth).json()
+    assert len(listed["items"]) == len(faketemplates.CATALOGUE)  # synced as it was given
+    web = env.client.post("/api/channels", json={"kind": "webchat", "name": "W"}, headers=env.auth)
+    refused = env.client.patch(
+        f"/api/channels/{web.json()['id']}", json={"business_account_id": "1"}, headers=env.auth
+    )
+    assert refused.json()["error"]["code"] == "not_whatsapp"
 
 
 def test_the_worker_syncs_every_hub_template_sync_s(settings: Settings) -> None:

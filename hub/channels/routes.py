@@ -162,7 +162,10 @@ async def change_channel(request: Request) -> Response:
     svc.webchat.forget(channel_id)
     if body.routing is not None:
         await teams.announce(svc.bus, principal.workspace_id, actor.user_id)
-    return answer(await _detail(request, row))
+    sync = None
+    if body.business_account_id is not None:  # its templates, once answered
+        sync = BackgroundTask(svc.templates().sync_quietly, principal.workspace_id, channel_id)
+    return answer(await _detail(request, row), background=sync)
 
 
 async def new_identity_secret(request: Request) -> Response:
@@ -243,8 +246,9 @@ routes = [
             "that is not an IANA name, `invalid_hours` for a range that is not HH:MM to a "
             "later HH:MM, `not_webchat` for web-chat fields on another kind, "
             "`unknown_placeholder` for an auto-reply with a placeholder the hub does not know, "
-            "`bad_request` for a routing team that is not the workspace's. Audited as "
-            "`channel.updated` with the changed fields.",
+            "`bad_request` for a routing team that is not the workspace's, `not_whatsapp` for "
+            "`business_account_id` on another kind (setting it syncs the channel's WhatsApp "
+            "templates). Audited as `channel.updated` with the changed fields.",
         ),
     ),
     route(

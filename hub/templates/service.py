@@ -37,8 +37,8 @@ SYNCED_AT = "templates_synced_at"  # in Channel.settings: when the list was last
 class NoBusinessAccount(BadRequest):
     code = "no_business_account"
     default_message = (
-        "This WhatsApp channel has no WhatsApp Business Account id: reconnect it with "
-        "business_account_id to use templates."
+        "This WhatsApp channel has no WhatsApp Business Account id: set its "
+        "business_account_id (PATCH /api/channels/{id}) to use templates."
     )
 
 
