@@ -32,6 +32,7 @@ from hub.storage.inbox import channel_of
 from hub.storage.models import Channel, Conversation
 from hub.storage.store import Store
 from hub.storage.vault import Vault
+from hub.templates.service import has_templates
 
 log = logging.getLogger("hub.channelsettings")
 
@@ -217,7 +218,7 @@ async def update_channel(
         if (origins is not None or widget is not None) and channel.kind != "webchat":
             raise NotWebChat()
         waba = patch.business_account_id
-        if waba is not None and channel.kind != "whatsapp":
+        if waba is not None and not has_templates(channel.kind):
             raise NotWhatsApp()
         changed: list[str] = []
         if patch.name is not None and patch.name != channel.name:

@@ -21,6 +21,7 @@ from hub.channels.service import ConnectBody, webhook_info
 from hub.errors import BadRequest
 from hub.routing import teams
 from hub.storage.models import Channel
+from hub.templates.service import has_templates
 from hub.web.http import (
     admin_actor,
     answer,
@@ -88,7 +89,7 @@ async def connect_channel(request: Request) -> Response:
     # A web chat has no webhook ({}): the answer is the channel's JSON with what the service says.
     webhook = webhook_info(channel, public_base(request), shown)
     sync = None
-    if channel.kind == "whatsapp" and body.business_account_id:  # its templates, once answered
+    if has_templates(channel.kind) and body.business_account_id:  # its templates, once answered
         templates = services(request).templates()
         sync = BackgroundTask(templates.sync_quietly, principal.workspace_id, channel.id)
     return JSONResponse(

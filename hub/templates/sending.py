@@ -22,10 +22,9 @@ from hub.media.library import MediaLibrary
 from hub.media.uploads import UploadedFile
 from hub.realtime.ingress import Ingress
 from hub.storage.models import WhatsAppTemplate
-from hub.templates.service import Templates
+from hub.templates.service import Templates, has_templates
 from hub.web.http import Body
 from schemas.message import (
-    ChannelKind,
     DeliveryStatus,
     Direction,
     Sender,
@@ -139,7 +138,7 @@ class TemplateSending:
         file: UploadedFile | None,
     ) -> tuple[uuid.UUID, Published]:
         ref = await self.ingress.conversation(principal.workspace_id, conversation_id)
-        if ref.channel_kind != ChannelKind.WHATSAPP or ref.kind != "dm":
+        if not has_templates(ref.channel_kind) or ref.kind != "dm":
             raise BadRequest("Templates are sent in WhatsApp conversations.")
         row = await self.templates.find(
             principal.workspace_id, ref.channel_id, fill.name, fill.language

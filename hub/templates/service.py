@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
+from adapters import registry
 from adapters.meta import templates as wa
 from adapters.outbound import Platforms, Request, redact
 from hub.errors import BadRequest, NotFound, Unavailable
@@ -26,12 +27,18 @@ from hub.storage.models import Channel, WhatsAppTemplate
 from hub.storage.store import Store
 from hub.storage.vault import Vault
 from hub.workers.periodic import Periodic
-from schemas.message import ChannelKind, utc_now
+from schemas.message import utc_now
 
 log = logging.getLogger("hub.templates")
 
 SYNC_TIMEOUT_S = 10.0
 SYNCED_AT = "templates_synced_at"  # in Channel.settings: when the list was last read
+
+
+def has_templates(kind: str) -> bool:
+    """Whether channels of this kind have message templates (WhatsApp's)."""
+    adapter = registry.get(kind)
+    return adapter is not None and adapter.sends_templates
 
 
 class NoBusinessAccount(BadRequest):
@@ -82,7 +89,7 @@ class Templates:
         return len(found), await self._replace(workspace_id, channel_id, waba_id, found)
 
     def _address(self, channel: Channel) -> tuple[str, str]:
-        if channel.kind != ChannelKind.WHATSAPP:
+        if not has_templates(channel.kind):
             raise NotWhatsApp()
         waba_id = channel.account_ids.get("business_account_id")
         if not waba_id:
@@ -165,7 +172,9 @@ class Templates:
                 channels = (
                     await s.exec(
                         select(Channel).where(
-                            Channel.kind == ChannelKind.WHATSAPP.value,
+                            col(Channel.kind).in_(
+                                [a.kind.value for a in registry.adapters() if a.sends_templates]
+                            ),
                             Channel.status == "connected",
                         )
                     )
@@ -189,7 +198,7 @@ class Templates:
     ) -> tuple[list[WhatsAppTemplate], datetime | None]:
         async with self.store.sessions() as s:
             channel = await channel_of(s, workspace_id, channel_id)
-            if channel.kind != ChannelKind.WHATSAPP:
+            if not has_templates(channel.kind):
                 raise NotWhatsApp()
             rows = (
                 await s.exec(

@@ -29,7 +29,6 @@ from adapters.protocol import Adapter
 from hub.channels.service import Resolved
 from hub.errors import BadRequest, Forbidden, NoSuchChannel, Unauthenticated
 from hub.web.http import parse_uuid, read_raw, services
-from schemas.message import ChannelKind
 
 log = logging.getLogger("hub.webhooks")
 
@@ -141,7 +140,8 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
     split = meta.split(body)
     accepted, ignored = 0, split.ignored
     for piece in split.pieces:
-        if piece.kind is ChannelKind.WHATSAPP and wa_templates.is_status_change(piece.entry):
+        adapter = registry.adapter_for(piece.kind)
+        if adapter.sends_templates and wa_templates.is_status_change(piece.entry):
             accepted += await _template_statuses(request, piece.entry, only)
             continue
         if only is not None:

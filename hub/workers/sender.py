@@ -41,7 +41,6 @@ from hub.web.metrics import Metrics
 from schemas.events import MessageChanges, MessageCreated, MessageUpdated
 from schemas.message import (
     Attachment,
-    ChannelKind,
     DeliveryError,
     DeliveryStatus,
     Direction,
@@ -363,7 +362,8 @@ class Sender:
 
 def _template_of(message: Message) -> dict[str, Any] | None:
     """The `template` object of an agent's WhatsApp template message (`raw.template`)."""
-    raw = message.raw if message.channel_kind == ChannelKind.WHATSAPP else None
+    adapter = registry.get(message.channel_kind)
+    raw = message.raw if adapter is not None and adapter.sends_templates else None
     template = raw.get("template") if isinstance(raw, dict) else None
     return template if isinstance(template, dict) else None
 
