@@ -142,7 +142,9 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
     for piece in split.pieces:
         adapter = registry.adapter_for(piece.kind)
         if adapter.sends_templates and wa_templates.is_status_change(piece.entry):
-            accepted += await _template_statuses(request, piece.entry, only)
+            applied = await _template_statuses(request, piece.entry, only)
+            accepted += applied
+            ignored += 0 if applied else 1
             continue
         if only is not None:
             resolved: Resolved | None = (
