@@ -31,6 +31,7 @@ from hub.settings import Settings
 from hub.storage.engine import make_engine, sessionmaker
 from hub.storage.store import Store
 from hub.storage.vault import Vault
+from hub.templates.service import TemplateRefresher, Templates
 from hub.web.metrics import Metrics
 from hub.webchat.service import WebChat
 from hub.workers.media import MEDIA_GROUP, MediaFetcher
@@ -129,9 +130,9 @@ class Services:
     def worker(self, client: httpx.AsyncClient, groups: Sequence[str] = WORKER_GROUPS) -> Worker:
         """The worker role on this process's bus: persist (and routing), send, profiles,
         inbound media, automation (the away auto-reply), outbound webhooks and their retries,
-        token refresh, the deletion requests' sweep and the retention sweep. With `groups`
-        (`hub.workers.runner.select_groups`) only those consumer groups; the periodic tasks
-        come with "persist"."""
+        token refresh, the WhatsApp templates' sync, the deletion requests' sweep and the
+        retention sweep. With `groups` (`hub.workers.runner.select_groups`) only those consumer
+        groups; the periodic tasks come with "persist"."""
         settings, bus = self.settings, self.bus
         handlers: dict[str, Callable[[], Handler]] = {
             PERSIST_GROUP: lambda: (
@@ -158,6 +159,7 @@ class Services:
                     every_s=settings.retention_sweep_s,
                 ),
                 Retrier(self.hooks(client), every_s=settings.hooks_retry_s),
+                TemplateRefresher(self.templates(), every_s=settings.template_sync_s),
             ]
         consumers = [Consumer(settings, bus, g, handlers[g]()) for g in groups]
         return Worker(consumers, tasks=tasks)
@@ -203,6 +205,10 @@ class Services:
     def hooks(self, client: httpx.AsyncClient | None = None) -> Hooks:
         """Endpoints and deliveries; without a client, each delivery opens one of its own."""
         return Hooks(self.store, self.bus, self.vault, self.settings, client)
+
+    def templates(self) -> Templates:
+        """WhatsApp templates: their sync, list and status webhooks."""
+        return Templates(self.store, self.vault, self.platforms)
 
     def token_refresher(self) -> TokenRefresher:
         return TokenRefresher(self.channels, self.settings)

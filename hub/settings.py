@@ -95,6 +95,7 @@ class Settings:
     shutdown_grace_s: float = 10.0  # on SIGTERM: for requests and batches in hand to finish
     hooks_retry_s: float = 5.0  # how often a worker sends the outbound webhooks that are due
     hooks_timeout_s: float = 10.0  # one outbound webhook request
+    template_sync_s: float = 6 * 3600.0  # how often a worker re-reads WhatsApp templates
     media_fetch_timeout_s: float = 60.0  # fetching one inbound file, every try included
     # Media links from webhooks to private addresses and plain http (for loopback benchmarks)
     media_allow_private: bool = False

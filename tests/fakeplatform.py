@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from adapters.outbound import Platforms, base_urls
 from schemas.message import ChannelKind
-from tests import fakesendmedia, faketelegram
+from tests import fakesendmedia, faketelegram, faketemplates
 from tests.fakemedia import FakeMedia
 
 IG, FB, WA, TG = (
@@ -164,6 +164,7 @@ class FakePlatform:
         return Starlette(
             routes=[
                 *self.media.routes(),
+                *faketemplates.routes(self),  # WhatsApp templates: before /messages below
                 post(f"{graph}/messages", self._graph_messages),
                 post(f"{graph}/comments", partial(self._comment, FB)),
                 post(f"{ig}/messages", partial(self._dm, IG)),

@@ -32,6 +32,7 @@ from hub.privacy import routes as privacy
 from hub.reports import routes as reports
 from hub.routing import routes as routing
 from hub.settings import Settings
+from hub.templates import routes as templates
 from hub.web import status as status_api
 from hub.web.app import create_app
 from hub.web.openapi import document
@@ -79,6 +80,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *reports.routes,
         *hooks.routes,
         *automation.routes,
+        *templates.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None

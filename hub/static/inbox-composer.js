@@ -7,6 +7,7 @@ import { $, HOUR, conversations, messagesEl, pane, pending, reply, state, t } fr
 import { isLive, queueFrame, sendFrame } from './inbox-live.js';
 import { place } from './inbox-thread.js';
 import { forgetUploads, hasFiles, noFilesInNotes, sendFiles } from './inbox-upload.js';
+import { offerTemplates } from './inbox-templates.js';
 
 export { forgetUploads };
 
@@ -50,9 +51,11 @@ export function renderWindow() {
   windowEl.dataset.open = String(w.open);
   windowEl.textContent = !w.closes ? t('window-none')
     : w.open ? t(w.human ? 'window-human' : 'window-left', { t: duration(w.closes - now) })
-      : t('window-closed', { t: duration(now - w.closes) });
+      : t(c.channel_kind === 'whatsapp' ? 'window-closed-whatsapp' : 'window-closed', { t: duration(now - w.closes) });
   windowEl.hidden = note || !w.closes;
   const blocked = !note && !w.open;
+  // Past WhatsApp's window only a template reaches the customer (hub/static/inbox-templates.js).
+  offerTemplates(c, blocked && c.channel_kind === 'whatsapp' && c.kind !== 'comment');
   reply.disabled = blocked;
   sendBtn.disabled = blocked;
 }

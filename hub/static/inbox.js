@@ -6,6 +6,7 @@
  *   inbox-actions.js   status, snooze, assignee, team, priority and labels
  *   inbox-composer.js  reply or note, the messaging window, saved replies, typing, presence
  *   inbox-upload.js    files in the composer (button, drop, paste), sent as multipart
+ *   inbox-templates.js WhatsApp templates, offered when the 24-hour window is closed
  *   inbox-contact.js   search and the contact panel
  *   inbox-live.js      the realtime socket (hubsocket.js, shared with the widget) and its events
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.

@@ -372,3 +372,28 @@ class DeletionRequest(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WhatsAppTemplate(SQLModel, table=True):
+    """A message template of a WhatsApp channel's Business Account, as last synced (or as a
+    status webhook changed it). `components` are WhatsApp's, kept as they came."""
+
+    __tablename__ = "whatsapp_templates"
+    __table_args__ = (
+        sa.UniqueConstraint("channel_id", "name", "language"),
+        sa.Index("ix_whatsapp_templates_waba", "waba_id", "template_id"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    waba_id: str = Field(max_length=100)
+    template_id: str = Field(max_length=100)
+    name: str = Field(max_length=512)
+    language: str = Field(max_length=20)
+    status: str = Field(max_length=30)
+    category: str = Field(max_length=30)
+    parameter_format: str = Field(default="POSITIONAL", max_length=20)
+    components: list[dict[str, Any]] = _json(list)
+    reason: str | None = Field(default=None, max_length=1000)
+    synced_at: datetime = _ts()
+    updated_at: datetime = _ts()

@@ -17,6 +17,7 @@ from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
 from hub.routing import routes as routing
+from hub.templates import routes as templates
 from hub.web import status
 from hub.web.operation import ApiRoute
 from hub.webchat import routes as webchat
@@ -39,5 +40,6 @@ routes: list[ApiRoute] = [
     *reports.routes,
     *hooks.routes,
     *automation.routes,
+    *templates.routes,
     *workspace.routes,
 ]

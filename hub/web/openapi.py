@@ -38,6 +38,7 @@ ERRORS = {
     415: "A file's type is outside the allowlist or not taken by the channel "
     "(`unsupported_media_type`, `media_refused_by_channel`)",
     429: "Too many attempts (`too_many_attempts`, `rate_limited`)",
+    503: "A backing service or the platform did not answer (`unavailable`, `template_sync_failed`)",
 }
 
 

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from adapters import registry
+from adapters.meta import templates as wa_templates
 from adapters.meta import webhook as meta
 from adapters.protocol import Adapter
 from hub.channels.service import Resolved
@@ -139,6 +140,12 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
     split = meta.split(body)
     accepted, ignored = 0, split.ignored
     for piece in split.pieces:
+        adapter = registry.adapter_for(piece.kind)
+        if adapter.sends_templates and wa_templates.is_status_change(piece.entry):
+            applied = await _template_statuses(request, piece.entry, only)
+            accepted += applied
+            ignored += 0 if applied else 1
+            continue
         if only is not None:
             resolved: Resolved | None = (
                 only
@@ -161,6 +168,25 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
             await svc.ingress.publish_parsed(resolved.context, event)
             accepted += 1
     return JSONResponse({"accepted": accepted, "ignored": ignored})
+
+
+async def _template_statuses(request: Request, entry: Any, only: Resolved | None) -> int:
+    """A WABA's template status changes (`message_template_status_update`), written to the
+    stored lists at once. They are rare and belong to no conversation, so they skip the
+    stream; a failure here is logged and answered 200 anyway, since the periodic sync reads
+    the same statuses again (`hub.templates.service.TemplateRefresher`)."""
+    svc = services(request)
+    updates = wa_templates.parse_status(entry)
+    if not updates:
+        return 0
+    try:
+        await svc.templates().apply_statuses(
+            updates, only.context.channel_id if only is not None else None
+        )
+    except (OSError, TimeoutError, sa_exc.SQLAlchemyError):
+        log.warning("template status webhook not applied; the next sync will", exc_info=True)
+        return 0
+    return len(updates)
 
 
 async def telegram_channel(request: Request) -> Response:

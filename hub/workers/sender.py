@@ -23,6 +23,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from typing import Any
 
 import httpx
 
@@ -180,6 +181,7 @@ class Sender:
 
     async def _attempt(self, workspace_id: str, message: Message) -> tuple[Outcome, list[str]]:
         """The message's outcome, and the platform ids of its parts when it has several."""
+        template = _template_of(message)
         outgoing = await self._outgoing(
             workspace_id,
             message.channel_id,
@@ -187,9 +189,12 @@ class Sender:
             text=message.text or "",
             reply_to=message.reply_to,
             private_reply=message.private_reply,
+            template=template is not None,
         )
         if isinstance(outgoing, Outcome):
             return outgoing, []
+        if template is not None:
+            return await self._template(workspace_id, message, outgoing, template), []
         files = [a for a in message.attachments if a.file]
         if not files:
             return await self._retrying(outgoing, str(message.id)), []
@@ -206,6 +211,36 @@ class Sender:
                 return outcome, []
             sent.append(outcome.platform_message_id)
         return Outcome.sent(sent[0]), sent
+
+    async def _template(
+        self,
+        workspace_id: str,
+        message: Message,
+        outgoing: Outgoing,
+        template: dict[str, Any],
+    ) -> Outcome:
+        """A WhatsApp template (`hub.templates.sending`): one send, its header file (when the
+        hub keeps it) uploaded first like any file."""
+        header: OutgoingFile | None = None
+        files = [a for a in message.attachments if a.file]
+        if files:
+            adapter = registry.adapter_for(outgoing.kind)
+            attachment = files[0]
+            try:
+                data, content_type = await self.library.read(
+                    uuid.UUID(workspace_id), message.conversation_id, attachment.file or ""
+                )
+            except NoSuchFile:
+                return Outcome.failed("The template's header file is no longer kept.", "file_gone")
+            except Exception:
+                log.warning("the header file of %s could not be read", message.id, exc_info=True)
+                return Outcome.failed("The template's header file could not be read.", "storage")
+            refusal = adapter.refuse_media(content_type, len(data))
+            if refusal is not None:
+                return Outcome.failed(refusal.message, refusal.code)
+            header = OutgoingFile(content_type, attachment.name or attachment.file or "", data)
+        out = dataclasses.replace(outgoing, text="", reply_to=None, template=template, file=header)
+        return await self._retrying(out, str(message.id))
 
     async def _parts(
         self, workspace_id: str, message: Message, outgoing: Outgoing, files: list[Attachment]
@@ -277,6 +312,7 @@ class Sender:
         text: str = "",
         reply_to: str | None = None,
         private_reply: bool = False,
+        template: bool = False,
     ) -> Outgoing | Outcome:
         resolved = await self.channels.by_id(channel_id)
         if resolved is None:
@@ -292,7 +328,8 @@ class Sender:
         private = comment is not None and private_reply
         if private:  # Meta: one private reply to a comment, within 7 days of it
             current = window(PRIVATE_REPLY, row.last_inbound_at if row else None, utc_now())
-        if (comment is None or private) and not current.open:  # public replies have no window
+        # Public replies have no window; a template is what WhatsApp lets through a closed one.
+        if (comment is None or private) and not current.open and not template:
             closed = current.closes_at.isoformat() if current.closes_at else "earlier"
             return Outcome.failed(
                 f"The messaging window closed at {closed}: the person has to write first.",
@@ -321,6 +358,14 @@ class Sender:
         await self.bus.publish(
             workspace_id, data.NAME, data.dump(), conversation_id=str(message.conversation_id)
         )
+
+
+def _template_of(message: Message) -> dict[str, Any] | None:
+    """The `template` object of an agent's WhatsApp template message (`raw.template`)."""
+    adapter = registry.get(message.channel_kind)
+    raw = message.raw if adapter is not None and adapter.sends_templates else None
+    template = raw.get("template") if isinstance(raw, dict) else None
+    return template if isinstance(template, dict) else None
 
 
 def _failed(code: str, reason: str | None) -> MessageChanges:

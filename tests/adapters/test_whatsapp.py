@@ -527,3 +527,22 @@ def test_parse_never_raises_on_a_damaged_fixture(name: str, data: st.DataObject,
             target = target[step]
         target[path[-1]] = junk
         check(whatsapp.parse(entry, _ctx()))
+
+
+@covers("template_status_approved_doc_example.json")
+def test_a_template_status_change_is_no_message_but_a_template_update() -> None:
+    from adapters.meta import templates
+
+    [piece] = meta.split(load("whatsapp/template_status_approved_doc_example.json")).pieces
+    assert piece.account_id == "102290129340398"  # the WABA: no phone number in this change
+    assert whatsapp.parse(piece.entry, _ctx()).events == []
+    assert templates.parse_status(piece.entry) == [
+        templates.StatusUpdate(
+            waba_id="102290129340398",
+            template_id="1689556908129832",
+            name="order_confirmation",
+            language="en-US",
+            status="APPROVED",
+            reason=None,
+        )
+    ]
