@@ -157,6 +157,31 @@ def test_a_group_is_a_titled_conversation_that_names_its_participants(env: Env) 
     assert body["chat_id"] == -225456171 and "message_thread_id" not in body
 
 
+def test_erasing_the_member_who_opened_a_group_keeps_the_others_messages(env: Env) -> None:
+    first = load("telegram/update_group_text_message.json")
+    second = copy.deepcopy(first)
+    second["update_id"] += 10
+    second["message"].update(message_id=240, date=first["message"]["date"] + 5, text="me too")
+    second["message"]["from"] = {"id": 5550001, "is_bot": False, "first_name": "Ayşe"}
+    telegram(env, first)
+    telegram(env, second)
+    group = one_conversation(env, kind="group")
+    messages = wait(lambda: (h := history(env, group["id"])) and len(h) == 2 and h)
+    opener = group["contact_id"]
+    assert messages[0]["contact_id"] == opener != messages[1]["contact_id"]
+
+    filed = env.client.post("/api/deletions", json={"contact_id": opener})
+    assert filed.status_code == 202, filed.text
+    one = f"/api/deletions/{filed.json()['id']}"
+    done = wait(lambda: (d := env.client.get(one).json())["status"] == "done" and d)
+    assert done["counts"] | {"conversations": 0, "messages": 1} == done["counts"]
+    # The group stays, now led by the member who is left, with only her message.
+    kept = one_conversation(env, id=group["id"])
+    assert kept["contact_id"] == messages[1]["contact_id"]
+    assert [m["text"] for m in history(env, group["id"])] == ["me too"]
+    assert env.client.get(f"/api/contacts/{opener}").status_code == 404
+
+
 def test_a_forum_topic_is_its_own_conversation_and_replies_go_to_it(env: Env) -> None:
     telegram(env, load("telegram/update_group_text_message.json"))
     telegram(env, load("telegram/update_forum_topic_text_message.json"))
