@@ -168,6 +168,11 @@ class Message(_Model):
         default=False,
         description="A private note between agents: never sent, never shown to the contact",
     )
+    hidden: bool = Field(
+        default=False,
+        description="A public comment hidden on the platform: its author and their friends "
+        "still see it, nobody else does",
+    )
     sent_at: datetime = Field(description="Platform timestamp, UTC")
     status: DeliveryStatus
     error: DeliveryError | None = None

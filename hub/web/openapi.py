@@ -38,6 +38,8 @@ ERRORS = {
     415: "A file's type is outside the allowlist or not taken by the channel "
     "(`unsupported_media_type`, `media_refused_by_channel`)",
     429: "Too many attempts (`too_many_attempts`, `rate_limited`)",
+    502: "The platform refused the change or could not be reached; the message gives its "
+    "reason (`platform_refused`)",
 }
 
 
