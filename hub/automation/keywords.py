@@ -26,11 +26,15 @@ _SPACE = re.compile(r"\s+")
 
 
 def fold(text: str) -> str:
+    return _SPACE.sub(" ", _step(_step(text))).strip()
+
+
+def _step(text: str) -> str:
+    # One pass is not always enough: compatibility forms decompose to capitals (a black-letter
+    # H, U+210C, to "H"; a full-width I to "I") and case folding can yield decomposable
+    # letters, so a second pass makes the fold idempotent.
     folded = unicodedata.normalize("NFKD", text.translate(_DOTTED_I).casefold())
-    bare = "".join(c for c in folded if not unicodedata.combining(c))
-    # Compatibility forms (a full-width I, U+FF29) decompose to letters the table maps: a second
-    # pass keeps the fold idempotent.
-    return _SPACE.sub(" ", bare.translate(_DOTTED_I)).strip()
+    return "".join(c for c in folded if not unicodedata.combining(c)).translate(_DOTTED_I)
 
 
 def contains(text: str, keywords: Iterable[str]) -> bool:

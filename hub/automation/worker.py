@@ -295,7 +295,7 @@ class _Batch:
             text = placeholders.render(action["text"], known)
             if action["type"] == "public_reply":  # one per comment from rules, whichever
                 await ingress.system_message(ref, f"public:{comment.platform_message_id}", text)
-            elif why := await self._private_reply(ref, comment, text):
+            elif why := await self._private_reply(rule, ref, comment, text):
                 refused.append(why)
         if refused:
             done = [a for a in done if a["type"] != "private_reply"]
@@ -331,15 +331,17 @@ class _Batch:
                 ),
             )
 
-    async def _private_reply(self, ref: ConversationRef, comment: Message, text: str) -> str:
+    async def _private_reply(
+        self, rule: AutomationRule, ref: ConversationRef, comment: Message, text: str
+    ) -> str:
         """Publish the comment's one private reply; or say, for the rule's note, why not
-        ("" when this very reply was published before: a redelivery, another rule)."""
+        ("" when this rule's reply was published before: the comment came again)."""
         if not within_window(comment.sent_at, utc_now()):
             return (
                 "no private reply (Instagram and Facebook allow one only within 7 days of "
                 "the comment)"
             )
-        key = f"private:{comment.platform_message_id}"
+        key = f"private:{rule.id}:{comment.platform_message_id}"
         mine = message_id_for(ref.channel_id, f"s:{ref.id}:{key}")
         replies = self.automation.replies
         holder = await replies.holder(self.workspace, ref.channel_id, comment.platform_message_id)

@@ -38,9 +38,10 @@ class CommentReplies:
         before for the same message); False when another message has it."""
         with tenancy.acting_for(workspace_id):
             async with self.sessions() as s, s.begin():
-                dialect = (await s.connection()).dialect.name
+                connection = await s.connection()
+                dialect = connection.dialect.name
                 insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-                await s.execute(
+                await connection.execute(
                     insert(TABLE)
                     .values(
                         channel_id=channel_id,
@@ -68,7 +69,8 @@ class CommentReplies:
             return False
         with tenancy.acting_for(workspace_id):
             async with self.sessions() as s, s.begin():
-                done = await s.execute(
+                connection = await s.connection()
+                done = await connection.execute(
                     sa.update(TABLE)
                     .where(
                         TABLE.c.channel_id == channel_id,
@@ -78,7 +80,7 @@ class CommentReplies:
                     )
                     .values(sent_at=utc_now())
                 )
-                return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+                return done.rowcount == 1
 
     async def holder(
         self, workspace_id: uuid.UUID, channel_id: uuid.UUID, comment_id: str
