@@ -328,6 +328,10 @@ def test_a_comment_gets_one_private_reply_and_one_public_reply_however_often_it_
     assert public_replies(env, "17900000000000001") == [{"message": "DM'den yazdık!"}]
     assert not public_replies(env, "17900000000000002")
     assert not public_replies(env, "17900000000000003")
+    # A live video's comment is answered privately only: Instagram takes no public reply there.
+    assert not public_replies(env, "17900000000000004")
+    live = notes(env, env.conversation_of("instagram", "17900000000000004"))
+    assert any("sent a private reply" in n and "no public reply" in n for n in live), live
     said = notes(env, conversation_id)
     assert any(n.startswith("Rule “Fiyat”: sent a private reply, replied in public") for n in said)
     assert any(

@@ -65,6 +65,7 @@ AUTOMATION_GROUP = "automation"
 NEVER_OPENS_TTL_S = 7 * 24 * 3600
 RULE_CLAIM_TTL_S = 24 * 3600  # longer than any redelivery of the event
 FIRST_TTL_S = 30 * 24 * 3600  # a conversation's "created" claim (the database decides later)
+LIVE = "live_comments"  # Instagram: "You cannot reply to comments on a live video" in public
 
 
 class Automation:
@@ -288,17 +289,19 @@ class _Batch:
         reply = next((a["text"] for a in done if a["type"] == "send_reply"), None)
         if reply is not None:
             await ingress.system_message(ref, key, placeholders.render(reply, known))
-        refused: list[str] = []
+        refused: dict[str, str] = {}  # action type -> why it was not taken, for the note
         for action in done:
-            if comment is None or action["type"] not in ("public_reply", "private_reply"):
+            kind = action["type"]
+            if comment is None or kind not in ("public_reply", "private_reply"):
                 continue
             text = placeholders.render(action["text"], known)
-            if action["type"] == "public_reply":  # one per comment from rules, whichever
+            if kind == "public_reply" and (comment.raw or {}).get("field") == LIVE:
+                refused[kind] = "no public reply (Instagram takes none under a live video)"
+            elif kind == "public_reply":  # one per comment from rules, whichever
                 await ingress.system_message(ref, f"public:{comment.platform_message_id}", text)
             elif why := await self._private_reply(rule, ref, comment, text):
-                refused.append(why)
-        if refused:
-            done = [a for a in done if a["type"] != "private_reply"]
+                refused[kind] = why
+        done = [a for a in done if a["type"] not in refused]
         changes = rules.changes(done, now)
         if changes:
             data = ConversationUpdated(
@@ -309,7 +312,7 @@ class _Batch:
             await self.automation.bus.publish(
                 self.workspace_id, data.NAME, data.dump(), dedupe_key=key
             )
-        said = rules.describe(done, await self._names(done), now) + refused
+        said = rules.describe(done, await self._names(done), now) + list(refused.values())
         if said:
             note = f"Rule “{rule.name}”: " + ", ".join(said) + "."
             await ingress.system_message(ref, f"note:{key}", note, note=True)
