@@ -553,3 +553,30 @@ def test_a_comment_hidden_on_the_page_is_hidden_here(env: Env) -> None:
         seen = next_event(watcher, "message.updated")["data"]
         assert seen["changes"] == {"hidden": True} and seen["conversation_id"] == conversation_id
     wait(lambda: history(env, conversation_id)[0]["hidden"] is True)
+
+
+def test_a_private_reply_is_forgotten_a_day_after_its_comment_could_have_one(env: Env) -> None:
+    from hub.comments.replies import CommentReplies, ReplySweeper
+    from hub.storage.models import CommentReply
+
+    services = env.client.app.state.services  # type: ignore[attr-defined]
+    replies = CommentReplies(services.store.sessions)
+    workspace, channel = env.tenant.workspace_id, uuid.UUID(env.channels["instagram"])
+    old, new = uuid.uuid4(), uuid.uuid4()
+    portal = env.client.portal
+    assert portal is not None
+    assert portal.call(replies.reserve, workspace, channel, "c-old", old)
+    assert portal.call(replies.reserve, workspace, channel, "c-new", new)
+    assert not portal.call(replies.reserve, workspace, channel, "c-new", old)  # taken
+
+    async def age() -> None:
+        async with services.store.sessions() as s, s.begin():
+            row = await s.get(CommentReply, (channel, "c-old"))
+            assert row is not None
+            row.reserved_at = datetime.now(UTC) - timedelta(days=8, minutes=1)
+            s.add(row)
+
+    portal.call(age)
+    portal.call(ReplySweeper(services.store.sessions, every_s=3600).round)
+    assert portal.call(replies.holder, workspace, channel, "c-old") is None
+    assert portal.call(replies.holder, workspace, channel, "c-new") == new

@@ -6,7 +6,10 @@ A reply is first *reserved* for a message (an automation rule reserves before it
 its reply; an agent's reply is reserved by the send group), then *sent*: the send group marks
 it just before calling the platform. Both steps are single statements that only one caller
 can win, so the guarantee holds across workers and nodes and survives a Redis that lost its
-claims. The window is counted from the comment's own time (`window`).
+claims. The window is counted from the comment's own time (`within_window`).
+
+A row is of no use once its comment's 7 days are over, and it names a person's comment: the
+persist worker's `ReplySweeper` deletes rows a day past that (`KEEP`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from sqlmodel import col, select
 from hub.storage import tenancy
 from hub.storage.inbox import Sessions
 from hub.storage.models import CommentReply, MessageRow
+from hub.workers.periodic import Periodic
 from schemas.message import utc_now
 
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
+KEEP = PRIVATE_REPLY_WINDOW + timedelta(days=1)
 TABLE = CommentReply.__table__  # type: ignore[attr-defined]
 
 
@@ -111,6 +116,21 @@ class CommentReplies:
                     )
                 )
                 return found.first()
+
+
+class ReplySweeper(Periodic):
+    """Forgets private replies whose comment can no longer be answered privately anyway."""
+
+    name = "comment-replies-sweep"
+
+    def __init__(self, sessions: Sessions, *, every_s: float) -> None:
+        super().__init__(every_s=every_s)
+        self.sessions = sessions
+
+    async def round(self) -> None:
+        async with self.sessions() as s, s.begin():
+            connection = await s.connection()
+            await connection.execute(sa.delete(TABLE).where(TABLE.c.reserved_at < utc_now() - KEEP))
 
 
 def within_window(commented_at: datetime, now: datetime) -> bool:

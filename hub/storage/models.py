@@ -379,5 +379,5 @@ class CommentReply(SQLModel, table=True):
     comment_id: str = Field(max_length=200, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     message_id: uuid.UUID
-    reserved_at: datetime = _ts()
+    reserved_at: datetime = _ts(index=True)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

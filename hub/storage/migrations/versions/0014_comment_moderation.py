@@ -36,10 +36,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("channel_id", "comment_id"),
     )
     op.create_index("ix_comment_replies_workspace_id", "comment_replies", ["workspace_id"])
+    op.create_index("ix_comment_replies_reserved_at", "comment_replies", ["reserved_at"])
     isolate("comment_replies")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_comment_replies_reserved_at", table_name="comment_replies")
     op.drop_index("ix_comment_replies_workspace_id", table_name="comment_replies")
     op.drop_table("comment_replies")
     with op.batch_alter_table("messages") as batch:
