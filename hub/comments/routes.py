@@ -3,6 +3,8 @@ workspace may hide it, show it again, or delete it on the platform."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,7 +16,7 @@ from hub.web.operation import Operation, id_param, route
 from schemas.rest.comments import ModerationOut
 
 
-def _moderating(action: Action):  # type: ignore[no-untyped-def]
+def _moderating(action: Action) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         principal = await authenticate(request)
         svc = services(request)
