@@ -16,6 +16,7 @@ from hub.bus import Bus, make_bus
 from hub.canned.service import Canned
 from hub.channels.service import Channels
 from hub.channels.tokens import TokenRefresher
+from hub.comments.replies import ReplySweeper
 from hub.hooks.service import HOOKS_GROUP, Hooks, Retrier
 from hub.media import make_media_store
 from hub.media.library import MediaLibrary
@@ -160,6 +161,7 @@ class Services:
                 ),
                 Retrier(self.hooks(client), every_s=settings.hooks_retry_s),
                 TemplateRefresher(self.templates(), every_s=settings.template_sync_s),
+                ReplySweeper(self.store.sessions, every_s=settings.retention_sweep_s),
             ]
         consumers = [Consumer(settings, bus, g, handlers[g]()) for g in groups]
         return Worker(consumers, tasks=tasks)

@@ -212,6 +212,11 @@ class Message(_Model):
         default=None, description="A reply to the business's story, or a mention in the contact's"
     )
     referral: Referral | None = Field(default=None, description="The ad or link that brought them")
+    hidden: bool = Field(
+        default=False,
+        description="A public comment hidden on the platform: its author and their friends "
+        "still see it, nobody else does",
+    )
     sent_at: datetime = Field(description="Platform timestamp, UTC")
     status: DeliveryStatus
     error: DeliveryError | None = None

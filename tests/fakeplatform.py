@@ -40,6 +40,7 @@ from starlette.routing import Route
 from adapters.outbound import Platforms, base_urls
 from schemas.message import ChannelKind
 from tests import fakesendmedia, faketelegram, faketemplates
+from tests.fakecomments import comments_of
 from tests.fakemedia import FakeMedia
 
 IG, FB, WA, TG = (
@@ -165,6 +166,7 @@ class FakePlatform:
             routes=[
                 *self.media.routes(),
                 *faketemplates.routes(self),  # WhatsApp templates: before /messages below
+                *comments_of(self).routes(),
                 post(f"{graph}/messages", self._graph_messages),
                 post(f"{graph}/comments", partial(self._comment, FB)),
                 post(f"{ig}/messages", partial(self._dm, IG)),

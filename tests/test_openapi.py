@@ -23,6 +23,7 @@ from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import oauth
 from hub.channels import routes as channels
+from hub.comments import routes as comments
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
 from hub.media import routes as media
@@ -81,6 +82,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *hooks.routes,
         *automation.routes,
         *templates.routes,
+        *comments.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.accounts.auth import Principal
-from hub.automation.rules import PRIORITIES, Label, Priority
+from hub.automation.bodies import PRIORITIES, Label, Priority
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import BadRequest, NotFound, TooBig
 from hub.media.uploads import MAX_FILES, UploadedFile, is_multipart, read_form

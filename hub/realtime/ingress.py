@@ -304,12 +304,20 @@ class Ingress:
         return message.id, await self.publish_message(message, inbound=False, agents_only=note)
 
     async def system_message(
-        self, ref: ConversationRef, key: str, text: str, *, note: bool = False
+        self,
+        ref: ConversationRef,
+        key: str,
+        text: str,
+        *,
+        note: bool = False,
+        private_reply: bool = False,
+        reply_to: str | None = None,
     ) -> Published:
         """A message the hub sends by itself (an auto-reply) into the conversation: to the
         contact like an agent's reply, sent by the send group on platform channels; or, as a
-        `note`, for agents only (what an automation rule did). `key` makes its id: the same
-        key in the same conversation is one message, published once."""
+        `note`, for agents only (what an automation rule did); under a comment, in public or
+        as a `private_reply` to the comment `reply_to`. `key` makes its id: the same key in
+        the same conversation is one message, published once."""
         webchat = ref.channel_kind == ChannelKind.WEBCHAT
         message = ref.message(
             f"s:{ref.id}:{key}",
@@ -317,6 +325,8 @@ class Ingress:
             text,
             [],
             note=note,
+            private_reply=private_reply,
+            reply_to=reply_to,
             direction=Direction.OUT,
             status=DeliveryStatus.SENT if webchat or note else DeliveryStatus.PENDING,
             sender=Sender(type=SenderType.SYSTEM, id=SYSTEM_SENDER_ID),

@@ -35,7 +35,10 @@ const duration = (span) => {
 function messagingWindow(c, privateReply) {
   const now = Date.now();
   const last = ms(c.last_inbound_at) || now;
-  if (c.kind === 'comment' && privateReply) return { open: now < last + 168 * HOUR, closes: last + 168 * HOUR };
+  if (c.kind === 'comment' && privateReply) { // 7 days from the comment (the server says when, once it has it)
+    const closes = ms(c.window && c.window.private_reply_closes_at) || last + 168 * HOUR;
+    return { open: now < closes, closes };
+  }
   if (c.kind === 'comment' || !['whatsapp', 'messenger', 'instagram'].includes(c.channel_kind)) return { open: true, closes: null };
   if (now < last + 24 * HOUR) return { open: true, closes: last + 24 * HOUR };
   if (c.channel_kind !== 'whatsapp' && now < last + 168 * HOUR) return { open: true, closes: last + 168 * HOUR, human: true };

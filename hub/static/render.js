@@ -6,6 +6,10 @@
 import { el, clock, ms } from './common.js';
 import { attachmentEl, card } from './attachments.js';
 
+/* What a page adds to a message after it is drawn (the inbox: a comment's moderation buttons). */
+let decorate = null;
+export function setDecorator(fn) { decorate = fn; }
+
 /* The message element: .bubble holds the content, .meta the sender/time/status line. */
 export function messageEl(m, t) {
   const node = el('div', 'msg');
@@ -27,6 +31,8 @@ export function fill(node, m, t) {
   node.classList.toggle('activity', activity);
   node.classList.toggle('comment', m.kind === 'comment');
   node.classList.toggle('deleted', !!m.deleted);
+  node.classList.toggle('hidden-comment', !!m.hidden && !m.deleted);
+  node.dataset.hidden = String(!!m.hidden);
   if (m.note) node.dataset.note = 'true';
   const bubble = node.querySelector('.bubble');
   bubble.replaceChildren();
@@ -38,8 +44,9 @@ export function fill(node, m, t) {
   if (m.referral) bubble.append(referralEl(m.referral, t));
   const renamed = m.group && m.group.renamed;
   if (renamed) bubble.append(el('em', 'muted', t('group-renamed', { title: m.group.title || '' })));
+  if (m.hidden && !m.deleted) bubble.append(el('span', 'tag hidden-tag', t('comment-hidden-tag')));
   if (m.deleted) {
-    bubble.append(el('em', 'muted', t('unsent')));
+    bubble.append(el('em', 'muted', t(m.kind === 'comment' ? 'comment-deleted' : 'unsent')));
   } else {
     if (m.text) bubble.append(el('div', 'text', m.text));
     const key = JSON.stringify(m.attachments || []);
@@ -58,6 +65,7 @@ export function fill(node, m, t) {
   });
   if (reactions.childElementCount) bubble.append(reactions);
   meta(node, m, t);
+  if (decorate) decorate(node, m);
 }
 
 function tagged(kind, text) {
@@ -106,6 +114,7 @@ export function applyChanges(m, changes) {
   if ('text' in changes) m.text = changes.text;
   if (changes.platform_message_id) m.platform_message_id = changes.platform_message_id;
   if (changes.edited) m.edited = true;
+  if (typeof changes.hidden === 'boolean') m.hidden = changes.hidden;
   if (Array.isArray(changes.attachments)) m.attachments = changes.attachments; // the whole new list
   if (changes.deleted) { m.deleted = true; m.text = null; m.attachments = []; }
   if (typeof changes.status === 'string') {

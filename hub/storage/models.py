@@ -266,6 +266,7 @@ class MessageRow(SQLModel, table=True):
     client_id: str | None = Field(default=None, max_length=100)
     private_reply: bool = False
     note: bool = False
+    hidden: bool = False  # a public comment hidden on the platform (by us or there)
     sent_at: datetime = Field(sa_type=UTCDateTime)
     status: str = Field(max_length=20)
     error: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
@@ -397,3 +398,17 @@ class WhatsAppTemplate(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=1000)
     synced_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+class CommentReply(SQLModel, table=True):
+    """The one private reply a comment may have (Meta allows one, within 7 days): reserved
+    for a message before it is published, marked sent when the send group calls the platform
+    (`hub.comments.replies`)."""
+
+    __tablename__ = "comment_replies"
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE", primary_key=True)
+    comment_id: str = Field(max_length=200, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    message_id: uuid.UUID
+    reserved_at: datetime = _ts(index=True)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -9,6 +9,7 @@ from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import oauth
 from hub.channels import routes as channels
+from hub.comments import routes as comments
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
 from hub.media import routes as media
@@ -30,6 +31,7 @@ routes: list[ApiRoute] = [
     *oauth.api_routes,
     *routing.routes,
     *conversations.routes,
+    *comments.routes,
     *media.routes,
     *media_links.routes,
     *export.routes,

@@ -39,6 +39,8 @@ ERRORS = {
     "(`unsupported_media_type`, `media_refused_by_channel`)",
     429: "Too many attempts (`too_many_attempts`, `rate_limited`)",
     503: "A backing service or the platform did not answer (`unavailable`, `template_sync_failed`)",
+    502: "The platform refused the change or could not be reached; the message gives its "
+    "reason (`platform_refused`)",
 }
 
 

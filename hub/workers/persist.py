@@ -308,6 +308,7 @@ def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, An
         client_id=message.client_id,
         private_reply=message.private_reply,
         note=message.note,
+        hidden=message.hidden,
         sent_at=message.sent_at,
         status=message.status,
         error=dumped["error"],
@@ -421,6 +422,8 @@ async def _message_updated(
         values["platform_message_id"] = changes.platform_message_id  # ours, now sent
     if changes.edited:
         values["edited"] = True
+    if changes.hidden is not None:
+        values["hidden"] = changes.hidden
     if changes.attachments is not None and not row.deleted:
         values["attachments"] = [a.model_dump(exclude_none=True) for a in changes.attachments]
         values["captions"] = captions_of(values["attachments"])

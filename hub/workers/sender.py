@@ -30,9 +30,10 @@ import httpx
 from adapters import registry
 from adapters.outbound import Outcome, Outgoing, OutgoingFile, Platforms
 from adapters.sending import send
-from adapters.window import PRIVATE_REPLY, window
+from adapters.window import window
 from hub.bus import Bus, Event
 from hub.channels.service import Channels
+from hub.comments.replies import PRIVATE_REPLY_WINDOW, CommentReplies, within_window
 from hub.media.library import MediaLibrary, NoSuchFile
 from hub.media.links import MediaLinks
 from hub.realtime.ingress import Ingress
@@ -72,6 +73,7 @@ class Sender:
         self.platforms, self.metrics = platforms, metrics
         self.client = client
         self.library, self.links = library, links
+        self.replies = CommentReplies(store.sessions)
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         for event in events:
@@ -195,6 +197,17 @@ class Sender:
             return outgoing, []
         if template is not None:
             return await self._template(workspace_id, message, outgoing, template), []
+        if outgoing.comment_id is not None and not outgoing.public:
+            # Meta allows one private reply per comment: the database decides which message
+            # it is, whatever Redis remembers.
+            if not await self.replies.mark_sent(
+                message.workspace_id, message.channel_id, outgoing.comment_id, message.id
+            ):
+                return Outcome.failed(
+                    "This comment already has its private reply: Instagram and Facebook "
+                    "allow one per comment.",
+                    "already_replied",
+                ), []
         files = [a for a in message.attachments if a.file]
         if not files:
             return await self._retrying(outgoing, str(message.id)), []
@@ -324,12 +337,24 @@ class Sender:
             return Outcome.failed("The conversation has no platform address.", "no_address")
         comment = ref.thread.split(":", 1)[1] if ref.thread.startswith("comment:") else None
         row = await self.store.conversation(uuid.UUID(workspace_id), ref.id)
-        current = window(ref.channel_kind, row.last_inbound_at if row else None, utc_now())
+        now = utc_now()
+        current = window(ref.channel_kind, row.last_inbound_at if row else None, now)
         private = comment is not None and private_reply
-        if private:  # Meta: one private reply to a comment, within 7 days of it
-            current = window(PRIVATE_REPLY, row.last_inbound_at if row else None, utc_now())
-        # Public replies have no window; a template is what WhatsApp lets through a closed one.
-        if (comment is None or private) and not current.open and not template:
+        if private and comment is not None:
+            # Meta: one private reply to a comment, within 7 days of that comment. `reply_to`
+            # names the comment answered (a reply in the thread); else the thread's first.
+            comment = reply_to or comment
+            at = await self.replies.commented_at(uuid.UUID(workspace_id), channel_id, comment)
+            at = at or (row.last_inbound_at if row else None) or now
+            if not within_window(at, now):
+                return Outcome.failed(
+                    f"Instagram and Facebook allow a private reply only within 7 days of the "
+                    f"comment; this one was written at {at.isoformat()}, so the window closed "
+                    f"at {(at + PRIVATE_REPLY_WINDOW).isoformat()}.",
+                    "window_closed",
+                )
+        elif comment is None and not current.open and not template:
+            # Public replies have no window; a template is what WhatsApp lets through a closed one.
             closed = current.closes_at.isoformat() if current.closes_at else "earlier"
             return Outcome.failed(
                 f"The messaging window closed at {closed}: the person has to write first.",
