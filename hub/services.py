@@ -33,6 +33,7 @@ from hub.storage.engine import make_engine, sessionmaker
 from hub.storage.store import Store
 from hub.storage.vault import Vault
 from hub.templates.service import TemplateRefresher, Templates
+from hub.web.epoch import EpochWatch
 from hub.web.metrics import Metrics
 from hub.webchat.service import WebChat
 from hub.workers.media import MEDIA_GROUP, MediaFetcher
@@ -78,6 +79,7 @@ class Services:
     teams: Teams
     canned: Canned
     library: MediaLibrary  # the workspaces' files, in the store HUB_MEDIA_URL names
+    epoch: EpochWatch  # notices that the bus lost its data
     connected: set[Outlet] = field(default_factory=set)  # every open socket on this node
     metrics: Metrics = field(default_factory=Metrics)  # what this node counts (/metrics)
 
@@ -98,6 +100,12 @@ class Services:
         )
         metrics = Metrics()
         library = MediaLibrary(make_media_store(settings))
+        fanout = Fanout(
+            bus,
+            resume_max_events=settings.resume_max_events,
+            delivery=metrics.delivery,
+            linger_s=ROOM_LINGER_S,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -106,12 +114,7 @@ class Services:
             signer=signer,
             ingress=ingress,
             webchat=WebChat(store, signer, vault, cache_ttl_s=settings.cache_ttl_s),
-            fanout=Fanout(
-                bus,
-                resume_max_events=settings.resume_max_events,
-                delivery=metrics.delivery,
-                linger_s=ROOM_LINGER_S,
-            ),
+            fanout=fanout,
             vault=vault,
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),
             platforms=platforms,
@@ -125,6 +128,7 @@ class Services:
             teams=Teams(store.sessions, bus),
             canned=Canned(store.sessions),
             library=library,
+            epoch=EpochWatch(bus, metrics, node=settings.node_id, on_loss=fanout.lost),
             metrics=metrics,
         )
 
@@ -216,6 +220,7 @@ class Services:
         return TokenRefresher(self.channels, self.settings)
 
     async def close(self) -> None:
+        await self.epoch.stop()
         await self.fanout.stop()
         await self.bus.close()
         await self.library.store.close()

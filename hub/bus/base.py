@@ -51,6 +51,11 @@ Contract
   is gone and the next increment answers 1 again. Increment and expiry are one atomic step,
   so concurrent callers on any process see distinct values and a counter never outlives its
   window (rate limits across nodes).
+- `epochs(token)` writes `token` as the bus's epoch where it has none (one per shard: a
+  list) and answers what each held before, None where it was not there. A process that saw an
+  epoch and later finds it gone or changed knows the bus lost its data (`hub.web.epoch`).
+  `record_loss(fields)` keeps such a loss for operators (the first detection's fields win),
+  `loss()` answers it (None: none), `acknowledge_loss()` clears it and answers what it was.
 - `stats(workspace_ids)` answers how many entries the given streams keep (every workspace's,
   up to `max_streams` of them, when None) and, per consumer group, its lag (entries not yet
   handed to the group) and pending count (handed out, not acked), summed over the streams.
@@ -201,6 +206,14 @@ class Bus(Protocol):
     def wake(self) -> None: ...
 
     async def workspaces(self) -> set[str]: ...
+
+    async def epochs(self, token: str) -> list[str | None]: ...
+
+    async def record_loss(self, fields: Mapping[str, str]) -> None: ...
+
+    async def loss(self) -> dict[str, str] | None: ...
+
+    async def acknowledge_loss(self) -> dict[str, str] | None: ...
 
     async def ensure_group(self, group: str, workspace_ids: Iterable[str]) -> None: ...
 

@@ -131,6 +131,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         app.state.services = services
         await services.bus.start()
         await services.fanout.start()
+        await services.epoch.start()
         client = httpx.AsyncClient(timeout=10)
         worker = services.worker(client) if run_worker else None
         if worker is not None:

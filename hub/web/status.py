@@ -32,6 +32,7 @@ from hub.web.http import answer, authenticate, require_admin, services
 from hub.web.metrics import Snapshot
 from hub.web.operation import Operation, route
 from schemas.rest.status import (
+    BusLoss,
     EventRate,
     GroupFigures,
     Health,
@@ -76,12 +77,16 @@ async def readyz(request: Request) -> Response:
         _check(svc.bus.ping()), _check(_select_one(svc)), _check(_media(svc))
     )
     checks = {"redis": bus, "database": database, "media": media}
+    # A past loss is reported, not failed on: the bus serves again, and failing every node's
+    # probe would take the whole hub out of the load balancer for an event that is over.
+    loss = {"bus_loss": svc.metrics.bus_loss} if svc.metrics.bus_loss is not None else {}
     failing = [name for name, result in checks.items() if result != "ok"]
     if not failing:
-        return JSONResponse({"ready": True, "checks": checks})
+        return JSONResponse({"ready": True, "checks": checks, **loss})
     error = NotReady(f"Not ready: {', '.join(failing)} did not answer.")
     return JSONResponse(
-        {"ready": False, "checks": checks, "error": error.as_dict()}, status_code=error.status
+        {"ready": False, "checks": checks, "error": error.as_dict(), **loss},
+        status_code=error.status,
     )
 
 
@@ -197,6 +202,11 @@ def hub_status(svc: Services, snap: Snapshot) -> HubStatus:
             },
         ),
         channels=snap.channels,
+        bus_loss=None
+        if m.bus_loss is None
+        else BusLoss(
+            detected_at=m.bus_loss.get("detected_at", ""), node=m.bus_loss.get("node", "")
+        ),
     )
 
 
