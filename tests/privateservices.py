@@ -4,7 +4,7 @@ without disturbing the shared servers (5432, 6379) other test runs use.
 
     with private_postgres() as pg:      # pg.url, pg.stop(), pg.start()
         ...
-    with private_redis() as rd:         # rd.url, rd.restart()
+    with private_redis() as rd:         # rd.url, rd.restart(), rd.restart_empty()
         ...
 
 Postgres runs as the `postgres` OS user (initdb refuses root): when we are root, through
@@ -256,6 +256,16 @@ class PrivateRedis:
         """Stop (SIGKILL by default: a crash; with appendfsync always nothing acknowledged is
         lost), stay down `down_s`, start again on the same port from the same files."""
         self.stop(sig)
+        time.sleep(down_s)
+        self.start()
+
+    def restart_empty(self, down_s: float = 0.0) -> None:
+        """Kill it (SIGKILL) and start it again without its files: a Redis that comes back
+        without its data (run without persistence, or failed over to an empty replica)."""
+        self.stop(signal.SIGKILL)
+        for path in self.root.iterdir():
+            if path.name != "redis.log":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
         time.sleep(down_s)
         self.start()
 
