@@ -125,9 +125,12 @@ def test_postgres_down_20s_visitors_and_agents_reconnect_resume_and_all_is_store
                     timeout=10,
                 )
             )
+            bearer = {"authorization": f"Bearer {tenant.api_token}"}
+            refused_for_now(httpx.get(f"{web.base_url}/api/conversations", headers=bearer))
             for _ in range(3):
                 ready = httpx.get(f"{web.base_url}/readyz", timeout=10)
-                assert ready.status_code == 503 and ready.json()["checks"]["database"] != "ok"
+                assert ready.status_code == 503 and ready.json()["checks"]["database"] == "error"
+            assert httpx.get(f"{web.base_url}/healthz", timeout=10).status_code == 200
 
             # A visitor renewing the token it holds keeps its visitor and conversation.
             renewed = httpx.post(
