@@ -30,6 +30,7 @@ from hub.routing.service import Router
 from hub.routing.teams import Teams
 from hub.settings import Settings
 from hub.storage.engine import make_engine, sessionmaker
+from hub.storage.lastknown import LastKnown
 from hub.storage.store import Store
 from hub.storage.vault import Vault
 from hub.templates.service import TemplateRefresher, Templates
@@ -87,7 +88,8 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         engine = make_engine(settings)
         bus = make_bus(settings)
-        store = Store(sessionmaker(engine))
+        last_known = LastKnown(bus, ttl_s=settings.last_known_ttl_s)
+        store = Store(sessionmaker(engine), last_known=last_known)
         signer = Signer(settings)
         vault = Vault(settings.encryption_keys)
         platforms = Platforms(
@@ -113,7 +115,9 @@ class Services:
             store=store,
             signer=signer,
             ingress=ingress,
-            webchat=WebChat(store, signer, vault, cache_ttl_s=settings.cache_ttl_s),
+            webchat=WebChat(
+                store, signer, vault, cache_ttl_s=settings.cache_ttl_s, last_known=last_known
+            ),
             fanout=fanout,
             vault=vault,
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),

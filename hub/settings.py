@@ -89,6 +89,9 @@ class Settings:
     dedupe_ttl_s: int = 7 * 24 * 3600
     claim_idle_ms: int = 30_000
     cache_ttl_s: float = 30.0
+    # What a reconnect needs (members, API tokens, web chats) as last read, for a database
+    # outage: kept on the bus this long after the last read (hub/storage/lastknown.py)
+    last_known_ttl_s: int = 24 * 3600
     presence_ttl_s: int = 90  # an agent's presence lapses this long after its last ping
     deletion_lease_s: float = 60.0  # a deletion request's runner must save within this
     retention_sweep_s: float = 3600.0  # how often a worker deletes messages past retention

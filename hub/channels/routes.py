@@ -108,7 +108,7 @@ async def disconnect_channel(request: Request) -> Response:
     channel, unsubscribed = await svc.channels.disconnect(
         principal.workspace_id, principal.user_id, channel_id, ip=client_ip(request)
     )
-    svc.webchat.forget(channel_id)
+    await svc.webchat.forget(principal.workspace_id, channel_id)
     await svc.ingress.channel_updated(principal.workspace_id, channel_id, "disconnected")
     disconnected = DisconnectedChannel(**dict(channel_out(channel)), **unsubscribed.as_json())
     if delete_data == "false":
@@ -160,7 +160,7 @@ async def change_channel(request: Request) -> Response:
         actor_id=actor.user_id,
         ip=actor.ip,
     )
-    svc.webchat.forget(channel_id)
+    await svc.webchat.forget(principal.workspace_id, channel_id)
     if body.routing is not None:
         await teams.announce(svc.bus, principal.workspace_id, actor.user_id)
     sync = None
@@ -182,7 +182,7 @@ async def new_identity_secret(request: Request) -> Response:
         actor_id=actor.user_id,
         ip=actor.ip,
     )
-    svc.webchat.forget(channel_id)
+    await svc.webchat.forget(principal.workspace_id, channel_id)
     return answer(IdentitySecret(identity_secret=secret), 201)
 
 

@@ -35,9 +35,14 @@ STATIC = Path(__file__).parent.parent / "static"
 WIDGET = Path(__file__).parent.parent.parent / "widget"
 
 
+RETRY_AFTER_S = 5  # what a 503 tells a client to wait before trying again
+
+
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
     response = JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
+    if exc.status == 503:  # a backing service is away: the same request may succeed soon
+        response.headers["retry-after"] = str(RETRY_AFTER_S)
     if request.url.path.startswith("/api/widget/"):  # the widget reads its error codes
         webchat.cors(response, request.headers.get("origin"))
     return response

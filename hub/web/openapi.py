@@ -42,6 +42,10 @@ ERRORS = {
     502: "The platform refused the change or could not be reached; the message gives its "
     "reason (`platform_refused`)",
 }
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
 class _Components:
@@ -89,6 +93,8 @@ def _operation(
     error = {"application/json": {"schema": components.ref(ErrorBody, "serialization")}}
     for status in op.errors:
         responses[str(status)] = {"description": ERRORS[status], "content": error}
+        if status == 503:
+            responses[str(status)]["headers"] = {"Retry-After": RETRY_AFTER}
     words = [w.strip("{}") for w in path.split("/") if w and w != "api"]
     operation: dict[str, Any] = {
         "operationId": "_".join([method, *words]).replace("-", "_").replace(".", "_"),
