@@ -196,6 +196,8 @@ class PrivateRedis:
     root: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    appendonly: bool = True  # AOF with appendfsync always; False: memory only (no RDB either)
+    extra: tuple[str, ...] = ()  # more redis-server options, such as ("--replicaof", ...)
 
     @property
     def url(self) -> str:
@@ -213,11 +215,12 @@ class PrivateRedis:
                 "--dir",
                 str(self.root),
                 "--appendonly",
-                "yes",
+                "yes" if self.appendonly else "no",
                 "--appendfsync",
                 "always",
                 "--save",
                 "",
+                *self.extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -265,10 +268,12 @@ class PrivateRedis:
 
 
 @contextmanager
-def private_redis() -> Iterator[PrivateRedis]:
+def private_redis(
+    *, appendonly: bool = True, extra: tuple[str, ...] = ()
+) -> Iterator[PrivateRedis]:
     tiers.require("redis", "a private Redis")
     root = Path(tempfile.mkdtemp(prefix="hub-redis-"))
-    server = PrivateRedis(root)
+    server = PrivateRedis(root, appendonly=appendonly, extra=extra)
     try:
         server.start()
         yield server

@@ -51,6 +51,10 @@ Contract
   is gone and the next increment answers 1 again. Increment and expiry are one atomic step,
   so concurrent callers on any process see distinct values and a counter never outlives its
   window (rate limits across nodes).
+- `settle(workspace_ids)` returns once every event published before it to those workspaces
+  is durable as the bus was configured (`hub.bus.durable`; at once when no stricter mode is
+  on, and always on the in-process bus, which keeps nothing across a crash), else raises
+  `NotDurable`. The paths that ack to a client or a platform call it once per batch.
 - `stats(workspace_ids)` answers how many entries the given streams keep (every workspace's,
   up to `max_streams` of them, when None) and, per consumer group, its lag (entries not yet
   handed to the group) and pending count (handed out, not acked), summed over the streams.
@@ -177,6 +181,8 @@ class Bus(Protocol):
         conversation_id: str = "",
         dedupe_key: str | None = None,
     ) -> Published: ...
+
+    async def settle(self, workspace_ids: Iterable[str]) -> None: ...
 
     async def remember(
         self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
