@@ -33,7 +33,6 @@ from tests.helpers import ORIGIN
 from tests.stacks import make_stack
 from tests.test_faults import Follower, _need_private, conversation_ids, following, messages
 
-pytestmark = [pytest.mark.redis]
 WORKSPACE = str(uuid.uuid4())
 
 
@@ -60,6 +59,7 @@ async def _publish_and_settle(bus: RedisBus) -> float:
         await bus.close()
 
 
+@pytest.mark.redis
 async def test_strict_aof_refuses_an_ack_when_redis_keeps_no_aof() -> None:
     _need_private()
     with privateservices.private_redis(appendonly=False) as memory_only:
@@ -84,6 +84,7 @@ async def test_strict_aof_refuses_an_ack_when_redis_keeps_no_aof() -> None:
             await bus.close()
 
 
+@pytest.mark.redis
 async def test_strict_replica_waits_for_a_replica_and_refuses_without_one() -> None:
     _need_private()
     with privateservices.private_redis() as primary:
@@ -113,6 +114,7 @@ async def test_strict_replica_waits_for_a_replica_and_refuses_without_one() -> N
 
 
 @pytest.mark.postgres
+@pytest.mark.redis
 def test_strict_mode_on_a_redis_without_aof_acks_nothing_and_says_retry(
     tmp_path: Path, postgres_database: str
 ) -> None:
@@ -153,6 +155,7 @@ def test_strict_mode_on_a_redis_without_aof_acks_nothing_and_says_retry(
 
 
 @pytest.mark.postgres
+@pytest.mark.redis
 def test_redis_with_aof_sigkilled_under_strict_acks_loses_nothing_acked(
     tmp_path: Path, postgres_database: str
 ) -> None:
