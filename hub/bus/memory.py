@@ -59,6 +59,9 @@ class MemoryBus:
     async def close(self) -> None:
         self.wake()
 
+    async def settle(self, workspace_ids: Iterable[str]) -> None:
+        return None  # nothing here outlives the process: there is nothing to wait for
+
     async def ping(self) -> bool:
         return True
 

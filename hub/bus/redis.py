@@ -78,6 +78,7 @@ from hub.bus.base import (
 from hub.bus.blocking import Command, Reads
 from hub.bus.clients import BUCKETS, Clients, bucket, event_of, events_of
 from hub.bus.doorbell import CHANGES_COUNT, CHANGES_MAXLEN, DIRECT_ROOMS, Tailing
+from hub.bus.durable import Settler, persistence_warning
 from hub.errors import CursorTooOld
 
 __all__ = ["BUCKETS", "DIRECT_ROOMS", "RedisBus", "bucket"]
@@ -100,6 +101,9 @@ class RedisBus(Tailing):
         cluster: bool = False,
         direct_rooms: int = DIRECT_ROOMS,
         changes_maxlen: int = CHANGES_MAXLEN,
+        durable_ack: str = "off",
+        durable_replicas: int = 1,
+        durable_timeout_ms: int = 2000,
     ) -> None:
         if stream_maxlen < 1 or dedupe_ttl_s < 1 or changes_maxlen < 1:
             raise ValueError("stream_maxlen, dedupe_ttl_s and changes_maxlen must be positive")
@@ -116,6 +120,11 @@ class RedisBus(Tailing):
         self.dedupe_ttl_s = dedupe_ttl_s
         self.changes_maxlen = changes_maxlen
         self._group_reads: dict[tuple[str, str], Reads] = {}  # per (group, consumer)
+        if cluster and durable_ack != "off":
+            raise ValueError("a durable ack is not supported on a Redis Cluster")
+        self._settler = Settler(
+            durable_ack, replicas=durable_replicas, timeout_ms=durable_timeout_ms
+        )
 
     async def start(self) -> None:
         if self._clients is None:
@@ -177,6 +186,21 @@ class RedisBus(Tailing):
         ]
         event_id, duplicate = await self._c.publish(keys=keys, args=args)
         return Published(str(event_id), bool(duplicate))
+
+    async def settle(self, workspace_ids: Iterable[str]) -> None:
+        """Return once what was published before is durable as `durable_ack` asks (nothing to
+        wait for when it is off), else raise `NotDurable`: once per batch, whatever its size,
+        on one server (`hub.bus.durable`)."""
+        if self._settler.mode != "off" and any(True for _ in workspace_ids):
+            redis = cast(Redis, self._c.redis)  # standalone: the constructor refuses a cluster
+            await self._settler.settle(redis, f"{self.prefix}:durable")
+
+    async def persistence_warning(self) -> str | None:
+        """What `hub serve` logs at start when this Redis does not persist its writes."""
+        redis = self._c.redis
+        if isinstance(redis, RedisCluster):
+            return None  # each shard has its own settings; see docs/operations.md
+        return await persistence_warning(redis, mode=self._settler.mode)
 
     async def remember(
         self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False

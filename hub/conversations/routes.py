@@ -287,6 +287,7 @@ async def send_message(request: Request) -> Response:
             )
         if published.duplicate:  # sent before: what this retry added is no one's
             await svc.library.forget_files(ref.workspace_id, ref.id, upload.added)
+    await svc.ingress.settle(principal.workspace_id)
     return answer(
         SendResult(message_id=message_id, event_id=published.id, duplicate=published.duplicate),
         200 if published.duplicate else 202,

@@ -184,6 +184,12 @@ class Ingress:
             dedupe_key=f"msg:{message.channel_id}:{message.platform_message_id}",
         )
 
+    async def settle(self, *workspace_ids: uuid.UUID | str) -> None:
+        """Before an ack to a client or a platform: once per batch, wait until what was
+        published is durable as HUB_BUS_DURABLE_ACK asks (`NotDurable`, the retryable
+        `unavailable`, when it is not in time; at once when the mode is off)."""
+        await self.bus.settle({str(w) for w in workspace_ids})
+
     # Web chat visitors
 
     @staticmethod

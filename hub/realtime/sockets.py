@@ -246,6 +246,7 @@ class Session:
             message_id, published = await ingress.visitor_message(
                 self.visitor, send.client_id, send.text, send.attachments
             )
+        await ingress.settle(self.outlet.workspace_id)  # no ack before it is durable (if asked)
         self.outlet.offer(self.protocol.ack(send.client_id, message_id, published.duplicate))
 
     async def _typing(self, typing: p.SetTyping) -> None:

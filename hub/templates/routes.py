@@ -108,6 +108,7 @@ async def send_template(request: Request) -> Response:
         client_id, fill = body.client_id, body
     sending = TemplateSending(svc.templates(), svc.ingress, svc.library)
     message_id, published = await sending.send(principal, conversation_id, client_id, fill, file)
+    await svc.ingress.settle(principal.workspace_id)
     return answer(
         SendResult(message_id=message_id, event_id=published.id, duplicate=published.duplicate),
         200 if published.duplicate else 202,

@@ -139,6 +139,7 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
     svc = services(request)
     split = meta.split(body)
     accepted, ignored = 0, split.ignored
+    workspaces: set[str] = set()
     for piece in split.pieces:
         adapter = registry.adapter_for(piece.kind)
         if adapter.sends_templates and wa_templates.is_status_change(piece.entry):
@@ -166,7 +167,9 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
         ignored += result.ignored
         for event in result.events:
             await svc.ingress.publish_parsed(resolved.context, event)
+            workspaces.add(str(resolved.context.workspace_id))
             accepted += 1
+    await svc.ingress.settle(*workspaces)  # the 200 is the ack: once for the whole delivery
     return JSONResponse({"accepted": accepted, "ignored": ignored})
 
 
@@ -200,6 +203,8 @@ async def telegram_channel(request: Request) -> Response:
     result = adapter.parse(update, resolved.context)
     for event in result.events:
         await services(request).ingress.publish_parsed(resolved.context, event)
+    if result.events:
+        await services(request).ingress.settle(resolved.context.workspace_id)
     if result.answer is not None:  # Telegram calls it: the body is the method's parameters
         return JSONResponse(result.answer)
     return JSONResponse({"accepted": len(result.events), "ignored": result.ignored})

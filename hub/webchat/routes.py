@@ -266,6 +266,7 @@ async def visitor_send(request: Request) -> Response:
         )
     if published.duplicate:  # sent before: what this retry added is no one's
         await svc.library.forget_files(claims.workspace_id, conversation.id, upload.added)
+    await svc.ingress.settle(claims.workspace_id)
     result = VisitorSent(
         message_id=message_id, event_id=published.id, duplicate=published.duplicate
     )
