@@ -22,10 +22,13 @@ from schemas.message import (
     ChannelKind,
     DeliveryStatus,
     Direction,
+    Group,
     Message,
     MessageKind,
+    Referral,
     Sender,
     SenderType,
+    StoryKind,
     contact_id_for,
     conversation_id_for,
     message_id_for,
@@ -87,6 +90,8 @@ Parsed = NewMessage | MessageChange | ReadUpTo
 class ParseResult:
     events: list[Parsed] = field(default_factory=list)
     ignored: int = 0  # test events and notifications the inbox has no use for
+    # A platform call made in the webhook's response (Telegram: answerCallbackQuery).
+    answer: dict[str, Any] | None = None
 
 
 def utc_from_ms(value: Any) -> datetime:
@@ -121,6 +126,10 @@ def new_message(
     reply_to: str | None = None,
     raw: dict[str, Any] | None = None,
     sender_name: str | None = None,
+    group: Group | None = None,
+    standby: bool = False,
+    story: StoryKind | None = None,
+    referral: Referral | None = None,
 ) -> NewMessage:
     """The one way adapters build a normalized message, so ids are derived the same way.
     Ids are derived from the platform's whole strings; what is stored is cut to its column
@@ -147,6 +156,10 @@ def new_message(
         text=text,
         attachments=attachments or [],
         reply_to=_fit(reply_to),
+        group=group.model_copy(update={"title": _fit(group.title)}) if group else None,
+        standby=standby,
+        story=story,
+        referral=referral,
         platform_message_id=platform_message_id[:ID_CHARS],
         sent_at=sent_at,
         status=DeliveryStatus.RECEIVED if direction == Direction.IN else DeliveryStatus.SENT,

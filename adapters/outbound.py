@@ -88,6 +88,9 @@ class Outgoing:
     human_agent: bool = False  # past the 24 h window: Meta's HUMAN_AGENT tag (7 days)
     reaction: str | None = None  # an emoji on the message `reply_to` names ("" removes it)
     file: OutgoingFile | None = None
+    # A WhatsApp template message: the `template` object of the send (name, language,
+    # components); a header `file` is uploaded first and named in it. Sent outside the window.
+    template: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

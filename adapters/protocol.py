@@ -79,6 +79,11 @@ class Adapter(Protocol):
         """Whether a contact's name and picture can be asked for (`fetch_profile`)."""
 
     @property
+    def sends_templates(self) -> bool:
+        """Whether the platform has message templates a business sends past the messaging
+        window (WhatsApp's: `adapters.meta.templates`, `adapters.meta.send_template`)."""
+
+    @property
     def sends_reactions(self) -> bool:
         """Whether an agent's reaction on a message can be sent."""
 

@@ -3,7 +3,9 @@
 - WhatsApp: 24 hours; after that only templates, which the inbox does not send.
 - Messenger and Instagram: 24 hours as a standard response; up to 7 days with the
   `HUMAN_AGENT` tag, which is for replies written by a person (what an inbox sends).
-- Public comment replies, Telegram and web chat: no window.
+- Public comment replies, Telegram and web chat: no window. A comment conversation's window
+  is the public reply's (none); a private reply to a comment has its own 7 days, counted
+  from that comment (`PRIVATE_REPLY`, and `hub.comments.replies` for the one-per-comment rule).
 """
 
 from __future__ import annotations
@@ -53,3 +55,13 @@ def window(kind: str, last_inbound_at: datetime | None, now: datetime) -> Window
         tagged_end = last_inbound_at + HUMAN_AGENT
         return Window(now < tagged_end, tagged_end, human_agent=now < tagged_end)
     return Window(False, standard_end)
+
+
+def conversation_window(
+    kind: str, conversation_kind: str, last_inbound_at: datetime | None, now: datetime
+) -> Window:
+    """The window an inbox shows for a conversation: a comment thread is answered in public,
+    which has none, whatever the channel's DMs have."""
+    if conversation_kind == "comment":
+        return Window(True, None)
+    return window(kind, last_inbound_at, now)

@@ -1,4 +1,5 @@
-"""The `hub` command: serve, worker, migrate, create-admin, demo, rotate-keys, audit verify."""
+"""The `hub` command: serve, worker, migrate, create-admin, demo, rotate-keys, audit verify,
+bus acknowledge-loss."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     async def run() -> None:
         services = Services.build(settings)
         await services.bus.start()
+        await services.epoch.start()
         async with httpx.AsyncClient(timeout=10) as client:
             worker = services.worker(client, groups)
             stop = asyncio.Event()
@@ -186,6 +188,33 @@ def cmd_audit_verify(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_bus_acknowledge_loss(args: argparse.Namespace) -> None:
+    """Clear the recorded loss of the bus's data that /readyz, /metrics and the status page
+    report (`hub.web.epoch`), once an operator has seen it (docs/operations.md)."""
+    from hub.bus import make_bus
+
+    settings = Settings.from_env()
+    if settings.redis_url is None:
+        raise SettingsError("Environment variable REDIS_URL is missing: there is no bus to ask.")
+
+    async def run() -> dict[str, str] | None:
+        bus = make_bus(settings)
+        await bus.start()
+        try:
+            return await bus.acknowledge_loss()
+        finally:
+            await bus.close()
+
+    loss = asyncio.run(run())
+    if loss is None:
+        print("No loss of the bus's data is recorded.")
+        return
+    print(
+        f"Acknowledged the loss of the bus's data noticed at {loss.get('detected_at', '?')} "
+        f"by node {loss.get('node', '?')}; the nodes stop reporting it within seconds."
+    )
+
+
 def _positive(raw: str) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise argparse.ArgumentTypeError("a whole number from 1 up")
@@ -251,6 +280,12 @@ def main(argv: list[str] | None = None) -> None:
     audit_sub.add_parser(
         "verify", help="check the audit log's hash chain; exit 1 naming the first broken row"
     ).set_defaults(run=cmd_audit_verify)
+    bus = sub.add_parser("bus", help="the event bus (Redis)")
+    bus_sub = bus.add_subparsers(dest="bus_command", required=True)
+    bus_sub.add_parser(
+        "acknowledge-loss",
+        help="stop reporting a loss of Redis's data on /readyz, /metrics and the status page",
+    ).set_defaults(run=cmd_bus_acknowledge_loss)
     args = parser.parse_args(argv)
     if args.command == "worker" and args.groups is None and args.without is None:
         args.groups, args.without = options.worker_groups, options.worker_without

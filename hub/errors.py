@@ -148,6 +148,14 @@ class NotReady(Unavailable):
     default_message = "Not ready: a backing service did not answer."
 
 
+class NotDurable(Unavailable):
+    """A strict durable ack (HUB_BUS_DURABLE_ACK) could not confirm in time that the entry is
+    durable: no ack, the documented retryable `unavailable`; a retry with the same client_id
+    (or the platform's redelivery) cannot make a second message."""
+
+    default_message = "The message is not yet durable; retry shortly with the same client_id."
+
+
 class Conflict(HubError):
     status = 409
     close_code = CloseCode.BAD_FRAME

@@ -16,6 +16,7 @@ from hub.bus import Bus, make_bus
 from hub.canned.service import Canned
 from hub.channels.service import Channels
 from hub.channels.tokens import TokenRefresher
+from hub.comments.replies import ReplySweeper
 from hub.hooks.service import HOOKS_GROUP, Hooks, Retrier
 from hub.media import make_media_store
 from hub.media.library import MediaLibrary
@@ -29,8 +30,11 @@ from hub.routing.service import Router
 from hub.routing.teams import Teams
 from hub.settings import Settings
 from hub.storage.engine import make_engine, sessionmaker
+from hub.storage.lastknown import LastKnown
 from hub.storage.store import Store
 from hub.storage.vault import Vault
+from hub.templates.service import TemplateRefresher, Templates
+from hub.web.epoch import EpochWatch
 from hub.web.metrics import Metrics
 from hub.webchat.service import WebChat
 from hub.workers.media import MEDIA_GROUP, MediaFetcher
@@ -76,6 +80,7 @@ class Services:
     teams: Teams
     canned: Canned
     library: MediaLibrary  # the workspaces' files, in the store HUB_MEDIA_URL names
+    epoch: EpochWatch  # notices that the bus lost its data
     connected: set[Outlet] = field(default_factory=set)  # every open socket on this node
     metrics: Metrics = field(default_factory=Metrics)  # what this node counts (/metrics)
 
@@ -83,7 +88,8 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         engine = make_engine(settings)
         bus = make_bus(settings)
-        store = Store(sessionmaker(engine))
+        last_known = LastKnown(bus, ttl_s=settings.last_known_ttl_s)
+        store = Store(sessionmaker(engine), last_known=last_known)
         signer = Signer(settings)
         vault = Vault(settings.encryption_keys)
         platforms = Platforms(
@@ -96,6 +102,12 @@ class Services:
         )
         metrics = Metrics()
         library = MediaLibrary(make_media_store(settings))
+        fanout = Fanout(
+            bus,
+            resume_max_events=settings.resume_max_events,
+            delivery=metrics.delivery,
+            linger_s=ROOM_LINGER_S,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -103,13 +115,10 @@ class Services:
             store=store,
             signer=signer,
             ingress=ingress,
-            webchat=WebChat(store, signer, vault, cache_ttl_s=settings.cache_ttl_s),
-            fanout=Fanout(
-                bus,
-                resume_max_events=settings.resume_max_events,
-                delivery=metrics.delivery,
-                linger_s=ROOM_LINGER_S,
+            webchat=WebChat(
+                store, signer, vault, cache_ttl_s=settings.cache_ttl_s, last_known=last_known
             ),
+            fanout=fanout,
             vault=vault,
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),
             platforms=platforms,
@@ -123,15 +132,16 @@ class Services:
             teams=Teams(store.sessions, bus),
             canned=Canned(store.sessions),
             library=library,
+            epoch=EpochWatch(bus, metrics, node=settings.node_id, on_loss=fanout.lost),
             metrics=metrics,
         )
 
     def worker(self, client: httpx.AsyncClient, groups: Sequence[str] = WORKER_GROUPS) -> Worker:
         """The worker role on this process's bus: persist (and routing), send, profiles,
         inbound media, automation (the away auto-reply), outbound webhooks and their retries,
-        token refresh, the deletion requests' sweep and the retention sweep. With `groups`
-        (`hub.workers.runner.select_groups`) only those consumer groups; the periodic tasks
-        come with "persist"."""
+        token refresh, the WhatsApp templates' sync, the deletion requests' sweep and the
+        retention sweep. With `groups` (`hub.workers.runner.select_groups`) only those consumer
+        groups; the periodic tasks come with "persist"."""
         settings, bus = self.settings, self.bus
         handlers: dict[str, Callable[[], Handler]] = {
             PERSIST_GROUP: lambda: (
@@ -159,6 +169,8 @@ class Services:
                     waiting_ttl_s=settings.waiting_change_ttl_s,
                 ),
                 Retrier(self.hooks(client), every_s=settings.hooks_retry_s),
+                TemplateRefresher(self.templates(), every_s=settings.template_sync_s),
+                ReplySweeper(self.store.sessions, every_s=settings.retention_sweep_s),
             ]
         consumers = [Consumer(settings, bus, g, handlers[g]()) for g in groups]
         return Worker(consumers, tasks=tasks)
@@ -205,10 +217,15 @@ class Services:
         """Endpoints and deliveries; without a client, each delivery opens one of its own."""
         return Hooks(self.store, self.bus, self.vault, self.settings, client)
 
+    def templates(self) -> Templates:
+        """WhatsApp templates: their sync, list and status webhooks."""
+        return Templates(self.store, self.vault, self.platforms)
+
     def token_refresher(self) -> TokenRefresher:
         return TokenRefresher(self.channels, self.settings)
 
     async def close(self) -> None:
+        await self.epoch.stop()
         await self.fanout.stop()
         await self.bus.close()
         await self.library.store.close()

@@ -37,6 +37,9 @@ class Settings:
     public_url: str | None = None
     redis_prefix: str = "hub"
     redis_cluster: bool = False  # REDIS_URL names one node of a Redis Cluster
+    # What an ack waits for: off (Redis has it in memory), aof (fsynced), replica (replicated)
+    bus_durable_ack: str = "off"
+    bus_durable_replicas: int = 1  # with `replica`: how many replicas must have the entry
     demo: bool = False
     node_id: str = ""
 
@@ -88,7 +91,11 @@ class Settings:
     visitor_token_max_age_s: int = 180 * 24 * 3600
     dedupe_ttl_s: int = 7 * 24 * 3600
     claim_idle_ms: int = 30_000
+    bus_durable_timeout_ms: int = 2000  # a strict ack's wait; then the retryable `unavailable`
     cache_ttl_s: float = 30.0
+    # What a reconnect needs (members, API tokens, web chats) as last read, for a database
+    # outage: kept on the bus this long after the last read (hub/storage/lastknown.py)
+    last_known_ttl_s: int = 24 * 3600
     presence_ttl_s: int = 90  # an agent's presence lapses this long after its last ping
     deletion_lease_s: float = 60.0  # a deletion request's runner must save within this
     retention_sweep_s: float = 3600.0  # how often a worker deletes messages past retention
@@ -97,6 +104,7 @@ class Settings:
     shutdown_grace_s: float = 10.0  # on SIGTERM: for requests and batches in hand to finish
     hooks_retry_s: float = 5.0  # how often a worker sends the outbound webhooks that are due
     hooks_timeout_s: float = 10.0  # one outbound webhook request
+    template_sync_s: float = 6 * 3600.0  # how often a worker re-reads WhatsApp templates
     media_fetch_timeout_s: float = 60.0  # fetching one inbound file, every try included
     # Media links from webhooks to private addresses and plain http (for loopback benchmarks)
     media_allow_private: bool = False
@@ -180,6 +188,8 @@ class Settings:
             public_url=public_url,
             redis_prefix=reader.get("HUB_REDIS_PREFIX", _prefix, default="hub"),
             redis_cluster=reader.get("HUB_REDIS_CLUSTER", _flag, default=False),
+            bus_durable_ack=reader.get("HUB_BUS_DURABLE_ACK", _durable_mode, default="off"),
+            bus_durable_replicas=reader.get("HUB_BUS_DURABLE_REPLICAS", _positive_int, default=1),
             demo=demo,
             node_id=reader.get("HUB_NODE_ID", str, default=os.urandom(6).hex()),
             meta_app_id=env.get("HUB_META_APP_ID") or None,
@@ -209,7 +219,23 @@ class Settings:
             if variable in env:
                 values[name] = reader.get(variable, kind, default=None)
         values.update(overrides)
+        _check_durable(values, demo)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _check_durable(values: Mapping[str, object], demo: bool) -> None:
+    if values.get("bus_durable_ack", "off") == "off" or demo:
+        return
+    if values.get("redis_url") is None:
+        raise SettingsError(
+            "Environment variable HUB_BUS_DURABLE_ACK needs REDIS_URL: the in-process bus keeps "
+            "nothing durable to wait for."
+        )
+    if values.get("redis_cluster"):
+        raise SettingsError(
+            "Environment variable HUB_BUS_DURABLE_ACK is not supported with HUB_REDIS_CLUSTER "
+            "yet; set it to off, or run Redis with appendfsync always."
+        )
 
 
 _TUNABLES: dict[str, Callable[[str], object]] = {}
@@ -241,6 +267,13 @@ def _seconds_list(raw: str) -> tuple[float, ...]:
     if not values or len(values) > 20 or not all(0 < v <= 86400 for v in values):
         raise ValueError
     return values
+
+
+def _durable_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("off", "aof", "replica"):
+        raise ValueError
+    return value
 
 
 def _prefix(raw: str) -> str:
@@ -311,6 +344,7 @@ class _Reader:
                 "_positive_int": "a positive integer",
                 "_positive_float": "a positive number",
                 "_flag": "true or false",
+                "_durable_mode": "off, aof or replica",
             }
             expected = kind.get(getattr(cast, "__name__", ""), "a valid value")
             raise SettingsError(

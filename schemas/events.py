@@ -132,6 +132,9 @@ class MessageChanges(_Part):
     text: Omitted[str] = None
     edited: Omitted[bool] = None
     deleted: Omitted[bool] = None
+    hidden: Omitted[bool] = Field(
+        default=None, description="A comment hidden (true) or shown again (false) on the platform"
+    )
     status: Omitted[DeliveryStatus] = None
     platform_message_id: Omitted[str] = Field(
         default=None, description="Our message's id on the platform, once it is sent"
@@ -150,7 +153,7 @@ class ReactionSend(_Part):
 
 class MessageUpdated(EventDataBase):
     """A change to a message known by its platform id: a delivery status, a reaction, an edit
-    or an unsend."""
+    or an unsend, a comment hidden, shown again or deleted."""
 
     NAME = "message.updated"
     channel_id: uuid.UUID
@@ -166,6 +169,9 @@ class MessageUpdated(EventDataBase):
     )
     error: Omitted[DeliveryError] = Field(
         default=None, description="Why an agent's reaction was not sent (it is taken back)"
+    )
+    by: Omitted[uuid.UUID] = Field(
+        default=None, description="The agent who hid, showed or deleted a comment"
     )
     stored: Omitted[bool] = Field(
         default=None,

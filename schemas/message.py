@@ -50,6 +50,7 @@ class ChannelKind(StrEnum):
 class MessageKind(StrEnum):
     DM = "dm"
     COMMENT = "comment"
+    GROUP = "group"  # a group chat's (Telegram group, supergroup or forum topic)
 
 
 class Direction(StrEnum):
@@ -138,6 +139,39 @@ class Sender(_Model):
     name: str | None = None
 
 
+class Group(_Model):
+    """The group chat a message was written in (docs/channels.md, Telegram groups)."""
+
+    title: str | None = Field(default=None, description="The chat's title as this message saw it")
+    topic_id: str | None = Field(default=None, description="A forum topic's thread id")
+    renamed: bool = Field(
+        default=False, description="A service message: someone renamed the group to `title`"
+    )
+
+
+class StoryKind(StrEnum):
+    REPLY = "reply"  # the contact replied to the business's story
+    MENTION = "mention"  # the contact mentioned the business in their own story
+
+
+class Referral(_Model):
+    """What brought the contact here: an ad (click-to-WhatsApp, click-to-Messenger or
+    -Instagram), a post or a link, as the platform names it."""
+
+    source: str | None = Field(
+        default=None,
+        description="The platform's word: ADS, SHORTLINK (Meta), ad or post (WhatsApp)",
+    )
+    ad_id: str | None = Field(default=None, description="The ad's id, when an ad")
+    source_id: str | None = Field(default=None, description="The ad's or post's id (WhatsApp)")
+    source_url: str | None = None
+    headline: str | None = Field(default=None, description="The ad's headline or title")
+    body: str | None = None
+    media_url: str | None = Field(default=None, description="The ad's image or video, a link")
+    ref: str | None = Field(default=None, description="The `ref` parameter of an ad or m.me link")
+    click_id: str | None = Field(default=None, description="WhatsApp's ctwa_clid, for attribution")
+
+
 class DeliveryError(_Model):
     code: str
     message: str
@@ -167,6 +201,21 @@ class Message(_Model):
     note: bool = Field(
         default=False,
         description="A private note between agents: never sent, never shown to the contact",
+    )
+    group: Group | None = Field(default=None, description="With kind group: the group chat")
+    standby: bool = Field(
+        default=False,
+        description="Received on the standby channel (handover protocol): another app owns the "
+        "thread, so the hub's automation does not answer it",
+    )
+    story: StoryKind | None = Field(
+        default=None, description="A reply to the business's story, or a mention in the contact's"
+    )
+    referral: Referral | None = Field(default=None, description="The ad or link that brought them")
+    hidden: bool = Field(
+        default=False,
+        description="A public comment hidden on the platform: its author and their friends "
+        "still see it, nobody else does",
     )
     sent_at: datetime = Field(description="Platform timestamp, UTC")
     status: DeliveryStatus

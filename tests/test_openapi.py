@@ -23,6 +23,7 @@ from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import oauth
 from hub.channels import routes as channels
+from hub.comments import routes as comments
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
 from hub.media import routes as media
@@ -32,6 +33,7 @@ from hub.privacy import routes as privacy
 from hub.reports import routes as reports
 from hub.routing import routes as routing
 from hub.settings import Settings
+from hub.templates import routes as templates
 from hub.web import status as status_api
 from hub.web.app import create_app
 from hub.web.openapi import document
@@ -79,6 +81,8 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *reports.routes,
         *hooks.routes,
         *automation.routes,
+        *templates.routes,
+        *comments.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None

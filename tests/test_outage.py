@@ -57,6 +57,16 @@ def test_redis_away_is_unavailable_over_rest_and_sockets(tmp_path: Path) -> None
             )
             assert sent.status_code == 503, sent.text
             assert sent.json()["error"]["code"] == "unavailable"
+            assert int(sent.headers["retry-after"]) > 0
+
+            # What only needs the database still answers (docs/operations.md).
+            me = httpx.get(f"{web.base_url}/api/me", headers=bearer, timeout=10)
+            assert me.status_code == 200, me.text
+            listed = httpx.get(f"{web.base_url}/api/conversations", headers=bearer, timeout=10)
+            assert listed.status_code == 200, listed.text
+            ready = httpx.get(f"{web.base_url}/readyz", timeout=10)
+            assert ready.status_code == 503 and ready.json()["checks"]["redis"] != "ok"
+            assert httpx.get(f"{web.base_url}/healthz", timeout=10).status_code == 503
 
             claims = VisitorClaims(tenant.workspace_id, tenant.channel_id, uuid.uuid4().hex)
             for path, token in (

@@ -176,3 +176,28 @@ def test_bad_media_values_name_the_variable_in_one_sentence(
     assert variable in message
     assert message.endswith(".") and "\n" not in message
     assert "secret" not in message.replace("AWS_SECRET_ACCESS_KEY", "")
+
+
+def test_durable_ack_modes_and_their_refusals(tmp_path: Path) -> None:
+    redis = {"REDIS_URL": "redis://127.0.0.1:6379/0"}
+    default = Settings.from_env(env(**redis))
+    assert (default.bus_durable_ack, default.bus_durable_replicas) == ("off", 1)
+    assert default.bus_durable_timeout_ms == 2000
+    strict = Settings.from_env(
+        env(
+            **redis,
+            HUB_BUS_DURABLE_ACK="Replica",
+            HUB_BUS_DURABLE_REPLICAS="2",
+            HUB_BUS_DURABLE_TIMEOUT_MS="500",
+        )
+    )
+    assert (strict.bus_durable_ack, strict.bus_durable_replicas) == ("replica", 2)
+    assert strict.bus_durable_timeout_ms == 500
+    with pytest.raises(SettingsError, match="HUB_BUS_DURABLE_ACK must be off, aof or replica"):
+        Settings.from_env(env(**redis, HUB_BUS_DURABLE_ACK="fsync"))
+    with pytest.raises(SettingsError, match="HUB_BUS_DURABLE_ACK needs REDIS_URL"):
+        Settings.from_env(env(HUB_BUS_DURABLE_ACK="aof"))
+    with pytest.raises(SettingsError, match="not supported with HUB_REDIS_CLUSTER"):
+        Settings.from_env(env(**redis, HUB_REDIS_CLUSTER="true", HUB_BUS_DURABLE_ACK="aof"))
+    # The demo has no Redis to wait for: the setting is no reason to refuse it.
+    assert embedded(tmp_path, env(HUB_BUS_DURABLE_ACK="aof")).redis_url is None

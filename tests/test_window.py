@@ -35,3 +35,15 @@ def test_no_window_on_telegram_and_web_chat_and_unknown_start_is_now() -> None:
         assert window(kind, NOW - timedelta(days=400), NOW) == window(kind, None, NOW)
         assert window(kind, None, NOW).closes_at is None
     assert window("whatsapp", None, NOW).closes_at == NOW + timedelta(hours=24)
+
+
+def test_a_comment_conversation_is_answered_in_public_so_it_shows_no_window() -> None:
+    from adapters.window import PRIVATE_REPLY, conversation_window
+
+    for kind in ("instagram", "messenger"):
+        shown = conversation_window(kind, "comment", NOW - timedelta(days=30), NOW)
+        assert shown.open and shown.closes_at is None and not shown.human_agent
+        assert not conversation_window(kind, "dm", NOW - timedelta(days=30), NOW).open
+    private = window(PRIVATE_REPLY, NOW - timedelta(days=6), NOW)
+    assert private.open and private.closes_at == NOW + timedelta(days=1)
+    assert not window(PRIVATE_REPLY, NOW - timedelta(days=7, seconds=1), NOW).open

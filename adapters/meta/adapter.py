@@ -42,6 +42,7 @@ class MetaAdapter:
     parser: Callable[[dict[str, Any], ChannelContext], ParseResult]
     fetches_profiles: bool = False
     sends_reactions: bool = False
+    sends_templates: bool = False  # WhatsApp's message templates (adapters.meta.templates)
     media_by_url: bool = False  # Instagram fetches attachments from a URL; no uploads
     family: str = FAMILY
 
@@ -146,5 +147,10 @@ MESSENGER = MetaAdapter(
     ChannelKind.MESSENGER, "Messenger", "page_id", messenger.parse, fetches_profiles=True
 )
 WHATSAPP = MetaAdapter(
-    ChannelKind.WHATSAPP, "WhatsApp", "phone_number_id", whatsapp.parse, sends_reactions=True
+    ChannelKind.WHATSAPP,
+    "WhatsApp",
+    "phone_number_id",
+    whatsapp.parse,
+    sends_reactions=True,
+    sends_templates=True,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,8 @@ from adapters.base import (
     ChannelContext,
     Contact,
     MessageChange,
+    NewMessage,
+    Parsed,
     ParseResult,
     ReadUpTo,
     as_dict,
@@ -26,7 +29,15 @@ from adapters.base import (
     unsupported,
     utc_from_any,
 )
-from schemas.message import Attachment, AttachmentType, DeliveryStatus, Direction, MediaState
+from adapters.meta import referral as referrals
+from schemas.message import (
+    Attachment,
+    AttachmentType,
+    DeliveryStatus,
+    Direction,
+    MediaState,
+    StoryKind,
+)
 
 NOBODY = Contact(platform_user_id="")  # the author is not in the payload (mentions)
 
@@ -112,7 +123,9 @@ def parse_entry(
 def parse_messaging(
     entry: dict[str, Any], ctx: ChannelContext, fallback: datetime | None, result: ParseResult
 ) -> bool:
-    """Every `messaging[]` and `standby[]` element of an entry; False when it has neither."""
+    """Every `messaging[]` and `standby[]` element of an entry; False when it has neither.
+    A standby element (handover protocol: another app owns the thread) is marked as such on
+    its message, so the hub shows it to agents but its automation does not answer it."""
     found = False
     for key in ("messaging", "standby"):
         if key not in entry:
@@ -123,8 +136,17 @@ def parse_messaging(
             result.ignored += 1
             continue
         for element in elements:
+            before = len(result.events)
             parse_element(element, ctx, fallback, result)
+            if key == "standby":
+                result.events[before:] = [_on_standby(e) for e in result.events[before:]]
     return found
+
+
+def _on_standby(event: Parsed) -> Parsed:
+    if not isinstance(event, NewMessage):
+        return event
+    return replace(event, message=event.message.model_copy(update={"standby": True}))
 
 
 def parse_element(
@@ -144,8 +166,8 @@ def parse_element(
         if isinstance(element.get(key), dict):
             handle(element, ctx, sender, recipient, at, result)
             return
-    if "referral" in element:  # an ad or m.me link opened the thread: no message in it
-        result.ignored += 1
+    if isinstance(element.get("referral"), dict):  # an ad or link opened the thread again
+        _referral(element, ctx, sender, recipient, at, result)
         return
     _unknown(element, ctx, sender, recipient, at, result)
 
@@ -189,9 +211,12 @@ def _message(
     attachments, strange = attachments_of(msg.get("attachments"))
     reply = as_dict(msg.get("reply_to"))
     story = as_dict(reply.get("story"))
+    story_kind = StoryKind.REPLY if story else None
     if story:  # a reply to our story: the story comes along as an attachment, not a reply
         url, story_id = as_text(story.get("url")), as_id(story.get("id"))
         attachments.append(Attachment(type=AttachmentType.STORY, url=url, media_id=story_id))
+    elif any(as_dict(a).get("type") == "story_mention" for a in as_list(msg.get("attachments"))):
+        story_kind = StoryKind.MENTION
     text = as_text(msg.get("text"))
     if msg.get("is_unsupported") is True or (text is None and not attachments):
         attachments.append(unsupported({}))
@@ -209,6 +234,8 @@ def _message(
             attachments=attachments,
             reply_to=None if story else as_id(reply.get("mid")),
             raw=element if strange else (extras or None),
+            story=story_kind,
+            referral=referrals.messenger(msg.get("referral")),
         )
     )
 
@@ -375,6 +402,34 @@ def _postback(
             text=text,
             attachments=[] if text else [unsupported({"type": "postback"})],
             raw={"postback": postback},
+            referral=referrals.messenger(postback.get("referral")),
+        )
+    )
+
+
+def _referral(
+    element: dict[str, Any],
+    ctx: ChannelContext,
+    sender: str,
+    recipient: str | None,
+    at: datetime | None,
+    result: ParseResult,
+) -> None:
+    """`messaging_referrals`: someone with a thread already came back through an ad or a
+    link. No message is in it; it is shown as one, so the agent sees which ad it was."""
+    party = _other(ctx, sender, recipient)
+    if at is None or party is None or party == ctx.account_id:
+        result.ignored += 1
+        return
+    result.events.append(
+        new_message(
+            ctx,
+            thread=party,
+            contact=Contact(party),
+            platform_message_id=f"referral:{sender}:{ms(at)}",
+            sent_at=at,
+            direction=Direction.IN,
+            referral=referrals.messenger(element["referral"]),
         )
     )
 

@@ -37,7 +37,8 @@ def parse(entry: dict[str, Any], ctx: ChannelContext) -> ParseResult:
 def _change(
     change: Any, ctx: ChannelContext, fallback: datetime | None, result: ParseResult
 ) -> None:
-    """A Page `feed` change. Only comments reach the inbox: added, edited or removed.
+    """A Page `feed` change. Only comments reach the inbox: added, edited, removed, hidden
+    or shown again.
     Reactions, posts, likes and shares on the feed are counted and dropped."""
     change = as_dict(change)
     value = as_dict(change.get("value"))
@@ -73,7 +74,13 @@ def _change(
         result.events.append(
             MessageChange(ctx.channel_id, conversation, comment_id, deleted, at, key)
         )
-    else:  # hide, unhide, and anything new
+    elif verb in ("hide", "unhide"):  # the Page hid or showed it, here or in Meta's tools
+        hidden = {"hidden": verb == "hide"}
+        key = f"{verb}:{comment_id}:{ms(at)}"
+        result.events.append(
+            MessageChange(ctx.channel_id, conversation, comment_id, hidden, at, key)
+        )
+    else:  # anything new
         result.ignored += 1
 
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from adapters.meta import send_media
+from adapters.meta import send_media, send_template
 from adapters.meta.whatsapp import sent_message_id
 from adapters.outbound import (
     Outcome,
@@ -62,6 +62,8 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
         raise Unsendable(f"{out.kind} is not sent through the Graph API")
     if out.reaction is not None:
         return _reaction(out, platforms)
+    if out.template is not None:
+        return _template(out, platforms)
     if out.file is not None:
         return _file(out, out.file, platforms)
     check_length(out.text, limit)
@@ -112,6 +114,25 @@ def _file(out: Outgoing, file: OutgoingFile, platforms: Platforms) -> Request:
         form=form,
         files={"filedata": (file.name, file.data, file.content_type)},
         headers=headers,
+    )
+
+
+def _template(out: Outgoing, platforms: Platforms) -> Request:
+    """A WhatsApp template message (`adapters.meta.send_template`); a header file the hub
+    keeps was uploaded by then and is named by its media id."""
+    if out.kind != ChannelKind.WHATSAPP or out.template is None:
+        raise Unsendable("templates are sent on WhatsApp")
+    media_id = out.file.media_id if out.file is not None else None
+    body = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": out.recipient,
+        "type": "template",
+        "template": send_template.with_media_id(dict(out.template), media_id),
+    }
+    headers = {"Authorization": f"Bearer {secret(out, 'access_token')}"}
+    return Request(
+        "POST", f"{platforms.graph}/{_seg(out.account_id)}/messages", body, headers=headers
     )
 
 
@@ -183,7 +204,11 @@ def _error(status: int, error: dict[str, Any], headers: Mapping[str, str]) -> Ou
     code = _int(error.get("code"))
     subcode = _int(error.get("error_subcode"))
     code_text = f"{code}/{subcode}" if subcode is not None else str(code or f"http_{status}")
-    reason = _reason(error) or f"HTTP {status}"
+    reason = (
+        send_template.template_words(code)
+        or _reason(error, send_template.words(code))
+        or f"HTTP {status}"
+    )
     if code in THROTTLED or status == 429:
         return Outcome.retry(reason, code_text, retry_after_header(headers))
     if code == TOKEN_EXPIRED or subcode in TOKEN_SUBCODES:
@@ -193,12 +218,13 @@ def _error(status: int, error: dict[str, Any], headers: Mapping[str, str]) -> Ou
     return Outcome.failed(reason, code_text)
 
 
-def _reason(error: dict[str, Any]) -> str | None:
+def _reason(error: dict[str, Any], words: str | None = None) -> str | None:
     """The most human text the error carries: the user-facing message, then WhatsApp's
-    `error_data.details` (the title alone says "Re-engagement message"), then `message`."""
+    `error_data.details` (the title alone says "Re-engagement message"), then our `words`
+    for the code, then `message`."""
     data = error.get("error_data")
     details = data.get("details") if isinstance(data, dict) else None
-    for text in (error.get("error_user_msg"), details, error.get("message")):
+    for text in (error.get("error_user_msg"), details, words, error.get("message")):
         if isinstance(text, str) and text.strip():
             return text.strip()
     return None

@@ -4,8 +4,9 @@ statuses.
 
 Pure: no I/O, never raises on content it does not know. Message types the model cannot
 express become an `unsupported` attachment with the element kept as `raw`; whatever else
-the model cannot hold (voice flag, forwarded flags, button ids and payloads, contact cards,
-ad referrals) is kept by keeping the element as `raw` too.
+the model cannot hold (voice flag, forwarded flags, button ids and payloads, contact cards)
+is kept by keeping the element as `raw` too. A click-to-WhatsApp ad's `referral` is read
+into `Message.referral` (and kept in `raw` with the rest of the element).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from adapters.base import (
     unsupported,
     utc_from_any,
 )
+from adapters.meta import referral as referrals
 from schemas.message import Attachment, AttachmentType, Direction, MediaState
 
 MEDIA = {
@@ -152,6 +154,7 @@ def _message(
             attachments=attachments,
             reply_to=as_id(context.get("id")),
             raw=raw,
+            referral=referrals.whatsapp(element.get("referral")),
         )
     )
     return attached

@@ -28,6 +28,7 @@ class TelegramAdapter:
     account_field: str = "bot_id"
     fetches_profiles: bool = False  # an update names the person already
     sends_reactions: bool = False
+    sends_templates: bool = False
     media_by_url: bool = False  # files are uploaded with the message that carries them
 
     def handshake(self, params: Mapping[str, str], secrets: Mapping[str, str]) -> str | None:

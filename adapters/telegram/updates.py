@@ -4,6 +4,15 @@ Threads: the chat (a private chat is the user; a group, supergroup or channel is
 or `"<chat id>:<thread id>"` for a forum topic. Message ids are per chat, so a platform
 message id is `"<chat id>:<message_id>"`. Pure apart from one thing: a callback query
 carries no time, so its message is stamped with the time it is parsed (received).
+
+Groups: a message of a group or supergroup has kind `group` and carries the chat's title
+(`Message.group`); its contact is the person who wrote it, so each message names its
+participant and an erasure of that person takes their messages. A forum topic is a
+conversation of its own (its thread is "chat:topic", where replies go with
+`message_thread_id`): topics are how a forum separates its subjects, and one inbox thread for
+all of them would interleave unrelated talks. A `new_chat_title` service message is a
+message that renames the group (`group.renamed`); the conversation's title follows the
+newest message's. A channel's posts and a private chat stay one-to-one.
 """
 
 from __future__ import annotations
@@ -26,10 +35,19 @@ from adapters.base import (
     unsupported,
     utc_from_s,
 )
-from schemas.message import Attachment, AttachmentType, Direction, MediaState, utc_now
+from schemas.message import (
+    Attachment,
+    AttachmentType,
+    Direction,
+    Group,
+    MediaState,
+    MessageKind,
+    utc_now,
+)
 
 MESSAGES = ("message", "channel_post", "business_message")
 EDITS = ("edited_message", "edited_channel_post", "edited_business_message")
+GROUPS = ("group", "supergroup")
 # What the model holds entirely: a message with any other key keeps itself as `raw`
 # (forwards, voice and video-note flags, contact cards, stories, venues, business
 # connection ids, anything unknown).
@@ -56,6 +74,7 @@ PLAIN_KEYS = {
     "video",
     "sticker",
     "location",
+    "new_chat_title",
 }
 # Keys of a message that are about it rather than its content (to name what is unsupported).
 ABOUT_KEYS = PLAIN_KEYS | {
@@ -126,8 +145,11 @@ def _message(message: Any, ctx: ChannelContext, result: ParseResult) -> None:
     )
     text = nonempty_text(message.get("text")) or nonempty_text(message.get("caption"))
     attachments = _attachments(message)
+    group = _group(message)
     raw: dict[str, Any] | None = None
-    if not text and not attachments:
+    if group is not None and group.renamed:
+        pass  # a service message: the rename is the whole of it
+    elif not text and not attachments:
         attachments = [unsupported({"type": _content_key(message)})]
         raw = message
     elif set(message) - PLAIN_KEYS:
@@ -142,9 +164,25 @@ def _message(message: Any, ctx: ChannelContext, result: ParseResult) -> None:
             direction=Direction.OUT if ours else Direction.IN,
             text=text,
             attachments=attachments,
+            kind=MessageKind.GROUP if group else MessageKind.DM,
             reply_to=_reply_to(message, chat_id),
             raw=raw,
+            group=group,
         )
+    )
+
+
+def _group(message: dict[str, Any]) -> Group | None:
+    """The group a message was written in; None for a private chat or a channel."""
+    chat = as_dict(message.get("chat"))
+    if chat.get("type") not in GROUPS:
+        return None
+    renamed = nonempty_text(message.get("new_chat_title"))
+    topic = as_id(message.get("message_thread_id"))
+    return Group(
+        title=renamed or nonempty_text(chat.get("title")),
+        topic_id=topic if message.get("is_topic_message") is True else None,
+        renamed=renamed is not None,
     )
 
 
@@ -184,6 +222,10 @@ def _callback(query: Any, ctx: ChannelContext, result: ParseResult) -> None:
         result.ignored += 1
         return
     text = nonempty_text(query.get("data")) or nonempty_text(query.get("game_short_name"))
+    # Answered in the webhook's own response (the Bot API's "making requests when getting
+    # updates"): the button stops spinning at once, with no call of our own to wait for.
+    result.answer = {"method": "answerCallbackQuery", "callback_query_id": query_id}
+    group = _group(message) if chat_id else None
     result.events.append(
         new_message(
             ctx,
@@ -194,7 +236,9 @@ def _callback(query: Any, ctx: ChannelContext, result: ParseResult) -> None:
             direction=Direction.IN,
             text=text,
             attachments=[] if text else [unsupported({"type": "callback_query"})],
+            kind=MessageKind.GROUP if group else MessageKind.DM,
             raw=query,
+            group=group,
         )
     )
 

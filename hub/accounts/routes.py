@@ -302,7 +302,7 @@ async def change_member(request: Request) -> Response:
         await teams.announce(svc.bus, principal.workspace_id, actor.user_id)
     if body.role is not None:
         member = await svc.members.change_role(principal.workspace_id, actor, user_id, body.role)
-        svc.store.forget_member(principal.workspace_id, user_id)
+        await svc.store.forget_member(principal.workspace_id, user_id)
     return answer(member_out(member))
 
 
@@ -311,7 +311,7 @@ async def remove_member(request: Request) -> Response:
     user_id = parse_uuid(request.path_params["user_id"], "member")
     svc = services(request)
     await svc.members.remove(principal.workspace_id, actor, user_id)
-    svc.store.forget_member(principal.workspace_id, user_id)
+    await svc.store.forget_member(principal.workspace_id, user_id)
     return Response(status_code=204)
 
 
@@ -361,12 +361,13 @@ routes = [
         op=Operation(
             "Log in with e-mail and password",
             {200: ("Logged in; sets the cookie", LoginResult)},
-            (400, 401, 403, 413, 429),
+            (400, 401, 403, 413, 429, 503),
             body=LoginBody,
             auth=False,
             description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax). "
             "After 5 failed attempts for one e-mail (or 50 from one address) in 15 minutes, "
-            "sign-in answers 429 `too_many_attempts` until the window has passed.",
+            "sign-in answers 429 `too_many_attempts` until the window has passed. While the "
+            "database is away, 503 `unavailable` with `Retry-After`.",
         ),
     ),
     route(

@@ -12,18 +12,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.automation.rules import (
-    Facts,
-    InvalidRule,
-    RuleBody,
-    RulePatch,
-    Rules,
-    TryBody,
-    changes,
-    dumped,
-    evaluate,
-    rule_out,
-)
+from hub.automation.bodies import InvalidRule, RuleBody, RulePatch, TryBody
+from hub.automation.rules import Facts, Rules, changes, dumped, evaluate, rule_out
 from hub.canned import placeholders
 from hub.channels.options import hours_of, open_at
 from hub.web.http import admin_actor, answer, parse_uuid, read_body, services
@@ -83,12 +73,13 @@ async def try_rule(request: Request) -> Response:
         contact_email=sample.contact_email,
         labels=sorted(set(sample.labels)),
         open=open_at(hours_of(channel.settings) if channel else None, at),
+        post_id=sample.post_id,
     )
     conditions = dumped(body.rule.conditions)
     outcomes = evaluate(conditions, facts)
     matched = all(outcomes)
     actions = dumped(body.rule.actions)
-    reply = next((a["text"] for a in actions if a["type"] == "send_reply"), None)
+    reply = next((a["text"] for a in actions if a["type"] in _REPLIES), None)
     known = placeholders.values(sample.contact_name or None, None)
     return answer(
         TryOut(
@@ -100,6 +91,9 @@ async def try_rule(request: Request) -> Response:
             reply=placeholders.render(reply, known) if matched and reply else None,
         )
     )
+
+
+_REPLIES = ("send_reply", "private_reply", "public_reply")
 
 
 def _rules(request: Request) -> Rules:

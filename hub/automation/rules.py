@@ -5,12 +5,15 @@ hub acts on the conversation by itself (the "automation" worker group runs them,
 A rule is a trigger, conditions that must all hold, and actions:
 
 - triggers: `conversation.created` (a contact's first message), `message.received` (any
-  message from the contact), `conversation.resolved` (a person resolved it);
+  message from the contact), `conversation.resolved` (a person resolved it), `comment.created`
+  (a new Instagram or Facebook Page comment, on a post, a reel or a live);
 - conditions: the channel or its kind, the contact's name or e-mail, the message's text, the
-  conversation's labels, and whether the channel is open (its business hours, `hub.channels.hours`);
-  text conditions match any of their values, without regard to case;
+  conversation's labels, whether the channel is open (its business hours, `hub.channels.hours`),
+  and for comments the post (its media or post id); text conditions match any of their
+  values, without regard to case or diacritics, Turkish i's included (`keywords.fold`);
 - actions: assign to an agent or a team, add a label, set the priority, send an auto-reply
-  (with placeholders, `hub.canned.placeholders`), resolve, snooze.
+  (with placeholders, `hub.canned.placeholders`), resolve, snooze; on a comment, a private
+  reply (one direct message per comment, within 7 days of it) and a public reply under it.
 
 Rules cannot loop: they react only to what contacts and people do, never to what a rule (or
 routing, or an auto-reply) did. Every rule sees the conversation as it was when the event
@@ -28,196 +31,35 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub.accounts.members import Actor, by_member
+from hub.automation import keywords
+from hub.automation.bodies import InvalidRule, RuleBody, RulePatch, check_shape
 from hub.bus import Bus
 from hub.canned import placeholders
-from hub.errors import BadRequest, Conflict, NotFound
+from hub.errors import Conflict, NotFound
 from hub.storage import audit
 from hub.storage.cache import Versioned
 from hub.storage.models import AutomationRule, Channel, Membership, Team
 from hub.storage.store import Sessions
-from schemas.message import ChannelKind, utc_now
-from schemas.rest.automation import RuleOut, Trigger
+from schemas.message import utc_now
+from schemas.rest.automation import RuleOut
 
-TRIGGERS: tuple[str, ...] = ("conversation.created", "message.received", "conversation.resolved")
-Priority = Literal["low", "medium", "high", "urgent"]
-PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
+TRIGGERS: tuple[str, ...] = (
+    "conversation.created",
+    "message.received",
+    "conversation.resolved",
+    "comment.created",
+)
+
 MAX_RULES = 100
 VERSION_KEY = "rules:version"
-MAX_SNOOZE_MINUTES = 30 * 24 * 60
-
-ConditionField = Literal[
-    "channel", "channel_kind", "contact_name", "contact_email", "text", "label", "business_hours"
-]
-Op = Literal["in", "not_in", "contains", "not_contains", "open", "closed"]
-# The operators each field takes.
-OPS: dict[str, tuple[str, ...]] = {
-    "channel": ("in", "not_in"),
-    "channel_kind": ("in", "not_in"),
-    "label": ("in", "not_in"),
-    "contact_name": ("contains", "not_contains"),
-    "contact_email": ("contains", "not_contains"),
-    "text": ("contains", "not_contains"),
-    "business_hours": ("open", "closed"),
-}
-Value = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Label = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50)
-]
-
-
-class InvalidRule(BadRequest):
-    code = "invalid_rule"
-
-
-class Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    field: ConditionField
-    op: Op = Field(
-        description="channel, channel_kind, label: in | not_in; contact_name, contact_email, "
-        "text: contains | not_contains (any of the values, ignoring case); business_hours: "
-        "open | closed (the channel's hours when the event happened)"
-    )
-    values: list[Value] = Field(default_factory=list, max_length=50)
-
-    @model_validator(mode="after")
-    def _fits(self) -> Condition:
-        if self.op not in OPS[self.field]:
-            raise ValueError(f"{self.field} takes {' or '.join(OPS[self.field])}, not {self.op}")
-        if self.field == "business_hours":
-            if self.values:
-                raise ValueError("business_hours takes no values")
-            return self
-        if not self.values:
-            raise ValueError(f"{self.field} needs at least one value")
-        if self.field == "channel":
-            self.values = [str(uuid.UUID(v)) for v in self.values]
-        elif self.field == "channel_kind":
-            kinds = {k.value for k in ChannelKind}
-            if unknown := [v for v in self.values if v not in kinds]:
-                raise ValueError(f"unknown channel kind {unknown[0]!r}")
-        elif self.field == "label":
-            self.values = sorted({v.lower() for v in self.values})
-        return self
-
-
-class AssignAgent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["assign_agent"]
-    user_id: uuid.UUID = Field(description="A member of the workspace")
-
-
-class AssignTeam(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["assign_team"]
-    team_id: uuid.UUID
-
-
-class AddLabel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["add_label"]
-    label: Label
-
-
-class SetPriority(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["set_priority"]
-    priority: Priority
-
-
-class SendReply(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["send_reply"]
-    text: str = Field(
-        min_length=1,
-        max_length=4000,
-        description="Sent to the contact (not under public comments); placeholders as in "
-        "canned responses",
-    )
-
-
-class Resolve(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["resolve"]
-
-
-class Snooze(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["snooze"]
-    minutes: int = Field(ge=1, le=MAX_SNOOZE_MINUTES, description="For how long")
-
-
-Action = Annotated[
-    AssignAgent | AssignTeam | AddLabel | SetPriority | SendReply | Resolve | Snooze,
-    Field(discriminator="type"),
-]
-# At most one of each, but any number of labels; resolve and snooze exclude each other.
-_SINGLE = ("assign_agent", "assign_team", "set_priority", "send_reply", "resolve", "snooze")
-
-
-def check_shape(trigger: str, conditions: Sequence[Any], actions: Sequence[Any]) -> None:
-    """What a rule's parts must be together (`invalid_rule`): one action of each type but
-    labels, resolve or snooze, and no text condition where there is no message."""
-    field_of = [c["field"] if isinstance(c, dict) else c.field for c in conditions]
-    types = [a["type"] if isinstance(a, dict) else a.type for a in actions]
-    for name in _SINGLE:
-        if types.count(name) > 1:
-            raise InvalidRule(f"A rule takes one {name} action.")
-    if "resolve" in types and "snooze" in types:
-        raise InvalidRule("A rule either resolves or snoozes, not both.")
-    if trigger == "conversation.resolved" and "text" in field_of:
-        raise InvalidRule("conversation.resolved has no message: a text condition never holds.")
-
-
-class RuleBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    enabled: bool = True
-    trigger: Trigger
-    conditions: list[Condition] = Field(
-        default_factory=list, max_length=20, description="All must hold; none: always"
-    )
-    actions: list[Action] = Field(min_length=1, max_length=10, description="Taken in order")
-
-
-class RulePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    enabled: bool | None = None
-    trigger: Trigger | None = None
-    conditions: list[Condition] | None = Field(default=None, max_length=20)
-    actions: list[Action] | None = Field(default=None, min_length=1, max_length=10)
-    position: int | None = Field(
-        default=None,
-        ge=0,
-        le=10_000,
-        description="Its place in the run order, 0 first; the others are numbered afresh",
-    )
-
-
-class Sample(BaseModel):
-    """A made-up event to try a rule on: nothing is stored or sent."""
-
-    model_config = ConfigDict(extra="forbid")
-    channel_id: uuid.UUID | None = Field(default=None, description="The channel it came in on")
-    text: str = Field(default="", max_length=4000, description="The contact's message")
-    contact_name: str = Field(default="", max_length=200)
-    contact_email: str = Field(default="", max_length=320)
-    labels: list[Label] = Field(default_factory=list, max_length=20)
-    at: datetime | None = Field(default=None, description="When; now if left out")
-
-
-class TryBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rule: RuleBody
-    sample: Sample = Field(default_factory=Sample)
 
 
 @dataclass(slots=True)
@@ -231,22 +73,25 @@ class Facts:
     contact_email: str = ""
     labels: list[str] = field(default_factory=list)
     open: bool = True  # the channel's business hours at the event's time
+    post_id: str = ""  # a comment's post (Instagram media id, Facebook post id)
 
 
 def holds(condition: dict[str, Any], facts: Facts) -> bool:
     name, op, values = condition["field"], condition["op"], condition.get("values") or []
     if name == "business_hours":
         return bool(facts.open == (op == "open"))
-    if name in ("channel", "channel_kind", "label"):
-        have = {"channel": [facts.channel_id], "channel_kind": [facts.channel_kind]}.get(
-            name, facts.labels
-        )
+    if name in ("channel", "channel_kind", "label", "post"):
+        have = {
+            "channel": [facts.channel_id],
+            "channel_kind": [facts.channel_kind],
+            "post": [facts.post_id],
+        }.get(name, facts.labels)
         found = any(v in have for v in values)
     else:
         text = {"contact_name": facts.contact_name, "contact_email": facts.contact_email}.get(
             name, facts.text
         )
-        found = any(v.casefold() in text.casefold() for v in values)
+        found = keywords.contains(text, values)
     return found == (op in ("in", "contains"))
 
 
@@ -296,6 +141,10 @@ def describe(
             said.append(f"priority {action['priority']}")
         elif kind == "send_reply":
             said.append("sent an auto-reply")
+        elif kind == "private_reply":
+            said.append("sent a private reply")
+        elif kind == "public_reply":
+            said.append("replied in public")
         elif kind == "resolve":
             said.append("resolved")
         elif kind == "snooze":
@@ -473,7 +322,7 @@ async def _check_refs(
         if missing := wanted - set(known.all()):
             raise InvalidRule(f"No such {what} in this workspace: {sorted(map(str, missing))[0]}.")
     for action in actions:
-        if action.type == "send_reply":
+        if action.type in ("send_reply", "private_reply", "public_reply"):
             placeholders.check(action.text)
 
 

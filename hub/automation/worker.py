@@ -7,7 +7,8 @@ channel's business hours, `settings.hours`, see `hub.channels.hours`) is answere
 closed period: a second message before the channel opens gets none. Closed means closed both
 when the contact sent it and now, so a message the worker reads late, after opening time,
 is not told that nobody is there. Comments get none (an automatic public reply under a post
-is not what a business wants), and neither do notes or our own messages.
+is not what a business wants), and neither do notes, our own messages, or standby messages
+(Meta's handover protocol: another app owns that thread, the hub only watches it).
 
 Rules: a contact's message triggers `message.received` (and `conversation.created` when it
 is the conversation's first), a person's resolution `conversation.resolved`. The enabled
@@ -18,6 +19,15 @@ public comment), one `conversation.updated` with its changes and `rule: {id, nam
 in the conversation saying what it did, and a `rule.applied` audit row. What a rule publishes
 never triggers a rule (a rule's change carries `rule`, its messages are ours), so rules
 cannot loop.
+
+Comments: a new comment from a person (not our own reply, not a mention) also triggers
+`comment.created`, whose rules may answer it in public (`public_reply`, one per comment from
+rules) and with a private reply (`private_reply`): a direct message through
+`recipient.comment_id`, which Meta allows once per comment and within 7 days of it. The
+private reply is reserved in the database for one message before it is published
+(`hub.comments.replies`), so a redelivered webhook, a second rule or a retried event never
+makes a second; a comment past 7 days, or one that had its reply, gets none, and the rule's
+note says why.
 
 Never twice: a reply, and a rule's action, is claimed on the bus
 (`remember(only_new=True)`) before it is published, and its id comes from the conversation
@@ -38,6 +48,7 @@ from hub.automation import rules
 from hub.bus import Bus, Event
 from hub.canned import placeholders
 from hub.channels.options import Hours, hours_of, open_at
+from hub.comments.replies import CommentReplies, within_window
 from hub.errors import NotFound
 from hub.realtime.ingress import ConversationRef, Ingress
 from hub.reports.service import stream_time
@@ -47,7 +58,7 @@ from hub.storage.cache import Cached
 from hub.storage.models import AutomationRule
 from hub.storage.store import Store
 from schemas.events import ConversationChanges, ConversationUpdated, MessageCreated, RuleRef
-from schemas.message import Direction, Message, utc_now
+from schemas.message import Direction, Message, message_id_for, utc_now
 
 log = logging.getLogger("hub.automation")
 
@@ -55,6 +66,7 @@ AUTOMATION_GROUP = "automation"
 NEVER_OPENS_TTL_S = 7 * 24 * 3600
 RULE_CLAIM_TTL_S = 24 * 3600  # longer than any redelivery of the event
 FIRST_TTL_S = 30 * 24 * 3600  # a conversation's "created" claim (the database decides later)
+LIVE = "live_comments"  # Instagram: "You cannot reply to comments on a live video" in public
 
 
 class Automation:
@@ -72,6 +84,7 @@ class Automation:
         self.members, self.teams = members, teams
         self._hours: Cached[tuple[str, uuid.UUID], Hours | None] = Cached(cache_ttl_s, 10_000)
         self._rules = rules.Rules(store.sessions, bus)
+        self.replies = CommentReplies(store.sessions)
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         with tenancy.acting_for(workspace_id):
@@ -84,9 +97,13 @@ class Automation:
                     message, name = data.message, data.contact.name if data.contact else None
                     if message.direction != Direction.IN or message.note:
                         continue
-                    if message.kind != "comment":
+                    if message.kind != "comment" and not message.standby:
                         await self._away(workspace_id, message, name)
                     await batch.message(event, message, name)
+                    if message.kind == "comment" and not message.platform_message_id.startswith(
+                        "mention:"  # names the comment, not what it says: not a new comment
+                    ):
+                        await batch.comment(event, message, name)
                 elif event.name == "conversation.updated" and '"resolved"' in event.data:
                     update = event.typed_or_none(log)
                     if (
@@ -170,7 +187,15 @@ class _Batch:
             triggers.add("conversation.created")
         fitting = [r for r in found if r.trigger in triggers]
         if fitting:
-            await self._run(fitting, event, ref, sent_at, message.text or "", name)
+            text = message.text or ""
+            await self._run(fitting, event, ref, sent_at, text, name, answer=not message.standby)
+
+    async def comment(self, event: Event, message: Message, name: str | None) -> None:
+        fitting = [r for r in await self.enabled() if r.trigger == "comment.created"]
+        ref = await self._conversation(message.conversation_id) if fitting else None
+        if ref is not None:
+            text = message.text or ""
+            await self._run(fitting, event, ref, message.sent_at, text, name, comment=message)
 
     async def resolved(self, event: Event, conversation_id: uuid.UUID) -> None:
         fitting = [r for r in await self.enabled() if r.trigger == "conversation.resolved"]
@@ -203,8 +228,14 @@ class _Batch:
         at: datetime,
         text: str,
         name: str | None,
+        *,
+        answer: bool = True,
+        comment: Message | None = None,
     ) -> None:
+        """Without `answer` (a standby message), a rule's reply is left out; its other
+        actions are the hub's own business and still apply."""
         facts = await self._facts(fitting, ref, at, text, name)
+        facts.post_id = post_of(comment) if comment is not None else ""
         for rule in fitting:
             if not all(rules.evaluate(rule.conditions, facts)):
                 continue
@@ -212,7 +243,7 @@ class _Batch:
             if await self.automation.bus.remember(
                 self.workspace_id, claim, "1", ttl_s=RULE_CLAIM_TTL_S, only_new=True
             ):
-                await self._act(rule, event, ref, facts.contact_name)
+                await self._act(rule, event, ref, facts.contact_name, answer, comment)
 
     async def _facts(
         self,
@@ -244,20 +275,38 @@ class _Batch:
         return facts
 
     async def _act(
-        self, rule: AutomationRule, event: Event, ref: ConversationRef, contact_name: str
+        self,
+        rule: AutomationRule,
+        event: Event,
+        ref: ConversationRef,
+        contact_name: str,
+        answer: bool = True,
+        comment: Message | None = None,
     ) -> None:
         """The rule's actions on the conversation, then its note and audit row."""
         ingress, now, key = self.automation.ingress, utc_now(), f"rule:{rule.id}:{event.id}"
         # No automatic public reply under a post: a rule's reply goes to direct messages only.
-        done = [
-            a for a in rule.actions if not (a["type"] == "send_reply" and ref.kind == "comment")
-        ]
+        answer = answer and ref.kind != "comment"
+        done = [a for a in rule.actions if answer or a["type"] != "send_reply"]
         if not done:  # only a reply, under a public comment: nothing to do or to record
             return
+        known = placeholders.values(contact_name or None, None)
         reply = next((a["text"] for a in done if a["type"] == "send_reply"), None)
         if reply is not None:
-            known = placeholders.values(contact_name or None, None)
             await ingress.system_message(ref, key, placeholders.render(reply, known))
+        refused: dict[str, str] = {}  # action type -> why it was not taken, for the note
+        for action in done:
+            kind = action["type"]
+            if comment is None or kind not in ("public_reply", "private_reply"):
+                continue
+            text = placeholders.render(action["text"], known)
+            if kind == "public_reply" and (comment.raw or {}).get("field") == LIVE:
+                refused[kind] = "no public reply (Instagram takes none under a live video)"
+            elif kind == "public_reply":  # one per comment from rules, whichever
+                await ingress.system_message(ref, f"public:{comment.platform_message_id}", text)
+            elif why := await self._private_reply(rule, ref, comment, text):
+                refused[kind] = why
+        done = [a for a in done if a["type"] not in refused]
         changes = rules.changes(done, now)
         if changes:
             data = ConversationUpdated(
@@ -268,7 +317,7 @@ class _Batch:
             await self.automation.bus.publish(
                 self.workspace_id, data.NAME, data.dump(), dedupe_key=key
             )
-        said = rules.describe(done, await self._names(done), now)
+        said = rules.describe(done, await self._names(done), now) + list(refused.values())
         if said:
             note = f"Rule “{rule.name}”: " + ", ".join(said) + "."
             await ingress.system_message(ref, f"note:{key}", note, note=True)
@@ -290,6 +339,31 @@ class _Batch:
                 ),
             )
 
+    async def _private_reply(
+        self, rule: AutomationRule, ref: ConversationRef, comment: Message, text: str
+    ) -> str:
+        """Publish the comment's one private reply; or say, for the rule's note, why not
+        ("" when this rule's reply was published before: the comment came again)."""
+        if not within_window(comment.sent_at, utc_now()):
+            return (
+                "no private reply (Instagram and Facebook allow one only within 7 days of "
+                "the comment)"
+            )
+        key = f"private:{rule.id}:{comment.platform_message_id}"
+        mine = message_id_for(ref.channel_id, f"s:{ref.id}:{key}")
+        replies = self.automation.replies
+        holder = await replies.holder(self.workspace, ref.channel_id, comment.platform_message_id)
+        if holder == mine:
+            return ""
+        if holder is not None or not await replies.reserve(
+            self.workspace, ref.channel_id, comment.platform_message_id, mine
+        ):
+            return "no private reply (this comment already had its one private reply)"
+        await self.automation.ingress.system_message(
+            ref, key, text, private_reply=True, reply_to=comment.platform_message_id
+        )
+        return ""
+
     async def _names(self, actions: list[dict[str, Any]]) -> Callable[[str, str], str]:
         """`name_of` for `rules.describe`: the members' and teams' names, read when needed."""
         names: dict[tuple[str, str], str] = {}
@@ -300,3 +374,13 @@ class _Batch:
             for team in await self.automation.teams.all(self.workspace):
                 names[("team", str(team.id))] = team.name
         return lambda kind, id_: names.get((kind, id_), "someone" if kind == "user" else "?")
+
+
+def post_of(comment: Message) -> str:
+    """The post a comment is on, as the adapters keep it: Instagram's `media.id`, a Page's
+    `post_id`."""
+    raw = comment.raw or {}
+    media = raw.get("media")
+    if isinstance(media, dict) and media.get("id"):
+        return str(media["id"])
+    return str(raw.get("post_id") or "")

@@ -21,4 +21,7 @@ def make_bus(settings: Settings) -> Bus:
         stream_maxlen=settings.stream_maxlen,
         dedupe_ttl_s=settings.dedupe_ttl_s,
         cluster=settings.redis_cluster,
+        durable_ack=settings.bus_durable_ack,
+        durable_replicas=settings.bus_durable_replicas,
+        durable_timeout_ms=settings.bus_durable_timeout_ms,
     )

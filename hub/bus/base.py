@@ -51,6 +51,15 @@ Contract
   is gone and the next increment answers 1 again. Increment and expiry are one atomic step,
   so concurrent callers on any process see distinct values and a counter never outlives its
   window (rate limits across nodes).
+- `epochs(token)` writes `token` as the bus's epoch where it has none (one per shard: a
+  list) and answers what each held before, None where it was not there. A process that saw an
+  epoch and later finds it gone or changed knows the bus lost its data (`hub.web.epoch`).
+  `record_loss(fields)` keeps such a loss for operators (the first detection's fields win),
+  `loss()` answers it (None: none), `acknowledge_loss()` clears it and answers what it was.
+- `settle(workspace_ids)` returns once every event published before it to those workspaces
+  is durable as the bus was configured (`hub.bus.durable`; at once when no stricter mode is
+  on, and always on the in-process bus, which keeps nothing across a crash), else raises
+  `NotDurable`. The paths that ack to a client or a platform call it once per batch.
 - `stats(workspace_ids)` answers how many entries the given streams keep (every workspace's,
   up to `max_streams` of them, when None) and, per consumer group, its lag (entries not yet
   handed to the group) and pending count (handed out, not acked), summed over the streams.
@@ -178,6 +187,8 @@ class Bus(Protocol):
         dedupe_key: str | None = None,
     ) -> Published: ...
 
+    async def settle(self, workspace_ids: Iterable[str]) -> None: ...
+
     async def remember(
         self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
     ) -> bool: ...
@@ -201,6 +212,14 @@ class Bus(Protocol):
     def wake(self) -> None: ...
 
     async def workspaces(self) -> set[str]: ...
+
+    async def epochs(self, token: str) -> list[str | None]: ...
+
+    async def record_loss(self, fields: Mapping[str, str]) -> None: ...
+
+    async def loss(self) -> dict[str, str] | None: ...
+
+    async def acknowledge_loss(self) -> dict[str, str] | None: ...
 
     async def ensure_group(self, group: str, workspace_ids: Iterable[str]) -> None: ...
 

@@ -181,6 +181,25 @@ class Connected:
         tag = f"{{b{group:02d}}}:" if self.cluster else ""
         return f"{self.prefix}:{tag}changes"
 
+    def _workspaces_key(self, group: int) -> str:
+        """The set of workspaces whose streams the workers read, per slot group: the publish
+        script adds to it, so it must share the stream's slot on a cluster."""
+        tag = f"{{b{group:02d}}}:" if self.cluster else ""
+        return f"{self.prefix}:{tag}workspaces"
+
+    def _workspaces_keys(self) -> list[str]:
+        """Every workspace set; on a cluster also the one set of the layout before it was per
+        bucket, which a deployment that upgraded may still hold."""
+        if not self.cluster:
+            return [self._workspaces_key(0)]
+        return [f"{self.prefix}:workspaces", *map(self._workspaces_key, range(BUCKETS))]
+
+    def _epoch_keys(self) -> list[str]:
+        """The epoch, one per slot group: on a cluster a shard can lose its data alone."""
+        if not self.cluster:
+            return [f"{self.prefix}:epoch"]
+        return [f"{self.prefix}:{{b{n:02d}}}:epoch" for n in range(BUCKETS)]
+
     def _changes_group(self, key: str) -> int:
         return int(key[len(self.prefix) + 3 : -len("}:changes")]) if self.cluster else 0
 

@@ -18,8 +18,11 @@ local function info(key)
 end
 """
 
-# KEYS: stream, changes [, dedupe]; ARGV: maxlen, ttl, name, conversation id, data, changes
-# maxlen, workspace id. Answers {id, dup}. The ring goes with the event, never without it.
+# KEYS: stream, changes, workspace set [, dedupe]; ARGV: maxlen, ttl, name, conversation id,
+# data, changes maxlen, workspace id. Answers {id, dup}. The ring goes with the event, never
+# without it, and so does the workspace's place in the set the workers read their streams from
+# (SADD on every publish: O(1) inside the script, so a Redis that lost the set has it back with
+# the first event after its return, whichever process publishes it).
 # The dedupe key is written last: a script that fails midway is not rolled back, and a key
 # set before a failed XADD would answer "duplicate" with no event for the whole TTL.
 # Redis 7.0 trimming does not advance max-deleted-entry-id (only XDEL does), so the script
@@ -27,7 +30,7 @@ end
 PUBLISH = (
     _LIB
     + """
-local stream, changes, dedupe = KEYS[1], KEYS[2], KEYS[3]
+local stream, changes, dedupe = KEYS[1], KEYS[2], KEYS[4]
 if dedupe then
   local seen = redis.call('GET', dedupe)
   if seen then return {seen, 1} end
@@ -45,6 +48,7 @@ end
 local id = redis.call('XADD', stream, 'MAXLEN', ARGV[1], '*',
   'n', ARGV[3], 'c', ARGV[4], 'd', ARGV[5])
 redis.call('XADD', changes, 'MAXLEN', '~', ARGV[6], '*', 'w', ARGV[7])
+redis.call('SADD', KEYS[3], ARGV[7])
 if trimmed and less(info(stream)['max-deleted-entry-id'], trimmed) then
   redis.call('XSETID', stream, id, 'MAXDELETEDID', trimmed)
 elseif fresh then

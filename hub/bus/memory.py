@@ -50,6 +50,8 @@ class MemoryBus:
         self._counters: dict[tuple[str, str], tuple[int, float]] = {}
         self._changed = asyncio.Condition()
         self._woken = False
+        self._epoch: str | None = None
+        self._loss: dict[str, str] = {}
 
     async def start(self) -> None:
         return None
@@ -57,8 +59,27 @@ class MemoryBus:
     async def close(self) -> None:
         self.wake()
 
+    async def settle(self, workspace_ids: Iterable[str]) -> None:
+        return None  # nothing here outlives the process: there is nothing to wait for
+
     async def ping(self) -> bool:
         return True
+
+    async def epochs(self, token: str) -> list[str | None]:
+        # One process holds the streams: they can only be lost with it, never under it.
+        before, self._epoch = self._epoch, self._epoch or token
+        return [before]
+
+    async def record_loss(self, fields: Mapping[str, str]) -> None:
+        for name, value in fields.items():
+            self._loss.setdefault(name, value)
+
+    async def loss(self) -> dict[str, str] | None:
+        return dict(self._loss) or None
+
+    async def acknowledge_loss(self) -> dict[str, str] | None:
+        found, self._loss = self._loss, {}
+        return found or None
 
     def _stream(self, workspace_id: str) -> _Stream:
         stream = self._streams.get(workspace_id)

@@ -9,17 +9,43 @@ reads (`hub.bus.doorbell`), and the publish script's append to the doorbell (a "
 stream of the slot).
 
 - Standalone: ``PREFIX:{w:<id>}:events`` (also ``:dedupe:K``, ``:kv:K``, ``:count:K``),
-  ``PREFIX:workspaces``, the set of workspaces that published, and ``PREFIX:changes``.
+  ``PREFIX:workspaces``, the set of workspaces that published, and ``PREFIX:changes``;
+  ``PREFIX:epoch`` and ``PREFIX:bus-loss`` (below).
 - Cluster: ``PREFIX:{b<NN>}:w:<id>:events`` and so on, where ``NN`` is the workspace's bucket,
   CRC-32 of its id modulo `BUCKETS`: stable across processes and versions. A cluster has
   16384 slots; the buckets' tags land on `BUCKETS` of them, which `redis-cli --cluster create`
   (or a reshard) spreads over the shards, so workspaces spread with them. Many workspaces
   share a bucket, so a read over every room's stream is one command per bucket, never one
   per workspace. Tagging by workspace instead would make that one command per workspace.
-  Each bucket has its changes stream, ``PREFIX:{b<NN>}:changes``.
+  Each bucket has its changes stream, ``PREFIX:{b<NN>}:changes``, its workspace set,
+  ``PREFIX:{b<NN>}:workspaces``, and its epoch, ``PREFIX:{b<NN>}:epoch``.
   The standalone layout is kept as it was: moving a deployment onto a cluster means letting
   the workers drain, then starting on the cluster (clients resume with `CursorTooOld` and
   reload over REST, as after any loss of the streams).
+
+How workers find their streams
+------------------------------
+Workers consume the streams of the workspaces in the workspace set(s), and nothing else tells
+them. The publish script adds the workspace to its set on every publish (one SADD inside the
+script that appends the event: no round trip of its own, the hot path's cost unchanged), so a
+Redis that restarted without its data has the set back with the first event published after its
+return, whichever web node or worker publishes it and whether or not any process restarted.
+Considered and not chosen: the web nodes' memory (what this replaced: once per process, so an
+emptied Redis stayed without the set until a web node restarted); the Postgres workspaces
+(the worker would depend on the database to learn which streams to drain, and every workspace,
+active or not, would cost a read per round); SCAN for stream keys (a full keyspace walk per
+refresh, and slow on a large Redis).
+
+Data loss: the epoch
+--------------------
+`epochs` writes a random token under the epoch key(s) where none is (SET NX GET) and answers
+what was there. `hub.web.epoch.EpochWatch` remembers the token(s) it saw at start and checks
+every few seconds: a key that is gone, or holds another token, means Redis lost the hub's data
+(a restart without persistence, a failover to an empty replica, a flush). The first process to
+notice records it in ``PREFIX:bus-loss`` (`record_loss`), which /readyz and the status page show
+until an operator runs `hub bus acknowledge-loss` (`acknowledge_loss`). A Redis lost while no hub
+process was running cannot be told from a first start: the streams still refuse the old
+cursors (`read`, CursorTooOld).
 
 Blocking reads (`tail`, `read_group`) and the doorbell that keeps a `tail` over many rooms
 cheap are in `hub.bus.doorbell`; the clients and the key names in `hub.bus.clients`; the Lua
@@ -30,7 +56,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -52,6 +78,7 @@ from hub.bus.base import (
 from hub.bus.blocking import Command, Reads
 from hub.bus.clients import BUCKETS, Clients, bucket, event_of, events_of
 from hub.bus.doorbell import CHANGES_COUNT, CHANGES_MAXLEN, DIRECT_ROOMS, Tailing
+from hub.bus.durable import Settler, persistence_warning
 from hub.errors import CursorTooOld
 
 __all__ = ["BUCKETS", "DIRECT_ROOMS", "RedisBus", "bucket"]
@@ -74,6 +101,9 @@ class RedisBus(Tailing):
         cluster: bool = False,
         direct_rooms: int = DIRECT_ROOMS,
         changes_maxlen: int = CHANGES_MAXLEN,
+        durable_ack: str = "off",
+        durable_replicas: int = 1,
+        durable_timeout_ms: int = 2000,
     ) -> None:
         if stream_maxlen < 1 or dedupe_ttl_s < 1 or changes_maxlen < 1:
             raise ValueError("stream_maxlen, dedupe_ttl_s and changes_maxlen must be positive")
@@ -89,13 +119,16 @@ class RedisBus(Tailing):
         self.stream_maxlen = stream_maxlen
         self.dedupe_ttl_s = dedupe_ttl_s
         self.changes_maxlen = changes_maxlen
-        self._registered: set[str] = set()
         self._group_reads: dict[tuple[str, str], Reads] = {}  # per (group, consumer)
+        if cluster and durable_ack != "off":
+            raise ValueError("a durable ack is not supported on a Redis Cluster")
+        self._settler = Settler(
+            durable_ack, replicas=durable_replicas, timeout_ms=durable_timeout_ms
+        )
 
     async def start(self) -> None:
         if self._clients is None:
             clients = self._clients = Clients(self.url, cluster=self.cluster)
-            self._registered.clear()
             self._tail = Reads(clients.connect, clients.unblock, linger=True)
             self._reset(doorbell=False)
             self._group_reads.clear()
@@ -138,7 +171,8 @@ class RedisBus(Tailing):
         conversation_id: str = "",
         dedupe_key: str | None = None,
     ) -> Published:
-        keys = [self._key(workspace_id), self._changes_key(self._slot_group(workspace_id))]
+        group = self._slot_group(workspace_id)
+        keys = [self._key(workspace_id), self._changes_key(group), self._workspaces_key(group)]
         if dedupe_key is not None:
             keys.append(f"{self.prefix}:{self._tag(workspace_id)}:dedupe:{dedupe_key}")
         args: list[str | int] = [
@@ -151,11 +185,22 @@ class RedisBus(Tailing):
             workspace_id,
         ]
         event_id, duplicate = await self._c.publish(keys=keys, args=args)
-        if workspace_id not in self._registered:
-            # After the append: a failed publish must not list a workspace with no events.
-            await self._c.redis.sadd(f"{self.prefix}:workspaces", workspace_id)
-            self._registered.add(workspace_id)
         return Published(str(event_id), bool(duplicate))
+
+    async def settle(self, workspace_ids: Iterable[str]) -> None:
+        """Return once what was published before is durable as `durable_ack` asks (nothing to
+        wait for when it is off), else raise `NotDurable`: once per batch, whatever its size,
+        on one server (`hub.bus.durable`)."""
+        if self._settler.mode != "off" and any(True for _ in workspace_ids):
+            redis = cast(Redis, self._c.redis)  # standalone: the constructor refuses a cluster
+            await self._settler.settle(redis, f"{self.prefix}:durable")
+
+    async def persistence_warning(self) -> str | None:
+        """What `hub serve` logs at start when this Redis does not persist its writes."""
+        redis = self._c.redis
+        if isinstance(redis, RedisCluster):
+            return None  # each shard has its own settings; see docs/operations.md
+        return await persistence_warning(redis, mode=self._settler.mode)
 
     async def remember(
         self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
@@ -225,7 +270,43 @@ class RedisBus(Tailing):
         return [event_of(i, dict(zip(f[::2], f[1::2], strict=True))) for i, f in entries]
 
     async def workspaces(self) -> set[str]:
-        return cast(set[str], await self._c.redis.smembers(f"{self.prefix}:workspaces"))
+        redis = self._c.redis
+        if isinstance(redis, RedisCluster):  # one set per bucket: concurrent, each on its node
+            found = await asyncio.gather(*(redis.smembers(k) for k in self._workspaces_keys()))
+            return {str(w) for members in found for w in members}
+        return cast(set[str], await redis.smembers(self._workspaces_key(0)))
+
+    async def epochs(self, token: str) -> list[str | None]:
+        """Write `token` under each epoch key that has none; answer what each held before
+        (None: it was not there). One pipelined round trip."""
+        async with self._c.redis.pipeline(transaction=False) as pipe:
+            for key in self._epoch_keys():
+                pipe.set(key, token, nx=True, get=True)
+            return cast(list[str | None], await pipe.execute())
+
+    async def record_loss(self, fields: Mapping[str, str]) -> None:
+        """Record a data loss for operators, keeping the first detection's fields."""
+        async with self._c.redis.pipeline(transaction=False) as pipe:
+            for name, value in fields.items():
+                pipe.hsetnx(self._loss_key, name, value)
+            await pipe.execute()
+
+    async def loss(self) -> dict[str, str] | None:
+        """The data loss not yet acknowledged, or None."""
+        found = cast(dict[str, str], await self._c.redis.hgetall(self._loss_key))
+        return found or None
+
+    async def acknowledge_loss(self) -> dict[str, str] | None:
+        """Clear the recorded loss; answer what it was (None: there was none)."""
+        async with self._c.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._loss_key)
+            pipe.delete(self._loss_key)
+            found, _ = await pipe.execute()
+        return cast(dict[str, str], found) or None
+
+    @property
+    def _loss_key(self) -> str:
+        return f"{self.prefix}:bus-loss"
 
     async def ensure_group(self, group: str, workspace_ids: Iterable[str]) -> None:
         keys = [self._key(w) for w in workspace_ids]
@@ -329,8 +410,14 @@ class RedisBus(Tailing):
         redis = self._c.redis
         ids: list[str] = []
         if workspace_ids is None:
-            async for workspace_id in redis.sscan_iter(f"{self.prefix}:workspaces", count=500):
-                ids.append(str(workspace_id))
+            seen: set[str] = set()
+            for key in self._workspaces_keys():
+                async for workspace_id in redis.sscan_iter(key, count=500):
+                    if workspace_id not in seen:
+                        seen.add(workspace_id)
+                        ids.append(str(workspace_id))
+                        if len(ids) > max_streams:
+                            break
                 if len(ids) > max_streams:
                     break
         else:

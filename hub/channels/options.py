@@ -32,6 +32,7 @@ from hub.storage.inbox import channel_of
 from hub.storage.models import Channel, Conversation
 from hub.storage.store import Store
 from hub.storage.vault import Vault
+from hub.templates.service import has_templates
 
 log = logging.getLogger("hub.channelsettings")
 
@@ -50,6 +51,11 @@ class InvalidOrigin(BadRequest):
 class InvalidColour(BadRequest):
     code = "invalid_colour"
     default_message = "The colour must be #rrggbb."
+
+
+class NotWhatsApp(BadRequest):
+    code = "not_whatsapp"
+    default_message = "Only a WhatsApp channel has a WhatsApp Business Account id."
 
 
 class NotWebChat(BadRequest):
@@ -120,6 +126,14 @@ class ChannelPatch(BaseModel):
         default=None,
         description="Business hours, any kind of channel (send null for always open); a web "
         "chat's widget goes offline outside them",
+    )
+    business_account_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[0-9]+$",
+        description="WhatsApp: the WhatsApp Business Account (WABA) id its templates are "
+        "read from, for a channel connected without it",
     )
 
 
@@ -203,6 +217,9 @@ async def update_channel(
         channel = await channel_of(s, workspace_id, channel_id)
         if (origins is not None or widget is not None) and channel.kind != "webchat":
             raise NotWebChat()
+        waba = patch.business_account_id
+        if waba is not None and not has_templates(channel.kind):
+            raise NotWhatsApp()
         changed: list[str] = []
         if patch.name is not None and patch.name != channel.name:
             channel.name = patch.name
@@ -210,6 +227,9 @@ async def update_channel(
         if origins is not None and origins != channel.allowed_origins:
             channel.allowed_origins = origins
             changed.append("allowed_origins")
+        if waba is not None and waba != channel.account_ids.get("business_account_id"):
+            channel.account_ids = {**channel.account_ids, "business_account_id": waba}
+            changed.append("business_account_id")
         if patch.routing is not None:
             widget = (widget or {}) | {"routing": patch.routing.model_dump(mode="json")}
         if "hours" in patch.model_fields_set:  # null: always open

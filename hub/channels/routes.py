@@ -21,6 +21,7 @@ from hub.channels.service import ConnectBody, webhook_info
 from hub.errors import BadRequest
 from hub.routing import teams
 from hub.storage.models import Channel
+from hub.templates.service import has_templates
 from hub.web.http import (
     admin_actor,
     answer,
@@ -87,7 +88,13 @@ async def connect_channel(request: Request) -> Response:
     )
     # A web chat has no webhook ({}): the answer is the channel's JSON with what the service says.
     webhook = webhook_info(channel, public_base(request), shown)
-    return JSONResponse(as_json(channel_out(channel)) | {"webhook": webhook}, status_code=201)
+    sync = None
+    if has_templates(channel.kind) and body.business_account_id:  # its templates, once answered
+        templates = services(request).templates()
+        sync = BackgroundTask(templates.sync_quietly, principal.workspace_id, channel.id)
+    return JSONResponse(
+        as_json(channel_out(channel)) | {"webhook": webhook}, status_code=201, background=sync
+    )
 
 
 async def disconnect_channel(request: Request) -> Response:
@@ -101,7 +108,7 @@ async def disconnect_channel(request: Request) -> Response:
     channel, unsubscribed = await svc.channels.disconnect(
         principal.workspace_id, principal.user_id, channel_id, ip=client_ip(request)
     )
-    svc.webchat.forget(channel_id)
+    await svc.webchat.forget(principal.workspace_id, channel_id)
     await svc.ingress.channel_updated(principal.workspace_id, channel_id, "disconnected")
     disconnected = DisconnectedChannel(**dict(channel_out(channel)), **unsubscribed.as_json())
     if delete_data == "false":
@@ -153,10 +160,13 @@ async def change_channel(request: Request) -> Response:
         actor_id=actor.user_id,
         ip=actor.ip,
     )
-    svc.webchat.forget(channel_id)
+    await svc.webchat.forget(principal.workspace_id, channel_id)
     if body.routing is not None:
         await teams.announce(svc.bus, principal.workspace_id, actor.user_id)
-    return answer(await _detail(request, row))
+    sync = None
+    if body.business_account_id is not None:  # its templates, once answered
+        sync = BackgroundTask(svc.templates().sync_quietly, principal.workspace_id, channel_id)
+    return answer(await _detail(request, row), background=sync)
 
 
 async def new_identity_secret(request: Request) -> Response:
@@ -172,7 +182,7 @@ async def new_identity_secret(request: Request) -> Response:
         actor_id=actor.user_id,
         ip=actor.ip,
     )
-    svc.webchat.forget(channel_id)
+    await svc.webchat.forget(principal.workspace_id, channel_id)
     return answer(IdentitySecret(identity_secret=secret), 201)
 
 
@@ -237,8 +247,9 @@ routes = [
             "that is not an IANA name, `invalid_hours` for a range that is not HH:MM to a "
             "later HH:MM, `not_webchat` for web-chat fields on another kind, "
             "`unknown_placeholder` for an auto-reply with a placeholder the hub does not know, "
-            "`bad_request` for a routing team that is not the workspace's. Audited as "
-            "`channel.updated` with the changed fields.",
+            "`bad_request` for a routing team that is not the workspace's, `not_whatsapp` for "
+            "`business_account_id` on another kind (setting it syncs the channel's WhatsApp "
+            "templates). Audited as `channel.updated` with the changed fields.",
         ),
     ),
     route(

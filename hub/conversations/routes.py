@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.accounts.auth import Principal
-from hub.automation.rules import PRIORITIES, Label, Priority
+from hub.automation.bodies import PRIORITIES, Label, Priority
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import BadRequest, NotFound, TooBig
 from hub.media.uploads import MAX_FILES, UploadedFile, is_multipart, read_form
@@ -287,6 +287,7 @@ async def send_message(request: Request) -> Response:
             )
         if published.duplicate:  # sent before: what this retry added is no one's
             await svc.library.forget_files(ref.workspace_id, ref.id, upload.added)
+    await svc.ingress.settle(principal.workspace_id)
     return answer(
         SendResult(message_id=message_id, event_id=published.id, duplicate=published.duplicate),
         200 if published.duplicate else 202,

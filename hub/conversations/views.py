@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from adapters.window import window
+from adapters.window import PRIVATE_REPLY, conversation_window, window
 from hub.storage.models import Contact, Conversation, MessageRow
 from schemas.message import Sender, utc_now
 from schemas.rest.conversations import ContactOut, ConversationOut, MessagingWindow, StoredMessage
@@ -25,7 +25,9 @@ def conversation_out(
     unread: int = 0,
     labels: list[str] | None = None,
 ) -> ConversationOut:
-    open_window = window(row.channel_kind or "", row.last_inbound_at, utc_now())
+    now = utc_now()
+    open_window = conversation_window(row.channel_kind or "", row.kind, row.last_inbound_at, now)
+    private = window(PRIVATE_REPLY, row.last_inbound_at, now) if row.kind == "comment" else None
     return ConversationOut(
         id=row.id,
         contact=contact_out(row.contact_id, contact),
@@ -37,6 +39,7 @@ def conversation_out(
             open=open_window.open,
             closes_at=open_window.closes_at,
             human_agent=open_window.human_agent,
+            private_reply_closes_at=private.closes_at if private else None,
         ),
         contact_id=row.contact_id,
         kind=row.kind,
@@ -49,6 +52,7 @@ def conversation_out(
         last_activity_at=row.last_activity_at,
         last_message_preview=row.last_message_preview,
         last_event_id=row.last_event_id,
+        title=row.title,
     )
 
 
@@ -74,9 +78,14 @@ def stored_message(row: MessageRow) -> StoredMessage:
         client_id=row.client_id,
         private_reply=row.private_reply,
         note=row.note,
+        hidden=row.hidden,
         sent_at=row.sent_at,
         status=row.status,
         error=row.error,
         raw=row.raw,
         event_id=row.event_id,
+        group=row.group_chat,
+        standby=row.standby,
+        story=row.story,
+        referral=row.referral,
     )

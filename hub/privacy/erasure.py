@@ -20,7 +20,9 @@ was in:
    labels, platform changes still waiting for a message of theirs (`hub.workers.waiting`),
    conversations, identities and the contact, in one transaction. The files of
    messages deleted from a conversation that is not erased whole (the person's comment in
-   a thread opened by someone else) are noted on the target for the next step.
+   a thread opened by someone else) are noted on the target for the next step. A group
+   conversation is shared: the person's own messages go, and the group passes to another
+   participant (it goes whole only when no one else wrote there).
 5. files: the media store's objects of the erased conversations (each conversation's prefix,
    thumbnails included) and the noted files, after the rows, so that nothing still shown
    points at a deleted file. Deleting what is already gone is a no-op: a retried step
@@ -58,9 +60,10 @@ from hub.storage.store import Sessions
 from hub.workers.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
 from hub.workers.waiting import WAITING
 from schemas.events import ContactDeleted, ContactUpdated, MessageCreated
-from schemas.message import conversation_id_for
+from schemas.message import MessageKind, conversation_id_for
 
 DELIVERIES = SQLModel.metadata.tables["webhook_deliveries"]
+GROUP = MessageKind.GROUP.value
 
 TOMBSTONE_TTL_S = 30 * 24 * 3600
 STEPS = ("mark", "stream", "keys", "database", "files", "announce")
@@ -201,6 +204,9 @@ class Erasure:
             s = await orm.connection()
             listed = {uuid.UUID(c) for c in target.conversations}
             conversations = listed | await _conversation_ids(s, workspace_id, contact_id, channel)
+            # A group the person happened to open stays for the others in it: it passes to
+            # the newest other participant, or goes when no one else wrote there.
+            conversations |= await _hand_over_groups(s, workspace_id, contact_id, channel)
             scope = sa.and_(
                 MESSAGES.c.workspace_id == workspace_id,
                 *_in_channel(MESSAGES, channel),
@@ -378,10 +384,51 @@ async def _conversation_ids(
         sa.select(CONVERSATIONS.c.id).where(
             CONVERSATIONS.c.workspace_id == workspace_id,
             CONVERSATIONS.c.contact_id == contact_id,
+            CONVERSATIONS.c.kind != GROUP,  # shared with others: see _hand_over_groups
             *_in_channel(CONVERSATIONS, channel_id),
         )
     )
     return {row[0] for row in rows.all()}
+
+
+async def _hand_over_groups(
+    s: AsyncConnection,
+    workspace_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    channel_id: uuid.UUID | None,
+) -> set[uuid.UUID]:
+    """Re-point the person's group conversations at someone else in them; answer the ids of
+    those with no one else, to be erased whole."""
+    groups = await s.execute(
+        sa.select(CONVERSATIONS.c.id).where(
+            CONVERSATIONS.c.workspace_id == workspace_id,
+            CONVERSATIONS.c.contact_id == contact_id,
+            CONVERSATIONS.c.kind == GROUP,
+            *_in_channel(CONVERSATIONS, channel_id),
+        )
+    )
+    alone: set[uuid.UUID] = set()
+    for (conversation_id,) in groups.all():
+        other = await s.scalar(
+            sa.select(MESSAGES.c.contact_id)
+            .where(
+                MESSAGES.c.workspace_id == workspace_id,
+                MESSAGES.c.conversation_id == conversation_id,
+                MESSAGES.c.contact_id != contact_id,
+                MESSAGES.c.direction == "in",
+            )
+            .order_by(MESSAGES.c.sent_at.desc())
+            .limit(1)
+        )
+        if other is None:
+            alone.add(conversation_id)
+            continue
+        await s.execute(
+            sa.update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == conversation_id)
+            .values(contact_id=other)
+        )
+    return alone
 
 
 async def _messages(

@@ -220,13 +220,16 @@ class Fanout:
             room = self.rooms[workspace_id] = Room()
             try:
                 room.last_id = await self.bus.last_id(workspace_id)
-                room.recent = Recent(room.last_id)
-                self.positions[workspace_id] = room.last_id
             except BaseException:
-                del self.rooms[workspace_id]
+                if self.rooms.get(workspace_id) is room:
+                    del self.rooms[workspace_id]
                 room.ready.set()
                 raise
             room.ready.set()
+            if self.rooms.get(workspace_id) is not room:  # forgotten meanwhile (`lost`)
+                return await self.join(outlet, resume_from, welcome)
+            room.recent = Recent(room.last_id)
+            self.positions[workspace_id] = room.last_id
             self.bus.wake()
         elif not room.ready.is_set():
             await room.ready.wait()
@@ -300,6 +303,20 @@ class Fanout:
                 return
             if read > self.resume_max_events or not events:
                 raise CursorTooOld("Too many events to resume; reload over REST.")
+
+    def lost(self) -> None:
+        """The bus lost its data (`hub.web.epoch`): what the sockets were shown may exist
+        nowhere now, and this node's recent events would resume them over a gap the streams
+        no longer know. Every socket is closed with 4409 (reload over REST) and the rooms are
+        forgotten; sockets that come back start from the streams as they are now."""
+        error = CursorTooOld("The event bus lost its data; reload over REST.")
+        for room in self.rooms.values():
+            visitors = [o for members in room.visitors.values() for o in members]
+            for outlet in {*room.agents, *visitors, *room.catching_up, *room.joining}:
+                outlet.fail(error)
+        self.rooms.clear()
+        self.positions.clear()
+        self.bus.wake()
 
     def leave(self, outlet: Outlet) -> None:
         room = self.rooms.get(outlet.workspace_id)

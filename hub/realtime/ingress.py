@@ -184,6 +184,12 @@ class Ingress:
             dedupe_key=f"msg:{message.channel_id}:{message.platform_message_id}",
         )
 
+    async def settle(self, *workspace_ids: uuid.UUID | str) -> None:
+        """Before an ack to a client or a platform: once per batch, wait until what was
+        published is durable as HUB_BUS_DURABLE_ACK asks (`NotDurable`, the retryable
+        `unavailable`, when it is not in time; at once when the mode is off)."""
+        await self.bus.settle({str(w) for w in workspace_ids})
+
     # Web chat visitors
 
     @staticmethod
@@ -304,12 +310,20 @@ class Ingress:
         return message.id, await self.publish_message(message, inbound=False, agents_only=note)
 
     async def system_message(
-        self, ref: ConversationRef, key: str, text: str, *, note: bool = False
+        self,
+        ref: ConversationRef,
+        key: str,
+        text: str,
+        *,
+        note: bool = False,
+        private_reply: bool = False,
+        reply_to: str | None = None,
     ) -> Published:
         """A message the hub sends by itself (an auto-reply) into the conversation: to the
         contact like an agent's reply, sent by the send group on platform channels; or, as a
-        `note`, for agents only (what an automation rule did). `key` makes its id: the same
-        key in the same conversation is one message, published once."""
+        `note`, for agents only (what an automation rule did); under a comment, in public or
+        as a `private_reply` to the comment `reply_to`. `key` makes its id: the same key in
+        the same conversation is one message, published once."""
         webchat = ref.channel_kind == ChannelKind.WEBCHAT
         message = ref.message(
             f"s:{ref.id}:{key}",
@@ -317,6 +331,8 @@ class Ingress:
             text,
             [],
             note=note,
+            private_reply=private_reply,
+            reply_to=reply_to,
             direction=Direction.OUT,
             status=DeliveryStatus.SENT if webchat or note else DeliveryStatus.PENDING,
             sender=Sender(type=SenderType.SYSTEM, id=SYSTEM_SENDER_ID),

@@ -5,10 +5,12 @@ place (`Session.run`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any
 
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from hub.accounts.auth import API_TOKEN_PREFIX, Principal, VisitorClaims
@@ -112,13 +114,43 @@ class Session:
         while not self.outlet.closing:
             if message["type"] == "websocket.disconnect":
                 return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            await self._handle(self.protocol.receive(data))
+            actions = self.protocol.receive(_data(message))
+            if self.protocol.state is p.State.AUTHENTICATING:
+                following = await self._authenticating(actions)
+                if following is None:
+                    return
+                message = following
+                continue
+            await self._handle(actions)
             if self.outlet.closing:
                 return
             message = await self.websocket.receive()
+
+    async def _authenticating(self, actions: list[p.Action]) -> Message | None:
+        """Check the hello's token while still reading: a frame that arrives before the
+        welcome is refused by the protocol (4400) and the check is abandoned. A frame after
+        the welcome waits for the rest of the join (the missed events). Returns that frame,
+        or None when the connection is done."""
+        check = asyncio.ensure_future(self._handle(actions))
+        early = asyncio.ensure_future(self.websocket.receive())
+        try:
+            await asyncio.wait((check, early), return_when=asyncio.FIRST_COMPLETED)
+            if not check.done() and self.protocol.state is p.State.AUTHENTICATING:
+                check.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await check  # abandoned: only the early frame counts
+                message = early.result()
+                if message["type"] != "websocket.disconnect":
+                    self._do(self.protocol.receive(_data(message)))
+                return None
+            await check  # its error goes on, for `run` to turn into a close code
+        except BaseException:
+            early.cancel()
+            raise
+        if self.outlet.closing:
+            early.cancel()
+            return None
+        return await early
 
     async def _handle(self, actions: list[p.Action]) -> None:
         for action in actions:
@@ -214,6 +246,7 @@ class Session:
             message_id, published = await ingress.visitor_message(
                 self.visitor, send.client_id, send.text, send.attachments
             )
+        await ingress.settle(self.outlet.workspace_id)  # no ack before it is durable (if asked)
         self.outlet.offer(self.protocol.ack(send.client_id, message_id, published.duplicate))
 
     async def _typing(self, typing: p.SetTyping) -> None:
@@ -273,6 +306,14 @@ class Session:
             await work
         except Exception as exc:
             log.warning("could not publish presence", exc_info=not outage(exc))
+
+
+def _data(message: Message) -> str | bytes:
+    text: str | None = message.get("text")
+    if text is not None:
+        return text
+    data: bytes = message.get("bytes") or b""
+    return data
 
 
 class _Closing(HubError):

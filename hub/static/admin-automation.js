@@ -7,7 +7,7 @@ import {
   ACTIONS, actionRow, actionWords, clashes, conditionRow, conditionWords, split,
 } from './admin-rule-rows.js';
 
-const TRIGGERS = ['message.received', 'conversation.created', 'conversation.resolved'];
+const TRIGGERS = ['message.received', 'conversation.created', 'conversation.resolved', 'comment.created'];
 const MAX_CONDITIONS = 20, MAX_ACTIONS = 10;
 
 function say(node, text) {
@@ -140,7 +140,7 @@ export function automationPanel({ t, problem, confirmDialog }) {
   function fit() {
     conditions.forEach((c) => c.fitTrigger(trigger.value));
     const types = actions.map((a) => a.type());
-    actions.forEach((a, i) => a.fitOthers(types.filter((_, j) => j !== i)));
+    actions.forEach((a, i) => a.fitOthers(types.filter((_, j) => j !== i), trigger.value));
     addCondition.disabled = conditions.length >= MAX_CONDITIONS;
     addAction.disabled = actions.length >= MAX_ACTIONS || !ACTIONS.some((x) => !clashes(x, types));
   }
@@ -215,7 +215,7 @@ export function automationPanel({ t, problem, confirmDialog }) {
     }
     if (!actions.length) return stop('rule-need-action', addAction);
     for (const a of actions) {
-      const missing = a.problem();
+      const missing = a.problem(trigger.value);
       if (missing) return stop(...missing);
     }
     return {

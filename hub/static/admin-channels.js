@@ -1,9 +1,11 @@
 /* The Channels tab: health, connecting each kind (with what to paste where), disconnecting with
  * confirmation, and the web-chat widget's settings (look, pre-chat form, consent); its business
- * hours are admin-hours.js, its identity-verification secret admin-identity.js. */
+ * hours are admin-hours.js, its identity-verification secret admin-identity.js, a WhatsApp
+ * channel's message templates admin-templates.js. */
 import { api, el, ib, stamp } from './common.js';
 import { hoursEditor } from './admin-hours.js';
 import { identitySection } from './admin-identity.js';
+import { templatesSection } from './admin-templates.js';
 
 const META = ['messenger', 'instagram', 'whatsapp'];
 const lines = (text) => text.split('\n').map((s) => s.trim()).filter(Boolean);
@@ -46,12 +48,18 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
     if (c.kind === 'instagram' && c.status === 'needs_reconnect') {
       actions.append(button('reconnect', t('reconnect'), () => instagramLogin(c.name, connectErrorOr(notice))));
     }
+    let templates = null;
+    if (c.kind === 'whatsapp' && c.status !== 'disconnected') {
+      templates = templatesSection(c, { t, problem });
+      actions.append(button('templates-open', t('templates'), () => templates.toggle()));
+    }
     if (c.status !== 'disconnected') {
       const off = button('disconnect', t('disconnect'), () => disconnect(c));
       off.classList.add('danger-ghost');
       actions.append(off);
     }
     li.append(info, actions);
+    if (templates) li.append(templates.box);
     return li;
   }
 

@@ -4,16 +4,20 @@
  * action, shared by the list of rules and the "Try it" result. */
 import { el } from './common.js';
 
-export const FIELDS = ['text', 'contact_name', 'contact_email', 'label', 'channel', 'channel_kind', 'business_hours'];
+export const FIELDS = ['text', 'contact_name', 'contact_email', 'label', 'channel', 'channel_kind', 'business_hours', 'post'];
 const OPS = {
   text: ['contains', 'not_contains'], contact_name: ['contains', 'not_contains'],
   contact_email: ['contains', 'not_contains'], label: ['in', 'not_in'],
   channel: ['in', 'not_in'], channel_kind: ['in', 'not_in'], business_hours: ['open', 'closed'],
+  post: ['in', 'not_in'],
 };
-const TYPED = ['text', 'contact_name', 'contact_email', 'label']; // values typed, comma-separated
+const TYPED = ['text', 'contact_name', 'contact_email', 'label', 'post']; // values typed, comma-separated
+export const COMMENT_TRIGGER = 'comment.created';
+const COMMENT_ONLY = ['post', 'private_reply', 'public_reply']; // need the comment trigger
+const REPLIES = ['send_reply', 'private_reply', 'public_reply']; // a text to send
 export const KINDS = ['webchat', 'instagram', 'messenger', 'whatsapp', 'telegram'];
-export const ACTIONS = ['add_label', 'set_priority', 'assign_agent', 'assign_team', 'send_reply', 'resolve', 'snooze'];
-const SINGLE = ['assign_agent', 'assign_team', 'set_priority', 'send_reply', 'resolve', 'snooze'];
+export const ACTIONS = ['add_label', 'set_priority', 'assign_agent', 'assign_team', 'send_reply', 'private_reply', 'public_reply', 'resolve', 'snooze'];
+const SINGLE = ['assign_agent', 'assign_team', 'set_priority', 'send_reply', 'private_reply', 'public_reply', 'resolve', 'snooze'];
 const PRIORITIES = ['low', 'medium', 'high', 'urgent'];
 export const MAX_SNOOZE_MINUTES = 30 * 24 * 60;
 
@@ -119,6 +123,7 @@ export function conditionRow(ctx, condition = {}) {
     problem(trigger) {
       const c = read();
       if (c.field === 'text' && trigger === 'conversation.resolved') return ['rule-text-resolved', field];
+      if (COMMENT_ONLY.includes(c.field) && trigger !== COMMENT_TRIGGER) return ['rule-comment-only', field];
       if (c.field !== 'business_hours' && !c.values.length) {
         return ['rule-need-values', control.tagName === 'INPUT' ? control : control.querySelector('input') || field];
       }
@@ -127,6 +132,7 @@ export function conditionRow(ctx, condition = {}) {
     /* A text condition never holds on a resolution: not offered with that trigger. */
     fitTrigger(trigger) {
       field.querySelector('option[value=text]').disabled = trigger === 'conversation.resolved' && field.value !== 'text';
+      field.querySelector('option[value=post]').disabled = trigger !== COMMENT_TRIGGER && field.value !== 'post';
     },
   };
   return row;
@@ -162,11 +168,11 @@ export function actionRow(ctx, action = {}) {
       control = el('input');
       Object.assign(control, { type: 'text', maxLength: 50, autocomplete: 'off', value: given.label || '' });
       control.setAttribute('aria-label', t('action-label-name'));
-    } else if (kind === 'send_reply') {
+    } else if (REPLIES.includes(kind)) {
       control = el('textarea');
-      Object.assign(control, { rows: 3, maxLength: 4000, value: given.text || '' });
-      control.setAttribute('aria-label', t('action-reply'));
-      const help = el('p', 'help', t('help-rule-reply'));
+      Object.assign(control, { rows: 3, maxLength: kind === 'send_reply' ? 4000 : 1000, value: given.text || '' });
+      control.setAttribute('aria-label', t(kind === 'send_reply' ? 'action-reply' : `action-${kind}-text`));
+      const help = el('p', 'help', t(kind === 'send_reply' ? 'help-rule-reply' : `help-rule-${kind}`));
       help.id = `rule-reply-help-${++made}`;
       control.setAttribute('aria-describedby', help.id);
       parts.push(help);
@@ -190,7 +196,7 @@ export function actionRow(ctx, action = {}) {
     if (kind === 'assign_team') return { type: kind, team_id: value };
     if (kind === 'set_priority') return { type: kind, priority: value };
     if (kind === 'add_label') return { type: kind, label: value.toLowerCase() };
-    if (kind === 'send_reply') return { type: kind, text: control.value };
+    if (REPLIES.includes(kind)) return { type: kind, text: control.value };
     if (kind === 'snooze') return { type: kind, minutes: Number(value) };
     return { type: kind };
   }
@@ -204,9 +210,14 @@ export function actionRow(ctx, action = {}) {
     read,
     focus: () => type.focus(),
     type: () => type.value,
-    problem() {
+    problem(trigger) {
       const a = read();
-      const empty = { assign_agent: 'rule-need-member', assign_team: 'rule-need-team', add_label: 'rule-need-label', send_reply: 'rule-need-reply' };
+      if (COMMENT_ONLY.includes(a.type) && trigger !== COMMENT_TRIGGER) return ['rule-comment-only', type];
+      if (a.type === 'send_reply' && trigger === COMMENT_TRIGGER) return ['rule-comment-reply', type];
+      const empty = {
+        assign_agent: 'rule-need-member', assign_team: 'rule-need-team', add_label: 'rule-need-label',
+        send_reply: 'rule-need-reply', private_reply: 'rule-need-reply', public_reply: 'rule-need-reply',
+      };
       if (a.type in empty && !String(a.user_id || a.team_id || a.label || a.text || '').trim()) return [empty[a.type], control || type];
       if (a.type === 'snooze' && !(Number.isInteger(a.minutes) && a.minutes >= 1 && a.minutes <= MAX_SNOOZE_MINUTES)) {
         return ['rule-snooze-invalid', control];
@@ -214,8 +225,11 @@ export function actionRow(ctx, action = {}) {
       return null;
     },
     /* One of each, but any number of labels; resolve and snooze exclude each other. */
-    fitOthers(others) {
-      [...type.options].forEach((o) => { o.disabled = o.value !== type.value && clashes(o.value, others); });
+    fitOthers(others, trigger) {
+      [...type.options].forEach((o) => {
+        const misfit = (COMMENT_ONLY.includes(o.value) && trigger !== COMMENT_TRIGGER) || (o.value === 'send_reply' && trigger === COMMENT_TRIGGER);
+        o.disabled = o.value !== type.value && (clashes(o.value, others) || misfit);
+      });
     },
   };
   return row;

@@ -1,6 +1,7 @@
 /* The Status tab: the figures of GET /api/status (open connections, events delivered per
  * second and how long after publishing, the workspace's event stream and its worker groups,
- * replies sent to the platforms, channel health), refreshed while the tab is open.
+ * replies sent to the platforms, channel health, a loss of the bus's data until an operator
+ * acknowledges it), refreshed while the tab is open.
  * Monitoring systems read the same figures from /metrics (docs/operations.md). */
 import { api, el, ib, lang } from './common.js';
 
@@ -69,6 +70,10 @@ export function statusPanel({ t, problem }) {
     fill(ib('st-channels'), channels, s.channels ? t('no-channels') : unavailable, ([status, n]) => [
       [label(`health-${status}`, status)], [number(n), n],
     ]);
+    const loss = s.bus_loss;
+    say(ib('status-bus-loss'), loss && t('st-bus-loss', {
+      time: new Date(loss.detected_at).toLocaleString(lang()),
+    }));
     updated.textContent = t('st-updated', { time: new Date().toLocaleTimeString(lang()) });
   }
 

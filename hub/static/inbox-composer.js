@@ -7,6 +7,7 @@ import { $, HOUR, conversations, messagesEl, pane, pending, reply, state, t } fr
 import { isLive, queueFrame, sendFrame } from './inbox-live.js';
 import { place } from './inbox-thread.js';
 import { forgetUploads, hasFiles, noFilesInNotes, sendFiles } from './inbox-upload.js';
+import { offerTemplates } from './inbox-templates.js';
 
 export { forgetUploads };
 
@@ -34,7 +35,10 @@ const duration = (span) => {
 function messagingWindow(c, privateReply) {
   const now = Date.now();
   const last = ms(c.last_inbound_at) || now;
-  if (c.kind === 'comment' && privateReply) return { open: now < last + 168 * HOUR, closes: last + 168 * HOUR };
+  if (c.kind === 'comment' && privateReply) { // 7 days from the comment (the server says when, once it has it)
+    const closes = ms(c.window && c.window.private_reply_closes_at) || last + 168 * HOUR;
+    return { open: now < closes, closes };
+  }
   if (c.kind === 'comment' || !['whatsapp', 'messenger', 'instagram'].includes(c.channel_kind)) return { open: true, closes: null };
   if (now < last + 24 * HOUR) return { open: true, closes: last + 24 * HOUR };
   if (c.channel_kind !== 'whatsapp' && now < last + 168 * HOUR) return { open: true, closes: last + 168 * HOUR, human: true };
@@ -50,9 +54,11 @@ export function renderWindow() {
   windowEl.dataset.open = String(w.open);
   windowEl.textContent = !w.closes ? t('window-none')
     : w.open ? t(w.human ? 'window-human' : 'window-left', { t: duration(w.closes - now) })
-      : t('window-closed', { t: duration(now - w.closes) });
+      : t(c.channel_kind === 'whatsapp' ? 'window-closed-whatsapp' : 'window-closed', { t: duration(now - w.closes) });
   windowEl.hidden = note || !w.closes;
   const blocked = !note && !w.open;
+  // Past WhatsApp's window only a template reaches the customer (hub/static/inbox-templates.js).
+  offerTemplates(c, blocked && c.channel_kind === 'whatsapp' && c.kind !== 'comment');
   reply.disabled = blocked;
   sendBtn.disabled = blocked;
 }

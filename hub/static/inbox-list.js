@@ -135,6 +135,7 @@ export function renderList() {
       tags.append(badge);
     }
     if (c.kind === 'comment') tags.append(el('span', 'tag', t('comment')));
+    if (c.kind === 'group') tags.append(el('span', 'tag', t('group')));
     if (c.status !== 'open') tags.append(el('span', `tag ${c.status}`, t(c.status)));
     if (c.assignee_id) tags.append(el('span', 'tag who', name(c.assignee_id)));
     if (c.team_id && teams.has(c.team_id)) tags.append(el('span', 'tag team', teams.get(c.team_id).name));

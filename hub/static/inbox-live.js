@@ -94,7 +94,9 @@ function onEvent(id, eventName, data) {
         status: 'open', unread: 0, labels: [], assignee_id: null, last_activity_at: m.sent_at, last_message_preview: '', contact: { id: m.contact_id } };
       conversations.set(c.id, c);
     }
-    if (data.contact && data.contact.name) c.contact = Object.assign({}, c.contact, { name: data.contact.name });
+    if (data.contact && data.contact.name && m.kind !== 'group') c.contact = Object.assign({}, c.contact, { name: data.contact.name });
+    // A group's title follows its newest message (a rename is one).
+    if (m.group && m.group.title && ms(m.sent_at) >= ms(c.last_activity_at)) c.title = m.group.title;
     // A rule's note of what it did is a line of activity: not the preview, not activity.
     const activity = m.note && m.sender && m.sender.type === 'system';
     if (!activity && (ms(m.sent_at) >= ms(c.last_activity_at) || !c.last_message_preview)) {

@@ -32,7 +32,7 @@ export const readSent = new Map(); // conversation id -> last up_to sent
 export const filter = { status: 'open', assignee: 'any', team: '', channel: '', label: '', priority: '' };
 
 export const name = (id) => (members.get(id) || {}).name || t('agent');
-export const title = (c) => (c.contact && (c.contact.name || c.contact.username)) || c.name
+export const title = (c) => (c.kind === 'group' && c.title) || (c.contact && (c.contact.name || c.contact.username)) || c.name
   || `${t('visitor')} ${String(c.contact_id || c.id).slice(0, 6)}`;
 export const eventAfter = (a, b) => { // stream ids "ms-seq"
   const [am, as] = String(a).split('-').map(Number), [bm, bs] = String(b).split('-').map(Number);

@@ -6,7 +6,9 @@
  *   inbox-actions.js   status, snooze, assignee, team, priority and labels
  *   inbox-composer.js  reply or note, the messaging window, saved replies, typing, presence
  *   inbox-upload.js    files in the composer (button, drop, paste), sent as multipart
+ *   inbox-templates.js WhatsApp templates, offered when the 24-hour window is closed
  *   inbox-contact.js   search and the contact panel
+ *   inbox-comments.js  hide, show or delete a public comment
  *   inbox-live.js      the realtime socket (hubsocket.js, shared with the widget) and its events
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
  *
@@ -22,6 +24,7 @@ import {
   $, appView, conversations, listEl, members, pane, pending, placeholder, presence, reads, readSent,
   recent, rows, state, t,
 } from './inbox-state.js';
+import './inbox-comments.js';
 import { results } from './inbox-contact.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';

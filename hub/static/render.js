@@ -6,6 +6,10 @@
 import { el, clock, ms } from './common.js';
 import { attachmentEl, card } from './attachments.js';
 
+/* What a page adds to a message after it is drawn (the inbox: a comment's moderation buttons). */
+let decorate = null;
+export function setDecorator(fn) { decorate = fn; }
+
 /* The message element: .bubble holds the content, .meta the sender/time/status line. */
 export function messageEl(m, t) {
   const node = el('div', 'msg');
@@ -27,20 +31,28 @@ export function fill(node, m, t) {
   node.classList.toggle('activity', activity);
   node.classList.toggle('comment', m.kind === 'comment');
   node.classList.toggle('deleted', !!m.deleted);
+  node.classList.toggle('hidden-comment', !!m.hidden && !m.deleted);
+  node.dataset.hidden = String(!!m.hidden);
   if (m.note) node.dataset.note = 'true';
   const bubble = node.querySelector('.bubble');
   bubble.replaceChildren();
   if (m.note) bubble.append(el('span', 'tag note-tag', t(activity ? 'automation' : 'private-note')));
   if (m.kind === 'comment' && m.direction === 'in') bubble.append(el('span', 'tag comment-tag', t('comment')));
   if (m.private_reply) bubble.append(el('span', 'tag', t('private-reply-tag')));
+  if (m.story) bubble.append(tagged('story', t(`story-${m.story}-tag`)));
+  if (m.standby) bubble.append(tagged('standby', t('standby-tag')));
+  if (m.referral) bubble.append(referralEl(m.referral, t));
+  const renamed = m.group && m.group.renamed;
+  if (renamed) bubble.append(el('em', 'muted', t('group-renamed', { title: m.group.title || '' })));
+  if (m.hidden && !m.deleted) bubble.append(el('span', 'tag hidden-tag', t('comment-hidden-tag')));
   if (m.deleted) {
-    bubble.append(el('em', 'muted', t('unsent')));
+    bubble.append(el('em', 'muted', t(m.kind === 'comment' ? 'comment-deleted' : 'unsent')));
   } else {
     if (m.text) bubble.append(el('div', 'text', m.text));
     const key = JSON.stringify(m.attachments || []);
     if (!node.attached || node.attached.key !== key) node.attached = { key, els: (m.attachments || []).map((a) => attachmentEl(a, t)) };
     bubble.append(...node.attached.els);
-    if (!m.text && !(m.attachments || []).length) {
+    if (!m.text && !(m.attachments || []).length && !renamed && !m.referral) {
       const story = m.raw && (m.raw.field === 'mentions' || m.raw.media_id) ? t('story-mention') : t('unsupported');
       bubble.append(card('unsupported', story, []));
     }
@@ -53,6 +65,24 @@ export function fill(node, m, t) {
   });
   if (reactions.childElementCount) bubble.append(reactions);
   meta(node, m, t);
+  if (decorate) decorate(node, m);
+}
+
+function tagged(kind, text) {
+  const tag = el('span', `tag ${kind}-tag`, text);
+  tag.dataset.ib = kind;
+  return tag;
+}
+
+/* What brought the contact: an ad (its id and headline) or a post or link. */
+function referralEl(r, t) {
+  const node = el('div', 'card referral');
+  node.dataset.ib = 'referral';
+  const from = r.ad_id ? t('referral-ad', { id: r.ad_id }) : t('referral-other', { source: r.source || '' });
+  node.append(el('strong', null, from));
+  if (r.headline) node.append(el('div', 'referral-headline', r.headline));
+  if (r.body) node.append(el('div', 'muted', r.body));
+  return node;
 }
 
 export function meta(node, m, t) {
@@ -84,6 +114,7 @@ export function applyChanges(m, changes) {
   if ('text' in changes) m.text = changes.text;
   if (changes.platform_message_id) m.platform_message_id = changes.platform_message_id;
   if (changes.edited) m.edited = true;
+  if (typeof changes.hidden === 'boolean') m.hidden = changes.hidden;
   if (Array.isArray(changes.attachments)) m.attachments = changes.attachments; // the whole new list
   if (changes.deleted) { m.deleted = true; m.text = null; m.attachments = []; m.reactions = []; }
   if (typeof changes.status === 'string') {

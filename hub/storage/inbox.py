@@ -319,8 +319,9 @@ class InboxStore:
     async def search(
         self, workspace_id: uuid.UUID, text: str, limit: int
     ) -> tuple[list[Contact], list[MessageRow]]:
-        """Contacts by name, e-mail or username, and messages by text (notes included: the
-        searcher is an agent). Case-insensitive substring match."""
+        """Contacts by name, e-mail or username, and messages by text or by their attachments'
+        captions and file names (notes included: the searcher is an agent). Case-insensitive
+        substring match."""
         pattern = _like(text)
         async with self.sessions() as s:
             contacts = (
@@ -336,7 +337,10 @@ class InboxStore:
                     select(MessageRow)
                     .where(
                         MessageRow.workspace_id == workspace_id,
-                        col(MessageRow.text).ilike(pattern, escape="\\"),
+                        sa.or_(
+                            col(MessageRow.text).ilike(pattern, escape="\\"),
+                            col(MessageRow.captions).ilike(pattern, escape="\\"),
+                        ),
                     )
                     .order_by(col(MessageRow.sent_at).desc())
                     .limit(limit)

@@ -211,6 +211,7 @@ class Conversation(SQLModel, table=True):
     last_message_preview: str | None = Field(default=None, max_length=200)
     last_event_id: str | None = Field(default=None, max_length=45)
     created_at: datetime = _ts()
+    title: str | None = Field(default=None, max_length=200)  # a group's, as its newest message says
 
 
 class ConversationRead(SQLModel, table=True):
@@ -265,12 +266,18 @@ class MessageRow(SQLModel, table=True):
     client_id: str | None = Field(default=None, max_length=100)
     private_reply: bool = False
     note: bool = False
+    hidden: bool = False  # a public comment hidden on the platform (by us or there)
     sent_at: datetime = Field(sa_type=UTCDateTime)
     status: str = Field(max_length=20)
     error: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     event_id: str | None = Field(default=None, max_length=45)
     created_at: datetime = _ts()
+    group_chat: dict[str, Any] | None = Field(default=None, sa_type=JSONType)  # Message.group
+    standby: bool = False
+    story: str | None = Field(default=None, max_length=10)
+    referral: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    captions: str | None = Field(default=None, sa_type=sa.Text)  # its attachments', for search
 
 
 class ReportEvent(SQLModel, table=True):
@@ -366,6 +373,45 @@ class DeletionRequest(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WhatsAppTemplate(SQLModel, table=True):
+    """A message template of a WhatsApp channel's Business Account, as last synced (or as a
+    status webhook changed it). `components` are WhatsApp's, kept as they came."""
+
+    __tablename__ = "whatsapp_templates"
+    __table_args__ = (
+        sa.UniqueConstraint("channel_id", "name", "language"),
+        sa.Index("ix_whatsapp_templates_waba", "waba_id", "template_id"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
+    waba_id: str = Field(max_length=100)
+    template_id: str = Field(max_length=100)
+    name: str = Field(max_length=512)
+    language: str = Field(max_length=20)
+    status: str = Field(max_length=30)
+    category: str = Field(max_length=30)
+    parameter_format: str = Field(default="POSITIONAL", max_length=20)
+    components: list[dict[str, Any]] = _json(list)
+    reason: str | None = Field(default=None, max_length=1000)
+    synced_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class CommentReply(SQLModel, table=True):
+    """The one private reply a comment may have (Meta allows one, within 7 days): reserved
+    for a message before it is published, marked sent when the send group calls the platform
+    (`hub.comments.replies`)."""
+
+    __tablename__ = "comment_replies"
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE", primary_key=True)
+    comment_id: str = Field(max_length=200, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    message_id: uuid.UUID
+    reserved_at: datetime = _ts(index=True)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class WaitingChange(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import uuid
 from typing import Any
 
@@ -10,10 +11,11 @@ from sqlmodel import col, select
 
 from hub.accounts import auth
 from hub.accounts.auth import Principal, hash_password, new_api_token, token_hash
-from hub.errors import BadRequest, Conflict, NotFound
+from hub.errors import BadRequest, Conflict, NotFound, outage
 from hub.storage import audit
 from hub.storage.cache import Cached
 from hub.storage.inbox import InboxStore, Sessions, decode_cursor, encode_cursor
+from hub.storage.lastknown import LastKnown
 from hub.storage.models import ApiToken, Membership, User, Workspace
 from schemas.message import utc_now
 
@@ -22,14 +24,18 @@ from schemas.message import utc_now
 # removed member stops working at once on the node that made the change and within this time on
 # the others.
 API_TOKEN_CACHE_S = 2.0
+# The bus tag of the API tokens' last known members: a token names no workspace.
+TOKENS = "api-tokens"
 
 
 class Store(InboxStore):
     """Workspaces, users, memberships, API tokens and the audit log; with the inbox's reads
-    (`InboxStore`)."""
+    (`InboxStore`). With `last_known`, who a member or an API token is stays answerable
+    during a database outage (`hub.storage.lastknown`)."""
 
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(self, sessions: Sessions, *, last_known: LastKnown | None = None) -> None:
         super().__init__(sessions)
+        self.last_known = last_known
         self._token_principals: Cached[str, Principal | None] = Cached(API_TOKEN_CACHE_S)
 
     # Workspaces, users, memberships
@@ -89,6 +95,21 @@ class Store(InboxStore):
     ) -> Principal | None:
         """The member, or None when the membership is gone or (for a session) the password
         has changed since the session began."""
+        try:
+            member = await self._member(workspace_id, user_id)
+        except Exception as exc:
+            member = await self._known_member(exc, workspace_id, user_id)
+        if member is None:
+            return None
+        role, name, mark = member
+        if password_mark is not None and not hmac.compare_digest(password_mark, mark):
+            return None
+        return Principal(user_id, workspace_id, role, via, name)
+
+    async def _member(
+        self, workspace_id: uuid.UUID, user_id: uuid.UUID
+    ) -> tuple[str, str, str] | None:
+        """(role, name, password mark), kept as the last known for an outage."""
         async with self.sessions() as s:
             row = (
                 await s.exec(
@@ -98,21 +119,40 @@ class Store(InboxStore):
                 )
             ).first()
         if row is None:
+            if self.last_known is not None:
+                self.last_known.drop(str(workspace_id), f"member:{user_id}")
             return None
-        if password_mark is not None and not hmac.compare_digest(
-            password_mark, auth.password_mark(row[2])
-        ):
-            return None
-        return Principal(user_id, workspace_id, row[0], via, row[1])
+        member = (row[0], row[1], auth.password_mark(row[2]))
+        if self.last_known is not None:
+            await self.last_known.keep(str(workspace_id), f"member:{user_id}", json.dumps(member))
+        return member
+
+    async def _known_member(
+        self, exc: Exception, workspace_id: uuid.UUID, user_id: uuid.UUID
+    ) -> tuple[str, str, str]:
+        """During an outage, the member as last read; else `exc` goes on."""
+        if self.last_known is None or not outage(exc):
+            raise exc
+        kept = await self.last_known.recall(str(workspace_id), f"member:{user_id}", "a member")
+        if kept is None:
+            raise exc
+        role, name, mark = json.loads(kept)
+        return str(role), str(name), str(mark)
 
     async def set_password(self, user_id: uuid.UUID, password: str) -> str:
         async with self.sessions() as s, s.begin():
             user = await s.get(User, user_id)
             if user is None:
                 raise NotFound("No such user.")
-            user.password_hash = hash_password(password)
+            user.password_hash = password_hash = hash_password(password)
             s.add(user)
-            return user.password_hash
+            workspaces = (
+                await s.exec(select(Membership.workspace_id).where(Membership.user_id == user_id))
+            ).all()
+        if self.last_known is not None:  # the old sessions end during an outage too
+            for workspace_id in workspaces:
+                await self.last_known.forget(str(workspace_id), f"member:{user_id}")
+        return password_hash
 
     async def api_tokens(
         self, workspace_id: uuid.UUID, user_id: uuid.UUID | None
@@ -139,6 +179,8 @@ class Store(InboxStore):
                 row.revoked_at = utc_now()
                 s.add(row)
         self._token_principals.forget(row.token_hash)
+        if self.last_known is not None:
+            await self.last_known.forget(TOKENS, f"token:{row.token_hash}")
         return row
 
     async def is_member(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> bool:
@@ -210,22 +252,36 @@ class Store(InboxStore):
 
     async def principal_for_api_token(self, token: str) -> Principal | None:
         """The member the token acts for (None for a token that is not valid), as read at most
-        `API_TOKEN_CACHE_S` ago."""
+        `API_TOKEN_CACHE_S` ago; during a database outage, as last read."""
         digest = token_hash(token)
-        return await self._token_principals.load(digest, lambda: self._token_principal(digest))
+        try:
+            return await self._token_principals.load(digest, lambda: self._token_principal(digest))
+        except Exception as exc:
+            if self.last_known is None or not outage(exc):
+                raise
+            kept = await self.last_known.recall(TOKENS, f"token:{digest}", "an API token")
+            if kept is None:
+                raise
+            user_id, workspace_id = (uuid.UUID(part) for part in kept.split("|"))
+            # The member's own copy too: a removed member's tokens fail with it.
+            role, name, _ = await self._known_member(exc, workspace_id, user_id)
+            return Principal(user_id, workspace_id, role, "token", name)
 
-    def forget_member(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        """After a member's role changed or the member left: their tokens are read again."""
+    async def forget_member(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """After a member's role changed or the member left: their tokens are read again, and
+        no node answers for them from the last known copy."""
         self._token_principals.forget_where(
             lambda p: p is not None and p.workspace_id == workspace_id and p.user_id == user_id
         )
+        if self.last_known is not None:
+            await self.last_known.forget(str(workspace_id), f"member:{user_id}")
 
     async def _token_principal(self, digest: str) -> Principal | None:
         """The token's row, its membership and its user in one query."""
         async with self.sessions() as s:
             row = (
                 await s.exec(
-                    select(ApiToken.user_id, ApiToken.workspace_id, Membership.role, User.name)
+                    select(ApiToken.user_id, ApiToken.workspace_id, Membership.role, User)
                     .join(
                         Membership,
                         (col(Membership.user_id) == ApiToken.user_id)
@@ -236,8 +292,15 @@ class Store(InboxStore):
                 )
             ).first()
         if row is None:
+            if self.last_known is not None:
+                self.last_known.drop(TOKENS, f"token:{digest}")
             return None
-        return Principal(row[0], row[1], row[2], "token", row[3])
+        user_id, workspace_id, role, user = row
+        if self.last_known is not None:
+            await self.last_known.keep(TOKENS, f"token:{digest}", f"{user_id}|{workspace_id}")
+            member = json.dumps((role, user.name, auth.password_mark(user.password_hash)))
+            await self.last_known.keep(str(workspace_id), f"member:{user_id}", member)
+        return Principal(user_id, workspace_id, role, "token", user.name)
 
 
 def normalize_email(email: str) -> str:

@@ -9,6 +9,7 @@ from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import oauth
 from hub.channels import routes as channels
+from hub.comments import routes as comments
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
 from hub.media import routes as media
@@ -17,6 +18,7 @@ from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
 from hub.routing import routes as routing
+from hub.templates import routes as templates
 from hub.web import status
 from hub.web.operation import ApiRoute
 from hub.webchat import routes as webchat
@@ -29,6 +31,7 @@ routes: list[ApiRoute] = [
     *oauth.api_routes,
     *routing.routes,
     *conversations.routes,
+    *comments.routes,
     *media.routes,
     *media_links.routes,
     *export.routes,
@@ -39,5 +42,6 @@ routes: list[ApiRoute] = [
     *reports.routes,
     *hooks.routes,
     *automation.routes,
+    *templates.routes,
     *workspace.routes,
 ]

@@ -3,6 +3,7 @@ here, in one place."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -35,9 +36,14 @@ STATIC = Path(__file__).parent.parent / "static"
 WIDGET = Path(__file__).parent.parent.parent / "widget"
 
 
+RETRY_AFTER_S = 5  # what a 503 tells a client to wait before trying again
+
+
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
     response = JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
+    if exc.status == 503:  # a backing service is away: the same request may succeed soon
+        response.headers["retry-after"] = str(RETRY_AFTER_S)
     if request.url.path.startswith("/api/widget/"):  # the widget reads its error codes
         webchat.cors(response, request.headers.get("origin"))
     return response
@@ -122,6 +128,24 @@ class HubApp(Starlette):
             request_id.reset(token)
 
 
+async def _check_persistence(services: Services) -> None:
+    """One warning line at start when the bus's Redis keeps its data only in memory: an ack
+    then promises less than docs/protocol.md says (docs/operations.md, Durability of an ack)."""
+    from redis.exceptions import RedisError
+
+    from hub.bus.redis import RedisBus  # only with REDIS_URL; the demo's bus keeps nothing
+
+    if not isinstance(services.bus, RedisBus):
+        return
+    try:
+        async with asyncio.timeout(3):
+            warning = await services.bus.persistence_warning()
+    except (RedisError, TimeoutError, OSError):
+        warning = "could not tell at start whether Redis persists its data: it did not answer"
+    if warning is not None:
+        log.warning(warning)
+
+
 def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
     """A web process; with `run_worker` (the embedded default) it also runs the worker role."""
 
@@ -130,7 +154,10 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         services = Services.build(settings)
         app.state.services = services
         await services.bus.start()
+        if not settings.demo:
+            await _check_persistence(services)
         await services.fanout.start()
+        await services.epoch.start()
         client = httpx.AsyncClient(timeout=10)
         worker = services.worker(client) if run_worker else None
         if worker is not None:

@@ -110,6 +110,8 @@ class Metrics:
     sockets: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOCKET_KINDS, 0))
     sends: dict[tuple[str, str, str], int] = field(default_factory=dict)
     started_s: float = field(default_factory=time.monotonic)
+    bus_losses: int = 0  # data losses of the bus this process noticed (`hub.web.epoch`)
+    bus_loss: dict[str, str] | None = None  # the one not yet acknowledged, as last checked
     registry: CollectorRegistry = field(init=False)
     snapshot: Snapshot = field(default_factory=Snapshot)
     _codes: set[str] = field(default_factory=set)
@@ -191,6 +193,17 @@ class Collector:
         for (kind, result, code), n in sorted(m.sends.items()):
             sends.add_metric([kind, result, code], n)
         yield sends
+        yield CounterMetricFamily(
+            "hub_bus_data_losses",
+            "Times this process noticed that Redis lost the hub's data (its epoch key).",
+            value=m.bus_losses,
+        )
+        yield GaugeMetricFamily(
+            "hub_bus_data_loss_unacknowledged",
+            "1 while a loss of the bus's data is recorded and no operator acknowledged it "
+            "(`hub bus acknowledge-loss`).",
+            value=int(m.bus_loss is not None),
+        )
         yield from _collector()
         yield from _scraped(m.snapshot)
 

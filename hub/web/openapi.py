@@ -38,6 +38,13 @@ ERRORS = {
     415: "A file's type is outside the allowlist or not taken by the channel "
     "(`unsupported_media_type`, `media_refused_by_channel`)",
     429: "Too many attempts (`too_many_attempts`, `rate_limited`)",
+    503: "A backing service or the platform did not answer (`unavailable`, `template_sync_failed`)",
+    502: "The platform refused the change or could not be reached; the message gives its "
+    "reason (`platform_refused`)",
+}
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "schema": {"type": "integer", "minimum": 1},
 }
 
 
@@ -86,6 +93,8 @@ def _operation(
     error = {"application/json": {"schema": components.ref(ErrorBody, "serialization")}}
     for status in op.errors:
         responses[str(status)] = {"description": ERRORS[status], "content": error}
+        if status == 503:
+            responses[str(status)]["headers"] = {"Retry-After": RETRY_AFTER}
     words = [w.strip("{}") for w in path.split("/") if w and w != "api"]
     operation: dict[str, Any] = {
         "operationId": "_".join([method, *words]).replace("-", "_").replace(".", "_"),

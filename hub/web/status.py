@@ -32,6 +32,7 @@ from hub.web.http import answer, authenticate, require_admin, services
 from hub.web.metrics import Snapshot
 from hub.web.operation import Operation, route
 from schemas.rest.status import (
+    BusLoss,
     EventRate,
     GroupFigures,
     Health,
@@ -73,15 +74,21 @@ async def readyz(request: Request) -> Response:
     this."""
     svc = services(request)
     bus, database, media = await asyncio.gather(
-        _check(svc.bus.ping()), _check(_select_one(svc)), _check(_media(svc))
+        _check("redis", svc.bus.ping()),
+        _check("database", _select_one(svc)),
+        _check("media", _media(svc)),
     )
     checks = {"redis": bus, "database": database, "media": media}
+    # A past loss is reported, not failed on: the bus serves again, and failing every node's
+    # probe would take the whole hub out of the load balancer for an event that is over.
+    loss = {"bus_loss": svc.metrics.bus_loss} if svc.metrics.bus_loss is not None else {}
     failing = [name for name, result in checks.items() if result != "ok"]
     if not failing:
-        return JSONResponse({"ready": True, "checks": checks})
+        return JSONResponse({"ready": True, "checks": checks, **loss})
     error = NotReady(f"Not ready: {', '.join(failing)} did not answer.")
     return JSONResponse(
-        {"ready": False, "checks": checks, "error": error.as_dict()}, status_code=error.status
+        {"ready": False, "checks": checks, "error": error.as_dict(), **loss},
+        status_code=error.status,
     )
 
 
@@ -96,15 +103,22 @@ async def _media(svc: Services) -> bool:
     return True
 
 
-async def _check(probe: Awaitable[bool]) -> str:
+async def _check(name: str, probe: Awaitable[bool]) -> str:
+    """One line for a failed check (probes come every few seconds; a traceback each would
+    bury the log), naming the check and the kind of failure, never its details."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
-            return "ok" if await probe else "error"
+            if await probe:
+                return "ok"
+            failure = "error"
+            log.warning("readiness check %s failed: it answered no", name)
     except TimeoutError:
-        return "timeout"
-    except Exception:
-        log.warning("readiness check failed", exc_info=True)
-        return "error"
+        failure = "timeout"
+        log.warning("readiness check %s failed: no answer within %ss", name, CHECK_TIMEOUT_S)
+    except Exception as exc:
+        failure = "error"
+        log.warning("readiness check %s failed: %s", name, type(exc).__name__)
+    return failure
 
 
 async def metrics(request: Request) -> Response:
@@ -197,6 +211,11 @@ def hub_status(svc: Services, snap: Snapshot) -> HubStatus:
             },
         ),
         channels=snap.channels,
+        bus_loss=None
+        if m.bus_loss is None
+        else BusLoss(
+            detected_at=m.bus_loss.get("detected_at", ""), node=m.bus_loss.get("node", "")
+        ),
     )
 
 

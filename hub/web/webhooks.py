@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from adapters import registry
+from adapters.meta import templates as wa_templates
 from adapters.meta import webhook as meta
 from adapters.protocol import Adapter
 from hub.channels.service import Resolved
@@ -138,7 +139,14 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
     svc = services(request)
     split = meta.split(body)
     accepted, ignored = 0, split.ignored
+    workspaces: set[str] = set()
     for piece in split.pieces:
+        adapter = registry.adapter_for(piece.kind)
+        if adapter.sends_templates and wa_templates.is_status_change(piece.entry):
+            applied = await _template_statuses(request, piece.entry, only)
+            accepted += applied
+            ignored += 0 if applied else 1
+            continue
         if only is not None:
             resolved: Resolved | None = (
                 only
@@ -159,8 +167,29 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
         ignored += result.ignored
         for event in result.events:
             await svc.ingress.publish_parsed(resolved.context, event)
+            workspaces.add(str(resolved.context.workspace_id))
             accepted += 1
+    await svc.ingress.settle(*workspaces)  # the 200 is the ack: once for the whole delivery
     return JSONResponse({"accepted": accepted, "ignored": ignored})
+
+
+async def _template_statuses(request: Request, entry: Any, only: Resolved | None) -> int:
+    """A WABA's template status changes (`message_template_status_update`), written to the
+    stored lists at once. They are rare and belong to no conversation, so they skip the
+    stream; a failure here is logged and answered 200 anyway, since the periodic sync reads
+    the same statuses again (`hub.templates.service.TemplateRefresher`)."""
+    svc = services(request)
+    updates = wa_templates.parse_status(entry)
+    if not updates:
+        return 0
+    try:
+        await svc.templates().apply_statuses(
+            updates, only.context.channel_id if only is not None else None
+        )
+    except (OSError, TimeoutError, sa_exc.SQLAlchemyError):
+        log.warning("template status webhook not applied; the next sync will", exc_info=True)
+        return 0
+    return len(updates)
 
 
 async def telegram_channel(request: Request) -> Response:
@@ -174,6 +203,10 @@ async def telegram_channel(request: Request) -> Response:
     result = adapter.parse(update, resolved.context)
     for event in result.events:
         await services(request).ingress.publish_parsed(resolved.context, event)
+    if result.events:
+        await services(request).ingress.settle(resolved.context.workspace_id)
+    if result.answer is not None:  # Telegram calls it: the body is the method's parameters
+        return JSONResponse(result.answer)
     return JSONResponse({"accepted": len(result.events), "ignored": result.ignored})
 
 

@@ -270,6 +270,7 @@ async def visitor_send(request: Request) -> Response:
         )
     if published.duplicate:  # sent before: what this retry added is no one's
         await svc.library.forget_files(claims.workspace_id, conversation.id, upload.added)
+    await svc.ingress.settle(claims.workspace_id)
     result = VisitorSent(
         message_id=message_id, event_id=published.id, duplicate=published.duplicate
     )
@@ -333,13 +334,15 @@ routes = [
         op=Operation(
             "A visitor token for the web-chat widget",
             {200: ("The token and the visitor's conversation", VisitorToken)},
-            (400, 403, 404, 413),
+            (400, 403, 404, 413, 503),
             body=VisitorTokenBody,
             auth=False,
             description="Public." + _ORIGIN + " Pass a previous `token` to keep the visitor and "
             "conversation. With `user_id` and its `user_hash` the visitor is that user of the "
             "site, the same on every device, and the previous token is ignored; a missing or "
-            "wrong hash, or a channel without an identity secret, is 403 `identity_invalid`.",
+            "wrong hash, or a channel without an identity secret, is 403 `identity_invalid`. "
+            "While the database is away a previous anonymous token is still renewed; any other "
+            "request is 503 `unavailable` with `Retry-After`.",
         ),
     ),
     route(

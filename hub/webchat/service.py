@@ -7,12 +7,19 @@ Identity verification: a site that knows who its user is passes `user_id` and `u
 the hex HMAC-SHA256 of the user id under the channel's identity secret (computed on the
 site's server). Such a visitor's id is derived from (channel, user id), so the same person
 gets the same conversation on every device.
+
+During a database outage a visitor token is still checked (it is signed and names its
+workspace, channel and visitor; the conversation is derived from them) against the channel's
+last known public key, origins and status (`hub.storage.lastknown`), and anonymous visitors,
+new or returning, still get tokens: a visitor can connect and chat. An identified visitor's
+token (its check needs the channel's identity secret) waits for the database: `unavailable`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -23,15 +30,17 @@ from sqlmodel import SQLModel
 
 from hub.accounts.auth import Signer, VisitorClaims
 from hub.bus import parse_id
-from hub.errors import IdentityInvalid, NotFound, OriginNotAllowed, Unauthenticated
+from hub.errors import IdentityInvalid, NotFound, OriginNotAllowed, Unauthenticated, outage
 from hub.storage import tenancy
 from hub.storage.cache import Cached
+from hub.storage.lastknown import LastKnown
 from hub.storage.models import Channel
 from hub.storage.store import Store
 from hub.storage.vault import Vault
 
 READS = SQLModel.metadata.tables["conversation_reads"]
 IDENTIFIED = "u-"  # anonymous visitor ids are plain hex
+WEB_CHATS = "web-chats"  # the bus tag of public keys' last known channels: a key names no workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +85,31 @@ def identified_visitor_id(channel_id: uuid.UUID, user_id: str) -> str:
 
 
 class WebChat:
-    def __init__(self, store: Store, signer: Signer, vault: Vault, *, cache_ttl_s: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        signer: Signer,
+        vault: Vault,
+        *,
+        cache_ttl_s: float,
+        last_known: LastKnown | None = None,
+    ) -> None:
         self.store = store
         self.signer = signer
         self.vault = vault
+        self.last_known = last_known
         self._by_key: Cached[str, WebChannel | None] = Cached(cache_ttl_s)
         self._by_id: Cached[uuid.UUID, WebChannel | None] = Cached(cache_ttl_s)
 
     async def by_public_key(self, public_key: str) -> WebChannel:
         async def load() -> WebChannel | None:
             row = await self.store.channel_by_public_key(public_key)
-            return _web_channel(row) if row is not None and row.kind == "webchat" else None
+            channel = _web_channel(row) if row is not None and row.kind == "webchat" else None
+            if channel is not None and self.last_known is not None:
+                where = f"{channel.workspace_id}|{channel.id}"
+                await self.last_known.keep(WEB_CHATS, f"key:{public_key}", where)
+                await self._keep(channel.workspace_id, channel.id, channel)
+            return channel
 
         channel = await self._by_key.load(public_key, load)
         if channel is None or not channel.active:
@@ -96,18 +119,69 @@ class WebChat:
     async def by_id(self, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> WebChannel:
         async def load() -> WebChannel | None:
             row = await self.store.channel(workspace_id, channel_id)
-            return _web_channel(row) if row is not None and row.kind == "webchat" else None
+            channel = _web_channel(row) if row is not None and row.kind == "webchat" else None
+            await self._keep(workspace_id, channel_id, channel)
+            return channel
 
-        channel = await self._by_id.load(channel_id, load)
+        try:
+            channel = await self._by_id.load(channel_id, load)
+        except Exception as exc:
+            channel = await self._known(exc, workspace_id, channel_id)
         if channel is None or not channel.active or channel.workspace_id != workspace_id:
             raise Unauthenticated("The visitor token's channel is not available.")
         return channel
 
-    def forget(self, channel_id: uuid.UUID) -> None:
+    async def forget(self, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> None:
         """Drop this node's cached view of a channel after a change (other nodes see it
-        within `cache_ttl_s`)."""
+        within `cache_ttl_s`), and the last known copy (read again at the next use)."""
         self._by_id.forget(channel_id)
         self._by_key.forget_where(lambda channel: channel is not None and channel.id == channel_id)
+        if self.last_known is not None:
+            await self.last_known.forget(str(workspace_id), f"webchat:{channel_id}")
+
+    async def _keep(
+        self, workspace_id: uuid.UUID, channel_id: uuid.UUID, channel: WebChannel | None
+    ) -> None:
+        if self.last_known is None:
+            return
+        if channel is None:
+            self.last_known.drop(str(workspace_id), f"webchat:{channel_id}")
+            return
+        # What a visitor's reconnect checks, and no secret.
+        kept = {"k": channel.public_key, "o": channel.allowed_origins, "a": channel.active}
+        await self.last_known.keep(str(workspace_id), f"webchat:{channel_id}", json.dumps(kept))
+
+    async def _known(
+        self, exc: Exception, workspace_id: uuid.UUID, channel_id: uuid.UUID
+    ) -> WebChannel:
+        """During an outage, the channel as last read (without its settings and secrets);
+        else `exc` goes on."""
+        if self.last_known is None or not outage(exc):
+            raise exc
+        kept = await self.last_known.recall(
+            str(workspace_id), f"webchat:{channel_id}", "a web-chat channel"
+        )
+        if kept is None:
+            raise exc
+        data = json.loads(kept)
+        return WebChannel(
+            channel_id, workspace_id, str(data["k"]), tuple(data["o"]), bool(data["a"])
+        )
+
+    async def _known_key(self, exc: Exception, public_key: str, user_id: str | None) -> WebChannel:
+        """During an outage, the channel of a public key as last read, for an anonymous
+        visitor's token; else `exc` goes on (an identified visitor's check needs the
+        channel's secret, which is kept nowhere but the database)."""
+        if self.last_known is None or user_id is not None or not outage(exc):
+            raise exc
+        kept = await self.last_known.recall(WEB_CHATS, f"key:{public_key}", "a web-chat key")
+        if kept is None:
+            raise exc
+        workspace_id, channel_id = (uuid.UUID(part) for part in kept.split("|"))
+        channel = await self._known(exc, workspace_id, channel_id)
+        if channel.public_key != public_key or not channel.active:
+            raise NotFound("No web-chat channel has that public key.")
+        return channel
 
     async def issue(
         self,
@@ -121,7 +195,10 @@ class WebChat:
         """A visitor token for the channel; a still-valid previous token of the same channel
         keeps the same visitor (and so the same conversation). With `user_id` the visitor is
         that user, if `user_hash` verifies; the previous token is then ignored."""
-        channel = await self.by_public_key(public_key)
+        try:
+            channel = await self.by_public_key(public_key)
+        except Exception as exc:
+            channel = await self._known_key(exc, public_key, user_id)
         channel.check_origin(origin)
         visitor_id = None
         if user_id is not None:

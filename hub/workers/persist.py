@@ -225,6 +225,7 @@ async def _messages_created(
                 last_event_id=event_id,
                 # When it began: its first message's time (the queue is served oldest first).
                 created_at=min(message.sent_at, now),
+                title=message.group.title if message.group else None,
                 inbound=inbound,
             )
         )
@@ -293,6 +294,14 @@ def _conversation_upsert(upsert: Any) -> Any:
                 (newer, upsert.excluded.last_event_id), else_=conversations.c.last_event_id
             ),
             "status": reopen,
+            # A group's title as its newest message saw it (a rename is a message too).
+            "title": sa.case(
+                (
+                    sa.and_(newer, upsert.excluded.title.is_not(None)),
+                    upsert.excluded.title,
+                ),
+                else_=conversations.c.title,
+            ),
             "thread": sa.func.coalesce(conversations.c.thread, upsert.excluded.thread),
             "channel_kind": upsert.excluded.channel_kind,
             # The person's latest message opens the window; ours and older ones do not.
@@ -336,13 +345,25 @@ def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, An
         client_id=message.client_id,
         private_reply=message.private_reply,
         note=message.note,
+        hidden=message.hidden,
         sent_at=message.sent_at,
         status=message.status,
         error=dumped["error"],
         raw=message.raw,
         event_id=event_id,
         created_at=now,
+        group_chat=dumped["group"],
+        standby=message.standby,
+        story=message.story,
+        referral=dumped["referral"],
+        captions=captions_of(dumped["attachments"]),
     )
+
+
+def captions_of(attachments: list[dict[str, Any]]) -> str | None:
+    """What search reads besides the text: the attachments' captions (and file names)."""
+    said = [a.get(k) for a in attachments for k in ("caption", "name")]
+    return "\n".join(s for s in said if isinstance(s, str) and s) or None
 
 
 async def _conversation_updated(
@@ -449,14 +470,17 @@ async def _message_updated(
         values["platform_message_id"] = changes.platform_message_id  # ours, now sent
     if changes.edited:
         values["edited"] = True
+    if changes.hidden is not None:
+        values["hidden"] = changes.hidden
     if changes.attachments is not None and not row.deleted:
         values["attachments"] = [a.model_dump(exclude_none=True) for a in changes.attachments]
+        values["captions"] = captions_of(values["attachments"])
     elif changes.attachments is not None:
         unkept += files_of(changes.attachments)
     if changes.deleted:
         # The person took the message back: keep that it existed, not what it said, nor
         # the files it showed.
-        values.update(deleted=True, text=None, attachments=[], reactions=[])
+        values.update(deleted=True, text=None, attachments=[], captions=None, reactions=[])
         unkept += files_of(row.attachments or []) + files_of(changes.attachments or [])
     status = changes.status
     if status is not None:

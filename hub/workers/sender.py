@@ -23,15 +23,17 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from typing import Any
 
 import httpx
 
 from adapters import registry
 from adapters.outbound import Outcome, Outgoing, OutgoingFile, Platforms
 from adapters.sending import send
-from adapters.window import PRIVATE_REPLY, window
+from adapters.window import window
 from hub.bus import Bus, Event
 from hub.channels.service import Channels
+from hub.comments.replies import PRIVATE_REPLY_WINDOW, CommentReplies, within_window
 from hub.media.library import MediaLibrary, NoSuchFile
 from hub.media.links import MediaLinks
 from hub.realtime.ingress import Ingress
@@ -71,6 +73,7 @@ class Sender:
         self.platforms, self.metrics = platforms, metrics
         self.client = client
         self.library, self.links = library, links
+        self.replies = CommentReplies(store.sessions)
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         for event in events:
@@ -180,6 +183,7 @@ class Sender:
 
     async def _attempt(self, workspace_id: str, message: Message) -> tuple[Outcome, list[str]]:
         """The message's outcome, and the platform ids of its parts when it has several."""
+        template = _template_of(message)
         outgoing = await self._outgoing(
             workspace_id,
             message.channel_id,
@@ -187,9 +191,23 @@ class Sender:
             text=message.text or "",
             reply_to=message.reply_to,
             private_reply=message.private_reply,
+            template=template is not None,
         )
         if isinstance(outgoing, Outcome):
             return outgoing, []
+        if template is not None:
+            return await self._template(workspace_id, message, outgoing, template), []
+        if outgoing.comment_id is not None and not outgoing.public:
+            # Meta allows one private reply per comment: the database decides which message
+            # it is, whatever Redis remembers.
+            if not await self.replies.mark_sent(
+                message.workspace_id, message.channel_id, outgoing.comment_id, message.id
+            ):
+                return Outcome.failed(
+                    "This comment already has its private reply: Instagram and Facebook "
+                    "allow one per comment.",
+                    "already_replied",
+                ), []
         files = [a for a in message.attachments if a.file]
         if not files:
             return await self._retrying(outgoing, str(message.id)), []
@@ -206,6 +224,36 @@ class Sender:
                 return outcome, []
             sent.append(outcome.platform_message_id)
         return Outcome.sent(sent[0]), sent
+
+    async def _template(
+        self,
+        workspace_id: str,
+        message: Message,
+        outgoing: Outgoing,
+        template: dict[str, Any],
+    ) -> Outcome:
+        """A WhatsApp template (`hub.templates.sending`): one send, its header file (when the
+        hub keeps it) uploaded first like any file."""
+        header: OutgoingFile | None = None
+        files = [a for a in message.attachments if a.file]
+        if files:
+            adapter = registry.adapter_for(outgoing.kind)
+            attachment = files[0]
+            try:
+                data, content_type = await self.library.read(
+                    uuid.UUID(workspace_id), message.conversation_id, attachment.file or ""
+                )
+            except NoSuchFile:
+                return Outcome.failed("The template's header file is no longer kept.", "file_gone")
+            except Exception:
+                log.warning("the header file of %s could not be read", message.id, exc_info=True)
+                return Outcome.failed("The template's header file could not be read.", "storage")
+            refusal = adapter.refuse_media(content_type, len(data))
+            if refusal is not None:
+                return Outcome.failed(refusal.message, refusal.code)
+            header = OutgoingFile(content_type, attachment.name or attachment.file or "", data)
+        out = dataclasses.replace(outgoing, text="", reply_to=None, template=template, file=header)
+        return await self._retrying(out, str(message.id))
 
     async def _parts(
         self, workspace_id: str, message: Message, outgoing: Outgoing, files: list[Attachment]
@@ -277,6 +325,7 @@ class Sender:
         text: str = "",
         reply_to: str | None = None,
         private_reply: bool = False,
+        template: bool = False,
     ) -> Outgoing | Outcome:
         resolved = await self.channels.by_id(channel_id)
         if resolved is None:
@@ -288,11 +337,24 @@ class Sender:
             return Outcome.failed("The conversation has no platform address.", "no_address")
         comment = ref.thread.split(":", 1)[1] if ref.thread.startswith("comment:") else None
         row = await self.store.conversation(uuid.UUID(workspace_id), ref.id)
-        current = window(ref.channel_kind, row.last_inbound_at if row else None, utc_now())
+        now = utc_now()
+        current = window(ref.channel_kind, row.last_inbound_at if row else None, now)
         private = comment is not None and private_reply
-        if private:  # Meta: one private reply to a comment, within 7 days of it
-            current = window(PRIVATE_REPLY, row.last_inbound_at if row else None, utc_now())
-        if (comment is None or private) and not current.open:  # public replies have no window
+        if private and comment is not None:
+            # Meta: one private reply to a comment, within 7 days of that comment. `reply_to`
+            # names the comment answered (a reply in the thread); else the thread's first.
+            comment = reply_to or comment
+            at = await self.replies.commented_at(uuid.UUID(workspace_id), channel_id, comment)
+            at = at or (row.last_inbound_at if row else None) or now
+            if not within_window(at, now):
+                return Outcome.failed(
+                    f"Instagram and Facebook allow a private reply only within 7 days of the "
+                    f"comment; this one was written at {at.isoformat()}, so the window closed "
+                    f"at {(at + PRIVATE_REPLY_WINDOW).isoformat()}.",
+                    "window_closed",
+                )
+        elif comment is None and not current.open and not template:
+            # Public replies have no window; a template is what WhatsApp lets through a closed one.
             closed = current.closes_at.isoformat() if current.closes_at else "earlier"
             return Outcome.failed(
                 f"The messaging window closed at {closed}: the person has to write first.",
@@ -321,6 +383,14 @@ class Sender:
         await self.bus.publish(
             workspace_id, data.NAME, data.dump(), conversation_id=str(message.conversation_id)
         )
+
+
+def _template_of(message: Message) -> dict[str, Any] | None:
+    """The `template` object of an agent's WhatsApp template message (`raw.template`)."""
+    adapter = registry.get(message.channel_kind)
+    raw = message.raw if adapter is not None and adapter.sends_templates else None
+    template = raw.get("template") if isinstance(raw, dict) else None
+    return template if isinstance(template, dict) else None
 
 
 def _failed(code: str, reason: str | None) -> MessageChanges:

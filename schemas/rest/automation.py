@@ -9,7 +9,9 @@ from pydantic import Field
 
 from schemas.rest.base import Out, Timestamp
 
-Trigger = Literal["conversation.created", "message.received", "conversation.resolved"]
+Trigger = Literal[
+    "conversation.created", "message.received", "conversation.resolved", "comment.created"
+]
 
 
 class RuleOut(Out):

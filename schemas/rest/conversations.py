@@ -16,6 +16,11 @@ class MessagingWindow(Out):
     open: bool = Field(description="Whether a reply can be sent now")
     closes_at: Timestamp | None = Field(description="When it closes; none: no window here")
     human_agent: bool = Field(description="Past 24 h: sent with Meta's HUMAN_AGENT tag")
+    private_reply_closes_at: Timestamp | None = Field(
+        default=None,
+        description="Comment conversations: a public reply has no window (`closes_at` none); "
+        "a private reply to the latest comment is possible until then (7 days after it)",
+    )
 
 
 class ContactOut(Out):
@@ -54,6 +59,9 @@ class ConversationOut(Out):
     last_activity_at: Timestamp
     last_message_preview: str | None
     last_event_id: Cursor | None
+    title: str | None = Field(
+        default=None, description="A group's title (kind group), as its newest message gave it"
+    )
 
 
 class ReadPosition(Out):

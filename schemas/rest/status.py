@@ -24,10 +24,20 @@ class ReadyChecks(Out):
     media: Check = Field(description="The media store is writable, or its bucket answers")
 
 
+class BusLoss(Out):
+    detected_at: str = Field(description="When the first node noticed it (ISO 8601, UTC)")
+    node: str = Field(description="The node (HUB_NODE_ID) that noticed it first")
+
+
 class Readiness(Out):
     ready: bool
     checks: ReadyChecks = Field(description="Each check within 2 s: ok, error or timeout")
     error: ErrorDetail | None = Field(default=None, description="When not ready: `not_ready`")
+    bus_loss: BusLoss | None = Field(
+        default=None,
+        description="Redis lost the hub's data and no operator acknowledged it yet "
+        "(`hub bus acknowledge-loss`). Not a failed check: the node serves.",
+    )
 
 
 class SocketCounts(Out):
@@ -74,4 +84,9 @@ class HubStatus(Out):
     stream: StreamFigures | None = Field(description="This workspace's; null: bus down")
     channels: dict[str, int] | None = Field(
         description="This workspace's channels by status; null: database down"
+    )
+    bus_loss: BusLoss | None = Field(
+        default=None,
+        description="Redis lost the hub's data (unacknowledged): events acknowledged before "
+        "then and not yet stored are gone",
     )

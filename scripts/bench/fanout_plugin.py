@@ -2,8 +2,9 @@
 
 - `publish` pushes each payload through the hub's real ingress: `Ingress.visitor_message`, the
   code path of a web-chat visitor's `message.send` (normalized `Message`, dedupe key, the publish
-  Lua script on the workspace's stream), on a `RedisBus` built from the same settings as the
-  server (REDIS_URL, HUB_REDIS_PREFIX). The payload is the message text.
+  Lua script on the workspace's stream) and the wait a strict HUB_BUS_DURABLE_ACK adds before
+  the ack, on a `RedisBus` built from the same settings as the server (REDIS_URL,
+  HUB_REDIS_PREFIX, HUB_BUS_DURABLE_ACK). The payload is the message text.
 - `open_subscriber` opens an agent socket on /ws/agent, authenticated with an API token in hello.
 - `extract` answers the text of `message.created` event frames and None for anything else
   (welcome, presence of the other subscribers), without parsing the rest of the frame.
@@ -56,6 +57,9 @@ async def _get_ingress() -> Ingress:
             prefix=settings.redis_prefix,
             stream_maxlen=settings.stream_maxlen,
             dedupe_ttl_s=settings.dedupe_ttl_s,
+            durable_ack=settings.bus_durable_ack,
+            durable_replicas=settings.bus_durable_replicas,
+            durable_timeout_ms=settings.bus_durable_timeout_ms,
         )
         await bus.start()
         _ingress = Ingress(bus, _STORE or _store(settings), cache_ttl_s=settings.cache_ttl_s)
@@ -80,7 +84,9 @@ def _claims(room: str) -> VisitorClaims:
 
 async def publish(room: str, payload_str: str) -> None:
     ingress = await _get_ingress()
-    await ingress.visitor_message(_claims(room), f"{_run}-{next(_counter)}", payload_str, [])
+    claims = _claims(room)
+    await ingress.visitor_message(claims, f"{_run}-{next(_counter)}", payload_str, [])
+    await ingress.settle(claims.workspace_id)  # as a socket send does before its ack
 
 
 async def close() -> None:

@@ -3,6 +3,7 @@
 
     .venv-bench/bin/python scripts/bench/webhooks.py [--rate 500] [--dur 5] [--subs 1] [--conns 8]
     .venv-bench/bin/python scripts/bench/webhooks.py --rate 100,500,1000,1500 --runs 2
+    .venv-bench/bin/python scripts/bench/webhooks.py --rate 500 --durable-ack aof --redis-aof always
 
 Sets up a hub as in production: a temporary Postgres database, `hub migrate`, a workspace with
 its admin and an API token (the helpers of `scripts/bench/run`), `hub serve` (one process,
@@ -49,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchkit import _load_run, install_uvloop, pct, table
+from benchkit import _load_run, durable_args, durable_redis, install_uvloop, pct, table
 from mediaserve import MediaServer
 
 HERE = Path(__file__).resolve().parent
@@ -517,6 +518,7 @@ def main() -> int:
         help="import the hub (and adapters) from DIR instead of the working tree, e.g. a "
         "snapshot made with `git archive HEAD hub adapters | tar -x -C DIR`",
     )
+    durable_args(ap)
     a = ap.parse_args()
     a.rates = [float(r) for r in a.rate.split(",") if r.strip()]
     if a.profile:
@@ -535,11 +537,13 @@ def main() -> int:
     with (
         tempfile.TemporaryDirectory(prefix="hub-bench-wh-") as tmp_name,
         MediaServer(secrets.token_urlsafe(16)) as media,  # serves the photos' URLs
+        durable_redis(a) as redis_env,  # --durable-ack / --redis-aof: a Redis of the run's own
     ):
         a.media_base = media.base
         tmp = Path(tmp_name)
         servers = bench.Servers(tmp)
         hub = bench.Hub(argparse.Namespace(db="postgres"), servers, tmp)
+        hub.env |= redis_env
         hub.env["HUB_META_APP_SECRET"] = secrets.token_hex(32)
         hub.env["HUB_META_VERIFY_TOKEN"] = secrets.token_urlsafe(16)
         hub.env["HUB_MEDIA_ALLOW_PRIVATE"] = "true"  # the photos are served on loopback

@@ -61,7 +61,9 @@ ensure_redis() {
   if ! answers 127.0.0.1 6379; then
     echo "Starting Redis ..." >&2
     mkdir -p /var/lib/redis /var/log/redis
-    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    # With AOF, as production runs it (docs/operations.md, "Durability of an ack").
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+      --appendonly yes --appendfsync everysec \
       --dir /var/lib/redis --logfile /var/log/redis/ci.log
   fi
   _wait_for Redis 6379

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from adapters.base import Contact, MessageChange, ParseResult, ReadUpTo, conversation_for
 from adapters.meta import messenger
+from adapters.meta.messaging import ms
 from adapters.meta.webhook import split
 from schemas.message import Attachment, AttachmentType, ChannelKind, Direction, MessageKind
 from tests.adapters.test_instagram import ENTRIES, check_documented, expect, from_body, jsonc, only
@@ -244,6 +245,21 @@ def test_page_feed_comment_remove() -> None:
         datetime(2017, 11, 29, 9, 49, 4, tzinfo=UTC),
         f"deleted:{comment}",
     )
+
+
+@covers("page_feed_change_comment_hide.json")
+def test_page_feed_comment_hidden_and_shown_again() -> None:
+    result, ctx = change("page_feed_change_comment_hide.json")
+    comment = "139560936744456_139597043408045"
+    at = datetime(2017, 11, 29, 9, 49, 4, tzinfo=UTC)
+    conversation = conversation_for(ctx, f"comment:{comment}")
+    assert only(result) == MessageChange(
+        ctx.channel_id, conversation, comment, {"hidden": True}, at, f"hide:{comment}:{ms(at)}"
+    )
+    shown = load("messenger/page_feed_change_comment_hide.json")
+    shown["value"]["verb"] = "unhide"
+    entry = {"id": PAGE, "time": 1, "changes": [shown]}
+    assert only(messenger.parse(entry, ctx)).changes == {"hidden": False}
 
 
 @covers("page_feed_change_reaction_add.json")

@@ -23,7 +23,14 @@ from adapters.base import (
 )
 from adapters.telegram import updates as telegram
 from adapters.telegram import webhook
-from schemas.message import ChannelKind, Message, SenderType, contact_id_for, message_id_for
+from schemas.message import (
+    ChannelKind,
+    Group,
+    Message,
+    SenderType,
+    contact_id_for,
+    message_id_for,
+)
 from tests.payloads import context, every, fixture_path, load
 
 pytestmark = pytest.mark.unit
@@ -96,6 +103,7 @@ def test_private_text() -> None:
         at=datetime(2019, 9, 26, 17, 19, 2, tzinfo=UTC),
     )
     assert message.text == "hello there"
+    assert (message.kind, message.group) == ("dm", None)
     assert message.attachments == []
     assert message.reply_to is None
     assert message.raw is None
@@ -162,6 +170,51 @@ def test_group_message_threads_on_the_group() -> None:
         at=datetime(2018, 1, 12, 11, 55, 46, tzinfo=UTC),
     )
     assert message.text == "hi"
+    # A group's message: marked as such, with the group's title and its participant's name.
+    assert message.kind == "group"
+    assert message.group == Group(title="Bottender")
+    assert message.sender.name == "user_first user_last"
+
+
+@covers("update_group_new_chat_title.json")
+def test_new_chat_title_renames_the_group() -> None:
+    message = one_message(
+        update("update_group_new_chat_title.json"),
+        platform_id="-225456171:239",
+        thread="-225456171",
+        contact=Contact("427770117", "user_first user_last"),
+        at=datetime(2018, 1, 12, 11, 56, 40, tzinfo=UTC),
+    )
+    assert message.kind == "group"
+    assert message.group == Group(title="Bottender Support", renamed=True)
+    assert (message.text, message.attachments, message.raw) == (None, [], None)
+
+
+@covers("update_forum_topic_text_message.json")
+def test_a_forum_topic_is_a_conversation_of_its_own() -> None:
+    message = one_message(
+        update("update_forum_topic_text_message.json"),
+        platform_id="-1001293752024:134545",
+        thread="-1001293752024:134500",
+        contact=Contact("6962620676", "Wert", "WertCrypto"),
+        at=datetime(2024, 7, 21, 20, 0, 28, tzinfo=UTC),
+    )
+    assert message.kind == "group"
+    assert message.group == Group(title="CryptoInside Chat", topic_id="134500")
+    assert message.reply_to is None  # the topic's first message is the thread
+    assert message.conversation_id != conversation_for(ctx(), "-1001293752024")
+
+
+@covers("update_callback_query_group.json")
+def test_a_button_pressed_in_a_group_is_answered_and_shown_in_the_group() -> None:
+    result = telegram.parse(update("update_callback_query_group.json"), ctx())
+    assert result.answer == {"method": "answerCallbackQuery", "callback_query_id": "124"}
+    [event] = result.events
+    assert isinstance(event, NewMessage)
+    assert event.message.conversation_id == conversation_for(ctx(), "-225456171")
+    assert event.message.kind == "group"
+    assert event.message.sender.name == "user_first user_last"
+    assert event.message.group == Group(title="Bottender")
 
 
 @covers("update_channel_post.json")
@@ -193,6 +246,8 @@ def test_callback_query_is_a_message_in_the_chat() -> None:
     assert m.conversation_id == conversation_for(ctx(), "427770117")
     assert before <= m.sent_at <= after  # a callback query carries no time: when received
     assert m.raw == payload["callback_query"]
+    assert (m.kind, m.group) == ("dm", None)  # a private chat stays one-to-one
+    assert result.answer == {"method": "answerCallbackQuery", "callback_query_id": "123"}
 
 
 @covers("partial_update_photo_message_no_update_id.json")

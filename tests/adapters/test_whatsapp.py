@@ -24,7 +24,14 @@ from adapters.base import (
 )
 from adapters.meta import webhook as meta
 from adapters.meta import whatsapp
-from schemas.message import ChannelKind, Message, SenderType, contact_id_for, message_id_for
+from schemas.message import (
+    ChannelKind,
+    Message,
+    Referral,
+    SenderType,
+    contact_id_for,
+    message_id_for,
+)
 from tests.payloads import context, every, fixture_path, load
 
 pytestmark = pytest.mark.unit
@@ -105,6 +112,32 @@ def test_text() -> None:
     assert message.attachments == []
     assert message.reply_to is None
     assert message.raw is None
+
+
+@covers("message_text_ctwa_referral.json")
+def test_click_to_whatsapp_referral_is_typed() -> None:
+    ctx, result = parsed("message_text_ctwa_referral.json", account="1204727649384372")
+    [event] = result.events
+    assert isinstance(event, NewMessage)
+    message = event.message
+    assert message.text == "Can I get more info about this?"
+    assert message.referral == Referral(
+        source="ad",
+        ad_id="120226305854810726",
+        source_id="120226305854810726",
+        source_url="https://fb.me/3cr4Wqqkv",
+        headline="Chat with us",
+        body="Summer Succulents are here!",
+        media_url="https://scontent.xx.fbcdn.net/v/t45.1...",
+        click_id=message.referral.click_id if message.referral else None,
+    )
+    assert message.referral is not None and message.referral.click_id.startswith("Aff-n8Z")
+    post = load("whatsapp/message_text_ctwa_referral.json")
+    element = post["entry"][0]["changes"][0]["value"]["messages"][0]
+    element["referral"]["source_type"] = "post"  # a post is no ad: no ad id
+    [event] = whatsapp.parse(post["entry"][0], ctx).events
+    assert isinstance(event, NewMessage) and event.message.referral is not None
+    assert (event.message.referral.source, event.message.referral.ad_id) == ("post", None)
 
 
 @covers("message_image.json")
@@ -494,3 +527,22 @@ def test_parse_never_raises_on_a_damaged_fixture(name: str, data: st.DataObject,
             target = target[step]
         target[path[-1]] = junk
         check(whatsapp.parse(entry, _ctx()))
+
+
+@covers("template_status_approved_doc_example.json")
+def test_a_template_status_change_is_no_message_but_a_template_update() -> None:
+    from adapters.meta import templates
+
+    [piece] = meta.split(load("whatsapp/template_status_approved_doc_example.json")).pieces
+    assert piece.account_id == "102290129340398"  # the WABA: no phone number in this change
+    assert whatsapp.parse(piece.entry, _ctx()).events == []
+    assert templates.parse_status(piece.entry) == [
+        templates.StatusUpdate(
+            waba_id="102290129340398",
+            template_id="1689556908129832",
+            name="order_confirmation",
+            language="en-US",
+            status="APPROVED",
+            reason=None,
+        )
+    ]
