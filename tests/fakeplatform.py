@@ -41,6 +41,7 @@ from adapters.outbound import Platforms, base_urls
 from schemas.message import ChannelKind
 from tests import fakesendmedia
 from tests.fakemedia import FakeMedia
+from tests.fakeonboarding import FakeOnboarding
 
 IG, FB, WA, TG = (
     ChannelKind.INSTAGRAM,
@@ -163,6 +164,7 @@ class FakePlatform:
         graph, ig = "/graph/{version}/{node}", "/instagram/{version}/{node}"
         return Starlette(
             routes=[
+                *FakeOnboarding.of(self).routes(),
                 *self.media.routes(),
                 post(f"{graph}/messages", self._graph_messages),
                 post(f"{graph}/comments", partial(self._comment, FB)),

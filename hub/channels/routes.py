@@ -87,7 +87,12 @@ async def connect_channel(request: Request) -> Response:
     )
     # A web chat has no webhook ({}): the answer is the channel's JSON with what the service says.
     webhook = webhook_info(channel, public_base(request), shown)
-    return JSONResponse(as_json(channel_out(channel)) | {"webhook": webhook}, status_code=201)
+    subscription = {
+        k: channel.settings[k] for k in ("subscribed", "subscribe_note") if k in channel.settings
+    }
+    return JSONResponse(
+        as_json(channel_out(channel)) | {"webhook": webhook} | subscription, status_code=201
+    )
 
 
 async def disconnect_channel(request: Request) -> Response:
@@ -195,7 +200,11 @@ routes = [
             (400, 401, 403, 409, 413),
             body=ConnectBody,
             description="Secrets are stored encrypted and never returned; a generated verify "
-            "token or Telegram secret token is shown in this answer only.",
+            "token or Telegram secret token is shown in this answer only. A Meta token is "
+            "checked against the platform and its Page, Instagram account or WABA subscribed "
+            "to the app's webhooks (`subscribed`); a token Meta refuses is 400 "
+            "`platform_refused` with Meta's `platform` {status, code, message}, one for "
+            "another account 400 `wrong_account`.",
         ),
     ),
     route(

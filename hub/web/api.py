@@ -7,7 +7,7 @@ from hub.accounts import routes as accounts
 from hub.accounts import workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
-from hub.channels import oauth
+from hub.channels import facebook, oauth, signup
 from hub.channels import routes as channels
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
@@ -27,6 +27,8 @@ routes: list[ApiRoute] = [
     *accounts.routes,
     *channels.routes,
     *oauth.api_routes,
+    *facebook.api_routes,
+    *signup.api_routes,
     *routing.routes,
     *conversations.routes,
     *media.routes,
