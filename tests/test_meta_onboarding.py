@@ -32,6 +32,7 @@ from tests.fakeonboarding import (
     FB_CODE,
     FB_LONG,
     FB_USER_ID,
+    MANUAL_PAGE,
     FakeOnboarding,
 )
 from tests.fakeplatform import INSTAGRAM, MESSENGER, WABA_ID, WHATSAPP, FakePlatform, running_fake
@@ -202,7 +203,7 @@ def test_facebook_login_connects_the_picked_pages_and_their_instagram_accounts(e
 
     ticket = facebook_sign_in(env)
     asked = [r.path.split("/v23.0/", 1)[-1] for r in env.fake.requests]
-    assert asked == ["oauth/access_token"] * 2 + ["me", "me/accounts", "me/accounts"]
+    assert asked == ["oauth/access_token"] * 2 + ["me"] + ["me/accounts"] * 3  # one Page a call
     assert not env.fake.rejected
     listed = env.client.get(f"/api/channels/facebook/pages/{ticket}", headers=env.auth)
     assert listed.status_code == 200, listed.text
@@ -219,6 +220,13 @@ def test_facebook_login_connects_the_picked_pages_and_their_instagram_accounts(e
             "name": "Kahve Shop",
             "instagram_account_id": PAGE_TWO_IG,
             "instagram_username": "kahve.shop",
+            "connected": [],
+        },
+        {
+            "page_id": MANUAL_PAGE.page_id,
+            "name": MANUAL_PAGE.name,
+            "instagram_account_id": MANUAL_PAGE.instagram_id,
+            "instagram_username": MANUAL_PAGE.instagram_username,
             "connected": [],
         },
     ]
@@ -251,7 +259,7 @@ def test_facebook_login_connects_the_picked_pages_and_their_instagram_accounts(e
         assert env.services.vault.open(row["secrets"]) == {"access_token": token}
         assert (row["connected_by"], row["connected_via"]) == (FB_USER_ID, "facebook_login")
     again = env.client.get(f"/api/channels/facebook/pages/{ticket}", headers=env.auth).json()
-    assert [p["connected"] for p in again["items"]] == [["messenger"], ["instagram"]]
+    assert [p["connected"] for p in again["items"]] == [["messenger"], ["instagram"], []]
 
     assert deliver(env, page_message(MESSENGER.account_id, "Merhaba sayfa")) == {
         "accepted": 1,
