@@ -341,7 +341,7 @@ def test_a_pasted_token_is_checked_and_its_account_subscribed(env: Env) -> None:
     assert bad.status_code == 400
     assert bad.json()["error"] == {
         "code": "platform_refused",
-        "message": "Meta refused the Page token: (#190) Invalid OAuth access token - "
+        "message": "Meta refused the token: (#190) Invalid OAuth access token - "
         "Cannot parse access token",
         "platform": {
             "status": 400,

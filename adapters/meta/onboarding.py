@@ -33,6 +33,11 @@ from urllib.parse import quote, urlencode
 
 from adapters.base import as_dict, as_id, as_list, nonempty_text
 from adapters.outbound import Request
+from schemas.message import ChannelKind
+
+# The kinds these flows connect (the hub names no platform kind itself).
+MESSENGER, INSTAGRAM, WHATSAPP = ChannelKind.MESSENGER, ChannelKind.INSTAGRAM, ChannelKind.WHATSAPP
+PAGE_KINDS = (MESSENGER.value, INSTAGRAM.value)
 
 # Why each permission (Facebook Login for Business, user access token):
 # - pages_show_list: `/me/accounts`, the Pages the person can pick from;
@@ -252,6 +257,57 @@ def instagram_me(endpoints: Endpoints, token: str) -> Request:
     return Request(
         "GET", f"{endpoints.instagram}/me?fields=user_id,username", headers=_bearer(token)
     )
+
+
+def check_pasted(
+    kind: ChannelKind, account_id: str, token: str, endpoints: Endpoints, page_id: str | None
+) -> Request:
+    """The read that proves a pasted token is the account's: a Page read with its token
+    (Messenger, and Instagram through its Page), `/me` with an Instagram user token, a phone
+    number read with a WhatsApp token."""
+    if kind is MESSENGER or page_id:
+        return page_of(endpoints, page_id or account_id, token, kind is INSTAGRAM)
+    if kind is INSTAGRAM:
+        return instagram_me(endpoints, token)
+    return phone_number(endpoints, account_id, token)
+
+
+def read_pasted(
+    kind: ChannelKind, account_id: str, page_id: str | None, body: Any
+) -> tuple[str | None, str | None]:
+    """From the check's answer: the app-scoped id of who connected it (where `/me` tells),
+    and why the token is not for that account (None when it is)."""
+    answer = as_dict(body)
+    if kind is MESSENGER or page_id:
+        if as_id(answer.get("id")) != (page_id or account_id):
+            return None, "The token is not that Page's token."
+        linked = as_id(as_dict(answer.get("instagram_business_account")).get("id"))
+        if kind is INSTAGRAM and linked != account_id:
+            return None, "That Instagram account is not the one linked to the Page."
+        return None, None
+    if kind is INSTAGRAM:
+        if as_id(answer.get("user_id")) != account_id:
+            return None, "The token is not that Instagram account's token."
+        return as_id(answer.get("id")), None
+    return None, None
+
+
+def subscribe_pasted(
+    kind: ChannelKind,
+    account_id: str,
+    token: str,
+    endpoints: Endpoints,
+    page_id: str | None,
+    waba_id: str | None,
+) -> Request | str:
+    """The subscription to the app's webhooks, or why there is none to make."""
+    if kind is MESSENGER or page_id:
+        return subscribe_page(endpoints, page_id or account_id, token)
+    if kind is INSTAGRAM:
+        return subscribe_instagram(endpoints, account_id, token)
+    if waba_id:
+        return subscribe_waba(endpoints, waba_id, token)
+    return "no business_account_id (WABA id) was given: subscribe the WABA yourself"
 
 
 # Reading answers

@@ -191,7 +191,7 @@ async def _connected(svc: Services, workspace_id: uuid.UUID) -> dict[str, set[Ch
     """Which kinds each Page already gives this workspace."""
     query = select(Channel).where(
         Channel.workspace_id == workspace_id,
-        col(Channel.kind).in_([ChannelKind.MESSENGER.value, ChannelKind.INSTAGRAM.value]),
+        col(Channel.kind).in_(ob.PAGE_KINDS),
         Channel.status != "disconnected",
     )
     async with svc.store.sessions() as s:
@@ -254,13 +254,10 @@ async def pick_pages(request: Request) -> Response:
                     ob.refusal(*done),
                 )
     made = []
-    for kind, picked in (
-        (ChannelKind.MESSENGER, body.messenger),
-        (ChannelKind.INSTAGRAM, body.instagram),
-    ):
+    for kind, picked in ((ob.MESSENGER, body.messenger), (ob.INSTAGRAM, body.instagram)):
         for page_id in picked:
             page = pages[page_id]
-            instagram = kind is ChannelKind.INSTAGRAM
+            instagram = kind is ob.INSTAGRAM
             account_ids = (
                 {"instagram_account_id": page["ig"], "page_id": page_id}
                 if instagram

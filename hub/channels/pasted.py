@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from adapters.base import as_dict, as_id
+from adapters.base import as_dict
 from adapters.meta import onboarding as ob
 from adapters.outbound import TIMEOUT_S
 from adapters.outbound import Request as Call
@@ -99,46 +99,23 @@ async def check(
     waba_id: str | None = None,
 ) -> Checked:
     async with httpx.AsyncClient() as client:
-        connected_by = None
-        if kind is ChannelKind.MESSENGER or page_id:
-            node = page_id or account_id
-            answer = await perform(
-                client, ob.page_of(endpoints, node, token, kind is ChannelKind.INSTAGRAM)
-            )
-            if answer is None:
-                return _unreachable("check the token")
-            body = _accepted(answer, "Meta refused the Page token")
-            if as_id(body.get("id")) != node:
-                raise WrongAccount("The token is not that Page's token.")
-            linked = as_id(as_dict(body.get("instagram_business_account")).get("id"))
-            if kind is ChannelKind.INSTAGRAM and linked != account_id:
-                raise WrongAccount("That Instagram account is not the one linked to the Page.")
-            subscribe: Call | None = ob.subscribe_page(endpoints, node, token)
-        elif kind is ChannelKind.INSTAGRAM:
-            answer = await perform(client, ob.instagram_me(endpoints, token))
-            if answer is None:
-                return _unreachable("check the token")
-            body = _accepted(answer, "Instagram refused the token")
-            if as_id(body.get("user_id")) != account_id:
-                raise WrongAccount("The token is not that Instagram account's token.")
-            connected_by = as_id(body.get("id"))
-            subscribe = ob.subscribe_instagram(endpoints, account_id, token)
-        else:
-            answer = await perform(client, ob.phone_number(endpoints, account_id, token))
-            if answer is None:
-                return _unreachable("check the token")
-            _accepted(answer, "Meta refused the token for that phone number")
-            subscribe = ob.subscribe_waba(endpoints, waba_id, token) if waba_id else None
-        if subscribe is None:
-            note = "no business_account_id (WABA id) was given: subscribe the WABA yourself"
-            return Checked(False, note, connected_by)
+        answer = await perform(client, ob.check_pasted(kind, account_id, token, endpoints, page_id))
+        if answer is None:
+            return _unreachable("check the token")
+        connected_by, wrong = ob.read_pasted(
+            kind, account_id, page_id, _accepted(answer, "Meta refused the token")
+        )
+        if wrong is not None:
+            raise WrongAccount(wrong)
+        subscribe = ob.subscribe_pasted(kind, account_id, token, endpoints, page_id, waba_id)
+        if isinstance(subscribe, str):
+            return Checked(False, subscribe, connected_by)
         done = await perform(client, subscribe)
         if done is None:
             return _unreachable("subscribe the account to the app's webhooks")
         if not ob.succeeded(*done):
             raise PlatformRefused("Subscribing to the app's webhooks failed", ob.refusal(*done))
-        extra = {"page_id": page_id} if page_id else {}
-        return Checked(True, None, connected_by, extra)
+        return Checked(True, None, connected_by, {"page_id": page_id} if page_id else {})
 
 
 def _accepted(answer: tuple[int, Any], what: str) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from hub.channels.routes import channel_out
 from hub.errors import Forbidden
 from hub.web.http import answer, authenticate, read_body, require_admin, services
 from hub.web.operation import Operation, route
-from schemas.message import ChannelKind
 from schemas.rest.channels import ChannelOut, SignupConfig
 
 _ID = r"^[0-9]{1,30}$"
@@ -99,7 +98,7 @@ async def finish(request: Request) -> Response:
         svc.channels,
         principal.workspace_id,
         principal.user_id,
-        kind=ChannelKind.WHATSAPP,
+        kind=ob.WHATSAPP,
         name=body.name,
         account_ids={"phone_number_id": body.phone_number_id, "business_account_id": body.waba_id},
         secrets={"access_token": business, "pin": pin},
