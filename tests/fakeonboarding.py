@@ -57,6 +57,10 @@ class FakePage:
     instagram_username: str | None = None
 
 
+# A second Page, with an Instagram account linked to it.
+PAGE_TWO = FakePage(
+    "109000000000002", "Kahve Shop", "EAAfake-page-two-token", "17841400000000009", "kahve.shop"
+)
 # A Page whose Instagram account an admin connects by pasting its Page token.
 MANUAL_PAGE = FakePage(
     "109000000000003", "Kahve Manual", "EAAmanual-page-token-1c0b", "17841400000000002", "manual"
@@ -73,20 +77,15 @@ class FakeOnboarding:
     def __post_init__(self) -> None:
         from tests.fakeplatform import FB
 
+        fixed = [PAGE_TWO, MANUAL_PAGE]  # a test may add them to the fake's accounts to send
+        known = {p.page_id for p in fixed}
         self.pages = [
             *[
                 FakePage(a.account_id, "Kahve Co", a.token)
                 for a in self.fake.accounts
-                if a.kind == FB
+                if a.kind == FB and a.account_id not in known
             ],
-            FakePage(
-                "109000000000002",
-                "Kahve Shop",
-                "EAAfake-page-two-token",
-                "17841400000000009",
-                "kahve.shop",
-            ),
-            MANUAL_PAGE,
+            *fixed,
         ]
 
     @classmethod

@@ -35,13 +35,24 @@ from tests.fakeonboarding import (
     MANUAL_PAGE,
     FakeOnboarding,
 )
-from tests.fakeplatform import INSTAGRAM, MESSENGER, WABA_ID, WHATSAPP, FakePlatform, running_fake
+from tests.fakeplatform import (
+    ACCOUNTS,
+    FB,
+    INSTAGRAM,
+    MESSENGER,
+    WABA_ID,
+    WHATSAPP,
+    Account,
+    FakePlatform,
+    running_fake,
+)
 from tests.helpers import Tenant, prepare
 from tests.payloads import load
 
 BASE = "https://hub.example"
 PAGE_TWO = "109000000000002"
 PAGE_TWO_IG = "17841400000000009"
+PAGE_TWO_TOKEN = "EAAfake-page-two-token"
 
 
 @dataclass
@@ -76,7 +87,8 @@ class Env:
 
 
 def make_env(settings: Settings) -> Iterator[Env]:
-    with running_fake() as fake:
+    # The second Page sends too: its Instagram account answers through it.
+    with running_fake((*ACCOUNTS, Account(FB, PAGE_TWO, PAGE_TWO_TOKEN))) as fake:
         urls = fake.base_urls()
         root = urls.instagram.rsplit("/instagram", 1)[0]
         settings = settings.with_overrides(
@@ -151,16 +163,20 @@ def whatsapp_message(phone_number_id: str, text: str) -> dict[str, Any]:
     return body
 
 
-def arrived(env: Env, channel_id: str, text: str) -> None:
-    """The message reaches the inbox of that channel (stored, listed over REST)."""
+def arrived(env: Env, channel_id: str, text: str) -> str:
+    """The message reaches the inbox of that channel (stored, listed over REST); answers
+    its conversation's id."""
 
-    def found() -> bool:
+    def found() -> str | None:
         items = env.client.get("/api/conversations", headers=env.auth).json()["items"]
-        return any(
-            c["channel_id"] == channel_id and c["last_message_preview"] == text for c in items
-        )
+        mine = [
+            c["id"]
+            for c in items
+            if c["channel_id"] == channel_id and c["last_message_preview"] == text
+        ]
+        return str(mine[0]) if mine else None
 
-    wait(found)
+    return str(wait(found))
 
 
 def facebook_sign_in(env: Env) -> str:
@@ -256,7 +272,10 @@ def test_facebook_login_connects_the_picked_pages_and_their_instagram_accounts(e
     for kind, token in tokens.items():
         row = rows[kind]
         assert token not in row["secrets"] and FB_LONG not in row["secrets"]
-        assert env.services.vault.open(row["secrets"]) == {"access_token": token}
+        sealed = env.services.vault.open(row["secrets"])
+        assert sealed == {"access_token": token} | (
+            {"page_id": PAGE_TWO} if kind == "instagram" else {}
+        )
         assert (row["connected_by"], row["connected_via"]) == (FB_USER_ID, "facebook_login")
     again = env.client.get(f"/api/channels/facebook/pages/{ticket}", headers=env.auth).json()
     assert [p["connected"] for p in again["items"]] == [["messenger"], ["instagram"], []]
@@ -267,7 +286,20 @@ def test_facebook_login_connects_the_picked_pages_and_their_instagram_accounts(e
     }
     assert deliver(env, instagram_message(PAGE_TWO_IG, "Merhaba IG"))["accepted"] == 1
     arrived(env, made["messenger"]["id"], "Merhaba sayfa")
-    arrived(env, made["instagram"]["id"], "Merhaba IG")
+    conversation = arrived(env, made["instagram"]["id"], "Merhaba IG")
+
+    # The agent answers the Instagram account through its Page, with the Page token.
+    answer = env.client.post(
+        f"/api/conversations/{conversation}/messages",
+        json={"client_id": "ig-1", "text": "Hoş geldiniz"},
+        headers=env.auth,
+    )
+    assert answer.status_code == 202, answer.text
+    sent = wait(
+        lambda: [r for r in env.fake.requests if r.path == f"/graph/v23.0/{PAGE_TWO}/messages"]
+    )
+    assert sent[0].headers["authorization"] == f"Bearer {PAGE_TWO_TOKEN}"
+    assert sent[0].body["message"] == {"text": "Hoş geldiniz"}
 
 
 def test_a_refused_code_or_an_expired_ticket_connects_nothing(env: Env) -> None:

@@ -276,7 +276,9 @@ async def pick_pages(request: Request) -> Response:
                     kind=kind,
                     name=(name or page_id)[:200],
                     account_ids=account_ids,
-                    secrets={"access_token": page["token"]},
+                    # An Instagram account sends through its Page (adapters.meta.send).
+                    secrets={"access_token": page["token"]}
+                    | ({"page_id": page_id} if instagram else {}),
                     settings={
                         "page_name": page["name"],
                         "username": page["ig_name"] if instagram else None,

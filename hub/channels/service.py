@@ -206,6 +206,7 @@ class Channels:
             app_secret=body.app_secret,
             verify_token=body.verify_token,
             bot_token=body.bot_token,
+            page_id=body.page_id,
         )
         try:
             credentials = adapter.credentials(given)
