@@ -14,6 +14,15 @@ Signup, and the reads and subscriptions that check a pasted token. Mounted by
   (messages among the fields), `POST /graph/{v}/{waba-id}/subscribed_apps` with the business
   token, `POST /graph/{v}/{phone-number-id}/register` `{messaging_product, pin}` (6 digits).
 A token the fake does not know is refused like Graph refuses one: HTTP 400, code 190.
+
+Shapes, constructed from these documented descriptions (no recorded answer was at hand):
+`/me/accounts` from https://developers.facebook.com/docs/pages/getting-started (data[] of
+access_token, category, name, id, tasks; paging cursors as every Graph edge); the code exchange
+and Embedded Signup's register and WABA subscription from
+https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/implementation/
+and .../whatsapp/business-phone-numbers/registration/; Facebook Login for Business's dialog
+and permissions from https://developers.facebook.com/docs/facebook-login/facebook-login-for-business;
+Graph's error body from https://developers.facebook.com/docs/graph-api/guides/error-handling.
 """
 
 from __future__ import annotations
