@@ -115,9 +115,23 @@ class FakeOnboarding:
             Route(f"{graph}/{{node}}/subscribed_apps", self._subscribe, methods=["POST"]),
             Route(f"{graph}/{{node}}/subscribed_apps", self._unsubscribe, methods=["DELETE"]),
             Route(f"{graph}/{{node}}/register", self._register, methods=["POST"]),
+            Route("/instagram/{version}/me", self._instagram_me, methods=["GET"]),
+            Route(
+                "/instagram/{version}/{node}/subscribed_apps",
+                self._instagram_subscribe,
+                methods=["POST"],
+            ),
         ]
 
     # Who is who
+
+    def _numbers(self) -> list[Any]:
+        from tests.fakeplatform import WA
+
+        return [a for a in self.fake.accounts if a.kind == WA]
+
+    def _number(self, node: str) -> Any:
+        return next((a for a in self._numbers() if a.account_id == node), None)
 
     def _whatsapp(self) -> Any:
         """The fake's WhatsApp number (an account that matches no id when it has none)."""
@@ -169,7 +183,7 @@ class FakeOnboarding:
             token = self._bearer(request)
             if token == FB_LONG:
                 return {"id": FB_USER_ID, "name": "Ayşe Yılmaz"}
-            if token == self._whatsapp().token:
+            if any(a.token == token for a in self._numbers()):
                 return {"id": ES_USER_ID, "name": "Kahve Co WhatsApp"}
             page = next((pg for pg in self.pages if pg.token == token), None)
             if page is None:
@@ -215,8 +229,8 @@ class FakeOnboarding:
 
         node = request.path_params["node"]
         page = next((pg for pg in self.pages if pg.page_id == node), None)
-        number = self._whatsapp()
-        if page is None and node != number.account_id:
+        number = self._number(node)
+        if page is None and number is None:
             return await self.fake.media._graph_node(request)
 
         def check(p: dict[str, str]) -> Any:
@@ -231,7 +245,7 @@ class FakeOnboarding:
                 if "instagram_business_account" in fields and page.instagram_id:
                     answer["instagram_business_account"] = {"id": page.instagram_id}
                 return answer
-            if token != number.token:
+            if number is None or token != number.token:
                 raise self._invalid()
             if not fields <= {"display_phone_number", "verified_name", "id"}:
                 raise Reject(f"fake: a phone number has no fields {sorted(fields)} here")
@@ -251,7 +265,7 @@ class FakeOnboarding:
         def check(p: dict[str, str]) -> Any:
             token = self._bearer(request)
             if node == WABA_ID:
-                if token != self._whatsapp().token:
+                if not any(a.token == token for a in self._numbers()):
                     raise self._invalid()
                 self.subscribed[node] = ""
                 return {"success": True}
@@ -268,6 +282,49 @@ class FakeOnboarding:
                     f"fake: subscribed_fields must be Page fields with messages: {sorted(fields)}"
                 )
             self.subscribed[node] = p["subscribed_fields"]
+            return {"success": True}
+
+        return await self.fake._oauth(request, check)
+
+    # Instagram accounts of the fake's own other than the Business Login one (whose
+    # routes are the fake's)
+
+    def _instagram(self, request: Request) -> Any:
+        from tests.fakeplatform import IG, INSTAGRAM
+
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        found = next((a for a in self.fake.accounts if a.kind == IG and a.token == token), None)
+        return None if found is None or found.token == INSTAGRAM.token else found
+
+    async def _instagram_me(self, request: Request) -> Response:
+        account = self._instagram(request)
+        if account is None:
+            return await self.fake._ig_me(request)
+
+        def check(p: dict[str, str]) -> Any:
+            self._bearer(request)
+            return {
+                "user_id": account.account_id,
+                "username": "shop",
+                "id": "2" + account.account_id[-8:],
+            }
+
+        return await self.fake._oauth(request, check)
+
+    async def _instagram_subscribe(self, request: Request) -> Response:
+        from tests.fakeplatform import Reject
+
+        account = self._instagram(request)
+        if account is None:
+            return await self.fake._ig_subscribe(request)
+
+        def check(p: dict[str, str]) -> Any:
+            self._bearer(request)
+            if request.path_params["node"] != account.account_id:
+                raise Reject("fake: subscribe the token's own account")
+            if "messages" not in p.get("subscribed_fields", "").split(","):
+                raise Reject("fake: subscribe the connected account to at least messages")
+            self.subscribed[account.account_id] = p["subscribed_fields"]
             return {"success": True}
 
         return await self.fake._oauth(request, check)
@@ -297,9 +354,10 @@ class FakeOnboarding:
         node = request.path_params["node"]
 
         def check(req: Request, body: Any) -> dict[str, Any]:
-            if node != self._whatsapp().account_id:
+            number = self._number(node)
+            if number is None:
                 raise Reject(f"Unsupported post request. Object with ID '{node}' does not exist")
-            if self._bearer(req) != self._whatsapp().token:
+            if self._bearer(req) != number.token:
                 raise self._invalid()
             if not isinstance(body, dict) or set(body) != {"messaging_product", "pin"}:
                 raise Reject("fake: register takes {messaging_product, pin}")
