@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from tests.fakeonboarding import (
     ES_USER_ID,
     FB_CODE,
     FB_LONG,
+    FB_SHORT,
     FB_USER_ID,
     MANUAL_PAGE,
     FakeOnboarding,
@@ -206,7 +208,10 @@ def connect_pages(env: Env) -> dict[str, dict[str, Any]]:
     return {c["kind"]: c for c in picked.json()["items"]}
 
 
-def test_facebook_login_connects_the_picked_pages_and_their_instagram_accounts(env: Env) -> None:
+def test_facebook_login_connects_the_picked_pages_and_their_instagram_accounts(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     started = env.client.post("/api/channels/facebook/authorize", headers=env.auth)
     url = urlsplit(started.json()["url"])
     query = parse_qs(url.query)
@@ -300,6 +305,10 @@ def test_facebook_login_connects_the_picked_pages_and_their_instagram_accounts(e
     )
     assert sent[0].headers["authorization"] == f"Bearer {PAGE_TWO_TOKEN}"
     assert sent[0].body["message"] == {"text": "Hoş geldiniz"}
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "oauth/access_token" in logged  # httpx's request lines are there, masked
+    for secret in (APP_SECRET, FB_CODE, FB_SHORT, FB_LONG, MESSENGER.token, PAGE_TWO_TOKEN):
+        assert secret not in logged
 
 
 def test_a_refused_code_or_an_expired_ticket_connects_nothing(env: Env) -> None:
