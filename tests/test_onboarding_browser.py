@@ -1,6 +1,7 @@
 """The console's Facebook Pages picker in a real Chromium, against a real `hub demo` whose Graph
 API is the fake platform: back from Facebook Login for Business, the admin ticks a Page for
-Messenger and another Page's Instagram account, and both channels are connected."""
+Messenger and another Page's Instagram account, and both channels are connected; then the
+workspace's choice of what Meta's data deletion erases."""
 
 from __future__ import annotations
 
@@ -81,4 +82,17 @@ def test_the_admin_picks_pages_after_facebook_login(
     expect(channels.filter(has_text="@kahve.shop")).to_have_count(1)
     assert "facebook_pages" not in page.url  # the ticket left the address bar
     assert set(FakeOnboarding.of(fake).subscribed) == {MESSENGER.account_id, "109000000000002"}
+
+    # What Meta's data-deletion request of whoever connected them erases: the workspace says.
+    page.locator("[data-ib=tab-workspace]").click()
+    erases = page.locator("[data-ib=platform-deletion]")
+    expect(erases).not_to_be_checked()
+    erases.check()
+    page.locator("[data-ib=retention-save]").click()
+    expect(page.locator("[data-ib=retention-saved]")).to_be_visible()
+    admin = api_client(proc.base_url, seed["email"], seed["password"])
+    try:
+        assert admin.get("/api/workspace").json()["platform_deletion_erases"] is True
+    finally:
+        admin.close()
     assert errors == []
