@@ -12,7 +12,8 @@ Signup, and the reads and subscriptions that check a pasted token. Mounted by
   (display_phone_number, verified_name). Other nodes go to the media and profile routes.
 - `POST /graph/{v}/{page-id}/subscribed_apps?subscribed_fields=...` with the Page token
   (messages among the fields), `POST /graph/{v}/{waba-id}/subscribed_apps` with the business
-  token, `POST /graph/{v}/{phone-number-id}/register` `{messaging_product, pin}` (6 digits).
+  token (any node that is not a Page or a number is a WABA its numbers' tokens reach), and
+  `POST /graph/{v}/{phone-number-id}/register` `{messaging_product, pin}` (6 digits).
 A token the fake does not know is refused like Graph refuses one: HTTP 400, code 190.
 
 Shapes, constructed from these documented descriptions (no recorded answer was at hand):
@@ -258,18 +259,21 @@ class FakeOnboarding:
         return await self.fake._oauth(request, check)
 
     async def _subscribe(self, request: Request) -> Response:
-        from tests.fakeplatform import WABA_ID, Reject
+        from tests.fakeplatform import Reject
 
         node = request.path_params["node"]
 
         def check(p: dict[str, str]) -> Any:
             token = self._bearer(request)
-            if node == WABA_ID:
+            page = next((pg for pg in self.pages if pg.page_id == node), None)
+            if page is None and self._number(node) is None:
+                # A WABA: the fake keeps none, so any other node its numbers' tokens reach.
                 if not any(a.token == token for a in self._numbers()):
                     raise self._invalid()
+                if p:
+                    raise Reject(f"fake: a WABA is subscribed without parameters, got {sorted(p)}")
                 self.subscribed[node] = ""
                 return {"success": True}
-            page = next((pg for pg in self.pages if pg.page_id == node), None)
             if page is None:
                 raise Reject(f"Unsupported post request. Object with ID '{node}' does not exist")
             if token != page.token:
