@@ -27,13 +27,16 @@ from schemas.message import ChannelKind
 
 TIMEOUT_S = 10.0
 _BOT_TOKEN = re.compile(r"/bot[^/?#\s]+")  # Telegram's token path segment, wherever it appears
-# Instagram's token exchange and refresh are GETs with the token and app secret in the query.
-_QUERY_SECRET = re.compile(r"([?&](?:access_token|client_secret)=)[^&#\s]+")
+# Instagram's token exchange and refresh, and Graph's code exchanges (Facebook Login, Embedded
+# Signup), are GETs with the token, the code and the app secret in the query.
+_QUERY_SECRET = re.compile(
+    r"([?&](?:access_token|client_secret|fb_exchange_token|code|input_token)=)[^&#\s]+"
+)
 
 
 def redact(text: str) -> str:
-    """`text` with any Telegram `/bot<token>` path segment and any `access_token` or
-    `client_secret` query value masked."""
+    """`text` with any Telegram `/bot<token>` path segment and any `access_token`,
+    `client_secret`, `fb_exchange_token`, `code` or `input_token` query value masked."""
     return _QUERY_SECRET.sub(r"\1<redacted>", _BOT_TOKEN.sub("/bot<redacted>", text))
 
 

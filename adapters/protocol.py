@@ -31,6 +31,7 @@ class Given:
     app_secret: str | None = None
     verify_token: str | None = None
     bot_token: str | None = None
+    page_id: str | None = None  # an Instagram account pasted with its Facebook Page's token
 
 
 @dataclass(frozen=True, slots=True)

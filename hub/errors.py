@@ -4,6 +4,8 @@ place each."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.exceptions
 import sqlalchemy.exc
 
@@ -15,13 +17,14 @@ class HubError(Exception):
     close_code = CloseCode.INTERNAL
     code = "internal_error"
     default_message = "Internal error."
+    extra: dict[str, Any] = {}  # more machine-readable detail (a platform's reason)
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
         super().__init__(self.message)
 
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.extra}
 
 
 class BadRequest(HubError):

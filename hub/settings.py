@@ -59,6 +59,12 @@ class Settings:
     instagram_app_id: str | None = None
     instagram_app_secret: str | None = None
 
+    # Facebook Login for Business and WhatsApp Embedded Signup (the hosted Meta app's Login
+    # configurations; without one, the Facebook dialog asks for the minimal scopes itself)
+    facebook_dialog_url: str = "https://www.facebook.com/v23.0/dialog/oauth"
+    facebook_login_config_id: str | None = None
+    whatsapp_signup_config_id: str | None = None
+
     # Media (HUB_MEDIA_URL): the filesystem under media_root (None: <data_dir>/media), or the
     # S3-compatible bucket media_bucket under media_prefix; credentials from AWS_* when set
     media_root: Path | None = None
@@ -198,6 +204,8 @@ class Settings:
         )
         values["instagram_app_id"] = env.get("HUB_INSTAGRAM_APP_ID") or None
         values["instagram_app_secret"] = env.get("HUB_INSTAGRAM_APP_SECRET") or None
+        values["facebook_login_config_id"] = env.get("HUB_FACEBOOK_LOGIN_CONFIG_ID") or None
+        values["whatsapp_signup_config_id"] = env.get("HUB_WHATSAPP_SIGNUP_CONFIG_ID") or None
         values["metrics_token"] = env.get("HUB_METRICS_TOKEN") or None
         values.update(_media(env))
         values["hooks_allow_private"] = reader.get("HUB_HOOKS_ALLOW_PRIVATE", _flag, default=False)
@@ -210,6 +218,7 @@ class Settings:
             "telegram_api_url",
             "instagram_authorize_url",
             "instagram_oauth_url",
+            "facebook_dialog_url",
         ):
             variable = "HUB_" + name.upper()
             if env.get(variable):

@@ -42,6 +42,7 @@ from schemas.message import ChannelKind
 from tests import fakesendmedia, faketelegram, faketemplates
 from tests.fakecomments import comments_of
 from tests.fakemedia import FakeMedia
+from tests.fakeonboarding import FakeOnboarding
 
 IG, FB, WA, TG = (
     ChannelKind.INSTAGRAM,
@@ -164,6 +165,7 @@ class FakePlatform:
         graph, ig = "/graph/{version}/{node}", "/instagram/{version}/{node}"
         return Starlette(
             routes=[
+                *FakeOnboarding.of(self).routes(),
                 *self.media.routes(),
                 *faketemplates.routes(self),  # WhatsApp templates: before /messages below
                 *comments_of(self).routes(),

@@ -225,6 +225,9 @@ SNEAKY_RULE = {
 }
 
 
+TICKET = "a-facebook-sign-in-ticket"
+
+
 def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
     channel = f"/api/channels/{env.acme.channel_id}"
     member = f"/api/members/{env.acme.admin_id}"
@@ -234,6 +237,15 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("PATCH", channel, {"name": "Renamed"}),
         ("POST", channel + "/identity-secret", None),
         ("POST", "/api/channels/instagram/authorize", {"name": "IG"}),
+        ("POST", "/api/channels/facebook/authorize", None),
+        ("GET", f"/api/channels/facebook/pages/{TICKET}", None),
+        ("POST", f"/api/channels/facebook/pages/{TICKET}", {"messenger": ["1"]}),
+        ("GET", "/api/channels/whatsapp/signup", None),
+        (
+            "POST",
+            "/api/channels/whatsapp/signup",
+            {"code": "c", "waba_id": "1", "phone_number_id": "2"},
+        ),
         ("POST", "/api/members", new_member("sneaky@acme.example", role="admin")),
         ("PATCH", member, {"role": "agent"}),
         ("DELETE", member, None),
@@ -271,6 +283,7 @@ def test_the_list_covers_every_admin_operation(env: Env) -> None:
         str(env.acme.admin_id): "{user_id}",
         DELETION_ID: "{deletion_id}",
         TEAM_ID: "{team_id}",
+        TICKET: "{ticket}",
     }
     hooks = {"/api/hooks/{team_id}": "/api/hooks/{hook_id}"}
     hooks["/api/hooks/deliveries/{team_id}/replay"] = "/api/hooks/deliveries/{delivery_id}/replay"

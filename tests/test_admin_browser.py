@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.browserkit import log_in, screenshot, wait_until
+from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
 from tests.receiver import Receiver, running_receiver
 from tests.servers import HubProcess, base_env, demo_seed, free_port
@@ -252,9 +253,13 @@ def test_connect_telegram_see_what_to_paste_and_disconnect_with_confirmation(
 def test_disconnecting_can_also_delete_the_channels_data(console: Console, contexts: Any) -> None:
     from playwright.sync_api import expect
 
-    page_id = str(900000000000000 + uuid.uuid4().int % 99999)  # not an account the fake knows
+    page_id = str(900000000000000 + uuid.uuid4().int % 99999)
     body = {"kind": "messenger", "name": "Old page", "account_id": page_id, "access_token": "t"}
+    pages = FakeOnboarding.of(console.fake).pages
+    known = FakePage(page_id, "Old page", "t")
+    pages.append(known)  # connecting reads the Page with its token
     assert console.admin.post("/api/channels", json=body).status_code == 201
+    pages.remove(known)  # then the fake forgets it: unsubscribing it fails
     page = open_console(console, contexts)
     row = channel_row(page, "Old page")
     row.locator("[data-ib=disconnect]").click()

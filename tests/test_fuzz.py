@@ -47,6 +47,7 @@ from websockets.sync.client import connect as ws_connect
 from hub.settings import Settings
 from schemas.codes import CloseCode
 from tests.conftest import REDIS_URL, admin_sql, forget_redis_prefix
+from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import INSTAGRAM, MESSENGER, TELEGRAM, WABA_ID, WHATSAPP, running_fake
 from tests.helpers import ORIGIN, Tenant, make_tenant
 from tests.payloads import FIXTURES, load
@@ -172,6 +173,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> Ite
     prefix = "test-fuzz-" + uuid.uuid4().hex[:8]
     database = postgres_database + "_fuzz"
     with running_fake() as fake:
+        # The own-app Page below is pasted in: the fake knows its token.
+        FakeOnboarding.of(fake).pages.append(FakePage(OWN_PAGE, "Own", "EAAown-page-token"))
         urls = fake.base_urls()
         env = base_env(
             DATABASE_URL=database,

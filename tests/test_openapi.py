@@ -21,7 +21,7 @@ from hub.accounts import routes as accounts
 from hub.accounts import workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
-from hub.channels import oauth
+from hub.channels import facebook, oauth, signup
 from hub.channels import routes as channels
 from hub.comments import routes as comments
 from hub.conversations import routes as conversations
@@ -38,6 +38,7 @@ from hub.web import status as status_api
 from hub.web.app import create_app
 from hub.web.openapi import document
 from hub.webchat import routes as webchat
+from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import TELEGRAM, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
 
@@ -73,6 +74,8 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *export.routes,
         *webchat.routes,
         *oauth.api_routes,
+        *facebook.api_routes,
+        *signup.api_routes,
         *privacy.api_routes,
         *privacy.routes,
         *workspace.routes,
@@ -247,6 +250,9 @@ def app_env(settings: Settings) -> Iterator[tuple[TestClient, Tenant]]:
             instagram_app_id="990000000000001",
             instagram_app_secret="ig-app-secret-for-tests",
         )
+        # Pages pasted in below: a pasted token is checked against the platform.
+        pages = FakeOnboarding.of(fake).pages
+        pages += [FakePage(page_id, "Page", "t") for page_id in ("42", "43", "4242")]
         [tenant] = prepare(settings, "acme")  # migrates first
         app = create_app(settings, run_worker=True)
         with TestClient(app, base_url="https://hub.example") as client:

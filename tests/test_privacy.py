@@ -32,7 +32,8 @@ from hub.web.app import create_app
 from hub.workers.runner import Persister
 from schemas.message import utc_now
 from tests.conftest import REDIS_URL
-from tests.fakeplatform import FB, Account, running_fake
+from tests.fakeonboarding import FakeOnboarding, FakePage
+from tests.fakeplatform import FB, Account, FakePlatform, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
 from tests.payloads import load
 
@@ -60,6 +61,7 @@ class Env:
     page: Account  # a Messenger Page of the hosted app, of this test's own
     channel_id: str
     redis_prefix: str | None
+    fake: FakePlatform | None = None
 
     @property
     def auth(self) -> dict[str, str]:
@@ -113,7 +115,7 @@ def env(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Env]:
             }
             answer = client.post("/api/channels", json=body, headers=auth)
             assert answer.status_code == 201, answer.text
-            yield Env(client, tenant, settings, page, answer.json()["id"], prefix)
+            yield Env(client, tenant, settings, page, answer.json()["id"], prefix, fake)
 
 
 # Helpers
@@ -232,6 +234,10 @@ def audited(env: Env, target_id: str) -> list[dict[str, Any]]:
 
 
 def connect(env: Env, **body: Any) -> dict[str, Any]:
+    """A Page of its own app, pasted by an admin: the fake knows its token."""
+    assert env.fake is not None
+    page = FakePage(body["account_id"], body["name"], body["access_token"])
+    FakeOnboarding.of(env.fake).pages.append(page)
     answer = env.client.post("/api/channels", json={"kind": "messenger", **body}, headers=env.auth)
     assert answer.status_code == 201, answer.text
     return dict(answer.json())

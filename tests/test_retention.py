@@ -290,7 +290,12 @@ async def label_and_read(env: Env, message: Message) -> None:
 
 def test_admins_set_the_retention_members_read_it(env: Env) -> None:
     client, tenant = env.client, env.tenant
-    mine = {"id": str(tenant.workspace_id), "name": "acme", "retention_days": None}
+    mine = {
+        "id": str(tenant.workspace_id),
+        "name": "acme",
+        "retention_days": None,
+        "platform_deletion_erases": False,
+    }
     assert client.get("/api/workspace", headers=auth(tenant)).json() == mine
     assert client.get("/api/workspace").status_code == 401
     keep(env, tenant, 90)
@@ -318,7 +323,12 @@ def test_admins_set_the_retention_members_read_it(env: Env) -> None:
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "forbidden"
     assert client.get("/api/workspace").json()["retention_days"] is None
     other = client.get("/api/workspace", headers=auth(env.other)).json()
-    assert other == {"id": str(env.other.workspace_id), "name": "globex", "retention_days": None}
+    assert other == {
+        "id": str(env.other.workspace_id),
+        "name": "globex",
+        "retention_days": None,
+        "platform_deletion_erases": False,
+    }
 
 
 def test_the_worker_sweeps_every_hub_retention_sweep_s(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from hub.storage.vault import SecretUnreadable, Vault
 from hub.web.app import create_app
 from schemas.message import utc_now
 from tests.databases import dump, own_database
+from tests.fakeonboarding import MANUAL_PAGE
 from tests.fakeplatform import INSTAGRAM, MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
 from tests.helpers import ORIGIN, Tenant, make_tenant, prepare
 from tests.payloads import load
@@ -48,7 +49,7 @@ OWN = {
     "messenger_app_secret": "messenger-own-app-secret-9f8e7d",
     "whatsapp_app_secret": "whatsapp-own-app-secret-6c5b4a",
     "whatsapp_verify_token": "whatsapp-chosen-verify-token-3e2d",
-    "instagram_manual_token": "IGAAmanual-instagram-token-1c0b",
+    "instagram_manual_token": MANUAL_PAGE.token,  # a Page token the fake knows
 }
 
 # Not stored, but passing through: the hub's own app secrets, Instagram's short-lived token
@@ -136,7 +137,8 @@ def connect_every_kind(flow: Flow) -> None:
         {
             "kind": "instagram",
             "name": "IG by hand",
-            "account_id": "17841400000000002",
+            "account_id": MANUAL_PAGE.instagram_id,
+            "page_id": MANUAL_PAGE.page_id,
             "access_token": OWN["instagram_manual_token"],
         },
     )

@@ -116,7 +116,8 @@ def environment(settings: Settings) -> Iterator[Env]:
     unique = uuid.uuid4().int
     number = Account(WA, str(10**14 + unique % 10**14), WHATSAPP.token)
     waba_id = str(2 * 10**14 + unique % 10**14)
-    with running_fake((number,)) as fake:
+    other = Account(WA, str(int(number.account_id) + 1), WHATSAPP.token)  # a second number
+    with running_fake((number, other)) as fake:
         faketemplates.of(fake).catalogue.clear()
         faketemplates.of(fake).put(*faketemplates.CATALOGUE, waba_id=waba_id)
         urls = fake.base_urls()

@@ -79,6 +79,8 @@ class MetaAdapter:
         if not given.account_id or not given.access_token:
             raise Refused(f"A {self.kind.value} channel needs account_id and access_token.")
         values = {"access_token": given.access_token}
+        if given.page_id and self.kind == ChannelKind.INSTAGRAM:  # sends go through the Page
+            values["page_id"] = given.page_id
         shown: dict[str, str] = {}
         if given.app_secret:
             values["app_secret"] = given.app_secret

@@ -26,7 +26,9 @@ def build(
     token = secrets.get("access_token")
     if kind not in FIELDS or not token or not user_id.replace("_", "").isalnum():
         return None
-    base = platforms.instagram if kind == ChannelKind.INSTAGRAM else platforms.graph
+    # An Instagram account connected through its Page asks with the Page token on the Graph API.
+    instagram_login = kind == ChannelKind.INSTAGRAM and not secrets.get("page_id")
+    base = platforms.instagram if instagram_login else platforms.graph
     url = f"{base}/{user_id}?fields={FIELDS[kind]}"
     return Request("GET", url, headers={"Authorization": f"Bearer {token}"})
 

@@ -68,7 +68,7 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
         return _file(out, out.file, platforms)
     check_length(out.text, limit)
     headers = {"Authorization": f"Bearer {secret(out, 'access_token')}"}
-    base = platforms.instagram if out.kind == ChannelKind.INSTAGRAM else platforms.graph
+    base, node = _sender(out, platforms)
     if out.kind == ChannelKind.WHATSAPP:
         if out.comment_id is not None:
             raise Unsendable("WhatsApp has no comments to reply to")
@@ -90,9 +90,20 @@ def build(out: Outgoing, platforms: Platforms) -> Request:
     body = {"recipient": recipient, "message": {"text": out.text}}
     if out.human_agent:  # a person's reply between 24 hours and 7 days after the last message
         body |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
-    elif out.kind == ChannelKind.MESSENGER:
+    elif out.kind == ChannelKind.MESSENGER or node != out.account_id:
         body["messaging_type"] = "RESPONSE"  # answering the person within the 24 h window
-    return Request("POST", f"{base}/{_seg(out.account_id)}/messages", body, headers=headers)
+    return Request("POST", f"{base}/{_seg(node)}/messages", body, headers=headers)
+
+
+def _sender(out: Outgoing, platforms: Platforms) -> tuple[str, str]:
+    """Where a send goes and which node sends it. An Instagram account connected through its
+    Facebook Page (Facebook Login for Business, or a pasted Page token with the Page's id in
+    its secrets) sends with the Page token through the Page's Send API on the Graph API;
+    one connected with Business Login for Instagram through graph.instagram.com."""
+    if out.kind != ChannelKind.INSTAGRAM:
+        return platforms.graph, out.account_id
+    page_id = out.secrets.get("page_id")
+    return (platforms.graph, page_id) if page_id else (platforms.instagram, out.account_id)
 
 
 def _file(out: Outgoing, file: OutgoingFile, platforms: Platforms) -> Request:
@@ -105,8 +116,8 @@ def _file(out: Outgoing, file: OutgoingFile, platforms: Platforms) -> Request:
         return Request("POST", url, body, headers=headers)
     if out.kind == ChannelKind.INSTAGRAM:
         body = send_media.instagram_body(out, file)
-        url = f"{platforms.instagram}/{_seg(out.account_id)}/messages"
-        return Request("POST", url, body, headers=headers)
+        base, node = _sender(out, platforms)
+        return Request("POST", f"{base}/{_seg(node)}/messages", body, headers=headers)
     form = send_media.messenger_form(out, file)
     return Request(
         "POST",

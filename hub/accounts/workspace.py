@@ -1,14 +1,16 @@
-"""The workspace's own settings: its name and how long it keeps messages (`hub.privacy.retention`).
+"""The workspace's own settings: its name, how long it keeps messages (`hub.privacy.retention`)
+and whether Meta's data-deletion callback for the person who connected a channel also erases
+that channel's conversations (`hub.privacy.platform`).
 
-Every member reads them; admins change the retention, audited as `retention.changed` with
-the old and new number of days (None: kept forever).
+Every member reads them; admins change them, audited as `retention.changed` with the old and
+new number of days (None: kept forever) and `workspace.platform_deletion_changed`.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,15 +27,32 @@ MAX_RETENTION_DAYS = 3650
 class WorkspacePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     retention_days: StrictInt | None = Field(
+        default=None,
         ge=1,
         le=MAX_RETENTION_DAYS,
         description="Days messages are kept before the worker's sweep deletes them, with the "
         "conversations and contacts they leave empty; null keeps them forever",
     )
+    platform_deletion_erases: StrictBool = Field(
+        default=False,
+        description="true: Meta's data-deletion callback for the person who connected a "
+        "channel also erases its conversations; false: it disconnects the channel only",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> WorkspacePatch:
+        if not self.model_fields_set:
+            raise ValueError("give retention_days or platform_deletion_erases")
+        return self
 
 
 def workspace_out(row: Workspace) -> WorkspaceOut:
-    return WorkspaceOut(id=row.id, name=row.name, retention_days=row.retention_days)
+    return WorkspaceOut(
+        id=row.id,
+        name=row.name,
+        retention_days=row.retention_days,
+        platform_deletion_erases=row.platform_deletion_erases,
+    )
 
 
 async def _workspace(request: Request, workspace_id: uuid.UUID) -> Workspace:
@@ -57,8 +76,26 @@ async def change_workspace(request: Request) -> Response:
         row = await s.get(Workspace, principal.workspace_id, with_for_update=True)
         if row is None:
             raise NotFound("No such workspace.")
+        if "platform_deletion_erases" in body.model_fields_set and (
+            row.platform_deletion_erases != body.platform_deletion_erases
+        ):
+            await audit.append(
+                s,
+                audit.record(
+                    row.id,
+                    "workspace.platform_deletion_changed",
+                    "workspace",
+                    row.id,
+                    actor_type="user",
+                    actor_id=principal.user_id,
+                    ip=client_ip(request),
+                    detail={"to": body.platform_deletion_erases},
+                ),
+            )
+            row.platform_deletion_erases = body.platform_deletion_erases
+            s.add(row)
         old = row.retention_days
-        if old != body.retention_days:
+        if "retention_days" in body.model_fields_set and old != body.retention_days:
             row.retention_days = body.retention_days
             s.add(row)
             await audit.append(
@@ -93,7 +130,7 @@ routes = [
         change_workspace,
         "PATCH",
         op=Operation(
-            "Change how long messages are kept",
+            "Change how long messages are kept, and what Meta's data deletion erases",
             {200: ("Changed (or already so)", WorkspaceOut)},
             (400, 401, 403, 413),
             body=WorkspacePatch,

@@ -36,6 +36,7 @@ class AppChannel:
     account_ids: dict[str, str]
     settings: dict[str, Any]
     app_secret: str | None = field(repr=False)  # its own app's; None: the hosted app's
+    connected_by: str | None = None  # the app-scoped id of who connected it
 
 
 async def meta_channels(store: Store, vault: Vault) -> list[AppChannel]:
@@ -60,6 +61,7 @@ async def meta_channels(store: Store, vault: Vault) -> list[AppChannel]:
                 dict(row.account_ids),
                 dict(row.settings),
                 own,
+                row.connected_by,
             )
         )
     return found
@@ -94,9 +96,11 @@ def using(settings: Settings, channels: list[AppChannel], secret: str) -> list[A
 
 
 def connected_by(channel: AppChannel, user_id: str) -> bool:
-    """Whether the user a deauthorize callback names is the one who connected the channel:
-    its account itself (an Instagram account that authorized Business Login is the
-    channel's account) or the app-scoped user id stored when it was connected."""
-    if channel.settings.get("connected_by_user_id") == user_id:
+    """Whether the user a callback names is the one who connected the channel: the
+    app-scoped id stored when it was connected (`channels.connected_by`: the Facebook user of
+    Facebook Login or Embedded Signup, `/me`'s id of Business Login for Instagram or of a
+    pasted Instagram token), or its account itself (an Instagram account that authorized
+    Business Login is the channel's account)."""
+    if user_id in (channel.connected_by, channel.settings.get("connected_by_user_id")):
         return True
     return user_id in {str(v) for k, v in channel.account_ids.items() if k != "business_account_id"}

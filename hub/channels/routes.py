@@ -92,8 +92,13 @@ async def connect_channel(request: Request) -> Response:
     if has_templates(channel.kind) and body.business_account_id:  # its templates, once answered
         templates = services(request).templates()
         sync = BackgroundTask(templates.sync_quietly, principal.workspace_id, channel.id)
+    subscription = {
+        k: channel.settings[k] for k in ("subscribed", "subscribe_note") if k in channel.settings
+    }
     return JSONResponse(
-        as_json(channel_out(channel)) | {"webhook": webhook}, status_code=201, background=sync
+        as_json(channel_out(channel)) | {"webhook": webhook} | subscription,
+        status_code=201,
+        background=sync,
     )
 
 
@@ -205,7 +210,11 @@ routes = [
             (400, 401, 403, 409, 413),
             body=ConnectBody,
             description="Secrets are stored encrypted and never returned; a generated verify "
-            "token or Telegram secret token is shown in this answer only.",
+            "token or Telegram secret token is shown in this answer only. A Meta token is "
+            "checked against the platform and its Page, Instagram account or WABA subscribed "
+            "to the app's webhooks (`subscribed`); a token Meta refuses is 400 "
+            "`platform_refused` with Meta's `platform` {status, code, message}, one for "
+            "another account 400 `wrong_account`.",
         ),
     ),
     route(

@@ -17,9 +17,11 @@ from sqlmodel import select
 from adapters import registry
 from adapters.base import ChannelContext
 from adapters.meta import instagram_login
+from adapters.meta import onboarding as meta_onboarding
 from adapters.meta.instagram_login import Account as IgAccount
 from adapters.outbound import Platforms, Request, redact
 from adapters.protocol import Adapter, Given, Refused
+from hub.channels import pasted
 from hub.channels.options import normalize_origins
 from hub.channels.unsubscribe import Unsubscribed, unsubscribe_channel
 from hub.errors import BadRequest, Conflict
@@ -50,6 +52,12 @@ class ConnectBody(BaseModel):
     )
     business_account_id: str | None = Field(
         default=None, max_length=100, description="WhatsApp WABA id"
+    )
+    page_id: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=r"^[0-9]+$",
+        description="Instagram with a Page token: the Facebook Page the account is linked to",
     )
     access_token: str | None = Field(default=None, max_length=4096)
     app_secret: str | None = Field(
@@ -129,6 +137,19 @@ class Channels:
         account_ids = {adapter.account_field: account_id}
         if body.business_account_id:
             account_ids["business_account_id"] = body.business_account_id
+        checked = None
+        if adapter.family == "meta":  # the token checked, the account subscribed
+            checked = await pasted.check(
+                kind,
+                account_id,
+                kept["access_token"],
+                meta_onboarding.Endpoints(
+                    graph=self.platforms.graph, instagram=self.platforms.instagram
+                ),
+                page_id=body.page_id,
+                waba_id=body.business_account_id,
+            )
+            account_ids |= checked.account_ids
         channel = Channel(
             id=channel_id,
             workspace_id=workspace_id,
@@ -136,6 +157,9 @@ class Channels:
             name=body.name,
             account_ids=account_ids,
             secrets=sealed,
+            settings=checked.as_settings() if checked else {},
+            connected_by=checked.connected_by if checked else None,
+            connected_via="token",
         )
         try:
             async with self.store.sessions() as s, s.begin():
@@ -182,6 +206,7 @@ class Channels:
             app_secret=body.app_secret,
             verify_token=body.verify_token,
             bot_token=body.bot_token,
+            page_id=body.page_id,
         )
         try:
             credentials = adapter.credentials(given)
@@ -273,11 +298,18 @@ class Channels:
             channel.secrets = sealed
             channel.settings = {**channel.settings, **settings}
             channel.status = "connected"
+            channel.connected_by = account.app_user_id
+            channel.connected_via = "instagram_login"
             s.add(channel)
             await audit.append(s, _audit(workspace_id, actor_id, "channel.connected", channel.id))
         self._by_id.forget(channel.id)
         self._by_account.forget((LOGIN_KIND.value, account.account_id))
         return channel
+
+    def forget(self, channel_id: uuid.UUID, kind: ChannelKind, account_id: str) -> None:
+        """Drop what this node remembers of a channel changed elsewhere in the hub."""
+        self._by_id.forget(channel_id)
+        self._by_account.forget((kind.value, account_id))
 
     async def instagram_tokens_due(self, before: datetime) -> list[tuple[uuid.UUID, str]]:
         async with self.store.sessions() as s:

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, Response
 from adapters.meta import signed
 from hub.channels import metaapps
 from hub.errors import BadRequest, NotFound
+from hub.privacy import platform
 from hub.privacy.deletions import Deletions, counts_of
 from hub.privacy.erasure import Target
 from hub.storage.models import ContactIdentity, DeletionRequest
@@ -128,9 +129,14 @@ async def _verified(request: Request) -> tuple[str, list[metaapps.AppChannel]]:
 
 
 async def data_deletion(request: Request) -> Response:
-    """Erase the person in every channel of the app that signed the request."""
+    """Erase the person in every channel of the app that signed the request, and disconnect
+    the channels they connected (`hub.privacy.platform`), erasing those channels' data where
+    their workspace says so."""
     user_id, channels = await _verified(request)
     svc = services(request)
+    theirs = await platform.disconnect_theirs(
+        svc, channels, user_id, action="channel.deletion_requested", ip=client_ip(request)
+    )
     query = select(ContactIdentity.workspace_id, ContactIdentity.contact_id).where(
         col(ContactIdentity.channel_id).in_([c.channel_id for c in channels]),
         ContactIdentity.platform_user_id == user_id,
@@ -138,7 +144,8 @@ async def data_deletion(request: Request) -> Response:
     async with svc.store.sessions() as s:
         found = sorted({(str(w), str(c)) for w, c in (await s.exec(query)).all()})
     targets = [Target(w, c) for w, c in found]
-    workspaces = {uuid.UUID(w) for w, _ in found}
+    targets += [t for t in await platform.channel_targets(svc, theirs) if t not in targets]
+    workspaces = {uuid.UUID(t.workspace_id) for t in targets} | {c.workspace_id for c in theirs}
     row = await svc.deletions.file(
         "meta",
         user_id,
@@ -157,23 +164,15 @@ async def data_deletion(request: Request) -> Response:
 
 
 async def deauthorize(request: Request) -> Response:
-    """Disconnect the channels of the app that this user connected (`metaapps.connected_by`)."""
+    """Disconnect the channels of the app that this user connected (`hub.privacy.platform`)."""
     user_id, channels = await _verified(request)
-    svc = services(request)
-    for channel in channels:
-        if channel.status == "disconnected" or not metaapps.connected_by(channel, user_id):
-            continue
-        try:
-            await svc.channels.disconnect(
-                channel.workspace_id,
-                None,
-                channel.channel_id,
-                ip=client_ip(request),
-                action="channel.deauthorized",
-            )
-        except NotFound:
-            continue
-        await svc.ingress.channel_updated(channel.workspace_id, channel.channel_id, "disconnected")
+    await platform.disconnect_theirs(
+        services(request),
+        channels,
+        user_id,
+        action="channel.deauthorized",
+        ip=client_ip(request),
+    )
     return answer(Deauthorized())
 
 

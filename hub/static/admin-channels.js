@@ -6,6 +6,7 @@ import { api, el, ib, stamp } from './common.js';
 import { hoursEditor } from './admin-hours.js';
 import { identitySection } from './admin-identity.js';
 import { templatesSection } from './admin-templates.js';
+import { metaOnboarding } from './admin-facebook.js';
 
 const META = ['messenger', 'instagram', 'whatsapp'];
 const lines = (text) => text.split('\n').map((s) => s.trim()).filter(Boolean);
@@ -76,6 +77,7 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
     if (!r.ok) return say(notice, problem(r, 'could-not-load'));
     list.replaceChildren(...r.data.items.map(row));
     empty.hidden = r.data.items.length > 0;
+    await meta.openPicker(); // back from Facebook Login with Pages to pick
   }
 
   /* The shared confirmation dialog, with the "also delete its data" box shown for this once. */
@@ -206,6 +208,9 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
   ib('connect-cancel').addEventListener('click', () => openForm(false));
   kind.addEventListener('change', showKind);
   ib('instagram-login').addEventListener('click', () => instagramLogin(ib('connect-name').value.trim(), connectErrorOr(connectError)));
+  const meta = metaOnboarding({ t, problem, say, notice, reload: () => load() });
+  ib('facebook-login').addEventListener('click', () => meta.facebookLogin(connectErrorOr(connectError)));
+  ib('whatsapp-signup').addEventListener('click', () => meta.whatsappSignup(ib('connect-name').value.trim(), connectErrorOr(connectError)));
   ib('connected-done').addEventListener('click', () => {
     result.hidden = true;
     ['webhook-url', 'verify-token', 'snippet'].forEach((n) => { ib(n).textContent = ''; });

@@ -1,5 +1,6 @@
 /* The Workspace tab: how long messages are kept (empty: forever). The worker's sweep deletes
- * older messages, and the conversations and contacts they leave empty, everywhere. */
+ * older messages, and the conversations and contacts they leave empty, everywhere. And
+ * whether Meta's data-deletion request of the person who connected a channel also erases it. */
 import { api, ib } from './common.js';
 
 const MAX_DAYS = 3650;
@@ -10,11 +11,12 @@ function say(node, text) {
 }
 
 export function workspacePanel({ t, problem }) {
-  const form = ib('retention-form'), days = ib('retention-days');
+  const form = ib('retention-form'), days = ib('retention-days'), erases = ib('platform-deletion');
   const error = ib('retention-error'), saved = ib('retention-saved'), current = ib('retention-current');
 
   function show(workspace) {
     days.value = workspace.retention_days === null ? '' : String(workspace.retention_days);
+    erases.checked = workspace.platform_deletion_erases === true;
     current.textContent = workspace.retention_days === null
       ? t('retention-forever')
       : t('retention-days-now', { days: workspace.retention_days });
@@ -41,7 +43,7 @@ export function workspacePanel({ t, problem }) {
     }
     days.removeAttribute('aria-invalid');
     say(error, '');
-    const r = await api('PATCH', '/api/workspace', { retention_days: value });
+    const r = await api('PATCH', '/api/workspace', { retention_days: value, platform_deletion_erases: erases.checked });
     if (!r.ok) return say(error, problem(r, 'could-not-save'));
     show(r.data);
     say(saved, t('saved'));

@@ -49,6 +49,11 @@ class Workspace(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(max_length=200)
     retention_days: int | None = None
+    # Meta's data-deletion callback for the person who connected a channel also erases the
+    # channel's conversations (hub.privacy.platform); False: it disconnects the channel only.
+    platform_deletion_erases: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )
     created_at: datetime = _ts()
 
 
@@ -150,6 +155,10 @@ class Channel(SQLModel, table=True):
     status: str = Field(default="connected", max_length=20)
     created_at: datetime = _ts()
     last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Who connected it: the app-scoped id Meta's deauthorize and data-deletion callbacks name,
+    # and how (instagram_login, facebook_login, embedded_signup, token).
+    connected_by: str | None = Field(default=None, max_length=100, index=True)
+    connected_via: str | None = Field(default=None, max_length=20)
 
 
 class ChannelAccount(SQLModel, table=True):

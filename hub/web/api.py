@@ -7,7 +7,7 @@ from hub.accounts import routes as accounts
 from hub.accounts import workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
-from hub.channels import oauth
+from hub.channels import facebook, oauth, signup
 from hub.channels import routes as channels
 from hub.comments import routes as comments
 from hub.conversations import routes as conversations
@@ -29,6 +29,8 @@ routes: list[ApiRoute] = [
     *accounts.routes,
     *channels.routes,
     *oauth.api_routes,
+    *facebook.api_routes,
+    *signup.api_routes,
     *routing.routes,
     *conversations.routes,
     *comments.routes,

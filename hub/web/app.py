@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from hub.channels import oauth
+from hub.channels import facebook, oauth
 from hub.errors import OUTAGES, HubError, Unavailable
 from hub.realtime import sockets as ws
 from hub.services import Services
@@ -177,6 +177,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         *api.routes,
         *webhooks.routes,
         *oauth.routes,
+        *facebook.routes,
         Route("/widget.js", widget_js),
         Route("/", inbox_page),
         Route("/admin", admin_page),

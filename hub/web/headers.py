@@ -19,6 +19,15 @@ PAGE_CSP = (
     "media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
+# The console also runs Meta's JavaScript SDK for WhatsApp Embedded Signup: its script, and
+# the facebook.com frames it opens and talks to.
+ADMIN_CSP = PAGE_CSP.replace(
+    "script-src 'self'", "script-src 'self' https://connect.facebook.net"
+).replace(
+    "connect-src 'self'",
+    "connect-src 'self' https://www.facebook.com https://graph.facebook.com; "
+    "frame-src https://www.facebook.com https://web.facebook.com",
+)
 PAGES = frozenset({"/", "/admin"})
 
 
@@ -42,7 +51,10 @@ class SecurityHeaders:
                 ]
                 if path in PAGES:
                     extra += [
-                        (b"content-security-policy", PAGE_CSP.encode()),
+                        (
+                            b"content-security-policy",
+                            (ADMIN_CSP if path == "/admin" else PAGE_CSP).encode(),
+                        ),
                         (b"x-frame-options", b"DENY"),
                     ]
                 if path.startswith("/api/") and b"cache-control" not in present:

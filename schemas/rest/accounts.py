@@ -107,3 +107,8 @@ class WorkspaceOut(Out):
     id: uuid.UUID
     name: str
     retention_days: int | None = Field(description="null: messages are kept forever")
+    platform_deletion_erases: bool = Field(
+        default=False,
+        description="Whether Meta's data-deletion callback for the person who connected a "
+        "channel also erases the channel's conversations (else it disconnects it only)",
+    )

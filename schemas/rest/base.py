@@ -20,9 +20,18 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PlatformReason(Out):
+    status: int = Field(description="The platform's HTTP status")
+    code: str = Field(description="The platform's error code, such as 190 or 100/33")
+    message: str = Field(description="The platform's own words")
+
+
 class ErrorDetail(Out):
     code: str = Field(description="Machine-readable: bad_request, unauthenticated, csrf_failed...")
     message: str
+    platform: PlatformReason | None = Field(
+        default=None, description="With platform_refused: why Meta refused"
+    )
 
 
 class ErrorBody(Out):

@@ -39,6 +39,12 @@ class WebhookInfo(Out):
 
 class ConnectedChannel(ChannelOut):
     webhook: WebhookInfo
+    subscribed: bool | None = Field(
+        default=None,
+        description="Meta channels: whether the Page, Instagram account or WABA is now "
+        "subscribed to the app's webhooks; false says why in subscribe_note",
+    )
+    subscribe_note: str | None = Field(default=None, description="Why it is not subscribed")
 
 
 class DataDeletion(Out):
@@ -82,3 +88,31 @@ class ChannelHealthPage(Out):
 
 class IdentitySecret(Out):
     identity_secret: str = Field(description="Shown this once; stored encrypted")
+
+
+class FacebookPage(Out):
+    """A Page the person who signed in with Facebook Login for Business can connect."""
+
+    page_id: str
+    name: str | None
+    instagram_account_id: str | None = Field(
+        description="The Instagram professional account linked to the Page, if any"
+    )
+    instagram_username: str | None
+    connected: list[ChannelKind] = Field(
+        description="Kinds already connected from this Page in this workspace"
+    )
+
+
+class FacebookPages(Out):
+    items: list[FacebookPage]
+
+
+class ConnectedChannels(Out):
+    items: list[ChannelOut]
+
+
+class SignupConfig(Out):
+    app_id: str = Field(description="The hosted Meta app, for the JavaScript SDK's FB.init")
+    config_id: str = Field(description="The Embedded Signup Login configuration, for FB.login")
+    sdk_version: str = Field(description="The Graph API version for FB.init, such as v23.0")
