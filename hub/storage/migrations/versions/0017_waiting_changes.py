@@ -1,7 +1,7 @@
 """changes that wait for their message
 
-Revision ID: 0016
-Revises: 0017
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-04 21:05:00.000000
 """
 
@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql
 
 from hub.storage.migrations.tenant import isolate
 
-revision: str = "0016"
-down_revision: str | None = "0017"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
