@@ -25,6 +25,7 @@ from adapters.meta import onboarding as ob
 from hub.services import Services
 from hub.settings import Settings
 from hub.web.app import create_app
+from tests import faketemplates
 from tests.fakeonboarding import (
     APP_ID,
     APP_SECRET,
@@ -344,6 +345,7 @@ def test_embedded_signup_registers_the_number_and_subscribes_its_waba(env: Env) 
     )
     assert refused.status_code == 400
     assert refused.json()["error"]["platform"]["code"] == "100"
+    faketemplates.of(env.fake).put(faketemplates.HELLO, waba_id=WABA_ID)
     finished = env.client.post(
         "/api/channels/whatsapp/signup",
         json={
@@ -371,6 +373,9 @@ def test_embedded_signup_registers_the_number_and_subscribes_its_waba(env: Env) 
     assert row["settings"]["display_phone_number"] == "+90 555 000 0001"
     assert deliver(env, whatsapp_message(WHATSAPP.account_id, "Selam"))["accepted"] == 1
     arrived(env, channel["id"], "Selam")
+    # Its templates are synced, as for a number connected any other way.
+    listed = env.client.get(f"/api/channels/{channel['id']}/templates", headers=env.auth)
+    assert [t["name"] for t in listed.json()["items"]] == [faketemplates.HELLO["name"]]
 
 
 def paste(env: Env, **body: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -111,7 +112,9 @@ async def finish(request: Request) -> Response:
         connected_via="embedded_signup",
     )
     await svc.ingress.channel_updated(principal.workspace_id, channel.id, "connected")
-    return answer(channel_out(channel), 201)
+    # Its templates, once answered, as for a number connected any other way.
+    sync = BackgroundTask(svc.templates().sync_quietly, principal.workspace_id, channel.id)
+    return answer(channel_out(channel), 201, background=sync)
 
 
 async def _step(client: httpx.AsyncClient, call: Call, what: str) -> Any:
