@@ -157,7 +157,7 @@ def test_a_group_is_a_titled_conversation_that_names_its_participants(env: Env) 
     assert body["chat_id"] == -225456171 and "message_thread_id" not in body
 
 
-def test_erasing_the_member_who_opened_a_group_keeps_the_others_messages(env: Env) -> None:
+def test_erasing_a_group_member_keeps_the_group_and_the_business_replies(env: Env) -> None:
     first = load("telegram/update_group_text_message.json")
     second = copy.deepcopy(first)
     second["update_id"] += 10
@@ -166,20 +166,34 @@ def test_erasing_the_member_who_opened_a_group_keeps_the_others_messages(env: En
     telegram(env, first)
     telegram(env, second)
     group = one_conversation(env, kind="group")
-    messages = wait(lambda: (h := history(env, group["id"])) and len(h) == 2 and h)
-    opener = group["contact_id"]
-    assert messages[0]["contact_id"] == opener != messages[1]["contact_id"]
+    wait(lambda: len(history(env, group["id"])) == 2)
+    reply(env, group["id"], "Hello, group!")
+    messages = wait(lambda: (h := history(env, group["id"])) and len(h) == 3 and h)
+    by_text = {m["text"]: m for m in messages}
+    # A reply is filed under whoever the conversation's record named: erase that person.
+    erased = by_text["Hello, group!"]["contact_id"]
+    assert erased in (by_text["hi"]["contact_id"], by_text["me too"]["contact_id"])
+    other = next(m for m in messages if m["direction"] == "in" and m["contact_id"] != erased)
 
-    filed = env.client.post("/api/deletions", json={"contact_id": opener})
-    assert filed.status_code == 202, filed.text
-    one = f"/api/deletions/{filed.json()['id']}"
-    done = wait(lambda: (d := env.client.get(one).json())["status"] == "done" and d)
+    def erase(contact_id: str) -> dict[str, Any]:
+        filed = env.client.post("/api/deletions", json={"contact_id": contact_id})
+        assert filed.status_code == 202, filed.text
+        one = f"/api/deletions/{filed.json()['id']}"
+        return dict(wait(lambda: (d := env.client.get(one).json())["status"] == "done" and d))
+
+    done = erase(erased)
     assert done["counts"] | {"conversations": 0, "messages": 1} == done["counts"]
-    # The group stays, now led by the member who is left, with only her message.
-    kept = one_conversation(env, id=group["id"])
-    assert kept["contact_id"] == messages[1]["contact_id"]
-    assert [m["text"] for m in history(env, group["id"])] == ["me too"]
-    assert env.client.get(f"/api/contacts/{opener}").status_code == 404
+    # The group stays, led by the member who is left, with her message and the reply.
+    assert one_conversation(env, id=group["id"])["contact_id"] == other["contact_id"]
+    assert [m["text"] for m in history(env, group["id"])] == [other["text"], "Hello, group!"]
+    assert env.client.get(f"/api/contacts/{erased}").status_code == 404
+    # A reply after it is filed under the member who is left: the erased one does not return.
+    reply(env, group["id"], "Still here.")
+    wait(lambda: len(history(env, group["id"])) == 3)
+    assert env.client.get(f"/api/contacts/{erased}").status_code == 404
+    # With the last member erased, no one is left: the group goes whole.
+    erase(other["contact_id"])
+    assert all(c["id"] != group["id"] for c in conversations(env))
 
 
 def test_a_forum_topic_is_its_own_conversation_and_replies_go_to_it(env: Env) -> None:

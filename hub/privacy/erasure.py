@@ -204,9 +204,9 @@ class Erasure:
             s = await orm.connection()
             listed = {uuid.UUID(c) for c in target.conversations}
             conversations = listed | await _conversation_ids(s, workspace_id, contact_id, channel)
-            # A group the person happened to open stays for the others in it: it passes to
-            # the newest other participant, or goes when no one else wrote there.
-            conversations |= await _hand_over_groups(s, workspace_id, contact_id, channel)
+            # The groups the person wrote in stay for the others (see _hand_over_groups).
+            alone, groups = await _hand_over_groups(s, workspace_id, contact_id, channel)
+            conversations |= alone
             scope = sa.and_(
                 MESSAGES.c.workspace_id == workspace_id,
                 *_in_channel(MESSAGES, channel),
@@ -284,6 +284,9 @@ class Erasure:
         target.found += sum(removed.values())
         target.conversations = sorted(str(c) for c in conversations)
         target.files = sorted(set(target.files) | noted)
+        if groups:  # their cached records named the person: the next message reads the new
+            await self.bus.forget(target.workspace_id, [f"conv:{g}" for g in groups])
+            self.ingress.forget(workspace_id, groups)
 
     async def _files(self, target: Target, counts: Counts) -> None:
         workspace_id = uuid.UUID(target.workspace_id)
@@ -396,39 +399,65 @@ async def _hand_over_groups(
     workspace_id: uuid.UUID,
     contact_id: uuid.UUID,
     channel_id: uuid.UUID | None,
-) -> set[uuid.UUID]:
-    """Re-point the person's group conversations at someone else in them; answer the ids of
-    those with no one else, to be erased whole."""
-    groups = await s.execute(
-        sa.select(CONVERSATIONS.c.id).where(
-            CONVERSATIONS.c.workspace_id == workspace_id,
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Keep the groups the person wrote in for the others: each one the person leads passes
+    to its newest other participant, and the business's replies filed under the person (a
+    reply names whoever the conversation record named when it was sent) pass to the group's
+    lead, so that only what the person wrote goes. Answers the groups with no one else, to be
+    erased whole, and the groups that stay, whose cached records name the person."""
+    led = sa.select(CONVERSATIONS.c.id).where(
+        CONVERSATIONS.c.workspace_id == workspace_id,
+        CONVERSATIONS.c.kind == GROUP,
+        *_in_channel(CONVERSATIONS, channel_id),
+        sa.or_(
             CONVERSATIONS.c.contact_id == contact_id,
-            CONVERSATIONS.c.kind == GROUP,
-            *_in_channel(CONVERSATIONS, channel_id),
-        )
+            CONVERSATIONS.c.id.in_(
+                sa.select(MESSAGES.c.conversation_id).where(
+                    MESSAGES.c.workspace_id == workspace_id,
+                    MESSAGES.c.contact_id == contact_id,
+                    MESSAGES.c.kind == GROUP,
+                )
+            ),
+        ),
     )
     alone: set[uuid.UUID] = set()
-    for (conversation_id,) in groups.all():
-        other = await s.scalar(
-            sa.select(MESSAGES.c.contact_id)
+    kept: set[uuid.UUID] = set()
+    for (conversation_id,) in (await s.execute(led)).all():
+        lead = await s.scalar(
+            sa.select(CONVERSATIONS.c.contact_id).where(CONVERSATIONS.c.id == conversation_id)
+        )
+        if lead == contact_id:
+            lead = await s.scalar(
+                sa.select(MESSAGES.c.contact_id)
+                .where(
+                    MESSAGES.c.workspace_id == workspace_id,
+                    MESSAGES.c.conversation_id == conversation_id,
+                    MESSAGES.c.contact_id != contact_id,
+                    MESSAGES.c.direction == "in",
+                )
+                .order_by(MESSAGES.c.sent_at.desc())
+                .limit(1)
+            )
+            if lead is None:
+                alone.add(conversation_id)
+                continue
+            await s.execute(
+                sa.update(CONVERSATIONS)
+                .where(CONVERSATIONS.c.id == conversation_id)
+                .values(contact_id=lead)
+            )
+        await s.execute(
+            sa.update(MESSAGES)
             .where(
                 MESSAGES.c.workspace_id == workspace_id,
                 MESSAGES.c.conversation_id == conversation_id,
-                MESSAGES.c.contact_id != contact_id,
-                MESSAGES.c.direction == "in",
+                MESSAGES.c.contact_id == contact_id,
+                MESSAGES.c.direction == "out",
             )
-            .order_by(MESSAGES.c.sent_at.desc())
-            .limit(1)
+            .values(contact_id=lead)
         )
-        if other is None:
-            alone.add(conversation_id)
-            continue
-        await s.execute(
-            sa.update(CONVERSATIONS)
-            .where(CONVERSATIONS.c.id == conversation_id)
-            .values(contact_id=other)
-        )
-    return alone
+        kept.add(conversation_id)
+    return alone, kept
 
 
 async def _messages(
@@ -448,7 +477,11 @@ async def _messages(
             MESSAGES.c.workspace_id == workspace_id,
             *_in_channel(MESSAGES, channel_id),
             sa.or_(
-                MESSAGES.c.contact_id == contact_id,
+                # In a group, the business's replies may be filed under the person: not theirs.
+                sa.and_(
+                    MESSAGES.c.contact_id == contact_id,
+                    sa.or_(MESSAGES.c.kind != GROUP, MESSAGES.c.direction == "in"),
+                ),
                 MESSAGES.c.conversation_id.in_(conversations),
             ),
         )
