@@ -5,6 +5,8 @@
   `DELETE /instagram/{version}/{comment_id}`, with the Instagram account's bearer token.
 - Facebook Page: `POST /graph/{version}/{comment_id}` with the JSON body `{"is_hidden": bool}`
   (nothing else), and `DELETE /graph/{version}/{comment_id}`, with the Page's bearer token.
+- Instagram through its Facebook Page (Facebook Login for Business): Instagram's calls, with
+  `?hide=true|false` and no body, on `/graph/{version}/{comment_id}` with the Page's token.
 
 Both answer `{"success": true}`. A token in the query string, a body where none belongs, a
 missing or non-boolean flag, another account's token, or a comment deleted before is refused
@@ -77,6 +79,14 @@ class FakeComments:
             if request.method == "DELETE":
                 _no_body(raw)
                 return None
+            if "hide" in request.query_params:  # an Instagram comment, through its Page
+                _no_body(raw)
+                if (
+                    request.query_params["hide"] not in ("true", "false")
+                    or len(request.query_params) != 1
+                ):
+                    raise _reject("fake: hiding an Instagram comment takes ?hide=true|false only")
+                return None
             if request.headers.get("content-type", "").split(";")[0] != "application/json":
                 raise _reject("fake: hiding a Page comment takes a JSON body {is_hidden}")
             body = _decoded(raw)
@@ -126,7 +136,7 @@ class FakeComments:
             return script.response()
         if request.method == "DELETE":
             self.deleted.add(node)
-        elif kind == ChannelKind.INSTAGRAM:
+        elif kind == ChannelKind.INSTAGRAM or "hide" in request.query_params:
             self.hidden[node] = request.query_params["hide"] == "true"
         else:
             self.hidden[node] = bool(body["is_hidden"])

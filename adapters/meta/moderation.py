@@ -3,7 +3,9 @@ it (docs/platforms.md §2c, §3b). Pure: `build` makes the request, `interpret` 
 answer; the hub performs it (`hub.comments.service`).
 
 - Instagram (comment moderation): `POST {instagram}/{comment_id}?hide=true|false`,
-  `DELETE {instagram}/{comment_id}`; the answer is `{"success": true}`.
+  `DELETE {instagram}/{comment_id}`; the answer is `{"success": true}`. An Instagram account
+  connected through its Facebook Page (its secrets name the Page) holds a Page token, which
+  only the Graph API takes: the same calls go to `{graph}`, as its sends do (`send._sender`).
 - Facebook Page: `POST {graph}/{comment_id}` with `{"is_hidden": true|false}`,
   `DELETE {graph}/{comment_id}`; the answer is `{"success": true}`.
 
@@ -36,10 +38,11 @@ def build(
     """Raises `Unsendable` for a channel without comments, `MissingSecret` without a token."""
     if kind not in MODERATED:
         raise Unsendable(f"{kind} has no comments to moderate")
-    token = secret(Outgoing(ChannelKind(kind), "", "", "", secrets=secrets), "access_token")
-    headers = {"Authorization": f"Bearer {token}"}
+    out = Outgoing(ChannelKind(kind), "", "", "", secrets=secrets)
+    headers = {"Authorization": f"Bearer {secret(out, 'access_token')}"}
     instagram = kind == ChannelKind.INSTAGRAM
-    url = f"{platforms.instagram if instagram else platforms.graph}/{send._seg(comment_id)}"
+    base, _ = send._sender(out, platforms)
+    url = f"{base}/{send._seg(comment_id)}"
     if action == "delete":
         return Request("DELETE", url, headers=headers)
     hidden = action == "hide"

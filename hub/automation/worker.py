@@ -353,15 +353,26 @@ class _Batch:
         mine = message_id_for(ref.channel_id, f"s:{ref.id}:{key}")
         replies = self.automation.replies
         holder = await replies.holder(self.workspace, ref.channel_id, comment.platform_message_id)
-        if holder == mine:
-            return ""
-        if holder is not None or not await replies.reserve(
-            self.workspace, ref.channel_id, comment.platform_message_id, mine
+        # Reserved for this rule's reply before: published again, since a worker may have
+        # died between reserving and publishing (the same key is one message, published once).
+        fresh = holder is None
+        if holder != mine and (
+            holder is not None
+            or not await replies.reserve(
+                self.workspace, ref.channel_id, comment.platform_message_id, mine
+            )
         ):
             return "no private reply (this comment already had its one private reply)"
-        await self.automation.ingress.system_message(
+        published = await self.automation.ingress.system_message(
             ref, key, text, private_reply=True, reply_to=comment.platform_message_id
         )
+        if fresh and published.duplicate:
+            # Published and tried before, and its reservation released since (its send
+            # failed): the reply is not sent again, so the comment keeps its private reply.
+            await replies.release(
+                self.workspace, ref.channel_id, comment.platform_message_id, mine, marked=False
+            )
+            return "no private reply (this rule's earlier one to this comment failed)"
         return ""
 
     async def _names(self, actions: list[dict[str, Any]]) -> Callable[[str, str], str]:

@@ -4,7 +4,9 @@ days"; a second is refused by the platform, or worse, reaches the person twice).
 
 A reply is first *reserved* for a message (an automation rule reserves before it publishes
 its reply; an agent's reply is reserved by the send group), then *sent*: the send group marks
-it just before calling the platform. Both steps are single statements that only one caller
+it just before calling the platform, and releases it when the platform got nothing (refused,
+unreachable, the channel to reconnect), so a failed send does not use the comment's one
+reply up. Both steps are single statements that only one caller
 can win, so the guarantee holds across workers and nodes and survives a Redis that lost its
 claims. The window is counted from the comment's own time (`within_window`).
 
@@ -86,6 +88,32 @@ class CommentReplies:
                     .values(sent_at=utc_now())
                 )
                 return done.rowcount == 1
+
+    async def release(
+        self,
+        workspace_id: uuid.UUID,
+        channel_id: uuid.UUID,
+        comment_id: str,
+        message_id: uuid.UUID,
+        *,
+        marked: bool = True,
+    ) -> None:
+        """Gives the comment its private reply back from `message_id`, which did not make it:
+        its send failed with nothing reaching the platform (`marked`, by the send group), or
+        it was reserved again for a message tried before (not `marked`, by a rule). Only that
+        message's row goes: another message's reservation, or a reply sent, stays."""
+        sent = TABLE.c.sent_at.is_not(None) if marked else TABLE.c.sent_at.is_(None)
+        with tenancy.acting_for(workspace_id):
+            async with self.sessions() as s, s.begin():
+                connection = await s.connection()
+                await connection.execute(
+                    sa.delete(TABLE).where(
+                        TABLE.c.channel_id == channel_id,
+                        TABLE.c.comment_id == comment_id,
+                        TABLE.c.message_id == message_id,
+                        sent,
+                    )
+                )
 
     async def holder(
         self, workspace_id: uuid.UUID, channel_id: uuid.UUID, comment_id: str

@@ -197,17 +197,34 @@ class Sender:
             return outgoing, []
         if template is not None:
             return await self._template(workspace_id, message, outgoing, template), []
-        if outgoing.comment_id is not None and not outgoing.public:
+        comment = outgoing.comment_id if not outgoing.public else None
+        if comment is not None:
             # Meta allows one private reply per comment: the database decides which message
             # it is, whatever Redis remembers.
             if not await self.replies.mark_sent(
-                message.workspace_id, message.channel_id, outgoing.comment_id, message.id
+                message.workspace_id, message.channel_id, comment, message.id
             ):
                 return Outcome.failed(
                     "This comment already has its private reply: Instagram and Facebook "
                     "allow one per comment.",
                     "already_replied",
                 ), []
+        outcome, taken = await self._deliver(workspace_id, message, outgoing)
+        unsent = outcome.kind != "sent" and not taken and outcome.code != "unknown_outcome"
+        if comment is not None and unsent:
+            # The platform has nothing of it (refused, unreachable, or never asked): the
+            # comment keeps its one private reply for a later message. An unknown outcome
+            # keeps the mark: the platform may have it.
+            await self.replies.release(
+                message.workspace_id, message.channel_id, comment, message.id
+            )
+        return outcome, taken if outcome.kind == "sent" else []
+
+    async def _deliver(
+        self, workspace_id: str, message: Message, outgoing: Outgoing
+    ) -> tuple[Outcome, list[str]]:
+        """The outcome, and the platform ids of the parts of several the platform took (also
+        when a later part failed)."""
         files = [a for a in message.attachments if a.file]
         if not files:
             return await self._retrying(outgoing, str(message.id)), []
@@ -221,7 +238,7 @@ class Sender:
                 if sent:
                     reason = f"{len(sent)} of {len(parts)} parts were sent, then: {outcome.reason}"
                     outcome = dataclasses.replace(outcome, reason=reason)
-                return outcome, []
+                return outcome, sent
             sent.append(outcome.platform_message_id)
         return Outcome.sent(sent[0]), sent
 
