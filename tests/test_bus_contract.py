@@ -445,6 +445,20 @@ async def test_ping(bus: Bus) -> None:
     assert await bus.ping() is True
 
 
+async def test_a_value_is_not_written_nor_recalled_while_its_veto_lives(bus: Bus) -> None:
+    assert await bus.remember("wa", "v", "1", ttl_s=60, unless="no")
+    assert await bus.recall("wa", "v", unless="no") == "1"
+    assert await bus.remember("wa", "no", "x", ttl_s=60)
+    assert await bus.recall("wa", "v", unless="no") is None  # kept, and ignored
+    assert await bus.recall("wa", "v") == "1"
+    assert not await bus.remember("wa", "v", "2", ttl_s=60, unless="no")
+    assert await bus.recall("wa", "v") == "1"
+    assert await bus.remember("wb", "v", "3", ttl_s=60, unless="no")  # another workspace's
+    await bus.forget("wa", ["no"])
+    assert await bus.remember("wa", "v", "2", ttl_s=60, unless="no")
+    assert await bus.recall("wa", "v", unless="no") == "2"
+
+
 async def test_stats_sum_length_lag_and_pending_over_streams(make_bus: MakeBus) -> None:
     bus = await make_bus(stream_maxlen=5)
     assert await bus.stats() == BusStats(0, 0, {})

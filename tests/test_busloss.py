@@ -5,6 +5,7 @@ real processes with a Redis restarted empty is in tests/test_redisloss.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -154,3 +155,28 @@ async def test_a_loss_closes_every_socket_with_4409_and_forgets_the_rooms() -> N
         assert again == [(await bus.last_id("w"), False)]
     finally:
         await fanout.stop()
+
+
+@pytest.mark.parametrize("pair", [pytest.param("cluster", marks=pytest.mark.redis)], indirect=True)
+async def test_processes_starting_together_on_a_cluster_report_no_loss(
+    pair: tuple[Bus, Bus], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Their writes of the per-bucket epochs interleave: each finds some buckets written by the
+    other and some empty. That is a first start; a later loss is still seen by both."""
+    one, two = pair
+    m1, m2 = Metrics(), Metrics()
+    w1 = EpochWatch(one, m1, node="node-1")
+    w2 = EpochWatch(two, m2, node="node-2")
+    keys = redis_of(two)._epoch_keys()
+    for key in keys[::2]:  # node 2's writes that landed before node 1's
+        await redis_of(two)._c.redis.set(key, "node-2-token")
+    with caplog.at_level(logging.ERROR, logger="hub.bus"):
+        assert not await w1.check()
+        assert not await w2.check()
+        assert not any(await asyncio.gather(w1.check(), w2.check()))
+    assert not [r for r in caplog.records if "Redis lost the hub's data" in r.getMessage()]
+    assert (m1.bus_losses, m2.bus_losses) == (0, 0) and await one.loss() is None
+
+    await delete(redis_of(one), keys[:1])  # then one shard loses its data
+    assert await w1.check() and await w2.check()
+    assert (m1.bus_losses, m2.bus_losses) == (1, 1)

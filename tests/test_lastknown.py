@@ -6,9 +6,11 @@ connection is cut (it never read anything itself before)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import pytest
 
@@ -47,7 +49,10 @@ class Nodes:
         self.bus = bus
         self.signer = Signer(settings)
         vault = Vault(settings.encryption_keys)
-        self.up = Store(sessionmaker(self.engine), last_known=LastKnown(bus, ttl_s=3600))
+        # Changes hold the copy back for a second only, so that a test can wait it out.
+        self.up = Store(
+            sessionmaker(self.engine), last_known=LastKnown(bus, ttl_s=3600, change_hold_s=1)
+        )
         self.down = Store(Unreachable(), last_known=LastKnown(bus, ttl_s=3600))  # type: ignore[arg-type]
         self.chat_up = WebChat(
             self.up, self.signer, vault, cache_ttl_s=30, last_known=self.up.last_known
@@ -149,6 +154,10 @@ def test_revocations_reach_the_fallback_of_every_node(
         with pytest.raises(ConnectionRefusedError):  # the old sessions end with the change
             await nodes.down.principal(*ids, "session", password_mark=mark)
         await nodes.up.principal(*ids, "socket")
+        with pytest.raises(ConnectionRefusedError):  # not kept while the change's marker lives
+            await nodes.down.principal(*ids, "socket")
+        await asyncio.sleep(1.1)
+        await nodes.up.principal(*ids, "socket")  # then the new value is kept again
         assert await nodes.down.principal(*ids, "socket") is not None
 
         await nodes.up.forget_member(*reversed(ids))  # as after a removal or a role change
@@ -225,5 +234,80 @@ def test_a_value_is_not_kept_when_the_bus_is_away_and_the_read_still_answers(
         assert principal is not None and principal.role == "admin"
         with pytest.raises(ConnectionRefusedError):
             await nodes.down.principal(tenant.admin_id, tenant.workspace_id, "socket")
+
+    run(settings, test)
+
+
+def test_a_copy_read_before_a_revocation_and_written_after_it_is_never_used(
+    tenant_settings: tuple[Settings, Tenant],
+) -> None:
+    """Node B reads from the database, node A revokes (commit, then the bus), node B writes
+    what it read: no node may answer from that copy during an outage."""
+    settings, tenant = tenant_settings
+
+    async def test(nodes: Nodes) -> None:
+        other = Store(
+            sessionmaker(nodes.engine), last_known=LastKnown(nodes.bus, ttl_s=3600)
+        )  # node A
+        read, revoked = asyncio.Event(), asyncio.Event()
+        remember = nodes.bus.remember
+
+        async def late(
+            workspace_id: str, key: str, value: str, **kwargs: Any
+        ) -> bool:  # node B's write waits for node A's revocation
+            if key.startswith("known:") and not revoked.is_set():
+                read.set()
+                await revoked.wait()
+            return await remember(workspace_id, key, value, **kwargs)
+
+        nodes.bus.remember = late  # type: ignore[method-assign]
+        ids = (tenant.admin_id, tenant.workspace_id)
+
+        reading = asyncio.create_task(nodes.up.principal_for_api_token(tenant.api_token))
+        await read.wait()
+        (row,) = await other.api_tokens(tenant.workspace_id, None)
+        await other.revoke_api_token(tenant.workspace_id, row.id, None)
+        revoked.set()
+        assert await reading is not None  # read before the revocation: still answered
+        with pytest.raises(ConnectionRefusedError):
+            await nodes.down.principal_for_api_token(tenant.api_token)
+
+        revoked.clear()
+        reading = asyncio.create_task(nodes.up.principal(*ids, "socket"))
+        await read.wait()
+        await other.forget_member(*ids[::-1], removed=True)
+        revoked.set()
+        assert await reading is not None
+        with pytest.raises(ConnectionRefusedError):
+            await nodes.down.principal(*ids, "socket")
+
+        # A copy the deletion missed (the bus failed between marker and delete) is ignored.
+        await nodes.bus.remember(str(tenant.workspace_id), f"known:member:{ids[0]}", "x", ttl_s=60)
+        with pytest.raises(ConnectionRefusedError):
+            await nodes.down.principal(*ids, "socket")
+
+    run(settings, test)
+
+
+def test_a_revocation_succeeds_when_the_bus_is_away(
+    tenant_settings: tuple[Settings, Tenant], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database is the truth while it answers: the bus being away fails no revocation."""
+    settings, tenant = tenant_settings
+
+    async def test(nodes: Nodes) -> None:
+        async def away(*args: object, **kwargs: object) -> bool:
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+        nodes.bus.remember = away  # type: ignore[method-assign]
+        nodes.bus.forget = away  # type: ignore[method-assign]
+        (row,) = await nodes.up.api_tokens(tenant.workspace_id, None)
+        with caplog.at_level(logging.WARNING, logger="hub.lastknown"):
+            revoked = await nodes.up.revoke_api_token(tenant.workspace_id, row.id, None)
+            await nodes.up.forget_member(tenant.workspace_id, tenant.admin_id, removed=True)
+        assert revoked.revoked_at is not None
+        assert await nodes.up.principal_for_api_token(tenant.api_token) is None
+        lines = [r.getMessage() for r in caplog.records if "revoked" in r.getMessage()]
+        assert len(lines) == 2 and all("\n" not in line for line in lines)
 
     run(settings, test)

@@ -311,7 +311,7 @@ async def remove_member(request: Request) -> Response:
     user_id = parse_uuid(request.path_params["user_id"], "member")
     svc = services(request)
     await svc.members.remove(principal.workspace_id, actor, user_id)
-    await svc.store.forget_member(principal.workspace_id, user_id)
+    await svc.store.forget_member(principal.workspace_id, user_id, removed=True)
     return Response(status_code=204)
 
 

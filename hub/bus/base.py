@@ -190,10 +190,19 @@ class Bus(Protocol):
     async def settle(self, workspace_ids: Iterable[str]) -> None: ...
 
     async def remember(
-        self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
+        self,
+        workspace_id: str,
+        key: str,
+        value: str,
+        *,
+        ttl_s: int,
+        only_new: bool = False,
+        unless: str | None = None,
     ) -> bool: ...
 
-    async def recall(self, workspace_id: str, key: str) -> str | None: ...
+    async def recall(
+        self, workspace_id: str, key: str, *, unless: str | None = None
+    ) -> str | None: ...
 
     async def forget(self, workspace_id: str, keys: Iterable[str]) -> None: ...
 

@@ -103,6 +103,7 @@ class Clients:
         self.trim: AsyncScript = self.redis.register_script(lua.TRIM)
         self.stats: AsyncScript = self.redis.register_script(lua.STATS)
         self.touch: AsyncScript = self.redis.register_script(lua.TOUCH)
+        self.keep: AsyncScript = self.redis.register_script(lua.KEEP)
 
     async def server(self, key: str) -> Hashable:
         """Where a key lives: None on a standalone server, else its cluster node's address."""

@@ -159,3 +159,13 @@ if n > 0 then
 end
 return n
 """
+
+
+# KEYS: value, veto; ARGV: value, ttl. SET EX unless the veto key exists, in one step: a value
+# read before a revocation and written after it must not come back (`hub.storage.lastknown`).
+# Answers 1 when written.
+KEEP = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""

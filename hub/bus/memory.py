@@ -136,11 +136,20 @@ class MemoryBus:
             self._dedupe.popitem(last=False)
 
     async def remember(
-        self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
+        self,
+        workspace_id: str,
+        key: str,
+        value: str,
+        *,
+        ttl_s: int,
+        only_new: bool = False,
+        unless: str | None = None,
     ) -> bool:
         now = time.monotonic()
         found = self._kv.get((workspace_id, key))
         if only_new and found is not None and found[1] > now:
+            return False
+        if unless is not None and await self.recall(workspace_id, unless) is not None:
             return False
         self._kv[(workspace_id, key)] = (value, now + ttl_s)
         if len(self._kv) > 4 * self.stream_maxlen:
@@ -148,7 +157,9 @@ class MemoryBus:
                 del self._kv[stale]
         return True
 
-    async def recall(self, workspace_id: str, key: str) -> str | None:
+    async def recall(self, workspace_id: str, key: str, *, unless: str | None = None) -> str | None:
+        if unless is not None and await self.recall(workspace_id, unless) is not None:
+            return None
         found = self._kv.get((workspace_id, key))
         return found[0] if found is not None and found[1] > time.monotonic() else None
 

@@ -203,19 +203,37 @@ class RedisBus(Tailing):
         return await persistence_warning(redis, mode=self._settler.mode)
 
     async def remember(
-        self, workspace_id: str, key: str, value: str, *, ttl_s: int, only_new: bool = False
+        self,
+        workspace_id: str,
+        key: str,
+        value: str,
+        *,
+        ttl_s: int,
+        only_new: bool = False,
+        unless: str | None = None,
     ) -> bool:
-        stored = await self._c.redis.set(
-            f"{self.prefix}:{self._tag(workspace_id)}:kv:{key}", value, ex=ttl_s, nx=only_new
-        )
-        return bool(stored)
+        """SET EX (NX with `only_new`); with `unless`, refused while that key exists, checked
+        and written in one script (both keys share the workspace's tag, so its slot)."""
+        name = self._kv_key(workspace_id, key)
+        if unless is not None:
+            if only_new:
+                raise ValueError("only_new and unless do not go together")
+            veto = self._kv_key(workspace_id, unless)
+            return bool(await self._c.keep(keys=[name, veto], args=[value, ttl_s]))
+        return bool(await self._c.redis.set(name, value, ex=ttl_s, nx=only_new))
 
-    async def recall(self, workspace_id: str, key: str) -> str | None:
-        value = await self._c.redis.get(f"{self.prefix}:{self._tag(workspace_id)}:kv:{key}")
-        return None if value is None else str(value)
+    async def recall(self, workspace_id: str, key: str, *, unless: str | None = None) -> str | None:
+        """GET; with `unless`, None while that key exists too (one MGET, one slot)."""
+        if unless is None:
+            value = await self._c.redis.get(self._kv_key(workspace_id, key))
+            return None if value is None else str(value)
+        value, veto = await self._c.redis.mget(
+            self._kv_key(workspace_id, key), self._kv_key(workspace_id, unless)
+        )
+        return None if value is None or veto is not None else str(value)
 
     async def forget(self, workspace_id: str, keys: Iterable[str]) -> None:
-        names = [f"{self.prefix}:{self._tag(workspace_id)}:kv:{key}" for key in keys]
+        names = [self._kv_key(workspace_id, key) for key in keys]
         if names:
             await self._c.redis.delete(*names)
 
@@ -303,6 +321,9 @@ class RedisBus(Tailing):
             pipe.delete(self._loss_key)
             found, _ = await pipe.execute()
         return cast(dict[str, str], found) or None
+
+    def _kv_key(self, workspace_id: str, key: str) -> str:
+        return f"{self.prefix}:{self._tag(workspace_id)}:kv:{key}"
 
     @property
     def _loss_key(self) -> str:

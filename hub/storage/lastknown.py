@@ -13,6 +13,20 @@ during the outage, or one that never served that agent, can use what another nod
 revocation (a removed member, a revoked token, a disconnected channel) forgets the copy for
 every node at once. The process only remembers what it last wrote, so that the bus is written
 when a value is new or changed and again every `ttl_s / 2`, not on every read.
+
+Deleting the copy is not enough: a node that read the value just before the revocation's commit
+may write its copy just after the deletion. So a revocation first writes a marker beside the
+copy, then deletes the copy; a write is refused while the marker lives (checked and written in
+one step on the bus: `Bus.remember(unless=...)`), and a copy found with a marker is ignored (in
+case the deletion failed after the marker was written). Access gone for good (a removed member,
+a revoked API token: `revoke`) is marked for `ttl_s`, the life of any copy, so no late write
+can outlive it. A change that leaves access in place (a role, a password, a web chat's
+settings: `forget`) is marked for `change_hold_s`, far longer than a read takes to reach its
+write, after which the new value is kept again; a node's late write inside that time is
+refused, and after it a node only writes what it reads then.
+
+The database is the truth while it answers: a revocation whose marker cannot be written (the
+bus away) logs one warning and succeeds; the copy, if any, then expires by its TTL.
 """
 
 from __future__ import annotations
@@ -30,13 +44,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.lastknown")
 
 RETRY_WRITE_S = 30.0  # after a failed write (the bus away), try again no sooner
+CHANGE_HOLD_S = 60  # after a change, no copy is written for this long (the docstring says why)
 WARN_EVERY_S = 60.0  # one log line per kind of fallback this often, not one per reconnect
 
 
 class LastKnown:
-    def __init__(self, bus: Bus, *, ttl_s: int, max_entries: int = 50_000) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        ttl_s: int,
+        change_hold_s: int = CHANGE_HOLD_S,
+        max_entries: int = 50_000,
+    ) -> None:
         self.bus = bus
         self.ttl_s = ttl_s
+        self.change_hold_s = max(1, min(change_hold_s, ttl_s))
         self.max_entries = max_entries
         self._written: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._warned: dict[str, float] = {}
@@ -49,17 +72,20 @@ class LastKnown:
         if mark is not None and mark[0] == value and mark[1] > now:
             return
         try:
-            await self.bus.remember(tenant, "known:" + key, value, ttl_s=self.ttl_s)
+            kept = await self.bus.remember(
+                tenant, "known:" + key, value, ttl_s=self.ttl_s, unless="revoked:" + key
+            )
         except Exception as exc:
             log.warning("could not keep a last known value: %s", type(exc).__name__)
-            self._mark(tenant, key, value, now + RETRY_WRITE_S)
-            return
-        self._mark(tenant, key, value, now + self.ttl_s / 2)
+            kept = False
+        # Refused (a revocation's marker): tried again once a change's marker has lapsed.
+        retry_s = min(RETRY_WRITE_S, self.change_hold_s)
+        self._mark(tenant, key, value, now + (self.ttl_s / 2 if kept else retry_s))
 
     async def recall(self, tenant: str, key: str, what: str) -> str | None:
         """During an outage: the kept value, or None (also when the bus does not answer)."""
         try:
-            value = await self.bus.recall(tenant, "known:" + key)
+            value = await self.bus.recall(tenant, "known:" + key, unless="revoked:" + key)
         except Exception as exc:
             if not outage(exc):
                 raise
@@ -68,10 +94,26 @@ class LastKnown:
             self._warn(what)
         return value
 
+    async def revoke(self, tenant: str, key: str) -> None:
+        """After access was taken away for good: no node may fall back to the old value, nor
+        write it again. Never fails (see the module's docstring)."""
+        await self._veto(tenant, key, self.ttl_s)
+
     async def forget(self, tenant: str, key: str) -> None:
-        """After a revocation: no node may fall back to the old value."""
+        """After a change: no node may fall back to the old value; the new one is kept again
+        after `change_hold_s`. Never fails."""
+        await self._veto(tenant, key, self.change_hold_s)
+
+    async def _veto(self, tenant: str, key: str, hold_s: int) -> None:
         self._written.pop((tenant, key), None)
-        await self.bus.forget(tenant, ["known:" + key])
+        try:
+            await self.bus.remember(tenant, "revoked:" + key, "1", ttl_s=hold_s)
+            await self.bus.forget(tenant, ["known:" + key])
+        except Exception as exc:
+            log.warning(
+                "could not mark a last known value revoked (it expires with its TTL): %s",
+                type(exc).__name__,
+            )
 
     def drop(self, tenant: str, key: str) -> None:
         """The database says the value is gone: write it again if it comes back."""

@@ -180,7 +180,7 @@ class Store(InboxStore):
                 s.add(row)
         self._token_principals.forget(row.token_hash)
         if self.last_known is not None:
-            await self.last_known.forget(TOKENS, f"token:{row.token_hash}")
+            await self.last_known.revoke(TOKENS, f"token:{row.token_hash}")
         return row
 
     async def is_member(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> bool:
@@ -267,13 +267,19 @@ class Store(InboxStore):
             role, name, _ = await self._known_member(exc, workspace_id, user_id)
             return Principal(user_id, workspace_id, role, "token", name)
 
-    async def forget_member(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        """After a member's role changed or the member left: their tokens are read again, and
-        no node answers for them from the last known copy."""
+    async def forget_member(
+        self, workspace_id: uuid.UUID, user_id: uuid.UUID, *, removed: bool = False
+    ) -> None:
+        """After a member's role changed or the member left (`removed`): their tokens are read
+        again, and no node answers for them from the last known copy."""
         self._token_principals.forget_where(
             lambda p: p is not None and p.workspace_id == workspace_id and p.user_id == user_id
         )
-        if self.last_known is not None:
+        if self.last_known is None:
+            return
+        if removed:
+            await self.last_known.revoke(str(workspace_id), f"member:{user_id}")
+        else:
             await self.last_known.forget(str(workspace_id), f"member:{user_id}")
 
     async def _token_principal(self, digest: str) -> Principal | None:

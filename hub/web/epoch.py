@@ -15,8 +15,18 @@ loss. The process then:
 - calls `on_loss`: a web node closes its sockets with 4409 and forgets its rooms' memory, so
   every client reloads over REST instead of trusting events that may exist nowhere any more.
 
-A loss while no process was running cannot be told from a first start and is not reported;
-resumes still get 4409, because the streams refuse cursors from before they were re-created.
+What a check compares to is what this process saw at its previous check, never what it found
+at start: the first check only learns the epochs (writing its token where there is none). So
+at start nothing counts as a loss, not even some epochs missing and some present, which on a
+cluster (one epoch per bucket, `BUCKETS` keys on several shards, no atomic write across them)
+is also what several processes starting together see: their SET NX of each bucket interleave,
+so each finds some buckets written by another and writes the rest itself. A process that
+never saw the old epochs cannot know they were lost; one that did notices at its next check,
+since the keys then hold another token (the newcomer's) or nothing. So a shard that lost its
+data is reported by every process that was running before it (and by a later one only if it
+checks again after a further loss); a loss while no process was running cannot be told from
+a first start and is not reported, and resumes still get 4409, because the streams refuse
+cursors from before they were re-created.
 """
 
 from __future__ import annotations
@@ -72,12 +82,8 @@ class EpochWatch:
         token = uuid.uuid4().hex
         before = await self.bus.epochs(token)
         seen, self._seen = self._seen, [b or token for b in before]
-        if seen is None:
-            # At start only a part missing is a loss (a cluster shard that lost its data);
-            # all missing is a first start, or a loss no running process saw.
-            lost = None in before and any(b is not None for b in before)
-        else:
-            lost = before != seen
+        # At start there is nothing to compare to (the module's docstring says why).
+        lost = seen is not None and before != seen
         if lost:
             self._noticed()
         if self._unrecorded is not None:
