@@ -66,6 +66,11 @@ async def finish(request: Request) -> Response:
     svc = services(request)
     app_id, app_secret = app_of(svc.settings)
     where = endpoints(svc.settings)
+    # Before Meta is changed: subscribing the WABA and re-registering the number with a new
+    # PIN would break a number another workspace holds.
+    await logins.refuse_if_held(
+        svc.channels, principal.workspace_id, ob.WHATSAPP, body.phone_number_id
+    )
     async with httpx.AsyncClient() as client:
 
         async def step(call: Call, what: str) -> Any:
