@@ -132,3 +132,19 @@ def test_embedded_signup_changes_nothing_at_meta_for_a_number_another_workspace_
     assert env.onboarding.registered == {}  # its PIN at Meta is still the other workspace's
     assert env.onboarding.subscribed == {}
     assert not [r for r in env.fake.requests if r.path.endswith("/register")]
+
+
+def test_embedded_signup_refuses_a_number_its_waba_does_not_list(env: Env) -> None:
+    other_waba = "102000000000077"
+    env.onboarding.wabas[other_waba] = ["106540000000099"]
+    finished = env.client.post(
+        "/api/channels/whatsapp/signup",
+        json={"code": ES_CODE, "waba_id": other_waba, "phone_number_id": WHATSAPP.account_id},
+        headers=env.auth,
+    )
+    assert finished.status_code == 400, finished.text
+    assert finished.json()["error"]["code"] == "wrong_account"
+    assert env.onboarding.registered == {} and env.onboarding.subscribed == {}
+    listed = [r for r in env.fake.requests if r.path.endswith("/phone_numbers")]
+    assert [r.path.split("/")[-2] for r in listed] == [other_waba]
+    assert env.channel_rows() == []
