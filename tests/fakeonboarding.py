@@ -83,6 +83,7 @@ class FakeOnboarding:
     pages: list[FakePage] = field(default_factory=list)
     subscribed: dict[str, str] = field(default_factory=dict)  # node -> subscribed_fields
     registered: dict[str, str] = field(default_factory=dict)  # phone number id -> pin
+    wabas: dict[str, list[str]] = field(default_factory=dict)  # more WABAs -> their numbers
 
     def __post_init__(self) -> None:
         from tests.fakeplatform import FB
@@ -116,6 +117,7 @@ class FakeOnboarding:
             Route(f"{graph}/{{node}}/subscribed_apps", self._subscribe, methods=["POST"]),
             Route(f"{graph}/{{node}}/subscribed_apps", self._unsubscribe, methods=["DELETE"]),
             Route(f"{graph}/{{node}}/register", self._register, methods=["POST"]),
+            Route(f"{graph}/{{node}}/phone_numbers", self._waba_numbers, methods=["GET"]),
             Route("/instagram/{version}/me", self._instagram_me, methods=["GET"]),
             Route(
                 "/instagram/{version}/{node}/subscribed_apps",
@@ -254,6 +256,30 @@ class FakeOnboarding:
                 "id": node,
                 "display_phone_number": "+90 555 000 0001",
                 "verified_name": "Kahve Co",
+            }
+
+        return await self.fake._oauth(request, check)
+
+    async def _waba_numbers(self, request: Request) -> Response:
+        """`GET /{waba-id}/phone_numbers`: its numbers under `data`, with cursor `paging`
+        (the documented sample response of the WhatsApp Business Account's phone_numbers
+        edge)."""
+        from tests.fakeplatform import WABA_ID, Reject
+
+        node = request.path_params["node"]
+
+        def check(p: dict[str, str]) -> Any:
+            numbers = {WABA_ID: [n.account_id for n in self._numbers()], **self.wabas}
+            if node not in numbers:
+                raise Reject(f"Unsupported get request. Object with ID '{node}' does not exist")
+            if self._bearer(request) not in {n.token for n in self._numbers()}:
+                raise self._invalid()
+            fields = set(p.get("fields", "id").split(","))
+            if not fields <= {"id", "display_phone_number", "verified_name", "quality_rating"}:
+                raise Reject(f"fake: a phone number has no fields {sorted(fields)} here")
+            return {
+                "data": [{"id": number} for number in numbers[node]],
+                "paging": {"cursors": {"before": "QVFIUbefore", "after": "QVFIUafter"}},
             }
 
         return await self.fake._oauth(request, check)

@@ -198,3 +198,37 @@ def test_instagram_business_logins_account_deauthorizes_then_asks_for_deletion(e
     left = conversations(env)
     assert not left.get(first) and not left.get(third)
     assert len({first, second, third}) == 3  # a new channel each time: routing was removed
+
+
+def waiting_rows(env: Env) -> list[str]:
+    """The channels of the platform changes still waiting for their message."""
+
+    async def read() -> list[str]:
+        table = SQLModel.metadata.tables["waiting_changes"]
+        async with env.services.store.sessions() as s:
+            conn = await s.connection()
+            return [str(r.channel_id) for r in (await conn.execute(sa.select(table))).all()]
+
+    found: list[str] = env.client.portal.call(read)  # type: ignore[union-attr]
+    return found
+
+
+def test_a_platform_deletion_takes_the_changes_waiting_on_their_channels(env: Env) -> None:
+    made = connect_pages(env)
+    erase_with_platform_deletion(env)
+    # A delivery receipt for a message the hub never saw, from someone never stored: it waits
+    # on the Page's channel, no contact's.
+    receipt = page_message(MESSENGER.account_id, "unused")
+    receipt["entry"][0]["messaging"][0] = {
+        "sender": {"id": "5550009998887776"},
+        "recipient": {"id": MESSENGER.account_id},
+        "timestamp": int(time.time() * 1000),
+        "delivery": {"mids": ["m_never_seen"], "watermark": int(time.time() * 1000)},
+    }
+    assert deliver(env, receipt)["accepted"] == 1
+    assert wait(lambda: waiting_rows(env) == [made["messenger"]["id"]])
+    asked = env.client.post("/privacy/meta/data-deletion", data=sign(FB_USER_ID, APP_SECRET))
+    assert asked.status_code == 200, asked.text
+    code = asked.json()["confirmation_code"]
+    assert wait(lambda: deletion_state(env, code) in ("done", "no_data"))  # no contact stored
+    assert waiting_rows(env) == []

@@ -227,6 +227,25 @@ def phone_number(endpoints: Endpoints, phone_number_id: str, token: str) -> Requ
     )
 
 
+def waba_numbers(endpoints: Endpoints, waba_id: str, token: str) -> Request:
+    """The WABA's phone numbers (`GET /{waba-id}/phone_numbers`, a list under `data` with
+    cursor `paging`)."""
+    return Request(
+        "GET", f"{endpoints.graph}/{_seg(waba_id)}/phone_numbers?fields=id", headers=_bearer(token)
+    )
+
+
+def lists_number(body: Any, phone_number_id: str) -> bool | None:
+    """Whether the WABA's numbers include this one: None when the answer cannot say (not a
+    list, or only its first page, `paging.next`)."""
+    answer = as_dict(body)
+    if not isinstance(answer.get("data"), list):
+        return None
+    if phone_number_id in {as_id(as_dict(row).get("id")) for row in as_list(answer["data"])}:
+        return True
+    return None if as_dict(answer.get("paging")).get("next") else False
+
+
 def register(endpoints: Endpoints, phone_number_id: str, token: str, pin: str) -> Request:
     return Request(
         "POST",

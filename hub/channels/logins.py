@@ -10,11 +10,30 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from hub.channels.service import Channels
+from hub.channels.service import Channels, reconnected
 from hub.errors import Conflict
-from hub.storage import audit
+from hub.storage import audit, tenancy
 from hub.storage.models import Channel, ChannelAccount
 from schemas.message import ChannelKind
+
+
+async def refuse_if_held(
+    channels: Channels, workspace_id: uuid.UUID, kind: ChannelKind, account_id: str
+) -> None:
+    """409 when another workspace holds the account: checked before the platform is changed
+    for it (a number re-registered with a new PIN would leave the holder's PIN stale).
+    `store` checks again, in its transaction."""
+    with tenancy.acting_for(None):  # past row-level security, which hides other workspaces
+        async with channels.store.sessions() as s:
+            held = (
+                await s.exec(
+                    select(ChannelAccount).where(
+                        ChannelAccount.kind == kind.value, ChannelAccount.account_id == account_id
+                    )
+                )
+            ).first()
+    if held is not None and held.workspace_id != workspace_id:
+        raise Conflict("That account is connected to another workspace.")
 
 
 async def store(
@@ -62,9 +81,11 @@ async def store(
                     )
                 )
                 await s.flush()  # the unique key refuses an account another workspace holds
-            channel.account_ids = {**channel.account_ids, **account_ids}
+            # A reconnect, through whichever login, replaces everything the previous one
+            # wrote: its ids, token, settings and who connected it.
+            channel.account_ids = dict(account_ids)
             channel.secrets = sealed
-            channel.settings = {**channel.settings, **settings}
+            channel.settings = reconnected(channel.settings, settings)
             channel.status = "connected"
             channel.connected_by = connected_by
             channel.connected_via = connected_via

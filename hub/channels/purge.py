@@ -88,6 +88,18 @@ async def find(sessions: Sessions, workspace_id: uuid.UUID, channel_id: uuid.UUI
     return Found(targets, int(conversations or 0), int(messages or 0))
 
 
+async def drop_waiting(sessions: Sessions, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> int:
+    """Delete the platform changes still waiting for a message on the channel: they are no
+    contact's (their message never came), so erasing the channel's data takes them all."""
+    async with sessions() as orm, orm.begin():
+        done = await (await orm.connection()).execute(
+            sa.delete(WAITING).where(
+                WAITING.c.workspace_id == workspace_id, WAITING.c.channel_id == channel_id
+            )
+        )
+    return int(done.rowcount or 0)
+
+
 async def file(
     deletions: Deletions,
     workspace_id: uuid.UUID,
@@ -99,13 +111,7 @@ async def file(
     """File the channel's deletion request (the caller runs it) and audit
     `channel.data_deleted` with what it will erase."""
     found = await find(deletions.store.sessions, workspace_id, channel_id)
-    # Platform changes still waiting for a message on the channel: no contact's, all go.
-    async with deletions.store.sessions() as orm, orm.begin():
-        await (await orm.connection()).execute(
-            sa.delete(WAITING).where(
-                WAITING.c.workspace_id == workspace_id, WAITING.c.channel_id == channel_id
-            )
-        )
+    await drop_waiting(deletions.store.sessions, workspace_id, channel_id)
     row = await deletions.file(
         "admin",
         f"channel:{channel_id}",

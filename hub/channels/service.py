@@ -5,6 +5,7 @@ database round trip per delivery."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,31 @@ from schemas.message import ChannelKind
 
 # Business Login for Instagram connects channels of this kind.
 LOGIN_KIND = instagram_login.KIND
+
+# What a connection writes into a channel's settings, every way of connecting: a reconnect
+# replaces these wholesale, so nothing of the previous login outlives it (an old
+# `token_expires_at` would send a Page token to Instagram's refresh; an old
+# `connected_by_user_id` would let the previous person's deauthorization disconnect it).
+# The admin's own settings (routing, widget options, hours, template sync) stay.
+LOGIN_OWNED = frozenset(
+    {
+        "username",
+        "picture_url",
+        "token_expires_at",
+        "connected_by_user_id",
+        "page_name",
+        "subscribed",
+        "subscribe_note",
+        "display_phone_number",
+        "verified_name",
+    }
+)
+
+
+def reconnected(settings: Mapping[str, Any], login: Mapping[str, Any]) -> dict[str, Any]:
+    """A channel's settings once a login (re)connected it: the login's own replace the
+    previous login's."""
+    return {k: v for k, v in settings.items() if k not in LOGIN_OWNED} | dict(login)
 
 
 class ConnectBody(BaseModel):
@@ -262,6 +288,7 @@ class Channels:
             "token_expires_at": expires_at.isoformat(),
             # Who authorized the app: a deauthorize callback names them (hub.privacy.routes).
             "connected_by_user_id": account.app_user_id,
+            "subscribed": True,
         }
         sealed = self.vault.seal({"access_token": token})
         async with self.store.sessions() as s, s.begin():
@@ -295,8 +322,12 @@ class Channels:
                         account_id=account.account_id,
                     )
                 )
+            # Its ids as this login knows them: no Page of a Facebook Login left behind.
+            channel.account_ids = {
+                registry.adapter_for(LOGIN_KIND).account_field: account.account_id
+            }
             channel.secrets = sealed
-            channel.settings = {**channel.settings, **settings}
+            channel.settings = reconnected(channel.settings, settings)
             channel.status = "connected"
             channel.connected_by = account.app_user_id
             channel.connected_via = "instagram_login"

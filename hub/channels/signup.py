@@ -3,10 +3,12 @@
 The console launches it with Meta's JavaScript SDK (`FB.login` with the app's Embedded Signup
 configuration, `response_type: code` and `extras.sessionInfoVersion`); the SDK hands the page
 a `code`, and the session info message (`WA_EMBEDDED_SIGNUP`, event `FINISH`) the WABA id and
-phone number id. The console posts the three here. The hub exchanges the code for the
-business token, reads the number with it (proving the token reaches that number), subscribes
-the WABA to the app's webhooks, registers the number for Cloud API with a new 6-digit PIN,
-and stores the channel with the token and the PIN sealed.
+phone number id. The console posts the three here. A number another workspace holds is
+refused first, before anything changes at Meta. The hub exchanges the code for the business
+token, reads the number with it (proving the token reaches that number) and the WABA's
+numbers (the number must be among them), subscribes the WABA to the app's webhooks,
+registers the number for Cloud API with a new 6-digit PIN, and stores the channel with the
+token and the PIN sealed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from adapters.meta.instagram_login import read_token
 from adapters.outbound import Request as Call
 from hub.channels import logins
 from hub.channels.facebook import OAuthFailed, app_of, endpoints
-from hub.channels.pasted import PlatformRefused, perform
+from hub.channels.pasted import PlatformRefused, WrongAccount, perform
 from hub.channels.routes import channel_out
 from hub.errors import Forbidden
 from hub.web.http import answer, authenticate, read_body, require_admin, services
@@ -66,6 +68,11 @@ async def finish(request: Request) -> Response:
     svc = services(request)
     app_id, app_secret = app_of(svc.settings)
     where = endpoints(svc.settings)
+    # Before Meta is changed: subscribing the WABA and re-registering the number with a new
+    # PIN would break a number another workspace holds.
+    await logins.refuse_if_held(
+        svc.channels, principal.workspace_id, ob.WHATSAPP, body.phone_number_id
+    )
     async with httpx.AsyncClient() as client:
 
         async def step(call: Call, what: str) -> Any:
@@ -84,6 +91,12 @@ async def finish(request: Request) -> Response:
             ob.phone_number(where, body.phone_number_id, business),
             "The business token cannot read that phone number",
         )
+        numbers = await step(
+            ob.waba_numbers(where, body.waba_id, business),
+            "The business token cannot read the WhatsApp Business Account's numbers",
+        )
+        if ob.lists_number(numbers, body.phone_number_id) is False:
+            raise WrongAccount("That phone number is not in that WhatsApp Business Account.")
         person = ob.read_person(await step(ob.me(where, business), "Meta refused the token"))
         await step(
             ob.subscribe_waba(where, body.waba_id, business),
@@ -152,7 +165,9 @@ api_routes = [
             description="Exchanges the code, reads the number with the business token, "
             "subscribes the WABA (`subscribed_apps`) and registers the number with a new "
             "6-digit PIN (kept encrypted with the token). 400 `platform_refused` with Meta's "
-            "`platform` {status, code, message} when a step is refused.",
+            "`platform` {status, code, message} when a step is refused; 400 `wrong_account` "
+            "for a number the WABA does not list; 409 for a number another workspace holds, "
+            "before anything changes at Meta.",
         ),
     ),
 ]

@@ -66,4 +66,6 @@ async def channel_targets(svc: Services, theirs: list[metaapps.AppChannel]) -> l
         if channel.workspace_id in erasing:
             found = await purge.find(svc.store.sessions, channel.workspace_id, channel.channel_id)
             targets += found.targets
+            # As an admin's channel purge does (`purge.file`): what waits is no contact's.
+            await purge.drop_waiting(svc.store.sessions, channel.workspace_id, channel.channel_id)
     return targets
