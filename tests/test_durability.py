@@ -32,7 +32,14 @@ from tests.browserkit import wait_until
 from tests.conftest import admin_sql
 from tests.helpers import ORIGIN
 from tests.stacks import make_stack
-from tests.test_faults import Follower, _need_private, conversation_ids, following, messages
+from tests.test_faults import (
+    Follower,
+    _need_private,
+    conversation_ids,
+    following,
+    messages,
+    stored_texts,
+)
 
 WORKSPACE = str(uuid.uuid4())
 
@@ -270,13 +277,10 @@ def test_redis_with_aof_sigkilled_under_strict_acks_loses_nothing_acked(
                 timeout_s=40,
                 what="every acked webhook message in Postgres",
             )
-            talk = wait_until(
-                lambda: (
-                    t
-                    if set(t := [m["text"] for m in messages(api, issued["conversation_id"])])
-                    >= set(acked)
-                    else None
-                ),
+            talk = stored_texts(
+                api,
+                issued["conversation_id"],
+                acked,
                 timeout_s=40,
                 what="every acked visitor message in Postgres",
             )

@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +79,19 @@ def messages(api: httpx.Client, conversation_id: str) -> list[dict[str, Any]]:
         before = page.json()["next_before"]
         if not before:
             return items
+
+
+def stored_texts(
+    api: httpx.Client, conversation_id: str, wanted: Iterable[str], *, timeout_s: float, what: str
+) -> list[str]:
+    """The conversation's stored texts, once they hold every one of `wanted`."""
+    want = set(wanted)
+
+    def texts() -> list[str] | None:
+        found = [m["text"] for m in messages(api, conversation_id)]
+        return found if set(found) >= want else None
+
+    return list(wait_until(texts, timeout_s=timeout_s, what=what))
 
 
 def conversation_ids(api: httpx.Client) -> list[str]:
@@ -486,13 +499,10 @@ def test_redis_restart_everyone_reconnects_nothing_accepted_is_lost(
             )
             time.sleep(0.5)
             with stack.api(web) as api:
-                talk = wait_until(
-                    lambda: (
-                        t
-                        if set(t := [m["text"] for m in messages(api, issued["conversation_id"])])
-                        >= set(acked)
-                        else None
-                    ),
+                talk = stored_texts(
+                    api,
+                    issued["conversation_id"],
+                    acked,
                     timeout_s=30,
                     what="every acked visitor message persisted",
                 )

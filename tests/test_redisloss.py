@@ -30,7 +30,7 @@ from tests.browserkit import wait_until
 from tests.conftest import admin_sql
 from tests.helpers import ORIGIN
 from tests.stacks import make_stack
-from tests.test_faults import _need_private, first_conversation, messages
+from tests.test_faults import _need_private, first_conversation, messages, stored_texts
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -144,22 +144,17 @@ def test_redis_restarted_empty_the_loss_is_reported_and_persistence_resumes(
                 assert frame["client_id"] == f"v{j}"
                 acked.append(f"v {j}")
         with stack.api(web) as api:
-            stored = wait_until(
-                lambda: (
-                    t
-                    if set(t := [m["text"] for m in messages(api, conversation)]) >= set(accepted)
-                    else None
-                ),
+            stored = stored_texts(
+                api,
+                conversation,
+                accepted,
                 timeout_s=15,
                 what="every webhook accepted after the restart stored",
             )
-            talk = wait_until(
-                lambda: (
-                    t
-                    if set(t := [m["text"] for m in messages(api, issued["conversation_id"])])
-                    >= set(acked)
-                    else None
-                ),
+            talk = stored_texts(
+                api,
+                issued["conversation_id"],
+                acked,
                 timeout_s=15,
                 what="every visitor message acked after the restart stored",
             )
