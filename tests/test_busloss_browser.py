@@ -15,8 +15,8 @@ from cryptography.fernet import Fernet
 
 from tests import privateservices
 from tests.browserkit import log_in, screenshot, wait_until
-from tests.conftest import IN_CI
 from tests.servers import HubProcess, base_env, free_port
+from tests.test_faults import _need_private
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
 
@@ -28,11 +28,7 @@ def test_the_status_tab_warns_of_a_bus_loss_until_acknowledged(
 ) -> None:
     from playwright.sync_api import expect
 
-    problem = privateservices.available()
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(problem + " (CI=true: fault tests fail instead of skipping)")
-        pytest.skip(problem)
+    _need_private()
     with privateservices.private_redis() as redis_server:
         env = base_env(
             DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
