@@ -143,6 +143,7 @@ class Services:
         retention sweep. With `groups` (`hub.workers.runner.select_groups`) only those consumer
         groups; the periodic tasks come with "persist"."""
         settings, bus = self.settings, self.bus
+        hooks = self.hooks()  # with its own client: see hub.web.pinning
         handlers: dict[str, Callable[[], Handler]] = {
             PERSIST_GROUP: lambda: (
                 Persister(
@@ -153,7 +154,7 @@ class Services:
             PROFILE_GROUP: lambda: self.profiler(client).handle,
             MEDIA_GROUP: lambda: self.media_fetcher(client).handle,
             AUTOMATION_GROUP: lambda: self.automation().handle,
-            HOOKS_GROUP: lambda: self.hooks(client).handle,
+            HOOKS_GROUP: lambda: hooks.handle,
         }
         tasks: list[Task] = []
         if PERSIST_GROUP in groups:
@@ -168,12 +169,12 @@ class Services:
                     every_s=settings.retention_sweep_s,
                     waiting_ttl_s=settings.waiting_change_ttl_s,
                 ),
-                Retrier(self.hooks(client), every_s=settings.hooks_retry_s),
+                Retrier(hooks, every_s=settings.hooks_retry_s),
                 TemplateRefresher(self.templates(), every_s=settings.template_sync_s),
                 ReplySweeper(self.store.sessions, every_s=settings.retention_sweep_s),
             ]
         consumers = [Consumer(settings, bus, g, handlers[g]()) for g in groups]
-        return Worker(consumers, tasks=tasks)
+        return Worker(consumers, tasks=[*tasks, hooks])  # last: it closes its client
 
     def sender(self, client: httpx.AsyncClient) -> Sender:
         return Sender(
@@ -213,9 +214,9 @@ class Services:
             cache_ttl_s=self.settings.cache_ttl_s,
         )
 
-    def hooks(self, client: httpx.AsyncClient | None = None) -> Hooks:
-        """Endpoints and deliveries; without a client, each delivery opens one of its own."""
-        return Hooks(self.store, self.bus, self.vault, self.settings, client)
+    def hooks(self) -> Hooks:
+        """Endpoints and deliveries (sent through a client of their own)."""
+        return Hooks(self.store, self.bus, self.vault, self.settings)
 
     def templates(self) -> Templates:
         """WhatsApp templates: their sync, list and status webhooks."""

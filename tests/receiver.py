@@ -25,6 +25,7 @@ class Receiver:
     requests: list[dict[str, Any]] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     otherwise: int = 200
+    location: str | None = None  # sent with a 3xx answer
 
     @property
     def url(self) -> str:
@@ -33,17 +34,28 @@ class Receiver:
     async def hook(self, request: Request) -> Response:
         body = (await request.body()).decode()
         self.requests.append({"headers": dict(request.headers), "body": body})
-        return Response(status_code=self.answers.pop(0) if self.answers else self.otherwise)
+        status = self.answers.pop(0) if self.answers else self.otherwise
+        moved = {"location": self.location} if self.location and 300 <= status < 400 else None
+        return Response(status_code=status, headers=moved)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (a receiver that is down, until one starts there)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextmanager
-def running_receiver() -> Iterator[Receiver]:
+def running_receiver(port: int = 0, **tls: Any) -> Iterator[Receiver]:
+    """A receiver on loopback (on `port`, if given); `tls` are uvicorn's ssl_* settings."""
     made = Receiver()
     app = Starlette(routes=[Route("/hook", made.hook, methods=["POST"])])
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     made.port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **tls))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from hub.web.addresses import connected_to_public, origin, public_address, public_ip
+from hub.hooks.service import InvalidHookUrl, check_url
+from hub.web.addresses import (
+    connected_to_public,
+    literal_ip,
+    origin,
+    public_address,
+    public_ip,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -30,11 +37,98 @@ pytestmark = pytest.mark.unit
         ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
         ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
         ("fe80::1%eth0", False),
+        ("[fe80::1%25eth0]", False),  # bracketed, with a zone id as a URL writes it
+        ("[::1]", False),
         ("not an address", False),
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("224.0.0.1", False),  # multicast, which Python calls global
+        ("ff0e::1", False),
+        ("240.0.0.1", False),  # reserved
+        ("255.255.255.255", False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("::7f00:1", False),  # IPv4-compatible IPv6 (reserved), which Python calls global
+        ("192.0.2.1", False),  # documentation
+        ("198.51.100.7", False),
+        ("203.0.113.9", False),
+        ("2001:db8::1", False),
+        ("198.18.0.1", False),  # benchmarking
+        ("::ffff:10.0.0.1", False),
+        ("::ffff:224.0.0.1", False),
+        ("64:ff9b::7f00:1", False),  # loopback through NAT64
+        ("64:ff9b::a00:1", False),
+        ("2002:a00:1::", False),  # 6to4 of 10.0.0.1
+        ("2002:5db8:d822::", True),  # 6to4 of a public address
+        # IPv4 numbers in the resolver's other notations (inet_aton), all 127.0.0.1
+        ("2130706433", False),
+        ("0177.0.0.1", False),
+        ("0x7f.1", False),
+        ("0x7f000001", False),
+        ("127.1", False),
+        ("0x7F.0.0.1", False),
+        ("1572395042", True),  # 93.184.216.34 as one number
     ],
 )
 def test_public_ip(address: str, public: bool) -> None:
     assert public_ip(address) is public
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("2130706433", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("10.1", "10.0.0.1"),
+        ("127.0.0.1.", "127.0.0.1"),
+        ("[::1]", "::1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("example.com", None),
+        ("0x7g.1", None),
+        ("1.2.3.4.5", None),
+    ],
+)
+def test_literal_addresses_are_read_as_the_resolver_reads_them(
+    host: str, address: str | None
+) -> None:
+    found = literal_ip(host)
+    assert (str(found) if found is not None else None) == address
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "127.0.0.1",
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f.1",
+        "0x7f000001",
+        "127.1",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[::7f00:1]",
+        "[fe80::1%25eth0]",
+        "[64:ff9b::a9fe:a9fe]",
+        "[2002:a9fe:a9fe::]",
+        "[2001:0:4136:e378:8000:63bf:3fff:fdd2]",
+        "169.254.169.254",
+        "100.64.0.1",
+        "224.0.0.1",
+        "0.0.0.0",
+        "192.0.2.1",
+        "10.0.0.1",
+    ],
+)
+def test_webhook_urls_on_private_addresses_are_refused_in_every_notation(host: str) -> None:
+    url = f"https://{host}/hook"
+    # A literal address is refused when the URL is given; a name when it is looked up.
+    if literal_ip(host.removeprefix("[").removesuffix("]")) is not None:
+        with pytest.raises(InvalidHookUrl):
+            check_url(url, allow_private=False)
+    assert asyncio.run(public_address(url)) is False
 
 
 def test_names_are_judged_by_every_address_they_resolve_to() -> None:

@@ -134,6 +134,12 @@ def test_urls_must_be_public_https_unless_allowed(settings: Settings, receiver: 
             "https://127.0.0.1/hook",
             "https://10.1.2.3/hook",
             "https://[::1]/hook",
+            "https://localhost/hook",  # a name that resolves to loopback
+            "https://0x7f.1/hook",
+            "https://2130706433/hook",
+            "https://0177.0.0.1/hook",
+            "https://[::ffff:127.0.0.1]/hook",
+            "https://[fe80::1%25eth0]/hook",
             "ftp://example.com/x",
             "https://user:pw@example.com/x",
         ):
@@ -145,3 +151,21 @@ def test_urls_must_be_public_https_unless_allowed(settings: Settings, receiver: 
         assert fine.status_code == 201
         assert client.delete(f"/api/hooks/{fine.json()['id']}").status_code == 204
         assert client.get("/api/hooks").json()["items"] == []
+
+
+def test_a_redirect_is_a_failed_delivery_and_is_not_followed(
+    env: tuple[TestClient, Tenant], receiver: Receiver
+) -> None:
+    client, acme = env
+    with running_receiver() as elsewhere:
+        receiver.otherwise, receiver.location = 302, elsewhere.url
+        client.post("/api/hooks", json={"url": receiver.url, "events": ["message.created"]})
+        visitor_says(client, acme, "where does this go?")
+        [failed] = wait_for(
+            lambda: [
+                d for d in client.get("/api/hooks/deliveries").json()["items"] if d["attempts"] >= 2
+            ]
+        )
+        assert failed["last_status"] == 302
+        assert failed["last_error"] == "HTTP 302: redirects are not followed"
+        assert elsewhere.requests == []

@@ -16,15 +16,15 @@
   `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`. A 2xx
   answer delivers it; any other answer, a timeout or a refused connection is a failed attempt.
 - **Privacy**: a delivered body is dropped at once; delivered rows go after 7 days, dead ones
-  after 30. Erasing a person deletes their conversations' deliveries (`hub.privacy.erasure`), and an
-  erased person's events read late are never sent (`erasure.unerased`).
+  after 30. Erasing a person deletes every undelivered delivery that names them
+  (`hub.privacy.outbox`), and an erased person's events read late are never sent
+  (`erasure.unerased`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
@@ -50,7 +50,8 @@ from hub.storage import audit, tenancy
 from hub.storage.cache import Versioned
 from hub.storage.store import Store
 from hub.storage.vault import Vault
-from hub.web.addresses import public_address, public_ip
+from hub.web.addresses import literal_ip, public_address, public_ip
+from hub.web.pinning import Refused, pinned_client
 from hub.workers.periodic import Periodic
 from schemas.events import (
     ConversationCreated,
@@ -97,13 +98,14 @@ def check_url(url: str, allow_private: bool) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
         raise InvalidHookUrl()
+    try:
+        httpx.URL(url.strip())  # what the client will be given
+    except httpx.InvalidURL as exc:
+        raise InvalidHookUrl() from exc
     if parts.scheme == "http" and not allow_private:
         raise InvalidHookUrl("The URL must be https (http only with HUB_HOOKS_ALLOW_PRIVATE).")
-    try:
-        literal = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        literal = None
-    if literal is not None and not allow_private and not public_ip(str(literal)):
+    literal = literal_ip(parts.hostname)  # any notation: "0x7f.1" is 127.0.0.1
+    if literal is not None and not allow_private and not public_ip(literal):
         raise InvalidHookUrl("The URL's address is private; give a public one.")
     return url.strip()
 
@@ -135,16 +137,9 @@ def delivery_out(row: Any) -> DeliveryOut:
 class Hooks:
     """Endpoints (admins' API) and deliveries (the consumer group and the retrier)."""
 
-    def __init__(
-        self,
-        store: Store,
-        bus: Bus,
-        vault: Vault,
-        settings: Settings,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
+    def __init__(self, store: Store, bus: Bus, vault: Vault, settings: Settings) -> None:
         self.store, self.bus, self.vault, self.settings = store, bus, vault, settings
-        self.client = client
+        self._client: httpx.AsyncClient | None = None  # made at the first delivery
         # The events some endpoint of the workspace wants, kept while the endpoints stand.
         self.wanted: Versioned[frozenset[str]] = Versioned(bus, VERSION_KEY)
 
@@ -165,6 +160,8 @@ class Hooks:
         if unknown:
             raise BadRequest(f"Unknown event {unknown[0]!r}: use {', '.join(EVENTS)}.")
         url = check_url(body.url, self.settings.hooks_allow_private)
+        if not self.settings.hooks_allow_private and not await public_address(url):
+            raise InvalidHookUrl("The URL's host resolves to a private address.")
         secret = "whsec_" + secrets.token_urlsafe(32)
         endpoint_id = uuid.uuid4()
         async with self.store.sessions() as orm, orm.begin():
@@ -347,10 +344,25 @@ class Hooks:
                 sa.update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(**values)
             )
 
+    # The worker runs it as a task: its client is closed when the worker stops.
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """Connects only to the address it checked, follows no redirect (`hub.web.pinning`)."""
+        if self._client is None:
+            self._client = pinned_client(allow_private=self.settings.hooks_allow_private)
+        return self._client
+
     async def _post(self, row: Any) -> tuple[int | None, str | None]:
         settings = self.settings
-        if not settings.hooks_allow_private and not await public_address(row.url):
-            return None, "refused: the host resolves to a private address"
         secret = self.vault.open(row.secret)["secret"]
         timestamp = int(time.time())
         headers = {
@@ -361,21 +373,23 @@ class Hooks:
             "x-hub-timestamp": str(timestamp),
             "x-hub-signature-256": sign(secret, timestamp, row.body),
         }
-        client = self.client or httpx.AsyncClient()
         try:
-            answer = await client.post(
+            answer = await self.client.post(
                 row.url,
                 content=row.body.encode(),
                 headers=headers,
                 timeout=settings.hooks_timeout_s,
                 follow_redirects=False,
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            if isinstance(exc.__cause__, Refused):  # the check's own words
+                return None, str(exc.__cause__)[:300]
             return None, (type(exc).__name__ + ": " + str(exc))[:300]
-        finally:
-            if self.client is None:
-                await client.aclose()
-        return answer.status_code, None if answer.is_success else f"HTTP {answer.status_code}"
+        if answer.is_success:
+            return answer.status_code, None
+        if answer.is_redirect:
+            return answer.status_code, f"HTTP {answer.status_code}: redirects are not followed"
+        return answer.status_code, f"HTTP {answer.status_code}"
 
     # The retrier
 

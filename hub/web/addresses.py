@@ -7,13 +7,20 @@ read, so a name that resolves elsewhere the second time (DNS rebinding) gains no
 
 An IPv6 address that carries an IPv4 one (mapped, NAT64, 6to4) is judged by the IPv4 address
 it leads to: Python's `is_global` calls `64:ff9b::a9fe:a9fe` (the metadata service through a
-NAT64 gateway) public.
+NAT64 gateway) public. It also calls multicast and the reserved IPv4-compatible IPv6 block
+(`::7f00:1`) global, so those are refused by name. A host written as an IPv4 number in one of
+the resolver's other notations ("2130706433", "0177.0.0.1", "0x7f.1", "127.1") is read the
+way the resolver reads it (`inet_aton`) before it is judged.
+
+Outbound webhooks go further: their connection is made to the very address that was checked
+(`hub.web.pinning`), so no second lookup can lead elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,21 +29,40 @@ _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1:
 _6TO4 = ipaddress.ip_network("2002::/16")
 
 
-def public_ip(address: str) -> bool:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NUMERIC_V4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.I)
+
+
+def literal_ip(host: str) -> IPAddress | None:
+    """The address a host names by itself (bracketed, with a zone id, or an IPv4 number in
+    any notation the resolver accepts), or None for a name to look up."""
+    host = host.strip().removeprefix("[").removesuffix("]").split("%", 1)[0]
     try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        return ipaddress.ip_address(host)
     except ValueError:
+        pass
+    if _NUMERIC_V4.fullmatch(host.removesuffix(".")):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host.removesuffix(".")))
+        except OSError:
+            return None
+    return None
+
+
+def public_ip(address: str | IPAddress) -> bool:
+    ip = address if not isinstance(address, str) else literal_ip(address)
+    if ip is None:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped.is_global
+            return public_ip(ip.ipv4_mapped)
         if any(ip in network for network in _NAT64):
-            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF).is_global
+            return public_ip(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         if ip in _6TO4 and ip.sixtofour is not None:
-            return ip.sixtofour.is_global
+            return public_ip(ip.sixtofour)
         if ip.teredo is not None:
             return False
-    return ip.is_global
+    return ip.is_global and not ip.is_multicast and not ip.is_reserved
 
 
 async def public_address(url: str, *, unresolved: bool = True) -> bool:
@@ -44,11 +70,9 @@ async def public_address(url: str, *, unresolved: bool = True) -> bool:
     resolve counts as `unresolved` (an outbound webhook then fails on its own, as a refused
     connection; a media link is refused)."""
     host = urlsplit(url).hostname or ""
-    try:
-        ipaddress.ip_address(host)
-        return public_ip(host)
-    except ValueError:
-        pass
+    literal = literal_ip(host)
+    if literal is not None:
+        return public_ip(literal)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError:
