@@ -144,6 +144,7 @@ class Services:
         groups; the periodic tasks come with "persist"."""
         settings, bus = self.settings, self.bus
         hooks = self.hooks()  # with its own client: see hub.web.pinning
+        media = self.media_fetcher(client)  # and one of its own for links in webhooks
         handlers: dict[str, Callable[[], Handler]] = {
             PERSIST_GROUP: lambda: (
                 Persister(
@@ -152,7 +153,7 @@ class Services:
             ),
             SEND_GROUP: lambda: self.sender(client).handle,
             PROFILE_GROUP: lambda: self.profiler(client).handle,
-            MEDIA_GROUP: lambda: self.media_fetcher(client).handle,
+            MEDIA_GROUP: lambda: media.handle,
             AUTOMATION_GROUP: lambda: self.automation().handle,
             HOOKS_GROUP: lambda: hooks.handle,
         }
@@ -174,7 +175,7 @@ class Services:
                 ReplySweeper(self.store.sessions, every_s=settings.retention_sweep_s),
             ]
         consumers = [Consumer(settings, bus, g, handlers[g]()) for g in groups]
-        return Worker(consumers, tasks=[*tasks, hooks])  # last: it closes its client
+        return Worker(consumers, tasks=[*tasks, hooks, media])  # last: they close clients
 
     def sender(self, client: httpx.AsyncClient) -> Sender:
         return Sender(

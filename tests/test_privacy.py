@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 from adapters.meta.instagram_login import Account as IgAccount
 from hub.bus import Event
 from hub.bus.memory import MemoryBus
+from hub.hooks.service import EVENTS
 from hub.privacy.erasure import COUNTS, Target
 from hub.services import Services
 from hub.settings import Settings
@@ -36,6 +37,7 @@ from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import FB, Account, FakePlatform, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
 from tests.payloads import load
+from tests.receiver import free_port, running_receiver
 
 BASE = "https://hub.example"
 HOSTED = "hosted-secret-for-privacy-tests"
@@ -103,6 +105,10 @@ def env(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Env]:
             graph_url=urls.graph,
             instagram_graph_url=urls.instagram,
             deletion_lease_s=2.0,  # short, for the take-over test; long enough under load
+            # Outbound webhooks to a receiver on loopback, retried at once, dead soon.
+            hooks_allow_private=True,
+            hooks_retry_s=0.1,
+            hooks_backoff=(0.05,) * 5,
         )
         [tenant] = prepare(settings, "acme")
         with TestClient(create_app(settings, run_worker=True), base_url=BASE) as client:
@@ -616,3 +622,158 @@ def test_an_erasure_interrupted_midway_is_finished_by_the_restarted_worker(env: 
     assert all(not found for found in rows(env, *PERSON_TABLES).values())
     final = deletion_row(env, row.confirmation_code)
     assert set(final["progress"]) == set(COUNTS) and final["progress"]["contacts"] == 1
+
+
+# The outbox
+
+
+def everything(env: Env) -> dict[str, list[str]]:
+    """Every row of every table of the database, and every key and value the bus keeps
+    under this test's own prefix (on Redis) or in this process (in memory), as text."""
+
+    async def tables() -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        async with env.services.store.sessions() as orm:
+            conn = await orm.connection()
+            names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+            for name in names:
+                table = sa.Table(name, sa.MetaData())
+                await conn.run_sync(lambda c, t=table: sa.inspect(c).reflect_table(t, None))
+                rows = (await conn.execute(sa.select(table))).all()
+                found[name] = [json.dumps(list(r), default=str) for r in rows]
+        return found
+
+    found: dict[str, list[str]] = env.call(tables)
+    bus = env.services.bus
+    if isinstance(bus, MemoryBus):
+        found["bus:stream"] = [json.dumps(e.__repr__()) for e in stream(env)]
+        found["bus:kv"] = [f"{k} {v}" for k, v in bus._kv.items()]
+        found["bus:dedupe"] = [f"{k} {v}" for k, v in bus._dedupe.items()]
+        found["bus:counters"] = [f"{k} {v}" for k, v in bus._counters.items()]
+        return found
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        for key in client.scan_iter(match=f"{env.redis_prefix}:*", count=500):
+            kind = client.type(key)
+            value: Any = {
+                "string": client.get,
+                "hash": client.hgetall,
+                "list": lambda k: client.lrange(k, 0, -1),
+                "set": client.smembers,
+                "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+                "stream": client.xrange,
+            }[kind](key)
+            found.setdefault(f"bus:{kind}", []).append(f"{key} {value!r}")
+            if kind == "stream":  # the consumer groups' pending entries, by id
+                for group in client.xinfo_groups(key):
+                    pending = client.xpending_range(key, group["name"], "-", "+", 10_000)
+                    found["bus:pending"] = [*found.get("bus:pending", []), repr(pending)]
+    finally:
+        client.close()
+    return found
+
+
+def deliveries(env: Env, status: str) -> list[dict[str, Any]]:
+    answer = env.client.get(
+        "/api/hooks/deliveries", params={"status": status, "limit": 200}, headers=env.auth
+    )
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])
+
+
+def test_an_erasure_takes_the_persons_undelivered_webhooks_back(env: Env) -> None:
+    """Contact events (not tied to a conversation) and conversation events, to a receiver
+    that is down: dead ones and pending ones; after the erasure nothing anywhere, in the
+    database or on the bus, names the person, and when the receiver is back only the other
+    person's delivery is sent."""
+    port = free_port()  # the receiver is down
+    made = env.client.post(
+        "/api/hooks",
+        json={"url": f"http://127.0.0.1:{port}/hook", "events": list(EVENTS)},
+        headers=env.auth,
+    )
+    assert made.status_code == 201, made.text
+    tag = uuid.uuid4().hex[:10]
+    name, email = f"Grace {tag}", f"grace-{tag}@example.org"
+    phone = f"+44 20 7946 {uuid.uuid4().int % 10**4:04d}"
+    texts = [f"Please call me on {phone}", f"Parcel {tag} is lost"]
+
+    token = env.client.post(
+        "/api/widget/token", json={"channel": env.tenant.public_key}, headers={"origin": ORIGIN}
+    ).json()
+    said = env.client.post(
+        "/api/widget/profile",
+        json={"token": token["token"], "name": name, "email": email},
+        headers={"origin": ORIGIN},
+    )
+    assert said.status_code == 204, said.text
+    with env.client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, token["token"])
+        for number, text in enumerate(texts):
+            frame = {"type": "message.send", "client_id": f"g{number}", "text": text}
+            ws.send_text(json.dumps(frame))
+            while ws.receive_json()["type"] != "ack":
+                pass
+    conversation_id = token["conversation_id"]
+    url = f"/api/conversations/{conversation_id}"
+    conversation = wait(
+        lambda: (r := env.client.get(url, headers=env.auth)).status_code == 200 and r.json()
+    )
+    contact_id = conversation["contact_id"]
+    assert env.client.patch(url, json={"labels": ["vip"]}, headers=env.auth).status_code == 202
+    reply = {"client_id": "r1", "text": f"We will ring {name} back"}
+    assert env.client.post(url + "/messages", json=reply, headers=env.auth).status_code == 202
+    other = visitor_writes(env, "Someone else entirely")  # stays, and is sent at the end
+
+    # Every delivery fails for good (dead), then some are due again (pending) while no
+    # worker runs to send them.
+    def all_dead() -> list[dict[str, Any]]:
+        dead = deliveries(env, "dead")
+        names = {d["event"] for d in dead}
+        settled = not deliveries(env, "pending")
+        return dead if settled and {"contact.updated", "message.created"} <= names else []
+
+    dead = wait(all_dead, timeout_s=20)
+    assert all(d["last_error"] and d["attempts"] == 6 for d in dead)
+    bodies = everything(env)["webhook_deliveries"]
+    assert any(email in b and name in b for b in bodies)  # the contact event's body
+    assert any(texts[0] in b for b in bodies) and any(phone in b for b in bodies)
+    env.call(env.client.app.state.worker.stop)  # type: ignore[attr-defined]
+    replayed = [d for d in dead if d["event"] in ("contact.updated", "message.created")]
+    for delivery in replayed:
+        again = env.client.post(f"/api/hooks/deliveries/{delivery['id']}/replay", headers=env.auth)
+        assert again.status_code == 202, again.text
+    pending = {d["id"] for d in deliveries(env, "pending")}
+    assert len(pending) == len(replayed) >= 3 and len(deliveries(env, "dead")) > 0
+
+    filed = env.client.post("/api/deletions", json={"contact_id": contact_id}, headers=env.auth)
+    assert filed.status_code == 202, filed.text
+    one = f"/api/deletions/{filed.json()['id']}"
+    wait(lambda: env.client.get(one, headers=env.auth).json()["status"] == "done")
+
+    # Nothing, anywhere, names the person; their ids only where erasure keeps them on
+    # purpose (the `contact.deleted` event for agents, the mark that holds late events back).
+    person = (name, email, phone, tag, *texts)
+    ids = (contact_id, conversation_id)
+    for where, values in everything(env).items():
+        for value in values:
+            assert not [p for p in person if p in value], (where, value)
+            if "contact.deleted" in value or f"erased:{contact_id}" in value:
+                continue
+            assert not [i for i in ids if i in value], (where, value)
+    kept = deliveries(env, "pending") + deliveries(env, "dead")
+    assert kept and all(d["event"] != "contact.updated" or d["id"] not in pending for d in kept)
+
+    # The receiver comes back and a worker runs: only the other person's deliveries go.
+    with running_receiver(port) as receiver:
+        client = httpx.AsyncClient()
+        worker = env.services.worker(client)
+        env.call(worker.start)
+        try:
+            wait(lambda: any(other["id"] in r["body"] for r in receiver.requests), 20)
+            wait(lambda: not deliveries(env, "pending"), 20)
+        finally:
+            env.call(worker.stop)
+            env.call(client.aclose)
+    sent = [r["body"] for r in receiver.requests]
+    assert sent and all(not [p for p in (*person, *ids) if p in body] for body in sent)

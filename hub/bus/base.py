@@ -140,9 +140,12 @@ _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 def mentions(event: Event, ids: frozenset[str]) -> bool:
     """Whether one of `ids` is the event's conversation id or a whole string of its data
     (the purge rule; ids with quotes or backslashes never match)."""
-    if event.conversation_id in ids:
-        return True
-    return any(found in ids for found in _STRING.findall(event.data))
+    return event.conversation_id in ids or names_any(event.data, ids)
+
+
+def names_any(text: str, ids: frozenset[str]) -> bool:
+    """Whether one of `ids` is a whole string (a key or a value) of this JSON text."""
+    return any(found in ids for found in _STRING.findall(text))
 
 
 @dataclass(frozen=True, slots=True)

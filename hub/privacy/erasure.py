@@ -18,7 +18,8 @@ was in:
    dropped (other web nodes' caches expire within HUB_CACHE_TTL_S).
 4. database: messages (their attachment references live in them), read positions,
    labels, platform changes still waiting for a message of theirs (`hub.workers.waiting`),
-   conversations, identities and the contact, in one transaction. The files of
+   outbound-webhook deliveries not yet made that name them (`hub.privacy.outbox`: deleted,
+   never sent), conversations, identities and the contact, in one transaction. The files of
    messages deleted from a conversation that is not erased whole (the person's comment in
    a thread opened by someone else) are noted on the target for the next step. A group
    conversation is shared: the person's own messages go, and the group passes to another
@@ -36,9 +37,13 @@ same steps scoped to the channel (the mark is `erased:<contact id>:<channel id>`
 only holds back that channel's messages; `contact.deleted` then carries the `channel_id`,
 and the contact row goes only when nothing of the person is left).
 
-The bus's de-duplication keys (`msg:<channel>:<platform message id>` -> event id) stay
-until they expire: they hold no personal data, and they keep a platform's redelivery of
-an erased message from creating it again.
+Every queue a payload of theirs may wait in is reached: the workspace stream is the only
+bus queue (the persist, send, media and hooks groups' pending work is its entries: step 2),
+the bus's keys (step 3), waiting changes and outbound-webhook deliveries (step 4). The bus's
+de-duplication keys (`msg:<channel>:<platform message id>` -> event id) and a web-chat
+visitor's send counter (`sends:<channel>:<visitor id>`, a one-minute window) stay until they
+expire: they hold platform ids and no personal data, and the first keeps a platform's
+redelivery of an erased message from creating it again.
 """
 
 from __future__ import annotations
@@ -51,10 +56,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import SQLModel
 
 from hub.bus import Bus, Event, parse_id
 from hub.media.library import MediaLibrary, files_of
+from hub.privacy import outbox
 from hub.realtime.ingress import Ingress
 from hub.storage.store import Sessions
 from hub.workers.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
@@ -62,7 +67,6 @@ from hub.workers.waiting import WAITING
 from schemas.events import ContactDeleted, ContactUpdated, MessageCreated
 from schemas.message import MessageKind, conversation_id_for
 
-DELIVERIES = SQLModel.metadata.tables["webhook_deliveries"]
 GROUP = MessageKind.GROUP.value
 
 TOMBSTONE_TTL_S = 30 * 24 * 3600
@@ -226,6 +230,12 @@ class Erasure:
                 for conversation_id, attachments in strays.all()
                 for file in files_of(attachments or [])
             }
+            # What names the person in a queued payload: their conversations and messages,
+            # and their contact id unless only one channel's part of them goes.
+            messages = await _messages(s, workspace_id, contact_id, conversations, channel)
+            mentioned = {str(c) for c in conversations} | {str(m.id) for m in messages}
+            if channel is None:
+                mentioned.add(target.contact_id)
             removed = {
                 "messages": await _delete(s, sa.delete(MESSAGES).where(scope)),
                 "reads": await _delete(
@@ -243,14 +253,8 @@ class Erasure:
                         WAITING.c.conversation_id.in_(conversations),
                     ),
                 ),
-                # Outbound webhooks not yet delivered still hold the person's messages.
-                "deliveries": await _delete(
-                    s,
-                    sa.delete(DELIVERIES).where(
-                        DELIVERIES.c.workspace_id == workspace_id,
-                        DELIVERIES.c.conversation_id.in_(conversations),
-                    ),
-                ),
+                # Outbound webhooks not yet delivered still hold the person (hub.privacy.outbox).
+                "deliveries": await outbox.withdraw(s, workspace_id, conversations, mentioned),
                 "conversations": await _delete(
                     s,
                     sa.delete(CONVERSATIONS).where(
@@ -279,6 +283,10 @@ class Erasure:
                     ),
                 ),
             }
+            if channel is not None and removed["contacts"]:  # nothing of the person is left
+                removed["deliveries"] += await outbox.withdraw(
+                    s, workspace_id, [], [target.contact_id]
+                )
         for name in ("messages", "conversations", "contacts"):
             counts[name] += removed[name]
         target.found += sum(removed.values())

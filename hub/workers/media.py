@@ -22,9 +22,10 @@ URLs are never logged: a Telegram file URL holds the bot token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from urllib.parse import urlsplit
 
 import httpx
@@ -40,6 +41,7 @@ from hub.media import images, kinds
 from hub.media.library import MediaLibrary, files_of
 from hub.privacy import erasure
 from hub.web.addresses import connected_to_public, origin, public_address
+from hub.web.pinning import Refused, pinned_client
 from schemas.events import MessageChanges, MessageUpdated
 from schemas.message import Attachment, MediaState, Message, derive_id
 
@@ -90,6 +92,25 @@ class MediaFetcher:
         # The platforms' own APIs, as configured: trusted wherever they are (a test's loopback).
         apis = (platforms.graph, platforms.instagram, platforms.telegram)
         self.trusted = {origin(url) for url in apis}
+        self._links: httpx.AsyncClient | None = None  # for the others: see `links`
+
+    # The worker runs it as a task: its client for links is closed when the worker stops.
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        if self._links is not None:
+            await self._links.aclose()
+            self._links = None
+
+    @property
+    def links(self) -> httpx.AsyncClient:
+        """For links the platforms' APIs did not give us: it connects to the address it
+        checked (`hub.web.pinning`), so a name cannot lead elsewhere between check and fetch."""
+        if self._links is None:
+            self._links = pinned_client(allow_private=False)
+        return self._links
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         found: list[tuple[Message, str]] = []
@@ -243,9 +264,13 @@ class MediaFetcher:
         url, headers = source.url, source.headers
         for _ in range(MAX_REDIRECTS + 1):
             await self._check_link(url)
-            async with self.client.stream(
-                "GET", url, headers=headers, timeout=self.timeout_s, follow_redirects=False
-            ) as response:
+            client = self.client if self._trusted(url) else self.links
+            async with (
+                _refused_is_gone(),
+                client.stream(
+                    "GET", url, headers=headers, timeout=self.timeout_s, follow_redirects=False
+                ) as response,
+            ):
                 if not self._trusted(url) and not connected_to_public(response.extensions):
                     raise MediaGone(PRIVATE)  # the name led elsewhere than when it was checked
                 status = response.status_code
@@ -324,3 +349,14 @@ def _sentence(text: str) -> str:
 def _megabytes(size: int) -> str:
     megabytes = size / (1024 * 1024)
     return f"{megabytes:.0f}" if megabytes >= 10 else f"{megabytes:.1f}".removesuffix(".0")
+
+
+@contextlib.asynccontextmanager
+async def _refused_is_gone() -> AsyncIterator[None]:
+    """A link whose host leads to a private address when it is connected to: not passing."""
+    try:
+        yield
+    except httpx.ConnectError as exc:
+        if isinstance(exc.__cause__, Refused):
+            raise MediaGone(PRIVATE) from None
+        raise
