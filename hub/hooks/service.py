@@ -251,7 +251,7 @@ class Hooks:
             wanted = [e for e in wanted if e.name in names]
             if not wanted:
                 return
-            wanted = await erasure.unerased(self.bus, workspace_id, wanted)
+            wanted = await erasure.unerased(self.bus, workspace_id, wanted, conversations=True)
             made = await self._record(uuid.UUID(workspace_id), wanted)
             for delivery_id in made:
                 await self._attempt(delivery_id)

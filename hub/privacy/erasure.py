@@ -13,6 +13,9 @@ was in:
    (`hub.workers.profiles`). Later events are new: a person who writes again is a contact again.
 2. stream: the stream entries up to that id that mention the contact, its conversations
    or its messages are deleted (`Bus.purge`); pending ones are never handed out again.
+   Each erased conversation gets a mark too (`erased-conversation:<id>`): the hooks group
+   sends none of their events up to it (`unerased(conversations=True)`), so an edit or a
+   label change it had read already makes no delivery after step 4 took them back.
 3. keys: what the bus remembers about them (the conversation directory, profile fetches,
    send claims, platform-id lookups) is forgotten, and this process's conversation cache
    dropped (other web nodes' caches expire within HUB_CACHE_TTL_S).
@@ -49,6 +52,7 @@ redelivery of an erased message from creating it again.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -177,6 +181,19 @@ class Erasure:
             for channel_id, platform_user_id in identities
         }
         target.conversations = sorted(str(c) for c in conversations)
+        # Their conversations' other events (an edit, a label) that the hooks group has read
+        # already are not made into deliveries after the database step took them back.
+        await asyncio.gather(
+            *(
+                self.bus.remember(
+                    target.workspace_id,
+                    conversation_tombstone(c),
+                    target.up_to,
+                    ttl_s=TOMBSTONE_TTL_S,
+                )
+                for c in target.conversations
+            )
+        )
         ids = {*target.conversations, *(str(m.id) for m in messages)}
         if channel is None:  # entries naming only the person may be of another channel
             ids.add(target.contact_id)
@@ -337,10 +354,18 @@ async def erased_after(
     return any(mark is not None and parse_id(event_id) <= parse_id(mark) for mark in marks)
 
 
-async def unerased(bus: Bus, workspace_id: str, events: Sequence[Event]) -> list[Event]:
+def conversation_tombstone(conversation_id: str) -> str:
+    return f"erased-conversation:{conversation_id}"
+
+
+async def unerased(
+    bus: Bus, workspace_id: str, events: Sequence[Event], *, conversations: bool = False
+) -> list[Event]:
     """The events of a batch that may be stored: a `message.created` or `contact.updated` of
-    an erased contact is dropped when it is not newer than the erasure's mark."""
-    keys = [_tombstones_of(event) for event in events]
+    an erased contact is dropped when it is not newer than the erasure's mark; with
+    `conversations` (what is sent out: outbound webhooks), so is any other event of an
+    erased conversation (an edit, a status, a label change)."""
+    keys = [_tombstones_of(event, conversations) for event in events]
     distinct = list(dict.fromkeys(key for some in keys for key in some))
     # Concurrently: one round trip's wait for the batch, not one per contact.
     found = await asyncio.gather(*(bus.recall(workspace_id, key) for key in distinct))
@@ -355,11 +380,15 @@ async def unerased(bus: Bus, workspace_id: str, events: Sequence[Event]) -> list
     return kept
 
 
-def _tombstones_of(event: Event) -> list[str]:
+def _tombstones_of(event: Event, conversations: bool = False) -> list[str]:
     """The marks that may hold the event back: its contact's, and for a message its
-    contact's in its channel (a channel's data erased, `Target.channel_id`)."""
+    contact's in its channel (a channel's data erased, `Target.channel_id`); with
+    `conversations`, its conversation's for the other events."""
     if event.name not in (MessageCreated.NAME, ContactUpdated.NAME):
-        return []
+        if not conversations:
+            return []
+        conversation = event.conversation_id or _conversation_of(event)
+        return [conversation_tombstone(conversation)] if conversation else []
     try:
         data = event.typed()
     except ValueError:
@@ -370,6 +399,18 @@ def _tombstones_of(event: Event) -> list[str]:
     if isinstance(data, ContactUpdated):
         return [tombstone(str(data.contact_id))]
     return []
+
+
+def _conversation_of(event: Event) -> str:
+    """The conversation an event names in its data ('' for none), read only when the
+    event's text holds a conversation id at all."""
+    if '"conversation_id"' not in event.data:
+        return ""
+    try:
+        found = json.loads(event.data).get("conversation_id")
+    except ValueError:
+        return ""
+    return found if isinstance(found, str) else ""
 
 
 def _in_channel(table: sa.Table, channel_id: uuid.UUID | None) -> list[sa.ColumnElement[bool]]:

@@ -70,7 +70,11 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        found = checked(host, await addresses_of(host, port), self.allow_private)
+        try:  # the lookup counts against the connect timeout, as httpcore's own would
+            found = await asyncio.wait_for(addresses_of(host, port), timeout)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"{host} did not resolve in time") from exc
+        found = checked(host, found, self.allow_private)
         failure: Exception | None = None
         for address in found:
             try:
