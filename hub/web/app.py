@@ -187,7 +187,10 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         routes.append(Route("/demo", demo_page))
     return HubApp(
         routes=routes,
-        middleware=[Middleware(RequestIds), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(RequestIds),
+            Middleware(SecurityHeaders, https=(settings.public_url or "").startswith("https:")),
+        ],
         lifespan=lifespan,
         exception_handlers={
             HubError: hub_error,
