@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -82,10 +83,19 @@ def healthz_from(process: HubProcess, source: str) -> int:
         return http.get(process.base_url + "/healthz").status_code
 
 
+def refusals(process: HubProcess, reason: str) -> int:
+    """This node's count of refusals for a reason, from /metrics (open to loopback)."""
+    text = httpx.get(process.base_url + "/metrics", timeout=5).text
+    found = re.search(rf'^hub_connections_refused_total{{reason="{reason}"}} (\S+)$', text, re.M)
+    assert found is not None, text
+    return int(float(found.group(1)))
+
+
 async def test_one_address_holds_at_most_its_sockets_and_others_are_served(
     hub: tuple[HubProcess, dict[str, str]],
 ) -> None:
     process, seed = hub
+    before = refusals(process, "sockets_per_address")
     async with AsyncExitStack() as held:
         # Agents' and visitors' sockets count together.
         for path in ("/ws/visitor", "/ws/visitor", "/ws/agent"):
@@ -96,6 +106,7 @@ async def test_one_address_holds_at_most_its_sockets_and_others_are_served(
         assert answer.status_code == 429
         assert int(answer.headers["retry-after"]) >= 1
         assert json.loads(answer.body or b"{}")["error"]["code"] == "too_many_connections"
+        assert refusals(process, "sockets_per_address") == before + 1
 
         # Another address is served, to the welcome.
         other = await open_socket(process, "/ws/visitor", OTHER)
@@ -120,6 +131,7 @@ async def test_a_slow_header_client_is_closed_after_the_timeout_while_others_are
     hub: tuple[HubProcess, dict[str, str]],
 ) -> None:
     process, _ = hub
+    before = refusals(process, "header_timeout")
     started = time.monotonic()
     reader, writer = await raw(process, OTHER)
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n")
@@ -142,6 +154,7 @@ async def test_a_slow_header_client_is_closed_after_the_timeout_while_others_are
     closed_after = time.monotonic() - started
     assert HEADER_TIMEOUT_S * 0.8 < closed_after < HEADER_TIMEOUT_S + 3
     assert await read_all(silent_reader) == b""
+    assert refusals(process, "header_timeout") == before + 2
     trickling.cancel()
     writer.close()
     silent.close()
@@ -167,6 +180,7 @@ async def test_too_many_waiting_connections_from_one_address_are_refused_alone(
     hub: tuple[HubProcess, dict[str, str]],
 ) -> None:
     process, _ = hub
+    before = refusals(process, "pending_per_address")
     waiting = [await raw(process, OTHER) for _ in range(PENDING)]
     await asyncio.sleep(0.1)  # accepted and counted by the server
     reader, writer = await raw(process, OTHER)
@@ -176,6 +190,7 @@ async def test_too_many_waiting_connections_from_one_address_are_refused_alone(
     assert b"retry-after: " in head.lower()
     assert json.loads(body)["error"]["code"] == "too_many_connections"
     writer.close()
+    assert refusals(process, "pending_per_address") == before + 1
 
     # Others are served meanwhile: another address, and the trusted proxy, which is not capped.
     assert await asyncio.to_thread(healthz_from, process, THIRD) == 200

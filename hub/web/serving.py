@@ -75,13 +75,14 @@ def config(app: Starlette, settings: Settings, host: str, port: int) -> uvicorn.
         backlog=LISTEN_BACKLOG,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
     )
-    guarded(served, settings)
+    guarded(served, app, settings)
     return served
 
 
-def guarded(served: uvicorn.Config, settings: Settings) -> None:
+def guarded(served: uvicorn.Config, app: Starlette, settings: Settings) -> None:
     """Every HTTP listener of the hub reads headers under `hub.web.guard`'s deadline and cap;
-    the proxies uvicorn trusts for X-Forwarded-For (FORWARDED_ALLOW_IPS) are not capped."""
+    the proxies uvicorn trusts for X-Forwarded-For (FORWARDED_ALLOW_IPS) are not capped. The
+    app keeps the guard, whose refusals /metrics counts."""
     trusted = served.forwarded_allow_ips
     pending = guard.Pending(
         header_timeout_s=settings.header_timeout_s,
@@ -89,6 +90,7 @@ def guarded(served: uvicorn.Config, settings: Settings) -> None:
         trusted=trusted.split(",") if isinstance(trusted, str) else trusted,
     )
     served.http = guard.protocol_class(pending)
+    app.state.guard = pending
 
 
 class Server(uvicorn.Server):
@@ -137,5 +139,5 @@ def worker_endpoints(services: Services, host: str, port: int) -> _Embedded:
     served = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
     )
-    guarded(served, services.settings)
+    guarded(served, app, services.settings)
     return _Embedded(served)
