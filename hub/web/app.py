@@ -24,7 +24,6 @@ from hub.channels import facebook, oauth
 from hub.errors import OUTAGES, HubError, Unavailable
 from hub.realtime import admission
 from hub.realtime import sockets as ws
-from hub.realtime.admission import SocketQuota
 from hub.services import Services
 from hub.settings import Settings
 from hub.web import api, openapi, status, webhooks
@@ -118,7 +117,7 @@ class HubApp(Starlette):
     frame for its whole life (about 4 KiB per socket) and wrap every frame it is sent. Each
     socket counts against its client address's share first (`hub.realtime.admission`)."""
 
-    sockets: SocketQuota  # set by create_app
+    sockets: admission.SocketQuota  # set by create_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = ws.ENDPOINTS.get(scope["path"]) if scope["type"] == "websocket" else None
@@ -210,5 +209,5 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
             Exception: unexpected_error,
         },
     )
-    app.sockets = SocketQuota(settings.max_sockets_per_address)
+    app.sockets = admission.SocketQuota(settings.max_sockets_per_address)
     return app
