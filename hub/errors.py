@@ -114,6 +114,17 @@ class RateLimited(HubError):
     default_message = "Too many messages; wait a moment and send again."
 
 
+class TooManyConnections(HubError):
+    """One client address holds as many sockets, or connections still sending their headers, as
+    a node takes from one address (`hub.realtime.admission`, `hub.web.guard`): refused before
+    the websocket handshake or the request, with Retry-After."""
+
+    status = 429
+    close_code = CloseCode.TOO_SLOW
+    code = "too_many_connections"
+    default_message = "Too many connections from this address; try again later."
+
+
 class TooSlow(HubError):
     status = 503
     close_code = CloseCode.TOO_SLOW

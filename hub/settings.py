@@ -88,9 +88,17 @@ class Settings:
     page_max_items: int = 200
     visitor_messages_per_minute: int = 20  # per web-chat visitor, counted on the bus
     max_media_bytes: int = 25 * 1024 * 1024  # one stored media object
+    # Per client address, on each node (docs/operations.md, Limits per address): open sockets
+    # (an office behind one NAT shares an address: 200 is a large office's agents, a few tabs
+    # each, while one address can hold at most 2% of a node's 10,000 sockets), and connections
+    # still sending their first request's headers (a client's arrive in one packet, so even a
+    # burst of 100 from one address is rare; the cap keeps a slowloris to that many descriptors)
+    max_sockets_per_address: int = 200
+    max_pending_per_address: int = 100
 
     # Timeouts and lifetimes
     hello_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0  # for a request's headers, from its first byte or the connect
     ping_interval_s: float = 20.0
     session_max_age_s: int = 14 * 24 * 3600
     socket_token_max_age_s: int = 120
@@ -293,7 +301,17 @@ def _prefix(raw: str) -> str:
 
 for _name, _default in Settings.__dataclass_fields__.items():
     if _name.endswith(
-        ("_bytes", "_frames", "_maxlen", "_chars", "_events", "_items", "_ms", "_minute")
+        (
+            "_bytes",
+            "_frames",
+            "_maxlen",
+            "_chars",
+            "_events",
+            "_items",
+            "_ms",
+            "_minute",
+            "_per_address",
+        )
     ) or (_name.endswith("_s") and _default.type == "int"):
         _TUNABLES[_name] = _positive_int
     elif _name.endswith("_s"):

@@ -129,12 +129,14 @@ def test_widget_is_isolated_in_a_shadow_root_and_talks_only_to_the_hub(
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     page.on("websocket", lambda socket: requests.append(socket.url))
+    # The shop's hostile styles, as a constructed stylesheet: the demo page's policy refuses
+    # an inline <style> element.
     page.add_init_script("""
         document.addEventListener('DOMContentLoaded', () => {
-            const style = document.createElement('style');
-            style.textContent = 'button { background: red !important; color: red !important; }'
-                + ' div, section { font-family: cursive !important; display: block; }';
-            document.head.appendChild(style);
+            const sheet = new CSSStyleSheet();
+            sheet.replaceSync('button { background: red !important; color: red !important; }'
+                + ' div, section { font-family: cursive !important; display: block; }');
+            document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
         });
     """)
     page.goto(f"{hub_origin}/demo?channel={seed['public_key']}")

@@ -61,8 +61,9 @@
   const host = document.createElement('div');
   host.id = 'sosyocrm-chat';
   const root = host.attachShadow({ mode: 'open' });
-  root.innerHTML = `<style>
-:host{all:initial;--c:var(--sc-color,#4f46e5)}
+  // Its styles as a constructed stylesheet: unlike a <style> element, that needs no
+  // 'unsafe-inline' in the host page's Content-Security-Policy (docs/widget.md).
+  const CSS = `:host{all:initial;--c:var(--sc-color,#4f46e5)}
 *{box-sizing:border-box;margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 [hidden]{display:none!important}
 button{cursor:pointer;border:0;padding:0;background:0 0;color:inherit}
@@ -110,8 +111,8 @@ input:focus,textarea:focus{border-color:var(--c)}
 progress{display:block;width:100%}
 .dr .ms{outline:2px dashed var(--c);outline-offset:-6px}
 @media(max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}.p:not([hidden])~.l{display:none}}
-</style>
-<div class="w"><section class="p" data-sc="panel" role="dialog" hidden>
+`;
+  root.innerHTML = `<div class="w"><section class="p" data-sc="panel" role="dialog" hidden>
 <header><span class="av" data-sc="avatar" aria-hidden="true"></span><div><b data-sc="title"></b><small data-sc="status"></small></div><button class="x" data-sc="close">&times;</button></header>
 <div class="ms" data-sc="messages" role="log"><p class="hi" data-sc="greeting"></p><p class="off" data-sc="offline" hidden></p></div>
 <div class="ty" data-sc="typing" hidden></div>
@@ -119,6 +120,14 @@ progress{display:block;width:100%}
 <form data-sc="composer"><button class="at" data-sc="attach" type="button"><svg viewBox="0 0 24 24"><path d="M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z"/></svg></button><input data-sc="file" type="file" multiple hidden><textarea data-sc="input" rows="1" maxlength="10000"></textarea><button class="sd" data-sc="send"><svg viewBox="0 0 24 24"><path d="M3 20.5 21 12 3 3.5V10l12 2-12 2z"/></svg></button></form>
 </section>
 <button class="l" data-sc="launcher" type="button" aria-expanded="false"><svg viewBox="0 0 24 24"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg><span class="u" data-sc="badge" hidden></span></button></div>`;
+  if ('adoptedStyleSheets' in root && 'replaceSync' in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    root.prepend(document.createElement('style'));
+    root.firstChild.textContent = CSS;
+  }
   const $ = (n) => root.querySelector(`[data-sc="${n}"]`);
   const wrap = root.querySelector('.w'), panel = $('panel'), launcher = $('launcher'), badge = $('badge'), list = $('messages'),
     input = $('input'), typingEl = $('typing'), statusEl = $('status'), pre = $('prechat'), composer = $('composer');

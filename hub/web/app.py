@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket
 
 from hub.channels import facebook, oauth
 from hub.errors import OUTAGES, HubError, Unavailable
+from hub.realtime import admission
 from hub.realtime import sockets as ws
 from hub.services import Services
 from hub.settings import Settings
@@ -113,7 +114,10 @@ def _attr(value: str) -> str:
 class HubApp(Starlette):
     """The hub's ASGI app. The two socket endpoints are called directly, not through the
     middleware stack and router: those do nothing for a socket but would each hold a coroutine
-    frame for its whole life (about 4 KiB per socket) and wrap every frame it is sent."""
+    frame for its whole life (about 4 KiB per socket) and wrap every frame it is sent. Each
+    socket counts against its client address's share first (`hub.realtime.admission`)."""
+
+    sockets: admission.SocketQuota  # set by create_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = ws.ENDPOINTS.get(scope["path"]) if scope["type"] == "websocket" else None
@@ -121,11 +125,17 @@ class HubApp(Starlette):
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
+        client = scope.get("client")
+        address = client[0] if client else ""
+        if not self.sockets.take(address):
+            await admission.refuse(WebSocket(scope, receive, send))
+            return
         token = request_id.set(request_id_of(scope))
         try:
             await endpoint(WebSocket(scope, receive, send))
         finally:
             request_id.reset(token)
+            self.sockets.give_back(address)
 
 
 async def _check_persistence(services: Services) -> None:
@@ -185,9 +195,12 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
     ]
     if settings.demo:
         routes.append(Route("/demo", demo_page))
-    return HubApp(
+    app = HubApp(
         routes=routes,
-        middleware=[Middleware(RequestIds), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(RequestIds),
+            Middleware(SecurityHeaders, https=(settings.public_url or "").startswith("https:")),
+        ],
         lifespan=lifespan,
         exception_handlers={
             HubError: hub_error,
@@ -196,3 +209,5 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
             Exception: unexpected_error,
         },
     )
+    app.sockets = admission.SocketQuota(settings.max_sockets_per_address)
+    return app

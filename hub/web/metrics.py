@@ -38,6 +38,8 @@ MAX_CODES = 64  # distinct send error codes kept as label values; the rest count
 _CODE = re.compile(r"[A-Za-z0-9_./-]{1,40}")
 _CHANNEL_KINDS = frozenset(k.value for k in ChannelKind)
 SOCKET_KINDS = ("agent", "visitor")
+# Why a connection was refused or closed by the limits per address (docs/operations.md)
+REFUSALS = ("sockets_per_address", "pending_per_address", "header_timeout")
 
 
 class Latency:
@@ -102,6 +104,7 @@ class Snapshot:
 
     bus: BusStats | None = None
     channels: dict[str, int] | None = None  # channels by status
+    refused: dict[str, int] = field(default_factory=dict)  # connections, by REFUSALS reason
 
 
 @dataclass
@@ -231,6 +234,14 @@ def _collector() -> Iterator[Metric]:
 
 
 def _scraped(snapshot: Snapshot) -> Iterator[Metric]:
+    refused = CounterMetricFamily(
+        "hub_connections_refused",
+        "Connections this node refused or closed under the limits per client address.",
+        labels=["reason"],
+    )
+    for reason in REFUSALS:
+        refused.add_metric([reason], snapshot.refused.get(reason, 0))
+    yield refused
     bus = snapshot.bus
     yield GaugeMetricFamily(
         "hub_bus_up", "Whether the bus answered this scrape.", value=int(bus is not None)

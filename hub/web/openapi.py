@@ -37,7 +37,8 @@ ERRORS = {
     "channel's limit (`too_big`, `media_too_large`)",
     415: "A file's type is outside the allowlist or not taken by the channel "
     "(`unsupported_media_type`, `media_refused_by_channel`)",
-    429: "Too many attempts (`too_many_attempts`, `rate_limited`)",
+    429: "Too many attempts (`too_many_attempts`, `rate_limited`), or too many connections "
+    "from one address (`too_many_connections`)",
     503: "A backing service or the platform did not answer (`unavailable`, `template_sync_failed`)",
     502: "The platform refused the change or could not be reached; the message gives its "
     "reason (`platform_refused`)",

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from hub.errors import HubError
 from hub.realtime import sockets as ws
 from hub.settings import Settings
-from hub.web import status
+from hub.web import guard, status
 from hub.web.logs import RequestIds
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def settle_gc() -> None:
 
 
 def config(app: Starlette, settings: Settings, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
+    served = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -75,6 +75,22 @@ def config(app: Starlette, settings: Settings, host: str, port: int) -> uvicorn.
         backlog=LISTEN_BACKLOG,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
     )
+    guarded(served, app, settings)
+    return served
+
+
+def guarded(served: uvicorn.Config, app: Starlette, settings: Settings) -> None:
+    """Every HTTP listener of the hub reads headers under `hub.web.guard`'s deadline and cap;
+    the proxies uvicorn trusts for X-Forwarded-For (FORWARDED_ALLOW_IPS) are not capped. The
+    app keeps the guard, whose refusals /metrics counts."""
+    trusted = served.forwarded_allow_ips
+    pending = guard.Pending(
+        header_timeout_s=settings.header_timeout_s,
+        max_per_address=settings.max_pending_per_address,
+        trusted=trusted.split(",") if isinstance(trusted, str) else trusted,
+    )
+    served.http = guard.protocol_class(pending)
+    app.state.guard = pending
 
 
 class Server(uvicorn.Server):
@@ -120,6 +136,8 @@ def worker_endpoints(services: Services, host: str, port: int) -> _Embedded:
         exception_handlers={HubError: hub_error},
     )
     app.state.services = services
-    return _Embedded(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    served = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
     )
+    guarded(served, app, services.settings)
+    return _Embedded(served)

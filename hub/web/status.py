@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import TypeVar
 
 from sqlalchemy import func
@@ -125,8 +126,20 @@ async def metrics(request: Request) -> Response:
     svc = services(request)
     if not may_scrape(request, svc.settings.metrics_token):
         raise Forbidden("Metrics are for loopback clients or the HUB_METRICS_TOKEN bearer.")
-    body = svc.metrics.exposition(await snapshot(svc, None))
+    figures = replace(await snapshot(svc, None), refused=refusals(request))
+    body = svc.metrics.exposition(figures)
     return Response(body, media_type=PROMETHEUS_TEXT, headers={"cache-control": "no-store"})
+
+
+def refusals(request: Request) -> dict[str, int]:
+    """What the limits per address refused on this node: the listener's guard
+    (`hub.web.guard`, set by `hub.web.serving`) and the app's socket quota, where they exist."""
+    guard = getattr(request.app.state, "guard", None)
+    counts: dict[str, int] = dict(guard.refused) if guard is not None else {}
+    quota = getattr(request.app, "sockets", None)
+    if quota is not None:
+        counts["sockets_per_address"] = int(quota.refused)
+    return counts
 
 
 def may_scrape(request: Request, token: str | None) -> bool:
