@@ -23,6 +23,11 @@ class DemoSeed:
     public_key: str
 
 
+def demo_password() -> str:
+    """Random enough to follow the password rule (hub.accounts.passwords) by a wide margin."""
+    return secrets.token_urlsafe(18)
+
+
 async def seed(store: Store, data_dir: Path, origins: list[str]) -> DemoSeed:
     """Create the demo workspace, admin and web-chat channel on the first run; on later runs
     reuse them, only widening the channel's allowed origins to this run's URLs."""
@@ -36,7 +41,7 @@ async def seed(store: Store, data_dir: Path, origins: list[str]) -> DemoSeed:
             channel.allowed_origins = sorted(set(channel.allowed_origins) | set(origins))
             s.add(channel)
         return DemoSeed(saved["email"], saved["password"], saved["public_key"])
-    password = secrets.token_urlsafe(12)
+    password = demo_password()
     workspace, _ = await store.create_workspace_with_admin(
         "Demo workspace", DEMO_EMAIL, password, "Demo admin"
     )
