@@ -219,7 +219,8 @@ def test_rotate_drop_the_old_key_restart_and_everything_still_works(
             HUB_INSTAGRAM_APP_SECRET=FakePlatform.IG_APP_SECRET,
             HUB_HOOKS_ALLOW_PRIVATE="true",
         )
-        env = {keys: base_env(**common, HUB_ENCRYPTION_KEYS=keys) for keys in (key_a, f"{key_b},{key_a}", key_b)}  # fmt: skip
+        lists = (key_a, f"{key_b},{key_a}", key_b)
+        env = {keys: base_env(**common, HUB_ENCRYPTION_KEYS=keys) for keys in lists}
         [tenant] = prepare(Settings.from_env(env[key_a]), "acme")
         flow = Flow(httpx.Client(), tenant)
 
