@@ -62,6 +62,10 @@ class Workspace(SQLModel, table=True):
 
 
 class User(SQLModel, table=True):
+    """An account. Global, with no workspace and no row-level security: one person may be a
+    member of several workspaces (`memberships`), and the row holds no workspace data
+    (hub.storage.tenancy.GLOBAL_TABLES)."""
+
     __tablename__ = "users"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     email: str = Field(max_length=320, unique=True)
