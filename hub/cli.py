@@ -77,13 +77,13 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_create_admin(args: argparse.Namespace) -> None:
+    from hub.accounts.passwords import check_new_password
     from hub.storage.engine import make_engine, migrate, sessionmaker
     from hub.storage.store import Store
 
     settings = Settings.from_env()
     password = args.password or getpass.getpass("Password for the new admin: ")
-    if len(password) < 10:
-        raise SettingsError("The admin password needs at least 10 characters.")
+    check_new_password(password, email=args.email, name=args.name)  # WeakPassword says why
     migrate(settings)
 
     async def run() -> None:
@@ -162,10 +162,15 @@ def cmd_rotate_keys(args: argparse.Namespace) -> None:
         f"Rotated {done.rotated} sealed secrets to the newest key "
         f"({done.current} already were under it)."
     )
+    for column in done.columns:
+        print(
+            f"  {column.name}: {column.rotated} rotated, {column.current} already current"
+            + (f", {len(column.unreadable)} unreadable" if column.unreadable else "")
+        )
     if done.unreadable:
         raise SecretUnreadable(
-            f"{len(done.unreadable)} channels' secrets open with none of HUB_ENCRYPTION_KEYS "
-            f"and were left as they are (the first: channel {done.unreadable[0]})."
+            f"{len(done.unreadable)} sealed values open with none of HUB_ENCRYPTION_KEYS "
+            f"and were left as they are (the first: {done.unreadable[0]})."
         )
 
 

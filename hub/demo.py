@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from hub import filemodes
 from hub.storage.models import Channel
 from hub.storage.store import Store
 
@@ -23,11 +24,17 @@ class DemoSeed:
     public_key: str
 
 
+def demo_password() -> str:
+    """Random enough to follow the password rule (hub.accounts.passwords) by a wide margin."""
+    return secrets.token_urlsafe(18)
+
+
 async def seed(store: Store, data_dir: Path, origins: list[str]) -> DemoSeed:
     """Create the demo workspace, admin and web-chat channel on the first run; on later runs
     reuse them, only widening the channel's allowed origins to this run's URLs."""
     path = data_dir / "demo.json"
     if path.exists():
+        filemodes.tighten(path, filemodes.PRIVATE_FILE)
         saved = json.loads(path.read_text())
         async with store.sessions() as s, s.begin():
             channel = (
@@ -36,7 +43,7 @@ async def seed(store: Store, data_dir: Path, origins: list[str]) -> DemoSeed:
             channel.allowed_origins = sorted(set(channel.allowed_origins) | set(origins))
             s.add(channel)
         return DemoSeed(saved["email"], saved["password"], saved["public_key"])
-    password = secrets.token_urlsafe(12)
+    password = demo_password()
     workspace, _ = await store.create_workspace_with_admin(
         "Demo workspace", DEMO_EMAIL, password, "Demo admin"
     )
@@ -45,7 +52,7 @@ async def seed(store: Store, data_dir: Path, origins: list[str]) -> DemoSeed:
     )
     assert channel.public_key is not None
     result = DemoSeed(DEMO_EMAIL, password, channel.public_key)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, filemodes.PRIVATE_FILE)
     with os.fdopen(fd, "w") as f:
         json.dump(
             {"email": result.email, "password": result.password, "public_key": result.public_key}, f

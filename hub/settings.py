@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 from cryptography.fernet import Fernet
 
+from hub import filemodes
+
 T = TypeVar("T")
 
 DEFAULT_DATA_DIR = "hub-data"
@@ -468,11 +470,12 @@ def _database_url(url: str) -> str:
 
 def _demo_secret(path: Path, make: Callable[[], str]) -> str:
     """The demo keeps its generated secrets in its data directory, so a second run reuses them."""
+    filemodes.private_dir(path.parent)
     if path.exists():
+        filemodes.tighten(path, filemodes.PRIVATE_FILE)
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, filemodes.PRIVATE_FILE)
     with os.fdopen(fd, "w") as f:
         f.write(value)
     return value

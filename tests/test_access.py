@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from hub.accounts import lockout
+from hub.accounts.passwords import check_new_password
 from hub.services import Services
 from hub.settings import Settings
 from hub.web.app import create_app
@@ -106,6 +107,53 @@ def test_a_new_password_ends_every_other_session(
         headers={"x-csrf-token": sign_in(client, acme.email, new).json()["csrf_token"]},
     )
     assert short.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("weak", "reason"),
+    [
+        ("short-pw", "at least 12 characters"),
+        ("aaaaaaaaaaaa", "too easy to guess"),  # the review's example: length alone
+        ("password1234", "too easy to guess"),  # a common password with a number
+        ("qwertyuiop12", "too easy to guess"),  # a keyboard walk
+        ("", "at least 12 characters"),
+    ],
+)
+def test_a_new_password_follows_the_password_rule(
+    env: tuple[TestClient, Tenant, Tenant], weak: str, reason: str
+) -> None:
+    client, acme, _ = env
+    csrf = {"x-csrf-token": sign_in(client, acme.email, acme.password).json()["csrf_token"]}
+    change = {"current_password": acme.password, "new_password": weak}
+    refused = client.post("/api/me/password", json=change, headers=csrf)
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == ("weak_password" if weak else "bad_request")
+    assert weak == "" or reason in error["message"]
+    assert sign_in(client, acme.email, acme.password).status_code == 200  # unchanged
+
+
+def test_a_password_made_of_the_users_own_email_or_name_is_refused(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    client, acme, _ = env
+    csrf = {"x-csrf-token": sign_in(client, acme.email, acme.password).json()["csrf_token"]}
+    # tests.helpers names the admin "<workspace> admin"; the e-mail is admin-<hex>@acme.example
+    own_name, local_part = "Acme Admin 2024", acme.email.split("@")[0].split("-")[1]
+    for personal in (acme.email, acme.email.upper(), own_name, local_part + "acme"):
+        change = {"current_password": acme.password, "new_password": personal}
+        refused = client.post("/api/me/password", json=change, headers=csrf)
+        assert refused.status_code == 400, personal
+        assert refused.json()["error"]["code"] == "weak_password"
+    # The same characters are fine for someone else: the rule knows whose password it is.
+    check_new_password(acme.email, email="someone@else.example", name="Someone Else")
+    strong = "Tangerine-" + uuid.uuid4().hex[:10] + "-Orbit"
+    changed = client.post(
+        "/api/me/password", json={"current_password": acme.password, "new_password": strong},
+        headers=csrf,
+    )  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert sign_in(client, acme.email, strong).status_code == 200
 
 
 def test_api_tokens_are_listed_without_their_value_and_revocable(

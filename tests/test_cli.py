@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography.fernet import Fernet
 
 from tests.servers import base_env, demo, demo_seed
@@ -92,30 +94,48 @@ def test_migrate_and_create_admin(tmp_path: Path) -> None:
         HUB_DATA_DIR=str(tmp_path),
     )
     assert hub("migrate", env=env).returncode == 0
-    created = hub(
-        "create-admin",
-        "--workspace",
-        "Acme",
-        "--email",
-        "Boss@Acme.example",
-        "--password",
-        "a-long-password",
-        env=env,
-    )
+    password = "pw-" + uuid.uuid4().hex
+
+    def create(email: str, password: str) -> subprocess.CompletedProcess[str]:
+        return hub(
+            "create-admin", "--workspace", "Acme", "--email", email, "--password", password,
+            "--name", "Bo Boss", env=env,
+        )  # fmt: skip
+
+    created = create("Boss@Acme.example", password)
     assert created.returncode == 0, created.stderr
     assert "with admin boss@acme.example" in created.stdout
-    again = hub(
-        "create-admin",
-        "--workspace",
-        "Acme",
-        "--email",
-        "boss@acme.example",
-        "--password",
-        "a-long-password",
-        env=env,
-    )
+    again = create("boss@acme.example", password)
     assert again.returncode != 0 and "already exists" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("a-long-pw", "at least 12 characters"),
+        ("aaaaaaaaaaaa", "too easy to guess"),  # long enough, and a repeat
+        ("password1234", "too easy to guess"),  # a common password
+        ("chief@bigcorp.example", "too easy to guess"),  # the admin's own e-mail
+        ("BigcorpChief1", "too easy to guess"),  # their e-mail's parts and a digit
+    ],
+)
+def test_create_admin_refuses_a_weak_password_saying_why(
+    tmp_path: Path, password: str, reason: str
+) -> None:
+    env = base_env(
+        HUB_SECRET_KEY="k" * 40,
+        HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        HUB_DATA_DIR=str(tmp_path),
+    )
+    refused = hub(
+        "create-admin", "--workspace", "Bigcorp", "--email", "chief@bigcorp.example",
+        "--name", "Bo Boss", "--password", password, env=env,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stdout
+    assert refused.stderr.startswith("hub: ") and reason in refused.stderr
+    assert "Traceback" not in refused.stderr and password not in refused.stderr
+    assert not (tmp_path / "hub.db").exists()  # refused before anything was written
 
 
 def test_worker_refuses_an_unknown_group_naming_the_groups(tmp_path: Path) -> None:

@@ -173,6 +173,13 @@ def test_every_workspace_table_is_under_a_policy(pg: Settings) -> None:
         assert secured[table], f"{table} has no row-level security"
         assert policies.get(table), f"{table} has no policy"
     assert not secured["users"]  # accounts, shared by the workspaces a user belongs to
+    # Every other table is global by a documented decision (tenancy.GLOBAL_TABLES).
+    for table, on in secured.items():
+        if not on:
+            assert table in tenancy.GLOBAL_TABLES, (
+                f"{table} has neither row-level security nor an entry in GLOBAL_TABLES"
+            )
+            assert table not in tables, f"{table} holds workspace ids but has no policy"
 
 
 def test_work_for_one_workspace_sees_only_its_rows_even_unfiltered(pg: Settings) -> None:

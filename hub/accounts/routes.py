@@ -15,6 +15,7 @@ from starlette.responses import Response
 from hub.accounts import lockout
 from hub.accounts.auth import SESSION_COOKIE, Principal, verify_password
 from hub.accounts.members import AuditFilter, Member
+from hub.accounts.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password
 from hub.errors import BadRequest, Forbidden, Unauthenticated
 from hub.routing import teams
 from hub.storage.models import ApiToken, AuditEvent
@@ -46,8 +47,6 @@ from schemas.rest.accounts import (
     User,
 )
 
-MIN_PASSWORD_CHARS = 12
-
 
 class LoginBody(Body):
     email: str = Field(min_length=3, max_length=320)
@@ -60,7 +59,8 @@ class TokenBody(Body):
 
 class PasswordBody(Body):
     current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=1024)
+    # The rule itself (hub.accounts.passwords) answers `weak_password` with its reason.
+    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
 
 
 class NewMember(BaseModel):
@@ -213,6 +213,7 @@ async def change_password(request: Request) -> Response:
     user = await svc.store.user_by_id(principal.user_id)
     if user is None or not verify_password(user.password_hash, body.current_password):
         raise Unauthenticated("The current password is wrong.")
+    check_new_password(body.new_password, email=user.email, name=user.name)
     password_hash = await svc.store.set_password(principal.user_id, body.new_password)
     await svc.store.audit(
         principal.workspace_id,
@@ -393,8 +394,11 @@ routes = [
             {200: ("Changed; a new session cookie for this browser", NewSession)},
             (400, 401, 403, 413),
             body=PasswordBody,
-            description="Needs the current password (401 if wrong). Every other session of "
-            "this user ends at once. Audited as `password.changed`.",
+            description="Needs the current password (401 if wrong). The new one follows the "
+            "password rule (at least 12 characters, not guessable from common passwords, "
+            "patterns or the user's own e-mail and name): 400 `weak_password` with the reason "
+            "otherwise. Every other session of this user ends at once. Audited as "
+            "`password.changed`.",
         ),
     ),
     route(

@@ -39,7 +39,8 @@ export const session = {
   onExpired(fn) { onGone = fn; },
 };
 
-export async function api(method, path, body) {
+// `quiet401`: a 401 that means a wrong password typed, not a session that ended.
+export async function api(method, path, body, { quiet401 = false } = {}) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrf) headers['x-csrf-token'] = csrf;
@@ -48,7 +49,7 @@ export async function api(method, path, body) {
   });
   let data = null;
   try { data = await r.json(); } catch (e) { /* no body */ }
-  if (r.status === 401 && csrf && onGone) onGone();
+  if (r.status === 401 && csrf && onGone && !quiet401) onGone();
   return { ok: r.ok, status: r.status, data };
 }
 

@@ -10,6 +10,7 @@
  *   inbox-contact.js   search and the contact panel
  *   inbox-comments.js  hide, show or delete a public comment
  *   inbox-live.js      the realtime socket (hubsocket.js, shared with the widget) and its events
+ *   password.js        the "Change password" dialog
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
  *
  * Consistency: the conversation list and the open thread are (re)loaded over REST after every
@@ -29,6 +30,7 @@ import { results } from './inbox-contact.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';
 import { openConversation } from './inbox-thread.js';
+import { passwordDialog } from './password.js';
 
 const loginView = document.getElementById('login');
 const loginError = $('login-error'), email = $('login-email'), password = $('login-password');
@@ -91,6 +93,7 @@ $('logout').addEventListener('click', async () => {
   showLogin();
 });
 languagePicker($('language'));
+passwordDialog(t);
 
 // Keyboard: "/" searches, Alt+↑/↓ moves between conversations, Escape closes what is open.
 document.addEventListener('keydown', (e) => {

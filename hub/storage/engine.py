@@ -11,15 +11,33 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hub import filemodes
 from hub.settings import Settings
 from hub.storage import tenancy  # noqa: F401  (row-level security: its listener scopes each transaction)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def private_sqlite(settings: Settings) -> None:
+    """The SQLite file, and its -wal and -shm if there, readable by their owner only; the data
+    directory too when the file is in it (another directory named by DATABASE_URL is made
+    0700 if missing, but left as it is if it exists)."""
+    path = Path(settings.database_url.split("///", 1)[1])
+    if path.name in ("", ":memory:"):
+        return
+    if path.parent.resolve() == settings.data_dir.resolve():
+        filemodes.private_dir(path.parent)
+    else:
+        path.parent.mkdir(mode=filemodes.PRIVATE_DIR, parents=True, exist_ok=True)
+    filemodes.private_file(path)  # SQLite gives -wal and -shm the database file's mode
+    for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if extra.exists():
+            filemodes.tighten(extra, filemodes.PRIVATE_FILE)
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        Path(settings.database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(settings)
         engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -50,7 +68,7 @@ def alembic_config(settings: Settings) -> Config:
 def migrate(settings: Settings, revision: str = "head") -> None:
     """Upgrade the schema (blocking; call from a thread inside a running loop)."""
     if settings.is_sqlite:
-        Path(settings.database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(settings)
     command.upgrade(alembic_config(settings), revision)
 
 

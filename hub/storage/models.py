@@ -15,6 +15,10 @@ from sqlmodel import Field, SQLModel
 from schemas.message import utc_now
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+# The marker of a column that holds sealed secrets (Fernet tokens, `hub.storage.vault`):
+# `sa_column_kwargs={"info": SEALED}`. `hub rotate-keys` re-encrypts every column so marked
+# (`hub.storage.rotation`), and tests/test_sealed.py fails on a Fernet token in a column without it.
+SEALED: dict[str, Any] = {"sealed": True}
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -58,6 +62,10 @@ class Workspace(SQLModel, table=True):
 
 
 class User(SQLModel, table=True):
+    """An account. Global, with no workspace and no row-level security: one person may be a
+    member of several workspaces (`memberships`), and the row holds no workspace data
+    (hub.storage.tenancy.GLOBAL_TABLES)."""
+
     __tablename__ = "users"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     email: str = Field(max_length=320, unique=True)
@@ -149,7 +157,9 @@ class Channel(SQLModel, table=True):
     name: str = Field(max_length=200)
     public_key: str | None = Field(default=None, max_length=64, unique=True)
     account_ids: dict[str, str] = _json(dict)
-    secrets: str | None = Field(default=None, sa_type=sa.Text)  # Fernet token of a JSON object
+    secrets: str | None = Field(  # Fernet token of a JSON object
+        default=None, sa_type=sa.Text, sa_column_kwargs={"info": SEALED}
+    )
     allowed_origins: list[str] = _json(list)
     settings: dict[str, Any] = _json(dict)
     status: str = Field(default="connected", max_length=20)
@@ -314,7 +324,9 @@ class WebhookEndpoint(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     url: str = Field(max_length=2000)
-    secret: str = Field(sa_type=sa.Text)  # Fernet token of {"secret": ...}; shown once
+    secret: str = Field(  # Fernet token of {"secret": ...}; shown once
+        sa_type=sa.Text, sa_column_kwargs={"info": SEALED}
+    )
     events: list[str] = _json(list)
     created_at: datetime = _ts()
 

@@ -35,6 +35,16 @@ from sqlmodel import Session
 ROLE = "hub_tenant"
 SETTING = "hub.workspace_id"
 
+# The tables that belong to no workspace, and so have no row-level security, each with why
+# (docs/privacy.md, "Global tables"). Every other table carries `workspace_id` under a
+# policy; tests/test_tenancy.py fails on a table that has neither.
+GLOBAL_TABLES: dict[str, str] = {
+    "users": "accounts: one person may be a member of several workspaces, so an account "
+    "belongs to none of them; it holds an e-mail, a name and a password hash, no workspace "
+    "data, and a workspace reaches its members only through `memberships`, which has a policy",
+    "alembic_version": "the schema's revision, written by `hub migrate`",
+}
+
 _acting_for: ContextVar[uuid.UUID | None] = ContextVar("hub_acting_for", default=None)
 _ENTER = sa.text(
     f"SELECT set_config('role', '{ROLE}', true), set_config('{SETTING}', :workspace, true)"

@@ -27,7 +27,8 @@ from schemas.rest.base import ErrorBody
 REF = "#/components/schemas/{model}"
 
 ERRORS = {
-    400: "The body, a parameter or the cursor is malformed (`bad_request`)",
+    400: "The body, a parameter or the cursor is malformed (`bad_request`), or a new password "
+    "does not follow the password rule (`weak_password`)",
     401: "No valid session or bearer token (`unauthenticated`)",
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",
     404: "No such resource in this workspace (`not_found`)",

@@ -2,10 +2,13 @@
 # Source it from bash; it sets ROOT (the repo root) and defines:
 #
 #   ensure_venv VENV [EXTRAS] [REQUIREMENTS_FILE...]
-#       Creates VENV with python3 (3.11+) if missing, then `pip install -e '.[EXTRAS]'`
-#       (plus `-r FILE` for each requirements file), quietly. The install is skipped when a
-#       stamp inside VENV holds the hash of pyproject.toml and the requirements files as of
-#       the last successful install.
+#       Creates VENV with python3 (3.11+) if missing, then installs, quietly, the locked
+#       dependencies (requirements/test.lock for EXTRAS "test", else requirements/runtime.lock)
+#       with `--require-hashes`, then `-r FILE` for each requirements file (unlocked: the
+#       benchmarks' peers), then the hub itself with `--no-deps -e .`. A lock that lacks
+#       something pyproject.toml declares stops it (run scripts/lock). The install is skipped
+#       when a stamp inside VENV holds the hash of pyproject.toml, the lock and the
+#       requirements files as of the last successful install.
 #   venv_current VENV [EXTRAS] [REQUIREMENTS_FILE...]
 #       True when that install is already up to date.
 
@@ -25,9 +28,12 @@ _venv_python() {  # the first python3 that is 3.11 or newer
 
 _venv_stamp() { echo "$1/.hub-install${2:+-$2}"; }
 
+_venv_lock() { echo "$ROOT/requirements/${1:-runtime}.lock"; }
+
 _venv_hash() {  # _venv_hash EXTRAS FILE...
   local extras=$1; shift
-  { echo "extras=$extras"; cat "$ROOT/pyproject.toml" "$@"; } | sha256sum | cut -d' ' -f1
+  { echo "extras=$extras"; cat "$ROOT/pyproject.toml" "$(_venv_lock "$extras")" "$@"; } |
+    sha256sum | cut -d' ' -f1
 }
 
 venv_current() {
@@ -54,12 +60,16 @@ ensure_venv() {
       fi
     fi
   fi
-  local spec="$ROOT" args=() file
-  [ -n "$extras" ] && spec="$ROOT[$extras]"
+  local lock args=() file
+  lock=$(_venv_lock "$extras")
+  "$venv/bin/python" "$ROOT/scripts/lib/lockcheck.py" "$lock" "$extras" || return 1
   for file in "$@"; do args+=(-r "$file"); done
-  echo "Installing -e '.${extras:+[$extras]}' into $venv ..." >&2
-  local log; log=$(mktemp)
-  if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$spec" "${args[@]}" >"$log" 2>&1; then
+  echo "Installing ${lock#"$ROOT"/} and -e . into $venv ..." >&2
+  local log pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
+  log=$(mktemp)
+  if ! { "${pip[@]}" --require-hashes -r "$lock" &&
+         { [ ${#args[@]} -eq 0 ] || "${pip[@]}" "${args[@]}"; } &&
+         "${pip[@]}" --no-deps -e "$ROOT"; } >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"; echo "error: pip install failed" >&2; return 1
   fi
   rm -f "$log"
