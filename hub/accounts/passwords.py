@@ -47,9 +47,8 @@ def check_new_password(password: str, *, email: str | None = None, name: str | N
     result = zxcvbn(password[:_ESTIMATED_CHARS], user_inputs=personal_words(email, name))
     if result["score"] < MIN_SCORE:
         feedback = result["feedback"]
-        reason = feedback.get("warning") or "It is too easy to guess."
+        reason = feedback.get("warning")
         advice = " ".join(feedback.get("suggestions") or [])
-        raise WeakPassword(
-            f"This password is too easy to guess: {reason.rstrip('.')}. "
-            f"{advice or 'Add more words or characters that do not follow a pattern.'}".strip()
-        )
+        advice = advice or "Add more words or characters that do not follow a pattern."
+        said = f": {reason.rstrip('.')}." if reason else "."
+        raise WeakPassword(f"This password is too easy to guess{said} {advice}")
