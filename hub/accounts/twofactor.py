@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import secrets
 import time
 import uuid
@@ -214,8 +215,9 @@ class TwoFactor:
         uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_S).provisioning_uri(
             name=email, issuer_name=ISSUER
         )
-        svg = segno.make(uri, error="m").svg_inline(scale=4, omitsize=False)
-        return Enrolment(secret, uri, svg)
+        svg = io.BytesIO()  # a standalone document (with its namespace), for an <img>
+        segno.make(uri, error="m").save(svg, kind="svg", scale=4, xmldecl=False, nl=False)
+        return Enrolment(secret, uri, svg.getvalue().decode())
 
     async def confirm(self, user_id: uuid.UUID, code: str) -> list[str] | None:
         """Turn the pending secret on if `code` is its; the new recovery codes, else None."""
