@@ -6,6 +6,8 @@ authenticator app would."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from hub.storage.store import Store
 from hub.storage.vault import Vault
 from hub.web.app import create_app
 from tests.helpers import Tenant, prepare
+from tests.servers import base_env
 
 
 @dataclass
@@ -390,3 +393,32 @@ def test_an_admin_resets_a_members_second_factor(app_env: Env) -> None:
     assert "csrf_token" in sign_in(client, agent_email, agent_password).json()
     again = client.delete(f"/api/members/{agent['id']}/two-factor", headers=bearer)
     assert again.status_code == 409 and code_of(again) == "two_factor_off"
+
+
+def test_the_operator_resets_an_accounts_second_factor(app_env: Env) -> None:
+    """`hub reset-two-factor`: for an account in several workspaces, which no one workspace's
+    admin may reset."""
+    client, acme, settings = app_env.client, app_env.acme, app_env.settings
+    enrol(client, signed_in(client, acme.email, acme.password))
+    env = base_env(
+        HUB_SECRET_KEY=settings.secret_key,
+        HUB_ENCRYPTION_KEYS=",".join(settings.encryption_keys),
+        HUB_DATA_DIR=str(settings.data_dir),
+    )
+
+    def hub(email: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", "reset-two-factor", "--email", email],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    done = hub(acme.email.upper())
+    assert done.returncode == 0 and "off for that account" in done.stdout, done.stderr
+    assert "csrf_token" in sign_in(client, acme.email, acme.password).json()
+    assert hub(acme.email).stdout.startswith("That account had no second factor")
+    unknown = hub("nobody@nowhere.example")
+    assert unknown.returncode == 2 and "No account" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
