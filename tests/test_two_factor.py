@@ -18,12 +18,13 @@ import httpx
 import pyotp
 import pytest
 import sqlalchemy as sa
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from starlette.testclient import TestClient
 
 from hub.accounts import lockout
 from hub.settings import Settings
 from hub.storage.engine import make_engine, sessionmaker
-from hub.storage.models import SQLModel
+from hub.storage.models import Membership, SQLModel
 from hub.storage.store import Store
 from hub.storage.vault import Vault
 from hub.web.app import create_app
@@ -190,7 +191,7 @@ def test_enrol_then_sign_in_needs_the_code_and_a_code_works_once(env: Env) -> No
     reused = client.post("/api/auth/login/two-factor", json={"ticket": again, "code": totp.now()})
     assert reused.status_code == 401 and code_of(reused) == "two_factor_failed"
     spent = client.post("/api/auth/login/two-factor", json={"ticket": ticket, "code": "123456"})
-    assert spent.status_code == 401 and code_of(spent) == "unauthenticated"
+    assert spent.status_code == 401 and code_of(spent) == "ticket_invalid"
     assert [r["detail"] for r in audited(client, acme, "login.two_factor_failed")] == [
         {"step": "sign_in"},
         {"step": "sign_in"},
@@ -365,7 +366,7 @@ def test_admins_enrol_at_sign_in_when_the_workspace_requires_it(env: Env) -> Non
     me = client.get("/api/me")
     assert me.status_code == 200 and me.json()["user"]["name"] == admin_email.split("@")[0]
     reused = client.post("/api/me/two-factor/setup", json={"ticket": ticket})
-    assert reused.status_code == 401
+    assert reused.status_code == 401 and code_of(reused) == "ticket_invalid"
 
     # From now on this admin signs in with a code, like anyone with two-factor on.
     assert sign_in(client, admin_email, admin_password).json()["two_factor_required"] is True
@@ -374,9 +375,9 @@ def test_admins_enrol_at_sign_in_when_the_workspace_requires_it(env: Env) -> Non
     assert flags[admin_email] is True and flags[agent_email] is False
 
 
-def test_an_admin_resets_a_members_second_factor(app_env: Env) -> None:
-    client, acme = app_env.client, app_env.acme
-    agent_email, agent_password = app_env.member(acme, "agent")
+def test_an_admin_resets_a_members_second_factor(env: Env) -> None:
+    client, acme = env.client, env.acme
+    agent_email, agent_password = env.member(acme, "agent")
     enrol(client, signed_in(client, agent_email, agent_password))
     assert sign_in(client, agent_email, agent_password).json()["two_factor_required"] is True
     bearer = {"authorization": f"Bearer {acme.api_token}"}
@@ -384,7 +385,7 @@ def test_an_admin_resets_a_members_second_factor(app_env: Env) -> None:
     [agent] = [m for m in members if m["email"] == agent_email]
     foreign = client.delete(
         f"/api/members/{agent['id']}/two-factor",
-        headers={"authorization": f"Bearer {app_env.globex.api_token}"},
+        headers={"authorization": f"Bearer {env.globex.api_token}"},
     )
     assert foreign.status_code == 404
     reset = client.delete(f"/api/members/{agent['id']}/two-factor", headers=bearer)
@@ -393,6 +394,27 @@ def test_an_admin_resets_a_members_second_factor(app_env: Env) -> None:
     assert "csrf_token" in sign_in(client, agent_email, agent_password).json()
     again = client.delete(f"/api/members/{agent['id']}/two-factor", headers=bearer)
     assert again.status_code == 409 and code_of(again) == "two_factor_off"
+
+    # Once the account is in another workspace too, no one workspace's admin resets it.
+    enrol(client, signed_in(client, agent_email, agent_password))
+    _join(env.settings, env.globex.workspace_id, uuid.UUID(agent["id"]))
+    shared = client.delete(f"/api/members/{agent['id']}/two-factor", headers=bearer)
+    assert shared.status_code == 409 and code_of(shared) == "account_shared"
+    assert sign_in(client, agent_email, agent_password).json()["two_factor_required"] is True
+
+
+def _join(settings: Settings, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Make an existing account a member of another workspace too."""
+
+    async def write() -> None:
+        engine = make_engine(settings)
+        try:
+            async with sessionmaker(engine)() as s, s.begin():
+                s.add(Membership(workspace_id=workspace_id, user_id=user_id, role="agent"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
 
 
 def test_the_operator_resets_an_accounts_second_factor(app_env: Env) -> None:
@@ -422,3 +444,34 @@ def test_the_operator_resets_an_accounts_second_factor(app_env: Env) -> None:
     unknown = hub("nobody@nowhere.example")
     assert unknown.returncode == 2 and "No account" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_a_ticket_is_refused_once_expired_or_when_it_is_another_kind(app_env: Env) -> None:
+    """Tickets last 5 minutes; a session cookie, a forced enrolment's ticket or one signed with
+    another key is no sign-in ticket."""
+    client, acme, settings = app_env.client, app_env.acme, app_env.settings
+    totp, _ = enrol(client, signed_in(client, acme.email, acme.password))
+    signed_in(client, app_env.globex.email, app_env.globex.password)
+    session = client.cookies["hub_session"]  # another workspace's session cookie
+    ticket = sign_in(client, acme.email, acme.password).json()["ticket"]
+    _, payload = URLSafeTimedSerializer("x").loads_unsafe(ticket)
+
+    class FiveMinutesAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 301
+
+    def forged(key: str, salt: str, signer: type[TimestampSigner] = TimestampSigner) -> str:
+        return str(URLSafeTimedSerializer(key, salt=salt, signer=signer).dumps(payload))
+
+    for other in (
+        forged(settings.secret_key, "hub.two-factor-ticket", FiveMinutesAgo),
+        forged(settings.secret_key, "hub.two-factor-setup-ticket"),
+        forged("another-secret-key-" + "y" * 40, "hub.two-factor-ticket"),
+        session,
+    ):
+        step = {"ticket": other, "code": totp.now()}
+        refused = client.post("/api/auth/login/two-factor", json=step)
+        assert refused.status_code == 401 and code_of(refused) == "ticket_invalid", refused.text
+    fresh = forged(settings.secret_key, "hub.two-factor-ticket")  # the same, signed now
+    done = client.post("/api/auth/login/two-factor", json={"ticket": fresh, "code": totp.now()})
+    assert done.status_code == 200, done.text

@@ -24,6 +24,7 @@ from hub.accounts.routes import session_response
 from hub.accounts.twofactor import (
     TICKET_MAX_AGE_S,
     Ticket,
+    TicketInvalid,
     Tickets,
     TwoFactor,
     TwoFactorFailed,
@@ -135,7 +136,7 @@ async def _ticket_user(request: Request, kind: str, raw: str) -> tuple[Principal
     )
     user = await svc.store.user_by_id(ticket.user_id)
     if principal is None or user is None or await ticket_spent(svc.bus, ticket):
-        raise Unauthenticated("This sign-in step has ended; sign in again.")
+        raise TicketInvalid()
     tenancy.act_for(principal.workspace_id)
     return principal, user, ticket
 
