@@ -1,5 +1,5 @@
 """The `hub` command: serve, worker, migrate, create-admin, demo, rotate-keys, audit verify,
-bus acknowledge-loss."""
+bus acknowledge-loss, reset-two-factor."""
 
 from __future__ import annotations
 
@@ -97,6 +97,38 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
         print(f"Created workspace {workspace.id} ({workspace.name}) with admin {user.email}.")
 
     asyncio.run(run())
+
+
+def cmd_reset_two_factor(args: argparse.Namespace) -> None:
+    """The operator's way back in for someone who lost their phone and their recovery codes
+    and whose account no single workspace's admin may reset (it belongs to several)."""
+    from hub.accounts.twofactor import TwoFactor
+    from hub.errors import NotFound
+    from hub.storage.engine import make_engine, sessionmaker
+    from hub.storage.store import Store
+    from hub.storage.vault import Vault
+
+    settings = Settings.from_env()
+
+    async def run() -> bool:
+        engine = make_engine(settings)
+        try:
+            store = Store(sessionmaker(engine))
+            user = await store.user_by_email(args.email)
+            if user is None:
+                raise NotFound("No account has that e-mail.")
+            vault = Vault(settings.encryption_keys)
+            if not await TwoFactor(store.sessions, vault).disable(user.id):
+                return False
+            await store.audit(None, "system", None, "two_factor.reset", "user", str(user.id))
+            return True
+        finally:
+            await engine.dispose()
+
+    if asyncio.run(run()):
+        print("Two-factor sign-in is off for that account; it signs in with its password.")
+    else:
+        print("That account had no second factor.")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -280,6 +312,11 @@ def main(argv: list[str] | None = None) -> None:
         "--batch", type=_positive, default=100, help="channels per transaction (100)"
     )
     rotate.set_defaults(run=cmd_rotate_keys)
+    reset = sub.add_parser(
+        "reset-two-factor", help="turn off an account's two-factor sign-in (a lost phone)"
+    )
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(run=cmd_reset_two_factor)
     audit = sub.add_parser("audit", help="the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser(

@@ -123,7 +123,16 @@ def test_admin_adds_an_agent_changes_the_role_and_removes_them(env: Env) -> None
     member = added.json()
     assert member["email"] == "new.agent@acme.example" and member["role"] == "agent"
     assert member["name"] == "Ayşe Agent" and member["existing_user"] is False
-    assert set(member) == {"id", "name", "email", "role", "capacity", "created_at", "existing_user"}
+    assert set(member) == {
+        "id",
+        "name",
+        "email",
+        "role",
+        "capacity",
+        "created_at",
+        "two_factor",
+        "existing_user",
+    }
 
     agent = env.log_in("new.agent@acme.example", PASSWORD)  # the initial password works
     assert agent("GET", "/api/me").json()["user"]["role"] == "agent"
@@ -234,6 +243,7 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
     return [
         ("POST", "/api/channels", {"kind": "webchat", "name": "Sneaky"}),
         ("DELETE", channel, None),
+        ("DELETE", member + "/two-factor", None),
         ("PATCH", channel, {"name": "Renamed"}),
         ("POST", channel + "/identity-secret", None),
         ("POST", "/api/channels/instagram/authorize", {"name": "IG"}),

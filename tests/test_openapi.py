@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
 from hub.accounts import routes as accounts
-from hub.accounts import workspace
+from hub.accounts import twofactor_routes, workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
@@ -79,6 +79,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *privacy.api_routes,
         *privacy.routes,
         *workspace.routes,
+        *twofactor_routes.routes,
         *status_api.routes,
         *canned.routes,
         *reports.routes,

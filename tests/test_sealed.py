@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
@@ -89,7 +90,7 @@ def test_every_column_holding_fernet_tokens_is_marked_sealed(
     settings: Settings, receiver: Receiver
 ) -> None:
     """Seeds every feature that seals something (every kind of channel secret, an outbound
-    webhook), then reads every value of every table: a column that holds a Fernet token and
+    webhook, a two-factor secret), then reads every value of every table: a column that holds a Fernet token and
     is not marked would be skipped by `hub rotate-keys`, and breaks once the old key goes."""
     with running_fake() as fake:
         settings = platform_settings(settings, fake).with_overrides(hooks_allow_private=True)
@@ -99,8 +100,19 @@ def test_every_column_holding_fernet_tokens_is_marked_sealed(
             flow.call(
                 "POST", "/api/hooks", json={"url": receiver.url, "events": ["message.created"]}
             )
+            # A TOTP secret: two-factor is the person's own, from a session (not a token).
+            login = {"email": tenant.email, "password": tenant.password}
+            signed = flow.client.post("/api/auth/login", json=login)
+            csrf = {"x-csrf-token": signed.json()["csrf_token"]}
+            setup = flow.client.post("/api/me/two-factor/setup", headers=csrf)
+            code = pyotp.TOTP(setup.json()["secret"]).now()
+            confirmed = flow.client.post(
+                "/api/me/two-factor/confirm", json={"code": code}, headers=csrf
+            )
+            assert confirmed.status_code == 200, confirmed.text
     found = fernet_columns(Path(settings.database_url.split("///", 1)[1]))
-    assert {"channels.secrets", "webhook_endpoints.secret"} <= found.keys()  # the scan sees them
+    seeded = {"channels.secrets", "webhook_endpoints.secret", "users.totp_secret"}
+    assert seeded <= found.keys()  # the scan sees them
     assert set(found) <= marked(), f"sealed but not marked: {sorted(set(found) - marked())}"
 
 

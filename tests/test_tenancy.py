@@ -11,6 +11,11 @@ every one of them also aims at the other workspaces' ids. Every answer, frame an
 is searched for the ids and texts of other workspaces; every foreign id must answer exactly as
 an id that does not exist does; and at the end the database itself is checked: every message
 sits in the workspace it was sent to, and nothing aimed across the line was written.
+
+Each workspace also has a second admin who turns two-factor sign-in on and off and signs in,
+with a code, a recovery code, through the enrolment a workspace that requires it imposes, or
+with the password alone; and who is tried with another workspace's recovery code. A user with
+two-factor on never gets a session without a valid code of their own.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
@@ -279,6 +285,12 @@ class Party:
     telegram_id: str = ""
     telegram_secret: str = ""
     agent: ClientConnection | None = None
+    person: tuple[str, str, str] = ("", "", "")  # a second admin: e-mail, password, user id
+    totp: pyotp.TOTP | None = None  # the person's second factor, when on
+    recovery: list[str] = field(default_factory=list)  # their unused recovery codes
+    last_step: int = -1  # the last 30-second step whose code was accepted
+    failures: int = 0  # wrong second factors typed for the person (the lockout counts them)
+    required: bool = False  # the workspace requires two-factor for admins
 
     def __repr__(self) -> str:  # what Hypothesis prints of a draw: no tokens
         return f"<workspace {self.index}>"
@@ -294,6 +306,7 @@ class World:
     parties: list[Party]
     owner: dict[str, int] = field(default_factory=dict)  # every id and marker made or learned
     aimed: set[str] = field(default_factory=set)  # markers sent across the line: never stored
+    second_steps: int = 0  # sign-ins that passed a second factor or enrolment
 
     def marker(self, owner: int, *, aimed: bool = False) -> str:
         text = f"zq{next(_numbers):07d}"
@@ -354,7 +367,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> I
             for party in parties:
                 t = party.tenant
                 world.learn(party.index, *map(str, (t.workspace_id, t.admin_id, t.channel_id)))
-                world.learn(party.index, party.telegram_id, t.public_key)
+                world.learn(party.index, party.telegram_id, t.public_key, party.person[2])
             yield world
     finally:
         for party in parties:
@@ -389,6 +402,13 @@ def _party(
         timeout=10,
     )
     party = Party(index, tenant, bot, token_client, session_client)
+    email = f"second-{uuid.uuid4().hex[:8]}@w{index}.example"
+    password = "Tenancy-" + uuid.uuid4().hex
+    added = token_client.post(
+        "/api/members", json={"email": email, "role": "admin", "password": password}
+    )
+    assert added.status_code == 201, added.text
+    party.person = (email, password, added.json()["id"])
     connected = token_client.post(
         "/api/channels", json={"kind": "telegram", "name": "Bot", "bot_token": bot.token}
     )
@@ -666,7 +686,157 @@ class Isolation(RuleBasedStateMachine):
         )
         assert answer.status_code in (401, 403), answer.text
 
+    # Two-factor sign-in: a second admin of each workspace
+
+    def _factor(self, party: Party) -> dict[str, str]:
+        """A second factor the person has not used: this step's code, else a recovery code."""
+        assert party.totp is not None
+        step = int(time.time() // 30)
+        if step > party.last_step:
+            party.last_step = step
+            return {"code": party.totp.at(step * 30)}
+        if len(party.recovery) <= 1:  # keep one: wait for the next step's code instead
+            time.sleep(30 - time.time() % 30 + 0.1)
+            return self._factor(party)
+        return {"recovery_code": party.recovery.pop()}
+
+    def _sign_in(self, party: Party, client: httpx.Client) -> dict[str, Any]:
+        """The person signs in, through whatever second step is asked; the session's answer.
+        The password alone never sets a session for someone with two-factor on."""
+        w, (email, password, user_id) = self.world, party.person
+        first = client.post("/api/auth/login", json={"email": email, "password": password})
+        assert first.status_code == 200, first.text
+        w.check(party.index, first.text, "sign-in")
+        if party.totp is None and not party.required:
+            answer = first
+        else:
+            assert "hub_session" not in first.cookies and "csrf_token" not in first.json()
+            ticket = first.json()["ticket"]
+            if party.totp is not None:
+                assert first.json()["two_factor_required"] is True
+                step = {"ticket": ticket, **self._factor(party)}
+                answer = client.post("/api/auth/login/two-factor", json=step)
+            else:
+                assert first.json()["two_factor_setup_required"] is True
+                setup = client.post("/api/me/two-factor/setup", json={"ticket": ticket})
+                assert setup.status_code == 200, setup.text
+                w.check(party.index, setup.text, "two-factor set-up")
+                party.totp = pyotp.TOTP(setup.json()["secret"])
+                party.last_step = int(time.time() // 30)
+                code = party.totp.at(party.last_step * 30)
+                answer = client.post(
+                    "/api/me/two-factor/confirm", json={"ticket": ticket, "code": code}
+                )
+                assert answer.status_code == 200, answer.text
+                party.recovery = list(answer.json()["recovery_codes"])
+        assert answer.status_code == 200, answer.text
+        w.check(party.index, answer.text, "sign-in")
+        w.second_steps += answer is not first
+        body = dict(answer.json())
+        assert body["user"]["user_id"] == user_id
+        assert body["user"]["workspace_id"] == str(party.tenant.workspace_id)
+        client.headers["cookie"] = f"hub_session={answer.cookies['hub_session']}"
+        client.headers["x-csrf-token"] = body["csrf_token"]
+        return body
+
+    @rule(p=st.integers(0, WORKSPACES - 1))
+    def two_factor_turns_on_or_off(self, p: int) -> None:
+        party, w = self.parties[p], self.world
+        with httpx.Client(base_url=w.hub.base_url, timeout=10) as client:
+            self._sign_in(party, client)
+            if party.totp is None:
+                setup = client.post("/api/me/two-factor/setup")
+                assert setup.status_code == 200, setup.text
+                w.check(p, setup.text, "two-factor set-up")
+                totp = pyotp.TOTP(setup.json()["secret"])
+                step = int(time.time() // 30)
+                confirmed = client.post(
+                    "/api/me/two-factor/confirm", json={"code": totp.at(step * 30)}
+                )
+                assert confirmed.status_code == 200, confirmed.text
+                party.totp, party.last_step = totp, step
+                party.recovery = list(confirmed.json()["recovery_codes"])
+            else:
+                body = {"password": party.person[1], **self._factor(party)}
+                off = client.request("DELETE", "/api/me/two-factor", json=body)
+                assert off.status_code == 204, off.text
+                party.totp, party.recovery = None, []
+            status = client.get("/api/me/two-factor")
+            assert status.status_code == 200 and status.json()["enabled"] is (
+                party.totp is not None
+            ), status.text
+
+    @rule(p=st.integers(0, WORKSPACES - 1), with_second_factor=st.booleans())
+    def the_second_admin_signs_in(self, p: int, with_second_factor: bool) -> None:
+        party, w = self.parties[p], self.world
+        with httpx.Client(base_url=w.hub.base_url, timeout=10) as client:
+            if with_second_factor or (party.totp is None and not party.required):
+                self._sign_in(party, client)
+                for path in ("/api/me", "/api/me/two-factor", "/api/members"):
+                    answer = client.get(path)
+                    assert answer.status_code == 200, (path, answer.text)
+                    w.check(p, answer.text, path)
+                return
+            email, password, _ = party.person
+            first = client.post("/api/auth/login", json={"email": email, "password": password})
+            assert first.status_code == 200, first.text
+            assert "hub_session" not in first.cookies and "csrf_token" not in first.json()
+            assert client.get("/api/me").status_code == 401
+            ticket = first.json()["ticket"]
+            # Another workspace's recovery code is no code of this person's. (Kept to a few:
+            # each counts toward the sign-in lockout of the person and of the address.)
+            others = [q for q in self.parties if q is not party and q.recovery]
+            if party.totp is not None and others and party.failures < 3:
+                foreign = {"ticket": ticket, "recovery_code": others[0].recovery[0]}
+                refused = client.post("/api/auth/login/two-factor", json=foreign)
+                assert refused.status_code == 401, refused.text
+                assert "hub_session" not in refused.cookies
+                w.check(p, refused.text, "a foreign recovery code")
+                party.failures += 1
+
+    @rule(p=st.integers(0, WORKSPACES - 1), on=st.booleans())
+    def a_workspace_requires_two_factor_for_admins(self, p: int, on: bool) -> None:
+        party, w = self.parties[p], self.world
+        changed = party.token_client.patch(
+            "/api/workspace", json={"require_two_factor_for_admins": on}
+        )
+        assert changed.status_code == 200, changed.text
+        w.check(p, changed.text, "/api/workspace")
+        party.required = on
+        # Only this workspace's admins are asked; the first admin has no second factor.
+        with httpx.Client(base_url=w.hub.base_url, timeout=10) as client:
+            t = party.tenant
+            first = client.post("/api/auth/login", json={"email": t.email, "password": t.password})
+            assert first.status_code == 200, first.text
+            assert first.json().get("two_factor_setup_required", False) is on
+            assert ("hub_session" in first.cookies) is not on
+
     # What must hold after every step
+
+    @invariant()
+    def second_factors_are_where_they_were_put(self) -> None:
+        """Each person's two-factor state and recovery codes are theirs and as the model says."""
+
+        async def look() -> dict[str, tuple[bool, int]]:
+            engine = make_engine(self.world.settings)
+            try:
+                async with engine.connect() as conn:
+                    rows = await conn.execute(
+                        sa.text(
+                            "SELECT u.id, u.two_factor_enabled_at IS NOT NULL, "
+                            "(SELECT count(*) FROM recovery_codes r "
+                            " WHERE r.user_id = u.id AND r.used_at IS NULL) FROM users u"
+                        )
+                    )
+                    return {str(r[0]): (bool(r[1]), int(r[2])) for r in rows}
+            finally:
+                await engine.dispose()
+
+        found = asyncio.run(look())
+        for party in self.parties:
+            on, left = found[party.person[2]]
+            assert on is (party.totp is not None), party
+            assert left == len(party.recovery) or not on, (party, left)
 
     @invariant()
     def agent_sockets_carry_only_their_workspace(self) -> None:
@@ -758,3 +928,4 @@ def test_no_workspace_ever_sees_or_changes_another(world: World) -> None:
     # The runs wrote into every workspace and aimed across the line.
     owners = {o for m, o in world.owner.items() if MARKER.fullmatch(m) and m not in world.aimed}
     assert owners == set(range(WORKSPACES)) and world.aimed
+    assert world.second_steps  # and people signed in with a second factor

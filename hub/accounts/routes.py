@@ -16,6 +16,7 @@ from hub.accounts import lockout
 from hub.accounts.auth import SESSION_COOKIE, Principal, verify_password
 from hub.accounts.members import AuditFilter, Member
 from hub.accounts.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password
+from hub.accounts.twofactor import Tickets, second_step
 from hub.errors import BadRequest, Forbidden, Unauthenticated
 from hub.routing import teams
 from hub.storage.models import ApiToken, AuditEvent
@@ -46,6 +47,7 @@ from schemas.rest.accounts import (
     TokenList,
     User,
 )
+from schemas.rest.twofactor import LoginAnswer
 
 
 class LoginBody(Body):
@@ -115,6 +117,7 @@ def member_out(member: Member) -> MemberOut:
         role=member.membership.role,
         capacity=member.membership.capacity,
         created_at=member.membership.created_at,
+        two_factor=member.user.two_factor_enabled_at is not None,
     )
 
 
@@ -148,6 +151,10 @@ async def login(request: Request) -> Response:
         raise Forbidden("This user belongs to no workspace.")
     principal = await svc.store.principal(user.id, workspace_id, "session")
     assert principal is not None
+    workspace = await svc.store.workspace(workspace_id)
+    challenge = second_step(Tickets(svc.settings.secret_key), user, workspace, principal)
+    if challenge is not None:  # no session yet: the code step (or enrolment) comes first
+        return answer(challenge)
     await svc.store.audit(workspace_id, "user", str(user.id), "login.succeeded", ip=ip)
     return session_response(request, principal, user.password_hash)
 
@@ -361,14 +368,18 @@ routes = [
         "POST",
         op=Operation(
             "Log in with e-mail and password",
-            {200: ("Logged in; sets the cookie", LoginResult)},
+            {200: ("Logged in and the cookie set, or the second step it needs", LoginAnswer)},
             (400, 401, 403, 413, 429, 503),
             body=LoginBody,
             auth=False,
             description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax). "
             "After 5 failed attempts for one e-mail (or 50 from one address) in 15 minutes, "
             "sign-in answers 429 `too_many_attempts` until the window has passed. While the "
-            "database is away, 503 `unavailable` with `Retry-After`.",
+            "database is away, 503 `unavailable` with `Retry-After`. For an account with "
+            "two-factor on, a right password answers `two_factor_required` with a ticket and "
+            "no cookie: the session comes from POST /api/auth/login/two-factor. An admin of a "
+            "workspace that requires two-factor, without it, gets `two_factor_setup_required`: "
+            "the ticket may only enrol (POST /api/me/two-factor/setup and confirm).",
         ),
     ),
     route(

@@ -1,9 +1,11 @@
-"""The workspace's own settings: its name, how long it keeps messages (`hub.privacy.retention`)
-and whether Meta's data-deletion callback for the person who connected a channel also erases
-that channel's conversations (`hub.privacy.platform`).
+"""The workspace's own settings: its name, how long it keeps messages (`hub.privacy.retention`),
+whether Meta's data-deletion callback for the person who connected a channel also erases
+that channel's conversations (`hub.privacy.platform`), and whether its admins must sign in
+with a second factor (`hub.accounts.twofactor`).
 
 Every member reads them; admins change them, audited as `retention.changed` with the old and
-new number of days (None: kept forever) and `workspace.platform_deletion_changed`.
+new number of days (None: kept forever), `workspace.platform_deletion_changed` and
+`workspace.two_factor_changed`.
 """
 
 from __future__ import annotations
@@ -39,10 +41,18 @@ class WorkspacePatch(BaseModel):
         "channel also erases its conversations; false: it disconnects the channel only",
     )
 
+    require_two_factor_for_admins: StrictBool = Field(
+        default=False,
+        description="true: admins sign in with a second factor, and one without it enrols "
+        "at their next sign-in; agents are not asked",
+    )
+
     @model_validator(mode="after")
     def _something(self) -> WorkspacePatch:
         if not self.model_fields_set:
-            raise ValueError("give retention_days or platform_deletion_erases")
+            raise ValueError(
+                "give retention_days, platform_deletion_erases or require_two_factor_for_admins"
+            )
         return self
 
 
@@ -52,6 +62,7 @@ def workspace_out(row: Workspace) -> WorkspaceOut:
         name=row.name,
         retention_days=row.retention_days,
         platform_deletion_erases=row.platform_deletion_erases,
+        require_two_factor_for_admins=row.require_two_factor_for_admins,
     )
 
 
@@ -94,6 +105,24 @@ async def change_workspace(request: Request) -> Response:
             )
             row.platform_deletion_erases = body.platform_deletion_erases
             s.add(row)
+        if "require_two_factor_for_admins" in body.model_fields_set and (
+            row.require_two_factor_for_admins != body.require_two_factor_for_admins
+        ):
+            await audit.append(
+                s,
+                audit.record(
+                    row.id,
+                    "workspace.two_factor_changed",
+                    "workspace",
+                    row.id,
+                    actor_type="user",
+                    actor_id=principal.user_id,
+                    ip=client_ip(request),
+                    detail={"require_for_admins": body.require_two_factor_for_admins},
+                ),
+            )
+            row.require_two_factor_for_admins = body.require_two_factor_for_admins
+            s.add(row)
         old = row.retention_days
         if "retention_days" in body.model_fields_set and old != body.retention_days:
             row.retention_days = body.retention_days
@@ -130,14 +159,15 @@ routes = [
         change_workspace,
         "PATCH",
         op=Operation(
-            "Change how long messages are kept, and what Meta's data deletion erases",
+            "Change how long messages are kept, what Meta's data deletion erases, and whether "
+            "admins need a second factor",
             {200: ("Changed (or already so)", WorkspaceOut)},
             (400, 401, 403, 413),
             body=WorkspacePatch,
             description="Admins only. The worker's sweep (every HUB_RETENTION_SWEEP_S) then "
             "deletes older messages, the conversations and contacts they leave empty and "
             "the stream entries before the cut. Audited as `retention.changed` with the old "
-            "and new number of days.",
+            "and new number of days, and `workspace.two_factor_changed`.",
         ),
     ),
 ]

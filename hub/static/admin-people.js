@@ -1,5 +1,6 @@
-/* The Members tab (add with an initial password, change role, remove) and the Audit log tab
- * (who did what, when, from which IP; filtered, newest first, a page at a time). */
+/* The Members tab (add with an initial password, change role, reset a lost second factor,
+ * remove) and the Audit log tab (who did what, when, from which IP; filtered, newest first, a
+ * page at a time). */
 import { api, el, ib, stamp } from './common.js';
 
 const MIN_PASSWORD = 12;
@@ -55,6 +56,14 @@ export function membersPanel(ctx) {
       remove.addEventListener('click', () => removeMember(m));
       actions.append(remove);
     }
+    if (!mine && m.two_factor) {
+      const reset = el('button', 'ghost', t('reset-two-factor'));
+      reset.type = 'button';
+      reset.dataset.ib = 'member-reset-two-factor';
+      reset.setAttribute('aria-label', `${t('reset-two-factor')}: ${m.name}`);
+      reset.addEventListener('click', () => resetTwoFactor(m));
+      actions.prepend(reset);
+    }
     tr.append(name, cell(m.email, t('email')), roleCell, cell(stamp(m.created_at), t('joined')), actions);
     return tr;
   }
@@ -82,6 +91,14 @@ export function membersPanel(ctx) {
     const ok = await confirmDialog(t('remove-title', { name: m.name }), t('remove-text'), t('remove'));
     if (!ok) return;
     const r = await api('DELETE', `/api/members/${m.id}`);
+    say(error, r.ok ? '' : problem(r, 'could-not-change'));
+    await load();
+  }
+
+  async function resetTwoFactor(m) {
+    const ok = await confirmDialog(t('reset-two-factor-title', { name: m.name }), t('reset-two-factor-text'), t('reset-two-factor'));
+    if (!ok) return;
+    const r = await api('DELETE', `/api/members/${m.id}/two-factor`);
     say(error, r.ok ? '' : problem(r, 'could-not-change'));
     await load();
   }

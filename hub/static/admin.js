@@ -13,11 +13,12 @@ import { routingPanel } from './admin-routing.js';
 import { automationPanel } from './admin-automation.js';
 import { workspacePanel } from './admin-workspace.js';
 import { statusPanel } from './admin-status.js';
+import { codeStep, enrol, securityPanel } from './twofactor.js';
 
 const t = translator(strings);
 const views = { login: document.getElementById('login'), forbidden: document.getElementById('forbidden'), app: document.getElementById('app') };
 const loginForm = ib('login-form'), loginError = ib('login-error'), loginSubmit = ib('login-submit');
-const email = ib('login-email'), password = ib('login-password');
+const email = ib('login-email'), password = ib('login-password'), loginStep = ib('login-step');
 const TABS = ['channels', 'members', 'routing', 'automation', 'reports', 'hooks', 'workspace', 'status', 'audit'];
 
 function show(name) {
@@ -108,6 +109,9 @@ TABS.forEach((tab, index) => {
 function showLogin(message) {
   session.clear();
   show('login');
+  loginStep.hidden = true;
+  loginStep.replaceChildren();
+  loginForm.hidden = false;
   loginError.textContent = message || '';
   loginError.hidden = !message;
   (message && email.value ? password : email).focus();
@@ -146,12 +150,31 @@ loginForm.addEventListener('submit', async (e) => {
     const r = await api('POST', '/api/auth/login', { email: email.value.trim(), password: password.value });
     if (!r.ok) return showLogin(problem(r, 'cannot-sign-in'));
     password.value = '';
+    if (r.data.ticket) return secondStep(r.data);
     enter(r.data);
   } catch (err) {
     showLogin(t('unreachable'));
   } finally {
     loginSubmit.disabled = false;
   }
+});
+
+/* After the password: a code (two-factor on), or enrolment (an admin whose workspace requires
+ * it); either ends in a session. */
+function secondStep(challenge) {
+  loginForm.hidden = true;
+  loginStep.hidden = false;
+  const done = (data) => { loginStep.hidden = true; loginStep.replaceChildren(); enter(data); };
+  if (challenge.two_factor_setup_required) {
+    enrol(loginStep, { ticket: challenge.ticket, required: true, onDone: done, onBack: showLogin });
+  } else {
+    codeStep(loginStep, challenge.ticket, { onSession: done, onBack: showLogin });
+  }
+}
+
+ib('security').addEventListener('click', () => {
+  ib('security-dialog').showModal();
+  securityPanel(ib('security-body'));
 });
 
 async function logOut() {

@@ -31,13 +31,18 @@ import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.j
 import { connect, disconnect } from './inbox-live.js';
 import { openConversation } from './inbox-thread.js';
 import { passwordDialog } from './password.js';
+import { codeStep, enrol, securityPanel } from './twofactor.js';
 
 const loginView = document.getElementById('login');
 const loginError = $('login-error'), email = $('login-email'), password = $('login-password');
+const loginForm = $('login-form'), loginStep = $('login-step');
 
 function showLogin(message) {
   appView.hidden = true;
   loginView.hidden = false;
+  loginStep.hidden = true;
+  loginStep.replaceChildren();
+  loginForm.hidden = false;
   loginError.textContent = message || '';
   loginError.hidden = !message;
   (message && email.value ? password : email).focus();
@@ -79,12 +84,31 @@ $('login-form').addEventListener('submit', async (e) => {
     const r = await api('POST', '/api/auth/login', { email: email.value.trim(), password: password.value });
     if (!r.ok) return showLogin(errorText(r, t('sign-in-failed')));
     password.value = '';
+    if (r.data.ticket) return secondStep(r.data);
     start(r.data);
   } catch (err) {
     showLogin(t('unreachable'));
   } finally {
     $('login-submit').disabled = false;
   }
+});
+
+/* After the password: a code (two-factor on), or enrolment (an admin whose workspace requires
+ * it); either ends in a session. */
+function secondStep(challenge) {
+  loginForm.hidden = true;
+  loginStep.hidden = false;
+  const done = (data) => { loginStep.hidden = true; loginStep.replaceChildren(); start(data); };
+  if (challenge.two_factor_setup_required) {
+    enrol(loginStep, { ticket: challenge.ticket, required: true, onDone: done, onBack: showLogin });
+  } else {
+    codeStep(loginStep, challenge.ticket, { onSession: done, onBack: showLogin });
+  }
+}
+
+$('security').addEventListener('click', () => {
+  $('security-dialog').showModal();
+  securityPanel($('security-body'));
 });
 
 $('logout').addEventListener('click', async () => {

@@ -58,19 +58,46 @@ class Workspace(SQLModel, table=True):
     platform_deletion_erases: bool = Field(
         default=False, sa_column_kwargs={"server_default": sa.false()}
     )
+    # Admins sign in with a second factor (`hub.accounts.twofactor`); agents are not asked.
+    require_two_factor_for_admins: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )
     created_at: datetime = _ts()
 
 
 class User(SQLModel, table=True):
     """An account. Global, with no workspace and no row-level security: one person may be a
     member of several workspaces (`memberships`), and the row holds no workspace data
-    (hub.storage.tenancy.GLOBAL_TABLES)."""
+    (hub.storage.tenancy.GLOBAL_TABLES). Its password and its second factor are the person's,
+    not a workspace's."""
 
     __tablename__ = "users"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     email: str = Field(max_length=320, unique=True)
     name: str = Field(max_length=200)
     password_hash: str = Field(max_length=200)
+    created_at: datetime = _ts()
+    # The TOTP secret, sealed (hub.storage.vault): pending while two_factor_enabled_at is
+    # None, in use once it is set. `info={"sealed": True}` is how `hub rotate-keys` finds it.
+    totp_secret: str | None = Field(
+        default=None, sa_type=sa.Text, sa_column_kwargs={"info": SEALED}
+    )
+    two_factor_enabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The last 30-second step a code was accepted for: a code is never accepted twice.
+    totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One of a user's single-use recovery codes, as a sha256 of the code (which has 80
+    random bits, so a slow hash would add nothing). Global like `users`: it belongs to the
+    account, which may be in several workspaces, and is reached only through its user."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (sa.UniqueConstraint("user_id", "code_hash"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _ts()
 
 

@@ -42,6 +42,9 @@ GLOBAL_TABLES: dict[str, str] = {
     "users": "accounts: one person may be a member of several workspaces, so an account "
     "belongs to none of them; it holds an e-mail, a name and a password hash, no workspace "
     "data, and a workspace reaches its members only through `memberships`, which has a policy",
+    "recovery_codes": "two-factor recovery codes (digests only) belong to an account, like "
+    "`users`, not to a workspace; read and written only for the signed-in user's own id, or by "
+    "an admin's reset of a member who belongs to that workspace alone",
     "alembic_version": "the schema's revision, written by `hub migrate`",
 }
 

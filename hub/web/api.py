@@ -4,7 +4,7 @@ them: the probes, every REST endpoint, the widget's and the privacy callbacks.""
 from __future__ import annotations
 
 from hub.accounts import routes as accounts
-from hub.accounts import workspace
+from hub.accounts import twofactor_routes, workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
@@ -46,4 +46,5 @@ routes: list[ApiRoute] = [
     *automation.routes,
     *templates.routes,
     *workspace.routes,
+    *twofactor_routes.routes,
 ]

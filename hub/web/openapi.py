@@ -29,10 +29,12 @@ REF = "#/components/schemas/{model}"
 ERRORS = {
     400: "The body, a parameter or the cursor is malformed (`bad_request`), or a new password "
     "does not follow the password rule (`weak_password`)",
-    401: "No valid session or bearer token (`unauthenticated`)",
+    401: "No valid session or bearer token (`unauthenticated`), or a wrong second factor or "
+    "sign-in ticket (`two_factor_failed`, `ticket_invalid`)",
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",
     404: "No such resource in this workspace (`not_found`)",
-    409: "Conflicts with what exists (`conflict`)",
+    409: "Conflicts with what exists (`conflict`, `two_factor_on`, `two_factor_off`, "
+    "`account_shared`)",
     410: "The signed link has expired (`media_link_expired`)",
     413: "The body is over HUB_MAX_BODY_BYTES, or a file over HUB_MAX_MEDIA_BYTES or the "
     "channel's limit (`too_big`, `media_too_large`)",

@@ -72,6 +72,7 @@ class MemberOut(Out):
         description="At most this many open conversations from routing; none: no limit"
     )
     created_at: Timestamp = Field(description="When they joined this workspace")
+    two_factor: bool = Field(default=False, description="They sign in with a second factor")
 
 
 class MemberPage(Out):
@@ -111,4 +112,7 @@ class WorkspaceOut(Out):
         default=False,
         description="Whether Meta's data-deletion callback for the person who connected a "
         "channel also erases the channel's conversations (else it disconnects it only)",
+    )
+    require_two_factor_for_admins: bool = Field(
+        default=False, description="Admins must sign in with a second factor"
     )
