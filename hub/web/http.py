@@ -100,7 +100,9 @@ async def authenticate(request: Request) -> Principal:
         else None
     )
     if principal is None:
-        raise Unauthenticated("The session has ended; sign in again.")
+        raise Unauthenticated(
+            "The session has ended (signed out, password changed or membership removed)."
+        )
     tenancy.act_for(principal.workspace_id)
     return dataclasses.replace(principal, session_id=session.session_id)
 
