@@ -398,7 +398,8 @@ routes = [
             auth=False,
             description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax). "
             "After 5 failed attempts for one e-mail (or 50 from one address) in 15 minutes, "
-            "sign-in answers 429 `too_many_attempts` until the window has passed. While the "
+            "sign-in answers 429 `too_many_attempts` until the window has passed, with "
+            "`Retry-After`: the seconds left. While the "
             "database is away, 503 `unavailable` with `Retry-After`.",
         ),
     ),
