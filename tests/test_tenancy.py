@@ -290,6 +290,7 @@ class World:
     parties: list[Party]
     owner: dict[str, int] = field(default_factory=dict)  # every id and marker made or learned
     aimed: set[str] = field(default_factory=set)  # markers sent across the line: never stored
+    sessions_ended: int = 0  # by the machine's rules, in every run
 
     def marker(self, owner: int, *, aimed: bool = False) -> str:
         text = f"zq{next(_numbers):07d}"
@@ -760,6 +761,7 @@ class Isolation(RuleBasedStateMachine):
         for one in ended:
             live.remove(one)
             self.ended[party.index].append(one)
+        w.sessions_ended += len(ended)
 
     @precondition(lambda self: self._signed_in())
     @rule(data=st.data(), via=st.sampled_from(["token", "session", "member"]))
@@ -898,3 +900,4 @@ def test_no_workspace_ever_sees_or_changes_another(world: World) -> None:
     # The runs wrote into every workspace and aimed across the line.
     owners = {o for m, o in world.owner.items() if MARKER.fullmatch(m) and m not in world.aimed}
     assert owners == set(range(WORKSPACES)) and world.aimed
+    assert world.sessions_ended  # and ended sessions, which the invariant then tried
