@@ -1,6 +1,7 @@
-"""The inbox in a real Chromium when its session is ended elsewhere: its socket closes with
-4410, its next socket token is refused, and it shows the sign-in form with the reason; every
-connection it opened sent a token of its own (tokens work once)."""
+"""Sessions in a real Chromium: the inbox's "Sessions" dialog lists where the agent is signed
+in and signs another browser out; an inbox whose session is ended elsewhere has its socket
+closed (4410), its next socket token refused, and shows the sign-in form with the reason;
+every connection it opened sent a token of its own (tokens work once)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.servers import HubProcess
 pytestmark = pytest.mark.browser
 
 
-def test_the_inbox_signs_out_when_its_session_is_ended_from_another(
+def test_sessions_are_listed_and_signed_out_and_the_inbox_follows(
     hub: tuple[HubProcess, dict[str, str]], contexts: Any
 ) -> None:
     from playwright.sync_api import expect
@@ -37,6 +38,22 @@ def test_the_inbox_signs_out_when_its_session_is_ended_from_another(
 
     page.on("websocket", watch)
     log_in(page, proc.base_url, seed["email"], seed["password"])
+    expect(page.locator("[data-ib=status]")).to_have_text("Live")
+    elsewhere = contexts().new_page()
+    log_in(elsewhere, proc.base_url, seed["email"], seed["password"])
+    expect(elsewhere.locator("[data-ib=status]")).to_have_text("Live")
+
+    # The dialog: both browsers, this one marked; sign the other one out.
+    page.locator("[data-ib=sessions-open]").click()
+    items = page.locator("[data-ib=session-item]")
+    expect(items).to_have_count(2)
+    mine = page.locator("[data-ib=session-item][data-current=true]")
+    expect(mine).to_contain_text("This browser")
+    expect(mine.locator("[data-ib=session-end]")).to_have_count(0)
+    page.locator("[data-ib=session-item][data-current=false] [data-ib=session-end]").click()
+    expect(items).to_have_count(1)
+    expect(elsewhere.locator("[data-ib=login-error]")).to_contain_text("Your session has ended")
+    page.keyboard.press("Escape")
     expect(page.locator("[data-ib=status]")).to_have_text("Live")
 
     with httpx.Client(base_url=proc.base_url, timeout=10) as other:
