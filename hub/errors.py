@@ -18,9 +18,12 @@ class HubError(Exception):
     code = "internal_error"
     default_message = "Internal error."
     extra: dict[str, Any] = {}  # more machine-readable detail (a platform's reason)
+    retry_after_s: int | None = None  # REST: sent as `Retry-After` (every 503 has one)
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, retry_after_s: int | None = None) -> None:
         self.message = message or self.default_message
+        if retry_after_s is not None:
+            self.retry_after_s = max(1, retry_after_s)
         super().__init__(self.message)
 
     def as_dict(self) -> dict[str, Any]:
@@ -44,6 +47,15 @@ class Unauthenticated(HubError):
     close_code = CloseCode.UNAUTHENTICATED
     code = "unauthenticated"
     default_message = "Authentication is required."
+
+
+class SessionEnded(Unauthenticated):
+    """On a live agent socket: its sign-in session ended (signed out, ended from another
+    session or by an admin, a password change, a removal). Sign in again."""
+
+    close_code = CloseCode.SESSION_ENDED
+    code = "session_ended"
+    default_message = "The session has ended; sign in again."
 
 
 class Forbidden(HubError):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.outbound import Platforms
 from hub.accounts.auth import Signer
 from hub.accounts.members import Members
+from hub.accounts.sessions import SessionSweep, UserSessions
 from hub.automation.worker import AUTOMATION_GROUP, Automation
 from hub.bus import Bus, make_bus
 from hub.canned.service import Canned
@@ -76,6 +77,7 @@ class Services:
     channels: Channels
     platforms: Platforms
     members: Members
+    user_sessions: UserSessions  # sign-in sessions kept on the server
     deletions: Deletions
     teams: Teams
     canned: Canned
@@ -123,6 +125,12 @@ class Services:
             channels=Channels(store, vault, cache_ttl_s=settings.cache_ttl_s, platforms=platforms),
             platforms=platforms,
             members=Members(store.sessions),
+            user_sessions=UserSessions(
+                store.sessions,
+                bus,
+                max_age_s=settings.session_max_age_s,
+                last_known=last_known,
+            ),
             deletions=Deletions(
                 store,
                 Erasure(store.sessions, bus, ingress, library),
@@ -173,6 +181,7 @@ class Services:
                 Retrier(hooks, every_s=settings.hooks_retry_s),
                 TemplateRefresher(self.templates(), every_s=settings.template_sync_s),
                 ReplySweeper(self.store.sessions, every_s=settings.retention_sweep_s),
+                SessionSweep(self.user_sessions, every_s=settings.retention_sweep_s),
             ]
         consumers = [Consumer(settings, bus, g, handlers[g]()) for g in groups]
         return Worker(consumers, tasks=[*tasks, hooks, media])  # last: they close clients

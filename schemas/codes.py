@@ -20,3 +20,4 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     HELLO_TIMEOUT = 4408
     CURSOR_TOO_OLD = 4409
+    SESSION_ENDED = 4410  # the sign-in session this socket was opened from has ended

@@ -31,6 +31,7 @@ EventName = Literal[
     "contact.deleted",
     "channel.updated",
     "routing.updated",
+    "session.ended",
 ]
 EVENT_NAMES: tuple[EventName, ...] = get_args(EventName)
 
@@ -324,6 +325,15 @@ class RoutingUpdated(EventDataBase):
     by: uuid.UUID
 
 
+class SessionEnded(EventDataBase):
+    """Sign-in sessions ended (signed out, ended by their user or an admin, a password
+    change, a removal): every node closes their sockets. Not sent to clients."""
+
+    NAME = "session.ended"
+    user_id: uuid.UUID
+    session_ids: list[uuid.UUID]
+
+
 EventData = (
     MessageCreated
     | MessageUpdated
@@ -335,6 +345,7 @@ EventData = (
     | ContactDeleted
     | ChannelUpdated
     | RoutingUpdated
+    | SessionEnded
 )
 MODELS: dict[str, type[EventData]] = {
     model.NAME: model
@@ -349,6 +360,7 @@ MODELS: dict[str, type[EventData]] = {
         ContactDeleted,
         ChannelUpdated,
         RoutingUpdated,
+        SessionEnded,
     )
 }
 

@@ -167,6 +167,11 @@ class RoutingUpdatedEvent(_Event):
     data: events.RoutingUpdated
 
 
+class SessionEndedEvent(_Event):
+    name: Literal["session.ended"] = "session.ended"
+    data: events.SessionEnded
+
+
 # An event frame: its `data` is the model of its `name` (`schemas.events`).
 EventFrame = Annotated[
     MessageCreatedEvent
@@ -178,7 +183,8 @@ EventFrame = Annotated[
     | ContactUpdatedEvent
     | ContactDeletedEvent
     | ChannelUpdatedEvent
-    | RoutingUpdatedEvent,
+    | RoutingUpdatedEvent
+    | SessionEndedEvent,
     Field(discriminator="name"),
 ]
 

@@ -4,6 +4,7 @@ revocable API tokens, security headers on pages and private answers."""
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -42,6 +43,8 @@ def test_repeated_failures_lock_sign_in_for_that_email(
     locked = sign_in(client, acme.email, acme.password)  # even the right password now
     assert locked.status_code == 429
     assert locked.json()["error"]["code"] == "too_many_attempts"
+    # Retry-After: the seconds left on the lock, just set for the 15-minute window.
+    assert lockout.WINDOW_S - 30 <= int(locked.headers["retry-after"]) <= lockout.WINDOW_S
     assert sign_in(client, acme.email.upper(), acme.password).status_code == 429  # same person
     assert sign_in(client, globex.email, globex.password).status_code == 200  # others go on
     audit = client.get(
@@ -62,7 +65,8 @@ async def test_the_lockout_counts_under_keyed_digests_only(settings: Settings) -
         for _ in range(lockout.LOCK_AFTER):
             await lockout.note_failure(svc.bus, settings.secret_key, email, ip)
         by_email, by_ip = lockout.keys(settings.secret_key, email, ip)
-        assert await svc.bus.recall("auth", "lock:" + by_email) == "1"
+        until = await svc.bus.recall("auth", "lock:" + by_email)  # when the lock ends
+        assert until is not None and 0 < int(until) - time.time() <= lockout.WINDOW_S
         unkeyed = hashlib.sha256(email.lower().encode()).hexdigest()[:32]
         for key in (by_email, by_ip):
             assert email.lower() not in key and ip not in key and unkeyed not in key

@@ -259,6 +259,7 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("POST", "/api/members", new_member("sneaky@acme.example", role="admin")),
         ("PATCH", member, {"role": "agent"}),
         ("DELETE", member, None),
+        ("POST", member + "/sign-out", None),
         ("GET", "/api/audit", None),
         ("POST", "/api/deletions", {"contact_id": str(uuid.uuid4())}),
         ("GET", "/api/deletions", None),

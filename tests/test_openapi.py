@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
 from hub.accounts import routes as accounts
-from hub.accounts import twofactor_routes, workspace
+from hub.accounts import session_routes, twofactor_routes, workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
@@ -66,6 +66,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
     operations = set()
     every = [
         *accounts.routes,
+        *session_routes.routes,
         *channels.routes,
         *conversations.routes,
         *media.routes,

@@ -90,8 +90,9 @@ def test_every_column_holding_fernet_tokens_is_marked_sealed(
     settings: Settings, receiver: Receiver
 ) -> None:
     """Seeds every feature that seals something (every kind of channel secret, an outbound
-    webhook, a two-factor secret), then reads every value of every table: a column that holds a Fernet token and
-    is not marked would be skipped by `hub rotate-keys`, and breaks once the old key goes."""
+    webhook, a two-factor secret), then reads every value of every table: a column that holds
+    a Fernet token and is not marked would be skipped by `hub rotate-keys`, and breaks once
+    the old key goes."""
     with running_fake() as fake:
         settings = platform_settings(settings, fake).with_overrides(hooks_allow_private=True)
         [tenant] = prepare(settings, "acme")

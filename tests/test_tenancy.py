@@ -6,11 +6,13 @@ only that workspace's rows even when a query forgets its `workspace_id` filter.
 Then a Hypothesis state machine drives several workspaces through the public surfaces of real
 processes (`hub serve` and `hub worker` on the real Postgres and Redis, Telegram faked on
 loopback): visitors write over the web-chat socket, Telegram webhooks arrive, agents read, reply
-and change conversations over REST (API tokens and cookie sessions) and over agent sockets, and
-every one of them also aims at the other workspaces' ids. Every answer, frame and history page
-is searched for the ids and texts of other workspaces; every foreign id must answer exactly as
-an id that does not exist does; and at the end the database itself is checked: every message
-sits in the workspace it was sent to, and nothing aimed across the line was written.
+and change conversations over REST (API tokens and cookie sessions) and over agent sockets,
+members sign in and out and end sessions (their own, or an admin's sign-out), and every one of
+them also aims at the other workspaces' ids. Every answer, frame and history page is searched
+for the ids and texts of other workspaces; every foreign id must answer exactly as an id that
+does not exist does; an ended session never authenticates again; and at the end the database
+itself is checked: every message sits in the workspace it was sent to, and nothing aimed across
+the line was written.
 
 Each workspace also has a second admin who turns two-factor sign-in on and off and signs in,
 with a code, a recovery code, through the enrolment a workspace that requires it imposes, or
@@ -291,6 +293,7 @@ class Party:
     last_step: int = -1  # the last 30-second step whose code was accepted
     failures: int = 0  # wrong second factors typed for the person (the lockout counts them)
     required: bool = False  # the workspace requires two-factor for admins
+    member: tuple[str, str, str] | None = None  # a second admin who signs in: id, e-mail, password
 
     def __repr__(self) -> str:  # what Hypothesis prints of a draw: no tokens
         return f"<workspace {self.index}>"
@@ -307,6 +310,7 @@ class World:
     owner: dict[str, int] = field(default_factory=dict)  # every id and marker made or learned
     aimed: set[str] = field(default_factory=set)  # markers sent across the line: never stored
     second_steps: int = 0  # sign-ins that passed a second factor or enrolment
+    sessions_ended: int = 0  # by the machine's rules, in every run
 
     def marker(self, owner: int, *, aimed: bool = False) -> str:
         text = f"zq{next(_numbers):07d}"
@@ -452,6 +456,44 @@ def _error_of(answer: httpx.Response) -> tuple[int, str | None]:
     return answer.status_code, code
 
 
+@dataclass(repr=False)
+class SignIn:
+    """One browser of a workspace's second admin: its cookie, CSRF token and session id."""
+
+    cookie: str
+    csrf: str
+    session_id: str = ""
+
+    def __repr__(self) -> str:  # what Hypothesis prints of a draw: no cookies
+        return f"<session {self.session_id}>"
+
+
+def _as(world: World, signin: SignIn, method: str, path: str) -> httpx.Response:
+    # The cookie is marked Secure (the public URL is https); sent by hand over loopback.
+    headers = {"cookie": f"hub_session={signin.cookie}", "x-csrf-token": signin.csrf}
+    return httpx.request(method, world.hub.base_url + path, headers=headers, timeout=10)
+
+
+def _member(world: World, party: Party) -> tuple[str, str, str]:
+    """The workspace's second admin (added through the store once): id, e-mail, password."""
+    if party.member is None:
+        email = f"second-{uuid.uuid4().hex[:8]}@w{party.index}.example"
+        password = "pw-" + uuid.uuid4().hex
+
+        async def add() -> uuid.UUID:
+            engine = make_engine(world.settings)
+            try:
+                store = Store(sessionmaker(engine))
+                user = await store.add_member(party.tenant.workspace_id, email, password, "admin")
+                return user.id
+            finally:
+                await engine.dispose()
+
+        party.member = (str(asyncio.run(add())), email, password)
+        world.learn(party.index, party.member[0])
+    return party.member
+
+
 @dataclass
 class Known:
     """What one workspace's agents have seen stored in this run of the machine."""
@@ -466,6 +508,8 @@ class Isolation(RuleBasedStateMachine):
         self.world = world
         self.parties = world.parties
         self.known = [Known() for _ in world.parties]
+        self.signins: list[list[SignIn]] = [[] for _ in world.parties]
+        self.ended: list[list[SignIn]] = [[] for _ in world.parties]
 
     def _with_conversations(self) -> list[Party]:
         return [p for p in self.parties if self.known[p.index].conversations]
@@ -811,6 +855,108 @@ class Isolation(RuleBasedStateMachine):
             assert first.json().get("two_factor_setup_required", False) is on
             assert ("hub_session" in first.cookies) is not on
 
+    # Sessions: a second admin of each workspace signs in and out, and sessions are ended
+
+    def _signed_in(self) -> list[Party]:
+        return [p for p in self.parties if self.signins[p.index]]
+
+    @precondition(lambda self: any(len(s) < 3 for s in self.signins))
+    @rule(data=st.data())
+    def a_member_signs_in(self, data: st.DataObject) -> None:
+        party = data.draw(
+            st.sampled_from([p for p in self.parties if len(self.signins[p.index]) < 3])
+        )
+        _, email, password = _member(self.world, party)
+        login = httpx.post(
+            self.world.hub.base_url + "/api/auth/login",
+            json={"email": email, "password": password},
+            timeout=10,
+        )
+        assert login.status_code == 200, login.text
+        signin = SignIn(login.cookies["hub_session"], login.json()["csrf_token"])
+        listed = _as(self.world, signin, "GET", "/api/me/sessions")
+        assert listed.status_code == 200, listed.text
+        self.world.check(party.index, listed.text, "a session list")
+        [current] = [one for one in listed.json()["items"] if one["current"]]
+        signin.session_id = current["id"]
+        self.world.learn(party.index, signin.session_id)
+        tracked = {one.session_id for one in self.signins[party.index]} | {signin.session_id}
+        assert {one["id"] for one in listed.json()["items"]} == tracked
+        self.signins[party.index].append(signin)
+
+    @precondition(lambda self: self._signed_in())
+    @rule(data=st.data(), how=st.sampled_from(["logout", "by-another", "others", "admin"]))
+    def a_session_ends(self, data: st.DataObject, how: str) -> None:
+        party = data.draw(st.sampled_from(self._signed_in()))
+        live = self.signins[party.index]
+        signin = data.draw(st.sampled_from(live))
+        w = self.world
+        if how == "by-another" and len(live) < 2:
+            how = "logout"  # no other session to end it from
+        if how == "logout":
+            assert _as(w, signin, "POST", "/api/auth/logout").status_code == 204
+            ended = [signin]
+        elif how == "by-another":
+            other = data.draw(st.sampled_from([s for s in live if s is not signin]))
+            path = f"/api/me/sessions/{signin.session_id}"
+            assert _as(w, other, "DELETE", path).status_code == 204
+            ended = [signin]
+        elif how == "others":
+            answer = _as(w, signin, "DELETE", "/api/me/sessions")
+            ended = [s for s in live if s is not signin]
+            assert answer.status_code == 200 and answer.json() == {"ended": len(ended)}
+        else:
+            member_id = _member(w, party)[0]
+            answer = party.token_client.post(f"/api/members/{member_id}/sign-out")
+            ended = list(live)
+            assert answer.status_code == 200 and answer.json() == {"ended": len(ended)}
+        for one in ended:
+            live.remove(one)
+            self.ended[party.index].append(one)
+        w.sessions_ended += len(ended)
+
+    @precondition(lambda self: self._signed_in())
+    @rule(data=st.data(), via=st.sampled_from(["token", "session", "member"]))
+    def an_agent_aims_at_another_workspaces_sessions(self, data: st.DataObject, via: str) -> None:
+        victim = data.draw(st.sampled_from(self._signed_in()))
+        target = data.draw(st.sampled_from(self.signins[victim.index]))
+        attackers = [p for p in self.parties if p is not victim]
+        if via == "member":
+            attackers = [p for p in attackers if self.signins[p.index]]
+        if not attackers:
+            return
+        attacker = data.draw(st.sampled_from(attackers))
+        w = self.world
+
+        def call(method: str, path: str) -> httpx.Response:
+            if via == "member":
+                return _as(w, self.signins[attacker.index][0], method, path)
+            return attacker.client(via).request(method, path)
+
+        member_id = _member(w, victim)[0]
+        for method, path in (
+            ("DELETE", f"/api/me/sessions/{target.session_id}"),
+            ("POST", f"/api/members/{member_id}/sign-out"),
+        ):
+            answer = call(method, path)
+            assert _error_of(answer) == (404, "not_found"), (path, answer.text)
+            w.check(attacker.index, answer.text, path)
+        listed = call("GET", "/api/me/sessions")
+        assert listed.status_code == 200, listed.text
+        w.check(attacker.index, listed.text, "a session list")
+
+    @invariant()
+    def an_ended_session_never_authenticates_and_a_live_one_does(self) -> None:
+        w = self.world
+        for party in self.parties:
+            for signin in self.signins[party.index]:
+                assert _as(w, signin, "GET", "/api/me").status_code == 200
+            for signin in self.ended[party.index][-3:]:
+                assert _as(w, signin, "GET", "/api/me").status_code == 401
+                assert _as(w, signin, "POST", "/api/agent/socket-token").status_code == 401
+                listed = _as(w, signin, "GET", "/api/me/sessions")
+                assert listed.status_code == 401
+
     # What must hold after every step
 
     @invariant()
@@ -846,6 +992,9 @@ class Isolation(RuleBasedStateMachine):
                 self.world.check(party.index, frame, "an agent socket")
 
     def teardown(self) -> None:
+        for party in self.parties:  # the next run starts with no session of the member
+            if party.member is not None:
+                party.token_client.post(f"/api/members/{party.member[0]}/sign-out")
         _settle(self.world)
 
 
@@ -929,3 +1078,4 @@ def test_no_workspace_ever_sees_or_changes_another(world: World) -> None:
     owners = {o for m, o in world.owner.items() if MARKER.fullmatch(m) and m not in world.aimed}
     assert owners == set(range(WORKSPACES)) and world.aimed
     assert world.second_steps  # and people signed in with a second factor
+    assert world.sessions_ended  # and ended sessions, which the invariant then tried

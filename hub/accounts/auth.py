@@ -1,5 +1,7 @@
 """Credentials: argon2id passwords, signed session cookies with CSRF tokens, bearer API
-tokens, short-lived agent socket tokens and visitor tokens.
+tokens, short-lived single-use agent socket tokens and visitor tokens. A session cookie names
+a session kept on the server (`hub.accounts.sessions`) and carries its secret; a socket token
+names the session it was minted from and carries a random id that its hello consumes.
 
 Every signed value uses its own itsdangerous salt, so a token of one kind is never
 accepted as another.
@@ -58,6 +60,7 @@ class Principal:
     role: str
     via: str  # session | token | socket
     name: str = ""
+    session_id: uuid.UUID | None = None  # the server-side session (cookie and socket tokens)
 
     @property
     def is_admin(self) -> bool:
@@ -76,6 +79,15 @@ class Session(NamedTuple):
     workspace_id: uuid.UUID
     nonce: str  # the CSRF token is derived from it
     password_mark: str  # see password_mark: a new password ends every older session
+    session_id: uuid.UUID  # the row kept on the server (hub.accounts.sessions)
+    secret: str  # the row holds only its hash (`token_hash`)
+
+
+class SocketClaims(NamedTuple):
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    session_id: uuid.UUID | None  # None: minted with an API token
+    token_id: str  # random: a hello consumes it, so the token works once
 
 
 def password_mark(password_hash: str) -> str:
@@ -96,7 +108,12 @@ class Signer:
     # Sessions (cookie) and their CSRF token
 
     def session_cookie(
-        self, user_id: uuid.UUID, workspace_id: uuid.UUID, password_hash: str
+        self,
+        user_id: uuid.UUID,
+        workspace_id: uuid.UUID,
+        password_hash: str,
+        session_id: uuid.UUID,
+        secret: str,
     ) -> str:
         return self._session.dumps(
             {
@@ -104,12 +121,23 @@ class Signer:
                 "w": str(workspace_id),
                 "n": secrets.token_hex(8),
                 "p": password_mark(password_hash),
+                "s": str(session_id),
+                "k": secret,
             }
         )
 
     def read_session(self, cookie: str) -> Session:
         data = self._loads(self._session, cookie, self.settings.session_max_age_s)
-        return Session(uuid.UUID(data["u"]), uuid.UUID(data["w"]), str(data["n"]), str(data["p"]))
+        if "s" not in data or "k" not in data:  # a cookie from before sessions were kept
+            raise Unauthenticated("The session has ended; sign in again.")
+        return Session(
+            uuid.UUID(data["u"]),
+            uuid.UUID(data["w"]),
+            str(data["n"]),
+            str(data["p"]),
+            uuid.UUID(data["s"]),
+            str(data["k"]),
+        )
 
     def csrf_token(self, session_nonce: str) -> str:
         return hmac.new(self._csrf_key, session_nonce.encode(), hashlib.sha256).hexdigest()
@@ -120,13 +148,22 @@ class Signer:
     # Agent socket tokens (what the browser puts in hello)
 
     def socket_token(self, principal: Principal) -> str:
-        return self._socket.dumps(
-            {"u": str(principal.user_id), "w": str(principal.workspace_id), "r": principal.role}
-        )
+        data = {
+            "u": str(principal.user_id),
+            "w": str(principal.workspace_id),
+            "r": principal.role,
+            "j": secrets.token_urlsafe(16),
+        }
+        if principal.session_id is not None:
+            data["s"] = str(principal.session_id)
+        return self._socket.dumps(data)
 
-    def read_socket_token(self, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+    def read_socket_token(self, token: str) -> SocketClaims:
         data = self._loads(self._socket, token, self.settings.socket_token_max_age_s)
-        return uuid.UUID(data["u"]), uuid.UUID(data["w"])
+        if "j" not in data:
+            raise Unauthenticated("The token is not valid.")
+        session = uuid.UUID(data["s"]) if "s" in data else None
+        return SocketClaims(uuid.UUID(data["u"]), uuid.UUID(data["w"]), session, str(data["j"]))
 
     # Visitor tokens
 

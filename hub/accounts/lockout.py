@@ -1,13 +1,16 @@
 """Sign-in lockout: after `LOCK_AFTER` failed sign-ins for one e-mail within `WINDOW_S`, or
 `IP_LOCK_AFTER` from one address, sign-in for it answers 429 `too_many_attempts` until the
-window has passed, whether or not the password is right. The counters live on the bus, so
-every node sees them. Their keys hold neither the e-mail nor the address, only an HMAC of each
-under the secret key: a plain hash of an e-mail is found again by hashing a list of e-mails."""
+window has passed, whether or not the password is right, with `Retry-After`: the seconds left
+on the lock (its end, a Unix time, is the lock's value, so every node answers alike). The
+counters live on the bus, so every node sees them. Their keys hold neither the e-mail nor the
+address, only an HMAC of each under the secret key: a plain hash of an e-mail is found again
+by hashing a list of e-mails."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 from hub.bus import Bus
 from hub.errors import HubError
@@ -40,12 +43,15 @@ def keys(secret_key: str, email: str, ip: str | None) -> tuple[str, str]:
 async def refuse_if_locked(bus: Bus, secret_key: str, email: str, ip: str | None) -> None:
     by_email, by_ip = keys(secret_key, email, ip)
     for key in (by_email, by_ip):
-        if await bus.recall(_BUS_SPACE, "lock:" + key) is not None:
-            raise TooManyAttempts()
+        until = await bus.recall(_BUS_SPACE, "lock:" + key)
+        if until is not None:
+            left = int(until) - int(time.time()) if until.isdigit() else WINDOW_S
+            raise TooManyAttempts(retry_after_s=min(WINDOW_S, max(1, left)))
 
 
 async def note_failure(bus: Bus, secret_key: str, email: str, ip: str | None) -> None:
     by_email, by_ip = keys(secret_key, email, ip)
     for key, limit in ((by_email, LOCK_AFTER), (by_ip, IP_LOCK_AFTER)):
         if await bus.count(_BUS_SPACE, key, window_s=WINDOW_S) >= limit:
-            await bus.remember(_BUS_SPACE, "lock:" + key, "1", ttl_s=WINDOW_S)
+            until = str(int(time.time()) + WINDOW_S)
+            await bus.remember(_BUS_SPACE, "lock:" + key, until, ttl_s=WINDOW_S)

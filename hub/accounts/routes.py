@@ -1,6 +1,7 @@
 """Accounts' REST API: signing in and out, the caller's own credentials (password, API
 tokens, socket tokens), the workspace's members, and the audit log as admins read it. The
-sign-in lockout is `hub.accounts.lockout`."""
+sign-in lockout is `hub.accounts.lockout`; listing and ending sessions is
+`hub.accounts.session_routes`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.accounts import lockout
-from hub.accounts.auth import SESSION_COOKIE, Principal, verify_password
+from hub.accounts.auth import SESSION_COOKIE, Principal, Session, verify_password
 from hub.accounts.members import AuditFilter, Member
 from hub.accounts.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password
 from hub.accounts.twofactor import Tickets, second_step
@@ -156,13 +157,34 @@ async def login(request: Request) -> Response:
     if challenge is not None:  # no session yet: the code step (or enrolment) comes first
         return answer(challenge)
     await svc.store.audit(workspace_id, "user", str(user.id), "login.succeeded", ip=ip)
-    return session_response(request, principal, user.password_hash)
+    return await session_response(request, principal, user.password_hash)
 
 
-def session_response(request: Request, principal: Principal, password_hash: str) -> Response:
-    """A new session cookie for the principal, and its CSRF token in the body."""
+async def session_response(
+    request: Request,
+    principal: Principal,
+    password_hash: str,
+    *,
+    same_session: Session | None = None,
+) -> Response:
+    """THE one way a session cookie is issued: a new session kept on the server
+    (`hub.accounts.sessions`), its cookie for the principal, and its CSRF token in the body.
+    With `same_session` (the caller's own, after a password change), that session goes on
+    under a new cookie instead."""
     svc = services(request)
-    cookie = svc.signer.session_cookie(principal.user_id, principal.workspace_id, password_hash)
+    if same_session is None:
+        row, secret = await svc.user_sessions.open(
+            principal.user_id,
+            principal.workspace_id,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+        session_id = row.id
+    else:
+        session_id, secret = same_session.session_id, same_session.secret
+    cookie = svc.signer.session_cookie(
+        principal.user_id, principal.workspace_id, password_hash, session_id, secret
+    )
     nonce = svc.signer.read_session(cookie).nonce
     response = answer(LoginResult(user=user_of(principal), csrf_token=svc.signer.csrf_token(nonce)))
     response.set_cookie(
@@ -178,8 +200,13 @@ def session_response(request: Request, principal: Principal, password_hash: str)
 
 
 async def logout(request: Request) -> Response:
+    """Ends this session everywhere: the cookie, the socket tokens minted from it and its
+    open sockets (closed with 4410). With a bearer token there is no session to end."""
     principal = await authenticate(request)
-    await services(request).store.audit(
+    svc = services(request)
+    if principal.session_id is not None:
+        await svc.user_sessions.end(principal.workspace_id, principal.user_id, principal.session_id)
+    await svc.store.audit(
         principal.workspace_id, "user", str(principal.user_id), "logout", ip=client_ip(request)
     )
     response = Response(status_code=204)
@@ -222,6 +249,7 @@ async def change_password(request: Request) -> Response:
         raise Unauthenticated("The current password is wrong.")
     check_new_password(body.new_password, email=user.email, name=user.name)
     password_hash = await svc.store.set_password(principal.user_id, body.new_password)
+    ended = await svc.user_sessions.end_everywhere(principal.user_id, keep=principal.session_id)
     await svc.store.audit(
         principal.workspace_id,
         "user",
@@ -230,8 +258,11 @@ async def change_password(request: Request) -> Response:
         "user",
         str(principal.user_id),
         ip=client_ip(request),
+        detail={"sessions_ended": ended},
     )
-    return session_response(request, principal, password_hash)
+    # This browser's session goes on, under a cookie with the new password's mark.
+    same = svc.signer.read_session(request.cookies[SESSION_COOKIE])
+    return await session_response(request, principal, password_hash, same_session=same)
 
 
 async def create_token(request: Request) -> Response:
@@ -320,6 +351,7 @@ async def remove_member(request: Request) -> Response:
     svc = services(request)
     await svc.members.remove(principal.workspace_id, actor, user_id)
     await svc.store.forget_member(principal.workspace_id, user_id, removed=True)
+    await svc.user_sessions.end_all(principal.workspace_id, user_id)
     return Response(status_code=204)
 
 
@@ -374,7 +406,8 @@ routes = [
             auth=False,
             description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax). "
             "After 5 failed attempts for one e-mail (or 50 from one address) in 15 minutes, "
-            "sign-in answers 429 `too_many_attempts` until the window has passed. While the "
+            "sign-in answers 429 `too_many_attempts` until the window has passed, with "
+            "`Retry-After`: the seconds left. While the "
             "database is away, 503 `unavailable` with `Retry-After`. For an account with "
             "two-factor on, a right password answers `two_factor_required` with a ticket and "
             "no cookie: the session comes from POST /api/auth/login/two-factor. An admin of a "
@@ -386,7 +419,13 @@ routes = [
         "/api/auth/logout",
         logout,
         "POST",
-        op=Operation("Log out", {204: ("Logged out; the cookie is cleared", None)}, (401, 403)),
+        op=Operation(
+            "Log out",
+            {204: ("Logged out; the cookie is cleared", None)},
+            (401, 403),
+            description="Ends this session on the server: its cookie, the socket tokens "
+            "minted from it and its open sockets (closed with 4410) stop working everywhere.",
+        ),
     ),
     route(
         "/api/me",
@@ -408,8 +447,8 @@ routes = [
             description="Needs the current password (401 if wrong). The new one follows the "
             "password rule (at least 12 characters, not guessable from common passwords, "
             "patterns or the user's own e-mail and name): 400 `weak_password` with the reason "
-            "otherwise. Every other session of this user ends at once. Audited as "
-            "`password.changed`.",
+            "otherwise. Every other session of this user, in every workspace, ends at once; "
+            "this one goes on. Audited as `password.changed`.",
         ),
     ),
     route(
@@ -420,7 +459,9 @@ routes = [
             "A short-lived token for the agent websocket",
             {200: ("The token", SocketToken)},
             (401, 403),
-            description="For the `hello` frame of /ws/agent (docs/protocol.md); never in a URL.",
+            description="For the `hello` frame of /ws/agent (docs/protocol.md); never in a "
+            "URL. Single-use: a hello consumes it, a second hello with it closes 4401. It stops "
+            "working when the session it came from ends.",
         ),
     ),
     route(
@@ -501,7 +542,7 @@ routes = [
         "DELETE",
         op=Operation(
             "Remove a member (admins)",
-            {204: ("Removed; their sessions and API tokens stop working here", None)},
+            {204: ("Removed; their sessions here end and API tokens stop working", None)},
             (401, 403, 404, 409),
             params=(_USER,),
             description="409 `last_admin` for the workspace's last admin. Audited as "

@@ -232,7 +232,7 @@ async def login_step(request: Request) -> Response:
         ip=client_ip(request),
         detail={"two_factor": "code" if body.code is not None else "recovery_code"},
     )
-    return session_response(request, principal, user.password_hash)
+    return await session_response(request, principal, user.password_hash)
 
 
 # The user's own
@@ -281,7 +281,7 @@ async def confirm(request: Request) -> Response:
         ip=client_ip(request),
         detail={"two_factor": "enrolled"},
     )
-    response = _with_codes(session_response(request, principal, user.password_hash), codes)
+    response = _with_codes(await session_response(request, principal, user.password_hash), codes)
     response.headers["cache-control"] = "no-store"
     return response
 

@@ -26,7 +26,11 @@ from dataclasses import dataclass, field
 
 from hub.bus import Bus, Event, parse_id
 from hub.errors import CursorTooOld, HubError, TooSlow, outage
+from hub.errors import SessionEnded as SessionEndedError
 from hub.web.metrics import Delivery
+from schemas.events import SessionEnded
+
+SESSION_ENDED = SessionEnded.NAME
 
 log = logging.getLogger("hub.fanout")
 
@@ -41,7 +45,16 @@ class Outlet:
     start sending it. An idle socket has no task of its own waiting here: the pump runs only
     while there is something to send (see `hub.realtime.sockets.Session`)."""
 
-    __slots__ = ("closing", "conversation_id", "error", "limit", "outbox", "pump", "workspace_id")
+    __slots__ = (
+        "closing",
+        "conversation_id",
+        "error",
+        "limit",
+        "outbox",
+        "pump",
+        "session_id",
+        "workspace_id",
+    )
 
     def __init__(
         self, limit: int, workspace_id: str = "", conversation_id: str | None = None
@@ -53,6 +66,7 @@ class Outlet:
         self.error: HubError | None = None
         self.workspace_id = workspace_id
         self.conversation_id = conversation_id  # None: an agent, who sees the whole workspace
+        self.session_id: str | None = None  # an agent's sign-in session, if it came from one
 
     def offer(self, frame: str) -> None:
         if self.closing:
@@ -85,6 +99,8 @@ class Outlet:
                 self.pump()
 
     def sees(self, event: Event) -> bool:
+        if event.name == SESSION_ENDED:  # for the fan-out itself, not for clients
+            return False
         return self.conversation_id is None or event.conversation_id == self.conversation_id
 
 
@@ -351,6 +367,9 @@ class Fanout:
             room.last_id = self.positions[workspace_id] = event.id
             position = parse_id(event.id)
             assert room.recent is not None
+            if event.name == SESSION_ENDED:
+                self._end_sessions(room, event)
+                continue
             if event.name == "contact.deleted":
                 # An erasure has purged the stream: nothing from before it is replayed here.
                 room.recent = Recent(event.id)
@@ -370,6 +389,20 @@ class Fanout:
                 handed += len(visitors)
             if handed:
                 self.delivery.record(handed, event.id, time.time())
+
+    @staticmethod
+    def _end_sessions(room: Room, event: Event) -> None:
+        """`session.ended`: close the agent sockets of those sessions with 4410. Never sent to
+        a client: it names other people's sessions."""
+        try:
+            ended = {str(i) for i in SessionEnded.model_validate_json(event.data).session_ids}
+        except ValueError:
+            log.warning("event %s (%s) does not fit its model; skipped", event.id, event.name)
+            return
+        error = SessionEndedError()
+        for outlet in {*room.agents, *room.catching_up, *room.joining}:
+            if outlet.session_id is not None and outlet.session_id in ended:
+                outlet.fail(error)
 
     async def _run(self) -> None:
         backoff = 0.1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -19,6 +20,7 @@ from hub.errors import (
     HubError,
     NotFound,
     RateLimited,
+    SessionEnded,
     TooBig,
     Unauthenticated,
     Unavailable,
@@ -198,19 +200,48 @@ class Session:
 
         await services.fanout.join(self.outlet, hello.resume_from, welcome)
         if self.principal is not None:
+            await self._still_signed_in(self.principal)
             await self._presence("online")
 
     async def _agent_principal(self, token: str) -> Principal:
-        store = self.services.store
+        services = self.services
         if token.startswith(API_TOKEN_PREFIX):
-            principal = await store.principal_for_api_token(token)
+            principal = await services.store.principal_for_api_token(token)
         else:
-            user_id, workspace_id = self.services.signer.read_socket_token(token)
-            principal = await store.principal(user_id, workspace_id, "socket")
+            claims = services.signer.read_socket_token(token)
+            # Single-use: the first hello with the token claims its id, on every node at once.
+            used = await services.bus.remember(
+                str(claims.workspace_id),
+                "socket-token:" + claims.token_id,
+                "1",
+                ttl_s=services.settings.socket_token_max_age_s + 5,
+                only_new=True,
+            )
+            if not used:
+                raise Unauthenticated("The token was used already; get a new one.")
+            principal = None
+            if claims.session_id is None or await services.user_sessions.alive(
+                claims.workspace_id, claims.user_id, claims.session_id
+            ):
+                principal = await services.store.principal(
+                    claims.user_id, claims.workspace_id, "socket"
+                )
+            if principal is not None:
+                principal = dataclasses.replace(principal, session_id=claims.session_id)
+                if claims.session_id is not None:
+                    self.outlet.session_id = str(claims.session_id)
         if principal is None:
             raise Unauthenticated("The token is not valid.")
         tenancy.act_for(principal.workspace_id)
         return principal
+
+    async def _still_signed_in(self, principal: Principal) -> None:
+        """After joining: a session that ended between the token's check and the join had its
+        `session.ended` dispatched before this socket was in the room, so look again."""
+        if principal.session_id is not None and not await self.services.user_sessions.alive(
+            principal.workspace_id, principal.user_id, principal.session_id
+        ):
+            self.outlet.fail(SessionEnded())
 
     async def _own_conversation(self, conversation_id: uuid.UUID | None) -> ConversationRef:
         if self.principal is not None:

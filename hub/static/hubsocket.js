@@ -7,7 +7,7 @@
  * seen), keeps that cursor from `welcome` and `event` frames, pings every 25 s and drops a
  * socket that stops answering, and reconnects with exponential backoff and jitter after any
  * close the caller does not refuse. 4409 (cursor too old) drops the cursor and tells the
- * caller to reload over REST; 4401/4403 ask the caller whether to carry on. Frames queued with
+ * caller to reload over REST; 4401/4403/4410 ask the caller whether to carry on. Frames queued with
  * a client_id are sent when live and again after every welcome until the hub acks them or the
  * caller settles them (the hub de-duplicates by client_id).
  *
@@ -68,7 +68,7 @@ function hubSocket(options) {
       s.close();
       if (code === 4409) { cursor = null; call('onCursorTooOld'); } // reload over REST
       call('onClose', code);
-      if ((code === 4401 || code === 4403) && call('onDenied', code) === false) return;
+      if ((code === 4401 || code === 4403 || code === 4410) && call('onDenied', code) === false) return;
       if (!down) retry();
     };
     s.onopen = () => s.send(JSON.stringify(cursor ? { type: 'hello', token, resume_from: cursor } : { type: 'hello', token }));

@@ -11,6 +11,7 @@
  *   inbox-comments.js  hide, show or delete a public comment
  *   inbox-live.js      the realtime socket (hubsocket.js, shared with the widget) and its events
  *   password.js        the "Change password" dialog
+ *   inbox-sessions.js  where this agent is signed in; sign the other sessions out
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
  *
  * Consistency: the conversation list and the open thread are (re)loaded over REST after every
@@ -26,6 +27,7 @@ import {
   recent, rows, state, t,
 } from './inbox-state.js';
 import './inbox-comments.js';
+import './inbox-sessions.js';
 import { results } from './inbox-contact.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';

@@ -176,6 +176,22 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class UserSession(SQLModel, table=True):
+    """A signed-in browser (hub.accounts.sessions): the cookie carries the id and a random
+    secret, the row only the secret's SHA-256. Deleted when the session ends."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (sa.Index("ix_user_sessions_created_at", "created_at"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    secret_hash: str = Field(max_length=64)  # sha256 hex of the cookie's secret
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=200)
+
+
 class Channel(SQLModel, table=True):
     __tablename__ = "channels"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -4,7 +4,7 @@ them: the probes, every REST endpoint, the widget's and the privacy callbacks.""
 from __future__ import annotations
 
 from hub.accounts import routes as accounts
-from hub.accounts import twofactor_routes, workspace
+from hub.accounts import session_routes, twofactor_routes, workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
@@ -27,6 +27,7 @@ routes: list[ApiRoute] = [
     *status.probes,
     *status.routes,
     *accounts.routes,
+    *session_routes.routes,
     *channels.routes,
     *oauth.api_routes,
     *facebook.api_routes,

@@ -43,8 +43,11 @@ RETRY_AFTER_S = 5  # what a 503 tells a client to wait before trying again
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
     response = JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
-    if exc.status == 503:  # a backing service is away: the same request may succeed soon
-        response.headers["retry-after"] = str(RETRY_AFTER_S)
+    retry_after_s = exc.retry_after_s
+    if retry_after_s is None and exc.status == 503:  # a backing service is away: soon, then
+        retry_after_s = RETRY_AFTER_S
+    if retry_after_s is not None:
+        response.headers["retry-after"] = str(retry_after_s)
     if request.url.path.startswith("/api/widget/"):  # the widget reads its error codes
         webchat.cors(response, request.headers.get("origin"))
     return response

@@ -3,6 +3,7 @@ calling (session cookie with CSRF, or bearer token), and the small parsers of pa
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -88,13 +89,22 @@ async def authenticate(request: Request) -> Principal:
         session.nonce, request.headers.get("x-csrf-token")
     ):
         raise CsrfFailed()
-    principal = await svc.store.principal(
-        session.user_id, session.workspace_id, "session", password_mark=session.password_mark
+    alive = await svc.user_sessions.alive(
+        session.workspace_id, session.user_id, session.session_id, session.secret
+    )
+    principal = (
+        await svc.store.principal(
+            session.user_id, session.workspace_id, "session", password_mark=session.password_mark
+        )
+        if alive
+        else None
     )
     if principal is None:
-        raise Unauthenticated("The session has ended (membership removed or password changed).")
+        raise Unauthenticated(
+            "The session has ended (signed out, password changed or membership removed)."
+        )
     tenancy.act_for(principal.workspace_id)
-    return principal
+    return dataclasses.replace(principal, session_id=session.session_id)
 
 
 def require_admin(principal: Principal) -> None:

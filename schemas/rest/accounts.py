@@ -51,6 +51,23 @@ class NewSession(Out):
     csrf_token: str = Field(description="For the X-CSRF-Token header of this new session")
 
 
+class SessionInfo(Out):
+    id: uuid.UUID
+    created_at: Timestamp = Field(description="When it signed in")
+    last_seen_at: Timestamp = Field(description="Its last request, within a few minutes")
+    ip: str | None = Field(description="The address it signed in from")
+    user_agent: str | None = Field(description="Its browser, as it said (shortened)")
+    current: bool = Field(description="The session making this request")
+
+
+class SessionList(Out):
+    items: list[SessionInfo]
+
+
+class SessionsEnded(Out):
+    ended: int = Field(description="How many sessions ended")
+
+
 class TokenInfo(Out):
     id: uuid.UUID
     name: str
