@@ -28,7 +28,7 @@ ADMIN_CSP = PAGE_CSP.replace(
     "connect-src 'self' https://www.facebook.com https://graph.facebook.com; "
     "frame-src https://www.facebook.com https://web.facebook.com",
 )
-PAGES = frozenset({"/", "/admin"})
+PAGES = frozenset({"/", "/admin", "/invite", "/reset"})
 
 
 class SecurityHeaders:

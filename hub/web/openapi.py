@@ -27,12 +27,14 @@ from schemas.rest.base import ErrorBody
 REF = "#/components/schemas/{model}"
 
 ERRORS = {
-    400: "The body, a parameter or the cursor is malformed (`bad_request`)",
+    400: "The body, a parameter or the cursor is malformed (`bad_request`), or a new "
+    "password does not follow the rule (`weak_password`)",
     401: "No valid session or bearer token (`unauthenticated`)",
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",
     404: "No such resource in this workspace (`not_found`)",
     409: "Conflicts with what exists (`conflict`)",
-    410: "The signed link has expired (`media_link_expired`)",
+    410: "The signed link has expired (`media_link_expired`), or an e-mailed link was used, "
+    "revoked or expired (`invitation_invalid`, `reset_invalid`)",
     413: "The body is over HUB_MAX_BODY_BYTES, or a file over HUB_MAX_MEDIA_BYTES or the "
     "channel's limit (`too_big`, `media_too_large`)",
     415: "A file's type is outside the allowlist or not taken by the channel "
