@@ -11,6 +11,11 @@ every one of them also aims at the other workspaces' ids. Every answer, frame an
 is searched for the ids and texts of other workspaces; every foreign id must answer exactly as
 an id that does not exist does; and at the end the database itself is checked: every message
 sits in the workspace it was sent to, and nothing aimed across the line was written.
+
+Invitations are part of it: admins invite new people (the letters go to a real SMTP server on
+loopback), the people accept by the e-mailed link, admins revoke, and other workspaces aim at
+the invitations. An invitation of one workspace never makes anyone a member of another, and a
+link is accepted once only.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ from tests.conftest import REDIS_URL, admin_sql, forget_redis_prefix
 from tests.databases import asyncpg_url, own_database
 from tests.fakeplatform import Account, running_fake
 from tests.helpers import ORIGIN, Tenant, make_tenant
+from tests.mailbox import SmtpServer, smtp_server, token_in, wait_letter
 from tests.servers import HubProcess, base_env, free_port
 
 pytestmark = pytest.mark.postgres
@@ -173,6 +179,7 @@ def test_every_workspace_table_is_under_a_policy(pg: Settings) -> None:
         assert secured[table], f"{table} has no row-level security"
         assert policies.get(table), f"{table} has no policy"
     assert not secured["users"]  # accounts, shared by the workspaces a user belongs to
+    assert not secured["password_resets"]  # of accounts, global like them (migration 0019)
 
 
 def test_work_for_one_workspace_sees_only_its_rows_even_unfiltered(pg: Settings) -> None:
@@ -287,6 +294,9 @@ class World:
     parties: list[Party]
     owner: dict[str, int] = field(default_factory=dict)  # every id and marker made or learned
     aimed: set[str] = field(default_factory=set)  # markers sent across the line: never stored
+    smtp: SmtpServer | None = None  # where the web node sends its letters
+    joined: dict[str, int] = field(default_factory=dict)  # invited users' ids: their workspace
+    invites: list[Invite] = field(default_factory=list)  # every invitation of every run
 
     def marker(self, owner: int, *, aimed: bool = False) -> str:
         text = f"zq{next(_numbers):07d}"
@@ -331,8 +341,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> I
     processes: list[HubProcess] = []
     parties: list[Party] = []
     try:
-        with running_fake(bots) as fake, contextlib.ExitStack() as sockets:
+        with running_fake(bots) as fake, contextlib.ExitStack() as sockets, smtp_server() as smtp:
             env["HUB_TELEGRAM_API_URL"] = fake.base_urls().telegram
+            env.update(smtp.env())
             subprocess.run(
                 [sys.executable, "-m", "hub.cli", "migrate"], env=env, check=True, timeout=120
             )
@@ -343,7 +354,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> I
             processes.append(HubProcess(["worker"], env, log_path=tmp / "worker.log").start())
             for index, bot in enumerate(bots):
                 parties.append(_party(hub, settings, index, bot, sockets))
-            world = World(hub, settings, parties)
+            world = World(hub, settings, parties, smtp=smtp)
             for party in parties:
                 t = party.tenant
                 world.learn(party.index, *map(str, (t.workspace_id, t.admin_id, t.channel_id)))
@@ -433,12 +444,27 @@ class Known:
     contacts: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Invite:
+    """An invitation as the test made it, and what became of it."""
+
+    owner: int
+    id: str
+    email: str
+    token: str
+    state: str = "pending"  # pending | accepted | revoked
+
+
 class Isolation(RuleBasedStateMachine):
     def __init__(self, world: World) -> None:
         super().__init__()
         self.world = world
         self.parties = world.parties
         self.known = [Known() for _ in world.parties]
+        self.invites = world.invites
+
+    def _invites(self, state: str) -> list[Invite]:
+        return [i for i in self.invites if i.state == state]
 
     def _with_conversations(self) -> list[Party]:
         return [p for p in self.parties if self.known[p.index].conversations]
@@ -659,6 +685,77 @@ class Isolation(RuleBasedStateMachine):
         )
         assert answer.status_code in (401, 403), answer.text
 
+    # Invitations
+
+    @rule(p=st.integers(0, WORKSPACES - 1), via=st.sampled_from(["token", "session"]))
+    def an_admin_invites(self, p: int, via: str) -> None:
+        party, w = self.parties[p], self.world
+        assert w.smtp is not None
+        email = f"invitee-{next(_numbers)}-{uuid.uuid4().hex[:6]}@w{p}.example"
+        before = len(w.smtp.letters())
+        answer = party.client(via).post("/api/members", json={"email": email, "role": "agent"})
+        assert answer.status_code == 202, answer.text
+        w.learn(p, answer.json()["id"])
+        token = token_in(wait_letter(w.smtp.letters, email, after=before), "invite")
+        self.invites.append(Invite(p, answer.json()["id"], email, token))
+
+    @precondition(lambda self: self._invites("pending"))
+    @rule(data=st.data())
+    def the_invited_person_accepts(self, data: st.DataObject) -> None:
+        invite = data.draw(st.sampled_from(self._invites("pending")))
+        w, owner = self.world, self.parties[invite.owner]
+        body = {
+            "token": invite.token,
+            "name": "Invited Person",
+            "password": "Amber-Kettle-Orbit-1942",
+        }
+        with httpx.Client(base_url=w.hub.base_url, timeout=10) as person:
+            opened = person.post("/api/invitations/open", json={"token": invite.token})
+            assert opened.status_code == 200, opened.text
+            assert opened.json()["workspace_name"] == f"w{invite.owner}"
+            accepted = person.post("/api/invitations/accept", json=body)
+            assert accepted.status_code == 200, accepted.text
+            user = accepted.json()["user"]
+            assert user["workspace_id"] == str(owner.tenant.workspace_id)
+            w.learn(invite.owner, user["user_id"])
+            w.joined[user["user_id"]] = invite.owner
+            invite.state = "accepted"
+            cookie = {"cookie": f"hub_session={accepted.cookies['hub_session']}"}
+            for path in ("/api/members", "/api/conversations?limit=100", "/api/channels"):
+                seen = person.get(path, headers=cookie)
+                assert seen.status_code == 200, seen.text
+                w.check(invite.owner, seen.text, path)
+            again = person.post("/api/invitations/accept", json=body)
+            assert _error_of(again) == (410, "invitation_invalid")
+
+    @precondition(lambda self: self._invites("pending"))
+    @rule(data=st.data(), via=st.sampled_from(["token", "session"]))
+    def an_admin_revokes(self, data: st.DataObject, via: str) -> None:
+        invite = data.draw(st.sampled_from(self._invites("pending")))
+        client = self.parties[invite.owner].client(via)
+        assert client.delete(f"/api/invitations/{invite.id}").status_code == 200
+        invite.state = "revoked"
+        body = {"token": invite.token, "name": "Too Late", "password": "Amber-Kettle-Orbit-1942"}
+        late = httpx.post(f"{self.world.hub.base_url}/api/invitations/accept", json=body)
+        assert _error_of(late) == (410, "invitation_invalid")
+
+    @precondition(lambda self: self.invites)
+    @rule(data=st.data(), via=st.sampled_from(["token", "session"]))
+    def another_workspace_aims_at_an_invitation(self, data: st.DataObject, via: str) -> None:
+        invite = data.draw(st.sampled_from(self.invites))
+        attacker = data.draw(st.sampled_from([p for p in self.parties if p.index != invite.owner]))
+        client = attacker.client(via)
+        for method, path, body in (
+            ("DELETE", "/api/invitations/{}", None),
+            ("POST", "/api/invitations/{}/resend", {}),
+        ):
+            foreign = _call(client, method, path, body, invite.id)
+            unknown = _call(client, method, path, body, str(uuid.uuid4()))
+            assert _error_of(foreign) == _error_of(unknown) == (404, "not_found"), foreign.text
+        listed = client.get("/api/invitations")
+        assert listed.status_code == 200
+        self.world.check(attacker.index, listed.text, "/api/invitations")
+
     # What must hold after every step
 
     @invariant()
@@ -667,6 +764,15 @@ class Isolation(RuleBasedStateMachine):
             assert party.agent is not None
             for frame in _frames(party.agent):
                 self.world.check(party.index, frame, "an agent socket")
+
+    @invariant()
+    def invitations_list_only_their_workspace(self) -> None:
+        for party in self.parties:
+            listed = party.token_client.get("/api/invitations")
+            assert listed.status_code == 200, listed.text
+            self.world.check(party.index, listed.text, "/api/invitations")
+            pending = {i.id for i in self._invites("pending") if i.owner == party.index}
+            assert {i["id"] for i in listed.json()["items"]} == pending
 
     def teardown(self) -> None:
         _settle(self.world)
@@ -696,7 +802,7 @@ def _settle(world: World) -> None:
     sender's workspace, nothing aimed across the line was stored, and no conversation carries
     what another workspace tried to set on it."""
 
-    async def stored() -> tuple[list[tuple[str, uuid.UUID]], list[Any]]:
+    async def stored() -> tuple[list[tuple[str, uuid.UUID]], list[Any], list[Any]]:
         engine = make_engine(world.settings)
         try:
             async with sessionmaker(engine)() as s:
@@ -711,11 +817,15 @@ def _settle(world: World) -> None:
                             "  c.assignee_id AND m.workspace_id <> c.workspace_id) "
                             "UNION ALL SELECT id FROM channels WHERE name = 'stolen' "
                             "  OR status <> 'connected' "
-                            "UNION ALL SELECT workspace_id FROM memberships WHERE role <> 'admin'"
                         )
                     )
                 ).all()
-            return [(t or "", ws) for t, ws in messages], list(tampered)
+                members = (
+                    await s.exec(
+                        select(Membership.user_id, Membership.workspace_id, Membership.role)
+                    )
+                ).all()
+            return [(t or "", ws) for t, ws in messages], list(tampered), list(members)
         finally:
             await engine.dispose()
 
@@ -723,7 +833,7 @@ def _settle(world: World) -> None:
     expected = {m for m in world.owner if MARKER.fullmatch(m) and m not in world.aimed}
     deadline = time.monotonic() + 15
     while True:
-        messages, tampered = asyncio.run(stored())
+        messages, tampered, members = asyncio.run(stored())
         seen: set[str] = set()
         for text, workspace_id in messages:
             for marker in MARKER.findall(text):
@@ -732,6 +842,14 @@ def _settle(world: World) -> None:
                 assert owner == index_of[workspace_id], f"{marker} stored in the wrong workspace"
                 seen.add(marker)
         assert not tampered, tampered
+        for user_id, workspace_id, role in members:
+            # A workspace's own admin stays its admin; an invited person is a member only of
+            # the workspace that invited them.
+            invited = world.joined.get(str(user_id))
+            if invited is None:
+                assert role == "admin", (user_id, workspace_id, role)
+            else:
+                assert index_of[workspace_id] == invited, (user_id, workspace_id)
         if expected <= seen or time.monotonic() > deadline:
             break
         time.sleep(0.2)

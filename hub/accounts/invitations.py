@@ -162,7 +162,9 @@ class Invitations:
                 user = (await s.exec(select(User.id).where(User.email == row.email))).first()
         return Opened(row, workspace.name if workspace else "", user is not None)
 
-    async def accept_new(self, token: str, *, name: str, password: str) -> tuple[User, Invitation]:
+    async def accept_new(
+        self, token: str, *, name: str, password: str, ip: str | None
+    ) -> tuple[User, Invitation]:
         """A person without an account: their user, made with the chosen name and password,
         and the membership. The password was checked against the policy by the caller."""
         try:
@@ -175,19 +177,19 @@ class Invitations:
                     user = User(email=row.email, name=name, password_hash=hash_password(password))
                     s.add(user)
                     await s.flush()
-                    await self._join(s, row, user)
+                    await self._join(s, row, user, ip)
         except IntegrityError:  # the same e-mail signed up twice at once: one of them wins
             raise InvitationInvalid() from None
         return user, row
 
-    async def accept_existing(self, token: str, user: User) -> Invitation:
+    async def accept_existing(self, token: str, user: User, *, ip: str | None) -> Invitation:
         """An account whose password the caller has checked: the membership."""
         with tenancy.acting_for(None):
             async with self.sessions() as s, s.begin():
                 row = await self._usable(s, token)
                 if row.email != user.email:
                     raise InvitationInvalid()
-                await self._join(s, row, user)
+                await self._join(s, row, user, ip)
         return row
 
     async def invitee(self, token: str) -> tuple[Invitation, User | None]:
@@ -198,7 +200,7 @@ class Invitations:
                 user = (await s.exec(select(User).where(User.email == row.email))).first()
         return row, user
 
-    async def _join(self, s: AsyncSession, row: Invitation, user: User) -> None:
+    async def _join(self, s: AsyncSession, row: Invitation, user: User, ip: str | None) -> None:
         now = utc_now()
         taken = await s.exec(
             sa.update(Invitation)
@@ -228,6 +230,7 @@ class Invitations:
                 row.id,
                 actor_type="user",
                 actor_id=user.id,
+                ip=ip,
                 detail={"role": row.role},
             ),
         )
@@ -240,6 +243,7 @@ class Invitations:
                 user.id,
                 actor_type="user",
                 actor_id=user.id,
+                ip=ip,
                 detail={"role": row.role, "invitation": str(row.id)},
             ),
         )

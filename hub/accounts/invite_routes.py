@@ -34,15 +34,15 @@ class NewMember(Body):
     )
 
 
-class Resend(Body):
+class InvitationResend(Body):
     language: Literal["en", "tr"] = "en"
 
 
-class TokenBody(Body):
+class InvitationToken(Body):
     token: str = Field(min_length=1, max_length=200, description="From the link's fragment")
 
 
-class AcceptBody(TokenBody):
+class AcceptBody(InvitationToken):
     password: str = Field(
         min_length=1,
         max_length=MAX_PASSWORD_CHARS,
@@ -97,7 +97,7 @@ async def list_invitations(request: Request) -> Response:
 async def resend_invitation(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     invitation_id = _invitation_id(request)
-    body = await read_body(request, Resend)
+    body = await read_body(request, InvitationResend)
     sent = await services_of(request).invitations.resend(
         principal.workspace_id, actor, invitation_id
     )
@@ -114,7 +114,7 @@ async def revoke_invitation(request: Request) -> Response:
 
 
 async def open_invitation(request: Request) -> Response:
-    body = await read_body(request, TokenBody)
+    body = await read_body(request, InvitationToken)
     opened = await services_of(request).invitations.open(body.token)
     row = opened.invitation
     return answer(
@@ -140,7 +140,7 @@ async def accept_invitation(request: Request) -> Response:
             raise BadRequest("Give your name: it is how your team sees you.")
         check_new_password(body.password, email=row.email, name=body.name)
         user, row = await svc.invitations.accept_new(
-            body.token, name=body.name.strip(), password=body.password
+            body.token, name=body.name.strip(), password=body.password, ip=ip
         )
     else:
         key = svc.settings.secret_key
@@ -149,7 +149,7 @@ async def accept_invitation(request: Request) -> Response:
             await lockout.note_failure(svc.bus, key, user.email, ip)
             await svc.store.audit(None, "anonymous", None, "login.failed", ip=ip)
             raise Unauthenticated("Wrong password for this account.")
-        row = await svc.invitations.accept_existing(body.token, user)
+        row = await svc.invitations.accept_existing(body.token, user, ip=ip)
     await svc.store.forget_member(row.workspace_id, user.id)
     principal = await svc.store.principal(user.id, row.workspace_id, "session")
     assert principal is not None
@@ -199,7 +199,7 @@ routes = [
             "Send an invitation again (admins)",
             {202: ("A new link and expiry; the old link stops working", InvitationOut)},
             (400, 401, 403, 404, 413),
-            body=Resend,
+            body=InvitationResend,
             params=(_INVITATION,),
             description="Audited as `invitation.resent`.",
         ),
@@ -224,7 +224,7 @@ routes = [
             "What an invitation link is for",
             {200: ("The workspace, the e-mail and which form to show", InvitationView)},
             (400, 410, 413),
-            body=TokenBody,
+            body=InvitationToken,
             auth=False,
             description="For the invite page; the token travels in the body, never in a URL. "
             "410 `invitation_invalid` for a link that was used, revoked, replaced or expired.",

@@ -8,6 +8,7 @@ import strings from './account-strings.js';
 const t = translator(strings);
 const token = decodeURIComponent(location.hash.slice(1));
 history.replaceState(null, '', location.pathname); // the token leaves the address bar and history
+addEventListener('hashchange', () => location.reload()); // another link opened in this tab
 translatePage(t);
 
 const ask = ib('reset-ask-form'), choose = ib('reset-form');
