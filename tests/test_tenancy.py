@@ -747,7 +747,7 @@ class Isolation(RuleBasedStateMachine):
         client = attacker.client(via)
         for method, path, body in (
             ("DELETE", "/api/invitations/{}", None),
-            ("POST", "/api/invitations/{}/resend", {}),
+            ("POST", "/api/invitations/{}/resend", {"language": "en"}),
         ):
             foreign = _call(client, method, path, body, invite.id)
             unknown = _call(client, method, path, body, str(uuid.uuid4()))
@@ -869,3 +869,4 @@ def test_no_workspace_ever_sees_or_changes_another(world: World) -> None:
     # The runs wrote into every workspace and aimed across the line.
     owners = {o for m, o in world.owner.items() if MARKER.fullmatch(m) and m not in world.aimed}
     assert owners == set(range(WORKSPACES)) and world.aimed
+    assert {"accepted", "revoked"} <= {i.state for i in world.invites}  # and invited
