@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.outbound import Platforms
 from hub.accounts.auth import Signer
+from hub.accounts.invitations import Invitations
 from hub.accounts.members import Members
+from hub.accounts.resets import PasswordResets
 from hub.accounts.sessions import SessionSweep, UserSessions
 from hub.automation.worker import AUTOMATION_GROUP, Automation
 from hub.bus import Bus, make_bus
@@ -19,6 +21,7 @@ from hub.channels.service import Channels
 from hub.channels.tokens import TokenRefresher
 from hub.comments.replies import ReplySweeper
 from hub.hooks.service import HOOKS_GROUP, Hooks, Retrier
+from hub.mail import Mailer
 from hub.media import make_media_store
 from hub.media.library import MediaLibrary
 from hub.media.links import MediaLinks
@@ -83,6 +86,9 @@ class Services:
     canned: Canned
     library: MediaLibrary  # the workspaces' files, in the store HUB_MEDIA_URL names
     epoch: EpochWatch  # notices that the bus lost its data
+    mailer: Mailer  # invitations and password resets (SMTP, or files in the demo)
+    invitations: Invitations
+    resets: PasswordResets
     connected: set[Outlet] = field(default_factory=set)  # every open socket on this node
     metrics: Metrics = field(default_factory=Metrics)  # what this node counts (/metrics)
 
@@ -141,6 +147,9 @@ class Services:
             canned=Canned(store.sessions),
             library=library,
             epoch=EpochWatch(bus, metrics, node=settings.node_id, on_loss=fanout.lost),
+            mailer=Mailer(settings),
+            invitations=Invitations(store.sessions, ttl_s=settings.invitation_ttl_s),
+            resets=PasswordResets(store, ttl_s=settings.password_reset_ttl_s),
             metrics=metrics,
         )
 

@@ -77,6 +77,15 @@ class Settings:
     s3_access_key_id: str | None = field(default=None, repr=False)
     s3_secret_access_key: str | None = field(default=None, repr=False)
 
+    # E-mail (hub.mail): over SMTP when smtp_host is set, else written to files under
+    # <data_dir>/mail (the demo's log-only mode)
+    smtp_host: str | None = None
+    smtp_port: int | None = None  # None: 465 with tls, else 587 (25 with none)
+    smtp_tls: str = "starttls"  # none | starttls | tls
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    mail_from: str = "SosyoCRM <no-reply@localhost>"
+
     # Monitoring: /metrics needs this bearer token when set, else a loopback client
     metrics_token: str | None = field(default=None, repr=False)
 
@@ -126,6 +135,8 @@ class Settings:
     media_allow_private: bool = False
     hooks_allow_private: bool = False  # outbound webhooks to private addresses and plain http
     hooks_backoff: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)  # s, between tries
+    invitation_ttl_s: int = 7 * 24 * 3600  # an invitation's link works this long
+    password_reset_ttl_s: int = 3600  # a password-reset link works this long
 
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -218,6 +229,7 @@ class Settings:
         values["whatsapp_signup_config_id"] = env.get("HUB_WHATSAPP_SIGNUP_CONFIG_ID") or None
         values["metrics_token"] = env.get("HUB_METRICS_TOKEN") or None
         values.update(_media(env))
+        values.update(_mail(env, reader))
         values["hooks_allow_private"] = reader.get("HUB_HOOKS_ALLOW_PRIVATE", _flag, default=False)
         values["media_allow_private"] = reader.get("HUB_MEDIA_ALLOW_PRIVATE", _flag, default=False)
         if env.get("HUB_HOOKS_BACKOFF"):  # seconds between an outbound webhook's tries
@@ -240,6 +252,38 @@ class Settings:
         values.update(overrides)
         _check_durable(values, demo)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _mail(env: Mapping[str, str], reader: _Reader) -> dict[str, object]:
+    """The SMTP server and the sender (HUB_SMTP_*, HUB_MAIL_FROM)."""
+    values: dict[str, object] = {
+        "smtp_host": env.get("HUB_SMTP_HOST") or None,
+        "smtp_port": reader.get("HUB_SMTP_PORT", _positive_int, default=None),
+        "smtp_tls": reader.get("HUB_SMTP_TLS", _smtp_tls, default="starttls"),
+        "smtp_user": env.get("HUB_SMTP_USER") or None,
+        "smtp_password": env.get("HUB_SMTP_PASSWORD") or None,
+    }
+    sender = env.get("HUB_MAIL_FROM") or None
+    if sender is not None:
+        if "@" not in sender or any(c in sender for c in "\r\n"):
+            raise SettingsError(
+                "Environment variable HUB_MAIL_FROM must be an e-mail address, such as "
+                "SosyoCRM <hub@example.com>."
+            )
+        values["mail_from"] = sender
+    if (values["smtp_user"] is None) != (values["smtp_password"] is None):
+        raise SettingsError(
+            "Environment variables HUB_SMTP_USER and HUB_SMTP_PASSWORD go together; set both "
+            "or neither."
+        )
+    return values
+
+
+def _smtp_tls(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("none", "starttls", "tls"):
+        raise ValueError
+    return value
 
 
 def _check_durable(values: Mapping[str, object], demo: bool) -> None:
@@ -374,6 +418,7 @@ class _Reader:
                 "_positive_float": "a positive number",
                 "_flag": "true or false",
                 "_durable_mode": "off, aof or replica",
+                "_smtp_tls": "none, starttls or tls",
             }
             expected = kind.get(getattr(cast, "__name__", ""), "a valid value")
             raise SettingsError(

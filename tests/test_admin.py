@@ -24,6 +24,7 @@ from hub.web.app import create_app
 from hub.web.openapi import document
 from tests.fakeplatform import TG, Account, FakePlatform, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
+from tests.mailbox import join
 
 BASE = "https://hub.example"
 DELETION_ID = "0f0f0f0f-0000-4000-8000-000000000001"  # no such request: the role decides first
@@ -67,14 +68,16 @@ class Env:
         return As(self.client, cookie, body["csrf_token"], body["user"]["user_id"])
 
     def add_agent(self, email: str | None = None, role: str = "agent") -> tuple[As, str]:
+        """A new member, invited by the admin and accepting the e-mailed link."""
         email = email or f"agent-{uuid.uuid4().hex[:8]}@acme.example"
-        added = self.admin("POST", "/api/members", json=new_member(email, role=role))
-        assert added.status_code == 201, added.text
-        return self.log_in(email, PASSWORD), added.json()["id"]
+        self.client.cookies.clear()
+        headers = {"cookie": f"hub_session={self.admin.cookie}", "x-csrf-token": self.admin.csrf}
+        user_id = join(self.client, headers, email, "Ayşe Agent", PASSWORD, role)
+        return self.log_in(email, PASSWORD), user_id
 
 
 def new_member(email: str, **extra: Any) -> dict[str, Any]:
-    return {"email": email, "name": "Ayşe Agent", "role": "agent", "password": PASSWORD} | extra
+    return {"email": email, "role": "agent"} | extra
 
 
 def code(response: httpx.Response) -> str:
@@ -118,11 +121,10 @@ def test_admin_adds_an_agent_changes_the_role_and_removes_them(env: Env) -> None
     listed = env.admin("GET", "/api/members").json()["items"]
     assert [(m["email"], m["role"]) for m in listed] == [(env.acme.email, "admin")]
 
-    added = env.admin("POST", "/api/members", json=new_member("New.Agent@Acme.example"))
-    assert added.status_code == 201
-    member = added.json()
+    agent, agent_id = env.add_agent("New.Agent@Acme.example")  # invited, and accepted
+    [member] = [m for m in env.admin("GET", "/api/members").json()["items"] if m["id"] == agent_id]
     assert member["email"] == "new.agent@acme.example" and member["role"] == "agent"
-    assert member["name"] == "Ayşe Agent" and member["existing_user"] is False
+    assert member["name"] == "Ayşe Agent"
     assert set(member) == {
         "id",
         "name",
@@ -131,10 +133,8 @@ def test_admin_adds_an_agent_changes_the_role_and_removes_them(env: Env) -> None
         "capacity",
         "created_at",
         "two_factor",
-        "existing_user",
     }
 
-    agent = env.log_in("new.agent@acme.example", PASSWORD)  # the initial password works
     assert agent("GET", "/api/me").json()["user"]["role"] == "agent"
     seen_by_agent = agent("GET", "/api/members").json()["items"]  # agents may list members
     assert {m["email"] for m in seen_by_agent} == {env.acme.email, "new.agent@acme.example"}
@@ -160,33 +160,25 @@ def test_admin_adds_an_agent_changes_the_role_and_removes_them(env: Env) -> None
     ]
 
 
-def test_adding_a_member_refuses_what_does_not_fit(env: Env) -> None:
+def test_inviting_a_member_refuses_what_does_not_fit(env: Env) -> None:
     email = f"x-{uuid.uuid4().hex[:6]}@acme.example"
-    short = env.admin("POST", "/api/members", json=new_member(email, password="elevenchars"))
-    assert short.status_code == 400 and code(short) == "bad_request"
-    assert "password" in short.json()["error"]["message"]
-    for bad in ({"email": "nobody"}, {"role": "owner"}, {"password_hash": "x"}):
+    for bad in ({"email": "nobody"}, {"role": "owner"}, {"password": PASSWORD}, {"name": "N"}):
         answer = env.admin("POST", "/api/members", json=new_member(email) | bad)
-        assert answer.status_code == 400, bad
-    assert env.admin("POST", "/api/members", json=new_member(email)).status_code == 201
+        assert answer.status_code == 400 and code(answer) == "bad_request", bad
+    assert env.admin("POST", "/api/members", json=new_member(email)).status_code == 202
     again = env.admin("POST", "/api/members", json=new_member(email.upper()))
-    assert again.status_code == 409 and code(again) == "conflict"
-    assert env.admin("POST", "/api/members", json=new_member(env.acme.email)).status_code == 409
+    assert again.status_code == 202  # a new invitation replaces the pending one
+    assert len(env.admin("GET", "/api/invitations").json()["items"]) == 1
+    member = env.admin("POST", "/api/members", json=new_member(env.acme.email))
+    assert member.status_code == 409 and code(member) == "conflict"
 
 
-def test_a_user_of_another_workspace_joins_with_their_own_password(env: Env) -> None:
-    answer = env.admin("POST", "/api/members", json=new_member(env.globex.email, name="Renamed"))
-    assert answer.status_code == 201
-    joined = answer.json()
-    assert joined["existing_user"] is True and joined["name"] == "globex admin"
-    assert joined["role"] == "agent"
-    refused = env.client.post(
-        "/api/auth/login", json={"email": env.globex.email, "password": PASSWORD}
-    )
-    assert refused.status_code == 401  # the password the admin typed was not used
-    env.log_in(env.globex.email, env.globex.password)
+def test_a_user_of_another_workspace_is_invited_not_enrolled(env: Env) -> None:
+    answer = env.admin("POST", "/api/members", json=new_member(env.globex.email))
+    assert answer.status_code == 202
+    assert set(answer.json()) == {"id", "email", "role", "invited_by", "created_at", "expires_at"}
     emails = {m["email"] for m in env.admin("GET", "/api/members").json()["items"]}
-    assert env.globex.email in emails
+    assert env.globex.email not in emails  # a member only once they accept
 
 
 def test_the_last_admin_can_be_neither_demoted_nor_removed(env: Env) -> None:
@@ -260,6 +252,9 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("PATCH", member, {"role": "agent"}),
         ("DELETE", member, None),
         ("POST", member + "/sign-out", None),
+        ("GET", "/api/invitations", None),
+        ("POST", f"/api/invitations/{TEAM_ID}/resend", {}),
+        ("DELETE", f"/api/invitations/{TEAM_ID}", None),
         ("GET", "/api/audit", None),
         ("POST", "/api/deletions", {"contact_id": str(uuid.uuid4())}),
         ("GET", "/api/deletions", None),
@@ -299,6 +294,8 @@ def test_the_list_covers_every_admin_operation(env: Env) -> None:
     hooks = {"/api/hooks/{team_id}": "/api/hooks/{hook_id}"}
     hooks["/api/hooks/deliveries/{team_id}/replay"] = "/api/hooks/deliveries/{delivery_id}/replay"
     hooks["/api/automation-rules/{team_id}"] = "/api/automation-rules/{rule_id}"
+    hooks["/api/invitations/{team_id}"] = "/api/invitations/{invitation_id}"
+    hooks["/api/invitations/{team_id}/resend"] = "/api/invitations/{invitation_id}/resend"
     listed = set()
     for method, path, _ in admin_endpoints(env):
         for value, template in templates.items():
@@ -352,10 +349,15 @@ def test_audit_rows_carry_the_ip_and_the_actor(env: Env) -> None:
     rows = audit(env.admin)
     assert rows[0]["action"] == "login.succeeded" and rows[0]["actor_id"] == agent_id
     assert rows[0]["ip"] == "testclient"  # the peer address the server saw
+    sent = next(r for r in rows if r["action"] == "invitation.sent")
+    assert sent["actor_id"] == env.admin.user_id and sent["actor_name"] == "acme admin"
+    assert sent["target_type"] == "invitation" and sent["ip"] == "testclient"
+    assert sent["detail"] == {"role": "agent"}
     added = next(r for r in rows if r["action"] == "member.added")
-    assert added["actor_id"] == env.admin.user_id and added["actor_name"] == "acme admin"
+    assert added["actor_id"] == agent_id and added["actor_name"] == "Ayşe Agent"  # accepted
     assert (added["target_type"], added["target_id"]) == ("user", agent_id)
-    assert added["ip"] == "testclient" and added["detail"] == {"role": "agent"}
+    assert added["ip"] == "testclient"
+    assert added["detail"] == {"role": "agent", "invitation": sent["target_id"]}
     assert rows[-1]["action"] == "workspace.created" and rows[-1]["actor_type"] == "system"
     assert all(r["ip"] is None for r in rows if r["actor_type"] == "system")
     assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True)
@@ -370,7 +372,7 @@ def test_audit_filters_and_pages(env: Env) -> None:
     assert {r["action"] for r in audit(env.admin, action="channel.")} == {"channel.updated"}
     assert audit(env.admin, action="login.succeeded%") == []  # a prefix, not a pattern
     mine = audit(env.admin, actor_id=agent_id)
-    assert [r["action"] for r in mine] == ["login.succeeded"]
+    assert [r["action"] for r in mine] == ["login.succeeded", "member.added", "invitation.accepted"]
 
     everything = audit(env.admin)
     future = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
@@ -552,7 +554,7 @@ def test_no_secret_or_password_in_any_answer(env: Env) -> None:
         env.admin("POST", "/api/members", json=new_member(f"n-{uuid.uuid4().hex[:6]}@a.example")),
     ]
     for answer in answers:
-        assert answer.status_code in (200, 201), answer.text
+        assert answer.status_code in (200, 201, 202), answer.text
         for secret in (env.bot.token, secret_token, PASSWORD, env.acme.password, "$argon2"):
             assert secret not in answer.text
         assert not keys(answer.json()) & {"password", "password_hash", "secrets", "bot_token"}

@@ -22,6 +22,7 @@ import pytest
 from tests.browserkit import log_in, screenshot, wait_until
 from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
+from tests.mailbox import join, outbox, token_in, wait_letter
 from tests.receiver import Receiver, running_receiver
 from tests.servers import HubProcess, base_env, demo_seed, free_port
 
@@ -37,6 +38,7 @@ class Console:
     seed: dict[str, str]
     fake: FakePlatform
     admin: httpx.Client
+    data_dir: Path  # where the demo writes its letters (log-only mail)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -45,10 +47,7 @@ class Console:
 
     def add_agent(self, name: str = "Deniz Agent") -> tuple[str, str]:
         email = f"agent-{uuid.uuid4().hex[:8]}@demo.example"
-        body = {"email": email, "name": name, "role": "agent", "password": PASSWORD}
-        answer = self.admin.post("/api/members", json=body)
-        assert answer.status_code == 201, answer.text
-        return email, str(answer.json()["id"])
+        return email, join(self.admin, {}, email, name, PASSWORD, data_dir=self.data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +70,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[
         try:
             seed = demo_seed(tmp)
             with signed_in(proc.base_url, seed["email"], seed["password"]) as admin:
-                yield Console(proc, seed, fake, admin)
+                yield Console(proc, seed, fake, admin, tmp / "demo-data")
         finally:
             proc.stop()
 
@@ -173,7 +172,7 @@ def test_an_agent_sees_admins_only_and_the_api_refuses(console: Console, context
     channel = f"/api/channels/{console.admin.get('/api/channels').json()['items'][0]['id']}"
     with signed_in(console.base, email, PASSWORD) as agent:
         assert agent.get("/api/audit").status_code == 403
-        new = {"email": "x@demo.example", "name": "X", "role": "admin", "password": PASSWORD}
+        new = {"email": "x@demo.example", "role": "admin"}
         assert agent.post("/api/members", json=new).status_code == 403
         assert agent.patch(channel, json={"name": "Mine"}).status_code == 403
         assert agent.delete(channel).status_code == 403
@@ -626,23 +625,28 @@ def test_admin_adds_an_agent_changes_the_role_and_removes_them(
     expect(page.locator("[data-ib=panel-members]")).to_be_visible()
     expect(page).to_have_url(re.compile(r"#members$"))
     email = f"selin-{uuid.uuid4().hex[:6]}@demo.example"
-    page.locator("[data-ib=member-name]").fill("Selin <i>Agent</i>")
-    page.locator("[data-ib=member-email]").fill(email)
-    page.locator("[data-ib=member-password]").fill("too-short")
+    page.locator("[data-ib=member-email]").fill("")
     page.locator("[data-ib=member-submit]").click()
-    expect(page.locator("[data-ib=member-error]")).to_contain_text("at least 12 characters")
-    page.locator("[data-ib=member-generate]").click()
-    password = page.locator("[data-ib=member-password]").input_value()
-    assert len(password) == 18
+    expect(page.locator("[data-ib=member-error]")).to_have_text("Fill in the e-mail.")
+    page.locator("[data-ib=member-email]").fill(email)
     page.locator("[data-ib=member-submit]").click()
     expect(page.locator("[data-ib=member-added]")).to_have_text(
-        f"{email} was added. They can sign in now."
+        f"An invitation is on its way to {email}."
     )
+    expect(page.locator(f"[data-ib=invitation][data-email='{email}']")).to_be_visible()
+    # The person accepts the e-mailed link (the invite page has its own browser test).
+    token = token_in(wait_letter(lambda: outbox(console.data_dir), email), "invite")
+    password = "Amber-Kettle-Orbit-1942"
+    body = {"token": token, "name": "Selin <i>Agent</i>", "password": password}
+    assert httpx.post(console.base + "/api/invitations/accept", json=body).status_code == 200
+    page.reload()
+    page.locator("[data-ib=tab-members]").click()
+    expect(page.locator(f"[data-ib=invitation][data-email='{email}']")).to_have_count(0)
     row = page.locator(f"[data-ib=member][data-email='{email}']")
     expect(row).to_contain_text("Selin <i>Agent</i>")  # text, never markup
     expect(row.locator("i")).to_have_count(0)
     expect(row.locator("[data-ib=member-role]")).to_have_value("agent")
-    with signed_in(console.base, email, password) as agent:  # the initial password works
+    with signed_in(console.base, email, password) as agent:  # the chosen password works
         assert agent.get("/api/me").json()["user"]["role"] == "agent"
 
         def role() -> str:

@@ -263,12 +263,19 @@ def test_the_log_holds_the_events_and_no_personal_data(db: Settings) -> None:
 
             members = Members(services.store.sessions)
             actor = Actor(tenant.admin_id, "203.0.113.9")
-            new = {"email": "agent@acme.example", "name": name, "role": "agent"}
-            agent, _ = portal.call(
-                lambda: members.add(tenant.workspace_id, actor, **new, password="p" * 12)
+            invitations = services.invitations
+            sent = portal.call(
+                lambda: invitations.invite(
+                    tenant.workspace_id, actor, email="agent@acme.example", role="agent"
+                )
             )
-            portal.call(members.change_role, tenant.workspace_id, actor, agent.user.id, "admin")
-            portal.call(members.remove, tenant.workspace_id, actor, agent.user.id)
+            agent, _ = portal.call(
+                lambda: invitations.accept_new(
+                    sent.token, name=name, password="Amber-Kettle-Orbit-1942", ip=None
+                )
+            )
+            portal.call(members.change_role, tenant.workspace_id, actor, agent.id, "admin")
+            portal.call(members.remove, tenant.workspace_id, actor, agent.id)
             assert client.post("/api/auth/logout", headers=csrf).status_code == 204
             rows = portal.call(chain_of, services.store)
             assert portal.call(audit.verify, services.store.sessions).ok
@@ -284,6 +291,8 @@ def test_the_log_holds_the_events_and_no_personal_data(db: Settings) -> None:
         "channel.disconnected",
         "channel.identity_secret_rotated",
         "secrets.rotated",
+        "invitation.sent",
+        "invitation.accepted",
         "member.added",
         "member.role_changed",
         "member.removed",

@@ -17,6 +17,7 @@ from hub.canned import placeholders
 from hub.settings import Settings
 from hub.web.app import create_app
 from tests.helpers import ORIGIN, Tenant, backends, prepare
+from tests.mailbox import join
 from tests.test_api import error_code, hello, next_ack, visitor_token, wait_for
 
 URL = "/api/canned-responses"
@@ -32,11 +33,8 @@ def env(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple[Te
 
 def agent_headers(client: TestClient, admin: dict[str, str], name: str) -> dict[str, str]:
     """A new agent, signed in with a bearer token of their own."""
-    email, password = f"{name}-{uuid.uuid4().hex[:6]}@acme.example", "pw-" + uuid.uuid4().hex
-    added = client.post(
-        "/api/members", json={"email": email, "name": name, "password": password}, headers=admin
-    )
-    assert added.status_code == 201, added.text
+    email, password = f"{name}-{uuid.uuid4().hex[:6]}@acme.example", "Amber-Kettle-Orbit-1942"
+    join(client, admin, email, name, password)
     login = client.post("/api/auth/login", json={"email": email, "password": password})
     csrf = {"x-csrf-token": login.json()["csrf_token"]}
     token = client.post("/api/tokens", json={"name": "t"}, headers=csrf).json()["token"]

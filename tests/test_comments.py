@@ -25,6 +25,7 @@ from schemas.message import ChannelKind, conversation_id_for
 from tests.fakecomments import comments_of
 from tests.fakeplatform import Account, FakePlatform, running_fake
 from tests.helpers import Tenant, backends, prepare
+from tests.mailbox import join
 from tests.payloads import load
 from tests.test_api import hello, next_event
 
@@ -416,20 +417,13 @@ def _agent_token(env: Env) -> str:
     from hub.storage.store import Store
 
     email = f"agent-{uuid.uuid4().hex[:8]}@acme.example"
-    added = env.client.post(
-        "/api/members",
-        json={"email": email, "name": "Deniz", "role": "agent", "password": "pw-" + email},
-        headers=env.auth,
-    )
-    assert added.status_code == 201, added.text
+    user_id = join(env.client, env.auth, email, "Deniz", "Amber-Kettle-Orbit-1942")
 
     async def make() -> str:
         engine = make_engine(env.settings)
         try:
             store = Store(sessionmaker(engine))
-            principal = Principal(
-                uuid.UUID(added.json()["id"]), env.tenant.workspace_id, "agent", "token"
-            )
+            principal = Principal(uuid.UUID(user_id), env.tenant.workspace_id, "agent", "token")
             _, token = await store.create_api_token(principal, "tests")
             return token
         finally:

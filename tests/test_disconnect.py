@@ -35,8 +35,9 @@ from tests.fakeplatform import (
     running_fake,
 )
 from tests.helpers import Tenant, prepare
+from tests.mailbox import join
 from tests.payloads import load
-from tests.test_admin import PASSWORD, new_member
+from tests.test_admin import PASSWORD
 
 BASE = "https://hub.example"
 META_SECRET = b"hosted-secret-for-tests"
@@ -303,8 +304,7 @@ def test_deleting_a_channels_data_keeps_what_its_contacts_have_elsewhere(env: En
     merge(env, person, identities[(wa, wa_user)]["contact_id"])
 
     agent_email = f"agent-{uuid.uuid4().hex[:8]}@acme.example"
-    added = env.client.post("/api/members", json=new_member(agent_email), headers=env.auth)
-    assert added.status_code == 201, added.text
+    join(env.client, env.auth, agent_email, "Agent", PASSWORD)
     env.client.cookies.clear()
     login = env.client.post("/api/auth/login", json={"email": agent_email, "password": PASSWORD})
     agent = {"x-csrf-token": login.json()["csrf_token"]}

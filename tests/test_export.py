@@ -11,6 +11,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from tests.helpers import ORIGIN, Tenant
+from tests.mailbox import join
 from tests.test_access import env  # noqa: F401  (the fixture)
 
 
@@ -73,20 +74,10 @@ def test_an_admin_exports_everything_about_a_contact(
         headers={"authorization": f"Bearer {globex.api_token}"},
     )
     assert foreign.status_code == 404
-    password = "pw-" + uuid.uuid4().hex
-    added = client.post(
-        "/api/members",
-        json={
-            "email": f"agent-{uuid.uuid4().hex[:6]}@acme.example",
-            "name": "Agent",
-            "password": password,
-        },
-        headers=bearer,
-    )
-    assert added.status_code == 201, added.text
+    password = "Amber-Kettle-Orbit-1942"
+    email = f"agent-{uuid.uuid4().hex[:6]}@acme.example"
+    join(client, bearer, email, "Agent", password)
     client.cookies.clear()
-    agent = client.post(
-        "/api/auth/login", json={"email": added.json()["email"], "password": password}
-    )
+    agent = client.post("/api/auth/login", json={"email": email, "password": password})
     assert agent.status_code == 200
     assert client.get(f"/api/contacts/{contact_id}/export").status_code == 403

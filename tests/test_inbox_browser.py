@@ -21,6 +21,7 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.browserkit import api_client, log_in, screenshot, wait_until
 from tests.fakeplatform import MESSENGER, WHATSAPP, FakePlatform, running_fake
+from tests.mailbox import join
 from tests.netcut import cuttable
 from tests.payloads import load
 from tests.servers import HubProcess, base_env, demo, demo_seed, free_port
@@ -35,6 +36,7 @@ class Site:
     fake: FakePlatform
     secret: str
     admin: httpx.Client
+    data_dir: Path  # where the demo writes its letters (log-only mail)
 
     @property
     def base(self) -> str:
@@ -91,7 +93,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Sit
             ):
                 answer = admin.post("/api/channels", json=body)
                 assert answer.status_code == 201, answer.text
-            yield Site(proc, seed, fake, secret, admin)
+            yield Site(proc, seed, fake, secret, admin, tmp / "demo-data")
             admin.close()
         finally:
             proc.stop()
@@ -185,16 +187,13 @@ def agent_page(site: Site, contexts: Any, name: str) -> tuple[Any, str]:
     """A new agent of the demo workspace, signed in to the inbox in a page of their own."""
     from playwright.sync_api import expect
 
-    password = "pw-" + uuid.uuid4().hex
+    password = "Amber-Kettle-Orbit-1942"
     email = f"agent-{uuid.uuid4().hex[:6]}@demo.example"
-    added = site.admin.post(
-        "/api/members", json={"email": email, "name": name, "role": "agent", "password": password}
-    )
-    assert added.status_code == 201, added.text
+    user_id = join(site.admin, {}, email, name, password, data_dir=site.data_dir)
     page = contexts().new_page()
     log_in(page, site.base, email, password)
     expect(page.locator("[data-ib=status]")).to_have_text("Live")
-    return page, str(added.json()["id"])
+    return page, user_id
 
 
 def conversation_row(page: Any, text: str) -> Any:
@@ -650,8 +649,13 @@ def test_a_restarted_hub_forgets_the_cursor_and_the_page_reloads_without_duplica
     try:
         seed = demo_seed(tmp_path)
         site = Site(
-            proc, seed, None, "", api_client(proc.base_url, seed["email"], seed["password"])
-        )  # type: ignore[arg-type]
+            proc,
+            seed,
+            None,  # type: ignore[arg-type]
+            "",
+            api_client(proc.base_url, seed["email"], seed["password"]),
+            tmp_path / "demo-data",
+        )
         page = contexts().new_page()
         refused: list[str] = []
         page.on(

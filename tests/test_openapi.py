@@ -17,6 +17,8 @@ from jsonschema import Draft202012Validator
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
+from hub.accounts import invite_routes as invitations
+from hub.accounts import reset_routes as resets
 from hub.accounts import routes as accounts
 from hub.accounts import session_routes, twofactor_routes, workspace
 from hub.automation import routes as automation
@@ -41,6 +43,7 @@ from hub.webchat import routes as webchat
 from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import TELEGRAM, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
+from tests.mailbox import join, outbox, token_in, wait_letter
 
 DOC = document()
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -51,12 +54,14 @@ INBOX |= {"connect_channel", "disconnect_channel", "list_conversations", "queue"
 INBOX |= {"get_conversation", "change_conversation", "list_messages", "send_message", "react"}
 INBOX |= {"list_contacts", "get_contact", "search"}
 ADMIN = {"list_members", "add_member", "change_member", "remove_member", "audit_log"}
+ADMIN |= {"list_invitations", "resend_invitation", "revoke_invitation"}
 ADMIN |= {"list_teams", "create_team", "change_team", "delete_team", "channel_health"}
 ADMIN |= {"get_channel", "change_channel", "new_identity_secret"}
 
 
 def named(names: set[str]) -> list[BaseRoute]:
-    every = [*accounts.routes, *channels.routes, *conversations.routes, *routing.routes]
+    every = [*accounts.routes, *invitations.routes]
+    every += [*channels.routes, *conversations.routes, *routing.routes]
     found = [r for r in every if isinstance(r, Route) and r.name in names]
     assert {r.name for r in found if isinstance(r, Route)} == names
     return found
@@ -67,6 +72,8 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
     every = [
         *accounts.routes,
         *session_routes.routes,
+        *invitations.routes,
+        *resets.routes,
         *channels.routes,
         *conversations.routes,
         *media.routes,
@@ -468,12 +475,54 @@ def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) ->
     login = {"email": tenant.email, "password": tenant.password}
     csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
     assert body("GET", members)["items"][0]["role"] == "admin"
-    new = {"email": "agent@acme.example", "name": "Agent", "role": "agent", "password": "p" * 12}
-    agent = body("POST", members, json=new, headers=csrf)
-    assert agent["existing_user"] is False
-    assert status("POST", members, json=new, headers=csrf) == 409
-    assert status("POST", members, json=new | {"password": "short"}, headers=csrf) == 400
+    new = {"email": "agent@acme.example", "role": "agent"}
+    assert status("POST", members, json=new | {"password": "p" * 12}, headers=csrf) == 400
     assert status("POST", members, json=new) == 403  # no CSRF header
+    letters = lambda: outbox(client.app.state.services.settings.data_dir)  # noqa: E731
+    invited = body("POST", members, json=new, headers=csrf)
+    assert status("POST", members, json={"email": tenant.email}, headers=csrf) == 409
+    pending, invitation = "/api/invitations", "/api/invitations/{invitation_id}"
+    resend = invitation + "/resend"
+    at = invitation.format(invitation_id=invited["id"])
+    assert [i["id"] for i in body("GET", pending)["items"]] == [invited["id"]]
+    assert status("POST", resend, at + "/resend", json={}, headers=csrf) == 202
+    nowhere = invitation.format(invitation_id=uuid.uuid4())
+    assert status("POST", resend, nowhere + "/resend", json={}, headers=csrf) == 404
+    assert status("POST", resend, at + "/resend", json={"language": "de"}, headers=csrf) == 400
+    token = token_in(wait_letter(letters, new["email"]), "invite")
+    opened = "/api/invitations/open"
+    assert body("POST", opened, json={"token": token})["has_account"] is False
+    assert status("POST", opened, json={}) == 400
+    accept = "/api/invitations/accept"
+    kept = list(client.cookies.jar)
+    weak = {"token": token, "name": "Agent", "password": "p" * 12}
+    assert status("POST", accept, json=weak) == 400
+    agent_user = body("POST", accept, json=weak | {"password": "Amber-Kettle-Orbit-1942"})
+    agent = {"id": agent_user["user"]["user_id"]}
+    assert status("POST", accept, json=weak) == 410
+    assert status("POST", opened, json={"token": token}) == 410
+    client.cookies.clear()
+    for cookie in kept:
+        client.cookies.jar.set_cookie(cookie)
+    other = body("POST", members, json={"email": "other@acme.example"}, headers=csrf)
+    gone = invitation.format(invitation_id=other["id"])
+    assert body("DELETE", invitation, gone, headers=csrf)["id"] == other["id"]
+    assert status("DELETE", invitation, gone, headers=csrf) == 404
+
+    reset, confirm = "/api/password-reset", "/api/password-reset/confirm"
+    assert status("POST", reset, json={"email": "nobody@acme.example"}) == 202
+    assert status("POST", reset, json={"email": new["email"]}) == 202
+    assert status("POST", reset, json={}) == 400
+    reset_token = token_in(wait_letter(letters, new["email"]), "reset")
+    assert status("POST", confirm, json={"token": reset_token, "new_password": "p" * 12}) == 400
+    good = {"token": reset_token, "new_password": "Velvet-Harbor-Quartz-2718"}
+    assert status("POST", confirm, json=good) == 204
+    assert status("POST", confirm, json=good) == 410
+    for _ in range(5):
+        status("POST", reset, json={"email": "flood@acme.example"})
+    assert status("POST", reset, json={"email": "flood@acme.example"}) == 429
+    routes = api_operations([*invitations.routes, *resets.routes])
+    assert routes <= {(p, m) for p, m, _ in checked.seen}
     one = "/api/members/{user_id}"
     path, me = one.format(user_id=agent["id"]), one.format(user_id=tenant.admin_id)
     assert body("PATCH", one, path, json={"role": "admin"}, headers=csrf)["role"] == "admin"
@@ -530,11 +579,13 @@ def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) ->
     assert status("POST", identity, other, headers=csrf) == 400
 
     # As the agent: the admin operations answer 403.
-    assert status("DELETE", one, path, headers=csrf) == 204
-    assert status("POST", members, json=new | {"email": "a2@acme.example"}, headers=csrf) == 201
-    login = {"email": "a2@acme.example", "password": new["password"]}
+    assert status("DELETE", one, path, params={"erase_account": "true"}, headers=csrf) == 204
+    login = {"email": "a2@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    join(client, csrf, login["email"], "A2", login["password"])
     csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
     assert status("GET", "/api/audit") == 403
+    assert status("GET", pending) == 403
+    assert status("DELETE", invitation, at, headers=csrf) == 403
     assert status("PATCH", one, me, json={"role": "agent"}, headers=csrf) == 403
     assert status("PATCH", channel, site_path, json={"name": "x"}, headers=csrf) == 403
     assert status("GET", members) == 200 and status("GET", health) == 200
@@ -662,10 +713,9 @@ def test_privacy_answers_match_the_document(app_env: tuple[TestClient, Tenant]) 
     assert status("GET", one, one.format(deletion_id=uuid.uuid4()), headers=bearer) == 404
     assert body("GET", filed, headers=bearer)["items"][0]["id"] == made["id"]
     assert status("GET", filed, params={"limit": 0}, headers=bearer) == 400
-    members = {"email": "privacy-agent@acme.example", "name": "A", "role": "agent"}
-    agent = members | {"password": "p" * 12}
-    assert client.post("/api/members", json=agent, headers=bearer).status_code == 201
-    login = client.post("/api/auth/login", json={"email": agent["email"], "password": "p" * 12})
+    agent = {"email": "privacy-agent@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    join(client, bearer, agent["email"], "A", agent["password"])
+    login = client.post("/api/auth/login", json=agent)
     csrf = {"x-csrf-token": login.json()["csrf_token"]}
     assert status("GET", filed) == 403
     assert status("GET", one, path) == 403
@@ -690,9 +740,8 @@ def test_workspace_answers_match_the_document(app_env: tuple[TestClient, Tenant]
     assert status("PATCH", json={"retention_days": 30}, headers=csrf) == 200
     assert status("PATCH", json={"retention_days": None}, headers=csrf) == 200
     assert status("PATCH", json={"retention_days": 0}, headers=csrf) == 400
-    new = {"email": "agent@acme.example", "name": "Agent", "role": "agent", "password": "p" * 12}
-    assert client.post("/api/members", json=new, headers=csrf).status_code == 201
-    login = {"email": new["email"], "password": new["password"]}
+    login = {"email": "agent@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    join(client, csrf, login["email"], "Agent", login["password"])
     csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
     assert status("GET") == 200
     assert status("PATCH", json={"retention_days": 30}, headers=csrf) == 403

@@ -36,6 +36,7 @@ from tests.conftest import REDIS_URL
 from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import FB, Account, FakePlatform, running_fake
 from tests.helpers import ORIGIN, Tenant, prepare
+from tests.mailbox import join
 from tests.payloads import load
 from tests.receiver import free_port, running_receiver
 
@@ -512,8 +513,7 @@ def visitor_writes(env: Env, text: str) -> dict[str, Any]:
 
 def agent_token(env: Env) -> str:
     email = f"agent-{uuid.uuid4().hex[:8]}@acme.example"
-    member = {"email": email, "name": "Agent", "role": "agent", "password": PASSWORD}
-    assert env.client.post("/api/members", json=member, headers=env.auth).status_code == 201
+    join(env.client, env.auth, email, "Agent", PASSWORD)
     login = env.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
     csrf = {"x-csrf-token": login.json()["csrf_token"]}
     token = env.client.post("/api/tokens", json={"name": "t"}, headers=csrf).json()["token"]

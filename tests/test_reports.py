@@ -84,12 +84,8 @@ async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
     from hub.accounts.members import Actor
 
     actor = Actor(acme.admin_id, None)
-    ada, _ = await svc.members.add(
-        workspace, actor, email="ada@acme.example", name="Ada", role="agent", password="p" * 12
-    )
-    bo, _ = await svc.members.add(
-        workspace, actor, email="bo@acme.example", name="Bo", role="agent", password="p" * 12
-    )
+    ada = await store.add_member(workspace, "ada@acme.example", "p" * 12, "agent", "Ada")
+    bo = await store.add_member(workspace, "bo@acme.example", "p" * 12, "agent", "Bo")
     from hub.routing.teams import TeamBody
 
     team = await svc.teams.create(workspace, actor, TeamBody(name="Billing"))
@@ -98,8 +94,8 @@ async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
         for name, channel in (("a", acme.channel_id), ("b", second.id), ("c", acme.channel_id))
     }
     agent = {
-        "ada": Sender(type=SenderType.AGENT, id=str(ada.user.id), name="Ada"),
-        "bo": Sender(type=SenderType.AGENT, id=str(bo.user.id), name="Bo"),
+        "ada": Sender(type=SenderType.AGENT, id=str(ada.id), name="Ada"),
+        "bo": Sender(type=SenderType.AGENT, id=str(bo.id), name="Bo"),
         "hub": Sender(type=SenderType.SYSTEM, id="hub"),
     }
     events: list[Event] = []
@@ -121,18 +117,18 @@ async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
         events.append(Event(stream_id(when), "message.created", data, str(ref.id)))
 
     def change(conv: str, when: datetime, by: str, **changes: Any) -> None:
-        user = {"ada": ada.user.id, "bo": bo.user.id}[by]
+        user = {"ada": ada.id, "bo": bo.id}[by]
         data = {"conversation_id": str(refs[conv].id), "changes": changes, "by": str(user)}
         events.append(Event(stream_id(when, 1), "conversation.updated", json.dumps(data)))
 
     message("a", at(DAY1, "06:00"), None)
-    change("a", at(DAY1, "06:05"), "ada", assignee_id=str(ada.user.id))
+    change("a", at(DAY1, "06:05"), "ada", assignee_id=str(ada.id))
     message("a", at(DAY1, "06:10"), "ada")
     message("a", at(DAY1, "06:20"), "ada", note=True)
     message("a", at(DAY1, "06:30"), "hub")
     change("a", at(DAY1, "08:00"), "ada", status="resolved")
     message("b", at(DAY1, "22:30"), None)
-    change("b", at(DAY1, "22:40"), "bo", assignee_id=str(bo.user.id), team_id=str(team.id))
+    change("b", at(DAY1, "22:40"), "bo", assignee_id=str(bo.id), team_id=str(team.id))
     message("b", at(DAY1, "23:00"), "bo")
     message("b", at(DAY2, "00:00"), None)
     message("c", at(DAY2, "10:00"), None)
@@ -144,8 +140,8 @@ async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
     for _ in range(2):  # at least once: a batch applied again changes nothing
         await persist.apply(svc.store.sessions, str(workspace), events)
     return {
-        "ada": str(ada.user.id),
-        "bo": str(bo.user.id),
+        "ada": str(ada.id),
+        "bo": str(bo.id),
         "team": str(team.id),
         "site": str(acme.channel_id),
         "second": str(second.id),

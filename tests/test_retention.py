@@ -37,6 +37,7 @@ from schemas.message import (
 )
 from tests.conftest import REDIS_URL, make_settings
 from tests.helpers import Tenant, prepare
+from tests.mailbox import join
 
 DAYS = 30
 TABLES = (
@@ -314,9 +315,9 @@ def test_admins_set_the_retention_members_read_it(env: Env) -> None:
     assert [a["detail"] for a in changes] == [{"from": None, "to": 90}, {"from": 90, "to": None}]
     assert audits(env, env.other, "retention.changed") == []
 
-    agent = {"email": "agent@acme.example", "name": "Agent", "role": "agent", "password": "p" * 12}
-    assert client.post("/api/members", json=agent, headers=auth(tenant)).status_code == 201
-    login = client.post("/api/auth/login", json={"email": agent["email"], "password": "p" * 12})
+    agent = {"email": "agent@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    join(client, auth(tenant), agent["email"], "Agent", agent["password"])
+    login = client.post("/api/auth/login", json=agent)
     csrf = {"x-csrf-token": login.json()["csrf_token"]}
     assert client.get("/api/workspace").json() == mine  # any member reads it
     answer = client.patch("/api/workspace", json={"retention_days": 7}, headers=csrf)

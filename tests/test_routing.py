@@ -27,6 +27,7 @@ from hub.storage.store import Store
 from hub.web.app import create_app
 from hub.workers import persist
 from tests.helpers import ORIGIN, Tenant, backends, prepare
+from tests.mailbox import join
 from tests.test_api import hello, next_ack, next_event, visitor_token, wait_for
 
 
@@ -53,16 +54,8 @@ class Agents:
 
     def add(self, *names: str) -> None:
         for name in names:
-            answer = self.client.post(
-                "/api/members",
-                json={
-                    "email": f"{name}-{uuid.uuid4().hex[:6]}@acme.example",
-                    "name": name,
-                    "password": "pw-" + uuid.uuid4().hex,
-                },
-            )
-            assert answer.status_code == 201, answer.text
-            self.ids[name] = answer.json()["id"]
+            email = f"{name}-{uuid.uuid4().hex[:6]}@acme.example"
+            self.ids[name] = join(self.client, {}, email, name, "Amber-Kettle-Orbit-1942")
             self.tokens[name] = asyncio.run(self._token(uuid.UUID(self.ids[name])))
 
     async def _token(self, user_id: uuid.UUID) -> str:
@@ -317,13 +310,8 @@ async def test_an_assignment_in_the_same_batch_as_the_first_message_wins(
         workspace = str(acme.workspace_id)
         await svc.bus.ensure_group("check", [workspace])
         actor = Actor(acme.admin_id, None)
-        offline, _ = await svc.members.add(
-            acme.workspace_id,
-            actor,
-            email="bo@acme.example",
-            name="bo",
-            role="agent",
-            password="x" * 12,
+        offline = await svc.store.add_member(  # seeded, as make_tenant seeds an admin
+            acme.workspace_id, "bo@acme.example", "x" * 12, "agent", "bo"
         )
         admin = Principal(acme.admin_id, acme.workspace_id, "admin", "token")
         await svc.ingress.presence(admin, "online", announce=False)
@@ -335,14 +323,14 @@ async def test_an_assignment_in_the_same_batch_as_the_first_message_wins(
         claims = VisitorClaims(acme.workspace_id, acme.channel_id, "visitor-1")
         await svc.ingress.visitor_message(claims, "c1", "hello", [])
         ref = svc.ingress.visitor_conversation(claims)
-        await svc.ingress.change_conversation(admin, ref.id, {"assignee_id": str(offline.user.id)})
+        await svc.ingress.change_conversation(admin, ref.id, {"assignee_id": str(offline.id)})
         [(_, events)] = await svc.bus.read_group("check", "c", [workspace], count=10, block_ms=10)
         assert [e.name for e in events] == ["presence", "message.created", "conversation.updated"]
         router = Router(svc.ingress.presences)
         announced = await persist.apply(svc.store.sessions, workspace, events, router)
         assert announced == []
         stored = await svc.store.conversation(acme.workspace_id, ref.id)
-        assert stored is not None and stored.assignee_id == offline.user.id
+        assert stored is not None and stored.assignee_id == offline.id
         # The same message alone (no person's choice behind it) is routed to the online admin.
         await svc.ingress.visitor_message(
             VisitorClaims(acme.workspace_id, acme.channel_id, "v2"), "c1", "hi", []

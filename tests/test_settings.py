@@ -201,3 +201,39 @@ def test_durable_ack_modes_and_their_refusals(tmp_path: Path) -> None:
         Settings.from_env(env(**redis, HUB_REDIS_CLUSTER="true", HUB_BUS_DURABLE_ACK="aof"))
     # The demo has no Redis to wait for: the setting is no reason to refuse it.
     assert embedded(tmp_path, env(HUB_BUS_DURABLE_ACK="aof")).redis_url is None
+
+
+def test_mail_settings_and_their_refusals() -> None:
+    s = Settings.from_env(env())
+    assert s.smtp_host is None and s.smtp_tls == "starttls"  # log-only mode
+    assert s.invitation_ttl_s == 7 * 24 * 3600 and s.password_reset_ttl_s == 3600
+    s = Settings.from_env(
+        env(
+            HUB_SMTP_HOST="smtp.example.com",
+            HUB_SMTP_PORT="465",
+            HUB_SMTP_TLS="TLS",
+            HUB_SMTP_USER="hub",
+            HUB_SMTP_PASSWORD="smtp-secret",
+            HUB_MAIL_FROM="SosyoCRM <hub@example.com>",
+            HUB_INVITATION_TTL_S="86400",
+            HUB_PASSWORD_RESET_TTL_S="900",
+        )
+    )
+    assert (s.smtp_host, s.smtp_port, s.smtp_tls, s.smtp_user) == (
+        "smtp.example.com",
+        465,
+        "tls",
+        "hub",
+    )
+    assert s.mail_from == "SosyoCRM <hub@example.com>" and s.password_reset_ttl_s == 900
+    assert "smtp-secret" not in repr(s)
+    for bad, named in (
+        ({"HUB_SMTP_TLS": "ssl"}, "HUB_SMTP_TLS must be none, starttls or tls"),
+        ({"HUB_SMTP_PORT": "0"}, "HUB_SMTP_PORT"),
+        ({"HUB_SMTP_USER": "hub"}, "HUB_SMTP_USER and HUB_SMTP_PASSWORD go together"),
+        ({"HUB_MAIL_FROM": "nobody"}, "HUB_MAIL_FROM"),
+        ({"HUB_MAIL_FROM": "a@b.example\r\nBcc: x@y.example"}, "HUB_MAIL_FROM"),
+        ({"HUB_INVITATION_TTL_S": "-1"}, "HUB_INVITATION_TTL_S"),
+    ):
+        with pytest.raises(SettingsError, match=named):
+            Settings.from_env(env(**bad))

@@ -18,6 +18,11 @@ Each workspace also has a second admin who turns two-factor sign-in on and off a
 with a code, a recovery code, through the enrolment a workspace that requires it imposes, or
 with the password alone; and who is tried with another workspace's recovery code. A user with
 two-factor on never gets a session without a valid code of their own.
+
+Invitations are part of it: admins invite new people (the letters go to a real SMTP server on
+loopback), the people accept by the e-mailed link, admins revoke, and other workspaces aim at
+the invitations. An invitation of one workspace never makes anyone a member of another, and a
+link is accepted once only.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from tests.conftest import REDIS_URL, admin_sql, forget_redis_prefix
 from tests.databases import asyncpg_url, own_database
 from tests.fakeplatform import Account, running_fake
 from tests.helpers import ORIGIN, Tenant, make_tenant
+from tests.mailbox import SmtpServer, smtp_server, token_in, wait_letter
 from tests.servers import HubProcess, base_env, free_port
 
 pytestmark = pytest.mark.postgres
@@ -188,6 +194,7 @@ def test_every_workspace_table_is_under_a_policy(pg: Settings) -> None:
                 f"{table} has neither row-level security nor an entry in GLOBAL_TABLES"
             )
             assert table not in tables, f"{table} holds workspace ids but has no policy"
+    assert not secured["password_resets"]  # of accounts, global like them (migration 0019)
 
 
 def test_work_for_one_workspace_sees_only_its_rows_even_unfiltered(pg: Settings) -> None:
@@ -311,6 +318,9 @@ class World:
     aimed: set[str] = field(default_factory=set)  # markers sent across the line: never stored
     second_steps: int = 0  # sign-ins that passed a second factor or enrolment
     sessions_ended: int = 0  # by the machine's rules, in every run
+    smtp: SmtpServer | None = None  # where the web node sends its letters
+    joined: dict[str, int] = field(default_factory=dict)  # invited users' ids: their workspace
+    invites: list[Invite] = field(default_factory=list)  # every invitation of every run
 
     def marker(self, owner: int, *, aimed: bool = False) -> str:
         text = f"zq{next(_numbers):07d}"
@@ -355,8 +365,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> I
     processes: list[HubProcess] = []
     parties: list[Party] = []
     try:
-        with running_fake(bots) as fake, contextlib.ExitStack() as sockets:
+        with running_fake(bots) as fake, contextlib.ExitStack() as sockets, smtp_server() as smtp:
             env["HUB_TELEGRAM_API_URL"] = fake.base_urls().telegram
+            env.update(smtp.env())
             subprocess.run(
                 [sys.executable, "-m", "hub.cli", "migrate"], env=env, check=True, timeout=120
             )
@@ -367,7 +378,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> I
             processes.append(HubProcess(["worker"], env, log_path=tmp / "worker.log").start())
             for index, bot in enumerate(bots):
                 parties.append(_party(hub, settings, index, bot, sockets))
-            world = World(hub, settings, parties)
+            world = World(hub, settings, parties, smtp=smtp)
             for party in parties:
                 t = party.tenant
                 world.learn(party.index, *map(str, (t.workspace_id, t.admin_id, t.channel_id)))
@@ -502,6 +513,17 @@ class Known:
     contacts: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Invite:
+    """An invitation as the test made it, and what became of it."""
+
+    owner: int
+    id: str
+    email: str
+    token: str
+    state: str = "pending"  # pending | accepted | revoked
+
+
 class Isolation(RuleBasedStateMachine):
     def __init__(self, world: World) -> None:
         super().__init__()
@@ -510,6 +532,10 @@ class Isolation(RuleBasedStateMachine):
         self.known = [Known() for _ in world.parties]
         self.signins: list[list[SignIn]] = [[] for _ in world.parties]
         self.ended: list[list[SignIn]] = [[] for _ in world.parties]
+        self.invites = world.invites
+
+    def _invites(self, state: str) -> list[Invite]:
+        return [i for i in self.invites if i.state == state]
 
     def _with_conversations(self) -> list[Party]:
         return [p for p in self.parties if self.known[p.index].conversations]
@@ -961,6 +987,77 @@ class Isolation(RuleBasedStateMachine):
                 listed = _as(w, signin, "GET", "/api/me/sessions")
                 assert listed.status_code == 401
 
+    # Invitations
+
+    @rule(p=st.integers(0, WORKSPACES - 1), via=st.sampled_from(["token", "session"]))
+    def an_admin_invites(self, p: int, via: str) -> None:
+        party, w = self.parties[p], self.world
+        assert w.smtp is not None
+        email = f"invitee-{next(_numbers)}-{uuid.uuid4().hex[:6]}@w{p}.example"
+        before = len(w.smtp.letters())
+        answer = party.client(via).post("/api/members", json={"email": email, "role": "agent"})
+        assert answer.status_code == 202, answer.text
+        w.learn(p, answer.json()["id"])
+        token = token_in(wait_letter(w.smtp.letters, email, after=before), "invite")
+        self.invites.append(Invite(p, answer.json()["id"], email, token))
+
+    @precondition(lambda self: self._invites("pending"))
+    @rule(data=st.data())
+    def the_invited_person_accepts(self, data: st.DataObject) -> None:
+        invite = data.draw(st.sampled_from(self._invites("pending")))
+        w, owner = self.world, self.parties[invite.owner]
+        body = {
+            "token": invite.token,
+            "name": "Invited Person",
+            "password": "Amber-Kettle-Orbit-1942",
+        }
+        with httpx.Client(base_url=w.hub.base_url, timeout=10) as person:
+            opened = person.post("/api/invitations/open", json={"token": invite.token})
+            assert opened.status_code == 200, opened.text
+            assert opened.json()["workspace_name"] == f"w{invite.owner}"
+            accepted = person.post("/api/invitations/accept", json=body)
+            assert accepted.status_code == 200, accepted.text
+            user = accepted.json()["user"]
+            assert user["workspace_id"] == str(owner.tenant.workspace_id)
+            w.learn(invite.owner, user["user_id"])
+            w.joined[user["user_id"]] = invite.owner
+            invite.state = "accepted"
+            cookie = {"cookie": f"hub_session={accepted.cookies['hub_session']}"}
+            for path in ("/api/members", "/api/conversations?limit=100", "/api/channels"):
+                seen = person.get(path, headers=cookie)
+                assert seen.status_code == 200, seen.text
+                w.check(invite.owner, seen.text, path)
+            again = person.post("/api/invitations/accept", json=body)
+            assert _error_of(again) == (410, "invitation_invalid")
+
+    @precondition(lambda self: self._invites("pending"))
+    @rule(data=st.data(), via=st.sampled_from(["token", "session"]))
+    def an_admin_revokes(self, data: st.DataObject, via: str) -> None:
+        invite = data.draw(st.sampled_from(self._invites("pending")))
+        client = self.parties[invite.owner].client(via)
+        assert client.delete(f"/api/invitations/{invite.id}").status_code == 200
+        invite.state = "revoked"
+        body = {"token": invite.token, "name": "Too Late", "password": "Amber-Kettle-Orbit-1942"}
+        late = httpx.post(f"{self.world.hub.base_url}/api/invitations/accept", json=body)
+        assert _error_of(late) == (410, "invitation_invalid")
+
+    @precondition(lambda self: self.invites)
+    @rule(data=st.data(), via=st.sampled_from(["token", "session"]))
+    def another_workspace_aims_at_an_invitation(self, data: st.DataObject, via: str) -> None:
+        invite = data.draw(st.sampled_from(self.invites))
+        attacker = data.draw(st.sampled_from([p for p in self.parties if p.index != invite.owner]))
+        client = attacker.client(via)
+        for method, path, body in (
+            ("DELETE", "/api/invitations/{}", None),
+            ("POST", "/api/invitations/{}/resend", {"language": "en"}),
+        ):
+            foreign = _call(client, method, path, body, invite.id)
+            unknown = _call(client, method, path, body, str(uuid.uuid4()))
+            assert _error_of(foreign) == _error_of(unknown) == (404, "not_found"), foreign.text
+        listed = client.get("/api/invitations")
+        assert listed.status_code == 200
+        self.world.check(attacker.index, listed.text, "/api/invitations")
+
     # What must hold after every step
 
     @invariant()
@@ -995,6 +1092,15 @@ class Isolation(RuleBasedStateMachine):
             for frame in _frames(party.agent):
                 self.world.check(party.index, frame, "an agent socket")
 
+    @invariant()
+    def invitations_list_only_their_workspace(self) -> None:
+        for party in self.parties:
+            listed = party.token_client.get("/api/invitations")
+            assert listed.status_code == 200, listed.text
+            self.world.check(party.index, listed.text, "/api/invitations")
+            pending = {i.id for i in self._invites("pending") if i.owner == party.index}
+            assert {i["id"] for i in listed.json()["items"]} == pending
+
     def teardown(self) -> None:
         for party in self.parties:  # the next run starts with no session of the member
             if party.member is not None:
@@ -1026,7 +1132,7 @@ def _settle(world: World) -> None:
     sender's workspace, nothing aimed across the line was stored, and no conversation carries
     what another workspace tried to set on it."""
 
-    async def stored() -> tuple[list[tuple[str, uuid.UUID]], list[Any]]:
+    async def stored() -> tuple[list[tuple[str, uuid.UUID]], list[Any], list[Any]]:
         engine = make_engine(world.settings)
         try:
             async with sessionmaker(engine)() as s:
@@ -1041,11 +1147,15 @@ def _settle(world: World) -> None:
                             "  c.assignee_id AND m.workspace_id <> c.workspace_id) "
                             "UNION ALL SELECT id FROM channels WHERE name = 'stolen' "
                             "  OR status <> 'connected' "
-                            "UNION ALL SELECT workspace_id FROM memberships WHERE role <> 'admin'"
                         )
                     )
                 ).all()
-            return [(t or "", ws) for t, ws in messages], list(tampered)
+                members = (
+                    await s.exec(
+                        select(Membership.user_id, Membership.workspace_id, Membership.role)
+                    )
+                ).all()
+            return [(t or "", ws) for t, ws in messages], list(tampered), list(members)
         finally:
             await engine.dispose()
 
@@ -1053,7 +1163,7 @@ def _settle(world: World) -> None:
     expected = {m for m in world.owner if MARKER.fullmatch(m) and m not in world.aimed}
     deadline = time.monotonic() + 15
     while True:
-        messages, tampered = asyncio.run(stored())
+        messages, tampered, members = asyncio.run(stored())
         seen: set[str] = set()
         for text, workspace_id in messages:
             for marker in MARKER.findall(text):
@@ -1062,6 +1172,14 @@ def _settle(world: World) -> None:
                 assert owner == index_of[workspace_id], f"{marker} stored in the wrong workspace"
                 seen.add(marker)
         assert not tampered, tampered
+        for user_id, workspace_id, role in members:
+            # A workspace's own admin stays its admin; an invited person is a member only of
+            # the workspace that invited them.
+            invited = world.joined.get(str(user_id))
+            if invited is None:
+                assert role == "admin", (user_id, workspace_id, role)
+            else:
+                assert index_of[workspace_id] == invited, (user_id, workspace_id)
         if expected <= seen or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -1083,3 +1201,4 @@ def test_no_workspace_ever_sees_or_changes_another(world: World) -> None:
     assert owners == set(range(WORKSPACES)) and world.aimed
     assert world.second_steps  # and people signed in with a second factor
     assert world.sessions_ended  # and ended sessions, which the invariant then tried
+    assert {"accepted", "revoked"} <= {i.state for i in world.invites}  # and invited

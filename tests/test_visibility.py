@@ -28,6 +28,7 @@ from tests.conftest import REDIS_URL, free_port
 from tests.databases import own_database
 from tests.fakeplatform import MESSENGER, FakePlatform, running_fake
 from tests.helpers import Tenant, prepare
+from tests.mailbox import join
 from tests.payloads import load
 from tests.servers import HubProcess, base_env
 from tests.test_openapi import Checked
@@ -350,9 +351,9 @@ def test_status_is_for_admins_and_matches_the_document(
     assert figures["channels"] == {"connected": 1}
     assert figures["stream"] == {"entries": 0, "groups": {}}
     assert figures["sockets"] == {"agent": 0, "visitor": 0}
-    agent = {"email": "agent@acme.example", "name": "Ayla", "role": "agent", "password": "p" * 16}
-    assert client.post("/api/members", json=agent, headers=bearer).status_code == 201
-    login = client.post("/api/auth/login", json={"email": agent["email"], "password": "p" * 16})
+    agent = {"email": "agent@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    join(client, bearer, agent["email"], "Ayla", agent["password"])
+    login = client.post("/api/auth/login", json=agent)
     assert login.status_code == 200
     refused = checked.call("GET", "/api/status")  # the agent's session cookie
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"

@@ -55,3 +55,25 @@ async def note_failure(bus: Bus, secret_key: str, email: str, ip: str | None) ->
         if await bus.count(_BUS_SPACE, key, window_s=WINDOW_S) >= limit:
             until = str(int(time.time()) + WINDOW_S)
             await bus.remember(_BUS_SPACE, "lock:" + key, until, ttl_s=WINDOW_S)
+
+
+# Password-reset requests: counted whether or not the e-mail has an account, so the limit
+# reveals nothing about it.
+RESET_WINDOW_S = 3600
+RESETS_PER_EMAIL = 5
+RESETS_PER_IP = 30
+
+
+class TooManyResets(HubError):
+    status = 429
+    code = "rate_limited"
+    default_message = "Too many password-reset requests. Wait an hour and try again."
+
+
+async def count_reset_request(bus: Bus, secret_key: str, email: str, ip: str | None) -> None:
+    """Count one request; refuse it past either limit within the window."""
+    by_email = "reset:" + _digest(secret_key, "reset-email", email.strip().lower())
+    by_ip = "reset-ip:" + _digest(secret_key, "reset-ip", ip or "-")
+    for key, limit in ((by_email, RESETS_PER_EMAIL), (by_ip, RESETS_PER_IP)):
+        if await bus.count(_BUS_SPACE, key, window_s=RESET_WINDOW_S) > limit:
+            raise TooManyResets()

@@ -1,4 +1,5 @@
-"""Workspace members (add, change role, remove) and the audit log as admins read it.
+"""Workspace members (change role, remove, erase their account) and the audit log as admins
+read it; `hub.accounts.invitations` adds members.
 
 Every change writes its audit row in the same transaction as the change. A workspace always
 keeps at least one admin: demoting or removing the last one is a conflict. On Postgres the
@@ -14,15 +15,21 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hub.accounts.auth import hash_password
 from hub.errors import BadRequest, Conflict, NotFound
-from hub.storage import audit
-from hub.storage.models import AuditEvent, Membership, TeamMember, User
-from hub.storage.store import Sessions, normalize_email
+from hub.storage import audit, tenancy
+from hub.storage.models import (
+    ApiToken,
+    AuditEvent,
+    CannedResponse,
+    ConversationRead,
+    Membership,
+    TeamMember,
+    User,
+)
+from hub.storage.store import Sessions
 
 
 class LastAdmin(Conflict):
@@ -66,53 +73,6 @@ class Members:
             )
             return [Member(user, membership) for user, membership in rows.all()]
 
-    async def add(
-        self,
-        workspace_id: uuid.UUID,
-        actor: Actor,
-        *,
-        email: str,
-        name: str | None,
-        role: str,
-        password: str,
-    ) -> tuple[Member, bool]:
-        """Add a member; a user who already exists (in another workspace) keeps their name
-        and password. Answers the member and whether the user already existed."""
-        email = normalize_email(email)
-        try:
-            return await self._add(workspace_id, actor, email, name, role, password)
-        except IntegrityError:  # the same e-mail added twice at once: one of them wins
-            raise Conflict("That e-mail is already a member of this workspace.") from None
-
-    async def _add(
-        self,
-        workspace_id: uuid.UUID,
-        actor: Actor,
-        email: str,
-        name: str | None,
-        role: str,
-        password: str,
-    ) -> tuple[Member, bool]:
-        async with self.sessions() as s, s.begin():
-            user = (await s.exec(select(User).where(User.email == email))).first()
-            existed = user is not None
-            if user is None:
-                user = User(
-                    email=email,
-                    name=name or email.split("@")[0],
-                    password_hash=hash_password(password),
-                )
-                s.add(user)
-                await s.flush()
-            elif await _membership(s, workspace_id, user.id) is not None:
-                raise Conflict("That e-mail is already a member of this workspace.")
-            membership = Membership(workspace_id=workspace_id, user_id=user.id, role=role)
-            s.add(membership)
-            await audit.append(
-                s, by_member(workspace_id, actor, "member.added", user.id, {"role": role})
-            )
-        return Member(user, membership), existed
-
     async def change_role(
         self, workspace_id: uuid.UUID, actor: Actor, user_id: uuid.UUID, role: str
     ) -> Member:
@@ -144,22 +104,42 @@ class Members:
                 )
         return Member(user, membership)
 
-    async def remove(self, workspace_id: uuid.UUID, actor: Actor, user_id: uuid.UUID) -> None:
+    async def remove(
+        self, workspace_id: uuid.UUID, actor: Actor, user_id: uuid.UUID, *, erase: bool = False
+    ) -> None:
         """End the membership: the user's sessions and API tokens stop working here at once
-        (each request looks the membership up). The user row stays, so the audit log keeps
-        their name and a user of other workspaces keeps those."""
-        async with self.sessions() as s, s.begin():
-            _, membership = await _member(s, workspace_id, user_id)
-            if membership.role == "admin":
-                await _keep_an_admin(s, workspace_id)
-            await s.delete(membership)
-            await s.exec(
-                sa.delete(TeamMember).where(
-                    col(TeamMember.workspace_id) == workspace_id,
-                    col(TeamMember.user_id) == user_id,
+        (each request looks the membership up). Without `erase` the user row stays, so the
+        audit log keeps their name and a user of other workspaces keeps those.
+
+        With `erase`, their traces in this workspace go too (API tokens, personal saved
+        replies, read marks), and an account that belongs to no other workspace is deleted:
+        name, e-mail, password hash, every token and reset link. Messages keep the user's id
+        as their sender, which no longer names anyone: the screens show "a former member".
+        Whether the account went is not said (the answer, the audit row) since that would
+        tell this workspace about the person's others. Run in the connecting role: only
+        there can the other workspaces' memberships be counted."""
+        with tenancy.acting_for(None):
+            async with self.sessions() as s, s.begin():
+                _, membership = await _member(s, workspace_id, user_id)
+                if membership.role == "admin":
+                    await _keep_an_admin(s, workspace_id)
+                await s.delete(membership)
+                here = (TeamMember, ApiToken, CannedResponse, ConversationRead)
+                for table in here if erase else (TeamMember,):
+                    await s.exec(
+                        sa.delete(table).where(
+                            col(table.workspace_id) == workspace_id,
+                            col(table.user_id) == user_id,
+                        )
+                    )
+                if erase:
+                    await s.flush()
+                    if await _membership_anywhere(s, user_id) is None:
+                        await s.exec(sa.delete(User).where(col(User.id) == user_id))
+                detail = {"erase_account": True} if erase else {}
+                await audit.append(
+                    s, by_member(workspace_id, actor, "member.removed", user_id, detail)
                 )
-            )
-            await audit.append(s, by_member(workspace_id, actor, "member.removed", user_id, {}))
 
     async def audit_page(
         self, workspace_id: uuid.UUID, where: AuditFilter, *, limit: int, cursor: str | None
@@ -198,6 +178,11 @@ async def _membership(
             Membership.workspace_id == workspace_id, Membership.user_id == user_id
         )
     )
+    return found.first()
+
+
+async def _membership_anywhere(s: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    found = await s.exec(select(Membership.id).where(Membership.user_id == user_id))
     return found.first()
 
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from hub.accounts import lockout
 from hub.accounts.auth import SESSION_COOKIE, Principal, Session, verify_password
 from hub.accounts.members import AuditFilter, Member
-from hub.accounts.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password
+from hub.accounts.passwords import MAX_PASSWORD_CHARS, check_new_password
 from hub.accounts.twofactor import Tickets, second_step
 from hub.errors import BadRequest, Forbidden, Unauthenticated
 from hub.routing import teams
@@ -34,7 +34,6 @@ from hub.web.http import (
 )
 from hub.web.operation import Operation, cursor_param, id_param, limit_param, param, route
 from schemas.rest.accounts import (
-    AddedMember,
     AuditEntry,
     AuditPage,
     CreatedToken,
@@ -64,19 +63,6 @@ class PasswordBody(Body):
     current_password: str = Field(min_length=1, max_length=1024)
     # The rule itself (hub.accounts.passwords) answers `weak_password` with its reason.
     new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
-
-
-class NewMember(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: str = Field(min_length=3, max_length=320)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    role: Literal["admin", "agent"] = "agent"
-    password: str = Field(
-        min_length=MIN_PASSWORD_CHARS,
-        max_length=1024,
-        description="The initial password, which the admin hands over; ignored when the "
-        "e-mail already has an account (in another workspace)",
-    )
 
 
 class MemberPatch(BaseModel):
@@ -313,20 +299,6 @@ async def list_members(request: Request) -> Response:
     return answer(MemberPage(items=[member_out(m) for m in members]))
 
 
-async def add_member(request: Request) -> Response:
-    principal, actor = await admin_actor(request)
-    body = await read_body(request, NewMember)
-    member, existed = await services(request).members.add(
-        principal.workspace_id,
-        actor,
-        email=body.email,
-        name=body.name,
-        role=body.role,
-        password=body.password,
-    )
-    return answer(AddedMember(**dict(member_out(member)), existing_user=existed), 201)
-
-
 async def change_member(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     body = await read_body(request, MemberPatch)
@@ -348,8 +320,11 @@ async def change_member(request: Request) -> Response:
 async def remove_member(request: Request) -> Response:
     principal, actor = await admin_actor(request)
     user_id = parse_uuid(request.path_params["user_id"], "member")
+    erase = request.query_params.get("erase_account", "false").lower()
+    if erase not in ("true", "false"):
+        raise BadRequest("erase_account must be true or false.")
     svc = services(request)
-    await svc.members.remove(principal.workspace_id, actor, user_id)
+    await svc.members.remove(principal.workspace_id, actor, user_id, erase=erase == "true")
     await svc.store.forget_member(principal.workspace_id, user_id, removed=True)
     await svc.user_sessions.end_all(principal.workspace_id, user_id)
     return Response(status_code=204)
@@ -510,19 +485,6 @@ routes = [
         ),
     ),
     route(
-        "/api/members",
-        add_member,
-        "POST",
-        op=Operation(
-            "Add a member with an initial password (admins)",
-            {201: ("Added", AddedMember)},
-            (400, 401, 403, 409, 413),
-            body=NewMember,
-            description="409 when the e-mail is already a member of this workspace. Audited "
-            "as `member.added`.",
-        ),
-    ),
-    route(
         "/api/members/{user_id}",
         change_member,
         "PATCH",
@@ -543,10 +505,21 @@ routes = [
         op=Operation(
             "Remove a member (admins)",
             {204: ("Removed; their sessions here end and API tokens stop working", None)},
-            (401, 403, 404, 409),
-            params=(_USER,),
+            (400, 401, 403, 404, 409),
+            params=(
+                _USER,
+                param(
+                    "erase_account",
+                    "query",
+                    "Also delete their account data: this workspace's API tokens, personal "
+                    "saved replies and read marks, and, when they belong to no other "
+                    "workspace, the account itself (name, e-mail, password); their messages "
+                    "stay, shown as a former member's",
+                    {"type": "boolean", "default": False},
+                ),
+            ),
             description="409 `last_admin` for the workspace's last admin. Audited as "
-            "`member.removed`.",
+            "`member.removed` (with `erase_account`).",
         ),
     ),
     route(

@@ -1,9 +1,8 @@
-/* The Members tab (add with an initial password, change role, reset a lost second factor,
- * remove) and the Audit log tab (who did what, when, from which IP; filtered, newest first, a
- * page at a time). */
-import { api, el, ib, stamp } from './common.js';
+/* The Members tab (invite by e-mail, pending invitations with resend and revoke, change role,
+ * remove, remove and delete the account's data) and the Audit log tab (who did what, when,
+ * from which IP; filtered, newest first, a page at a time). */
+import { api, el, ib, lang, stamp } from './common.js';
 
-const MIN_PASSWORD = 12;
 let members = []; // shared by both tabs: names for the audit log and its "Who" filter
 
 function say(node, text) {
@@ -17,6 +16,13 @@ function cell(text, label) {
   return td;
 }
 
+function button(text, name, cls = 'ghost') {
+  const b = el('button', cls, text);
+  b.type = 'button';
+  b.dataset.ib = name;
+  return b;
+}
+
 async function loadMembers() {
   const r = await api('GET', '/api/members');
   if (r.ok) members = r.data.items;
@@ -27,6 +33,7 @@ export function membersPanel(ctx) {
   const { t, problem, confirmDialog, restart } = ctx; // ctx.me is set once signed in
   const body = ib('members'), error = ib('members-error');
   const form = ib('member-form'), formError = ib('member-error'), added = ib('member-added');
+  const invitations = ib('invitations'), invitationsError = ib('invitations-error');
   const isMe = (m) => Boolean(ctx.me) && m.id === ctx.me.user_id;
 
   function row(m) {
@@ -49,12 +56,13 @@ export function membersPanel(ctx) {
     roleCell.append(role);
     const actions = el('td', 'row-actions');
     if (!mine) {
-      const remove = el('button', 'ghost danger-ghost', t('remove'));
-      remove.type = 'button';
-      remove.dataset.ib = 'member-remove';
+      const remove = button(t('remove'), 'member-remove', 'ghost danger-ghost');
       remove.setAttribute('aria-label', `${t('remove')}: ${m.name}`);
-      remove.addEventListener('click', () => removeMember(m));
-      actions.append(remove);
+      remove.addEventListener('click', () => removeMember(m, false));
+      const erase = button(t('remove-erase'), 'member-erase', 'ghost danger-ghost');
+      erase.setAttribute('aria-label', `${t('remove-erase')}: ${m.name}`);
+      erase.addEventListener('click', () => removeMember(m, true));
+      actions.append(remove, erase);
     }
     if (!mine && m.two_factor) {
       const reset = el('button', 'ghost', t('reset-two-factor'));
@@ -68,10 +76,37 @@ export function membersPanel(ctx) {
     return tr;
   }
 
+  function invitationRow(i) {
+    const tr = el('tr');
+    Object.assign(tr.dataset, { ib: 'invitation', id: i.id, email: i.email });
+    const expired = Date.parse(i.expires_at) <= Date.now();
+    const expires = cell(expired ? t('expired') : stamp(i.expires_at), t('expires'));
+    expires.title = i.expires_at;
+    const actions = el('td', 'row-actions');
+    const resend = button(t('resend'), 'invitation-resend');
+    resend.setAttribute('aria-label', `${t('resend')}: ${i.email}`);
+    resend.addEventListener('click', () => resendInvitation(i));
+    const revoke = button(t('revoke'), 'invitation-revoke', 'ghost danger-ghost');
+    revoke.setAttribute('aria-label', `${t('revoke')}: ${i.email}`);
+    revoke.addEventListener('click', () => revokeInvitation(i));
+    actions.append(resend, revoke);
+    tr.append(cell(i.email, t('email')), cell(t(`role-${i.role}`), t('role')), expires, actions);
+    return tr;
+  }
+
+  async function loadInvitations() {
+    const r = await api('GET', '/api/invitations');
+    if (!r.ok) return say(invitationsError, problem(r, 'could-not-load'));
+    say(invitationsError, '');
+    invitations.replaceChildren(...r.data.items.map(invitationRow));
+    ib('invitations-box').hidden = r.data.items.length === 0;
+  }
+
   async function load() {
     const r = await loadMembers();
     if (!r.ok) return say(error, problem(r, 'could-not-load'));
     body.replaceChildren(...members.map(row));
+    await loadInvitations();
   }
 
   async function changeRole(m, select) {
@@ -87,10 +122,12 @@ export function membersPanel(ctx) {
     if (isMe(m) && m.role !== 'admin') restart(); // no longer an admin: the page says so
   }
 
-  async function removeMember(m) {
-    const ok = await confirmDialog(t('remove-title', { name: m.name }), t('remove-text'), t('remove'));
+  async function removeMember(m, erase) {
+    const ok = erase
+      ? await confirmDialog(t('erase-title', { name: m.name }), t('erase-text'), t('remove-erase'))
+      : await confirmDialog(t('remove-title', { name: m.name }), t('remove-text'), t('remove'));
     if (!ok) return;
-    const r = await api('DELETE', `/api/members/${m.id}`);
+    const r = await api('DELETE', `/api/members/${m.id}${erase ? '?erase_account=true' : ''}`);
     say(error, r.ok ? '' : problem(r, 'could-not-change'));
     await load();
   }
@@ -101,37 +138,37 @@ export function membersPanel(ctx) {
     const r = await api('DELETE', `/api/members/${m.id}/two-factor`);
     say(error, r.ok ? '' : problem(r, 'could-not-change'));
     await load();
+  async function resendInvitation(i) {
+    say(added, '');
+    const r = await api('POST', `/api/invitations/${i.id}/resend`, { language: lang() });
+    if (!r.ok) return say(invitationsError, problem(r, 'could-not-change'));
+    say(added, t('invitation-resent', { email: i.email }));
+    await loadInvitations();
+  }
+
+  async function revokeInvitation(i) {
+    const ok = await confirmDialog(t('revoke-title', { email: i.email }), t('revoke-text'), t('revoke'));
+    if (!ok) return;
+    const r = await api('DELETE', `/api/invitations/${i.id}`);
+    say(invitationsError, r.ok ? '' : problem(r, 'could-not-change'));
+    await loadInvitations();
   }
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     say(added, '');
     const payload = {
-      name: ib('member-name').value.trim(),
       email: ib('member-email').value.trim(),
       role: ib('member-role-new').value,
-      password: ib('member-password').value,
+      language: lang(),
     };
-    if (!payload.name || !payload.email) return say(formError, t('need-member'));
-    if (payload.password.length < MIN_PASSWORD) {
-      ib('member-password').focus();
-      return say(formError, t('password-short'));
-    }
+    if (!payload.email) { ib('member-email').focus(); return say(formError, t('need-email')); }
     const r = await api('POST', '/api/members', payload);
     if (!r.ok) return say(formError, problem(r, 'could-not-save'));
     say(formError, '');
-    say(added, t(r.data.existing_user ? 'member-existing' : 'member-added', { email: r.data.email }));
+    say(added, t('invitation-sent', { email: r.data.email }));
     form.reset();
-    await load();
-  });
-
-  ib('member-generate').addEventListener('click', () => {
-    const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
-    const bytes = crypto.getRandomValues(new Uint8Array(18));
-    const field = ib('member-password');
-    field.value = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
-    field.focus();
-    field.select();
+    await loadInvitations();
   });
 
   return { load };

@@ -113,6 +113,39 @@ class Membership(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class Invitation(SQLModel, table=True):
+    """An admin's invitation to the workspace (`hub.accounts.invitations`): pending until the
+    person follows the e-mailed link, or it expires or is revoked. Holds the SHA-256 of the
+    link's token, never the token."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (sa.Index("ix_invitations_workspace_email", "workspace_id", "email"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    email: str = Field(max_length=320)  # normalized: trimmed, lowercase
+    role: str = Field(max_length=20)  # admin | agent
+    invited_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PasswordReset(SQLModel, table=True):
+    """A password-reset link sent to a user (`hub.accounts.resets`). Global like `users`: an
+    account may belong to several workspaces, and a reset happens before any is known.
+    Holds the SHA-256 of the link's token, never the token."""
+
+    __tablename__ = "password_resets"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class Team(SQLModel, table=True):
     """A group of agents that conversations can be routed to (`hub.routing.service`)."""
 

@@ -45,6 +45,8 @@ GLOBAL_TABLES: dict[str, str] = {
     "recovery_codes": "two-factor recovery codes (digests only) belong to an account, like "
     "`users`, not to a workspace; read and written only for the signed-in user's own id, or by "
     "an admin's reset of a member who belongs to that workspace alone",
+    "password_resets": "password-reset links (digests only) belong to an account, like "
+    "`users`; a reset is asked for by e-mail before any workspace is known",
     "alembic_version": "the schema's revision, written by `hub migrate`",
 }
 

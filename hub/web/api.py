@@ -3,6 +3,8 @@ them: the probes, every REST endpoint, the widget's and the privacy callbacks.""
 
 from __future__ import annotations
 
+from hub.accounts import invite_routes as invitations
+from hub.accounts import reset_routes as resets
 from hub.accounts import routes as accounts
 from hub.accounts import session_routes, twofactor_routes, workspace
 from hub.automation import routes as automation
@@ -28,6 +30,8 @@ routes: list[ApiRoute] = [
     *status.routes,
     *accounts.routes,
     *session_routes.routes,
+    *invitations.routes,
+    *resets.routes,
     *channels.routes,
     *oauth.api_routes,
     *facebook.api_routes,

@@ -104,6 +104,16 @@ async def admin_page(request: Request) -> Response:
     return FileResponse(STATIC / "admin.html", media_type="text/html")
 
 
+async def invite_page(request: Request) -> Response:
+    """Where an invitation's link lands; its token stays in the fragment (invite.js)."""
+    return FileResponse(STATIC / "invite.html", media_type="text/html")
+
+
+async def reset_page(request: Request) -> Response:
+    """Where a password-reset link lands; its token stays in the fragment (reset.js)."""
+    return FileResponse(STATIC / "reset.html", media_type="text/html")
+
+
 async def demo_page(request: Request) -> Response:
     key = request.query_params.get("channel", "")
     html = (WIDGET / "demo.html").read_text().replace("{{CHANNEL}}", _attr(key))
@@ -194,6 +204,8 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         Route("/widget.js", widget_js),
         Route("/", inbox_page),
         Route("/admin", admin_page),
+        Route("/invite", invite_page),
+        Route("/reset", reset_page),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     if settings.demo:

@@ -96,11 +96,36 @@ class MemberPage(Out):
     items: list[MemberOut] = Field(description="Oldest membership first")
 
 
-class AddedMember(MemberOut):
-    existing_user: bool = Field(
-        description="The e-mail already had an account (another workspace): it keeps its "
-        "password, and the one given was not used"
+class InvitationOut(Out):
+    id: uuid.UUID
+    email: str = Field(description="As given, trimmed and in lowercase")
+    role: Literal["admin", "agent"]
+    invited_by: uuid.UUID | None = Field(description="The admin who sent it (none once erased)")
+    created_at: Timestamp
+    expires_at: Timestamp = Field(description="The link stops working then; resend renews it")
+
+
+class InvitationPage(Out):
+    items: list[InvitationOut] = Field(
+        description="Pending invitations (neither accepted nor revoked), newest first; an "
+        "expired one stays listed until it is renewed or revoked"
     )
+
+
+class InvitationView(Out):
+    workspace_name: str
+    email: str
+    role: Literal["admin", "agent"]
+    has_account: bool = Field(
+        description="The e-mail has an account: accept with its password; else choose a "
+        "name and a password"
+    )
+    expires_at: Timestamp
+
+
+class Accepted(Out):
+    status: Literal["accepted"] = "accepted"
+    message: str
 
 
 class AuditEntry(Out):

@@ -1,7 +1,7 @@
 """two-factor sign-in: a sealed TOTP secret per user, recovery codes, and a workspace setting
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-05 00:20:00.000000
 
 `recovery_codes` belongs to an account, like `users`, and an account may belong to several
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
