@@ -153,7 +153,7 @@ async def accept_invitation(request: Request) -> Response:
     await svc.store.forget_member(row.workspace_id, user.id)
     principal = await svc.store.principal(user.id, row.workspace_id, "session")
     assert principal is not None
-    return session_response(request, principal, user.password_hash)
+    return await session_response(request, principal, user.password_hash)
 
 
 def _invitation_id(request: Request) -> uuid.UUID:
