@@ -419,11 +419,17 @@ def _party(
     party = Party(index, tenant, bot, token_client, session_client)
     email = f"second-{uuid.uuid4().hex[:8]}@w{index}.example"
     password = "Tenancy-" + uuid.uuid4().hex
-    added = token_client.post(
-        "/api/members", json={"email": email, "role": "admin", "password": password}
-    )
-    assert added.status_code == 201, added.text
-    party.person = (email, password, added.json()["id"])
+
+    async def add() -> uuid.UUID:  # seeded as make_tenant seeds its admin
+        engine = make_engine(settings)
+        try:
+            store = Store(sessionmaker(engine))
+            user = await store.add_member(tenant.workspace_id, email, password, "admin")
+            return user.id
+        finally:
+            await engine.dispose()
+
+    party.person = (email, password, str(asyncio.run(add())))
     connected = token_client.post(
         "/api/channels", json={"kind": "telegram", "name": "Bot", "bot_token": bot.token}
     )

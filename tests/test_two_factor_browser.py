@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pyotp
 import pytest
 
 from tests.browserkit import api_client, log_in, screenshot
+from tests.mailbox import join
 from tests.servers import HubProcess
 
 pytestmark = pytest.mark.browser
@@ -40,12 +42,12 @@ def watch(page: Any, errors: list[str]) -> None:
     page.on("console", console_message)
 
 
-def add_member(admin: httpx.Client, role: str) -> tuple[str, str]:
-    email = f"{role}-{uuid.uuid4().hex[:8]}@demo.example"
-    body = {"email": email, "name": f"Deniz {role}", "role": role, "password": PASSWORD}
-    answer = admin.post("/api/members", json=body)
-    assert answer.status_code == 201, answer.text
-    return email, f"Deniz {role}"
+def add_member(proc: HubProcess, admin: httpx.Client, role: str) -> tuple[str, str]:
+    """A new member, invited and accepting by the letter the demo wrote to its mail folder."""
+    email, name = f"{role}-{uuid.uuid4().hex[:8]}@demo.example", f"Deniz {role}"
+    data_dir = Path(proc.args[proc.args.index("--data-dir") + 1])
+    join(admin, {}, email, name, PASSWORD, role, data_dir=data_dir)
+    return email, name
 
 
 def read_enrolment(page: Any) -> pyotp.TOTP:
@@ -71,7 +73,7 @@ def test_an_agent_enrols_from_the_inbox_and_signs_in_with_a_code(
 
     proc, seed = hub
     with closing(api_client(proc.base_url, seed["email"], seed["password"])) as admin:
-        email, name = add_member(admin, "agent")
+        email, name = add_member(proc, admin, "agent")
     errors: list[str] = []
     page = contexts().new_page()
     watch(page, errors)
@@ -137,7 +139,7 @@ def test_the_console_requires_two_factor_for_admins_and_enrols_them_at_sign_in(
     expect(page.locator("[data-ib=require-two-factor]")).to_be_checked()
 
     # Another admin, without two-factor: enrolment comes before the console.
-    email, name = add_member(admin, "admin")
+    email, name = add_member(proc, admin, "admin")
     other = contexts().new_page()
     watch(other, errors)
     log_in(other, proc.base_url, email, PASSWORD, "/admin")

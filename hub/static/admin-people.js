@@ -138,6 +138,8 @@ export function membersPanel(ctx) {
     const r = await api('DELETE', `/api/members/${m.id}/two-factor`);
     say(error, r.ok ? '' : problem(r, 'could-not-change'));
     await load();
+  }
+
   async function resendInvitation(i) {
     say(added, '');
     const r = await api('POST', `/api/invitations/${i.id}/resend`, { language: lang() });

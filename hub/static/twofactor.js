@@ -197,7 +197,7 @@ export async function enrol(host, { ticket, required, onDone, onBack }) {
     if (!value) return code.focus();
     submit.disabled = true;
     try {
-      const answer = await api('POST', '/api/me/two-factor/confirm', ticket ? { code: value, ticket } : { code: value });
+      const answer = await api('POST', '/api/me/two-factor/confirm', ticket ? { code: value, ticket } : { code: value }, { quiet401: true });
       if (!answer.ok) {
         say(error, errorText(answer, t('tf-failed')));
         return code.select();
@@ -238,7 +238,7 @@ export async function securityPanel(host) {
     button('ghost danger', 'tf-disable', t('tf-disable'), 'submit'));
   off.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const a = await api('DELETE', '/api/me/two-factor', { password: pw.value, code: offCode.value.replace(/\s/g, '') });
+    const a = await api('DELETE', '/api/me/two-factor', { password: pw.value, code: offCode.value.replace(/\s/g, '') }, { quiet401: true });
     if (!a.ok) return say(offError, errorText(a, t('tf-failed')));
     securityPanel(host);
   });
@@ -251,7 +251,7 @@ export async function securityPanel(host) {
     button('ghost', 'tf-regenerate', t('tf-regenerate'), 'submit'));
   fresh.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const a = await api('POST', '/api/me/two-factor/recovery-codes', { code: newCode.value.replace(/\s/g, '') });
+    const a = await api('POST', '/api/me/two-factor/recovery-codes', { code: newCode.value.replace(/\s/g, '') }, { quiet401: true });
     if (!a.ok) return say(freshError, errorText(a, t('tf-failed')));
     showCodes(host, a.data.recovery_codes, () => securityPanel(host));
   });
