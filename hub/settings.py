@@ -251,6 +251,7 @@ class Settings:
                 values[name] = reader.get(variable, kind, default=None)
         values.update(overrides)
         _check_durable(values, demo)
+        _check_letters(values, demo)
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -284,6 +285,17 @@ def _smtp_tls(raw: str) -> str:
     if value not in ("none", "starttls", "tls"):
         raise ValueError
     return value
+
+
+def _check_letters(values: Mapping[str, object], demo: bool) -> None:
+    """A letter's link leads to HUB_PUBLIC_URL and nowhere else: never to the host a request
+    named, which its sender writes (`hub.web.http.letter_base`). `hub demo` sets its own."""
+    if demo or values.get("smtp_host") is None or values.get("public_url") is not None:
+        return
+    raise SettingsError(
+        "Environment variable HUB_PUBLIC_URL is missing; with HUB_SMTP_HOST set it is needed "
+        "for the links in letters, such as https://hub.example.com."
+    )
 
 
 def _check_durable(values: Mapping[str, object], demo: bool) -> None:

@@ -1,5 +1,6 @@
 """Which addresses the hub treats as public (hub.web.addresses): outbound webhooks and media
-links from webhooks must not reach into the operator's network."""
+links from webhooks must not reach into the operator's network. And what the limits per
+client address count by (`client_key`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from typing import Any
 import pytest
 
 from hub.hooks.service import InvalidHookUrl, check_url
+from hub.realtime.admission import SocketQuota
 from hub.web.addresses import (
+    client_key,
     connected_to_public,
     literal_ip,
     origin,
     public_address,
     public_ip,
 )
+from hub.web.guard import Pending
 
 pytestmark = pytest.mark.unit
 
@@ -158,3 +162,46 @@ def test_an_unreadable_url_has_an_origin_of_its_own() -> None:
     assert origin("https://graph.example/v1") == ("https", "graph.example", 443)
     assert origin("http://127.0.0.1:8000/x") == ("http", "127.0.0.1", 8000)
     assert origin("https://x:99999/") == ("invalid", "https://x:99999/", None)
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),  # the same subscriber's other address
+        ("2001:DB8:1:3::1", "2001:db8:1:3::/64"),  # the next /64 is someone else
+        ("fe80::1%eth0", "fe80::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # a dual-stack socket's view of an IPv4 client
+        ("::1", "::/64"),
+        ("/run/hub.sock", "/run/hub.sock"),  # not an address: itself
+        ("", ""),
+    ],
+)
+def test_limits_count_an_ipv6_client_by_its_64(address: str, key: str) -> None:
+    assert client_key(address) == key
+
+
+def test_a_client_rotating_through_its_64_stays_under_one_cap() -> None:
+    """Every address of one /64 shares the cap of sockets and of waiting connections; the
+    next /64, and the IPv4 client a mapped address names, are counted apart."""
+    quota = SocketQuota(max_per_address=2)
+    pending = Pending(header_timeout_s=10, max_per_address=2)
+    for limit in (quota.take, pending.admit):
+        assert limit("2001:db8:0:1::1") and limit("2001:db8:0:1::2")
+        assert not limit("2001:db8:0:1:ffff::3")  # a third address of the same /64
+        assert limit("2001:db8:0:2::1")  # another subscriber
+        assert limit("::ffff:192.0.2.1") and limit("192.0.2.1")
+        assert not limit("192.0.2.1")  # the same IPv4 client, however written
+    quota.give_back("2001:db8:0:1::2")
+    pending.leave("2001:db8:0:1::2")
+    assert quota.take("2001:db8:0:1::9") and pending.admit("2001:db8:0:1::9")
+    assert (
+        quota.counts
+        == pending.counts
+        == {
+            "2001:db8:0:1::/64": 2,
+            "2001:db8:0:2::/64": 1,
+            "192.0.2.1": 2,
+        }
+    )

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -80,16 +81,36 @@ def error_code(answer: httpx.Response) -> str:
 
 
 def users_rows(settings: Settings) -> list[dict[str, Any]]:
-    async def read() -> list[dict[str, Any]]:
+    return every_row(settings)["users"]
+
+
+def every_row(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table of the database, by table (as the connecting role)."""
+
+    async def read() -> dict[str, list[dict[str, Any]]]:
         engine = make_engine(settings)
         try:
             async with engine.connect() as conn:
-                rows = await conn.execute(sa.text("SELECT * FROM users"))
-                return [dict(r._mapping) for r in rows]
+                names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+                found = {}
+                for name in names:
+                    rows = await conn.execute(sa.select(sa.text("*")).select_from(sa.table(name)))
+                    found[name] = [dict(r._mapping) for r in rows]
+                return found
         finally:
             await engine.dispose()
 
     return asyncio.run(read())
+
+
+def tables_naming(settings: Settings, *texts: str) -> dict[str, list[str]]:
+    """The tables holding any of `texts` in a row, with those rows as text."""
+    found: dict[str, list[str]] = {}
+    for name, rows in every_row(settings).items():
+        hits = [str(r) for r in rows if any(t in str(r) for t in texts)]
+        if hits:
+            found[name] = hits
+    return found
 
 
 def test_an_invited_person_follows_the_link_chooses_a_password_and_is_signed_in(
@@ -329,18 +350,104 @@ def test_password_reset_by_email_end_to_end(env: Env) -> None:
     assert len(audit["items"]) == 1
 
 
-def test_reset_requests_are_limited_per_email(env: Env) -> None:
+def test_past_five_requests_for_one_email_the_answer_is_the_same_and_no_letter_goes(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stranger cannot shut a person out of asking for their own reset (a refusal would,
+    for an hour), nor tell that the limit was reached; the person's inbox still gets at most
+    five letters an hour."""
     address = f"flood-{uuid.uuid4().hex[:6]}@x.example"
-    codes = [
-        env.client.post("/api/password-reset", json={"email": address}).status_code
-        for _ in range(6)
-    ]
-    assert codes == [202] * 5 + [429]
+    join(env.client, env.admin(), address, "Flooded Agent", GOOD, letters=env.smtp.letters)
+    env.client.cookies.clear()
+    before = len(env.smtp.letters())
+    with caplog.at_level(logging.INFO, logger="hub"):
+        answers = [
+            env.client.post("/api/password-reset", json={"email": address}) for _ in range(5)
+        ]
+        deadline = time.monotonic() + 10
+        while len(env.smtp.letters()) < before + 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sixth = env.client.post("/api/password-reset", json={"email": address.upper()})
+        time.sleep(0.5)  # the letter would go out after the answer
+    assert [a.status_code for a in answers] == [202] * 5
+    assert sixth.status_code == 202 and sixth.content == answers[0].content
+    assert set(sixth.headers) == set(answers[0].headers)
+    assert [m["To"] for m in env.smtp.letters()[before:]] == [address] * 5
+    assert "password-reset letter not sent: over 5 requests" in caplog.text
+    assert address not in caplog.text.split("password-reset letter not sent")[1].split("\n")[0]
     bad = env.client.post("/api/password-reset", json={"email": "x", "extra": 1})
     assert bad.status_code == 400
 
 
-def test_erasing_a_member_leaves_no_name_or_email_in_users(env: Env) -> None:
+def test_past_thirty_requests_from_one_address_the_answer_is_429_with_retry_after(
+    env: Env,
+) -> None:
+    codes = [
+        env.client.post(
+            "/api/password-reset", json={"email": f"n{i}-{uuid.uuid4().hex[:6]}@x.example"}
+        )
+        for i in range(31)
+    ]
+    assert [a.status_code for a in codes] == [202] * 30 + [429]
+    refused = codes[-1]
+    assert error_code(refused) == "rate_limited"
+    assert 3500 <= int(refused.headers["retry-after"]) <= 3600
+
+
+def test_a_forged_host_header_never_reaches_a_letter(env: Env) -> None:
+    """Whoever asks for a reset writes the Host header: the letter's link comes from
+    HUB_PUBLIC_URL alone, or the asker's site would carry the victim's genuine token."""
+    address = f"victim-{uuid.uuid4().hex[:6]}@x.example"
+    join(env.client, env.admin(), address, "Victim", GOOD, letters=env.smtp.letters)
+    env.client.cookies.clear()
+    forged = {"host": "evil.example"}
+    before = len(env.smtp.letters())
+    asked = env.client.post("/api/password-reset", json={"email": address}, headers=forged)
+    assert asked.status_code == 202
+    letter = wait_letter(env.smtp.letters, address, after=before)
+    token = token_in(letter, "reset")
+    assert f"https://hub.example/reset#{token}" in text_of(letter)
+    assert "evil.example" not in letter.as_string()
+
+    other = f"invited-{uuid.uuid4().hex[:6]}@x.example"
+    before = len(env.smtp.letters())
+    invited = env.client.post(
+        "/api/members", json={"email": other}, headers={**env.admin(), **forged}
+    )
+    assert invited.status_code == 202
+    letter = wait_letter(env.smtp.letters, other, after=before)
+    assert f"https://hub.example/invite#{token_in(letter, 'invite')}" in text_of(letter)
+    assert "evil.example" not in letter.as_string()
+
+
+def test_without_a_public_url_no_letter_leads_to_the_host_header(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Real mail and no public URL (settings refuse it from the environment; here made by
+    hand): the letter is not sent rather than carry the caller's Host, and the answer is the
+    same; the log says which variable is missing."""
+    [acme] = prepare(settings, "acme")
+    with smtp_server() as smtp:
+        bare = smtp_settings(settings, smtp).with_overrides(public_url=None)
+        with (
+            caplog.at_level(logging.INFO, logger="hub"),
+            TestClient(create_app(bare), base_url="http://testserver") as client,
+        ):
+            forged = {"host": "evil.example"}
+            asked = client.post("/api/password-reset", json={"email": acme.email}, headers=forged)
+            invited = client.post(
+                "/api/members",
+                json={"email": f"in-{uuid.uuid4().hex[:6]}@x.example"},
+                headers={"authorization": f"Bearer {acme.api_token}", **forged},
+            )
+            time.sleep(0.5)  # a letter would go out after the answer
+    assert (asked.status_code, invited.status_code) == (202, 202)
+    assert smtp.letters() == []
+    assert "password-reset letter not sent: set HUB_PUBLIC_URL" in caplog.text
+    assert "invitation letter not sent: set HUB_PUBLIC_URL" in caplog.text
+
+
+def test_erasing_a_member_leaves_no_name_or_email_in_any_table(env: Env) -> None:
     address = f"leaver-{uuid.uuid4().hex[:6]}@x.example"
     name = f"Leaving Person {uuid.uuid4().hex[:6]}"
     user_id = join(env.client, env.admin(), address, name, GOOD, letters=env.smtp.letters)
@@ -352,11 +459,12 @@ def test_erasing_a_member_leaves_no_name_or_email_in_users(env: Env) -> None:
 
     bad = env.client.delete(f"/api/members/{user_id}?erase_account=maybe", headers=env.admin())
     assert bad.status_code == 400
+    assert set(tables_naming(env.settings, address)) == {"users", "invitations"}
     erased = env.client.delete(f"/api/members/{user_id}?erase_account=true", headers=env.admin())
     assert erased.status_code == 204
     rows = users_rows(env.settings)
-    assert not [r for r in rows if address in str(r) or name in str(r)]
-    assert str(user_id) not in {str(r["id"]) for r in rows}
+    assert tables_naming(env.settings, address, name) == {}  # nowhere, invitations included
+    assert uuid.UUID(user_id) not in {uuid.UUID(str(r["id"])) for r in rows}
     assert (
         env.client.get("/api/me", headers={"authorization": f"Bearer {token}"}).status_code == 401
     )
@@ -377,6 +485,9 @@ def test_erasing_a_member_leaves_no_name_or_email_in_users(env: Env) -> None:
     erased = env.client.delete(f"/api/members/{both_id}?erase_account=true", headers=env.admin())
     assert erased.status_code == 204
     assert both in {str(r["email"]) for r in users_rows(env.settings)}
+    invited = every_row(env.settings)["invitations"]
+    places = {uuid.UUID(str(r["workspace_id"])) for r in invited if r["email"] == both}
+    assert places == {env.globex.workspace_id}  # this workspace's went; the other's stays
     theirs = env.client.get("/api/members", headers=env.admin(env.globex)).json()["items"]
     assert both in {m["email"] for m in theirs}
 
@@ -419,14 +530,20 @@ def test_log_only_mode_writes_the_letter_to_a_private_file_and_logs_no_link(
     admin = {"authorization": f"Bearer {acme.api_token}"}
     with (
         caplog.at_level(logging.INFO, logger="hub.mail"),
-        TestClient(create_app(settings), base_url="http://testserver") as client,
+        TestClient(create_app(settings), base_url="http://testserver:8123") as client,
     ):
         answer = client.post("/api/members", json={"email": "log@x.example"}, headers=admin)
         assert answer.status_code == 202
-        client.post("/api/password-reset", json={"email": acme.email})
+        forged = {"host": "evil.example"}
+        client.post("/api/password-reset", json={"email": acme.email}, headers=forged)
     letters = outbox(settings.data_dir)
     assert [m["To"] for m in letters] == ["log@x.example", acme.email]
     invite, reset = token_in(letters[0], "invite"), token_in(letters[1], "reset")
+    # No public URL: the links lead to the address the connection came to (the server's
+    # socket's), never to the Host header the caller wrote.
+    assert f"http://testserver:8123/invite#{invite}" in text_of(letters[0])
+    assert f"http://testserver:8123/reset#{reset}" in text_of(letters[1])
+    assert "evil.example" not in letters[1].as_string()
     folder = settings.data_dir / "mail"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for path in folder.iterdir():
@@ -434,3 +551,32 @@ def test_log_only_mode_writes_the_letter_to_a_private_file_and_logs_no_link(
     assert "log@x.example" in caplog.text and "You are invited to acme" in caplog.text
     assert invite not in caplog.text and reset not in caplog.text
     assert "/invite#" not in caplog.text and "/reset#" not in caplog.text
+
+
+@pytest.mark.unit
+def test_where_a_letter_s_link_leads(tmp_path: Path) -> None:
+    """HUB_PUBLIC_URL; else, in log-only mail, the connection's own address; else none (no
+    letter): never the Host header."""
+    from types import SimpleNamespace
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+
+    from hub.web.http import letter_base
+    from tests.conftest import make_settings
+
+    def base(settings: Settings, server: Any, scheme: str = "http") -> str | None:
+        app = Starlette()
+        app.state.services = SimpleNamespace(settings=settings)
+        headers = [(b"host", b"evil.example")]
+        scope = {"type": "http", "app": app, "server": server, "scheme": scheme}
+        return letter_base(Request({**scope, "headers": headers, "path": "/"}))
+
+    plain = make_settings(tmp_path)
+    assert base(plain.with_overrides(public_url="https://hub.example"), None) == (
+        "https://hub.example"
+    )
+    assert base(plain, ("10.0.0.5", 8000)) == "http://10.0.0.5:8000"
+    assert base(plain, ("::1", 443), "https") == "https://[::1]"
+    assert base(plain, None) is None  # a unix socket: no address of its own
+    assert base(plain.with_overrides(smtp_host="smtp.example"), ("10.0.0.5", 80)) is None

@@ -210,6 +210,7 @@ def test_mail_settings_and_their_refusals() -> None:
     s = Settings.from_env(
         env(
             HUB_SMTP_HOST="smtp.example.com",
+            HUB_PUBLIC_URL="https://hub.example.com",
             HUB_SMTP_PORT="465",
             HUB_SMTP_TLS="TLS",
             HUB_SMTP_USER="hub",
@@ -237,3 +238,18 @@ def test_mail_settings_and_their_refusals() -> None:
     ):
         with pytest.raises(SettingsError, match=named):
             Settings.from_env(env(**bad))
+
+
+def test_smtp_without_a_public_url_is_refused(tmp_path: Path) -> None:
+    """A letter's link comes from HUB_PUBLIC_URL only, never from a request's Host header:
+    real mail without one stops start-up; log-only mail and the demo (which sets its own)
+    do not need it."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env(HUB_SMTP_HOST="smtp.example.com"))
+    message = str(info.value)
+    assert message.startswith("Environment variable HUB_PUBLIC_URL is missing")
+    assert "HUB_SMTP_HOST" in message and message.count(". ") == 0 and "\n" not in message
+    assert Settings.from_env(env()).public_url is None  # log-only mail
+    with_url = env(HUB_SMTP_HOST="smtp.example.com", HUB_PUBLIC_URL="https://hub.example.com/")
+    assert Settings.from_env(with_url).public_url == "https://hub.example.com"
+    assert embedded(tmp_path, env(HUB_SMTP_HOST="smtp.example.com")).smtp_host is not None

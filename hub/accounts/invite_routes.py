@@ -20,7 +20,7 @@ from hub.accounts.passwords import MAX_PASSWORD_CHARS, check_new_password
 from hub.accounts.routes import session_response
 from hub.errors import BadRequest, Unauthenticated
 from hub.storage.models import Invitation
-from hub.web.http import Body, admin_actor, answer, client_ip, parse_uuid, public_base, read_body
+from hub.web.http import Body, admin_actor, answer, client_ip, letter_base, parse_uuid, read_body
 from hub.web.http import services as services_of
 from hub.web.operation import Operation, id_param, route
 from schemas.rest.accounts import InvitationOut, InvitationPage, InvitationView, LoginResult
@@ -65,14 +65,16 @@ def invitation_out(row: Invitation) -> InvitationOut:
 
 
 def _letter_task(request: Request, sent: Sent, language: letters.Language) -> BackgroundTask:
-    row = sent.invitation
+    row, base = sent.invitation, letter_base(request)
+    if base is None:
+        return BackgroundTask(letters.unsent, "invitation")
     letter = letters.invitation(
         language,
         to=row.email,
         workspace=sent.workspace_name,
         inviter=sent.inviter_name,
         role=row.role,
-        link=f"{public_base(request)}/invite#{sent.token}",
+        link=f"{base}/invite#{sent.token}",
         expires=row.expires_at.strftime("%Y-%m-%d %H:%M"),
     )
     return BackgroundTask(services_of(request).mailer.send, letter)

@@ -7,12 +7,15 @@ person (a workspace's or an inviter's name) is escaped in the HTML."""
 
 from __future__ import annotations
 
+import logging
 from html import escape
 from typing import Literal
 
 from hub.mail import Letter
 
 Language = Literal["en", "tr"]
+
+log = logging.getLogger("hub.mail")
 
 _INVITATION = {
     "en": (
@@ -93,3 +96,12 @@ def _letter(
         "</body></html>"
     )
     return Letter(to=to, subject=subject, text=text, html=html)
+
+
+def unsent(kind: str) -> None:
+    """Say why a letter was not sent when the hub has no address for its link of its own
+    (`hub.web.http.letter_base`); the answer stays what it would have been."""
+    log.warning(
+        "%s letter not sent: set HUB_PUBLIC_URL, the hub's own address for the links in letters",
+        kind,
+    )

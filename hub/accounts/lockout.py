@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 
 from hub.bus import Bus
@@ -19,6 +20,8 @@ WINDOW_S = 15 * 60
 LOCK_AFTER = 5
 IP_LOCK_AFTER = 50
 _BUS_SPACE = "auth"  # not a workspace: sign-in happens before one is known
+
+log = logging.getLogger("hub.auth")
 
 
 class TooManyAttempts(HubError):
@@ -57,8 +60,11 @@ async def note_failure(bus: Bus, secret_key: str, email: str, ip: str | None) ->
             await bus.remember(_BUS_SPACE, "lock:" + key, until, ttl_s=WINDOW_S)
 
 
-# Password-reset requests: counted whether or not the e-mail has an account, so the limit
-# reveals nothing about it.
+# Password-reset requests, counted whether or not the e-mail has an account, so the limit
+# reveals nothing about it. Past the per-address limit a request is refused (429 with
+# Retry-After). Past the per-e-mail limit it is answered as usual and no letter goes out: the
+# limit keeps a flood of letters from anyone's inbox, and refusing would let a stranger shut
+# a person out of asking for their own reset (and would tell the stranger the limit was hit).
 RESET_WINDOW_S = 3600
 RESETS_PER_EMAIL = 5
 RESETS_PER_IP = 30
@@ -67,13 +73,28 @@ RESETS_PER_IP = 30
 class TooManyResets(HubError):
     status = 429
     code = "rate_limited"
-    default_message = "Too many password-reset requests. Wait an hour and try again."
+    default_message = "Too many password-reset requests from this address. Wait and try again."
 
 
-async def count_reset_request(bus: Bus, secret_key: str, email: str, ip: str | None) -> None:
-    """Count one request; refuse it past either limit within the window."""
-    by_email = "reset:" + _digest(secret_key, "reset-email", email.strip().lower())
+async def count_reset_request(bus: Bus, secret_key: str, email: str, ip: str | None) -> bool:
+    """Count one request: refuse it past the address's limit; answer whether a letter may go
+    out (False past the e-mail's limit, which is logged by the e-mail's HMAC only)."""
     by_ip = "reset-ip:" + _digest(secret_key, "reset-ip", ip or "-")
-    for key, limit in ((by_email, RESETS_PER_EMAIL), (by_ip, RESETS_PER_IP)):
-        if await bus.count(_BUS_SPACE, key, window_s=RESET_WINDOW_S) > limit:
-            raise TooManyResets()
+    count = await bus.count(_BUS_SPACE, by_ip, window_s=RESET_WINDOW_S)
+    if count == 1:  # the window starts: its end, for Retry-After (as a lock's value above)
+        end = str(int(time.time()) + RESET_WINDOW_S)
+        await bus.remember(_BUS_SPACE, "until:" + by_ip, end, ttl_s=RESET_WINDOW_S)
+    elif count > RESETS_PER_IP:
+        until = await bus.recall(_BUS_SPACE, "until:" + by_ip)
+        left = int(until) - int(time.time()) if until and until.isdigit() else RESET_WINDOW_S
+        raise TooManyResets(retry_after_s=min(RESET_WINDOW_S, max(1, left)))
+    by_email = "reset:" + _digest(secret_key, "reset-email", email.strip().lower())
+    if await bus.count(_BUS_SPACE, by_email, window_s=RESET_WINDOW_S) <= RESETS_PER_EMAIL:
+        return True
+    log.warning(
+        "password-reset letter not sent: over %d requests within %d s for the e-mail %s (its HMAC)",
+        RESETS_PER_EMAIL,
+        RESET_WINDOW_S,
+        by_email.removeprefix("reset:"),
+    )
+    return False

@@ -25,6 +25,7 @@ from hub.storage.models import (
     AuditEvent,
     CannedResponse,
     ConversationRead,
+    Invitation,
     Membership,
     TeamMember,
     User,
@@ -120,7 +121,7 @@ class Members:
         there can the other workspaces' memberships be counted."""
         with tenancy.acting_for(None):
             async with self.sessions() as s, s.begin():
-                _, membership = await _member(s, workspace_id, user_id)
+                user, membership = await _member(s, workspace_id, user_id)
                 if membership.role == "admin":
                     await _keep_an_admin(s, workspace_id)
                 await s.delete(membership)
@@ -133,6 +134,7 @@ class Members:
                         )
                     )
                 if erase:
+                    await _forget_invitations(s, workspace_id, user.email)
                     await s.flush()
                     if await _membership_anywhere(s, user_id) is None:
                         await s.exec(sa.delete(User).where(col(User.id) == user_id))
@@ -194,6 +196,18 @@ async def _member(
     if membership is None or user is None:
         raise NotFound("No such member.")
     return user, membership
+
+
+async def _forget_invitations(s: AsyncSession, workspace_id: uuid.UUID, email: str) -> None:
+    """An erased member's invitations to this workspace, the accepted one and any other, hold
+    their e-mail: they go. Found by the e-mail (a row does not record who accepted it), kept
+    trimmed and lowercase; other workspaces' rows are theirs to keep."""
+    await s.exec(
+        sa.delete(Invitation).where(
+            col(Invitation.workspace_id) == workspace_id,
+            col(Invitation.email) == email.strip().lower(),
+        )
+    )
 
 
 async def _keep_an_admin(s: AsyncSession, workspace_id: uuid.UUID) -> None:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from hub.accounts import letters, lockout
 from hub.accounts.passwords import MAX_PASSWORD_CHARS, check_new_password
-from hub.web.http import Body, answer, client_ip, public_base, read_body, services
+from hub.web.http import Body, answer, client_ip, letter_base, read_body, services
 from hub.web.operation import Operation, route
 from schemas.rest.accounts import Accepted
 
@@ -38,10 +38,15 @@ async def request_reset(request: Request) -> Response:
     svc = services(request)
     body = await read_body(request, ResetRequest)
     ip = client_ip(request)
-    await lockout.count_reset_request(svc.bus, svc.settings.secret_key, body.email, ip)
-    base = public_base(request)
+    allowed = await lockout.count_reset_request(svc.bus, svc.settings.secret_key, body.email, ip)
+    base = letter_base(request)
 
     async def send() -> None:
+        if not allowed:
+            return
+        if base is None:
+            letters.unsent("password-reset")
+            return
         started = await svc.resets.start(body.email)
         if started is None:
             return
@@ -79,8 +84,9 @@ routes = [
             auth=False,
             description="When the e-mail has an account, a letter with a link "
             "(`{public_url}/reset#<token>`) that works once, until HUB_PASSWORD_RESET_TTL_S "
-            "has passed. 429 `rate_limited` past 5 requests for one e-mail or 30 from one "
-            "address in an hour (counted whatever the e-mail).",
+            "has passed. Past 5 requests for one e-mail in an hour the answer stays the same "
+            "and no letter goes out. 429 `rate_limited`, with Retry-After, past 30 requests "
+            "from one address in an hour (counted whatever the e-mail).",
         ),
     ),
     route(

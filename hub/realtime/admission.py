@@ -7,8 +7,9 @@ owner's other sockets carry on. A browser sees a refused handshake as close 1006
 with its backoff, as after any failed connect.
 
 The address is the client's as uvicorn gives it: behind a trusted proxy (FORWARDED_ALLOW_IPS)
-the X-Forwarded-For client, else the TCP peer. The count is per node: behind a load balancer
-that spreads one address over N nodes, it may hold up to N times the cap.
+the X-Forwarded-For client, else the TCP peer, counted by `hub.web.addresses.client_key` (an
+IPv6 client by its /64). The count is per node: behind a load balancer that spreads one
+address over N nodes, it may hold up to N times the cap.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from hub.errors import TooManyConnections
+from hub.web.addresses import client_key
 from schemas.codes import CloseCode
 
 log = logging.getLogger("hub.guard")
@@ -41,22 +43,24 @@ class SocketQuota:
         self.logged_at = -LOG_EVERY_S
 
     def take(self, address: str) -> bool:
-        held = self.counts.get(address, 0)
+        key = client_key(address)  # an IPv6 client by its /64
+        held = self.counts.get(key, 0)
         if held >= self.max_per_address:
             self.refused += 1
             if time.monotonic() - self.logged_at >= LOG_EVERY_S:
                 self.logged_at = time.monotonic()
                 log.warning("sockets refused (sockets_per_address): %d so far", self.refused)
             return False
-        self.counts[address] = held + 1
+        self.counts[key] = held + 1
         return True
 
     def give_back(self, address: str) -> None:
-        held = self.counts.get(address, 0)
+        key = client_key(address)
+        held = self.counts.get(key, 0)
         if held > 1:
-            self.counts[address] = held - 1
+            self.counts[key] = held - 1
         else:
-            self.counts.pop(address, None)
+            self.counts.pop(key, None)
 
 
 async def refuse(websocket: WebSocket) -> None:

@@ -14,6 +14,9 @@ way the resolver reads it (`inet_aton`) before it is judged.
 
 Outbound webhooks go further: their connection is made to the very address that was checked
 (`hub.web.pinning`), so no second lookup can lead elsewhere.
+
+Inbound, `client_key` is what the limits per client address count by (`hub.web.guard`,
+`hub.realtime.admission`).
 """
 
 from __future__ import annotations
@@ -85,6 +88,23 @@ def connected_to_public(extensions: dict[str, Any]) -> bool:
     stream = extensions.get("network_stream")
     peer = stream.get_extra_info("server_addr") if stream is not None else None
     return isinstance(peer, tuple) and bool(peer) and public_ip(str(peer[0]))
+
+
+def client_key(address: str) -> str:
+    """The key a client's address is counted under by the limits per address: an IPv6
+    address by its /64, the block a provider gives one subscriber (a client free to pick any
+    of its 2^64 addresses would otherwise escape every cap); an IPv4-mapped IPv6 address (a
+    dual-stack socket's view of an IPv4 client) by that IPv4 address; an IPv4 address as
+    itself. What is not an address (a unix socket's name) counts as itself."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
 
 
 def origin(url: str) -> tuple[str, str, int | None]:

@@ -14,9 +14,10 @@ with two limits added, per node:
   Retry-After, and closed at once.
 
 The address here is the TCP peer, before any X-Forwarded-For: the guard runs before a request
-exists. A trusted proxy (uvicorn's FORWARDED_ALLOW_IPS) speaks for many clients and sends
-each request's headers at once, so it is not capped (its own header timeout protects it); the
-header timeout still applies to it. A websocket upgrade leaves the guard when its headers are
+exists. It is counted by `hub.web.addresses.client_key`: an IPv6 peer by its /64. A trusted
+proxy (uvicorn's FORWARDED_ALLOW_IPS) speaks for many clients and sends each request's
+headers at once, so it is not capped (its own header timeout protects it); the header timeout
+still applies to it. A websocket upgrade leaves the guard when its headers are
 complete: what a socket may do then is the realtime layer's business (`hub.realtime.admission`).
 """
 
@@ -33,6 +34,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub.errors import TooManyConnections
+from hub.web.addresses import client_key
 
 log = logging.getLogger("hub.guard")
 
@@ -57,19 +59,21 @@ class Pending:
     def admit(self, address: str) -> bool:
         if self.trust_all or _in(address, self.trusted):
             return True
-        held = self.counts.get(address, 0)
+        key = client_key(address)  # an IPv6 client by its /64
+        held = self.counts.get(key, 0)
         if held >= self.max_per_address:
             self.note("pending_per_address")
             return False
-        self.counts[address] = held + 1
+        self.counts[key] = held + 1
         return True
 
     def leave(self, address: str) -> None:
-        held = self.counts.get(address, 0)
+        key = client_key(address)
+        held = self.counts.get(key, 0)
         if held > 1:
-            self.counts[address] = held - 1
+            self.counts[key] = held - 1
         else:
-            self.counts.pop(address, None)
+            self.counts.pop(key, None)
 
     def note(self, kind: str) -> None:
         """Count a refusal, and say so in the log now and then (an attack must not flood it)."""

@@ -141,7 +141,31 @@ def client_ip(request: Request) -> str | None:
 
 
 def public_base(request: Request) -> str:
+    """The hub's URL for an answer to the caller itself (a webhook URL to paste, an export's
+    file links): HUB_PUBLIC_URL, else the URL the caller used. Never for a letter
+    (`letter_base`)."""
     return services(request).settings.public_url or str(request.base_url).rstrip("/")
+
+
+def letter_base(request: Request) -> str | None:
+    """Where the links in a letter lead: HUB_PUBLIC_URL, never the caller's Host header (a
+    forged one would put the caller's site, with a genuine token, in a letter to someone
+    else). Settings refuse SMTP without a public URL; in log-only mode without one, the
+    address the connection arrived at, which the server's socket decides and the client
+    cannot (uvicorn's scope `server`; `--proxy-headers` never changes it). None when there
+    is neither (a unix socket): the letter is not sent (`hub.accounts.letters.unsent`)."""
+    settings = services(request).settings
+    if settings.public_url is not None:
+        return settings.public_url
+    server = request.scope.get("server")
+    if settings.smtp_host is not None or not server or server[1] is None:
+        return None
+    host, port = str(server[0]), int(server[1])
+    scheme = "https" if request.scope.get("scheme") in ("https", "wss") else "http"
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" + ("" if port == default else f":{port}")
 
 
 def as_json(model: BaseModel) -> dict[str, Any]:
