@@ -47,13 +47,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_receiver(port: int = 0, **tls: Any) -> Iterator[Receiver]:
-    """A receiver on loopback (on `port`, if given); `tls` are uvicorn's ssl_* settings."""
+def running_receiver(port: int = 0, host: str = "127.0.0.1", **tls: Any) -> Iterator[Receiver]:
+    """A receiver on loopback (on `port`, if given; on another loopback address, if given);
+    `tls` are uvicorn's ssl_* settings."""
     made = Receiver()
     app = Starlette(routes=[Route("/hook", made.hook, methods=["POST"])])
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind((host, port))
     made.port = int(sock.getsockname()[1])
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **tls))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

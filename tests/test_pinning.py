@@ -58,19 +58,66 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host(
     assert request["headers"]["host"] == f"localhost:{receiver.port}"
 
 
-def test_the_backend_connects_to_the_address_it_looked_up(receiver: Receiver) -> None:
+class Rebinding:
+    """A resolver of a name that rebinds: its first answer is 127.0.0.1, every later one
+    127.0.0.2 (where another receiver listens). It counts the lookups."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.calls.append((host, port))
+        return ["127.0.0.1"] if len(self.calls) == 1 else ["127.0.0.2"]
+
+
+@pytest.fixture
+def elsewhere(receiver: Receiver) -> Iterator[Receiver]:
+    """A second receiver on the same port of 127.0.0.2: where a second lookup would lead."""
+    with running_receiver(receiver.port, host="127.0.0.2") as made:
+        yield made
+
+
+def test_the_backend_connects_to_the_address_it_looked_up(
+    receiver: Receiver, elsewhere: Receiver
+) -> None:
+    """The name is looked up once, and that answer is where the connection goes: a second
+    lookup (to check, then to connect) would reach 127.0.0.2, and a client that let the
+    system resolve the name would not find it at all. Private addresses are allowed here
+    (HUB_HOOKS_ALLOW_PRIVATE) so that loopback is reachable."""
+    resolver = Rebinding()
+
     async def peer() -> object:
-        backend = PinnedBackend(allow_private=True)
-        stream = await backend.connect_tcp("localhost", receiver.port, timeout=5)
+        backend = PinnedBackend(allow_private=True, resolve=resolver)
+        stream = await backend.connect_tcp("rebind.example", receiver.port, timeout=5)
         try:
             return stream.get_extra_info("server_addr")
         finally:
             await stream.aclose()
 
-    address, port = asyncio.run(peer())  # type: ignore[misc]
-    assert ipaddress.ip_address(address).is_loopback and port == receiver.port
+    assert asyncio.run(peer()) == ("127.0.0.1", receiver.port)
+    assert resolver.calls == [("rebind.example", receiver.port)]
+
+    resolver = Rebinding()
+
+    async def send() -> httpx.Response:
+        async with pinned_client(allow_private=True, resolve=resolver) as client:
+            url = f"http://rebind.example:{receiver.port}/hook"
+            return await client.post(url, content=b"{}", timeout=5)
+
+    assert asyncio.run(send()).status_code == 200
+    assert resolver.calls == [("rebind.example", receiver.port)]
+    [request] = receiver.requests
+    assert request["headers"]["host"] == f"rebind.example:{receiver.port}"
+    assert elsewhere.requests == []
+
+    refusing = Rebinding()  # its one answer, loopback, is refused: no second lookup either
     with pytest.raises(Refused):
-        asyncio.run(PinnedBackend(allow_private=False).connect_tcp("localhost", receiver.port))
+        asyncio.run(
+            PinnedBackend(allow_private=False, resolve=refusing).connect_tcp(
+                "rebind.example", receiver.port
+            )
+        )
+    assert len(refusing.calls) == 1 and len(receiver.requests) == 1
 
 
 def certificate_for(name: str, folder: Path) -> tuple[Path, Path]:

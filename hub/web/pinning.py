@@ -4,10 +4,11 @@ Checking a host's addresses and then letting the HTTP library look the host up a
 connect leaves a gap: a name that answers a public address to the check and a private one
 to the connection (DNS rebinding) reaches the operator's own network. Here the lookup is
 made once, in the connection itself: httpcore asks its network backend to connect to
-(host, port); `PinnedBackend` resolves the host through the event loop's `getaddrinfo`,
-refuses the connection if any address it got is private (`hub.web.addresses.public_ip`;
-one private answer is enough to refuse: a name that mixes them is not trusted), and
-connects to those very addresses, in the resolver's order. The URL keeps its host name, so
+(host, port); `PinnedBackend` resolves the host once (`lookup`, the event loop's
+`getaddrinfo`, or the resolver it was given), refuses the connection if any address it got
+is private (`hub.web.addresses.public_ip`; one private answer is enough to refuse: a name
+that mixes them is not trusted), and connects to those very addresses, in the resolver's
+order. The URL keeps its host name, so
 TLS sends it as SNI and checks the certificate against it (httpcore's `start_tls` takes
 `server_hostname` from the URL), and the `Host` header is the original one.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import httpcore
 import httpx
@@ -34,11 +35,12 @@ class Refused(httpcore.ConnectError):
     """The host resolves to an address outbound webhooks may not reach (or to none)."""
 
 
-async def addresses_of(host: str, port: int) -> list[str]:
-    """Every address the host resolves to, once; a literal address answers itself."""
-    literal = literal_ip(host)
-    if literal is not None:
-        return [str(literal)]
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""A name's addresses for a port, in the order to try them (`lookup`; a test passes its own)."""
+
+
+async def lookup(host: str, port: int) -> list[str]:
+    """The event loop's `getaddrinfo`: every address the name resolves to, in its order."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
@@ -46,6 +48,14 @@ async def addresses_of(host: str, port: int) -> list[str]:
     except OSError as exc:
         raise httpcore.ConnectError(f"{host} does not resolve: {exc}") from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def addresses_of(host: str, port: int, resolve: Resolver = lookup) -> list[str]:
+    """Every address the host resolves to, asked once; a literal address answers itself."""
+    literal = literal_ip(host)
+    if literal is not None:
+        return [str(literal)]
+    return await resolve(host, port)
 
 
 def checked(host: str, found: list[str], allow_private: bool) -> list[str]:
@@ -58,8 +68,9 @@ def checked(host: str, found: list[str], allow_private: bool) -> list[str]:
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, resolve: Resolver = lookup) -> None:
         self.allow_private = allow_private
+        self.resolve = resolve
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -71,7 +82,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:  # the lookup counts against the connect timeout, as httpcore's own would
-            found = await asyncio.wait_for(addresses_of(host, port), timeout)
+            found = await asyncio.wait_for(addresses_of(host, port, self.resolve), timeout)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"{host} did not resolve in time") from exc
         found = checked(host, found, self.allow_private)
@@ -101,21 +112,28 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 class PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport, its connection pool given the `PinnedBackend`."""
 
-    def __init__(self, *, allow_private: bool, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        verify: ssl.SSLContext | bool = True,
+        resolve: Resolver = lookup,
+    ) -> None:
         super().__init__(verify=verify, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
-            network_backend=PinnedBackend(allow_private),
+            network_backend=PinnedBackend(allow_private, resolve),
         )
 
 
 def pinned_client(
-    *, allow_private: bool, verify: ssl.SSLContext | bool = True
+    *, allow_private: bool, verify: ssl.SSLContext | bool = True, resolve: Resolver = lookup
 ) -> httpx.AsyncClient:
     """A client whose every connection goes to an address checked in the same lookup; it
-    follows no redirects (a receiver's 3xx is its answer)."""
+    follows no redirects (a receiver's 3xx is its answer). `resolve` is the one lookup
+    (`lookup`, the event loop's resolver; a test gives its own)."""
     return httpx.AsyncClient(
-        transport=PinnedTransport(allow_private=allow_private, verify=verify),
+        transport=PinnedTransport(allow_private=allow_private, verify=verify, resolve=resolve),
         follow_redirects=False,
         trust_env=False,
     )
