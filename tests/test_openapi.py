@@ -518,9 +518,8 @@ def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) ->
     good = {"token": reset_token, "new_password": "Velvet-Harbor-Quartz-2718"}
     assert status("POST", confirm, json=good) == 204
     assert status("POST", confirm, json=good) == 410
-    for _ in range(5):
-        status("POST", reset, json={"email": "flood@acme.example"})
-    assert status("POST", reset, json={"email": "flood@acme.example"}) == 429
+    flood = [status("POST", reset, json={"email": f"flood{i}@acme.example"}) for i in range(31)]
+    assert set(flood) == {202, 429} and flood[-1] == 429  # 30 an hour from one address
     routes = api_operations([*invitations.routes, *resets.routes])
     assert routes <= {(p, m) for p, m, _ in checked.seen}
     one = "/api/members/{user_id}"
