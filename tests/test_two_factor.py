@@ -374,6 +374,10 @@ def test_an_admin_cannot_turn_it_off_while_the_workspace_requires_it(env: Env) -
     assert status["enabled"] is True and status["required"] is True
     assert status["recovery_codes_left"] == 10  # refused before the code was looked at
     assert not audited(client, acme, "two_factor.disabled")
+    own = f"/api/members/{acme.admin_id}/two-factor"  # nor by the admins' reset, on oneself
+    for headers in (csrf, {"authorization": f"Bearer {acme.api_token}"}):
+        assert client.delete(own, headers=headers).status_code == 403
+    assert client.get("/api/me/two-factor").json()["enabled"] is True
     client.patch("/api/workspace", json={"require_two_factor_for_admins": False}, headers=csrf)
     done = client.request("DELETE", "/api/me/two-factor", json=off, headers=csrf)
     assert done.status_code == 204, done.text

@@ -33,7 +33,7 @@ from hub.accounts.twofactor import (
     spend_ticket,
     ticket_spent,
 )
-from hub.errors import Conflict, NotFound, Unauthenticated
+from hub.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from hub.storage import tenancy
 from hub.storage.models import Membership, User
 from hub.web.http import (
@@ -329,6 +329,10 @@ async def reset_member(request: Request) -> Response:
     svc = services(request)
     if not await svc.store.is_member(principal.workspace_id, user_id):
         raise NotFound("No such member.")
+    if user_id == actor.user_id:  # else a session or API token alone would take it off
+        raise Forbidden(
+            "Your own second factor is turned off from Security, with your password and a code."
+        )
     # Memberships elsewhere are past this workspace's row-level security: counted, not read.
     with tenancy.acting_for(None):
         async with svc.store.sessions() as s:
@@ -452,7 +456,8 @@ routes = [
             {204: ("Off; they sign in with their password and may enrol again", None)},
             (401, 403, 404, 409),
             params=(id_param("user_id", "A member's user id"),),
-            description="For a member who lost their device and their recovery codes. 409 "
+            description="For a member who lost their device and their recovery codes; not "
+            "for the admin's own (403: that takes the password and a code). 409 "
             "`account_shared` when the account also belongs to another workspace (its admins "
             "could not agree), `two_factor_off` when there is nothing to reset. Audited as "
             "`two_factor.reset`.",
