@@ -32,6 +32,7 @@ EventName = Literal[
     "channel.updated",
     "routing.updated",
     "session.ended",
+    "member.removed",
 ]
 EVENT_NAMES: tuple[EventName, ...] = get_args(EventName)
 
@@ -334,6 +335,15 @@ class SessionEnded(EventDataBase):
     session_ids: list[uuid.UUID]
 
 
+class MemberRemoved(EventDataBase):
+    """A member left the workspace (removed, with or without their account's data): every
+    node closes all their agent sockets there, whether opened from a session or an API token.
+    Not sent to clients."""
+
+    NAME = "member.removed"
+    user_id: uuid.UUID
+
+
 EventData = (
     MessageCreated
     | MessageUpdated
@@ -346,6 +356,7 @@ EventData = (
     | ChannelUpdated
     | RoutingUpdated
     | SessionEnded
+    | MemberRemoved
 )
 MODELS: dict[str, type[EventData]] = {
     model.NAME: model
@@ -361,6 +372,7 @@ MODELS: dict[str, type[EventData]] = {
         ChannelUpdated,
         RoutingUpdated,
         SessionEnded,
+        MemberRemoved,
     )
 }
 

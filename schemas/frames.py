@@ -172,6 +172,11 @@ class SessionEndedEvent(_Event):
     data: events.SessionEnded
 
 
+class MemberRemovedEvent(_Event):
+    name: Literal["member.removed"] = "member.removed"
+    data: events.MemberRemoved
+
+
 # An event frame: its `data` is the model of its `name` (`schemas.events`).
 EventFrame = Annotated[
     MessageCreatedEvent
@@ -184,7 +189,8 @@ EventFrame = Annotated[
     | ContactDeletedEvent
     | ChannelUpdatedEvent
     | RoutingUpdatedEvent
-    | SessionEndedEvent,
+    | SessionEndedEvent
+    | MemberRemovedEvent,
     Field(discriminator="name"),
 ]
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import pytest
 
 from hub.bus import parse_id
 from hub.bus.memory import MemoryBus
-from hub.errors import CursorTooOld, TooSlow
+from hub.errors import CursorTooOld, SessionEnded, TooSlow
 from hub.realtime.fanout import Fanout, Outlet
+from schemas.events import MemberRemoved
 
 pytestmark = pytest.mark.unit
 
@@ -111,6 +113,32 @@ async def test_other_workspaces_are_invisible(fanout: Fanout) -> None:
     await settle(fanout, outlet, 1)
     await asyncio.sleep(0.05)
     assert ids_of(outlet) == mine
+
+
+async def test_a_removed_members_every_socket_closes_with_4410_and_no_one_elses(
+    fanout: Fanout,
+) -> None:
+    """`member.removed` closes the user's agent sockets, whether a session (`session_id`) or
+    an API token (none) opened them; other agents and visitors get the next event, and no
+    socket is ever sent the notice itself."""
+    removed, other = str(uuid.uuid4()), str(uuid.uuid4())
+    by_session, by_token, others = Outlet(1000, "w"), Outlet(1000, "w"), Outlet(1000, "w")
+    by_session.session_id, by_session.user_id = str(uuid.uuid4()), removed
+    by_token.user_id, others.user_id = removed, other
+    visitor = Outlet(1000, "w", conversation_id="c1")
+    for outlet in (by_session, by_token, others, visitor):
+        await fanout.join(outlet, None, lambda c, r: None)
+    notice = MemberRemoved(user_id=uuid.UUID(removed))
+    await fanout.bus.publish("w", notice.NAME, notice.dump())
+    after = await publish(fanout.bus, 1)  # type: ignore[arg-type]
+    await settle(fanout, others, 1)
+    await settle(fanout, visitor, 1)
+    for gone in (by_session, by_token):
+        assert gone.closing and isinstance(gone.error, SessionEnded)
+        assert gone.error.close_code == 4410
+        assert [json.loads(f)["code"] for f in gone.outbox] == ["session_ended"]
+    assert ids_of(others) == after and ids_of(visitor) == after
+    assert not others.closing and not visitor.closing
 
 
 async def test_slow_outlet_is_closed_with_1013_and_room_carries_on(fanout: Fanout) -> None:

@@ -479,8 +479,9 @@ async def test_every_event_the_ingress_publishes_fits_its_model() -> None:
     for event in published:
         fits(event)
     names = {e.name for e in published}
-    # session.ended comes from hub.accounts.sessions (tests/test_sessions.py checks its fit).
-    not_ingress = {"conversation.created", "contact.deleted", "session.ended"}
+    # session.ended and member.removed come from hub.accounts.sessions (tests/test_sessions.py
+    # checks their fit).
+    not_ingress = {"conversation.created", "contact.deleted", "session.ended", "member.removed"}
     assert names == set(events.EVENT_NAMES) - not_ingress
     updates = [e.typed() for e in published if e.name == "message.updated"]
     kinds = {

@@ -38,6 +38,7 @@ from schemas.events import SessionEnded, parse_event
 from tests.conftest import REDIS_URL, admin_sql
 from tests.databases import own_database
 from tests.helpers import Tenant, backends, make_tenant, prepare
+from tests.mailbox import outbox, token_in, wait_letter
 from tests.servers import HubProcess, base_env, free_port
 
 Env = tuple[TestClient, Tenant, Tenant]
@@ -112,6 +113,28 @@ def closed_with(ws: Any) -> tuple[int, list[dict[str, Any]]]:
         while True:
             frames.append(ws.receive_json())
     return info.value.code, frames
+
+
+def closed_before_a_later_event(client: TestClient, tenant: Tenant, *sockets: Any) -> list[int]:
+    """The tenant's admin makes a team, whose `routing.updated` goes on the workspace's stream
+    after whatever was published before it; then each socket is read until it closes: its
+    close code, after an `error session_ended` frame. A socket that stays open gets that
+    event first, and the test fails there instead of waiting for ever."""
+    bearer = {"authorization": f"Bearer {tenant.api_token}"}  # over any cookie in the jar
+    made = client.post("/api/teams", json={"name": f"later-{uuid.uuid4().hex[:8]}"}, headers=bearer)
+    assert made.status_code == 201, made.text
+    codes = []
+    for ws in sockets:
+        frames: list[dict[str, Any]] = []
+        with pytest.raises(WebSocketDisconnect) as info:
+            while True:
+                frame = ws.receive_json()
+                assert frame.get("name") != "routing.updated", f"still open after {frames}"
+                frames.append(frame)
+        assert frames and frames[-1]["type"] == "error", frames
+        assert frames[-1]["code"] == "session_ended", frames
+        codes.append(info.value.code)
+    return codes
 
 
 def still_open(ws: Any) -> None:
@@ -267,6 +290,93 @@ def test_removal_and_an_admins_sign_out_end_a_members_sessions(env: Env) -> None
         assert admin.call("DELETE", f"/api/members/{member_id}").status_code == 204
         assert closed_with(ws)[0] == CloseCode.SESSION_ENDED
     assert three.call("GET", "/api/me").status_code == 401
+
+
+@pytest.mark.parametrize("erase", [False, True], ids=["keep_account", "erase_account"])
+def test_removal_closes_every_socket_of_the_member_from_a_session_or_a_token(
+    env: Env, erase: bool
+) -> None:
+    """With erase_account the account's row may go, and its sessions with it (ON DELETE
+    CASCADE): they are collected in the removal's transaction, so their sockets still close.
+    Sockets opened with an API token, or with a socket token minted from one, have no session:
+    `member.removed` closes them too."""
+    client, acme, _ = env
+    settings: Settings = client.app.state.services.settings  # type: ignore[attr-defined]
+    admin_bearer = {"authorization": f"Bearer {acme.api_token}"}
+    member_id, email, password = add_member(settings, acme)
+    browser = Signed(client, email, password)
+    made = browser.call("POST", "/api/tokens", json={"name": "integration"})
+    assert made.status_code in (200, 201), made.text
+    api_token = str(made.json()["token"])
+    minted = client.post(
+        "/api/agent/socket-token", headers={"authorization": f"Bearer {api_token}"}
+    )
+    assert minted.status_code == 200, minted.text
+    with (
+        client.websocket_connect("/ws/agent") as by_session,
+        client.websocket_connect("/ws/agent") as by_token,
+        client.websocket_connect("/ws/agent") as by_minted,
+        client.websocket_connect("/ws/agent") as admins,
+    ):
+        assert hello(by_session, browser.socket_token())["type"] == "welcome"
+        assert hello(by_token, api_token)["type"] == "welcome"
+        assert hello(by_minted, str(minted.json()["token"]))["type"] == "welcome"
+        assert hello(admins, acme.api_token)["type"] == "welcome"
+        removed = client.delete(
+            f"/api/members/{member_id}",
+            params={"erase_account": "true" if erase else "false"},
+            headers=admin_bearer,
+        )
+        assert removed.status_code == 204, removed.text
+        codes = closed_before_a_later_event(client, acme, by_session, by_token, by_minted)
+        assert codes == [CloseCode.SESSION_ENDED] * 3
+        still_open(admins)  # only the removed member's sockets close
+
+        # A refused removal (the last admin) ends nothing.
+        last = client.delete(
+            f"/api/members/{acme.admin_id}",
+            params={"erase_account": "true" if erase else "false"},
+            headers=admin_bearer,
+        )
+        assert last.status_code == 409 and last.json()["error"]["code"] == "last_admin"
+        still_open(admins)
+    assert browser.call("GET", "/api/me").status_code == 401
+    with client.websocket_connect("/ws/agent") as again:
+        refused = hello(again, api_token)
+        assert refused["type"] == "error" and refused["code"] == "unauthenticated"
+
+
+def test_a_password_reset_ends_every_session_its_socket_tokens_and_open_sockets(
+    env: Env,
+) -> None:
+    client, acme, _ = env
+    settings: Settings = client.app.state.services.settings  # type: ignore[attr-defined]
+    _, email, password = add_member(settings, acme)
+    old = Signed(client, email, password)
+    old_id = old.session_id()
+    spare = old.socket_token()  # minted before the reset, used after it
+    letters = lambda: outbox(settings.data_dir)  # noqa: E731 (log-only mail)
+    with client.websocket_connect("/ws/agent") as ws:
+        assert hello(ws, old.socket_token())["type"] == "welcome"
+        before = len(letters())
+        asked = client.post("/api/password-reset", json={"email": email})
+        assert asked.status_code == 202, asked.text
+        token = token_in(wait_letter(letters, email, after=before), "reset")
+        new_password = f"Velvet-Harbor-Quartz-{uuid.uuid4().hex[:6]}"
+        done = client.post(
+            "/api/password-reset/confirm", json={"token": token, "new_password": new_password}
+        )
+        assert done.status_code == 204, done.text
+        assert closed_before_a_later_event(client, acme, ws) == [CloseCode.SESSION_ENDED]
+    with client.websocket_connect("/ws/agent") as ws:
+        refused = hello(ws, spare)
+        assert refused["type"] == "error" and refused["code"] == "unauthenticated"
+        assert closed_with(ws)[0] == CloseCode.UNAUTHENTICATED
+    assert old.call("GET", "/api/me").status_code == 401
+    new = Signed(client, email, new_password)
+    listed = new.call("GET", "/api/me/sessions").json()["items"]
+    assert [s["current"] for s in listed] == [True]  # the old session's row is gone
+    assert old_id not in {s["id"] for s in listed}
 
 
 def test_a_socket_token_works_once(env: Env) -> None:

@@ -30,6 +30,7 @@ from hub.storage.vault import Vault
 from hub.web.app import create_app
 from tests.helpers import Tenant, prepare
 from tests.servers import base_env
+from tests.test_sessions import Signed, closed_before_a_later_event, hello, still_open
 
 
 @dataclass
@@ -328,6 +329,84 @@ def test_turning_it_off_needs_the_password_and_a_code(app_env: Env) -> None:
     assert _scalar(app_env.settings, "SELECT count(*) FROM recovery_codes") == "0"
 
 
+def test_turning_it_on_ends_the_other_sessions_and_their_sockets(env: Env) -> None:
+    """A session begun with the password alone, elsewhere (perhaps by someone who has it), does
+    not outlive the owner's turning two-factor on; the session that turned it on goes on."""
+    client, acme = env.client, env.acme
+    email, password = env.member(acme, "agent")
+    elsewhere = Signed(client, email, password)
+    with (
+        client.websocket_connect("/ws/agent") as theirs,
+        client.websocket_connect("/ws/agent") as mine,
+    ):
+        assert hello(theirs, elsewhere.socket_token())["type"] == "welcome"
+        spare = elsewhere.socket_token()  # minted before, used after
+        csrf = signed_in(client, email, password)
+        token = client.post("/api/agent/socket-token", headers=csrf)
+        assert token.status_code == 200, token.text
+        assert hello(mine, token.json()["token"])["type"] == "welcome"
+        enrol(client, csrf)
+        assert closed_before_a_later_event(client, acme, theirs) == [4410]
+        still_open(mine)
+    with client.websocket_connect("/ws/agent") as late:
+        assert hello(late, spare)["code"] == "unauthenticated"
+    assert client.get("/api/me").status_code == 200
+    [current] = client.get("/api/me/sessions").json()["items"]
+    assert current["current"] is True
+    [row] = audited(client, acme, "two_factor.enabled")
+    assert row["detail"] == {"sessions_ended": 1}
+    gone = elsewhere.call("GET", "/api/me")
+    assert gone.status_code == 401 and code_of(gone) == "unauthenticated"
+
+
+def test_an_admin_cannot_turn_it_off_while_the_workspace_requires_it(env: Env) -> None:
+    client, acme = env.client, env.acme
+    csrf = signed_in(client, acme.email, acme.password)
+    _, codes = enrol(client, csrf)
+    required = client.patch(
+        "/api/workspace", json={"require_two_factor_for_admins": True}, headers=csrf
+    )
+    assert required.status_code == 200, required.text
+    off = {"password": acme.password, "recovery_code": codes[0]}
+    refused = client.request("DELETE", "/api/me/two-factor", json=off, headers=csrf)
+    assert refused.status_code == 409 and code_of(refused) == "two_factor_required"
+    status = client.get("/api/me/two-factor").json()
+    assert status["enabled"] is True and status["required"] is True
+    assert status["recovery_codes_left"] == 10  # refused before the code was looked at
+    assert not audited(client, acme, "two_factor.disabled")
+    own = f"/api/members/{acme.admin_id}/two-factor"  # nor by the admins' reset, on oneself
+    for headers in (csrf, {"authorization": f"Bearer {acme.api_token}"}):
+        assert client.delete(own, headers=headers).status_code == 403
+    assert client.get("/api/me/two-factor").json()["enabled"] is True
+    client.patch("/api/workspace", json={"require_two_factor_for_admins": False}, headers=csrf)
+    done = client.request("DELETE", "/api/me/two-factor", json=off, headers=csrf)
+    assert done.status_code == 204, done.text
+
+    # One account, one second factor: an agent here who is an admin of a workspace that
+    # requires it keeps it too.
+    agent_email, agent_password = env.member(acme, "agent")
+    agent_csrf = signed_in(client, agent_email, agent_password)
+    _, agent_codes = enrol(client, agent_csrf)
+    agent_id = _scalar(env.settings, "SELECT id FROM users WHERE email = :e", e=agent_email)
+    _join(env.settings, env.globex.workspace_id, uuid.UUID(agent_id), role="admin")
+    globex = {"authorization": f"Bearer {env.globex.api_token}"}
+    assert (
+        client.patch(
+            "/api/workspace", json={"require_two_factor_for_admins": True}, headers=globex
+        ).status_code
+        == 200
+    )
+    off = {"password": agent_password, "recovery_code": agent_codes[0]}
+    refused = client.request("DELETE", "/api/me/two-factor", json=off, headers=agent_csrf)
+    assert refused.status_code == 409 and code_of(refused) == "two_factor_required"
+    assert client.get("/api/me/two-factor").json()["required"] is False  # not here
+
+    # Once no workspace of theirs requires it, it turns off.
+    client.patch("/api/workspace", json={"require_two_factor_for_admins": False}, headers=globex)
+    done = client.request("DELETE", "/api/me/two-factor", json=off, headers=agent_csrf)
+    assert done.status_code == 204, done.text
+
+
 def test_admins_enrol_at_sign_in_when_the_workspace_requires_it(env: Env) -> None:
     client, acme = env.client, env.acme
     admin_email, admin_password = env.member(acme, "admin")
@@ -403,14 +482,16 @@ def test_an_admin_resets_a_members_second_factor(env: Env) -> None:
     assert sign_in(client, agent_email, agent_password).json()["two_factor_required"] is True
 
 
-def _join(settings: Settings, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
+def _join(
+    settings: Settings, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str = "agent"
+) -> None:
     """Make an existing account a member of another workspace too."""
 
     async def write() -> None:
         engine = make_engine(settings)
         try:
             async with sessionmaker(engine)() as s, s.begin():
-                s.add(Membership(workspace_id=workspace_id, user_id=user_id, role="agent"))
+                s.add(Membership(workspace_id=workspace_id, user_id=user_id, role=role))
         finally:
             await engine.dispose()
 

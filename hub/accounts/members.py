@@ -29,6 +29,7 @@ from hub.storage.models import (
     Membership,
     TeamMember,
     User,
+    UserSession,
 )
 from hub.storage.store import Sessions
 
@@ -107,10 +108,17 @@ class Members:
 
     async def remove(
         self, workspace_id: uuid.UUID, actor: Actor, user_id: uuid.UUID, *, erase: bool = False
-    ) -> None:
-        """End the membership: the user's sessions and API tokens stop working here at once
-        (each request looks the membership up). Without `erase` the user row stays, so the
-        audit log keeps their name and a user of other workspaces keeps those.
+    ) -> list[uuid.UUID]:
+        """End the membership and the member's sessions here, in one transaction; the ids of
+        the sessions that ended, for the caller to announce once it has committed
+        (`UserSessions.member_removed`: their open sockets close, those opened with an API
+        token too). Their API tokens stop working here at once (each request looks the
+        membership up). Without `erase` the user row stays, so the audit log keeps their name
+        and a user of other workspaces keeps those.
+
+        The sessions are deleted here, not after: with `erase` the account's row may go, and
+        its sessions with it (ON DELETE CASCADE), and nothing would be left to announce; a
+        refusal (409 `last_admin`) rolls their deletion back with the rest.
 
         With `erase`, their traces in this workspace go too (API tokens, personal saved
         replies, read marks), and an account that belongs to no other workspace is deleted:
@@ -125,6 +133,15 @@ class Members:
                 if membership.role == "admin":
                     await _keep_an_admin(s, workspace_id)
                 await s.delete(membership)
+                ended = await s.exec(
+                    sa.delete(UserSession)
+                    .where(
+                        col(UserSession.workspace_id) == workspace_id,
+                        col(UserSession.user_id) == user_id,
+                    )
+                    .returning(col(UserSession.id))
+                )
+                session_ids = list(ended.scalars().all())
                 here = (TeamMember, ApiToken, CannedResponse, ConversationRead)
                 for table in here if erase else (TeamMember,):
                     await s.exec(
@@ -142,6 +159,7 @@ class Members:
                 await audit.append(
                     s, by_member(workspace_id, actor, "member.removed", user_id, detail)
                 )
+        return session_ids
 
     async def audit_page(
         self, workspace_id: uuid.UUID, where: AuditFilter, *, limit: int, cursor: str | None

@@ -68,6 +68,10 @@ async def confirm_reset(request: Request) -> Response:
     user = await svc.resets.user_of(body.token)
     check_new_password(body.new_password, email=user.email, name=user.name)
     await svc.resets.finish(body.token, body.new_password, ip=client_ip(request))
+    # As a password change does, less the session it keeps: there is none here. Their rows go
+    # (a new session's list shows none of them), socket tokens minted from them are refused
+    # and their open sockets close with 4410, in every workspace of the account.
+    await svc.user_sessions.end_everywhere(user.id)
     return Response(status_code=204)
 
 
@@ -95,14 +99,16 @@ routes = [
         "POST",
         op=Operation(
             "Choose a new password with a reset link",
-            {204: ("Changed; every session of the account has ended", None)},
+            {204: ("Changed; every session of the account has ended, everywhere", None)},
             (400, 410, 413),
             body=ResetConfirm,
             auth=False,
             description="400 `weak_password` when the password does not follow the rule (the "
             "link still works); 410 `reset_invalid` for a link that was used or expired. "
-            "Every other outstanding link of the account stops working. Audited as "
-            "`password.reset` in each workspace of the account.",
+            "Every other outstanding link of the account stops working. Every session of the "
+            "account, in every workspace, ends: its cookie, its socket tokens and its open "
+            "sockets (closed with 4410). Audited as `password.reset` in each workspace of the "
+            "account.",
         ),
     ),
 ]

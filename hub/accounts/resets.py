@@ -5,9 +5,11 @@ the token's SHA-256 is stored, in `password_resets`, which is global like `users
 may belong to several workspaces and a reset is asked for before any is known.
 
 Confirming sets the new password through `Store.set_password`, the path a password change
-takes, so every session of the account ends with the old hash; it also spends every other
-outstanding link of the account. Asking is rate-limited per e-mail and per address with the
-sign-in lockout's counters on the bus (`hub.accounts.lockout`).
+takes, and spends every other outstanding link of the account; the route then ends every
+session of the account in every workspace (`UserSessions.end_everywhere`): the old hash alone
+would refuse their cookies over REST, but not the socket tokens minted from them nor their
+open sockets, and their rows would still be listed. Asking is rate-limited per e-mail and per
+address with the sign-in lockout's counters on the bus (`hub.accounts.lockout`).
 """
 
 from __future__ import annotations

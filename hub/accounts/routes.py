@@ -324,9 +324,11 @@ async def remove_member(request: Request) -> Response:
     if erase not in ("true", "false"):
         raise BadRequest("erase_account must be true or false.")
     svc = services(request)
-    await svc.members.remove(principal.workspace_id, actor, user_id, erase=erase == "true")
+    ended = await svc.members.remove(principal.workspace_id, actor, user_id, erase=erase == "true")
     await svc.store.forget_member(principal.workspace_id, user_id, removed=True)
-    await svc.user_sessions.end_all(principal.workspace_id, user_id)
+    # Their sessions here went in the removal's transaction (with erase_account, the account
+    # may have gone and its sessions with it): now every socket of theirs closes.
+    await svc.user_sessions.member_removed(principal.workspace_id, user_id, ended)
     return Response(status_code=204)
 
 
@@ -518,8 +520,9 @@ routes = [
                     {"type": "boolean", "default": False},
                 ),
             ),
-            description="409 `last_admin` for the workspace's last admin. Audited as "
-            "`member.removed` (with `erase_account`).",
+            description="Their sessions here end, and every agent socket of theirs here closes "
+            "with 4410 (those opened with an API token too). 409 `last_admin` for the "
+            "workspace's last admin. Audited as `member.removed` (with `erase_account`).",
         ),
     ),
     route(

@@ -16,9 +16,11 @@ it (a password change ends a user's sessions in each of their workspaces).
 Ending a session deletes its row (nothing is kept of an ended session but its audit row),
 marks its last known copy revoked (`hub.storage.lastknown`, for reconnects during a database
 outage) and publishes `session.ended` on the workspace's stream: every web node's fan-out
-closes that session's open agent sockets with 4410 (`hub.realtime.fanout`). If the bus is
-away at that moment, the REST refusal still holds (the row is gone) and one warning is logged;
-sockets already open then stay open until they next reconnect.
+closes that session's open agent sockets with 4410 (`hub.realtime.fanout`). A member's
+removal publishes `member.removed` instead, which closes all their agent sockets in the
+workspace, those opened with an API token too. If the bus is away at that moment, the REST
+refusal still holds (the row is gone) and one warning is logged; sockets already open then
+stay open until they next reconnect.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from hub.storage.inbox import Sessions
 from hub.storage.lastknown import LastKnown
 from hub.storage.models import UserSession
 from hub.workers.periodic import Periodic
-from schemas.events import SessionEnded
+from schemas.events import MemberRemoved, SessionEnded
 from schemas.message import utc_now
 
 log = logging.getLogger("hub.sessions")
@@ -232,23 +234,39 @@ class UserSessions:
                 result = await s.exec(statement)
                 return [(w, u, i) for w, u, i in result.all()]
 
+    async def member_removed(
+        self, workspace_id: uuid.UUID, user_id: uuid.UUID, session_ids: list[uuid.UUID]
+    ) -> None:
+        """After a member's removal committed (`hub.accounts.members.Members.remove`, which
+        deleted their sessions here): their sessions' last known copies are revoked, and
+        `member.removed` closes every agent socket of theirs in the workspace on every node,
+        those opened with an API token (which have no session) too."""
+        for session_id in session_ids:
+            await self._revoke(workspace_id, session_id)
+        await self._publish(workspace_id, MemberRemoved(user_id=user_id))
+
     async def _announce(self, ended: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]) -> None:
         grouped: dict[tuple[uuid.UUID, uuid.UUID], list[uuid.UUID]] = defaultdict(list)
         for workspace_id, user_id, session_id in ended:
             grouped[(workspace_id, user_id)].append(session_id)
-            if self.last_known is not None:
-                await self.last_known.revoke(str(workspace_id), f"session:{session_id}")
+            await self._revoke(workspace_id, session_id)
         for (workspace_id, user_id), ids in grouped.items():
-            data = SessionEnded(user_id=user_id, session_ids=ids)
-            try:
-                await self.bus.publish(str(workspace_id), data.NAME, data.dump())
-            except Exception as exc:
-                log.warning(
-                    "could not announce ended sessions (their open sockets stay until they "
-                    "reconnect): %s",
-                    type(exc).__name__,
-                    exc_info=not outage(exc),
-                )
+            await self._publish(workspace_id, SessionEnded(user_id=user_id, session_ids=ids))
+
+    async def _revoke(self, workspace_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        if self.last_known is not None:
+            await self.last_known.revoke(str(workspace_id), f"session:{session_id}")
+
+    async def _publish(self, workspace_id: uuid.UUID, data: SessionEnded | MemberRemoved) -> None:
+        try:
+            await self.bus.publish(str(workspace_id), data.NAME, data.dump())
+        except Exception as exc:
+            log.warning(
+                "could not announce ended sessions (their open sockets stay until they "
+                "reconnect): %s",
+                type(exc).__name__,
+                exc_info=not outage(exc),
+            )
 
 
 class SessionSweep(Periodic):

@@ -38,8 +38,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hub.accounts.auth import Principal, password_mark
 from hub.bus import Bus
 from hub.errors import Conflict, Unauthenticated
+from hub.storage import tenancy
 from hub.storage.inbox import Sessions
-from hub.storage.models import RecoveryCode, User, Workspace
+from hub.storage.models import Membership, RecoveryCode, User, Workspace
 from hub.storage.vault import Vault
 from schemas.message import utc_now
 from schemas.rest.twofactor import LoginChallenge
@@ -66,6 +67,14 @@ class TicketInvalid(Unauthenticated):
 class TwoFactorRequired(Conflict):
     code = "two_factor_off"
     default_message = "Two-factor sign-in is not on for this account."
+
+
+class TwoFactorRequiredOfAdmins(Conflict):
+    code = "two_factor_required"
+    default_message = (
+        "A workspace you are an admin of requires two-factor sign-in of its admins, so it "
+        "stays on. An admin of that workspace can turn the requirement off first."
+    )
 
 
 class TwoFactorOn(Conflict):
@@ -278,6 +287,25 @@ class TwoFactor:
     async def regenerate(self, user_id: uuid.UUID) -> list[str]:
         async with self.sessions() as s, s.begin():
             return await self._replace_codes(s, user_id)
+
+    async def required_of(self, user_id: uuid.UUID) -> bool:
+        """Whether a workspace where the user is an admin requires two-factor of admins: then
+        they may not turn it off (one account, one second factor, in every workspace). Read
+        in the connecting role: the user's other workspaces are past this one's row-level
+        security, and only whether one requires it is learnt."""
+        with tenancy.acting_for(None):
+            async with self.sessions() as s:
+                found = await s.exec(
+                    select(Membership.id)
+                    .join(Workspace, col(Workspace.id) == Membership.workspace_id)
+                    .where(
+                        Membership.user_id == user_id,
+                        Membership.role == "admin",
+                        col(Workspace.require_two_factor_for_admins).is_(True),
+                    )
+                    .limit(1)
+                )
+                return found.first() is not None
 
     async def disable(self, user_id: uuid.UUID) -> bool:
         """Turn it off and forget the secret and the codes; whether it was on."""

@@ -11,7 +11,7 @@ typed, and is audited as `login.two_factor_failed` with the step it was typed at
 from __future__ import annotations
 
 import json
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, model_validator
 from sqlmodel import select
@@ -29,10 +29,11 @@ from hub.accounts.twofactor import (
     TwoFactor,
     TwoFactorFailed,
     TwoFactorRequired,
+    TwoFactorRequiredOfAdmins,
     spend_ticket,
     ticket_spent,
 )
-from hub.errors import Conflict, NotFound, Unauthenticated
+from hub.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from hub.storage import tenancy
 from hub.storage.models import Membership, User
 from hub.web.http import (
@@ -181,7 +182,7 @@ async def _second_factor(
 
 
 async def _audit(
-    request: Request, principal: Principal, action: str, detail: dict[str, str] | None = None
+    request: Request, principal: Principal, action: str, detail: dict[str, Any] | None = None
 ) -> None:
     await services(request).store.audit(
         principal.workspace_id,
@@ -268,7 +269,12 @@ async def confirm(request: Request) -> Response:
     if codes is None:
         await _failed(request, principal, user, "confirm")
         raise TwoFactorFailed()
-    await _audit(request, principal, "two_factor.enabled")
+    # A session that began with the password alone (perhaps someone else's, with a stolen
+    # password) must not outlive the owner's securing the account: every other session of
+    # the account ends, in every workspace, as a new password does. This one goes on; an
+    # enrolment at sign-in has none yet and starts it below.
+    ended = await services(request).user_sessions.end_everywhere(user.id, keep=principal.session_id)
+    await _audit(request, principal, "two_factor.enabled", {"sessions_ended": ended})
     if ticket is None:
         confirmed = TwoFactorConfirmed(recovery_codes=codes)
         return answer(confirmed, headers={"cache-control": "no-store"})
@@ -291,6 +297,8 @@ async def disable(request: Request) -> Response:
     principal, user = await _session_user(request)
     if user.two_factor_enabled_at is None:
         raise TwoFactorRequired()
+    if await _two_factor(request).required_of(user.id):  # before a recovery code is spent
+        raise TwoFactorRequiredOfAdmins()
     await _refuse_if_locked(request, user)
     if not verify_password(user.password_hash, body.password):
         await _failed(request, principal, user, "disable")
@@ -321,6 +329,10 @@ async def reset_member(request: Request) -> Response:
     svc = services(request)
     if not await svc.store.is_member(principal.workspace_id, user_id):
         raise NotFound("No such member.")
+    if user_id == actor.user_id:  # else a session or API token alone would take it off
+        raise Forbidden(
+            "Your own second factor is turned off from Security, with your password and a code."
+        )
     # Memberships elsewhere are past this workspace's row-level security: counted, not read.
     with tenancy.acting_for(None):
         async with svc.store.sessions() as s:
@@ -400,8 +412,11 @@ routes = [
             (400, 401, 403, 409, 413, 429),
             body=ConfirmBody,
             description="With the set-up's ticket, the answer also signs in (sets the cookie, "
-            "with `user` and `csrf_token`). A wrong code answers 401 `two_factor_failed` and "
-            "counts toward the lockout. Audited as `two_factor.enabled`.",
+            "with `user` and `csrf_token`). Every other session of the account, in every "
+            "workspace, ends (its cookie, socket tokens and open sockets, closed with 4410); "
+            "the one making the request goes on. A wrong code answers 401 "
+            "`two_factor_failed` and counts toward the lockout. Audited as "
+            "`two_factor.enabled` (with `sessions_ended`).",
         ),
     ),
     route(
@@ -413,7 +428,9 @@ routes = [
             {204: ("Off; the secret and the recovery codes are deleted", None)},
             (400, 401, 403, 409, 413, 429),
             body=DisableBody,
-            description=f"Needs the password and a code. {_ANSWER_CODES} Audited as "
+            description=f"Needs the password and a code. {_ANSWER_CODES} 409 "
+            "`two_factor_required` while a workspace where the user is an admin requires "
+            "two-factor of its admins (checked first: no code is spent). Audited as "
             "`two_factor.disabled`.",
         ),
     ),
@@ -439,7 +456,8 @@ routes = [
             {204: ("Off; they sign in with their password and may enrol again", None)},
             (401, 403, 404, 409),
             params=(id_param("user_id", "A member's user id"),),
-            description="For a member who lost their device and their recovery codes. 409 "
+            description="For a member who lost their device and their recovery codes; not "
+            "for the admin's own (403: that takes the password and a code). 409 "
             "`account_shared` when the account also belongs to another workspace (its admins "
             "could not agree), `two_factor_off` when there is nothing to reset. Audited as "
             "`two_factor.reset`.",

@@ -28,9 +28,11 @@ from hub.bus import Bus, Event, parse_id
 from hub.errors import CursorTooOld, HubError, TooSlow, outage
 from hub.errors import SessionEnded as SessionEndedError
 from hub.web.metrics import Delivery
-from schemas.events import SessionEnded
+from schemas.events import MemberRemoved, SessionEnded
 
 SESSION_ENDED = SessionEnded.NAME
+MEMBER_REMOVED = MemberRemoved.NAME
+INTERNAL = frozenset({SESSION_ENDED, MEMBER_REMOVED})  # for the fan-out itself, not for clients
 
 log = logging.getLogger("hub.fanout")
 
@@ -53,6 +55,7 @@ class Outlet:
         "outbox",
         "pump",
         "session_id",
+        "user_id",
         "workspace_id",
     )
 
@@ -67,6 +70,7 @@ class Outlet:
         self.workspace_id = workspace_id
         self.conversation_id = conversation_id  # None: an agent, who sees the whole workspace
         self.session_id: str | None = None  # an agent's sign-in session, if it came from one
+        self.user_id: str | None = None  # an agent's user (a session's or an API token's)
 
     def offer(self, frame: str) -> None:
         if self.closing:
@@ -99,7 +103,7 @@ class Outlet:
                 self.pump()
 
     def sees(self, event: Event) -> bool:
-        if event.name == SESSION_ENDED:  # for the fan-out itself, not for clients
+        if event.name in INTERNAL:
             return False
         return self.conversation_id is None or event.conversation_id == self.conversation_id
 
@@ -169,6 +173,11 @@ class Room:
 
     def empty(self) -> bool:
         return not (self.agents or self.visitors or self.catching_up or self.joining)
+
+    def agents_all(self) -> set[Outlet]:
+        """Every agent socket of the room: live, catching up or joining."""
+        pending = {o for o in (*self.catching_up, *self.joining) if o.conversation_id is None}
+        return self.agents | pending
 
     def go_live(self, outlet: Outlet) -> None:
         self.catching_up.discard(outlet)
@@ -367,7 +376,7 @@ class Fanout:
             room.last_id = self.positions[workspace_id] = event.id
             position = parse_id(event.id)
             assert room.recent is not None
-            if event.name == SESSION_ENDED:
+            if event.name in INTERNAL:
                 self._end_sessions(room, event)
                 continue
             if event.name == "contact.deleted":
@@ -392,17 +401,24 @@ class Fanout:
 
     @staticmethod
     def _end_sessions(room: Room, event: Event) -> None:
-        """`session.ended`: close the agent sockets of those sessions with 4410. Never sent to
-        a client: it names other people's sessions."""
+        """`session.ended`: close the agent sockets of those sessions with 4410;
+        `member.removed`: close every agent socket of that user here with 4410, those opened
+        with an API token too. Never sent to a client: they name other people's sessions."""
+        model = SessionEnded if event.name == SESSION_ENDED else MemberRemoved
         try:
-            ended = {str(i) for i in SessionEnded.model_validate_json(event.data).session_ids}
+            data = model.model_validate_json(event.data)
         except ValueError:
             log.warning("event %s (%s) does not fit its model; skipped", event.id, event.name)
             return
+        if isinstance(data, SessionEnded):
+            sessions = {str(i) for i in data.session_ids}
+            ended = [o for o in room.agents_all() if (o.session_id or "") in sessions]
+        else:
+            user_id = str(data.user_id)
+            ended = [o for o in room.agents_all() if o.user_id == user_id]
         error = SessionEndedError()
-        for outlet in {*room.agents, *room.catching_up, *room.joining}:
-            if outlet.session_id is not None and outlet.session_id in ended:
-                outlet.fail(error)
+        for outlet in ended:
+            outlet.fail(error)
 
     async def _run(self) -> None:
         backoff = 0.1

@@ -188,6 +188,7 @@ class Session:
         if self.agent:
             self.principal = await self._agent_principal(hello.token)
             self.outlet.workspace_id = str(self.principal.workspace_id)
+            self.outlet.user_id = str(self.principal.user_id)
         else:
             origin = self.websocket.headers.get("origin")
             self.visitor = await services.webchat.authenticate(hello.token, origin)
@@ -236,11 +237,21 @@ class Session:
         return principal
 
     async def _still_signed_in(self, principal: Principal) -> None:
-        """After joining: a session that ended between the token's check and the join had its
-        `session.ended` dispatched before this socket was in the room, so look again."""
-        if principal.session_id is not None and not await self.services.user_sessions.alive(
-            principal.workspace_id, principal.user_id, principal.session_id
-        ):
+        """After joining: a session that ended, or a membership that ended, between the
+        token's check and the join had its `session.ended` or `member.removed` dispatched
+        before this socket was in the room, so look again. (An API token's principal may
+        come from another node's short cache: the membership is read afresh.)"""
+        services = self.services
+        if principal.session_id is not None:
+            alive = await services.user_sessions.alive(
+                principal.workspace_id, principal.user_id, principal.session_id
+            )
+        else:
+            member = await services.store.principal(
+                principal.user_id, principal.workspace_id, principal.via
+            )
+            alive = member is not None
+        if not alive:
             self.outlet.fail(SessionEnded())
 
     async def _own_conversation(self, conversation_id: uuid.UUID | None) -> ConversationRef:

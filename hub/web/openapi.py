@@ -34,7 +34,7 @@ ERRORS = {
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",
     404: "No such resource in this workspace (`not_found`)",
     409: "Conflicts with what exists (`conflict`, `two_factor_on`, `two_factor_off`, "
-    "`account_shared`)",
+    "`two_factor_required`, `account_shared`)",
     410: "The signed link has expired (`media_link_expired`), or an e-mailed link was used, "
     "revoked or expired (`invitation_invalid`, `reset_invalid`)",
     413: "The body is over HUB_MAX_BODY_BYTES, or a file over HUB_MAX_MEDIA_BYTES or the "
