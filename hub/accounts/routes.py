@@ -18,7 +18,7 @@ from hub.accounts.auth import SESSION_COOKIE, Principal, Session, verify_passwor
 from hub.accounts.members import AuditFilter, Member
 from hub.accounts.passwords import MAX_PASSWORD_CHARS, check_new_password
 from hub.accounts.twofactor import Tickets, second_step
-from hub.errors import BadRequest, Forbidden, NotFound, Unauthenticated
+from hub.errors import BadRequest, Forbidden, NotFound, Unauthenticated, outage
 from hub.routing import teams
 from hub.storage.models import ApiToken, AuditEvent
 from hub.web.http import (
@@ -210,7 +210,12 @@ async def logout(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     principal = await authenticate(request)
-    mine = await services(request).store.workspaces_of(principal.user_id)
+    try:
+        mine = await services(request).store.workspaces_of(principal.user_id)
+    except Exception as exc:  # during a database outage /api/me still answers, without them
+        if not outage(exc):
+            raise
+        mine = []
     body = Me(
         user=user_of(principal),
         workspaces=[MyWorkspace(id=w.id, name=w.name, role=role) for w, role in mine],

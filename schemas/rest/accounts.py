@@ -35,7 +35,8 @@ class Me(Out):
     workspaces: list[MyWorkspace] = Field(
         default_factory=list,
         description="Every workspace the caller is a member of, the oldest membership first "
-        "(only their own memberships); sign in to another with POST /api/auth/switch",
+        "(only their own memberships); sign in to another with POST /api/auth/switch. Empty "
+        "while the database is away",
     )
 
 
