@@ -272,3 +272,10 @@ def test_an_invited_admin_enrols_on_the_invite_page_then_switches_workspace_in_t
     assert role == "agent"
     picker.select_option(second_id)
     expect(person.locator("[data-ib=admin-link]")).to_be_visible()
+
+    # The console has the same picker; as an agent of the demo workspace it shows "Admins only".
+    person.goto(site.base + "/admin")
+    expect(person.locator("[data-ib=workspace-pick]")).to_be_visible()
+    expect(person.locator("[data-ib=workspace]")).to_have_value(second_id)
+    person.locator("[data-ib=workspace]").select_option(demo_id)
+    expect(person.locator("[data-ib=forbidden]")).to_be_visible()
