@@ -2,10 +2,14 @@
 letters to a real SMTP server on loopback (aiosmtpd): the console invites, the person follows
 the e-mailed link, chooses a password on the invite page and lands in the inbox; a forgotten
 password is reset from the sign-in screen; the console removes the person and deletes their
-account data. Every page runs under its Content-Security-Policy and must log no error."""
+account data; an admin invited where two-factor is required enrols on the invite page, and a
+member of two workspaces switches between them in the inbox. Every page runs under its
+Content-Security-Policy and must log no error."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -15,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.browserkit import api_client, log_in, screenshot
 from tests.mailbox import SmtpServer, smtp_server, token_in, wait_letter
@@ -31,6 +36,7 @@ class Site:
     proc: HubProcess
     seed: dict[str, str]
     smtp: SmtpServer
+    data_dir: Path
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -59,7 +65,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Sit
         args = ["demo", "--port", str(port), "--data-dir", str(tmp / "demo-data")]
         proc = HubProcess(args, env, port=port, log_path=tmp / "demo.log").start()
         try:
-            made = Site(proc, demo_seed(tmp), smtp)
+            made = Site(proc, demo_seed(tmp), smtp, tmp / "demo-data")
             yield made
             assert not made.errors, made.errors
         finally:
@@ -192,3 +198,84 @@ def test_a_forgotten_password_is_reset_from_the_sign_in_screen(site: Site, conte
     used.locator("[data-ib=reset-repeat]").fill(GOOD + "!")
     used.locator("[data-ib=reset-save]").click()
     expect(used.locator("[data-ib=reset-invalid]")).to_be_visible()
+
+
+def test_an_invited_admin_enrols_on_the_invite_page_then_switches_workspace_in_the_inbox(
+    site: Site, contexts: Any
+) -> None:
+    """Scenario: a second workspace requires two-factor of its admins and invites a new
+    admin, who sets a password and must enrol before any session; later the demo workspace
+    invites the same account, and the inbox's picker moves the session between the two."""
+    import pyotp
+    from playwright.sync_api import expect
+
+    second_email, second_password = f"chief-{uuid.uuid4().hex[:6]}@second.example", BETTER
+    created = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "create-admin", "--workspace", "Second",
+         "--email", second_email, "--name", "Chief", "--password", second_password],
+        env=base_env(HUB_DATA_DIR=str(site.data_dir), HUB_SECRET_KEY=uuid.uuid4().hex * 2,
+                     HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode()),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    email = f"two-places-{uuid.uuid4().hex[:6]}@demo.example"
+    with closing(api_client(site.base, second_email, second_password)) as api:
+        required = api.patch("/api/workspace", json={"require_two_factor_for_admins": True})
+        assert required.status_code == 200, required.text
+        second_id = api.get("/api/me").json()["user"]["workspace_id"]
+        before = len(site.smtp.letters())
+        assert api.post("/api/members", json={"email": email, "role": "admin"}).status_code == 202
+        token = token_in(wait_letter(site.smtp.letters, email, after=before), "invite")
+
+    person = site.page(contexts)
+    person.goto(f"{site.base}/invite#{token}")
+    person.locator("[data-ib=invite-name]").fill("Two Places")
+    person.locator("[data-ib=invite-password]").fill(GOOD)
+    person.locator("[data-ib=invite-submit]").click()
+    # A password alone opens no admin session here: enrolment first, on the invite page.
+    secret = person.locator("[data-ib=tf-secret]")
+    expect(secret).to_be_visible()
+    assert person.evaluate("fetch('/api/me').then((r) => r.status)") == 401
+    expect(person.locator("[data-ib=invite-form]")).to_be_hidden()
+    totp = pyotp.TOTP(secret.inner_text().strip())
+    person.locator("[data-ib=tf-confirm-code]").fill(totp.now())
+    person.locator("[data-ib=tf-confirm]").click()
+    expect(person.locator("[data-ib=tf-recovery-codes] li")).to_have_count(10)
+    person.locator("[data-ib=tf-codes-done]").click()
+    expect(person.locator("[data-ib=status]")).to_have_text("Live")  # the inbox, signed in
+    expect(person.locator("[data-ib=admin-link]")).to_be_visible()
+    expect(person.locator("[data-ib=workspace-pick]")).to_be_hidden()  # one workspace yet
+
+    # The demo workspace invites the same account; accepting asks for its code, and the
+    # membership is there either way.
+    with closing(api_client(site.base, site.seed["email"], site.seed["password"])) as api:
+        demo_id = api.get("/api/me").json()["user"]["workspace_id"]
+        before = len(site.smtp.letters())
+        assert api.post("/api/members", json={"email": email}).status_code == 202
+        token = token_in(wait_letter(site.smtp.letters, email, after=before), "invite")
+    accepted = httpx.post(
+        f"{site.base}/api/invitations/accept", json={"token": token, "password": GOOD}
+    )
+    assert accepted.status_code == 200 and accepted.json()["two_factor_required"] is True
+
+    person.reload()
+    picker = person.locator("[data-ib=workspace]")
+    expect(person.locator("[data-ib=workspace-pick]")).to_be_visible()
+    expect(picker).to_have_value(second_id)
+    expect(picker.locator("option")).to_have_text(["Second", "Demo workspace"])
+    screenshot(person, "inbox-workspace-picker")
+    picker.select_option(demo_id)
+    expect(picker).to_have_value(demo_id)
+    expect(person.locator("[data-ib=status]")).to_have_text("Live")
+    expect(person.locator("[data-ib=admin-link]")).to_be_hidden()  # an agent here
+    role = person.evaluate("fetch('/api/me').then((r) => r.json()).then((b) => b.user.role)")
+    assert role == "agent"
+    picker.select_option(second_id)
+    expect(person.locator("[data-ib=admin-link]")).to_be_visible()
+
+    # The console has the same picker; as an agent of the demo workspace it shows "Admins only".
+    person.goto(site.base + "/admin")
+    expect(person.locator("[data-ib=workspace-pick]")).to_be_visible()
+    expect(person.locator("[data-ib=workspace]")).to_have_value(second_id)
+    person.locator("[data-ib=workspace]").select_option(demo_id)
+    expect(person.locator("[data-ib=forbidden]")).to_be_visible()

@@ -52,7 +52,7 @@ DOCUMENTED_ELSEWHERE = {("/healthz", "get"), ("/readyz", "get")}
 INBOX = {"login", "logout", "me", "socket_token", "create_token", "list_channels"}
 INBOX |= {"connect_channel", "disconnect_channel", "list_conversations", "queue", "presence"}
 INBOX |= {"get_conversation", "change_conversation", "list_messages", "send_message", "react"}
-INBOX |= {"list_contacts", "get_contact", "search"}
+INBOX |= {"list_contacts", "get_contact", "search", "switch_workspace"}
 ADMIN = {"list_members", "add_member", "change_member", "remove_member", "audit_log"}
 ADMIN |= {"list_invitations", "resend_invitation", "revoke_invitation"}
 ADMIN |= {"list_teams", "create_team", "change_team", "delete_team", "channel_health"}
@@ -60,7 +60,7 @@ ADMIN |= {"get_channel", "change_channel", "new_identity_secret"}
 
 
 def named(names: set[str]) -> list[BaseRoute]:
-    every = [*accounts.routes, *invitations.routes]
+    every = [*accounts.routes, *invitations.routes, *session_routes.routes]
     every += [*channels.routes, *conversations.routes, *routing.routes]
     found = [r for r in every if isinstance(r, Route) and r.name in names]
     assert {r.name for r in found if isinstance(r, Route)} == names
@@ -445,6 +445,11 @@ def test_real_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> 
     assert erased["data_deletion"]["status"] == "received"
     missing = one_channel.format(channel_id=uuid.uuid4())
     assert status("DELETE", one_channel, missing, headers=csrf) == 404
+    switch = "/api/auth/switch"  # the inbox's workspace picker
+    assert status("POST", switch, json={"workspace_id": str(uuid.uuid4())}, headers=csrf) == 404
+    assert status("POST", switch, json={}, headers=csrf) == 400
+    switched = body("POST", switch, json={"workspace_id": str(tenant.workspace_id)}, headers=csrf)
+    csrf = {"x-csrf-token": switched["csrf_token"]}
     assert status("POST", "/api/auth/logout", headers=csrf) == 204
     assert status("POST", "/api/auth/logout", headers=csrf) == 401
     inbox = api_operations([*named(INBOX), *oauth.api_routes])  # the admin console's: below

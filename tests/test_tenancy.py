@@ -998,6 +998,32 @@ class Isolation(RuleBasedStateMachine):
                 listed = _as(w, signin, "GET", "/api/me/sessions")
                 assert listed.status_code == 401
 
+    @precondition(lambda self: self._signed_in())
+    @rule(data=st.data())
+    def a_session_aims_at_another_workspace(self, data: st.DataObject) -> None:
+        """Switching into a workspace one is not a member of is refused as for one that does
+        not exist, and /api/me lists only one's own workspaces."""
+        holder = data.draw(st.sampled_from(self._signed_in()))
+        signin = data.draw(st.sampled_from(self.signins[holder.index]))
+        target = data.draw(st.sampled_from([p for p in self.parties if p is not holder]))
+        w = self.world
+        headers = {"cookie": f"hub_session={signin.cookie}", "x-csrf-token": signin.csrf}
+        answers = [
+            httpx.post(
+                w.hub.base_url + "/api/auth/switch",
+                json={"workspace_id": str(workspace_id)},
+                headers=headers,
+                timeout=10,
+            )
+            for workspace_id in (target.tenant.workspace_id, uuid.uuid4())
+        ]
+        assert [_error_of(a) for a in answers] == [(404, "not_found")] * 2, answers[0].text
+        w.check(holder.index, answers[0].text, "/api/auth/switch")
+        me = _as(w, signin, "GET", "/api/me")
+        assert me.status_code == 200, me.text
+        assert [x["id"] for x in me.json()["workspaces"]] == [str(holder.tenant.workspace_id)]
+        w.check(holder.index, me.text, "/api/me")
+
     # Invitations
 
     @rule(p=st.integers(0, WORKSPACES - 1), via=st.sampled_from(["token", "session"]))

@@ -18,12 +18,14 @@ from hub.accounts.auth import verify_password
 from hub.accounts.invitations import Sent
 from hub.accounts.passwords import MAX_PASSWORD_CHARS, check_new_password
 from hub.accounts.routes import session_response
+from hub.accounts.twofactor import Tickets, second_step
 from hub.errors import BadRequest, Unauthenticated
 from hub.storage.models import Invitation
 from hub.web.http import Body, admin_actor, answer, client_ip, letter_base, parse_uuid, read_body
 from hub.web.http import services as services_of
 from hub.web.operation import Operation, id_param, route
-from schemas.rest.accounts import InvitationOut, InvitationPage, InvitationView, LoginResult
+from schemas.rest.accounts import InvitationOut, InvitationPage, InvitationView
+from schemas.rest.twofactor import LoginAnswer
 
 
 class NewMember(Body):
@@ -132,7 +134,11 @@ async def open_invitation(request: Request) -> Response:
 
 async def accept_invitation(request: Request) -> Response:
     """A new person: name and a password that follows the rule. An account: its password,
-    under the sign-in lockout. Then the membership, and a session in that workspace."""
+    under the sign-in lockout. Then the membership, and what a right password leads to at
+    sign-in (`second_step`): a session in that workspace, or, for an account with two-factor
+    on or an admin a workspace requires it of, the code step or enrolment first. The
+    membership stays either way; a password alone never opens a session that sign-in would
+    have asked a second factor for."""
     svc = services_of(request)
     body = await read_body(request, AcceptBody)
     row, user = await svc.invitations.invitee(body.token)
@@ -155,6 +161,10 @@ async def accept_invitation(request: Request) -> Response:
     await svc.store.forget_member(row.workspace_id, user.id)
     principal = await svc.store.principal(user.id, row.workspace_id, "session")
     assert principal is not None
+    workspace = await svc.store.workspace(row.workspace_id)
+    challenge = second_step(Tickets(svc.settings.secret_key), user, workspace, principal)
+    if challenge is not None:  # no session yet, as at sign-in
+        return answer(challenge)
     return await session_response(request, principal, user.password_hash)
 
 
@@ -238,7 +248,12 @@ routes = [
         "POST",
         op=Operation(
             "Accept an invitation and sign in",
-            {200: ("A member now; sets the session cookie", LoginResult)},
+            {
+                200: (
+                    "A member now; the session cookie set, or the second step it needs",
+                    LoginAnswer,
+                )
+            },
             (400, 401, 409, 410, 413, 429),
             body=AcceptBody,
             auth=False,
@@ -246,7 +261,11 @@ routes = [
             "password rule (400 `weak_password`). An existing account gives its password "
             "(401 if wrong; the sign-in lockout applies, 429 `too_many_attempts`). 410 "
             "`invitation_invalid` for a link that was used, revoked, replaced or expired. "
-            "Audited as `invitation.accepted` and `member.added`.",
+            "The person is a member from then on; the session follows the sign-in's rules: an "
+            "account with two-factor on answers `two_factor_required` with a ticket for POST "
+            "/api/auth/login/two-factor, and an admin of a workspace that requires two-factor, "
+            "without it, `two_factor_setup_required` (enrol with the ticket), both without a "
+            "cookie. Audited as `invitation.accepted` and `member.added`.",
         ),
     ),
 ]

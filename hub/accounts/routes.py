@@ -18,7 +18,7 @@ from hub.accounts.auth import SESSION_COOKIE, Principal, Session, verify_passwor
 from hub.accounts.members import AuditFilter, Member
 from hub.accounts.passwords import MAX_PASSWORD_CHARS, check_new_password
 from hub.accounts.twofactor import Tickets, second_step
-from hub.errors import BadRequest, Forbidden, Unauthenticated
+from hub.errors import BadRequest, Forbidden, NotFound, Unauthenticated, outage
 from hub.routing import teams
 from hub.storage.models import ApiToken, AuditEvent
 from hub.web.http import (
@@ -41,6 +41,7 @@ from schemas.rest.accounts import (
     Me,
     MemberOut,
     MemberPage,
+    MyWorkspace,
     NewSession,
     SocketToken,
     TokenInfo,
@@ -53,6 +54,11 @@ from schemas.rest.twofactor import LoginAnswer
 class LoginBody(Body):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+    workspace_id: uuid.UUID | None = Field(
+        default=None,
+        description="Sign in to this workspace (one of the account's, as GET /api/me lists "
+        "them); without it, the oldest membership's",
+    )
 
 
 class TokenBody(Body):
@@ -133,9 +139,11 @@ async def login(request: Request) -> Response:
         await lockout.note_failure(svc.bus, svc.settings.secret_key, body.email, ip)
         await svc.store.audit(None, "anonymous", None, "login.failed", ip=ip)
         raise Unauthenticated("Wrong e-mail or password.")
-    workspace_id = await svc.store.first_workspace(user.id)
+    workspace_id = body.workspace_id or await svc.store.first_workspace(user.id)
     if workspace_id is None:
         raise Forbidden("This user belongs to no workspace.")
+    if body.workspace_id is not None and not await svc.store.is_member(workspace_id, user.id):
+        raise NotFound("No such workspace.")  # as for an id that does not exist
     principal = await svc.store.principal(user.id, workspace_id, "session")
     assert principal is not None
     workspace = await svc.store.workspace(workspace_id)
@@ -202,7 +210,16 @@ async def logout(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     principal = await authenticate(request)
-    body = Me(user=user_of(principal))
+    try:
+        mine = await services(request).store.workspaces_of(principal.user_id)
+    except Exception as exc:  # during a database outage /api/me still answers, without them
+        if not outage(exc):
+            raise
+        mine = []
+    body = Me(
+        user=user_of(principal),
+        workspaces=[MyWorkspace(id=w.id, name=w.name, role=role) for w, role in mine],
+    )
     cookie = request.cookies.get(SESSION_COOKIE)
     if principal.via == "session" and cookie:
         body.csrf_token = services(request).signer.csrf_token(
@@ -378,7 +395,7 @@ routes = [
         op=Operation(
             "Log in with e-mail and password",
             {200: ("Logged in and the cookie set, or the second step it needs", LoginAnswer)},
-            (400, 401, 403, 413, 429, 503),
+            (400, 401, 403, 404, 413, 429, 503),
             body=LoginBody,
             auth=False,
             description=f"Sets the `{SESSION_COOKIE}` session cookie (HttpOnly, SameSite=Lax). "
@@ -389,7 +406,10 @@ routes = [
             "two-factor on, a right password answers `two_factor_required` with a ticket and "
             "no cookie: the session comes from POST /api/auth/login/two-factor. An admin of a "
             "workspace that requires two-factor, without it, gets `two_factor_setup_required`: "
-            "the ticket may only enrol (POST /api/me/two-factor/setup and confirm).",
+            "the ticket may only enrol (POST /api/me/two-factor/setup and confirm). "
+            "With `workspace_id`, the session is in that workspace (404 `not_found` when the "
+            "account is not a member of it, as for one that does not exist); without it, in "
+            "the account's oldest membership.",
         ),
     ),
     route(
@@ -409,7 +429,9 @@ routes = [
         me,
         "GET",
         op=Operation(
-            "The caller", {200: ("The user, and the CSRF token of a cookie session", Me)}, (401,)
+            "The caller",
+            {200: ("The user, their workspaces, and the CSRF token of a cookie session", Me)},
+            (401,),
         ),
     ),
     route(

@@ -1,20 +1,39 @@
-"""Sessions' REST API: a user lists their sessions and ends one or all the others; an admin
-signs a member out. Sessions themselves are `hub.accounts.sessions`; one begins only through
+"""Sessions' REST API: a user lists their sessions and ends one or all the others, and moves
+their session to another of their workspaces; an admin signs a member out. Sessions
+themselves are `hub.accounts.sessions`; one begins only through
 `hub.accounts.routes.session_response`."""
 
 from __future__ import annotations
 
 import uuid
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.accounts.auth import SESSION_COOKIE
-from hub.errors import NotFound
+from hub.accounts.routes import session_response
+from hub.accounts.twofactor import Tickets, second_step
+from hub.errors import NotFound, Unauthenticated
+from hub.storage import tenancy
 from hub.storage.models import UserSession
-from hub.web.http import admin_actor, answer, authenticate, client_ip, parse_uuid, services
+from hub.web.http import (
+    Body,
+    admin_actor,
+    answer,
+    authenticate,
+    client_ip,
+    parse_uuid,
+    read_body,
+    services,
+)
 from hub.web.operation import Operation, id_param, route
 from schemas.rest.accounts import SessionInfo, SessionList, SessionsEnded
+from schemas.rest.twofactor import LoginAnswer
+
+
+class SwitchBody(Body):
+    workspace_id: uuid.UUID = Field(description="One of the caller's workspaces (GET /api/me)")
 
 
 def session_info(row: UserSession, current: uuid.UUID | None) -> SessionInfo:
@@ -98,10 +117,70 @@ async def sign_out_member(request: Request) -> Response:
     return answer(SessionsEnded(ended=ended))
 
 
+async def switch_workspace(request: Request) -> Response:
+    """This session ends and one in another of the user's workspaces begins. The second
+    factor was asked for when this session began, and it is the user's, not a workspace's:
+    with two-factor on, the switch asks for no code again. An admin of a target workspace
+    that requires two-factor, without it, enrols first, as at sign-in (this session then goes
+    on until they have)."""
+    principal = await authenticate(request)
+    if principal.via != "session" or principal.session_id is None:
+        raise Unauthenticated("Switch workspaces from a signed-in session.")
+    body = await read_body(request, SwitchBody)
+    svc = services(request)
+    target = body.workspace_id
+    with tenancy.acting_for(target):  # the target's rows, for this member of it only
+        member = await svc.store.principal(principal.user_id, target, "session")
+        workspace = await svc.store.workspace(target) if member is not None else None
+    user = await svc.store.user_by_id(principal.user_id)
+    if member is None or workspace is None or user is None:
+        raise NotFound("No such workspace.")  # not a member: as for one that does not exist
+    if user.two_factor_enabled_at is None:
+        challenge = second_step(Tickets(svc.settings.secret_key), user, workspace, member)
+        if challenge is not None:
+            return answer(challenge)
+    ip = client_ip(request)
+    response = await session_response(request, member, user.password_hash)
+    await svc.user_sessions.end(principal.workspace_id, principal.user_id, principal.session_id)
+    # A row in each workspace, neither naming the other: each admin sees only their own side.
+    for workspace_id, direction in ((principal.workspace_id, "out"), (target, "in")):
+        with tenancy.acting_for(workspace_id):
+            await svc.store.audit(
+                workspace_id,
+                "user",
+                str(principal.user_id),
+                "session.switched",
+                "user",
+                str(principal.user_id),
+                ip=ip,
+                detail={"direction": direction},
+            )
+    return response
+
+
 _SESSION = id_param("session_id", "A session's id")
 _USER = id_param("user_id", "A member's user id")
 
 routes = [
+    route(
+        "/api/auth/switch",
+        switch_workspace,
+        "POST",
+        op=Operation(
+            "Sign in to another of my workspaces",
+            {200: ("Switched; a new session cookie, or the enrolment it needs", LoginAnswer)},
+            (400, 401, 403, 404, 413),
+            body=SwitchBody,
+            description="From a cookie session only (401 with a bearer token). This session "
+            "ends (its sockets close with 4410) and a new one begins in the named workspace, "
+            "with a new cookie and CSRF token. 404 `not_found` when the caller is not a member "
+            "of it, as for a workspace that does not exist. With two-factor on, no code is "
+            "asked again: it was given when this session began. An admin of a workspace that "
+            "requires two-factor, without it, gets `two_factor_setup_required` with a ticket "
+            "(enrol with it, which signs in there) and this session goes on. Audited as "
+            "`session.switched` in both workspaces (`direction` out and in).",
+        ),
+    ),
     route(
         "/api/me/sessions",
         my_sessions,

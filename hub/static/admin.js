@@ -3,7 +3,7 @@
  * Plain ES modules, no build step.
  * Admins only: the server refuses everything else with 403, and an agent who opens the page
  * sees "Admins only" and no data. Text from the server reaches the page through textContent. */
-import { api, errorText, ib, languagePicker, session, translatePage, translator } from './common.js';
+import { api, el, errorText, ib, languagePicker, session, translatePage, translator } from './common.js';
 import strings from './admin-strings.js';
 import { channelsPanel } from './admin-channels.js';
 import { auditPanel, membersPanel } from './admin-people.js';
@@ -127,7 +127,46 @@ function enter(data) {
   ib('me').textContent = data.user.name || '';
   show('app');
   selectTab(location.hash.slice(1));
+  workspaces(data.workspaces);
 }
+
+/* The header's picker, for a member of more than one workspace: switching ends this session
+ * and begins one there (POST /api/auth/switch), then the page reloads into it. */
+async function workspaces(known) {
+  let mine = known;
+  if (!mine) {
+    const r = await api('GET', '/api/me');
+    mine = (r.ok && r.data.workspaces) || [];
+  }
+  ib('workspace').replaceChildren(...mine.map((w) => {
+    const option = el('option', null, w.name);
+    option.value = w.id;
+    option.selected = w.id === ctx.me.workspace_id;
+    return option;
+  }));
+  ib('workspace-pick').hidden = mine.length < 2;
+}
+
+ib('workspace').addEventListener('change', async () => {
+  const select = ib('workspace'), error = ib('workspace-error');
+  const again = () => location.reload(); // this session goes on until the switch completes
+  select.disabled = true;
+  error.hidden = true;
+  try {
+    const r = await api('POST', '/api/auth/switch', { workspace_id: select.value });
+    if (r.ok && r.data.ticket) { show('login'); return secondStep(r.data, { onDone: again, onBack: again }); }
+    if (r.ok) return location.reload();
+    select.value = ctx.me.workspace_id;
+    error.textContent = t('switch-failed', { why: problem(r, 'cannot-sign-in') });
+    error.hidden = false;
+  } catch (err) {
+    select.value = ctx.me.workspace_id;
+    error.textContent = t('unreachable');
+    error.hidden = false;
+  } finally {
+    select.disabled = false;
+  }
+});
 
 async function boot() {
   let r;
@@ -161,14 +200,15 @@ loginForm.addEventListener('submit', async (e) => {
 
 /* After the password: a code (two-factor on), or enrolment (an admin whose workspace requires
  * it); either ends in a session. */
-function secondStep(challenge) {
+function secondStep(challenge, ways = {}) {
   loginForm.hidden = true;
   loginStep.hidden = false;
-  const done = (data) => { loginStep.hidden = true; loginStep.replaceChildren(); enter(data); };
+  const done = ways.onDone || ((data) => { loginStep.hidden = true; loginStep.replaceChildren(); enter(data); });
+  const back = ways.onBack || showLogin;
   if (challenge.two_factor_setup_required) {
-    enrol(loginStep, { ticket: challenge.ticket, required: true, onDone: done, onBack: showLogin });
+    enrol(loginStep, { ticket: challenge.ticket, required: true, onDone: done, onBack: back });
   } else {
-    codeStep(loginStep, challenge.ticket, { onSession: done, onBack: showLogin });
+    codeStep(loginStep, challenge.ticket, { onSession: done, onBack: back });
   }
 }
 

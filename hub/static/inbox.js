@@ -12,6 +12,8 @@
  *   inbox-live.js      the realtime socket (hubsocket.js, shared with the widget) and its events
  *   password.js        the "Change password" dialog
  *   inbox-sessions.js  where this agent is signed in; sign the other sessions out
+ * The header's workspace picker (shown to a member of more than one) moves the session to
+ * another workspace (POST /api/auth/switch) and reloads the page into it.
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
  *
  * Consistency: the conversation list and the open thread are (re)loaded over REST after every
@@ -21,10 +23,10 @@
  * because the database may lag the stream by a moment (the persist worker).
  * Text from messages and names only ever reaches the page through textContent.
  */
-import { api, errorText, languagePicker, session } from './common.js';
+import { api, el, errorText, languagePicker, session } from './common.js';
 import {
-  $, appView, conversations, listEl, members, pane, pending, placeholder, presence, reads, readSent,
-  recent, rows, state, t,
+  $, appView, conversations, flash, listEl, members, pane, pending, placeholder, presence, reads,
+  readSent, recent, rows, state, t,
 } from './inbox-state.js';
 import './inbox-comments.js';
 import './inbox-sessions.js';
@@ -62,8 +64,44 @@ function start(data) {
   loadChannels();
   loadMembers();
   loadTeams();
+  loadWorkspaces(data.workspaces);
   connect();
 }
+
+/* The picker, when this user is a member of more than one workspace. */
+async function loadWorkspaces(known) {
+  let mine = known;
+  if (!mine) {
+    const r = await api('GET', '/api/me');
+    mine = (r.ok && r.data.workspaces) || [];
+  }
+  const select = $('workspace');
+  select.replaceChildren(...mine.map((w) => {
+    const option = el('option', null, w.name);
+    option.value = w.id;
+    option.selected = w.id === state.me.workspace_id;
+    return option;
+  }));
+  $('workspace-pick').hidden = mine.length < 2;
+}
+
+$('workspace').addEventListener('change', async () => {
+  const select = $('workspace');
+  const back = () => location.reload(); // this session goes on until the switch completes
+  select.disabled = true;
+  try {
+    const r = await api('POST', '/api/auth/switch', { workspace_id: select.value });
+    if (r.ok && r.data.ticket) { stop(); return secondStep(r.data, { onDone: back, onBack: back }); }
+    if (r.ok) return location.reload();
+    select.value = state.me.workspace_id;
+    flash(t('switch-failed', { why: errorText(r, r.status) }));
+  } catch (err) {
+    select.value = state.me.workspace_id;
+    flash(t('unreachable'));
+  } finally {
+    select.disabled = false;
+  }
+});
 
 function stop() {
   state.active = false; state.loaded = false; state.openId = null; state.me = null;
@@ -97,14 +135,17 @@ $('login-form').addEventListener('submit', async (e) => {
 
 /* After the password: a code (two-factor on), or enrolment (an admin whose workspace requires
  * it); either ends in a session. */
-function secondStep(challenge) {
+function secondStep(challenge, ways = {}) {
+  appView.hidden = true;
+  loginView.hidden = false;
   loginForm.hidden = true;
   loginStep.hidden = false;
-  const done = (data) => { loginStep.hidden = true; loginStep.replaceChildren(); start(data); };
+  const done = ways.onDone || ((data) => { loginStep.hidden = true; loginStep.replaceChildren(); start(data); });
+  const back = ways.onBack || showLogin;
   if (challenge.two_factor_setup_required) {
-    enrol(loginStep, { ticket: challenge.ticket, required: true, onDone: done, onBack: showLogin });
+    enrol(loginStep, { ticket: challenge.ticket, required: true, onDone: done, onBack: back });
   } else {
-    codeStep(loginStep, challenge.ticket, { onSession: done, onBack: showLogin });
+    codeStep(loginStep, challenge.ticket, { onSession: done, onBack: back });
   }
 }
 

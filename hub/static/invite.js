@@ -1,9 +1,12 @@
 /* The invitation page (/invite#<token>): says which workspace invites which e-mail, then
  * either makes the account (name and a new password) or takes an existing account's password,
- * and lands in the inbox signed in. The token comes from the URL's fragment, which browsers
- * never send to a server or in a Referer; it travels only in request bodies. */
+ * and lands in the inbox signed in. Accepting asks for what signing in asks for: an account
+ * with two-factor on gives a code, an admin of a workspace that requires it enrols first
+ * (twofactor.js, as the inbox's sign-in). The token comes from the URL's fragment, which
+ * browsers never send to a server or in a Referer; it travels only in request bodies. */
 import { api, errorText, ib, translatePage, translator } from './common.js';
 import strings from './account-strings.js';
+import { codeStep, enrol } from './twofactor.js';
 
 const t = translator(strings);
 const token = decodeURIComponent(location.hash.slice(1));
@@ -62,6 +65,7 @@ form.addEventListener('submit', async (e) => {
     const body = { token, password: password.value };
     if (fresh) body.name = name.value.trim();
     const r = await api('POST', '/api/invitations/accept', body);
+    if (r.ok && r.data.ticket) return secondStep(r.data);
     if (r.ok) { location.replace('/'); return; }
     if (r.status === 410) return invalid();
     say(errorText(r, t('could-not')));
@@ -72,5 +76,20 @@ form.addEventListener('submit', async (e) => {
     submit.disabled = false;
   }
 });
+
+/* A member now, and the second step before a session: the membership stays whatever
+ * happens here; "Back" (or a spent ticket) leads to the inbox's sign-in. */
+function secondStep(challenge) {
+  form.hidden = true;
+  const step = ib('invite-step');
+  step.hidden = false;
+  const done = () => location.replace('/');
+  const back = () => location.replace('/');
+  if (challenge.two_factor_setup_required) {
+    enrol(step, { ticket: challenge.ticket, required: true, onDone: done, onBack: back });
+  } else {
+    codeStep(step, challenge.ticket, { onSession: done, onBack: back });
+  }
+}
 
 open();

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from hub.accounts import auth
 from hub.accounts.auth import Principal, hash_password, new_api_token, token_hash
 from hub.errors import BadRequest, Conflict, NotFound, outage
-from hub.storage import audit
+from hub.storage import audit, tenancy
 from hub.storage.cache import Cached
 from hub.storage.inbox import InboxStore, Sessions, decode_cursor, encode_cursor
 from hub.storage.lastknown import LastKnown
@@ -201,6 +201,20 @@ class Store(InboxStore):
                     .order_by(col(Membership.created_at))
                 )
             ).first()
+
+    async def workspaces_of(self, user_id: uuid.UUID) -> list[tuple[Workspace, str]]:
+        """Every workspace the user is a member of, with their role, the oldest membership
+        first. Memberships in other workspaces are past the current one's row-level
+        security; this reads the user's own, for them alone."""
+        with tenancy.acting_for(None):
+            async with self.sessions() as s:
+                rows = await s.exec(
+                    select(Workspace, Membership.role)
+                    .join(Membership, col(Membership.workspace_id) == Workspace.id)
+                    .where(Membership.user_id == user_id)
+                    .order_by(col(Membership.created_at))
+                )
+                return [(workspace, str(role)) for workspace, role in rows.all()]
 
     async def workspace(self, workspace_id: uuid.UUID) -> Workspace | None:
         async with self.sessions() as s:

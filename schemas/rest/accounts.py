@@ -23,9 +23,21 @@ class LoginResult(Out):
     csrf_token: str = Field(description="Send it as X-CSRF-Token on unsafe requests")
 
 
+class MyWorkspace(Out):
+    id: uuid.UUID
+    name: str
+    role: Literal["admin", "agent"] = Field(description="The caller's role there")
+
+
 class Me(Out):
     user: User
     csrf_token: str | None = Field(default=None, description="Only for a cookie session")
+    workspaces: list[MyWorkspace] = Field(
+        default_factory=list,
+        description="Every workspace the caller is a member of, the oldest membership first "
+        "(only their own memberships); sign in to another with POST /api/auth/switch. Empty "
+        "while the database is away",
+    )
 
 
 class SocketToken(Out):
