@@ -49,7 +49,7 @@ def site(tmp_path: Path, browser: Any) -> Iterator[Site]:
                     "access_token": WHATSAPP.token,
                 }
                 assert admin.post("/api/channels", json=body).status_code == 201
-                yield Site(proc, seed, fake, secret, admin)
+                yield Site(proc, seed, fake, secret, admin, tmp_path / "demo-data")
         finally:
             proc.stop()
 

@@ -77,6 +77,10 @@ async def seed(settings: Settings, acme: Tenant) -> dict[str, str]:
         await svc.close()
 
 
+def ada_email(acme: Tenant) -> str:
+    return f"ada.{acme.workspace_id.hex[:8]}@acme.example"
+
+
 async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
     store: Store = svc.store
     workspace = acme.workspace_id
@@ -84,8 +88,11 @@ async def _seed(svc: Services, acme: Tenant) -> dict[str, str]:
     from hub.accounts.members import Actor
 
     actor = Actor(acme.admin_id, None)
-    ada = await store.add_member(workspace, "ada@acme.example", "p" * 12, "agent", "Ada")
-    bo = await store.add_member(workspace, "bo@acme.example", "p" * 12, "agent", "Bo")
+    # Accounts are global: each run's workspace gets its own people.
+    ada = await store.add_member(workspace, ada_email(acme), "p" * 12, "agent", "Ada")
+    bo = await store.add_member(
+        workspace, f"bo.{workspace.hex[:8]}@acme.example", "p" * 12, "agent", "Bo"
+    )
     from hub.routing.teams import TeamBody
 
     team = await svc.teams.create(workspace, actor, TeamBody(name="Billing"))
@@ -239,7 +246,8 @@ def test_bad_periods_and_who_may_see_reports(world: World) -> None:
     assert (
         client.get("/api/reports", params={"from": DAY1, "to": DAY2, "by": "x"}).status_code == 400
     )
-    login = client.post("/api/auth/login", json={"email": "ada@acme.example", "password": "p" * 12})
+    ada = {"email": ada_email(world.tenant), "password": "p" * 12}
+    login = client.post("/api/auth/login", json=ada)
     agent = {"authorization": "", "cookie": f"hub_session={login.cookies['hub_session']}"}
     refused = client.get("/api/reports", params={"from": DAY1, "to": DAY2}, headers=agent)
     assert refused.status_code == 403 and error_code(refused) == "forbidden"

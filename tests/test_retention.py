@@ -296,6 +296,7 @@ def test_admins_set_the_retention_members_read_it(env: Env) -> None:
         "name": "acme",
         "retention_days": None,
         "platform_deletion_erases": False,
+        "require_two_factor_for_admins": False,
     }
     assert client.get("/api/workspace", headers=auth(tenant)).json() == mine
     assert client.get("/api/workspace").status_code == 401
@@ -329,6 +330,7 @@ def test_admins_set_the_retention_members_read_it(env: Env) -> None:
         "name": "globex",
         "retention_days": None,
         "platform_deletion_erases": False,
+        "require_two_factor_for_admins": False,
     }
 
 
