@@ -164,7 +164,18 @@ OUTAGES: tuple[type[Exception], ...] = (
 
 
 def outage(exc: BaseException) -> bool:
-    return isinstance(exc, OUTAGES)
+    return isinstance(exc, OUTAGES) or _connection_state_lost(exc)
+
+
+def _connection_state_lost(exc: BaseException) -> bool:
+    """asyncpg's "cannot switch to state ...; another operation is in progress": a pooled
+    connection that a lost server (or a query cancelled with its socket) left mid-operation.
+    It comes as SQLAlchemy's InternalError rather than a disconnect, but means the same: this
+    try failed on a broken connection, and a retry takes another one."""
+    return (
+        isinstance(exc, sqlalchemy.exc.InternalError)
+        and type(getattr(exc, "orig", None)).__name__ == "InternalClientError"
+    )
 
 
 class NotReady(Unavailable):
