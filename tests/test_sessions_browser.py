@@ -6,12 +6,16 @@ every connection it opened sent a token of its own (tokens work once)."""
 from __future__ import annotations
 
 import json
+import uuid
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.browserkit import log_in
+from tests.browserkit import api_client, log_in
+from tests.mailbox import join
 from tests.servers import HubProcess
 
 pytestmark = pytest.mark.browser
@@ -70,3 +74,30 @@ def test_sessions_are_listed_and_signed_out_and_the_inbox_follows(
     expect(page.locator("[data-ib=logout]")).to_be_hidden()
     assert closes  # the hub closed the inbox's socket
     assert hellos and len(set(hellos)) == len(hellos)  # a fresh token for every connection
+
+
+def test_an_admin_signs_a_member_out_from_the_console(
+    hub: tuple[HubProcess, dict[str, str]], contexts: Any
+) -> None:
+    """The Members tab's "Sign out" ends every session of that member in the workspace: their
+    open inbox returns to the sign-in form with the reason."""
+    from playwright.sync_api import expect
+
+    proc, seed = hub
+    email, password = f"leaver-{uuid.uuid4().hex[:8]}@demo.example", "Amber-Kettle-Orbit-1942"
+    with closing(api_client(proc.base_url, seed["email"], seed["password"])) as admin:
+        data_dir = Path(proc.args[proc.args.index("--data-dir") + 1])
+        join(admin, {}, email, "Leyla Leaver", password, data_dir=data_dir)
+    agent = contexts().new_page()
+    log_in(agent, proc.base_url, email, password)
+    expect(agent.locator("[data-ib=status]")).to_have_text("Live")
+
+    console = contexts().new_page()
+    log_in(console, proc.base_url, seed["email"], seed["password"], "/admin")
+    console.locator("[data-ib=tab-members]").click()
+    row = console.locator(f"[data-ib=member][data-email='{email}']")
+    row.locator("[data-ib=member-sign-out]").click()
+    expect(console.locator("[data-ib=member-added]")).to_contain_text("Leyla Leaver is signed out")
+    error = agent.locator("[data-ib=login-error]")
+    expect(error).to_contain_text("Your session has ended")
+    expect(row).to_be_visible()  # still a member

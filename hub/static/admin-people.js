@@ -62,7 +62,10 @@ export function membersPanel(ctx) {
       const erase = button(t('remove-erase'), 'member-erase', 'ghost danger-ghost');
       erase.setAttribute('aria-label', `${t('remove-erase')}: ${m.name}`);
       erase.addEventListener('click', () => removeMember(m, true));
-      actions.append(remove, erase);
+      const signOut = button(t('sign-out-member'), 'member-sign-out', 'ghost');
+      signOut.setAttribute('aria-label', `${t('sign-out-member')}: ${m.name}`);
+      signOut.addEventListener('click', () => signOutMember(m));
+      actions.append(signOut, remove, erase);
     }
     if (!mine && m.two_factor) {
       const reset = el('button', 'ghost', t('reset-two-factor'));
@@ -130,6 +133,13 @@ export function membersPanel(ctx) {
     const r = await api('DELETE', `/api/members/${m.id}${erase ? '?erase_account=true' : ''}`);
     say(error, r.ok ? '' : problem(r, 'could-not-change'));
     await load();
+  }
+
+  async function signOutMember(m) {
+    say(added, '');
+    const r = await api('POST', `/api/members/${m.id}/sign-out`);
+    if (!r.ok) return say(error, problem(r, 'could-not-change'));
+    say(added, t('member-signed-out', { name: m.name }));
   }
 
   async function resetTwoFactor(m) {
