@@ -63,7 +63,7 @@ def test_a_group_names_its_participants_and_an_ad_referral_is_shown(
     errors: list[str] = []
     agent.on("pageerror", lambda error: errors.append(str(error)))
     log_in(agent, site.base, site.seed["email"], site.seed["password"])
-
+    expect(agent.locator("[data-ib=status]")).to_have_text("Live")  # live before the updates
     channel = site.admin.post(
         "/api/channels", json={"kind": "telegram", "name": "Bot", "bot_token": TELEGRAM.token}
     )

@@ -14,6 +14,10 @@ import { isLive, sendFrame, settleFrame } from './inbox-live.js';
 
 const olderBtn = $('load-older');
 let loadingOlder = false;
+// A conversation known from a live event may not be stored yet (the worker stores it a moment
+// later): its thread is read again a few times, each a little later, until it is.
+const notStoredYet = new Map();
+const STORE_RETRIES = 6;
 
 export async function openConversation(id, keep) {
   const c = conversations.get(id);
@@ -56,6 +60,13 @@ export async function openConversation(id, keep) {
     });
     reads.set(id, positions);
     renderHeader();
+  }
+  if (!page.ok && page.status === 404 && (notStoredYet.get(id) || 0) < STORE_RETRIES) {
+    const tries = (notStoredYet.get(id) || 0) + 1;
+    notStoredYet.set(id, tries);
+    setTimeout(() => { if (state.openId === id) openConversation(id, true); }, 250 * tries);
+  } else {
+    notStoredYet.delete(id);
   }
   if (page.ok) {
     page.data.items.forEach(addMessage);
