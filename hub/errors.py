@@ -167,15 +167,22 @@ def outage(exc: BaseException) -> bool:
     return isinstance(exc, OUTAGES) or _connection_state_lost(exc)
 
 
+# asyncpg's errors for a connection the server dropped mid-query ("terminating connection due
+# to administrator command") or left mid-operation ("cannot switch to state ...; another
+# operation is in progress"). SQLAlchemy wraps them as DBAPIError or InternalError rather than
+# as a disconnect, but they mean the same: this try failed on a lost connection, and a retry
+# takes another one.
+_LOST_CONNECTION = frozenset(
+    {"InternalClientError", "ConnectionDoesNotExistError", "ConnectionFailureError"}
+)
+
+
 def _connection_state_lost(exc: BaseException) -> bool:
-    """asyncpg's "cannot switch to state ...; another operation is in progress": a pooled
-    connection that a lost server (or a query cancelled with its socket) left mid-operation.
-    It comes as SQLAlchemy's InternalError rather than a disconnect, but means the same: this
-    try failed on a broken connection, and a retry takes another one."""
-    return (
-        isinstance(exc, sqlalchemy.exc.InternalError)
-        and type(getattr(exc, "orig", None)).__name__ == "InternalClientError"
-    )
+    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return False
+    orig = getattr(exc, "orig", None)
+    causes = (orig, getattr(orig, "__cause__", None))
+    return any(type(cause).__name__ in _LOST_CONNECTION for cause in causes)
 
 
 class NotReady(Unavailable):
