@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -14,6 +15,10 @@ from hub.storage.engine import make_engine, migrate, sessionmaker
 from hub.storage.store import Store
 
 ORIGIN = "https://shop.example"
+
+# A password that follows the password rule, new on every run (no fixed value in the tests).
+STRONG_PASSWORD = "Pw-" + secrets.token_urlsafe(18)
+OTHER_STRONG_PASSWORD = "Pw-" + secrets.token_urlsafe(18)
 
 
 @dataclass(frozen=True)

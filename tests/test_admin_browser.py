@@ -22,6 +22,7 @@ import pytest
 from tests.browserkit import log_in, screenshot, wait_until
 from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import MESSENGER, TELEGRAM, WHATSAPP, FakePlatform, running_fake
+from tests.helpers import STRONG_PASSWORD
 from tests.mailbox import join, outbox, token_in, wait_letter
 from tests.receiver import Receiver, running_receiver
 from tests.servers import HubProcess, base_env, demo_seed, free_port
@@ -636,7 +637,7 @@ def test_admin_adds_an_agent_changes_the_role_and_removes_them(
     expect(page.locator(f"[data-ib=invitation][data-email='{email}']")).to_be_visible()
     # The person accepts the e-mailed link (the invite page has its own browser test).
     token = token_in(wait_letter(lambda: outbox(console.data_dir), email), "invite")
-    password = "Amber-Kettle-Orbit-1942"
+    password = STRONG_PASSWORD
     body = {"token": token, "name": "Selin <i>Agent</i>", "password": password}
     assert httpx.post(console.base + "/api/invitations/accept", json=body).status_code == 200
     page.reload()

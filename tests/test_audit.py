@@ -32,7 +32,7 @@ from hub.storage.store import Store
 from hub.web.app import create_app
 from tests.databases import own_database, superuser
 from tests.fakeplatform import TELEGRAM, running_fake
-from tests.helpers import ORIGIN, prepare
+from tests.helpers import ORIGIN, STRONG_PASSWORD, prepare
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -271,7 +271,7 @@ def test_the_log_holds_the_events_and_no_personal_data(db: Settings) -> None:
             )
             agent, _ = portal.call(
                 lambda: invitations.accept_new(
-                    sent.token, name=name, password="Amber-Kettle-Orbit-1942", ip=None
+                    sent.token, name=name, password=STRONG_PASSWORD, ip=None
                 )
             )
             portal.call(members.change_role, tenant.workspace_id, actor, agent.id, "admin")

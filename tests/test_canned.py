@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from hub.canned import placeholders
 from hub.settings import Settings
 from hub.web.app import create_app
-from tests.helpers import ORIGIN, Tenant, backends, prepare
+from tests.helpers import ORIGIN, STRONG_PASSWORD, Tenant, backends, prepare
 from tests.mailbox import join
 from tests.test_api import error_code, hello, next_ack, visitor_token, wait_for
 
@@ -33,7 +33,7 @@ def env(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple[Te
 
 def agent_headers(client: TestClient, admin: dict[str, str], name: str) -> dict[str, str]:
     """A new agent, signed in with a bearer token of their own."""
-    email, password = f"{name}-{uuid.uuid4().hex[:6]}@acme.example", "Amber-Kettle-Orbit-1942"
+    email, password = f"{name}-{uuid.uuid4().hex[:6]}@acme.example", STRONG_PASSWORD
     join(client, admin, email, name, password)
     login = client.post("/api/auth/login", json={"email": email, "password": password})
     csrf = {"x-csrf-token": login.json()["csrf_token"]}

@@ -24,7 +24,7 @@ from hub.web.app import create_app
 from schemas.message import ChannelKind, conversation_id_for
 from tests.fakecomments import comments_of
 from tests.fakeplatform import Account, FakePlatform, running_fake
-from tests.helpers import Tenant, backends, prepare
+from tests.helpers import STRONG_PASSWORD, Tenant, backends, prepare
 from tests.mailbox import join
 from tests.payloads import load
 from tests.test_api import hello, next_event
@@ -417,7 +417,7 @@ def _agent_token(env: Env) -> str:
     from hub.storage.store import Store
 
     email = f"agent-{uuid.uuid4().hex[:8]}@acme.example"
-    user_id = join(env.client, env.auth, email, "Deniz", "Amber-Kettle-Orbit-1942")
+    user_id = join(env.client, env.auth, email, "Deniz", STRONG_PASSWORD)
 
     async def make() -> str:
         engine = make_engine(env.settings)

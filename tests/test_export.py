@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.helpers import ORIGIN, Tenant
+from tests.helpers import ORIGIN, STRONG_PASSWORD, Tenant
 from tests.mailbox import join
 from tests.test_access import env  # noqa: F401  (the fixture)
 
@@ -74,7 +74,7 @@ def test_an_admin_exports_everything_about_a_contact(
         headers={"authorization": f"Bearer {globex.api_token}"},
     )
     assert foreign.status_code == 404
-    password = "Amber-Kettle-Orbit-1942"
+    password = STRONG_PASSWORD
     email = f"agent-{uuid.uuid4().hex[:6]}@acme.example"
     join(client, bearer, email, "Agent", password)
     client.cookies.clear()

@@ -21,6 +21,7 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.browserkit import api_client, log_in, screenshot, wait_until
 from tests.fakeplatform import MESSENGER, WHATSAPP, FakePlatform, running_fake
+from tests.helpers import STRONG_PASSWORD
 from tests.mailbox import join
 from tests.netcut import cuttable
 from tests.payloads import load
@@ -187,7 +188,7 @@ def agent_page(site: Site, contexts: Any, name: str) -> tuple[Any, str]:
     """A new agent of the demo workspace, signed in to the inbox in a page of their own."""
     from playwright.sync_api import expect
 
-    password = "Amber-Kettle-Orbit-1942"
+    password = STRONG_PASSWORD
     email = f"agent-{uuid.uuid4().hex[:6]}@demo.example"
     user_id = join(site.admin, {}, email, name, password, data_dir=site.data_dir)
     page = contexts().new_page()

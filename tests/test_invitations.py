@@ -22,11 +22,11 @@ from starlette.testclient import TestClient
 from hub.settings import Settings
 from hub.storage.engine import make_engine
 from hub.web.app import create_app
-from tests.helpers import Tenant, backends, prepare
+from tests.helpers import OTHER_STRONG_PASSWORD, STRONG_PASSWORD, Tenant, backends, prepare
 from tests.mailbox import SmtpServer, join, outbox, smtp_server, text_of, token_in, wait_letter
 
-GOOD = "Amber-Kettle-Orbit-1942"
-BETTER = "Velvet-Harbor-Quartz-2718"
+GOOD = STRONG_PASSWORD
+BETTER = OTHER_STRONG_PASSWORD
 
 
 @dataclass

@@ -22,13 +22,14 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.browserkit import api_client, log_in, screenshot
+from tests.helpers import OTHER_STRONG_PASSWORD, STRONG_PASSWORD
 from tests.mailbox import SmtpServer, smtp_server, token_in, wait_letter
 from tests.servers import HubProcess, base_env, demo_seed, free_port
 
 pytestmark = pytest.mark.browser
 
-GOOD = "Amber-Kettle-Orbit-1942"
-BETTER = "Velvet-Harbor-Quartz-2718"
+GOOD = STRONG_PASSWORD
+BETTER = OTHER_STRONG_PASSWORD
 
 
 @dataclass

@@ -42,7 +42,7 @@ from hub.web.openapi import document
 from hub.webchat import routes as webchat
 from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import TELEGRAM, running_fake
-from tests.helpers import ORIGIN, Tenant, prepare
+from tests.helpers import ORIGIN, OTHER_STRONG_PASSWORD, STRONG_PASSWORD, Tenant, prepare
 from tests.mailbox import join, outbox, token_in, wait_letter
 
 DOC = document()
@@ -502,7 +502,7 @@ def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) ->
     kept = list(client.cookies.jar)
     weak = {"token": token, "name": "Agent", "password": "p" * 12}
     assert status("POST", accept, json=weak) == 400
-    agent_user = body("POST", accept, json=weak | {"password": "Amber-Kettle-Orbit-1942"})
+    agent_user = body("POST", accept, json=weak | {"password": STRONG_PASSWORD})
     agent = {"id": agent_user["user"]["user_id"]}
     assert status("POST", accept, json=weak) == 410
     assert status("POST", opened, json={"token": token}) == 410
@@ -520,7 +520,7 @@ def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) ->
     assert status("POST", reset, json={}) == 400
     reset_token = token_in(wait_letter(letters, new["email"]), "reset")
     assert status("POST", confirm, json={"token": reset_token, "new_password": "p" * 12}) == 400
-    good = {"token": reset_token, "new_password": "Velvet-Harbor-Quartz-2718"}
+    good = {"token": reset_token, "new_password": OTHER_STRONG_PASSWORD}
     assert status("POST", confirm, json=good) == 204
     assert status("POST", confirm, json=good) == 410
     flood = [status("POST", reset, json={"email": f"flood{i}@acme.example"}) for i in range(31)]
@@ -584,7 +584,7 @@ def test_admin_answers_match_the_document(app_env: tuple[TestClient, Tenant]) ->
 
     # As the agent: the admin operations answer 403.
     assert status("DELETE", one, path, params={"erase_account": "true"}, headers=csrf) == 204
-    login = {"email": "a2@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    login = {"email": "a2@acme.example", "password": STRONG_PASSWORD}
     join(client, csrf, login["email"], "A2", login["password"])
     csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
     assert status("GET", "/api/audit") == 403
@@ -717,7 +717,7 @@ def test_privacy_answers_match_the_document(app_env: tuple[TestClient, Tenant]) 
     assert status("GET", one, one.format(deletion_id=uuid.uuid4()), headers=bearer) == 404
     assert body("GET", filed, headers=bearer)["items"][0]["id"] == made["id"]
     assert status("GET", filed, params={"limit": 0}, headers=bearer) == 400
-    agent = {"email": "privacy-agent@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    agent = {"email": "privacy-agent@acme.example", "password": STRONG_PASSWORD}
     join(client, bearer, agent["email"], "A", agent["password"])
     login = client.post("/api/auth/login", json=agent)
     csrf = {"x-csrf-token": login.json()["csrf_token"]}
@@ -744,7 +744,7 @@ def test_workspace_answers_match_the_document(app_env: tuple[TestClient, Tenant]
     assert status("PATCH", json={"retention_days": 30}, headers=csrf) == 200
     assert status("PATCH", json={"retention_days": None}, headers=csrf) == 200
     assert status("PATCH", json={"retention_days": 0}, headers=csrf) == 400
-    login = {"email": "agent@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    login = {"email": "agent@acme.example", "password": STRONG_PASSWORD}
     join(client, csrf, login["email"], "Agent", login["password"])
     csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
     assert status("GET") == 200

@@ -36,7 +36,7 @@ from schemas.message import (
     utc_now,
 )
 from tests.conftest import REDIS_URL, make_settings
-from tests.helpers import Tenant, prepare
+from tests.helpers import STRONG_PASSWORD, Tenant, prepare
 from tests.mailbox import join
 
 DAYS = 30
@@ -316,7 +316,7 @@ def test_admins_set_the_retention_members_read_it(env: Env) -> None:
     assert [a["detail"] for a in changes] == [{"from": None, "to": 90}, {"from": 90, "to": None}]
     assert audits(env, env.other, "retention.changed") == []
 
-    agent = {"email": "agent@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    agent = {"email": "agent@acme.example", "password": STRONG_PASSWORD}
     join(client, auth(tenant), agent["email"], "Agent", agent["password"])
     login = client.post("/api/auth/login", json=agent)
     csrf = {"x-csrf-token": login.json()["csrf_token"]}

@@ -26,7 +26,7 @@ from hub.storage.engine import make_engine, sessionmaker
 from hub.storage.store import Store
 from hub.web.app import create_app
 from hub.workers import persist
-from tests.helpers import ORIGIN, Tenant, backends, prepare
+from tests.helpers import ORIGIN, STRONG_PASSWORD, Tenant, backends, prepare
 from tests.mailbox import join
 from tests.test_api import hello, next_ack, next_event, visitor_token, wait_for
 
@@ -55,7 +55,7 @@ class Agents:
     def add(self, *names: str) -> None:
         for name in names:
             email = f"{name}-{uuid.uuid4().hex[:6]}@acme.example"
-            self.ids[name] = join(self.client, {}, email, name, "Amber-Kettle-Orbit-1942")
+            self.ids[name] = join(self.client, {}, email, name, STRONG_PASSWORD)
             self.tokens[name] = asyncio.run(self._token(uuid.UUID(self.ids[name])))
 
     async def _token(self, user_id: uuid.UUID) -> str:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.browserkit import api_client, log_in
+from tests.helpers import STRONG_PASSWORD
 from tests.mailbox import join
 from tests.servers import HubProcess
 
@@ -84,7 +85,7 @@ def test_an_admin_signs_a_member_out_from_the_console(
     from playwright.sync_api import expect
 
     proc, seed = hub
-    email, password = f"leaver-{uuid.uuid4().hex[:8]}@demo.example", "Amber-Kettle-Orbit-1942"
+    email, password = f"leaver-{uuid.uuid4().hex[:8]}@demo.example", STRONG_PASSWORD
     with closing(api_client(proc.base_url, seed["email"], seed["password"])) as admin:
         data_dir = Path(proc.args[proc.args.index("--data-dir") + 1])
         join(admin, {}, email, "Leyla Leaver", password, data_dir=data_dir)

@@ -76,7 +76,7 @@ from schemas.message import ChannelKind
 from tests.conftest import REDIS_URL, admin_sql, forget_redis_prefix
 from tests.databases import asyncpg_url, own_database
 from tests.fakeplatform import Account, running_fake
-from tests.helpers import ORIGIN, Tenant, make_tenant
+from tests.helpers import ORIGIN, STRONG_PASSWORD, Tenant, make_tenant
 from tests.mailbox import SmtpServer, smtp_server, token_in, wait_letter
 from tests.servers import HubProcess, base_env, free_port
 
@@ -1046,7 +1046,7 @@ class Isolation(RuleBasedStateMachine):
         body = {
             "token": invite.token,
             "name": "Invited Person",
-            "password": "Amber-Kettle-Orbit-1942",
+            "password": STRONG_PASSWORD,
         }
         with httpx.Client(base_url=w.hub.base_url, timeout=10) as person:
             opened = person.post("/api/invitations/open", json={"token": invite.token})
@@ -1074,7 +1074,7 @@ class Isolation(RuleBasedStateMachine):
         client = self.parties[invite.owner].client(via)
         assert client.delete(f"/api/invitations/{invite.id}").status_code == 200
         invite.state = "revoked"
-        body = {"token": invite.token, "name": "Too Late", "password": "Amber-Kettle-Orbit-1942"}
+        body = {"token": invite.token, "name": "Too Late", "password": STRONG_PASSWORD}
         late = httpx.post(f"{self.world.hub.base_url}/api/invitations/accept", json=body)
         assert _error_of(late) == (410, "invitation_invalid")
 

@@ -27,7 +27,7 @@ from hub.web.openapi import document
 from tests.conftest import REDIS_URL, free_port
 from tests.databases import own_database
 from tests.fakeplatform import MESSENGER, FakePlatform, running_fake
-from tests.helpers import Tenant, prepare
+from tests.helpers import STRONG_PASSWORD, Tenant, prepare
 from tests.mailbox import join
 from tests.payloads import load
 from tests.servers import HubProcess, base_env
@@ -351,7 +351,7 @@ def test_status_is_for_admins_and_matches_the_document(
     assert figures["channels"] == {"connected": 1}
     assert figures["stream"] == {"entries": 0, "groups": {}}
     assert figures["sockets"] == {"agent": 0, "visitor": 0}
-    agent = {"email": "agent@acme.example", "password": "Amber-Kettle-Orbit-1942"}
+    agent = {"email": "agent@acme.example", "password": STRONG_PASSWORD}
     join(client, bearer, agent["email"], "Ayla", agent["password"])
     login = client.post("/api/auth/login", json=agent)
     assert login.status_code == 200

@@ -18,11 +18,11 @@ from starlette.testclient import TestClient
 
 from hub.settings import Settings
 from hub.web.app import create_app
-from tests.helpers import Tenant, backends, prepare
+from tests.helpers import STRONG_PASSWORD, Tenant, backends, prepare
 from tests.mailbox import SmtpServer, join, smtp_server, token_in, wait_letter
 from tests.test_invitations import smtp_settings
 
-GOOD = "Amber-Kettle-Orbit-1942"
+GOOD = STRONG_PASSWORD
 
 
 @dataclass
