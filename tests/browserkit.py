@@ -3,6 +3,8 @@
 Outside CI a missing Chromium skips the tests that use these fixtures; with CI=true they
 fail instead. Set CHROMIUM to use another binary than /usr/bin/chromium. Screenshots of the
 main screens go to test-artifacts/ at the repository root (printed at the end of the run).
+With HUB_DOCS_SCREENSHOTS set to a folder (scripts/screenshots sets docs/img), each one is also
+kept there as the documentation's picture of that screen: the visible part only, made smaller.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ ARGS = [
 ]
 TIMEOUT_MS = 10_000
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+DOCS_SHOTS = os.environ.get("HUB_DOCS_SCREENSHOTS", "")
+DOCS_WIDTH = 900  # pixels: wide enough to read, small enough to keep in the repository
 
 
 def _need_chromium() -> None:
@@ -100,7 +104,23 @@ def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    if DOCS_SHOTS:
+        _keep_for_docs(page, Path(DOCS_SHOTS) / f"{name}.png")
     return path
+
+
+def _keep_for_docs(page: Any, target: Path) -> None:
+    """The visible part of the page, scaled to DOCS_WIDTH and reduced to 256 colours."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    picture = Image.open(BytesIO(page.screenshot()))
+    if picture.width > DOCS_WIDTH:
+        height = round(picture.height * DOCS_WIDTH / picture.width)
+        picture = picture.resize((DOCS_WIDTH, height), Image.Resampling.LANCZOS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    picture.convert("RGB").quantize(256).save(target, optimize=True)
 
 
 def api_client(base: str, email: str, password: str) -> httpx.Client:

@@ -30,6 +30,7 @@ BASH_SCRIPTS = [
     ".ci/run",
     "scripts/test",
     "scripts/demo",
+    "scripts/screenshots",
     "scripts/lib/venv.sh",
     "scripts/lib/services.sh",
 ]
