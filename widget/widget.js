@@ -236,8 +236,27 @@ progress{display:block;width:100%}
   }
 
   function body(b, m) { // a message's text and attachments into its bubble
-    b.textContent = m.deleted ? '—' : m.text || '';
+    b.textContent = m.deleted ? '—' : '';
+    if (!m.deleted) linked(b, m.text || '');
     if (!m.deleted) (m.attachments || []).forEach((a) => b.appendChild(attachment(a)));
+  }
+
+  // Only http(s) addresses become links (never javascript: or data:), opened with noopener.
+  function linked(b, text) {
+    let at = 0;
+    text.replace(/\bhttps?:\/\/[^\s<>"']+/gi, (raw, index) => {
+      const url = raw.replace(/[.,;:!?)\]}'"]+$/, '');
+      let href = null;
+      try { const u = new URL(url); if (u.protocol === 'https:' || u.protocol === 'http:') href = u.href; } catch (e) { /* text */ }
+      if (!href) return raw;
+      b.appendChild(document.createTextNode(text.slice(at, index)));
+      const a = document.createElement('a');
+      a.href = href; a.target = '_blank'; a.rel = 'noopener noreferrer'; a.textContent = url;
+      b.appendChild(a);
+      at = index + url.length;
+      return raw;
+    });
+    b.appendChild(document.createTextNode(text.slice(at)));
   }
 
   function meta(m) {
