@@ -287,3 +287,38 @@ def test_an_anonymous_visitor_is_found_by_the_shown_name(desk: Desk, contexts: A
     result.click()
     expect(page.locator("[data-ib=contact-panel]")).to_be_visible()
     expect(page.locator("[data-ib=contact-name]")).to_have_text(f"Visitor {contact_id[:6]}")
+
+
+def test_the_widget_has_an_emoji_picker_too(desk: Desk, contexts: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = contexts(locale="tr-TR").new_page()
+    src, key = desk.proc.base_url + "/widget.js", desk.seed["public_key"]
+    page.goto(
+        desk.shop.page(
+            f"/p-{uuid.uuid4().hex[:8]}",
+            f'<script src="{src}" data-channel="{key}" async></script>',
+        )
+    )
+    page.locator("[data-sc=launcher]").click()
+    field = page.locator("[data-sc=input]")
+    field.fill("Merhaba")
+    opener = page.locator("[data-sc=emoji]")
+    expect(opener).to_have_attribute("aria-label", "Emoji")
+    opener.click()
+    grid = page.locator("[data-sc=emoji-grid]")
+    expect(grid).to_be_visible()
+    cells = grid.locator("[role=gridcell]")
+    expect(cells.first).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(cells.nth(8)).to_be_focused()
+    expect(cells.nth(8)).to_have_attribute("aria-label", "beğendim")  # Turkish names
+    page.keyboard.press("Enter")
+    expect(grid).to_be_hidden()
+    expect(field).to_have_value("Merhaba👍")
+    expect(field).to_be_focused()
+    opener.click()
+    page.keyboard.press("Escape")
+    expect(grid).to_be_hidden()
+    expect(opener).to_be_focused()
+    expect(page.locator("[data-sc=panel]")).to_be_visible()  # the chat stays open
