@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,8 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from tests.browserkit import api_client, log_in, screenshot, wait_until
+from tests.helpers import STRONG_PASSWORD
+from tests.mailbox import join
 from tests.servers import HubProcess
 from tests.thirdparty import Site, third_party
 
@@ -322,3 +325,52 @@ def test_the_widget_has_an_emoji_picker_too(desk: Desk, contexts: Any) -> None:
     expect(grid).to_be_hidden()
     expect(opener).to_be_focused()
     expect(page.locator("[data-sc=panel]")).to_be_visible()  # the chat stays open
+
+
+def test_read_receipts_survive_reloads_in_the_inbox_and_the_widget(
+    desk: Desk, contexts: Any
+) -> None:
+    """After a reload: the inbox shows our reply read by the visitor and "Seen by" the other
+    agent who opened the conversation; the widget shows the visitor's message read."""
+    from playwright.sync_api import expect
+
+    email = f"agent-{uuid.uuid4().hex[:6]}@demo.example"
+    data_dir = Path(desk.proc.args[desk.proc.args.index("--data-dir") + 1])
+    join(desk.admin, {}, email, "Ayşe", STRONG_PASSWORD, data_dir=data_dir)
+    word = uuid.uuid4().hex[:8]
+    widget = contexts().new_page()
+    src, key = desk.proc.base_url + "/widget.js", desk.seed["public_key"]
+    widget.goto(
+        desk.shop.page(f"/p-{word}", f'<script src="{src}" data-channel="{key}" async></script>')
+    )
+    widget.locator("[data-sc=launcher]").click()
+    widget.locator("[data-sc=input]").fill(f"Question {word}")
+    widget.locator("[data-sc=input]").press("Enter")
+    mine = widget.locator("[data-sc=message][data-direction=in]")
+    expect(mine).to_contain_text("Sent")
+
+    ayse = contexts().new_page()
+    log_in(ayse, desk.proc.base_url, email, STRONG_PASSWORD)
+    expect(ayse.locator("[data-ib=status]")).to_have_text("Live")
+    row(ayse, word).locator("[data-ib=conversation]").click()  # Ayşe reads it
+
+    agent = inbox(desk, contexts)
+    row(agent, word).locator("[data-ib=conversation]").click()  # so do we
+    expect(agent.locator("[data-ib=seen]")).to_contain_text("Ayşe")
+    expect(mine).to_contain_text("Read")
+    agent.locator("[data-ib=reply]").fill(f"Answer {word}")
+    agent.locator("[data-ib=send]").click()
+    expect(widget.locator("[data-sc=message][data-direction=out]")).to_contain_text(word)
+    reply = agent.locator("[data-ib=message]", has_text=f"Answer {word}")
+    expect(reply.locator("[data-ib=delivery]")).to_have_attribute("data-status", "read")
+
+    for page in (agent, widget):
+        page.reload()
+    expect(agent.locator("[data-ib=status]")).to_have_text("Live")
+    row(agent, word).locator("[data-ib=conversation]").click()
+    reply = agent.locator("[data-ib=message]", has_text=f"Answer {word}")
+    expect(reply.locator("[data-ib=delivery]")).to_have_attribute("data-status", "read")
+    expect(agent.locator("[data-ib=seen]")).to_contain_text("Ayşe")
+    widget.locator("[data-sc=launcher]").click()
+    expect(mine).to_have_count(1)
+    expect(mine).to_contain_text("Read")
