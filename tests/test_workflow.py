@@ -124,6 +124,8 @@ def test_bulk_refuses_bad_input(app: tuple[TestClient, Tenant, Tenant]) -> None:
         {"ids": [one], "action": "delete"},
         {"ids": [one], "action": "status"},
         {"ids": [one], "action": "label"},
+        {"ids": [one], "action": "assign"},
+        {"ids": [one], "action": "priority"},
         {"ids": [one], "action": "assign", "assignee_id": str(uuid.uuid4())},
         {"ids": ["nope"], "action": "priority", "priority": "high"},
     ]

@@ -73,6 +73,10 @@ async def bulk(request: Request) -> Response:
     body = await read_body(request, BulkBody)
     svc = services(request)
     changes: dict[str, object]
+    if body.action in ("assign", "priority") and (
+        ("assignee_id" if body.action == "assign" else "priority") not in body.model_fields_set
+    ):
+        raise BadRequest(f"The {body.action} action needs its value (null to clear it).")
     if body.action == "assign":
         if body.assignee_id is not None and not await svc.store.is_member(
             principal.workspace_id, body.assignee_id
