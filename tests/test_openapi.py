@@ -27,6 +27,7 @@ from hub.channels import facebook, oauth, signup
 from hub.channels import routes as channels
 from hub.comments import routes as comments
 from hub.conversations import routes as conversations
+from hub.conversations import workflow
 from hub.hooks import routes as hooks
 from hub.media import routes as media
 from hub.media import signed as media_links
@@ -76,6 +77,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *resets.routes,
         *channels.routes,
         *conversations.routes,
+        *workflow.routes,
         *media.routes,
         *media_links.routes,
         *routing.routes,

@@ -45,14 +45,14 @@
       typing: '{n} is typing…', agent: 'Agent', name: 'Name', email: 'E-mail', start: 'Start the chat', prechat: 'Tell us who you are and we will get back to you.',
       attachment: 'Attachment', newMessage: 'New message', badEmail: 'Enter a valid e-mail address.', needName: 'Enter your name.',
       attach: 'Attach files', uploading: 'Uploading… {p}%', downloading: 'downloading…', gone: 'not available', big: 'That file is too large.',
-      type: 'That type of file cannot be sent.', busy: 'Too many messages. Wait a moment.' },
+      type: 'That type of file cannot be sent.', busy: 'Too many messages. Wait a moment.', emoji: 'Emoji' },
     tr: { title: 'Bize yazın', greeting: 'Merhaba! Bize her şeyi sorabilirsiniz. Genellikle birkaç dakika içinde yanıtlarız.', online: 'Çevrimiçi', away: 'Şu an dışarıdayız',
       connecting: 'Bağlanıyor…', reconnecting: 'Yeniden bağlanıyor…', unavailable: 'Sohbet kullanılamıyor', placeholder: 'Bir mesaj yazın…',
       send: 'Gönder', close: 'Sohbeti kapat', open: 'Sohbet', sending: 'Gönderiliyor…', sent: 'Gönderildi', read: 'Okundu', failed: 'Gönderilemedi: {m}',
       typing: '{n} yazıyor…', agent: 'Temsilci', name: 'Adınız', email: 'E-posta', start: 'Sohbete başla', prechat: 'Kim olduğunuzu söyleyin, size dönelim.',
       attachment: 'Ek', newMessage: 'Yeni mesaj', badEmail: 'Geçerli bir e-posta adresi girin.', needName: 'Adınızı girin.',
       attach: 'Dosya ekle', uploading: 'Yükleniyor… %{p}', downloading: 'indiriliyor…', gone: 'kullanılamıyor', big: 'Bu dosya çok büyük.',
-      type: 'Bu türde bir dosya gönderilemez.', busy: 'Çok fazla mesaj. Biraz bekleyin.' },
+      type: 'Bu türde bir dosya gönderilemez.', busy: 'Çok fazla mesaj. Biraz bekleyin.', emoji: 'Emoji' },
   };
   let lang = 'en';
   const t = (k, v) => (STRINGS[lang][k] || STRINGS.en[k]).replace(/\{(\w)\}/g, (m, x) => (v && x in v ? v[x] : m));
@@ -108,6 +108,11 @@ input:focus,textarea:focus{border-color:var(--c)}
 .b audio{display:block;width:230px;max-width:100%;margin-top:4px}
 .b a{color:inherit}
 .a{font-size:13px}
+.eg{display:grid;grid-template-columns:repeat(8,1fr);gap:2px;padding:6px 10px;border-top:1px solid #e5e7eb}
+.eg[hidden]{display:none}
+.eg [role=row]{display:contents}
+.eg button{font-size:20px;height:34px;border-radius:6px}
+.eg button:focus{outline:2px solid var(--c);background:#f3f4f6}
 progress{display:block;width:100%}
 .dr .ms{outline:2px dashed var(--c);outline-offset:-6px}
 @media(max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}.p:not([hidden])~.l{display:none}}
@@ -116,8 +121,9 @@ progress{display:block;width:100%}
 <header><span class="av" data-sc="avatar" aria-hidden="true"></span><div><b data-sc="title"></b><small data-sc="status"></small></div><button class="x" data-sc="close">&times;</button></header>
 <div class="ms" data-sc="messages" role="log"><p class="hi" data-sc="greeting"></p><p class="off" data-sc="offline" hidden></p></div>
 <div class="ty" data-sc="typing" hidden></div>
+<div class="eg" data-sc="emoji-grid" role="grid" hidden></div>
 <form class="pre" data-sc="prechat" hidden novalidate><p data-sc="prechat-text"></p><input data-sc="prechat-name" autocomplete="name" maxlength="200"><input data-sc="prechat-email" type="email" autocomplete="email" maxlength="320"><p class="e" data-sc="prechat-error" hidden></p><button class="go" data-sc="prechat-start"></button></form>
-<form data-sc="composer"><button class="at" data-sc="attach" type="button"><svg viewBox="0 0 24 24"><path d="M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z"/></svg></button><input data-sc="file" type="file" multiple hidden><textarea data-sc="input" rows="1" maxlength="10000"></textarea><button class="sd" data-sc="send"><svg viewBox="0 0 24 24"><path d="M3 20.5 21 12 3 3.5V10l12 2-12 2z"/></svg></button></form>
+<form data-sc="composer"><button class="at" data-sc="attach" type="button"><svg viewBox="0 0 24 24"><path d="M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z"/></svg></button><input data-sc="file" type="file" multiple hidden><button class="at" data-sc="emoji" type="button" aria-haspopup="grid" aria-expanded="false"><svg viewBox="0 0 24 24"><path d="M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zM8.5 11a1.5 1.5 0 1 0 0-3 1.5 1.5 0 0 0 0 3zm7 0a1.5 1.5 0 1 0 0-3 1.5 1.5 0 0 0 0 3zM12 17.5c2.3 0 4.3-1.4 5.1-3.5H6.9c.8 2.1 2.8 3.5 5.1 3.5z"/></svg></button><textarea data-sc="input" rows="1" maxlength="10000"></textarea><button class="sd" data-sc="send"><svg viewBox="0 0 24 24"><path d="M3 20.5 21 12 3 3.5V10l12 2-12 2z"/></svg></button></form>
 </section>
 <button class="l" data-sc="launcher" type="button" aria-expanded="false"><svg viewBox="0 0 24 24"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg><span class="u" data-sc="badge" hidden></span></button></div>`;
   if ('adoptedStyleSheets' in root && 'replaceSync' in CSSStyleSheet.prototype) {
@@ -169,6 +175,9 @@ progress{display:block;width:100%}
     $('close').setAttribute('aria-label', t('close'));
     $('send').setAttribute('aria-label', t('send'));
     $('attach').setAttribute('aria-label', t('attach'));
+    $('emoji').setAttribute('aria-label', t('emoji'));
+    emojiGrid.setAttribute('aria-label', t('emoji'));
+    emojiCells.forEach((b, i) => b.setAttribute('aria-label', EMOJI[i][lang === 'tr' ? 2 : 1]));
     input.placeholder = t('placeholder');
     input.setAttribute('aria-label', t('placeholder'));
     input.maxLength = (config.limits && config.limits.max_message_chars) || 10000;
@@ -236,8 +245,58 @@ progress{display:block;width:100%}
   }
 
   function body(b, m) { // a message's text and attachments into its bubble
-    b.textContent = m.deleted ? '—' : m.text || '';
+    b.textContent = m.deleted ? '—' : '';
+    if (!m.deleted) linked(b, m.text || '');
     if (!m.deleted) (m.attachments || []).forEach((a) => b.appendChild(attachment(a)));
+  }
+
+  // The emoji picker: a built-in grid; arrows move, Enter inserts at the caret, Escape closes.
+  const EMOJI = [['😀', 'grinning face', 'sırıtan yüz'], ['😂', 'tears of joy', 'sevinç gözyaşları'], ['😊', 'smiling face', 'gülümseyen yüz'],
+    ['😍', 'heart eyes', 'kalp gözler'], ['😉', 'winking face', 'göz kırpan yüz'], ['🤔', 'thinking face', 'düşünen yüz'],
+    ['😢', 'crying face', 'ağlayan yüz'], ['😮', 'surprised face', 'şaşkın yüz'], ['👍', 'thumbs up', 'beğendim'],
+    ['👎', 'thumbs down', 'beğenmedim'], ['👏', 'clapping', 'alkış'], ['🙏', 'thank you', 'teşekkürler'],
+    ['👋', 'waving hand', 'el sallama'], ['👌', 'OK hand', 'tamam işareti'], ['❤️', 'red heart', 'kırmızı kalp'],
+    ['🔥', 'fire', 'ateş'], ['🎉', 'party popper', 'konfeti'], ['⭐', 'star', 'yıldız'], ['✅', 'check mark', 'onay işareti'],
+    ['❓', 'question mark', 'soru işareti'], ['📦', 'package', 'paket'], ['🚚', 'delivery truck', 'kargo kamyonu'],
+    ['💳', 'credit card', 'kredi kartı'], ['☕', 'coffee', 'kahve']];
+  const emojiGrid = $('emoji-grid');
+  const emojiCells = EMOJI.map(([e]) => { const b = document.createElement('button'); b.type = 'button'; b.textContent = e; b.tabIndex = -1; b.setAttribute('role', 'gridcell'); return b; });
+  for (let r = 0; r < EMOJI.length; r += 8) {
+    const row = document.createElement('div');
+    row.setAttribute('role', 'row');
+    emojiCells.slice(r, r + 8).forEach((b) => row.appendChild(b));
+    emojiGrid.appendChild(row);
+  }
+  let emojiAt = 0, emojiCaret = [0, 0];
+  emojiCells.forEach((b, i) => { b.onclick = () => emojiPick(i); });
+  function emojiFocus(i) { emojiCells[emojiAt].tabIndex = -1; emojiAt = Math.max(0, Math.min(emojiCells.length - 1, i)); emojiCells[emojiAt].tabIndex = 0; emojiCells[emojiAt].focus(); }
+  function emojiOpen() { emojiCaret = [input.selectionStart, input.selectionEnd]; emojiGrid.hidden = false; $('emoji').setAttribute('aria-expanded', 'true'); emojiFocus(emojiAt); }
+  function emojiClose(back) { emojiGrid.hidden = true; $('emoji').setAttribute('aria-expanded', 'false'); if (back) $('emoji').focus(); }
+  function emojiPick(i) {
+    emojiClose(false);
+    const [start, end] = emojiCaret, e = EMOJI[i][0];
+    input.value = input.value.slice(0, start) + e + input.value.slice(end);
+    input.focus();
+    input.selectionStart = input.selectionEnd = start + e.length;
+    input.oninput();
+  }
+
+  // Only http(s) addresses become links (never javascript: or data:), opened with noopener.
+  function linked(b, text) {
+    let at = 0;
+    text.replace(/\bhttps?:\/\/[^\s<>"']+/gi, (raw, index) => {
+      const url = raw.replace(/[.,;:!?)\]}'"]+$/, '');
+      let href = null;
+      try { const u = new URL(url); if (u.protocol === 'https:' || u.protocol === 'http:') href = u.href; } catch (e) { /* text */ }
+      if (!href) return raw;
+      b.appendChild(document.createTextNode(text.slice(at, index)));
+      const a = document.createElement('a');
+      a.href = href; a.target = '_blank'; a.rel = 'noopener noreferrer'; a.textContent = url;
+      b.appendChild(a);
+      at = index + url.length;
+      return raw;
+    });
+    b.appendChild(document.createTextNode(text.slice(at)));
   }
 
   function meta(m) {
@@ -545,6 +604,13 @@ progress{display:block;width:100%}
   input.oninput = () => { grow(); typing(!!input.value.trim()); };
   const file = $('file');
   $('attach').onclick = () => file.click();
+  $('emoji').onclick = () => (emojiGrid.hidden ? emojiOpen() : emojiClose(true));
+  emojiGrid.onkeydown = (e) => {
+    const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 8, ArrowUp: -8 };
+    if (e.key in moves) { e.preventDefault(); emojiFocus(emojiAt + moves[e.key]); } else if (e.key === 'Escape') {
+      e.preventDefault(); e.stopPropagation(); emojiClose(true); // the grid only, not the chat
+    } else if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); emojiPick(emojiAt); }
+  };
   file.onchange = () => { upload(file.files); file.value = ''; };
   const carries = (e) => e.dataTransfer && [...e.dataTransfer.types].includes('Files') && !composer.hidden;
   panel.ondragover = (e) => { if (carries(e)) { e.preventDefault(); panel.classList.add('dr'); } };

@@ -1,7 +1,7 @@
 /* Search (contacts and messages) and the contact panel beside the open conversation: the
  * person's identities on the channels, their other conversations, and an admin's export. */
 import { api, clock, el, stamp } from './common.js';
-import { $, KINDS, channels, conversations, flash, state, t } from './inbox-state.js';
+import { $, KINDS, channels, conversations, flash, state, t, title } from './inbox-state.js';
 import { openConversation } from './inbox-thread.js';
 
 // Search
@@ -28,7 +28,7 @@ async function search(q) {
     return b;
   };
   if (r.data.contacts.length) items.push(el('h4', null, t('search-contacts')));
-  r.data.contacts.forEach((c) => items.push(entry(c.name || c.username || c.id.slice(0, 8), c.username || '', () => showContact(c.id, true))));
+  r.data.contacts.forEach((c) => items.push(entry(title({ contact: c, contact_id: c.id }), c.username || '', () => showContact(c.id, true))));
   if (r.data.messages.length) items.push(el('h4', null, t('search-messages')));
   r.data.messages.forEach((m) => items.push(entry(m.text || '', stamp(m.sent_at), () => openById(m.conversation_id))));
   if (!items.length) items.push(el('p', 'muted', t('search-none')));
@@ -51,7 +51,7 @@ export async function showContact(contactId, openLatest) {
   const r = await api('GET', `/api/contacts/${encodeURIComponent(contactId)}`).catch(() => ({ ok: false }));
   if (!r.ok) return;
   const c = r.data;
-  $('contact-name').textContent = c.name || c.username || t('visitor');
+  $('contact-name').textContent = title({ contact: c, contact_id: c.id }); // as the list names them
   $('contact-username').textContent = [c.username && `@${c.username}`, c.email].filter(Boolean).join(' · ');
   $('identities').replaceChildren(...c.identities.map((i) => {
     const channel = channels.get(i.channel_id);

@@ -92,6 +92,7 @@ export function renderHeader() {
   $('subtitle').textContent = parts.filter(Boolean).join(' · ');
   $('resolve').hidden = c.status === 'resolved';
   $('reopen').hidden = c.status !== 'resolved' && c.status !== 'snoozed';
+  $('pending-action').hidden = c.status === 'pending';
   $('assignee').value = c.assignee_id || '';
   $('team').value = (c.team_id && teams.has(c.team_id) && c.team_id) || '';
   $('priority').value = c.priority || '';

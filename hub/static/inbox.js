@@ -12,6 +12,8 @@
  *   inbox-live.js      the realtime socket (hubsocket.js, shared with the widget) and its events
  *   password.js        the "Change password" dialog
  *   inbox-sessions.js  where this agent is signed in; sign the other sessions out
+ *   inbox-workflow.js  the Pending action, the filters' counts, emoji, single-key shortcuts
+ *   inbox-bulk.js      checkboxes on the list and actions on the selection
  * The header's workspace picker (shown to a member of more than one) moves the session to
  * another workspace (POST /api/auth/switch) and reloads the page into it.
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
@@ -30,6 +32,8 @@ import {
 } from './inbox-state.js';
 import './inbox-comments.js';
 import './inbox-sessions.js';
+import './inbox-workflow.js';
+import './inbox-bulk.js';
 import { results } from './inbox-contact.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';

@@ -5,6 +5,7 @@
  * neither reloads a picture nor stops a voice note that is playing. */
 import { el, clock, ms } from './common.js';
 import { attachmentEl, card } from './attachments.js';
+import { linkedText } from './links.js';
 
 /* What a page adds to a message after it is drawn (the inbox: a comment's moderation buttons). */
 let decorate = null;
@@ -48,7 +49,7 @@ export function fill(node, m, t) {
   if (m.deleted) {
     bubble.append(el('em', 'muted', t(m.kind === 'comment' ? 'comment-deleted' : 'unsent')));
   } else {
-    if (m.text) bubble.append(el('div', 'text', m.text));
+    if (m.text) { const text = el('div', 'text'); text.append(linkedText(m.text)); bubble.append(text); }
     const key = JSON.stringify(m.attachments || []);
     if (!node.attached || node.attached.key !== key) node.attached = { key, els: (m.attachments || []).map((a) => attachmentEl(a, t)) };
     bubble.append(...node.attached.els);

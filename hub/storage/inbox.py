@@ -27,6 +27,7 @@ from hub.storage.models import (
     Membership,
     MessageRow,
 )
+from hub.storage.shownname import shown_name_holds
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -323,11 +324,13 @@ class InboxStore:
         captions and file names (notes included: the searcher is an agent). Case-insensitive
         substring match."""
         pattern = _like(text)
+        shown = shown_name_holds(text)  # "Visitor 1a2b3c", as the inbox names the nameless
+        holds = _contact_holds(pattern) if shown is None else sa.or_(_contact_holds(pattern), shown)
         async with self.sessions() as s:
             contacts = (
                 await s.exec(
                     select(Contact)
-                    .where(Contact.workspace_id == workspace_id, _contact_holds(pattern))
+                    .where(Contact.workspace_id == workspace_id, holds)
                     .order_by(col(Contact.updated_at).desc())
                     .limit(limit)
                 )

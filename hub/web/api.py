@@ -13,6 +13,7 @@ from hub.channels import facebook, oauth, signup
 from hub.channels import routes as channels
 from hub.comments import routes as comments
 from hub.conversations import routes as conversations
+from hub.conversations import workflow
 from hub.hooks import routes as hooks
 from hub.media import routes as media
 from hub.media import signed as media_links
@@ -37,6 +38,7 @@ routes: list[ApiRoute] = [
     *facebook.api_routes,
     *signup.api_routes,
     *routing.routes,
+    *workflow.routes,  # before /api/conversations/{conversation_id}
     *conversations.routes,
     *comments.routes,
     *media.routes,
