@@ -108,7 +108,7 @@ def test_an_admin_keeps_the_workspaces_saved_replies(
     page.locator("[data-ib=reply-text]").fill("Hello {{contact.nmae}}!")
     page.locator("[data-ib=reply-submit]").click()
     error = page.locator("[data-ib=reply-error]")
-    expect(error).to_contain_text("That placeholder is not known")  # the server's refusal
+    expect(error).to_contain_text("Unknown placeholder {{contact.nmae}}")  # the server's words
     expect(page.locator("[data-ib=reply-text]")).to_be_focused()
     page.locator("[data-ib=reply-text]").fill("Hello {{contact.first_name | there}}!")
     page.locator("[data-ib=reply-submit]").click()
@@ -206,11 +206,24 @@ def test_an_admin_exports_a_contact_then_erases_them_and_follows_it(
     expect(filed).to_have_attribute("data-status", "done")  # the list refreshed itself
     expect(filed.locator("[data-ib=deletion-progress]")).to_contain_text("1 contacts")
     expect(filed.locator("[data-ib=deletion-progress]")).to_contain_text("1 messages")
-    screenshot(page, "admin-deletions")
     assert admin.get(f"/api/contacts/{found['id']}").status_code == 404
     deletions = admin.get("/api/deletions").json()["items"]
     assert [d["status"] for d in deletions if d["confirmation_code"] == code] == ["done"]
     expect(row).to_have_count(0)  # the search was run again: they are gone
+
+    # By an id on a channel, for someone the hub holds nothing of.
+    [channel] = [c for c in admin.get("/api/channels").json()["items"] if c["kind"] == "webchat"]
+    page.locator("[data-ib=deletion-channel]").select_option(channel["id"])
+    page.locator("[data-ib=deletion-platform-id]").fill("nobody-" + uuid.uuid4().hex[:8])
+    page.locator("[data-ib=deletion-platform-id]").press("Enter")
+    page.locator("[data-ib=confirm-ok]").click()
+    expect(page.locator("[data-ib=privacy-notice]")).not_to_contain_text(code)
+    second = page.locator("[data-ib=privacy-notice]").inner_text().split(": ")[-1].rstrip(".")
+    nothing = page.locator(f"[data-ib=deletion][data-code='{second}']")
+    expect(nothing.locator("[data-ib=deletion-status]")).to_have_text("Done: nothing was held")
+    screenshot(page, "admin-deletions")
+    deletions = admin.get("/api/deletions").json()["items"]
+    assert [d["status"] for d in deletions if d["confirmation_code"] == second] == ["no_data"]
     assert page.errors == []
 
 

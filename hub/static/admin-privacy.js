@@ -55,6 +55,24 @@ export function privacyPanel({ t, problem, confirmDialog }) {
   deletionsHead.append(heading(3, t('deletions'), 'deletions-title'), refresh);
   deletionsBox.append(deletionsHead, el('p', 'help', t('help-deletions')), deletionsError, deletionsTable, deletionsNone, more);
 
+  // By a platform's id: a person the hub may not have stored yet (still on the stream), or one
+  // who gave their Instagram, Messenger, WhatsApp or Telegram id.
+  const channel = el('select');
+  const platformId = input({ maxlength: '200', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'help-deletion-platform' });
+  const byId = el('form', 'stack');
+  byId.noValidate = true;
+  byId.dataset.ib = 'deletion-by-id';
+  byId.setAttribute('aria-labelledby', 'deletion-by-id-title');
+  const byIdError = line('error', 'deletion-by-id-error', 'alert');
+  const byIdHelp = el('p', 'help', t('help-deletion-platform'));
+  byIdHelp.id = 'help-deletion-platform';
+  const byIdGrid = el('div', 'grid');
+  byIdGrid.append(field(t('deletion-channel'), channel, 'deletion-channel'), field(t('deletion-platform-id'), platformId, 'deletion-platform-id'));
+  const byIdActions = el('div', 'actions');
+  byIdActions.append(button(t('erase-data'), 'deletion-by-id-submit', 'danger', 'submit'));
+  byId.append(heading(4, t('deletion-by-id'), 'deletion-by-id-title'), byIdGrid, byIdHelp, byIdError, byIdActions);
+  deletionsBox.insertBefore(byId, deletionsTable);
+
   const notice = line('notice', 'privacy-notice', 'status');
   panel.replaceChildren(head, el('p', 'help', t('help-privacy')), notice, finder, exportsBox, deletionsBox);
 
@@ -174,13 +192,41 @@ export function privacyPanel({ t, problem, confirmDialog }) {
     if (still.size) timer = setTimeout(() => { if (!panel.hidden) deletions(true); }, REFRESH_MS);
   }
 
+  async function channels() {
+    const r = await api('GET', '/api/channels');
+    if (!r.ok) return;
+    const chosen = channel.value;
+    channel.replaceChildren(...r.data.items.map((c) => {
+      const option = el('option', null, `${c.name} (${c.kind})`);
+      option.value = c.id;
+      return option;
+    }));
+    if (r.data.items.some((c) => c.id === chosen)) channel.value = chosen;
+  }
+
+  byId.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const wanted = platformId.value.trim();
+    if (!channel.value) return say(byIdError, t('deletion-need-channel'));
+    if (!wanted) { platformId.focus(); return say(byIdError, t('deletion-need-platform-id')); }
+    const ok = await confirmDialog(t('erase-platform-title', { id: wanted }), t('erase-contact-text'), t('erase-data'));
+    if (!ok) return;
+    const r = await api('POST', '/api/deletions', { channel_id: channel.value, platform_user_id: wanted });
+    if (!r.ok) return say(byIdError, problem(r, 'could-not-change'));
+    say(byIdError, '');
+    byId.reset();
+    say(notice, t('deletion-started', { code: r.data.confirmation_code }));
+    running.add(r.data.id);
+    await deletions(true);
+  });
+
   finder.addEventListener('submit', (e) => { e.preventDefault(); find(); });
   more.addEventListener('click', () => deletions(false));
   refresh.addEventListener('click', () => deletions(true));
 
   async function load() {
     exportsNone.hidden = exportsMade > 0;
-    await Promise.all([find(), deletions(true)]);
+    await Promise.all([find(), deletions(true), channels()]);
   }
 
   return { load };
