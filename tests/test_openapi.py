@@ -18,9 +18,9 @@ from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
 from hub.accounts import invite_routes as invitations
+from hub.accounts import profile_routes, session_routes, twofactor_routes, workspace
 from hub.accounts import reset_routes as resets
 from hub.accounts import routes as accounts
-from hub.accounts import session_routes, twofactor_routes, workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
@@ -73,6 +73,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
     every = [
         *accounts.routes,
         *session_routes.routes,
+        *profile_routes.routes,
         *invitations.routes,
         *resets.routes,
         *channels.routes,

@@ -1,10 +1,12 @@
-/* SosyoCRM admin console: channels, members, routing (teams, capacities), automation rules, reports, integrations (outbound webhooks), the audit log, the workspace's retention and the
- * hub's status figures.
+/* SosyoCRM admin console: channels, members, routing (teams, capacities), automation rules, reports, integrations (outbound webhooks), the audit log, the workspace's retention, the
+ * hub's status figures, API tokens, saved replies and privacy (exports, deletion requests); the
+ * header's Profile dialog (profile.js) is the inbox's too.
  * Plain ES modules, no build step.
  * Admins only: the server refuses everything else with 403, and an agent who opens the page
  * sees "Admins only" and no data. Text from the server reaches the page through textContent. */
 import { api, el, errorText, ib, languagePicker, session, translatePage, translator } from './common.js';
-import strings from './admin-strings.js';
+import adminStrings from './admin-strings.js';
+import taskStrings from './admin-tasks-strings.js';
 import { channelsPanel } from './admin-channels.js';
 import { auditPanel, membersPanel } from './admin-people.js';
 import { hooksPanel } from './admin-hooks.js';
@@ -13,13 +15,18 @@ import { routingPanel } from './admin-routing.js';
 import { automationPanel } from './admin-automation.js';
 import { workspacePanel } from './admin-workspace.js';
 import { statusPanel } from './admin-status.js';
+import { tokensPanel } from './admin-tokens.js';
+import { repliesPanel } from './admin-replies.js';
+import { privacyPanel } from './admin-privacy.js';
+import { profileDialog } from './profile.js';
 import { codeStep, enrol, securityPanel } from './twofactor.js';
 
+const strings = { en: { ...adminStrings.en, ...taskStrings.en }, tr: { ...adminStrings.tr, ...taskStrings.tr } };
 const t = translator(strings);
 const views = { login: document.getElementById('login'), forbidden: document.getElementById('forbidden'), app: document.getElementById('app') };
 const loginForm = ib('login-form'), loginError = ib('login-error'), loginSubmit = ib('login-submit');
 const email = ib('login-email'), password = ib('login-password'), loginStep = ib('login-step');
-const TABS = ['channels', 'members', 'routing', 'automation', 'reports', 'hooks', 'workspace', 'status', 'audit'];
+const TABS = ['channels', 'members', 'routing', 'automation', 'reports', 'hooks', 'workspace', 'tokens', 'replies', 'privacy', 'status', 'audit'];
 
 function show(name) {
   Object.entries(views).forEach(([key, view]) => { view.hidden = key !== name; });
@@ -76,6 +83,9 @@ const panels = {
   audit: auditPanel(ctx),
   workspace: workspacePanel(ctx),
   status: statusPanel(ctx),
+  tokens: tokensPanel(ctx),
+  replies: repliesPanel(ctx),
+  privacy: privacyPanel(ctx),
 };
 
 // Tabs: arrow keys move between them; the URL's hash keeps the open one across reloads.
@@ -211,6 +221,8 @@ function secondStep(challenge, ways = {}) {
     codeStep(loginStep, challenge.ticket, { onSession: done, onBack: back });
   }
 }
+
+profileDialog(ib('profile-open'), { onName: (name) => { ib('me').textContent = name; } });
 
 ib('security').addEventListener('click', () => {
   ib('security-dialog').showModal();

@@ -39,6 +39,7 @@ import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.j
 import { connect, disconnect } from './inbox-live.js';
 import { openConversation } from './inbox-thread.js';
 import { passwordDialog } from './password.js';
+import { profileDialog } from './profile.js';
 import { codeStep, enrol, securityPanel } from './twofactor.js';
 
 const loginView = document.getElementById('login');
@@ -165,6 +166,7 @@ $('logout').addEventListener('click', async () => {
 });
 languagePicker($('language'));
 passwordDialog(t);
+profileDialog($('profile-open'), { onName: (name) => { $('me').textContent = name; } });
 
 // Keyboard: "/" searches, Alt+↑/↓ moves between conversations, Escape closes what is open.
 document.addEventListener('keydown', (e) => {

@@ -4,9 +4,9 @@ them: the probes, every REST endpoint, the widget's and the privacy callbacks.""
 from __future__ import annotations
 
 from hub.accounts import invite_routes as invitations
+from hub.accounts import profile_routes, session_routes, twofactor_routes, workspace
 from hub.accounts import reset_routes as resets
 from hub.accounts import routes as accounts
-from hub.accounts import session_routes, twofactor_routes, workspace
 from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
@@ -31,6 +31,7 @@ routes: list[ApiRoute] = [
     *status.routes,
     *accounts.routes,
     *session_routes.routes,
+    *profile_routes.routes,
     *invitations.routes,
     *resets.routes,
     *channels.routes,
