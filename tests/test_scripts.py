@@ -32,6 +32,7 @@ BASH_SCRIPTS = [
     "scripts/demo",
     "scripts/lib/venv.sh",
     "scripts/lib/services.sh",
+    "scripts/lib/a11y.sh",
 ]
 
 
