@@ -136,6 +136,21 @@ def contact_panel(page: Any, site: Site11y) -> str | None:
     return None
 
 
+def dialog(reach: Callable[[Any, Site11y], str | None], opener: str, name: str) -> Any:
+    """A screen that is a dialog opened by the button `opener` on the screen `reach` brings."""
+
+    def screen(page: Any, site: Site11y) -> str | None:
+        from playwright.sync_api import expect
+
+        reach(page, site)
+        page.locator(f"[data-ib={opener}]").click()
+        expect(page.locator(f"[data-ib={name}]")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        return None
+
+    return screen
+
+
 def console_tab(tab: str) -> Callable[[Any, Site11y], str | None]:
     def screen(page: Any, site: Site11y) -> str | None:
         from playwright.sync_api import expect
@@ -196,6 +211,11 @@ SCREENS = [
     Screen("inbox-thread", inbox_thread),
     Screen("inbox-contact-panel", contact_panel),
     *(Screen(f"console-{tab}", console_tab(tab)) for tab in CONSOLE_TABS),
+    Screen("inbox-password", dialog(inbox_thread, "password-open", "password-dialog")),
+    Screen("inbox-security", dialog(inbox_thread, "security", "security-dialog")),
+    Screen("inbox-sessions", dialog(inbox_thread, "sessions-open", "sessions-dialog")),
+    Screen("inbox-saved-replies", dialog(inbox_thread, "canned-open", "canned-dialog")),
+    Screen("console-security", dialog(console_tab("channels"), "security", "security-dialog")),
     Screen("widget-open", widget_open, hub_page=False),
     Screen("invite", invite_page),
     Screen("reset", reset_page),

@@ -426,6 +426,7 @@ def test_messages_typed_offline_are_sent_once_on_reconnect(fresh: Embed, context
         proxy.cut()
         expect(status).to_have_text("Offline")  # while the socket is down, and said so
         expect(status).to_have_attribute("data-state", "offline")
+        expect(status).to_have_attribute("role", "status")  # said to screen readers too
         for text in ("typed offline 1", "typed offline 2"):
             page.locator("[data-sc=input]").fill(text)
             page.locator("[data-sc=input]").press("Enter")

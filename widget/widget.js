@@ -117,7 +117,7 @@ progress{display:block;width:100%}
 @media(max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}.p:not([hidden])~.l{display:none}}
 `;
   root.innerHTML = `<div class="w" hidden><section class="p" data-sc="panel" role="dialog" hidden>
-<header><span class="av" data-sc="avatar" aria-hidden="true"></span><div><b data-sc="title"></b><small data-sc="status"></small></div><button class="x" data-sc="close">&times;</button></header>
+<header><span class="av" data-sc="avatar" aria-hidden="true"></span><div><b data-sc="title"></b><small data-sc="status" role="status"></small></div><button class="x" data-sc="close">&times;</button></header>
 <div class="ms" data-sc="messages" role="log"><p class="hi" data-sc="greeting"></p><p class="off" data-sc="offline" hidden></p></div>
 <div class="ty" data-sc="typing" hidden></div>
 <form class="pre" data-sc="prechat" hidden novalidate><p data-sc="prechat-text"></p><input data-sc="prechat-name" autocomplete="name" maxlength="200"><input data-sc="prechat-email" type="email" autocomplete="email" maxlength="320"><p class="e" data-sc="prechat-error" hidden></p><button class="go" data-sc="prechat-start"></button></form>
