@@ -463,6 +463,7 @@ def test_phone_sized_screen_and_turkish_interface(site: Site, contexts: Any) -> 
     row = conversation_row(page, tag)
     expect(row).to_be_visible()
     expect(page.locator("[data-ib=thread]")).to_be_hidden()  # one column: the list first
+    expect(row.locator(".icon")).to_have_attribute("title", "Web sohbeti")  # the channel type
     screenshot(page, "inbox-phone-list")
     row.click()
     expect(page.locator("[data-ib=messages]")).to_be_visible()

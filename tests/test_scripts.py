@@ -33,6 +33,7 @@ BASH_SCRIPTS = [
     "scripts/screenshots",
     "scripts/lib/venv.sh",
     "scripts/lib/services.sh",
+    "scripts/lib/a11y.sh",
 ]
 
 

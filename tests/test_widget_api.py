@@ -161,7 +161,7 @@ def stored_texts(env: Env, conversation_id: str) -> list[str]:
 
 
 DEFAULTS = {
-    "title": "Chat with us",
+    "title": None,  # the widget's own, in the visitor's language
     "greeting": None,
     "colour": "#4f46e5",
     "position": "right",

@@ -424,11 +424,15 @@ def test_messages_typed_offline_are_sent_once_on_reconnect(fresh: Embed, context
         say(page, "first")
         expect(page.locator("[data-sc=message].s")).to_have_count(0)  # "first" was acked
         proxy.cut()
-        expect(status).to_have_text("Reconnecting…")
+        expect(status).to_have_text("Offline")  # while the socket is down, and said so
+        expect(status).to_have_attribute("data-state", "offline")
+        expect(status).to_have_attribute("role", "status")  # said to screen readers too
         for text in ("typed offline 1", "typed offline 2"):
             page.locator("[data-sc=input]").fill(text)
             page.locator("[data-sc=input]").press("Enter")
         expect(page.locator("[data-sc=message].s")).to_have_count(2)  # waiting in the outbox
+        expect(status).to_have_text("Offline")  # still, through the attempts to reconnect
+        screenshot(page, "widget-offline")
         proxy.restore()
         expect(status).to_have_text("Online", timeout=20_000)
         expect(page.locator("[data-sc=message].s")).to_have_count(0)
@@ -492,3 +496,106 @@ def test_unknown_channel_and_foreign_origin_show_unavailable(fresh: Embed, conte
         page.locator("[data-sc=launcher]").click()
         expect(page.locator("[data-sc=status]")).to_have_text("Chat unavailable")
         assert not page.evaluate("Object.keys(localStorage)")
+
+
+def test_a_page_on_an_origin_the_channel_does_not_allow_shows_no_widget(
+    fresh: Embed, contexts: Any
+) -> None:
+    """A chat that could never send is not offered: no launcher, and the hub's reason (its
+    machine-readable code) on the console once, however often the page asks to open it."""
+    from playwright.sync_api import expect
+
+    with third_party() as foreign:
+        page = contexts().new_page()
+        warnings: list[str] = []
+        page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("websocket", lambda socket: requests.append(socket.url))
+        page.add_init_script("addEventListener('sosyochat:ready', () => { window.ready = 1; })")
+        src = fresh.proc.base_url + "/widget.js"
+        tag = f'<script src="{src}" data-channel="{fresh.seed["public_key"]}" async></script>'
+        page.goto(foreign.page("/elsewhere", tag))
+        page.wait_for_function("window.ready === 1")
+        page.wait_for_timeout(2500)  # past the time the launcher waits for the settings
+        expect(page.locator("[data-sc=launcher]")).to_be_hidden()
+        page.evaluate("SosyoChat.open(); SosyoChat.toggle(); SosyoChat.open()")
+        page.wait_for_timeout(300)
+        expect(page.locator("[data-sc=panel]")).to_be_hidden()
+        expect(page.locator("[data-sc=launcher]")).to_be_hidden()
+        said = [w for w in warnings if "origin_not_allowed" in w]
+        assert len(said) == 1, warnings
+        assert said[0].startswith("[SosyoChat] origin_not_allowed: ")
+        assert not [u for u in requests if "/api/widget/token" in u or "/ws/" in u]
+        assert not page.evaluate("Object.keys(localStorage)")
+
+
+def test_escape_closes_the_widget_and_the_launcher_has_the_focus(
+    fresh: Embed, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = contexts().new_page()
+    page.goto(fresh.page_url())
+    launcher = page.locator("[data-sc=launcher]")
+    launcher.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-sc=panel]")).to_be_visible()
+    expect(page.locator("[data-sc=input]")).to_be_focused()
+    page.keyboard.type("half a thought")
+    page.keyboard.press("Escape")
+    expect(page.locator("[data-sc=panel]")).to_be_hidden()
+    expect(launcher).to_be_focused()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("Enter")  # and back, with what was typed still there
+    expect(page.locator("[data-sc=input]")).to_have_value("half a thought")
+
+
+def test_the_default_title_follows_the_visitors_language(fresh: Embed, contexts: Any) -> None:
+    """Only a title the admin set overrides the widget's own, which is in the visitor's
+    language: the hub sends none when it is the default."""
+    from playwright.sync_api import expect
+
+    config = httpx.get(
+        fresh.proc.base_url + "/api/widget/config",
+        params={"channel": fresh.seed["public_key"]},
+        headers={"origin": fresh.shop.origin},
+    ).json()
+    assert config["title"] is None
+    page = contexts().new_page()
+    page.goto(fresh.page_url('data-locale="tr"'))
+    page.locator("[data-sc=launcher]").click()
+    expect(page.locator("[data-sc=title]")).to_have_text("Bize yazın")
+    expect(page.locator("[data-sc=panel]")).to_have_attribute("aria-label", "Bize yazın")
+    english = contexts(locale="en-US").new_page()
+    english.goto(fresh.page_url())
+    english.locator("[data-sc=launcher]").click()
+    expect(english.locator("[data-sc=title]")).to_have_text("Chat with us")
+    fresh.settings(title="Kahve & Co.")
+    page.reload()
+    page.locator("[data-sc=launcher]").click()
+    expect(page.locator("[data-sc=title]")).to_have_text("Kahve & Co.")
+
+
+def test_automatic_replies_and_the_away_notice_are_in_the_visitors_language(
+    fresh: Embed, contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    fresh.settings(hours={"timezone": "Europe/Istanbul", "days": {}, "auto_reply": "Pazartesi!"})
+    page = contexts().new_page()
+    page.goto(fresh.page_url('data-locale="tr"'))
+    page.locator("[data-sc=launcher]").click()
+    expect(page.locator("[data-sc=status]")).to_have_text("Şu an dışarıdayız")
+    expect(page.locator("[data-sc=offline]")).to_have_text(  # no message set: ours, in Turkish
+        "Şu an burada değiliz. Mesajınızı bırakın, döndüğümüzde yanıtlayalım."
+    )
+    say(page, "Kargo ne zaman gelir?")
+    reply = page.locator("[data-sc=message][data-direction=out]")
+    expect(reply).to_contain_text("Pazartesi!", timeout=15_000)
+    expect(reply.locator(".t")).to_contain_text("Otomatik yanıt")
+    screenshot(page, "widget-away-tr")
+    english = contexts().new_page()
+    english.goto(fresh.page_url('data-locale="en"'))
+    english.locator("[data-sc=launcher]").click()
+    expect(english.locator("[data-sc=offline]")).to_contain_text("We are away right now.")

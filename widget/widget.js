@@ -45,16 +45,19 @@
       typing: '{n} is typing…', agent: 'Agent', name: 'Name', email: 'E-mail', start: 'Start the chat', prechat: 'Tell us who you are and we will get back to you.',
       attachment: 'Attachment', newMessage: 'New message', badEmail: 'Enter a valid e-mail address.', needName: 'Enter your name.',
       attach: 'Attach files', uploading: 'Uploading… {p}%', downloading: 'downloading…', gone: 'not available', big: 'That file is too large.',
-      type: 'That type of file cannot be sent.', busy: 'Too many messages. Wait a moment.', emoji: 'Emoji' },
+      type: 'That type of file cannot be sent.', busy: 'Too many messages. Wait a moment.', emoji: 'Emoji', offline: 'Offline',
+      auto: 'Automatic reply', awayNote: 'We are away right now. Leave a message and we will reply when we are back.' },
     tr: { title: 'Bize yazın', greeting: 'Merhaba! Bize her şeyi sorabilirsiniz. Genellikle birkaç dakika içinde yanıtlarız.', online: 'Çevrimiçi', away: 'Şu an dışarıdayız',
       connecting: 'Bağlanıyor…', reconnecting: 'Yeniden bağlanıyor…', unavailable: 'Sohbet kullanılamıyor', placeholder: 'Bir mesaj yazın…',
       send: 'Gönder', close: 'Sohbeti kapat', open: 'Sohbet', sending: 'Gönderiliyor…', sent: 'Gönderildi', read: 'Okundu', failed: 'Gönderilemedi: {m}',
       typing: '{n} yazıyor…', agent: 'Temsilci', name: 'Adınız', email: 'E-posta', start: 'Sohbete başla', prechat: 'Kim olduğunuzu söyleyin, size dönelim.',
       attachment: 'Ek', newMessage: 'Yeni mesaj', badEmail: 'Geçerli bir e-posta adresi girin.', needName: 'Adınızı girin.',
       attach: 'Dosya ekle', uploading: 'Yükleniyor… %{p}', downloading: 'indiriliyor…', gone: 'kullanılamıyor', big: 'Bu dosya çok büyük.',
-      type: 'Bu türde bir dosya gönderilemez.', busy: 'Çok fazla mesaj. Biraz bekleyin.', emoji: 'Emoji' },
+      type: 'Bu türde bir dosya gönderilemez.', busy: 'Çok fazla mesaj. Biraz bekleyin.', emoji: 'Emoji', offline: 'Çevrimdışı',
+      auto: 'Otomatik yanıt', awayNote: 'Şu an burada değiliz. Mesajınızı bırakın, döndüğümüzde yanıtlayalım.' },
   };
   let lang = 'en';
+  const SETTINGS_WAIT_MS = 2000;
   const t = (k, v) => (STRINGS[lang][k] || STRINGS.en[k]).replace(/\{(\w)\}/g, (m, x) => (v && x in v ? v[x] : m));
 
   // UI in a shadow root: the page's CSS stays out, ours stays in.
@@ -81,6 +84,7 @@ b{display:block;font-size:16px}
 small{font-size:12px;opacity:.9}
 small:before{content:"";display:inline-block;width:7px;height:7px;border-radius:50%;background:#fb2;margin-right:6px}
 [data-state=online]:before{background:#4d8}
+[data-state=offline]:before,[data-state=off]:before{background:#f87171}
 .x{font-size:24px;width:32px}
 .ms{flex:1;overflow-y:auto;padding:16px;background:#f6f7fb;display:flex;flex-direction:column;gap:8px}
 .m{max-width:80%;display:flex;flex-direction:column;align-self:flex-start;align-items:flex-start}
@@ -117,8 +121,8 @@ progress{display:block;width:100%}
 .dr .ms{outline:2px dashed var(--c);outline-offset:-6px}
 @media(max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}.p:not([hidden])~.l{display:none}}
 `;
-  root.innerHTML = `<div class="w"><section class="p" data-sc="panel" role="dialog" hidden>
-<header><span class="av" data-sc="avatar" aria-hidden="true"></span><div><b data-sc="title"></b><small data-sc="status"></small></div><button class="x" data-sc="close">&times;</button></header>
+  root.innerHTML = `<div class="w" hidden><section class="p" data-sc="panel" role="dialog" hidden>
+<header><span class="av" data-sc="avatar" aria-hidden="true"></span><div><b data-sc="title"></b><small data-sc="status" role="status"></small></div><button class="x" data-sc="close">&times;</button></header>
 <div class="ms" data-sc="messages" role="log"><p class="hi" data-sc="greeting"></p><p class="off" data-sc="offline" hidden></p></div>
 <div class="ty" data-sc="typing" hidden></div>
 <div class="eg" data-sc="emoji-grid" role="grid" hidden></div>
@@ -141,6 +145,8 @@ progress{display:block;width:100%}
   let config = { title: null, greeting: null, colour: null, position: 'right', locale: null, prechat: { enabled: false }, consent_required: false, hours: null, limits: {} };
   let token = null, stopped = false, loaded = false;
   let settled = false; // the settings request has ended, answered or not
+  let refused = null; // the hub's refusal of this page ({code, message}): the widget stays hidden
+  let dropped = false; // the socket was live and is not: the header says offline until welcome
   let open = false, unread = 0, typingOn = false, typingTimer = 0, agentTimer = 0, flashTimer = 0, readUpTo = null;
   let identity = script.getAttribute('data-user-id') ? { user_id: script.getAttribute('data-user-id'), user_hash: script.getAttribute('data-user-hash') } : null;
   let conversation = null, profile = null;
@@ -167,7 +173,7 @@ progress{display:block;width:100%}
     lang = wanted.startsWith('tr') ? 'tr' : 'en';
     $('title').textContent = config.title || t('title');
     $('greeting').textContent = config.greeting || t('greeting');
-    const off = config.hours && !config.hours.open_now && config.hours.offline_message;
+    const off = config.hours && !config.hours.open_now && (config.hours.offline_message || t('awayNote'));
     $('offline').textContent = off || '';
     $('offline').hidden = !off;
     panel.setAttribute('aria-label', config.title || t('title'));
@@ -189,7 +195,7 @@ progress{display:block;width:100%}
     $('prechat-start').textContent = t('start');
     if (config.colour) host.style.setProperty('--sc-color', config.colour);
     wrap.classList.toggle('left', config.position === 'left');
-    if (!socket.live) status(stopped ? 'off' : 'connecting', stopped ? 'unavailable' : 'connecting');
+    if (!socket.live) status(stopped ? 'off' : dropped ? 'offline' : 'connecting', stopped ? 'unavailable' : dropped ? 'offline' : 'connecting');
   }
 
   function showPrechat() {
@@ -303,6 +309,7 @@ progress{display:block;width:100%}
     const d = new Date(m.sent_at);
     const parts = [];
     if (m.direction === 'out' && m.sender && m.sender.name) parts.push(m.sender.name);
+    else if (m.direction === 'out' && m.sender && m.sender.type === 'system') parts.push(t('auto'));
     if (!isNaN(d)) parts.push(d.toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit' }));
     if (m.direction === 'in') parts.push(readUpTo && m.event_id && !after(m.event_id, readUpTo) ? t('read') : t('sent'));
     return parts.join(' · ');
@@ -366,13 +373,38 @@ progress{display:block;width:100%}
     let known = false;
     try {
       const r = await fetch(`${hub}/api/widget/config?channel=${encodeURIComponent(channel)}`, { credentials: 'omit' });
-      if (r.status === 403 || r.status === 404) stopped = true;
+      if (r.status === 403 || r.status === 404) await refusal(r);
       if (r.ok) { config = Object.assign(config, await r.json()); known = true; }
     } catch (e) { /* the hub is unreachable: defaults, and the socket retries */ }
     // Unknown settings keep to memory too, until the visitor writes.
     if (known && (!config.consent_required || get('localStorage', 'token'))) startKeeping();
     settled = true;
     localize();
+    wrap.hidden = !!refused;
+  }
+
+  // The hub refuses this page for good (an unknown channel, an origin the channel does not
+  // allow, a bad identity): said once on the console, with the hub's code. On a foreign origin
+  // the widget could never send, so it shows nothing at all.
+  async function refusal(r) {
+    let error = {};
+    try { error = (await r.json()).error || {}; } catch (e) { /* not JSON */ }
+    deny(error.code || `http_${r.status}`, error.message || '');
+  }
+  function deny(code, message) {
+    stopped = true;
+    if (code !== 'origin_not_allowed') return warnOnce(code, message);
+    refused = { code, message };
+    socket.close();
+    if (open) setOpen(false);
+    wrap.hidden = true;
+    warnOnce(code, message);
+  }
+  const warned = new Set();
+  function warnOnce(code, message) {
+    if (warned.has(code)) return;
+    warned.add(code);
+    console.warn(`[SosyoChat] ${code}: ${message}`);
   }
 
   async function fetchToken() {
@@ -380,7 +412,7 @@ progress{display:block;width:100%}
     const body = identity && identity.user_id ? { channel, user_id: identity.user_id, user_hash: identity.user_hash || '' }
       : previous ? { channel, token: previous } : { channel };
     const r = await post('/api/widget/token', body);
-    if (r.status === 403 || r.status === 404) stopped = true; // origin not allowed, unknown channel, bad identity
+    if (r.status === 403 || r.status === 404) await refusal(r); // origin not allowed, unknown channel, bad identity
     if (!r.ok) throw new Error(`token request answered ${r.status}`);
     const j = await r.json();
     token = j.token;
@@ -419,16 +451,20 @@ progress{display:block;width:100%}
       try {
         if (!token) await fetchToken();
       } catch (e) {
-        console.warn('[SosyoChat]', e.message);
-        if (!stopped) throw e; // try again later
-        status('off', 'unavailable');
+        if (!stopped) { console.warn('[SosyoChat]', e.message); throw e; } // try again later
+        status('off', 'unavailable'); // the refusal was said once, with its code
         return null;
       }
       return token;
     },
-    onConnecting: () => status('connecting', 'connecting'),
-    onRetry: () => status('connecting', 'reconnecting'),
-    onClose() { typingOn = false; },
+    onConnecting: () => { if (!dropped) status('connecting', 'connecting'); },
+    onRetry: () => status(dropped ? 'offline' : 'connecting', dropped ? 'offline' : 'reconnecting'),
+    onClose(code) {
+      typingOn = false;
+      if (code === 4401 || code === 4403 || code === 4410) return; // a new token, or refused: not offline
+      dropped = true;
+      status('offline', 'offline');
+    },
     onCursorTooOld() { put('sessionStorage', 'cursor', null); loaded = false; }, // reload history
     onDenied(code) {
       if (code === 4401) token = null; // fetch a fresh one
@@ -447,6 +483,7 @@ progress{display:block;width:100%}
     const p = f.client_id && outbox.get(f.client_id);
     if (f.type === 'welcome' || f.type === 'event') put('sessionStorage', 'cursor', socket.cursor);
     if (f.type === 'welcome') { // the socket resends the outbox after it; the hub dedupes by client_id
+      dropped = false;
       status(stateOfHours(), stateOfHours());
       if (!f.resumed || !loaded) await loadHistory();
       markRead();
@@ -464,6 +501,8 @@ progress{display:block;width:100%}
     } else if (f.type === 'event' && f.name === 'conversation.updated' && f.data.agent_read_up_to) {
       if (!readUpTo || after(f.data.agent_read_up_to, readUpTo)) readUpTo = f.data.agent_read_up_to;
       seen.forEach((el) => { if (el.m && el.m.direction === 'in') el.lastChild.textContent = meta(el.m); });
+    } else if (f.type === 'error' && f.code === 'origin_not_allowed') {
+      deny(f.code, f.message || '');
     } else if (f.type === 'error' && p) {
       outbox.delete(f.client_id);
       socket.settle(f.client_id);
@@ -561,11 +600,12 @@ progress{display:block;width:100%}
   }
 
   function setOpen(value, focus) {
+    if (refused && value) return;
     open = value;
     panel.hidden = !open;
     launcher.setAttribute('aria-expanded', open);
     if (keep) put('sessionStorage', 'open', open ? 1 : null);
-    if (!open) return;
+    if (!open) { if (focus) launcher.focus(); return; }
     markRead();
     showPrechat();
     stopped = false;
@@ -595,7 +635,10 @@ progress{display:block;width:100%}
   }
 
   launcher.onclick = () => setOpen(!open, true);
-  $('close').onclick = () => setOpen(false);
+  $('close').onclick = () => setOpen(false, true);
+  root.addEventListener('keydown', (e) => { // Escape closes the panel, and the launcher has the focus again
+    if (e.key === 'Escape' && open && !e.isComposing) { e.preventDefault(); setOpen(false, true); }
+  });
   composer.onsubmit = (e) => { e.preventDefault(); const text = input.value.trim(); input.value = ''; grow(); send(text); };
   pre.onsubmit = (e) => { e.preventDefault(); startChat(); };
   input.onkeydown = (e) => {
@@ -617,6 +660,7 @@ progress{display:block;width:100%}
   panel.ondragleave = (e) => { if (!panel.contains(e.relatedTarget)) panel.classList.remove('dr'); };
   panel.ondrop = (e) => { panel.classList.remove('dr'); if (carries(e)) { e.preventDefault(); upload(e.dataTransfer.files); } };
   addEventListener('online', () => { if (!stopped && (open || token)) socket.retryNow(); });
+  addEventListener('offline', () => { if (socket.live || dropped) status('offline', 'offline'); });
   document.addEventListener('visibilitychange', markRead);
 
   window.SosyoChat = {
@@ -645,6 +689,8 @@ progress{display:block;width:100%}
 
   const mount = async () => {
     document.body.appendChild(host);
+    // The launcher waits for the settings (a refused page shows none), but not for ever.
+    setTimeout(() => { if (!refused) wrap.hidden = false; }, SETTINGS_WAIT_MS);
     await fetchConfig();
     const cursor = get('sessionStorage', 'cursor');
     socket.cursor = /^\d{1,20}-\d{1,20}$/.test(cursor || '') ? cursor : null;

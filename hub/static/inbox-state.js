@@ -6,7 +6,8 @@ import strings from './strings.js';
 export const t = translator(strings);
 translatePage(t);
 export const $ = (name) => ib(name);
-export const KINDS = { webchat: 'Web chat', instagram: 'Instagram', messenger: 'Messenger', whatsapp: 'WhatsApp', telegram: 'Telegram' };
+// A getter: the channel type follows the page's language (the platforms' names are their own).
+export const KINDS = { get webchat() { return t('kind-webchat'); }, instagram: 'Instagram', messenger: 'Messenger', whatsapp: 'WhatsApp', telegram: 'Telegram' };
 export const ICONS = { webchat: 'W', instagram: 'IG', messenger: 'M', whatsapp: 'WA', telegram: 'TG' };
 export const HOUR = 3600e3;
 

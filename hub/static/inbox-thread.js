@@ -90,9 +90,11 @@ export function renderHeader() {
   const parts = [channel ? `${channel.name} · ${KINDS[channel.kind] || channel.kind}` : KINDS[c.channel_kind] || ''];
   parts.push(c.status === 'snoozed' && c.snoozed_until ? t('snoozed-until', { t: stamp(c.snoozed_until) }) : t(c.status));
   $('subtitle').textContent = parts.filter(Boolean).join(' · ');
+  const had = document.activeElement; // a button that hides itself hands the focus to its pair
   $('resolve').hidden = c.status === 'resolved';
   $('reopen').hidden = c.status !== 'resolved' && c.status !== 'snoozed';
   $('pending-action').hidden = c.status === 'pending';
+  if (had && had.hidden && (had === $('resolve') || had === $('reopen'))) (had === $('resolve') ? $('reopen') : $('resolve')).focus();
   $('assignee').value = c.assignee_id || '';
   $('team').value = (c.team_id && teams.has(c.team_id) && c.team_id) || '';
   $('priority').value = c.priority || '';

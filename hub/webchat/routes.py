@@ -37,7 +37,6 @@ from schemas.rest.webchat import (
     WidgetPrechat,
 )
 
-DEFAULT_TITLE = "Chat with us"
 DEFAULT_COLOUR = "#4f46e5"
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
@@ -168,7 +167,7 @@ def widget_config_of(channel: WebChannel, max_message_chars: int, per_minute: in
         )
     prechat = widget.prechat
     return WidgetConfig(
-        title=widget.title or DEFAULT_TITLE,
+        title=widget.title or None,  # unset: the widget's own, in the visitor's language
         greeting=widget.greeting,
         colour=widget.colour or DEFAULT_COLOUR,
         position=widget.position or "right",

@@ -31,7 +31,9 @@ class WidgetLimits(Out):
 
 
 class WidgetConfig(Out):
-    title: str
+    title: str | None = Field(
+        description="The title an admin set; None: the widget's own, in the visitor's language"
+    )
     greeting: str | None
     colour: str = Field(pattern="^#[0-9a-f]{6}$")
     position: Literal["right", "left"]
