@@ -11,6 +11,7 @@ import { hooksPanel } from './admin-hooks.js';
 import { reportsPanel } from './admin-reports.js';
 import { routingPanel } from './admin-routing.js';
 import { automationPanel } from './admin-automation.js';
+import { attributesPanel } from './admin-attributes.js';
 import { workspacePanel } from './admin-workspace.js';
 import { statusPanel } from './admin-status.js';
 import { codeStep, enrol, securityPanel } from './twofactor.js';
@@ -19,7 +20,7 @@ const t = translator(strings);
 const views = { login: document.getElementById('login'), forbidden: document.getElementById('forbidden'), app: document.getElementById('app') };
 const loginForm = ib('login-form'), loginError = ib('login-error'), loginSubmit = ib('login-submit');
 const email = ib('login-email'), password = ib('login-password'), loginStep = ib('login-step');
-const TABS = ['channels', 'members', 'routing', 'automation', 'reports', 'hooks', 'workspace', 'status', 'audit'];
+const TABS = ['channels', 'members', 'routing', 'automation', 'attributes', 'reports', 'hooks', 'workspace', 'status', 'audit'];
 
 function show(name) {
   Object.entries(views).forEach(([key, view]) => { view.hidden = key !== name; });
@@ -71,6 +72,7 @@ const panels = {
   members: membersPanel(ctx),
   routing: routingPanel(ctx),
   automation: automationPanel(ctx),
+  attributes: attributesPanel(ctx),
   reports: reportsPanel(ctx),
   hooks: hooksPanel(ctx),
   audit: auditPanel(ctx),

@@ -33,6 +33,7 @@ import './inbox-sessions.js';
 import { results } from './inbox-contact.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';
+import { loadAttributes } from './inbox-attributes.js';
 import { openConversation } from './inbox-thread.js';
 import { passwordDialog } from './password.js';
 import { codeStep, enrol, securityPanel } from './twofactor.js';
@@ -64,6 +65,7 @@ function start(data) {
   loadChannels();
   loadMembers();
   loadTeams();
+  loadAttributes();
   loadWorkspaces(data.workspaces);
   connect();
 }
