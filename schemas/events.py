@@ -234,7 +234,8 @@ class RuleRef(_Part):
 
 class ConversationUpdated(EventDataBase):
     """One of: an agent's change (`changes`, `by`), an automation rule's (`changes`, `rule`),
-    routing's (`changes`, `routed`, `as_of`), an agent's read position (`read`), that an agent
+    routing's (`changes`, `routed`, `as_of`), an agent's custom attributes (`attributes`,
+    `by`), an agent's read position (`read`), that an agent
     has read a web-chat conversation (`agent_read_up_to`), the visitor's read position
     (`contact_read_up_to`) or the contact's on the platform (`contact_read`)."""
 
@@ -253,6 +254,11 @@ class ConversationUpdated(EventDataBase):
     agent_read_up_to: Omitted[Cursor] = None
     contact_read_up_to: Omitted[Cursor] = None
     contact_read: Omitted[ContactRead] = None
+    attributes: Omitted[dict[str, str | int | float | None]] = Field(
+        default=None,
+        description="An agent's change to the conversation's custom attributes, already "
+        "stored (with `by`): the new value by key, null when cleared",
+    )
 
 
 # small state
@@ -282,7 +288,8 @@ class PresenceChanged(EventDataBase):
 
 class ContactUpdated(EventDataBase):
     """A profile fetched from the platform, or what a web-chat visitor said about itself.
-    An absent or null field changes nothing."""
+    An absent or null field changes nothing. Or an agent's change to the contact's custom
+    attributes (`attributes`, `by`), stored before it is published."""
 
     NAME = "contact.updated"
     contact_id: uuid.UUID
@@ -290,6 +297,12 @@ class ContactUpdated(EventDataBase):
     username: str | MISSING | None = MISSING
     picture_url: str | MISSING | None = MISSING
     email: str | MISSING | None = MISSING
+    attributes: Omitted[dict[str, str | int | float | None]] = Field(
+        default=None,
+        description="An agent's change to the contact's custom attributes, already stored: "
+        "the new value by key, null when cleared",
+    )
+    by: Omitted[uuid.UUID] = Field(default=None, description="The agent who changed them")
 
     def known(self) -> dict[str, str]:
         """The fields it gives a value."""

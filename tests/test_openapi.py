@@ -21,6 +21,7 @@ from hub.accounts import invite_routes as invitations
 from hub.accounts import profile_routes, session_routes, twofactor_routes, workspace
 from hub.accounts import reset_routes as resets
 from hub.accounts import routes as accounts
+from hub.attributes import routes as attributes
 from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
@@ -45,6 +46,7 @@ from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import TELEGRAM, running_fake
 from tests.helpers import ORIGIN, OTHER_STRONG_PASSWORD, STRONG_PASSWORD, Tenant, prepare
 from tests.mailbox import join, outbox, token_in, wait_letter
+from tests.test_api import visitor_token, wait_for
 
 DOC = document()
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -96,6 +98,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *reports.routes,
         *hooks.routes,
         *automation.routes,
+        *attributes.routes,
         *templates.routes,
         *comments.routes,
     ]
@@ -194,6 +197,7 @@ def test_query_parameters() -> None:
         "label",
         "team_id",
         "priority",
+        "attr.{key}",
     }
     assert names("/api/conversations/{conversation_id}/messages", "get") == {"limit", "before"}
     [limit] = [
@@ -753,3 +757,73 @@ def test_workspace_answers_match_the_document(app_env: tuple[TestClient, Tenant]
     assert status("GET") == 200
     assert status("PATCH", json={"retention_days": 30}, headers=csrf) == 403
     assert api_operations(list(workspace.routes)) <= {(p, m) for p, m, _ in checked.seen}
+
+
+def test_attribute_answers_match_the_document(app_env: tuple[TestClient, Tenant]) -> None:
+    client, tenant = app_env
+    checked = Checked(client, client.get("/api/openapi.json").json())
+
+    def status(method: str, template: str, path: str | None = None, **kwargs: Any) -> int:
+        return int(checked.call(method, template, path, **kwargs).status_code)
+
+    many, one = "/api/attributes", "/api/attributes/{attribute_id}"
+    on_conversation = "/api/conversations/{conversation_id}/attributes"
+    on_contact = "/api/contacts/{contact_id}/attributes"
+    assert status("GET", many) == 401
+    visitor = visitor_token(client, tenant)
+    login = {"email": tenant.email, "password": tenant.password}
+    csrf = {"x-csrf-token": client.post("/api/auth/login", json=login).json()["csrf_token"]}
+    plan = {"key": "plan", "label": "Plan", "type": "list", "applies_to": "contact"}
+    assert status("POST", many, json=plan, headers=csrf) == 400  # a list needs options
+    assert status("POST", many, json=plan | {"options": ["gold"]}) == 403  # no CSRF header
+    made = checked.call("POST", many, json=plan | {"options": ["gold"]}, headers=csrf).json()
+    assert status("POST", many, json=plan | {"options": ["gold"]}, headers=csrf) == 409
+    order = {"key": "order", "label": "Order", "type": "text", "applies_to": "conversation"}
+    assert status("POST", many, json=order, headers=csrf) == 201
+    assert status("GET", many) == 200
+    at = one.format(attribute_id=made["id"])
+    assert status("PATCH", one, at, json={"options": ["gold", "free"]}, headers=csrf) == 200
+    assert status("PATCH", one, at, json={"options": []}, headers=csrf) == 409
+    assert status("PATCH", one, at, json={"nope": 1}, headers=csrf) == 400
+    nowhere = one.format(attribute_id=uuid.uuid4())
+    assert status("PATCH", one, nowhere, json={"label": "x"}, headers=csrf) == 404
+    assert status("DELETE", one, nowhere, headers=csrf) == 404
+
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        ws.send_text(json.dumps({"type": "hello", "token": visitor["token"]}))
+        ws.receive_json()
+        ws.send_text(json.dumps({"type": "message.send", "client_id": "c1", "text": "hi"}))
+        ws.receive_json()
+    conversation_id = visitor["conversation_id"]
+    stored = wait_for(
+        lambda: (
+            (r := client.get(f"/api/conversations/{conversation_id}")).status_code == 200
+            and r.json()
+        ),
+        timeout_s=10,
+    )
+    mine = on_conversation.format(conversation_id=conversation_id)
+    theirs = on_contact.format(contact_id=stored["contact"]["id"])
+    gone = on_conversation.format(conversation_id=uuid.uuid4())
+    assert status("GET", on_conversation, mine) == 200
+    assert status("GET", on_conversation, gone) == 404
+    values = {"values": {"order": "A-1"}}
+    assert status("PATCH", on_conversation, mine, json=values, headers=csrf) == 200
+    assert status("PATCH", on_conversation, mine, json=values) == 403
+    assert status("PATCH", on_conversation, gone, json=values, headers=csrf) == 404
+    assert status("PATCH", on_conversation, mine, json={"values": {"x": 1}}, headers=csrf) == 400
+    assert status("GET", on_contact, theirs) == 200
+    assert status("GET", on_contact, on_contact.format(contact_id=uuid.uuid4())) == 404
+    gold = {"values": {"plan": "gold"}}
+    assert status("PATCH", on_contact, theirs, json=gold, headers=csrf) == 200
+    assert status("PATCH", on_contact, theirs, json={"values": {"plan": 1}}, headers=csrf) == 400
+    assert status("DELETE", one, at, headers=csrf) == 204
+    client.cookies.clear()
+    assert status("GET", on_contact, theirs) == 401
+    assert status("PATCH", on_contact, theirs, json=gold) == 401
+    assert status("GET", on_conversation, mine) == 401
+    assert status("PATCH", on_conversation, mine, json=values) == 401
+    assert status("POST", many, json=order) == 401
+    assert status("PATCH", one, at, json={"label": "x"}) == 401
+    assert status("DELETE", one, at) == 401
+    assert api_operations(list(attributes.routes)) <= {(p, m) for p, m, _ in checked.seen}

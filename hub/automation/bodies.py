@@ -34,8 +34,27 @@ ConditionField = Literal[
     "label",
     "business_hours",
     "post",
+    "conversation_attribute",
+    "contact_attribute",
 ]
-Op = Literal["in", "not_in", "contains", "not_contains", "open", "closed"]
+Op = Literal[
+    "in",
+    "not_in",
+    "contains",
+    "not_contains",
+    "open",
+    "closed",
+    "equals",
+    "greater",
+    "less",
+    "is_set",
+    "not_set",
+]
+# A custom attribute's operators (`key` names it): any of the values, exactly (a number or a
+# date as one) or as a substring; greater or less than the one value (numbers and dates);
+# whether it has a value at all.
+ATTRIBUTE_OPS = ("equals", "contains", "greater", "less", "is_set", "not_set")
+ATTRIBUTE_FIELDS = ("conversation_attribute", "contact_attribute")
 # The operators each field takes.
 OPS: dict[str, tuple[str, ...]] = {
     "channel": ("in", "not_in"),
@@ -46,6 +65,8 @@ OPS: dict[str, tuple[str, ...]] = {
     "text": ("contains", "not_contains"),
     "business_hours": ("open", "closed"),
     "post": ("in", "not_in"),
+    "conversation_attribute": ATTRIBUTE_OPS,
+    "contact_attribute": ATTRIBUTE_OPS,
 }
 Value = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Label = Annotated[
@@ -65,7 +86,14 @@ class Condition(BaseModel):
         "text: contains | not_contains (any of the values, ignoring case and diacritics, "
         "Turkish i's included); business_hours: open | closed (the channel's hours when the "
         "event happened); post (comment.created only): in | not_in, Instagram media ids or "
-        "Facebook post ids"
+        "Facebook post ids; conversation_attribute, contact_attribute (the custom attribute "
+        "`key`): equals | contains (any of the values) | greater | less (one value, numbers "
+        "and dates) | is_set | not_set (no values)"
+    )
+    key: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="conversation_attribute and contact_attribute: the attribute's key",
     )
     values: list[Value] = Field(default_factory=list, max_length=50)
 
@@ -73,6 +101,18 @@ class Condition(BaseModel):
     def _fits(self) -> Condition:
         if self.op not in OPS[self.field]:
             raise ValueError(f"{self.field} takes {' or '.join(OPS[self.field])}, not {self.op}")
+        if (self.key is not None) != (self.field in ATTRIBUTE_FIELDS):
+            raise ValueError(
+                f"key is for attribute conditions only, and {self.field} needs one"
+                if self.key is not None
+                else f"{self.field} needs a key"
+            )
+        if self.op in ("is_set", "not_set"):
+            if self.values:
+                raise ValueError(f"{self.op} takes no values")
+            return self
+        if self.op in ("greater", "less") and len(self.values) != 1:
+            raise ValueError(f"{self.op} takes one value")
         if self.field == "business_hours":
             if self.values:
                 raise ValueError("business_hours takes no values")
@@ -239,6 +279,12 @@ class Sample(BaseModel):
     contact_name: str = Field(default="", max_length=200)
     contact_email: str = Field(default="", max_length=320)
     labels: list[Label] = Field(default_factory=list, max_length=20)
+    conversation_attributes: dict[str, Value] = Field(
+        default_factory=dict, max_length=50, description="Custom attribute values by key"
+    )
+    contact_attributes: dict[str, Value] = Field(
+        default_factory=dict, max_length=50, description="Custom attribute values by key"
+    )
     post_id: str = Field(default="", max_length=200, description="A comment's post or media id")
     at: datetime | None = Field(default=None, description="When; now if left out")
 

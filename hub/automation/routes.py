@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.attributes.service import Attributes
 from hub.automation.bodies import InvalidRule, RuleBody, RulePatch, TryBody
 from hub.automation.rules import Facts, Rules, changes, dumped, evaluate, rule_out
 from hub.canned import placeholders
@@ -65,6 +66,7 @@ async def try_rule(request: Request) -> Response:
     )
     if sample.channel_id and channel is None:
         raise InvalidRule("No such channel in this workspace.")
+    attributes = Attributes(svc.store.sessions)
     facts = Facts(
         channel_id=str(sample.channel_id or ""),
         channel_kind=channel.kind if channel else "",
@@ -74,6 +76,14 @@ async def try_rule(request: Request) -> Response:
         labels=sorted(set(sample.labels)),
         open=open_at(hours_of(channel.settings) if channel else None, at),
         post_id=sample.post_id,
+        attributes={
+            "conversation": await attributes.typed(
+                principal.workspace_id, "conversation", sample.conversation_attributes
+            ),
+            "contact": await attributes.typed(
+                principal.workspace_id, "contact", sample.contact_attributes
+            ),
+        },
     )
     conditions = dumped(body.rule.conditions)
     outcomes = evaluate(conditions, facts)

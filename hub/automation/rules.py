@@ -39,14 +39,21 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub.accounts.members import Actor, by_member
+from hub.attributes.kinds import InvalidValue, parse
 from hub.automation import keywords
-from hub.automation.bodies import InvalidRule, RuleBody, RulePatch, check_shape
+from hub.automation.bodies import (
+    ATTRIBUTE_FIELDS,
+    InvalidRule,
+    RuleBody,
+    RulePatch,
+    check_shape,
+)
 from hub.bus import Bus
 from hub.canned import placeholders
 from hub.errors import Conflict, NotFound
 from hub.storage import audit
 from hub.storage.cache import Versioned
-from hub.storage.models import AutomationRule, Channel, Membership, Team
+from hub.storage.models import AttributeDefinition, AutomationRule, Channel, Membership, Team
 from hub.storage.store import Sessions
 from schemas.message import utc_now
 from schemas.rest.automation import RuleOut
@@ -74,10 +81,15 @@ class Facts:
     labels: list[str] = field(default_factory=list)
     open: bool = True  # the channel's business hours at the event's time
     post_id: str = ""  # a comment's post (Instagram media id, Facebook post id)
+    # Custom attribute values by subject ("conversation", "contact"), then by key.
+    attributes: dict[str, dict[str, str | float]] = field(default_factory=dict)
 
 
 def holds(condition: dict[str, Any], facts: Facts) -> bool:
     name, op, values = condition["field"], condition["op"], condition.get("values") or []
+    if name in ATTRIBUTE_FIELDS:
+        subject = name.removesuffix("_attribute")
+        return attribute_holds(op, values, facts.attributes.get(subject, {}).get(condition["key"]))
     if name == "business_hours":
         return bool(facts.open == (op == "open"))
     if name in ("channel", "channel_kind", "label", "post"):
@@ -93,6 +105,34 @@ def holds(condition: dict[str, Any], facts: Facts) -> bool:
         )
         found = keywords.contains(text, values)
     return found == (op in ("in", "contains"))
+
+
+def attribute_holds(op: str, values: Sequence[str], have: str | float | None) -> bool:
+    """A custom attribute condition on the value `have` (None: not set). Numbers compare as
+    numbers, anything else as text (ISO dates sort as text); text equals without regard to
+    case or diacritics, as keywords do."""
+    if op in ("is_set", "not_set"):
+        return (have is not None) == (op == "is_set")
+    if have is None:
+        return False
+    if op == "contains":
+        return keywords.contains(str(have), values)
+    if op == "equals":
+        return any(_order(have, v) == 0 for v in values)
+    found = _order(have, values[0])
+    return found is not None and (found > 0 if op == "greater" else found < 0)
+
+
+def _order(have: str | float, want: str) -> int | None:
+    """-1, 0 or 1 as `have` is below, at or above `want`; None when they do not compare."""
+    if isinstance(have, float | int):
+        try:
+            other = float(want)
+        except ValueError:
+            return None
+        return (have > other) - (have < other)
+    a, b = keywords.fold(have), keywords.fold(want)
+    return (a > b) - (a < b)
 
 
 def evaluate(conditions: Sequence[dict[str, Any]], facts: Facts) -> list[bool]:
@@ -284,7 +324,7 @@ def _audited(rule: AutomationRule) -> dict[str, Any]:
     return {
         "trigger": rule.trigger,
         "enabled": rule.enabled,
-        "conditions": [c["field"] for c in rule.conditions],
+        "conditions": [c["field"] for c in rule.conditions],  # attribute keys are no one's
         "actions": [a["type"] for a in rule.actions],
     }
 
@@ -324,6 +364,34 @@ async def _check_refs(
     for action in actions:
         if action.type in ("send_reply", "private_reply", "public_reply"):
             placeholders.check(action.text)
+    await _check_attributes(s, workspace_id, conditions)
+
+
+async def _check_attributes(
+    s: AsyncSession, workspace_id: uuid.UUID, conditions: list[Any]
+) -> None:
+    """An attribute condition names an attribute of its kind of record, compares numbers and
+    dates only by order, and gives values its type takes."""
+    wanted = [c for c in conditions if c.field in ATTRIBUTE_FIELDS]
+    if not wanted:
+        return
+    found = await s.exec(
+        select(AttributeDefinition).where(AttributeDefinition.workspace_id == workspace_id)
+    )
+    definitions = {d.key: d for d in found.all()}
+    for condition in wanted:
+        subject = condition.field.removesuffix("_attribute")
+        definition = definitions.get(condition.key)
+        if definition is None or definition.applies_to != subject:
+            raise InvalidRule(f"No {subject} attribute {condition.key} in this workspace.")
+        if condition.op in ("greater", "less") and definition.type not in ("number", "date"):
+            raise InvalidRule(f"{condition.key} is {definition.type}: it has no order.")
+        if condition.op in ("equals", "greater", "less"):
+            for value in condition.values:
+                try:
+                    parse(definition.type, definition.options, condition.key, value)
+                except InvalidValue as e:
+                    raise InvalidRule(e.message) from None
 
 
 def rule_out(row: AutomationRule) -> RuleOut:
@@ -340,4 +408,5 @@ def rule_out(row: AutomationRule) -> RuleOut:
 
 
 def dumped(items: Sequence[BaseModel]) -> list[dict[str, Any]]:
-    return [item.model_dump(mode="json") for item in items]
+    """As stored; a condition's `key` only where it has one."""
+    return [item.model_dump(mode="json", exclude_none=True) for item in items]

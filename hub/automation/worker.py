@@ -44,6 +44,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.accounts.members import Members
+from hub.attributes.service import Attributes
 from hub.automation import rules
 from hub.bus import Bus, Event
 from hub.canned import placeholders
@@ -85,6 +86,7 @@ class Automation:
         self._hours: Cached[tuple[str, uuid.UUID], Hours | None] = Cached(cache_ttl_s, 10_000)
         self._rules = rules.Rules(store.sessions, bus)
         self.replies = CommentReplies(store.sessions)
+        self.attributes = Attributes(store.sessions)
 
     async def handle(self, workspace_id: str, events: list[Event], claimed: bool) -> None:
         with tenancy.acting_for(workspace_id):
@@ -254,7 +256,7 @@ class _Batch:
         name: str | None,
     ) -> rules.Facts:
         """What the conditions need, and only that: the stored contact for its e-mail (or a
-        name the event lacks), the labels, the channel's hours."""
+        name the event lacks), the labels, the channel's hours, the custom attributes."""
         wanted = {c["field"] for r in fitting for c in r.conditions}
         store = self.automation.store
         facts = rules.Facts(
@@ -272,6 +274,16 @@ class _Batch:
             facts.labels = (await store.labels(self.workspace, [ref.id])).get(ref.id, [])
         if "business_hours" in wanted:
             facts.open = await self.automation.is_open(self.workspace_id, ref.channel_id, at)
+        if "conversation_attribute" in wanted:
+            found = self.automation.attributes
+            facts.attributes["conversation"] = await found.values(
+                self.workspace, "conversation", ref.id
+            )
+        if "contact_attribute" in wanted:
+            found = self.automation.attributes
+            facts.attributes["contact"] = await found.values(
+                self.workspace, "contact", ref.contact_id
+            )
         return facts
 
     async def _act(

@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.accounts.auth import Principal
+from hub.attributes.filters import ATTRIBUTE_PARAM, attribute_filters
+from hub.attributes.service import Attributes
 from hub.automation.bodies import PRIORITIES, Label, Priority
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import BadRequest, NotFound, TooBig
@@ -130,8 +132,12 @@ async def list_conversations(request: Request) -> Response:
         priority = None
     elif priority not in ("any", *PRIORITIES):
         raise BadRequest("priority must be low, medium, high, urgent, none or any.")
+    where = await Attributes(services(request).store.sessions).filters(
+        principal.workspace_id, attribute_filters(request.query_params)
+    )
     rows, cursor = await services(request).store.conversations(
         principal.workspace_id,
+        where=where,
         status=status,
         limit=page_limit(request),
         cursor=request.query_params.get("cursor"),
@@ -418,6 +424,7 @@ routes = [
                     "Only this team's queue (a team id), only those in no team (none), or all",
                     {"type": "string", "default": "any"},
                 ),
+                ATTRIBUTE_PARAM,
             ),
         ),
     ),

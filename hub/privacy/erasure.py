@@ -60,6 +60,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
 
 from hub.bus import Bus, Event, parse_id
 from hub.media.library import MediaLibrary, files_of
@@ -70,6 +71,8 @@ from hub.workers.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MES
 from hub.workers.waiting import WAITING
 from schemas.events import ContactDeleted, ContactUpdated, MessageCreated
 from schemas.message import MessageKind, conversation_id_for
+
+ATTRIBUTES = SQLModel.metadata.tables["attribute_values"]
 
 GROUP = MessageKind.GROUP.value
 
@@ -260,6 +263,19 @@ class Erasure:
                 ),
                 "labels": await _delete(
                     s, sa.delete(LABELS).where(LABELS.c.conversation_id.in_(conversations))
+                ),
+                # Custom attribute values: the conversations', and the contact's when the
+                # contact goes whole (a channel's erasure leaves them to the contact's row,
+                # whose foreign key takes them if it goes too).
+                "attributes": await _delete(
+                    s,
+                    sa.delete(ATTRIBUTES).where(
+                        ATTRIBUTES.c.workspace_id == workspace_id,
+                        sa.or_(
+                            ATTRIBUTES.c.conversation_id.in_(conversations),
+                            *([ATTRIBUTES.c.contact_id == contact_id] if channel is None else []),
+                        ),
+                    ),
                 ),
                 # Platform changes still waiting for a message of theirs (an edit, a status).
                 "waiting": await _delete(

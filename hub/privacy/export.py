@@ -1,8 +1,9 @@
 """Subject-access export: everything the workspace holds about one contact, as one JSON file.
 
-What is held: the contact row, its identity on each channel, its conversations with their
-labels and agents' read positions, and every message in them (agents' private notes included,
-since they are data about the person; `raw` platform payloads too). Admins only; audited as
+What is held: the contact row and its custom attributes, its identity on each channel, its
+conversations with their labels, custom attributes and agents' read positions, and every
+message in them (agents' private notes included, since they are data about the person; `raw`
+platform payloads too). Admins only; audited as
 `contact.exported` with ids, never the content.
 
 The files the hub stores for those messages are listed under `files`, each with an absolute
@@ -21,6 +22,7 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.attributes.service import Attributes
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import NotFound
 from hub.media.library import agent_url
@@ -97,6 +99,8 @@ async def export_contact(request: Request) -> Response:
     messages = await messages_of(svc.store, principal.workspace_id, ids)
     labels = await svc.store.labels(principal.workspace_id, ids)
     reads = {c.id: await svc.store.reads(principal.workspace_id, c.id) for c in conversations}
+    attributes = Attributes(svc.store.sessions)
+    held = await attributes.values_of(principal.workspace_id, "conversation", ids)
     document: dict[str, Any] = {
         "format": FORMAT,
         "exported_at": utc_now().isoformat(),
@@ -106,6 +110,7 @@ async def export_contact(request: Request) -> Response:
             "email": contact.email,
             "created_at": contact.created_at.isoformat(),
             "updated_at": contact.updated_at.isoformat(),
+            "attributes": await attributes.values(principal.workspace_id, "contact", contact.id),
         },
         "identities": [
             {
@@ -119,6 +124,7 @@ async def export_contact(request: Request) -> Response:
             as_json(conversation_out(c, contact, 0, labels.get(c.id)))
             | {
                 "created_at": c.created_at.isoformat(),
+                "attributes": held.get(c.id, {}),
                 "reads": [
                     {"user_id": str(r.user_id), "up_to": r.up_to, "read_at": r.read_at.isoformat()}
                     for r in reads[c.id]

@@ -22,7 +22,7 @@ export function automationPanel({ t, problem, confirmDialog }) {
   const conditionsBox = ib('conditions'), actionsBox = ib('actions');
   const addCondition = ib('add-condition'), addAction = ib('add-action');
   const tryChannel = ib('try-channel'), tryResult = ib('try-result');
-  let rules = [], members = [], teams = [], channels = [];
+  let rules = [], members = [], teams = [], channels = [], attributes = [];
   let editing = null, conditions = [], actions = [];
 
   trigger.replaceChildren(...TRIGGERS.map((x) => { const o = el('option', null, t(`trigger-${x}`)); o.value = x; return o; }));
@@ -118,10 +118,10 @@ export function automationPanel({ t, problem, confirmDialog }) {
 
   async function load() {
     say(error, '');
-    const answers = await Promise.all(['/api/automation-rules', '/api/members', '/api/teams', '/api/channels'].map((u) => api('GET', u)));
+    const answers = await Promise.all(['/api/automation-rules', '/api/members', '/api/teams', '/api/channels', '/api/attributes'].map((u) => api('GET', u)));
     const bad = answers.find((r) => !r.ok);
     if (bad) return say(error, problem(bad, 'could-not-load'));
-    [rules, members, teams, channels] = answers.map((r) => r.data.items);
+    [rules, members, teams, channels, attributes] = answers.map((r) => r.data.items);
     list.replaceChildren(...rules.map(row));
     empty.hidden = rules.length > 0;
     fillTryChannels();
@@ -134,6 +134,7 @@ export function automationPanel({ t, problem, confirmDialog }) {
     get channels() { return channels; },
     get members() { return members; },
     get teams() { return teams; },
+    get attributes() { return attributes; },
     onChange: () => fit(),
   };
 
@@ -328,6 +329,15 @@ export function automationPanel({ t, problem, confirmDialog }) {
       labels: split(ib('try-labels').value.toLowerCase()),
     };
     if (tryChannel.value) sample.channel_id = tryChannel.value;
+    // key=value pairs, each to the record its attribute is on.
+    split(ib('try-attributes').value).forEach((pair) => {
+      const [key, ...rest] = pair.split('=');
+      const found = attributes.find((a) => a.key === key.trim());
+      const value = rest.join('=').trim();
+      if (!found || !value) return;
+      const box = found.applies_to === 'contact' ? 'contact_attributes' : 'conversation_attributes';
+      (sample[box] = sample[box] || {})[found.key] = value;
+    });
     const r = await api('POST', '/api/automation-rules/try', { rule, sample });
     if (!r.ok) return say(formError, failed(r, 'could-not-load'));
     showTried(r.data);

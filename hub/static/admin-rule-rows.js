@@ -4,12 +4,16 @@
  * action, shared by the list of rules and the "Try it" result. */
 import { el } from './common.js';
 
-export const FIELDS = ['text', 'contact_name', 'contact_email', 'label', 'channel', 'channel_kind', 'business_hours', 'post'];
+export const FIELDS = ['text', 'contact_name', 'contact_email', 'label', 'channel', 'channel_kind', 'business_hours', 'post', 'conversation_attribute', 'contact_attribute'];
+const ATTRIBUTE_OPS = ['equals', 'contains', 'greater', 'less', 'is_set', 'not_set'];
+const NO_VALUES = ['is_set', 'not_set'];
+const isAttribute = (name) => name.endsWith('_attribute');
 const OPS = {
   text: ['contains', 'not_contains'], contact_name: ['contains', 'not_contains'],
   contact_email: ['contains', 'not_contains'], label: ['in', 'not_in'],
   channel: ['in', 'not_in'], channel_kind: ['in', 'not_in'], business_hours: ['open', 'closed'],
   post: ['in', 'not_in'],
+  conversation_attribute: ATTRIBUTE_OPS, contact_attribute: ATTRIBUTE_OPS,
 };
 const TYPED = ['text', 'contact_name', 'contact_email', 'label', 'post']; // values typed, comma-separated
 export const COMMENT_TRIGGER = 'comment.created';
@@ -57,7 +61,17 @@ function boxes(options, chosen, legend) {
   return set;
 }
 
-/* A condition row. `ctx` has t, channels (current list) and onRemove(row). */
+/* A custom attribute condition's picker: the workspace's attributes of that kind of record
+ * (`ctx.attributes`), and one the rule names that is gone, as such. */
+function attributePicker(ctx, subject, key) {
+  const mine = (ctx.attributes || []).filter((a) => a.applies_to === subject).map((a) => [a.key, a.label]);
+  const known = key && !mine.some(([k]) => k === key) ? [...mine, [key, key]] : mine;
+  const node = select(known, key, ctx.t('condition-attribute'));
+  node.dataset.ib = 'condition-key';
+  return node;
+}
+
+/* A condition row. `ctx` has t, channels (current list), attributes and onRemove(row). */
 export function conditionRow(ctx, condition = {}) {
   const { t } = ctx;
   const node = el('div', 'rule-row condition');
@@ -69,7 +83,7 @@ export function conditionRow(ctx, condition = {}) {
   op.setAttribute('aria-label', t('condition-op'));
   const slot = el('div', 'value');
   let values = condition.values || [];
-  let control = null;
+  let control = null, picker = null;
 
   function channelOptions() {
     const known = ctx.channels.filter((c) => c.status !== 'disconnected' || values.includes(c.id));
@@ -80,12 +94,13 @@ export function conditionRow(ctx, condition = {}) {
   function show() {
     const name = field.value;
     op.replaceChildren(...OPS[name].map((o) => { const x = el('option', null, t(`op-${o}`)); x.value = o; return x; }));
-    if (TYPED.includes(name)) {
+    picker = isAttribute(name) ? attributePicker(ctx, name.replace('_attribute', ''), condition.key) : null;
+    if (TYPED.includes(name) || picker) {
       control = el('input');
       Object.assign(control, { type: 'text', maxLength: 2000, autocomplete: 'off', value: values.join(', ') });
       control.dataset.ib = 'condition-values';
       control.setAttribute('aria-label', t('condition-values', { field: t(`field-${name}`) }));
-      control.placeholder = t(`values-placeholder-${name}`);
+      control.placeholder = t(picker ? 'values-placeholder-attribute' : `values-placeholder-${name}`);
     } else if (name === 'channel') {
       control = boxes(channelOptions(), values, t('condition-channels'));
     } else if (name === 'channel_kind') {
@@ -93,12 +108,23 @@ export function conditionRow(ctx, condition = {}) {
     } else {
       control = null;
     }
-    slot.replaceChildren(...(control ? [control] : []));
+    slot.replaceChildren(...(picker ? [picker] : []), ...(control ? [control] : []));
+    fitOp();
   }
+
+  /* is set / is not set take no values: their box is hidden. */
+  function fitOp() {
+    if (picker && control) control.hidden = NO_VALUES.includes(op.value);
+  }
+  op.addEventListener('change', fitOp);
 
   function read() {
     const name = field.value;
     if (name === 'business_hours') return { field: name, op: op.value, values: [] };
+    if (picker) {
+      const given = NO_VALUES.includes(op.value) ? [] : split(control.value);
+      return { field: name, key: picker.value, op: op.value, values: given };
+    }
     if (control.tagName === 'INPUT') return { field: name, op: op.value, values: split(control.value) };
     return { field: name, op: op.value, values: [...control.querySelectorAll('input:checked')].map((b) => b.value) };
   }
@@ -106,12 +132,13 @@ export function conditionRow(ctx, condition = {}) {
   field.addEventListener('change', () => {
     // Typed values stay when the field changes to another typed one, e.g. name to e-mail.
     const typed = control && control.tagName === 'INPUT' ? split(control.value) : [];
-    values = TYPED.includes(field.value) ? typed : [];
+    values = TYPED.includes(field.value) || isAttribute(field.value) ? typed : [];
     show();
     ctx.onChange();
   });
   show();
   if (OPS[field.value].includes(condition.op)) op.value = condition.op;
+  fitOp();
 
   const remove = removeButton({ text: t('remove-row'), aria: t('remove-condition') }, () => ctx.onRemove(row), 'remove-condition');
   node.append(field, op, slot, remove);
@@ -124,6 +151,9 @@ export function conditionRow(ctx, condition = {}) {
       const c = read();
       if (c.field === 'text' && trigger === 'conversation.resolved') return ['rule-text-resolved', field];
       if (COMMENT_ONLY.includes(c.field) && trigger !== COMMENT_TRIGGER) return ['rule-comment-only', field];
+      if (picker && !c.key) return ['rule-need-attribute', picker];
+      if (picker && NO_VALUES.includes(c.op)) return null;
+      if (picker && ['greater', 'less'].includes(c.op) && c.values.length !== 1) return ['rule-need-one-value', control];
       if (c.field !== 'business_hours' && !c.values.length) {
         return ['rule-need-values', control.tagName === 'INPUT' ? control : control.querySelector('input') || field];
       }
@@ -243,6 +273,10 @@ export function clashes(kind, others) {
 /* A condition in words, e.g. "Message text contains: refund". */
 export function conditionWords(t, c, channelName) {
   if (c.field === 'business_hours') return t(`cond-hours-${c.op}`);
+  if (isAttribute(c.field)) {
+    const what = `${t(`field-${c.field}`)} ${c.key}`;
+    return NO_VALUES.includes(c.op) ? `${what} ${t(`op-${c.op}`)}` : t('cond-words', { field: what, op: t(`op-${c.op}`), values: c.values.join(', ') });
+  }
   const field = t(`field-${c.field}`), op = t(`op-${c.op}`);
   const names = c.values.map((v) => (c.field === 'channel' ? channelName(v) : c.field === 'channel_kind' ? t(`kind-${v}`) : v));
   return t('cond-words', { field, op, values: names.join(', ') });

@@ -13,6 +13,7 @@ import { hooksPanel } from './admin-hooks.js';
 import { reportsPanel } from './admin-reports.js';
 import { routingPanel } from './admin-routing.js';
 import { automationPanel } from './admin-automation.js';
+import { attributesPanel } from './admin-attributes.js';
 import { workspacePanel } from './admin-workspace.js';
 import { statusPanel } from './admin-status.js';
 import { tokensPanel } from './admin-tokens.js';
@@ -26,7 +27,7 @@ const t = translator(strings);
 const views = { login: document.getElementById('login'), forbidden: document.getElementById('forbidden'), app: document.getElementById('app') };
 const loginForm = ib('login-form'), loginError = ib('login-error'), loginSubmit = ib('login-submit');
 const email = ib('login-email'), password = ib('login-password'), loginStep = ib('login-step');
-const TABS = ['channels', 'members', 'routing', 'automation', 'reports', 'hooks', 'workspace', 'tokens', 'replies', 'privacy', 'status', 'audit'];
+const TABS = ['channels', 'members', 'routing', 'automation', 'attributes', 'reports', 'hooks', 'workspace', 'tokens', 'replies', 'privacy', 'status', 'audit'];
 
 function show(name) {
   Object.entries(views).forEach(([key, view]) => { view.hidden = key !== name; });
@@ -78,6 +79,7 @@ const panels = {
   members: membersPanel(ctx),
   routing: routingPanel(ctx),
   automation: automationPanel(ctx),
+  attributes: attributesPanel(ctx),
   reports: reportsPanel(ctx),
   hooks: hooksPanel(ctx),
   audit: auditPanel(ctx),

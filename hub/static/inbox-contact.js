@@ -3,6 +3,7 @@
 import { api, clock, el, stamp } from './common.js';
 import { $, KINDS, channels, conversations, flash, state, t, title } from './inbox-state.js';
 import { openConversation } from './inbox-thread.js';
+import { showContactAttributes } from './inbox-attributes.js';
 
 // Search
 let searchTimer = 0, searchSeq = 0;
@@ -69,6 +70,7 @@ export async function showContact(contactId, openLatest) {
     li.append(b);
     return li;
   }));
+  showContactAttributes(c.id);
   const exportBtn = $('contact-export');
   exportBtn.hidden = state.me.role !== 'admin';
   exportBtn.onclick = () => exportContact(c.id);

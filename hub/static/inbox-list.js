@@ -71,6 +71,7 @@ function matches(c) {
   if (filter.label && !(c.labels || []).includes(filter.label)) return false;
   if (filter.priority === 'none' && c.priority) return false;
   if (filter.priority && filter.priority !== 'none' && c.priority !== filter.priority) return false;
+  if (filter.attr && !(filter.attr.ids && filter.attr.ids.has(c.id))) return false; // the server's answer
   return true;
 }
 
@@ -82,8 +83,11 @@ export async function loadConversations() {
   if (filter.channel) q.set('channel_id', filter.channel);
   if (filter.label) q.set('label', filter.label);
   if (filter.priority) q.set('priority', filter.priority);
+  const attr = filter.attr; // a custom attribute's value (inbox-attributes.js)
+  if (attr) q.set(`attr.${attr.key}`, attr.value);
   const r = await api('GET', `/api/conversations?${q}`);
   if (!r.ok) return;
+  if (attr) attr.ids = new Set(r.data.items.map((item) => item.id));
   state.loaded = true;
   for (const item of r.data.items) {
     const known = conversations.get(item.id);

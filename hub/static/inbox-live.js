@@ -9,6 +9,7 @@ import {
 } from './inbox-state.js';
 import { applyConversationChanges } from './inbox-actions.js';
 import { forgetTyping } from './inbox-composer.js';
+import { attributesEvent } from './inbox-attributes.js';
 import { loadConversations, loadMembers, loadQueue, loadTeams, renderList } from './inbox-list.js';
 import {
   addMessage, closeThread, markRead, openConversation, renderAssignee, renderHeader, renderSeen,
@@ -181,4 +182,5 @@ function onEvent(id, eventName, data) {
     loadTeams();
   }
   if (eventName === 'message.created') loadQueue();
+  attributesEvent(eventName, data);
 }

@@ -9,6 +9,7 @@ import {
 import { change } from './inbox-actions.js';
 import { forgetCanned, forgetUploads, renderWindow, setMode, typing } from './inbox-composer.js';
 import { showContact } from './inbox-contact.js';
+import { showConversationAttributes } from './inbox-attributes.js';
 import { renderList } from './inbox-list.js';
 import { isLive, sendFrame, settleFrame } from './inbox-live.js';
 
@@ -42,6 +43,7 @@ export async function openConversation(id, keep) {
     setMode(c.kind === 'comment' ? 'reply' : $('mode-note').checked ? 'note' : 'reply');
     pending.forEach((p) => { if (p.conversationId === id) place(p.node); });
     if (!$('contact-panel').hidden) showContact(c.contact_id);
+    showConversationAttributes(id);
   }
   const seq = ++state.loadSeq;
   const [detail, page] = await Promise.all([

@@ -37,6 +37,7 @@ import './inbox-bulk.js';
 import { results } from './inbox-contact.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';
+import { loadAttributes } from './inbox-attributes.js';
 import { openConversation } from './inbox-thread.js';
 import { passwordDialog } from './password.js';
 import { profileDialog } from './profile.js';
@@ -69,6 +70,7 @@ function start(data) {
   loadChannels();
   loadMembers();
   loadTeams();
+  loadAttributes();
   loadWorkspaces(data.workspaces);
   connect();
 }

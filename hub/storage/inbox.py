@@ -8,6 +8,7 @@ import base64
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -139,11 +140,12 @@ class InboxStore:
         label: str | None = None,
         team: uuid.UUID | str | None = "any",
         priority: str | None = "any",
+        where: Sequence[sa.ColumnElement[bool]] = (),
     ) -> tuple[list[Conversation], str | None]:
         """Newest activity first; `cursor` continues after the last row of the previous page.
         `assignee` and `team`: "any", None (none) or an id; `priority`: "any", None (none) or
-        one."""
-        query = select(Conversation).where(Conversation.workspace_id == workspace_id)
+        one; `where`: more conditions on `Conversation` (custom attributes' filters)."""
+        query = select(Conversation).where(Conversation.workspace_id == workspace_id, *where)
         if status:
             query = query.where(Conversation.status == status)
         if channel_id:

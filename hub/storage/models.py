@@ -533,3 +533,52 @@ class WaitingChange(SQLModel, table=True):
     name: str = Field(max_length=30)  # the event's name
     data: dict[str, Any] = _json(dict)  # the event's data, as published
     received_at: datetime = _ts()
+
+
+class AttributeDefinition(SQLModel, table=True):
+    """A custom attribute an admin defines for the workspace's contacts or conversations
+    (`hub.attributes`). Its key is unique in the workspace, whichever it applies to, so a
+    filter or a rule condition names it by key alone."""
+
+    __tablename__ = "attribute_definitions"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "key"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    key: str = Field(max_length=40)
+    label: str = Field(max_length=100)
+    type: str = Field(max_length=10)  # text | number | date | list | link
+    applies_to: str = Field(max_length=15)  # contact | conversation
+    options: list[str] = _json(list)  # a list's choices
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AttributeValue(SQLModel, table=True):
+    """One attribute's value on one contact or one conversation (exactly one of the two ids).
+    A row per value, typed columns beside the text, rather than a JSON column: the same
+    B-tree indexes answer equality (`value_text`) and ranges (`value_number`, and ISO dates,
+    which sort as text) on SQLite and Postgres alike, and a definition's, a contact's or a
+    conversation's values go with it by foreign key."""
+
+    __tablename__ = "attribute_values"
+    __table_args__ = (
+        sa.UniqueConstraint("definition_id", "contact_id"),
+        sa.UniqueConstraint("definition_id", "conversation_id"),
+        sa.Index("ix_attribute_values_text", "definition_id", "value_text"),
+        sa.Index("ix_attribute_values_number", "definition_id", "value_number"),
+        sa.CheckConstraint(
+            "(contact_id IS NULL) <> (conversation_id IS NULL)", name="ck_attribute_values_subject"
+        ),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    definition_id: uuid.UUID = Field(foreign_key="attribute_definitions.id", ondelete="CASCADE")
+    contact_id: uuid.UUID | None = Field(
+        default=None, foreign_key="contacts.id", ondelete="CASCADE", index=True
+    )
+    conversation_id: uuid.UUID | None = Field(
+        default=None, foreign_key="conversations.id", ondelete="CASCADE", index=True
+    )
+    value_text: str = Field(max_length=500)  # the value as the API gives it back
+    value_number: float | None = Field(default=None)  # a number's, for ranges
+    updated_at: datetime = _ts()

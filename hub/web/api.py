@@ -7,6 +7,7 @@ from hub.accounts import invite_routes as invitations
 from hub.accounts import profile_routes, session_routes, twofactor_routes, workspace
 from hub.accounts import reset_routes as resets
 from hub.accounts import routes as accounts
+from hub.attributes import routes as attributes
 from hub.automation import routes as automation
 from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
@@ -52,6 +53,7 @@ routes: list[ApiRoute] = [
     *reports.routes,
     *hooks.routes,
     *automation.routes,
+    *attributes.routes,
     *templates.routes,
     *workspace.routes,
     *twofactor_routes.routes,

@@ -28,7 +28,9 @@ REF = "#/components/schemas/{model}"
 
 ERRORS = {
     400: "The body, a parameter or the cursor is malformed (`bad_request`), or a new password "
-    "does not follow the password rule (`weak_password`)",
+    "does not follow the password rule (`weak_password`), or a custom attribute that does not "
+    "exist or a value that does not fit its type (`unknown_attribute`, "
+    "`invalid_attribute_value`)",
     401: "No valid session or bearer token (`unauthenticated`), or a wrong second factor or "
     "sign-in ticket (`two_factor_failed`, `ticket_invalid`)",
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",

@@ -32,6 +32,7 @@ class RulePage(Out):
 class ConditionOutcome(Out):
     field: str
     op: str
+    key: str | None = Field(default=None, description="An attribute condition's attribute")
     values: list[str]
     holds: bool
 
