@@ -102,7 +102,7 @@ def test_bulk_actions_counts_and_the_pending_action(desk: Desk, contexts: Any) -
 
     # Check two, then mark them pending in one go.
     for n in (0, 1):
-        row(page, f"#{n}").locator("[data-ib=pick]").check()
+        row(page, f"{word} #{n}").locator("[data-ib=pick]").check()
     expect(page.locator("[data-ib=bulk-count]")).to_have_text("2 selected")
     screenshot(page, "inbox-bulk")
     page.locator("[data-ib=bulk-pending]").click()
@@ -168,7 +168,8 @@ def test_shortcuts_act_on_the_open_conversation_but_never_while_typing(
     conversation_id = desk.visitor_says(f"Shortcut {word}")
     page = inbox(desk, contexts)
     row(page, word).locator("[data-ib=conversation]").click()
-    expect(page.locator("[data-ib=title]")).not_to_have_text("")
+    expect(page.locator("[data-ib=message]", has_text=word)).to_be_visible()
+    expect(page.locator("[data-ib=reply]")).to_be_focused()  # the thread is loaded
 
     reply = page.locator("[data-ib=reply]")
     reply.focus()
@@ -211,7 +212,9 @@ def test_emoji_picker_inserts_at_the_caret(desk: Desk, contexts: Any) -> None:
     desk.visitor_says(f"Emoji {word}")
     page = inbox(desk, contexts)
     row(page, word).locator("[data-ib=conversation]").click()
+    expect(page.locator("[data-ib=message]", has_text=word)).to_be_visible()
     reply = page.locator("[data-ib=reply]")
+    expect(reply).to_be_focused()  # the thread is loaded and has put the caret here
     reply.fill("Hello there")
     reply.evaluate("(r) => { r.selectionStart = r.selectionEnd = 5; }")  # after "Hello"
     page.locator("[data-ib=emoji-open]").click()
