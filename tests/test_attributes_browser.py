@@ -121,6 +121,7 @@ def test_an_admin_defines_attributes_and_uses_one_in_a_rule(
 
     # The rule editor offers the attributes as conditions, and "Try it" checks them.
     page.locator("[data-ib=tab-automation]").click()
+    expect(page.locator("[data-ib=no-rules]")).to_be_visible()  # the tab has loaded
     page.locator("[data-ib=new-rule]").click()
     page.locator("[data-ib=rule-name]").fill("Gold plans")
     page.locator("[data-ib=add-condition]").click()
@@ -149,6 +150,15 @@ def test_an_admin_defines_attributes_and_uses_one_in_a_rule(
         {"field": "conversation_attribute", "key": "order_no", "op": "is_set", "values": []},
     ]
     admin.delete(f"/api/automation-rules/{rule['id']}")
+
+    # In Turkish.
+    page.evaluate("localStorage.setItem('hub.lang', 'tr')")
+    page.goto(hub[0].base_url + "/admin#attributes")
+    page.reload()  # a new hash alone would not load the page again
+    expect(page.locator("[data-ib=tab-attributes]")).to_have_text("Özel alanlar")
+    expect(panel.locator("[data-ib=new-attribute]")).to_have_text("Yeni alan")
+    expect(panel.locator("[data-ib=attribute][data-key=tier] td").nth(2)).to_have_text("Liste")
+    page.evaluate("localStorage.removeItem('hub.lang')")
     assert not page.errors, page.errors
 
 

@@ -80,7 +80,7 @@ export function attributesPanel({ problem, confirmDialog }) {
   const table = el('table', 'rows');
   table.dataset.ib = 'attributes-table';
   const headRow = el('tr');
-  ['attribute-label', 'attribute-key', 'attribute-type', 'attribute-applies', 'attribute-options'].forEach((k) => headRow.append(el('th', null, t(k))));
+  ['attribute-label', 'attribute-key', 'attribute-type', 'attribute-applies', 'attribute-options-head'].forEach((k) => headRow.append(el('th', null, t(k))));
   const actionsHead = el('th');
   actionsHead.append(el('span', 'sr', `${t('edit')} / ${t('delete')}`));
   headRow.append(actionsHead);
