@@ -12,6 +12,7 @@ from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
 from hub.channels import routes as channels
 from hub.comments import routes as comments
+from hub.contacts import routes as contacts
 from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
 from hub.media import routes as media
@@ -24,6 +25,7 @@ from hub.templates import routes as templates
 from hub.web import status
 from hub.web.operation import ApiRoute
 from hub.webchat import routes as webchat
+from hub.webchat import visitor_info
 
 routes: list[ApiRoute] = [
     *status.probes,
@@ -38,6 +40,7 @@ routes: list[ApiRoute] = [
     *signup.api_routes,
     *routing.routes,
     *conversations.routes,
+    *contacts.routes,
     *comments.routes,
     *media.routes,
     *media_links.routes,
@@ -45,6 +48,7 @@ routes: list[ApiRoute] = [
     *privacy.api_routes,
     *privacy.routes,
     *webchat.routes,
+    *visitor_info.routes,
     *canned.routes,
     *reports.routes,
     *hooks.routes,
