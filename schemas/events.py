@@ -286,6 +286,23 @@ class PresenceChanged(EventDataBase):
     state: PresenceState
 
 
+class VisitorInfo(BaseModel):
+    """What the web-chat widget tells of its visitor (docs/privacy.md), when its channel
+    collects it: summarized, never the raw user agent."""
+
+    model_config = ConfigDict(extra="forbid")
+    page_url: str | None = Field(default=None, max_length=2000, description="Their page")
+    page_title: str | None = Field(default=None, max_length=300)
+    referrer: str | None = Field(
+        default=None, max_length=2000, description="The page they came from"
+    )
+    browser: str | None = Field(
+        default=None, max_length=100, description='e.g. "Chrome 131 on Windows"'
+    )
+    language: str | None = Field(default=None, max_length=35, description="A BCP 47 tag")
+    time_zone: str | None = Field(default=None, max_length=64, description="An IANA zone name")
+
+
 class ContactUpdated(EventDataBase):
     """A profile fetched from the platform, or what a web-chat visitor said about itself.
     An absent or null field changes nothing. Or an agent's change to the contact's custom
@@ -302,17 +319,31 @@ class ContactUpdated(EventDataBase):
         description="An agent's change to the contact's custom attributes, already stored: "
         "the new value by key, null when cleared",
     )
-    by: Omitted[uuid.UUID] = Field(default=None, description="The agent who changed them")
+    phone: str | MISSING | None = MISSING
+    company: str | MISSING | None = MISSING
+    notes: str | MISSING | None = MISSING
+    visitor: VisitorInfo | MISSING | None = Field(
+        default=MISSING, description="A web-chat visitor's page, browser, language and time zone"
+    )
+    by: uuid.UUID | MISSING | None = Field(
+        default=MISSING, description="The agent who edited the contact (stored by then)"
+    )
 
-    def known(self) -> dict[str, str]:
+    def known(self) -> dict[str, Any]:
         """The fields it gives a value."""
         found = {
             "name": self.name,
             "username": self.username,
             "picture_url": self.picture_url,
             "email": self.email,
+            "phone": self.phone,
+            "company": self.company,
+            "notes": self.notes,
         }
-        return {k: v for k, v in found.items() if isinstance(v, str) and v}
+        values: dict[str, Any] = {k: v for k, v in found.items() if isinstance(v, str) and v}
+        if isinstance(self.visitor, VisitorInfo):
+            values["visitor"] = self.visitor.model_dump(mode="json")
+        return values
 
 
 class ContactDeleted(EventDataBase):

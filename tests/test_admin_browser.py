@@ -406,6 +406,7 @@ def test_web_chat_settings_are_saved_and_shown_after_reload(
         "position": "right",
         "prechat": {"enabled": False, "require_email": False},
         "consent_required": False,
+        "visitor_info": True,
     }
     assert "https://shop.example" in chat["allowed_origins"]
     page.locator("[data-ib=webchat-close]").click()
@@ -514,6 +515,7 @@ def test_web_chat_position_prechat_consent_and_business_hours(
         "position": "left",
         "prechat": {"enabled": True, "require_email": True},
         "consent_required": True,
+        "visitor_info": True,
         "hours": {
             "timezone": "Europe/Istanbul",
             "days": {name: [["09:00", "18:00"]] for name in WEEKDAYS},  # a closed day: left out

@@ -572,7 +572,6 @@ def test_search_finds_messages_and_contacts_and_opens_the_contact_panel(
     expect(panel).to_be_visible()
     expect(panel.locator("[data-ib=identity]")).to_contain_text(["Shop WhatsApp"])
     expect(panel.locator("[data-ib=contact-conversation]")).to_have_count(1)
-    screenshot(agent, "inbox-contact-panel")
     with agent.expect_download() as download:  # the admin's subject-access export
         panel.locator("[data-ib=contact-export]").click()
     dump = json.loads(Path(download.value.path()).read_text())

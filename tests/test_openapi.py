@@ -27,6 +27,7 @@ from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
 from hub.channels import routes as channels
 from hub.comments import routes as comments
+from hub.contacts import routes as contacts
 from hub.conversations import routes as conversations
 from hub.conversations import workflow
 from hub.hooks import routes as hooks
@@ -42,6 +43,7 @@ from hub.web import status as status_api
 from hub.web.app import create_app
 from hub.web.openapi import document
 from hub.webchat import routes as webchat
+from hub.webchat import visitor_info
 from tests.fakeonboarding import FakeOnboarding, FakePage
 from tests.fakeplatform import TELEGRAM, running_fake
 from tests.helpers import ORIGIN, OTHER_STRONG_PASSWORD, STRONG_PASSWORD, Tenant, prepare
@@ -81,11 +83,13 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *channels.routes,
         *conversations.routes,
         *workflow.routes,
+        *contacts.routes,
         *media.routes,
         *media_links.routes,
         *routing.routes,
         *export.routes,
         *webchat.routes,
+        *visitor_info.routes,
         *oauth.api_routes,
         *facebook.api_routes,
         *signup.api_routes,

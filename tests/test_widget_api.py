@@ -171,6 +171,7 @@ DEFAULTS = {
     "identity": False,
     "hours": None,
     "limits": {"max_message_chars": 10_000, "messages_per_minute": 20},
+    "visitor_info": True,
 }
 
 

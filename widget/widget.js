@@ -418,6 +418,7 @@ progress{display:block;width:100%}
     token = j.token;
     put('localStorage', 'token', token);
     if (profile) { const body = Object.assign({ token }, profile); profile = null; post('/api/widget/profile', body).catch(() => {}); }
+    tellVisitor();
     if (j.conversation_id !== conversation) { // another visitor: drop what was the old one's
       conversation = j.conversation_id;
       socket.cursor = null; loaded = false;
@@ -427,6 +428,22 @@ progress{display:block;width:100%}
       seen.clear();
       forgetMedia();
     }
+  }
+
+  // What agents see of the visitor (docs/privacy.md): this page, the one before it, the
+  // language and time zone, once per page and token; the hub reads the browser from the
+  // request itself. Nothing at all when the channel turns it off.
+  let toldVisitor = null;
+  function tellVisitor() {
+    if (config.visitor_info === false || toldVisitor === token) return;
+    toldVisitor = token;
+    let zone = null;
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) { /* none */ }
+    const cut = (v, n) => (v ? String(v).slice(0, n) : null);
+    post('/api/widget/visitor', {
+      token, page_url: cut(location.href, 2000), page_title: cut(document.title, 300),
+      referrer: cut(document.referrer, 2000), language: cut(navigator.language, 35), time_zone: cut(zone, 64),
+    }).catch(() => {});
   }
 
   async function loadHistory() { // the whole conversation, from the database, before live events

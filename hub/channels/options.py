@@ -108,6 +108,11 @@ class WidgetSettings(BaseModel):
         default=None, description="Keep nothing on the visitor's device until a chat starts"
     )
     hours: Hours | None = Field(default=None, description="Business hours; null: always open")
+    visitor_info: bool | None = Field(
+        default=None,
+        description="Tell agents the visitor's page, referrer, browser, language and time zone "
+        "(docs/privacy.md); null or true: on, false: the widget sends none and none is kept",
+    )
 
 
 class ChannelPatch(BaseModel):

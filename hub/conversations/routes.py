@@ -30,6 +30,7 @@ from hub.web.http import (
     services,
 )
 from hub.web.operation import Operation, cursor_param, id_param, limit_param, param, route
+from schemas.events import VisitorInfo
 from schemas.message import utc_now
 from schemas.rest.conversations import (
     ContactPage,
@@ -344,6 +345,10 @@ async def get_contact(request: Request) -> Response:
         ContactPanel(
             **dict(contact_out(contact.id, contact)),
             email=contact.email,
+            phone=contact.phone,
+            company=contact.company,
+            notes=contact.notes,
+            visitor=VisitorInfo.model_validate(contact.visitor) if contact.visitor else None,
             identities=[
                 Identity(channel_id=i.channel_id, platform_user_id=i.platform_user_id)
                 for i in identities

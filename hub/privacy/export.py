@@ -108,6 +108,10 @@ async def export_contact(request: Request) -> Response:
         "contact": as_json(contact_out(contact.id, contact))
         | {
             "email": contact.email,
+            "phone": contact.phone,
+            "company": contact.company,
+            "notes": contact.notes,
+            "visitor": contact.visitor,
             "created_at": contact.created_at.isoformat(),
             "updated_at": contact.updated_at.isoformat(),
             "attributes": await attributes.values(principal.workspace_id, "contact", contact.id),

@@ -246,6 +246,7 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
     prechatEmail.checked = pre.require_email === true;
     showPrechat();
     ib('webchat-consent').checked = s.consent_required === true;
+    ib('webchat-visitor-info').checked = s.visitor_info !== false;
     hours.fill(s.hours);
     ib('webchat-origins').value = (c.allowed_origins || []).join('\n');
     ib('webchat-snippet').textContent = c.public_key ? snippet(c.public_key) : '';
@@ -299,6 +300,7 @@ export function channelsPanel({ t, problem, confirmDialog, copyButton }) {
         position: ib('webchat-position').value,
         prechat: { enabled: prechat.checked, require_email: prechatEmail.checked },
         consent_required: ib('webchat-consent').checked,
+        visitor_info: ib('webchat-visitor-info').checked,
         hours: schedule,
       },
     };

@@ -161,6 +161,7 @@ function onEvent(id, eventName, data) {
     });
     renderList();
     if (state.openId) renderHeader();
+    document.dispatchEvent(new CustomEvent('contact-updated', { detail: data })); // the panel (inbox-contact.js)
   } else if (eventName === 'contact.deleted' && data.contact_id) {
     // The person was erased: their conversations leave the list, and the thread if open.
     const gone = new Set(data.conversation_ids || []);

@@ -48,6 +48,10 @@ def _json(default: Any) -> Any:
     return Field(default_factory=default, sa_type=JSONType)
 
 
+def _json_or_none() -> Any:
+    return Field(default=None, sa_type=JSONType, nullable=True)
+
+
 class Workspace(SQLModel, table=True):
     __tablename__ = "workspaces"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -267,6 +271,10 @@ class Contact(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=320)
     username: str | None = Field(default=None, max_length=200)
     picture_url: str | None = Field(default=None, sa_type=sa.Text)
+    phone: str | None = Field(default=None, max_length=40)
+    company: str | None = Field(default=None, max_length=200)
+    notes: str | None = Field(default=None, sa_type=sa.Text)
+    visitor: dict[str, Any] | None = _json_or_none()  # a web-chat visitor's page and browser
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

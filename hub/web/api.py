@@ -13,6 +13,7 @@ from hub.canned import routes as canned
 from hub.channels import facebook, oauth, signup
 from hub.channels import routes as channels
 from hub.comments import routes as comments
+from hub.contacts import routes as contacts
 from hub.conversations import routes as conversations
 from hub.conversations import workflow
 from hub.hooks import routes as hooks
@@ -26,6 +27,7 @@ from hub.templates import routes as templates
 from hub.web import status
 from hub.web.operation import ApiRoute
 from hub.webchat import routes as webchat
+from hub.webchat import visitor_info
 
 routes: list[ApiRoute] = [
     *status.probes,
@@ -42,6 +44,7 @@ routes: list[ApiRoute] = [
     *routing.routes,
     *workflow.routes,  # before /api/conversations/{conversation_id}
     *conversations.routes,
+    *contacts.routes,
     *comments.routes,
     *media.routes,
     *media_links.routes,
@@ -49,6 +52,7 @@ routes: list[ApiRoute] = [
     *privacy.api_routes,
     *privacy.routes,
     *webchat.routes,
+    *visitor_info.routes,
     *canned.routes,
     *reports.routes,
     *hooks.routes,

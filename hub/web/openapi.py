@@ -27,13 +27,15 @@ from schemas.rest.base import ErrorBody
 REF = "#/components/schemas/{model}"
 
 ERRORS = {
-    400: "The body, a parameter or the cursor is malformed (`bad_request`), or a new password "
-    "does not follow the password rule (`weak_password`), or a custom attribute that does not "
+    400: "The body, a parameter or the cursor is malformed (`bad_request`), a new password "
+    "does not follow the password rule (`weak_password`), a custom attribute that does not "
     "exist or a value that does not fit its type (`unknown_attribute`, "
-    "`invalid_attribute_value`)",
+    "`invalid_attribute_value`), or a contact's e-mail or phone is not of its form "
+    "(`invalid_email`, `invalid_phone`)",
     401: "No valid session or bearer token (`unauthenticated`), or a wrong second factor or "
     "sign-in ticket (`two_factor_failed`, `ticket_invalid`)",
-    403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",
+    403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`, "
+    "`visitor_info_off`)",
     404: "No such resource in this workspace (`not_found`)",
     409: "Conflicts with what exists (`conflict`, `two_factor_on`, `two_factor_off`, "
     "`two_factor_required`, `account_shared`)",

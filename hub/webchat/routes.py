@@ -180,6 +180,7 @@ def widget_config_of(channel: WebChannel, max_message_chars: int, per_minute: in
         identity=channel.has_identity_secret,
         hours=hours,
         limits=WidgetLimits(max_message_chars=max_message_chars, messages_per_minute=per_minute),
+        visitor_info=widget.visitor_info is not False,
     )
 
 

@@ -511,6 +511,8 @@ async def _contact_updated(
     """A profile fetched from the platform, or what a web-chat visitor said about itself: what
     it says replaces what we had (an absent or null field changes nothing). The contact may
     not exist yet (a visitor fills the pre-chat form before writing): it is created."""
+    if isinstance(data.by, uuid.UUID):  # an agent's edit, stored and audited by its request
+        return
     values = data.known()
     if not values:
         return

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from schemas.events import VisitorInfo
 from schemas.frames import Cursor
 from schemas.message import ChannelKind, Message, MessageKind
 from schemas.rest.base import Out, Timestamp
@@ -118,6 +119,14 @@ class Identity(Out):
 
 class ContactPanel(ContactOut):
     email: str | None
+    phone: str | None = Field(default=None, description="As stored: digits after an optional +")
+    company: str | None = None
+    notes: str | None = Field(default=None, description="The agents' own notes on the person")
+    visitor: VisitorInfo | None = Field(
+        default=None,
+        description="A web-chat visitor's page, referrer, browser, language and time zone, "
+        "as the widget last told them (when its channel collects them)",
+    )
     identities: list[Identity] = Field(description="One per channel the contact wrote on")
     conversations: list[ConversationOut] = Field(description="Newest activity first")
 

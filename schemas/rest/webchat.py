@@ -45,6 +45,11 @@ class WidgetConfig(Out):
     identity: bool = Field(description="The channel has an identity secret")
     hours: WidgetHours | None = Field(description="None: always open")
     limits: WidgetLimits
+    visitor_info: bool = Field(
+        default=True,
+        description="Send the visitor's page, referrer, language and time zone "
+        "(POST /api/widget/visitor); false: send nothing",
+    )
 
 
 class VisitorToken(Out):
