@@ -1,7 +1,7 @@
 """custom attributes: definitions per workspace, and their values on contacts and conversations
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0022
 Create Date: 2026-12-05 03:30:00.000000
 
 Values are a table of rows (one per value, typed columns), not a JSON column on contacts and
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 from hub.storage.migrations.tenant import isolate
 
 revision: str = "0023"
-down_revision: str | None = "0020"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
