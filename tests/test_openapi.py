@@ -30,6 +30,7 @@ from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
 from hub.media import routes as media
 from hub.media import signed as media_links
+from hub.notify import routes as notify
 from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
@@ -95,6 +96,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *automation.routes,
         *templates.routes,
         *comments.routes,
+        *notify.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
@@ -187,6 +189,7 @@ def test_query_parameters() -> None:
         "cursor",
         "status",
         "assignee",
+        "mentions",
         "channel_id",
         "label",
         "team_id",

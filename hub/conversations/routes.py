@@ -62,6 +62,11 @@ class SendBody(Body):
         description="The platform message id of the message this answers",
     )
     note: bool = Field(default=False, description="A private note for agents, never sent")
+    mentions: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=20,
+        description="In a note: the members @mentioned (others are ignored)",
+    )
 
 
 class SendForm(SendBody):
@@ -130,6 +135,9 @@ async def list_conversations(request: Request) -> Response:
         priority = None
     elif priority not in ("any", *PRIORITIES):
         raise BadRequest("priority must be low, medium, high, urgent, none or any.")
+    mentioned = request.query_params.get("mentions")
+    if mentioned not in (None, "me"):
+        raise BadRequest("mentions must be me.")
     rows, cursor = await services(request).store.conversations(
         principal.workspace_id,
         status=status,
@@ -140,6 +148,7 @@ async def list_conversations(request: Request) -> Response:
         label=label,
         team=team,
         priority=priority,
+        mentioned=principal.user_id if mentioned else None,
     )
     items = await _as_seen(services(request).store, principal, rows)
     return answer(ConversationPage(items=items, next_cursor=cursor))
@@ -263,6 +272,15 @@ async def send_message(request: Request) -> Response:
             body.reply_to,
             body.note,
         )
+        if body.note and body.mentions and not published.duplicate:
+            await svc.mentions.record(
+                principal.workspace_id,
+                principal.user_id,
+                conversation_id,
+                message_id,
+                body.mentions,
+                text,
+            )
     else:
         if body.note:
             raise BadRequest("A note holds text only.")
@@ -398,6 +416,12 @@ routes = [
                     "query",
                     "Only mine, only unassigned, or all",
                     {"type": "string", "enum": ["me", "none", "any"], "default": "any"},
+                ),
+                param(
+                    "mentions",
+                    "query",
+                    "Only those where the caller was @mentioned in a note",
+                    {"type": "string", "enum": ["me"]},
                 ),
                 param(
                     "channel_id",

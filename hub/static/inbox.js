@@ -12,6 +12,8 @@
  *   inbox-live.js      the realtime socket (hubsocket.js, shared with the widget) and its events
  *   password.js        the "Change password" dialog
  *   inbox-sessions.js  where this agent is signed in; sign the other sessions out
+ *   inbox-notify.js    unread count in the title and icon, sounds, desktop and push notifications
+ *   inbox-mentions.js  @mentions in notes: the member menu, highlights, the Mentions filter
  * The header's workspace picker (shown to a member of more than one) moves the session to
  * another workspace (POST /api/auth/switch) and reloads the page into it.
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
@@ -30,6 +32,7 @@ import {
 } from './inbox-state.js';
 import './inbox-comments.js';
 import './inbox-sessions.js';
+import { loadPrefs } from './inbox-notify.js';
 import { results } from './inbox-contact.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';
@@ -65,6 +68,7 @@ function start(data) {
   loadMembers();
   loadTeams();
   loadWorkspaces(data.workspaces);
+  loadPrefs();
   connect();
 }
 

@@ -16,6 +16,7 @@ from hub.conversations import routes as conversations
 from hub.hooks import routes as hooks
 from hub.media import routes as media
 from hub.media import signed as media_links
+from hub.notify import routes as notify
 from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
@@ -38,6 +39,7 @@ routes: list[ApiRoute] = [
     *signup.api_routes,
     *routing.routes,
     *conversations.routes,
+    *notify.routes,
     *comments.routes,
     *media.routes,
     *media_links.routes,

@@ -27,8 +27,9 @@ from schemas.rest.base import ErrorBody
 REF = "#/components/schemas/{model}"
 
 ERRORS = {
-    400: "The body, a parameter or the cursor is malformed (`bad_request`), or a new password "
-    "does not follow the password rule (`weak_password`)",
+    400: "The body, a parameter or the cursor is malformed (`bad_request`), a new password "
+    "does not follow the password rule (`weak_password`), or a push subscription's endpoint "
+    "is not https on a public address (`invalid_push_endpoint`)",
     401: "No valid session or bearer token (`unauthenticated`), or a wrong second factor or "
     "sign-in ticket (`two_factor_failed`, `ticket_invalid`)",
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`)",
