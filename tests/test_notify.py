@@ -235,3 +235,34 @@ def test_the_service_worker_is_served_at_the_root(site: Site) -> None:
     assert answer.headers["content-type"].startswith("application/javascript")
     assert "default-src 'none'" in answer.headers["content-security-policy"]
     assert "showNotification" in answer.text and "notificationclick" in answer.text
+
+
+def test_a_note_sent_on_the_socket_keeps_its_mentions(site: Site) -> None:
+    agent_id, agent = new_agent(site, "Socket Mention")
+    conversation_id = visitor_says(site, "A question asked on the socket test")
+    token = site.admin.post("/api/agent/socket-token").json()["token"]
+    with connect(site.proc.ws_url + "/ws/agent", origin=site.base) as ws:  # type: ignore[arg-type]
+        ws.send(json.dumps({"type": "hello", "token": token}))
+        assert json.loads(ws.recv(5))["type"] == "welcome"
+        frame = {
+            "type": "message.send",
+            "client_id": "s1",
+            "conversation_id": conversation_id,
+            "text": "@Socket Mention look",
+            "note": True,
+            "mentions": [agent_id],
+        }
+        ws.send(json.dumps(frame))
+        seen: list[dict[str, object]] = []
+        while not any(f.get("name") == "mention.created" for f in seen):
+            seen.append(json.loads(ws.recv(5)))
+        [event] = [f for f in seen if f.get("name") == "mention.created"]
+        assert event["data"] == {
+            "conversation_id": conversation_id,
+            "message_id": next(f["message_id"] for f in seen if f["type"] == "ack"),
+            "user_ids": [agent_id],
+            "by": site.seed.get("user_id") or event["data"]["by"],  # type: ignore[index]
+            "preview": "@Socket Mention look",
+        }
+    listed = agent.get("/api/conversations?mentions=me").json()["items"]
+    assert [c["id"] for c in listed] == [conversation_id]

@@ -82,7 +82,8 @@ function insert(m) {
 }
 
 reply.addEventListener('input', update);
-reply.addEventListener('blur', () => setTimeout(close, 100));
+// Closed when the focus leaves the box (not when the window loses it: it is there on return).
+reply.addEventListener('blur', () => setTimeout(() => { if (document.activeElement !== reply) close(); }, 100));
 // On the form, in the capture phase: before the composer's Enter-to-send on the textarea.
 $('composer').addEventListener('keydown', (e) => {
   if (menu.hidden || e.target !== reply) return;

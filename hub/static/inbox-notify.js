@@ -81,9 +81,9 @@ function desktop(heading, body, conversationId) {
 }
 
 /* Called by inbox-live.js for each event, before the page applies it. */
-export function hear(name, data) {
+export function hear(eventName, data) {
   if (!state.me) return;
-  if (name === 'message.created' && data.message) {
+  if (eventName === 'message.created' && data.message) {
     const m = data.message;
     if (m.direction !== 'in' || m.note) return;
     const known = conversations.get(m.conversation_id);
@@ -96,7 +96,7 @@ export function hear(name, data) {
       if (prefs.sound_own_messages) chime();
       desktop(t('notify-new-message'), [who, m.text].filter(Boolean).join(': '), m.conversation_id);
     }
-  } else if (name === 'mention.created' && (data.user_ids || []).includes(state.me.user_id) && data.by !== state.me.user_id) {
+  } else if (eventName === 'mention.created' && (data.user_ids || []).includes(state.me.user_id) && data.by !== state.me.user_id) {
     mentioned.add(data.conversation_id);
     if (prefs.sound_mentions) chime();
     desktop(t('notify-mentioned', { name: name(data.by) }), data.preview || '', data.conversation_id);
