@@ -266,3 +266,37 @@ def test_a_note_sent_on_the_socket_keeps_its_mentions(site: Site) -> None:
         }
     listed = agent.get("/api/conversations?mentions=me").json()["items"]
     assert [c["id"] for c in listed] == [conversation_id]
+
+
+def test_a_conversation_in_the_team_queue_is_pushed_to_its_members(
+    site: Site, push: PushService
+) -> None:
+    public_key = site.admin.get("/api/push/key").json()["public_key"]
+    member_id, member = new_agent(site, "Team Member")
+    outsider_id, outsider = new_agent(site, "Not In Team")
+    browsers = {"/push/team-member": Browser(), "/push/outsider": Browser()}
+    for (path, browser), client in zip(browsers.items(), (member, outsider), strict=True):
+        made = client.post(
+            "/api/me/push-subscriptions",
+            json={"endpoint": push.base + path, "keys": browser.keys()},
+        )
+        assert made.status_code == 201, made.text
+    team = site.admin.post("/api/teams", json={"name": "Billing", "member_ids": [member_id]})
+    assert team.status_code == 201, team.text
+    conversation_id = visitor_says(site, "A billing question for the team")
+    moved = site.admin.patch(
+        f"/api/conversations/{conversation_id}", json={"team_id": team.json()["id"]}
+    )
+    assert moved.status_code == 202, moved.text
+    [request] = wait_until(lambda: push.at("/push/team-member"), what="the team's push")
+    verified(request, public_key, push.base)
+    notice = decrypted(request, browsers["/push/team-member"])
+    assert notice == {
+        "kind": "team",
+        "conversation_id": conversation_id,
+        "preview": "A billing question for the team",
+    }
+    # The agent outside the team hears of its own assignment only.
+    site.admin.patch(f"/api/conversations/{conversation_id}", json={"assignee_id": outsider_id})
+    [own] = wait_until(lambda: push.at("/push/outsider"), what="the outsider's assignment push")
+    assert decrypted(own, browsers["/push/outsider"])["kind"] == "assigned"
