@@ -197,6 +197,7 @@ async function openDialog() {
     toggle('sound_new_conversation', 'notify-sound-new'),
     toggle('sound_own_messages', 'notify-sound-own'),
     toggle('sound_mentions', 'notify-sound-mention'),
+    el('h4', null, t('notify-desktop-title')),
     toggle('desktop', 'notify-desktop'),
   );
   if (denied) body.append(el('p', 'error', t('notify-desktop-denied')));
