@@ -25,6 +25,10 @@ from hub.mail import Mailer
 from hub.media import make_media_store
 from hub.media.library import MediaLibrary
 from hub.media.links import MediaLinks
+from hub.notify.mentions import Mentions
+from hub.notify.prefs import Prefs
+from hub.notify.push import Pusher, PushKeys, Subscriptions
+from hub.notify.worker import PUSH_GROUP, PushWorker
 from hub.privacy.deletions import Deletions, Sweeper
 from hub.privacy.erasure import Erasure
 from hub.privacy.retention import Retention
@@ -63,6 +67,7 @@ WORKER_GROUPS = (
     MEDIA_GROUP,
     AUTOMATION_GROUP,
     HOOKS_GROUP,
+    PUSH_GROUP,
 )
 
 
@@ -89,6 +94,10 @@ class Services:
     mailer: Mailer  # invitations and password resets (SMTP, or files in the demo)
     invitations: Invitations
     resets: PasswordResets
+    prefs: Prefs  # notification preferences (hub.notify)
+    push_keys: PushKeys  # the VAPID key pair, read once
+    subscriptions: Subscriptions
+    mentions: Mentions
     connected: set[Outlet] = field(default_factory=set)  # every open socket on this node
     metrics: Metrics = field(default_factory=Metrics)  # what this node counts (/metrics)
 
@@ -150,6 +159,10 @@ class Services:
             mailer=Mailer(settings),
             invitations=Invitations(store.sessions, ttl_s=settings.invitation_ttl_s),
             resets=PasswordResets(store, ttl_s=settings.password_reset_ttl_s),
+            prefs=Prefs(store.sessions),
+            push_keys=PushKeys(store.sessions, vault),
+            subscriptions=Subscriptions(store.sessions),
+            mentions=Mentions(store.sessions, bus),
             metrics=metrics,
         )
 
@@ -162,6 +175,7 @@ class Services:
         settings, bus = self.settings, self.bus
         hooks = self.hooks()  # with its own client: see hub.web.pinning
         media = self.media_fetcher(client)  # and one of its own for links in webhooks
+        push = self.push_worker()  # and one of its own for push services
         handlers: dict[str, Callable[[], Handler]] = {
             PERSIST_GROUP: lambda: (
                 Persister(
@@ -173,6 +187,7 @@ class Services:
             MEDIA_GROUP: lambda: media.handle,
             AUTOMATION_GROUP: lambda: self.automation().handle,
             HOOKS_GROUP: lambda: hooks.handle,
+            PUSH_GROUP: lambda: push.handle,
         }
         tasks: list[Task] = []
         if PERSIST_GROUP in groups:
@@ -193,7 +208,7 @@ class Services:
                 SessionSweep(self.user_sessions, every_s=settings.retention_sweep_s),
             ]
         consumers = [Consumer(settings, bus, g, handlers[g]()) for g in groups]
-        return Worker(consumers, tasks=[*tasks, hooks, media])  # last: they close clients
+        return Worker(consumers, tasks=[*tasks, hooks, media, push])  # last: they close clients
 
     def sender(self, client: httpx.AsyncClient) -> Sender:
         return Sender(
@@ -236,6 +251,19 @@ class Services:
     def hooks(self) -> Hooks:
         """Endpoints and deliveries (sent through a client of their own)."""
         return Hooks(self.store, self.bus, self.vault, self.settings)
+
+    def push_worker(self) -> PushWorker:
+        """Web Push to the agents an event concerns (sent through a client of its own)."""
+        settings = self.settings
+        public = settings.public_url or ""
+        pusher = Pusher(
+            self.push_keys,
+            self.subscriptions,
+            contact=public if public.startswith("https://") else "mailto:hub@localhost",
+            allow_loopback=settings.push_allow_loopback,
+            timeout_s=settings.hooks_timeout_s,
+        )
+        return PushWorker(self.store.sessions, self.prefs, pusher)
 
     def templates(self) -> Templates:
         """WhatsApp templates: their sync, list and status webhooks."""

@@ -134,6 +134,8 @@ class Settings:
     # Media links from webhooks to private addresses and plain http (for loopback benchmarks)
     media_allow_private: bool = False
     hooks_allow_private: bool = False  # outbound webhooks to private addresses and plain http
+    # Web Push to a loopback endpoint over plain http (the demo; HUB_PUSH_ALLOW_LOOPBACK)
+    push_allow_loopback: bool = False
     hooks_backoff: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)  # s, between tries
     invitation_ttl_s: int = 7 * 24 * 3600  # an invitation's link works this long
     password_reset_ttl_s: int = 3600  # a password-reset link works this long
@@ -232,6 +234,7 @@ class Settings:
         values.update(_mail(env, reader))
         values["hooks_allow_private"] = reader.get("HUB_HOOKS_ALLOW_PRIVATE", _flag, default=False)
         values["media_allow_private"] = reader.get("HUB_MEDIA_ALLOW_PRIVATE", _flag, default=False)
+        values["push_allow_loopback"] = reader.get("HUB_PUSH_ALLOW_LOOPBACK", _flag, default=demo)
         if env.get("HUB_HOOKS_BACKOFF"):  # seconds between an outbound webhook's tries
             values["hooks_backoff"] = reader.get("HUB_HOOKS_BACKOFF", _seconds_list, default=None)
         for name in (

@@ -33,6 +33,7 @@ EventName = Literal[
     "routing.updated",
     "session.ended",
     "member.removed",
+    "mention.created",
 ]
 EVENT_NAMES: tuple[EventName, ...] = get_args(EventName)
 
@@ -388,6 +389,19 @@ class MemberRemoved(EventDataBase):
     user_id: uuid.UUID
 
 
+class MentionCreated(EventDataBase):
+    """Agents were @mentioned in a private note: the inbox of each one named tells them."""
+
+    NAME = "mention.created"
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    user_ids: list[uuid.UUID] = Field(description="The members mentioned")
+    by: uuid.UUID = Field(description="The agent who wrote the note")
+    preview: Omitted[str] = Field(
+        default=None, max_length=80, description="The note's first characters"
+    )
+
+
 EventData = (
     MessageCreated
     | MessageUpdated
@@ -401,6 +415,7 @@ EventData = (
     | RoutingUpdated
     | SessionEnded
     | MemberRemoved
+    | MentionCreated
 )
 MODELS: dict[str, type[EventData]] = {
     model.NAME: model
@@ -417,6 +432,7 @@ MODELS: dict[str, type[EventData]] = {
         RoutingUpdated,
         SessionEnded,
         MemberRemoved,
+        MentionCreated,
     )
 }
 

@@ -59,6 +59,11 @@ class MessageSend(_Frame):
     note: bool = Field(
         default=False, description="Agents: a private note for the other agents, never sent"
     )
+    mentions: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=20,
+        description="In a note: the members @mentioned (others are ignored)",
+    )
     private_reply: bool = Field(
         default=False,
         description="In a comment conversation: answer the comment as a private message "
@@ -177,6 +182,11 @@ class MemberRemovedEvent(_Event):
     data: events.MemberRemoved
 
 
+class MentionCreatedEvent(_Event):
+    name: Literal["mention.created"] = "mention.created"
+    data: events.MentionCreated
+
+
 # An event frame: its `data` is the model of its `name` (`schemas.events`).
 EventFrame = Annotated[
     MessageCreatedEvent
@@ -190,7 +200,8 @@ EventFrame = Annotated[
     | ChannelUpdatedEvent
     | RoutingUpdatedEvent
     | SessionEndedEvent
-    | MemberRemovedEvent,
+    | MemberRemovedEvent
+    | MentionCreatedEvent,
     Field(discriminator="name"),
 ]
 

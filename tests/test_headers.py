@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from hub.settings import Settings
 from hub.web.app import STATIC, WIDGET, create_app
-from hub.web.headers import SecurityHeaders
+from hub.web.headers import PAGE_CSP, SecurityHeaders
 from tests.helpers import Tenant, prepare
 
 STRICT = {
@@ -79,6 +79,8 @@ def test_every_html_answer_of_the_app_carries_the_strict_policy(
         assert "strict-transport-security" not in answer.headers, route.path  # http here
         if answer.headers.get("content-type", "").startswith("text/html"):
             pages[route.path] = answer  # type: ignore[assignment]
+        elif route.path == "/sw.js":  # a worker's policy comes with its script: the pages' own
+            assert answer.headers["content-security-policy"] == PAGE_CSP
         else:
             assert "content-security-policy" not in answer.headers, route.path
     for file in sorted(STATIC.glob("*.html")):

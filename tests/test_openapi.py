@@ -33,6 +33,7 @@ from hub.conversations import workflow
 from hub.hooks import routes as hooks
 from hub.media import routes as media
 from hub.media import signed as media_links
+from hub.notify import routes as notify
 from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
@@ -105,6 +106,7 @@ def api_operations(routes: list[BaseRoute] | None = None) -> set[tuple[str, str]
         *attributes.routes,
         *templates.routes,
         *comments.routes,
+        *notify.routes,
     ]
     for route in every if routes is None else routes:
         assert isinstance(route, Route) and route.methods is not None
@@ -197,6 +199,7 @@ def test_query_parameters() -> None:
         "cursor",
         "status",
         "assignee",
+        "mentions",
         "channel_id",
         "label",
         "team_id",

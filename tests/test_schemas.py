@@ -480,8 +480,14 @@ async def test_every_event_the_ingress_publishes_fits_its_model() -> None:
         fits(event)
     names = {e.name for e in published}
     # session.ended and member.removed come from hub.accounts.sessions (tests/test_sessions.py
-    # checks their fit).
-    not_ingress = {"conversation.created", "contact.deleted", "session.ended", "member.removed"}
+    # checks their fit), mention.created from hub.notify.mentions (tests/test_notify.py).
+    not_ingress = {
+        "conversation.created",
+        "contact.deleted",
+        "session.ended",
+        "member.removed",
+        "mention.created",
+    }
     assert names == set(events.EVENT_NAMES) - not_ingress
     updates = [e.typed() for e in published if e.name == "message.updated"]
     kinds = {

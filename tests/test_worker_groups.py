@@ -20,7 +20,7 @@ from tests.stacks import Stack, make_stack
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-EVERY_GROUP = {"persist", "send", "profile", "media", "automation", "hooks"}
+EVERY_GROUP = {"persist", "send", "profile", "media", "automation", "hooks", "push"}
 
 
 @pytest.fixture

@@ -27,6 +27,9 @@ from hub.storage.models import (
     ConversationRead,
     Invitation,
     Membership,
+    Mention,
+    NotificationPrefs,
+    PushSubscription,
     TeamMember,
     User,
     UserSession,
@@ -142,8 +145,11 @@ class Members:
                     .returning(col(UserSession.id))
                 )
                 session_ids = list(ended.scalars().all())
-                here = (TeamMember, ApiToken, CannedResponse, ConversationRead)
-                for table in here if erase else (TeamMember,):
+                # Push subscriptions and notification preferences go in any case: a former
+                # member is told of nothing here any more.
+                always = (TeamMember, PushSubscription, NotificationPrefs)
+                here = (*always, ApiToken, CannedResponse, ConversationRead, Mention)
+                for table in here if erase else always:
                     await s.exec(
                         sa.delete(table).where(
                             col(table.workspace_id) == workspace_id,

@@ -65,6 +65,11 @@ class SendBody(Body):
         description="The platform message id of the message this answers",
     )
     note: bool = Field(default=False, description="A private note for agents, never sent")
+    mentions: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=20,
+        description="In a note: the members @mentioned (others are ignored)",
+    )
 
 
 class SendForm(SendBody):
@@ -136,6 +141,9 @@ async def list_conversations(request: Request) -> Response:
     where = await Attributes(services(request).store.sessions).filters(
         principal.workspace_id, attribute_filters(request.query_params)
     )
+    mentioned = request.query_params.get("mentions")
+    if mentioned not in (None, "me"):
+        raise BadRequest("mentions must be me.")
     rows, cursor = await services(request).store.conversations(
         principal.workspace_id,
         where=where,
@@ -147,6 +155,7 @@ async def list_conversations(request: Request) -> Response:
         label=label,
         team=team,
         priority=priority,
+        mentioned=principal.user_id if mentioned else None,
     )
     items = await _as_seen(services(request).store, principal, rows)
     return answer(ConversationPage(items=items, next_cursor=cursor))
@@ -270,6 +279,15 @@ async def send_message(request: Request) -> Response:
             body.reply_to,
             body.note,
         )
+        if body.note and body.mentions and not published.duplicate:
+            await svc.mentions.record(
+                principal.workspace_id,
+                principal.user_id,
+                conversation_id,
+                message_id,
+                body.mentions,
+                text,
+            )
     else:
         if body.note:
             raise BadRequest("A note holds text only.")
@@ -409,6 +427,12 @@ routes = [
                     "query",
                     "Only mine, only unassigned, or all",
                     {"type": "string", "enum": ["me", "none", "any"], "default": "any"},
+                ),
+                param(
+                    "mentions",
+                    "query",
+                    "Only those where the caller was @mentioned in a note",
+                    {"type": "string", "enum": ["me"]},
                 ),
                 param(
                     "channel_id",

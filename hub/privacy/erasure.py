@@ -66,6 +66,7 @@ from hub.bus import Bus, Event, parse_id
 from hub.media.library import MediaLibrary, files_of
 from hub.privacy import outbox
 from hub.realtime.ingress import Ingress
+from hub.storage.models import Mention
 from hub.storage.store import Sessions
 from hub.workers.persist import CONTACTS, CONVERSATIONS, IDENTITIES, LABELS, MESSAGES, READS
 from hub.workers.waiting import WAITING
@@ -73,6 +74,7 @@ from schemas.events import ContactDeleted, ContactUpdated, MessageCreated
 from schemas.message import MessageKind, conversation_id_for
 
 ATTRIBUTES = SQLModel.metadata.tables["attribute_values"]
+MENTIONS = Mention.__table__  # type: ignore[attr-defined]
 
 GROUP = MessageKind.GROUP.value
 

@@ -63,6 +63,7 @@ class Send:
     private_reply: bool = False
     reply_to: str | None = None
     note: bool = False
+    mentions: tuple[uuid.UUID, ...] = ()  # a note's @mentions (`hub.notify.mentions`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,7 @@ class Protocol:
                 frame.private_reply,
                 frame.reply_to,
                 frame.note and self.agent,  # a visitor's "note" would be sent as a message
+                tuple(frame.mentions) if frame.note and self.agent else (),
             )
         ]
 

@@ -279,6 +279,15 @@ class Session:
                 send.reply_to,
                 send.note,
             )
+            if send.mentions and not published.duplicate:
+                await self.services.mentions.record(
+                    self.principal.workspace_id,
+                    self.principal.user_id,
+                    send.conversation_id,
+                    message_id,
+                    send.mentions,
+                    send.text,
+                )
         else:
             assert self.visitor is not None
             await self._own_conversation(send.conversation_id)

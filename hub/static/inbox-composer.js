@@ -8,6 +8,7 @@ import { isLive, queueFrame, sendFrame } from './inbox-live.js';
 import { place } from './inbox-thread.js';
 import { forgetUploads, hasFiles, noFilesInNotes, sendFiles } from './inbox-upload.js';
 import { offerTemplates } from './inbox-templates.js';
+import { takeMentions } from './inbox-mentions.js';
 
 export { forgetUploads };
 
@@ -81,7 +82,8 @@ function sendReply() {
   node.dataset.clientId = clientId;
   place(node);
   messagesEl.scrollTop = messagesEl.scrollHeight;
-  const frame = JSON.stringify({ type: 'message.send', client_id: clientId, conversation_id: c.id, text, note, private_reply: privateReply });
+  const mentions = note ? takeMentions(text) : [];
+  const frame = JSON.stringify({ type: 'message.send', client_id: clientId, conversation_id: c.id, text, note, private_reply: privateReply, ...(mentions.length ? { mentions } : {}) });
   pending.set(clientId, { frame, node, m, conversationId: c.id, tries: 0 });
   typing(false);
   queueFrame(clientId, frame); // sent now if live, else on the next welcome; the hub dedupes by client_id

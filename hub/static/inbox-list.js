@@ -5,6 +5,8 @@ import {
   $, ICONS, KINDS, channels, conversations, filter, listEl, members, name, presence, rows, state, t, teams, title,
 } from './inbox-state.js';
 import { openConversation, renderAssignee, renderTeam } from './inbox-thread.js';
+import { mentioned } from './inbox-mentions.js';
+import { showUnread } from './inbox-notify.js';
 
 const emptyEl = $('no-conversations');
 
@@ -65,6 +67,7 @@ function matches(c) {
   if (filter.status && c.status !== filter.status) return false;
   if (filter.assignee === 'me' && c.assignee_id !== state.me.user_id) return false;
   if (filter.assignee === 'none' && c.assignee_id) return false;
+  if (filter.assignee === 'mentions' && !mentioned.has(c.id)) return false;
   if (filter.team === 'none' && c.team_id) return false;
   if (filter.team && filter.team !== 'none' && c.team_id !== filter.team) return false;
   if (filter.channel && c.channel_id !== filter.channel) return false;
@@ -78,7 +81,8 @@ function matches(c) {
 export async function loadConversations() {
   const q = new URLSearchParams({ limit: '100' });
   if (filter.status) q.set('status', filter.status);
-  if (filter.assignee !== 'any') q.set('assignee', filter.assignee);
+  if (filter.assignee === 'mentions') q.set('mentions', 'me');
+  else if (filter.assignee !== 'any') q.set('assignee', filter.assignee);
   if (filter.team) q.set('team_id', filter.team);
   if (filter.channel) q.set('channel_id', filter.channel);
   if (filter.label) q.set('label', filter.label);
@@ -90,6 +94,7 @@ export async function loadConversations() {
   if (attr) attr.ids = new Set(r.data.items.map((item) => item.id));
   state.loaded = true;
   for (const item of r.data.items) {
+    if (q.get('mentions')) mentioned.add(item.id);
     const known = conversations.get(item.id);
     if (known && ms(known.last_activity_at) > ms(item.last_activity_at)) continue; // live is newer
     conversations.set(item.id, Object.assign({}, known, item));
@@ -151,6 +156,7 @@ export function renderList() {
     (c.labels || []).forEach((l) => tags.append(el('span', 'tag label', l)));
     listEl.appendChild(li); // appending an existing node moves it: this sorts the list
   });
+  showUnread();
 }
 
 function onFilter() {

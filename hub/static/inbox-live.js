@@ -11,6 +11,7 @@ import { applyConversationChanges } from './inbox-actions.js';
 import { forgetTyping } from './inbox-composer.js';
 import { attributesEvent } from './inbox-attributes.js';
 import { loadConversations, loadMembers, loadQueue, loadTeams, renderList } from './inbox-list.js';
+import { hear } from './inbox-notify.js';
 import {
   addMessage, closeThread, markRead, openConversation, renderAssignee, renderHeader, renderSeen,
 } from './inbox-thread.js';
@@ -87,6 +88,7 @@ function onFrame(f) {
 }
 
 function onEvent(id, eventName, data) {
+  hear(eventName, data); // sounds and notifications, before the page applies it
   if (eventName === 'message.created' && data.message) {
     const m = Object.assign({}, data.message, { event_id: id });
     let c = conversations.get(m.conversation_id);

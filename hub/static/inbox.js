@@ -14,6 +14,8 @@
  *   inbox-sessions.js  where this agent is signed in; sign the other sessions out
  *   inbox-workflow.js  the Pending action, the filters' counts, emoji, single-key shortcuts
  *   inbox-bulk.js      checkboxes on the list and actions on the selection
+ *   inbox-notify.js    unread count in the title and icon, sounds, desktop and push notifications
+ *   inbox-mentions.js  @mentions in notes: the member menu, highlights, the Mentions filter
  * The header's workspace picker (shown to a member of more than one) moves the session to
  * another workspace (POST /api/auth/switch) and reloads the page into it.
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
@@ -34,6 +36,7 @@ import './inbox-comments.js';
 import './inbox-sessions.js';
 import './inbox-workflow.js';
 import './inbox-bulk.js';
+import { loadPrefs } from './inbox-notify.js';
 import { results } from './inbox-contact.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';
@@ -72,6 +75,7 @@ function start(data) {
   loadTeams();
   loadAttributes();
   loadWorkspaces(data.workspaces);
+  loadPrefs();
   connect();
 }
 

@@ -7,9 +7,10 @@ import { el, clock, ms } from './common.js';
 import { attachmentEl, card } from './attachments.js';
 import { linkedText } from './links.js';
 
-/* What a page adds to a message after it is drawn (the inbox: a comment's moderation buttons). */
-let decorate = null;
-export function setDecorator(fn) { decorate = fn; }
+/* What a page adds to a message after it is drawn (the inbox: a comment's moderation buttons,
+ * a note's highlighted @mentions), in the order they were set. */
+const decorators = [];
+export function setDecorator(fn) { decorators.push(fn); }
 
 /* The message element: .bubble holds the content, .meta the sender/time/status line. */
 export function messageEl(m, t) {
@@ -66,7 +67,7 @@ export function fill(node, m, t) {
   });
   if (reactions.childElementCount) bubble.append(reactions);
   meta(node, m, t);
-  if (decorate) decorate(node, m);
+  decorators.forEach((decorate) => decorate(node, m));
 }
 
 function tagged(kind, text) {

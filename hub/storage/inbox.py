@@ -26,6 +26,7 @@ from hub.storage.models import (
     ConversationLabel,
     ConversationRead,
     Membership,
+    Mention,
     MessageRow,
 )
 from hub.storage.shownname import shown_name_holds
@@ -141,6 +142,7 @@ class InboxStore:
         team: uuid.UUID | str | None = "any",
         priority: str | None = "any",
         where: Sequence[sa.ColumnElement[bool]] = (),
+        mentioned: uuid.UUID | None = None,
     ) -> tuple[list[Conversation], str | None]:
         """Newest activity first; `cursor` continues after the last row of the previous page.
         `assignee` and `team`: "any", None (none) or an id; `priority`: "any", None (none) or
@@ -155,6 +157,11 @@ class InboxStore:
                 ConversationLabel.workspace_id == workspace_id, ConversationLabel.label == label
             )
             query = query.where(col(Conversation.id).in_(labelled))
+        if mentioned is not None:  # where this agent was @mentioned in a note
+            named = select(Mention.conversation_id).where(
+                Mention.workspace_id == workspace_id, Mention.user_id == mentioned
+            )
+            query = query.where(col(Conversation.id).in_(named))
         if assignee is None:
             query = query.where(col(Conversation.assignee_id).is_(None))
         elif isinstance(assignee, uuid.UUID):

@@ -47,6 +47,8 @@ GLOBAL_TABLES: dict[str, str] = {
     "an admin's reset of a member who belongs to that workspace alone",
     "password_resets": "password-reset links (digests only) belong to an account, like "
     "`users`; a reset is asked for by e-mail before any workspace is known",
+    "push_keys": "the hub's one VAPID key pair for Web Push (its private key sealed): every "
+    "workspace's subscriptions are made with its public key, so it belongs to none of them",
     "alembic_version": "the schema's revision, written by `hub migrate`",
 }
 

@@ -19,6 +19,7 @@ from hub.conversations import workflow
 from hub.hooks import routes as hooks
 from hub.media import routes as media
 from hub.media import signed as media_links
+from hub.notify import routes as notify
 from hub.privacy import export
 from hub.privacy import routes as privacy
 from hub.reports import routes as reports
@@ -45,6 +46,7 @@ routes: list[ApiRoute] = [
     *workflow.routes,  # before /api/conversations/{conversation_id}
     *conversations.routes,
     *contacts.routes,
+    *notify.routes,
     *comments.routes,
     *media.routes,
     *media_links.routes,

@@ -27,7 +27,7 @@ from hub.realtime import sockets as ws
 from hub.services import Services
 from hub.settings import Settings
 from hub.web import api, openapi, status, webhooks
-from hub.web.headers import SecurityHeaders
+from hub.web.headers import PAGE_CSP, SecurityHeaders
 from hub.web.logs import RequestIds, request_id, request_id_of
 from hub.webchat import routes as webchat
 
@@ -93,6 +93,16 @@ async def widget_js(request: Request) -> Response:
         WIDGET_JS,
         media_type="application/javascript",
         headers={"cache-control": "public, max-age=300"},
+    )
+
+
+async def service_worker(request: Request) -> Response:
+    """The inbox's service worker (static/sw.js) at the root, so its scope is the whole hub;
+    a worker's policy comes with its script, so it gets the pages' own."""
+    return FileResponse(
+        STATIC / "sw.js",
+        media_type="application/javascript",
+        headers={"cache-control": "no-cache", "content-security-policy": PAGE_CSP},
     )
 
 
@@ -202,6 +212,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         *oauth.routes,
         *facebook.routes,
         Route("/widget.js", widget_js),
+        Route("/sw.js", service_worker),
         Route("/", inbox_page),
         Route("/admin", admin_page),
         Route("/invite", invite_page),

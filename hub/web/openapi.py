@@ -30,8 +30,9 @@ ERRORS = {
     400: "The body, a parameter or the cursor is malformed (`bad_request`), a new password "
     "does not follow the password rule (`weak_password`), a custom attribute that does not "
     "exist or a value that does not fit its type (`unknown_attribute`, "
-    "`invalid_attribute_value`), or a contact's e-mail or phone is not of its form "
-    "(`invalid_email`, `invalid_phone`)",
+    "`invalid_attribute_value`), a contact's e-mail or phone is not of its form "
+    "(`invalid_email`, `invalid_phone`), or a push subscription's endpoint is not https on a "
+    "public address (`invalid_push_endpoint`)",
     401: "No valid session or bearer token (`unauthenticated`), or a wrong second factor or "
     "sign-in ticket (`two_factor_failed`, `ticket_invalid`)",
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`, "
