@@ -316,38 +316,6 @@ class InboxStore:
         rows = rows[:limit]
         return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
 
-    async def search(
-        self, workspace_id: uuid.UUID, text: str, limit: int
-    ) -> tuple[list[Contact], list[MessageRow]]:
-        """Contacts by name, e-mail or username, and messages by text or by their attachments'
-        captions and file names (notes included: the searcher is an agent). Case-insensitive
-        substring match."""
-        pattern = _like(text)
-        async with self.sessions() as s:
-            contacts = (
-                await s.exec(
-                    select(Contact)
-                    .where(Contact.workspace_id == workspace_id, _contact_holds(pattern))
-                    .order_by(col(Contact.updated_at).desc())
-                    .limit(limit)
-                )
-            ).all()
-            messages = (
-                await s.exec(
-                    select(MessageRow)
-                    .where(
-                        MessageRow.workspace_id == workspace_id,
-                        sa.or_(
-                            col(MessageRow.text).ilike(pattern, escape="\\"),
-                            col(MessageRow.captions).ilike(pattern, escape="\\"),
-                        ),
-                    )
-                    .order_by(col(MessageRow.sent_at).desc())
-                    .limit(limit)
-                )
-            ).all()
-        return list(contacts), list(messages)
-
     async def messages(
         self,
         workspace_id: uuid.UUID,

@@ -48,6 +48,13 @@ def _json(default: Any) -> Any:
     return Field(default_factory=default, sa_type=JSONType)
 
 
+def _trigram_index(name: str, column: str) -> sa.Index:
+    """A Postgres trigram index (pg_trgm) that answers `column LIKE '%...%'`: search's
+    (hub.search). SQLite has none (migration 0025 says why)."""
+    index = sa.Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+    return index.ddl_if(dialect="postgresql")
+
+
 class Workspace(SQLModel, table=True):
     __tablename__ = "workspaces"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -261,6 +268,7 @@ class ChannelAccount(SQLModel, table=True):
 
 class Contact(SQLModel, table=True):
     __tablename__ = "contacts"
+    __table_args__ = (_trigram_index("ix_contacts_search", "search"),)
     id: uuid.UUID = Field(primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     name: str | None = Field(default=None, max_length=200)
@@ -269,6 +277,7 @@ class Contact(SQLModel, table=True):
     picture_url: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    search: str | None = Field(default=None, sa_type=sa.Text)  # name, e-mail, username folded
 
 
 class ContactIdentity(SQLModel, table=True):
@@ -339,6 +348,7 @@ class MessageRow(SQLModel, table=True):
         sa.UniqueConstraint("channel_id", "platform_message_id"),
         sa.Index("ix_messages_conversation_time", "conversation_id", "sent_at", "id"),
         sa.Index("ix_messages_workspace_time", "workspace_id", "sent_at"),  # reports
+        _trigram_index("ix_messages_search", "search"),
     )
     id: uuid.UUID = Field(primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
@@ -373,6 +383,7 @@ class MessageRow(SQLModel, table=True):
     story: str | None = Field(default=None, max_length=10)
     referral: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     captions: str | None = Field(default=None, sa_type=sa.Text)  # its attachments', for search
+    search: str | None = Field(default=None, sa_type=sa.Text)  # text and captions folded
 
 
 class ReportEvent(SQLModel, table=True):
