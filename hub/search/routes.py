@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from hub.conversations.views import contact_out, stored_message
 from hub.errors import BadRequest
-from hub.search.folding import fold
 from hub.search import query as searching
+from hub.search.folding import fold
 from hub.search.query import Filters
 from hub.web.http import answer, authenticate, page_limit, services
 from hub.web.operation import Operation, cursor_param, limit_param, param
