@@ -608,7 +608,7 @@ def test_search_and_the_contact_panel_stay_in_the_workspace(
         params={"q": "order"},
         headers={"authorization": f"Bearer {globex.api_token}"},
     )
-    assert other.json() == {"contacts": [], "messages": []}
+    assert other.json() == {"contacts": [], "messages": [], "next_cursor": None}
 
     contact_id = client.get(url, headers=auth).json()["contact"]["id"]
     panel = client.get(f"/api/contacts/{contact_id}", headers=auth).json()

@@ -111,10 +111,25 @@ def test_migrations_match_the_models_and_downgrade(db_settings: Settings) -> Non
         finally:
             await engine.dispose()
 
-    differences = [d for d in asyncio.run(diff()) if not _is_type_only(d)]
+    dialect = "sqlite" if db_settings.is_sqlite else "postgresql"
+    differences = [
+        d for d in asyncio.run(diff()) if not _is_type_only(d) and not _elsewhere(d, dialect)
+    ]
     assert differences == []
     command.downgrade(alembic_config(db_settings), "base")
     migrate(db_settings)  # and up again
+
+
+def _elsewhere(diff: object, dialect: str) -> bool:
+    """An index the model keeps to another database (`Index.ddl_if`), absent here."""
+    if not (isinstance(diff, tuple) and diff[0] == "add_index"):
+        return False
+    index = diff[1]  # alembic's copy, without ddl_if: the model's is found by name
+    [model] = [
+        i for i in SQLModel.metadata.tables[index.table.name].indexes if i.name == index.name
+    ]
+    only = model._ddl_if
+    return only is not None and only.dialect not in (None, dialect)
 
 
 def _is_type_only(diff: object) -> bool:

@@ -1,8 +1,9 @@
 """Matching a rule's keywords in what a person wrote, the way a seller means them: without
 regard to case or diacritics, in Turkish as in English.
 
-`fold` maps a text to a form in which "Fiyat", "FİYAT", "fıyat" and "fiyat" are one, and so are
-"Şeker"/"seker", "çok"/"cok", "Ödeme"/"odeme", "ürün"/"urun", "dağ"/"dag". Turkish has two i's:
+`fold` (`hub.search.folding`, which search shares for the same reasons) maps a text to a
+form in which "Fiyat", "FİYAT", "fıyat" and "fiyat" are one, and so are "Şeker"/"seker",
+"çok"/"cok", "Ödeme"/"odeme", "ürün"/"urun", "dağ"/"dag". Turkish has two i's:
 dotted (İ, i) and dotless (I, ı). Case rules alone cannot fold them both ways (Python lowers
 "I" to "i" and "İ" to "i̇", and leaves "ı" apart), and sellers do not type them consistently,
 so all four fold to "i". The cost, a Turkish "kıl" matching "kil", is one a keyword search
@@ -16,25 +17,11 @@ a substring of the folded text, as a person searching would expect ("kargo" in
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 
-# Before case folding: the letters that casefold() would not bring together.
-_DOTTED_I = str.maketrans({"\u0130": "i", "I": "i", "\u0131": "i"})  # İ, I, dotless i
-_SPACE = re.compile(r"\s+")
+from hub.search.folding import fold
 
-
-def fold(text: str) -> str:
-    return _SPACE.sub(" ", _step(_step(text))).strip()
-
-
-def _step(text: str) -> str:
-    # One pass is not always enough: compatibility forms decompose to capitals (a black-letter
-    # H, U+210C, to "H"; a full-width I to "I") and case folding can yield decomposable
-    # letters, so a second pass makes the fold idempotent.
-    folded = unicodedata.normalize("NFKD", text.translate(_DOTTED_I).casefold())
-    return "".join(c for c in folded if not unicodedata.combining(c)).translate(_DOTTED_I)
+__all__ = ["contains", "fold"]
 
 
 def contains(text: str, keywords: Iterable[str]) -> bool:

@@ -18,6 +18,7 @@ from hub.automation.bodies import PRIORITIES, Label, Priority
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import BadRequest, NotFound, TooBig
 from hub.media.uploads import MAX_FILES, UploadedFile, is_multipart, read_form
+from hub.search import routes as search_routes
 from hub.storage.models import Conversation
 from hub.storage.store import Store
 from hub.web.http import (
@@ -46,7 +47,6 @@ from schemas.rest.conversations import (
     PresenceOut,
     ReactionResult,
     ReadPosition,
-    SearchResult,
     SendResult,
 )
 
@@ -376,22 +376,6 @@ async def get_contact(request: Request) -> Response:
     )
 
 
-async def search(request: Request) -> Response:
-    principal = await authenticate(request)
-    text = request.query_params.get("q", "").strip()
-    if not 2 <= len(text) <= 200 or "\x00" in text:  # Postgres text holds no NUL
-        raise BadRequest("q must be 2 to 200 characters.")
-    contacts, messages = await services(request).store.search(
-        principal.workspace_id, text, page_limit(request, default=20)
-    )
-    return answer(
-        SearchResult(
-            contacts=[contact_out(c.id, c) for c in contacts],
-            messages=[stored_message(m) for m in messages],
-        )
-    )
-
-
 async def presence(request: Request) -> Response:
     """Every member's presence: online, away, or offline (no live socket)."""
     principal = await authenticate(request)
@@ -565,20 +549,7 @@ routes = [
             params=(id_param("contact_id", "A contact id"),),
         ),
     ),
-    route(
-        "/api/search",
-        search,
-        "GET",
-        op=Operation(
-            "Search contacts and messages",
-            {200: ("Matches, newest first", SearchResult)},
-            (400, 401),
-            params=(
-                param("q", "query", "Text to find (2 to 200 characters)", {"type": "string"}),
-                limit_param("At most this many of each", default=20),
-            ),
-        ),
-    ),
+    route("/api/search", search_routes.search, "GET", op=search_routes.OPERATION),
     route(
         "/api/presence",
         presence,

@@ -1,45 +1,13 @@
-/* Search (contacts and messages) and the contact panel beside the open conversation: the
+/* The contact panel beside the open conversation: the
  * person's fields (any agent edits them; other agents' panels follow `contact.updated`), a
  * web-chat visitor's page, browser, language and live local time, their identities on the
- * channels, their other conversations, and an admin's export. */
+ * channels, their other conversations, and an admin's export. (Search is inbox-search.js.) */
 import { api, clock, el, lang, stamp } from './common.js';
 import { $, KINDS, channels, conversations, flash, state, t, title } from './inbox-state.js';
 import { openConversation } from './inbox-thread.js';
 import { showContactAttributes } from './inbox-attributes.js';
 
-// Search
-let searchTimer = 0, searchSeq = 0;
-export const results = $('search-results');
-$('search').addEventListener('input', (e) => {
-  clearTimeout(searchTimer);
-  const q = e.target.value.trim();
-  if (q.length < 2) { results.hidden = true; return; }
-  searchTimer = setTimeout(() => search(q), 250);
-});
-$('search-form').addEventListener('submit', (e) => { e.preventDefault(); const q = $('search').value.trim(); if (q.length >= 2) search(q); });
-async function search(q) {
-  const seq = ++searchSeq;
-  const r = await api('GET', `/api/search?q=${encodeURIComponent(q)}`).catch(() => ({ ok: false }));
-  if (seq !== searchSeq || !r.ok) return;
-  const items = [];
-  const entry = (text, sub, onClick) => {
-    const b = el('button', 'result');
-    b.type = 'button';
-    b.dataset.ib = 'search-result';
-    b.append(el('span', null, text), el('small', 'muted', sub));
-    b.addEventListener('click', () => { results.hidden = true; onClick(); });
-    return b;
-  };
-  if (r.data.contacts.length) items.push(el('h4', null, t('search-contacts')));
-  r.data.contacts.forEach((c) => items.push(entry(title({ contact: c, contact_id: c.id }), c.username || '', () => showContact(c.id, true))));
-  if (r.data.messages.length) items.push(el('h4', null, t('search-messages')));
-  r.data.messages.forEach((m) => items.push(entry(m.text || '', stamp(m.sent_at), () => openById(m.conversation_id))));
-  if (!items.length) items.push(el('p', 'muted', t('search-none')));
-  results.replaceChildren(...items);
-  results.hidden = false;
-}
-
-async function openById(id) {
+export async function openById(id) {
   if (!conversations.has(id)) {
     const r = await api('GET', `/api/conversations/${encodeURIComponent(id)}`);
     if (!r.ok) return;

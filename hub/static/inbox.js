@@ -7,7 +7,8 @@
  *   inbox-composer.js  reply or note, the messaging window, saved replies, typing, presence
  *   inbox-upload.js    files in the composer (button, drop, paste), sent as multipart
  *   inbox-templates.js WhatsApp templates, offered when the 24-hour window is closed
- *   inbox-contact.js   search and the contact panel
+ *   inbox-contact.js   the contact panel
+ *   inbox-search.js    search with filters, matches marked (search-highlight.js)
  *   inbox-comments.js  hide, show or delete a public comment
  *   inbox-live.js      the realtime socket (hubsocket.js, shared with the widget) and its events
  *   password.js        the "Change password" dialog
@@ -37,7 +38,7 @@ import './inbox-sessions.js';
 import './inbox-workflow.js';
 import './inbox-bulk.js';
 import { loadPrefs } from './inbox-notify.js';
-import { results } from './inbox-contact.js';
+import { results } from './inbox-search.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';
 import { loadAttributes } from './inbox-attributes.js';

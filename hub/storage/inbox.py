@@ -29,7 +29,6 @@ from hub.storage.models import (
     Mention,
     MessageRow,
 )
-from hub.storage.shownname import shown_name_holds
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -325,40 +324,6 @@ class InboxStore:
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
-
-    async def search(
-        self, workspace_id: uuid.UUID, text: str, limit: int
-    ) -> tuple[list[Contact], list[MessageRow]]:
-        """Contacts by name, e-mail or username, and messages by text or by their attachments'
-        captions and file names (notes included: the searcher is an agent). Case-insensitive
-        substring match."""
-        pattern = _like(text)
-        shown = shown_name_holds(text)  # "Visitor 1a2b3c", as the inbox names the nameless
-        holds = _contact_holds(pattern) if shown is None else sa.or_(_contact_holds(pattern), shown)
-        async with self.sessions() as s:
-            contacts = (
-                await s.exec(
-                    select(Contact)
-                    .where(Contact.workspace_id == workspace_id, holds)
-                    .order_by(col(Contact.updated_at).desc())
-                    .limit(limit)
-                )
-            ).all()
-            messages = (
-                await s.exec(
-                    select(MessageRow)
-                    .where(
-                        MessageRow.workspace_id == workspace_id,
-                        sa.or_(
-                            col(MessageRow.text).ilike(pattern, escape="\\"),
-                            col(MessageRow.captions).ilike(pattern, escape="\\"),
-                        ),
-                    )
-                    .order_by(col(MessageRow.sent_at).desc())
-                    .limit(limit)
-                )
-            ).all()
-        return list(contacts), list(messages)
 
     async def messages(
         self,

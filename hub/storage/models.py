@@ -52,6 +52,13 @@ def _json_or_none() -> Any:
     return Field(default=None, sa_type=JSONType, nullable=True)
 
 
+def _trigram_index(name: str, column: str) -> sa.Index:
+    """A Postgres trigram index (pg_trgm) that answers `column LIKE '%...%'`: search's
+    (hub.search). SQLite has none (migration 0025 says why)."""
+    index = sa.Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+    return index.ddl_if(dialect="postgresql")
+
+
 class Workspace(SQLModel, table=True):
     __tablename__ = "workspaces"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -265,6 +272,7 @@ class ChannelAccount(SQLModel, table=True):
 
 class Contact(SQLModel, table=True):
     __tablename__ = "contacts"
+    __table_args__ = (_trigram_index("ix_contacts_search", "search"),)
     id: uuid.UUID = Field(primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     name: str | None = Field(default=None, max_length=200)
@@ -277,6 +285,7 @@ class Contact(SQLModel, table=True):
     visitor: dict[str, Any] | None = _json_or_none()  # a web-chat visitor's page and browser
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    search: str | None = Field(default=None, sa_type=sa.Text)  # name, e-mail, username folded
 
 
 class ContactIdentity(SQLModel, table=True):
@@ -347,6 +356,7 @@ class MessageRow(SQLModel, table=True):
         sa.UniqueConstraint("channel_id", "platform_message_id"),
         sa.Index("ix_messages_conversation_time", "conversation_id", "sent_at", "id"),
         sa.Index("ix_messages_workspace_time", "workspace_id", "sent_at"),  # reports
+        _trigram_index("ix_messages_search", "search"),
     )
     id: uuid.UUID = Field(primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
@@ -381,6 +391,7 @@ class MessageRow(SQLModel, table=True):
     story: str | None = Field(default=None, max_length=10)
     referral: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     captions: str | None = Field(default=None, sa_type=sa.Text)  # its attachments', for search
+    search: str | None = Field(default=None, sa_type=sa.Text)  # text and captions folded
 
 
 class ReportEvent(SQLModel, table=True):

@@ -34,6 +34,8 @@ from hub.media.library import MediaLibrary, files_of
 from hub.reports import service as reports
 from hub.routing import service as routing
 from hub.routing.service import Router
+from hub.search.columns import refold_contact
+from hub.search.folding import folded
 from hub.storage import tenancy
 from hub.storage.store import Sessions
 from hub.workers import labels, receipts, waiting
@@ -187,6 +189,7 @@ async def _messages_created(
                 workspace_id=message.workspace_id,
                 name=contact.name if contact else None,
                 email=None,
+                search=folded(contact.name) if contact else None,
                 created_at=now,
                 updated_at=now,
             )
@@ -356,7 +359,8 @@ def _message_row(message: Message, event_id: str, now: datetime) -> dict[str, An
         standby=message.standby,
         story=message.story,
         referral=dumped["referral"],
-        captions=captions_of(dumped["attachments"]),
+        captions=(captions := captions_of(dumped["attachments"])),
+        search=folded(message.text, captions),
     )
 
 
@@ -446,6 +450,8 @@ async def _message_updated(
                 MESSAGES.c.deleted,
                 MESSAGES.c.conversation_id,
                 MESSAGES.c.attachments,
+                MESSAGES.c.text,
+                MESSAGES.c.captions,
             ).where(where)
         )
     ).first()
@@ -482,6 +488,10 @@ async def _message_updated(
         # the files it showed.
         values.update(deleted=True, text=None, attachments=[], captions=None, reactions=[])
         unkept += files_of(row.attachments or []) + files_of(changes.attachments or [])
+    if {"text", "captions"} & values.keys():
+        values["search"] = folded(
+            values.get("text", row.text), values.get("captions", row.captions)
+        )
     status = changes.status
     if status is not None:
         current = STATUS_ORDER.get(row.status, 0)
@@ -532,6 +542,7 @@ async def _contact_updated(
             where=CONTACTS.c.workspace_id == workspace_id,
         )
     )
+    await refold_contact(session, workspace_id, data.contact_id)
 
 
 async def _conversation_changed(

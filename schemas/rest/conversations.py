@@ -132,8 +132,11 @@ class ContactPanel(ContactOut):
 
 
 class SearchResult(Out):
-    contacts: list[ContactOut]
+    contacts: list[ContactOut] = Field(description="On the first page only")
     messages: list[StoredMessage] = Field(description="Newest first")
+    next_cursor: str | None = Field(
+        default=None, description="The `cursor` of the next page of messages; none at the end"
+    )
 
 
 class ReactionResult(Out):

@@ -1,0 +1,1 @@
+"""Search over contacts and messages that works in Turkish as in English."""
