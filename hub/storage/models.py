@@ -8,55 +8,24 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from schemas.message import utc_now
-
-JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
-# The marker of a column that holds sealed secrets (Fernet tokens, `hub.storage.vault`):
-# `sa_column_kwargs={"info": SEALED}`. `hub rotate-keys` re-encrypts every column so marked
-# (`hub.storage.rotation`), and tests/test_sealed.py fails on a Fernet token in a column without it.
-SEALED: dict[str, Any] = {"sealed": True}
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware datetimes on both engines (SQLite keeps no zone; we store UTC)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            from datetime import UTC
-
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-def _ts(**kw: Any) -> Any:
-    return Field(default_factory=utc_now, sa_type=UTCDateTime, **kw)
-
-
-def _json(default: Any) -> Any:
-    return Field(default_factory=default, sa_type=JSONType)
-
-
-def _json_or_none() -> Any:
-    return Field(default=None, sa_type=JSONType, nullable=True)
-
-
-def _trigram_index(name: str, column: str) -> sa.Index:
-    """A Postgres trigram index (pg_trgm) that answers `column LIKE '%...%'`: search's
-    (hub.search). SQLite has none (migration 0025 says why)."""
-    index = sa.Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
-    return index.ddl_if(dialect="postgresql")
+# Re-exported: every table is reached through this module.
+from hub.storage.agentmodels import Mention as Mention
+from hub.storage.agentmodels import NotificationPrefs as NotificationPrefs
+from hub.storage.agentmodels import PushKey as PushKey
+from hub.storage.agentmodels import PushSubscription as PushSubscription
+from hub.storage.columns import (
+    SEALED as SEALED,
+)
+from hub.storage.columns import (
+    JSONType,
+    UTCDateTime,
+    json_field,
+    json_or_none,
+    timestamp,
+    trigram_index,
+)
 
 
 class Workspace(SQLModel, table=True):
@@ -73,7 +42,7 @@ class Workspace(SQLModel, table=True):
     require_two_factor_for_admins: bool = Field(
         default=False, sa_column_kwargs={"server_default": sa.false()}
     )
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class User(SQLModel, table=True):
@@ -87,7 +56,7 @@ class User(SQLModel, table=True):
     email: str = Field(max_length=320, unique=True)
     name: str = Field(max_length=200)
     password_hash: str = Field(max_length=200)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
     # The TOTP secret, sealed (hub.storage.vault): pending while two_factor_enabled_at is
     # None, in use once it is set. `info={"sealed": True}` is how `hub rotate-keys` finds it.
     totp_secret: str | None = Field(
@@ -109,7 +78,7 @@ class RecoveryCode(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     code_hash: str = Field(max_length=64)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class Membership(SQLModel, table=True):
@@ -121,7 +90,7 @@ class Membership(SQLModel, table=True):
     role: str = Field(max_length=20)  # admin | agent
     capacity: int | None = None  # open conversations routing gives this agent; None: no limit
     last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # by routing
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class Invitation(SQLModel, table=True):
@@ -137,7 +106,7 @@ class Invitation(SQLModel, table=True):
     role: str = Field(max_length=20)  # admin | agent
     invited_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     token_hash: str = Field(max_length=64, unique=True)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
     expires_at: datetime = Field(sa_type=UTCDateTime)
     accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -152,7 +121,7 @@ class PasswordReset(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     token_hash: str = Field(max_length=64, unique=True)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -166,7 +135,7 @@ class Team(SQLModel, table=True):
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     name: str = Field(max_length=100)
     assignment: str = Field(default="manual", max_length=20)  # manual | round_robin | least_busy
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class TeamMember(SQLModel, table=True):
@@ -187,8 +156,8 @@ class CannedResponse(SQLModel, table=True):
     user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE")
     shortcut: str = Field(max_length=40)
     text: str = Field(sa_type=sa.Text)
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
 
 
 class AutomationRule(SQLModel, table=True):
@@ -202,11 +171,11 @@ class AutomationRule(SQLModel, table=True):
     name: str = Field(max_length=100)
     enabled: bool = Field(default=True)
     trigger: str = Field(max_length=30)
-    conditions: list[dict[str, Any]] = _json(list)
-    actions: list[dict[str, Any]] = _json(list)
+    conditions: list[dict[str, Any]] = json_field(list)
+    actions: list[dict[str, Any]] = json_field(list)
     position: int = Field(default=0)
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
 
 
 class ApiToken(SQLModel, table=True):
@@ -216,7 +185,7 @@ class ApiToken(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
     name: str = Field(max_length=200)
     token_hash: str = Field(max_length=64, unique=True)  # sha256 hex; the token is shown once
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -230,8 +199,8 @@ class UserSession(SQLModel, table=True):
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     secret_hash: str = Field(max_length=64)  # sha256 hex of the cookie's secret
-    created_at: datetime = _ts()
-    last_seen_at: datetime = _ts()
+    created_at: datetime = timestamp()
+    last_seen_at: datetime = timestamp()
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=200)
 
@@ -243,14 +212,14 @@ class Channel(SQLModel, table=True):
     kind: str = Field(max_length=20)
     name: str = Field(max_length=200)
     public_key: str | None = Field(default=None, max_length=64, unique=True)
-    account_ids: dict[str, str] = _json(dict)
+    account_ids: dict[str, str] = json_field(dict)
     secrets: str | None = Field(  # Fernet token of a JSON object
         default=None, sa_type=sa.Text, sa_column_kwargs={"info": SEALED}
     )
-    allowed_origins: list[str] = _json(list)
-    settings: dict[str, Any] = _json(dict)
+    allowed_origins: list[str] = json_field(list)
+    settings: dict[str, Any] = json_field(dict)
     status: str = Field(default="connected", max_length=20)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
     last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Who connected it: the app-scoped id Meta's deauthorize and data-deletion callbacks name,
     # and how (instagram_login, facebook_login, embedded_signup, token).
@@ -272,7 +241,7 @@ class ChannelAccount(SQLModel, table=True):
 
 class Contact(SQLModel, table=True):
     __tablename__ = "contacts"
-    __table_args__ = (_trigram_index("ix_contacts_search", "search"),)
+    __table_args__ = (trigram_index("ix_contacts_search", "search"),)
     id: uuid.UUID = Field(primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     name: str | None = Field(default=None, max_length=200)
@@ -282,9 +251,9 @@ class Contact(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=40)
     company: str | None = Field(default=None, max_length=200)
     notes: str | None = Field(default=None, sa_type=sa.Text)
-    visitor: dict[str, Any] | None = _json_or_none()  # a web-chat visitor's page and browser
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
+    visitor: dict[str, Any] | None = json_or_none()  # a web-chat visitor's page and browser
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
     search: str | None = Field(default=None, sa_type=sa.Text)  # name, e-mail, username folded
 
 
@@ -296,7 +265,7 @@ class ContactIdentity(SQLModel, table=True):
     contact_id: uuid.UUID = Field(foreign_key="contacts.id", ondelete="CASCADE", index=True)
     channel_id: uuid.UUID = Field(foreign_key="channels.id", ondelete="CASCADE")
     platform_user_id: str = Field(max_length=200)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class Conversation(SQLModel, table=True):
@@ -319,10 +288,10 @@ class Conversation(SQLModel, table=True):
     team_id: uuid.UUID | None = Field(default=None, foreign_key="teams.id", ondelete="SET NULL")
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     priority: str | None = Field(default=None, max_length=10)  # low | medium | high | urgent
-    last_activity_at: datetime = _ts()
+    last_activity_at: datetime = timestamp()
     last_message_preview: str | None = Field(default=None, max_length=200)
     last_event_id: str | None = Field(default=None, max_length=45)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
     title: str | None = Field(default=None, max_length=200)  # a group's, as its newest message says
 
 
@@ -337,7 +306,7 @@ class ConversationRead(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
     up_to: str = Field(max_length=45)  # an event id
     up_to_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # that message's time
-    read_at: datetime = _ts()
+    read_at: datetime = timestamp()
 
 
 class ConversationLabel(SQLModel, table=True):
@@ -356,7 +325,7 @@ class MessageRow(SQLModel, table=True):
         sa.UniqueConstraint("channel_id", "platform_message_id"),
         sa.Index("ix_messages_conversation_time", "conversation_id", "sent_at", "id"),
         sa.Index("ix_messages_workspace_time", "workspace_id", "sent_at"),  # reports
-        _trigram_index("ix_messages_search", "search"),
+        trigram_index("ix_messages_search", "search"),
     )
     id: uuid.UUID = Field(primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
@@ -370,9 +339,9 @@ class MessageRow(SQLModel, table=True):
     sender_id: str | None = Field(default=None, max_length=64)
     sender_name: str | None = Field(default=None, max_length=200)
     text: str | None = Field(default=None, sa_type=sa.Text)
-    attachments: list[dict[str, Any]] = _json(list)
+    attachments: list[dict[str, Any]] = json_field(list)
     reply_to: str | None = Field(default=None, max_length=200)
-    reactions: list[dict[str, Any]] = _json(list)
+    reactions: list[dict[str, Any]] = json_field(list)
     edited: bool = False
     deleted: bool = False
     platform_message_id: str = Field(max_length=200)
@@ -385,7 +354,7 @@ class MessageRow(SQLModel, table=True):
     error: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     event_id: str | None = Field(default=None, max_length=45)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
     group_chat: dict[str, Any] | None = Field(default=None, sa_type=JSONType)  # Message.group
     standby: bool = False
     story: str | None = Field(default=None, max_length=10)
@@ -422,8 +391,8 @@ class WebhookEndpoint(SQLModel, table=True):
     secret: str = Field(  # Fernet token of {"secret": ...}; shown once
         sa_type=sa.Text, sa_column_kwargs={"info": SEALED}
     )
-    events: list[str] = _json(list)
-    created_at: datetime = _ts()
+    events: list[str] = json_field(list)
+    created_at: datetime = timestamp()
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -448,7 +417,7 @@ class WebhookDelivery(SQLModel, table=True):
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_status: int | None = None
     last_error: str | None = Field(default=None, max_length=300)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -459,14 +428,14 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_audit_events_workspace_at", "workspace_id", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: uuid.UUID | None = Field(default=None, index=True)
-    at: datetime = _ts()
+    at: datetime = timestamp()
     ip: str | None = Field(default=None, max_length=45)
     actor_type: str = Field(max_length=20)  # user | system | platform
     actor_id: str | None = Field(default=None, max_length=64)
     action: str = Field(max_length=60)
     target_type: str | None = Field(default=None, max_length=30)
     target_id: str | None = Field(default=None, max_length=64)
-    detail: dict[str, Any] = _json(dict)
+    detail: dict[str, Any] = json_field(dict)
     prev_hash: str | None = Field(default=None, max_length=64)  # the previous row's `hash`
     hash: str | None = Field(default=None, max_length=64)  # sha256 over prev_hash and this row
 
@@ -486,8 +455,8 @@ class DeletionRequest(SQLModel, table=True):
     status: str = Field(max_length=20)  # received | in_progress | done | no_data
     subject_hash: str = Field(max_length=64)
     progress: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -510,10 +479,10 @@ class WhatsAppTemplate(SQLModel, table=True):
     status: str = Field(max_length=30)
     category: str = Field(max_length=30)
     parameter_format: str = Field(default="POSITIONAL", max_length=20)
-    components: list[dict[str, Any]] = _json(list)
+    components: list[dict[str, Any]] = json_field(list)
     reason: str | None = Field(default=None, max_length=1000)
-    synced_at: datetime = _ts()
-    updated_at: datetime = _ts()
+    synced_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
 
 
 class CommentReply(SQLModel, table=True):
@@ -526,7 +495,7 @@ class CommentReply(SQLModel, table=True):
     comment_id: str = Field(max_length=200, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     message_id: uuid.UUID
-    reserved_at: datetime = _ts(index=True)
+    reserved_at: datetime = timestamp(index=True)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -550,8 +519,8 @@ class WaitingChange(SQLModel, table=True):
     conversation_id: uuid.UUID | None = Field(default=None, index=True)
     platform_message_id: str = Field(max_length=200)
     name: str = Field(max_length=30)  # the event's name
-    data: dict[str, Any] = _json(dict)  # the event's data, as published
-    received_at: datetime = _ts()
+    data: dict[str, Any] = json_field(dict)  # the event's data, as published
+    received_at: datetime = timestamp()
 
 
 class AttributeDefinition(SQLModel, table=True):
@@ -567,9 +536,9 @@ class AttributeDefinition(SQLModel, table=True):
     label: str = Field(max_length=100)
     type: str = Field(max_length=10)  # text | number | date | list | link
     applies_to: str = Field(max_length=15)  # contact | conversation
-    options: list[str] = _json(list)  # a list's choices
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
+    options: list[str] = json_field(list)  # a list's choices
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
 
 
 class AttributeValue(SQLModel, table=True):
@@ -600,56 +569,4 @@ class AttributeValue(SQLModel, table=True):
     )
     value_text: str = Field(max_length=500)  # the value as the API gives it back
     value_number: float | None = Field(default=None)  # a number's, for ranges
-    updated_at: datetime = _ts()
-
-
-class NotificationPrefs(SQLModel, table=True):
-    """What the inbox tells one agent of, and how (`hub.notify.prefs`); no row: the defaults."""
-
-    __tablename__ = "notification_prefs"
-    workspace_id: uuid.UUID = Field(
-        foreign_key="workspaces.id", ondelete="CASCADE", primary_key=True
-    )
-    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
-    prefs: dict[str, Any] = _json(dict)
-    updated_at: datetime = _ts()
-
-
-class PushSubscription(SQLModel, table=True):
-    """A browser's Web Push subscription for one agent (`hub.notify.push`): the push
-    service's endpoint and the browser's keys that encrypt what is sent to it."""
-
-    __tablename__ = "push_subscriptions"
-    __table_args__ = (sa.UniqueConstraint("workspace_id", "endpoint"),)
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
-    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
-    endpoint: str = Field(max_length=2000)
-    p256dh: str = Field(max_length=200)  # the browser's ECDH public key (base64url)
-    auth: str = Field(max_length=100)  # its auth secret (base64url)
-    created_at: datetime = _ts()
-
-
-class Mention(SQLModel, table=True):
-    """An agent @mentioned in a private note (`hub.notify.mentions`)."""
-
-    __tablename__ = "mentions"
-    __table_args__ = (sa.Index("ix_mentions_user", "workspace_id", "user_id"),)
-    workspace_id: uuid.UUID = Field(
-        foreign_key="workspaces.id", ondelete="CASCADE", primary_key=True
-    )
-    message_id: uuid.UUID = Field(primary_key=True)
-    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
-    conversation_id: uuid.UUID = Field(index=True)  # no key: the note may be stored later
-    by_user_id: uuid.UUID | None = None
-    created_at: datetime = _ts()
-
-
-class PushKey(SQLModel, table=True):
-    """The hub's one VAPID key pair (RFC 8292), made at first use; the private key sealed."""
-
-    __tablename__ = "push_keys"
-    id: int = Field(default=1, primary_key=True)
-    public_key: str = Field(max_length=200)  # uncompressed P-256 point, base64url
-    private_key: str = Field(sa_type=sa.Text, sa_column_kwargs={"info": SEALED})
-    created_at: datetime = _ts()
+    updated_at: datetime = timestamp()
