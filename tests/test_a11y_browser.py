@@ -348,7 +348,7 @@ def test_an_admin_changes_a_setting_with_the_keyboard_only(site: Site11y, contex
         page.keyboard.press("ArrowRight")
     expect(page.locator("[data-ib=tab-workspace]")).to_be_focused()
     expect(page.locator("[data-ib=panel-workspace]")).to_be_visible()
-    page.wait_for_load_state("networkidle")
+    expect(page.locator("[data-ib=retention-current]")).not_to_be_empty()  # the tab has loaded
     tab_to(page, "e.dataset.ib === 'retention-days'")
     page.keyboard.press("Control+A")
     page.keyboard.type("45")
