@@ -175,6 +175,15 @@ def widget_open(page: Any, site: Site11y) -> str | None:
     return "#sosyocrm-chat"  # the widget alone (its shadow root included), not the shop's page
 
 
+def search_results(page: Any, site: Site11y) -> str | None:
+    from playwright.sync_api import expect
+
+    inbox_thread(page, site)
+    page.locator("[data-ib=search]").fill(site.word)
+    expect(page.locator("[data-ib=search-results] mark").first).to_be_visible()
+    return None
+
+
 def invite_page(page: Any, site: Site11y) -> str | None:
     page.goto(site.base + "/invite")
     page.wait_for_load_state("networkidle")
@@ -201,7 +210,11 @@ CONSOLE_TABS = (
     "automation",
     "reports",
     "hooks",
+    "attributes",
     "workspace",
+    "tokens",
+    "replies",
+    "privacy",
     "status",
     "audit",
 )
@@ -216,6 +229,12 @@ SCREENS = [
     Screen("inbox-sessions", dialog(inbox_thread, "sessions-open", "sessions-dialog")),
     Screen("inbox-saved-replies", dialog(inbox_thread, "canned-open", "canned-dialog")),
     Screen("console-security", dialog(console_tab("channels"), "security", "security-dialog")),
+    Screen("inbox-notifications", dialog(inbox_thread, "notify-open", "notify-dialog")),
+    Screen("inbox-profile", dialog(inbox_thread, "profile-open", "profile-dialog")),
+    Screen("inbox-shortcuts", dialog(inbox_thread, "shortcuts-open", "shortcuts-dialog")),
+    Screen("inbox-emoji", dialog(inbox_thread, "emoji-open", "emoji-grid")),
+    Screen("inbox-search", search_results),
+    Screen("console-profile", dialog(console_tab("channels"), "profile-open", "profile-dialog")),
     Screen("widget-open", widget_open, hub_page=False),
     Screen("invite", invite_page),
     Screen("reset", reset_page),

@@ -92,7 +92,7 @@ async function run(fresh) {
   if (fresh) {
     fillChannels();
     list.replaceChildren(...contactsOf(r.data.contacts));
-    if (r.data.messages.length) list.append(el('h4', null, t('search-messages')));
+    if (r.data.messages.length) list.append(el('h2', null, t('search-messages')));
   }
   list.append(...r.data.messages.map(messageEntry));
   if (!list.childElementCount) list.append(el('p', 'muted', t('search-none')));
@@ -115,7 +115,7 @@ function entry(lines, sub, onClick) {
 
 function contactsOf(contacts) {
   if (!contacts.length) return [];
-  return [el('h4', null, t('search-contacts')), ...contacts.map((c) => entry(
+  return [el('h2', null, t('search-contacts')), ...contacts.map((c) => entry(
     highlighted(title({ contact: c, contact_id: c.id }), query), c.username || '', () => showContact(c.id, true)))];
 }
 
