@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from tests import tiers
 from tests.servers import HubProcess, demo, demo_seed
+from tests.thirdparty import third_party
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # as in conftest.py
@@ -130,6 +132,23 @@ def api_client(base: str, email: str, password: str) -> httpx.Client:
     answer.raise_for_status()
     client.headers["x-csrf-token"] = answer.json()["csrf_token"]
     return client
+
+
+@contextmanager
+def shop_allowed(proc: HubProcess, seed: dict[str, str]) -> Iterator[tuple[Any, httpx.Client, str]]:
+    """A third-party site on loopback that the demo's web-chat channel allows, an admin's API
+    client, and the channel's id: where the widget tests put the widget."""
+    with (
+        third_party() as shop,
+        closing(api_client(proc.base_url, seed["email"], seed["password"])) as admin,
+    ):
+        [webchat] = [
+            c for c in admin.get("/api/channels").json()["items"] if c["kind"] == "webchat"
+        ]
+        origins = sorted(set(webchat["allowed_origins"]) | {shop.origin})
+        answer = admin.patch(f"/api/channels/{webchat['id']}", json={"allowed_origins": origins})
+        assert answer.status_code == 200, answer.text
+        yield shop, admin, webchat["id"]
 
 
 def wait_until(check: Any, timeout_s: float = 10, what: str = "condition") -> Any:

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.browserkit import api_client, log_in, screenshot, wait_until
+from tests.browserkit import log_in, screenshot, shop_allowed, wait_until
 from tests.servers import HubProcess
 from tests.test_widget_browser import Embed, conversation_of, say
-from tests.thirdparty import third_party
 
 pytestmark = pytest.mark.browser
 
@@ -25,17 +23,8 @@ REFERRER = "https://news.example/article-about-us"
 @pytest.fixture(scope="module")
 def embed(hub: tuple[HubProcess, dict[str, str]]) -> Iterator[Embed]:
     proc, seed = hub
-    with (
-        third_party() as shop,
-        closing(api_client(proc.base_url, seed["email"], seed["password"])) as admin,
-    ):
-        [webchat] = [
-            c for c in admin.get("/api/channels").json()["items"] if c["kind"] == "webchat"
-        ]
-        origins = sorted(set(webchat["allowed_origins"]) | {shop.origin})
-        answer = admin.patch(f"/api/channels/{webchat['id']}", json={"allowed_origins": origins})
-        assert answer.status_code == 200, answer.text
-        yield Embed(proc, seed, shop, admin, webchat["id"])
+    with shop_allowed(proc, seed) as (shop, admin, channel_id):
+        yield Embed(proc, seed, shop, admin, channel_id)
 
 
 def visit(embed: Embed, contexts: Any, text: str) -> tuple[Any, str]:

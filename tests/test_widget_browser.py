@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.browserkit import api_client, log_in, screenshot, wait_until
+from tests.browserkit import log_in, screenshot, shop_allowed, wait_until
 from tests.netcut import cuttable
 from tests.servers import HubProcess
 from tests.thirdparty import Site, third_party
@@ -61,17 +61,8 @@ class Embed:
 @pytest.fixture(scope="module")
 def embed(hub: tuple[HubProcess, dict[str, str]]) -> Iterator[Embed]:
     proc, seed = hub
-    with (
-        third_party() as shop,
-        closing(api_client(proc.base_url, seed["email"], seed["password"])) as admin,
-    ):
-        [webchat] = [
-            c for c in admin.get("/api/channels").json()["items"] if c["kind"] == "webchat"
-        ]
-        origins = sorted(set(webchat["allowed_origins"]) | {shop.origin})
-        answer = admin.patch(f"/api/channels/{webchat['id']}", json={"allowed_origins": origins})
-        assert answer.status_code == 200, answer.text
-        yield Embed(proc, seed, shop, admin, webchat["id"])
+    with shop_allowed(proc, seed) as (shop, admin, channel_id):
+        yield Embed(proc, seed, shop, admin, channel_id)
 
 
 @pytest.fixture

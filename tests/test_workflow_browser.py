@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,11 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.browserkit import api_client, log_in, screenshot, wait_until
+from tests.browserkit import log_in, screenshot, shop_allowed, wait_until
 from tests.helpers import STRONG_PASSWORD
 from tests.mailbox import join
 from tests.servers import HubProcess
-from tests.thirdparty import Site, third_party
+from tests.thirdparty import Site
 
 pytestmark = pytest.mark.browser
 
@@ -63,16 +62,7 @@ class Desk:
 @pytest.fixture(scope="module")
 def desk(hub: tuple[HubProcess, dict[str, str]]) -> Iterator[Desk]:
     proc, seed = hub
-    with (
-        third_party() as shop,
-        closing(api_client(proc.base_url, seed["email"], seed["password"])) as admin,
-    ):
-        [webchat] = [
-            c for c in admin.get("/api/channels").json()["items"] if c["kind"] == "webchat"
-        ]
-        origins = sorted(set(webchat["allowed_origins"]) | {shop.origin})
-        answer = admin.patch(f"/api/channels/{webchat['id']}", json={"allowed_origins": origins})
-        assert answer.status_code == 200, answer.text
+    with shop_allowed(proc, seed) as (shop, admin, _):
         yield Desk(proc, seed, shop, admin)
 
 

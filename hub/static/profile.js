@@ -3,8 +3,9 @@
  * whose rule the server decides: its reason is shown as it comes) and their sessions in this
  * workspace (end one, or all the others). Built here, so a page only gives the button that
  * opens it. Text from the server is set with textContent. */
-import { api, el, errorText, session, stamp, translator } from './common.js';
+import { api, el, errorText, session, translator } from './common.js';
 import strings from './profile-strings.js';
+import { sessionItems } from './session-list.js';
 
 const t = translator(strings);
 const MIN_PASSWORD = 12;
@@ -133,28 +134,8 @@ export function profileDialog(opener, { onName = () => {} } = {}) {
     say(sessionsError, '');
     const r = await api('GET', '/api/me/sessions').catch(() => ({ ok: false }));
     if (!r.ok) return failed(sessionsError, r);
-    list.replaceChildren(...r.data.items.map((s) => {
-      const li = el('li', 'session-item');
-      li.dataset.ib = 'profile-session';
-      li.dataset.current = s.current ? 'true' : 'false';
-      const where = [s.user_agent || t('session-unknown-browser'), s.ip].filter(Boolean).join(' · ');
-      li.append(el('strong', null, where));
-      if (s.current) li.append(el('span', 'tag', t('session-this')));
-      li.append(el('p', 'muted', t('session-times', { since: stamp(s.created_at), seen: stamp(s.last_seen_at) })));
-      if (!s.current) {
-        const end = el('button', 'ghost', t('session-end'));
-        end.type = 'button';
-        end.dataset.ib = 'profile-session-end';
-        end.setAttribute('aria-label', `${t('session-end')}: ${where}`);
-        end.addEventListener('click', async () => {
-          const done = await api('DELETE', `/api/me/sessions/${s.id}`).catch(() => ({ ok: false }));
-          if (!done.ok) return failed(sessionsError, done);
-          loadSessions();
-        });
-        li.append(end);
-      }
-      return li;
-    }));
+    list.replaceChildren(...sessionItems(r.data.items, t, { item: 'profile-session', end: 'profile-session-end' },
+      { changed: loadSessions, failed: (done) => failed(sessionsError, done) }));
     endOthers.hidden = !r.data.items.some((s) => !s.current);
   }
 
