@@ -300,3 +300,35 @@ def test_a_conversation_in_the_team_queue_is_pushed_to_its_members(
     site.admin.patch(f"/api/conversations/{conversation_id}", json={"assignee_id": outsider_id})
     [own] = wait_until(lambda: push.at("/push/outsider"), what="the outsider's assignment push")
     assert decrypted(own, browsers["/push/outsider"])["kind"] == "assigned"
+
+
+def test_erasing_the_person_takes_the_mentions_in_their_conversations(site: Site) -> None:
+    agent_id, agent = new_agent(site, "Erased Mention")
+    conversation_id = visitor_says(site, "Please forget me after this")
+
+    def kept() -> int:
+        with sqlite3.connect(site.data_dir / "hub.db") as db:
+            found: int = db.execute(
+                "SELECT count(*) FROM mentions WHERE conversation_id IN (?, ?)",
+                (conversation_id, conversation_id.replace("-", "")),
+            ).fetchone()[0]
+            return found
+
+    note = site.admin.post(
+        f"/api/conversations/{conversation_id}/messages",
+        json={
+            "client_id": "e1",
+            "text": "@Erased Mention see",
+            "note": True,
+            "mentions": [agent_id],
+        },
+    )
+    assert note.status_code == 202, note.text
+    wait_until(lambda: kept() == 1, what="the mention stored")
+    contact_id = site.admin.get(f"/api/conversations/{conversation_id}").json()["contact_id"]
+    filed = site.admin.post("/api/deletions", json={"contact_id": contact_id})
+    assert filed.status_code == 202, filed.text
+    one = f"/api/deletions/{filed.json()['id']}"
+    wait_until(lambda: site.admin.get(one).json()["status"] == "done", timeout_s=15, what="erased")
+    assert kept() == 0
+    assert agent.get("/api/conversations?mentions=me").json()["items"] == []

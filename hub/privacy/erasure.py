@@ -266,6 +266,15 @@ class Erasure:
                 "labels": await _delete(
                     s, sa.delete(LABELS).where(LABELS.c.conversation_id.in_(conversations))
                 ),
+                # Agents @mentioned in notes of the person's conversations (hub.notify.mentions):
+                # a mention has no key to its conversation, so it goes by name here.
+                "mentions": await _delete(
+                    s,
+                    sa.delete(MENTIONS).where(
+                        MENTIONS.c.workspace_id == workspace_id,
+                        MENTIONS.c.conversation_id.in_(conversations),
+                    ),
+                ),
                 # Custom attribute values: the conversations', and the contact's when the
                 # contact goes whole (a channel's erasure leaves them to the contact's row,
                 # whose foreign key takes them if it goes too).
