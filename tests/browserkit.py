@@ -101,23 +101,25 @@ def log_in(page: Any, base: str, email: str, password: str, path: str = "/") -> 
     page.locator("[data-ib=login-submit]").click()
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Keep a picture of a main screen under test-artifacts/ (CI prints where)."""
+def screenshot(page: Any, name: str, *, secret: str | None = None) -> Path:
+    """Keep a picture of a main screen under test-artifacts/ (CI prints where). `secret`, a
+    selector, covers what must never be in a picture (a token, recovery codes) with a block."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    mask = [page.locator(secret)] if secret else []
+    page.screenshot(path=str(path), full_page=True, mask=mask)
     if DOCS_SHOTS:
-        _keep_for_docs(page, Path(DOCS_SHOTS) / f"{name}.png")
+        _keep_for_docs(page, Path(DOCS_SHOTS) / f"{name}.png", mask)
     return path
 
 
-def _keep_for_docs(page: Any, target: Path) -> None:
+def _keep_for_docs(page: Any, target: Path, mask: list[Any]) -> None:
     """The visible part of the page, scaled to DOCS_WIDTH and reduced to 256 colours."""
     from io import BytesIO
 
     from PIL import Image
 
-    picture = Image.open(BytesIO(page.screenshot()))
+    picture = Image.open(BytesIO(page.screenshot(mask=mask)))
     if picture.width > DOCS_WIDTH:
         height = round(picture.height * DOCS_WIDTH / picture.width)
         picture = picture.resize((DOCS_WIDTH, height), Image.Resampling.LANCZOS)

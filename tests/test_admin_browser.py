@@ -217,7 +217,7 @@ def test_connect_telegram_see_what_to_paste_and_disconnect_with_confirmation(
     page.locator("[data-ib=copy-url]").click()
     expect(page.locator("[data-ib=copied]")).to_have_text("Copied.")
     assert page.evaluate("navigator.clipboard.readText()") == url.text_content()
-    screenshot(page, "admin-connected")
+    screenshot(page, "admin-connected", secret="[data-ib=verify-token]")
     page.locator("[data-ib=connected-done]").click()
     expect(result).to_be_hidden()
     expect(token).to_have_text("")  # shown once
@@ -1037,7 +1037,7 @@ def test_an_outbound_webhook_is_added_fails_dies_and_is_sent_again(
     page.locator("[data-ib=delivery-status]").select_option("dead")
     expect(dead).to_have_count(1)
     expect(dead).to_contain_text("HTTP 500")
-    screenshot(page, "admin-hooks")
+    screenshot(page, "admin-hooks", secret="[data-ib=hook-secret]")
     hook_receiver.otherwise = 200
     dead.locator("[data-ib=delivery-replay]").click()
     expect(dead).to_have_count(0)

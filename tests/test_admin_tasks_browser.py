@@ -77,7 +77,7 @@ def test_an_admin_makes_a_token_sees_it_once_and_revokes_it(
     assert page.evaluate("navigator.clipboard.readText()") == token
     row = page.locator("[data-ib=token]", has_text=name)
     expect(row.locator("[data-ib=token-state]")).to_have_text("Active")
-    screenshot(page, "admin-tokens")
+    screenshot(page, "admin-tokens", secret="[data-ib=token-value]")
     bearer = {"authorization": f"Bearer {token}"}
     assert httpx.get(proc.base_url + "/api/me", headers=bearer).status_code == 200
 

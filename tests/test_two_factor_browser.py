@@ -91,7 +91,7 @@ def test_an_agent_enrols_from_the_inbox_and_signs_in_with_a_code(
     codes = page.locator("[data-ib=tf-recovery-codes] li")
     expect(codes).to_have_count(10)
     assert page.locator("[data-ib=tf-download]").get_attribute("download")
-    screenshot(page, "two-factor-recovery-codes")
+    screenshot(page, "two-factor-recovery-codes", secret="[data-ib=tf-recovery-codes]")
     page.locator("[data-ib=tf-codes-done]").click()
     expect(page.locator("[data-ib=tf-status]")).to_contain_text("10")
     page.keyboard.press("Escape")

@@ -86,6 +86,9 @@ form.addEventListener('submit', async (e) => {
   status.textContent = t('cf-saved');
 });
 document.addEventListener('contact-updated', (e) => {
+  // Only attribute values changed: inbox-attributes.js applies them (and keeps its "Saved.").
+  const fields = Object.keys(e.detail).filter((k) => !['contact_id', 'by', 'attributes'].includes(k));
+  if (!fields.length) return;
   if (shown && e.detail.contact_id === shown.id && !$('contact-panel').hidden) showContact(shown.id, false);
 });
 
