@@ -6,8 +6,10 @@ going with them."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,6 +93,15 @@ def visitor_says(site: Site, text: str) -> str:
 def rows(site: Site, table: str) -> int:
     with sqlite3.connect(site.data_dir / "hub.db") as db:
         count: int = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return count
+
+
+def kept(site: Site, endpoint: str) -> int:
+    """How many push subscriptions of this endpoint the hub keeps."""
+    with sqlite3.connect(site.data_dir / "hub.db") as db:
+        count: int = db.execute(
+            "SELECT count(*) FROM push_subscriptions WHERE endpoint = ?", (endpoint,)
+        ).fetchone()[0]
         return count
 
 
@@ -332,3 +343,95 @@ def test_erasing_the_person_takes_the_mentions_in_their_conversations(site: Site
     wait_until(lambda: site.admin.get(one).json()["status"] == "done", timeout_s=15, what="erased")
     assert kept() == 0
     assert agent.get("/api/conversations?mentions=me").json()["items"] == []
+
+
+def test_a_key_that_is_no_p256_point_is_refused(site: Site) -> None:
+    keys = Browser().keys()
+    # 65 bytes that look like an uncompressed point (0x04 ...) but lie on no curve.
+    not_a_point = base64.urlsafe_b64encode(b"\x04" + b"\x01" * 64).rstrip(b"=").decode()
+    short_auth = base64.urlsafe_b64encode(b"a" * 20).rstrip(b"=").decode()  # not 16 bytes
+    for bad in ({**keys, "p256dh": not_a_point}, {**keys, "auth": short_auth}):
+        answer = site.admin.post(
+            "/api/me/push-subscriptions",
+            json={"endpoint": "https://push.example.com/k", "keys": bad},
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["code"] == "invalid_push_keys"
+
+
+def test_a_bad_subscription_row_does_not_stop_the_others(site: Site, push: PushService) -> None:
+    agent_id, agent = new_agent(site, "Bad Row Agent")
+    browser = Browser()
+    made = agent.post(
+        "/api/me/push-subscriptions",
+        json={"endpoint": push.base + "/push/good-after-bad", "keys": browser.keys()},
+    )
+    assert made.status_code == 201, made.text
+    not_a_point = base64.urlsafe_b64encode(b"\x04" + b"\x01" * 64).rstrip(b"=").decode()
+    with sqlite3.connect(site.data_dir / "hub.db") as db:  # as a row kept before the check
+        workspace_id, created_at = db.execute(
+            "SELECT workspace_id, created_at FROM push_subscriptions WHERE endpoint = ?",
+            (push.base + "/push/good-after-bad",),
+        ).fetchone()
+        db.execute(
+            "INSERT INTO push_subscriptions (id, workspace_id, user_id, endpoint, p256dh, auth,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                uuid.uuid4().hex,
+                workspace_id,
+                uuid.UUID(agent_id).hex,
+                push.base + "/push/bad-row",
+                not_a_point,
+                browser.keys()["auth"],
+                created_at,
+            ),
+        )
+    conversation_id = visitor_says(site, "A question while a bad row is kept")
+    site.admin.patch(f"/api/conversations/{conversation_id}", json={"assignee_id": agent_id})
+    [got] = wait_until(lambda: push.at("/push/good-after-bad"), what="the good browser's push")
+    assert decrypted(got, browser)["conversation_id"] == conversation_id
+    assert push.at("/push/bad-row") == []
+    wait_until(
+        lambda: kept(site, push.base + "/push/bad-row") == 0,
+        what="the sender to delete the row its keys cannot encrypt for",
+    )
+    time.sleep(1.5)  # a failed batch would be retried (0.2 s, 0.4 s, ...) and pushed again
+    assert len(push.at("/push/good-after-bad")) == 1  # the batch was not sent again
+
+
+def test_logging_out_forgets_the_browsers_subscription(site: Site) -> None:
+    address = f"{uuid.uuid4().hex[:10]}@example.com"
+    join(site.admin, {}, address, "Shared Browser", STRONG_PASSWORD, data_dir=site.data_dir)
+    agent = api_client(site.base, address, STRONG_PASSWORD)
+    endpoint = "https://push.example.com/shared/" + uuid.uuid4().hex
+    made = agent.post(
+        "/api/me/push-subscriptions", json={"endpoint": endpoint, "keys": Browser().keys()}
+    )
+    assert made.status_code == 201, made.text
+    out = agent.post("/api/auth/logout", json={"push_endpoint": endpoint})
+    assert out.status_code == 204, out.text
+    assert kept(site, endpoint) == 0
+    plain = api_client(site.base, address, STRONG_PASSWORD)
+    assert plain.post("/api/auth/logout").status_code == 204  # no body: still fine
+
+
+def test_counts_under_the_mentions_filter(site: Site) -> None:
+    agent_id, agent = new_agent(site, "Counted Mention")
+    conversation_id = visitor_says(site, "A question to count under mentions")
+    note = site.admin.post(
+        f"/api/conversations/{conversation_id}/messages",
+        json={"client_id": "m1", "text": "@Counted Mention", "note": True, "mentions": [agent_id]},
+    )
+    assert note.status_code == 202, note.text
+    counts = wait_until(
+        lambda: (
+            c
+            if (c := agent.get("/api/conversations/counts?mentions=me").json())["status"]["open"]
+            else None
+        ),
+        what="the mention to be counted",
+    )
+    assert counts["status"] == {"open": 1, "pending": 0, "snoozed": 0, "resolved": 0}
+    assert site.admin.get("/api/conversations/counts?mentions=me").json()["status"]["open"] == 0
+    bad = agent.get("/api/conversations/counts?mentions=you")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"

@@ -245,3 +245,63 @@ def test_the_service_worker_shows_a_push_and_its_click_opens_the_conversation(
             "tag": conversation_id,
         }
     ]
+
+
+def test_a_mention_keeps_the_notes_links_and_the_mentions_filter_keeps_its_counts(
+    hub: tuple[HubProcess, dict[str, str]], contexts: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    proc, seed = hub
+    data_dir = Path(proc.args[proc.args.index("--data-dir") + 1])
+    admin_api = api_client(proc.base_url, seed["email"], seed["password"])
+    address = "ayla.links@example.com"
+    agent_id = join(admin_api, {}, address, "Ayla Links", STRONG_PASSWORD, data_dir=data_dir)
+    visitor_says(proc, seed, "Links question one")
+    visitor_says(proc, seed, "Links question two")
+    [conversation_id] = wait_until(
+        lambda: [
+            c["id"]
+            for c in admin_api.get("/api/conversations").json()["items"]
+            if c["last_message_preview"] == "Links question one"
+        ],
+        what="the visitor's conversation",
+    )
+    note = admin_api.post(
+        f"/api/conversations/{conversation_id}/messages",
+        json={
+            "client_id": "links-1",
+            "text": "@Ayla Links see https://example.com/guide for the steps",
+            "note": True,
+            "mentions": [agent_id],
+        },
+    )
+    assert note.status_code == 202, note.text
+    agent_api = api_client(proc.base_url, address, STRONG_PASSWORD)
+    wait_until(
+        lambda: agent_api.get("/api/conversations?mentions=me").json()["items"],
+        what="the mention kept",
+    )
+    every_open = admin_api.get("/api/conversations/counts").json()["status"]["open"]
+    assert every_open >= 2
+
+    page = inbox(proc, contexts, address, STRONG_PASSWORD)
+    status_open = page.locator("[data-ib=filter-status] option[value=open]")
+    expect(status_open).to_have_text(f"Open ({every_open})")
+    page.locator("[data-ib=filter-assignee]").select_option("mentions")
+    rows = page.locator("[data-ib=conversation]")
+    expect(rows).to_have_count(1)
+    expect(status_open).to_have_text("Open (1)")  # the counts of the Mentions filter
+
+    rows.first.click()
+    shown = page.locator("[data-ib=message][data-note=true]", has_text="for the steps")
+    expect(shown.locator("[data-ib=mention]")).to_have_text("@Ayla Links")
+    link = shown.locator(".bubble > .text a")
+    expect(link).to_have_count(1)
+    expect(link).to_have_attribute("href", "https://example.com/guide")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(shown.locator(".bubble > .text")).to_have_text(
+        "@Ayla Links see https://example.com/guide for the steps"
+    )
+    screenshot(page, "inbox-mention-links")

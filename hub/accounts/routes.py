@@ -48,6 +48,7 @@ from schemas.rest.accounts import (
     TokenList,
     User,
 )
+from schemas.rest.notify import LogoutBody
 from schemas.rest.twofactor import LoginAnswer
 
 
@@ -195,9 +196,15 @@ async def session_response(
 
 async def logout(request: Request) -> Response:
     """Ends this session everywhere: the cookie, the socket tokens minted from it and its
-    open sockets (closed with 4410). With a bearer token there is no session to end."""
+    open sockets (closed with 4410). With a bearer token there is no session to end. The
+    body may name this browser's push endpoint: that subscription goes too."""
     principal = await authenticate(request)
     svc = services(request)
+    body = await read_body(request, LogoutBody)
+    if body.push_endpoint:  # this browser's notices stop with its session
+        await svc.subscriptions.remove(
+            principal.workspace_id, principal.user_id, body.push_endpoint.strip()
+        )
     if principal.session_id is not None:
         await svc.user_sessions.end(principal.workspace_id, principal.user_id, principal.session_id)
     await svc.store.audit(
@@ -419,9 +426,12 @@ routes = [
         op=Operation(
             "Log out",
             {204: ("Logged out; the cookie is cleared", None)},
-            (401, 403),
+            (400, 401, 403, 413),
+            body=LogoutBody,
             description="Ends this session on the server: its cookie, the socket tokens "
-            "minted from it and its open sockets (closed with 4410) stop working everywhere.",
+            "minted from it and its open sockets (closed with 4410) stop working everywhere. "
+            "An optional `push_endpoint` deletes the caller's push subscription of this "
+            "browser, so a shared browser gets no notices of the agent who left.",
         ),
     ),
     route(

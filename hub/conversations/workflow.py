@@ -56,12 +56,16 @@ async def counts(request: Request) -> Response:
     assignee: uuid.UUID | str | None = {"me": principal.user_id, "none": None}.get(wanted, wanted)
     if wanted not in ("me", "none", "any"):
         raise BadRequest("assignee must be me, none or any.")
+    mentioned = request.query_params.get("mentions")
+    if mentioned not in (None, "me"):
+        raise BadRequest("mentions must be me.")
     statuses, assignees = await filter_counts(
         services(request).store.sessions,
         principal.workspace_id,
         principal.user_id,
         status=status,
         assignee=assignee,
+        mentioned=principal.user_id if mentioned else None,
     )
     return answer(
         FilterCounts(status=StatusCounts(**statuses), assignee=AssigneeCounts(**assignees))
@@ -125,6 +129,13 @@ routes = [
                     "query",
                     "The assignee filter under which the status counts are taken",
                     {"type": "string", "enum": ["me", "none", "any"], "default": "any"},
+                ),
+                param(
+                    "mentions",
+                    "query",
+                    "`me`: the status counts of the conversations where the caller was "
+                    "@mentioned (the inbox's Mentions filter)",
+                    {"type": "string", "enum": ["me"]},
                 ),
             ),
         ),

@@ -8,7 +8,8 @@ sending of one short, encrypted notice (RFC 8291, `aes128gcm`) to each of an age
   insert fails and it reads the first's.
 - **Subscriptions** are what a browser's `PushSubscription.toJSON()` holds: the push
   service's endpoint and the keys that encrypt for that browser. The endpoint is a URL the
-  user gave, so it is checked as outbound webhooks are: https only, and sent through
+  user gave, so it is checked as outbound webhooks are (and its keys are checked to be a
+  P-256 point and a 16-byte secret, 400 `invalid_push_keys`): https only, and sent through
   `hub.web.pinning` so it never reaches a private address. With `push_allow_loopback` (the
   demo, or HUB_PUSH_ALLOW_LOOPBACK for tests) a loopback endpoint over plain http is allowed
   too, and still no other private address.
@@ -16,7 +17,8 @@ sending of one short, encrypted notice (RFC 8291, `aes128gcm`) to each of an age
   (`PREVIEW_CHARS`), encrypted by pywebpush for the browser's keys; the request carries the
   VAPID JWT (ES256, `aud` the endpoint's origin, 12 hours). A 404 or 410 from the push
   service means the subscription is gone: its row is deleted. Nothing is retried: a notice
-  that comes late is worth less than none.
+  that comes late is worth less than none. A kept row whose keys do not encrypt is logged
+  (its id only) and deleted: one bad subscription never fails the batch for the others.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ class InvalidPushEndpoint(BadRequest):
     default_message = "The push endpoint must be an https URL on a public address."
 
 
+class InvalidPushKeys(BadRequest):
+    code = "invalid_push_keys"
+    default_message = (
+        "The subscription's p256dh must be an uncompressed P-256 point and its auth 16 bytes."
+    )
+
+
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -87,6 +96,25 @@ def check_endpoint(url: str, allow_loopback: bool) -> str:
     if literal is not None and not public_ip(literal) and not loopback_ok:
         raise InvalidPushEndpoint("The push endpoint's address is private.")
     return url.strip()
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4))
+    except ValueError as exc:
+        raise InvalidPushKeys() from exc
+
+
+def check_keys(p256dh: str, auth: str) -> None:
+    """Refused at subscription, so that no row is kept that encryption would fail on later
+    (RFC 8291: a 65-byte uncompressed P-256 point and a 16-byte secret)."""
+    point, secret = _unb64(p256dh), _unb64(auth)
+    if len(point) != 65 or point[0] != 4 or len(secret) != 16:
+        raise InvalidPushKeys()
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError as exc:
+        raise InvalidPushKeys() from exc
 
 
 def loopback_resolver(resolve: Resolver = lookup) -> Resolver:
@@ -235,8 +263,9 @@ class Pusher:
         contact: str,
         allow_loopback: bool,
         timeout_s: float = 10.0,
+        resolve: Resolver = lookup,
     ) -> None:
-        self.keys, self.subscriptions = keys, subscriptions
+        self.keys, self.subscriptions, self.resolve = keys, subscriptions, resolve
         self.contact, self.allow_loopback, self.timeout_s = contact, allow_loopback, timeout_s
         self._client: httpx.AsyncClient | None = None
 
@@ -244,7 +273,7 @@ class Pusher:
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = pinned_client(
-                allow_private=self.allow_loopback, resolve=loopback_resolver()
+                allow_private=self.allow_loopback, resolve=loopback_resolver(self.resolve)
             )
         return self._client
 
@@ -265,7 +294,16 @@ class Pusher:
             "endpoint": url,
             "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
         }
-        body = WebPusher(info).encode(data, content_encoding="aes128gcm")["body"]
+        try:
+            body = WebPusher(info).encode(data, content_encoding="aes128gcm")["body"]
+        except Exception as exc:  # a row its keys cannot encrypt for: it would never work
+            log.warning(
+                "push subscription %s dropped: its keys do not encrypt (%s)",
+                subscription.id,
+                type(exc).__name__,
+            )
+            await self.subscriptions.drop(subscription.id)
+            return None
         parts = urlsplit(url)
         _, vapid = await self.keys.pair()
         claims = {

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.errors import NotFound
-from hub.notify.push import check_endpoint
+from hub.notify.push import check_endpoint, check_keys
 from hub.web.http import answer, authenticate, read_body, services
 from hub.web.operation import Operation, route
 from schemas.rest.notify import (
@@ -42,6 +42,7 @@ async def subscribe(request: Request) -> Response:
     body = await read_body(request, SubscriptionBody)
     svc = services(request)
     endpoint = check_endpoint(body.endpoint, svc.settings.push_allow_loopback)
+    check_keys(body.keys.p256dh, body.keys.auth)
     row = await svc.subscriptions.add(principal.workspace_id, principal.user_id, body, endpoint)
     return answer(SubscriptionOut(id=row.id, endpoint=row.endpoint), 201)
 
@@ -102,7 +103,8 @@ routes = [
             (400, 401, 403, 413),
             body=SubscriptionBody,
             description="PushSubscription.toJSON(). The endpoint must be https on a public "
-            "address (400 `invalid_push_endpoint`); at most 10 browsers per agent, the "
+            "address (400 `invalid_push_endpoint`), the keys a P-256 point and a 16-byte "
+            "secret (400 `invalid_push_keys`); at most 10 browsers per agent, the "
             "oldest goes.",
         ),
     ),

@@ -108,15 +108,12 @@ export function takeMentions(text) {
   return ids;
 }
 
-/* A note's text with the members it names (@Name) in highlighted spans. */
-setDecorator((node, m) => {
-  if (!m.note || !m.text || m.deleted) return;
-  const names = [...members.values()].map((u) => u && u.name).filter(Boolean)
-    .sort((a, b) => b.length - a.length);
-  const box = node.querySelector('.bubble > .text');
-  if (!box || !names.length) return;
+/* A note's text with the members it names (@Name) in highlighted spans. Only its text nodes
+ * are split: the safe links `linkedText` made stay as they are (a name inside a link's text
+ * is left alone, the link is what matters there). */
+function highlighted(text, names) {
   const parts = [];
-  let rest = m.text;
+  let rest = text;
   while (rest) {
     let hit = -1, who = '';
     for (const n of names) {
@@ -130,5 +127,17 @@ setDecorator((node, m) => {
     parts.push(span);
     rest = rest.slice(hit + who.length + 1);
   }
-  box.replaceChildren(...parts);
+  return parts;
+}
+
+setDecorator((node, m) => {
+  if (!m.note || !m.text || m.deleted) return;
+  const names = [...members.values()].map((u) => u && u.name).filter(Boolean)
+    .sort((a, b) => b.length - a.length);
+  const box = node.querySelector('.bubble > .text');
+  if (!box || !names.some((n) => m.text.includes(`@${n}`))) return;
+  for (const child of [...box.childNodes]) {
+    if (child.nodeType !== Node.TEXT_NODE || !names.some((n) => child.data.includes(`@${n}`))) continue;
+    child.replaceWith(...highlighted(child.data, names));
+  }
 });

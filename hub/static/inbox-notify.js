@@ -148,6 +148,19 @@ function toggle(key, label) {
   return row;
 }
 
+/* At sign-out: this browser's push subscription goes (here and at the push service), so a
+ * shared browser shows no notices of the agent who left. Answers its endpoint (or null), which
+ * the logout names too, for the hub to delete it should this request not get through. */
+export async function forgetPush() {
+  if (!('serviceWorker' in navigator)) return null;
+  const registration = await navigator.serviceWorker.getRegistration('/');
+  const sub = registration && await registration.pushManager.getSubscription();
+  if (!sub) return null;
+  await api('DELETE', '/api/me/push-subscriptions', { endpoint: sub.endpoint }).catch(() => {});
+  await sub.unsubscribe().catch(() => {});
+  return sub.endpoint;
+}
+
 async function pushRow() {
   const row = el('label', 'notify-row');
   const box = el('input');

@@ -19,7 +19,9 @@ async function loadCounts() {
   if (counting) { again = true; return; }
   counting = true;
   try {
-    const q = new URLSearchParams({ assignee: $('filter-assignee').value || 'any' });
+    const wanted = $('filter-assignee').value || 'any';
+    // "Mentions" is no assignee: its status counts are those of the conversations naming me.
+    const q = new URLSearchParams(wanted === 'mentions' ? { mentions: 'me' } : { assignee: wanted });
     if ($('filter-status').value) q.set('status', $('filter-status').value);
     const r = await api('GET', `/api/conversations/counts?${q}`).catch(() => ({ ok: false }));
     if (!r.ok) return;

@@ -37,7 +37,7 @@ import './inbox-comments.js';
 import './inbox-sessions.js';
 import './inbox-workflow.js';
 import './inbox-bulk.js';
-import { loadPrefs } from './inbox-notify.js';
+import { forgetPush, loadPrefs } from './inbox-notify.js';
 import { results } from './inbox-search.js';
 import { loadChannels, loadMembers, loadTeams, renderList } from './inbox-list.js';
 import { connect, disconnect } from './inbox-live.js';
@@ -167,7 +167,8 @@ $('security').addEventListener('click', () => {
 });
 
 $('logout').addEventListener('click', async () => {
-  try { await api('POST', '/api/auth/logout'); } catch (e) { /* the cookie expires anyway */ }
+  const pushEndpoint = await forgetPush().catch(() => null);
+  try { await api('POST', '/api/auth/logout', pushEndpoint ? { push_endpoint: pushEndpoint } : undefined); } catch (e) { /* the cookie expires anyway */ }
   stop();
   showLogin();
 });

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from hub.storage.inbox import Sessions
-from hub.storage.models import Conversation
+from hub.storage.models import Conversation, Mention
 
 STATUSES = ("open", "pending", "snoozed", "resolved")
 
@@ -22,9 +22,11 @@ async def filter_counts(
     *,
     status: str | None,
     assignee: uuid.UUID | str | None,
+    mentioned: uuid.UUID | None = None,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """(per status, under the `assignee` filter), (mine / unassigned / any, under `status`).
-    `assignee` is "any", None (unassigned) or a member id; `status` None means every status."""
+    `assignee` is "any", None (unassigned) or a member id; `status` None means every status.
+    `mentioned`: the status counts of the "Mentions" filter, where this agent was @mentioned."""
     by_status = select(Conversation.status, sa.func.count()).where(
         Conversation.workspace_id == workspace_id
     )
@@ -32,6 +34,11 @@ async def filter_counts(
         by_status = by_status.where(col(Conversation.assignee_id).is_(None))
     elif isinstance(assignee, uuid.UUID):
         by_status = by_status.where(Conversation.assignee_id == assignee)
+    if mentioned is not None:
+        named = select(Mention.conversation_id).where(
+            Mention.workspace_id == workspace_id, Mention.user_id == mentioned
+        )
+        by_status = by_status.where(col(Conversation.id).in_(named))
     by_status = by_status.group_by(col(Conversation.status))
     mine = sa.case((col(Conversation.assignee_id) == me, 1), else_=0)
     unassigned = sa.case((col(Conversation.assignee_id).is_(None), 1), else_=0)

@@ -32,7 +32,8 @@ ERRORS = {
     "exist or a value that does not fit its type (`unknown_attribute`, "
     "`invalid_attribute_value`), a contact's e-mail or phone is not of its form "
     "(`invalid_email`, `invalid_phone`), or a push subscription's endpoint is not https on a "
-    "public address (`invalid_push_endpoint`)",
+    "public address (`invalid_push_endpoint`) or its keys are no P-256 point and 16-byte "
+    "secret (`invalid_push_keys`)",
     401: "No valid session or bearer token (`unauthenticated`), or a wrong second factor or "
     "sign-in ticket (`two_factor_failed`, `ticket_invalid`)",
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`, "

@@ -62,3 +62,15 @@ class UnsubscribeBody(BaseModel):
 class SubscriptionOut(Out):
     id: uuid.UUID
     endpoint: str
+
+
+class LogoutBody(BaseModel):
+    """POST /api/auth/logout's optional body: this browser's push subscription, forgotten with
+    the session so a shared browser gets no more notices of the agent who left."""
+
+    model_config = ConfigDict(extra="forbid")
+    push_endpoint: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="This browser's push endpoint: its subscription (the caller's) is deleted",
+    )
