@@ -39,7 +39,7 @@ export function showMerge(contact, reload) {
     return;
   }
   const kept = m.contact_id === contact.id;
-  const said = el('p', null, kept ? t('merge-with', { name: m.other_name || t('visitor') }) : t('merge-into', { name: contact.name || t('visitor') }));
+  const said = el('p', null, kept ? t('merge-with', { name: m.other_name || t('visitor') }) : t('merge-into'));
   said.dataset.ib = 'merge-state';
   const undo = button('merge-undo', t('merge-undo'));
   undo.addEventListener('click', () => act(`/api/contacts/merges/${encodeURIComponent(m.id)}/undo`));
