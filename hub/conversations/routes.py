@@ -15,6 +15,7 @@ from hub.accounts.auth import Principal
 from hub.attributes.filters import ATTRIBUTE_PARAM, attribute_filters
 from hub.attributes.service import Attributes
 from hub.automation.bodies import PRIORITIES, Label, Priority
+from hub.contacts.merge import pending_out
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import BadRequest, NotFound, TooBig
 from hub.media.uploads import MAX_FILES, UploadedFile, is_multipart, read_form
@@ -372,6 +373,9 @@ async def get_contact(request: Request) -> Response:
                 for i in identities
             ],
             conversations=[conversation_out(c, contact) for c in conversations],
+            merge=await pending_out(
+                services(request).store.sessions, principal.workspace_id, contact_id
+            ),
         )
     )
 

@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from hub.contacts.merge import one_person
 from hub.privacy.erasure import COUNTS, Counts, Erasure, Target
 from hub.storage.models import DeletionRequest
 from hub.storage.store import Store, decode_cursor, encode_cursor
@@ -68,6 +69,7 @@ class Deletions:
     ) -> DeletionRequest:
         """Record a request (received) for `subject`, a key of the source ("meta:<app-scoped
         id>", a contact id...) that is only ever kept hashed."""
+        targets = await self._whole_people(targets)
         progress: dict[str, Any] = dict.fromkeys(COUNTS, 0)
         progress["pending"] = [t.as_json() for t in targets]
         row = DeletionRequest(
@@ -92,6 +94,23 @@ class Deletions:
             detail={"source": source},
         )
         return row
+
+    async def _whole_people(self, targets: list[Target]) -> list[Target]:
+        """Each contact with those merged with it (`hub.contacts.merge.one_person`): one
+        person, erased whole."""
+        whole = list(targets)
+        for target in targets:
+            if target.channel_id is not None:
+                continue
+            workspace_id = uuid.UUID(target.workspace_id)
+            others = await one_person(
+                self.store.sessions, workspace_id, uuid.UUID(target.contact_id)
+            )
+            for other in others:
+                extra = Target(target.workspace_id, str(other))
+                if extra not in whole:
+                    whole.append(extra)
+        return whole
 
     async def by_code(self, code: str) -> DeletionRequest | None:
         async with self.store.sessions() as s:

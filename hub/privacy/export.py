@@ -3,7 +3,7 @@
 What is held: the contact row and its custom attributes, its identity on each channel, its
 conversations with their labels, custom attributes and agents' read positions, and every
 message in them (agents' private notes included, since they are data about the person; `raw`
-platform payloads too). Admins only; audited as
+platform payloads too), and the merges it is in, pending or confirmed. Admins only; audited as
 `contact.exported` with ids, never the content.
 
 The files the hub stores for those messages are listed under `files`, each with an absolute
@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.attributes.service import Attributes
+from hub.contacts.merge import merges_of
 from hub.conversations.views import contact_out, conversation_out, stored_message
 from hub.errors import NotFound
 from hub.media.library import agent_url
@@ -138,6 +139,10 @@ async def export_contact(request: Request) -> Response:
         ],
         "messages": [as_json(stored_message(m)) for m in messages],
         "files": [as_json(f) for f in files_of_messages(public_base(request), messages)],
+        "merges": [
+            as_json(m)
+            for m in await merges_of(svc.store.sessions, principal.workspace_id, contact.id)
+        ],
     }
     await svc.store.audit(
         principal.workspace_id,

@@ -6,6 +6,7 @@ import { api, clock, el, lang, stamp } from './common.js';
 import { $, KINDS, channels, conversations, flash, state, t, title } from './inbox-state.js';
 import { openConversation } from './inbox-thread.js';
 import { showContactAttributes } from './inbox-attributes.js';
+import { showMerge } from './inbox-merge.js';
 
 export async function openById(id) {
   if (!conversations.has(id)) {
@@ -45,6 +46,7 @@ export async function showContact(contactId, openLatest) {
     return li;
   }));
   showContactAttributes(c.id);
+  showMerge(c, () => showContact(c.id, false));
   const exportBtn = $('contact-export');
   exportBtn.hidden = state.me.role !== 'admin';
   exportBtn.onclick = () => exportContact(c.id);

@@ -26,6 +26,7 @@ from hub.storage.columns import (
     timestamp,
     trigram_index,
 )
+from hub.storage.mergemodels import ContactMerge as ContactMerge
 
 
 class Workspace(SQLModel, table=True):

@@ -32,15 +32,16 @@ ERRORS = {
     "exist or a value that does not fit its type (`unknown_attribute`, "
     "`invalid_attribute_value`), a contact's e-mail or phone is not of its form "
     "(`invalid_email`, `invalid_phone`), or a push subscription's endpoint is not https on a "
-    "public address (`invalid_push_endpoint`) or its keys are no P-256 point and 16-byte "
-    "secret (`invalid_push_keys`)",
+    "public address (`invalid_push_endpoint`), its keys are no P-256 point and 16-byte "
+    "secret (`invalid_push_keys`), or a contact merged with itself (`same_contact`)",
     401: "No valid session or bearer token (`unauthenticated`), or a wrong second factor or "
     "sign-in ticket (`two_factor_failed`, `ticket_invalid`)",
     403: "Not allowed (`forbidden`, `csrf_failed`, `origin_not_allowed`, `identity_invalid`, "
     "`visitor_info_off`)",
     404: "No such resource in this workspace (`not_found`)",
     409: "Conflicts with what exists (`conflict`, `two_factor_on`, `two_factor_off`, "
-    "`two_factor_required`, `account_shared`)",
+    "`two_factor_required`, `account_shared`), a contact already in a pending merge "
+    "(`merge_pending`), or a merge confirmed already (`merge_confirmed`)",
     410: "The signed link has expired (`media_link_expired`), or an e-mailed link was used, "
     "revoked or expired (`invitation_invalid`, `reset_invalid`)",
     413: "The body is over HUB_MAX_BODY_BYTES, or a file over HUB_MAX_MEDIA_BYTES or the "

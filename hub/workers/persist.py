@@ -38,7 +38,7 @@ from hub.search.columns import refold_contact
 from hub.search.folding import folded
 from hub.storage import tenancy
 from hub.storage.store import Sessions
-from hub.workers import labels, receipts, waiting
+from hub.workers import labels, merged, receipts, waiting
 from schemas.events import (
     ContactUpdated,
     ConversationChanges,
@@ -181,8 +181,11 @@ async def _messages_created(
     conversations: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     now = utc_now()
+    into = await merged.redirects(session, [data.message for _, data in events])
     for event_id, data in events:
         message, contact = data.message, data.contact
+        if message.contact_id in into:
+            message = message.model_copy(update={"contact_id": into[message.contact_id]})
         contacts.append(
             dict(
                 id=message.contact_id,
@@ -526,6 +529,8 @@ async def _contact_updated(
     values = data.known()
     if not values:
         return
+    if await merged.gone(session, workspace_id, data.contact_id):
+        return  # merged away and deleted: the kept contact's fields are its own
     now = utc_now()
     upsert = _insert(session, CONTACTS).values(
         id=data.contact_id,

@@ -117,6 +117,18 @@ class Identity(Out):
     platform_user_id: str
 
 
+class ContactMergeOut(Out):
+    id: uuid.UUID = Field(description="The merge's id, for undo and confirm")
+    contact_id: uuid.UUID = Field(description="The kept contact")
+    other_id: uuid.UUID = Field(description="The contact merged into it")
+    other_name: str | None = Field(default=None, description="The merged contact's name")
+    state: Literal["pending", "confirmed"]
+    conversation_ids: list[uuid.UUID] = Field(description="The conversations that moved")
+    by: uuid.UUID | None = Field(description="The agent who merged them")
+    created_at: Timestamp
+    confirmed_at: Timestamp | None = None
+
+
 class ContactPanel(ContactOut):
     email: str | None
     phone: str | None = Field(default=None, description="As stored: digits after an optional +")
@@ -129,6 +141,11 @@ class ContactPanel(ContactOut):
     )
     identities: list[Identity] = Field(description="One per channel the contact wrote on")
     conversations: list[ConversationOut] = Field(description="Newest activity first")
+    merge: ContactMergeOut | None = Field(
+        default=None,
+        description="The pending merge this contact is in (kept or merged away); undo or "
+        "confirm it with its id",
+    )
 
 
 class SearchResult(Out):

@@ -40,6 +40,10 @@ class ContactExport(Out):
         description="Every file the hub stores for these messages, as links (images without "
         "their metadata, as kept)"
     )
+    merges: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The merges the contact is in (kept or merged away), pending or confirmed",
+    )
 
 
 class DeletionAccepted(Out):

@@ -1,0 +1,341 @@
+"""Merging two contacts that are one person (say the same customer on Instagram and
+WhatsApp), reversible until confirmed.
+
+A merge moves the other contact's conversations and identities (and its messages) onto the
+kept contact and records exactly what moved in a `ContactMerge` row, so an undo puts back
+just that. Neither contact's fields change: the kept contact's name, e-mail, notes and
+attributes stay as they were, and the other's stay on its own row until the merge is
+confirmed, when that row (with its fields and attributes) is deleted. The merge row stays
+as a redirect: contact ids are derived from (workspace, channel, platform user id), so a
+new message of the merged-away identity still carries the other id, and the persist worker
+stores it on the kept contact (`hub.workers.persist`), while pending and after.
+
+Each step is one transaction with its audit row (`contact.merged`, `contact.merge_undone`,
+`contact.merge_confirmed`; ids only), then `contact.updated` with `by` for both contacts,
+so open inboxes reload their panels and lists.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hub.accounts.members import Actor, by_member
+from hub.bus import Bus
+from hub.errors import BadRequest, Conflict, NotFound
+from hub.storage import audit
+from hub.storage.models import Contact, ContactIdentity, ContactMerge, Conversation
+from hub.storage.models import MessageRow as Message
+from hub.storage.store import Sessions
+from schemas.events import ContactUpdated
+from schemas.message import utc_now
+from schemas.rest.conversations import ContactMergeOut
+
+
+class SameContact(BadRequest):
+    code = "same_contact"
+    default_message = "A contact cannot be merged with itself."
+
+
+class MergePending(Conflict):
+    code = "merge_pending"
+    default_message = "One of the contacts is already in a merge; undo or confirm it first."
+
+
+class MergeConfirmed(Conflict):
+    code = "merge_confirmed"
+    default_message = "The merge is confirmed already; it can no longer be undone."
+
+
+async def pending_of(
+    s: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID
+) -> ContactMerge | None:
+    """The pending merge this contact is in, kept or merged away."""
+    involved = sa.or_(
+        col(ContactMerge.from_contact_id) == contact_id,
+        col(ContactMerge.into_contact_id) == contact_id,
+    )
+    found = await s.exec(
+        select(ContactMerge).where(
+            ContactMerge.workspace_id == workspace_id, ContactMerge.state == "pending", involved
+        )
+    )
+    return found.first()
+
+
+class ContactMerger:
+    def __init__(self, sessions: Sessions, bus: Bus) -> None:
+        self.sessions = sessions
+        self.bus = bus
+
+    async def merge(
+        self, workspace_id: uuid.UUID, actor: Actor, kept_id: uuid.UUID, other_id: uuid.UUID
+    ) -> ContactMerge:
+        if kept_id == other_id:
+            raise SameContact()
+        async with self.sessions() as s, s.begin():
+            for contact_id in (kept_id, other_id):
+                found = await s.exec(
+                    select(Contact.id).where(
+                        Contact.workspace_id == workspace_id, Contact.id == contact_id
+                    )
+                )
+                if found.first() is None:
+                    raise NotFound("No such contact in this workspace.")
+                if await pending_of(s, workspace_id, contact_id) is not None:
+                    raise MergePending()
+            conversations = [
+                str(c)
+                for c in await s.exec(
+                    select(Conversation.id).where(
+                        Conversation.workspace_id == workspace_id,
+                        Conversation.contact_id == other_id,
+                    )
+                )
+            ]
+            identities = [
+                str(i)
+                for i in await s.exec(
+                    select(ContactIdentity.id).where(
+                        ContactIdentity.workspace_id == workspace_id,
+                        ContactIdentity.contact_id == other_id,
+                    )
+                )
+            ]
+            moved = [uuid.UUID(c) for c in conversations]
+            elsewhere = [
+                str(m)
+                for m in await s.exec(
+                    select(Message.id).where(
+                        Message.workspace_id == workspace_id,
+                        Message.contact_id == other_id,
+                        col(Message.conversation_id).not_in(moved),
+                    )
+                )
+            ]
+            merge = ContactMerge(
+                workspace_id=workspace_id,
+                from_contact_id=other_id,
+                into_contact_id=kept_id,
+                state="pending",
+                conversation_ids=conversations,
+                identity_ids=identities,
+                message_ids=elsewhere,
+                by_user_id=actor.user_id,
+            )
+            s.add(merge)
+            await self._move(s, merge, other_id, kept_id)
+            await audit.append(
+                s,
+                by_member(
+                    workspace_id,
+                    actor,
+                    "contact.merged",
+                    kept_id,
+                    {"merge_id": str(merge.id), "other_id": str(other_id)},
+                    "contact",
+                ),
+            )
+        await self._announce(workspace_id, actor, merge, [kept_id, other_id])
+        return merge
+
+    async def undo(self, workspace_id: uuid.UUID, actor: Actor, merge_id: uuid.UUID) -> None:
+        async with self.sessions() as s, s.begin():
+            merge = await self._pending(s, workspace_id, merge_id)
+            await self._move(s, merge, merge.into_contact_id, merge.from_contact_id)
+            await s.delete(merge)
+            await self._audit(s, actor, merge, "contact.merge_undone")
+        await self._announce(
+            workspace_id, actor, merge, [merge.into_contact_id, merge.from_contact_id]
+        )
+
+    async def confirm(
+        self, workspace_id: uuid.UUID, actor: Actor, merge_id: uuid.UUID
+    ) -> ContactMerge:
+        async with self.sessions() as s, s.begin():
+            merge = await self._pending(s, workspace_id, merge_id)
+            # Contacts merged into the one now going: their redirects follow it.
+            await s.exec(
+                sa.update(ContactMerge)
+                .where(
+                    col(ContactMerge.workspace_id) == workspace_id,
+                    col(ContactMerge.into_contact_id) == merge.from_contact_id,
+                )
+                .values(into_contact_id=merge.into_contact_id)
+            )
+            await s.exec(
+                sa.delete(Contact).where(
+                    col(Contact.workspace_id) == workspace_id,
+                    col(Contact.id) == merge.from_contact_id,
+                )
+            )
+            merge.state = "confirmed"
+            merge.confirmed_at = utc_now()
+            s.add(merge)
+            await self._audit(s, actor, merge, "contact.merge_confirmed")
+        await self._announce(workspace_id, actor, merge, [merge.into_contact_id])
+        return merge
+
+    async def _pending(
+        self, s: AsyncSession, workspace_id: uuid.UUID, merge_id: uuid.UUID
+    ) -> ContactMerge:
+        found = await s.exec(
+            select(ContactMerge)
+            .where(ContactMerge.workspace_id == workspace_id, ContactMerge.id == merge_id)
+            .with_for_update()
+        )
+        merge = found.first()
+        if merge is None:
+            raise NotFound("No such merge.")
+        if merge.state != "pending":
+            raise MergeConfirmed()
+        return merge
+
+    @staticmethod
+    async def _move(
+        s: AsyncSession, merge: ContactMerge, source: uuid.UUID, target: uuid.UUID
+    ) -> None:
+        """Move what the merge names from one contact to the other (both ways: merge, undo)."""
+        workspace_id = merge.workspace_id
+        conversations = [uuid.UUID(c) for c in merge.conversation_ids]
+        identities = [uuid.UUID(i) for i in merge.identity_ids]
+        messages = [uuid.UUID(m) for m in merge.message_ids]
+        if conversations:
+            await s.exec(
+                sa.update(Conversation)
+                .where(
+                    col(Conversation.workspace_id) == workspace_id,
+                    col(Conversation.id).in_(conversations),
+                )
+                .values(contact_id=target)
+            )
+            await s.exec(
+                sa.update(Message)
+                .where(
+                    col(Message.workspace_id) == workspace_id,
+                    col(Message.conversation_id).in_(conversations),
+                    col(Message.contact_id) == source,
+                )
+                .values(contact_id=target)
+            )
+        if identities:
+            await s.exec(
+                sa.update(ContactIdentity)
+                .where(
+                    col(ContactIdentity.workspace_id) == workspace_id,
+                    col(ContactIdentity.id).in_(identities),
+                )
+                .values(contact_id=target)
+            )
+        if messages:
+            await s.exec(
+                sa.update(Message)
+                .where(col(Message.workspace_id) == workspace_id, col(Message.id).in_(messages))
+                .values(contact_id=target)
+            )
+
+    @staticmethod
+    async def _audit(s: AsyncSession, actor: Actor, merge: ContactMerge, action: str) -> None:
+        data = {"merge_id": str(merge.id), "other_id": str(merge.from_contact_id)}
+        await audit.append(
+            s,
+            by_member(merge.workspace_id, actor, action, merge.into_contact_id, data, "contact"),
+        )
+
+    async def _announce(
+        self,
+        workspace_id: uuid.UUID,
+        actor: Actor,
+        merge: ContactMerge,
+        contacts: list[uuid.UUID],
+    ) -> None:
+        """Conversation references cached on the bus name the contact they were made for:
+        dropped, so the next reply reads the stored owner. Then the inboxes reload."""
+        keys = [f"conv:{c}" for c in merge.conversation_ids]
+        if keys:
+            await self.bus.forget(str(workspace_id), keys)
+        for contact_id in contacts:
+            data = ContactUpdated(contact_id=contact_id, by=actor.user_id)
+            await self.bus.publish(str(workspace_id), data.NAME, data.dump())
+
+
+async def merge_out(s: AsyncSession, merge: ContactMerge) -> ContactMergeOut:
+    other = await s.exec(select(Contact.name).where(Contact.id == merge.from_contact_id))
+    return ContactMergeOut(
+        id=merge.id,
+        contact_id=merge.into_contact_id,
+        other_id=merge.from_contact_id,
+        other_name=other.first(),
+        state="confirmed" if merge.state == "confirmed" else "pending",
+        conversation_ids=[uuid.UUID(c) for c in merge.conversation_ids],
+        by=merge.by_user_id,
+        created_at=merge.created_at,
+        confirmed_at=merge.confirmed_at,
+    )
+
+
+async def pending_out(
+    sessions: Sessions, workspace_id: uuid.UUID, contact_id: uuid.UUID
+) -> ContactMergeOut | None:
+    """The contact panel's `merge`: the pending merge it is in, if any."""
+    async with sessions() as s:
+        merge = await pending_of(s, workspace_id, contact_id)
+        return None if merge is None else await merge_out(s, merge)
+
+
+async def one_person(
+    sessions: Sessions, workspace_id: uuid.UUID, contact_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """For an erasure (`hub.privacy.deletions`): the other contact ids that are this person.
+    A pending merge the contact is in is undone first (audited as the system's
+    `contact.merge_undone`), so each contact has its own rows back and both are erased as
+    usual; a confirmed merge's merged-away ids are named too: their rows are gone, but
+    messages still on the stream may carry them."""
+    async with sessions() as s, s.begin():
+        found: list[uuid.UUID] = []
+        merge = await pending_of(s, workspace_id, contact_id)
+        if merge is not None:
+            await ContactMerger._move(s, merge, merge.into_contact_id, merge.from_contact_id)
+            await s.delete(merge)
+            data = {"merge_id": str(merge.id), "other_id": str(merge.from_contact_id)}
+            await audit.append(
+                s,
+                audit.record(
+                    workspace_id,
+                    "contact.merge_undone",
+                    "contact",
+                    merge.into_contact_id,
+                    detail=data | {"reason": "erasure"},
+                ),
+            )
+            found += [merge.from_contact_id, merge.into_contact_id]
+        for into in [contact_id, *found]:
+            confirmed = await s.exec(
+                select(ContactMerge.from_contact_id).where(
+                    ContactMerge.workspace_id == workspace_id,
+                    ContactMerge.into_contact_id == into,
+                    ContactMerge.state == "confirmed",
+                )
+            )
+            found += list(confirmed)
+        return [c for c in dict.fromkeys(found) if c != contact_id]
+
+
+async def merges_of(
+    sessions: Sessions, workspace_id: uuid.UUID, contact_id: uuid.UUID
+) -> list[ContactMergeOut]:
+    """Every merge the contact is in, pending or confirmed (for its export)."""
+    involved = sa.or_(
+        col(ContactMerge.from_contact_id) == contact_id,
+        col(ContactMerge.into_contact_id) == contact_id,
+    )
+    async with sessions() as s:
+        rows = await s.exec(
+            select(ContactMerge)
+            .where(ContactMerge.workspace_id == workspace_id, involved)
+            .order_by(col(ContactMerge.created_at))
+        )
+        return [await merge_out(s, m) for m in rows.all()]

@@ -1,0 +1,38 @@
+/* Interface text of merging contacts (inbox-merge.js), in English and Turkish; merged into the
+ * inbox's own table. */
+export default {
+  en: {
+    'merge-open': 'Merge with another contact…',
+    'merge-title': 'Merge contacts',
+    'merge-help': 'Find the same person on another channel. Their conversations move here; you can undo until you confirm.',
+    'merge-search': 'Name, e-mail or username',
+    'merge-none': 'No other contact found.',
+    'merge-pick': 'Merge {name} into this contact',
+    'merge-ask': 'Merge {other} into {kept}? Their conversations and channels show here until you undo or confirm.',
+    'merge-do': 'Merge',
+    'merge-cancel': 'Cancel',
+    'merge-with': 'Merged with {name}',
+    'merge-into': 'Merged into another contact, whose panel shows both',
+    'merge-undo': 'Undo',
+    'merge-confirm': 'Confirm',
+    'merge-confirm-ask': 'Confirm the merge? {name} is then deleted and it can no longer be undone.',
+    'merge-failed': 'The merge failed: {why}',
+  },
+  tr: {
+    'merge-open': 'Başka bir kişiyle birleştir…',
+    'merge-title': 'Kişileri birleştir',
+    'merge-help': 'Aynı kişiyi başka bir kanalda bulun. Konuşmaları buraya taşınır; onaylayana kadar geri alabilirsiniz.',
+    'merge-search': 'Ad, e-posta veya kullanıcı adı',
+    'merge-none': 'Başka kişi bulunamadı.',
+    'merge-pick': '{name} kişisini bu kişiyle birleştir',
+    'merge-ask': '{other}, {kept} ile birleştirilsin mi? Geri alana veya onaylayana kadar konuşmaları ve kanalları burada görünür.',
+    'merge-do': 'Birleştir',
+    'merge-cancel': 'Vazgeç',
+    'merge-with': '{name} ile birleştirildi',
+    'merge-into': 'Başka bir kişiyle birleştirildi; ikisi de onun panelinde görünür',
+    'merge-undo': 'Geri al',
+    'merge-confirm': 'Onayla',
+    'merge-confirm-ask': 'Birleştirme onaylansın mı? {name} silinir ve artık geri alınamaz.',
+    'merge-failed': 'Birleştirme yapılamadı: {why}',
+  },
+};

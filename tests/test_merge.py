@@ -1,0 +1,197 @@
+"""Merging two contacts that are one person: what moves, where new messages land while the
+merge is pending and after it is confirmed, an exact undo, erasure of either contact, the
+export, and the refusals. On the embedded default and on Postgres with Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from hub.settings import Settings
+from hub.web.app import create_app
+from tests.helpers import ORIGIN, Tenant, backends, prepare
+from tests.test_api import error_code, hello, items, next_event, visitor_token, wait_for
+
+Env = tuple[TestClient, Tenant, Tenant]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def env(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Env]:
+    settings = backends(request, settings)
+    acme, globex = prepare(settings, "acme", "globex")
+    with TestClient(create_app(settings, run_worker=True), base_url="http://testserver") as client:
+        yield client, acme, globex
+
+
+def _auth(tenant: Tenant) -> dict[str, str]:
+    return {"authorization": f"Bearer {tenant.api_token}"}
+
+
+def _writes(client: TestClient, token: str, client_id: str, text: str) -> None:
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, token)
+        ws.send_text(json.dumps({"type": "message.send", "client_id": client_id, "text": text}))
+        next_event(ws, "message.created")
+
+
+def _visitor(client: TestClient, tenant: Tenant, text: str) -> dict[str, str]:
+    """A visitor who wrote once: token, conversation and contact ids."""
+    visitor = visitor_token(client, tenant)
+    _writes(client, visitor["token"], "first", text)
+    url = f"/api/conversations/{visitor['conversation_id']}"
+    wait_for(lambda: items(client, url + "/messages", _auth(tenant)))
+    contact_id = client.get(url, headers=_auth(tenant)).json()["contact"]["id"]
+    return {
+        "token": visitor["token"],
+        "conversation": visitor["conversation_id"],
+        "contact": str(contact_id),
+    }
+
+
+def _panel(client: TestClient, tenant: Tenant, contact_id: str) -> dict[str, Any]:
+    answer = client.get(f"/api/contacts/{contact_id}", headers=_auth(tenant))
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _shape(panel: dict[str, Any]) -> tuple[set[str], set[str]]:
+    return (
+        {c["id"] for c in panel["conversations"]},
+        {i["platform_user_id"] for i in panel["identities"]},
+    )
+
+
+def _owner(client: TestClient, tenant: Tenant, conversation_id: str) -> str:
+    url = f"/api/conversations/{conversation_id}"
+    return str(client.get(url, headers=_auth(tenant)).json()["contact"]["id"])
+
+
+def _texts(client: TestClient, tenant: Tenant, conversation_id: str) -> list[str]:
+    url = f"/api/conversations/{conversation_id}/messages"
+    return [m["text"] for m in items(client, url, _auth(tenant))]
+
+
+def test_a_merge_moves_redirects_undoes_exactly_and_confirms(env: Env) -> None:
+    client, acme, _ = env
+    auth = _auth(acme)
+    kept, other = _visitor(client, acme, "on one channel"), _visitor(client, acme, "on another")
+    before = (
+        _shape(_panel(client, acme, kept["contact"])),
+        _shape(_panel(client, acme, other["contact"])),
+    )
+    url = f"/api/contacts/{kept['contact']}/merge"
+    with client.websocket_connect("/ws/agent") as ws:
+        hello(ws, acme.api_token)
+        answer = client.post(url, json={"other_id": other["contact"]}, headers=auth)
+        assert answer.status_code == 200, answer.text
+        told = {next_event(ws, "contact.updated")["data"]["contact_id"] for _ in range(2)}
+        assert told == {kept["contact"], other["contact"]}
+    merge = answer.json()
+    assert merge["state"] == "pending" and merge["other_id"] == other["contact"]
+    assert merge["conversation_ids"] == [other["conversation"]]
+
+    # Pending: the other's conversation and identity show under the kept contact.
+    panel = _panel(client, acme, kept["contact"])
+    assert _shape(panel) == (before[0][0] | before[1][0], before[0][1] | before[1][1])
+    assert panel["merge"]["id"] == merge["id"]
+    assert _panel(client, acme, other["contact"])["merge"]["id"] == merge["id"]
+    assert _panel(client, acme, other["contact"])["conversations"] == []
+    # The merged-away visitor writes again: it lands on the kept contact.
+    _writes(client, other["token"], "pending", "while pending")
+    wait_for(lambda: "while pending" in _texts(client, acme, other["conversation"]))
+    assert _owner(client, acme, other["conversation"]) == kept["contact"]
+    assert _panel(client, acme, other["contact"])["conversations"] == []
+
+    # Refusals while pending.
+    again = client.post(url, json={"other_id": other["contact"]}, headers=auth)
+    assert again.status_code == 409 and error_code(again) == "merge_pending"
+    self_merge = client.post(url, json={"other_id": kept["contact"]}, headers=auth)
+    assert self_merge.status_code == 400 and error_code(self_merge) == "same_contact"
+
+    # Undo restores exactly.
+    undo = client.post(f"/api/contacts/merges/{merge['id']}/undo", headers=auth)
+    assert undo.status_code == 204, undo.text
+    assert _shape(_panel(client, acme, kept["contact"])) == before[0]
+    assert _shape(_panel(client, acme, other["contact"])) == before[1]
+    assert _panel(client, acme, kept["contact"])["merge"] is None
+    assert _owner(client, acme, other["conversation"]) == other["contact"]
+    twice = client.post(f"/api/contacts/merges/{merge['id']}/undo", headers=auth)
+    assert twice.status_code == 404
+
+    # Merged again and confirmed: the other contact is gone, its messages stay.
+    merge = client.post(url, json={"other_id": other["contact"]}, headers=auth).json()
+    confirmed = client.post(f"/api/contacts/merges/{merge['id']}/confirm", headers=auth)
+    assert confirmed.status_code == 200 and confirmed.json()["state"] == "confirmed"
+    gone = client.get(f"/api/contacts/{other['contact']}", headers=auth)
+    assert gone.status_code == 404
+    assert {"on another", "while pending"} <= set(_texts(client, acme, other["conversation"]))
+    late = client.post(f"/api/contacts/merges/{merge['id']}/undo", headers=auth)
+    assert late.status_code == 409 and error_code(late) == "merge_confirmed"
+    # A message after the confirm still lands on the kept contact, and brings no contact back.
+    _writes(client, other["token"], "after", "after confirm")
+    wait_for(lambda: "after confirm" in _texts(client, acme, other["conversation"]))
+    assert _owner(client, acme, other["conversation"]) == kept["contact"]
+    assert client.get(f"/api/contacts/{other['contact']}", headers=auth).status_code == 404
+    panel = _panel(client, acme, kept["contact"])
+    assert _shape(panel) == (before[0][0] | before[1][0], before[0][1] | before[1][1])
+    assert panel["merge"] is None
+
+    # Audited, ids only; the export names the merge.
+    actions = [
+        e["action"] for e in items(client, "/api/audit", auth) if e["target_id"] == kept["contact"]
+    ]
+    assert {"contact.merged", "contact.merge_undone", "contact.merge_confirmed"} <= set(actions)
+    exported = client.get(f"/api/contacts/{kept['contact']}/export", headers=auth).json()
+    assert [(m["id"], m["state"]) for m in exported["merges"]] == [(merge["id"], "confirmed")]
+
+
+def test_merges_across_workspaces_and_of_unknown_contacts_are_refused(env: Env) -> None:
+    client, acme, globex = env
+    mine, theirs = _visitor(client, acme, "acme"), _visitor(client, globex, "globex")
+    url = f"/api/contacts/{mine['contact']}/merge"
+    across = client.post(url, json={"other_id": theirs["contact"]}, headers=_auth(acme))
+    assert across.status_code == 404 and error_code(across) == "not_found"
+    back = client.post(
+        f"/api/contacts/{theirs['contact']}/merge",
+        json={"other_id": mine["contact"]},
+        headers=_auth(globex),
+    )
+    assert back.status_code == 404
+    assert _owner(client, globex, theirs["conversation"]) == theirs["contact"]
+    bad = client.post(url, json={"other_id": "nope"}, headers=_auth(acme))
+    assert bad.status_code == 400
+    merge = client.post(
+        url, json={"other_id": _visitor(client, acme, "two")["contact"]}, headers=_auth(acme)
+    ).json()
+    foreign = client.post(f"/api/contacts/merges/{merge['id']}/confirm", headers=_auth(globex))
+    assert foreign.status_code == 404
+
+
+@pytest.mark.parametrize("erased", ["kept", "other"])
+def test_erasing_either_contact_of_a_pending_merge_erases_the_person(env: Env, erased: str) -> None:
+    client, acme, _ = env
+    auth = _auth(acme)
+    kept, other = _visitor(client, acme, "one"), _visitor(client, acme, "two")
+    bystander = _visitor(client, acme, "someone else")
+    url = f"/api/contacts/{kept['contact']}/merge"
+    merge = client.post(url, json={"other_id": other["contact"]}, headers=auth).json()
+    assert merge["state"] == "pending"
+    target = kept if erased == "kept" else other
+    filed = client.post("/api/deletions", json={"contact_id": target["contact"]}, headers=auth)
+    assert filed.status_code == 202, filed.text
+    one = f"/api/deletions/{filed.json()['id']}"
+    done = wait_for(
+        lambda: (d := client.get(one, headers=auth).json())["status"] == "done" and d, 15
+    )
+    assert done["counts"]["contacts"] == 2 and done["counts"]["conversations"] == 2
+    for person in (kept, other):
+        assert client.get(f"/api/contacts/{person['contact']}", headers=auth).status_code == 404
+        conversation = f"/api/conversations/{person['conversation']}"
+        assert client.get(conversation, headers=auth).status_code == 404
+    assert _owner(client, acme, bystander["conversation"]) == bystander["contact"]
+    undone = [e for e in items(client, "/api/audit", auth) if e["action"] == "contact.merge_undone"]
+    assert undone and undone[0]["detail"]["reason"] == "erasure"
