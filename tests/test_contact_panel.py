@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -104,6 +105,9 @@ def test_an_agent_edits_a_contact_and_every_agent_is_told(
     assert (exported["phone"], exported["company"]) == ("+905321234567", None)
     # Audited: who and which fields, never the values.
     rows = _audit(client, auth)
+    # Last touched by the edit (stamped just before its audit row), not by the worker since.
+    edited_at = datetime.fromisoformat(exported["updated_at"])
+    assert edited_at <= datetime.fromisoformat(rows[0]["at"])
     assert [r["detail"]["fields"] for r in rows][:2] == [
         ["company", "notes"],
         ["name", "email", "phone", "company", "notes"],
