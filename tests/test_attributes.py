@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +152,7 @@ def test_values_are_checked_by_type_stored_and_published(env: Env) -> None:
     bad = "invalid_attribute_value"
     assert refused(on_contact, {"seats": "many"}) == bad
     assert refused(on_contact, {"seats": "inf"}) == bad
+    assert refused(on_contact, {"seats": 10**400}) == bad  # too large for a float
     assert refused(on_contact, {"seats": True}) == "bad_request"  # not a JSON string or number
     assert refused(on_contact, {"renewal": "2026-02-30"}) == bad
     assert refused(on_contact, {"renewal": "next week"}) == bad
@@ -201,6 +203,28 @@ def test_values_are_checked_by_type_stored_and_published(env: Env) -> None:
     assert client.get(f"/api/contacts/{talk['contact_id']}").status_code == 200
     row = audited(env, "attribute.values_changed")[0]  # newest first
     assert row["target_id"] == talk["contact_id"] and "gold" not in str(row)
+
+
+def test_the_same_change_at_the_same_moment_answers_409_never_500(env: Env) -> None:
+    """Two admins defining one key, or agents setting one value, at once: one wins, the
+    others hear `conflict` (a unique key in the database decides), none an error."""
+    client = env.client
+    talk = started(env)
+    body = {"key": "tier", "label": "Tier", "type": "text", "applies_to": "contact"}
+    with ThreadPoolExecutor(8) as pool:
+        answers = pool.map(lambda _: client.post(ATTRIBUTES, json=body), range(8))
+    made = [a.status_code for a in answers]
+    assert made.count(201) == 1 and set(made) == {201, 409}, made
+    url = f"/api/contacts/{talk['contact_id']}/attributes"
+
+    def put(i: int) -> int:
+        return client.patch(url, json={"values": {"tier": f"t{i}"}}).status_code
+
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(put, range(8)))
+        assert 200 in codes and set(codes) <= {200, 409}, codes
+    assert client.get(url).json()["values"]["tier"].startswith("t")
 
 
 def test_the_conversations_list_filters_by_attributes(env: Env) -> None:

@@ -123,6 +123,15 @@ def test_visitor_info_and_an_edit_seen_on_another_agents_page(embed: Embed, cont
     stored = embed.admin.get(f"/api/contacts/{contact_id}").json()
     assert (stored["email"], stored["company"]) == ("ayse@example.com", "Örnek A.Ş.")
     screenshot(agent, "inbox-contact-panel")
+
+    # A name cleared: the heading shows the name the inbox gives the nameless, and the other
+    # agent's list forgets the old name too.
+    panel.locator("[data-ib=cf-name]").fill("")
+    panel.locator("[data-ib=cf-save]").click()
+    expect(panel.locator("[data-ib=cf-status]")).to_have_text("Saved.")
+    expect(agent.locator("[data-ib=contact-name]")).to_have_text(f"Visitor {contact_id[:6]}")
+    row = other.locator("[data-ib=conversation]", has_text=word)
+    expect(row).not_to_contain_text("Ayşe Yılmaz")
     visitor.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -42,6 +43,19 @@ def _visitor_contact(client: TestClient, acme: Tenant, auth: dict[str, str]) -> 
     return visitor["token"], str(client.get(url, headers=auth).json()["contact"]["id"])
 
 
+def _worker_caught_up(client: TestClient, token: str, auth: dict[str, str], contact: str) -> None:
+    """A later visitor message, waited for until stored: the persist worker reads the stream
+    in order, so every event published before it has been through the worker too."""
+    panel = client.get(f"/api/contacts/{contact}", headers=auth).json()
+    url = f"/api/conversations/{panel['conversations'][0]['id']}/messages"
+    before = len(items(client, url, auth))
+    with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+        hello(ws, token)
+        ws.send_text(json.dumps({"type": "message.send", "client_id": "marker", "text": "."}))
+        next_event(ws, "message.created")
+    wait_for(lambda: len(items(client, url, auth)) > before)
+
+
 def _audit(client: TestClient, auth: dict[str, str]) -> list[dict[str, Any]]:
     return [e for e in items(client, "/api/audit", auth) if e["action"] == "contact.updated"]
 
@@ -51,7 +65,7 @@ def test_an_agent_edits_a_contact_and_every_agent_is_told(
 ) -> None:
     client, acme = env
     auth = {"authorization": f"Bearer {acme.api_token}"}
-    _, contact_id = _visitor_contact(client, acme, auth)
+    token, contact_id = _visitor_contact(client, acme, auth)
     url = f"/api/contacts/{contact_id}"
     with client.websocket_connect("/ws/agent") as ws:
         hello(ws, acme.api_token)
@@ -83,18 +97,71 @@ def test_an_agent_edits_a_contact_and_every_agent_is_told(
     cleared = client.patch(url, json={"company": "", "notes": None}, headers=auth).json()
     assert cleared["company"] is None and cleared["notes"] is None
     assert cleared["phone"] == "+905321234567"
-    again = wait_for(lambda: (p := client.get(url, headers=auth).json())["company"] is None and p)
+    _worker_caught_up(client, token, auth, contact_id)  # had it applied the first edit's event,
+    again = client.get(url, headers=auth).json()  # it would have put the company back
+    assert again["company"] is None and again["notes"] is None
     assert again["name"] == "Ayşe Yılmaz" and again["email"] == "ayse@example.com"
     exported = client.get(f"{url}/export", headers=auth).json()["contact"]
     assert (exported["phone"], exported["company"]) == ("+905321234567", None)
     # Audited: who and which fields, never the values.
     rows = _audit(client, auth)
+    # Last touched by the edit (stamped just before its audit row), not by the worker since.
+    edited_at = datetime.fromisoformat(exported["updated_at"])
+    assert edited_at <= datetime.fromisoformat(rows[0]["at"])
     assert [r["detail"]["fields"] for r in rows][:2] == [
         ["company", "notes"],
         ["name", "email", "phone", "company", "notes"],
     ]
     assert "Ayşe" not in json.dumps(rows) and "905321234567" not in json.dumps(rows)
     assert rows[0]["actor_id"] == str(acme.admin_id) and rows[0]["target_id"] == contact_id
+
+
+def test_search_finds_an_edited_contact_by_the_new_name_only(
+    env: tuple[TestClient, Tenant],
+) -> None:
+    client, acme = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    token, contact_id = _visitor_contact(client, acme, auth)
+    url = f"/api/contacts/{contact_id}"
+    client.post(
+        "/api/widget/profile", json={"token": token, "name": "Old Name"}, headers={"origin": ORIGIN}
+    )
+    wait_for(lambda: client.get(url, headers=auth).json()["name"] == "Old Name")
+
+    def found(q: str) -> list[str]:
+        answer = client.get("/api/search", params={"q": q}, headers=auth)
+        assert answer.status_code == 200, answer.text
+        return [c["id"] for c in answer.json()["contacts"]]
+
+    assert found("old name") == [contact_id]
+    edited = client.patch(url, json={"name": "Şule Işık"}, headers=auth)
+    assert edited.status_code == 200, edited.text
+    _worker_caught_up(client, token, auth, contact_id)
+    assert found("sule isik") == [contact_id]
+    assert found("ŞULE IŞIK") == [contact_id]
+    assert found("old name") == []
+
+
+def test_the_contact_list_finds_people_as_search_does(env: tuple[TestClient, Tenant]) -> None:
+    """GET /api/contacts?q= (the console's Privacy tab looks people up with it): without
+    regard to case or Turkish letters, and a nameless visitor by the name the inbox shows."""
+    client, acme = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    token, named = _visitor_contact(client, acme, auth)
+    _, nameless = _visitor_contact(client, acme, auth)
+    edited = client.patch(f"/api/contacts/{named}", json={"name": "İSTANBUL Şubesi"}, headers=auth)
+    assert edited.status_code == 200, edited.text
+    _worker_caught_up(client, token, auth, named)
+
+    def listed(q: str) -> list[str]:
+        answer = client.get("/api/contacts", params={"q": q}, headers=auth)
+        assert answer.status_code == 200, answer.text
+        return [c["id"] for c in answer.json()["items"]]
+
+    assert listed("istanbul") == [named]
+    assert listed("subesi") == [named]
+    assert listed(f"Visitor {nameless[:6]}") == [nameless]
+    assert listed("50%_") == []
 
 
 @pytest.mark.parametrize(
@@ -142,7 +209,7 @@ def test_a_visitors_page_browser_language_and_time_zone_reach_the_panel(
         "/api/widget/visitor",
         json={
             "token": token,
-            "page_url": f"{ORIGIN}/pricing?plan=pro",
+            "page_url": f"{ORIGIN}/pricing?reset=s3cret&email=a@example.com#access_token=x",
             "page_title": "Pricing",
             "referrer": "javascript:alert(1)",
             "language": "tr-TR",
@@ -154,7 +221,7 @@ def test_a_visitors_page_browser_language_and_time_zone_reach_the_panel(
     url = f"/api/contacts/{contact_id}"
     visitor = wait_for(lambda: client.get(url, headers=auth).json()["visitor"])
     assert visitor == {
-        "page_url": f"{ORIGIN}/pricing?plan=pro",
+        "page_url": f"{ORIGIN}/pricing",  # without its query or fragment
         "page_title": "Pricing",
         "referrer": None,  # only http(s) addresses are kept
         "browser": "Chrome 131 on Windows",
@@ -165,6 +232,24 @@ def test_a_visitors_page_browser_language_and_time_zone_reach_the_panel(
         "/api/widget/visitor", json={"token": token}, headers={"origin": "https://evil.example"}
     )
     assert foreign.status_code == 403 and error_code(foreign) == "origin_not_allowed"
+    later = {"token": token, "referrer": "https://search.example/q?who=ayse@example.com#frag"}
+    told = client.post("/api/widget/visitor", json=later, headers={"origin": ORIGIN})
+    assert told.status_code == 204, told.text
+    kept = wait_for(lambda: client.get(url, headers=auth).json()["visitor"]["referrer"])
+    assert kept == "https://search.example/q"
+
+
+def test_visitor_reports_are_rate_limited(env: tuple[TestClient, Tenant]) -> None:
+    client, acme = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+    token, _ = _visitor_contact(client, acme, auth)
+    body = {"token": token, "page_url": f"{ORIGIN}/a"}
+    answers = [
+        client.post("/api/widget/visitor", json=body, headers={"origin": ORIGIN}) for _ in range(8)
+    ]
+    assert [a.status_code for a in answers] == [204] * 6 + [429] * 2
+    assert error_code(answers[-1]) == "rate_limited"
+    assert int(answers[-1].headers["retry-after"]) > 0
 
 
 def test_a_channel_that_turns_visitor_info_off_keeps_none(env: tuple[TestClient, Tenant]) -> None:

@@ -5,6 +5,7 @@ Through the app, on SQLite and on Postgres."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -12,6 +13,7 @@ from starlette.testclient import TestClient
 from hub.settings import Settings
 from hub.web.app import create_app
 from tests.helpers import Tenant, backends, prepare
+from tests.mailbox import join
 from tests.test_api import error_code
 
 URL = "/api/me/profile"
@@ -52,6 +54,35 @@ def test_a_member_reads_and_renames_themselves_and_it_is_audited(
     again = client.patch(URL, json={"name": "Ayşe Yılmaz"}, headers=token)
     assert again.status_code == 200
     assert len(client.get("/api/audit?action=profile.", headers=token).json()["items"]) == 1
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def two(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple[TestClient, ...]]:
+    settings = backends(request, settings)
+    acme, globex = prepare(settings, "acme", "globex")
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        yield client, acme, globex
+
+
+def test_a_rename_reaches_every_workspace_the_member_is_in(two: tuple[Any, ...]) -> None:
+    """On Postgres too, where row-level security shows a request only its own workspace's
+    memberships: the other workspace's roster and audit hear of the new name as well."""
+    client, acme, globex = two
+    globex_token = {"authorization": f"Bearer {globex.api_token}"}
+    join(client, globex_token, acme.email, "Acme Admin", acme.password)
+    login = client.post("/api/auth/login", json={"email": acme.email, "password": acme.password})
+    assert login.status_code == 200, login.text
+    assert login.json()["user"]["workspace_id"] == str(acme.workspace_id)
+    headers = {"x-csrf-token": login.json()["csrf_token"]}
+    renamed = client.patch(URL, json={"name": "Şule Işık"}, headers=headers)
+    assert renamed.status_code == 200, renamed.text
+    client.cookies.clear()
+    roster = client.get("/api/members", headers=globex_token).json()["items"]
+    assert [m["name"] for m in roster if m["email"] == acme.email] == ["Şule Işık"]
+    for tenant in (acme, globex):
+        bearer = {"authorization": f"Bearer {tenant.api_token}"}
+        audit = client.get("/api/audit?action=profile.", headers=bearer).json()["items"]
+        assert [a["actor_id"] for a in audit] == [str(acme.admin_id)], tenant.workspace_id
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ from __future__ import annotations
 import unicodedata
 
 from pydantic import Field
-from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.errors import BadRequest, NotFound
-from hub.storage.models import Membership, User
+from hub.storage import tenancy
+from hub.storage.models import User
 from hub.web.http import Body, answer, authenticate, client_ip, read_body, services
 from hub.web.operation import Operation, route
 from schemas.rest.profile import Profile
@@ -65,25 +65,23 @@ async def change_profile(request: Request) -> Response:
         before = user.name
         user.name = name
         s.add(user)
-        workspaces = list(
-            (
-                await s.exec(select(Membership.workspace_id).where(Membership.user_id == user.id))
-            ).all()
-        )
     changed = profile_of(user)
     if before != name:
-        for workspace_id in workspaces:  # every copy of the member's name is read again
-            await svc.store.forget_member(workspace_id, principal.user_id)
-        await svc.store.audit(
-            principal.workspace_id,
-            "user",
-            str(principal.user_id),
-            "profile.changed",
-            "user",
-            str(principal.user_id),
-            ip=client_ip(request),
-            detail={"fields": ["name"]},
-        )
+        # every workspace the user is in, past this one's row-level security (as /api/me reads
+        # them): each keeps a copy of the member's name, and each hears of the change
+        for workspace, _role in await svc.store.workspaces_of(principal.user_id):
+            await svc.store.forget_member(workspace.id, principal.user_id)
+            with tenancy.acting_for(workspace.id):
+                await svc.store.audit(
+                    workspace.id,
+                    "user",
+                    str(principal.user_id),
+                    "profile.changed",
+                    "user",
+                    str(principal.user_id),
+                    ip=client_ip(request),
+                    detail={"fields": ["name"]},
+                )
     return answer(changed)
 
 

@@ -55,7 +55,7 @@ def parse(kind: str, options: list[str], key: str, given: object) -> Stored:
     if kind == "number":
         try:
             number = float(given.strip()) if isinstance(given, str) else float(given)
-        except ValueError:
+        except (ValueError, OverflowError):  # float(10**400): an int too large for a float
             raise InvalidValue(f"{key} must be a number.") from None
         if not math.isfinite(number):
             raise InvalidValue(f"{key} must be a finite number.")

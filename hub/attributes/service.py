@@ -51,6 +51,14 @@ class Attributes:
     async def create(
         self, workspace_id: uuid.UUID, actor: Actor, body: DefinitionBody
     ) -> AttributeDefinition:
+        try:
+            return await self._create(workspace_id, actor, body)
+        except sa.exc.IntegrityError:  # the same key, made at the same moment by another admin
+            raise Conflict(f"The workspace has an attribute {body.key} already.") from None
+
+    async def _create(
+        self, workspace_id: uuid.UUID, actor: Actor, body: DefinitionBody
+    ) -> AttributeDefinition:
         async with self.sessions() as s, s.begin():
             found = await s.exec(
                 select(AttributeDefinition.key).where(
@@ -189,6 +197,19 @@ class Attributes:
                 None if value is None else parse(definition.type, definition.options, key, value)
             )
             parsed[key] = (definition, stored)
+        try:
+            return await self._store(workspace_id, actor, subject, subject_id, parsed)
+        except sa.exc.IntegrityError:  # the same value set by another request at the same moment
+            raise Conflict("Changed by someone else at the same moment; try again.") from None
+
+    async def _store(
+        self,
+        workspace_id: uuid.UUID,
+        actor: Actor,
+        subject: Subject,
+        subject_id: uuid.UUID,
+        parsed: Mapping[str, tuple[AttributeDefinition, Stored | None]],
+    ) -> dict[str, str | float | None]:
         owner = Contact if subject == "contact" else Conversation
         column = _subject_column(subject)
         changes: dict[str, str | float | None] = {}

@@ -17,6 +17,7 @@ from sqlmodel import select
 from hub.accounts.members import Actor, by_member
 from hub.bus import Bus
 from hub.errors import BadRequest, NotFound
+from hub.search.folding import folded
 from hub.storage import audit
 from hub.storage.models import Contact
 from hub.storage.store import Sessions
@@ -107,6 +108,8 @@ class ContactEditor:
                 for name in changed:
                     setattr(contact, name, values[name])
                 contact.updated_at = utc_now()
+                # search's folded column, here: the persist worker skips an agent's edit
+                contact.search = folded(contact.name, contact.email, contact.username)
                 s.add(contact)
                 await audit.append(
                     s,

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02  # type: ignore[import-untyped]
 from pywebpush import WebPusher  # type: ignore[import-untyped]
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from hub.errors import BadRequest
@@ -173,6 +174,9 @@ class PushKeys:
             pass  # another node made it first: theirs is read next
 
 
+SUBSCRIPTIONS = PushSubscription.__table__  # type: ignore[attr-defined]
+
+
 class Subscriptions:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
@@ -210,7 +214,19 @@ class Subscriptions:
                 p256dh=body.keys.p256dh,
                 auth=body.keys.auth,
             )
-            s.add(row)
+            # An upsert: the same browser subscribing twice at once replaces, never fails.
+            connection = await s.connection()
+            postgres = connection.dialect.name == "postgresql"
+            insert = (postgresql.insert if postgres else sqlite.insert)(SUBSCRIPTIONS)
+            kept = await connection.execute(
+                insert.values(row.model_dump())
+                .on_conflict_do_update(
+                    index_elements=["workspace_id", "endpoint"],
+                    set_={k: insert.excluded[k] for k in ("user_id", "p256dh", "auth")},
+                )
+                .returning(SUBSCRIPTIONS.c.id)
+            )
+            row.id = kept.scalar_one()
         return row
 
     async def remove(self, workspace_id: uuid.UUID, user_id: uuid.UUID, endpoint: str) -> bool:

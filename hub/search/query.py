@@ -16,16 +16,15 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from hub.search.contacts import contact_holds
 from hub.search.folding import substring_pattern
 from hub.storage.inbox import Sessions, decode_cursor, encode_cursor
 from hub.storage.models import (
     Contact,
-    ContactIdentity,
     Conversation,
     ConversationLabel,
     MessageRow,
 )
-from hub.storage.shownname import shown_name_holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +114,8 @@ def _messages(
 def _contacts(
     workspace_id: uuid.UUID, text: str, filters: Filters, limit: int
 ) -> SelectOfScalar[Contact]:
-    pattern = substring_pattern(text)
-    shown = shown_name_holds(text)  # "Visitor 1a2b3c", the name the inbox gives the nameless
-    identified = select(ContactIdentity.contact_id).where(
-        ContactIdentity.workspace_id == workspace_id,
-        # a platform's id is an opaque token: matched as typed, without regard to ASCII case
-        col(ContactIdentity.platform_user_id).ilike(pattern, escape="\\"),
-    )
     query = select(Contact).where(
-        Contact.workspace_id == workspace_id,
-        sa.or_(
-            col(Contact.search).like(pattern, escape="\\"),
-            col(Contact.id).in_(identified),
-            sa.false() if shown is None else shown,
-        ),
+        Contact.workspace_id == workspace_id, contact_holds(workspace_id, text)
     )
     if filters.narrows_conversations:
         had = select(Conversation.contact_id).where(

@@ -84,7 +84,7 @@ form.addEventListener('submit', async (e) => {
   FIELDS.forEach((f) => { form.dataset[f] = ''; $(`cf-${f}`).value = ''; }); // filled again as stored
   fillForm(r.data, false);
   shown = r.data;
-  $('contact-name').textContent = r.data.name || r.data.username || t('visitor');
+  $('contact-name').textContent = title({ contact: r.data, contact_id: r.data.id });
   status.textContent = t('cf-saved');
 });
 document.addEventListener('contact-updated', (e) => {

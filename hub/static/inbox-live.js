@@ -159,7 +159,10 @@ function onEvent(id, eventName, data) {
     }
   } else if (eventName === 'contact.updated' && data.contact_id) {
     conversations.forEach((c) => {
-      if (c.contact_id === data.contact_id) c.contact = Object.assign({}, c.contact, { name: data.name || (c.contact || {}).name, username: data.username || (c.contact || {}).username });
+      // An agent's edit (`by`) carries every field, so a cleared name is null; others carry what they know.
+      const was = c.contact || {};
+      const name = data.by && 'name' in data ? data.name : data.name || was.name;
+      if (c.contact_id === data.contact_id) c.contact = Object.assign({}, c.contact, { name, username: data.username || was.username });
     });
     renderList();
     if (state.openId) renderHeader();

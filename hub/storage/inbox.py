@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub.errors import BadRequest, NoSuchChannel
+from hub.search.contacts import contact_holds
 from hub.storage.models import (
     Channel,
     Contact,
@@ -306,10 +307,10 @@ class InboxStore:
     async def contacts_page(
         self, workspace_id: uuid.UUID, *, text: str | None, limit: int, cursor: str | None
     ) -> tuple[list[Contact], str | None]:
-        """Newest first; `text` narrows them to a name, e-mail or username holding it."""
+        """Newest first; `text` narrows them as search does (hub/search/contacts.py)."""
         query = select(Contact).where(Contact.workspace_id == workspace_id)
         if text:
-            query = query.where(_contact_holds(_like(text)))
+            query = query.where(contact_holds(workspace_id, text))
         if cursor:
             at, last_id = decode_cursor(cursor)
             query = query.where(
@@ -360,19 +361,6 @@ class InboxStore:
         next_before = encode_cursor(rows[-1].sent_at, rows[-1].id) if more else None
         rows.reverse()
         return rows, next_before
-
-
-def _like(text: str) -> str:
-    """A case-insensitive substring pattern for LIKE ... ESCAPE '\\'."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _contact_holds(pattern: str) -> sa.ColumnElement[bool]:
-    return sa.or_(
-        col(Contact.name).ilike(pattern, escape="\\"),
-        col(Contact.email).ilike(pattern, escape="\\"),
-        col(Contact.username).ilike(pattern, escape="\\"),
-    )
 
 
 def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:

@@ -12,14 +12,16 @@ the contact if the visitor has not written yet).
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.accounts.auth import VisitorClaims
+from hub.bus.base import Bus
 from hub.channels.options import widget_settings
-from hub.errors import Forbidden
+from hub.errors import Forbidden, RateLimited
 from hub.web.http import Body, read_body, services
 from hub.web.operation import Operation, route
 from hub.webchat.routes import _visitor, cors, preflight
@@ -63,6 +65,9 @@ class VisitorInfoBody(Body):
     )
 
 
+PER_MINUTE = 6  # reports a minute: a visitor clicking through pages quickly stays within it
+
+
 def browser_of(user_agent: str) -> str | None:
     """A short name of the browser and system ("Chrome 131 on Windows"), or None."""
     name = next(
@@ -76,14 +81,19 @@ def browser_of(user_agent: str) -> str | None:
 
 
 def _web_address(value: str | None) -> str | None:
-    """An http(s) address as given, or None for anything else (javascript:, data:, ...)."""
+    """An http(s) address's scheme, host and path, or None for anything else (javascript:,
+    data:, ...). The query and fragment are dropped: they carry reset tokens, access tokens
+    and e-mail addresses that must not end up on the contact, in exports or in webhooks."""
     if not value:
         return None
     try:
         parts = urlsplit(value.strip())
     except ValueError:
         return None
-    return value.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    host = parts.netloc.rpartition("@")[2]  # never a user:password@ either
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def info_of(body: VisitorInfoBody, user_agent: str) -> VisitorInfo:
@@ -110,11 +120,24 @@ async def visitor_info(request: Request) -> Response:
     channel = await svc.webchat.by_id(claims.workspace_id, claims.channel_id)
     if widget_settings(channel.settings).visitor_info is False:
         raise VisitorInfoOff()
+    await _limit(svc.bus, claims)
     ref = svc.ingress.visitor_conversation(claims)
     info = info_of(body, request.headers.get("user-agent", ""))
     data = ContactUpdated(contact_id=ref.contact_id, visitor=info)
     await svc.bus.publish(str(claims.workspace_id), data.NAME, data.dump())
     return cors(Response(status_code=204), request.headers.get("origin"))
+
+
+async def _limit(bus: Bus, claims: VisitorClaims) -> None:
+    """At most PER_MINUTE reports a visitor a minute, counted on the bus across nodes: each
+    one is an event on the workspace's stream. The widget sends one per page it is on."""
+    told = await bus.count(
+        str(claims.workspace_id),
+        f"visitor-info:{claims.channel_id}:{claims.visitor_id}",
+        window_s=60,
+    )
+    if told > PER_MINUTE:
+        raise RateLimited("Too many visitor reports; wait a minute.", retry_after_s=60)
 
 
 routes = [
@@ -126,11 +149,13 @@ routes = [
         op=Operation(
             "The page a visitor is on, their language and time zone",
             {204: ("Published to the agents as `contact.updated`; stored by the worker", None)},
-            (400, 401, 403, 413),
+            (400, 401, 403, 413, 429),
             body=VisitorInfoBody,
             auth=False,
             description="Public, with the visitor token in the body. The browser is "
-            "summarized from the request's User-Agent; only http(s) addresses are kept. "
+            "summarized from the request's User-Agent; only http(s) addresses are kept, "
+            "without their query or fragment. At most 6 a minute per visitor (429 "
+            "`rate_limited`, with Retry-After). "
             "403 `visitor_info_off` when the channel's widget settings turn collection off "
             "(nothing is kept). The request's Origin must be one of the channel's allowed "
             "origins (403 `origin_not_allowed`).",
