@@ -144,7 +144,7 @@ def test_worker_refuses_an_unknown_group_naming_the_groups(tmp_path: Path) -> No
     assert result.returncode == 2
     assert result.stderr == (
         "hub: Unknown worker group 'photos'; the groups are persist, send, profile, media, "
-        "automation, hooks.\n"
+        "automation, hooks, push.\n"
     )
     from_env = hub("worker", env=env | {"HUB_WORKER_WITHOUT": "persist,sned"})
     assert from_env.returncode == 2 and "Unknown worker group 'sned'" in from_env.stderr
