@@ -5,13 +5,17 @@ export, and the refusals. On the embedded default and on Postgres with Redis."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from hub.settings import Settings
+from hub.storage.models import MessageRow
 from hub.web.app import create_app
 from tests.helpers import ORIGIN, Tenant, backends, prepare
 from tests.test_api import error_code, hello, items, next_event, visitor_token, wait_for
@@ -195,3 +199,91 @@ def test_erasing_either_contact_of_a_pending_merge_erases_the_person(env: Env, e
     assert _owner(client, acme, bystander["conversation"]) == bystander["contact"]
     undone = [e for e in items(client, "/api/audit", auth) if e["action"] == "contact.merge_undone"]
     assert undone and undone[0]["detail"]["reason"] == "erasure"
+
+
+def _merge(client: TestClient, tenant: Tenant, kept: str, other: str) -> dict[str, Any]:
+    url = f"/api/contacts/{kept}/merge"
+    answer = client.post(url, json={"other_id": other}, headers=_auth(tenant))
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _confirm(client: TestClient, tenant: Tenant, merge_id: str) -> None:
+    url = f"/api/contacts/merges/{merge_id}/confirm"
+    answer = client.post(url, headers=_auth(tenant))
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_confirm_keeps_what_arrived_for_the_merged_away_contact_through_a_chain(
+    env: Env,
+) -> None:
+    """X merged into B and confirmed, then B into C: X's new message arrives while B's merge
+    is pending, carries B's id, and must survive B's row being deleted by the confirm."""
+    client, acme, _ = env
+    x, b, c = (_visitor(client, acme, t) for t in ("x first", "b first", "c first"))
+    _confirm(client, acme, _merge(client, acme, b["contact"], x["contact"])["id"])
+    pending = _merge(client, acme, c["contact"], b["contact"])
+    # Refusals that would make a chain while pending: merging the merged-away contact on,
+    # or the kept contact away.
+    d = _visitor(client, acme, "d first")
+    for kept, other in ((b["contact"], d["contact"]), (d["contact"], c["contact"])):
+        url = f"/api/contacts/{kept}/merge"
+        refused = client.post(url, json={"other_id": other}, headers=_auth(acme))
+        assert refused.status_code == 409 and error_code(refused) == "merge_pending"
+    _writes(client, x["token"], "again", "x while b pending")
+    _writes(client, b["token"], "again", "b while pending")
+    wait_for(lambda: "x while b pending" in _texts(client, acme, x["conversation"]))
+    wait_for(lambda: "b while pending" in _texts(client, acme, b["conversation"]))
+    _confirm(client, acme, pending["id"])
+    assert "x while b pending" in _texts(client, acme, x["conversation"])
+    assert "b while pending" in _texts(client, acme, b["conversation"])
+    for person in (x, b):
+        assert _owner(client, acme, person["conversation"]) == c["contact"]
+    # After the confirm X's next message follows the chain to C.
+    _writes(client, x["token"], "later", "x after")
+    wait_for(lambda: "x after" in _texts(client, acme, x["conversation"]))
+    assert client.get(f"/api/contacts/{b['contact']}", headers=_auth(acme)).status_code == 404
+    assert _owner(client, acme, x["conversation"]) == c["contact"]
+
+
+def test_an_undo_gives_back_only_the_merged_away_contacts_messages(env: Env) -> None:
+    """A conversation of B's where C wrote too (as in a group): the merge moves it to C and
+    the undo gives it back, with B's messages only; C's own stay C's. What B writes while
+    the merge is pending stays B's, so the undo is exact."""
+    client, acme, _ = env
+    c, b = _visitor(client, acme, "c first"), _visitor(client, acme, "b first")
+    _writes(client, c["token"], "second", "c in b's thread")
+    wait_for(lambda: "c in b's thread" in _texts(client, acme, c["conversation"]))
+    sessions = client.app.state.services.store.sessions  # type: ignore[attr-defined]
+
+    async def into_bs_thread() -> None:
+        async with sessions() as s, s.begin():
+            await s.exec(
+                sa.update(MessageRow)
+                .where(col(MessageRow.text) == "c in b's thread")
+                .values(conversation_id=uuid.UUID(b["conversation"]))
+            )
+
+    async def writers() -> dict[str, str]:
+        async with sessions() as s:
+            rows = await s.exec(
+                select(MessageRow.text, MessageRow.contact_id).where(
+                    MessageRow.workspace_id == acme.workspace_id
+                )
+            )
+            return {text: str(contact) for text, contact in rows if text}
+
+    client.portal.call(into_bs_thread)  # type: ignore[union-attr]
+    merge = _merge(client, acme, c["contact"], b["contact"])
+    _writes(client, b["token"], "pending", "b while pending")
+    wait_for(lambda: "b while pending" in _texts(client, acme, b["conversation"]))
+    assert _owner(client, acme, b["conversation"]) == c["contact"]
+    undo = client.post(f"/api/contacts/merges/{merge['id']}/undo", headers=_auth(acme))
+    assert undo.status_code == 204, undo.text
+    assert _owner(client, acme, b["conversation"]) == b["contact"]
+    assert client.portal.call(writers) == {  # type: ignore[union-attr]
+        "c first": c["contact"],
+        "c in b's thread": c["contact"],
+        "b first": b["contact"],
+        "b while pending": b["contact"],
+    }

@@ -5,10 +5,12 @@ A merge moves the other contact's conversations and identities (and its messages
 kept contact and records exactly what moved in a `ContactMerge` row, so an undo puts back
 just that. Neither contact's fields change: the kept contact's name, e-mail, notes and
 attributes stay as they were, and the other's stay on its own row until the merge is
-confirmed, when that row (with its fields and attributes) is deleted. The merge row stays
-as a redirect: contact ids are derived from (workspace, channel, platform user id), so a
-new message of the merged-away identity still carries the other id, and the persist worker
-stores it on the kept contact (`hub.workers.persist`), while pending and after.
+confirmed, when that row (with its fields and attributes) is deleted; first, whatever
+still names it (what arrived while pending) moves to the kept contact, or it would go with
+the row. The merge row stays as a redirect: contact ids are derived from (workspace,
+channel, platform user id), so a new message of the merged-away identity still carries the
+other id, and once the merge is confirmed the persist worker stores it on the kept contact
+(`hub.workers.merged`). While pending nothing is redirected, so an undo is exact.
 
 Each step is one transaction with its audit row (`contact.merged`, `contact.merge_undone`,
 `contact.merge_confirmed`; ids only), then `contact.updated` with `by` for both contacts,
@@ -18,6 +20,7 @@ so open inboxes reload their panels and lists.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -33,6 +36,8 @@ from hub.storage.store import Sessions
 from schemas.events import ContactUpdated
 from schemas.message import utc_now
 from schemas.rest.conversations import ContactMergeOut
+
+CHUNK = 1000  # ids bound per statement when a merge moves rows
 
 
 class SameContact(BadRequest):
@@ -77,69 +82,80 @@ class ContactMerger:
         if kept_id == other_id:
             raise SameContact()
         async with self.sessions() as s, s.begin():
-            for contact_id in (kept_id, other_id):
-                found = await s.exec(
-                    select(Contact.id).where(
-                        Contact.workspace_id == workspace_id, Contact.id == contact_id
-                    )
-                )
-                if found.first() is None:
-                    raise NotFound("No such contact in this workspace.")
-                if await pending_of(s, workspace_id, contact_id) is not None:
-                    raise MergePending()
-            conversations = [
-                str(c)
-                for c in await s.exec(
-                    select(Conversation.id).where(
-                        Conversation.workspace_id == workspace_id,
-                        Conversation.contact_id == other_id,
-                    )
-                )
-            ]
-            identities = [
-                str(i)
-                for i in await s.exec(
-                    select(ContactIdentity.id).where(
-                        ContactIdentity.workspace_id == workspace_id,
-                        ContactIdentity.contact_id == other_id,
-                    )
-                )
-            ]
-            moved = [uuid.UUID(c) for c in conversations]
-            elsewhere = [
-                str(m)
-                for m in await s.exec(
-                    select(Message.id).where(
-                        Message.workspace_id == workspace_id,
-                        Message.contact_id == other_id,
-                        col(Message.conversation_id).not_in(moved),
-                    )
-                )
-            ]
-            merge = ContactMerge(
-                workspace_id=workspace_id,
-                from_contact_id=other_id,
-                into_contact_id=kept_id,
-                state="pending",
-                conversation_ids=conversations,
-                identity_ids=identities,
-                message_ids=elsewhere,
-                by_user_id=actor.user_id,
-            )
-            s.add(merge)
-            await self._move(s, merge, other_id, kept_id)
-            await audit.append(
-                s,
-                by_member(
-                    workspace_id,
-                    actor,
-                    "contact.merged",
-                    kept_id,
-                    {"merge_id": str(merge.id), "other_id": str(other_id)},
-                    "contact",
-                ),
-            )
+            merge = await self._merge(s, workspace_id, actor, kept_id, other_id)
         await self._announce(workspace_id, actor, merge, [kept_id, other_id])
+        return merge
+
+    async def _merge(
+        self,
+        s: AsyncSession,
+        workspace_id: uuid.UUID,
+        actor: Actor,
+        kept_id: uuid.UUID,
+        other_id: uuid.UUID,
+    ) -> ContactMerge:
+        for contact_id in (kept_id, other_id):
+            found = await s.exec(
+                select(Contact.id).where(
+                    Contact.workspace_id == workspace_id, Contact.id == contact_id
+                )
+            )
+            if found.first() is None:
+                raise NotFound("No such contact in this workspace.")
+            if await pending_of(s, workspace_id, contact_id) is not None:
+                raise MergePending()
+        conversations = [
+            str(c)
+            for c in await s.exec(
+                select(Conversation.id).where(
+                    Conversation.workspace_id == workspace_id,
+                    Conversation.contact_id == other_id,
+                )
+            )
+        ]
+        identities = [
+            str(i)
+            for i in await s.exec(
+                select(ContactIdentity.id).where(
+                    ContactIdentity.workspace_id == workspace_id,
+                    ContactIdentity.contact_id == other_id,
+                )
+            )
+        ]
+        # Every message of the other contact, in its conversations and in others' (groups):
+        # an undo moves back exactly these, never the kept contact's own.
+        messages = [
+            str(m)
+            for m in await s.exec(
+                select(Message.id).where(
+                    Message.workspace_id == workspace_id, Message.contact_id == other_id
+                )
+            )
+        ]
+        merge = ContactMerge(
+            workspace_id=workspace_id,
+            from_contact_id=other_id,
+            into_contact_id=kept_id,
+            state="pending",
+            conversation_ids=conversations,
+            identity_ids=identities,
+            message_ids=messages,
+            by_user_id=actor.user_id,
+        )
+        s.add(merge)
+        await s.flush()
+        await self._move(s, merge, other_id, kept_id)
+        await audit.append(
+            s,
+            by_member(
+                workspace_id,
+                actor,
+                "contact.merged",
+                kept_id,
+                {"merge_id": str(merge.id), "other_id": str(other_id)},
+                "contact",
+            ),
+        )
         return merge
 
     async def undo(self, workspace_id: uuid.UUID, actor: Actor, merge_id: uuid.UUID) -> None:
@@ -157,26 +173,46 @@ class ContactMerger:
     ) -> ContactMerge:
         async with self.sessions() as s, s.begin():
             merge = await self._pending(s, workspace_id, merge_id)
+            gone, kept = merge.from_contact_id, merge.into_contact_id
+            # The row going is locked first: a message stored for it meanwhile either
+            # committed already (and moves below) or waits for this transaction.
+            await s.exec(
+                select(Contact.id)
+                .where(Contact.workspace_id == workspace_id, Contact.id == gone)
+                .with_for_update()
+            )
             # Contacts merged into the one now going: their redirects follow it.
             await s.exec(
                 sa.update(ContactMerge)
                 .where(
                     col(ContactMerge.workspace_id) == workspace_id,
-                    col(ContactMerge.into_contact_id) == merge.from_contact_id,
+                    col(ContactMerge.into_contact_id) == gone,
                 )
-                .values(into_contact_id=merge.into_contact_id)
+                .values(into_contact_id=kept)
             )
+            # Whatever still names the contact going (what arrived while the merge was
+            # pending, a new conversation of its own) moves before its row is deleted:
+            # its messages, conversations and identities would go with it.
+            for table in (Message, Conversation, ContactIdentity):
+                await s.exec(
+                    sa.update(table)
+                    .where(
+                        col(table.workspace_id) == workspace_id,
+                        col(table.contact_id) == gone,
+                    )
+                    .values(contact_id=kept)
+                )
             await s.exec(
                 sa.delete(Contact).where(
                     col(Contact.workspace_id) == workspace_id,
-                    col(Contact.id) == merge.from_contact_id,
+                    col(Contact.id) == gone,
                 )
             )
             merge.state = "confirmed"
             merge.confirmed_at = utc_now()
             s.add(merge)
             await self._audit(s, actor, merge, "contact.merge_confirmed")
-        await self._announce(workspace_id, actor, merge, [merge.into_contact_id])
+        await self._announce(workspace_id, actor, merge, [kept])
         return merge
 
     async def _pending(
@@ -198,44 +234,22 @@ class ContactMerger:
     async def _move(
         s: AsyncSession, merge: ContactMerge, source: uuid.UUID, target: uuid.UUID
     ) -> None:
-        """Move what the merge names from one contact to the other (both ways: merge, undo)."""
+        """Move what the merge names from one contact to the other (both ways: merge, undo):
+        its conversations and identities, and its recorded messages that are still the
+        source's. In chunks, so a long history is never one huge bound list."""
         workspace_id = merge.workspace_id
-        conversations = [uuid.UUID(c) for c in merge.conversation_ids]
-        identities = [uuid.UUID(i) for i in merge.identity_ids]
-        messages = [uuid.UUID(m) for m in merge.message_ids]
-        if conversations:
-            await s.exec(
-                sa.update(Conversation)
-                .where(
-                    col(Conversation.workspace_id) == workspace_id,
-                    col(Conversation.id).in_(conversations),
-                )
-                .values(contact_id=target)
-            )
-            await s.exec(
-                sa.update(Message)
-                .where(
-                    col(Message.workspace_id) == workspace_id,
-                    col(Message.conversation_id).in_(conversations),
-                    col(Message.contact_id) == source,
-                )
-                .values(contact_id=target)
-            )
-        if identities:
-            await s.exec(
-                sa.update(ContactIdentity)
-                .where(
-                    col(ContactIdentity.workspace_id) == workspace_id,
-                    col(ContactIdentity.id).in_(identities),
-                )
-                .values(contact_id=target)
-            )
-        if messages:
-            await s.exec(
-                sa.update(Message)
-                .where(col(Message.workspace_id) == workspace_id, col(Message.id).in_(messages))
-                .values(contact_id=target)
-            )
+        lists: list[tuple[Any, list[str], Any]] = [
+            (Conversation, merge.conversation_ids, None),
+            (ContactIdentity, merge.identity_ids, None),
+            (Message, merge.message_ids, col(Message.contact_id) == source),
+        ]
+        for table, ids, also in lists:
+            for start in range(0, len(ids), CHUNK):
+                chunk = [uuid.UUID(i) for i in ids[start : start + CHUNK]]
+                where = [col(table.workspace_id) == workspace_id, col(table.id).in_(chunk)]
+                if also is not None:
+                    where.append(also)
+                await s.exec(sa.update(table).where(*where).values(contact_id=target))
 
     @staticmethod
     async def _audit(s: AsyncSession, actor: Actor, merge: ContactMerge, action: str) -> None:

@@ -17,8 +17,9 @@ class ContactMerge(SQLModel, table=True):
     exactly what moved (conversations, identities), so an undo puts back just that; once
     `confirmed` the merged-away contact's row is gone and this row stays as a redirect: a
     message that still carries its derived id (`schemas.message.contact_id_for`) is stored
-    on the kept contact (`hub.workers.persist`). `from_contact_id` has no foreign key for
-    that reason; erasing the kept contact deletes the row (a later message starts afresh)."""
+    on the kept contact (`hub.workers.merged`; not while pending). `from_contact_id` has no
+    foreign key for that reason; erasing the kept contact deletes the row (a later message
+    starts afresh)."""
 
     __tablename__ = "contact_merges"
     __table_args__ = (sa.UniqueConstraint("workspace_id", "from_contact_id"),)
@@ -29,7 +30,7 @@ class ContactMerge(SQLModel, table=True):
     state: str = Field(max_length=10)  # pending | confirmed
     conversation_ids: list[str] = json_field(list)
     identity_ids: list[str] = json_field(list)
-    message_ids: list[str] = json_field(list)  # its messages in conversations not moved (groups)
+    message_ids: list[str] = json_field(list)  # all its messages at the merge (undo: just these)
     by_user_id: uuid.UUID | None = Field(default=None)
     created_at: datetime = timestamp()
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
