@@ -4,6 +4,7 @@ export, and the refusals. On the embedded default and on Postgres with Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
+from hub.accounts.members import Actor
+from hub.contacts.merge import ContactMerger, MergePending
 from hub.settings import Settings
 from hub.storage.models import MessageRow
 from hub.web.app import create_app
@@ -287,3 +290,27 @@ def test_an_undo_gives_back_only_the_merged_away_contacts_messages(env: Env) -> 
         "b first": b["contact"],
         "b while pending": b["contact"],
     }
+
+
+def test_concurrent_merges_of_one_contact_let_one_win(env: Env) -> None:
+    """Two agents merge at once, the same contact away into two others, or into a contact
+    that the other agent merges away: one merge wins, the other is refused (409), never a
+    500 and never a chain of pending merges."""
+    client, acme, _ = env
+    a, b, c = (_visitor(client, acme, t)["contact"] for t in ("a", "b", "c"))
+    services = client.app.state.services  # type: ignore[attr-defined]
+    merger = ContactMerger(services.store.sessions, services.bus)
+    actor = Actor(acme.admin_id, None)
+
+    async def both(*pairs: tuple[str, str]) -> list[Any]:
+        return await asyncio.gather(
+            *(merger.merge(acme.workspace_id, actor, uuid.UUID(k), uuid.UUID(o)) for k, o in pairs),
+            return_exceptions=True,
+        )
+
+    for pairs in (((a, b), (c, b)), ((a, b), (b, c))):
+        results = client.portal.call(both, *pairs)  # type: ignore[union-attr]
+        refused = [r for r in results if isinstance(r, Exception)]
+        assert len(refused) == 1 and isinstance(refused[0], MergePending), results
+        won = next(r for r in results if not isinstance(r, Exception))
+        client.portal.call(merger.undo, acme.workspace_id, actor, won.id)  # type: ignore[union-attr]

@@ -20,9 +20,10 @@ so open inboxes reload their panels and lists.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,7 +38,15 @@ from schemas.events import ContactUpdated
 from schemas.message import utc_now
 from schemas.rest.conversations import ContactMergeOut
 
+if TYPE_CHECKING:
+    from hub.realtime.ingress import Ingress
+
 CHUNK = 1000  # ids bound per statement when a merge moves rows
+_MERGES: sa.Table = ContactMerge.__table__  # type: ignore[attr-defined]
+# An insert of no rows: it takes SQLite's write lock (and begins the transaction).
+_SQLITE_WRITE_LOCK = sa.insert(_MERGES).from_select(
+    ["id"], sa.select(_MERGES.c.id).where(sa.false())
+)
 
 
 class SameContact(BadRequest):
@@ -72,17 +81,21 @@ async def pending_of(
 
 
 class ContactMerger:
-    def __init__(self, sessions: Sessions, bus: Bus) -> None:
+    def __init__(self, sessions: Sessions, bus: Bus, ingress: Ingress | None = None) -> None:
         self.sessions = sessions
         self.bus = bus
+        self.ingress = ingress
 
     async def merge(
         self, workspace_id: uuid.UUID, actor: Actor, kept_id: uuid.UUID, other_id: uuid.UUID
     ) -> ContactMerge:
         if kept_id == other_id:
             raise SameContact()
-        async with self.sessions() as s, s.begin():
-            merge = await self._merge(s, workspace_id, actor, kept_id, other_id)
+        try:
+            async with self.sessions() as s, s.begin():
+                merge = await self._merge(s, workspace_id, actor, kept_id, other_id)
+        except IntegrityError as e:  # a concurrent merge of the same contact won the race
+            raise MergePending() from e
         await self._announce(workspace_id, actor, merge, [kept_id, other_id])
         return merge
 
@@ -94,14 +107,22 @@ class ContactMerger:
         kept_id: uuid.UUID,
         other_id: uuid.UUID,
     ) -> ContactMerge:
+        # Both rows locked, in id order so two merges cannot deadlock (on SQLite the
+        # database's one write lock, taken before reading: its reads are not otherwise in
+        # the transaction); the pending checks below then see any merge committed
+        # meanwhile. Neither contact may be in a pending merge, kept or merged away, so no
+        # chain or cycle forms while merges are pending.
+        if (await s.connection()).dialect.name == "sqlite":
+            await s.exec(_SQLITE_WRITE_LOCK)
+        locked = await s.exec(
+            select(Contact.id)
+            .where(Contact.workspace_id == workspace_id, col(Contact.id).in_([kept_id, other_id]))
+            .order_by(col(Contact.id))
+            .with_for_update()
+        )
+        if len(locked.all()) != 2:
+            raise NotFound("No such contact in this workspace.")
         for contact_id in (kept_id, other_id):
-            found = await s.exec(
-                select(Contact.id).where(
-                    Contact.workspace_id == workspace_id, Contact.id == contact_id
-                )
-            )
-            if found.first() is None:
-                raise NotFound("No such contact in this workspace.")
             if await pending_of(s, workspace_id, contact_id) is not None:
                 raise MergePending()
         conversations = [
@@ -193,6 +214,13 @@ class ContactMerger:
             # Whatever still names the contact going (what arrived while the merge was
             # pending, a new conversation of its own) moves before its row is deleted:
             # its messages, conversations and identities would go with it.
+            caught = list(
+                await s.exec(
+                    select(Conversation.id).where(
+                        Conversation.workspace_id == workspace_id, Conversation.contact_id == gone
+                    )
+                )
+            )
             for table in (Message, Conversation, ContactIdentity):
                 await s.exec(
                     sa.update(table)
@@ -212,7 +240,7 @@ class ContactMerger:
             merge.confirmed_at = utc_now()
             s.add(merge)
             await self._audit(s, actor, merge, "contact.merge_confirmed")
-        await self._announce(workspace_id, actor, merge, [kept])
+        await self._announce(workspace_id, actor, merge, [kept, gone], caught)
         return merge
 
     async def _pending(
@@ -265,12 +293,17 @@ class ContactMerger:
         actor: Actor,
         merge: ContactMerge,
         contacts: list[uuid.UUID],
+        also: list[uuid.UUID] | None = None,
     ) -> None:
-        """Conversation references cached on the bus name the contact they were made for:
-        dropped, so the next reply reads the stored owner. Then the inboxes reload."""
-        keys = [f"conv:{c}" for c in merge.conversation_ids]
-        if keys:
-            await self.bus.forget(str(workspace_id), keys)
+        """Conversation references cached on the bus and in this process's ingress name
+        the contact they were made for: dropped, so the next reply reads the stored owner.
+        Then the inboxes reload (both contacts; on confirm the merged-away contact's open
+        panels learn it is gone)."""
+        moved = [uuid.UUID(c) for c in merge.conversation_ids] + list(also or [])
+        if moved:
+            await self.bus.forget(str(workspace_id), [f"conv:{c}" for c in moved])
+            if self.ingress is not None:
+                self.ingress.forget(workspace_id, moved)
         for contact_id in contacts:
             data = ContactUpdated(contact_id=contact_id, by=actor.user_id)
             await self.bus.publish(str(workspace_id), data.NAME, data.dump())
