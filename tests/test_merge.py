@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,9 +18,11 @@ from starlette.testclient import TestClient
 
 from hub.accounts.members import Actor
 from hub.contacts.merge import ContactMerger, MergePending
+from hub.privacy.retention import Retention
 from hub.settings import Settings
 from hub.storage.models import MessageRow
 from hub.web.app import create_app
+from schemas.message import utc_now
 from tests.helpers import ORIGIN, Tenant, backends, prepare
 from tests.test_api import error_code, hello, items, next_event, visitor_token, wait_for
 
@@ -314,3 +317,22 @@ def test_concurrent_merges_of_one_contact_let_one_win(env: Env) -> None:
         assert len(refused) == 1 and isinstance(refused[0], MergePending), results
         won = next(r for r in results if not isinstance(r, Exception))
         client.portal.call(merger.undo, acme.workspace_id, actor, won.id)  # type: ignore[union-attr]
+
+
+def test_retention_keeps_a_pending_merges_contacts_so_the_undo_works(env: Env) -> None:
+    client, acme, _ = env
+    kept, other = _visitor(client, acme, "one"), _visitor(client, acme, "two")
+    merge = _merge(client, acme, kept["contact"], other["contact"])
+    services = client.app.state.services  # type: ignore[attr-defined]
+    sweep = Retention(
+        services.store, services.bus, services.ingress, services.library, every_s=60, pause_s=0
+    )
+
+    async def run() -> Any:
+        return await sweep.sweep_workspace(acme.workspace_id, utc_now() + timedelta(days=1))
+
+    client.portal.call(run)  # type: ignore[union-attr]
+    undo = client.post(f"/api/contacts/merges/{merge['id']}/undo", headers=_auth(acme))
+    assert undo.status_code == 204, undo.text
+    for person in (kept, other):
+        assert _panel(client, acme, person["contact"])["merge"] is None

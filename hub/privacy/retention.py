@@ -50,6 +50,7 @@ from schemas.message import utc_now
 log = logging.getLogger("hub.retention")
 
 WORKSPACES = CONTACTS.metadata.tables["workspaces"]
+MERGES = CONTACTS.metadata.tables["contact_merges"]
 COUNTS = ("messages", "conversations", "contacts", "stream_entries", "files")
 BATCH_ROWS = 500
 PAUSE_S = 0.05
@@ -231,6 +232,15 @@ class Retention(Periodic):
             CONTACTS.c.updated_at < cutoff,
             ~sa.exists().where(CONVERSATIONS.c.contact_id == CONTACTS.c.id),
             ~sa.exists().where(MESSAGES.c.contact_id == CONTACTS.c.id),
+            # A pending merge's contacts stay (the merged-away one has no conversations
+            # left while it is pending): its undo gives them back.
+            ~sa.exists().where(
+                MERGES.c.state == "pending",
+                sa.or_(
+                    MERGES.c.from_contact_id == CONTACTS.c.id,
+                    MERGES.c.into_contact_id == CONTACTS.c.id,
+                ),
+            ),
         )
         query = sa.select(CONTACTS.c.id).where(alone)
         ids = list(
