@@ -336,3 +336,18 @@ def test_retention_keeps_a_pending_merges_contacts_so_the_undo_works(env: Env) -
     assert undo.status_code == 204, undo.text
     for person in (kept, other):
         assert _panel(client, acme, person["contact"])["merge"] is None
+
+
+def test_erasing_a_confirmed_merged_away_id_erases_the_kept_contact(env: Env) -> None:
+    client, acme, _ = env
+    auth = _auth(acme)
+    kept, other = _visitor(client, acme, "one"), _visitor(client, acme, "two")
+    _confirm(client, acme, _merge(client, acme, kept["contact"], other["contact"])["id"])
+    filed = client.post("/api/deletions", json={"contact_id": other["contact"]}, headers=auth)
+    assert filed.status_code == 202, filed.text
+    one = f"/api/deletions/{filed.json()['id']}"
+    wait_for(lambda: client.get(one, headers=auth).json()["status"] == "done", 15)
+    assert client.get(f"/api/contacts/{kept['contact']}", headers=auth).status_code == 404
+    for person in (kept, other):
+        conversation = f"/api/conversations/{person['conversation']}"
+        assert client.get(conversation, headers=auth).status_code == 404

@@ -340,10 +340,27 @@ async def one_person(
     A pending merge the contact is in is undone first (audited as the system's
     `contact.merge_undone`), so each contact has its own rows back and both are erased as
     usual; a confirmed merge's merged-away ids are named too: their rows are gone, but
-    messages still on the stream may carry them."""
+    messages still on the stream may carry them. Asked for a confirmed merged-away id, the
+    person is the contact it went into (followed along a chain): that one is erased whole."""
     async with sessions() as s, s.begin():
         found: list[uuid.UUID] = []
-        merge = await pending_of(s, workspace_id, contact_id)
+        # A confirmed merged-away id: the person is the contact it went into, erased whole.
+        head = contact_id
+        for _ in range(8):
+            kept = await s.exec(
+                select(ContactMerge.into_contact_id).where(
+                    ContactMerge.workspace_id == workspace_id,
+                    ContactMerge.from_contact_id == head,
+                    ContactMerge.state == "confirmed",
+                )
+            )
+            into = kept.first()
+            if into is None or into == contact_id:
+                break
+            head = into
+        if head != contact_id:
+            found.append(head)
+        merge = await pending_of(s, workspace_id, head)
         if merge is not None:
             await ContactMerger._move(s, merge, merge.into_contact_id, merge.from_contact_id)
             await s.delete(merge)
@@ -359,7 +376,7 @@ async def one_person(
                 ),
             )
             found += [merge.from_contact_id, merge.into_contact_id]
-        for into in [contact_id, *found]:
+        for into in [head, *found]:
             confirmed = await s.exec(
                 select(ContactMerge.from_contact_id).where(
                     ContactMerge.workspace_id == workspace_id,
