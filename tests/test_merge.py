@@ -134,7 +134,12 @@ def test_a_merge_moves_redirects_undoes_exactly_and_confirms(env: Env) -> None:
 
     # Merged again and confirmed: the other contact is gone, its messages stay.
     merge = client.post(url, json={"other_id": other["contact"]}, headers=auth).json()
-    confirmed = client.post(f"/api/contacts/merges/{merge['id']}/confirm", headers=auth)
+    with client.websocket_connect("/ws/agent") as ws:
+        hello(ws, acme.api_token)
+        confirmed = client.post(f"/api/contacts/merges/{merge['id']}/confirm", headers=auth)
+        # Both panels learn it: the merged-away contact's is gone.
+        told = {next_event(ws, "contact.updated")["data"]["contact_id"] for _ in range(2)}
+        assert told == {kept["contact"], other["contact"]}
     assert confirmed.status_code == 200 and confirmed.json()["state"] == "confirmed"
     gone = client.get(f"/api/contacts/{other['contact']}", headers=auth)
     assert gone.status_code == 404

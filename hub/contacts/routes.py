@@ -39,7 +39,7 @@ async def change_contact(request: Request) -> Response:
 
 def _merger(request: Request) -> ContactMerger:
     svc = services(request)
-    return ContactMerger(svc.store.sessions, svc.bus)
+    return ContactMerger(svc.store.sessions, svc.bus, svc.ingress)
 
 
 async def merge_contacts(request: Request) -> Response:
