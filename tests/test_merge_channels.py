@@ -1,7 +1,8 @@
 """Merging one person's Instagram and WhatsApp contacts, as the platforms deliver them (signed
-webhooks from the fake platform's recorded shapes): while the merge is pending and after it is
-confirmed, a new message on either channel lands on the kept contact; an undo gives WhatsApp's
-conversation back. On the embedded default and on Postgres with Redis."""
+webhooks from the fake platform's recorded shapes): while the merge is pending a new message
+lands in its conversation, which shows under the kept contact, and after the confirm on the
+kept contact itself; an undo gives WhatsApp's conversation back. On the embedded default and
+on Postgres with Redis."""
 
 from __future__ import annotations
 
