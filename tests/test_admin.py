@@ -274,6 +274,13 @@ def admin_endpoints(env: Env) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("POST", "/api/automation-rules/try", {"rule": SNEAKY_RULE}),
         ("PATCH", f"/api/automation-rules/{TEAM_ID}", {"enabled": False}),
         ("DELETE", f"/api/automation-rules/{TEAM_ID}", None),
+        (
+            "POST",
+            "/api/attributes",
+            {"key": "sneaky", "label": "Sneaky", "type": "text", "applies_to": "contact"},
+        ),
+        ("PATCH", f"/api/attributes/{TEAM_ID}", {"label": "Renamed"}),
+        ("DELETE", f"/api/attributes/{TEAM_ID}", None),
     ]
 
 
@@ -296,6 +303,7 @@ def test_the_list_covers_every_admin_operation(env: Env) -> None:
     hooks["/api/automation-rules/{team_id}"] = "/api/automation-rules/{rule_id}"
     hooks["/api/invitations/{team_id}"] = "/api/invitations/{invitation_id}"
     hooks["/api/invitations/{team_id}/resend"] = "/api/invitations/{invitation_id}/resend"
+    hooks["/api/attributes/{team_id}"] = "/api/attributes/{attribute_id}"
     listed = set()
     for method, path, _ in admin_endpoints(env):
         for value, template in templates.items():
