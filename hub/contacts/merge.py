@@ -125,34 +125,11 @@ class ContactMerger:
         for contact_id in (kept_id, other_id):
             if await pending_of(s, workspace_id, contact_id) is not None:
                 raise MergePending()
-        conversations = [
-            str(c)
-            for c in await s.exec(
-                select(Conversation.id).where(
-                    Conversation.workspace_id == workspace_id,
-                    Conversation.contact_id == other_id,
-                )
-            )
-        ]
-        identities = [
-            str(i)
-            for i in await s.exec(
-                select(ContactIdentity.id).where(
-                    ContactIdentity.workspace_id == workspace_id,
-                    ContactIdentity.contact_id == other_id,
-                )
-            )
-        ]
+        conversations = await _ids(s, Conversation, workspace_id, other_id)
+        identities = await _ids(s, ContactIdentity, workspace_id, other_id)
         # Every message of the other contact, in its conversations and in others' (groups):
         # an undo moves back exactly these, never the kept contact's own.
-        messages = [
-            str(m)
-            for m in await s.exec(
-                select(Message.id).where(
-                    Message.workspace_id == workspace_id, Message.contact_id == other_id
-                )
-            )
-        ]
+        messages = await _ids(s, Message, workspace_id, other_id)
         merge = ContactMerge(
             workspace_id=workspace_id,
             from_contact_id=other_id,
@@ -403,3 +380,12 @@ async def merges_of(
             .order_by(col(ContactMerge.created_at))
         )
         return [await merge_out(s, m) for m in rows.all()]
+
+
+async def _ids(s: Any, model: Any, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> list[str]:
+    """The ids of the workspace's rows of `model` (conversations, identities, messages) that
+    name the contact."""
+    found = await s.exec(
+        select(model.id).where(model.workspace_id == workspace_id, model.contact_id == contact_id)
+    )
+    return [str(row) for row in found]
