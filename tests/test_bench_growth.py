@@ -89,3 +89,14 @@ def test_the_description_names_every_term() -> None:
     text = gm.Model(110, 23.5, 4, 150, 14, 0.5, 0.4).describe()
     assert "110 MiB + 23.5 KiB x sockets + 4.0 KiB x rooms" in text
     assert "150 + 14.0 x room size" in text
+
+
+def test_the_largest_miss_is_signed_and_relative_to_the_measured_cell() -> None:
+    model = gm.Model(100, 20, 0, 100, 10, 1, 0.5)
+    cells = _cells(model)
+    cells[4]["us_per_event"] = model.us_per_event(cells[4]["agents"]) / 1.25  # model 25% over
+    cells[7]["rss_idle_mib"] *= 2  # the model half of it
+    misses = gm.largest_misses(model, cells)
+    assert misses["us_per_event"] == pytest.approx(25)
+    assert misses["rss_idle_mib"] == pytest.approx(-50, rel=1e-3)
+    assert abs(misses["idle_cpu_pct"]) < 0.01

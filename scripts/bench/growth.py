@@ -154,7 +154,7 @@ async def connect_agents(
         if failed:
             raise RuntimeError(f"{failed} agent sockets failed to connect")
         if up >= len(tokens):
-            return clients, time.monotonic() - t0
+            return clients, round(time.monotonic() - t0, 1)
         if int(time.monotonic() - t0) % 5 == 0:
             bench.log(f"  connecting: {up}/{len(tokens)} agent sockets welcomed")
 
@@ -276,8 +276,17 @@ def report(a: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
             f"\n{r['capped_from']} x {r['agents']} did not fit one process's open files: "
             f"measured {r['workspaces']} x {r['agents']}."
         )
-    model = growthmodel.fit(rows)
+    try:
+        model = growthmodel.fit(rows)
+    except ValueError as exc:  # e.g. a grid of one agents value: sockets and rooms collinear
+        print(f"\nno model: {exc}")
+        return
     print("\nmodel, least squares over the cells above:\n" + model.describe())
+    off = growthmodel.largest_misses(model, rows)
+    print(
+        f"largest miss on a measured cell: RSS {off['rss_idle_mib']:+.0f}%, "
+        f"CPU per event {off['us_per_event']:+.0f}%, idle CPU {off['idle_cpu_pct']:+.2f} points"
+    )
     rate = max(r["events_per_s"] for r in rows)
     predicted = [
         growthmodel.predicted(model, w, n, rate) for w in a.all_workspaces for n in a.agents
@@ -293,6 +302,7 @@ def plot(rows: list[dict[str, Any]], model: growthmodel.Model, out: Path) -> Non
     """RSS and CPU µs/delivery against sockets (log x), one colour per agents per workspace;
     the model dashed. The house style of plot.py."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -307,7 +317,7 @@ def plot(rows: list[dict[str, Any]], model: growthmodel.Model, out: Path) -> Non
         cpu.plot(
             xs, [r["us_per_delivery"] for r in cells], "-", marker="o", color=colour, label=label
         )
-        model_xs = [agents * w for w in (1, 10, 100, 1000, 10000) if agents * w <= 100_000]
+        model_xs = [agents * w for w in (1, 10, 100, 1000)]
         mem.plot(model_xs, [model.rss_mib(x, x / agents) for x in model_xs], "--", color=colour)
         cpu.axhline(model.us_per_delivery(agents), color=colour, linestyle="--", linewidth=1)
     mem.set_ylabel("RSS of hub serve, idle after connecting (MiB)")
@@ -320,6 +330,7 @@ def plot(rows: list[dict[str, Any]], model: growthmodel.Model, out: Path) -> Non
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
     mem.set_yscale("log")
+    mem.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)

@@ -118,6 +118,25 @@ def predicted(model: Model, workspaces: int, agents: int, events_per_s: float) -
     }
 
 
+def largest_misses(model: Model, cells: list[dict[str, Any]]) -> dict[str, float]:
+    """How far the model is from the measured cells, the worst of each figure: RSS and CPU per
+    event in % of the measured value, idle CPU in points of a core's %."""
+    worst = {"rss_idle_mib": 0.0, "us_per_event": 0.0, "idle_cpu_pct": 0.0}
+    for c in cells:
+        misses = {
+            "rss_idle_mib": (model.rss_mib(c["sockets"], c["workspaces"]), c.get("rss_idle_mib")),
+            "us_per_event": (model.us_per_event(c["agents"]), c.get("us_per_event")),
+        }
+        for key, (guess, real) in misses.items():
+            if real:
+                miss = 100 * (guess - real) / real
+                worst[key] = max(worst[key], miss, key=abs)
+        if c.get("idle_cpu_pct") is not None:
+            miss = model.idle_pct_of_core(c["sockets"]) - c["idle_cpu_pct"]
+            worst["idle_cpu_pct"] = max(worst["idle_cpu_pct"], miss, key=abs)
+    return worst
+
+
 COLUMNS = {  # field: heading, for the measured cells
     "workspaces": "workspaces", "agents": "agents/ws", "sockets": "sockets",
     "connect_s": "connect s", "rss_base_mib": "RSS base MiB", "rss_idle_mib": "RSS idle MiB",
