@@ -55,6 +55,7 @@ def test_the_fit_recovers_the_costs_the_cells_were_made_of() -> None:
         kib_per_room=6,
         event_us=150,
         delivery_us=14,
+        room_us=0.3,
         idle_pct=0.5,
         idle_pct_per_1k_sockets=0.4,
     )
@@ -64,7 +65,7 @@ def test_the_fit_recovers_the_costs_the_cells_were_made_of() -> None:
 
 
 def test_a_cell_without_a_figure_is_left_out_of_that_figures_fit() -> None:
-    truth = gm.Model(100, 20, 0, 100, 10, 1, 0.5)
+    truth = gm.Model(100, 20, 0, 100, 10, 0.2, 1, 0.5)
     cells = _cells(truth)
     cells[0]["us_per_event"] = None  # e.g. a cell whose traffic failed
     cells[1]["rss_idle_mib"] = None
@@ -74,27 +75,27 @@ def test_a_cell_without_a_figure_is_left_out_of_that_figures_fit() -> None:
 
 
 def test_per_delivery_cost_falls_with_room_size_toward_the_per_socket_cost() -> None:
-    model = gm.Model(
-        100, 20, 0, event_us=120, delivery_us=12, idle_pct=0, idle_pct_per_1k_sockets=0
-    )
-    assert model.us_per_delivery(2) == pytest.approx(72)  # (120 + 24) / 2
-    assert model.us_per_delivery(50) == pytest.approx(14.4)
+    model = gm.Model(100, 20, 0, 120, 12, 0.1, idle_pct=0, idle_pct_per_1k_sockets=0)
+    assert model.us_per_delivery(2, rooms=0) == pytest.approx(72)  # (120 + 24) / 2
+    assert model.us_per_delivery(50, rooms=0) == pytest.approx(14.4)
+    assert model.us_per_event(50, rooms=1000) == pytest.approx(820)  # 120 + 600 + 100
     cell = gm.predicted(model, workspaces=1000, agents=50, events_per_s=1000)
     assert cell["sockets"] == 50_000
     assert cell["kib_per_socket"] == pytest.approx(20)
-    assert cell["busy_pct"] == pytest.approx(72.0)  # 1000 x 720 µs
+    assert cell["busy_pct"] == pytest.approx(82.0)  # 1000 x 820 µs
 
 
 def test_the_description_names_every_term() -> None:
-    text = gm.Model(110, 23.5, 4, 150, 14, 0.5, 0.4).describe()
+    text = gm.Model(110, 23.5, 4, 150, 14, 0.3, 0.5, 0.4).describe()
     assert "110 MiB + 23.5 KiB x sockets + 4.0 KiB x rooms" in text
-    assert "150 + 14.0 x room size" in text
+    assert "150 + 14.0 x room size + 0.300 x rooms" in text
 
 
 def test_the_largest_miss_is_signed_and_relative_to_the_measured_cell() -> None:
-    model = gm.Model(100, 20, 0, 100, 10, 1, 0.5)
+    model = gm.Model(100, 20, 0, 100, 10, 0.2, 1, 0.5)
     cells = _cells(model)
-    cells[4]["us_per_event"] = model.us_per_event(cells[4]["agents"]) / 1.25  # model 25% over
+    guess = model.us_per_event(cells[4]["agents"], cells[4]["workspaces"])
+    cells[4]["us_per_event"] = guess / 1.25  # the model 25% over
     cells[7]["rss_idle_mib"] *= 2  # the model half of it
     misses = gm.largest_misses(model, cells)
     assert misses["us_per_event"] == pytest.approx(25)

@@ -36,9 +36,9 @@ between cells), does:
 A cell with more sockets than this process may open files (RLIMIT_NOFILE, raised as far as the
 hard limit allows, less 1,000 for the server's own) is measured with as many whole workspaces
 as fit, and says so (`capped_from`). Then the model (`growthmodel.py`: memory = base + per
-socket + per room; µs per event = per event + per delivery x room size; idle CPU = base + per
-socket) is fitted to the cells and printed with its predictions for every cell of the grid,
-measured or not.
+socket + per room; µs per event = per event + per delivery x room size + per room x rooms;
+idle CPU = base + per socket) is fitted to the cells and printed with its predictions for
+every cell of the grid, measured or not.
 
 Prints the date, the machine and the commit, progress, one JSON line per cell (also written to
 --jsonl), the measured table (markdown), the model and its table; --plot writes the plot
@@ -87,22 +87,44 @@ SOCKETS_PER_PROC = 2500
 SERVER_FDS = 1000  # kept for the server's own files, Redis and Postgres connections
 
 
-@contextlib.contextmanager
-def bench_lock(bench: Any, what: str) -> Iterator[None]:
-    """The machine's shared benchmark lock (what `flock /tmp/hub-bench.lock` takes), per cell."""
-    with open(LOCK, "a") as f:
-        t0 = time.monotonic()
+class BenchLock:
+    """The machine's shared benchmark lock (what `flock /tmp/hub-bench.lock` takes). Taken for
+    a step, and given up after it once held for `hold_s` (0: after every step), so that other
+    engineers' benchmarks run between this one's cells."""
+
+    def __init__(self, bench: Any, hold_s: float) -> None:
+        self.bench, self.hold_s = bench, hold_s
+        self.file: Any = None
+        self.since = self.released = 0.0
+
+    @contextlib.contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        if self.file is None:
+            # Others blocked on the lock are woken when it is released, but this process would
+            # take it again first: give them the turn.
+            time.sleep(max(0.0, self.released + 2 - time.monotonic()))
+            self.file = open(LOCK, "a")  # held across steps, closed by release()
+            t0 = time.monotonic()
+            try:
+                fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.bench.log(f"{what}: waiting for the bench lock ({LOCK})")
+                fcntl.flock(self.file, fcntl.LOCK_EX)
+                self.bench.log(f"waited {time.monotonic() - t0:.0f}s for the bench lock")
+            self.since = time.monotonic()
+        self.bench.log(f"{what} (lock held; load average {os.getloadavg()[0]:.2f})")
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            bench.log(f"{what}: waiting for the bench lock ({LOCK})")
-            fcntl.flock(f, fcntl.LOCK_EX)
-            bench.log(f"waited {time.monotonic() - t0:.0f}s for the bench lock")
-        try:
-            bench.log(f"{what} (lock held; load average {os.getloadavg()[0]:.2f})")
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            if time.monotonic() - self.since >= self.hold_s:
+                self.release()
+
+    def release(self) -> None:
+        if self.file is not None:
+            fcntl.flock(self.file, fcntl.LOCK_UN)
+            self.file.close()
+            self.file = None
+            self.released = time.monotonic()
 
 
 def open_files_limit() -> int:
@@ -251,7 +273,7 @@ async def run_grid(a: argparse.Namespace, bench: Any, ctx: dict[str, Any]) -> li
     cells = [(w, n) for w in a.workspaces for n in a.agents]
     try:
         for i, (w, n) in enumerate(cells, 1):
-            with bench_lock(bench, f"[{i}/{len(cells)}] {w} workspaces x {n} agents"):
+            with ctx["lock"].step(f"[{i}/{len(cells)}] {w} workspaces x {n} agents"):
                 row = await run_cell(a, bench, ctx, w, n)
             bench.log(
                 f"  {row['sockets']} sockets, RSS {row['rss_base_mib']} -> {row['rss_idle_mib']}"
@@ -319,7 +341,12 @@ def plot(rows: list[dict[str, Any]], model: growthmodel.Model, out: Path) -> Non
         )
         model_xs = [agents * w for w in (1, 10, 100, 1000)]
         mem.plot(model_xs, [model.rss_mib(x, x / agents) for x in model_xs], "--", color=colour)
-        cpu.axhline(model.us_per_delivery(agents), color=colour, linestyle="--", linewidth=1)
+        cpu.plot(
+            model_xs,
+            [model.us_per_delivery(agents, x / agents) for x in model_xs],
+            "--",
+            color=colour,
+        )
     mem.set_ylabel("RSS of hub serve, idle after connecting (MiB)")
     mem.set_title("memory per node (dashed: the model)")
     cpu.set_ylabel("server CPU per delivered frame (µs)")
@@ -351,11 +378,18 @@ def main() -> int:
     ap.add_argument("--drain", type=float, default=2)
     ap.add_argument("--procs", type=int, default=4, help="agent client processes at most")
     ap.add_argument("--max-sockets", type=int, help="per cell (default: the open-files limit)")
+    ap.add_argument(
+        "--lock-hold",
+        type=float,
+        default=0,
+        help="s: keep the bench lock for the next cell until held this long (0: every cell)",
+    )
     ap.add_argument("--jsonl", type=Path, help="write each cell's JSON line here")
     ap.add_argument("--plot", type=Path, help="write the plot (PNG) here")
     ap.add_argument("--replot", type=Path, help="no run: the tables and plot from these lines")
     a = ap.parse_args()
     a.all_workspaces = a.workspaces
+    a.jsonl, a.plot = [p.resolve() if p else None for p in (a.jsonl, a.plot)]  # before chdir
     if a.replot:
         rows = [json.loads(x) for x in a.replot.read_text().splitlines() if x.startswith("{")]
         report(a, rows)
@@ -374,16 +408,17 @@ def main() -> int:
         tmp = Path(tmp_name)
         servers = bench.Servers(tmp)
         hub = bench.Hub(argparse.Namespace(db="postgres"), servers, tmp)
+        lock = BenchLock(bench, a.lock_hold)
         cwd = os.getcwd()
         os.chdir(tmp)  # `python -c` puts the cwd first on sys.path: keep the repo's hub out
         try:
-            with bench_lock(bench, f"seeding {max(a.workspaces)} workspaces"):
+            with lock.step(f"seeding {max(a.workspaces)} workspaces"):
                 hub.setup()
                 seeded, _ = seed_workspaces(bench, hub.env, max(a.workspaces))
             install_uvloop()
             redis = argparse.Namespace(redis_url=hub.env["REDIS_URL"], redis_cluster=False)
             ctx = {"servers": servers, "env": hub.env, "tmp": tmp, "seeded": seeded}
-            ctx |= {"redis": redis, "max_sockets": max_sockets}
+            ctx |= {"redis": redis, "max_sockets": max_sockets, "lock": lock}
             rows = asyncio.run(run_grid(a, bench, ctx))
         except (RuntimeError, subprocess.SubprocessError) as exc:
             bench.log(f"failed: {exc}")
@@ -391,6 +426,7 @@ def main() -> int:
         finally:
             servers.stop_all()
             hub.cleanup()
+            lock.release()
             os.chdir(cwd)
     print(f"\n{machine()}")
     report(a, rows)

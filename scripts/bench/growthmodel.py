@@ -7,8 +7,9 @@ The model, in the terms a deployment is planned in:
 - **memory**: RSS = base + per socket x sockets + per room x rooms (a room is a workspace with
   at least one socket on the node);
 - **CPU per event**: every event the node reads costs it once (the tail's read, decoding,
-  encoding the frame once) plus once per socket of the room it is delivered to:
-  µs/event = per event + per delivery x room size;
+  encoding the frame once), once per socket of the room it is delivered to, and a little per
+  room the node holds (the tail's rounds walk them):
+  µs/event = per event + per delivery x room size + per room x rooms;
 - **idle CPU**: % of a core = base + per socket x sockets (keep-alive pings, mostly).
 """
 
@@ -48,17 +49,18 @@ class Model:
     kib_per_room: float
     event_us: float
     delivery_us: float
+    room_us: float
     idle_pct: float
     idle_pct_per_1k_sockets: float
 
     def rss_mib(self, sockets: float, rooms: float) -> float:
         return self.base_mib + (self.kib_per_socket * sockets + self.kib_per_room * rooms) / 1024
 
-    def us_per_event(self, room_size: float) -> float:
-        return self.event_us + self.delivery_us * room_size
+    def us_per_event(self, room_size: float, rooms: float) -> float:
+        return self.event_us + self.delivery_us * room_size + self.room_us * rooms
 
-    def us_per_delivery(self, room_size: float) -> float:
-        return self.us_per_event(room_size) / room_size
+    def us_per_delivery(self, room_size: float, rooms: float) -> float:
+        return self.us_per_event(room_size, rooms) / room_size
 
     def idle_pct_of_core(self, sockets: float) -> float:
         return self.idle_pct + self.idle_pct_per_1k_sockets * sockets / 1000
@@ -69,7 +71,8 @@ class Model:
                 f"memory: RSS = {self.base_mib:.0f} MiB + {self.kib_per_socket:.1f} KiB x sockets"
                 f" + {self.kib_per_room:.1f} KiB x rooms",
                 f"CPU: us per event = {self.event_us:.0f} + {self.delivery_us:.1f} x room size"
-                " (sockets of the event's workspace on the node)",
+                f" + {self.room_us:.3f} x rooms (room size: sockets of the event's workspace"
+                " on the node)",
                 f"idle: % of a core = {self.idle_pct:.2f} + "
                 f"{self.idle_pct_per_1k_sockets:.3f} x thousands of sockets",
             ]
@@ -88,21 +91,22 @@ def fit(cells: list[dict[str, Any]]) -> Model:
         [c["rss_idle_mib"] for c in mem],
     )
     cpu = [c for c in cells if c.get("us_per_event") is not None]
-    event, delivery = least_squares(
-        [[1.0, float(c["agents"])] for c in cpu], [c["us_per_event"] for c in cpu]
+    event, delivery, room = least_squares(
+        [[1.0, float(c["agents"]), float(c["workspaces"])] for c in cpu],
+        [c["us_per_event"] for c in cpu],
     )
     idle = [c for c in cells if c.get("idle_cpu_pct") is not None]
     idle0, idle_per_1k = least_squares(
         [[1.0, c["sockets"] / 1000] for c in idle], [c["idle_cpu_pct"] for c in idle]
     )
-    return Model(base, per_socket, per_room, event, delivery, idle0, idle_per_1k)
+    return Model(base, per_socket, per_room, event, delivery, room, idle0, idle_per_1k)
 
 
 def predicted(model: Model, workspaces: int, agents: int, events_per_s: float) -> dict[str, Any]:
     """A cell as the model sees it: W workspaces of A agent sockets, events_per_s spread over
     them (so every event goes to A sockets)."""
     sockets = workspaces * agents
-    busy = events_per_s * model.us_per_event(agents) / 1e6
+    busy = events_per_s * model.us_per_event(agents, workspaces) / 1e6
     return {
         "workspaces": workspaces,
         "agents": agents,
@@ -112,8 +116,8 @@ def predicted(model: Model, workspaces: int, agents: int, events_per_s: float) -
             (model.rss_mib(sockets, workspaces) - model.base_mib) * 1024 / sockets, 1
         ),
         "idle_cpu_pct": round(model.idle_pct_of_core(sockets), 2),
-        "us_per_event": round(model.us_per_event(agents), 1),
-        "us_per_delivery": round(model.us_per_delivery(agents), 1),
+        "us_per_event": round(model.us_per_event(agents, workspaces), 1),
+        "us_per_delivery": round(model.us_per_delivery(agents, workspaces), 1),
         "busy_pct": round(100 * busy + model.idle_pct_of_core(sockets), 1),
     }
 
@@ -125,7 +129,10 @@ def largest_misses(model: Model, cells: list[dict[str, Any]]) -> dict[str, float
     for c in cells:
         misses = {
             "rss_idle_mib": (model.rss_mib(c["sockets"], c["workspaces"]), c.get("rss_idle_mib")),
-            "us_per_event": (model.us_per_event(c["agents"]), c.get("us_per_event")),
+            "us_per_event": (
+                model.us_per_event(c["agents"], c["workspaces"]),
+                c.get("us_per_event"),
+            ),
         }
         for key, (guess, real) in misses.items():
             if real:
