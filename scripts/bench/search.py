@@ -337,6 +337,15 @@ async def measure(url: str, world: World, runs: int, rls: bool) -> list[dict[str
     return results
 
 
+async def admin_sizes(url: str, tables: tuple[str, ...]) -> dict[str, int]:
+    """On-disk size of each table with its indexes and TOAST (what storage per message costs)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return {t: await conn.fetchval("SELECT pg_total_relation_size($1)", t) for t in tables}
+    finally:
+        await conn.close()
+
+
 async def run_postgres(world: World, runs: int) -> list[dict[str, Any]]:
     name = "bench_search_" + uuid.uuid4().hex[:8]
     admin = await asyncpg.connect(ADMIN_URL)
@@ -346,6 +355,14 @@ async def run_postgres(world: World, runs: int) -> list[dict[str, Any]]:
         await asyncio.to_thread(migrate, settings_for(url))
         seconds = await load_postgres(url, world)
         print(f"postgres: loaded {len(world.messages):,} messages in {seconds:.1f} s", flush=True)
+        sizes = await admin_sizes(url, ("messages", "conversations", "contacts"))
+        per = sizes["messages"] / len(world.messages)
+        print(
+            "postgres: "
+            + ", ".join(f"{t} {b / 2**20:.0f} MiB" for t, b in sizes.items())
+            + f" (tables with their indexes and TOAST); {per:.0f} bytes per message",
+            flush=True,
+        )
         return await measure(
             "postgresql+asyncpg://" + url.split("://", 1)[1], world, runs, rls=True
         )

@@ -150,11 +150,15 @@ async def agent(
     gate: asyncio.Semaphore,
     up: list[int],
     ws_out: list[Any],
+    source: str | None = None,
 ) -> None:
     from websockets.asyncio.client import connect
 
+    # A source address of its own per client process: one address reaches one server port from
+    # at most ~28,000 ephemeral ports, and growth.py opens up to 50,000 sockets.
+    local = {"local_addr": (source, 0)} if source else {}
     async with gate:
-        ws = await connect(url, compression=None, ping_interval=None, open_timeout=120)
+        ws = await connect(url, compression=None, ping_interval=None, open_timeout=120, **local)
         ws_out.append(ws)
         await ws.send(json.dumps({"type": "hello", "token": token}))
         while json.loads(await ws.recv()).get("type") != "welcome":
@@ -187,7 +191,7 @@ async def agents_main(cfg: dict[str, Any]) -> None:
     up = [0]
     sockets: list[list[Any]] = [[] for _ in cfg["tokens"]]
     tasks = [
-        asyncio.create_task(agent(cfg["url"], t, stats, gate, up, sockets[i]))
+        asyncio.create_task(agent(cfg["url"], t, stats, gate, up, sockets[i], cfg.get("source")))
         for i, t in enumerate(cfg["tokens"])
     ]
     while up[0] < len(tasks):
@@ -237,10 +241,9 @@ async def publish_phase(
     return n
 
 
-async def bench_phases(
-    a: argparse.Namespace, bench: Any, env: dict[str, str], port: int, seeded: list[Any]
-) -> list[dict[str, Any]]:
-    from hub.accounts.auth import VisitorClaims
+async def open_ingress(env: dict[str, str]) -> tuple[Any, Any]:
+    """The hub's real ingress on a bus built from the server's settings, started: the harness
+    publishes what a web-chat visitor's `message.send` would."""
     from hub.bus import make_bus
     from hub.realtime.ingress import Ingress
     from hub.settings import Settings
@@ -251,14 +254,46 @@ async def bench_phases(
     bus = make_bus(settings)
     await bus.start()
     store = Store(sessionmaker(make_engine(settings)))  # not used by visitor_message/typing
-    ingress = Ingress(bus, store, cache_ttl_s=settings.cache_ttl_s)
-    targets = [
+    return bus, Ingress(bus, store, cache_ttl_s=settings.cache_ttl_s)
+
+
+def visitor_targets(seeded: list[Any], visitors: int) -> list[tuple[Any, list[Any]]]:
+    """Per seeded workspace: its id and `visitors` anonymous web-chat visitors of its channel."""
+    from hub.accounts.auth import VisitorClaims
+
+    return [
         (
             uuid.UUID(w),
-            [VisitorClaims(uuid.UUID(w), uuid.UUID(c), secrets.token_hex(16)) for _ in range(5)],
+            [
+                VisitorClaims(uuid.UUID(w), uuid.UUID(c), secrets.token_hex(16))
+                for _ in range(visitors)
+            ],
         )
         for w, c, _ in seeded
     ]
+
+
+def phase_figures(results: list[dict[str, Any]], phase: str, expected: int) -> dict[str, Any]:
+    """A phase's delivery figures from the agents processes' results: `expected` frames (each
+    message times the sockets of its workspace) against the unique ones received."""
+    per = [r["result"]["phases"].get(phase, {"lat": [], "unique": 0, "dups": 0}) for r in results]
+    lat = [x for p in per for x in p["lat"]]
+    delivered = sum(p["unique"] for p in per)
+    return {
+        "delivered": delivered,
+        "loss": expected - delivered,
+        "duplicates": sum(p["dups"] for p in per),
+        "p50_ms": pct(lat, 0.5),
+        "p99_ms": pct(lat, 0.99),
+        "max_ms": round(max(lat), 1) if lat else None,
+    }
+
+
+async def bench_phases(
+    a: argparse.Namespace, bench: Any, env: dict[str, str], port: int, seeded: list[Any]
+) -> list[dict[str, Any]]:
+    bus, ingress = await open_ingress(env)
+    targets = visitor_targets(seeded, 5)
     tokens = [t for _, _, pair in seeded for t in pair]
     clients: list[Client] = []
     for p in range(a.procs):
@@ -344,21 +379,8 @@ async def bench_phases(
     if len(results) != len(clients):
         raise RuntimeError("an agents process gave no result")
     for row in rows:
-        phase = row["phase"]
-        per = [
-            r["result"]["phases"].get(phase, {"lat": [], "unique": 0, "dups": 0}) for r in results
-        ]
-        lat = [x for p in per for x in p["lat"]]
-        delivered = sum(p["unique"] for p in per)
-        row |= {
-            "delivered": delivered,
-            "loss": 2 * row["sent"] - delivered,
-            "duplicates": sum(p["dups"] for p in per),
-            "p50_ms": pct(lat, 0.5),
-            "p99_ms": pct(lat, 0.99),
-            "max_ms": round(max(lat), 1) if lat else None,
-        }
-        frames = delivered + row["typing_frames"]
+        row |= phase_figures(results, row["phase"], 2 * row["sent"])
+        frames = row["delivered"] + row["typing_frames"]
         row["cpu_us_per_delivery"] = (
             round(row["server_cpu_s"] * 1e6 / frames, 1) if frames else None
         )
@@ -374,6 +396,19 @@ COLUMNS = {
     "cpu_us_per_delivery": "server CPU µs/delivery", "xread_per_s": "XREAD/s",
     "xread_us_per_call": "µs/XREAD", "load_avg": "load",
 }  # fmt: skip
+
+
+def seed_workspaces(bench: Any, env: dict[str, str], n: int) -> tuple[list[Any], float]:
+    """Seeds n workspaces in bulk (SEED_MANY, run from the cwd, which must not be the repo);
+    answers [workspace id, channel id, [admin token, agent token]] per workspace and the time."""
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [bench.PY, "-c", SEED_MANY, str(n)], env=env, check=True, stdout=subprocess.PIPE, text=True
+    )
+    seeded = json.loads(done.stdout.strip().splitlines()[-1])
+    seed_s = time.monotonic() - t0
+    bench.log(f"seeded {n} workspaces (2 members, channel, 2 tokens each) in {seed_s:.1f}s")
+    return seeded, seed_s
 
 
 def main() -> int:
@@ -418,21 +453,7 @@ def main() -> int:
         os.chdir(tmp)  # `python -c` puts the cwd first on sys.path: keep the repo's hub out
         try:
             hub.setup()
-            t0 = time.monotonic()
-            seeded = json.loads(
-                subprocess.run(
-                    [bench.PY, "-c", SEED_MANY, str(a.workspaces)],
-                    env=hub.env,
-                    check=True,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
-            seed_s = time.monotonic() - t0
-            bench.log(f"seeded {a.workspaces} workspaces (2 members, channel, 2 tokens each) "
-                      f"in {seed_s:.1f}s")  # fmt: skip
+            seeded, seed_s = seed_workspaces(bench, hub.env, a.workspaces)
             port = bench.free_port()
             argv = [str(bench.VENV / "bin" / "hub"), "serve", "--host", "127.0.0.1", "--port"]
             server = servers.start("serve", [*argv, str(port)], env=hub.env, cwd=tmp)
