@@ -204,11 +204,14 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
             await client.aclose()
             await services.close()
 
+    # The router tries routes in order: the platforms' webhooks, the busiest HTTP path,
+    # come first rather than after the hundreds of API routes (14% of a webhook's CPU went
+    # to matching those). No other route starts with /webhooks/.
     routes: list[BaseRoute] = [
+        *webhooks.routes,
         Route("/metrics", status.metrics),
         Route("/api/openapi.json", openapi.endpoint),
         *api.routes,
-        *webhooks.routes,
         *oauth.routes,
         *facebook.routes,
         Route("/widget.js", widget_js),

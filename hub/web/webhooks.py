@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Awaitable
 from typing import Any
 
@@ -82,9 +83,23 @@ def _json(body: bytes) -> Any:
     (`json.loads` would raise RecursionError). One unstorable value would otherwise stop the
     persist group on that event, and every event behind it."""
     try:
-        return _storable(from_json(body, allow_inf_nan=False))
+        parsed = from_json(body, allow_inf_nan=False)
     except ValueError:
         raise BadRequest("The body is not JSON.") from None
+    return _storable(parsed) if _may_be_unstorable(body) else parsed
+
+
+# What may hold an unstorable value, so the walk below runs only on such bodies (10 µs of a
+# Messenger text's CPU; these checks, 3 µs). The parser refuses raw control characters, so a NUL
+# reaches a string only as the escape \u0000. A float beyond a double's range (1.8e308) needs
+# 300 digits or more in a row, or an exponent of two digits or more: fewer than 300 integer
+# digits times at most 1e9 stays below 1e308. Text that merely looks like either costs the walk.
+_EXPONENT = re.compile(rb"[0-9][eE][+-]?[0-9]{2}")
+_DIGITS = re.compile(rb"[0-9]{300}")
+
+
+def _may_be_unstorable(body: bytes) -> bool:
+    return b"\\u0000" in body or bool(_EXPONENT.search(body) or _DIGITS.search(body))
 
 
 def _storable(value: Any) -> Any:
