@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 from starlette.types import Message
@@ -119,11 +120,11 @@ class Session:
             actions = self.protocol.receive(_data(message))
             if self.protocol.state is p.State.AUTHENTICATING:
                 following = await self._authenticating(actions)
-                if following is None:
-                    return
-                message = following
-                continue
-            await self._handle(actions)
+                if following is not None:  # a frame came while joining, or the socket is done
+                    message = following
+                    continue
+            else:
+                await self._handle(actions)
             if self.outlet.closing:
                 return
             message = await self.websocket.receive()
@@ -132,7 +133,12 @@ class Session:
         """Check the hello's token while still reading: a frame that arrives before the
         welcome is refused by the protocol (4400) and the check is abandoned. A frame after
         the welcome waits for the rest of the join (the missed events). Returns that frame,
-        or None when the connection is done."""
+        `_ENDED` when the connection is done, or None when nothing came yet.
+
+        Most sockets send nothing for a while after the welcome, and the read of its own
+        would be held for as long (a task and its frames, about 1 KiB per idle socket): it is
+        given up then, and the socket reads on in its own task. Nothing is lost: a message
+        that read was woken for stays queued for the next one."""
         check = asyncio.ensure_future(self._handle(actions))
         early = asyncio.ensure_future(self.websocket.receive())
         try:
@@ -144,15 +150,18 @@ class Session:
                 message = early.result()
                 if message["type"] != "websocket.disconnect":
                     self._do(self.protocol.receive(_data(message)))
-                return None
+                return _ENDED
             await check  # its error goes on, for `run` to turn into a close code
         except BaseException:
             early.cancel()
             raise
         if self.outlet.closing:
             early.cancel()
-            return None
-        return await early
+            return _ENDED
+        if not early.done():
+            early.cancel()
+            await asyncio.wait((early,))
+        return None if early.cancelled() else early.result()
 
     async def _handle(self, actions: list[p.Action]) -> None:
         for action in actions:
@@ -376,15 +385,18 @@ class _Closing(HubError):
         self.code = reason
 
 
+_ENDED: Message = {"type": "websocket.disconnect", "code": CloseCode.NORMAL}  # read no more
 _GONE = _Closing(CloseCode.NORMAL, "gone")  # the peer left: stop sending, close nothing
 
 
-async def agent_socket(websocket: WebSocket) -> None:
-    await Session(websocket.app.state.services, websocket, agent=True).run()
+# The endpoints hand back the session's coroutine rather than await it in one of their own,
+# which an idle socket would hold for its whole life.
+def agent_socket(websocket: WebSocket) -> Coroutine[Any, Any, None]:
+    return Session(websocket.app.state.services, websocket, agent=True).run()
 
 
-async def visitor_socket(websocket: WebSocket) -> None:
-    await Session(websocket.app.state.services, websocket, agent=False).run()
+def visitor_socket(websocket: WebSocket) -> Coroutine[Any, Any, None]:
+    return Session(websocket.app.state.services, websocket, agent=False).run()
 
 
 ENDPOINTS = {"/ws/agent": agent_socket, "/ws/visitor": visitor_socket}

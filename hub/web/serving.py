@@ -33,6 +33,7 @@ from hub.realtime import sockets as ws
 from hub.settings import Settings
 from hub.web import guard, status
 from hub.web.logs import RequestIds
+from hub.web.websocket import WebSocketProtocol
 
 if TYPE_CHECKING:
     from hub.services import Services
@@ -61,7 +62,7 @@ def config(app: Starlette, settings: Settings, host: str, port: int) -> uvicorn.
         app,
         host=host,
         port=port,
-        ws="websockets-sansio",
+        ws=WebSocketProtocol,  # websockets-sansio, lighter per idle socket
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ping_interval_s,
         ws_ping_timeout=settings.ping_interval_s,

@@ -24,7 +24,7 @@ leave them idle for --idle seconds: **idle CPU %** = the server's CPU time over 
 percentage of one core. The client processes answer pings and read nothing else.
 
 Prints progress, one JSON line per system, then a table. Exits 1 if a socket failed to open or
-the hub missed the issue's targets (25 KiB per socket, idle CPU under 5% of one core).
+the hub missed the issue's targets (20 KiB per socket, idle CPU under 5% of one core).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from storm import markdown  # noqa: E402
 
 ORIGIN = "https://sockets.example"
 WARM_UP = 200
-MAX_KIB_PER_SOCKET = 25
+MAX_KIB_PER_SOCKET = 20
 MAX_IDLE_CPU_PCT = 5.0
 
 
