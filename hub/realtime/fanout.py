@@ -389,10 +389,11 @@ class Fanout:
             return
         position = parse_id(room.last_id)
         for event in events:
-            if parse_id(event.id) <= position:
+            at = parse_id(event.id)
+            if at <= position:
                 continue  # already dispatched (a room re-created while the tail was blocked)
             room.last_id = self.positions[workspace_id] = event.id
-            position = parse_id(event.id)
+            position = at
             assert room.recent is not None
             if event.name in INTERNAL:
                 self._end_sessions(room, event)
