@@ -227,11 +227,15 @@ async def test_too_much_to_replay_from_memory_is_read_from_the_stream() -> None:
         small = Outlet(40, "w")  # 30 missed: more than half its outbox
         sent_out: list[str] = []
 
-        def pump() -> None:  # a socket that sends at once
-            sent_out.extend(small.outbox)
-            small.outbox.clear()
+        class Sink:  # a socket that sends its outbox at once
+            def write(self, frame: str) -> bool:
+                return False
 
-        small.pump = pump
+            def pump(self) -> None:
+                sent_out.extend(small.outbox)
+                small.outbox.clear()
+
+        small.sink = Sink()
         await resume(fan, small, sent[269])
         assert bus.reads >= 2
         assert [json.loads(f)["id"] for f in sent_out] == sent[270:]

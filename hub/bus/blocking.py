@@ -43,7 +43,7 @@ class _Line:
     server: Hashable  # where the connection goes: None (standalone) or a cluster node
     client: Redis
     client_id: int | None = None
-    read: asyncio.Task[Any] | None = None
+    read: asyncio.Future[Any] | None = None  # a task, or `_alone`'s stand-in
     unblock: bool = False  # wake() wants the read in flight to return now
 
     async def reconnected(self, connection: AbstractConnection) -> None:
@@ -97,6 +97,11 @@ class Reads:
         # No await from here until the reads are issued: a wake() either came before (the
         # new reads do not block) or finds them in flight and unblocks them.
         block = None if self._woken.is_set() or block_ms <= 0 else block_ms
+        if self.linger and len(self._lines) == 1 and len(commands) == 1:
+            [(group, (_, command))] = commands.items()
+            line = self._lines[group]
+            if line.read is None:
+                return await self._alone(group, line, command, block)
         issued = False
         for group, (_, command) in commands.items():
             line = self._lines[group]
@@ -117,6 +122,27 @@ class Reads:
             self._unblock_all()
             await asyncio.wait(reads)
         return await self._collect()
+
+    async def _alone(
+        self, group: int, line: _Line, command: Command, block: int | None
+    ) -> list[Any]:
+        """The tail on a standalone server: one line, nothing in flight. Its read is awaited in
+        the caller's task, without a task and an `asyncio.wait` of its own: at a few events a
+        round those were most of what a round cost beyond the read itself. Nothing can linger
+        here (the caller waits for the answer, which comes by the read's own block time), and
+        `line.read` holds a future meanwhile, for `wake()` to find the read and unblock it."""
+        line.read = flying = asyncio.get_running_loop().create_future()
+        try:
+            reply = await command(line.client, block)
+        except BaseException as error:
+            line.read, line.unblock = None, False
+            flying.cancel()
+            if not isinstance(error, asyncio.CancelledError):
+                await self._drop(group)  # the connection may be in any state
+            raise
+        line.read, line.unblock = None, False
+        flying.set_result(None)
+        return [reply]
 
     async def _collect(self) -> list[Any]:
         replies: list[Any] = []

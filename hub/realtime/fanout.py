@@ -23,10 +23,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hub.bus import Bus, Event, parse_id
 from hub.errors import CursorTooOld, HubError, TooSlow, outage
 from hub.errors import SessionEnded as SessionEndedError
+from hub.realtime.wire import SharedFrame
 from hub.web.metrics import Delivery
 from schemas.events import MemberRemoved, SessionEnded
 
@@ -42,10 +44,23 @@ RECENT_MS = 60_000
 ROOM_LINGER_S = 30.0
 
 
+class Sink(Protocol):
+    """Where an outlet's frames go: the socket's sending half (`hub.realtime.sending`)."""
+
+    def write(self, frame: str) -> bool:
+        """Send `frame` at once, if nothing waits before it; False if it must be queued."""
+        ...
+
+    def pump(self) -> None:
+        """Start sending the outbox (and the close, once closing)."""
+        ...
+
+
 class Outlet:
-    """The sending half of one socket: a bounded outbox, and `pump`, which the socket sets to
-    start sending it. An idle socket has no task of its own waiting here: the pump runs only
-    while there is something to send (see `hub.realtime.sockets.Session`)."""
+    """The sending half of one socket as the fan-out sees it: a bounded outbox, and the `sink`
+    the socket sets. A frame goes to the sink at once when nothing is queued before it and the
+    socket takes it; otherwise it is queued, and the sink is pumped. An idle socket has no
+    task of its own waiting here: the sink runs one only while frames wait."""
 
     __slots__ = (
         "closing",
@@ -53,8 +68,8 @@ class Outlet:
         "error",
         "limit",
         "outbox",
-        "pump",
         "session_id",
+        "sink",
         "user_id",
         "workspace_id",
     )
@@ -64,7 +79,7 @@ class Outlet:
     ) -> None:
         self.outbox: list[str] = []  # short as a rule, and small when empty (a deque is not)
         self.limit = limit
-        self.pump: Callable[[], None] | None = None
+        self.sink: Sink | None = None
         self.closing = False
         self.error: HubError | None = None
         self.workspace_id = workspace_id
@@ -75,12 +90,15 @@ class Outlet:
     def offer(self, frame: str) -> None:
         if self.closing:
             return
+        sink = self.sink
+        if not self.outbox and sink is not None and sink.write(frame):
+            return
         if len(self.outbox) >= self.limit:
             self.overflow()
             return
         self.outbox.append(frame)
-        if self.pump is not None:
-            self.pump()
+        if sink is not None:
+            sink.pump()
 
     def overflow(self) -> None:
         """The overflow policy: drop what is queued and close with 1013 so the client resumes."""
@@ -99,8 +117,8 @@ class Outlet:
         if not self.closing:
             self.closing = True
             self.error = error
-            if self.pump is not None:
-                self.pump()
+            if self.sink is not None:
+                self.sink.pump()
 
     def sees(self, event: Event) -> bool:
         if event.name in INTERNAL:
@@ -371,10 +389,11 @@ class Fanout:
             return
         position = parse_id(room.last_id)
         for event in events:
-            if parse_id(event.id) <= position:
+            at = parse_id(event.id)
+            if at <= position:
                 continue  # already dispatched (a room re-created while the tail was blocked)
             room.last_id = self.positions[workspace_id] = event.id
-            position = parse_id(event.id)
+            position = at
             assert room.recent is not None
             if event.name in INTERNAL:
                 self._end_sessions(room, event)
@@ -387,7 +406,7 @@ class Fanout:
             if room.joining:
                 for outlet in [o for o, cursor in room.joining.items() if position > cursor]:
                     room.go_live(outlet)
-            frame = event.frame()
+            frame = SharedFrame(event.frame())  # encoded once for all its sockets
             for outlet in room.agents:
                 outlet.offer(frame)
             handed = len(room.agents)

@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from starlette.types import Message
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.accounts.auth import API_TOKEN_PREFIX, Principal, VisitorClaims
 from hub.errors import (
@@ -30,6 +30,7 @@ from hub.errors import (
 from hub.realtime import protocol as p
 from hub.realtime.fanout import Outlet
 from hub.realtime.ingress import ConversationRef
+from hub.realtime.sending import Sender
 from hub.services import Services
 from hub.storage import tenancy
 from schemas.codes import CloseCode
@@ -64,8 +65,7 @@ class Session:
             max_message_chars=settings.max_message_chars,
         )
         self.outlet = Outlet(settings.outbox_max_frames)
-        self.outlet.pump = self._pump
-        self.sender: asyncio.Task[None] | None = None  # sending the outbox, while it has frames
+        self.sender = Sender(self.outlet, websocket, _GONE)
         self.principal: Principal | None = None
         self.presence_state: PresenceState = "online"
         self.visitor: VisitorClaims | None = None
@@ -77,7 +77,7 @@ class Session:
         kind = "agent" if self.agent else "visitor"
         sockets[kind] += 1
         self.services.connected.add(self.outlet)
-        self._pump()  # frames offered before the accept
+        self.sender.pump()  # frames offered before the accept
         try:
             await self._receive_loop()
         except WebSocketDisconnect:
@@ -96,12 +96,7 @@ class Session:
             self.services.connected.discard(self.outlet)
             self.services.fanout.leave(self.outlet)
             self.outlet.shut(_GONE)  # no-op if a close is already under way
-            sender = self.sender
-            if sender is not None:  # what is queued, and the close, go out first
-                try:
-                    await asyncio.wait_for(sender, timeout=5)
-                except (TimeoutError, asyncio.CancelledError, Exception):
-                    sender.cancel()
+            await self.sender.finish(5)  # what is queued, and the close, go out first
             if self.principal is not None:
                 await self._quietly(
                     self.services.ingress.presence(self.principal, "offline", announce=True)
@@ -341,24 +336,6 @@ class Session:
                 self.principal, self.presence_state, announce=chosen is not None
             )
         )
-
-    def _pump(self) -> None:
-        """Start sending the outbox, unless that is under way (or the socket is not open yet)."""
-        if self.sender is None and self.websocket.client_state is WebSocketState.CONNECTED:
-            self.sender = asyncio.get_running_loop().create_task(self._send_all())
-
-    async def _send_all(self) -> None:
-        outlet, websocket = self.outlet, self.websocket
-        try:
-            while outlet.outbox:
-                await websocket.send_text(outlet.outbox.pop(0))
-            error = outlet.error
-            if outlet.closing and error is not None and error is not _GONE:
-                await websocket.close(error.close_code, error.code)
-        except Exception:
-            outlet.closing = True  # the peer is gone: send nothing more; the receive side ends
-        finally:
-            self.sender = None
 
     @staticmethod
     async def _quietly(work: Any) -> None:
