@@ -78,7 +78,7 @@ class Wire:
         """The socket's wire, or None if it is not served by a server known here."""
         send = getattr(websocket, "_send", None)  # the server's `send`, as the hub's app got it
         protocol = getattr(send, "__self__", None)
-        if type(protocol) is not WebSocketsSansIOProtocol:
+        if not isinstance(protocol, WebSocketsSansIOProtocol):  # the hub's own is one
             return None
         if not all(hasattr(protocol, name) for name in SHAPE):
             return None

@@ -64,7 +64,8 @@ class Inbox:
 
 
 class Gate:
-    """Open while the transport takes writes: `asyncio.Event`'s `set`, `clear` and `wait`."""
+    """Open while the transport takes writes: `asyncio.Event`'s `set`, `clear`, `is_set` and
+    `wait` (`hub.realtime.wire` asks `is_set` before it writes beside the protocol)."""
 
     __slots__ = ("open", "waiters")
 
@@ -81,6 +82,9 @@ class Gate:
 
     def clear(self) -> None:
         self.open = False
+
+    def is_set(self) -> bool:
+        return self.open
 
     async def wait(self) -> None:
         if self.open:
