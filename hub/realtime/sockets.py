@@ -185,6 +185,7 @@ class Session:
 
     async def _authenticate(self, hello: p.Authenticate) -> None:
         services = self.services
+        self.outlet.version = hello.version
         if self.agent:
             self.principal = await self._agent_principal(hello.token)
             self.outlet.workspace_id = str(self.principal.workspace_id)
