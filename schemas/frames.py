@@ -124,6 +124,10 @@ class Welcome(_Frame):
     cursor: Cursor = Field(description="Id of the last event before the ones that follow")
     resumed: bool
     v: int = Field(default=1, description="The protocol version of this socket's frames: 1 or 2")
+    workspace_id: events.Omitted[uuid.UUID] = Field(
+        default=None,
+        description="v2: the socket's workspace, which v2's message.created leaves out",
+    )
 
 
 class _Event(_Frame):

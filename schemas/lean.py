@@ -29,7 +29,6 @@ is not web chat (whose visitors have no thread), else none.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pydantic_core
@@ -127,7 +126,9 @@ def rebuild(data: dict[str, Any], workspace_id: str) -> dict[str, Any]:
     """The v1 data of a `message.created` from its v2 data (parsed JSON), by the rules above:
     the reference for clients, and what the tests and `scripts/bench/frames.py` check."""
     message: dict[str, Any] = {
-        **copy.deepcopy(MESSAGE_DEFAULTS),
+        **MESSAGE_DEFAULTS,
+        "attachments": [],  # a list of its own for each message
+        "reactions": [],
         "workspace_id": workspace_id,
         **data["message"],
     }

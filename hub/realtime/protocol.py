@@ -188,10 +188,13 @@ class Protocol:
 
     # Decisions of the pump
 
-    def accept(self, cursor: str, resumed: bool) -> str:
+    def accept(self, cursor: str, resumed: bool, workspace_id: str = "") -> str:
+        """The welcome; in v2 it names the socket's workspace, which v2's frames leave out."""
         assert self.state is State.AUTHENTICATING
         self.state = State.OPEN
-        return frames.Welcome(cursor=cursor, resumed=resumed, v=self.version).model_dump_json()
+        named = uuid.UUID(workspace_id) if self.version >= 2 else None
+        welcome = frames.Welcome(cursor=cursor, resumed=resumed, v=self.version, workspace_id=named)
+        return welcome.model_dump_json()
 
     def fail(self, error: HubError) -> list[Action]:
         """The one place that turns an error into the end of the connection."""

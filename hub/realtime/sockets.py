@@ -198,7 +198,7 @@ class Session:
             self.outlet.conversation_id = str(self.conversation.id)
 
         def welcome(cursor: str, resumed: bool) -> None:
-            self.outlet.offer(self.protocol.accept(cursor, resumed))
+            self.outlet.offer(self.protocol.accept(cursor, resumed, self.outlet.workspace_id))
 
         await services.fanout.join(self.outlet, hello.resume_from, welcome)
         if self.principal is not None:
