@@ -123,7 +123,11 @@ class Welcome(_Frame):
     type: Literal["welcome"] = "welcome"
     cursor: Cursor = Field(description="Id of the last event before the ones that follow")
     resumed: bool
-    v: int = Field(default=1, description="The protocol version of this socket's frames: 1 or 2")
+    v: events.Omitted[int] = Field(
+        default=None,
+        description="The protocol version of this socket's frames, 2; absent: 1 (a v1 socket's "
+        "welcome is v1's, unchanged)",
+    )
     workspace_id: events.Omitted[uuid.UUID] = Field(
         default=None,
         description="v2: the socket's workspace, which v2's message.created leaves out",

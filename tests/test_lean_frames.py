@@ -65,12 +65,11 @@ def test_hello_without_v_speaks_v1_and_v2_is_welcomed_as_v2() -> None:
         proto = Protocol(agent=True, max_frame_bytes=4096, max_message_chars=100)
         assert proto.receive(hello) == [Authenticate("t", None, version)]
         workspace = str(uuid.uuid4())
-        expected = {"workspace_id": workspace} if version == 2 else {}
-        assert json.loads(proto.accept("1-0", False, workspace)) == expected | {
+        v2 = {"v": 2, "workspace_id": workspace} if version == 2 else {}  # v1's is unchanged
+        assert json.loads(proto.accept("1-0", False, workspace)) == v2 | {
             "type": "welcome",
             "cursor": "1-0",
             "resumed": False,
-            "v": version,
         }
 
 

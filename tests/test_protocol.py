@@ -50,7 +50,7 @@ def test_hello_then_welcome() -> None:
     assert actions == [Authenticate("abc", "17-3")]
     assert proto.state is State.AUTHENTICATING
     welcome = json.loads(proto.accept("17-3", True))
-    assert welcome == {"type": "welcome", "cursor": "17-3", "resumed": True, "v": 1}
+    assert welcome == {"type": "welcome", "cursor": "17-3", "resumed": True}
     assert proto.state is State.OPEN
 
 

@@ -192,8 +192,11 @@ class Protocol:
         """The welcome; in v2 it names the socket's workspace, which v2's frames leave out."""
         assert self.state is State.AUTHENTICATING
         self.state = State.OPEN
-        named = uuid.UUID(workspace_id) if self.version >= 2 else None
-        welcome = frames.Welcome(cursor=cursor, resumed=resumed, v=self.version, workspace_id=named)
+        if self.version == 1:  # exactly v1's welcome
+            return frames.Welcome(cursor=cursor, resumed=resumed).model_dump_json()
+        welcome = frames.Welcome(
+            cursor=cursor, resumed=resumed, v=self.version, workspace_id=uuid.UUID(workspace_id)
+        )
         return welcome.model_dump_json()
 
     def fail(self, error: HubError) -> list[Action]:
