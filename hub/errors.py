@@ -42,6 +42,11 @@ class BadFrame(BadRequest):
     default_message = "The frame is malformed."
 
 
+class UnsupportedVersion(BadFrame):
+    code = "unsupported_version"
+    default_message = "This hub speaks protocol versions 1 and 2."
+
+
 class Unauthenticated(HubError):
     status = 401
     close_code = CloseCode.UNAUTHENTICATED

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
-from schemas import frames
+from schemas import frames, lean
 from schemas.message import Message
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -28,12 +28,13 @@ def generate() -> dict[str, dict[str, Any]]:
         "client-frame.json": _document(
             _union(frames.client_frame, "validation"),
             title="ClientFrame",
-            description="A frame a client sends on /ws/agent or /ws/visitor (protocol v1).",
+            description="A frame a client sends on /ws/agent or /ws/visitor (protocol v1 and v2).",
         ),
+        "message-created-v2.json": _document(lean.json_schema()),
         "server-frame.json": _document(
             _union(frames.server_frame, "serialization"),
             title="ServerFrame",
-            description="A frame the hub sends on /ws/agent or /ws/visitor (protocol v1).",
+            description="A frame the hub sends on /ws/agent or /ws/visitor (protocol v1 and v2).",
         ),
     }
 

@@ -1,4 +1,4 @@
-"""Wire frames of the realtime protocol v1 (docs/protocol.md). `schemas/` is generated from
+"""Wire frames of the realtime protocol, v1 and v2 (docs/protocol.md). `schemas/` is generated from
 these models by `scripts/export-schemas`."""
 
 from __future__ import annotations
@@ -36,10 +36,18 @@ class _Frame(BaseModel):
 # client -> server
 
 
+VERSIONS = (1, 2)  # the protocol versions this hub speaks; v1 is deprecated (docs/protocol.md)
+
+
 class Hello(_Frame):
     type: Literal["hello"]
     token: str = Field(min_length=1, max_length=4096)
     resume_from: Cursor | None = None
+    v: int | None = Field(
+        default=None,
+        description="The protocol version the client speaks: 1 or 2 (absent: 1). Another "
+        "number is refused with unsupported_version, close 4400",
+    )
 
 
 class MessageSend(_Frame):
@@ -115,6 +123,15 @@ class Welcome(_Frame):
     type: Literal["welcome"] = "welcome"
     cursor: Cursor = Field(description="Id of the last event before the ones that follow")
     resumed: bool
+    v: events.Omitted[int] = Field(
+        default=None,
+        description="The protocol version of this socket's frames, 2; absent: 1 (a v1 socket's "
+        "welcome is v1's, unchanged)",
+    )
+    workspace_id: events.Omitted[uuid.UUID] = Field(
+        default=None,
+        description="v2: the socket's workspace, which v2's message.created leaves out",
+    )
 
 
 class _Event(_Frame):
@@ -123,6 +140,8 @@ class _Event(_Frame):
 
 
 class MessageCreatedEvent(_Event):
+    """In v2, `data` is the lean form instead (schemas/message-created-v2.json)."""
+
     name: Literal["message.created"] = "message.created"
     data: events.MessageCreated
 

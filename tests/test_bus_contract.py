@@ -1104,3 +1104,21 @@ async def test_trimmed_entries_never_reach_a_consumer_group(bus: Bus) -> None:
     await asyncio.sleep(0.1)
     assert await bus.autoclaim("g", "c2", "w1", min_idle_ms=50, count=10) == []
     assert [e.id for e in await drain(bus, "g", "c1", "w1", 10)] == [e.id for e in newer]
+
+
+async def test_the_lean_data_travels_with_its_entry_and_goes_with_it(bus: Bus) -> None:
+    """Protocol v2's data (`publish(lean=...)`) is read back with its entry by every reader,
+    is "" for an entry published without one, and a purge or a trim takes it with the entry."""
+    await bus.ensure_group("g", ["w"])
+    full = await bus.publish("w", "message.created", '{"v":1,"who":"p1"}', lean='{"who":"p1"}')
+    plain = await bus.publish("w", "presence", '{"v":1}')
+    [read_full, read_plain] = await bus.read("w", ZERO_ID, 10)
+    assert (read_full.data, read_full.lean) == ('{"v":1,"who":"p1"}', '{"who":"p1"}')
+    assert (read_plain.id, read_plain.lean) == (plain.id, "")
+    [(_, tailed)] = await bus.tail({"w": ZERO_ID}, count=10, block_ms=100)
+    assert [e.lean for e in tailed] == ['{"who":"p1"}', ""]
+    [(_, grouped)] = await bus.read_group("g", "c1", ["w"], count=10, block_ms=100)
+    assert [e.lean for e in grouped] == ['{"who":"p1"}', ""]
+    assert await bus.purge("w", ["p1"], up_to=plain.id) == 1
+    assert [e.id for e in await bus.read("w", full.id, 10)] == [plain.id]
+    assert all(not e.lean for e in await bus.read("w", full.id, 10))

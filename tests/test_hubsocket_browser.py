@@ -117,7 +117,7 @@ def test_hello_resumes_from_the_last_event_and_4409_starts_over(
 ) -> None:
     page.evaluate("url => { window.make(url); window.socket.connect(); }", scripted.url)
     first = scripted.next()
-    assert first.hello() == {"type": "hello", "token": "tok-1"}  # no cursor yet
+    assert first.hello() == {"type": "hello", "token": "tok-1", "v": 2}  # no cursor yet
     first.send({"type": "welcome", "cursor": "5-0", "resumed": False})
     page.wait_for_function("window.socket.live === true")
     assert page.evaluate("window.socket.cursor") == "5-0"
@@ -129,7 +129,7 @@ def test_hello_resumes_from_the_last_event_and_4409_starts_over(
     # Too slow: the hub closes with 1013; the client comes back with a fresh token and resumes.
     first.close(1013, "too_slow")
     second = scripted.next()
-    assert second.hello() == {"type": "hello", "token": "tok-2", "resume_from": "7-1"}
+    assert second.hello() == {"type": "hello", "token": "tok-2", "v": 2, "resume_from": "7-1"}
     assert page.evaluate("window.socket.live") is False
     assert [c[1] for c in calls(page, "close")] == [1013]
     (retry,) = calls(page, "retry")
@@ -142,7 +142,7 @@ def test_hello_resumes_from_the_last_event_and_4409_starts_over(
     # Cursor too old: the caller is told (it reloads over REST) and the next hello starts over.
     second.close(4409, "cursor_too_old")
     third = scripted.next()
-    assert third.hello() == {"type": "hello", "token": "tok-3"}
+    assert third.hello() == {"type": "hello", "token": "tok-3", "v": 2}
     assert len(calls(page, "cursor-too-old")) == 1
     assert page.evaluate("window.socket.cursor") is None
     third.send({"type": "welcome", "cursor": "9-0", "resumed": False})
@@ -169,7 +169,7 @@ def test_a_given_cursor_is_resumed_and_queued_frames_are_resent_until_acked(
         scripted.url,
     )
     first = scripted.next()
-    assert first.hello() == {"type": "hello", "token": "tok-1", "resume_from": "41-2"}
+    assert first.hello() == {"type": "hello", "token": "tok-1", "v": 2, "resume_from": "41-2"}
     page.wait_for_timeout(200)
     assert first.frames == [first.hello()]  # nothing but hello before welcome
     assert page.evaluate("window.socket.send({ type: 'ping' })") is False  # not live yet
@@ -275,3 +275,58 @@ def test_the_widget_carries_the_module_without_a_global(
         added = page.evaluate("Object.keys(window).filter(k => !window.before.includes(k))")
     assert sorted(added) == ["SosyoChat", "before"]
     assert page.evaluate("typeof hubSocket") == "undefined"
+
+
+def test_a_v2_welcome_has_lean_messages_rebuilt_and_a_v1_welcome_leaves_them(
+    scripted: ScriptedHub, page: Any
+) -> None:
+    """Callers (the inbox, the widget) read v1's whole message whichever version the hub
+    speaks: after a v2 welcome the lean data is rebuilt; a hub that answers v1 is read as is."""
+    workspace, contact = (
+        "0b6f4b1e-8a53-4c5e-9a4e-1f2d3c4b5a69",
+        "5f1c9d2e-7b3a-5c4d-8e9f-0a1b2c3d4e5f",
+    )
+    message = {"id": "m1", "contact_id": contact, "channel_kind": "webchat", "client_id": "c1"}
+    lean = {"message": message | {"text": "hi"}, "contact": {"platform_user_id": "visitor-1"}}
+    page.evaluate("url => { window.make(url); window.socket.connect(); }", scripted.url)
+    first = scripted.next()
+    first.hello()
+    welcome = {"type": "welcome", "cursor": "5-0", "resumed": False, "v": 2}
+    first.send(welcome | {"workspace_id": workspace})
+    first.send({"type": "event", "id": "6-0", "name": "message.created", "data": lean})
+    page.wait_for_function("window.socket.cursor === '6-0'")
+    [(_, rebuilt)] = calls(page, "event")
+    assert rebuilt["data"]["message"] == {
+        "id": "m1",
+        "workspace_id": workspace,
+        "contact_id": contact,
+        "channel_kind": "webchat",
+        "kind": "dm",
+        "direction": "in",
+        "status": "received",
+        "sender": {"type": "contact", "id": contact},
+        "text": "hi",
+        "client_id": "c1",
+        "platform_message_id": "v:visitor-1:c1",
+        "attachments": [],
+        "reactions": [],
+        "edited": False,
+        "deleted": False,
+        "private_reply": False,
+        "note": False,
+        "standby": False,
+        "hidden": False,
+    }
+    assert rebuilt["data"]["contact"] == {
+        "id": contact,
+        "name": None,
+        "platform_user_id": "visitor-1",
+    }
+
+    first.close(1012)
+    second = scripted.next()
+    second.hello()
+    second.send({"type": "welcome", "cursor": "6-0", "resumed": True})  # an older hub: v1
+    second.send({"type": "event", "id": "7-0", "name": "message.created", "data": lean})
+    page.wait_for_function("window.socket.cursor === '7-0'")
+    assert calls(page, "event")[-1][1]["data"] == lean

@@ -9,6 +9,9 @@ Contract
 - Each workspace has one append-only stream. `publish` appends an event and returns
   its id, a stream entry id ``"<ms>-<seq>"``; ids increase strictly within a stream and
   are what clients see as event ids and resume cursors.
+- `publish(..., lean=text)` keeps protocol v2's data of the event (`schemas.lean`) on the same
+  entry, next to `data`: `Event.lean` on every read, "" when none was given. It lives and dies
+  with its entry (trim, purge, retention); workers read `data` only.
 - `publish(..., dedupe_key=k)` appends at most once per key within `dedupe_ttl_s`:
   a repeated key appends nothing and answers the first event's id with
   ``duplicate=True``. Check and append are one atomic step.
@@ -96,18 +99,27 @@ class Event:
     name: str
     data: str  # JSON text of an object
     conversation_id: str = ""
+    lean: str = ""  # protocol v2's data when it differs from `data` (`schemas.lean`), else ""
 
-    def frame(self) -> str:
-        """The `event` frame sent to clients, built without re-encoding `data`."""
+    def frame(self, version: int = 1) -> str:
+        """The `event` frame of a protocol version, built without re-encoding the data: v2
+        carries the lean data when the event has one, and is v1's frame otherwise."""
+        data = self.lean if version >= 2 and self.lean else self.data
         return (
             '{"type":"event","id":"'
             + self.id
             + '","name":'
             + json.dumps(self.name)
             + ',"data":'
-            + self.data
+            + data
             + "}"
         )
+
+    def frames(self) -> tuple[str, str]:
+        """The frames of v1 and v2, each built once (the same string when there is no lean
+        data): what the fan-out hands each socket, by its version."""
+        v1 = self.frame(1)
+        return v1, (self.frame(2) if self.lean else v1)
 
     def typed(self) -> EventData:
         """The data as its event's model (`schemas.events`); ValueError when it does not fit.
@@ -188,6 +200,7 @@ class Bus(Protocol):
         *,
         conversation_id: str = "",
         dedupe_key: str | None = None,
+        lean: str = "",
     ) -> Published: ...
 
     async def settle(self, workspace_ids: Iterable[str]) -> None: ...

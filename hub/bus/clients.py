@@ -32,7 +32,13 @@ BLOCKING_SOCKET_TIMEOUT_S = MAX_BLOCK_MS / 1000 + 5
 
 
 def event_of(event_id: str, fields: Mapping[str, str]) -> Event:
-    return Event(event_id, fields.get("n", ""), fields.get("d", "{}"), fields.get("c", ""))
+    return Event(
+        event_id,
+        fields.get("n", ""),
+        fields.get("d", "{}"),
+        fields.get("c", ""),
+        fields.get("l", ""),
+    )
 
 
 def bucket(workspace_id: str) -> int:

@@ -19,10 +19,11 @@ end
 """
 
 # KEYS: stream, changes, workspace set [, dedupe]; ARGV: maxlen, ttl, name, conversation id,
-# data, changes maxlen, workspace id. Answers {id, dup}. The ring goes with the event, never
-# without it, and so does the workspace's place in the set the workers read their streams from
-# (SADD on every publish: O(1) inside the script, so a Redis that lost the set has it back with
-# the first event after its return, whichever process publishes it).
+# data, changes maxlen, workspace id, lean data ('' for none: no `l` field). Answers {id, dup}.
+# The ring goes with the event, never without it, and so does the workspace's place in the set
+# the workers read their streams from (SADD on every publish: O(1) inside the script, so a Redis
+# that lost the set has it back with the first event after its return, whichever process
+# publishes it).
 # The dedupe key is written last: a script that fails midway is not rolled back, and a key
 # set before a failed XADD would answer "duplicate" with no event for the whole TTL.
 # Redis 7.0 trimming does not advance max-deleted-entry-id (only XDEL does), so the script
@@ -45,8 +46,14 @@ if excess > 0 then
   local old = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess)
   if #old > 0 then trimmed = old[#old][1] end
 end
-local id = redis.call('XADD', stream, 'MAXLEN', ARGV[1], '*',
-  'n', ARGV[3], 'c', ARGV[4], 'd', ARGV[5])
+local id
+if ARGV[8] ~= '' then
+  id = redis.call('XADD', stream, 'MAXLEN', ARGV[1], '*',
+    'n', ARGV[3], 'c', ARGV[4], 'd', ARGV[5], 'l', ARGV[8])
+else
+  id = redis.call('XADD', stream, 'MAXLEN', ARGV[1], '*',
+    'n', ARGV[3], 'c', ARGV[4], 'd', ARGV[5])
+end
 redis.call('XADD', changes, 'MAXLEN', '~', ARGV[6], '*', 'w', ARGV[7])
 redis.call('SADD', KEYS[3], ARGV[7])
 if trimmed and less(info(stream)['max-deleted-entry-id'], trimmed) then

@@ -102,6 +102,7 @@ class MemoryBus:
         *,
         conversation_id: str = "",
         dedupe_key: str | None = None,
+        lean: str = "",
     ) -> Published:
         now = time.monotonic()
         if dedupe_key is not None:
@@ -109,7 +110,7 @@ class MemoryBus:
             if seen is not None and seen[1] > now:
                 return Published(seen[0], duplicate=True)
         stream = self._stream(workspace_id)
-        event = Event(self._next_id(stream), name, data, conversation_id)
+        event = Event(self._next_id(stream), name, data, conversation_id, lean)
         if stream.last_id == ZERO_ID:
             # A new stream (after a restart, say): cursors from before it are unknown and
             # must get CursorTooOld rather than a silent gap.

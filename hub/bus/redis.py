@@ -170,6 +170,7 @@ class RedisBus(Tailing):
         *,
         conversation_id: str = "",
         dedupe_key: str | None = None,
+        lean: str = "",
     ) -> Published:
         group = self._slot_group(workspace_id)
         keys = [self._key(workspace_id), self._changes_key(group), self._workspaces_key(group)]
@@ -183,6 +184,7 @@ class RedisBus(Tailing):
             data,
             self.changes_maxlen,
             workspace_id,
+            lean,
         ]
         event_id, duplicate = await self._c.publish(keys=keys, args=args)
         return Published(str(event_id), bool(duplicate))

@@ -1,8 +1,9 @@
 """Fan-out on one web node: one bus reader for all rooms, and bounded per-socket outboxes.
 
 A room is a workspace that has sockets on this node. One task tails every room's
-stream (`Bus.tail`) and hands each event's frame, encoded once, to the room's live
-sockets: every agent, and the visitors of the event's conversation.
+stream (`Bus.tail`) and hands each event's frame, encoded once per protocol version
+(`Event.frames`: v2's lean data was made at publish), to the room's live sockets:
+every agent, and the visitors of the event's conversation.
 
 Backpressure: a socket's outbox holds at most `outbox_max_frames` frames. Offering
 one more never waits: `Outlet.overflow` closes that socket with 1013 (reconnect and
@@ -56,6 +57,15 @@ class Sink(Protocol):
         ...
 
 
+def shared_frames(event: Event) -> tuple[SharedFrame, SharedFrame]:
+    """The event's frames of v1 and v2 (`Event.frames`) for a whole room: each one's websocket
+    encoding is made on its first direct write and reused for the room's other sockets; one
+    encoding serves both versions when their frames are the same."""
+    v1, v2 = event.frames()
+    first = SharedFrame(v1)
+    return first, (first if v2 is v1 else SharedFrame(v2))
+
+
 class Outlet:
     """The sending half of one socket as the fan-out sees it: a bounded outbox, and the `sink`
     the socket sets. A frame goes to the sink at once when nothing is queued before it and the
@@ -71,6 +81,7 @@ class Outlet:
         "session_id",
         "sink",
         "user_id",
+        "version",
         "workspace_id",
     )
 
@@ -86,6 +97,7 @@ class Outlet:
         self.conversation_id = conversation_id  # None: an agent, who sees the whole workspace
         self.session_id: str | None = None  # an agent's sign-in session, if it came from one
         self.user_id: str | None = None  # an agent's user (a session's or an API token's)
+        self.version = 1  # the protocol version of its frames, as its hello asked
 
     def offer(self, frame: str) -> None:
         if self.closing:
@@ -310,7 +322,7 @@ class Fanout:
             return False
         welcome(cursor, True)
         for event in seen:
-            outlet.offer(event.frame())
+            outlet.offer(event.frame(outlet.version))
         room.go_live(outlet)
         return True
 
@@ -326,7 +338,7 @@ class Fanout:
                 welcomed = True
             for event in events:
                 if outlet.sees(event):
-                    outlet.offer(event.frame())
+                    outlet.offer(event.frame(outlet.version))
                 cursor = event.id
             # A resume waits for its reader instead of overflowing; rare, so a poll costs
             # less than an event per socket.
@@ -406,14 +418,14 @@ class Fanout:
             if room.joining:
                 for outlet in [o for o, cursor in room.joining.items() if position > cursor]:
                     room.go_live(outlet)
-            frame = SharedFrame(event.frame())  # encoded once for all its sockets
+            frames = shared_frames(event)  # per protocol version, each encoded once
             for outlet in room.agents:
-                outlet.offer(frame)
+                outlet.offer(frames[outlet.version - 1])
             handed = len(room.agents)
             if event.conversation_id:
                 visitors = room.visitors.get(event.conversation_id, ())
                 for outlet in visitors:
-                    outlet.offer(frame)
+                    outlet.offer(frames[outlet.version - 1])
                 handed += len(visitors)
             if handed:
                 self.delivery.record(handed, event.id, time.time())

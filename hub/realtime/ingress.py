@@ -39,6 +39,7 @@ from schemas.events import (
     ReactionSend,
     TypingChanged,
 )
+from schemas.lean import lean
 from schemas.message import (
     SYSTEM_SENDER_ID,
     ChannelKind,
@@ -123,13 +124,19 @@ class ConversationRef:
         )
 
 
+def message_created(
+    message: Message, contact: Contact | Mapping[str, object] | None = None, thread: str = ""
+) -> MessageCreated:
+    if contact is not None and not isinstance(contact, Contact):
+        contact = Contact.model_validate(contact)
+    return MessageCreated(message=message, contact=contact, thread=thread or None)
+
+
 def message_event(
     message: Message, contact: Contact | Mapping[str, object] | None = None, thread: str = ""
 ) -> str:
     """The data of the message's `message.created`."""
-    if contact is not None and not isinstance(contact, Contact):
-        contact = Contact.model_validate(contact)
-    return MessageCreated(message=message, contact=contact, thread=thread or None).dump()
+    return message_created(message, contact, thread).dump()
 
 
 class Ingress:
@@ -175,13 +182,16 @@ class Ingress:
                 workspace_id, f"conv:{ref.id}", ref.encode(), ttl_s=DIRECTORY_TTL_S
             )
             self._conversations.put(known, ref)
+        data = message_created(message, contact, thread)
         return await self.bus.publish(
             workspace_id,
             MessageCreated.NAME,
-            message_event(message, contact, thread),
+            data.dump(),
             # No conversation id on the stream entry: the contact's socket never gets it.
             conversation_id="" if agents_only else str(message.conversation_id),
             dedupe_key=f"msg:{message.channel_id}:{message.platform_message_id}",
+            # Protocol v2's data, made once here so the fan-out never encodes a message.
+            lean=lean(data),
         )
 
     async def settle(self, *workspace_ids: uuid.UUID | str) -> None:

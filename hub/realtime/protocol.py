@@ -24,7 +24,7 @@ from enum import Enum, auto
 
 from pydantic import ValidationError
 
-from hub.errors import BadFrame, Forbidden, HelloTimeout, HubError, TooBig
+from hub.errors import BadFrame, Forbidden, HelloTimeout, HubError, TooBig, UnsupportedVersion
 from schemas import frames
 from schemas.codes import CloseCode
 from schemas.events import PresenceState
@@ -52,6 +52,7 @@ class Close:
 class Authenticate:
     token: str
     resume_from: str | None
+    version: int = 1  # of the frames the socket gets (`hello.v`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ class Protocol:
         self.max_frame_bytes = max_frame_bytes
         self.max_message_chars = max_message_chars
         self.state = State.AWAIT_HELLO
+        self.version = 1  # as hello asks
 
     # Input
 
@@ -119,8 +121,16 @@ class Protocol:
         if self.state is State.AWAIT_HELLO:
             if not isinstance(frame, frames.Hello):
                 return self.fail(BadFrame("The first frame must be hello."))
+            version = 1 if frame.v is None else frame.v
+            if version not in frames.VERSIONS:
+                return self.fail(
+                    UnsupportedVersion(
+                        f"Protocol v{version} is unknown here; this hub speaks v1 and v2."
+                    )
+                )
             self.state = State.AUTHENTICATING
-            return [Authenticate(frame.token, frame.resume_from)]
+            self.version = version
+            return [Authenticate(frame.token, frame.resume_from, version)]
         if self.state is State.AUTHENTICATING:
             return self.fail(BadFrame("Wait for welcome before sending frames."))
         if isinstance(frame, frames.Hello):
@@ -178,10 +188,16 @@ class Protocol:
 
     # Decisions of the pump
 
-    def accept(self, cursor: str, resumed: bool) -> str:
+    def accept(self, cursor: str, resumed: bool, workspace_id: str = "") -> str:
+        """The welcome; in v2 it names the socket's workspace, which v2's frames leave out."""
         assert self.state is State.AUTHENTICATING
         self.state = State.OPEN
-        return frames.Welcome(cursor=cursor, resumed=resumed).model_dump_json()
+        if self.version == 1:  # exactly v1's welcome
+            return frames.Welcome(cursor=cursor, resumed=resumed).model_dump_json()
+        welcome = frames.Welcome(
+            cursor=cursor, resumed=resumed, v=self.version, workspace_id=uuid.UUID(workspace_id)
+        )
+        return welcome.model_dump_json()
 
     def fail(self, error: HubError) -> list[Action]:
         """The one place that turns an error into the end of the connection."""

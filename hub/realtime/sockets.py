@@ -189,6 +189,7 @@ class Session:
 
     async def _authenticate(self, hello: p.Authenticate) -> None:
         services = self.services
+        self.outlet.version = hello.version
         if self.agent:
             self.principal = await self._agent_principal(hello.token)
             self.outlet.workspace_id = str(self.principal.workspace_id)
@@ -201,7 +202,7 @@ class Session:
             self.outlet.conversation_id = str(self.conversation.id)
 
         def welcome(cursor: str, resumed: bool) -> None:
-            self.outlet.offer(self.protocol.accept(cursor, resumed))
+            self.outlet.offer(self.protocol.accept(cursor, resumed, self.outlet.workspace_id))
 
         await services.fanout.join(self.outlet, hello.resume_from, welcome)
         if self.principal is not None:

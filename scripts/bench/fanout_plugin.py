@@ -5,7 +5,8 @@
   Lua script on the workspace's stream) and the wait a strict HUB_BUS_DURABLE_ACK adds before
   the ack, on a `RedisBus` built from the same settings as the server (REDIS_URL,
   HUB_REDIS_PREFIX, HUB_BUS_DURABLE_ACK). The payload is the message text.
-- `open_subscriber` opens an agent socket on /ws/agent, authenticated with an API token in hello.
+- `open_subscriber` opens an agent socket on /ws/agent, authenticated with an API token in hello,
+  speaking the protocol version HUB_BENCH_PROTOCOL says (1 or 2, default 2: lean frames).
 - `extract` answers the text of `message.created` event frames and None for anything else
   (welcome, presence of the other subscribers), without parsing the rest of the frame.
 
@@ -99,7 +100,10 @@ async def close() -> None:
 
 async def open_subscriber(url: str, room: str) -> ClientConnection:
     ws = await connect(url, compression=None, max_size=None, ping_interval=None, open_timeout=30)
-    await ws.send(json.dumps({"type": "hello", "token": os.environ["HUB_BENCH_TOKEN"]}))
+    version = int(os.environ.get("HUB_BENCH_PROTOCOL", "2"))
+    await ws.send(
+        json.dumps({"type": "hello", "token": os.environ["HUB_BENCH_TOKEN"], "v": version})
+    )
     while True:
         frame: dict[str, Any] = json.loads(await ws.recv())
         if frame.get("type") == "welcome":
