@@ -17,6 +17,7 @@ from redis.cluster import key_slot
 from redis.exceptions import AskError, RedisError
 
 from hub.bus.base import ZERO_ID, Batch, Bus, BusStats, Event, GroupStats, parse_id
+from hub.bus.clients import Script
 from hub.bus.memory import MemoryBus
 from hub.bus.redis import BUCKETS, DIRECT_ROOMS, RedisBus, bucket
 from hub.errors import BadFrame, CursorTooOld
@@ -537,6 +538,21 @@ async def test_redis_key_layout(redis_prefix: str) -> None:
     finally:
         await client.aclose()
         await bus.close()
+
+
+@pytest.mark.redis
+async def test_a_script_the_server_does_not_know_is_loaded_on_its_first_call() -> None:
+    """As after a Redis restart or a SCRIPT FLUSH: EVALSHA answers NOSCRIPT, the script is
+    loaded and called. A source of its own (a fresh comment) is one this server never saw."""
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        script = Script(client, f"-- {uuid.uuid4().hex}\nreturn {{KEYS[1], ARGV[1]}}")
+        assert await client.script_exists(script.registered.sha) == [False]
+        assert await script(["k"], ["v"]) == ["k", "v"]
+        assert await client.script_exists(script.registered.sha) == [True]
+        assert await script(["k2"], [2]) == ["k2", "2"]
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.redis

@@ -16,6 +16,8 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+from redis.typing import EncodableT, KeyT
 
 from hub.bus import lua
 from hub.bus.base import Event
@@ -78,6 +80,25 @@ class QueuedPool(ConnectionPool):
             self._slots.release()
 
 
+class Script:
+    """A Lua script called as one EVALSHA on the shared client, and loaded again when the
+    server answers NOSCRIPT (a Redis restarted or flushed since). redis-py's `AsyncScript`
+    does the same but imports and checks for pipelines on every call: 5 to 8 µs of CPU per call,
+    on the publish script, the one round trip of a webhook."""
+
+    def __init__(self, redis: Redis | RedisCluster, source: str) -> None:
+        self.redis = redis
+        self.registered = redis.register_script(source)
+
+    async def __call__(self, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> Any:
+        try:
+            return await self.redis.execute_command(
+                "EVALSHA", self.registered.sha, len(keys), *keys, *args
+            )
+        except NoScriptError:
+            return await self.registered(keys, args)  # loads it, then calls it
+
+
 class Clients:
     def __init__(self, url: str, *, cluster: bool) -> None:
         # No retries on the shared client: a publish without a dedupe key is not idempotent,
@@ -103,7 +124,7 @@ class Clients:
                 max_connections=MAX_CONNECTIONS,
             )
             self.redis = Redis(connection_pool=self.pool)
-        self.publish: AsyncScript = self.redis.register_script(lua.PUBLISH)
+        self.publish = Script(self.redis, lua.PUBLISH)
         self.read: AsyncScript = self.redis.register_script(lua.READ)
         self.last_id: AsyncScript = self.redis.register_script(lua.LAST_ID)
         self.trim: AsyncScript = self.redis.register_script(lua.TRIM)
