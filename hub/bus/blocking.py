@@ -18,6 +18,10 @@ own to the server that holds its slot, and `read` answers as soon as any has dat
   connection, retried until the command has reached it: before that the server answers 0);
   a wake while none is in flight makes the next `read` non-blocking. Cancelling a blocked
   command instead would leave its connection unusable, so that happens only on `close`.
+- A read answers by its own block time: one that has not `ANSWER_SLACK_S` past it takes its
+  server for gone (hung, or unreachable) and fails, and its line is dropped. That is one timer
+  per read, here, rather than a socket timeout on the connection, which costs redis-py a task
+  and two timers per command: at a few events a round, a measurable part of the round.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ from redis.exceptions import RedisError
 
 # (connection, how long to block: None not at all) -> the command's reply
 Command = Callable[[Redis, int | None], Awaitable[Any]]
+
+ANSWER_SLACK_S = 5  # past a read's block time, how long its answer may take
+
+
+async def _timed(command: Command, client: Redis, block: int | None) -> Any:
+    """`command`, failing with TimeoutError if the server has not answered in time."""
+    async with asyncio.timeout((block or 0) / 1000 + ANSWER_SLACK_S):
+        return await command(client, block)
 
 
 @dataclass(eq=False)
@@ -106,7 +118,7 @@ class Reads:
         for group, (_, command) in commands.items():
             line = self._lines[group]
             if line.read is None:
-                line.read = asyncio.ensure_future(command(line.client, block))
+                line.read = asyncio.ensure_future(_timed(command, line.client, block))
                 issued = True
         reads = {line.read for line in self._lines.values() if line.read is not None}
         if not reads:
@@ -133,7 +145,7 @@ class Reads:
         `line.read` holds a future meanwhile, for `wake()` to find the read and unblock it."""
         line.read = flying = asyncio.get_running_loop().create_future()
         try:
-            reply = await command(line.client, block)
+            reply = await _timed(command, line.client, block)
         except BaseException as error:
             line.read, line.unblock = None, False
             flying.cancel()
@@ -166,11 +178,16 @@ class Reads:
 
     async def _open(self, server: Hashable) -> _Line:
         line = _Line(server, self._connect(server))
-        await line.client.initialize()
-        assert line.client.connection is not None
-        connection = line.client.connection
-        connection.register_connect_callback(line.reconnected)  # type: ignore[no-untyped-call]
-        line.client_id = int(await line.client.client_id())
+        try:
+            async with asyncio.timeout(ANSWER_SLACK_S):
+                await line.client.initialize()
+                assert line.client.connection is not None
+                connection = line.client.connection
+                connection.register_connect_callback(line.reconnected)  # type: ignore[no-untyped-call]
+                line.client_id = int(await line.client.client_id())
+        except BaseException:
+            await line.client.aclose(close_connection_pool=True)
+            raise
         return line
 
     async def _drop(self, group: int) -> None:

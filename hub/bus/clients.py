@@ -25,12 +25,12 @@ from hub.bus.base import Event
 MAX_CONNECTIONS = 200  # per process, to a standalone server; more callers wait their turn
 CLUSTER_MAX_CONNECTIONS = 1000  # per process and node
 BUCKETS = 64  # a cluster's slot buckets: the most shards workspaces spread over
-# The longest a blocking read may block, and how long its connection waits for the answer.
-# redis-py 8's default socket timeout (5 s) raced the fan-out's 5 s block: an idle bucket's
-# read failed, its connection was replaced and the whole tail backed off, stalling the busy
-# rooms' deliveries for up to a second.
+# The longest a blocking read may block. Its connection has no socket timeout: `Reads` gives
+# each read its block time and 5 s more (`hub.bus.blocking`). redis-py 8's default socket
+# timeout (5 s) raced the fan-out's 5 s block: an idle bucket's read failed, its connection
+# was replaced and the whole tail backed off, stalling the busy rooms' deliveries for up to a
+# second.
 MAX_BLOCK_MS = 10_000
-BLOCKING_SOCKET_TIMEOUT_S = MAX_BLOCK_MS / 1000 + 5
 
 
 def event_of(event_id: str, fields: Mapping[str, str]) -> Event:
@@ -157,7 +157,7 @@ class Clients:
             url,
             decode_responses=True,
             socket_connect_timeout=5,
-            socket_timeout=BLOCKING_SOCKET_TIMEOUT_S,
+            socket_timeout=None,  # `Reads` times each read: see `hub.bus.blocking`
             max_connections=1,
             retry=Retry(NoBackoff(), 1),
         )
