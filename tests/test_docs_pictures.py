@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # Pictures drawn by a benchmark rather than photographed by a test.
-PLOTS = {"fanout"}
+PLOTS = {"fanout", "growth"}
 SHOWN = re.compile(r"\]\(img/([\w.-]+)\.png\)")
 TAKEN = re.compile(r"screenshot\(\s*\w+,\s*f?\"([\w-]+)\"")
 
