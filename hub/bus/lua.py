@@ -46,14 +46,12 @@ if excess > 0 then
   local old = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess)
   if #old > 0 then trimmed = old[#old][1] end
 end
-local id
+local fields = {'n', ARGV[3], 'c', ARGV[4], 'd', ARGV[5]}
 if ARGV[8] ~= '' then
-  id = redis.call('XADD', stream, 'MAXLEN', ARGV[1], '*',
-    'n', ARGV[3], 'c', ARGV[4], 'd', ARGV[5], 'l', ARGV[8])
-else
-  id = redis.call('XADD', stream, 'MAXLEN', ARGV[1], '*',
-    'n', ARGV[3], 'c', ARGV[4], 'd', ARGV[5])
+  fields[#fields + 1] = 'l'
+  fields[#fields + 1] = ARGV[8]
 end
+local id = redis.call('XADD', stream, 'MAXLEN', ARGV[1], '*', unpack(fields))
 redis.call('XADD', changes, 'MAXLEN', '~', ARGV[6], '*', 'w', ARGV[7])
 redis.call('SADD', KEYS[3], ARGV[7])
 if trimmed and less(info(stream)['max-deleted-entry-id'], trimmed) then
