@@ -181,6 +181,12 @@ def test_an_agent_edits_values_sees_them_live_and_filters_the_list(
         assert admin.post("/api/attributes", json=body).status_code == 201
     first = visitor_writes(hub, "Hello, about my plan")
     second = visitor_writes(hub, "Another question")
+    # The pages list what is stored: an acked message may still be on its way to the store.
+    for conversation in (first, second):
+        wait_until(
+            lambda c=conversation: admin.get(f"/api/conversations/{c}").status_code == 200,
+            what=f"conversation {conversation} stored",
+        )
 
     page = page_of(contexts, hub)
     expect(page.locator("[data-ib=status]")).to_have_text("Live")
