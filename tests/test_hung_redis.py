@@ -1,6 +1,7 @@
 """A Redis that stops answering (hung, or cut off without a reset) fails the tail's blocking
 read by its block time plus `ANSWER_SLACK_S`, so the fan-out notices the outage and backs off:
 the read's connection has no socket timeout of its own (it cost a task and two timers a round).
+The shared client's commands keep their socket timeout, for the send too, without a task each.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import redis.exceptions
+from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 
 from hub.bus.base import ZERO_ID
 from hub.bus.blocking import ANSWER_SLACK_S
+from hub.bus.clients import Clients, TimedConnection
 from hub.bus.redis import RedisBus
 from tests.conftest import REDIS_URL
 
@@ -73,3 +78,60 @@ async def test_the_tail_fails_on_a_redis_that_stops_answering(redis_prefix: str)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     await bus.close()
+
+
+@pytest.mark.redis
+async def test_a_publish_makes_no_task_and_still_times_out_on_a_hung_redis(
+    redis_prefix: str,
+) -> None:
+    """redis-py bounds a send with `asyncio.wait_for`, a task per command on Python 3.11; the
+    shared client's connections bound it in the caller's task. A send that cannot finish (the
+    server reads nothing, the socket's buffers fill) still fails by the socket timeout, with
+    redis-py's `TimeoutError`, and a read that gets no answer too."""
+    proxy = FreezingProxy()
+    async with proxy.running() as url:
+        bus = RedisBus(url, prefix=redis_prefix, stream_maxlen=100, dedupe_ttl_s=60)
+        await bus.start()
+        loop = asyncio.get_running_loop()
+        made: list[object] = []
+
+        def counting(
+            loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
+        ) -> asyncio.Task[Any]:
+            made.append(coro)
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        try:
+            await bus.publish("w-hung", "test.ping", "{}")  # the pool's connection is open
+            loop.set_task_factory(counting)
+            try:
+                for n in range(10):
+                    await bus.publish("w-hung", "test.ping", f'{{"n": {n}}}')
+            finally:
+                loop.set_task_factory(None)
+            assert made == []
+
+            proxy.frozen.set()
+            for data in ("{}", '"' + "x" * 64_000_000 + '"'):  # no answer; a send that blocks
+                started = time.monotonic()
+                with pytest.raises(redis.exceptions.TimeoutError):
+                    async with asyncio.timeout(15):  # the test's own bound
+                        await bus.publish("w-hung", "test.ping", data)
+                assert time.monotonic() - started < 10  # the client's 5 s, not the bound
+        finally:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await bus.close()
+
+
+@pytest.mark.unit
+async def test_a_url_that_names_tls_or_a_unix_socket_keeps_its_connection_class() -> None:
+    """The timed send is for plain TCP; a class given to redis-py would replace the URL's."""
+    for url, kind in (
+        ("redis://127.0.0.1:6379/0", TimedConnection),
+        ("rediss://127.0.0.1:6380/0", SSLConnection),
+        ("unix:///run/redis.sock?db=0", UnixDomainSocketConnection),
+    ):
+        clients = Clients(url, cluster=False)
+        assert clients.pool is not None and clients.pool.connection_class is kind
+        await clients.aclose()

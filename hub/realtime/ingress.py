@@ -198,7 +198,7 @@ class Ingress:
         """Before an ack to a client or a platform: once per batch, wait until what was
         published is durable as HUB_BUS_DURABLE_ACK asks (`NotDurable`, the retryable
         `unavailable`, when it is not in time; at once when the mode is off)."""
-        await self.bus.settle({str(w) for w in workspace_ids})
+        await self.bus.settle(map(str, workspace_ids))  # lazy: read only when a mode is on
 
     # Web chat visitors
 
