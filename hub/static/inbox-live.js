@@ -1,6 +1,9 @@
 /* The inbox's realtime side: the shared protocol client (hubsocket.js) on /ws/agent, and what
- * each event changes on the page. After every welcome that is not a resume (first connect, or
- * after 4409 "cursor too old") the list and the open thread are reloaded over REST. */
+ * each event changes on the page. The first connect follows the list's load and resumes from
+ * the position the list answered, so what the list could not show yet (a conversation the
+ * database had yet to store) is replayed. After every welcome that is not a resume (no
+ * position known, or after 4409 "cursor too old") the list and the open thread are reloaded
+ * over REST. */
 import { api, ms } from './common.js';
 import { hubSocket } from './hubsocket.js';
 import { applyChanges, fill } from './render.js';
@@ -43,7 +46,13 @@ const socket = hubSocket({
   onFrame,
 });
 
-export function connect() { if (state.active) socket.connect(); }
+export async function connect() {
+  if (!state.active) return;
+  const position = await loadConversations().catch(() => null);
+  if (!state.active) return;
+  if (position) socket.cursor = position;
+  socket.connect();
+}
 export function disconnect() {
   socket.close();
   socket.cursor = null;
