@@ -1,11 +1,13 @@
 """The inbox's first join misses nothing: a conversation already published when the page opens,
-but stored only after the page read its list, appears in the list live, without a reload.
-Real processes (`hub serve`, `hub worker` on Postgres and Redis) and a real Chromium; the
-worker is held (stopped) so the database cannot have the conversation when the list is read."""
+but stored only after the page read its list, appears in the list live, without a reload
+(`hub serve` and a `hub worker` held (stopped) so the database cannot have it when the list is
+read, on Postgres and Redis); and a replayed message the list already counted is not counted
+again (`hub demo`). A real Chromium."""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.browserkit import log_in, wait_until
+from tests.browserkit import api_client, log_in, wait_until
 from tests.conftest import admin_sql
 from tests.helpers import ORIGIN
 from tests.servers import HubProcess, free_port
@@ -47,13 +49,13 @@ def started(stack: Stack, name: str, args: list[str], env: dict[str, str] | None
     return process.start()
 
 
-def visitor_writes(web: HubProcess, public_key: str, text: str) -> str:
+def visitor_writes(web: HubProcess, public_key: str, text: str, origin: str = ORIGIN) -> str:
     """A web-chat visitor's first message, acked (published); its conversation id."""
     answer = httpx.post(
-        web.base_url + "/api/widget/token", json={"channel": public_key}, headers={"origin": ORIGIN}
+        web.base_url + "/api/widget/token", json={"channel": public_key}, headers={"origin": origin}
     )
     answer.raise_for_status()
-    with ws_connect(web.ws_url + "/ws/visitor", origin=ORIGIN) as ws:  # type: ignore[arg-type]
+    with ws_connect(web.ws_url + "/ws/visitor", origin=origin) as ws:  # type: ignore[arg-type]
         ws.send(json.dumps({"type": "hello", "token": answer.json()["token"]}))
         assert json.loads(ws.recv(5))["type"] == "welcome"
         ws.send(json.dumps({"type": "message.send", "client_id": uuid.uuid4().hex, "text": text}))
@@ -110,3 +112,43 @@ def test_a_conversation_stored_after_the_list_was_read_appears_live(
     expect(rows).to_have_count(2)
     expect(page.locator(f"[data-ib=conversation][data-id='{waiting}']")).to_have_count(1)
     assert errors == []
+
+
+def test_a_replayed_message_the_list_counted_is_not_counted_again(
+    hub: tuple[HubProcess, dict[str, str]], contexts: Any
+) -> None:
+    """The position is read before the list: a message stored in between is listed and
+    replayed both. Its row stays one and its unread count is not raised twice. The list's
+    answer here names a position before a stored message, to make that overlap certain."""
+    from playwright.sync_api import expect
+
+    proc, seed = hub
+    admin = api_client(proc.base_url, seed["email"], seed["password"])
+
+    def stored(conversation: str) -> Any:
+        answer = admin.get(f"/api/conversations/{conversation}")
+        return answer.status_code == 200 and answer.json()
+
+    first = visitor_writes(proc, seed["public_key"], "Before the position", proc.base_url)
+    second = visitor_writes(proc, seed["public_key"], "Listed and replayed", proc.base_url)
+    position = wait_until(lambda: stored(first), what="the first stored")["last_event_id"]
+    assert wait_until(lambda: stored(second), what="the second stored")["unread"] == 1
+
+    def earlier(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, json=response.json() | {"resume_from": position})
+
+    page = contexts().new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.route(re.compile(r"/api/conversations\?"), earlier)
+    log_in(page, proc.base_url, seed["email"], seed["password"])
+    expect(page.locator("[data-ib=status]")).to_have_text("Live")
+    # Events come in order: once a later one is shown, the replay has been applied.
+    later = visitor_writes(proc, seed["public_key"], "After the join", proc.base_url)
+    expect(page.locator(f"[data-ib=conversation][data-id='{later}']")).to_have_count(1)
+    row = page.locator(f"[data-ib=conversation][data-id='{second}']")
+    expect(row).to_have_count(1)
+    expect(row.locator("[data-ib=unread]")).to_have_text("1")
+    assert errors == []
+    admin.close()

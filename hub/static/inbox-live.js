@@ -106,6 +106,8 @@ function onEvent(id, eventName, data) {
         status: 'open', unread: 0, labels: [], assignee_id: null, last_activity_at: m.sent_at, last_message_preview: '', contact: { id: m.contact_id } };
       conversations.set(c.id, c);
     }
+    // Replayed after a list that was read once it was stored: the list counted it already.
+    const counted = c.last_event_id && !eventAfter(id, c.last_event_id);
     if (data.contact && data.contact.name && m.kind !== 'group') c.contact = Object.assign({}, c.contact, { name: data.contact.name });
     // A group's title follows its newest message (a rename is one).
     if (m.group && m.group.title && ms(m.sent_at) >= ms(c.last_activity_at)) c.title = m.group.title;
@@ -130,7 +132,7 @@ function onEvent(id, eventName, data) {
       if (m.sender && m.sender.type === 'contact') typingEl.hidden = true;
       renderHeader();
       markRead();
-    } else if (m.direction === 'in' && !m.note) {
+    } else if (m.direction === 'in' && !m.note && !counted) {
       c.unread = (c.unread || 0) + 1;
     }
     renderList();
