@@ -143,7 +143,8 @@ def test_state_changes_with_a_cookie_need_the_csrf_token(
 def test_bearer_tokens(env: tuple[TestClient, Tenant, Tenant]) -> None:
     client, acme, _ = env
     ok = client.get("/api/conversations", headers={"authorization": f"Bearer {acme.api_token}"})
-    assert ok.status_code == 200 and ok.json() == {"items": [], "next_cursor": None}
+    assert ok.status_code == 200
+    assert ok.json() == {"items": [], "next_cursor": None, "resume_from": None}
     bad = client.get("/api/conversations", headers={"authorization": "Bearer hubt_forged"})
     assert bad.status_code == 401 and error_code(bad) == "unauthenticated"
     # A bearer call needs no CSRF token: nothing in it is sent by a browser on its own.
@@ -443,6 +444,43 @@ def test_conversation_pages_walk_with_a_cursor(env: tuple[TestClient, Tenant, Te
     assert previews == ["v4", "v3", "v2", "v1", "v0"]  # newest activity first, each once
     bad = client.get("/api/conversations", params={"status": "lost"}, headers=auth)
     assert error_code(bad) == "bad_request"
+
+
+def test_a_socket_resuming_from_the_list_gets_what_the_list_could_not_show(
+    env: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    """The list answers where an agent socket opened after it resumes (the inbox's first
+    join): a conversation started after the list was read and before the socket joined is
+    replayed, and what the list showed is not."""
+    client, acme, _ = env
+    auth = {"authorization": f"Bearer {acme.api_token}"}
+
+    def visitor_says(text: str) -> str:
+        visitor = visitor_token(client, acme)
+        with client.websocket_connect("/ws/visitor", headers={"origin": ORIGIN}) as ws:
+            hello(ws, visitor["token"])
+            ws.send_text(json.dumps({"type": "message.send", "client_id": "c", "text": text}))
+            assert next_ack(ws)["type"] == "ack"
+        return visitor["conversation_id"]
+
+    listed = visitor_says("listed")
+    page = wait_for(
+        lambda: (
+            (p := client.get("/api/conversations", headers=auth).json())["resume_from"]
+            and [c["id"] for c in p["items"]] == [listed]
+            and p
+        )
+    )
+    missed = visitor_says("missed")  # after the list was read, before the socket joins
+    with client.websocket_connect("/ws/agent") as agent:
+        welcome = hello(agent, acme.api_token, resume_from=page["resume_from"])
+        assert welcome["resumed"] is True and welcome["cursor"] == page["resume_from"]
+        later = visitor_says("later")
+        seen = [next_event(agent, "message.created")["data"]["message"] for _ in range(2)]
+    assert [(m["conversation_id"], m["text"]) for m in seen] == [
+        (missed, "missed"),
+        (later, "later"),
+    ]
 
 
 def test_sessions_and_tokens_expire(settings: Settings) -> None:

@@ -430,6 +430,31 @@ async def test_autoclaim_finds_idle_events_behind_many_busy_ones(bus: Bus) -> No
     assert await bus.autoclaim("g", "c3", "w1", min_idle_ms=50, count=1) == [events[12]]
 
 
+async def test_handled_up_to_is_the_entry_before_the_oldest_one_not_acked(bus: Bus) -> None:
+    assert await bus.handled_up_to("g", "w1") is None  # no stream
+    events = await publish_many(bus, "w1", 6)
+    assert await bus.handled_up_to("g", "w1") is None  # no such group
+    await bus.ensure_group("g", ["w1"])
+    assert await bus.handled_up_to("g", "w1") is None  # handed nothing yet
+    assert await drain(bus, "g", "c1", "w1", 2) == events[:2]
+    assert await drain(bus, "g", "c2", "w1", 2) == events[2:4]
+    assert await bus.handled_up_to("g", "w1") is None  # the first is pending
+    # Acked out of stream order: the position stops at the oldest entry still pending.
+    await bus.ack("g", "w1", [events[2].id, events[3].id])
+    assert await bus.handled_up_to("g", "w1") is None
+    await bus.ack("g", "w1", [events[0].id])
+    assert await bus.handled_up_to("g", "w1") == events[0].id
+    await bus.ack("g", "w1", [events[1].id])
+    assert await bus.handled_up_to("g", "w1") == events[3].id  # not beyond what was handed
+    assert await drain(bus, "g", "c1", "w1", 100) == events[4:]
+    await bus.ack("g", "w1", [events[5].id])
+    assert await bus.handled_up_to("g", "w1") == events[3].id
+    await bus.ack("g", "w1", [events[4].id])
+    assert await bus.handled_up_to("g", "w1") == events[5].id
+    await bus.ensure_group("h", ["w1"])
+    assert await bus.handled_up_to("h", "w1") is None  # each group its own
+
+
 # --- registry, health ------------------------------------------------------------------
 
 

@@ -26,7 +26,10 @@ Contract
   new event to one consumer of the group; it stays pending until `ack`; `autoclaim`
   hands events pending longer than `min_idle_ms` to another consumer. A group created
   by `ensure_group` starts at the beginning of the stream, so nothing published before
-  the first worker started is missed.
+  the first worker started is missed. `handled_up_to(group, w)` answers the id of the newest
+  kept entry up to which the group has acked every entry (the one before its oldest pending
+  entry, else the last it was handed); None when the stream has no such group or no such
+  entry is kept.
 - `workspaces()` lists every workspace that has published at least once.
 - A stream that is new (never had an event, or was lost and re-created) treats every id
   before its first event as deleted: an old cursor gets `CursorTooOld`, not a gap. Only
@@ -253,6 +256,8 @@ class Bus(Protocol):
     ) -> Batch: ...
 
     async def ack(self, group: str, workspace_id: str, ids: Iterable[str]) -> None: ...
+
+    async def handled_up_to(self, group: str, workspace_id: str) -> str | None: ...
 
     async def autoclaim(
         self, group: str, consumer: str, workspace_id: str, *, min_idle_ms: int, count: int

@@ -153,6 +153,7 @@ class Clients:
         self.publish = Script(self.redis, lua.PUBLISH)
         self.read: AsyncScript = self.redis.register_script(lua.READ)
         self.last_id: AsyncScript = self.redis.register_script(lua.LAST_ID)
+        self.handled_up_to: AsyncScript = self.redis.register_script(lua.HANDLED_UP_TO)
         self.trim: AsyncScript = self.redis.register_script(lua.TRIM)
         self.stats: AsyncScript = self.redis.register_script(lua.STATS)
         self.touch: AsyncScript = self.redis.register_script(lua.TOUCH)

@@ -114,6 +114,29 @@ return info(KEYS[1])['last-generated-id']
 )
 
 
+# KEYS: stream; ARGV: group. Answers the id up to which the group acked every entry: the kept
+# entry before its oldest pending one, else its last-delivered-id; false when the stream or
+# the group is missing, or the group was handed nothing, or that entry is not kept.
+HANDLED_UP_TO = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local seen = false
+for _, raw in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local g = {}
+  for i = 1, #raw, 2 do g[raw[i]] = raw[i + 1] end
+  if g['name'] == ARGV[1] then seen = g['last-delivered-id'] end
+end
+if not seen then return false end
+local oldest = redis.call('XPENDING', KEYS[1], ARGV[1])[2]
+if not oldest then
+  if seen == '0-0' then return false end
+  return seen
+end
+local before = redis.call('XREVRANGE', KEYS[1], '(' .. oldest, '-', 'COUNT', 1)[1]
+if not before then return false end
+return before[1]
+"""
+
+
 # KEYS: stream; ARGV: the most entries to count for one group. Answers {length, name, lag,
 # pending, name, lag, pending...}. XINFO GROUPS knows a group's lag only while no entry was
 # deleted past its position (our fresh-stream and trim bookkeeping moves that mark), so

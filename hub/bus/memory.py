@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,10 @@ from hub.bus.base import (
     parse_id,
 )
 from hub.errors import CursorTooOld
+
+
+def _position(event: Event) -> tuple[int, int]:
+    return parse_id(event.id)
 
 
 @dataclass
@@ -333,6 +338,17 @@ class MemoryBus:
         if state is not None:
             for event_id in ids:
                 state.pending.pop(event_id, None)
+
+    async def handled_up_to(self, group: str, workspace_id: str) -> str | None:
+        stream = self._streams.get(workspace_id)
+        state = stream.groups.get(group) if stream else None
+        if stream is None or state is None:
+            return None
+        handed = min(state.next_index - stream.first_index, len(stream.entries))
+        if state.pending:
+            oldest = parse_id(min(state.pending, key=parse_id))
+            handed = min(handed, bisect.bisect_left(stream.entries, oldest, key=_position))
+        return stream.entries[handed - 1].id if handed > 0 else None
 
     async def autoclaim(
         self, group: str, consumer: str, workspace_id: str, *, min_idle_ms: int, count: int

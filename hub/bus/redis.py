@@ -390,6 +390,10 @@ class RedisBus(Tailing):
         if event_ids:
             await self._c.redis.xack(self._key(workspace_id), group, *event_ids)
 
+    async def handled_up_to(self, group: str, workspace_id: str) -> str | None:
+        found = await self._c.handled_up_to(keys=[self._key(workspace_id)], args=[group])
+        return str(found) if found else None
+
     async def touch(self, group: str, consumer: str, workspace_id: str, ids: Sequence[str]) -> int:
         """Keep this consumer's pending entries from looking abandoned while it works on them
         (XCLAIM to itself, idle time back to 0); entries another consumer took stay theirs."""

@@ -78,6 +78,7 @@ function matches(c) {
   return true;
 }
 
+/* Answers where a socket opened after this load resumes (the answer's resume_from), or null. */
 export async function loadConversations() {
   const q = new URLSearchParams({ limit: '100' });
   if (filter.status) q.set('status', filter.status);
@@ -90,7 +91,7 @@ export async function loadConversations() {
   const attr = filter.attr; // a custom attribute's value (inbox-attributes.js)
   if (attr) q.set(`attr.${attr.key}`, attr.value);
   const r = await api('GET', `/api/conversations?${q}`);
-  if (!r.ok) return;
+  if (!r.ok) return null;
   if (attr) attr.ids = new Set(r.data.items.map((item) => item.id));
   state.loaded = true;
   for (const item of r.data.items) {
@@ -100,6 +101,7 @@ export async function loadConversations() {
     conversations.set(item.id, Object.assign({}, known, item));
   }
   renderList();
+  return r.data.resume_from || null;
 }
 
 export function renderList() {

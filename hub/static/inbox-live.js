@@ -1,6 +1,9 @@
 /* The inbox's realtime side: the shared protocol client (hubsocket.js) on /ws/agent, and what
- * each event changes on the page. After every welcome that is not a resume (first connect, or
- * after 4409 "cursor too old") the list and the open thread are reloaded over REST. */
+ * each event changes on the page. The first connect follows the list's load and resumes from
+ * the position the list answered, so what the list could not show yet (a conversation the
+ * database had yet to store) is replayed. After every welcome that is not a resume (no
+ * position known, or after 4409 "cursor too old") the list and the open thread are reloaded
+ * over REST. */
 import { api, ms } from './common.js';
 import { hubSocket } from './hubsocket.js';
 import { applyChanges, fill } from './render.js';
@@ -43,7 +46,13 @@ const socket = hubSocket({
   onFrame,
 });
 
-export function connect() { if (state.active) socket.connect(); }
+export async function connect() {
+  if (!state.active) return;
+  const position = await loadConversations().catch(() => null);
+  if (!state.active) return;
+  if (position) socket.cursor = position;
+  socket.connect();
+}
 export function disconnect() {
   socket.close();
   socket.cursor = null;
@@ -97,6 +106,8 @@ function onEvent(id, eventName, data) {
         status: 'open', unread: 0, labels: [], assignee_id: null, last_activity_at: m.sent_at, last_message_preview: '', contact: { id: m.contact_id } };
       conversations.set(c.id, c);
     }
+    // Replayed after a list that was read once it was stored: the list counted it already.
+    const counted = c.last_event_id && !eventAfter(id, c.last_event_id);
     if (data.contact && data.contact.name && m.kind !== 'group') c.contact = Object.assign({}, c.contact, { name: data.contact.name });
     // A group's title follows its newest message (a rename is one).
     if (m.group && m.group.title && ms(m.sent_at) >= ms(c.last_activity_at)) c.title = m.group.title;
@@ -121,7 +132,7 @@ function onEvent(id, eventName, data) {
       if (m.sender && m.sender.type === 'contact') typingEl.hidden = true;
       renderHeader();
       markRead();
-    } else if (m.direction === 'in' && !m.note) {
+    } else if (m.direction === 'in' && !m.note && !counted) {
       c.unread = (c.unread || 0) + 1;
     }
     renderList();

@@ -21,10 +21,10 @@
  * another workspace (POST /api/auth/switch) and reloads the page into it.
  * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
  *
- * Consistency: the conversation list and the open thread are (re)loaded over REST after every
- * welcome that is not a resume (first connect, or after 4409 "cursor too old"), so nothing
- * published before the socket went live is missed; live events are merged in by id, so a
- * message is never shown twice. Messages seen live are also kept per conversation (last 50),
+ * Consistency: the list is loaded over REST first and the socket resumes from the position it
+ * answers, so nothing the list could not show yet is missed; the list and the open thread are
+ * reloaded after every welcome that is not a resume (no position, or after 4409 "cursor too
+ * old"); live events are merged in by id, so a message is never shown twice. Messages seen live are also kept per conversation (last 50),
  * because the database may lag the stream by a moment (the persist worker).
  * Text from messages and names only ever reaches the page through textContent.
  */

@@ -78,6 +78,11 @@ class ConversationDetail(ConversationOut):
 class ConversationPage(Out):
     items: list[ConversationOut]
     next_cursor: str | None = Field(description="The `cursor` of the next page; none at the end")
+    resume_from: Cursor | None = Field(
+        default=None,
+        description="The `hello.resume_from` of an agent socket opened after this page: it"
+        " replays every event the page may not show yet (docs/protocol.md); none when unknown",
+    )
 
 
 class PresenceOut(Out):
