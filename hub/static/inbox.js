@@ -19,13 +19,15 @@
  *   inbox-mentions.js  @mentions in notes: the member menu, highlights, the Mentions filter
  * The header's workspace picker (shown to a member of more than one) moves the session to
  * another workspace (POST /api/auth/switch) and reloads the page into it.
- * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v1 on /ws/agent.
+ * REST under /api (cookie session + X-CSRF-Token on writes), realtime protocol v2 on /ws/agent
+ * (hubsocket.js).
  *
  * Consistency: the list is loaded over REST first and the socket resumes from the position it
  * answers, so nothing the list could not show yet is missed; the list and the open thread are
  * reloaded after every welcome that is not a resume (no position, or after 4409 "cursor too
- * old"); live events are merged in by id, so a message is never shown twice. Messages seen live are also kept per conversation (last 50),
- * because the database may lag the stream by a moment (the persist worker).
+ * old"); live events are merged in by id, so a message is never shown twice. Messages seen
+ * live are also kept per conversation (last 50), because the database may lag the stream by a
+ * moment (the persist worker).
  * Text from messages and names only ever reaches the page through textContent.
  */
 import { api, el, errorText, languagePicker, session } from './common.js';
