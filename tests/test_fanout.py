@@ -301,3 +301,39 @@ def test_recent_events_keep_a_bounded_window_and_each_conversation_apart() -> No
     recent.add(late, parse_id(late.id))  # far later: everything older than the age goes
     assert recent.after(parse_id(kept[-1].id), "c1") == (1, [late])
     assert recent.after(parse_id(cursor), None) is None
+
+
+async def test_under_load_a_round_gathers_what_arrives_during_its_pause() -> None:
+    """Above `gather_above` events/s the tail pauses after a round that found events, so the
+    next round reads what arrived meanwhile; below it, each event is read as it comes. Every
+    event reaches the socket once, in order, either way."""
+
+    async def rounds_when_loaded(gather_above: float) -> int:
+        bus = MemoryBus(stream_maxlen=10_000, dedupe_ttl_s=60)
+        fan = Fanout(bus, resume_max_events=5_000, block_ms=200, gather_above=gather_above,
+                     gather_s=0.02)  # fmt: skip
+        await fan.start()
+        try:
+            outlet = Outlet(100_000, "w")
+            await fan.join(outlet, None, lambda c, r: None)
+            loop = asyncio.get_running_loop()
+            sent: list[str] = []
+            rounds_before = 0
+            for phase_s in (0.15, 0.3):  # the rate is judged over the first; counted after
+                end = loop.time() + phase_s
+                while loop.time() < end:
+                    sent += await publish(bus, 1)
+                    await asyncio.sleep(0.002)
+                if not rounds_before:
+                    await settle(fan, outlet, len(sent))
+                    rounds_before = fan.delivery.rounds
+            await settle(fan, outlet, len(sent))
+            assert ids_of(outlet) == sent
+            assert fan.delivery.events == len(sent)
+            return fan.delivery.rounds - rounds_before
+        finally:
+            await fan.stop()
+
+    gathered = await rounds_when_loaded(0.0)  # any rate is load
+    one_by_one = await rounds_when_loaded(float("inf"))  # never
+    assert gathered <= 25 < 40 <= one_by_one  # 0.3 s: about 14 pauses, about 100 events

@@ -197,6 +197,8 @@ async def test_metrics_follow_a_webhook_to_an_agent_socket_and_a_reply_out(
             assert value(live, "hub_sockets", kind="agent") == 1
             assert value(live, "hub_sockets", kind="visitor") == 0
             assert (value(live, "hub_socket_frames_total") or 0) >= 1
+            rounds = value(live, "hub_fanout_rounds_total") or 0
+            assert 1 <= rounds <= (value(live, "hub_fanout_events_total") or 0)
             count = value(live, "hub_delivery_latency_seconds_count") or 0
             assert count >= 1
             assert value(live, "hub_delivery_latency_seconds_bucket", le="+Inf") == count

@@ -82,13 +82,16 @@ class Latency:
 
 
 class Delivery:
-    """Frames handed to sockets by this node's fan-out, and how long after publish."""
+    """Frames handed to sockets by this node's fan-out, and how long after publish; the
+    tail's rounds that read events, and the events they read."""
 
-    __slots__ = ("frames", "latency")
+    __slots__ = ("events", "frames", "latency", "rounds")
 
     def __init__(self) -> None:
         self.frames = 0
         self.latency = Latency()
+        self.rounds = 0
+        self.events = 0
 
     def record(self, frames: int, event_id: str, now_s: float) -> None:
         """`frames` copies of one event handed to sockets at `now_s` (wall clock). The
@@ -179,6 +182,17 @@ class Collector:
             "hub_socket_frames",
             "Event frames this node handed to sockets (one per socket per event).",
             value=m.delivery.frames,
+        )
+        yield CounterMetricFamily(
+            "hub_fanout_rounds",
+            "Rounds of this node's fan-out tail that read events (under load a round gathers "
+            "several: hub_fanout_events / hub_fanout_rounds).",
+            value=m.delivery.rounds,
+        )
+        yield CounterMetricFamily(
+            "hub_fanout_events",
+            "Events this node's fan-out tail read, each once whatever its sockets.",
+            value=m.delivery.events,
         )
         latency = m.delivery.latency
         yield HistogramMetricFamily(
