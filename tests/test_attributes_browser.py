@@ -235,6 +235,17 @@ def test_an_agent_edits_values_sees_them_live_and_filters_the_list(
         "site": "https://shop.example/account?id=7",
         "renewal": "2027-01-31",
     }
+    # Another agent's change while this one edits: it shows, and the unsaved edit stays.
+    link.fill("https://shop.example/draft")
+    admin.patch(
+        f"/api/contacts/{contact_id}/attributes", json={"values": {"renewal": "2027-02-28"}}
+    )
+    expect(date).to_have_value("2027-02-28")
+    expect(link).to_have_value("https://shop.example/draft")
+    contact.locator("[data-ib=contact-attributes-save]").click()
+    expect(shown).to_have_attribute("href", "https://shop.example/draft")
+    stored = admin.get(f"/api/contacts/{contact_id}/attributes").json()["values"]
+    assert stored["site"] == "https://shop.example/draft" and stored["renewal"] == "2027-02-28"
     # A value another agent sets through the API arrives live too.
     admin.patch(f"/api/contacts/{contact_id}/attributes", json={"values": {"plan": "free"}})
     other.locator("[data-ib=contact-toggle]").click()

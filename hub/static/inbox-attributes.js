@@ -97,10 +97,25 @@ function control(definition, value) {
   return node;
 }
 
+/* What the agent has typed or chosen and not saved, in the form shown for `id`: a render
+ * (the stored values arriving, another agent's change) keeps it, and the focus with it. */
+function unsaved(section, id) {
+  const edits = new Map();
+  if (section.dataset.for !== String(id)) return { edits, focused: null };
+  section.querySelectorAll('[data-ib=attribute-row]').forEach((row) => {
+    const input = row.querySelector('[data-ib=attribute-input]');
+    if (input && input.value !== input.dataset.was) edits.set(row.dataset.key, input.value);
+  });
+  const active = section.contains(document.activeElement) && document.activeElement.closest('[data-ib=attribute-row]');
+  return { edits, focused: active ? active.dataset.key : null };
+}
+
 function render(subject) {
   const section = ib(`${subject}-attributes`);
   if (!section) return;
   const { id, values } = shown[subject];
+  const { edits, focused } = unsaved(section, id);
+  section.dataset.for = String(id);
   const mine = definitions.filter((d) => d.applies_to === subject);
   section.hidden = !id;
   section.dataset.subject = subject;
@@ -119,6 +134,8 @@ function render(subject) {
     Object.assign(row.dataset, { ib: 'attribute-row', key: d.key });
     const label = el('label');
     const input = control(d, values[d.key]);
+    input.dataset.was = input.value;
+    if (edits.has(d.key)) input.value = edits.get(d.key);
     inputs.set(d.key, input);
     label.append(el('span', null, d.label), input);
     row.append(label);
@@ -159,11 +176,13 @@ function render(subject) {
     }
     if (shown[subject].id !== id) return;
     shown[subject].values = r.data.values;
+    section.dataset.for = ''; // saved: the form shows the stored values as they came back
     render(subject);
     const again = ib(`${subject}-attributes-status`);
     if (again) again.textContent = t('attribute-saved-inbox');
   });
   section.replaceChildren(title, form);
+  if (focused && inputs.has(focused)) inputs.get(focused).focus();
 }
 
 // The list's filter: one attribute and a value at a time.
