@@ -6,11 +6,12 @@
  * It opens the socket, sends `hello` with a fresh token, `v: 2` and `resume_from` (the last
  * event id seen), rebuilds v2's lean `message.created` data into the whole message (`unlean`)
  * before the caller sees it, so callers read v1's shapes; keeps that cursor from `welcome` and
- * `event` frames, pings every 25 s and drops a socket that stops answering, and reconnects with exponential backoff and jitter after any
- * close the caller does not refuse. 4409 (cursor too old) drops the cursor and tells the
- * caller to reload over REST; 4401/4403/4410 ask the caller whether to carry on. Frames queued with
- * a client_id are sent when live and again after every welcome until the hub acks them or the
- * caller settles them (the hub de-duplicates by client_id).
+ * `event` frames, pings every 25 s and drops a socket that stops answering, and reconnects
+ * with exponential backoff and jitter after any close the caller does not refuse. 4409
+ * (cursor too old) drops the cursor and tells the caller to reload over REST; 4401/4403/4410
+ * ask the caller whether to carry on. Frames queued with a client_id are sent when live and
+ * again after every welcome until the hub acks them or the caller settles them (the hub
+ * de-duplicates by client_id).
  *
  *   const socket = hubSocket({
  *     url: 'wss://hub/ws/agent',
