@@ -8,6 +8,7 @@ Adapters turn platform payloads into `Message`; it travels as the data of a
 from __future__ import annotations
 
 import functools
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,11 +17,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 NAMESPACE = uuid.UUID("6f1c1c8e-6a52-4f0e-9d8a-2f1d7c3b9e41")
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 
 def derive_id(*parts: object) -> uuid.UUID:
-    """A deterministic id, so the hot path can address rooms and rows without a lookup."""
-    return uuid.uuid5(NAMESPACE, "\x1f".join(str(p) for p in parts))
+    """A deterministic id, so the hot path can address rooms and rows without a lookup: the
+    name-based (version 5) UUID of the parts joined by U+001F, in NAMESPACE. Made here as
+    `uuid.uuid5` makes it, but without its import and the namespace's bytes on every call
+    (4 µs against 3; every webhook's message id is one)."""
+    name = "\x1f".join(map(str, parts)).encode()
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
 # A contact's and a conversation's ids are derived again for each of their messages; the last

@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 from hub.settings import Settings
 from hub.web.app import STATIC, WIDGET, create_app
 from hub.web.headers import PAGE_CSP, SecurityHeaders
+from hub.web.logs import RequestIds
 from tests.helpers import Tenant, prepare
 
 STRICT = {
@@ -130,7 +131,7 @@ def test_a_page_added_later_is_covered_by_its_content_type() -> None:
 
     app = Starlette(
         routes=[Route("/invite", invite), Route("/api/thing", data), Route("/file", own)],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(RequestIds, security=SecurityHeaders())],
     )
     client = TestClient(app)
     assert_strict_page(client.get("/invite"), "/invite")

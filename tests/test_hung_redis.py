@@ -1,7 +1,8 @@
 """A Redis that stops answering (hung, or cut off without a reset) fails the tail's blocking
 read by its block time plus `ANSWER_SLACK_S`, so the fan-out notices the outage and backs off:
 the read's connection has no socket timeout of its own (it cost a task and two timers a round).
-The shared client's commands keep their socket timeout, for the send too, without a task each.
+The shared client's commands keep their socket timeout, for the send too, without a task each
+(and without a timer, for a send that cannot wait).
 """
 
 from __future__ import annotations
@@ -122,6 +123,32 @@ async def test_a_publish_makes_no_task_and_still_times_out_on_a_hung_redis(
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     await bus.close()
+
+
+async def test_a_send_that_cannot_wait_sets_no_timer(redis_prefix: str) -> None:
+    """A command whose bytes fit under the transport's high-water mark cannot wait in its
+    drain, so its send is not timed: a publish starts one timer (its read's), not two."""
+    bus = RedisBus(REDIS_URL, prefix=redis_prefix, stream_maxlen=100, dedupe_ttl_s=60)
+    await bus.start()
+    loop = asyncio.get_running_loop()
+    timers: list[float] = []
+    call_at = loop.call_at
+
+    def counting(when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        timers.append(when)
+        return call_at(when, *args, **kwargs)
+
+    try:
+        await bus.publish("w-timers", "test.ping", "{}")  # the pool's connection is open
+        loop.call_at = counting  # type: ignore[method-assign]
+        try:
+            for n in range(10):
+                await bus.publish("w-timers", "test.ping", f'{{"n": {n}}}')
+        finally:
+            del loop.call_at
+        assert len(timers) == 10
+    finally:
+        await bus.close()
 
 
 @pytest.mark.unit

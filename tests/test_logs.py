@@ -4,21 +4,28 @@ a message's text or a secret."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import subprocess
 import sys
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import given
+from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 from hub.settings import Settings
+from hub.web import logs
 from tests.browserkit import wait_until
 from tests.conftest import REDIS_URL, admin_sql
 from tests.helpers import ORIGIN, Tenant, make_tenant
@@ -121,3 +128,45 @@ def test_an_unknown_log_format_is_refused_clearly(env: dict[str, str]) -> None:
     )
     assert done.returncode == 2
     assert "HUB_LOG_FORMAT must be one of json, text" in done.stderr
+
+
+def _record(name: str, level: int, msg: str) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 0, msg, None, None)
+
+
+@pytest.mark.unit
+async def test_access_lines_go_out_in_batches_and_every_other_line_at_once() -> None:
+    """One write per batch of access lines, not per request; a line of another logger, or one
+    logged outside an event loop, is written at once, after the access lines held before it."""
+    stream = io.StringIO()
+    handler = logs.Lines(stream)
+    handler.setFormatter(logs.JsonLines())
+
+    def written() -> list[str]:
+        return [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
+
+    handler.handle(_record("hub.access", logging.INFO, "GET /a 200"))
+    handler.handle(_record("hub.access", logging.INFO, "GET /b 200"))
+    assert written() == []  # held
+    handler.handle(_record("hub.webhooks", logging.INFO, "webhook ignored"))
+    assert written() == ["GET /a 200", "GET /b 200", "webhook ignored"]  # in the order logged
+    handler.handle(_record("hub.access", logging.INFO, "GET /c 200"))
+    assert written()[-1] == "webhook ignored"
+    await asyncio.sleep(logs.ACCESS_HELD_S + 0.1)
+    assert written()[-1] == "GET /c 200"  # the batch's time is up
+
+    def elsewhere() -> None:  # a thread with no event loop: written at once
+        handler.handle(_record("hub.access", logging.INFO, "GET /d 200"))
+
+    await asyncio.to_thread(elsewhere)
+    assert written()[-1] == "GET /d 200"
+    handler.handle(_record("hub.access", logging.INFO, "GET /e 200"))
+    logging.shutdown([weakref.ref(handler)])  # as at exit: what is held is written
+    assert written()[-1] == "GET /e 200"
+
+
+@pytest.mark.unit
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_a_lines_time_is_the_one_datetime_writes(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert logs.JsonLines().timestamp(created) == expected

@@ -33,6 +33,7 @@ from hub.routing.teams import announce
 from schemas import events, frames
 from schemas.export import generate, render
 from schemas.message import (
+    NAMESPACE,
     Attachment,
     AttachmentType,
     ChannelKind,
@@ -41,6 +42,7 @@ from schemas.message import (
     Message,
     Sender,
     SenderType,
+    derive_id,
     utc_now,
 )
 from tests.payloads import context, every, load
@@ -154,6 +156,17 @@ INVALID_SERVER = {
     "ack without message_id": {"type": "ack", "client_id": "c"},
     "bad message id": {"type": "ack", "client_id": "c", "message_id": "not-a-uuid"},
 }
+
+
+@given(st.lists(st.one_of(st.text(), st.uuids(), st.integers()), min_size=1, max_size=4))
+def test_derived_ids_are_the_uuid5_of_their_parts(parts: list[object]) -> None:
+    # Every stored row's id was derived this way: a change would split a conversation in two.
+    name = "\x1f".join(str(p) for p in parts)
+    assert derive_id(*parts) == uuid.uuid5(NAMESPACE, name)
+    assert str(derive_id("message", uuid.UUID(int=0), "m_1")) == FIXED_MESSAGE_ID
+
+
+FIXED_MESSAGE_ID = "54b58c13-538f-51c8-8e9e-8016a7dedfe9"  # as every stored row has it
 
 
 @pytest.mark.parametrize("frame", VALID_CLIENT, ids=lambda f: f["type"])

@@ -82,12 +82,15 @@ class QueuedPool(ConnectionPool):
 
 
 class TimedConnection(Connection):
-    """redis-py's TCP connection, except that a command's send is bounded by `asyncio.timeout`
-    in the caller's task. redis-py bounds it with `asyncio.wait_for`, which on Python 3.11 makes
-    a task of every send: about 15 µs of CPU a command on the shared client, whose every
-    command is a round trip of a publish, a webhook or a socket's ack. The read is bounded as
-    redis-py does it, by the same timeout; a send that times out closes the connection and
-    raises redis-py's `TimeoutError`, as before."""
+    """redis-py's TCP connection, except for how a command's send is bounded. redis-py bounds
+    every send with `asyncio.wait_for`, which on Python 3.11 makes a task of it: about 15 µs of
+    CPU a command on the shared client, whose every command is a round trip of a publish, a
+    webhook or a socket's ack. Here a send that fits under the transport's high-water mark is
+    not timed at all, since it cannot wait: its bytes go to the socket or the transport's
+    buffer, and the drain after it returns at once. A larger one, or one behind a full buffer
+    (a Redis that stopped reading), is bounded by `asyncio.timeout` in the caller's task, with
+    the same timeout; one that times out closes the connection and raises redis-py's
+    `TimeoutError`, as before. The read is bounded as redis-py does it, by the same timeout."""
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         timeout = self.socket_timeout
@@ -95,12 +98,25 @@ class TimedConnection(Connection):
             return await super().send_packed_command(command, check_health)
         self.socket_timeout = None  # for the send alone: the read after it uses it again
         try:
-            async with asyncio.timeout(timeout):
+            if self._cannot_wait(command):
                 await super().send_packed_command(command, check_health)
+            else:
+                async with asyncio.timeout(timeout):
+                    await super().send_packed_command(command, check_health)
         except TimeoutError:
             raise RedisTimeoutError("Timeout writing to socket") from None
         finally:
             self.socket_timeout = timeout
+
+    def _cannot_wait(self, command: Any) -> bool:
+        """Whether this send's bytes fit under the transport's high-water mark, so that the
+        drain after the write does not pause (asyncio's flow control, which uvloop keeps)."""
+        writer = self._writer
+        if writer is None:  # not connected yet: the send connects first
+            return False
+        transport = writer.transport
+        size = len(command) if isinstance(command, bytes | str) else sum(map(len, command))
+        return transport.get_write_buffer_size() + size <= transport.get_write_buffer_limits()[1]
 
 
 class Script:

