@@ -84,7 +84,7 @@ class JsonLines(logging.Formatter):
 
     def timestamp(self, created: float) -> str:
         """ISO 8601 in UTC, to the millisecond. The date and time to the second are made once
-        a second: `datetime`'s were a fifth of an access line's CPU."""
+        a second: `datetime`'s were a sixth of an access line's CPU."""
         fraction, whole = math.modf(created)
         micros = round(fraction * 1e6)  # as `datetime` rounds a timestamp, carry and all
         second = int(whole) + micros // 1_000_000
