@@ -433,15 +433,18 @@ def test_conversation_pages_walk_with_a_cursor(env: tuple[TestClient, Tenant, Te
             next_ack(ws)
     wait_for(lambda: len(items(client, "/api/conversations", auth)) == 5)
     previews: list[str] = []
+    joins: list[str | None] = []
     cursor = None
     while True:
         params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
         page = client.get("/api/conversations", params=params, headers=auth).json()
         previews += [c["last_message_preview"] for c in page["items"]]
+        joins.append(page["resume_from"])
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert previews == ["v4", "v3", "v2", "v1", "v0"]  # newest activity first, each once
+    assert joins[0] is not None and joins[1:] == [None, None]  # where a socket joins: page one
     bad = client.get("/api/conversations", params={"status": "lost"}, headers=auth)
     assert error_code(bad) == "bad_request"
 

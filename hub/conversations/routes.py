@@ -150,7 +150,11 @@ async def list_conversations(request: Request) -> Response:
     mentioned = request.query_params.get("mentions")
     if mentioned not in (None, "me"):
         raise BadRequest("mentions must be me.")
-    resume_from = await _stored_up_to(services(request).bus, str(principal.workspace_id))
+    # A socket joins after a first page: the pages after it answer no position (one round trip
+    # to Redis less each).
+    first_page = request.query_params.get("cursor") is None
+    workspace = str(principal.workspace_id)
+    resume_from = await _stored_up_to(services(request).bus, workspace) if first_page else None
     rows, cursor = await services(request).store.conversations(
         principal.workspace_id,
         where=where,

@@ -81,7 +81,8 @@ class ConversationPage(Out):
     resume_from: Cursor | None = Field(
         default=None,
         description="The `hello.resume_from` of an agent socket opened after this page: it"
-        " replays every event the page may not show yet (docs/protocol.md); none when unknown",
+        " replays every event the page may not show yet (docs/protocol.md). On a first page"
+        " only; none on the pages after it, and none when unknown",
     )
 
 
