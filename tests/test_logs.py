@@ -166,6 +166,27 @@ async def test_access_lines_go_out_in_batches_and_every_other_line_at_once() -> 
 
 
 @pytest.mark.unit
+async def test_a_batch_due_after_its_stream_closed_is_dropped_quietly() -> None:
+    """stderr can close while a batch waits (a test run's captured stream, a process whose
+    terminal went away): the batch's timer then finds nowhere to write, and says nothing."""
+    stream = io.TextIOWrapper(io.BytesIO())  # whose flush, once closed, raises
+    handler = logs.Lines(stream)
+    handler.setFormatter(logs.JsonLines())
+    loop = asyncio.get_running_loop()
+    raised: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: raised.append(context))
+    try:
+        handler.handle(_record("hub.access", logging.INFO, "GET /a 200"))  # a flush is due
+        handler.handle(_record("hub.webhooks", logging.INFO, "webhook ignored"))  # written now
+        handler.handle(_record("hub.access", logging.INFO, "GET /b 200"))
+        stream.close()
+        await asyncio.sleep(logs.ACCESS_HELD_S + 0.1)
+    finally:
+        loop.set_exception_handler(None)
+    assert raised == [] and handler.held == []
+
+
+@pytest.mark.unit
 @given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
 def test_a_lines_time_is_the_one_datetime_writes(created: float) -> None:
     expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")

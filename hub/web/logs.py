@@ -161,13 +161,13 @@ class Lines(logging.StreamHandler):  # type: ignore[type-arg]
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self.due_on = None  # a flush still due is harmless: it finds nothing held
-            if self.held:
-                lines, self.held = self.held, []
-                try:
+            lines, self.held = self.held, []
+            try:
+                if lines:
                     self.stream.write(self.terminator.join(lines) + self.terminator)
-                except (OSError, ValueError):  # stderr closed or gone: nowhere to write
-                    return
-            super().flush()
+                super().flush()
+            except (OSError, ValueError):  # stderr closed or gone: nowhere to write
+                return
 
 
 class _NoSocketAccessLines(logging.Filter):
