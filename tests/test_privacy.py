@@ -332,7 +332,7 @@ def test_signed_requests_that_do_not_verify_are_refused_and_change_nothing(env: 
 
 
 def test_a_data_deletion_callback_erases_the_person_everywhere(env: Env) -> None:
-    person, text = psid(), "My order 4711 never arrived, " + uuid.uuid4().hex
+    person, text = psid(), "My order 47110815 never arrived, " + uuid.uuid4().hex
     conversation = writes(env, person, text)
     conversation_id, contact_id = conversation["id"], conversation["contact_id"]
     url = f"/api/conversations/{conversation_id}"
@@ -383,7 +383,7 @@ def test_a_data_deletion_callback_erases_the_person_everywhere(env: Env) -> None
     assert env.call(services.bus.recall, workspace, f"profile:{contact_id}") is None
     assert env.client.get(url, headers=env.auth).status_code == 404
     assert (
-        env.client.get("/api/search", params={"q": "4711"}, headers=env.auth).json()["messages"]
+        env.client.get("/api/search", params={"q": "47110815"}, headers=env.auth).json()["messages"]
         == []
     )
 
@@ -391,7 +391,7 @@ def test_a_data_deletion_callback_erases_the_person_everywhere(env: Env) -> None
     page = env.client.get(answer.json()["url"].removeprefix(BASE))
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'data-status="done"' in page.text
-    for secret in (*mentions, reply_id, env.page.account_id, env.workspace, "4711"):
+    for secret in (*mentions, reply_id, env.page.account_id, env.workspace, "47110815"):
         assert secret not in page.text
     assert env.client.get("/privacy/deletion/" + "0" * 32).status_code == 404
     assert env.client.get("/privacy/deletion/not-a-code").status_code == 404
