@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 import pydantic_core
 from pydantic import MISSING, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from schemas.message import Attachment, DeliveryError, DeliveryStatus, Message
+from schemas.message import Attachment, DeliveryError, DeliveryStatus, Message, json_of
 
 EventName = Literal[
     "message.created",
@@ -105,10 +105,11 @@ class MessageCreated(EventDataBase):
     def dump(self) -> str:
         # Written in pieces, each by pydantic's own serializer: the message leaves out its null
         # fields while the contact keeps its null name (as clients have always had them), and
-        # one pass over the message is a tenth of a publish's CPU less than two.
-        text = '{"message":' + self.message.model_dump_json(exclude_none=True)
+        # one pass over the message is a tenth of a publish's CPU less than two. Each model's
+        # serializer is called itself (`json_of`), without `model_dump_json`'s wrapper.
+        text = '{"message":' + json_of(self.message, exclude_none=True)
         if self.contact is not None:
-            text += ',"contact":' + self.contact.model_dump_json()
+            text += ',"contact":' + json_of(self.contact)
         if self.thread is not None:
             text += ',"thread":' + pydantic_core.to_json(self.thread).decode()
         return text + "}"

@@ -34,7 +34,7 @@ from typing import Any
 import pydantic_core
 
 from schemas.events import Contact, MessageCreated
-from schemas.message import ChannelKind, Message
+from schemas.message import ChannelKind, Message, json_of
 
 WEBCHAT = ChannelKind.WEBCHAT.value
 
@@ -52,8 +52,6 @@ MESSAGE_DEFAULTS: dict[str, Any] = {
     "standby": False,
     "hidden": False,
 }
-# Required in v1 and written only when they differ from their v2 default.
-_REQUIRED_DEFAULTS = ("direction", "status")
 
 
 def _json(value: object) -> str:
@@ -65,10 +63,13 @@ def lean(data: MessageCreated) -> str:
     defaults and derived keys excluded, and its sender, contact and thread by the rules above."""
     message, contact = data.message, data.contact
     exclude = {"workspace_id", "sender"}
-    exclude.update(k for k in _REQUIRED_DEFAULTS if getattr(message, k) == MESSAGE_DEFAULTS[k])
+    if message.direction == MESSAGE_DEFAULTS["direction"]:
+        exclude.add("direction")
+    if message.status == MESSAGE_DEFAULTS["status"]:
+        exclude.add("status")
     if message.platform_message_id == _platform_message_id(message, contact):
         exclude.add("platform_message_id")
-    text = message.model_dump_json(exclude=exclude, exclude_defaults=True)
+    text = json_of(message, exclude=exclude, exclude_defaults=True)
     sender = _sender(message, contact)
     if sender != "{}":
         text = text[:-1] + ',"sender":' + sender + "}"

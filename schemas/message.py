@@ -232,5 +232,13 @@ class Message(_Model):
     )
 
 
+def json_of(model: BaseModel, **options: Any) -> str:
+    """`model.model_dump_json(**options)`, by the model's own pydantic-core serializer: the
+    same text without the wrapper's checks of its arguments, a quarter of a small model's
+    dump (the message events are dumped on every webhook)."""
+    text: bytes = model.__pydantic_serializer__.to_json(model, **options)
+    return text.decode()
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)

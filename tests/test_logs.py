@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 import uuid
@@ -163,6 +164,58 @@ async def test_access_lines_go_out_in_batches_and_every_other_line_at_once() -> 
     handler.handle(_record("hub.access", logging.INFO, "GET /e 200"))
     logging.shutdown([weakref.ref(handler)])  # as at exit: what is held is written
     assert written()[-1] == "GET /e 200"
+
+
+@pytest.mark.unit
+async def test_an_access_line_written_directly_is_the_one_logging_writes() -> None:
+    """Where `configure` left the handler alone on the root, `log_access` formats the line
+    itself; it is the line `logging` would have written. With another handler there, the line
+    goes through `logging` and reaches both."""
+    stream = io.StringIO()
+    handler = logs.Lines(stream)
+    handler.setFormatter(logs.JsonLines())
+    handler.addFilter(logs._WithRequestId())
+    http: dict[str, object] = {"method": "POST", "path": "/webhooks/meta", "status": 200, "ms": 1.5}
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    token = logs.request_id.set("rid-1")
+    factory, records = logging.getLogRecordFactory(), []
+
+    def counted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        records.append(args[0])
+        return factory(*args, **kwargs)
+
+    logging.setLogRecordFactory(counted)
+    try:
+        assert handler.takes_access_lines()
+        logs.log_access(http, "rid-1")
+        assert records == []  # no record made: written directly
+        logs.access.info("%s %s %s", "POST", "/webhooks/meta", 200, extra={"http": http})
+        assert records == ["hub.access"]
+        other = io.StringIO()
+        root.addHandler(logging.StreamHandler(other))
+        assert not handler.takes_access_lines()
+        logs.log_access(http, "rid-1")
+        assert other.getvalue() == "POST /webhooks/meta 200\n"
+    finally:
+        logging.setLogRecordFactory(factory)
+        logs.request_id.reset(token)
+        root.handlers[:] = saved
+        root.setLevel(level)
+    handler.flush()
+    direct, logged, through_logging = map(json.loads, stream.getvalue().splitlines())
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00"
+    assert all(re.fullmatch(stamp, line.pop("ts")) for line in (direct, logged, through_logging))
+    assert direct == logged == through_logging
+    assert direct == {
+        "level": "info",
+        "logger": "hub.access",
+        "msg": "POST /webhooks/meta 200",
+        "request_id": "rid-1",
+        "http": http,
+    }
 
 
 @pytest.mark.unit

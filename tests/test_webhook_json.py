@@ -4,7 +4,11 @@ hold such a value)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hub.errors import BadRequest
 from hub.web.webhooks import _json
@@ -36,3 +40,30 @@ def test_a_number_beyond_a_double_is_refused(number: bytes) -> None:
 def test_numbers_a_double_holds_are_kept(number: bytes) -> None:
     expected = int(number) if number.isdigit() else float(number)
     assert _json(b"[" + number + b"]") == [expected]
+
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=400)
+
+
+@given(
+    whole=_DIGITS,
+    fraction=st.one_of(st.just(""), _DIGITS.map(lambda d: "." + d)),
+    exponent=st.one_of(
+        st.just(""),
+        st.tuples(st.sampled_from("eE"), st.sampled_from(["", "+", "-"]), _DIGITS).map("".join),
+    ),
+    sign=st.sampled_from(["", "-"]),
+)
+def test_every_number_beyond_a_double_is_refused(
+    sign: str, whole: str, fraction: str, exponent: str
+) -> None:
+    """Whatever its shape, a number that parses as infinity is caught: the body's quick check
+    sends every such body to the walk."""
+    whole = whole.lstrip("0") or "0"  # JSON has no leading zeros
+    text = sign + whole + fraction + exponent
+    body = b'{"n":[' + text.encode() + b"]}"
+    if not math.isfinite(float(text)):
+        with pytest.raises(BadRequest):
+            _json(body)
+    else:
+        assert _json(body) == {"n": [int(text) if text.lstrip("-").isdigit() else float(text)]}

@@ -119,6 +119,8 @@ class RedisBus(Tailing):
         self.stream_maxlen = stream_maxlen
         self.dedupe_ttl_s = dedupe_ttl_s
         self.changes_maxlen = changes_maxlen
+        # The publish script's limits, as the bytes it is sent (`publish`).
+        self._limits = [b"%d" % n for n in (stream_maxlen, dedupe_ttl_s, changes_maxlen)]
         self._group_reads: dict[tuple[str, str], Reads] = {}  # per (group, consumer)
         if cluster and durable_ack != "off":
             raise ValueError("a durable ack is not supported on a Redis Cluster")
@@ -176,17 +178,20 @@ class RedisBus(Tailing):
         keys = [self._key(workspace_id), self._changes_key(group), self._workspaces_key(group)]
         if dedupe_key is not None:
             keys.append(f"{self.prefix}:{self._tag(workspace_id)}:dedupe:{dedupe_key}")
-        args: list[str | int] = [
-            self.stream_maxlen,
-            self.dedupe_ttl_s,
-            name,
-            conversation_id,
-            data,
-            self.changes_maxlen,
-            workspace_id,
-            lean,
+        # Every key and argument goes as bytes: redis-py's encoder passes bytes on at once and
+        # asks four questions of anything else, which on these 12 values were a tenth of the
+        # function calls of a webhook.
+        args = [
+            self._limits[0],
+            self._limits[1],
+            name.encode(),
+            conversation_id.encode(),
+            data.encode(),
+            self._limits[2],
+            workspace_id.encode(),
+            lean.encode(),
         ]
-        event_id, duplicate = await self._c.publish(keys=keys, args=args)
+        event_id, duplicate = await self._c.publish(keys=[k.encode() for k in keys], args=args)
         return Published(str(event_id), bool(duplicate))
 
     async def settle(self, workspace_ids: Iterable[str]) -> None:

@@ -8,7 +8,9 @@ with two limits added, per node:
 
 - `header_timeout_s`: a connection that has not completed a request's headers this long
   after it opened (or after that request's first byte, on a kept-alive connection) is closed,
-  with no answer;
+  with no answer. The deadlines are kept in a table that one timer sweeps a few times a
+  header timeout (at least once a second): a timer per request, set and cancelled, was 1% of
+  a webhook's CPU. A late connection is closed within `sweep_s` of its deadline;
 - `max_pending`: a new connection from an address that already holds this many connections
   still waiting for their first request's headers is answered 429 `too_many_connections` with
   Retry-After, and closed at once.
@@ -39,6 +41,7 @@ from hub.web.addresses import client_key
 log = logging.getLogger("hub.guard")
 
 RETRY_AFTER_S = 5
+SWEEP_MAX_S = 1.0  # the longest between two sweeps of the header deadlines
 LOG_EVERY_S = 60.0  # one warning line per kind of refusal at most this often, with a count
 
 
@@ -55,6 +58,27 @@ class Pending:
         self.trust_all, self.trusted = _trusted(trusted)
         self.refused: dict[str, int] = {}
         self._logged_at: dict[str, float] = {}
+        # Connections waiting for a request's headers, by when they must have sent them (loop
+        # time); one timer sweeps it while it holds any.
+        self.waiting: dict[GuardedHttp, float] = {}
+        self.sweep_s = min(SWEEP_MAX_S, header_timeout_s / 4)
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def wait(self, connection: GuardedHttp, loop: asyncio.AbstractEventLoop) -> None:
+        """Start `connection`'s header deadline."""
+        self.waiting[connection] = loop.time() + self.header_timeout_s
+        if self._sweep is None:
+            self._sweep = loop.call_later(self.sweep_s, self._close_late, loop)
+
+    def _close_late(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        late = [connection for connection, by in self.waiting.items() if by <= now]
+        for connection in late:
+            del self.waiting[connection]
+            connection.too_slow()
+        self._sweep = None
+        if self.waiting:
+            self._sweep = loop.call_later(self.sweep_s, self._close_late, loop)
 
     def admit(self, address: str) -> bool:
         if self.trust_all or _in(address, self.trusted):
@@ -127,7 +151,6 @@ class GuardedHttp(HttpToolsProtocol):
     pending: ClassVar[Pending]
 
     _address: str | None = None  # counted in `pending` until its first headers are complete
-    _deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -138,12 +161,12 @@ class GuardedHttp(HttpToolsProtocol):
                 transport.close()
                 return
             self._address = address
-        self._start_deadline()
+        self.pending.wait(self, self.loop)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a later request on a kept-alive connection
-            self._start_deadline()
+        if self not in self.pending.waiting:  # a later request on a kept-alive connection
+            self.pending.wait(self, self.loop)
 
     def on_headers_complete(self) -> None:
         self._headers_done()  # before uvicorn hands a websocket upgrade over
@@ -153,19 +176,14 @@ class GuardedHttp(HttpToolsProtocol):
         self._headers_done()
         super().connection_lost(exc)
 
-    def _start_deadline(self) -> None:
-        self._deadline = self.loop.call_later(self.pending.header_timeout_s, self._too_slow)
-
     def _headers_done(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self.pending.waiting.pop(self, None)
         if self._address is not None:
             self.pending.leave(self._address)
             self._address = None
 
-    def _too_slow(self) -> None:
-        self._deadline = None
+    def too_slow(self) -> None:
+        """Past the header deadline (`Pending` has already let it go)."""
         if not self.transport.is_closing():
             self.pending.note("header_timeout")
             self.transport.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Awaitable
 from typing import Any
 
@@ -91,16 +90,21 @@ def _json(body: bytes) -> Any:
 
 
 # What may hold an unstorable value, so the walk below runs only on such bodies (10 µs of a
-# Messenger text's CPU; these checks, 3 µs). The parser refuses raw control characters, so a NUL
-# reaches a string only as the escape \u0000. A float beyond a double's range (1.8e308) needs
-# 300 digits or more in a row, or an exponent of two digits or more: fewer than 300 integer
-# digits times at most 1e9 stays below 1e308. Text that merely looks like either costs the walk.
-_EXPONENT = re.compile(rb"[0-9][eE][+-]?[0-9]{2}")
-_DIGITS = re.compile(rb"[0-9]{300}")
+# Messenger text's CPU; these checks, 1.5 µs). The parser refuses raw control characters, so a
+# NUL reaches a string only as the escape \u0000. A float beyond a double's range (1.8e308)
+# needs 300 digits or more in a row, or an exponent of two digits or more: fewer than 300
+# integer digits times at most 1e9 stays below 1e308. Text that merely looks like either costs
+# the walk. Both are looked for in the body's shape, every digit written 0 and every exponent
+# e+ or e: substring searches, where a regular expression tried a match at every digit.
+_SHAPE = bytes.maketrans(b"123456789E-", b"000000000e+")
+_DIGITS = b"0" * 300
 
 
 def _may_be_unstorable(body: bytes) -> bool:
-    return b"\\u0000" in body or bool(_EXPONENT.search(body) or _DIGITS.search(body))
+    if b"\\u0000" in body:
+        return True
+    shape = body.translate(_SHAPE)
+    return b"0e00" in shape or b"0e+00" in shape or _DIGITS in shape
 
 
 def _storable(value: Any) -> Any:

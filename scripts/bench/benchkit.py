@@ -8,8 +8,10 @@ import argparse
 import contextlib
 import importlib.machinery
 import importlib.util
+import secrets
 import shutil
 import socket
+import string
 import subprocess
 import tempfile
 import time
@@ -137,3 +139,10 @@ def durable_redis(a: argparse.Namespace) -> Iterator[dict[str, str]]:
             for proc in procs:
                 proc.terminate()
                 proc.wait(20)
+
+
+def run_id() -> str:
+    """A run's tag, in its messages' ids and texts: letters only. A hex tag such as "3e45" looks
+    like a number with an exponent, which sends every body of that run through the hub's walk
+    over each value (`hub.web.webhooks._json`): one run in twenty would cost more by chance."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchkit import _load_run, install_uvloop, table
+from benchkit import _load_run, install_uvloop, run_id, table
 from webhooks import agent_loop, open_agent
 
 HERE = Path(__file__).resolve().parent
@@ -117,7 +117,7 @@ async def drive(
         return {
             "url": f"http://127.0.0.1:{ports[system]}/webhooks/meta",
             "secret": secret, "rate": rate, "dur": dur, "conns": a.conns,
-            "run": secrets.token_hex(3), "page": a.page_id, "senders": a.senders,
+            "run": run_id(), "page": a.page_id, "senders": a.senders,
             "client": "raw", "media": "", "image_every": 0,
         }  # fmt: skip
 

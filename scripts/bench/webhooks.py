@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchkit import _load_run, durable_args, durable_redis, install_uvloop, pct, table
+from benchkit import _load_run, durable_args, durable_redis, install_uvloop, pct, run_id, table
 from mediaserve import MediaServer
 
 HERE = Path(__file__).resolve().parent
@@ -312,7 +312,7 @@ async def one_run(
     pg: Any,
     procs: dict[str, int],
 ) -> dict[str, Any]:
-    run = secrets.token_hex(3)
+    run = run_id()
     state.run, state.latencies, state.scheduled, state.duplicates, state.stray = run, [], [], 0, 0
     state.seen = [set() for _ in range(a.subs)]
     baseline = await count_messages(pg)
