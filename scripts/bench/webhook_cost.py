@@ -7,6 +7,8 @@ same load, same run.
     .venv-bench/bin/python scripts/bench/webhook_cost.py --rate 1000 --runs 1 --dur 5
     .venv-bench/bin/python scripts/bench/webhook_cost.py --rate 1000 --profile /tmp/serve.txt
                                                   # and the floor's in /tmp/serve.floor.txt
+    .venv-bench/bin/python scripts/bench/webhook_cost.py --rate 2000 --runs 9 --against ../old
+                                 # this hub against another checkout's, in the floor's place
 
 The hub is deployed as webhooks.py deploys it (a temporary Postgres database, a workspace and
 its Messenger channel connected with POST /api/channels, `hub serve` on uvloop and httptools)
@@ -21,6 +23,11 @@ systems take turns at every rate, and every rate is run --runs times. The CPU of
 process (user + system, from /proc) over the poster's run, divided by the webhooks it accepted,
 is its µs per webhook. Prints the date and the machine, a JSON line per run, then the medians:
 hub and floor µs/webhook, their ratio (the issue 25 target: at most 2), HTTP p50/p99 of each.
+
+`--against CHECKOUT` runs `hub serve` from another checkout of the hub (its directory first on
+PYTHONPATH, on the same database and Redis) where the floor would be: a paired comparison of
+two versions, taking turns run by run, which tells a change of a few percent from the noise
+between runs; the "floor" columns are then the other checkout's.
 """
 
 from __future__ import annotations
@@ -193,6 +200,7 @@ def main() -> int:
     ap.add_argument("--subs", type=int, default=0, help="agent sockets on the hub")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between runs")
     ap.add_argument("--page-id", default="1895382890692545")
+    ap.add_argument("--against", metavar="CHECKOUT", help="another hub in the floor's place")
     ap.add_argument(
         "--profile", metavar="PATH", help="py-spy record `hub serve` into PATH, the floor beside it"
     )
@@ -229,9 +237,14 @@ def main() -> int:
             ]  # fmt: skip
             floor_env = bench.base_env() | {"REDIS_URL": bench.REDIS_URL,
                                             "HUB_META_APP_SECRET": secret}  # fmt: skip
+            floor_cwd = HERE
+            if a.against:
+                floor_argv = [*hub_argv[:-1], str(ports["floor"])]
+                floor_env = hub.env | {"PYTHONPATH": str(Path(a.against).resolve())}
+                floor_cwd = tmp
             procs = {
                 "hub": servers.start("hub", hub_argv, env=hub.env, cwd=tmp),
-                "floor": servers.start("floor", floor_argv, env=floor_env, cwd=HERE),
+                "floor": servers.start("floor", floor_argv, env=floor_env, cwd=floor_cwd),
             }
             for name, proc in procs.items():
                 bench.wait_until(lambda n=name: bench.healthy(ports[n]), "/healthz answering",
