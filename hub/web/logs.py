@@ -282,10 +282,10 @@ class RequestIds:
 
 def log_access(http: dict[str, object], rid: str) -> None:
     """A request's access line, logged while its request id is the current one (`rid`).
-    Logged through `logging` as any other line, except where
-    `configure` set it up: there the line is formatted here and handed to the handler,
-    the same line without a `LogRecord` and the logger's walk to its handler (7% of a
-    webhook's CPU, for the one line every request writes)."""
+    Through `logging` as any other line, except where `configure` set the handler up: there
+    the line is formatted here and handed to it, the same line without a `LogRecord` or the
+    logger's walk to its handler (6.2 µs down to 3.0, measured alone: the one line every
+    request writes)."""
     handler = root.handlers[0] if len(root.handlers) == 1 else None
     if isinstance(handler, Lines) and handler.takes_access_lines():
         formatter = cast(JsonLines, handler.formatter)
