@@ -120,7 +120,7 @@ class RedisBus(Tailing):
         self.dedupe_ttl_s = dedupe_ttl_s
         self.changes_maxlen = changes_maxlen
         # The publish script's limits, as the bytes it is sent (`publish`).
-        self._limits = [b"%d" % n for n in (stream_maxlen, dedupe_ttl_s, changes_maxlen)]
+        self._limits = tuple(b"%d" % n for n in (stream_maxlen, dedupe_ttl_s, changes_maxlen))
         self._group_reads: dict[tuple[str, str], Reads] = {}  # per (group, consumer)
         if cluster and durable_ack != "off":
             raise ValueError("a durable ack is not supported on a Redis Cluster")
@@ -181,13 +181,14 @@ class RedisBus(Tailing):
         # Every key and argument goes as bytes: redis-py's encoder passes bytes on at once and
         # asks four questions of anything else, which on these 12 values were about 60 of a
         # webhook's 830 function calls.
+        maxlen, ttl, changes_maxlen = self._limits
         args = [
-            self._limits[0],
-            self._limits[1],
+            maxlen,
+            ttl,
             name.encode(),
             conversation_id.encode(),
             data.encode(),
-            self._limits[2],
+            changes_maxlen,
             workspace_id.encode(),
             lean.encode(),
         ]

@@ -69,14 +69,13 @@ class JsonLines(logging.Formatter):
     _second: tuple[int, str] = (-1, "")  # the last second a line was written in, as text
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, object] = {
-            "ts": self.timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if getattr(record, "request_id", None):
-            line["request_id"] = record.request_id  # type: ignore[attr-defined]
+        line = self._line(
+            record.created,
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            getattr(record, "request_id", None),
+        )
         if hasattr(record, "http"):
             line["http"] = record.http
         if record.exc_info:
@@ -95,16 +94,24 @@ class JsonLines(logging.Formatter):
 
     def access_line(self, created: float, rid: str, http: dict[str, object]) -> str:
         """The line `format` writes for the access record `log_access` would log."""
+        msg = f"{http['method']} {http['path']} {http['status']}"
+        line = self._line(created, "info", access.name, msg, rid)
+        line["http"] = http
+        return _json_line(line)
+
+    def _line(
+        self, created: float, level: str, logger: str, msg: str, rid: str | None
+    ) -> dict[str, object]:
+        """A line's keys that every line has, and its request id when it has one."""
         line: dict[str, object] = {
             "ts": self.timestamp(created),
-            "level": "info",
-            "logger": access.name,
-            "msg": f"{http['method']} {http['path']} {http['status']}",
+            "level": level,
+            "logger": logger,
+            "msg": msg,
         }
         if rid:
             line["request_id"] = rid
-        line["http"] = http
-        return _json_line(line)
+        return line
 
 
 class _TextWithRequestId(logging.Formatter):
