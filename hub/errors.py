@@ -174,20 +174,29 @@ def outage(exc: BaseException) -> bool:
 
 # asyncpg's errors for a connection the server dropped mid-query ("terminating connection due
 # to administrator command") or left mid-operation ("cannot switch to state ...; another
-# operation is in progress"). SQLAlchemy wraps them as DBAPIError or InternalError rather than
-# as a disconnect, but they mean the same: this try failed on a lost connection, and a retry
-# takes another one.
+# operation is in progress"), and the server's own refusals while it starts, stops or recovers
+# ("the database system is starting up": SQLSTATE 57P03, with the shutdowns 57P01 and 57P02 and
+# the connection exceptions of class 08). SQLAlchemy wraps them as DBAPIError or InternalError
+# rather than as a disconnect, but they mean the same: this try failed for want of a
+# connection, and a retry, once the server is back, takes another one.
 _LOST_CONNECTION = frozenset(
     {"InternalClientError", "ConnectionDoesNotExistError", "ConnectionFailureError"}
 )
+_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 
 def _connection_state_lost(exc: BaseException) -> bool:
     if not isinstance(exc, sqlalchemy.exc.DBAPIError):
         return False
+    if exc.connection_invalidated:
+        return True
     orig = getattr(exc, "orig", None)
-    causes = (orig, getattr(orig, "__cause__", None))
-    return any(type(cause).__name__ in _LOST_CONNECTION for cause in causes)
+    for cause in (orig, getattr(orig, "__cause__", None)):
+        if type(cause).__name__ in _LOST_CONNECTION:
+            return True
+        if str(getattr(cause, "sqlstate", None) or "").startswith(_UNREACHABLE_SQLSTATES):
+            return True
+    return False
 
 
 class NotReady(Unavailable):

@@ -115,6 +115,10 @@ class PrivatePostgres:
         )
 
     def start(self) -> None:
+        self._spawn()
+        _wait(self._ready, 30, "the private Postgres to accept connections")
+
+    def _spawn(self, *options: str) -> None:
         log = (self.root / "postgres.log").open("ab")
         self.proc = subprocess.Popen(
             _as_postgres(
@@ -132,15 +136,19 @@ class PrivatePostgres:
                     "fsync=off",
                     "-c",
                     "max_connections=200",
+                    *options,
                 ]
             ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        _wait(self._ready, 30, "the private Postgres to accept connections")
 
     def _ready(self) -> bool:
+        return self._isready() == 0
+
+    def _isready(self) -> int:
+        """pg_isready's answer: 0 accepting connections, 1 rejecting them, 2 no answer."""
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError("private Postgres exited:\n" + self.log())
@@ -148,7 +156,21 @@ class PrivatePostgres:
             [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-t", "1"],
             capture_output=True,
         )
-        return result.returncode == 0
+        return result.returncode
+
+    def start_refusing(self) -> None:
+        """Start it as a standby with no primary and hot standby off: it stays in recovery and
+        refuses every connection with "the database system is not accepting connections"
+        (SQLSTATE 57P03), as a server starting up or recovering after a crash does, for as
+        long as the test needs. `stop()` then `start()` bring it back as a primary."""
+        (self.data / "standby.signal").touch()
+        self._spawn("-c", "hot_standby=off")
+        _wait(
+            lambda: self._isready() == 1,
+            30,
+            "the private Postgres to refuse connections in recovery",
+        )
+        (self.data / "standby.signal").unlink()  # read at start-up only: the next is a primary
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT): open sessions are cut, the port stops answering."""

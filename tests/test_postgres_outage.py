@@ -10,6 +10,8 @@ docs/operations.md ("When Postgres is down") promises, sentence by sentence.
 - Messages sent meanwhile (a visitor's, an agent's reply) are acknowledged and delivered live,
   then stored exactly once when Postgres is back.
 - /readyz says the database is not ready, with one warning line per probe and no traceback.
+- A server that answers but refuses connections (held in recovery) is the same outage: 503
+  `unavailable`, a warning line, no 500 and no traceback.
 """
 
 from __future__ import annotations
@@ -229,7 +231,50 @@ def test_postgres_down_20s_visitors_and_agents_reconnect_resume_and_all_is_store
         assert Counter(m["text"] for m in rows) == Counter(expected)
         for process in (web, fresh):
             log = process.output()
-            assert "Traceback" not in log, log[-3000:]
+            assert "Traceback" not in log, log[max(0, log.find("Traceback") - 1500) :][:6000]
             assert "websocket session failed" not in log
         readiness = [line for line in web.output().splitlines() if "readiness check" in line]
         assert len(readiness) == 3, readiness
+
+
+def test_a_postgres_refusing_connections_while_it_recovers_is_an_outage_not_an_error(
+    tmp_path: Path,
+) -> None:
+    """A server that answers but refuses connections (starting up, shutting down, recovering
+    after a crash: SQLSTATE 57P03) is the database away, like one that does not answer: 503
+    `unavailable` with Retry-After, one warning line, no traceback; and all is well once it
+    accepts connections again."""
+    _need_private()
+    with (
+        privateservices.private_postgres() as pg,
+        make_stack(tmp_path, database_url=pg.url, create=pg.sql) as stack,
+    ):
+        web = stack.web("a")
+        tenant = stack.tenant
+        login = {"email": tenant.email, "password": tenant.password}
+        bearer = {"authorization": f"Bearer {tenant.api_token}"}
+
+        def logged_in() -> bool:
+            answer = httpx.post(f"{web.base_url}/api/auth/login", json=login, timeout=10)
+            return answer.status_code == 200
+
+        with restarted_on_exit(pg):  # started again as a primary
+            pg.stop()
+            pg.start_refusing()
+            try:
+                for _ in range(2):
+                    refused_for_now(
+                        httpx.post(f"{web.base_url}/api/auth/login", json=login, timeout=10)
+                    )
+                    refused_for_now(
+                        httpx.get(f"{web.base_url}/api/conversations", headers=bearer, timeout=10)
+                    )
+                ready = httpx.get(f"{web.base_url}/readyz", timeout=10)
+                assert ready.status_code == 503 and ready.json()["checks"]["database"] == "error"
+            finally:
+                pg.stop()
+        wait_until(logged_in, timeout_s=30, what="a login once Postgres is back")
+        log = web.output()
+        assert "Traceback" not in log, log[max(0, log.find("Traceback") - 1500) :][:6000]
+        assert "unhandled error" not in log
+        assert log.count("POST /api/auth/login: DBAPIError") == 2, log[-3000:]

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import sqlalchemy.exc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -21,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from hub.channels import facebook, oauth
-from hub.errors import OUTAGES, HubError, Unavailable
+from hub.errors import OUTAGES, HubError, Unavailable, outage
 from hub.realtime import admission
 from hub.realtime import sockets as ws
 from hub.services import Services
@@ -65,6 +66,15 @@ async def outage_error(request: Request, exc: Exception) -> Response:
     """A backing service is away (`hub.errors.OUTAGES`): retry later; no traceback each."""
     log.warning("%s %s: %s", request.method, request.url.path, type(exc).__name__)
     return await hub_error(request, Unavailable())
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """SQLAlchemy wraps a connection the server dropped or refused (while it starts, stops or
+    recovers) as a plain DBAPIError: an outage too (`hub.errors.outage`). Anything else is
+    unexpected, and goes on to `unexpected_error`."""
+    if outage(exc):
+        return await outage_error(request, exc)
+    raise exc
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -237,6 +247,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
             HubError: hub_error,
             HTTPException: http_error,
             **dict.fromkeys(OUTAGES, outage_error),
+            sqlalchemy.exc.DBAPIError: database_error,
             Exception: unexpected_error,
         },
     )
