@@ -9,15 +9,16 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.client import Monitor
 from redis.cluster import key_slot
-from redis.exceptions import AskError, RedisError
+from redis.exceptions import AskError, RedisError, ResponseError
 
 from hub.bus.base import ZERO_ID, Batch, Bus, BusStats, Event, GroupStats, parse_id
-from hub.bus.clients import Script
+from hub.bus.clients import QueuedPool, Script
 from hub.bus.memory import MemoryBus
 from hub.bus.redis import BUCKETS, DIRECT_ROOMS, RedisBus, bucket
 from hub.errors import BadFrame, CursorTooOld
@@ -566,18 +567,63 @@ async def test_redis_key_layout(redis_prefix: str) -> None:
 
 
 @pytest.mark.redis
-async def test_a_script_the_server_does_not_know_is_loaded_on_its_first_call() -> None:
+@pytest.mark.parametrize("on_pool", [True, False], ids=["own-connection", "through-client"])
+async def test_a_script_the_server_does_not_know_is_loaded_on_its_first_call(on_pool: bool) -> None:
     """As after a Redis restart or a SCRIPT FLUSH: EVALSHA answers NOSCRIPT, the script is
-    loaded and called. A source of its own (a fresh comment) is one this server never saw."""
-    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    loaded and called. A source of its own (a fresh comment) is one this server never saw.
+    Both ways of calling it: on a connection of its own from the pool (a standalone server)
+    and through the client (a cluster's); the pool has its connection back either way."""
+    pool = aioredis.ConnectionPool.from_url(REDIS_URL, decode_responses=True)
+    client = aioredis.Redis(connection_pool=pool)
     try:
-        script = Script(client, f"-- {uuid.uuid4().hex}\nreturn {{KEYS[1], ARGV[1]}}")
+        source = f"-- {uuid.uuid4().hex}\nreturn {{KEYS[1], ARGV[1]}}"
+        script = Script(client, source, pool if on_pool else None)
         assert await client.script_exists(script.registered.sha) == [False]
-        assert await script(["k"], ["v"]) == ["k", "v"]
+        assert await script([b"k"], [b"v"]) == ["k", "v"]
         assert await client.script_exists(script.registered.sha) == [True]
-        assert await script(["k2"], [2]) == ["k2", "2"]
+        assert await script([b"k2"], [b"2"]) == ["k2", "2"]
+        failing = Script(client, "return redis.error_reply('boom')", pool if on_pool else None)
+        for _ in range(2):  # loaded by the first call, if this server did not know it
+            with pytest.raises(ResponseError, match="boom"):  # the server's error, as redis-py's
+                await failing([], [])
+        assert not pool._in_use_connections
+        assert await client.ping()
     finally:
         await client.aclose()
+        await pool.aclose()
+
+
+@pytest.mark.redis
+async def test_the_pool_queues_callers_past_its_size_and_replaces_a_lost_connection() -> None:
+    """`QueuedPool`: six blocking commands on a pool of two all succeed, two at a time, none
+    refused with "Too many connections"; an error reply leaves the connection in service; a
+    connection the server closed is replaced on the next take."""
+    pool = QueuedPool.from_url(REDIS_URL, decode_responses=True, max_connections=2)
+    client = aioredis.Redis(connection_pool=pool)
+    key = f"hub-test:queued:{uuid.uuid4().hex}"
+    peak = 0
+
+    async def blocked() -> Any:
+        nonlocal peak
+        peak = max(peak, len(pool._in_use_connections))
+        return await client.blpop([key], timeout=0.2)
+
+    try:
+        started = time.monotonic()
+        assert await asyncio.gather(*(blocked() for _ in range(6))) == [None] * 6
+        assert time.monotonic() - started >= 0.55  # three rounds of two
+        assert peak <= 2 and len(pool._available_connections) == 2
+        assert not pool._in_use_connections
+        with pytest.raises(ResponseError):
+            await client.execute_command("NO-SUCH-COMMAND")
+        assert await client.ping() and len(pool._available_connections) == 2
+        for client_id in [await client.client_id() for _ in range(2)]:
+            await client.client_kill_filter(_id=client_id)
+        assert [await client.ping() for _ in range(3)] == [True] * 3
+        assert not pool._in_use_connections
+    finally:
+        await client.aclose()
+        await pool.aclose()
 
 
 @pytest.mark.redis
