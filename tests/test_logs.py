@@ -14,7 +14,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +216,38 @@ async def test_an_access_line_written_directly_is_the_one_logging_writes() -> No
         "request_id": "rid-1",
         "http": http,
     }
+
+
+@pytest.mark.unit
+async def test_a_held_access_line_keeps_the_time_and_id_of_its_request() -> None:
+    """`log_access` hands the handler the line's fields, formatted when their batch is
+    written: the line still says when its request ended and which it was, not when it was
+    written, and sits in the order logged among lines written at once."""
+    stream = io.StringIO()
+    handler = logs.Lines(stream)
+    handler.setFormatter(logs.JsonLines())
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    http: dict[str, object] = {"method": "GET", "path": "/healthz", "status": 200, "ms": 0.2}
+    try:
+        before = datetime.now(UTC)
+        logs.log_access(http, "rid-early")
+        await asyncio.sleep(0.03)
+        handler.handle(_record("hub.webhooks", logging.INFO, "webhook ignored"))
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+    early, other = map(json.loads, stream.getvalue().splitlines())
+    assert (early["msg"], early["request_id"], other["msg"]) == (
+        "GET /healthz 200",
+        "rid-early",
+        "webhook ignored",
+    )
+    logged_at = datetime.fromisoformat(early["ts"])
+    assert before - timedelta(milliseconds=1) <= logged_at < before + timedelta(milliseconds=20)
+    assert datetime.fromisoformat(other["ts"]) >= logged_at + timedelta(milliseconds=25)
 
 
 @pytest.mark.unit
