@@ -30,7 +30,7 @@ import re
 import sys
 import time
 from contextvars import ContextVar
-from typing import TextIO, cast
+from typing import TextIO
 
 import pydantic_core
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -303,9 +303,9 @@ class RequestIds:
 def log_access(http: dict[str, object], rid: str) -> None:
     """A request's access line, logged while its request id is the current one (`rid`).
     Through `logging` as any other line, except where `configure` set the handler up: there
-    the line is formatted here and handed to it, the same line without a `LogRecord` or the
-    logger's walk to its handler (6.2 µs down to 3.0, measured alone: the one line every
-    request writes)."""
+    its fields are handed to it, which formats the same line with its batch, without a
+    `LogRecord` or the logger's walk to its handler (6.2 µs down to 3.0, measured alone: the
+    one line every request writes). `http` is not changed after."""
     handler = root.handlers[0] if len(root.handlers) == 1 else None
     if isinstance(handler, Lines) and handler.takes_access_lines():
         handler.hold_access((time.time(), rid, http))
