@@ -172,16 +172,15 @@ def outage(exc: BaseException) -> bool:
     return isinstance(exc, OUTAGES) or _connection_state_lost(exc)
 
 
-# asyncpg's errors for a connection the server dropped mid-query ("terminating connection due
-# to administrator command") or left mid-operation ("cannot switch to state ...; another
-# operation is in progress"), and the server's own refusals while it starts, stops or recovers
-# ("the database system is starting up": SQLSTATE 57P03, with the shutdowns 57P01 and 57P02 and
-# the connection exceptions of class 08). SQLAlchemy wraps them as DBAPIError or InternalError
-# rather than as a disconnect, but they mean the same: this try failed for want of a
-# connection, and a retry, once the server is back, takes another one.
-_LOST_CONNECTION = frozenset(
-    {"InternalClientError", "ConnectionDoesNotExistError", "ConnectionFailureError"}
-)
+# A database connection lost or refused, which SQLAlchemy wraps as a DBAPIError (or
+# InternalError) rather than as a disconnect, though it means the same: this try failed for
+# want of a connection, and a retry, once the server is back, takes another one. asyncpg says
+# so by SQLSTATE: the connection exceptions of class 08 (a connection the server dropped
+# mid-query, "terminating connection due to administrator command", is 08003) and the
+# server's refusals while it shuts down, crashes or starts up or recovers (57P01 to 57P03,
+# "the database system is starting up"); and, without one, by its InternalClientError for a
+# connection left mid-operation ("cannot switch to state ...; another operation is in
+# progress").
 _UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 
@@ -192,7 +191,7 @@ def _connection_state_lost(exc: BaseException) -> bool:
         return True
     orig = getattr(exc, "orig", None)
     for cause in (orig, getattr(orig, "__cause__", None)):
-        if type(cause).__name__ in _LOST_CONNECTION:
+        if type(cause).__name__ == "InternalClientError":
             return True
         if str(getattr(cause, "sqlstate", None) or "").startswith(_UNREACHABLE_SQLSTATES):
             return True
