@@ -1,8 +1,8 @@
 """A Redis that stops answering (hung, or cut off without a reset) fails the tail's blocking
 read by its block time plus `ANSWER_SLACK_S`, so the fan-out notices the outage and backs off:
 the read's connection has no socket timeout of its own (it cost a task and two timers a round).
-The shared client's commands keep their socket timeout, for the send too, without a task each
-(and without a timer, for a send that cannot wait).
+The shared client's commands keep their socket timeout, for the send and the read, without a
+task or a timer each: the pool's deadlines, which one timer sweeps (`hub.bus.clients.Deadlines`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis.exceptions
+from redis.asyncio import Redis
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 
 from hub.bus.base import ZERO_ID
 from hub.bus.blocking import ANSWER_SLACK_S
-from hub.bus.clients import Clients, TimedConnection
+from hub.bus.clients import Clients, QueuedPool, TimedConnection
 from hub.bus.redis import RedisBus
 from tests.conftest import REDIS_URL
 
@@ -125,30 +126,61 @@ async def test_a_publish_makes_no_task_and_still_times_out_on_a_hung_redis(
                     await bus.close()
 
 
-async def test_a_send_that_cannot_wait_sets_no_timer(redis_prefix: str) -> None:
-    """A command whose bytes fit under the transport's high-water mark cannot wait in its
-    drain, so its send is not timed: a publish starts one timer (its read's), not two."""
+async def test_a_publish_sets_no_timer_of_its_own(redis_prefix: str) -> None:
+    """A publish's send and read are bounded by the pool's deadlines: ten publishes set no
+    timer (redis-py's read timeout set one each), beyond the sweep's, at most once."""
     bus = RedisBus(REDIS_URL, prefix=redis_prefix, stream_maxlen=100, dedupe_ttl_s=60)
     await bus.start()
     loop = asyncio.get_running_loop()
     timers: list[float] = []
-    call_at = loop.call_at
+    call_at, call_later = loop.call_at, loop.call_later
 
-    def counting(when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+    def counting_at(when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
         timers.append(when)
         return call_at(when, *args, **kwargs)
 
+    def counting_later(delay: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        timers.append(delay)
+        return call_later(delay, *args, **kwargs)
+
     try:
         await bus.publish("w-timers", "test.ping", "{}")  # the pool's connection is open
-        loop.call_at = counting  # type: ignore[method-assign]
+        loop.call_at = counting_at  # type: ignore[method-assign]
+        loop.call_later = counting_later  # type: ignore[method-assign]
         try:
             for n in range(10):
                 await bus.publish("w-timers", "test.ping", f'{{"n": {n}}}')
         finally:
-            del loop.call_at
-        assert len(timers) == 10
+            del loop.call_at, loop.call_later
+        assert len(timers) <= 1
     finally:
         await bus.close()
+
+
+@pytest.mark.redis
+async def test_a_read_past_its_deadline_fails_and_the_pool_goes_on(redis_prefix: str) -> None:
+    """A command whose answer does not come (a BLPOP that blocks for ever, on the real server)
+    fails with redis-py's TimeoutError between its socket timeout and a quarter of it later,
+    its connection closed; the pool's next command is answered on a new one, and once nothing
+    is busy the sweep's timer stops."""
+    pool = QueuedPool.from_url(
+        REDIS_URL, connection_class=TimedConnection, socket_timeout=0.4, decode_responses=True
+    )
+    client = Redis(connection_pool=pool)
+    try:
+        assert await client.ping()
+        started = time.monotonic()
+        with pytest.raises(redis.exceptions.TimeoutError, match="Timeout reading"):
+            async with asyncio.timeout(5):  # the test's own bound
+                await client.blpop(f"{redis_prefix}:never", 0)
+        assert 0.4 <= time.monotonic() - started < 0.4 * 1.25 + 0.2
+        assert await client.ping()
+        assert pool.deadlines.busy == {}
+        await asyncio.sleep(0.3)  # two sweeps: the first finds nothing busy and ends it
+        assert not pool.deadlines.sweeping
+    finally:
+        await client.aclose()
+        await pool.aclose()
 
 
 @pytest.mark.unit

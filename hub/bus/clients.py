@@ -17,6 +17,7 @@ from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -63,11 +64,18 @@ class QueuedPool(ConnectionPool):
     dispatches a release event for its re-authenticating credential providers (none here):
     6.6 µs of CPU a command, against 1.6 here. What a taken connection is checked for is
     redis-py's (`ensure_connection`), and so is what a returned one is: one that must
-    reconnect is closed first."""
+    reconnect is closed first. Its `TimedConnection`s share one `Deadlines`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._slots = asyncio.Semaphore(self.max_connections)
+        self.deadlines = Deadlines()
+
+    def make_connection(self) -> AbstractConnection:
+        connection: AbstractConnection = super().make_connection()  # type: ignore[no-untyped-call]
+        if isinstance(connection, TimedConnection):
+            connection.deadlines = self.deadlines
+        return connection
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         await self._slots.acquire()
@@ -96,42 +104,111 @@ class QueuedPool(ConnectionPool):
             self._slots.release()
 
 
+class Deadlines:
+    """When each busy connection of a pool must be done with its send or read (loop time), and
+    one timer that sweeps them while any is busy. A connection past its deadline is aborted,
+    which ends its send or read at once (`TimedConnection.expire`). redis-py bounds each read
+    with a timer of its own (`asyncio.timeout`, about 5 µs of CPU a command measured alone,
+    more on a webhook's cold path); here a command's deadline is a dict write and a delete, and
+    a command that hangs fails between its timeout and a quarter of it later."""
+
+    def __init__(self) -> None:
+        self.busy: dict[TimedConnection, float] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, connection: TimedConnection, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.busy[connection] = loop.time() + timeout
+        if self._sweep is None or self._loop is not loop:
+            self._loop = loop
+            self._sweep = loop.call_later(timeout / 4, self._expire_late, timeout / 4)
+
+    def stop(self, connection: TimedConnection) -> None:
+        self.busy.pop(connection, None)
+
+    @property
+    def sweeping(self) -> bool:
+        return self._sweep is not None
+
+    def _expire_late(self, every: float) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        late = [connection for connection, by in self.busy.items() if by <= now]
+        for connection in late:
+            del self.busy[connection]
+            connection.expire()
+        self._sweep = loop.call_later(every, self._expire_late, every) if self.busy else None
+
+
 class TimedConnection(Connection):
-    """redis-py's TCP connection, except for how a command's send is bounded. redis-py bounds
-    every send with `asyncio.wait_for`, which on Python 3.11 makes a task of it: about 15 µs of
-    CPU a command on the shared client, whose every command is a round trip of a publish, a
-    webhook or a socket's ack. Here a send that fits under the transport's high-water mark is
-    not timed at all, since it cannot wait: its bytes go to the socket or the transport's
-    buffer, and the drain after it returns at once. A larger one, or one behind a full buffer
-    (a Redis that stopped reading), is bounded by `asyncio.timeout` in the caller's task, with
-    the same timeout; one that times out closes the connection and raises redis-py's
-    `TimeoutError`, as before. The read is bounded as redis-py does it, by the same timeout."""
+    """redis-py's TCP connection, except for how a command's send and read are bounded. redis-py
+    bounds a send with `asyncio.wait_for`, which on Python 3.11 makes a task of it (about 15 µs
+    of CPU a command), and a read with `asyncio.timeout`, a timer set and cancelled each time:
+    on the shared client, whose every command is a round trip of a publish, a webhook or a
+    socket's ack. Here both are bounded by the pool's `Deadlines`, with the socket timeout as
+    before: a send or read past it is aborted, closing the connection, and raises redis-py's
+    `TimeoutError`. A read given a timeout of its own, or one that must leave the connection
+    open when it fails, is redis-py's."""
+
+    deadlines: Deadlines  # the pool's (`QueuedPool.make_connection`), else the connection's own
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadlines = Deadlines()
+        self.expired = False
+
+    def expire(self) -> None:
+        """Past its deadline: abort the socket, which fails the send or read waiting on it."""
+        self.expired = True
+        if self._writer is not None:
+            self._writer.transport.abort()
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         timeout = self.socket_timeout
         if not timeout:
             return await super().send_packed_command(command, check_health)
-        self.socket_timeout = None  # for the send alone: the read after it uses it again
+        self.socket_timeout = None  # bounded by the deadline, not by a task of its own
+        self.expired = False
+        self.deadlines.start(self, timeout)
         try:
-            if self._cannot_wait(command):
-                await super().send_packed_command(command, check_health)
-            else:
-                async with asyncio.timeout(timeout):
-                    await super().send_packed_command(command, check_health)
-        except TimeoutError:
-            raise RedisTimeoutError("Timeout writing to socket") from None
+            await super().send_packed_command(command, check_health)
+        except RedisConnectionError:
+            if self.expired:
+                raise RedisTimeoutError("Timeout writing to socket") from None
+            raise
         finally:
+            self.deadlines.stop(self)
             self.socket_timeout = timeout
 
-    def _cannot_wait(self, command: Any) -> bool:
-        """Whether this send's bytes fit under the transport's high-water mark, so that the
-        drain after the write does not pause (asyncio's flow control, which uvloop keeps)."""
-        writer = self._writer
-        if writer is None:  # not connected yet: the send connects first
-            return False
-        transport = writer.transport
-        size = len(command) if isinstance(command, bytes | str) else sum(map(len, command))
-        return transport.get_write_buffer_size() + size <= transport.get_write_buffer_limits()[1]
+    async def read_response(
+        self,
+        disable_decoding: bool = False,
+        timeout: float | None = None,  # noqa: ASYNC109  (redis-py's signature)
+        *,
+        disconnect_on_error: bool = True,
+        push_request: bool | None = False,
+    ) -> Any:
+        limit = self.socket_timeout
+        if timeout is not None or not limit or not disconnect_on_error:
+            return await super().read_response(
+                disable_decoding,
+                timeout,
+                disconnect_on_error=disconnect_on_error,
+                push_request=push_request,
+            )
+        self.socket_timeout = None  # bounded by the deadline, not by a timer of its own
+        self.expired = False
+        self.deadlines.start(self, limit)
+        try:
+            return await super().read_response(disable_decoding, push_request=push_request)
+        except RedisConnectionError:
+            if self.expired:
+                raise RedisTimeoutError(f"Timeout reading from {self._host_error()}") from None
+            raise
+        finally:
+            self.deadlines.stop(self)
+            self.socket_timeout = limit
 
 
 class Script:
