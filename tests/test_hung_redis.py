@@ -128,7 +128,8 @@ async def test_a_publish_makes_no_task_and_still_times_out_on_a_hung_redis(
 
 async def test_a_publish_sets_no_timer_of_its_own(redis_prefix: str) -> None:
     """A publish's send and read are bounded by the pool's deadlines: ten publishes set no
-    timer (redis-py's read timeout set one each), beyond the sweep's, at most once."""
+    timer (redis-py's read timeout set one each), beyond the sweep's, at most once (counted
+    twice on asyncio's own loop, whose call_later calls call_at)."""
     bus = RedisBus(REDIS_URL, prefix=redis_prefix, stream_maxlen=100, dedupe_ttl_s=60)
     await bus.start()
     loop = asyncio.get_running_loop()
@@ -152,7 +153,7 @@ async def test_a_publish_sets_no_timer_of_its_own(redis_prefix: str) -> None:
                 await bus.publish("w-timers", "test.ping", f'{{"n": {n}}}')
         finally:
             del loop.call_at, loop.call_later
-        assert len(timers) <= 1
+        assert len(timers) <= 2
     finally:
         await bus.close()
 
@@ -173,7 +174,7 @@ async def test_a_read_past_its_deadline_fails_and_the_pool_goes_on(redis_prefix:
         with pytest.raises(redis.exceptions.TimeoutError, match="Timeout reading"):
             async with asyncio.timeout(5):  # the test's own bound
                 await client.blpop(f"{redis_prefix}:never", 0)
-        assert 0.4 <= time.monotonic() - started < 0.4 * 1.25 + 0.2
+        assert 0.4 <= time.monotonic() - started < 0.4 * 1.25 + 1  # not the test's bound
         assert await client.ping()
         assert pool.deadlines.busy == {}
         await asyncio.sleep(0.3)  # two sweeps: the first finds nothing busy and ends it
