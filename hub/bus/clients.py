@@ -149,7 +149,9 @@ class TimedConnection(Connection):
     socket's ack. Here both are bounded by the pool's `Deadlines`, with the socket timeout as
     before: a send or read past it is aborted, closing the connection, and raises redis-py's
     `TimeoutError`. A read given a timeout of its own, or one that must leave the connection
-    open when it fails, is redis-py's."""
+    open when it fails, is redis-py's. The send and the read each bound themselves inline: a
+    coroutine shared by both, one more frame a command, cost a webhook 1.4% more CPU (9 paired
+    runs at 1,000/s, dearer in 8)."""
 
     deadlines: Deadlines  # the pool's (`QueuedPool.make_connection`), else the connection's own
 
